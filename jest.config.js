@@ -1,0 +1,18 @@
+// One jest run for the whole repo. TypeScript is transpiled only (isolatedModules);
+// type errors are caught by `npm run typecheck`, which `npm test` runs first.
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/packages', '<rootDir>/e2e'],
+  testMatch: ['**/test/**/*.test.ts', '<rootDir>/e2e/**/*.test.ts'],
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.json' }],
+  },
+  moduleNameMapper: {
+    '^@tortie/([^/]+)$': '<rootDir>/packages/$1/src',
+  },
+  // netns tests start daemons and wait for BGP timers; keep a generous default.
+  testTimeout: 60000,
+  // two cores: netns suites contend for CPU when run all at once
+  maxWorkers: 2,
+};

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs everything tortie's tests, benchmarks and lab need on a fresh Debian
+# machine: the real routing daemons and datastore the tests talk to, the kernel
+# tools the dataplane drives, and the npm workspaces. Idempotent; needs root for apt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_packages=(bird2 frr gobgpd etcd-server iptables ipset iproute2 iputils-ping procps tcpdump)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
