@@ -189,7 +189,14 @@ function fail(
   countFailure: boolean,
 ): FsmResult {
   const actions: FsmAction[] = [];
-  if (notify) actions.push({ type: 'sendNotification', ...notify });
+  if (notify) {
+    const { code, subcode, data } = notify;
+    actions.push(
+      data
+        ? { type: 'sendNotification', code, subcode, data }
+        : { type: 'sendNotification', code, subcode },
+    );
+  }
   actions.push(
     { type: 'stopConnectRetryTimer' },
     { type: 'startHoldTimer', seconds: 0 },

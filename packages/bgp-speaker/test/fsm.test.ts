@@ -134,6 +134,21 @@ describe('RFC 4271 §8 FSM', () => {
     expect(r.next.state).toBe('Idle');
   });
 
+  test.each<FsmEvent>([
+    { type: 'UpdateMsgErr', code: 3, subcode: 1, data: Buffer.from([1]) },
+    { type: 'BGPHeaderErr', code: 1, subcode: 2, data: Buffer.from([1]) },
+  ])('a decode error ($type) is answered with its own NOTIFICATION', (event) => {
+    const r = fsmStep(at('Established'), event);
+    const e = event as { code: number; subcode: number; data: Buffer };
+    expect(r.actions[0]).toEqual({
+      type: 'sendNotification',
+      code: e.code,
+      subcode: e.subcode,
+      data: e.data,
+    });
+    expect(r.next.state).toBe('Idle');
+  });
+
   test('collision dump sends Cease/Connection Collision Resolution', () => {
     const r = fsmStep(at('OpenConfirm'), { type: 'OpenCollisionDump' });
     expect(r.actions[0]).toEqual({ type: 'sendNotification', code: 6, subcode: 7 });

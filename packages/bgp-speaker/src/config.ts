@@ -1,0 +1,106 @@
+// Speaker configuration as the `tortie-bgp` daemon reads it (YAML or JSON) and as the
+// node agent builds it: one zod schema, so errors name the field that is wrong.
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { parsePrefix } from './prefix';
+
+const ipv4 = z.string().refine((s) => isIP(s) === 4, { message: 'is not an IPv4 address' });
+const ip = z.string().refine((s) => isIP(s) !== 0, { message: 'is not an IP address' });
+const asn = z.number().int().min(1).max(0xffffffff);
+const seconds = z.number().min(0);
+
+const prefix = z.string().transform((s, ctx) => {
+  try {
+    return parsePrefix(s);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
+/** "65000:100" -> 32-bit community value (RFC 1997). */
+const community = z
+  .string()
+  .regex(/^\d+:\d+$/, 'is not a community "ASN:VALUE"')
+  .transform((s, ctx) => {
+    const [hi, lo] = s.split(':').map(Number);
+    if (hi > 0xffff || lo > 0xffff) {
+      ctx.addIssue({ code: 'custom', message: `community "${s}": both halves must be <= 65535` });
+      return z.NEVER;
+    }
+    return hi * 0x10000 + lo;
+  });
+
+export const familySchema = z.enum(['ipv4', 'ipv6']);
+
+export const peerConfigSchema = z.object({
+  address: ip,
+  asn,
+  description: z.string().optional(),
+  port: z.number().int().min(1).max(65535).default(179),
+  localAddress: ip.optional(),
+  localPort: z.number().int().min(1).max(65535).optional(),
+  passive: z.boolean().default(false),
+  holdTime: seconds
+    .refine((h) => h === 0 || h >= 3, { message: 'hold time must be 0 or at least 3 seconds' })
+    .default(90),
+  connectRetryTime: seconds.default(5),
+  errorWaitTime: z.tuple([seconds, seconds]).default([5, 30]),
+  /** Unicast families to negotiate; default: the family of the peer address. */
+  families: z.array(familySchema).min(1).optional(),
+  maxPrefixes: z.number().int().min(1).optional(),
+  routeReflectorClient: z.boolean().default(false),
+  nextHopSelf: z.boolean().default(false),
+});
+
+export const originateSchema = z.object({
+  prefix,
+  communities: z.array(community).optional(),
+  med: z.number().int().min(0).max(0xffffffff).optional(),
+  localPref: z.number().int().min(0).max(0xffffffff).optional(),
+});
+
+export const speakerConfigSchema = z.object({
+  asn,
+  routerId: ipv4,
+  /** Route-reflector cluster id; set it to make this speaker reflect for its RR clients. */
+  clusterId: ipv4.optional(),
+  listen: z
+    .union([
+      z.literal(false),
+      z.object({
+        address: ip.default('::'),
+        port: z.number().int().min(0).max(65535).default(179),
+      }),
+    ])
+    .default({ address: '::', port: 179 }),
+  /** Our next hop per family for next-hop-self (eBGP, locally originated routes). */
+  nextHop: z.object({ ipv4: ipv4.optional(), ipv6: ip.optional() }).default({}),
+  peers: z.array(peerConfigSchema).default([]),
+  originate: z.array(originateSchema).default([]),
+  controlSocket: z.string().optional(),
+  logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+});
+
+export type PeerConfig = z.infer<typeof peerConfigSchema>;
+export type PeerConfigInput = z.input<typeof peerConfigSchema>;
+export type SpeakerConfig = z.infer<typeof speakerConfigSchema>;
+export type SpeakerConfigInput = z.input<typeof speakerConfigSchema>;
+export type OriginateConfig = z.infer<typeof originateSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid BGP speaker configuration:\n  ${problems.join('\n  ')}`);
+  }
+}
+
+/** Validates a parsed config document; every problem is reported with its field path. */
+export function parseSpeakerConfig(doc: unknown): SpeakerConfig {
+  const r = speakerConfigSchema.safeParse(doc);
+  if (!r.success) {
+    throw new ConfigError(
+      r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`),
+    );
+  }
+  return r.data;
+}

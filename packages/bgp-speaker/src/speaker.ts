@@ -1,0 +1,379 @@
+// The BGP speaker: a listener, the configured peers, and the RIBs between them. This
+// is the public API the node agent uses (configure peers, originate/withdraw prefixes,
+// subscribe to best-path changes, read session state and counters).
+import net from 'node:net';
+import { EventEmitter } from 'node:events';
+import { encodeEndOfRib, encodeUpdates, isEndOfRib } from './codec';
+import { CeaseSubcode } from './constants';
+import {
+  peerConfigSchema,
+  type PeerConfigInput,
+  type SpeakerConfig,
+  type OriginateConfig,
+} from './config';
+import { serveControl } from './control';
+import { createLogger, type Logger } from './log';
+import { prefixAfi, parsePrefix } from './prefix';
+import { Rib, type BestPathChange, type PeerInfo, type Route } from './rib';
+import { Peer } from './session/peer';
+import {
+  AFI_IPV4,
+  AFI_IPV6,
+  Origin,
+  type Afi,
+  type PathAttributes,
+  type Prefix,
+  type UpdateMessage,
+} from './types';
+
+export interface SpeakerOptions {
+  logger?: Logger;
+  /** IGP cost to a next hop, for the decision process (default: all equal). */
+  igpCost?: (nextHop: string) => number;
+}
+
+export interface SpeakerEvents {
+  /** Loc-RIB best paths changed (batched per received UPDATE or local change). */
+  bestPath: [changes: BestPathChange[]];
+  peerState: [address: string, state: string];
+}
+
+/** A Loc-RIB route as the API and the control socket show it. */
+export interface RouteView {
+  prefix: Prefix;
+  nextHop?: string;
+  asPath: string;
+  origin: 'IGP' | 'EGP' | 'incomplete';
+  localPref?: number;
+  med?: number;
+  communities?: string[];
+  from: string;
+  attributes: PathAttributes;
+}
+
+interface PeerEntry {
+  peer: Peer;
+  info: PeerInfo;
+  maxPrefixes?: number;
+}
+
+const ORIGIN_NAMES = ['IGP', 'EGP', 'incomplete'] as const;
+
+function normaliseAddress(a: string | undefined): string {
+  if (!a) return '';
+  return a.startsWith('::ffff:') && net.isIPv4(a.slice(7)) ? a.slice(7) : a;
+}
+
+export function formatAsPath(attrs: PathAttributes): string {
+  return attrs.asPath
+    .map((s) => (s.type === 1 || s.type === 4 ? `{${s.asns.join(',')}}` : s.asns.join(' ')))
+    .join(' ');
+}
+
+export function routeView(r: Route): RouteView {
+  const a = r.attrs;
+  return {
+    prefix: r.prefix,
+    nextHop: a.nextHop,
+    asPath: formatAsPath(a),
+    origin: ORIGIN_NAMES[a.origin] ?? 'incomplete',
+    localPref: a.localPref,
+    med: a.med,
+    communities: a.communities?.map((c) => `${c >>> 16}:${c & 0xffff}`),
+    from: r.peer ? r.peer.address : 'local',
+    attributes: a,
+  };
+}
+
+export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
+  readonly log: Logger;
+  private readonly rib: Rib;
+  private readonly peers = new Map<string, PeerEntry>();
+  private server?: net.Server;
+  private control?: net.Server;
+  private flushScheduled = false;
+
+  constructor(
+    readonly config: SpeakerConfig,
+    opts: SpeakerOptions = {},
+  ) {
+    super();
+    this.log = opts.logger ?? createLogger('bgp', config.logLevel);
+    this.rib = new Rib({
+      localAsn: config.asn,
+      routerId: config.routerId,
+      clusterId: config.clusterId,
+      igpCost: opts.igpCost,
+    });
+  }
+
+  async start(): Promise<void> {
+    for (const p of this.config.peers) this.addPeer(p);
+    for (const o of this.config.originate) this.originate(o.prefix, o);
+    if (this.config.listen !== false)
+      await this.listen(this.config.listen.address, this.config.listen.port);
+  }
+
+  async stop(): Promise<void> {
+    for (const { peer } of this.peers.values()) peer.stop();
+    await Promise.all(
+      [this.server, this.control].map((s) =>
+        s ? new Promise<void>((r) => s.close(() => r())) : undefined,
+      ),
+    );
+  }
+
+  /** The port actually listened on (useful with port 0). */
+  get port(): number | undefined {
+    const a = this.server?.address();
+    return a && typeof a === 'object' ? a.port : undefined;
+  }
+
+  private listen(address: string, port: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const server = net.createServer((socket) => this.onIncoming(socket));
+      server.once('error', reject);
+      server.listen({ host: address, port, ipv6Only: false }, () => {
+        server.off('error', reject);
+        server.on('error', (err) => this.log.error('listener error', { error: err.message }));
+        this.server = server;
+        this.log.info('listening', { address, port: this.port });
+        resolve();
+      });
+    });
+  }
+
+  private onIncoming(socket: net.Socket): void {
+    const from = normaliseAddress(socket.remoteAddress);
+    const entry = this.peers.get(from);
+    if (!entry) {
+      this.log.warn('connection from unconfigured address refused', { from });
+      socket.destroy();
+      return;
+    }
+    entry.peer.acceptIncoming(socket);
+  }
+
+  addPeer(input: PeerConfigInput): void {
+    const cfg = peerConfigSchema.parse(input);
+    if (this.peers.has(cfg.address)) throw new Error(`peer ${cfg.address} is already configured`);
+    const families: Afi[] = (cfg.families ?? [net.isIPv4(cfg.address) ? 'ipv4' : 'ipv6']).map(
+      (f) => (f === 'ipv4' ? AFI_IPV4 : AFI_IPV6),
+    );
+    const peer = new Peer(
+      {
+        address: cfg.address,
+        asn: cfg.asn,
+        port: cfg.port,
+        localAddress: cfg.localAddress,
+        localPort: cfg.localPort,
+        passive: cfg.passive,
+        holdTime: cfg.holdTime,
+        connectRetryTime: cfg.connectRetryTime,
+        errorWaitTime: cfg.errorWaitTime,
+        families,
+        description: cfg.description,
+      },
+      { asn: this.config.asn, routerId: this.config.routerId },
+      this.log,
+    );
+    const info: PeerInfo = {
+      id: cfg.address,
+      address: cfg.address,
+      asn: cfg.asn,
+      routerId: '0.0.0.0',
+      localAsn: this.config.asn,
+      localAddress: { ipv4: this.config.nextHop.ipv4, ipv6: this.config.nextHop.ipv6 },
+      ibgp: cfg.asn === this.config.asn,
+      rrClient: cfg.routeReflectorClient,
+      nextHopSelf: cfg.nextHopSelf,
+    };
+    const entry: PeerEntry = { peer, info, maxPrefixes: cfg.maxPrefixes };
+    this.peers.set(cfg.address, entry);
+    peer.on('stateChange', (_from, to) => this.emit('peerState', cfg.address, to));
+    peer.on('established', () => this.onEstablished(entry));
+    peer.on('down', (reason) => this.onDown(entry, reason));
+    peer.on('update', (msg) => this.onUpdate(entry, msg));
+    peer.on('routeRefresh', (afi) => this.sendFull(entry, afi));
+    peer.start();
+  }
+
+  removePeer(address: string): void {
+    const entry = this.peers.get(address);
+    if (!entry) return;
+    entry.peer.stop(); // emits 'down' when it was established, which withdraws its routes
+    entry.peer.removeAllListeners();
+    this.peers.delete(address);
+    this.rib.removePeer(address);
+  }
+
+  /** Originates a prefix from this speaker (ORIGIN IGP, next hop = our address). */
+  originate(prefix: string, opts: Partial<Omit<OriginateConfig, 'prefix'>> = {}): void {
+    const p = parsePrefix(prefix);
+    const attrs: PathAttributes = {
+      origin: Origin.IGP,
+      asPath: [],
+      nextHop: prefixAfi(p) === AFI_IPV4 ? this.config.nextHop.ipv4 : this.config.nextHop.ipv6,
+      communities: opts.communities?.length ? opts.communities : undefined,
+      med: opts.med,
+      localPref: opts.localPref,
+    };
+    this.applyChanges(this.rib.originate(p, attrs));
+  }
+
+  withdraw(prefix: string): void {
+    this.applyChanges(this.rib.withdrawOriginated(parsePrefix(prefix)));
+  }
+
+  /** Best routes of the Loc-RIB. */
+  routes(): RouteView[] {
+    return this.rib.bestRoutes().map(routeView);
+  }
+
+  routeCount(): number {
+    return this.rib.bestCount();
+  }
+
+  peerStatus() {
+    return [...this.peers.values()].map(({ peer, info }) => ({
+      ...peer.status(),
+      prefixesReceived: this.rib.receivedCount(info.id),
+    }));
+  }
+
+  /** Serves the control socket (tortie-bgp peers/routes/originate/withdraw). */
+  serveControl(path: string): Promise<void> {
+    this.control = serveControl(path, (req) => {
+      switch (req.cmd) {
+        case 'peers':
+          return this.peerStatus();
+        case 'routes':
+          return this.routes().map(({ attributes: _a, ...r }) => r);
+        case 'count':
+          return { routes: this.routeCount() };
+        case 'memory':
+          (globalThis as { gc?: () => void }).gc?.();
+          return process.memoryUsage();
+        case 'originate':
+          this.originate(String(req.prefix), {
+            communities: ((req.communities as string[] | undefined) ?? []).map(parseCommunity),
+            med: req.med as number | undefined,
+          });
+          return null;
+        case 'withdraw':
+          this.withdraw(String(req.prefix));
+          return null;
+        default:
+          throw new Error(`unknown command "${req.cmd}"`);
+      }
+    });
+    return new Promise((resolve, reject) => {
+      this.control!.once('listening', () => resolve());
+      this.control!.once('error', reject);
+    });
+  }
+
+  private onEstablished(entry: PeerEntry): void {
+    const n = entry.peer.negotiated!;
+    entry.info.routerId = n.peerRouterId;
+    this.rib.addPeer(entry.info);
+    for (const afi of n.families) this.sendFull(entry, afi);
+  }
+
+  private onDown(entry: PeerEntry, reason: string): void {
+    this.log.info('session down', { peer: entry.info.address, reason });
+    this.applyChanges(this.rib.removePeer(entry.info.id));
+  }
+
+  private onUpdate(entry: PeerEntry, msg: UpdateMessage): void {
+    if (isEndOfRib(msg) !== undefined) return;
+    const id = entry.info.id;
+    if (msg.discarded?.length)
+      this.log.warn('attributes discarded', { peer: id, attributes: msg.discarded });
+    const withdrawn = msg.mpUnreach
+      ? [...msg.withdrawn, ...msg.mpUnreach.withdrawn]
+      : msg.withdrawn;
+    let changes: BestPathChange[] = [];
+    if (msg.treatAsWithdraw) {
+      this.log.warn('UPDATE treated as withdraw', { peer: id, reason: msg.treatAsWithdraw });
+      changes = this.rib.applyUpdate(
+        id,
+        [...withdrawn, ...msg.nlri, ...(msg.mpReach?.nlri ?? [])],
+        null,
+        [],
+      );
+    } else {
+      if (withdrawn.length || msg.nlri.length)
+        changes = this.rib.applyUpdate(id, withdrawn, msg.attributes, msg.nlri);
+      if (msg.mpReach && msg.attributes) {
+        // MP routes carry their next hop in MP_REACH_NLRI, not in NEXT_HOP.
+        const attrs = {
+          ...msg.attributes,
+          nextHop: msg.mpReach.nextHop,
+          nextHopLinkLocal: msg.mpReach.nextHopLinkLocal,
+        };
+        changes = changes.concat(this.rib.applyUpdate(id, [], attrs, msg.mpReach.nlri));
+      }
+    }
+    this.applyChanges(changes);
+    const received = this.rib.receivedCount(id);
+    if (entry.maxPrefixes !== undefined && received > entry.maxPrefixes) {
+      // RFC 4486: Cease / Maximum Number of Prefixes Reached, data = AFI, SAFI, limit.
+      const data = Buffer.alloc(7);
+      data.writeUInt16BE(AFI_IPV4, 0);
+      data.writeUInt8(1, 2);
+      data.writeUInt32BE(entry.maxPrefixes, 3);
+      entry.peer.cease(
+        CeaseSubcode.MAX_PREFIXES,
+        data,
+        `received ${received} prefixes, limit ${entry.maxPrefixes}`,
+      );
+    }
+  }
+
+  private applyChanges(changes: BestPathChange[]): void {
+    if (changes.length === 0) return;
+    this.emit('bestPath', changes);
+    this.scheduleFlush();
+  }
+
+  /** Coalesces best-path changes so each peer gets them packed into few UPDATEs. */
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      for (const entry of this.peers.values()) {
+        if (entry.peer.state !== 'Established') continue;
+        this.send(entry, this.rib.takePending(entry.info.id));
+      }
+    });
+  }
+
+  private sendFull(entry: PeerEntry, afi: Afi): void {
+    const out = this.rib.fullExport(entry.info.id, afi);
+    this.send(entry, out);
+    entry.peer.sendUpdates([encodeEndOfRib(afi, entry.peer.codecContext)]);
+  }
+
+  private send(entry: PeerEntry, out: ReturnType<Rib['takePending']>): void {
+    const families = entry.peer.negotiated?.families ?? [];
+    const ctx = entry.peer.codecContext;
+    const allowed = (p: Prefix) => families.includes(prefixAfi(p));
+    const msgs: Buffer[] = [];
+    const withdrawn = out.withdrawn.filter(allowed);
+    if (withdrawn.length) msgs.push(...encodeUpdates({ withdrawn }, ctx));
+    for (const group of out.announce) {
+      const nlri = group.prefixes.filter(allowed);
+      if (nlri.length) msgs.push(...encodeUpdates({ attributes: group.attrs, nlri }, ctx));
+    }
+    if (msgs.length) entry.peer.sendUpdates(msgs);
+  }
+}
+
+function parseCommunity(s: string): number {
+  const m = /^(\d+):(\d+)$/.exec(s);
+  if (!m || Number(m[1]) > 0xffff || Number(m[2]) > 0xffff)
+    throw new Error(`"${s}" is not a community ASN:VALUE`);
+  return Number(m[1]) * 0x10000 + Number(m[2]);
+}
