@@ -1,0 +1,277 @@
+// BIRD 2 in a network namespace: config written from a typed description, the daemon
+// run in the foreground under our PID control, state read back through birdc.
+import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Netns, stopProcess, waitUntil, type Testbed } from './netns';
+
+export type Family = 'ipv4' | 'ipv6';
+
+export interface BirdBgpPeer {
+  name: string;
+  localAs: number;
+  neighbor: string;
+  neighborAs: number;
+  localAddress?: string;
+  port?: number;
+  passive?: boolean;
+  families: Family[];
+  holdTime?: number;
+  rrClient?: boolean;
+  clusterId?: string;
+  nextHopSelf?: boolean;
+}
+
+export interface StaticRoute {
+  prefix: string;
+  /** Standard communities as [asn, value]. */
+  communities?: Array<[number, number]>;
+  med?: number;
+}
+
+export interface BirdConfig {
+  routerId: string;
+  peers: BirdBgpPeer[];
+  /** Routes this BIRD originates (static blackhole routes exported over BGP). */
+  routes?: StaticRoute[];
+  /** Listen port for incoming BGP (default 179). */
+  listenPort?: number;
+}
+
+export interface BirdRoute {
+  prefix: string;
+  protocol: string;
+  primary: boolean;
+  nextHop?: string;
+  asPath: number[];
+  origin?: string;
+  med?: number;
+  localPref?: number;
+  communities: string[];
+  largeCommunities: string[];
+  originatorId?: string;
+  clusterList: string[];
+}
+
+export interface BirdProtocol {
+  name: string;
+  proto: string;
+  state: string;
+  info: string;
+}
+
+function staticBlock(family: Family, routes: StaticRoute[]): string {
+  const lines = routes.map((r) => {
+    const attrs: string[] = [];
+    for (const [a, v] of r.communities ?? []) attrs.push(`bgp_community.add((${a},${v}));`);
+    if (r.med !== undefined) attrs.push(`bgp_med = ${r.med};`);
+    return `  route ${r.prefix} blackhole${attrs.length ? ` { ${attrs.join(' ')} }` : ''};`;
+  });
+  return `protocol static static_${family} {\n  ${family};\n${lines.join('\n')}\n}\n`;
+}
+
+export function birdConfig(cfg: BirdConfig): string {
+  const routes = cfg.routes ?? [];
+  const v4 = routes.filter((r) => !r.prefix.includes(':'));
+  const v6 = routes.filter((r) => r.prefix.includes(':'));
+  let out = `log stderr all;\nrouter id ${cfg.routerId};\nprotocol device {}\n`;
+  out += staticBlock('ipv4', v4) + staticBlock('ipv6', v6);
+  for (const p of cfg.peers) {
+    const ibgp = p.localAs === p.neighborAs;
+    out += `protocol bgp ${p.name} {\n`;
+    out += `  local ${p.localAddress ?? ''} as ${p.localAs};\n`;
+    out += `  neighbor ${p.neighbor}${p.port ? ` port ${p.port}` : ''} as ${p.neighborAs};\n`;
+    if (cfg.listenPort) out += `  local port ${cfg.listenPort};\n`;
+    if (p.passive) out += '  passive on;\n';
+    // iBGP defaults to multihop in BIRD; our test peers share a link
+    if (ibgp) out += '  direct;\n';
+    out += `  hold time ${p.holdTime ?? 9};\n  keepalive time ${Math.max(1, Math.floor((p.holdTime ?? 9) / 3))};\n`;
+    out += '  connect retry time 1;\n  connect delay time 0;\n  error wait time 1, 2;\n';
+    if (p.rrClient) out += '  rr client;\n';
+    if (p.clusterId) out += `  rr cluster id ${p.clusterId};\n`;
+    for (const f of p.families) {
+      out += `  ${f} {\n    import all;\n    export where source ~ [ RTS_STATIC, RTS_BGP ];\n`;
+      if (p.nextHopSelf) out += '    next hop self;\n';
+      out += '  };\n';
+    }
+    out += '}\n';
+  }
+  return out;
+}
+
+/** Parses `birdc show route all` output. */
+export function parseBirdRoutes(text: string): BirdRoute[] {
+  const routes: BirdRoute[] = [];
+  let prefix = '';
+  let cur: BirdRoute | undefined;
+  for (const line of text.split('\n')) {
+    const head =
+      /^(\S+)?\s+(unicast|blackhole|unreachable|prohibit)\s+\[(\S+)[^\]]*\]\s*(\*)?/.exec(line);
+    if (head && !line.startsWith('\t')) {
+      if (head[1] && head[1] !== 'Table') prefix = head[1];
+      cur = {
+        prefix,
+        protocol: head[3],
+        primary: head[4] === '*',
+        asPath: [],
+        communities: [],
+        largeCommunities: [],
+        clusterList: [],
+      };
+      routes.push(cur);
+      continue;
+    }
+    if (!cur) continue;
+    const attr = /^\s+BGP\.(\w+):\s*(.*)$/.exec(line);
+    if (!attr) continue;
+    const [, key, value] = attr;
+    switch (key) {
+      case 'origin':
+        cur.origin = value;
+        break;
+      case 'as_path':
+        cur.asPath = value.split(/\s+/).filter(Boolean).map(Number);
+        break;
+      case 'next_hop':
+        cur.nextHop = value.split(/\s+/)[0];
+        break;
+      case 'med':
+        cur.med = Number(value);
+        break;
+      case 'local_pref':
+        cur.localPref = Number(value);
+        break;
+      case 'community':
+        cur.communities = [...value.matchAll(/\((\d+),(\d+)\)/g)].map((m) => `${m[1]}:${m[2]}`);
+        break;
+      case 'large_community':
+        cur.largeCommunities = [...value.matchAll(/\((\d+), (\d+), (\d+)\)/g)].map(
+          (m) => `${m[1]}:${m[2]}:${m[3]}`,
+        );
+        break;
+      case 'originator_id':
+        cur.originatorId = value;
+        break;
+      case 'cluster_list':
+        cur.clusterList = value.split(/\s+/).filter(Boolean);
+        break;
+    }
+  }
+  return routes;
+}
+
+export function parseBirdProtocols(text: string): BirdProtocol[] {
+  const out: BirdProtocol[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^(\S+)\s+(\S+)\s+(\S+)\s+(up|down|start|stop)\s+(\S+)\s*(.*)$/.exec(line);
+    if (m) out.push({ name: m[1], proto: m[2], state: m[4], info: m[6].trim() });
+  }
+  return out;
+}
+
+export class Bird {
+  private constructor(
+    readonly ns: Netns,
+    private readonly dir: string,
+    private config: BirdConfig,
+    private proc: ChildProcess,
+  ) {}
+
+  /** The bird process (ip netns exec replaces itself with the daemon). */
+  get pid(): number {
+    return this.proc.pid!;
+  }
+
+  get socket(): string {
+    return path.join(this.dir, 'bird.ctl');
+  }
+
+  static async start(tb: Testbed, ns: Netns, config: BirdConfig): Promise<Bird> {
+    const dir = tb.tempDir('bird');
+    fs.writeFileSync(path.join(dir, 'bird.conf'), birdConfig(config));
+    const bird = new Bird(ns, dir, config, Bird.spawn(ns, dir));
+    tb.onCleanup(() => bird.stop());
+    try {
+      await waitUntil(
+        'BIRD control socket',
+        () => bird.birdc('show status').then(() => true),
+        10000,
+      );
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\nbird log:\n${bird.log()}`);
+    }
+    return bird;
+  }
+
+  private static spawn(ns: Netns, dir: string): ChildProcess {
+    const p = ns.spawn([
+      'bird',
+      '-f',
+      '-c',
+      path.join(dir, 'bird.conf'),
+      '-s',
+      path.join(dir, 'bird.ctl'),
+    ]);
+    p.stderr?.on('data', (d: Buffer) => fs.appendFileSync(path.join(dir, 'bird.log'), d));
+    return p;
+  }
+
+  birdc(command: string): Promise<string> {
+    return this.ns.exec(['birdc', '-s', this.socket, ...command.split(' ')]);
+  }
+
+  async protocols(): Promise<BirdProtocol[]> {
+    return parseBirdProtocols(await this.birdc('show protocols'));
+  }
+
+  async protocol(name: string): Promise<BirdProtocol | undefined> {
+    return (await this.protocols()).find((p) => p.name === name);
+  }
+
+  waitEstablished(name: string, timeoutMs = 20000): Promise<BirdProtocol> {
+    return waitUntil(
+      `BIRD protocol ${name} Established`,
+      async () => {
+        const p = await this.protocol(name);
+        return p?.info.startsWith('Established') ? p : undefined;
+      },
+      timeoutMs,
+    );
+  }
+
+  async routes(family: Family = 'ipv4'): Promise<BirdRoute[]> {
+    return parseBirdRoutes(
+      await this.birdc(`show route table master${family === 'ipv4' ? 4 : 6} all`),
+    );
+  }
+
+  /** Number of routes in a table (cheap for large tables). */
+  async routeCount(family: Family = 'ipv4'): Promise<number> {
+    const out = await this.birdc(`show route table master${family === 'ipv4' ? 4 : 6} count`);
+    const m = /(\d+) of (\d+) routes/.exec(out);
+    return m ? Number(m[1]) : 0;
+  }
+
+  /** Replaces the originated routes and reconfigures the running daemon. */
+  async setRoutes(routes: StaticRoute[]): Promise<void> {
+    this.config = { ...this.config, routes };
+    fs.writeFileSync(path.join(this.dir, 'bird.conf'), birdConfig(this.config));
+    await this.birdc('configure');
+  }
+
+  /** Restarts the daemon process (same config): peers see the session drop and return. */
+  async restart(): Promise<void> {
+    await stopProcess(this.proc);
+    this.proc = Bird.spawn(this.ns, this.dir);
+    await waitUntil('BIRD control socket', () => this.birdc('show status').then(() => true), 10000);
+  }
+
+  log(): string {
+    const f = path.join(this.dir, 'bird.log');
+    return fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '';
+  }
+
+  async stop(): Promise<void> {
+    await stopProcess(this.proc);
+  }
+}

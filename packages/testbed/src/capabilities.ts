@@ -1,0 +1,50 @@
+// What this machine can run for real-component tests; tests skip with a one-line
+// reason when something is missing (CI installs everything, so nothing skips there).
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+
+export type Need = 'root' | 'netns' | 'bird' | 'frr' | 'gobgp' | 'etcd' | 'iptables' | 'ipset';
+
+const BINARIES: Record<Exclude<Need, 'root' | 'netns'>, string[]> = {
+  bird: ['bird', 'birdc'],
+  frr: ['/usr/lib/frr/bgpd', 'vtysh'],
+  gobgp: ['gobgpd', 'gobgp'],
+  etcd: ['etcd'],
+  iptables: ['iptables-restore'],
+  ipset: ['ipset'],
+};
+
+function onPath(bin: string): boolean {
+  if (bin.startsWith('/')) return fs.existsSync(bin);
+  return (process.env.PATH ?? '').split(':').some((d) => d && fs.existsSync(`${d}/${bin}`));
+}
+
+const cache = new Map<Need, string | undefined>();
+
+/** Why `need` is not available here, or undefined when it is. */
+function missing(need: Need): string | undefined {
+  if (cache.has(need)) return cache.get(need);
+  let why: string | undefined;
+  if (need === 'root') why = process.getuid?.() === 0 ? undefined : 'not running as root';
+  else if (need === 'netns') {
+    why = missing('root');
+    if (!why) {
+      const name = `tt-probe-${process.pid}`;
+      const add = spawnSync('ip', ['netns', 'add', name]);
+      if (add.status !== 0)
+        why = `cannot create network namespaces: ${add.stderr?.toString().trim()}`;
+      else spawnSync('ip', ['netns', 'del', name]);
+    }
+  } else {
+    const absent = BINARIES[need].filter((b) => !onPath(b));
+    if (absent.length) why = `${absent.join(', ')} not installed (run scripts/install-deps.sh)`;
+  }
+  cache.set(need, why);
+  return why;
+}
+
+/** One line saying why a test needing `needs` cannot run here, or undefined. */
+export function skipReason(needs: Need[]): string | undefined {
+  const reasons = needs.map(missing).filter((r): r is string => r !== undefined);
+  return reasons.length ? [...new Set(reasons)].join('; ') : undefined;
+}

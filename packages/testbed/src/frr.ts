@@ -1,0 +1,240 @@
+// FRR's bgpd in a network namespace, without zebra (routes stay in BGP's own RIB),
+// with its pid file and vty socket in a temp dir so it never touches /etc/frr or
+// /var/run/frr. Queried through vtysh's JSON output.
+import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Family } from './bird';
+import { Netns, stopProcess, waitUntil, type Testbed } from './netns';
+
+export interface FrrNeighbor {
+  address: string;
+  remoteAs: number;
+  port?: number;
+  passive?: boolean;
+  updateSource?: string;
+  families: Family[];
+  rrClient?: boolean;
+}
+
+export interface FrrConfig {
+  asn: number;
+  routerId: string;
+  neighbors: FrrNeighbor[];
+  /** Prefixes originated with `network` statements. */
+  networks?: string[];
+  listenPort?: number;
+  clusterId?: string;
+}
+
+export interface FrrRoute {
+  prefix: string;
+  nextHop?: string;
+  asPath: number[];
+  origin?: string;
+  med?: number;
+  localPref?: number;
+  communities: string[];
+  originatorId?: string;
+  clusterList: string[];
+}
+
+export function frrConfig(cfg: FrrConfig): string {
+  const lines = [
+    'frr defaults datacenter',
+    'hostname tortie-frr',
+    `router bgp ${cfg.asn}`,
+    ` bgp router-id ${cfg.routerId}`,
+    ' no bgp ebgp-requires-policy',
+    ' no bgp default ipv4-unicast',
+    ' timers bgp 1 3',
+  ];
+  if (cfg.clusterId) lines.push(` bgp cluster-id ${cfg.clusterId}`);
+  for (const n of cfg.neighbors) {
+    lines.push(` neighbor ${n.address} remote-as ${n.remoteAs}`);
+    lines.push(` neighbor ${n.address} timers connect 1`);
+    if (n.port) lines.push(` neighbor ${n.address} port ${n.port}`);
+    if (n.passive) lines.push(` neighbor ${n.address} passive`);
+    if (n.updateSource) lines.push(` neighbor ${n.address} update-source ${n.updateSource}`);
+  }
+  for (const family of ['ipv4', 'ipv6'] as const) {
+    lines.push(` address-family ${family} unicast`);
+    for (const p of cfg.networks ?? [])
+      if (p.includes(':') === (family === 'ipv6')) lines.push(`  network ${p}`);
+    for (const n of cfg.neighbors) {
+      if (!n.families.includes(family)) continue;
+      lines.push(`  neighbor ${n.address} activate`);
+      if (n.rrClient) lines.push(`  neighbor ${n.address} route-reflector-client`);
+    }
+    lines.push(' exit-address-family');
+  }
+  return lines.join('\n') + '\n';
+}
+
+interface FrrJsonPath {
+  bestpath?: boolean;
+  nexthops?: Array<{ ip: string }>;
+  path?: string;
+  origin?: string;
+  metric?: number;
+  locPrf?: number;
+  community?: { string: string };
+}
+
+export class Frr {
+  private constructor(
+    readonly ns: Netns,
+    private readonly dir: string,
+    private readonly config: FrrConfig,
+    private proc: ChildProcess,
+  ) {}
+
+  static async start(tb: Testbed, ns: Netns, config: FrrConfig): Promise<Frr> {
+    const dir = tb.tempDir('frr');
+    fs.writeFileSync(path.join(dir, 'bgpd.conf'), frrConfig(config));
+    const frr = new Frr(ns, dir, config, Frr.spawn(ns, dir, config));
+    tb.onCleanup(() => frr.stop());
+    await waitUntil('FRR vty', () => frr.vtysh('show bgp summary json').then(() => true), 10000);
+    return frr;
+  }
+
+  private static spawn(ns: Netns, dir: string, config: FrrConfig): ChildProcess {
+    const argv = [
+      '/usr/lib/frr/bgpd',
+      '-f',
+      path.join(dir, 'bgpd.conf'),
+      '-i',
+      path.join(dir, 'bgpd.pid'),
+    ];
+    argv.push('-Z', '-S', '-u', 'root', '-g', 'root', '--vty_socket', dir, '--log', 'stdout');
+    if (config.listenPort) argv.push('-p', String(config.listenPort));
+    const p = ns.spawn(argv);
+    const log = path.join(dir, 'bgpd.log');
+    p.stdout?.on('data', (d: Buffer) => fs.appendFileSync(log, d));
+    p.stderr?.on('data', (d: Buffer) => fs.appendFileSync(log, d));
+    return p;
+  }
+
+  vtysh(...commands: string[]): Promise<string> {
+    return this.ns.exec(['vtysh', '--vty_socket', this.dir, ...commands.flatMap((c) => ['-c', c])]);
+  }
+
+  async neighborState(address: string): Promise<string | undefined> {
+    const j = JSON.parse(await this.vtysh(`show bgp neighbors ${address} json`)) as Record<
+      string,
+      { bgpState?: string }
+    >;
+    return j[address]?.bgpState;
+  }
+
+  waitEstablished(address: string, timeoutMs = 20000): Promise<true> {
+    return waitUntil(
+      `FRR neighbor ${address} Established`,
+      async () => (await this.neighborState(address)) === 'Established' || undefined,
+      timeoutMs,
+    );
+  }
+
+  async routes(family: Family = 'ipv4'): Promise<FrrRoute[]> {
+    const j = JSON.parse(await this.vtysh(`show bgp ${family} unicast json`)) as {
+      routes?: Record<string, FrrJsonPath[]>;
+    };
+    const out: FrrRoute[] = [];
+    for (const [prefix, paths] of Object.entries(j.routes ?? {})) {
+      const best = paths.find((p) => p.bestpath) ?? paths[0];
+      out.push({
+        prefix,
+        nextHop: best.nexthops?.[0]?.ip,
+        asPath: (best.path ?? '').split(/\s+/).filter(Boolean).map(Number),
+        origin: best.origin,
+        med: best.metric,
+        localPref: best.locPrf,
+        communities: best.community ? best.community.string.split(' ') : [],
+        clusterList: [],
+      });
+    }
+    return out;
+  }
+
+  /** One route with the reflection attributes (not in the table JSON). */
+  async route(prefix: string, family: Family = 'ipv4'): Promise<FrrRoute | undefined> {
+    const j = JSON.parse(await this.vtysh(`show bgp ${family} unicast ${prefix} json`)) as {
+      paths?: Array<
+        FrrJsonPath & {
+          originatorId?: string;
+          clusterList?: { list: string[] };
+          aspath?: { string: string };
+        }
+      >;
+    };
+    const best = j.paths?.find((p) => p.bestpath) ?? j.paths?.[0];
+    if (!best) return undefined;
+    return {
+      prefix,
+      nextHop: best.nexthops?.[0]?.ip,
+      asPath: (best.aspath?.string ?? '')
+        .split(/\s+/)
+        .filter((s) => /^\d+$/.test(s))
+        .map(Number),
+      origin: best.origin,
+      med: best.metric,
+      localPref: best.locPrf,
+      communities: best.community ? best.community.string.split(' ') : [],
+      originatorId: best.originatorId,
+      clusterList: best.clusterList?.list ?? [],
+    };
+  }
+
+  async routeCount(family: Family = 'ipv4'): Promise<number> {
+    const j = JSON.parse(await this.vtysh(`show bgp ${family} unicast summary json`)) as {
+      ribCount?: number;
+    };
+    return j.ribCount ?? 0;
+  }
+
+  /** Originates a prefix, optionally tagged with communities (through a route-map). */
+  async announce(prefix: string, opts: { communities?: string[] } = {}): Promise<void> {
+    const f = prefix.includes(':') ? 'ipv6' : 'ipv4';
+    let network = `network ${prefix}`;
+    if (opts.communities?.length) {
+      const rm = `tortie-${opts.communities.join('-').replace(/:/g, '_')}`;
+      await this.vtysh(
+        'configure terminal',
+        `route-map ${rm} permit 10`,
+        `set community ${opts.communities.join(' ')}`,
+      );
+      network += ` route-map ${rm}`;
+    }
+    await this.vtysh(
+      'configure terminal',
+      `router bgp ${this.config.asn}`,
+      `address-family ${f} unicast`,
+      network,
+    );
+  }
+
+  async withdraw(prefix: string): Promise<void> {
+    const f = prefix.includes(':') ? 'ipv6' : 'ipv4';
+    await this.vtysh(
+      'configure terminal',
+      `router bgp ${this.config.asn}`,
+      `address-family ${f} unicast`,
+      `no network ${prefix}`,
+    );
+  }
+
+  async restart(): Promise<void> {
+    await stopProcess(this.proc);
+    this.proc = Frr.spawn(this.ns, this.dir, this.config);
+    await waitUntil('FRR vty', () => this.vtysh('show bgp summary json').then(() => true), 10000);
+  }
+
+  log(): string {
+    const f = path.join(this.dir, 'bgpd.log');
+    return fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '';
+  }
+
+  async stop(): Promise<void> {
+    await stopProcess(this.proc);
+  }
+}

@@ -1,0 +1,15 @@
+export {
+  Netns,
+  Testbed,
+  link,
+  run,
+  stopProcess,
+  waitUntil,
+  type LinkOptions,
+  type RunResult,
+} from './netns';
+export { skipReason, type Need } from './capabilities';
+export * from './bird';
+export * from './frr';
+export * from './gobgp';
+export { describeIf } from './jest';
