@@ -21,3 +21,4 @@ export {
   type SpeakerOptions,
 } from './speaker';
 export { controlRequest } from './control';
+export { SpeakerProcess, type PeerRow, type RouteRow, type Spawn } from './speaker-process';

@@ -3,8 +3,6 @@
 // eBGP) each run an IPv4 and an IPv6 session at once, one with us active and one with
 // us passive, and check routes both ways, attributes, and withdrawals through the
 // daemons' own CLIs.
-import fs from 'node:fs';
-import path from 'node:path';
 import {
   Bird,
   Frr,
@@ -15,72 +13,49 @@ import {
   waitUntil,
   type Netns,
 } from '@tortie/testbed';
-import { controlRequest } from '../src/control';
+import type { SpeakerConfigInput } from '../src/config';
+import { SpeakerProcess, type RouteRow } from '../src/speaker-process';
 
-const CLI = path.resolve(__dirname, '../dist/cli.js');
 const US = { v4: '10.0.0.1', v6: 'fd00::1' };
 const THEM = { v4: '10.0.0.2', v6: 'fd00::2' };
 const OUR_AS = 65000;
 
-interface RouteRow {
-  prefix: string;
-  nextHop?: string;
-  asPath: string;
-  med?: number;
-  localPref?: number;
-  communities?: string[];
-  from: string;
-}
-interface PeerRow {
-  address: string;
-  state: string;
-  lastNotification?: { direction: string; code: number; subcode: number; meaning: string };
-}
-
-/** Our daemon inside `ns`, with its control socket and log in a temp dir. */
+/** Our daemon inside a namespace, plus the waits the scenarios need. */
 class OurSpeaker {
-  constructor(
-    readonly socket: string,
-    readonly logFile: string,
-  ) {}
+  private constructor(private readonly p: SpeakerProcess) {}
 
-  static async start(tb: Testbed, ns: Netns, config: object): Promise<OurSpeaker> {
-    if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first`);
-    const dir = tb.tempDir('us');
-    const cfgFile = path.join(dir, 'bgp.json');
-    fs.writeFileSync(cfgFile, JSON.stringify(config));
-    const s = new OurSpeaker(path.join(dir, 'ctl.sock'), path.join(dir, 'bgp.log'));
-    const p = ns.spawn(['node', CLI, 'run', '-c', cfgFile, '-s', s.socket], {
-      env: { ...process.env, TORTIE_LOG_LEVEL: 'debug' },
-    });
-    p.stderr?.on('data', (d: Buffer) => fs.appendFileSync(s.logFile, d));
-    await waitUntil('tortie-bgp control socket', () => s.peers().then(() => true), 10000);
-    return s;
+  static async start(tb: Testbed, ns: Netns, config: SpeakerConfigInput): Promise<OurSpeaker> {
+    const p = await SpeakerProcess.start(
+      (argv, opts) => ns.spawn(argv, opts),
+      tb.tempDir('us'),
+      config,
+      {
+        logLevel: 'debug',
+      },
+    );
+    return new OurSpeaker(p);
   }
 
-  peers = () => controlRequest(this.socket, { cmd: 'peers' }) as Promise<PeerRow[]>;
-  routes = () => controlRequest(this.socket, { cmd: 'routes' }) as Promise<RouteRow[]>;
-  originate = (prefix: string, extra: object = {}) =>
-    controlRequest(this.socket, { cmd: 'originate', prefix, ...extra });
-  withdraw = (prefix: string) => controlRequest(this.socket, { cmd: 'withdraw', prefix });
+  peers = () => this.p.peers();
+  originate = (prefix: string, extra: { communities?: string[]; med?: number } = {}) =>
+    this.p.originate(prefix, extra);
+  withdraw = (prefix: string) => this.p.withdraw(prefix);
+  log = () => this.p.log();
 
   async waitEstablished(address: string): Promise<void> {
     await waitUntil(`our session to ${address}`, async () =>
-      (await this.peers()).find((p) => p.address === address && p.state === 'Established'),
+      (await this.p.peers()).find((p) => p.address === address && p.state === 'Established'),
     );
   }
   async route(prefix: string): Promise<RouteRow> {
     return waitUntil(`${prefix} in our Loc-RIB`, async () =>
-      (await this.routes()).find((r) => r.prefix === prefix),
+      (await this.p.routes()).find((r) => r.prefix === prefix),
     );
   }
   async gone(prefix: string): Promise<void> {
     await waitUntil(`${prefix} withdrawn from our Loc-RIB`, async () =>
-      (await this.routes()).every((r) => r.prefix !== prefix),
+      (await this.p.routes()).every((r) => r.prefix !== prefix),
     );
-  }
-  log(): string {
-    return fs.existsSync(this.logFile) ? fs.readFileSync(this.logFile, 'utf8') : '';
   }
 }
 
@@ -94,16 +69,28 @@ async function twoNamespaces(tb: Testbed) {
   return { us, them };
 }
 
-function ourConfig(theirAs: number, v4Passive: boolean) {
-  const timers = { holdTime: 9, connectRetryTime: 1, errorWaitTime: [0.5, 2] };
+function ourConfig(theirAs: number, v4Passive: boolean): SpeakerConfigInput & { peers: object[] } {
+  const timers = { holdTime: 9, connectRetryTime: 1, errorWaitTime: [0.5, 2] as [number, number] };
   return {
     asn: OUR_AS,
     routerId: US.v4,
     listen: { address: '::', port: 179 },
     nextHop: { ipv4: US.v4, ipv6: US.v6 },
     peers: [
-      { address: THEM.v4, asn: theirAs, passive: v4Passive, families: ['ipv4'], ...timers },
-      { address: THEM.v6, asn: theirAs, passive: !v4Passive, families: ['ipv6'], ...timers },
+      {
+        address: THEM.v4,
+        asn: theirAs,
+        passive: v4Passive,
+        families: ['ipv4' as const],
+        ...timers,
+      },
+      {
+        address: THEM.v6,
+        asn: theirAs,
+        passive: !v4Passive,
+        families: ['ipv6' as const],
+        ...timers,
+      },
     ],
   };
 }

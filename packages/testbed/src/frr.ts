@@ -89,6 +89,11 @@ export class Frr {
     private proc: ChildProcess,
   ) {}
 
+  /** The daemon's PID (ip netns exec replaces itself with the daemon). */
+  get pid(): number {
+    return this.proc.pid!;
+  }
+
   static async start(tb: Testbed, ns: Netns, config: FrrConfig): Promise<Frr> {
     const dir = tb.tempDir('frr');
     fs.writeFileSync(path.join(dir, 'bgpd.conf'), frrConfig(config));

@@ -76,6 +76,11 @@ export class GoBgp {
     private proc: ChildProcess,
   ) {}
 
+  /** The daemon's PID (ip netns exec replaces itself with the daemon). */
+  get pid(): number {
+    return this.proc.pid!;
+  }
+
   static async start(tb: Testbed, ns: Netns, config: GoBgpConfig): Promise<GoBgp> {
     const dir = tb.tempDir('gobgp');
     fs.writeFileSync(path.join(dir, 'gobgpd.toml'), gobgpConfig(config));
