@@ -1,6 +1,7 @@
 export {
   Netns,
   Testbed,
+  Fabric,
   link,
   run,
   stopProcess,

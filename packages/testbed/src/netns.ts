@@ -120,6 +120,56 @@ export async function link(
   return { ifA, ifB };
 }
 
+/**
+ * A Linux bridge inside its own namespace that several namespaces attach to: one
+ * shared L2 segment, like a rack's switch.
+ */
+export class Fabric {
+  private members = 0;
+
+  private constructor(
+    readonly ns: Netns,
+    readonly bridge: string,
+  ) {}
+
+  static async create(tb: Testbed, tag = 'fabric'): Promise<Fabric> {
+    const ns = await tb.netns(tag);
+    await ns.exec(['ip', 'link', 'add', 'br0', 'type', 'bridge']);
+    await ns.exec(['ip', 'link', 'set', 'br0', 'up']);
+    return new Fabric(ns, 'br0');
+  }
+
+  /** Plugs `member` into the bridge with the given addresses on its side; returns its interface. */
+  async attach(
+    member: Netns,
+    opts: { v4?: string; v6?: string; mtu?: number; ifName?: string } = {},
+  ): Promise<string> {
+    const n = this.members++;
+    const ifName = opts.ifName ?? 'eth0';
+    const port = `p${n}`;
+    await this.ns.exec([
+      'ip',
+      'link',
+      'add',
+      port,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      ifName,
+      'netns',
+      member.name,
+    ]);
+    await this.ns.exec(['ip', 'link', 'set', port, 'master', this.bridge]);
+    await this.ns.exec(['ip', 'link', 'set', port, 'up']);
+    if (opts.mtu) await member.exec(['ip', 'link', 'set', ifName, 'mtu', String(opts.mtu)]);
+    if (opts.v4) await member.exec(['ip', 'addr', 'add', opts.v4, 'dev', ifName]);
+    if (opts.v6) await member.exec(['ip', '-6', 'addr', 'add', opts.v6, 'dev', ifName, 'nodad']);
+    await member.exec(['ip', 'link', 'set', ifName, 'up']);
+    return ifName;
+  }
+}
+
 /** Tracks everything a test creates and removes it all in cleanup(). */
 export class Testbed {
   private readonly namespaces: Netns[] = [];
