@@ -41,7 +41,7 @@ export function buildOpen(local: LocalOpenParams): OpenMessage {
   }));
   capabilities.push(
     { code: 'route-refresh' },
-    { code: 'enhanced-route-refresh' },
+    // Enhanced route refresh (RFC 7313) is not announced: we do not send BoRR/EoRR.
     { code: 'as4', asn: local.asn },
     // Graceful-restart aware without preserving forwarding: tells the peer we send
     // End-of-RIB (RFC 4724 §3, no AFI/SAFI listed).
