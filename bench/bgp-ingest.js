@@ -114,8 +114,16 @@ function startFeeder(ns, count) {
   });
 }
 
+let current; // the Testbed in use, for cleanup on Ctrl-C
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    Promise.resolve(current?.cleanup()).finally(() => process.exit(130));
+  });
+}
+
 async function measure(name, count) {
   const tb = new Testbed();
+  current = tb;
   try {
     const dut = await tb.netns('dut');
     const feed = await tb.netns('feed');

@@ -67,6 +67,7 @@ const sock = net.connect({
 });
 const reader = new MessageReader(() => ctx);
 let started = false;
+let holdTime = 240;
 sock.on('connect', () => {
   sock.write(
     encodeMessage(
@@ -87,7 +88,16 @@ sock.on('connect', () => {
 });
 sock.on('data', (d) => {
   for (const m of reader.push(d)) {
-    if (m.type === 'open') sock.write(encodeMessage({ type: 'keepalive' }, ctx));
+    if (m.type === 'open') {
+      holdTime = Math.min(holdTime, m.holdTime);
+      sock.write(encodeMessage({ type: 'keepalive' }, ctx));
+      // keep the session up at the negotiated hold time, also while UPDATEs are queued
+      if (holdTime > 0)
+        setInterval(
+          () => sock.write(encodeMessage({ type: 'keepalive' }, ctx)),
+          (holdTime * 1000) / 3,
+        );
+    }
     if (m.type === 'notification') {
       process.stderr.write(`feeder: NOTIFICATION ${m.code}/${m.subcode}\n`);
       process.exit(1);
@@ -108,7 +118,6 @@ sock.on('data', (d) => {
             sentMs: Date.now() - t0,
           }) + '\n',
         );
-        setInterval(() => sock.write(encodeMessage({ type: 'keepalive' }, ctx)), 30000);
       };
       process.stdout.write(JSON.stringify({ event: 'established', at: t0 }) + '\n');
       pump();

@@ -129,6 +129,15 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     return a && typeof a === 'object' ? a.port : undefined;
   }
 
+  /** TCP connections currently open on our listener (a leak check for tests and metrics). */
+  listenerConnections(): Promise<number> {
+    const server = this.server;
+    if (!server) return Promise.resolve(0);
+    return new Promise((resolve, reject) =>
+      server.getConnections((err, n) => (err ? reject(err) : resolve(n))),
+    );
+  }
+
   private listen(address: string, port: number): Promise<void> {
     return new Promise((resolve, reject) => {
       const server = net.createServer((socket) => this.onIncoming(socket));

@@ -10,12 +10,12 @@ const quiet = createLogger('test', 'error');
 
 async function waitFor<T>(
   what: string,
-  fn: () => T | undefined | false,
+  fn: () => T | undefined | false | Promise<T | undefined | false>,
   timeoutMs = 10000,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const v = fn();
+    const v = await fn();
     if (v) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
@@ -75,7 +75,7 @@ async function pair(asA: number, asB: number, opts: { passiveB?: boolean } = {})
 const up = (s: BgpSpeaker) => s.peerStatus().every((p) => p.state === 'Established');
 
 describe('speaker over loopback', () => {
-  test('iBGP: both sides active, one session survives the collision, routes flow both ways', async () => {
+  test('iBGP: both sides active, exactly one session, routes flow both ways', async () => {
     const { a, b } = await pair(65000, 65000);
     await waitFor('Established', () => up(a) && up(b));
     a.originate('10.1.0.0/24', { med: 5 });
@@ -220,5 +220,148 @@ describe('speaker against a scripted peer', () => {
     );
     expect(n.code).toBe(3);
     expect(s.peerStatus()[0].state).not.toBe('Established');
+  });
+});
+
+describe('session-level fuzz', () => {
+  test('300 sessions that send garbage after the OPEN exchange: no crash, no leaked connection', async () => {
+    const port = await freePort('127.0.0.1');
+    const s = await speaker({
+      asn: 65000,
+      routerId: '1.1.1.1',
+      listen: { address: '127.0.0.1', port },
+      peers: [
+        { address: '127.0.0.2', asn: 65009, passive: true, ...fast, errorWaitTime: [0.01, 0.01] },
+      ],
+    });
+    let seed = 7;
+    const rand = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+    const ctx = { as4: true };
+    const open = encodeMessage(
+      {
+        type: 'open',
+        version: 4,
+        myAs: 65009,
+        holdTime: 3,
+        routerId: '9.9.9.9',
+        capabilities: [{ code: 'as4', asn: 65009 }],
+      },
+      ctx,
+    );
+    const valid = encodeMessage({ type: 'keepalive' }, ctx);
+    const update = Buffer.from(
+      'ffffffffffffffffffffffffffffffff0031020000001540010100400206020100000fde94003040a000001' +
+        '180a0000',
+      'hex',
+    );
+    let closedByUs = 0;
+    for (let i = 0; i < 300; i++) {
+      const garbage = Buffer.from(i % 2 ? update : valid);
+      for (let f = 0; f < 3; f++)
+        garbage[Math.floor(rand() * garbage.length)] ^= 1 << Math.floor(rand() * 8);
+      const tail = Buffer.from(
+        Array.from({ length: Math.floor(rand() * 40) }, () => Math.floor(rand() * 256)),
+      );
+      await new Promise<void>((resolve) => {
+        const sock = net.connect({ host: '127.0.0.1', port, localAddress: '127.0.0.2' });
+        const done = setTimeout(() => sock.destroy(), 500);
+        sock.on('connect', () => sock.write(Buffer.concat([open, valid, garbage, tail])));
+        sock.on('data', () => undefined);
+        sock.on('error', () => undefined);
+        sock.on('end', () => closedByUs++);
+        sock.on('close', () => {
+          clearTimeout(done);
+          resolve();
+        });
+      });
+    }
+    expect(closedByUs).toBeGreaterThan(100); // most garbage was answered by a NOTIFICATION and a close
+    await waitFor('no open connections', async () => (await s.listenerConnections()) === 0, 5000);
+    expect(await s.listenerConnections()).toBe(0);
+    expect(s.peerStatus()).toHaveLength(1);
+  }, 60000);
+});
+
+describe('connection collision (RFC 4271 §6.8)', () => {
+  /**
+   * Our speaker connects to a scripted peer while the peer connects to us; the peer
+   * answers OPEN on both and holds its KEEPALIVEs until both OPENs are out. Returns
+   * which connection got Cease / Connection Collision Resolution.
+   */
+  async function collide(
+    peerRouterId: string,
+  ): Promise<{ closed: string[]; established: boolean }> {
+    const [pa, pb] = [await freePort('127.0.0.1'), await freePort('127.0.0.2')];
+    const ctx = { as4: true };
+    const open = encodeMessage(
+      {
+        type: 'open',
+        version: 4,
+        myAs: 65009,
+        holdTime: 9,
+        routerId: peerRouterId,
+        capabilities: [{ code: 'as4', asn: 65009 }],
+      },
+      ctx,
+    );
+    const closed: string[] = [];
+    const socks: net.Socket[] = [];
+    const script = (sock: net.Socket, name: string) => {
+      socks.push(sock);
+      const reader = new MessageReader(() => ctx);
+      sock.on('data', (d) => {
+        for (const m of reader.push(d)) {
+          if (m.type === 'open') {
+            sock.write(open);
+            setTimeout(
+              () => sock.writable && sock.write(encodeMessage({ type: 'keepalive' }, ctx)),
+              300,
+            );
+          }
+          if (m.type === 'notification' && m.code === 6 && m.subcode === 7) closed.push(name);
+        }
+      });
+      sock.on('error', () => undefined);
+    };
+    const server = net.createServer((sock) => {
+      script(sock, 'initiated-by-us');
+      script(
+        net.connect({ host: '127.0.0.1', port: pa, localAddress: '127.0.0.2' }),
+        'initiated-by-peer',
+      );
+    });
+    await new Promise<void>((r) => server.listen(pb, '127.0.0.2', () => r()));
+    try {
+      const s = await speaker({
+        asn: 65000,
+        routerId: '1.1.1.1',
+        listen: { address: '127.0.0.1', port: pa },
+        peers: [
+          {
+            address: '127.0.0.2',
+            asn: 65009,
+            port: pb,
+            localAddress: '127.0.0.1',
+            ...fast,
+            holdTime: 9,
+          },
+        ],
+      });
+      await waitFor('collision resolved', () => closed.length > 0);
+      await waitFor('established', () => s.peerStatus()[0].state === 'Established');
+      await new Promise((r) => setTimeout(r, 400));
+      return { closed, established: s.peerStatus()[0].counters.establishedTransitions === 1 };
+    } finally {
+      socks.forEach((x) => x.destroy());
+      server.close();
+    }
+  }
+
+  test('our BGP identifier is lower: the connection we initiated is closed', async () => {
+    expect(await collide('9.9.9.9')).toEqual({ closed: ['initiated-by-us'], established: true });
+  });
+
+  test('our BGP identifier is higher: the connection the peer initiated is closed', async () => {
+    expect(await collide('0.0.0.9')).toEqual({ closed: ['initiated-by-peer'], established: true });
   });
 });
