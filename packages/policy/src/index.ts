@@ -10,3 +10,23 @@ export {
   type Labels,
   type MatchContext,
 } from './selector';
+export * from './model';
+export { ipInNet, cidrProblem } from './cidr';
+export {
+  Evaluator,
+  explain,
+  portMatches,
+  type Verdict,
+  type DirectionVerdict,
+  type Step,
+} from './evaluate';
+export {
+  convertK8sNetworkPolicy,
+  labelSelectorToSelector,
+  namespaceProfile,
+  ORCHESTRATOR_LABEL,
+  type K8sNetworkPolicy,
+  type K8sLabelSelector,
+  type K8sPeer,
+  type K8sPort,
+} from './k8s';

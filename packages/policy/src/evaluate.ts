@@ -1,0 +1,344 @@
+// The reference evaluator: is a flow allowed, and which tier/policy/rule decided.
+// Pure and slow-but-obviously-right; it is the oracle for dataplane tests and the
+// engine behind `tortiectl policy explain`.
+//
+// Semantics (Calico's): a flow needs egress allowed at its source endpoint (when the
+// source is a known endpoint) and ingress allowed at its destination endpoint (when
+// known). Per endpoint and direction, tiers apply in order; within a tier, the
+// policies selecting the endpoint apply by order then name, and the first matching
+// rule decides (Allow, Deny; Pass skips to the next tier; Log goes on). When policies
+// of a tier select the endpoint but no rule matches, the tier's default action
+// applies (Deny). With no policy in any tier, the endpoint's profiles decide, and
+// with no matching profile rule the flow is denied.
+import { ipInNet, ipVersion } from './cidr';
+import {
+  DEFAULT_TIER,
+  policyTypes,
+  protocolNumber,
+  type Direction,
+  type Endpoint,
+  type EntityRule,
+  type Flow,
+  type Policy,
+  type PolicyWorld,
+  type Port,
+  type Rule,
+} from './model';
+import { matches, parseSelector, type Labels, type Selector } from './selector';
+
+export interface Step {
+  tier?: string;
+  policy?: string;
+  profile?: string;
+  rule?: number;
+  action: string;
+  note?: string;
+}
+
+export interface DirectionVerdict {
+  endpoint: string;
+  direction: Direction;
+  allowed: boolean;
+  /** The decisive step last. */
+  steps: Step[];
+}
+
+export interface Verdict {
+  allowed: boolean;
+  egress?: DirectionVerdict;
+  ingress?: DirectionVerdict;
+}
+
+const selectorCache = new Map<string, Selector>();
+function sel(text: string): Selector {
+  let s = selectorCache.get(text);
+  if (!s) {
+    s = parseSelector(text);
+    selectorCache.set(text, s);
+  }
+  return s;
+}
+
+function qualified(p: Policy): string {
+  return p.metadata.namespace ? `${p.metadata.namespace}/${p.metadata.name}` : p.metadata.name;
+}
+
+export class Evaluator {
+  private readonly nsLabels = new Map<string, Labels>();
+
+  constructor(private readonly world: PolicyWorld) {
+    for (const n of world.namespaces ?? []) {
+      // Kubernetes labels every namespace with its name
+      this.nsLabels.set(n.name, { 'kubernetes.io/metadata.name': n.name, ...n.labels });
+    }
+  }
+
+  endpointByIp(ip: string): Endpoint | undefined {
+    return this.world.endpoints.find((e) => e.ips.includes(ip));
+  }
+
+  evaluate(flow: Flow): Verdict {
+    const src = this.endpointByIp(flow.srcIp);
+    const dst = this.endpointByIp(flow.dstIp);
+    const egress = src ? this.direction(src, 'Egress', flow, src, dst) : undefined;
+    const ingress = dst ? this.direction(dst, 'Ingress', flow, src, dst) : undefined;
+    return { allowed: (egress?.allowed ?? true) && (ingress?.allowed ?? true), egress, ingress };
+  }
+
+  /** Policies that select `ep` for `dir`, grouped by tier in tier order. */
+  private applicable(
+    ep: Endpoint,
+    dir: Direction,
+  ): Array<{ tier: string; defaultAction: 'Deny' | 'Pass'; policies: Policy[] }> {
+    const tiers = new Map((this.world.tiers ?? []).map((t) => [t.name, t]));
+    const byTier = new Map<string, Policy[]>();
+    for (const p of this.world.policies) {
+      if (!policyTypes(p.spec).includes(dir)) continue;
+      if (!this.policySelects(p, ep)) continue;
+      const tier = p.spec.tier ?? DEFAULT_TIER;
+      byTier.set(tier, [...(byTier.get(tier) ?? []), p]);
+    }
+    // The default tier sorts last unless given an order (Calico gives it 1,000,000).
+    const order = (t: string) => tiers.get(t)?.order ?? (t === DEFAULT_TIER ? 1e6 : Infinity);
+    return [...byTier.keys()]
+      .sort((a, b) => order(a) - order(b) || a.localeCompare(b))
+      .map((t) => ({
+        tier: t,
+        defaultAction: tiers.get(t)?.defaultAction ?? 'Deny',
+        policies: byTier
+          .get(t)!
+          .sort(
+            (a, b) =>
+              (a.spec.order ?? Infinity) - (b.spec.order ?? Infinity) ||
+              qualified(a).localeCompare(qualified(b)),
+          ),
+      }));
+  }
+
+  private policySelects(p: Policy, ep: Endpoint): boolean {
+    if (p.kind === 'NetworkPolicy' && p.metadata.namespace !== ep.namespace) return false;
+    if (p.spec.namespaceSelector !== undefined) {
+      if (ep.namespace === undefined) return false;
+      if (!matches(sel(p.spec.namespaceSelector), this.namespaceLabels(ep.namespace))) return false;
+    }
+    if (p.spec.serviceAccountSelector !== undefined) {
+      if (
+        !ep.serviceAccount ||
+        !matches(sel(p.spec.serviceAccountSelector), ep.serviceAccountLabels ?? {})
+      )
+        return false;
+    }
+    return matches(sel(p.spec.selector ?? 'all()'), ep.labels, {
+      global: ep.namespace === undefined,
+    });
+  }
+
+  private namespaceLabels(ns: string): Labels {
+    return this.nsLabels.get(ns) ?? { 'kubernetes.io/metadata.name': ns };
+  }
+
+  private direction(
+    ep: Endpoint,
+    dir: Direction,
+    flow: Flow,
+    src?: Endpoint,
+    dst?: Endpoint,
+  ): DirectionVerdict {
+    const steps: Step[] = [];
+    const done = (allowed: boolean) => ({
+      endpoint: endpointName(ep),
+      direction: dir,
+      allowed,
+      steps,
+    });
+    const tiers = this.applicable(ep, dir);
+    for (const t of tiers) {
+      let passed = false;
+      for (const p of t.policies) {
+        const rules = (dir === 'Ingress' ? p.spec.ingress : p.spec.egress) ?? [];
+        for (let i = 0; i < rules.length; i++) {
+          const r = rules[i];
+          if (!this.ruleMatches(r, flow, src, dst, p)) continue;
+          const step: Step = { tier: t.tier, policy: qualified(p), rule: i, action: r.action };
+          steps.push(step);
+          if (r.action === 'Allow') return done(true);
+          if (r.action === 'Deny') return done(false);
+          if (r.action === 'Pass') {
+            passed = true;
+            break;
+          }
+        }
+        if (passed) break;
+      }
+      if (passed) continue;
+      steps.push({
+        tier: t.tier,
+        action: t.defaultAction,
+        note: `no rule matched in tier "${t.tier}"`,
+      });
+      if (t.defaultAction === 'Deny') return done(false);
+    }
+    // No tier decided: the endpoint's profiles.
+    for (const name of ep.profiles ?? []) {
+      const profile = this.world.profiles?.find((x) => x.name === name);
+      const rules = (dir === 'Ingress' ? profile?.ingress : profile?.egress) ?? [];
+      for (let i = 0; i < rules.length; i++) {
+        if (!this.ruleMatches(rules[i], flow, src, dst)) continue;
+        steps.push({ profile: name, rule: i, action: rules[i].action });
+        if (rules[i].action === 'Allow') return done(true);
+        if (rules[i].action === 'Deny') return done(false);
+      }
+    }
+    steps.push({
+      action: 'Deny',
+      note: tiers.length
+        ? 'passed through every tier; no profile allowed it'
+        : 'no policy and no profile allowed it',
+    });
+    return done(false);
+  }
+
+  private ruleMatches(
+    r: Rule,
+    flow: Flow,
+    src?: Endpoint,
+    dst?: Endpoint,
+    policy?: Policy,
+  ): boolean {
+    const proto = protocolNumber(flow.protocol);
+    if (r.protocol !== undefined && protocolNumber(r.protocol) !== proto) return false;
+    if (r.notProtocol !== undefined && protocolNumber(r.notProtocol) === proto) return false;
+    if (r.ipVersion !== undefined && ipVersion(flow.dstIp) !== r.ipVersion) return false;
+    if (r.icmp && !icmpMatches(r.icmp, flow)) return false;
+    if (r.notICMP && icmpMatches(r.notICMP, flow)) return false;
+    const ns = policy?.kind === 'NetworkPolicy' ? policy.metadata.namespace : undefined;
+    return (
+      this.entityMatches(r.source, flow.srcIp, flow.srcPort, src, proto, ns) &&
+      this.entityMatches(r.destination, flow.dstIp, flow.dstPort, dst, proto, ns)
+    );
+  }
+
+  /**
+   * One side of a rule. `policyNs` scopes selectors of namespaced policies to their own
+   * namespace unless the rule names namespaces itself.
+   */
+  private entityMatches(
+    e: EntityRule | undefined,
+    ip: string,
+    port: number | undefined,
+    ep: Endpoint | undefined,
+    proto: number,
+    policyNs: string | undefined,
+  ): boolean {
+    if (!e) return true;
+    if (e.nets && !e.nets.some((n) => ipInNet(ip, n))) return false;
+    if (e.notNets && e.notNets.some((n) => ipInNet(ip, n))) return false;
+    if (e.ports && !e.ports.some((p) => portMatches(p, port, ep, proto))) return false;
+    if (e.notPorts && e.notPorts.some((p) => portMatches(p, port, ep, proto))) return false;
+    if (e.serviceAccounts) {
+      if (!ep?.serviceAccount) return false;
+      if (e.serviceAccounts.names && !e.serviceAccounts.names.includes(ep.serviceAccount))
+        return false;
+      if (
+        e.serviceAccounts.selector &&
+        !matches(sel(e.serviceAccounts.selector), ep.serviceAccountLabels ?? {})
+      )
+        return false;
+    }
+    if (e.selector !== undefined || e.namespaceSelector !== undefined) {
+      if (!this.selected(e, ip, ep, policyNs)) return false;
+    }
+    if (e.notSelector !== undefined) {
+      if (ep && matches(sel(e.notSelector), ep.labels, { global: ep.namespace === undefined }))
+        return false;
+    }
+    return true;
+  }
+
+  /** Does the selector/namespaceSelector pair pick this side (an endpoint, or a network set holding the IP)? */
+  private selected(
+    e: EntityRule,
+    ip: string,
+    ep: Endpoint | undefined,
+    policyNs: string | undefined,
+  ): boolean {
+    const inScope = (namespace: string | undefined): boolean => {
+      if (e.namespaceSelector !== undefined) {
+        const nsSel = sel(e.namespaceSelector);
+        if (namespace === undefined) return matches(nsSel, {}, { global: true });
+        return matches(nsSel, this.namespaceLabels(namespace));
+      }
+      return policyNs === undefined || namespace === policyNs;
+    };
+    const labelSel = e.selector === undefined ? undefined : sel(e.selector);
+    if (
+      ep &&
+      inScope(ep.namespace) &&
+      (!labelSel || matches(labelSel, ep.labels, { global: ep.namespace === undefined }))
+    ) {
+      return true;
+    }
+    // Network sets stand for the addresses they list.
+    if (!labelSel) return false;
+    return (this.world.networkSets ?? []).some(
+      (s) =>
+        inScope(s.namespace) &&
+        matches(labelSel, s.labels, { global: s.namespace === undefined }) &&
+        s.nets.some((n) => ipInNet(ip, n)),
+    );
+  }
+}
+
+function icmpMatches(m: { type?: number; code?: number }, flow: Flow): boolean {
+  if (m.type !== undefined && flow.icmpType !== m.type) return false;
+  if (m.code !== undefined && flow.icmpCode !== m.code) return false;
+  return true;
+}
+
+/** A port, a "from:to" range, or a named port resolved on the endpoint of that side. */
+export function portMatches(
+  p: Port,
+  port: number | undefined,
+  ep: Endpoint | undefined,
+  proto: number,
+): boolean {
+  if (port === undefined) return false;
+  if (typeof p === 'number') return p === port;
+  const range = /^(\d+):(\d+)$/.exec(p);
+  if (range) return port >= Number(range[1]) && port <= Number(range[2]);
+  if (/^\d+$/.test(p)) return Number(p) === port;
+  const named = ep?.ports?.find(
+    (x) => x.name === p && protocolNumber(x.protocol ?? 'TCP') === proto,
+  );
+  return named !== undefined && named.port === port;
+}
+
+function endpointName(ep: Endpoint): string {
+  return ep.namespace ? `${ep.namespace}/${ep.name}` : ep.name;
+}
+
+/** `tortiectl policy explain` text: the verdict and the chain of tiers/policies/rules behind it. */
+export function explain(v: Verdict, flow: Flow): string {
+  const lines = [
+    `${flow.srcIp}${flow.srcPort ? `:${flow.srcPort}` : ''} -> ${flow.dstIp}${flow.dstPort ? `:${flow.dstPort}` : ''} ${flow.protocol}: ${v.allowed ? 'ALLOWED' : 'DENIED'}`,
+  ];
+  for (const d of [v.egress, v.ingress]) {
+    if (!d) continue;
+    lines.push(`  ${d.direction.toLowerCase()} at ${d.endpoint}: ${d.allowed ? 'allow' : 'deny'}`);
+    for (const s of d.steps) {
+      const where = s.profile
+        ? `profile ${s.profile}`
+        : s.policy
+          ? `tier ${s.tier} / policy ${s.policy}`
+          : s.tier
+            ? `tier ${s.tier}`
+            : 'end of policy';
+      const rule = s.rule !== undefined ? ` rule ${s.rule}` : '';
+      lines.push(`    ${where}${rule}: ${s.action}${s.note ? ` (${s.note})` : ''}`);
+    }
+  }
+  if (!v.egress) lines.push(`  egress: source ${flow.srcIp} is not a known endpoint (not checked)`);
+  if (!v.ingress)
+    lines.push(`  ingress: destination ${flow.dstIp} is not a known endpoint (not checked)`);
+  return lines.join('\n');
+}

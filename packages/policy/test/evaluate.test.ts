@@ -1,0 +1,293 @@
+// Calico semantics of the evaluator beyond Kubernetes policy: tiers and their order,
+// Pass, policy order, global policies, profiles, network sets, and the explanation.
+import { Evaluator, explain, type Endpoint, type Policy, type PolicyWorld } from '../src';
+
+const web: Endpoint = {
+  name: 'web',
+  namespace: 'prod',
+  labels: { app: 'web' },
+  ips: ['10.1.0.1'],
+  profiles: ['allow-all'],
+  ports: [{ name: 'http', port: 8080 }],
+};
+const db: Endpoint = {
+  name: 'db',
+  namespace: 'prod',
+  labels: { app: 'db' },
+  ips: ['10.1.0.2'],
+  profiles: ['allow-all'],
+};
+const dev: Endpoint = {
+  name: 'tool',
+  namespace: 'dev',
+  labels: { app: 'tool' },
+  ips: ['10.2.0.1'],
+  profiles: ['allow-all'],
+};
+const host: Endpoint = { name: 'node1-eth0', labels: { role: 'node' }, ips: ['192.168.0.10'] };
+
+function world(policies: Policy[], extra: Partial<PolicyWorld> = {}): Evaluator {
+  return new Evaluator({
+    endpoints: [web, db, dev, host],
+    namespaces: [
+      { name: 'prod', labels: { env: 'prod' } },
+      { name: 'dev', labels: { env: 'dev' } },
+    ],
+    profiles: [
+      { name: 'allow-all', ingress: [{ action: 'Allow' }], egress: [{ action: 'Allow' }] },
+    ],
+    policies,
+    ...extra,
+  });
+}
+
+const gnp = (name: string, spec: Policy['spec']): Policy => ({
+  kind: 'GlobalNetworkPolicy',
+  metadata: { name },
+  spec,
+});
+const np = (name: string, namespace: string, spec: Policy['spec']): Policy => ({
+  kind: 'NetworkPolicy',
+  metadata: { name, namespace },
+  spec,
+});
+const toDb = { srcIp: '10.1.0.1', dstIp: '10.1.0.2', protocol: 'TCP' as const, dstPort: 5432 };
+
+describe('Calico semantics', () => {
+  test('the first matching rule by policy order decides', () => {
+    const e = world([
+      np('deny', 'prod', { selector: "app == 'db'", order: 20, ingress: [{ action: 'Deny' }] }),
+      np('allow', 'prod', {
+        selector: "app == 'db'",
+        order: 10,
+        ingress: [{ action: 'Allow', source: { selector: "app == 'web'" } }],
+      }),
+    ]);
+    expect(e.evaluate(toDb).allowed).toBe(true);
+    expect(e.evaluate({ ...toDb, srcIp: '10.2.0.1' }).allowed).toBe(false);
+  });
+
+  test('a tier with no matching rule denies; Pass hands over to the next tier', () => {
+    const tiers = [
+      { name: 'security', order: 100 },
+      { name: 'platform', order: 200 },
+    ];
+    const security = (action: 'Pass' | 'Allow') =>
+      gnp('security.gate', {
+        tier: 'security',
+        selector: 'all()',
+        ingress: [{ action, source: { namespaceSelector: "env == 'prod'" } }],
+      });
+    const platform = gnp('platform.db', {
+      tier: 'platform',
+      selector: "app == 'db'",
+      ingress: [{ action: 'Deny', protocol: 'TCP', destination: { ports: [5432] } }],
+    });
+    // Pass from prod goes on to the platform tier, which denies 5432
+    expect(world([security('Pass'), platform], { tiers }).evaluate(toDb).allowed).toBe(false);
+    // Allow in the first tier ends evaluation
+    expect(world([security('Allow'), platform], { tiers }).evaluate(toDb).allowed).toBe(true);
+    // traffic from dev matches no rule in the security tier: its default action denies
+    const v = world([security('Pass'), platform], { tiers }).evaluate({
+      ...toDb,
+      srcIp: '10.2.0.1',
+    });
+    expect(v.allowed).toBe(false);
+    expect(v.ingress!.steps.at(-1)).toMatchObject({ tier: 'security', action: 'Deny' });
+  });
+
+  test('a tier whose default action is Pass lets unmatched traffic through to the profiles', () => {
+    const tiers = [{ name: 'observe', order: 1, defaultAction: 'Pass' as const }];
+    const e = world(
+      [gnp('observe.log', { tier: 'observe', selector: 'all()', ingress: [{ action: 'Log' }] })],
+      { tiers },
+    );
+    const v = e.evaluate(toDb);
+    expect(v.allowed).toBe(true);
+    expect(v.ingress!.steps.map((s) => s.action)).toEqual(['Log', 'Pass', 'Allow']);
+  });
+
+  test('a namespaced policy applies only in its namespace, and its rule selectors too', () => {
+    const e = world([
+      np('db-from-tool', 'prod', {
+        selector: "app == 'db'",
+        ingress: [{ action: 'Allow', source: { selector: "app == 'tool'" } }],
+      }),
+    ]);
+    // tool lives in dev: the selector is scoped to prod, so it does not match
+    expect(e.evaluate({ ...toDb, srcIp: '10.2.0.1' }).allowed).toBe(false);
+    const e2 = world([
+      np('db-from-tool', 'prod', {
+        selector: "app == 'db'",
+        ingress: [
+          {
+            action: 'Allow',
+            source: { selector: "app == 'tool'", namespaceSelector: "env == 'dev'" },
+          },
+        ],
+      }),
+    ]);
+    expect(e2.evaluate({ ...toDb, srcIp: '10.2.0.1' }).allowed).toBe(true);
+  });
+
+  test('a global policy selects across namespaces and host endpoints with global()', () => {
+    const e = world([
+      gnp('hosts', {
+        selector: 'global()',
+        ingress: [
+          { action: 'Deny', protocol: 'TCP', destination: { ports: ['22'] } },
+          { action: 'Allow' },
+        ],
+      }),
+    ]);
+    expect(
+      e.evaluate({ srcIp: '10.1.0.1', dstIp: '192.168.0.10', protocol: 'TCP', dstPort: 22 })
+        .allowed,
+    ).toBe(false);
+    expect(
+      e.evaluate({ srcIp: '10.1.0.1', dstIp: '192.168.0.10', protocol: 'TCP', dstPort: 443 })
+        .allowed,
+    ).toBe(true);
+    expect(e.evaluate(toDb).allowed).toBe(true); // pods are not global(): profile allows
+  });
+
+  test('named ports, port ranges, notPorts, notNets, notProtocol, ICMP type', () => {
+    const rules = (r: Policy['spec']['ingress']) =>
+      world([np('p', 'prod', { selector: "app == 'web'", ingress: r })]);
+    const toWeb = (port: number, extra = {}) => ({
+      srcIp: '10.1.0.2',
+      dstIp: '10.1.0.1',
+      protocol: 'TCP' as const,
+      dstPort: port,
+      ...extra,
+    });
+    expect(
+      rules([{ action: 'Allow', protocol: 'TCP', destination: { ports: ['http'] } }]).evaluate(
+        toWeb(8080),
+      ).allowed,
+    ).toBe(true);
+    expect(
+      rules([{ action: 'Allow', protocol: 'TCP', destination: { ports: ['http'] } }]).evaluate(
+        toWeb(80),
+      ).allowed,
+    ).toBe(false);
+    expect(
+      rules([
+        { action: 'Allow', destination: { ports: ['8000:8100'], notPorts: [8080] } },
+      ]).evaluate(toWeb(8080)).allowed,
+    ).toBe(false);
+    expect(
+      rules([
+        { action: 'Allow', destination: { ports: ['8000:8100'], notPorts: [8080] } },
+      ]).evaluate(toWeb(8081)).allowed,
+    ).toBe(true);
+    expect(
+      rules([
+        { action: 'Allow', source: { nets: ['10.1.0.0/16'], notNets: ['10.1.0.2/32'] } },
+      ]).evaluate(toWeb(1)).allowed,
+    ).toBe(false);
+    expect(rules([{ action: 'Allow', notProtocol: 'UDP' }]).evaluate(toWeb(1)).allowed).toBe(true);
+    const ping = {
+      srcIp: '10.1.0.2',
+      dstIp: '10.1.0.1',
+      protocol: 'ICMP' as const,
+      icmpType: 8,
+      icmpCode: 0,
+    };
+    expect(
+      rules([{ action: 'Allow', protocol: 'ICMP', icmp: { type: 8 } }]).evaluate(ping).allowed,
+    ).toBe(true);
+    expect(
+      rules([{ action: 'Allow', protocol: 'ICMP', icmp: { type: 0 } }]).evaluate(ping).allowed,
+    ).toBe(false);
+  });
+
+  test('a network set stands for its addresses in a selector', () => {
+    const e = world(
+      [
+        gnp('web-from-partners', {
+          selector: "app == 'web'",
+          ingress: [{ action: 'Allow', source: { selector: "kind == 'partner'" } }],
+        }),
+      ],
+      {
+        networkSets: [{ name: 'partners', labels: { kind: 'partner' }, nets: ['203.0.113.0/24'] }],
+      },
+    );
+    const from = (ip: string) =>
+      e.evaluate({ srcIp: ip, dstIp: '10.1.0.1', protocol: 'TCP', dstPort: 443 }).allowed;
+    expect(from('203.0.113.9')).toBe(true);
+    expect(from('198.51.100.1')).toBe(false);
+  });
+
+  test('service accounts by name and selector', () => {
+    const withSa = { ...web, serviceAccount: 'frontend', serviceAccountLabels: { team: 'a' } };
+    const e = new Evaluator({
+      endpoints: [withSa, db],
+      profiles: [
+        { name: 'allow-all', ingress: [{ action: 'Allow' }], egress: [{ action: 'Allow' }] },
+      ],
+      policies: [
+        np('db', 'prod', {
+          selector: "app == 'db'",
+          ingress: [
+            {
+              action: 'Allow',
+              source: { serviceAccounts: { names: ['frontend'], selector: "team == 'a'" } },
+            },
+          ],
+        }),
+      ],
+    });
+    expect(e.evaluate(toDb).allowed).toBe(true);
+  });
+
+  test('without policy or profile, traffic is denied', () => {
+    const lonely: Endpoint = { name: 'x', namespace: 'prod', labels: {}, ips: ['10.9.0.1'] };
+    const e = new Evaluator({ endpoints: [lonely], policies: [] });
+    expect(
+      e.evaluate({ srcIp: '1.1.1.1', dstIp: '10.9.0.1', protocol: 'TCP', dstPort: 1 }).allowed,
+    ).toBe(false);
+  });
+
+  test('explain names the deciding tier, policy and rule', () => {
+    const e = world([
+      np('db', 'prod', {
+        selector: "app == 'db'",
+        order: 5,
+        ingress: [{ action: 'Deny', source: { selector: "app == 'tool'" } }, { action: 'Allow' }],
+      }),
+    ]);
+    const text = explain(e.evaluate(toDb), toDb);
+    expect(text).toContain('10.1.0.1 -> 10.1.0.2:5432 TCP: ALLOWED');
+    expect(text).toContain('egress at prod/web: allow');
+    expect(text).toContain('profile allow-all rule 0: Allow');
+    expect(text).toContain('ingress at prod/db: allow');
+    expect(text).toContain('tier default / policy prod/db rule 1: Allow');
+  });
+
+  test('evaluation does not depend on the order policies are given in', () => {
+    const ps = [
+      np('a', 'prod', {
+        selector: 'all()',
+        order: 1,
+        ingress: [{ action: 'Pass', source: { selector: "app == 'web'" } }],
+      }),
+      np('b', 'prod', { selector: 'all()', order: 1, ingress: [{ action: 'Deny' }] }),
+      gnp('c', { tier: 't2', selector: 'all()', ingress: [{ action: 'Allow' }] }),
+    ];
+    const tiers = [
+      { name: 'default', order: 1 },
+      { name: 't2', order: 2 },
+    ];
+    const flows = [
+      toDb,
+      { ...toDb, srcIp: '10.2.0.1' },
+      { ...toDb, dstIp: '10.1.0.1', srcIp: '10.1.0.2' },
+    ];
+    const a = flows.map((f) => world(ps, { tiers }).evaluate(f).allowed);
+    const b = flows.map((f) => world([...ps].reverse(), { tiers }).evaluate(f).allowed);
+    expect(b).toEqual(a);
+    expect(a).toEqual([true, false, false]);
+  });
+});
