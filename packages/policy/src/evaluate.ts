@@ -65,8 +65,11 @@ function qualified(p: Policy): string {
 
 export class Evaluator {
   private readonly nsLabels = new Map<string, Labels>();
+  private readonly byIp = new Map<string, Endpoint>();
 
   constructor(private readonly world: PolicyWorld) {
+    for (const e of world.endpoints)
+      for (const ip of e.ips) if (!this.byIp.has(ip)) this.byIp.set(ip, e);
     for (const n of world.namespaces ?? []) {
       // Kubernetes labels every namespace with its name
       this.nsLabels.set(n.name, { 'kubernetes.io/metadata.name': n.name, ...n.labels });
@@ -74,7 +77,7 @@ export class Evaluator {
   }
 
   endpointByIp(ip: string): Endpoint | undefined {
-    return this.world.endpoints.find((e) => e.ips.includes(ip));
+    return this.byIp.get(ip);
   }
 
   evaluate(flow: Flow): Verdict {

@@ -30,3 +30,4 @@ export {
   type K8sPeer,
   type K8sPort,
 } from './k8s';
+export { LabelIndex, type MatchEvents } from './label-index';
