@@ -8,6 +8,7 @@ import { ConfigError, parseSpeakerConfig } from './config';
 import { controlRequest } from './control';
 import { createLogger } from './log';
 import { BgpSpeaker } from './speaker';
+import { formatTable } from './table';
 
 const DEFAULT_SOCKET = '/run/tortie-bgp.sock';
 
@@ -39,18 +40,6 @@ interface RouteRow {
   localPref?: number;
   med?: number;
   origin: string;
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i]))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
 }
 
 function readConfig(file: string | undefined) {
@@ -123,7 +112,7 @@ async function main(argv: string[]): Promise<number> {
               : (p.lastError ?? ''),
           ]);
         }
-        console.log(table(rows));
+        console.log(formatTable(rows));
       }
       return 0;
     }
@@ -143,7 +132,7 @@ async function main(argv: string[]): Promise<number> {
             r.from,
           ]);
         }
-        console.log(table(rows));
+        console.log(formatTable(rows));
       }
       return 0;
     }

@@ -22,3 +22,4 @@ export {
 } from './speaker';
 export { controlRequest } from './control';
 export { SpeakerProcess, type PeerRow, type RouteRow, type Spawn } from './speaker-process';
+export { formatTable } from './table';

@@ -191,3 +191,26 @@ export function readNlri(
   maskBytes(addr, len);
   return { prefix: `${formatIpv6(addr)}/${len}`, next: start + nbytes };
 }
+
+/**
+ * Reads back-to-back NLRI prefixes in buf[start, end). A malformed one is reported by
+ * `malformed(offset)`, which returns the error to throw: the NOTIFICATION differs by
+ * field (RFC 4271 Invalid Network Field; RFC 4760 Optional Attribute Error).
+ */
+export function readNlriList(
+  buf: Buffer,
+  start: number,
+  end: number,
+  afi: Afi,
+  malformed: (offset: number) => Error,
+): Prefix[] {
+  const out: Prefix[] = [];
+  let off = start;
+  while (off < end) {
+    const r = readNlri(buf, off, end, afi);
+    if (!r) throw malformed(off - start);
+    out.push(r.prefix);
+    off = r.next;
+  }
+  return out;
+}

@@ -2,7 +2,7 @@
 // network namespace) on one L2 fabric with a BIRD top-of-rack router. The nodes form
 // the Calico node-to-node mesh (iBGP, AS 64512) and peer eBGP with the ToR (AS 65001);
 // each node originates its pod block, the ToR originates a default route.
-import { SpeakerProcess, type PeerRow, type RouteRow } from '@tortie/bgp-speaker';
+import { SpeakerProcess, formatTable, type PeerRow, type RouteRow } from '@tortie/bgp-speaker';
 import { Bird, Fabric, Testbed, waitUntil, type BirdRoute, type Netns } from '@tortie/testbed';
 
 export const CLUSTER_AS = 64512;
@@ -108,20 +108,8 @@ export async function waitForConvergence(lab: BgpLab, timeoutMs = 30000): Promis
   return Date.now() - t0;
 }
 
-export function table(rows: string[][]): string {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i]))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
-}
-
 export function peersTable(peers: PeerRow[]): string {
-  return table([
+  return formatTable([
     ['PEER', 'AS', 'STATE', 'RECEIVED', 'UPDATES IN/OUT'],
     ...peers.map((p) => [
       p.address,
@@ -134,7 +122,7 @@ export function peersTable(peers: PeerRow[]): string {
 }
 
 export function routesTable(routes: RouteRow[]): string {
-  return table([
+  return formatTable([
     ['PREFIX', 'NEXT HOP', 'AS PATH', 'FROM'],
     ...routes
       .sort((a, b) => a.prefix.localeCompare(b.prefix))
@@ -143,7 +131,7 @@ export function routesTable(routes: RouteRow[]): string {
 }
 
 export function birdRoutesTable(routes: BirdRoute[]): string {
-  return table([
+  return formatTable([
     ['PREFIX', 'NEXT HOP', 'AS PATH', 'FROM', 'BEST'],
     ...routes
       .sort((a, b) => a.prefix.localeCompare(b.prefix) || Number(b.primary) - Number(a.primary))

@@ -1,9 +1,9 @@
 // BIRD 2 in a network namespace: config written from a typed description, the daemon
 // run in the foreground under our PID control, state read back through birdc.
-import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Netns, stopProcess, waitUntil, type Testbed } from './netns';
+import { Daemon } from './daemon';
+import { Netns, waitUntil, type Testbed } from './netns';
 
 export type Family = 'ipv4' | 'ipv6';
 
@@ -169,17 +169,13 @@ export function parseBirdProtocols(text: string): BirdProtocol[] {
   return out;
 }
 
-export class Bird {
+export class Bird extends Daemon {
   private constructor(
-    readonly ns: Netns,
-    private readonly dir: string,
+    ns: Netns,
+    dir: string,
     private config: BirdConfig,
-    private proc: ChildProcess,
-  ) {}
-
-  /** The bird process (ip netns exec replaces itself with the daemon). */
-  get pid(): number {
-    return this.proc.pid!;
+  ) {
+    super(ns, dir, 'bird');
   }
 
   get socket(): string {
@@ -189,31 +185,18 @@ export class Bird {
   static async start(tb: Testbed, ns: Netns, config: BirdConfig): Promise<Bird> {
     const dir = tb.tempDir('bird');
     fs.writeFileSync(path.join(dir, 'bird.conf'), birdConfig(config));
-    const bird = new Bird(ns, dir, config, Bird.spawn(ns, dir));
+    const bird = new Bird(ns, dir, config);
     tb.onCleanup(() => bird.stop());
-    try {
-      await waitUntil(
-        'BIRD control socket',
-        () => bird.birdc('show status').then(() => true),
-        10000,
-      );
-    } catch (err) {
-      throw new Error(`${(err as Error).message}\nbird log:\n${bird.log()}`);
-    }
+    await bird.launch();
     return bird;
   }
 
-  private static spawn(ns: Netns, dir: string): ChildProcess {
-    const p = ns.spawn([
-      'bird',
-      '-f',
-      '-c',
-      path.join(dir, 'bird.conf'),
-      '-s',
-      path.join(dir, 'bird.ctl'),
-    ]);
-    p.stderr?.on('data', (d: Buffer) => fs.appendFileSync(path.join(dir, 'bird.log'), d));
-    return p;
+  protected command(): string[] {
+    return ['bird', '-f', '-c', path.join(this.dir, 'bird.conf'), '-s', this.socket];
+  }
+
+  protected probe(): Promise<unknown> {
+    return this.birdc('show status');
   }
 
   birdc(command: string): Promise<string> {
@@ -257,21 +240,5 @@ export class Bird {
     this.config = { ...this.config, routes };
     fs.writeFileSync(path.join(this.dir, 'bird.conf'), birdConfig(this.config));
     await this.birdc('configure');
-  }
-
-  /** Restarts the daemon process (same config): peers see the session drop and return. */
-  async restart(): Promise<void> {
-    await stopProcess(this.proc);
-    this.proc = Bird.spawn(this.ns, this.dir);
-    await waitUntil('BIRD control socket', () => this.birdc('show status').then(() => true), 10000);
-  }
-
-  log(): string {
-    const f = path.join(this.dir, 'bird.log');
-    return fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '';
-  }
-
-  async stop(): Promise<void> {
-    await stopProcess(this.proc);
   }
 }

@@ -1,11 +1,11 @@
 // FRR's bgpd in a network namespace, without zebra (routes stay in BGP's own RIB),
 // with its pid file and vty socket in a temp dir so it never touches /etc/frr or
 // /var/run/frr. Queried through vtysh's JSON output.
-import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Family } from './bird';
-import { Netns, stopProcess, waitUntil, type Testbed } from './netns';
+import { Daemon } from './daemon';
+import { Netns, waitUntil, type Testbed } from './netns';
 
 export interface FrrNeighbor {
   address: string;
@@ -81,43 +81,39 @@ interface FrrJsonPath {
   community?: { string: string };
 }
 
-export class Frr {
+export class Frr extends Daemon {
   private constructor(
-    readonly ns: Netns,
-    private readonly dir: string,
+    ns: Netns,
+    dir: string,
     private readonly config: FrrConfig,
-    private proc: ChildProcess,
-  ) {}
-
-  /** The daemon's PID (ip netns exec replaces itself with the daemon). */
-  get pid(): number {
-    return this.proc.pid!;
+  ) {
+    super(ns, dir, 'bgpd');
   }
 
   static async start(tb: Testbed, ns: Netns, config: FrrConfig): Promise<Frr> {
     const dir = tb.tempDir('frr');
     fs.writeFileSync(path.join(dir, 'bgpd.conf'), frrConfig(config));
-    const frr = new Frr(ns, dir, config, Frr.spawn(ns, dir, config));
+    const frr = new Frr(ns, dir, config);
     tb.onCleanup(() => frr.stop());
-    await waitUntil('FRR vty', () => frr.vtysh('show bgp summary json').then(() => true), 10000);
+    await frr.launch();
     return frr;
   }
 
-  private static spawn(ns: Netns, dir: string, config: FrrConfig): ChildProcess {
+  protected command(): string[] {
     const argv = [
       '/usr/lib/frr/bgpd',
       '-f',
-      path.join(dir, 'bgpd.conf'),
+      path.join(this.dir, 'bgpd.conf'),
       '-i',
-      path.join(dir, 'bgpd.pid'),
+      path.join(this.dir, 'bgpd.pid'),
     ];
-    argv.push('-Z', '-S', '-u', 'root', '-g', 'root', '--vty_socket', dir, '--log', 'stdout');
-    if (config.listenPort) argv.push('-p', String(config.listenPort));
-    const p = ns.spawn(argv);
-    const log = path.join(dir, 'bgpd.log');
-    p.stdout?.on('data', (d: Buffer) => fs.appendFileSync(log, d));
-    p.stderr?.on('data', (d: Buffer) => fs.appendFileSync(log, d));
-    return p;
+    argv.push('-Z', '-S', '-u', 'root', '-g', 'root', '--vty_socket', this.dir, '--log', 'stdout');
+    if (this.config.listenPort) argv.push('-p', String(this.config.listenPort));
+    return argv;
+  }
+
+  protected probe(): Promise<unknown> {
+    return this.vtysh('show bgp summary json');
   }
 
   vtysh(...commands: string[]): Promise<string> {
@@ -226,20 +222,5 @@ export class Frr {
       `address-family ${f} unicast`,
       `no network ${prefix}`,
     );
-  }
-
-  async restart(): Promise<void> {
-    await stopProcess(this.proc);
-    this.proc = Frr.spawn(this.ns, this.dir, this.config);
-    await waitUntil('FRR vty', () => this.vtysh('show bgp summary json').then(() => true), 10000);
-  }
-
-  log(): string {
-    const f = path.join(this.dir, 'bgpd.log');
-    return fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '';
-  }
-
-  async stop(): Promise<void> {
-    await stopProcess(this.proc);
   }
 }

@@ -1,10 +1,10 @@
 // GoBGP in a network namespace: gobgpd with a generated TOML config and its gRPC API
 // on the namespace's own loopback, queried and driven with the gobgp CLI.
-import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Family } from './bird';
-import { Netns, stopProcess, waitUntil, type Testbed } from './netns';
+import { Daemon } from './daemon';
+import { Netns, waitUntil, type Testbed } from './netns';
 
 export interface GoBgpNeighbor {
   address: string;
@@ -69,42 +69,36 @@ interface GoBgpPathJson {
   }>;
 }
 
-export class GoBgp {
-  private constructor(
-    readonly ns: Netns,
-    private readonly dir: string,
-    private proc: ChildProcess,
-  ) {}
-
-  /** The daemon's PID (ip netns exec replaces itself with the daemon). */
-  get pid(): number {
-    return this.proc.pid!;
+export class GoBgp extends Daemon {
+  private constructor(ns: Netns, dir: string) {
+    super(ns, dir, 'gobgpd');
   }
 
   static async start(tb: Testbed, ns: Netns, config: GoBgpConfig): Promise<GoBgp> {
     const dir = tb.tempDir('gobgp');
     fs.writeFileSync(path.join(dir, 'gobgpd.toml'), gobgpConfig(config));
-    const g = new GoBgp(ns, dir, GoBgp.spawn(ns, dir));
+    const g = new GoBgp(ns, dir);
     tb.onCleanup(() => g.stop());
-    await waitUntil('GoBGP API', () => g.cli('global').then(() => true), 10000);
+    await g.launch();
     return g;
   }
 
-  private static spawn(ns: Netns, dir: string): ChildProcess {
-    const p = ns.spawn([
+  protected command(): string[] {
+    const config = path.join(this.dir, 'gobgpd.toml');
+    return [
       'gobgpd',
       '-f',
-      path.join(dir, 'gobgpd.toml'),
+      config,
       '--api-hosts',
       `127.0.0.1:${API_PORT}`,
       '--pprof-disable',
       '-l',
       'info',
-    ]);
-    const log = path.join(dir, 'gobgpd.log');
-    p.stdout?.on('data', (d: Buffer) => fs.appendFileSync(log, d));
-    p.stderr?.on('data', (d: Buffer) => fs.appendFileSync(log, d));
-    return p;
+    ];
+  }
+
+  protected probe(): Promise<unknown> {
+    return this.cli('global');
   }
 
   cli(...args: string[]): Promise<string> {
@@ -183,20 +177,5 @@ export class GoBgp {
 
   async withdraw(prefix: string): Promise<void> {
     await this.cli('global', 'rib', 'del', prefix, '-a', prefix.includes(':') ? 'ipv6' : 'ipv4');
-  }
-
-  async restart(): Promise<void> {
-    await stopProcess(this.proc);
-    this.proc = GoBgp.spawn(this.ns, this.dir);
-    await waitUntil('GoBGP API', () => this.cli('global').then(() => true), 10000);
-  }
-
-  log(): string {
-    const f = path.join(this.dir, 'gobgpd.log');
-    return fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '';
-  }
-
-  async stop(): Promise<void> {
-    await stopProcess(this.proc);
   }
 }

@@ -14,3 +14,4 @@ export * from './bird';
 export * from './frr';
 export * from './gobgp';
 export { describeIf } from './jest';
+export { Daemon } from './daemon';

@@ -8,7 +8,7 @@ import {
   numberToIpv4,
   parseIpv6,
   ipv4ToNumber,
-  readNlri,
+  readNlriList,
   writeNlri,
   nlriSize,
 } from '../prefix';
@@ -218,22 +218,19 @@ function decodeMpNextHop(
 }
 
 function readPrefixList(v: Buffer, start: number, afi: Afi, what: string): Prefix[] {
-  const out: Prefix[] = [];
-  let off = start;
-  while (off < v.length) {
-    const r = readNlri(v, off, v.length, afi);
-    if (!r) {
-      throw new BgpError(
+  return readNlriList(
+    v,
+    start,
+    v.length,
+    afi,
+    (at) =>
+      new BgpError(
         ErrorCode.UPDATE_MESSAGE,
         UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR,
         Buffer.alloc(0),
-        `${what}: malformed prefix at offset ${off}`,
-      );
-    }
-    out.push(r.prefix);
-    off = r.next;
-  }
-  return out;
+        `${what}: malformed prefix at offset ${at + start}`,
+      ),
+  );
 }
 
 function decodeMpReach(a: RawAttribute): MpReach | undefined {

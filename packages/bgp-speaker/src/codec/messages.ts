@@ -15,7 +15,7 @@ import {
   OpenSubcode,
   UpdateSubcode,
 } from '../constants';
-import { numberToIpv4, ipv4ToNumber, readNlri } from '../prefix';
+import { numberToIpv4, ipv4ToNumber, readNlriList } from '../prefix';
 import {
   AFI_IPV4,
   type BgpMessage,
@@ -187,22 +187,19 @@ function decodeOpen(body: Buffer): OpenMessage {
 }
 
 function readIpv4Prefixes(buf: Buffer, start: number, end: number, field: string): Prefix[] {
-  const out: Prefix[] = [];
-  let off = start;
-  while (off < end) {
-    const r = readNlri(buf, off, end, AFI_IPV4);
-    if (!r) {
-      throw new BgpError(
+  return readNlriList(
+    buf,
+    start,
+    end,
+    AFI_IPV4,
+    (at) =>
+      new BgpError(
         ErrorCode.UPDATE_MESSAGE,
         UpdateSubcode.INVALID_NETWORK_FIELD,
         Buffer.alloc(0),
-        `${field}: malformed prefix at offset ${off - start}`,
-      );
-    }
-    out.push(r.prefix);
-    off = r.next;
-  }
-  return out;
+        `${field}: malformed prefix at offset ${at}`,
+      ),
+  );
 }
 
 function decodeUpdate(body: Buffer, ctx: CodecContext): UpdateMessage {
