@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(bird2 frr gobgpd etcd-server iptables ipset iproute2 iputils-ping procps tcpdump)
+# gcc + libc6-dev build the small socket-option addon of the BGP speaker (TTL, GTSM)
+apt_packages=(bird2 frr gobgpd etcd-server iptables ipset iproute2 iputils-ping procps tcpdump gcc libc6-dev)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -33,25 +33,34 @@ const community = z
 
 export const familySchema = z.enum(['ipv4', 'ipv6']);
 
-export const peerConfigSchema = z.object({
-  address: ip,
-  asn,
-  description: z.string().optional(),
-  port: z.number().int().min(1).max(65535).default(179),
-  localAddress: ip.optional(),
-  localPort: z.number().int().min(1).max(65535).optional(),
-  passive: z.boolean().default(false),
-  holdTime: seconds
-    .refine((h) => h === 0 || h >= 3, { message: 'hold time must be 0 or at least 3 seconds' })
-    .default(90),
-  connectRetryTime: seconds.default(5),
-  errorWaitTime: z.tuple([seconds, seconds]).default([5, 30]),
-  /** Unicast families to negotiate; default: the family of the peer address. */
-  families: z.array(familySchema).min(1).optional(),
-  maxPrefixes: z.number().int().min(1).optional(),
-  routeReflectorClient: z.boolean().default(false),
-  nextHopSelf: z.boolean().default(false),
-});
+export const peerConfigSchema = z
+  .object({
+    address: ip,
+    asn,
+    description: z.string().optional(),
+    port: z.number().int().min(1).max(65535).default(179),
+    localAddress: ip.optional(),
+    localPort: z.number().int().min(1).max(65535).optional(),
+    passive: z.boolean().default(false),
+    holdTime: seconds
+      .refine((h) => h === 0 || h >= 3, { message: 'hold time must be 0 or at least 3 seconds' })
+      .default(90),
+    connectRetryTime: seconds.default(5),
+    errorWaitTime: z.tuple([seconds, seconds]).default([5, 30]),
+    /** Unicast families to negotiate; default: the family of the peer address. */
+    families: z.array(familySchema).min(1).optional(),
+    maxPrefixes: z.number().int().min(1).optional(),
+    routeReflectorClient: z.boolean().default(false),
+    nextHopSelf: z.boolean().default(false),
+    /** TTL of the packets we send (eBGP multihop), 1..255; default: the system's. */
+    ttl: z.number().int().min(1).max(255).optional(),
+    /** GTSM (RFC 5082): send with TTL 255 and accept only TTL >= 256 - hops. */
+    ttlSecurity: z.number().int().min(1).max(254).optional(),
+  })
+  .refine((p) => p.ttl === undefined || p.ttlSecurity === undefined, {
+    message: 'ttl and ttlSecurity cannot both be set (ttlSecurity always sends TTL 255)',
+    path: ['ttlSecurity'],
+  });
 
 export const originateSchema = z.object({
   prefix,

@@ -16,6 +16,7 @@ import { createLogger, type Logger } from './log';
 import { prefixAfi, parsePrefix } from './prefix';
 import { Rib, type BestPathChange, type PeerInfo, type Route } from './rib';
 import { Peer } from './session/peer';
+import { fdOf, sockopt } from './session/sockopt';
 import {
   AFI_IPV4,
   AFI_IPV6,
@@ -129,6 +130,11 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     return a && typeof a === 'object' ? a.port : undefined;
   }
 
+  private listenerTtl255(): void {
+    const family = net.isIPv6((this.server!.address() as net.AddressInfo).address) ? 6 : 4;
+    sockopt().setTtl(fdOf(this.server), family, 255);
+  }
+
   /** TCP connections currently open on our listener (a leak check for tests and metrics). */
   listenerConnections(): Promise<number> {
     const server = this.server;
@@ -146,6 +152,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
         server.off('error', reject);
         server.on('error', (err) => this.log.error('listener error', { error: err.message }));
         this.server = server;
+        if (this.config.peers.some((p) => p.ttlSecurity !== undefined)) this.listenerTtl255();
         this.log.info('listening', { address, port: this.port });
         resolve();
       });
@@ -166,6 +173,11 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   addPeer(input: PeerConfigInput): void {
     const cfg = peerConfigSchema.parse(input);
     if (this.peers.has(cfg.address)) throw new Error(`peer ${cfg.address} is already configured`);
+    if (cfg.ttl !== undefined || cfg.ttlSecurity !== undefined) {
+      sockopt(); // fail now, with the reason, rather than at the first connection attempt
+      // GTSM: our SYN-ACKs must leave with TTL 255 too, so the listener sends with it
+      if (cfg.ttlSecurity !== undefined && this.server) this.listenerTtl255();
+    }
     const families: Afi[] = (cfg.families ?? [net.isIPv4(cfg.address) ? 'ipv4' : 'ipv6']).map(
       (f) => (f === 'ipv4' ? AFI_IPV4 : AFI_IPV6),
     );
@@ -182,6 +194,8 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
         errorWaitTime: cfg.errorWaitTime,
         families,
         description: cfg.description,
+        ttl: cfg.ttl,
+        ttlSecurity: cfg.ttlSecurity,
       },
       { asn: this.config.asn, routerId: this.config.routerId },
       this.log,

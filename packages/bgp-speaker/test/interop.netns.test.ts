@@ -37,6 +37,7 @@ class OurSpeaker {
   }
 
   peers = () => this.p.peers();
+  routes = () => this.p.routes();
   originate = (prefix: string, extra: { communities?: string[]; med?: number } = {}) =>
     this.p.originate(prefix, extra);
   withdraw = (prefix: string) => this.p.withdraw(prefix);
@@ -376,5 +377,117 @@ describeIf(['netns', 'bird', 'root'], 'session failures against BIRD', () => {
     }
     await s.waitEstablished(THEM.v4);
     await s.route(V4_THEIRS);
+  }, 60000);
+});
+
+describeIf(['netns', 'frr', 'root'], 'TTL security (GTSM, RFC 5082) against FRR', () => {
+  let tb: Testbed;
+  beforeEach(() => {
+    tb = new Testbed();
+  });
+  afterEach(async () => {
+    await tb.cleanup();
+  });
+
+  async function run(ttlSecurity: number | undefined) {
+    const { us, them } = await twoNamespaces(tb);
+    const f = await Frr.start(tb, them, {
+      asn: 65100,
+      routerId: THEM.v4,
+      networks: [V4_THEIRS],
+      neighbors: [
+        { address: US.v4, remoteAs: OUR_AS, families: ['ipv4'], passive: true, ttlSecurityHops: 1 },
+      ],
+    });
+    const config = ourConfig(65100, false);
+    config.peers = [{ ...config.peers[0], ttlSecurity } as (typeof config.peers)[0]];
+    const s = await OurSpeaker.start(tb, us, config);
+    return { f, s };
+  }
+
+  test('with ttlSecurity 1 we send TTL 255: FRR (ttl-security hops 1) establishes and we learn its route', async () => {
+    const { f, s } = await run(1);
+    await f.waitEstablished(US.v4);
+    await s.waitEstablished(THEM.v4);
+    await s.route(V4_THEIRS);
+  }, 60000);
+
+  test('without it our packets (TTL 64) are dropped by FRR: it never establishes or sends us its route', async () => {
+    const { f, s } = await run(undefined);
+    // FRR applies its minimum TTL to an accepted socket a moment after accepting it, so
+    // an early segment may slip through; the session itself must never come up there.
+    const states = new Set<string | undefined>();
+    for (let i = 0; i < 30; i++) {
+      states.add(await f.neighborState(US.v4));
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(states.has('Established')).toBe(false);
+    expect((await s.routes()).some((r) => r.prefix === V4_THEIRS)).toBe(false);
+  }, 60000);
+});
+
+describeIf(['netns', 'bird', 'root'], 'eBGP multihop TTL through a router', () => {
+  let tb: Testbed;
+  beforeEach(() => {
+    tb = new Testbed();
+  });
+  afterEach(async () => {
+    await tb.cleanup();
+  });
+
+  /** us (10.0.1.1) -- router -- BIRD (10.0.2.2, multihop 2): the peer is two IP hops away. */
+  async function run(ttl: number) {
+    const us = await tb.netns('us');
+    const router = await tb.netns('rtr');
+    const them = await tb.netns('peer');
+    await link(us, router, { v4: ['10.0.1.1/24', '10.0.1.254/24'] });
+    await link(router, them, { v4: ['10.0.2.254/24', '10.0.2.2/24'] });
+    await router.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    await us.exec(['ip', 'route', 'add', 'default', 'via', '10.0.1.254']);
+    await them.exec(['ip', 'route', 'add', 'default', 'via', '10.0.2.254']);
+    const b = await Bird.start(tb, them, {
+      routerId: '10.0.2.2',
+      routes: [{ prefix: V4_THEIRS }],
+      peers: [
+        {
+          name: 'tortie',
+          localAs: 65100,
+          neighbor: '10.0.1.1',
+          neighborAs: OUR_AS,
+          families: ['ipv4'],
+          passive: true,
+          multihop: 2,
+        },
+      ],
+    });
+    const s = await OurSpeaker.start(tb, us, {
+      asn: OUR_AS,
+      routerId: '10.0.1.1',
+      nextHop: { ipv4: '10.0.1.1' },
+      peers: [
+        {
+          address: '10.0.2.2',
+          asn: 65100,
+          ttl,
+          holdTime: 9,
+          connectRetryTime: 1,
+          errorWaitTime: [0.5, 1],
+        },
+      ],
+    });
+    return { b, s };
+  }
+
+  test('ttl 2 reaches a peer two hops away', async () => {
+    const { b, s } = await run(2);
+    await b.waitEstablished('tortie');
+    await s.waitEstablished('10.0.2.2');
+  }, 60000);
+
+  test('ttl 1 expires at the router: no session', async () => {
+    const { b, s } = await run(1);
+    await new Promise((r) => setTimeout(r, 4000));
+    expect((await b.protocol('tortie'))?.info).not.toMatch(/Established/);
+    expect((await s.peers())[0].state).not.toBe('Established');
   }, 60000);
 });

@@ -20,6 +20,8 @@ export interface BirdBgpPeer {
   rrClient?: boolean;
   clusterId?: string;
   nextHopSelf?: boolean;
+  /** eBGP to a peer that is not directly connected, sending with this TTL. */
+  multihop?: number;
 }
 
 export interface StaticRoute {
@@ -84,7 +86,8 @@ export function birdConfig(cfg: BirdConfig): string {
     if (cfg.listenPort) out += `  local port ${cfg.listenPort};\n`;
     if (p.passive) out += '  passive on;\n';
     // iBGP defaults to multihop in BIRD; our test peers share a link
-    if (ibgp) out += '  direct;\n';
+    if (p.multihop) out += `  multihop ${p.multihop};\n`;
+    else if (ibgp) out += '  direct;\n';
     out += `  hold time ${p.holdTime ?? 9};\n  keepalive time ${Math.max(1, Math.floor((p.holdTime ?? 9) / 3))};\n`;
     out += '  connect retry time 1;\n  connect delay time 0;\n  error wait time 1, 2;\n';
     if (p.rrClient) out += '  rr client;\n';

@@ -15,6 +15,8 @@ export interface FrrNeighbor {
   updateSource?: string;
   families: Family[];
   rrClient?: boolean;
+  /** GTSM: accept only packets with TTL >= 256 - hops, send with 255. */
+  ttlSecurityHops?: number;
 }
 
 export interface FrrConfig {
@@ -56,6 +58,8 @@ export function frrConfig(cfg: FrrConfig): string {
     if (n.port) lines.push(` neighbor ${n.address} port ${n.port}`);
     if (n.passive) lines.push(` neighbor ${n.address} passive`);
     if (n.updateSource) lines.push(` neighbor ${n.address} update-source ${n.updateSource}`);
+    if (n.ttlSecurityHops)
+      lines.push(` neighbor ${n.address} ttl-security hops ${n.ttlSecurityHops}`);
   }
   for (const family of ['ipv4', 'ipv6'] as const) {
     lines.push(` address-family ${family} unicast`);

@@ -17,6 +17,7 @@ import {
 import type { Logger } from '../log';
 import type { Afi, BgpMessage, CodecContext, UpdateMessage } from '../types';
 import { buildOpen, negotiate, outgoingLosesCollision, type Negotiated } from './open';
+import { fdOf, sockopt } from './sockopt';
 
 export interface PeerSettings {
   address: string;
@@ -31,6 +32,8 @@ export interface PeerSettings {
   errorWaitTime: [number, number];
   families: Afi[];
   description?: string;
+  ttl?: number;
+  ttlSecurity?: number;
 }
 
 export interface LocalSettings {
@@ -184,6 +187,18 @@ export class Peer extends EventEmitter<PeerEvents> {
     if (!this.enabled) {
       socket.destroy();
       return;
+    }
+    if (this.ttls().ttl !== undefined) {
+      try {
+        this.applyTtls(fdOf(socket), net.isIPv6(socket.localAddress ?? '') ? 6 : 4);
+      } catch (err) {
+        this.log.error('cannot apply TTL settings to incoming connection', {
+          peer: this.address,
+          error: String(err),
+        });
+        socket.destroy();
+        return;
+      }
     }
     const waiting = this.conns.find((c) => ['Idle', 'Connect', 'Active'].includes(c.fsm.state));
     if (waiting) {
@@ -378,14 +393,36 @@ export class Peer extends EventEmitter<PeerEvents> {
     c.timers[name] = undefined;
   }
 
+  /** TTL to send with, and the minimum TTL to accept, when configured (GTSM sends 255). */
+  private ttls(): { ttl?: number; minTtl?: number } {
+    const { ttl, ttlSecurity } = this.settings;
+    return ttlSecurity ? { ttl: 255, minTtl: 256 - ttlSecurity } : { ttl };
+  }
+
+  /** Applies the TTL settings to a socket (an accepted one, or our own before it connects). */
+  private applyTtls(fd: number, family: 4 | 6): void {
+    const { ttl, minTtl } = this.ttls();
+    if (ttl !== undefined) sockopt().setTtl(fd, family, ttl);
+    if (minTtl !== undefined) sockopt().setMinTtl(fd, family, minTtl);
+  }
+
   private connectOut(c: Connection): void {
     this.detachSocket(c);
-    const socket = net.connect({
+    const target = {
       host: this.settings.address,
       port: this.settings.port,
       localAddress: this.settings.localAddress,
       localPort: this.settings.localPort,
-    });
+    };
+    let socket: net.Socket;
+    if (this.ttls().ttl !== undefined) {
+      // The TTL must be on the socket before the SYN: create it ourselves, then connect.
+      const family = net.isIPv6(this.settings.address) ? 6 : 4;
+      const fd = sockopt().tcpSocket(family);
+      this.applyTtls(fd, family);
+      socket = new net.Socket({ fd, readable: true, writable: true });
+      socket.connect(target);
+    } else socket = net.connect(target);
     this.attachSocket(c, socket, true);
     socket.once('connect', () => {
       if (c.socket === socket) this.dispatch(c, { type: 'TcpCRAcked' });
