@@ -1,8 +1,8 @@
 // Our speaker (the real tortie-bgp daemon) against BIRD 2, FRR and GoBGP, each in its
-// own network namespace joined to ours by a veth. Per daemon, two scenarios (iBGP and
-// eBGP) each run an IPv4 and an IPv6 session at once, one with us active and one with
-// us passive, and check routes both ways, attributes, and withdrawals through the
-// daemons' own CLIs.
+// own network namespace joined to ours by a veth. Per daemon, iBGP and eBGP scenarios
+// each run an IPv4 and an IPv6 session at once, one with us active and one with us
+// passive (and again swapped, so all eight combinations run), and check routes both
+// ways, attributes, and withdrawals through the daemons' own CLIs.
 import {
   Bird,
   Frr,
@@ -223,10 +223,13 @@ for (const daemon of [bird, frr, gobgp]) {
       });
 
       test.each([
+        // with the two rows per mode, every (mode, family, active/passive) combination runs
         { mode: 'iBGP', theirAs: OUR_AS, v4Passive: false },
+        { mode: 'iBGP', theirAs: OUR_AS, v4Passive: true },
         { mode: 'eBGP', theirAs: 65100, v4Passive: true },
+        { mode: 'eBGP', theirAs: 65100, v4Passive: false },
       ])(
-        '$mode: IPv4 and IPv6 sessions (us active and passive), routes both ways, withdrawals',
+        '$mode, IPv4 session passive=$v4Passive, IPv6 the other way: routes both ways, withdrawals',
         async ({ mode, theirAs, v4Passive }) => {
           const { us, them } = await twoNamespaces(tb);
           const d = await daemon.start(tb, them, theirAs, v4Passive);
