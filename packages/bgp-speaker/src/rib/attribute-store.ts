@@ -1,11 +1,12 @@
 // Interning of path attribute sets: equal sets share one frozen object, so the RIBs
-// hold a pointer per route instead of a copy, equality is identity, and UPDATE
-// packing can group prefixes by object. Sets are counted by the paths that use them
-// and forgotten when the last one goes.
+// hold a pointer per route instead of a copy, equality is identity (Adj-RIB-Out
+// suppression and UPDATE packing compare pointers), and a set lives exactly as long
+// as something holds it. The table keeps weak references only; a FinalizationRegistry
+// drops the key once the last holder let go, so no holder has to count references.
 import type { PathAttributes } from '../types';
 
-function keyOf(a: PathAttributes): string {
-  // Fixed field order; Buffers of unknown attributes as hex.
+/** A stable text key: fixed field order, unknown attributes' values as hex. */
+export function attributeKey(a: PathAttributes): string {
   return JSON.stringify([
     a.origin,
     a.asPath,
@@ -23,44 +24,53 @@ function keyOf(a: PathAttributes): string {
   ]);
 }
 
-/** Drops undefined fields so interned objects have one shape. */
-function compact(a: PathAttributes): PathAttributes {
+/** A deep-frozen copy without undefined fields, so interned objects share one shape. */
+function frozenCopy(a: PathAttributes): PathAttributes {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(a)) if (v !== undefined) out[k] = v;
-  return out as unknown as PathAttributes;
+  for (const [k, v] of Object.entries(a)) {
+    if (v === undefined) continue;
+    if (k === 'asPath')
+      out[k] = Object.freeze(
+        (v as PathAttributes['asPath']).map((s) =>
+          Object.freeze({ type: s.type, asns: Object.freeze([...s.asns]) }),
+        ),
+      );
+    else if (k === 'unknown')
+      out[k] = Object.freeze((v as object[]).map((u) => Object.freeze({ ...u })));
+    else if (Array.isArray(v)) out[k] = Object.freeze([...v]);
+    else if (typeof v === 'object') out[k] = Object.freeze({ ...v });
+    else out[k] = v;
+  }
+  return Object.freeze(out) as unknown as PathAttributes;
 }
 
 export class AttributeStore {
-  private readonly byKey = new Map<string, { attrs: PathAttributes; refs: number }>();
-  private readonly keys = new WeakMap<PathAttributes, string>();
+  private readonly byKey = new Map<string, WeakRef<PathAttributes>>();
+  private readonly interned = new WeakSet<PathAttributes>();
+  private readonly registry = new FinalizationRegistry<string>((key) => {
+    // the key may have been re-interned to a new object since; only drop a dead entry
+    if (this.byKey.get(key)?.deref() === undefined) this.byKey.delete(key);
+  });
 
-  /** The shared object equal to `a` (not yet referenced: call ref() for each holder). */
+  /** The one shared, frozen object equal to `a`. Interned objects are returned as they are. */
   intern(a: PathAttributes): PathAttributes {
-    const known = this.keys.get(a);
-    if (known !== undefined) return a;
-    const key = keyOf(a);
-    let e = this.byKey.get(key);
-    if (!e) {
-      const attrs = Object.freeze(compact(a));
-      e = { attrs, refs: 0 };
-      this.byKey.set(key, e);
-      this.keys.set(attrs, key);
-    }
-    return e.attrs;
+    if (this.interned.has(a)) return a;
+    const key = attributeKey(a);
+    const live = this.byKey.get(key)?.deref();
+    if (live) return live;
+    const attrs = frozenCopy(a);
+    this.byKey.set(key, new WeakRef(attrs));
+    this.interned.add(attrs);
+    this.registry.register(attrs, key);
+    return attrs;
   }
 
-  ref(a: PathAttributes): void {
-    const e = this.byKey.get(this.keys.get(a)!);
-    if (e) e.refs++;
+  /** Whether `a` is an object this store handed out. */
+  isInterned(a: PathAttributes): boolean {
+    return this.interned.has(a);
   }
 
-  unref(a: PathAttributes): void {
-    const key = this.keys.get(a);
-    if (key === undefined) return;
-    const e = this.byKey.get(key);
-    if (e && --e.refs <= 0) this.byKey.delete(key);
-  }
-
+  /** Attribute sets held by someone (sets dropped since the last GC may still count). */
   get size(): number {
     return this.byKey.size;
   }

@@ -1,23 +1,45 @@
-// What a peer is sent for a best path (RFC 4271 §9.1.3/§5.1, RFC 4456 §8): who may
-// receive it (split horizon, reflection) and the attributes rewritten on the way out.
-// Pure: same path and peer, same answer.
-import { AsPathSegmentType, type AsPathSegment, type PathAttributes } from '../types';
+// What a peer is sent for a best path (RFC 4271 §5.1 and §9.1.3, RFC 1997, RFC 4456
+// §8): whether the peer may receive it (split horizon, reflection, well-known
+// communities) and the attributes rewritten on the way out. Pure: same path and peer,
+// same answer.
+import {
+  AsPathSegmentType,
+  type AsPathSegment,
+  type PathAttributes,
+  type UnknownAttribute,
+} from '../types';
 import { DEFAULT_LOCAL_PREF } from './decision';
-import type { Path, PeerInfo } from './types';
+import type { LocalIdentity, Path, PeerInfo, ReflectRule } from './types';
 
-export interface LocalIdentity {
-  asn: number;
-  routerId: string;
-  /** Set when this speaker is a route reflector. */
-  clusterId?: string;
+export const NO_EXPORT = 0xffffff01;
+export const NO_ADVERTISE = 0xffffff02;
+export const NO_EXPORT_SUBCONFED = 0xffffff03;
+
+const FLAG_TRANSITIVE = 0x40;
+const FLAG_PARTIAL = 0x20;
+
+/** RFC 4456 §6 default: a reflector reflects client routes to all, others' routes to clients. */
+export function defaultReflectRule(local: LocalIdentity): ReflectRule {
+  return (from, to) => local.clusterId !== undefined && (!!from.rrClient || !!to.rrClient);
 }
 
-function prepend(asn: number, path: AsPathSegment[]): AsPathSegment[] {
+function prepend(asn: number, path: readonly AsPathSegment[]): AsPathSegment[] {
   const [first, ...rest] = path;
-  if (first && first.type === AsPathSegmentType.AS_SEQUENCE && first.asns.length < 255) {
+  if (first && first.type === AsPathSegmentType.AS_SEQUENCE && first.asns.length < 255)
     return [{ type: AsPathSegmentType.AS_SEQUENCE, asns: [asn, ...first.asns] }, ...rest];
-  }
   return [{ type: AsPathSegmentType.AS_SEQUENCE, asns: [asn] }, ...path];
+}
+
+/**
+ * Unrecognised attributes passed on: optional transitive ones only, marked Partial
+ * (RFC 4271 §5); non-transitive ones are not ours to forward.
+ */
+function passOn(unknown: readonly UnknownAttribute[] | undefined): UnknownAttribute[] | undefined {
+  if (!unknown) return undefined;
+  const out = unknown
+    .filter((u) => u.flags & FLAG_TRANSITIVE)
+    .map((u) => ({ ...u, flags: u.flags | FLAG_PARTIAL }));
+  return out.length ? out : undefined;
 }
 
 /**
@@ -29,13 +51,19 @@ export function exportAttributes(
   to: PeerInfo,
   local: LocalIdentity,
   v6: boolean,
+  reflect: ReflectRule = defaultReflectRule(local),
 ): PathAttributes | undefined {
   const from = path.peer;
   if (from && from.id === to.id) return undefined; // never back to where it came from
   const a = path.attrs;
+  const communities = a.communities;
+  if (communities?.includes(NO_ADVERTISE)) return undefined;
   const ourNextHop = v6 ? to.localAddress.ipv6 : to.localAddress.ipv4;
+  const unknown = from ? passOn(a.unknown) : a.unknown;
   if (!to.ibgp) {
-    if (!ourNextHop) return undefined; // no address of ours to put as next hop in this family
+    if (communities?.includes(NO_EXPORT) || communities?.includes(NO_EXPORT_SUBCONFED))
+      return undefined;
+    if (!ourNextHop) return undefined; // no address of ours in this family to put as next hop
     return {
       origin: a.origin,
       asPath: prepend(local.asn, a.asPath),
@@ -44,29 +72,26 @@ export function exportAttributes(
       med: from ? undefined : a.med,
       atomicAggregate: a.atomicAggregate,
       aggregator: a.aggregator,
-      communities: a.communities,
+      communities,
       largeCommunities: a.largeCommunities,
-      unknown: a.unknown,
+      unknown,
     };
   }
-  let reflected = false;
-  if (from && from.ibgp) {
-    // iBGP split horizon, relaxed by route reflection (RFC 4456 §6)
-    if (!local.clusterId) return undefined;
-    if (!from.rrClient && !to.rrClient) return undefined;
-    reflected = true;
-  }
-  const nextHop = !from || to.nextHopSelf || !a.nextHop ? (ourNextHop ?? a.nextHop) : a.nextHop;
+  const reflected = !!from && from.ibgp;
+  // iBGP split horizon, relaxed by route reflection (RFC 4456 §6)
+  if (reflected && !reflect(from, to)) return undefined;
+  const nextHop = to.nextHopSelf || !a.nextHop ? ourNextHop : a.nextHop;
   if (!nextHop) return undefined;
   const out: PathAttributes = {
     ...a,
     nextHop,
     nextHopLinkLocal: nextHop === a.nextHop ? a.nextHopLinkLocal : undefined,
     localPref: a.localPref ?? DEFAULT_LOCAL_PREF,
+    unknown,
   };
   if (reflected) {
-    out.originatorId = a.originatorId ?? from!.routerId;
-    out.clusterList = [local.clusterId!, ...(a.clusterList ?? [])];
+    out.originatorId = a.originatorId ?? from.routerId;
+    out.clusterList = [local.clusterId ?? local.routerId, ...(a.clusterList ?? [])];
   }
   return out;
 }

@@ -1,5 +1,29 @@
-export { Rib, type RibOptions } from './rib';
-export { AttributeStore } from './attribute-store';
-export { selectBest, asPathLength, neighbourAs, DEFAULT_LOCAL_PREF } from './decision';
-export { exportAttributes, type LocalIdentity } from './export-policy';
-export type { PeerInfo, Path, Route, BestPathChange, ExportBatch } from './types';
+export { Rib, type RibOptions, type BestPathListener } from './rib';
+export { AttributeStore, attributeKey } from './attribute-store';
+export { AdjRibIn, importRejection, type ImportOptions } from './adj-rib-in';
+export { LocRib, type LocRibOptions } from './loc-rib';
+export { AdjRibOut, type ExportOptions } from './adj-rib-out';
+export {
+  selectBest,
+  asPathLength,
+  neighbourAs,
+  compareAddresses,
+  DEFAULT_LOCAL_PREF,
+} from './decision';
+export {
+  exportAttributes,
+  defaultReflectRule,
+  NO_EXPORT,
+  NO_ADVERTISE,
+  NO_EXPORT_SUBCONFED,
+} from './export-policy';
+export type {
+  PeerInfo,
+  Path,
+  Route,
+  BestPathChange,
+  ExportBatch,
+  LocalIdentity,
+  ReflectRule,
+  IgpCost,
+} from './types';

@@ -1,169 +1,143 @@
-// The RIBs of RFC 4271 §3.2: an Adj-RIB-In per peer, the Loc-RIB of best paths, and
-// an Adj-RIB-Out per peer. Built for bulk: a route costs one Map entry per RIB it is
-// in, paths are interned per (peer, attribute set), and a prefix with one candidate
-// stores the path itself rather than an array.
-import type { PathAttributes, Prefix } from '../types';
+// The RIBs of RFC 4271 §3.2 tied together: an Adj-RIB-In per peer feeding the Loc-RIB,
+// whose best-path changes go to every peer's Adj-RIB-Out and to subscribers. The
+// session layer calls applyUpdate() per decoded UPDATE and takePending() per peer
+// when it flushes.
+import type { Logger } from '../log';
+import type { Afi, PathAttributes, Prefix } from '../types';
+import { AdjRibIn } from './adj-rib-in';
+import { AdjRibOut } from './adj-rib-out';
 import { AttributeStore } from './attribute-store';
-import { selectBest } from './decision';
-import { exportAttributes, type LocalIdentity } from './export-policy';
-import type { BestPathChange, ExportBatch, Path, PeerInfo, Route } from './types';
+import { LocRib } from './loc-rib';
+import type {
+  BestPathChange,
+  ExportBatch,
+  IgpCost,
+  LocalIdentity,
+  Path,
+  PeerInfo,
+  ReflectRule,
+  Route,
+} from './types';
 
 export interface RibOptions {
   localAsn: number;
   routerId: string;
+  /** Set when this speaker is a route reflector (RFC 4456). */
   clusterId?: string;
-  igpCost?: (nextHop: string) => number;
-  /** How many times our own AS may appear in a received AS_PATH (BIRD's "allow local as"). */
+  igpCost?: IgpCost;
+  /** How many times our own AS may appear in an eBGP-received AS_PATH. */
   allowOwnAs?: number;
+  /** Which iBGP-learned routes go to which iBGP peer (default: RFC 4456 §6 with a cluster id). */
+  reflect?: ReflectRule;
+  /** Import rejections are logged at debug level. */
+  logger?: Logger;
 }
 
-interface PeerState {
-  info: PeerInfo;
-  adjIn: Map<Prefix, Path>;
-  /** Interned paths of this peer, by (interned) attribute set. */
-  paths: Map<PathAttributes, { path: Path; refs: number }>;
-  /** Adj-RIB-Out: what this peer was last sent. */
-  advertised: Map<Prefix, PathAttributes>;
-  /** Prefixes whose best path changed since the last takePending(). */
-  dirty: Set<Prefix>;
-  exportCache: [WeakMap<Path, PathAttributes | null>, WeakMap<Path, PathAttributes | null>];
+export type BestPathListener = (changes: readonly BestPathChange[]) => void;
+
+interface PeerRibs {
+  in: AdjRibIn;
+  out: AdjRibOut;
 }
 
-/** Loc-RIB entry: the only candidate, or all candidates with the best first. */
-type Candidates = Path | Path[];
-
-const isV6 = (p: Prefix) => p.includes(':');
+const NO_CHANGES: BestPathChange[] = [];
 
 export class Rib {
-  private readonly store = new AttributeStore();
-  private readonly peers = new Map<string, PeerState>();
-  private readonly loc = new Map<Prefix, Candidates>();
-  private readonly localPaths = new Map<PathAttributes, { path: Path; refs: number }>();
-  private readonly originated = new Map<Prefix, Path>();
+  readonly store = new AttributeStore();
+  readonly loc: LocRib;
   private readonly local: LocalIdentity;
+  private readonly peers = new Map<string, PeerRibs>();
+  private readonly listeners = new Set<BestPathListener>();
 
   constructor(private readonly opts: RibOptions) {
     this.local = { asn: opts.localAsn, routerId: opts.routerId, clusterId: opts.clusterId };
-  }
-
-  addPeer(info: PeerInfo): void {
-    const existing = this.peers.get(info.id);
-    if (existing) {
-      existing.info = info;
-      existing.advertised.clear();
-      existing.dirty.clear();
-      existing.exportCache = [new WeakMap(), new WeakMap()];
-      return;
-    }
-    this.peers.set(info.id, {
-      info,
-      adjIn: new Map(),
-      paths: new Map(),
-      advertised: new Map(),
-      dirty: new Set(),
-      exportCache: [new WeakMap(), new WeakMap()],
-    });
-  }
-
-  /** Session down or peer deleted: its routes leave the Loc-RIB. */
-  removePeer(id: string): BestPathChange[] {
-    const st = this.peers.get(id);
-    if (!st) return [];
-    const changes: BestPathChange[] = [];
-    for (const [prefix, path] of st.adjIn) this.replace(prefix, path, undefined, changes);
-    for (const { path } of st.paths.values()) this.store.unref(path.attrs);
-    this.peers.delete(id);
-    this.markDirty(changes);
-    return changes;
-  }
-
-  /** Why a path from this peer must be ignored on import, if it must (loop checks). */
-  private importRejection(info: PeerInfo, a: PathAttributes): string | undefined {
-    let own = 0;
-    for (const s of a.asPath) for (const asn of s.asns) if (asn === this.opts.localAsn) own++;
-    if (own > (this.opts.allowOwnAs ?? 0)) return 'AS path loop';
-    if (info.ibgp) {
-      if (a.originatorId === this.opts.routerId) return 'ORIGINATOR_ID is our router id';
-      const cluster = this.opts.clusterId ?? this.opts.routerId;
-      if (a.clusterList?.includes(cluster)) return 'CLUSTER_LIST contains our cluster id';
-    }
-    return undefined;
+    this.loc = new LocRib(this.store, { igpCost: opts.igpCost });
   }
 
   /**
-   * Applies one UPDATE's worth from a peer: withdrawals, then `nlri` announced with
-   * `attrs` (null: announce nothing). Returns the Loc-RIB changes.
+   * A peer whose session came up. Its Adj-RIB-Out starts empty (send it fullExport());
+   * a peer already known keeps its PeerInfo object (updated in place) but loses the
+   * routes of its previous session.
+   */
+  addPeer(info: PeerInfo): BestPathChange[] {
+    const existing = this.peers.get(info.id);
+    let changes = NO_CHANGES;
+    let peer = info;
+    if (existing) {
+      changes = this.removePeer(info.id);
+      peer = existing.in.peer;
+      if (peer !== info) Object.assign(peer, info);
+    }
+    const onReject = (reason: string, prefixes: number) =>
+      this.opts.logger?.debug('routes rejected on import', { peer: peer.id, reason, prefixes });
+    this.peers.set(peer.id, {
+      in: new AdjRibIn(peer, this.store, this.local, {
+        allowOwnAs: this.opts.allowOwnAs,
+        onReject,
+      }),
+      out: new AdjRibOut(peer, this.store, this.local, { reflect: this.opts.reflect }),
+    });
+    return changes;
+  }
+
+  /** Session down or peer deleted: exactly its routes leave the Loc-RIB. */
+  removePeer(id: string): BestPathChange[] {
+    const ribs = this.peers.get(id);
+    if (!ribs) return NO_CHANGES;
+    this.peers.delete(id);
+    const changes: BestPathChange[] = [];
+    for (const prefix of ribs.in.clear()) this.loc.set(prefix, ribs.in.peer, undefined, changes);
+    return this.publish(changes);
+  }
+
+  /**
+   * One UPDATE's worth from a peer: `withdrawn`, then `nlri` announced with `attrs`
+   * (null: nothing announced). Returns the best-path changes.
    */
   applyUpdate(
     id: string,
-    withdrawn: Prefix[],
+    withdrawn: readonly Prefix[],
     attrs: PathAttributes | null,
-    nlri: Prefix[],
+    nlri: readonly Prefix[],
   ): BestPathChange[] {
-    const st = this.peers.get(id);
-    if (!st) throw new Error(`update from unknown peer ${id}`);
+    const ribs = this.peers.get(id);
+    if (!ribs) throw new Error(`UPDATE from peer ${id}, which has no session in the RIB`);
     const changes: BestPathChange[] = [];
-    for (const p of withdrawn) this.setPeerRoute(st, p, undefined, changes);
-    if (attrs && nlri.length) {
-      let path: Path | undefined;
-      let a = attrs;
-      // LOCAL_PREF from another AS is not ours to honour (RFC 4271 §5.1.5)
-      if (!st.info.ibgp && a.localPref !== undefined) a = { ...a, localPref: undefined };
-      if (!this.importRejection(st.info, a)) path = this.peerPath(st, this.store.intern(a));
-      for (const p of nlri) this.setPeerRoute(st, p, path, changes);
-    }
-    this.markDirty(changes);
-    return changes;
+    const adjIn = ribs.in;
+    for (const prefix of adjIn.apply(withdrawn, attrs, nlri))
+      this.loc.set(prefix, adjIn.peer, adjIn.get(prefix), changes);
+    return this.publish(changes);
   }
 
   originate(prefix: Prefix, attrs: PathAttributes): BestPathChange[] {
-    const a = this.store.intern(attrs);
-    let e = this.localPaths.get(a);
-    if (!e) {
-      e = { path: { attrs: a }, refs: 0 };
-      this.store.ref(a);
-      this.localPaths.set(a, e);
-    }
-    const changes: BestPathChange[] = [];
-    const old = this.originated.get(prefix);
-    if (old === e.path) return changes;
-    e.refs++;
-    this.originated.set(prefix, e.path);
-    this.replace(prefix, old, e.path, changes);
-    if (old) this.releaseLocal(old);
-    this.markDirty(changes);
-    return changes;
+    return this.publish(this.loc.originate(prefix, attrs));
   }
 
   withdrawOriginated(prefix: Prefix): BestPathChange[] {
-    const old = this.originated.get(prefix);
-    const changes: BestPathChange[] = [];
-    if (!old) return changes;
-    this.originated.delete(prefix);
-    this.replace(prefix, old, undefined, changes);
-    this.releaseLocal(old);
-    this.markDirty(changes);
-    return changes;
+    return this.publish(this.loc.withdrawLocal(prefix));
+  }
+
+  /** Runs the decision again where several candidates compete (after IGP cost changes). */
+  reselect(): BestPathChange[] {
+    return this.publish(this.loc.reselect());
+  }
+
+  /** Calls `listener` with every non-empty batch of best-path changes; returns an unsubscribe. */
+  subscribe(listener: BestPathListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   best(prefix: Prefix): Path | undefined {
-    const c = this.loc.get(prefix);
-    return Array.isArray(c) ? c[0] : c;
+    return this.loc.best(prefix);
+  }
+
+  candidates(prefix: Prefix): Path[] {
+    return this.loc.candidates(prefix);
   }
 
   bestRoutes(): Route[] {
-    const out: Route[] = [];
-    for (const [prefix, c] of this.loc) {
-      const b = Array.isArray(c) ? c[0] : c;
-      out.push({ prefix, peer: b.peer, attrs: b.attrs });
-    }
-    return out;
-  }
-
-  /** All candidate paths of a prefix, best first. */
-  candidates(prefix: Prefix): Path[] {
-    const c = this.loc.get(prefix);
-    return c === undefined ? [] : Array.isArray(c) ? [...c] : [c];
+    return this.loc.bestRoutes();
   }
 
   bestCount(): number {
@@ -172,149 +146,46 @@ export class Rib {
 
   /** Prefixes in the peer's Adj-RIB-In (for max-prefix limits and status). */
   receivedCount(id: string): number {
-    return this.peers.get(id)?.adjIn.size ?? 0;
+    return this.peers.get(id)?.in.count ?? 0;
   }
 
   routesFromPeer(id: string): Route[] {
-    const st = this.peers.get(id);
-    if (!st) return [];
-    return [...st.adjIn].map(([prefix, p]) => ({ prefix, peer: p.peer, attrs: p.attrs }));
+    const ribs = this.peers.get(id);
+    if (!ribs) return [];
+    const out: Route[] = [];
+    for (const [prefix, p] of ribs.in.entries()) out.push({ prefix, peer: p.peer, attrs: p.attrs });
+    return out;
   }
 
+  /** Distinct attribute sets in use (received and exported). */
   attributeSetCount(): number {
     return this.store.size;
   }
 
+  adjRibIn(id: string): AdjRibIn | undefined {
+    return this.peers.get(id)?.in;
+  }
+
+  adjRibOut(id: string): AdjRibOut | undefined {
+    return this.peers.get(id)?.out;
+  }
+
   /** Adj-RIB-Out delta since the last call: what the peer must be sent now. */
   takePending(id: string): ExportBatch {
-    const st = this.peers.get(id);
-    const batch: ExportBatch = { withdrawn: [], announce: [] };
-    if (!st) return batch;
-    const groups = new Map<PathAttributes, Prefix[]>();
-    for (const prefix of st.dirty) this.exportOne(st, prefix, batch, groups);
-    st.dirty.clear();
-    for (const [attrs, prefixes] of groups) batch.announce.push({ attrs, prefixes });
-    return batch;
+    return this.peers.get(id)?.out.takePending() ?? { withdrawn: [], announce: [] };
   }
 
   /** The whole Adj-RIB-Out of a family, for a new session or a ROUTE-REFRESH. */
-  fullExport(id: string, afi: 1 | 2): ExportBatch {
-    const st = this.peers.get(id);
-    const batch: ExportBatch = { withdrawn: [], announce: [] };
-    if (!st) return batch;
-    const v6 = afi === 2;
-    for (const p of [...st.advertised.keys()]) if (isV6(p) === v6) st.advertised.delete(p);
-    const groups = new Map<PathAttributes, Prefix[]>();
-    for (const prefix of this.loc.keys()) {
-      if (isV6(prefix) !== v6) continue;
-      st.dirty.delete(prefix);
-      this.exportOne(st, prefix, batch, groups);
-    }
-    for (const [attrs, prefixes] of groups) batch.announce.push({ attrs, prefixes });
-    return batch;
+  fullExport(id: string, afi: Afi): ExportBatch {
+    return (
+      this.peers.get(id)?.out.full(this.loc.bestPaths(), afi) ?? { withdrawn: [], announce: [] }
+    );
   }
 
-  private exportOne(
-    st: PeerState,
-    prefix: Prefix,
-    batch: ExportBatch,
-    groups: Map<PathAttributes, Prefix[]>,
-  ) {
-    const best = this.best(prefix);
-    const want = best ? this.exported(st, best, isV6(prefix)) : undefined;
-    const had = st.advertised.get(prefix);
-    if (want === had) return;
-    if (!want) {
-      st.advertised.delete(prefix);
-      batch.withdrawn.push(prefix);
-      return;
-    }
-    st.advertised.set(prefix, want);
-    const g = groups.get(want);
-    if (g) g.push(prefix);
-    else groups.set(want, [prefix]);
-  }
-
-  /** Export attributes of a path to a peer, interned and cached per (peer, path). */
-  private exported(st: PeerState, path: Path, v6: boolean): PathAttributes | undefined {
-    const cache = st.exportCache[v6 ? 1 : 0];
-    const hit = cache.get(path);
-    if (hit !== undefined) return hit ?? undefined;
-    const a = exportAttributes(path, st.info, this.local, v6);
-    const interned = a ? this.store.intern(a) : undefined;
-    cache.set(path, interned ?? null);
-    return interned;
-  }
-
-  private markDirty(changes: BestPathChange[]): void {
-    if (changes.length === 0) return;
-    for (const st of this.peers.values()) for (const c of changes) st.dirty.add(c.prefix);
-  }
-
-  private peerPath(st: PeerState, attrs: PathAttributes): Path {
-    let e = st.paths.get(attrs);
-    if (!e) {
-      e = { path: { peer: st.info, attrs }, refs: 0 };
-      this.store.ref(attrs);
-      st.paths.set(attrs, e);
-    }
-    return e.path;
-  }
-
-  private setPeerRoute(
-    st: PeerState,
-    prefix: Prefix,
-    path: Path | undefined,
-    changes: BestPathChange[],
-  ) {
-    const old = st.adjIn.get(prefix);
-    if (old === path) return;
-    if (path) {
-      st.adjIn.set(prefix, path);
-      st.paths.get(path.attrs)!.refs++;
-    } else st.adjIn.delete(prefix);
-    this.replace(prefix, old, path, changes);
-    if (old) {
-      const e = st.paths.get(old.attrs)!;
-      if (--e.refs === 0) {
-        st.paths.delete(old.attrs);
-        this.store.unref(old.attrs);
-      }
-    }
-  }
-
-  private releaseLocal(path: Path): void {
-    const e = this.localPaths.get(path.attrs)!;
-    if (--e.refs === 0) {
-      this.localPaths.delete(path.attrs);
-      this.store.unref(path.attrs);
-    }
-  }
-
-  /** Replaces candidate `old` of a prefix by `next` (either may be absent); records a change. */
-  private replace(
-    prefix: Prefix,
-    old: Path | undefined,
-    next: Path | undefined,
-    changes: BestPathChange[],
-  ) {
-    const cur = this.loc.get(prefix);
-    const previous = Array.isArray(cur) ? cur[0] : cur;
-    let list: Path[];
-    if (cur === undefined) list = [];
-    else if (Array.isArray(cur)) list = cur;
-    else list = [cur];
-    if (old) list = list.filter((p) => p !== old);
-    if (next) list = list.length ? [...list, next] : [next];
-    let best: Path | undefined;
-    if (list.length === 0) this.loc.delete(prefix);
-    else if (list.length === 1) {
-      best = list[0];
-      this.loc.set(prefix, best);
-    } else {
-      best = selectBest(list, this.opts.igpCost)!;
-      this.loc.set(prefix, [best, ...list.filter((p) => p !== best)]);
-    }
-    if (best !== previous) changes.push({ prefix, best, previous });
+  private publish(changes: BestPathChange[]): BestPathChange[] {
+    if (changes.length === 0) return changes;
+    for (const { out } of this.peers.values()) out.apply(changes);
+    for (const l of this.listeners) l(changes);
+    return changes;
   }
 }

@@ -11,6 +11,7 @@ export interface PeerInfo {
   localAsn: number;
   /** Our addresses per family, used as next hop for next-hop-self. */
   localAddress: { ipv4?: string; ipv6?: string };
+  /** asn === localAsn. */
   ibgp: boolean;
   /** RFC 4456: this peer is a route-reflector client of ours. */
   rrClient?: boolean;
@@ -18,7 +19,11 @@ export interface PeerInfo {
   nextHopSelf?: boolean;
 }
 
-/** One candidate route: who it came from (undefined = originated here) and its attributes. */
+/**
+ * One candidate route of a prefix: who it came from (undefined = originated here) and
+ * its interned attributes. Paths are shared: all prefixes a peer sent with one
+ * attribute set point to the same Path, so a route costs one pointer per RIB.
+ */
 export interface Path {
   readonly peer?: PeerInfo;
   readonly attrs: PathAttributes;
@@ -28,9 +33,9 @@ export interface Route extends Path {
   readonly prefix: Prefix;
 }
 
+/** A prefix whose best path changed; `best` undefined: no longer reachable. */
 export interface BestPathChange {
   prefix: Prefix;
-  /** undefined: the prefix is no longer reachable. */
   best?: Path;
   previous?: Path;
 }
@@ -40,3 +45,17 @@ export interface ExportBatch {
   withdrawn: Prefix[];
   announce: Array<{ attrs: PathAttributes; prefixes: Prefix[] }>;
 }
+
+/** Who we are, for loop checks on import and attribute rewriting on export. */
+export interface LocalIdentity {
+  asn: number;
+  routerId: string;
+  /** Set when this speaker is a route reflector (RFC 4456); defaults to routerId in checks. */
+  clusterId?: string;
+}
+
+/** Says whether an iBGP-learned route from `from` may be reflected to iBGP peer `to`. */
+export type ReflectRule = (from: PeerInfo, to: PeerInfo) => boolean;
+
+/** IGP metric to a next hop (RFC 4271 §9.1.2.2 e); lower wins. */
+export type IgpCost = (nextHop: string) => number;

@@ -1,0 +1,109 @@
+// Adj-RIB-In of one peer (RFC 4271 §3.2): the routes it sent us that passed the import
+// loop checks, as prefix -> shared Path. A route that fails a check is treated as
+// withdrawn (RFC 4271 §9.1.2, RFC 4456 §8), so a looped re-announcement removes the
+// good route it replaces.
+import type { PathAttributes, Prefix } from '../types';
+import type { AttributeStore } from './attribute-store';
+import type { LocalIdentity, Path, PeerInfo } from './types';
+
+export interface ImportOptions {
+  /** How many times our own AS may appear in an eBGP-received AS_PATH (BIRD's "allow local as"). */
+  allowOwnAs?: number;
+  /** Told when an UPDATE's routes are dropped by a loop check (for the log). */
+  onReject?: (reason: string, prefixes: number) => void;
+}
+
+/** Why a route with `a` from `peer` must not be used, if it must not (loop checks). */
+export function importRejection(
+  peer: PeerInfo,
+  a: PathAttributes,
+  local: LocalIdentity,
+  allowOwnAs = 0,
+): string | undefined {
+  if (!peer.ibgp) {
+    let own = 0;
+    for (const s of a.asPath) for (const asn of s.asns) if (asn === local.asn) own++;
+    if (own > allowOwnAs) return `AS_PATH contains our AS ${local.asn}`;
+  }
+  if (a.originatorId === local.routerId) return 'ORIGINATOR_ID is our router id';
+  const cluster = local.clusterId ?? local.routerId;
+  if (a.clusterList?.includes(cluster)) return `CLUSTER_LIST contains our cluster id ${cluster}`;
+  return undefined;
+}
+
+export class AdjRibIn {
+  private readonly routes = new Map<Prefix, Path>();
+  /** This peer's Path per interned attribute set; weak, so a set nobody uses is freed. */
+  private readonly paths = new WeakMap<PathAttributes, Path>();
+
+  constructor(
+    readonly peer: PeerInfo,
+    private readonly store: AttributeStore,
+    private readonly local: LocalIdentity,
+    private readonly opts: ImportOptions = {},
+  ) {}
+
+  /**
+   * Applies one UPDATE: `withdrawn` first, then `nlri` announced with `attrs` (null:
+   * nothing announced). Returns the prefixes whose route from this peer changed.
+   */
+  apply(
+    withdrawn: readonly Prefix[],
+    attrs: PathAttributes | null,
+    nlri: readonly Prefix[],
+  ): Prefix[] {
+    const changed: Prefix[] = [];
+    for (const p of withdrawn) if (this.routes.delete(p)) changed.push(p);
+    if (!attrs || nlri.length === 0) return changed;
+    const path = this.pathFor(attrs, nlri.length);
+    if (!path) {
+      for (const p of nlri) if (this.routes.delete(p)) changed.push(p);
+      return changed;
+    }
+    for (const p of nlri) {
+      if (this.routes.get(p) === path) continue; // same attributes again: no change
+      this.routes.set(p, path);
+      changed.push(p);
+    }
+    return changed;
+  }
+
+  get(prefix: Prefix): Path | undefined {
+    return this.routes.get(prefix);
+  }
+
+  /** Session down: forgets every route and returns their prefixes (to withdraw them). */
+  clear(): Prefix[] {
+    const all = [...this.routes.keys()];
+    this.routes.clear();
+    return all;
+  }
+
+  /** Routes held (for max-prefix limits and status). */
+  get count(): number {
+    return this.routes.size;
+  }
+
+  entries(): IterableIterator<[Prefix, Path]> {
+    return this.routes.entries();
+  }
+
+  /** The shared Path for these attributes, or undefined when a loop check rejects them. */
+  private pathFor(attrs: PathAttributes, prefixes: number): Path | undefined {
+    let a = attrs;
+    // LOCAL_PREF from another AS is not ours to honour (RFC 4271 §5.1.5)
+    if (!this.peer.ibgp && a.localPref !== undefined) a = { ...a, localPref: undefined };
+    const reason = importRejection(this.peer, a, this.local, this.opts.allowOwnAs);
+    if (reason) {
+      this.opts.onReject?.(reason, prefixes);
+      return undefined;
+    }
+    const interned = this.store.intern(a);
+    let path = this.paths.get(interned);
+    if (!path) {
+      path = Object.freeze({ peer: this.peer, attrs: interned });
+      this.paths.set(interned, path);
+    }
+    return path;
+  }
+}
