@@ -1,0 +1,414 @@
+// tortie's resources as zod schemas: the single source of truth. TypeScript types are
+// inferred from them and the CRDs' OpenAPI schemas are generated from them. Field names
+// and defaults follow Calico's projectcalico.org/v3 so Calico manifests apply unchanged.
+import { z } from 'zod';
+import {
+  asNumber,
+  cidr,
+  encapMode,
+  ip,
+  ipWithOptionalPrefix,
+  labels,
+  port,
+  protocol,
+  selector,
+} from './fields';
+
+export const API_GROUP = 'tortie.io';
+export const API_VERSION = `${API_GROUP}/v1`;
+/** Accepted on input so Calico users can apply their manifests unchanged. */
+export const CALICO_API_VERSION = 'projectcalico.org/v3';
+
+const metadata = z.object({
+  name: z
+    .string()
+    .min(1, 'a name is required')
+    .max(253)
+    .regex(
+      /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/,
+      'must be lowercase alphanumerics, "-" or ".", starting and ending alphanumeric',
+    ),
+  namespace: z.string().optional(),
+  labels: labels.optional(),
+  annotations: labels.optional(),
+  resourceVersion: z.string().optional(),
+  uid: z.string().optional(),
+  creationTimestamp: z.string().optional(),
+  generation: z.number().optional(),
+});
+
+// ---- policy -------------------------------------------------------------------------
+const entityRule = z.strictObject({
+  nets: z.array(ipWithOptionalPrefix).optional(),
+  notNets: z.array(ipWithOptionalPrefix).optional(),
+  selector: selector.optional(),
+  notSelector: selector.optional(),
+  namespaceSelector: selector.optional(),
+  ports: z.array(port).optional(),
+  notPorts: z.array(port).optional(),
+  serviceAccounts: z
+    .strictObject({ names: z.array(z.string()).optional(), selector: selector.optional() })
+    .optional(),
+  services: z.strictObject({ name: z.string(), namespace: z.string().optional() }).optional(),
+});
+
+const icmp = z.strictObject({
+  type: z.number().int().min(0).max(255).optional(),
+  code: z.number().int().min(0).max(255).optional(),
+});
+
+export const ruleSchema = z
+  .strictObject({
+    action: z.enum(['Allow', 'Deny', 'Pass', 'Log']),
+    protocol: protocol.optional(),
+    notProtocol: protocol.optional(),
+    ipVersion: z.union([z.literal(4), z.literal(6)]).optional(),
+    icmp: icmp.optional(),
+    notICMP: icmp.optional(),
+    source: entityRule.optional(),
+    destination: entityRule.optional(),
+    http: z
+      .strictObject({
+        methods: z.array(z.string()).optional(),
+        paths: z
+          .array(z.strictObject({ exact: z.string().optional(), prefix: z.string().optional() }))
+          .optional(),
+      })
+      .optional(),
+    metadata: z.strictObject({ annotations: labels.optional() }).optional(),
+  })
+  .superRefine((r, ctx) => {
+    const usesPorts = [r.source, r.destination].some(
+      (e) => e?.ports?.length || e?.notPorts?.length,
+    );
+    if (
+      usesPorts &&
+      !['TCP', 'UDP', 'SCTP', 'UDPLite', 6, 17, 132, 136].includes(r.protocol as never)
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['protocol'],
+        message: 'ports need protocol TCP, UDP, SCTP or UDPLite',
+      });
+    }
+  });
+
+const policyTypes = z.array(z.enum(['Ingress', 'Egress'])).optional();
+
+const networkPolicySpec = z.strictObject({
+  tier: z.string().optional(),
+  order: z.number().optional(),
+  selector: selector.default('all()'),
+  types: policyTypes,
+  ingress: z.array(ruleSchema).optional(),
+  egress: z.array(ruleSchema).optional(),
+  serviceAccountSelector: selector.optional(),
+  performanceHints: z.array(z.string()).optional(),
+});
+
+const globalNetworkPolicySpec = networkPolicySpec.extend({
+  namespaceSelector: selector.optional(),
+  applyOnForward: z.boolean().default(false),
+  preDNAT: z.boolean().default(false),
+  doNotTrack: z.boolean().default(false),
+});
+
+const endpointPort = z.strictObject({
+  name: z.string(),
+  protocol: protocol.default('TCP'),
+  port: z.number().int().min(1).max(65535),
+});
+
+// ---- the kinds ----------------------------------------------------------------------
+const ipPoolSpec = z
+  .strictObject({
+    cidr,
+    blockSize: z.number().int().optional(),
+    ipipMode: encapMode.default('Never'),
+    vxlanMode: encapMode.default('Never'),
+    natOutgoing: z.boolean().default(false),
+    disabled: z.boolean().default(false),
+    disableBGPExport: z.boolean().default(false),
+    nodeSelector: selector.default('all()'),
+    allowedUses: z
+      .array(z.enum(['Workload', 'Tunnel', 'LoadBalancer']))
+      .default(['Workload', 'Tunnel']),
+  })
+  .transform((s, ctx) => {
+    const v6 = s.cidr.includes(':');
+    const blockSize = s.blockSize ?? (v6 ? 122 : 26);
+    const prefix = Number(s.cidr.split('/')[1]);
+    const [min, max] = v6 ? [116, 128] : [20, 32];
+    if (blockSize < min || blockSize > max) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['blockSize'],
+        message: `${blockSize} is outside ${min}-${max} for an IPv${v6 ? 6 : 4} pool`,
+      });
+    } else if (blockSize < prefix) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['blockSize'],
+        message: `${blockSize} is larger than the pool ${s.cidr}`,
+      });
+    }
+    if (s.ipipMode !== 'Never' && s.vxlanMode !== 'Never') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['vxlanMode'],
+        message: 'ipipMode and vxlanMode cannot both be enabled',
+      });
+    }
+    if (v6 && s.ipipMode !== 'Never')
+      ctx.addIssue({ code: 'custom', path: ['ipipMode'], message: 'IPIP is IPv4 only' });
+    return { ...s, blockSize };
+  });
+
+const bgpConfigurationSpec = z.strictObject({
+  logSeverityScreen: z.enum(['Debug', 'Info', 'Warning', 'Error', 'Fatal']).default('Info'),
+  nodeToNodeMeshEnabled: z.boolean().default(true),
+  asNumber: asNumber.default(64512),
+  listenPort: z.number().int().min(1).max(65535).default(179),
+  serviceClusterIPs: z.array(z.strictObject({ cidr })).optional(),
+  serviceExternalIPs: z.array(z.strictObject({ cidr })).optional(),
+  serviceLoadBalancerIPs: z.array(z.strictObject({ cidr })).optional(),
+  communities: z.array(z.strictObject({ name: z.string(), value: z.string() })).optional(),
+  prefixAdvertisements: z
+    .array(z.strictObject({ cidr, communities: z.array(z.string()) }))
+    .optional(),
+  bindMode: z.enum(['None', 'NodeIP']).optional(),
+  nodeMeshMaxRestartTime: z.string().optional(),
+});
+
+const bgpPeerSpec = z
+  .strictObject({
+    node: z.string().optional(),
+    nodeSelector: selector.optional(),
+    peerIP: z.string().optional(),
+    peerSelector: selector.optional(),
+    asNumber: asNumber.optional(),
+    keepOriginalNextHop: z.boolean().optional(),
+    sourceAddress: z.enum(['UseNodeIP', 'None']).optional(),
+    maxRestartTime: z.string().optional(),
+    ttlSecurity: z.number().int().min(1).max(254).optional(),
+    password: z
+      .strictObject({ secretKeyRef: z.strictObject({ name: z.string(), key: z.string() }) })
+      .optional(),
+  })
+  .superRefine((s, ctx) => {
+    if ((s.peerIP === undefined) === (s.peerSelector === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['peerIP'],
+        message: 'exactly one of peerIP and peerSelector must be set',
+      });
+    }
+    if (s.peerIP !== undefined) {
+      // "10.0.0.1", "10.0.0.1:1790", "[fd00::1]:1790"
+      const m = /^\[(.+)\]:(\d+)$/.exec(s.peerIP) ?? /^([^:]+):(\d+)$/.exec(s.peerIP);
+      const addr = m ? m[1] : s.peerIP;
+      if (!ip.safeParse(addr).success || (m && Number(m[2]) > 65535)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['peerIP'],
+          message: `"${s.peerIP}" is not an IP address or address:port`,
+        });
+      }
+      if (s.asNumber === undefined)
+        ctx.addIssue({ code: 'custom', path: ['asNumber'], message: 'required with peerIP' });
+    }
+    if (s.node !== undefined && s.nodeSelector !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['nodeSelector'],
+        message: 'node and nodeSelector cannot both be set',
+      });
+    }
+  });
+
+const nodeSpec = z.strictObject({
+  bgp: z
+    .strictObject({
+      ipv4Address: ipWithOptionalPrefix.optional(),
+      ipv6Address: ipWithOptionalPrefix.optional(),
+      asNumber: asNumber.optional(),
+      routeReflectorClusterID: ip.optional(),
+      ipv4IPIPTunnelAddr: ip.optional(),
+    })
+    .optional(),
+  addresses: z
+    .array(
+      z.strictObject({
+        address: z.string(),
+        type: z.enum(['InternalIP', 'ExternalIP', 'CalicoNodeIP']).optional(),
+      }),
+    )
+    .optional(),
+  ipv4VXLANTunnelAddr: ip.optional(),
+  vxlanTunnelMACAddr: z.string().optional(),
+  orchRefs: z
+    .array(z.strictObject({ orchestrator: z.string(), nodeName: z.string().optional() }))
+    .optional(),
+});
+
+const workloadEndpointSpec = z.strictObject({
+  orchestrator: z.string().default('k8s'),
+  workload: z.string().optional(),
+  node: z.string(),
+  containerID: z.string().optional(),
+  pod: z.string().optional(),
+  endpoint: z.string().default('eth0'),
+  serviceAccountName: z.string().optional(),
+  ipNetworks: z.array(cidr).default([]),
+  ipNATs: z.array(z.strictObject({ internalIP: ip, externalIP: ip })).optional(),
+  profiles: z.array(z.string()).default([]),
+  interfaceName: z.string().max(15),
+  mac: z.string().optional(),
+  ports: z.array(endpointPort).optional(),
+});
+
+const hostEndpointSpec = z.strictObject({
+  node: z.string(),
+  interfaceName: z.string().optional(),
+  expectedIPs: z.array(ip).optional(),
+  profiles: z.array(z.string()).optional(),
+  ports: z.array(endpointPort).optional(),
+});
+
+const netsSpec = z.strictObject({ nets: z.array(ipWithOptionalPrefix).default([]) });
+
+const tierSpec = z.strictObject({
+  order: z.number().optional(),
+  defaultAction: z.enum(['Deny', 'Pass']).default('Deny'),
+});
+
+const hostPort = z.strictObject({
+  protocol: z.enum(['TCP', 'UDP']),
+  port: z.number().int().min(1).max(65535),
+  net: z.string().optional(),
+});
+
+// FelixConfiguration has many tuning fields; unknown ones are kept, known ones checked.
+const felixConfigurationSpec = z.looseObject({
+  logSeverityScreen: z.enum(['Debug', 'Info', 'Warning', 'Error', 'Fatal']).optional(),
+  iptablesBackend: z.enum(['Legacy', 'NFT', 'Auto']).optional(),
+  iptablesRefreshInterval: z.string().optional(),
+  routeRefreshInterval: z.string().optional(),
+  failsafeInboundHostPorts: z.array(hostPort).optional(),
+  failsafeOutboundHostPorts: z.array(hostPort).optional(),
+  defaultEndpointToHostAction: z.enum(['Drop', 'Accept', 'Return']).optional(),
+  ipipEnabled: z.boolean().optional(),
+  ipipMTU: z.number().int().optional(),
+  vxlanEnabled: z.boolean().optional(),
+  vxlanVNI: z.number().int().min(0).max(16777215).optional(),
+  vxlanPort: z.number().int().min(1).max(65535).optional(),
+  vxlanMTU: z.number().int().optional(),
+  mtuIfacePattern: z.string().optional(),
+  healthPort: z.number().int().optional(),
+  prometheusMetricsEnabled: z.boolean().optional(),
+  prometheusMetricsPort: z.number().int().optional(),
+});
+
+const profileSpec = z.strictObject({
+  ingress: z.array(ruleSchema).optional(),
+  egress: z.array(ruleSchema).optional(),
+  labelsToApply: labels.optional(),
+});
+
+const clusterInformationSpec = z.strictObject({
+  clusterGUID: z.string().optional(),
+  clusterType: z.string().optional(),
+  calicoVersion: z.string().optional(),
+  datastoreReady: z.boolean().optional(),
+});
+
+const ipamBlockSpec = z.strictObject({
+  cidr,
+  affinity: z.string().optional(),
+  allocations: z.array(z.number().int().nullable()),
+  unallocated: z.array(z.number().int()),
+  attributes: z.array(
+    z.strictObject({ handle_id: z.string().optional(), secondary: labels.optional() }),
+  ),
+  sequenceNumber: z.number().int().default(0),
+  strictAffinity: z.boolean().default(false),
+  deleted: z.boolean().default(false),
+});
+
+const blockAffinitySpec = z.strictObject({
+  state: z.enum(['pending', 'confirmed', 'pendingDeletion']),
+  node: z.string(),
+  cidr,
+  deleted: z.boolean().default(false),
+});
+
+const ipamHandleSpec = z.strictObject({
+  handleID: z.string(),
+  block: z.record(z.string(), z.number().int()),
+  deleted: z.boolean().default(false),
+});
+
+const ipReservationSpec = z.strictObject({ reservedCIDRs: z.array(ipWithOptionalPrefix) });
+
+/** Every kind: its spec schema, whether it is namespaced, and its plural (for REST and CRDs). */
+export const KINDS = {
+  IPPool: { spec: ipPoolSpec, namespaced: false, plural: 'ippools' },
+  IPReservation: { spec: ipReservationSpec, namespaced: false, plural: 'ipreservations' },
+  BGPConfiguration: { spec: bgpConfigurationSpec, namespaced: false, plural: 'bgpconfigurations' },
+  BGPPeer: { spec: bgpPeerSpec, namespaced: false, plural: 'bgppeers' },
+  Node: { spec: nodeSpec, namespaced: false, plural: 'nodes' },
+  WorkloadEndpoint: { spec: workloadEndpointSpec, namespaced: true, plural: 'workloadendpoints' },
+  HostEndpoint: { spec: hostEndpointSpec, namespaced: false, plural: 'hostendpoints' },
+  NetworkPolicy: { spec: networkPolicySpec, namespaced: true, plural: 'networkpolicies' },
+  GlobalNetworkPolicy: {
+    spec: globalNetworkPolicySpec,
+    namespaced: false,
+    plural: 'globalnetworkpolicies',
+  },
+  NetworkSet: { spec: netsSpec, namespaced: true, plural: 'networksets' },
+  GlobalNetworkSet: { spec: netsSpec, namespaced: false, plural: 'globalnetworksets' },
+  Tier: { spec: tierSpec, namespaced: false, plural: 'tiers' },
+  FelixConfiguration: {
+    spec: felixConfigurationSpec,
+    namespaced: false,
+    plural: 'felixconfigurations',
+  },
+  Profile: { spec: profileSpec, namespaced: false, plural: 'profiles' },
+  ClusterInformation: {
+    spec: clusterInformationSpec,
+    namespaced: false,
+    plural: 'clusterinformations',
+  },
+  IPAMBlock: { spec: ipamBlockSpec, namespaced: false, plural: 'ipamblocks' },
+  BlockAffinity: { spec: blockAffinitySpec, namespaced: false, plural: 'blockaffinities' },
+  IPAMHandle: { spec: ipamHandleSpec, namespaced: false, plural: 'ipamhandles' },
+} as const;
+
+export type Kind = keyof typeof KINDS;
+export type Spec<K extends Kind> = z.output<(typeof KINDS)[K]['spec']>;
+export type Metadata = z.output<typeof metadata>;
+
+export interface Resource<K extends Kind = Kind> {
+  apiVersion: typeof API_VERSION;
+  kind: K;
+  metadata: Metadata;
+  spec: Spec<K>;
+}
+
+export function isKind(k: string): k is Kind {
+  return Object.prototype.hasOwnProperty.call(KINDS, k);
+}
+
+/** The schema of a whole resource of kind `k` (apiVersion accepts the Calico alias). */
+export function resourceSchema<K extends Kind>(k: K) {
+  return z.strictObject({
+    apiVersion: z.enum([API_VERSION, CALICO_API_VERSION], {
+      error: `must be ${API_VERSION} (or ${CALICO_API_VERSION})`,
+    }),
+    kind: z.literal(k),
+    metadata,
+    spec: KINDS[k].spec,
+  });
+}
+
+export { metadata as metadataSchema };

@@ -1,0 +1,105 @@
+// Turning user documents into resources: every problem reported with its field path,
+// nothing half-accepted. Manifests may be YAML or JSON, several documents, or a List.
+import YAML from 'yaml';
+import { z } from 'zod';
+import {
+  API_VERSION,
+  CALICO_API_VERSION,
+  KINDS,
+  isKind,
+  resourceSchema,
+  type Kind,
+  type Resource,
+} from './resources';
+
+export class ValidationError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join('\n'));
+    this.name = 'ValidationError';
+  }
+}
+
+function pathText(path: PropertyKey[]): string {
+  return path.reduce<string>(
+    (s, p) => (typeof p === 'number' ? `${s}[${p}]` : s ? `${s}.${String(p)}` : String(p)),
+    '',
+  );
+}
+
+function where(doc: unknown, index?: number): string {
+  const d = doc as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
+  const name = typeof d?.metadata?.name === 'string' ? d.metadata.name : undefined;
+  const ns = typeof d?.metadata?.namespace === 'string' ? `${d.metadata.namespace}/` : '';
+  const id = typeof d?.kind === 'string' ? `${d.kind}${name ? ` ${ns}${name}` : ''}` : 'document';
+  return index === undefined ? id : `document ${index + 1} (${id})`;
+}
+
+/** Validates one document into a resource with defaults applied; throws ValidationError. */
+export function parseResource(doc: unknown, index?: number): Resource {
+  const label = where(doc, index);
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+    throw new ValidationError([`${label}: not an object`]);
+  }
+  const kind = (doc as { kind?: unknown }).kind;
+  if (typeof kind !== 'string' || !isKind(kind)) {
+    throw new ValidationError([
+      `${label}: kind: ${kind === undefined ? 'missing' : `unknown kind ${JSON.stringify(kind)}`} (one of ${Object.keys(KINDS).join(', ')})`,
+    ]);
+  }
+  const r = resourceSchema(kind).safeParse(doc);
+  const problems = r.success
+    ? []
+    : r.error.issues.map((i) => `${label}: ${pathText(i.path)}: ${i.message}`);
+  const ns = (doc as { metadata?: { namespace?: unknown } }).metadata?.namespace;
+  if (!KINDS[kind].namespaced && ns !== undefined) {
+    problems.push(`${label}: metadata.namespace: ${kind} is not namespaced`);
+  }
+  if (problems.length || !r.success) throw new ValidationError(problems);
+  const res = r.data as unknown as Resource;
+  res.apiVersion = API_VERSION;
+  if (KINDS[kind as Kind].namespaced) res.metadata.namespace ??= 'default';
+  return res;
+}
+
+/** Parses YAML (multi-document) or JSON text, unwrapping `kind: List` items. */
+export function parseManifestDocuments(text: string, source = 'input'): unknown[] {
+  let docs: unknown[];
+  try {
+    docs = YAML.parseAllDocuments(text).map((d) => {
+      if (d.errors.length) throw new Error(d.errors[0].message);
+      return d.toJS() as unknown;
+    });
+  } catch (err) {
+    throw new ValidationError([`${source}: not valid YAML or JSON: ${(err as Error).message}`]);
+  }
+  return docs
+    .filter((d) => d !== null && d !== undefined)
+    .flatMap((d) => {
+      const list = d as { kind?: string; items?: unknown[] };
+      return list.kind?.endsWith('List') && Array.isArray(list.items) ? list.items : [d];
+    });
+}
+
+/** Every document valid, or a ValidationError listing every problem of every document. */
+export function parseManifests(text: string, source = 'input'): Resource[] {
+  const docs = parseManifestDocuments(text, source);
+  const out: Resource[] = [];
+  const problems: string[] = [];
+  docs.forEach((d, i) => {
+    try {
+      out.push(parseResource(d, docs.length > 1 ? i : undefined));
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      problems.push(...err.problems);
+    }
+  });
+  if (problems.length) throw new ValidationError(problems);
+  return out;
+}
+
+/** A resource as stored/printed: the Calico alias is never written back. */
+export function isCalicoApiVersion(v: unknown): boolean {
+  return v === CALICO_API_VERSION;
+}
+
+export { z };

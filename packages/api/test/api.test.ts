@@ -1,0 +1,249 @@
+// Resource schemas: Calico v3 manifests accepted unchanged, defaults as Calico documents
+// them, every problem named with its path, and CRDs generated from the same schemas.
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { ValidationError, allCrds, parseManifests, parseResource } from '../src';
+
+function problems(text: string): string[] {
+  try {
+    parseManifests(text);
+  } catch (err) {
+    if (err instanceof ValidationError) return err.problems;
+    throw err;
+  }
+  return [];
+}
+
+const CALICO_SET = `
+apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata:
+  name: default-ipv4-ippool
+spec:
+  cidr: 192.168.0.0/16
+  ipipMode: CrossSubnet
+  natOutgoing: true
+---
+apiVersion: projectcalico.org/v3
+kind: BGPConfiguration
+metadata:
+  name: default
+spec:
+  nodeToNodeMeshEnabled: false
+  asNumber: 63400
+  serviceClusterIPs:
+    - cidr: 10.96.0.0/12
+---
+apiVersion: projectcalico.org/v3
+kind: BGPPeer
+metadata:
+  name: rack1-tor
+spec:
+  peerIP: 192.20.30.40
+  asNumber: 64567
+  nodeSelector: rack == 'rack-1'
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: allow-tcp-6379
+spec:
+  selector: role == 'database'
+  types:
+    - Ingress
+    - Egress
+  ingress:
+    - action: Allow
+      metadata:
+        annotations:
+          from: frontend
+      protocol: TCP
+      source:
+        selector: role == 'frontend'
+      destination:
+        ports:
+          - 6379
+  egress:
+    - action: Allow
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata:
+  name: allow-tcp-6379
+  namespace: production
+spec:
+  selector: role == 'database'
+  types:
+    - Ingress
+  ingress:
+    - action: Allow
+      protocol: TCP
+      source:
+        selector: role == 'frontend'
+      destination:
+        ports:
+          - 6379
+          - '8000:8080'
+          - http
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkSet
+metadata:
+  name: external-database
+  namespace: staging
+  labels:
+    role: db
+spec:
+  nets:
+    - 198.51.100.0/28
+    - 203.0.113.0/24
+`;
+
+describe('Calico v3 manifests', () => {
+  test('a real manifest set is accepted unchanged, stored as tortie.io/v1 with defaults', () => {
+    const rs = parseManifests(CALICO_SET);
+    expect(rs.map((r) => `${r.kind}/${r.metadata.name}`)).toEqual([
+      'IPPool/default-ipv4-ippool',
+      'BGPConfiguration/default',
+      'BGPPeer/rack1-tor',
+      'GlobalNetworkPolicy/allow-tcp-6379',
+      'NetworkPolicy/allow-tcp-6379',
+      'NetworkSet/external-database',
+    ]);
+    expect(rs.every((r) => r.apiVersion === 'tortie.io/v1')).toBe(true);
+    expect(rs[0].spec).toMatchObject({
+      blockSize: 26,
+      vxlanMode: 'Never',
+      disabled: false,
+      nodeSelector: 'all()',
+    });
+    expect(rs[1].spec).toMatchObject({
+      nodeToNodeMeshEnabled: false,
+      asNumber: 63400,
+      listenPort: 179,
+    });
+  });
+
+  test('defaults as Calico documents them', () => {
+    const [pool] = parseManifests(
+      'kind: IPPool\napiVersion: tortie.io/v1\nmetadata: {name: p}\nspec: {cidr: "fd00::/48"}',
+    );
+    expect(pool.spec).toMatchObject({ blockSize: 122, ipipMode: 'Never', natOutgoing: false });
+    const [bgp] = parseManifests(
+      'kind: BGPConfiguration\napiVersion: tortie.io/v1\nmetadata: {name: default}\nspec: {}',
+    );
+    expect(bgp.spec).toMatchObject({ nodeToNodeMeshEnabled: true, asNumber: 64512 });
+    const [np] = parseManifests(
+      'kind: NetworkPolicy\napiVersion: tortie.io/v1\nmetadata: {name: p}\nspec: {}',
+    );
+    expect(np.metadata.namespace).toBe('default');
+  });
+
+  test('AS numbers in asdot notation', () => {
+    const r = parseResource({
+      apiVersion: 'tortie.io/v1',
+      kind: 'BGPPeer',
+      metadata: { name: 'p' },
+      spec: { peerIP: '10.0.0.1:1790', asNumber: '1.10' },
+    });
+    expect(r.spec).toMatchObject({ asNumber: 65546 });
+  });
+});
+
+describe('validation names every problem with its path', () => {
+  test('several documents, several problems, nothing accepted', () => {
+    expect(
+      problems(`
+apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata: {name: Bad_Name}
+spec: {cidr: 10.0.0.0/33, blockSize: 26, ipipMode: Always, vxlanMode: Always}
+---
+apiVersion: projectcalico.org/v3
+kind: BGPPeer
+metadata: {name: p}
+spec: {peerIP: 10.0.0.1, asNumber: 4294967296}
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: g, namespace: x}
+spec:
+  selector: "app == "
+  ingress:
+    - action: Allow
+      destination: {ports: [80]}
+    - action: Permit
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: x}
+`),
+    ).toEqual([
+      'document 1 (IPPool Bad_Name): metadata.name: must be lowercase alphanumerics, "-" or ".", starting and ending alphanumeric',
+      'document 1 (IPPool Bad_Name): spec.cidr: "10.0.0.0/33" is not a valid CIDR',
+      'document 2 (BGPPeer p): spec.asNumber: 4294967296 is not a valid AS number (1-4294967295 or asdot "X.Y")',
+      'document 3 (GlobalNetworkPolicy x/g): spec.selector: selector "app == " at column 8: expected a quoted value, found the end',
+      'document 3 (GlobalNetworkPolicy x/g): spec.ingress[0].protocol: ports need protocol TCP, UDP, SCTP or UDPLite',
+      'document 3 (GlobalNetworkPolicy x/g): spec.ingress[1].action: Invalid option: expected one of "Allow"|"Deny"|"Pass"|"Log"',
+      'document 3 (GlobalNetworkPolicy x/g): metadata.namespace: GlobalNetworkPolicy is not namespaced',
+      expect.stringContaining('document 4 (Pod x): kind: unknown kind "Pod"'),
+    ]);
+  });
+
+  test('cross-field rules', () => {
+    expect(
+      problems(
+        'kind: IPPool\napiVersion: tortie.io/v1\nmetadata: {name: p}\nspec: {cidr: 10.0.0.0/24, blockSize: 20, ipipMode: Always, vxlanMode: CrossSubnet}',
+      ),
+    ).toEqual([
+      'IPPool p: spec.blockSize: 20 is larger than the pool 10.0.0.0/24',
+      'IPPool p: spec.vxlanMode: ipipMode and vxlanMode cannot both be enabled',
+    ]);
+    expect(
+      problems('kind: BGPPeer\napiVersion: tortie.io/v1\nmetadata: {name: p}\nspec: {asNumber: 1}'),
+    ).toEqual(['BGPPeer p: spec.peerIP: exactly one of peerIP and peerSelector must be set']);
+  });
+
+  test('unknown fields are refused (except FelixConfiguration tuning fields)', () => {
+    expect(
+      problems('kind: Tier\napiVersion: tortie.io/v1\nmetadata: {name: t}\nspec: {ordre: 1}'),
+    ).toEqual(['Tier t: spec: Unrecognized key: "ordre"']);
+    expect(
+      problems(
+        'kind: FelixConfiguration\napiVersion: tortie.io/v1\nmetadata: {name: default}\nspec: {bpfEnabled: false, vxlanVNI: 4096}',
+      ),
+    ).toEqual([]);
+  });
+
+  test('garbage input is named', () => {
+    expect(problems('kind: [unclosed')).toEqual([
+      expect.stringMatching(/^input: not valid YAML or JSON: /),
+    ]);
+    expect(problems('"just a string"')).toEqual(['document: not an object']);
+  });
+});
+
+describe('CRDs', () => {
+  test('one structural CRD per kind, generated from the schemas', () => {
+    const crds = allCrds();
+    expect(crds).toHaveLength(18);
+    const gnp = crds.find(
+      (c) => (c.metadata as { name: string }).name === 'globalnetworkpolicies.tortie.io',
+    )!;
+    expect(gnp).toMatchObject({
+      spec: { group: 'tortie.io', scope: 'Cluster', names: { kind: 'GlobalNetworkPolicy' } },
+    });
+    const text = JSON.stringify(crds);
+    // structural schema: no constructs apiextensions.k8s.io/v1 rejects
+    expect(text).not.toMatch(/"anyOf"|"oneOf"|"const"|"\$schema"|"additionalProperties":false/);
+  });
+
+  test('deploy/crds matches the generator', () => {
+    const dir = path.resolve(__dirname, '../../../deploy/crds');
+    for (const crd of allCrds()) {
+      const file = path.join(dir, `${(crd.metadata as { name: string }).name}.yaml`);
+      expect(YAML.parse(fs.readFileSync(file, 'utf8'))).toEqual(crd);
+    }
+  });
+});
