@@ -1,0 +1,3 @@
+export * from './datastore';
+export { MemoryDatastore } from './memory';
+export { Syncer, type SyncStatus, type SyncUpdate, type SyncerOptions } from './syncer';
