@@ -1,3 +1,4 @@
 export * from './datastore';
 export { MemoryDatastore } from './memory';
 export { Syncer, type SyncStatus, type SyncUpdate, type SyncerOptions } from './syncer';
+export { EtcdDatastore, ETCD_PREFIX } from './etcd';

@@ -15,3 +15,4 @@ export * from './frr';
 export * from './gobgp';
 export { describeIf } from './jest';
 export { Daemon } from './daemon';
+export { Etcd } from './etcd';
