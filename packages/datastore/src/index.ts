@@ -2,3 +2,4 @@ export * from './datastore';
 export { MemoryDatastore } from './memory';
 export { Syncer, type SyncStatus, type SyncUpdate, type SyncerOptions } from './syncer';
 export { EtcdDatastore, ETCD_PREFIX } from './etcd';
+export { FileDatastore } from './file';

@@ -114,6 +114,28 @@ export class MemoryDatastore implements Datastore {
     }
   }
 
+  /** Everything stored, for persisting (FileDatastore). History is not kept. */
+  snapshot(): { revision: number; resources: Resource[] } {
+    return {
+      revision: this.revision,
+      resources: [...this.data.values()].map((s) => clone(s.resource)),
+    };
+  }
+
+  /** A datastore holding a snapshot, at its revision (history starts there). */
+  static fromSnapshot(snap: { revision: number; resources: Resource[] }): MemoryDatastore {
+    const ds = new MemoryDatastore();
+    ds.revision = snap.revision;
+    ds.compactedAt = snap.revision;
+    for (const r of snap.resources) {
+      ds.data.set(storageKey(keyOf(r)), {
+        resource: clone(r),
+        revision: Number(r.metadata.resourceVersion ?? snap.revision),
+      });
+    }
+    return ds;
+  }
+
   get currentRevision(): number {
     return this.revision;
   }

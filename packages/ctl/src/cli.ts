@@ -1,0 +1,136 @@
+#!/usr/bin/env node
+// tortiectl: kubectl-style management of tortie resources in etcd or a datastore file.
+import fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { EtcdDatastore, FileDatastore, type Datastore } from '@tortie/datastore';
+import {
+  apply,
+  create,
+  deleteTargets,
+  get,
+  remove,
+  replace,
+  resolveKind,
+  UsageError,
+  type Io,
+} from './commands';
+
+const USAGE = `usage: tortiectl COMMAND [options]
+  apply   -f FILE|-          create or update the resources in FILE (YAML or JSON, multi-document)
+  create  -f FILE|-          create them (AlreadyExists is an error)
+  replace -f FILE|-          replace them (NotFound is an error)
+  get KIND [NAME] [-n NS | -A] [-o yaml|json|wide|name]
+  delete KIND NAME... [-n NS] | delete -f FILE|-
+datastore: --etcd-endpoints URLS (or ETCD_ENDPOINTS), --datastore-file PATH, --kubeconfig PATH (or KUBECONFIG)
+`;
+
+const io: Io = {
+  out: (t) => process.stdout.write(t + '\n'),
+  err: (t) => process.stderr.write(t + '\n'),
+};
+
+function openDatastore(v: {
+  'etcd-endpoints'?: string;
+  'datastore-file'?: string;
+  kubeconfig?: string;
+}): Datastore {
+  const etcd = v['etcd-endpoints'] ?? process.env.ETCD_ENDPOINTS;
+  if (v['datastore-file']) return FileDatastore.open(v['datastore-file']);
+  if (etcd) return new EtcdDatastore(etcd.split(',').map((e) => e.trim()));
+  if (v.kubeconfig ?? process.env.KUBECONFIG) {
+    throw new UsageError(
+      'the Kubernetes datastore is not available in this version of tortiectl: use --etcd-endpoints or --datastore-file',
+    );
+  }
+  throw new UsageError(
+    'no datastore: pass --etcd-endpoints URLS (or set ETCD_ENDPOINTS) or --datastore-file PATH',
+  );
+}
+
+function readInput(file: string | undefined): { text: string; source: string } {
+  if (!file) throw new UsageError('must specify -f FILE (or -f - for standard input)');
+  if (file === '-') return { text: fs.readFileSync(0, 'utf8'), source: 'stdin' };
+  if (!fs.existsSync(file)) throw new UsageError(`the path "${file}" does not exist`);
+  return { text: fs.readFileSync(file, 'utf8'), source: file };
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      filename: { type: 'string', short: 'f' },
+      output: { type: 'string', short: 'o' },
+      namespace: { type: 'string', short: 'n' },
+      'all-namespaces': { type: 'boolean', short: 'A' },
+      'etcd-endpoints': { type: 'string' },
+      'datastore-file': { type: 'string' },
+      kubeconfig: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [cmd, ...args] = positionals;
+  if (!cmd || values.help) {
+    process.stderr.write(USAGE);
+    return values.help ? 0 : 2;
+  }
+  const output = values.output;
+  if (output !== undefined && !['yaml', 'json', 'wide', 'name'].includes(output)) {
+    throw new UsageError(
+      `unable to match a printer suitable for the output format "${output}", allowed formats are: json,name,wide,yaml`,
+    );
+  }
+  const ds = openDatastore(values);
+  try {
+    switch (cmd) {
+      case 'apply':
+      case 'create':
+      case 'replace': {
+        const { text, source } = readInput(values.filename);
+        return await { apply, create, replace }[cmd](ds, text, source, io);
+      }
+      case 'get': {
+        if (!args[0]) throw new UsageError('you must specify the type of resource to get');
+        return await get(
+          ds,
+          {
+            kind: resolveKind(args[0]),
+            name: args[1],
+            namespace: values.namespace,
+            allNamespaces: values['all-namespaces'],
+            output: output as 'yaml' | 'json' | 'wide' | 'name' | undefined,
+          },
+          io,
+        );
+      }
+      case 'delete': {
+        if (values.filename) {
+          const { text, source } = readInput(values.filename);
+          const targets = deleteTargets(text, source, io);
+          return targets ? await remove(ds, targets, io) : 1;
+        }
+        if (args.length < 2) throw new UsageError('delete needs KIND NAME... or -f FILE');
+        const kind = resolveKind(args[0]);
+        return await remove(
+          ds,
+          args.slice(1).map((name) => ({ kind, name, namespace: values.namespace })),
+          io,
+        );
+      }
+      default:
+        throw new UsageError(`unknown command "${cmd}"\n${USAGE}`);
+    }
+  } finally {
+    await ds.close();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`error: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+  },
+);

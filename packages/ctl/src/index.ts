@@ -1,0 +1,11 @@
+export {
+  apply,
+  create,
+  replace,
+  get,
+  remove,
+  resolveKind,
+  UsageError,
+  type Io,
+  type GetOptions,
+} from './commands';

@@ -1,0 +1,243 @@
+// tortiectl run as a user runs it: the built binary, against a datastore file and a
+// real etcd.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import YAML from 'yaml';
+import { Etcd, Testbed, describeIf } from '@tortie/testbed';
+
+const CLI = path.resolve(__dirname, '../dist/cli.js');
+
+const CALICO_SET = `apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata:
+  name: default-ipv4-ippool
+spec:
+  cidr: 192.168.0.0/16
+  ipipMode: CrossSubnet
+  natOutgoing: true
+---
+apiVersion: projectcalico.org/v3
+kind: BGPPeer
+metadata:
+  name: rack1-tor
+spec:
+  peerIP: 192.20.30.40
+  asNumber: 64567
+  nodeSelector: rack == 'rack-1'
+---
+apiVersion: projectcalico.org/v3
+kind: BGPConfiguration
+metadata:
+  name: default
+spec:
+  nodeToNodeMeshEnabled: false
+  asNumber: 63400
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: allow-tcp-6379
+spec:
+  selector: role == 'database'
+  types: [Ingress]
+  ingress:
+    - action: Allow
+      protocol: TCP
+      source:
+        selector: role == 'frontend'
+      destination:
+        ports: [6379]
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata:
+  name: allow-tcp-6379
+  namespace: production
+spec:
+  selector: role == 'database'
+  ingress:
+    - action: Allow
+      protocol: TCP
+      destination:
+        ports: [6379]
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkSet
+metadata:
+  name: external-database
+  namespace: staging
+spec:
+  nets: [198.51.100.0/28]
+`;
+
+function runner(datastoreArgs: string[]) {
+  return (args: string[], input?: string) => {
+    const r = spawnSync('node', [CLI, ...args, ...datastoreArgs], { input, encoding: 'utf8' });
+    return { code: r.status, out: r.stdout.trim(), err: r.stderr.trim() };
+  };
+}
+
+function suite(make: () => { ctl: ReturnType<typeof runner>; done?: () => void }) {
+  let ctl: ReturnType<typeof runner>;
+  let done: (() => void) | undefined;
+  beforeEach(() => {
+    if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first`);
+    ({ ctl, done } = make());
+  });
+  afterEach(() => done?.());
+
+  test('apply a Calico v3 manifest set, then get -o yaml round-trips it', () => {
+    const applied = ctl(['apply', '-f', '-'], CALICO_SET);
+    expect(applied).toMatchObject({ code: 0, err: '' });
+    expect(applied.out.split('\n')).toEqual([
+      'ippool.tortie.io/default-ipv4-ippool created',
+      'bgppeer.tortie.io/rack1-tor created',
+      'bgpconfiguration.tortie.io/default created',
+      'globalnetworkpolicy.tortie.io/allow-tcp-6379 created',
+      'networkpolicy.tortie.io/allow-tcp-6379 created',
+      'networkset.tortie.io/external-database created',
+    ]);
+    const pool = ctl(['get', 'ippool', 'default-ipv4-ippool', '-o', 'yaml']);
+    expect(pool.code).toBe(0);
+    const doc = YAML.parse(pool.out);
+    expect(doc).toMatchObject({
+      apiVersion: 'tortie.io/v1',
+      kind: 'IPPool',
+      spec: { cidr: '192.168.0.0/16', ipipMode: 'CrossSubnet', natOutgoing: true, blockSize: 26 },
+    });
+    // the output of get applies back unchanged
+    const all = ['ippools', 'bgppeers', 'bgpconfigurations', 'globalnetworkpolicies'].map(
+      (k) => ctl(['get', k, '-o', 'yaml']).out,
+    );
+    const ns = [
+      ctl(['get', 'networkpolicy', '-n', 'production', '-o', 'yaml']).out,
+      ctl(['get', 'networksets', '-A', '-o', 'yaml']).out,
+    ];
+    for (const text of [...all, ...ns]) {
+      const again = ctl(['apply', '-f', '-'], text);
+      expect(again.code).toBe(0);
+      expect(again.out).toMatch(/unchanged$/);
+      expect(again.out).not.toMatch(/created|configured/);
+    }
+  });
+
+  test('get tables, -o json and -o name; re-apply with a change says configured', () => {
+    ctl(['apply', '-f', '-'], CALICO_SET);
+    expect(ctl(['get', 'ippools']).out.split('\n')).toEqual([
+      'NAME                  CIDR             SELECTOR',
+      'default-ipv4-ippool   192.168.0.0/16   all()',
+    ]);
+    expect(ctl(['get', 'ippool', '-o', 'wide']).out).toContain('IPIPMODE');
+    expect(JSON.parse(ctl(['get', 'bgppeer', '-o', 'json']).out)).toMatchObject({
+      kind: 'List',
+      items: [{ spec: { asNumber: 64567 } }],
+    });
+    expect(ctl(['get', 'networksets', '-A', '-o', 'name']).out).toBe(
+      'networkset.tortie.io/external-database',
+    );
+    expect(ctl(['get', 'networkset', '-n', 'staging']).out).toContain('198.51.100.0/28');
+    const changed = CALICO_SET.replace('natOutgoing: true', 'natOutgoing: false');
+    expect(ctl(['apply', '-f', '-'], changed).out).toContain(
+      'ippool.tortie.io/default-ipv4-ippool configured',
+    );
+  });
+
+  test('a bad manifest prints every problem with its path, exits 1, and writes nothing', () => {
+    const bad = `${CALICO_SET}---
+apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata: {name: bad}
+spec: {cidr: 10.0.0.0/33}
+---
+apiVersion: projectcalico.org/v3
+kind: BGPPeer
+metadata: {name: p2}
+spec: {peerIP: nope, asNumber: 1}
+`;
+    const r = ctl(['apply', '-f', '-'], bad);
+    expect(r.code).toBe(1);
+    expect(r.err.split('\n')).toEqual([
+      'error: document 7 (IPPool bad): spec.cidr: "10.0.0.0/33" is not a valid CIDR',
+      'error: document 8 (BGPPeer p2): spec.peerIP: "nope" is not an IP address or address:port',
+    ]);
+    expect(ctl(['get', 'ippools', '-o', 'name']).out).toBe('');
+  });
+
+  test('create, replace and delete follow kubectl: errors name the object, exit 1', () => {
+    ctl(['apply', '-f', '-'], CALICO_SET);
+    const dup = ctl(['create', '-f', '-'], CALICO_SET.split('---')[0]);
+    expect(dup).toMatchObject({ code: 1 });
+    expect(dup.err).toContain(
+      'Error from server (AlreadyExists): IPPool default-ipv4-ippool already exists',
+    );
+    expect(ctl(['delete', 'ippool', 'default-ipv4-ippool'])).toMatchObject({
+      code: 0,
+      out: 'ippool.tortie.io "default-ipv4-ippool" deleted',
+    });
+    expect(ctl(['delete', 'ippool', 'default-ipv4-ippool']).err).toContain(
+      'Error from server (NotFound)',
+    );
+    expect(ctl(['replace', '-f', '-'], CALICO_SET.split('---')[0]).err).toContain(
+      'Error from server (NotFound)',
+    );
+    expect(ctl(['get', 'ippool', 'default-ipv4-ippool'])).toMatchObject({
+      code: 1,
+      err: 'Error from server (NotFound): ippool.tortie.io "default-ipv4-ippool" not found',
+    });
+    expect(ctl(['get', 'widgets']).err).toContain(
+      'the server doesn\'t have a resource type "widgets"',
+    );
+  });
+}
+
+describe('tortiectl with --datastore-file', () => {
+  suite(() => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tortiectl-'));
+    return {
+      ctl: runner(['--datastore-file', path.join(dir, 'store.json')]),
+      done: () => fs.rmSync(dir, { recursive: true, force: true }),
+    };
+  });
+
+  test('no datastore given: a clear error', () => {
+    const r = spawnSync('node', [CLI, 'get', 'ippools'], {
+      encoding: 'utf8',
+      env: { ...process.env, ETCD_ENDPOINTS: '', KUBECONFIG: '' },
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('no datastore: pass --etcd-endpoints');
+  });
+});
+
+describeIf(['etcd'], 'tortiectl with --etcd-endpoints (real etcd)', () => {
+  let tb: Testbed;
+  let etcd: Etcd;
+  beforeAll(async () => {
+    tb = new Testbed();
+    etcd = await Etcd.start(tb);
+  });
+  afterAll(async () => {
+    await tb.cleanup();
+  });
+  let n = 0;
+  suite(() => {
+    // a fresh key space per test: etcd restarted on a new data dir would be slower
+    n++;
+    const ctl = runner(['--etcd-endpoints', etcd.endpoint]);
+    for (const k of ['ippools', 'bgppeers', 'bgpconfigurations', 'globalnetworkpolicies']) {
+      for (const name of ctl(['get', k, '-o', 'name']).out.split('\n').filter(Boolean))
+        ctl(['delete', k, name.split('/')[1]]);
+    }
+    for (const [k, ns] of [
+      ['networkpolicies', 'production'],
+      ['networksets', 'staging'],
+    ]) {
+      for (const name of ctl(['get', k, '-n', ns, '-o', 'name']).out.split('\n').filter(Boolean))
+        ctl(['delete', k, name.split('/')[1], '-n', ns]);
+    }
+    return { ctl };
+  });
+  test('suite ran', () => expect(n).toBeGreaterThan(0));
+});
