@@ -14,6 +14,7 @@ import {
   UsageError,
   type Io,
 } from './commands';
+import { policyExplain } from './policy-explain';
 
 const USAGE = `usage: tortiectl COMMAND [options]
   apply   -f FILE|-          create or update the resources in FILE (YAML or JSON, multi-document)
@@ -21,6 +22,9 @@ const USAGE = `usage: tortiectl COMMAND [options]
   replace -f FILE|-          replace them (NotFound is an error)
   get KIND [NAME] [-n NS | -A] [-o yaml|json|wide|name]
   delete KIND NAME... [-n NS] | delete -f FILE|-
+  policy explain SRC DST [PORT] [--protocol TCP|UDP|SCTP|ICMP]
+                             is SRC -> DST allowed, and which tier/policy/rule decides
+                             (SRC/DST: an IP or namespace/pod)
 datastore: --etcd-endpoints URLS (or ETCD_ENDPOINTS), --datastore-file PATH, --kubeconfig PATH (or KUBECONFIG)
 `;
 
@@ -67,6 +71,7 @@ async function main(argv: string[]): Promise<number> {
       'datastore-file': { type: 'string' },
       kubeconfig: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      protocol: { type: 'string' },
     },
   });
   const [cmd, ...args] = positionals;
@@ -114,6 +119,15 @@ async function main(argv: string[]): Promise<number> {
         return await remove(
           ds,
           args.slice(1).map((name) => ({ kind, name, namespace: values.namespace })),
+          io,
+        );
+      }
+      case 'policy': {
+        if (args[0] !== 'explain' || args.length < 3)
+          throw new UsageError('usage: tortiectl policy explain SRC DST [PORT]');
+        return await policyExplain(
+          ds,
+          { src: args[1], dst: args[2], port: args[3], protocol: values.protocol },
           io,
         );
       }

@@ -241,3 +241,57 @@ describeIf(['etcd'], 'tortiectl with --etcd-endpoints (real etcd)', () => {
   });
   test('suite ran', () => expect(n).toBeGreaterThan(0));
 });
+
+describe('tortiectl policy explain', () => {
+  const WORLD = `apiVersion: projectcalico.org/v3
+kind: Profile
+metadata: {name: kns.prod}
+spec:
+  labelsToApply: {pcns.env: prod}
+  ingress: [{action: Allow}]
+  egress: [{action: Allow}]
+---
+apiVersion: projectcalico.org/v3
+kind: WorkloadEndpoint
+metadata: {name: node1-k8s-web-eth0, namespace: prod, labels: {app: web}}
+spec: {node: node1, pod: web, interfaceName: cali0123456789a, ipNetworks: [10.1.0.1/32], profiles: [kns.prod]}
+---
+apiVersion: projectcalico.org/v3
+kind: WorkloadEndpoint
+metadata: {name: node1-k8s-db-eth0, namespace: prod, labels: {app: db}}
+spec: {node: node1, pod: db, interfaceName: cali0123456789b, ipNetworks: [10.1.0.2/32], profiles: [kns.prod]}
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: db, namespace: prod}
+spec:
+  selector: app == 'db'
+  order: 10
+  ingress:
+    - action: Allow
+      protocol: TCP
+      source: {selector: app == 'web', namespaceSelector: env == 'prod'}
+      destination: {ports: [5432]}
+`;
+  let dir: string;
+  let ctl: ReturnType<typeof runner>;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tortiectl-'));
+    ctl = runner(['--datastore-file', path.join(dir, 'store.json')]);
+    expect(ctl(['apply', '-f', '-'], WORLD).code).toBe(0);
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  test('allowed by a rule, named; denied at the end of the tier', () => {
+    const ok = ctl(['policy', 'explain', 'prod/web', 'prod/db', '5432']);
+    expect(ok.code).toBe(0);
+    expect(ok.out).toContain('10.1.0.1 -> 10.1.0.2:5432 TCP: ALLOWED');
+    expect(ok.out).toContain('tier default / policy prod/db rule 0: Allow');
+    const no = ctl(['policy', 'explain', '10.1.0.1', '10.1.0.2', '22']);
+    expect(no.out).toContain('DENIED');
+    expect(no.out).toContain('tier default: Deny (no rule matched in tier "default")');
+    expect(ctl(['policy', 'explain', 'prod/web', 'prod/nope', '1']).err).toContain(
+      'no workload endpoint "prod/nope"',
+    );
+  });
+});
