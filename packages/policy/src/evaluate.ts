@@ -47,7 +47,16 @@ export interface Verdict {
   allowed: boolean;
   egress?: DirectionVerdict;
   ingress?: DirectionVerdict;
+  /** Checks at host endpoints the flow was forwarded through (Flow.via). */
+  forwarded?: DirectionVerdict[];
 }
+
+/**
+ * Host endpoint policy runs in stages, as Felix renders it: untracked (doNotTrack)
+ * first, then pre-DNAT (ingress), then normal policy; only normal policy has an
+ * end-of-tier deny and falls back to profiles.
+ */
+type Stage = 'untracked' | 'preDNAT' | 'normal';
 
 const selectorCache = new Map<string, Selector>();
 function sel(text: string): Selector {
@@ -83,20 +92,42 @@ export class Evaluator {
   evaluate(flow: Flow): Verdict {
     const src = this.endpointByIp(flow.srcIp);
     const dst = this.endpointByIp(flow.dstIp);
-    const egress = src ? this.direction(src, 'Egress', flow, src, dst) : undefined;
-    const ingress = dst ? this.direction(dst, 'Ingress', flow, src, dst) : undefined;
-    return { allowed: (egress?.allowed ?? true) && (ingress?.allowed ?? true), egress, ingress };
+    const egress = src ? this.direction(src, 'Egress', flow, src, dst, false) : undefined;
+    const ingress = dst ? this.direction(dst, 'Ingress', flow, src, dst, false) : undefined;
+    const forwarded = (flow.via ?? []).map((v) => {
+      const hep = this.world.endpoints.find(
+        (e) => e.namespace === undefined && e.name === v.hostEndpoint,
+      );
+      if (!hep) throw new Error(`flow via unknown host endpoint "${v.hostEndpoint}"`);
+      return this.direction(hep, v.direction, flow, src, dst, true);
+    });
+    const allowed =
+      (egress?.allowed ?? true) && (ingress?.allowed ?? true) && forwarded.every((f) => f.allowed);
+    return { allowed, egress, ingress, ...(forwarded.length ? { forwarded } : {}) };
+  }
+
+  /** Which policies take part in a stage (flags only mean something on host endpoints). */
+  private inStage(p: Policy, ep: Endpoint, stage: Stage, forwarded: boolean): boolean {
+    const hep = ep.namespace === undefined;
+    const { doNotTrack = false, preDNAT = false, applyOnForward = false } = p.spec;
+    if (stage === 'untracked') return hep && doNotTrack;
+    if (stage === 'preDNAT') return hep && preDNAT;
+    if (doNotTrack || preDNAT) return false;
+    return !forwarded || applyOnForward;
   }
 
   /** Policies that select `ep` for `dir`, grouped by tier in tier order. */
   private applicable(
     ep: Endpoint,
     dir: Direction,
+    stage: Stage,
+    forwarded: boolean,
   ): Array<{ tier: string; defaultAction: 'Deny' | 'Pass'; policies: Policy[] }> {
     const tiers = new Map((this.world.tiers ?? []).map((t) => [t.name, t]));
     const byTier = new Map<string, Policy[]>();
     for (const p of this.world.policies) {
       if (!policyTypes(p.spec).includes(dir)) continue;
+      if (!this.inStage(p, ep, stage, forwarded)) continue;
       if (!this.policySelects(p, ep)) continue;
       const tier = p.spec.tier ?? DEFAULT_TIER;
       byTier.set(tier, [...(byTier.get(tier) ?? []), p]);
@@ -144,8 +175,9 @@ export class Evaluator {
     ep: Endpoint,
     dir: Direction,
     flow: Flow,
-    src?: Endpoint,
-    dst?: Endpoint,
+    src: Endpoint | undefined,
+    dst: Endpoint | undefined,
+    forwarded: boolean,
   ): DirectionVerdict {
     const steps: Step[] = [];
     const done = (allowed: boolean) => ({
@@ -154,32 +186,25 @@ export class Evaluator {
       allowed,
       steps,
     });
-    const tiers = this.applicable(ep, dir);
-    for (const t of tiers) {
-      let passed = false;
-      for (const p of t.policies) {
-        const rules = (dir === 'Ingress' ? p.spec.ingress : p.spec.egress) ?? [];
-        for (let i = 0; i < rules.length; i++) {
-          const r = rules[i];
-          if (!this.ruleMatches(r, flow, src, dst, p)) continue;
-          const step: Step = { tier: t.tier, policy: qualified(p), rule: i, action: r.action };
-          steps.push(step);
-          if (r.action === 'Allow') return done(true);
-          if (r.action === 'Deny') return done(false);
-          if (r.action === 'Pass') {
-            passed = true;
-            break;
-          }
-        }
-        if (passed) break;
+    if (ep.namespace === undefined) {
+      // untracked: an Allow skips all later policy; pre-DNAT: an Allow goes on to normal policy
+      const untracked = this.tiers(ep, dir, flow, src, dst, 'untracked', forwarded, steps);
+      if (untracked !== 'none') return done(untracked === 'allow');
+      if (
+        dir === 'Ingress' &&
+        this.tiers(ep, dir, flow, src, dst, 'preDNAT', forwarded, steps) === 'deny'
+      ) {
+        return done(false);
       }
-      if (passed) continue;
+    }
+    const normal = this.tiers(ep, dir, flow, src, dst, 'normal', forwarded, steps);
+    if (normal !== 'none') return done(normal === 'allow');
+    if (forwarded) {
       steps.push({
-        tier: t.tier,
-        action: t.defaultAction,
-        note: `no rule matched in tier "${t.tier}"`,
+        action: 'Allow',
+        note: 'forwarded traffic with no applyOnForward policy is not policed here',
       });
-      if (t.defaultAction === 'Deny') return done(false);
+      return done(true);
     }
     // No tier decided: the endpoint's profiles.
     for (const name of ep.profiles ?? []) {
@@ -194,11 +219,59 @@ export class Evaluator {
     }
     steps.push({
       action: 'Deny',
-      note: tiers.length
+      note: steps.length
         ? 'passed through every tier; no profile allowed it'
         : 'no policy and no profile allowed it',
     });
     return done(false);
+  }
+
+  /**
+   * The tiers of one stage: 'allow' or 'deny' when a rule (or, in the normal stage, a
+   * tier's default action) decided, 'none' when the flow went through undecided.
+   */
+  private tiers(
+    ep: Endpoint,
+    dir: Direction,
+    flow: Flow,
+    src: Endpoint | undefined,
+    dst: Endpoint | undefined,
+    stage: Stage,
+    forwarded: boolean,
+    steps: Step[],
+  ): 'allow' | 'deny' | 'none' {
+    for (const t of this.applicable(ep, dir, stage, forwarded)) {
+      let passed = false;
+      for (const p of t.policies) {
+        const rules = (dir === 'Ingress' ? p.spec.ingress : p.spec.egress) ?? [];
+        for (let i = 0; i < rules.length; i++) {
+          const r = rules[i];
+          if (!this.ruleMatches(r, flow, src, dst, p)) continue;
+          steps.push({
+            tier: t.tier,
+            policy: qualified(p),
+            rule: i,
+            action: r.action,
+            ...(stage === 'normal' ? {} : { note: stage }),
+          });
+          if (r.action === 'Allow') return 'allow';
+          if (r.action === 'Deny') return 'deny';
+          if (r.action === 'Pass') {
+            passed = true;
+            break;
+          }
+        }
+        if (passed) break;
+      }
+      if (passed || stage !== 'normal') continue;
+      steps.push({
+        tier: t.tier,
+        action: t.defaultAction,
+        note: `no rule matched in tier "${t.tier}"`,
+      });
+      if (t.defaultAction === 'Deny') return 'deny';
+    }
+    return 'none';
   }
 
   private ruleMatches(
@@ -325,9 +398,12 @@ export function explain(v: Verdict, flow: Flow): string {
   const lines = [
     `${flow.srcIp}${flow.srcPort ? `:${flow.srcPort}` : ''} -> ${flow.dstIp}${flow.dstPort ? `:${flow.dstPort}` : ''} ${flow.protocol}: ${v.allowed ? 'ALLOWED' : 'DENIED'}`,
   ];
-  for (const d of [v.egress, v.ingress]) {
+  for (const d of [v.egress, ...(v.forwarded ?? []), v.ingress]) {
     if (!d) continue;
-    lines.push(`  ${d.direction.toLowerCase()} at ${d.endpoint}: ${d.allowed ? 'allow' : 'deny'}`);
+    const via = v.forwarded?.includes(d) ? ' (forwarded through)' : '';
+    lines.push(
+      `  ${d.direction.toLowerCase()} at ${d.endpoint}${via}: ${d.allowed ? 'allow' : 'deny'}`,
+    );
     for (const s of d.steps) {
       const where = s.profile
         ? `profile ${s.profile}`

@@ -123,6 +123,11 @@ export interface Flow {
   dstPort?: number;
   icmpType?: number;
   icmpCode?: number;
+  /**
+   * Host endpoints the flow is forwarded through (not to): their applyOnForward,
+   * preDNAT (ingress) and doNotTrack policies apply to it.
+   */
+  via?: Array<{ hostEndpoint: string; direction: Direction }>;
 }
 
 export const DEFAULT_TIER = 'default';

@@ -291,3 +291,110 @@ describe('Calico semantics', () => {
     expect(a).toEqual([true, false, false]);
   });
 });
+
+describe('host endpoints: applyOnForward, preDNAT, doNotTrack', () => {
+  // node1-eth0 (192.168.0.10) is a host endpoint; web (10.1.0.1) is a pod behind it.
+  const fromOutside = (dstIp: string, port: number, srcIp = '198.51.100.7') => ({
+    srcIp,
+    dstIp,
+    protocol: 'TCP' as const,
+    dstPort: port,
+    via:
+      dstIp === '192.168.0.10'
+        ? undefined
+        : [{ hostEndpoint: 'node1-eth0', direction: 'Ingress' as const }],
+  });
+  const hostPolicies = (extra: Policy[]) =>
+    world([
+      gnp('host-allow', {
+        selector: "role == 'node'",
+        order: 100,
+        ingress: [{ action: 'Allow' }],
+        egress: [{ action: 'Allow' }],
+      }),
+      ...extra,
+    ]);
+
+  test('normal host policy polices traffic to the host, not traffic forwarded through it', () => {
+    const e = hostPolicies([
+      gnp('no-ssh', {
+        selector: "role == 'node'",
+        order: 1,
+        ingress: [{ action: 'Deny', protocol: 'TCP', destination: { ports: [22] } }],
+      }),
+    ]);
+    expect(e.evaluate(fromOutside('192.168.0.10', 22)).allowed).toBe(false);
+    expect(e.evaluate(fromOutside('10.1.0.1', 22)).allowed).toBe(true);
+  });
+
+  test('applyOnForward policy also polices forwarded traffic', () => {
+    const e = hostPolicies([
+      gnp('no-ssh-fwd', {
+        selector: "role == 'node'",
+        order: 1,
+        applyOnForward: true,
+        ingress: [{ action: 'Deny', protocol: 'TCP', destination: { ports: [22] } }],
+      }),
+    ]);
+    const v = e.evaluate(fromOutside('10.1.0.1', 22));
+    expect(v.allowed).toBe(false);
+    expect(v.forwarded![0]).toMatchObject({ endpoint: 'node1-eth0', allowed: false });
+    expect(explain(v, fromOutside('10.1.0.1', 22))).toContain(
+      'ingress at node1-eth0 (forwarded through): deny',
+    );
+  });
+
+  test('preDNAT: a Deny drops before anything else; an Allow still goes through normal policy', () => {
+    const deny = hostPolicies([
+      gnp('block-net', {
+        selector: "role == 'node'",
+        preDNAT: true,
+        applyOnForward: true,
+        ingress: [{ action: 'Deny', source: { nets: ['198.51.100.0/24'] } }],
+      }),
+    ]);
+    expect(deny.evaluate(fromOutside('10.1.0.1', 80)).allowed).toBe(false);
+    expect(deny.evaluate(fromOutside('192.168.0.10', 80)).allowed).toBe(false);
+    expect(deny.evaluate(fromOutside('10.1.0.1', 80, '203.0.113.1')).allowed).toBe(true);
+    const allowThenNormalDeny = world([
+      gnp('pre-allow', {
+        selector: "role == 'node'",
+        preDNAT: true,
+        applyOnForward: true,
+        ingress: [{ action: 'Allow' }],
+      }),
+      gnp('normal-deny', { selector: "role == 'node'", ingress: [{ action: 'Deny' }] }),
+    ]);
+    expect(allowThenNormalDeny.evaluate(fromOutside('192.168.0.10', 80)).allowed).toBe(false);
+  });
+
+  test('doNotTrack: an Allow skips normal policy entirely', () => {
+    const e = world([
+      gnp('untracked-80', {
+        selector: "role == 'node'",
+        doNotTrack: true,
+        applyOnForward: true,
+        ingress: [{ action: 'Allow', protocol: 'TCP', destination: { ports: [80] } }],
+      }),
+      gnp('normal-deny', { selector: "role == 'node'", ingress: [{ action: 'Deny' }] }),
+    ]);
+    const v = e.evaluate(fromOutside('192.168.0.10', 80));
+    expect(v.allowed).toBe(true);
+    expect(v.ingress!.steps).toEqual([
+      expect.objectContaining({ policy: 'untracked-80', action: 'Allow', note: 'untracked' }),
+    ]);
+    expect(e.evaluate(fromOutside('192.168.0.10', 81)).allowed).toBe(false);
+  });
+
+  test('preDNAT and doNotTrack policies do not apply to workload endpoints', () => {
+    const e = world([
+      gnp('pre', {
+        selector: 'all()',
+        preDNAT: true,
+        applyOnForward: true,
+        ingress: [{ action: 'Deny' }],
+      }),
+    ]);
+    expect(e.evaluate(toDb).allowed).toBe(true);
+  });
+});
