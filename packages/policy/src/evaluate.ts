@@ -76,9 +76,20 @@ export class Evaluator {
   private readonly nsLabels = new Map<string, Labels>();
   private readonly byIp = new Map<string, Endpoint>();
 
-  constructor(private readonly world: PolicyWorld) {
-    for (const e of world.endpoints)
-      for (const ip of e.ips) if (!this.byIp.has(ip)) this.byIp.set(ip, e);
+  private readonly world: PolicyWorld;
+
+  constructor(world: PolicyWorld) {
+    // Endpoints inherit their profiles' labelsToApply (Calico's namespace "pcns." and
+    // service account "pcsa." labels arrive this way); their own labels win.
+    const profiles = new Map((world.profiles ?? []).map((p) => [p.name, p]));
+    const endpoints = world.endpoints.map((e) => {
+      const inherited = (e.profiles ?? []).map((n) => profiles.get(n)?.labelsToApply ?? {});
+      return inherited.length
+        ? { ...e, labels: Object.assign({}, ...inherited, e.labels) as Labels }
+        : e;
+    });
+    this.world = { ...world, endpoints };
+    for (const e of endpoints) for (const ip of e.ips) if (!this.byIp.has(ip)) this.byIp.set(ip, e);
     for (const n of world.namespaces ?? []) {
       // Kubernetes labels every namespace with its name
       this.nsLabels.set(n.name, { 'kubernetes.io/metadata.name': n.name, ...n.labels });

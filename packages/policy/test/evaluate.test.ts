@@ -398,3 +398,38 @@ describe('host endpoints: applyOnForward, preDNAT, doNotTrack', () => {
     expect(e.evaluate(toDb).allowed).toBe(true);
   });
 });
+
+test('profile labelsToApply are inherited, so pcns./pcsa. selectors work as in Calico', () => {
+  const ep: Endpoint = {
+    name: 'api',
+    namespace: 'prod',
+    labels: { app: 'api' },
+    ips: ['10.3.0.1'],
+    profiles: ['kns.prod', 'ksa.prod.default'],
+  };
+  const e = new Evaluator({
+    endpoints: [ep, web],
+    profiles: [
+      {
+        name: 'kns.prod',
+        labelsToApply: { 'pcns.env': 'prod' },
+        ingress: [{ action: 'Allow' }],
+        egress: [{ action: 'Allow' }],
+      },
+      { name: 'ksa.prod.default', labelsToApply: { 'pcsa.name': 'default' } },
+      { name: 'allow-all', ingress: [{ action: 'Allow' }], egress: [{ action: 'Allow' }] },
+    ],
+    policies: [
+      gnp('env', {
+        selector: "pcns.env == 'prod' && pcsa.name == 'default'",
+        ingress: [{ action: 'Deny' }],
+      }),
+    ],
+  });
+  expect(
+    e.evaluate({ srcIp: '10.1.0.1', dstIp: '10.3.0.1', protocol: 'TCP', dstPort: 1 }).allowed,
+  ).toBe(false);
+  expect(
+    e.evaluate({ srcIp: '10.3.0.1', dstIp: '10.1.0.1', protocol: 'TCP', dstPort: 1 }).allowed,
+  ).toBe(true);
+});
