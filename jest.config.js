@@ -13,7 +13,24 @@ module.exports = {
   testMatch: ['**/test/**/*.test.ts', '<rootDir>/e2e/**/*.test.ts'],
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.json' }],
+    // @kubernetes/client-node >= 1 and its auth dependencies are ESM-only; jest runs
+    // CommonJS, so they are transpiled (Node itself loads them with require(esm)).
+    '^.+\\.js$': [
+      'ts-jest',
+      {
+        tsconfig: {
+          allowJs: true,
+          module: 'commonjs',
+          target: 'ES2022',
+          isolatedModules: true,
+          esModuleInterop: true,
+        },
+      },
+    ],
   },
+  transformIgnorePatterns: [
+    'node_modules/(?!(@kubernetes/client-node|openid-client|jose|oauth4webapi)/)',
+  ],
   moduleNameMapper: {
     '^@tortie/([^/]+)$': '<rootDir>/packages/$1/src',
   },

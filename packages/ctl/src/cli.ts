@@ -2,7 +2,12 @@
 // tortiectl: kubectl-style management of tortie resources in etcd or a datastore file.
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { EtcdDatastore, FileDatastore, type Datastore } from '@tortie/datastore';
+import {
+  EtcdDatastore,
+  FileDatastore,
+  KubernetesDatastore,
+  type Datastore,
+} from '@tortie/datastore';
 import {
   apply,
   create,
@@ -41,13 +46,11 @@ function openDatastore(v: {
   const etcd = v['etcd-endpoints'] ?? process.env.ETCD_ENDPOINTS;
   if (v['datastore-file']) return FileDatastore.open(v['datastore-file']);
   if (etcd) return new EtcdDatastore(etcd.split(',').map((e) => e.trim()));
-  if (v.kubeconfig ?? process.env.KUBECONFIG) {
-    throw new UsageError(
-      'the Kubernetes datastore is not available in this version of tortiectl: use --etcd-endpoints or --datastore-file',
-    );
-  }
+  const kubeconfig = v.kubeconfig ?? process.env.KUBECONFIG;
+  // KUBECONFIG may list several files; like kubectl's first-wins, the first is used
+  if (kubeconfig) return KubernetesDatastore.fromFile(kubeconfig.split(':')[0]);
   throw new UsageError(
-    'no datastore: pass --etcd-endpoints URLS (or set ETCD_ENDPOINTS) or --datastore-file PATH',
+    'no datastore: pass --etcd-endpoints URLS (or set ETCD_ENDPOINTS), --kubeconfig PATH (or set KUBECONFIG) or --datastore-file PATH',
   );
 }
 

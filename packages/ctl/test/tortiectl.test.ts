@@ -295,3 +295,62 @@ spec:
     );
   });
 });
+
+describe('tortiectl with --kubeconfig (local test API server)', () => {
+  // the datastore package's test server: real custom-resource paths and semantics
+  const { KubeApiTestServer } =
+    require('../../datastore/test/kube-api-server') as typeof import('../../datastore/test/kube-api-server');
+  let server: InstanceType<typeof KubeApiTestServer>;
+  let dir: string;
+  beforeEach(async () => {
+    server = new KubeApiTestServer();
+    await server.start();
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tortiectl-'));
+  });
+  afterEach(async () => {
+    await server.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('apply and get through the Kubernetes API', async () => {
+    const kubeconfig = path.join(dir, 'kubeconfig');
+    fs.writeFileSync(
+      kubeconfig,
+      YAML.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [
+          { name: 't', cluster: { server: server.url, 'insecure-skip-tls-verify': true } },
+        ],
+        users: [{ name: 't', user: {} }],
+        contexts: [{ name: 't', context: { cluster: 't', user: 't' } }],
+        'current-context': 't',
+      }),
+    );
+    // spawnSync would block the event loop this server runs on: use the async spawn
+    const run = (args: string[], input?: string) =>
+      new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+        const p = require('node:child_process').spawn('node', [
+          CLI,
+          ...args,
+          '--kubeconfig',
+          kubeconfig,
+        ]);
+        let out = '';
+        let err = '';
+        p.stdout.on('data', (d: Buffer) => (out += d));
+        p.stderr.on('data', (d: Buffer) => (err += d));
+        p.on('close', (code: number | null) => resolve({ code, out: out.trim(), err: err.trim() }));
+        p.stdin.end(input ?? '');
+      });
+    const applied = await run(['apply', '-f', '-'], CALICO_SET);
+    expect(applied).toMatchObject({ code: 0, err: '' });
+    expect(applied.out.split('\n')).toHaveLength(6);
+    expect(
+      (await server.ds.list({ kind: 'NetworkPolicy', namespace: 'production' })).items,
+    ).toHaveLength(1);
+    const got = await run(['get', 'bgppeers']);
+    expect(got.out).toContain('rack1-tor');
+    expect((await run(['apply', '-f', '-'], CALICO_SET)).out).not.toMatch(/created|configured/);
+  }, 60000);
+});

@@ -3,3 +3,4 @@ export { MemoryDatastore } from './memory';
 export { Syncer, type SyncStatus, type SyncUpdate, type SyncerOptions } from './syncer';
 export { EtcdDatastore, ETCD_PREFIX } from './etcd';
 export { FileDatastore } from './file';
+export { KubernetesDatastore } from './kubernetes';

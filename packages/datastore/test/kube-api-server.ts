@@ -1,0 +1,170 @@
+// A local test server for the Kubernetes backend (no kube-apiserver is installable
+// here): the real custom-resource REST paths, resourceVersion semantics (409 on a stale
+// version, preconditions on delete), watch streams of JSON events, bookmarks, and 410
+// Gone for a compacted resourceVersion, backed by the memory datastore.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { API_GROUP, KINDS, type Kind, type Resource } from '@tortie/api';
+import { DatastoreError, MemoryDatastore } from '../src';
+
+const REASON: Record<string, [number, string]> = {
+  NotFound: [404, 'NotFound'],
+  AlreadyExists: [409, 'AlreadyExists'],
+  Conflict: [409, 'Conflict'],
+  Compacted: [410, 'Expired'],
+};
+
+function status(res: http.ServerResponse, code: number, reason: string, message: string): void {
+  res.writeHead(code, { 'content-type': 'application/json' });
+  res.end(
+    JSON.stringify({
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message,
+      reason,
+      code,
+    }),
+  );
+}
+
+function kindOfPlural(plural: string): Kind | undefined {
+  return (Object.keys(KINDS) as Kind[]).find((k) => KINDS[k].plural === plural);
+}
+
+export class KubeApiTestServer {
+  readonly ds = new MemoryDatastore();
+  private server?: http.Server;
+  private readonly open = new Set<http.ServerResponse>();
+
+  get url(): string {
+    return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
+  }
+
+  async start(): Promise<void> {
+    this.server = http.createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', () => r()));
+  }
+
+  /** Ends every open watch stream, as an API server restart would. */
+  dropWatches(): void {
+    for (const res of this.open) res.destroy();
+    this.open.clear();
+  }
+
+  async stop(): Promise<void> {
+    this.dropWatches();
+    await new Promise((r) => this.server?.close(r));
+  }
+
+  private async body(req: http.IncomingMessage): Promise<unknown> {
+    let text = '';
+    for await (const chunk of req) text += chunk;
+    return text ? JSON.parse(text) : undefined;
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const m = new RegExp(
+      `^/apis/${API_GROUP.replace('.', '\\.')}/v1/(?:namespaces/([^/]+)/)?([^/]+)(?:/([^/]+))?$`,
+    ).exec(url.pathname);
+    const kind = m && kindOfPlural(m[2]);
+    if (!m || !kind)
+      return status(
+        res,
+        404,
+        'NotFound',
+        `the server could not find the requested resource (${url.pathname})`,
+      );
+    const [, namespace, , name] = m;
+    const key = {
+      kind,
+      name: name ?? '',
+      namespace: KINDS[kind].namespaced ? namespace : undefined,
+    };
+    try {
+      if (
+        req.method === 'GET' &&
+        !name &&
+        (url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1')
+      ) {
+        return this.watch(kind, namespace, url.searchParams.get('resourceVersion') ?? '0', res);
+      }
+      let out: unknown;
+      let code = 200;
+      if (req.method === 'GET' && !name) {
+        const list = await this.ds.list({ kind, namespace });
+        out = {
+          apiVersion: `${API_GROUP}/v1`,
+          kind: `${kind}List`,
+          metadata: { resourceVersion: list.revision },
+          items: list.items,
+        };
+      } else if (req.method === 'GET') {
+        out = await this.ds.get(key);
+        if (!out) return status(res, 404, 'NotFound', `${m[2]}.${API_GROUP} "${name}" not found`);
+      } else if (req.method === 'POST' && !name) {
+        const r = (await this.body(req)) as Resource;
+        out = await this.ds.create({ ...r, metadata: { ...r.metadata, namespace: key.namespace } });
+        code = 201;
+      } else if (req.method === 'PUT' && name) {
+        const r = (await this.body(req)) as Resource;
+        if (!r.metadata.resourceVersion)
+          return status(
+            res,
+            422,
+            'Invalid',
+            'metadata.resourceVersion: must be specified for an update',
+          );
+        out = await this.ds.update({ ...r, metadata: { ...r.metadata, namespace: key.namespace } });
+      } else if (req.method === 'DELETE' && name) {
+        const opts = (await this.body(req)) as
+          { preconditions?: { resourceVersion?: string } } | undefined;
+        out = await this.ds.delete(key, { resourceVersion: opts?.preconditions?.resourceVersion });
+      } else {
+        return status(res, 405, 'MethodNotAllowed', `${req.method} is not supported here`);
+      }
+      res.writeHead(code, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(out));
+    } catch (err) {
+      if (!(err instanceof DatastoreError)) throw err;
+      const [c, reason] = REASON[err.code] ?? [500, 'InternalError'];
+      status(res, c, reason, err.message);
+    }
+  }
+
+  private watch(
+    kind: Kind,
+    namespace: string | undefined,
+    rv: string,
+    res: http.ServerResponse,
+  ): void {
+    res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    this.open.add(res);
+    const send = (type: string, object: unknown) =>
+      res.write(JSON.stringify({ type, object }) + '\n');
+    const w = this.ds.watch(kind, rv, (e) => {
+      if (e.type === 'error') {
+        const gone = e.error.code === 'Compacted';
+        send('ERROR', {
+          kind: 'Status',
+          apiVersion: 'v1',
+          status: 'Failure',
+          code: gone ? 410 : 500,
+          reason: gone ? 'Expired' : 'InternalError',
+          message: e.error.message,
+        });
+        res.end();
+        return;
+      }
+      if (e.type === 'bookmark') return;
+      if (namespace && e.resource.metadata.namespace !== namespace) return;
+      send(e.type.toUpperCase(), e.resource);
+    });
+    res.on('close', () => {
+      w.stop();
+      this.open.delete(res);
+    });
+  }
+}
