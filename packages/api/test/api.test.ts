@@ -15,98 +15,18 @@ function problems(text: string): string[] {
   return [];
 }
 
-const CALICO_SET = `
-apiVersion: projectcalico.org/v3
-kind: IPPool
-metadata:
-  name: default-ipv4-ippool
-spec:
-  cidr: 192.168.0.0/16
-  ipipMode: CrossSubnet
-  natOutgoing: true
----
-apiVersion: projectcalico.org/v3
-kind: BGPConfiguration
-metadata:
-  name: default
-spec:
-  nodeToNodeMeshEnabled: false
-  asNumber: 63400
-  serviceClusterIPs:
-    - cidr: 10.96.0.0/12
----
-apiVersion: projectcalico.org/v3
-kind: BGPPeer
-metadata:
-  name: rack1-tor
-spec:
-  peerIP: 192.20.30.40
-  asNumber: 64567
-  nodeSelector: rack == 'rack-1'
----
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata:
-  name: allow-tcp-6379
-spec:
-  selector: role == 'database'
-  types:
-    - Ingress
-    - Egress
-  ingress:
-    - action: Allow
-      metadata:
-        annotations:
-          from: frontend
-      protocol: TCP
-      source:
-        selector: role == 'frontend'
-      destination:
-        ports:
-          - 6379
-  egress:
-    - action: Allow
----
-apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata:
-  name: allow-tcp-6379
-  namespace: production
-spec:
-  selector: role == 'database'
-  types:
-    - Ingress
-  ingress:
-    - action: Allow
-      protocol: TCP
-      source:
-        selector: role == 'frontend'
-      destination:
-        ports:
-          - 6379
-          - '8000:8080'
-          - http
----
-apiVersion: projectcalico.org/v3
-kind: NetworkSet
-metadata:
-  name: external-database
-  namespace: staging
-  labels:
-    role: db
-spec:
-  nets:
-    - 198.51.100.0/28
-    - 203.0.113.0/24
-`;
+const CALICO_SET = fs.readFileSync(
+  path.resolve(__dirname, '../../../deploy/examples/calico-v3.yaml'),
+  'utf8',
+);
 
 describe('Calico v3 manifests', () => {
   test('a real manifest set is accepted unchanged, stored as tortie.io/v1 with defaults', () => {
     const rs = parseManifests(CALICO_SET);
     expect(rs.map((r) => `${r.kind}/${r.metadata.name}`)).toEqual([
       'IPPool/default-ipv4-ippool',
-      'BGPConfiguration/default',
       'BGPPeer/rack1-tor',
+      'BGPConfiguration/default',
       'GlobalNetworkPolicy/allow-tcp-6379',
       'NetworkPolicy/allow-tcp-6379',
       'NetworkSet/external-database',
@@ -118,7 +38,7 @@ describe('Calico v3 manifests', () => {
       disabled: false,
       nodeSelector: 'all()',
     });
-    expect(rs[1].spec).toMatchObject({
+    expect(rs[2].spec).toMatchObject({
       nodeToNodeMeshEnabled: false,
       asNumber: 63400,
       listenPort: 179,

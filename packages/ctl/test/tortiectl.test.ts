@@ -9,68 +9,10 @@ import { Etcd, Testbed, describeIf } from '@tortie/testbed';
 
 const CLI = path.resolve(__dirname, '../dist/cli.js');
 
-const CALICO_SET = `apiVersion: projectcalico.org/v3
-kind: IPPool
-metadata:
-  name: default-ipv4-ippool
-spec:
-  cidr: 192.168.0.0/16
-  ipipMode: CrossSubnet
-  natOutgoing: true
----
-apiVersion: projectcalico.org/v3
-kind: BGPPeer
-metadata:
-  name: rack1-tor
-spec:
-  peerIP: 192.20.30.40
-  asNumber: 64567
-  nodeSelector: rack == 'rack-1'
----
-apiVersion: projectcalico.org/v3
-kind: BGPConfiguration
-metadata:
-  name: default
-spec:
-  nodeToNodeMeshEnabled: false
-  asNumber: 63400
----
-apiVersion: projectcalico.org/v3
-kind: GlobalNetworkPolicy
-metadata:
-  name: allow-tcp-6379
-spec:
-  selector: role == 'database'
-  types: [Ingress]
-  ingress:
-    - action: Allow
-      protocol: TCP
-      source:
-        selector: role == 'frontend'
-      destination:
-        ports: [6379]
----
-apiVersion: projectcalico.org/v3
-kind: NetworkPolicy
-metadata:
-  name: allow-tcp-6379
-  namespace: production
-spec:
-  selector: role == 'database'
-  ingress:
-    - action: Allow
-      protocol: TCP
-      destination:
-        ports: [6379]
----
-apiVersion: projectcalico.org/v3
-kind: NetworkSet
-metadata:
-  name: external-database
-  namespace: staging
-spec:
-  nets: [198.51.100.0/28]
-`;
+const CALICO_SET = fs.readFileSync(
+  path.resolve(__dirname, '../../../deploy/examples/calico-v3.yaml'),
+  'utf8',
+);
 
 function runner(datastoreArgs: string[]) {
   return (args: string[], input?: string) => {

@@ -1,6 +1,13 @@
 // The behaviour every Datastore backend must have; each backend's test file runs it.
 import { API_VERSION, type Resource } from '@tortie/api';
-import { DatastoreError, type Datastore, type WatchEvent } from '../src';
+import {
+  DatastoreError,
+  Syncer,
+  type Datastore,
+  type SyncStatus,
+  type SyncerOptions,
+  type WatchEvent,
+} from '../src';
 
 export function pool(name: string, cidr = '10.0.0.0/16'): Resource<'IPPool'> {
   return {
@@ -144,4 +151,22 @@ export function backendSuite(make: () => Promise<Datastore>) {
     const revs = w.events.map((e) => Number((e as { revision: string }).revision));
     expect([...revs].sort((a, b) => a - b)).toEqual(revs);
   });
+}
+
+/** A started Syncer over IPPools that records updates as "set:name" / "deleted:name". */
+export function recordingSyncer(ds: Datastore, opts: SyncerOptions) {
+  const updates: string[] = [];
+  const statuses: SyncStatus[] = [];
+  const syncer = new Syncer(
+    ds,
+    ['IPPool'],
+    (us) =>
+      updates.push(
+        ...us.map((u) => `${u.type}:${u.type === 'set' ? u.resource.metadata.name : u.key.name}`),
+      ),
+    (st) => statuses.push(st),
+    opts,
+  );
+  syncer.start();
+  return { syncer, updates, statuses };
 }

@@ -1,7 +1,7 @@
 // The etcd backend against a real etcd (Debian's etcd-server) on a loopback port.
 import { Etcd, Testbed, describeIf } from '@tortie/testbed';
-import { EtcdDatastore, Syncer, type SyncStatus, type SyncUpdate } from '../src';
-import { backendSuite, collect, pool, until } from './backend-suite';
+import { EtcdDatastore } from '../src';
+import { backendSuite, collect, pool, recordingSyncer, until } from './backend-suite';
 
 describeIf(['etcd'], 'etcd backend (real etcd)', () => {
   let tb: Testbed;
@@ -59,19 +59,7 @@ describeIf(['etcd'], 'etcd backend (real etcd)', () => {
       await ds.delete({ kind: 'IPPool', name: r.metadata.name });
     await ds.create(pool('a', '10.10.0.0/16'));
     await ds.create(pool('b', '10.11.0.0/16'));
-    const updates: string[] = [];
-    const statuses: SyncStatus[] = [];
-    const s = new Syncer(
-      ds,
-      ['IPPool'],
-      (us: SyncUpdate[]) =>
-        updates.push(
-          ...us.map((u) => `${u.type}:${u.type === 'set' ? u.resource.metadata.name : u.key.name}`),
-        ),
-      (st) => statuses.push(st),
-      { retryMs: 100, maxRetryMs: 500 },
-    );
-    s.start();
+    const { syncer: s, updates, statuses } = recordingSyncer(ds, { retryMs: 100, maxRetryMs: 500 });
     try {
       await until('in-sync', () => statuses.includes('in-sync'), 10000);
       expect(updates.sort()).toEqual(['set:a', 'set:b']);

@@ -1,8 +1,8 @@
 // The Kubernetes backend (@kubernetes/client-node) against the local test API server:
 // the same behavioural suite as memory and etcd, plus 410 Gone and a watch that drops.
 import { KubeConfig } from '@kubernetes/client-node';
-import { KubernetesDatastore, Syncer, type SyncStatus, type SyncUpdate } from '../src';
-import { backendSuite, collect, pool, until } from './backend-suite';
+import { KubernetesDatastore } from '../src';
+import { backendSuite, collect, pool, recordingSyncer, until } from './backend-suite';
 import { KubeApiTestServer } from './kube-api-server';
 
 function kubeconfig(server: string): KubeConfig {
@@ -51,19 +51,7 @@ describe('Kubernetes backend (local test API server)', () => {
     const ds = new KubernetesDatastore(kubeconfig(server.url));
     await ds.create(pool('keep'));
     await ds.create(pool('gone', '10.1.0.0/16'));
-    const updates: string[] = [];
-    const statuses: SyncStatus[] = [];
-    const s = new Syncer(
-      ds,
-      ['IPPool'],
-      (us: SyncUpdate[]) =>
-        updates.push(
-          ...us.map((u) => `${u.type}:${u.type === 'set' ? u.resource.metadata.name : u.key.name}`),
-        ),
-      (st) => statuses.push(st),
-      { retryMs: 20 },
-    );
-    s.start();
+    const { syncer: s, updates, statuses } = recordingSyncer(ds, { retryMs: 20 });
     try {
       await until('in-sync', () => statuses.includes('in-sync'));
       updates.length = 0;
