@@ -4,3 +4,4 @@ export { Syncer, type SyncStatus, type SyncUpdate, type SyncerOptions } from './
 export { EtcdDatastore, ETCD_PREFIX } from './etcd';
 export { FileDatastore } from './file';
 export { KubernetesDatastore } from './kubernetes';
+export * from './kdd';

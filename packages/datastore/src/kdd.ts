@@ -1,0 +1,141 @@
+// Calico's Kubernetes-datastore mapping of core objects to tortie resources (read-only
+// views): Pods -> WorkloadEndpoints, Namespaces and ServiceAccounts -> Profiles whose
+// labels endpoints inherit, networking.k8s.io NetworkPolicies -> NetworkPolicies.
+// Pure functions over plain objects, so they are tested without an API server.
+import { createHash } from 'node:crypto';
+import { API_VERSION, type Resource } from '@tortie/api';
+import { convertK8sNetworkPolicy, type K8sNetworkPolicy } from '@tortie/policy';
+
+export interface K8sObjectMeta {
+  name: string;
+  namespace?: string;
+  labels?: Record<string, string>;
+  resourceVersion?: string;
+  uid?: string;
+  creationTimestamp?: string;
+}
+
+export interface K8sPod {
+  metadata: K8sObjectMeta;
+  spec: {
+    nodeName?: string;
+    hostNetwork?: boolean;
+    serviceAccountName?: string;
+    containers: Array<{
+      ports?: Array<{ name?: string; containerPort: number; protocol?: 'TCP' | 'UDP' | 'SCTP' }>;
+    }>;
+  };
+  status?: { podIP?: string; podIPs?: Array<{ ip: string }>; phase?: string };
+}
+
+/** Calico's host-side interface name: "cali" + 11 hex chars of SHA-1("<namespace>.<pod>"). */
+export function interfaceName(namespace: string, pod: string): string {
+  return `cali${createHash('sha1').update(`${namespace}.${pod}`).digest('hex').slice(0, 11)}`;
+}
+
+/** Calico's workload endpoint name: node, orchestrator, pod, endpoint, dashes doubled. */
+export function workloadEndpointName(node: string, pod: string, endpoint = 'eth0'): string {
+  const esc = (s: string) => s.replace(/-/g, '--');
+  return [node, 'k8s', pod, endpoint].map(esc).join('-');
+}
+
+function meta(m: K8sObjectMeta) {
+  const out: Resource['metadata'] = { name: m.name };
+  if (m.resourceVersion) out.resourceVersion = m.resourceVersion;
+  if (m.uid) out.uid = m.uid;
+  if (m.creationTimestamp) out.creationTimestamp = m.creationTimestamp;
+  return out;
+}
+
+/** A scheduled, addressed, non-host-network pod as its WorkloadEndpoint; otherwise undefined. */
+export function podToWorkloadEndpoint(pod: K8sPod): Resource<'WorkloadEndpoint'> | undefined {
+  const ns = pod.metadata.namespace ?? 'default';
+  const node = pod.spec.nodeName;
+  const ips = pod.status?.podIPs?.map((p) => p.ip) ?? (pod.status?.podIP ? [pod.status.podIP] : []);
+  if (!node || pod.spec.hostNetwork || ips.length === 0) return undefined;
+  if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return undefined;
+  const sa = pod.spec.serviceAccountName ?? 'default';
+  const ports = pod.spec.containers.flatMap((c) =>
+    (c.ports ?? [])
+      .filter((p) => p.name)
+      .map((p) => ({ name: p.name!, protocol: p.protocol ?? 'TCP', port: p.containerPort })),
+  );
+  return {
+    apiVersion: API_VERSION,
+    kind: 'WorkloadEndpoint',
+    metadata: {
+      ...meta({ ...pod.metadata, name: workloadEndpointName(node, pod.metadata.name) }),
+      namespace: ns,
+      labels: {
+        ...pod.metadata.labels,
+        'projectcalico.org/namespace': ns,
+        'projectcalico.org/orchestrator': 'k8s',
+        'projectcalico.org/serviceaccount': sa,
+      },
+    },
+    spec: {
+      orchestrator: 'k8s',
+      node,
+      pod: pod.metadata.name,
+      endpoint: 'eth0',
+      serviceAccountName: sa,
+      ipNetworks: ips.map((ip) => `${ip}/${ip.includes(':') ? 128 : 32}`),
+      profiles: [`kns.${ns}`, `ksa.${ns}.${sa}`],
+      interfaceName: interfaceName(ns, pod.metadata.name),
+      ...(ports.length ? { ports } : {}),
+    },
+  };
+}
+
+function prefixed(prefix: string, labels: Record<string, string> = {}): Record<string, string> {
+  return Object.fromEntries(Object.entries(labels).map(([k, v]) => [`${prefix}${k}`, v]));
+}
+
+/** Namespace -> Profile "kns.<ns>": allow-all rules, namespace labels as "pcns.*". */
+export function namespaceToProfile(ns: { metadata: K8sObjectMeta }): Resource<'Profile'> {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'Profile',
+    metadata: meta({ ...ns.metadata, name: `kns.${ns.metadata.name}` }),
+    spec: {
+      ingress: [{ action: 'Allow' }],
+      egress: [{ action: 'Allow' }],
+      labelsToApply: {
+        'pcns.projectcalico.org/name': ns.metadata.name,
+        ...prefixed('pcns.', ns.metadata.labels),
+      },
+    },
+  };
+}
+
+/** ServiceAccount -> Profile "ksa.<ns>.<sa>" with its labels as "pcsa.*". */
+export function serviceAccountToProfile(sa: { metadata: K8sObjectMeta }): Resource<'Profile'> {
+  const ns = sa.metadata.namespace ?? 'default';
+  return {
+    apiVersion: API_VERSION,
+    kind: 'Profile',
+    metadata: meta({ ...sa.metadata, name: `ksa.${ns}.${sa.metadata.name}` }),
+    spec: {
+      labelsToApply: {
+        'pcsa.projectcalico.org/name': sa.metadata.name,
+        ...prefixed('pcsa.', sa.metadata.labels),
+      },
+    },
+  };
+}
+
+/** networking.k8s.io/v1 NetworkPolicy -> NetworkPolicy "knp.default.<name>". */
+export function k8sNetworkPolicyToResource(
+  np: K8sNetworkPolicy & { metadata: K8sObjectMeta },
+): Resource<'NetworkPolicy'> {
+  const p = convertK8sNetworkPolicy(np);
+  return {
+    apiVersion: API_VERSION,
+    kind: 'NetworkPolicy',
+    metadata: {
+      ...meta({ ...np.metadata, name: p.metadata.name }),
+      namespace: p.metadata.namespace,
+    },
+    spec: p.spec as Resource<'NetworkPolicy'>['spec'],
+  };
+}

@@ -1,0 +1,119 @@
+import { execFileSync } from 'node:child_process';
+import { parseResource } from '@tortie/api';
+import {
+  interfaceName,
+  k8sNetworkPolicyToResource,
+  namespaceToProfile,
+  podToWorkloadEndpoint,
+  serviceAccountToProfile,
+  workloadEndpointName,
+  type K8sPod,
+} from '../src';
+
+const pod: K8sPod = {
+  metadata: {
+    name: 'web-7d9f-x2x',
+    namespace: 'prod',
+    labels: { app: 'web' },
+    resourceVersion: '42',
+  },
+  spec: {
+    nodeName: 'node-1',
+    serviceAccountName: 'frontend',
+    containers: [
+      { ports: [{ name: 'http', containerPort: 8080 }, { containerPort: 9090 }] },
+      { ports: [{ name: 'dns', containerPort: 53, protocol: 'UDP' }] },
+    ],
+  },
+  status: { phase: 'Running', podIPs: [{ ip: '10.244.1.5' }, { ip: 'fd00::5' }] },
+};
+
+test('interface name is cali + 11 hex chars of SHA-1("<namespace>.<pod>")', () => {
+  const sha = execFileSync('sha1sum', { input: 'prod.web-7d9f-x2x' }).toString().slice(0, 11);
+  expect(interfaceName('prod', 'web-7d9f-x2x')).toBe(`cali${sha}`);
+  expect(interfaceName('prod', 'web-7d9f-x2x')).toHaveLength(15);
+});
+
+test('workload endpoint names double the dashes of their parts, as Calico does', () => {
+  expect(workloadEndpointName('node-1', 'web-7d9f-x2x')).toBe('node--1-k8s-web--7d9f--x2x-eth0');
+});
+
+test('a running pod becomes a valid WorkloadEndpoint with Calico labels, profiles and named ports', () => {
+  const wep = podToWorkloadEndpoint(pod)!;
+  expect(parseResource(wep)).toMatchObject({ kind: 'WorkloadEndpoint' });
+  expect(wep.metadata).toMatchObject({
+    name: 'node--1-k8s-web--7d9f--x2x-eth0',
+    namespace: 'prod',
+    resourceVersion: '42',
+    labels: {
+      app: 'web',
+      'projectcalico.org/namespace': 'prod',
+      'projectcalico.org/orchestrator': 'k8s',
+      'projectcalico.org/serviceaccount': 'frontend',
+    },
+  });
+  expect(wep.spec).toMatchObject({
+    node: 'node-1',
+    pod: 'web-7d9f-x2x',
+    ipNetworks: ['10.244.1.5/32', 'fd00::5/128'],
+    profiles: ['kns.prod', 'ksa.prod.frontend'],
+    ports: [
+      { name: 'http', protocol: 'TCP', port: 8080 },
+      { name: 'dns', protocol: 'UDP', port: 53 },
+    ],
+  });
+});
+
+test('pods without a node, without an address, on the host network, or finished have no endpoint', () => {
+  expect(
+    podToWorkloadEndpoint({ ...pod, spec: { ...pod.spec, nodeName: undefined } }),
+  ).toBeUndefined();
+  expect(podToWorkloadEndpoint({ ...pod, status: { phase: 'Pending' } })).toBeUndefined();
+  expect(
+    podToWorkloadEndpoint({ ...pod, spec: { ...pod.spec, hostNetwork: true } }),
+  ).toBeUndefined();
+  expect(
+    podToWorkloadEndpoint({ ...pod, status: { ...pod.status, phase: 'Succeeded' } }),
+  ).toBeUndefined();
+});
+
+test('namespaces and service accounts become profiles whose labels endpoints inherit', () => {
+  const kns = namespaceToProfile({ metadata: { name: 'prod', labels: { env: 'production' } } });
+  expect(parseResource(kns)).toMatchObject({ kind: 'Profile' });
+  expect(kns).toMatchObject({
+    metadata: { name: 'kns.prod' },
+    spec: {
+      labelsToApply: { 'pcns.projectcalico.org/name': 'prod', 'pcns.env': 'production' },
+      ingress: [{ action: 'Allow' }],
+    },
+  });
+  const ksa = serviceAccountToProfile({
+    metadata: { name: 'frontend', namespace: 'prod', labels: { team: 'a' } },
+  });
+  expect(parseResource(ksa)).toMatchObject({ kind: 'Profile' });
+  expect(ksa.spec.labelsToApply).toEqual({
+    'pcsa.projectcalico.org/name': 'frontend',
+    'pcsa.team': 'a',
+  });
+});
+
+test('a Kubernetes NetworkPolicy becomes a valid knp.default.* NetworkPolicy', () => {
+  const r = k8sNetworkPolicyToResource({
+    metadata: { name: 'db', namespace: 'prod' },
+    spec: {
+      podSelector: { matchLabels: { app: 'db' } },
+      ingress: [
+        { from: [{ podSelector: { matchLabels: { app: 'web' } } }], ports: [{ port: 5432 }] },
+      ],
+    },
+  });
+  expect(parseResource(r)).toMatchObject({
+    kind: 'NetworkPolicy',
+    metadata: { name: 'knp.default.db', namespace: 'prod' },
+  });
+  expect(r.spec).toMatchObject({
+    order: 1000,
+    types: ['Ingress'],
+    selector: "projectcalico.org/orchestrator == 'k8s' && app == 'db'",
+  });
+});
