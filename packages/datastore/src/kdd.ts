@@ -12,7 +12,8 @@ export interface K8sObjectMeta {
   labels?: Record<string, string>;
   resourceVersion?: string;
   uid?: string;
-  creationTimestamp?: string;
+  /** A string on the wire; the typed client turns it into a Date. */
+  creationTimestamp?: string | Date;
 }
 
 export interface K8sPod {
@@ -43,7 +44,7 @@ function meta(m: K8sObjectMeta) {
   const out: Resource['metadata'] = { name: m.name };
   if (m.resourceVersion) out.resourceVersion = m.resourceVersion;
   if (m.uid) out.uid = m.uid;
-  if (m.creationTimestamp) out.creationTimestamp = m.creationTimestamp;
+  if (m.creationTimestamp) out.creationTimestamp = new Date(m.creationTimestamp).toISOString();
   return out;
 }
 

@@ -2,7 +2,13 @@
 // deploy/crds) through @kubernetes/client-node, as Calico's KDD mode does. The API
 // server provides resourceVersion compare-and-swap and watches; a watch that starts
 // from a revision the server no longer has ends with 410 Gone, reported as 'Compacted'.
-import { CustomObjectsApi, KubeConfig, Watch as KubeWatch } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  NetworkingV1Api,
+  Watch as KubeWatch,
+} from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION, KINDS, type Kind, type Resource } from '@tortie/api';
 import {
   DatastoreError,
@@ -15,8 +21,25 @@ import {
   type Watch,
   type WatchEvent,
 } from './datastore';
+import {
+  k8sNetworkPolicyToResource,
+  namespaceToProfile,
+  podToWorkloadEndpoint,
+  serviceAccountToProfile,
+  type K8sPod,
+} from './kdd';
 
 const VERSION = 'v1';
+
+/** A read-only view: core Kubernetes objects shown as a tortie kind (Calico's KDD). */
+interface CoreView {
+  /** The cluster-wide list/watch path. */
+  path: string;
+  list(): Promise<{ items: unknown[]; metadata?: { resourceVersion?: string } }>;
+  map(o: unknown): Resource | undefined;
+  /** The resource name an object maps to even when it maps to nothing any more (for deletes). */
+  nameOf(o: unknown): string | undefined;
+}
 
 interface KubeObject {
   apiVersion?: string;
@@ -60,10 +83,91 @@ function statusOf(err: unknown): number | undefined {
 export class KubernetesDatastore implements Datastore {
   private readonly api: CustomObjectsApi;
   private readonly server: string;
+  private readonly views: Partial<Record<Kind, CoreView[]>>;
 
   constructor(private readonly kc: KubeConfig) {
     this.api = kc.makeApiClient(CustomObjectsApi);
     this.server = kc.getCurrentCluster()?.server ?? '(no server)';
+    const core = kc.makeApiClient(CoreV1Api);
+    const net = kc.makeApiClient(NetworkingV1Api);
+    type Meta = { metadata?: { name?: string; namespace?: string } };
+    const podName = (o: unknown) => {
+      const p = o as K8sPod;
+      return p.spec?.nodeName
+        ? podToWorkloadEndpoint({ ...p, status: { podIP: '0.0.0.0' } })?.metadata.name
+        : undefined;
+    };
+    this.views = {
+      WorkloadEndpoint: [
+        {
+          path: '/api/v1/pods',
+          list: () => core.listPodForAllNamespaces(),
+          map: (o) => podToWorkloadEndpoint(o as K8sPod),
+          nameOf: podName,
+        },
+      ],
+      Profile: [
+        {
+          path: '/api/v1/namespaces',
+          list: () => core.listNamespace(),
+          map: (o) => namespaceToProfile(o as never),
+          nameOf: (o) => `kns.${(o as Meta).metadata?.name}`,
+        },
+        {
+          path: '/api/v1/serviceaccounts',
+          list: () => core.listServiceAccountForAllNamespaces(),
+          map: (o) => serviceAccountToProfile(o as never),
+          nameOf: (o) => `ksa.${(o as Meta).metadata?.namespace}.${(o as Meta).metadata?.name}`,
+        },
+      ],
+      NetworkPolicy: [
+        {
+          path: '/apis/networking.k8s.io/v1/networkpolicies',
+          list: () => net.listNetworkPolicyForAllNamespaces(),
+          map: (o) => k8sNetworkPolicyToResource(o as never),
+          nameOf: (o) => `knp.default.${(o as Meta).metadata?.name}`,
+        },
+      ],
+    };
+  }
+
+  /** The resources of `kind` that mirror core objects (read-only). */
+  private async viewItems(kind: Kind): Promise<{ items: Resource[]; revisions: string[] }> {
+    const items: Resource[] = [];
+    const revisions: string[] = [];
+    for (const v of this.views[kind] ?? []) {
+      let res;
+      try {
+        res = await v.list();
+      } catch (err) {
+        this.fail(`list ${v.path}`, err);
+      }
+      revisions.push(res.metadata?.resourceVersion ?? '0');
+      for (const o of res.items) {
+        const r = v.map(o);
+        if (r) items.push(r);
+      }
+    }
+    return { items, revisions };
+  }
+
+  /** Writes to a mirrored object are refused: Kubernetes owns it. */
+  private async refuseMirrored(key: ResourceKey): Promise<void> {
+    if (!this.views[key.kind]) return;
+    const { items } = await this.viewItems(key.kind);
+    if (
+      items.some(
+        (r) =>
+          r.metadata.name === key.name &&
+          (r.metadata.namespace ?? undefined) ===
+            (KINDS[key.kind].namespaced ? (key.namespace ?? 'default') : undefined),
+      )
+    ) {
+      throw new DatastoreError(
+        'Invalid',
+        `${keyText(key)} is read-only: it mirrors a Kubernetes object; change that instead`,
+      );
+    }
   }
 
   /** From a kubeconfig file, as `--kubeconfig` / KUBECONFIG give it. */
@@ -125,9 +229,13 @@ export class KubernetesDatastore implements Datastore {
       ) as KubeObject;
       return fromKube(key.kind, o);
     } catch (err) {
-      if (statusOf(err) === 404) return undefined;
-      this.fail(`get ${keyText(key)}`, err);
+      if (statusOf(err) !== 404) this.fail(`get ${keyText(key)}`, err);
     }
+    if (!this.views[key.kind]) return undefined;
+    const ns = KINDS[key.kind].namespaced ? (key.namespace ?? 'default') : undefined;
+    return (await this.viewItems(key.kind)).items.find(
+      (r) => r.metadata.name === key.name && r.metadata.namespace === ns,
+    );
   }
 
   async list(opts: ListOptions): Promise<ListResult> {
@@ -139,18 +247,30 @@ export class KubernetesDatastore implements Datastore {
           ? await this.api.listNamespacedCustomObject({ ...t, namespace: opts.namespace })
           : await this.api.listClusterCustomObject(t)
       ) as { items: KubeObject[]; metadata?: { resourceVersion?: string } };
-      const items = res.items
-        .map((o) => fromKube(opts.kind, o))
-        .filter(
-          (r) => opts.namePrefix === undefined || r.metadata.name.startsWith(opts.namePrefix),
-        );
-      return { items, revision: res.metadata?.resourceVersion ?? '0' };
+      let items = res.items.map((o) => fromKube(opts.kind, o));
+      let revision = res.metadata?.resourceVersion ?? '0';
+      if (this.views[opts.kind]) {
+        // one resourceVersion per underlying list; watch() takes the same composite back
+        const v = await this.viewItems(opts.kind);
+        items = [
+          ...items,
+          ...v.items.filter(
+            (r) => opts.namespace === undefined || r.metadata.namespace === opts.namespace,
+          ),
+        ];
+        revision = [revision, ...v.revisions].join(',');
+      }
+      items = items.filter(
+        (r) => opts.namePrefix === undefined || r.metadata.name.startsWith(opts.namePrefix),
+      );
+      return { items, revision };
     } catch (err) {
       this.fail(`list ${opts.kind}`, err);
     }
   }
 
   async create(r: Resource): Promise<Resource> {
+    await this.refuseMirrored(keyOf(r));
     const t = this.target(r.kind, r.metadata.namespace);
     const body = toKube(r);
     try {
@@ -167,6 +287,7 @@ export class KubernetesDatastore implements Datastore {
 
   async update(r: Resource): Promise<Resource> {
     const k = keyOf(r);
+    await this.refuseMirrored(k);
     const t = this.target(r.kind, r.metadata.namespace);
     let body = toKube(r);
     if (r.metadata.resourceVersion === undefined) {
@@ -196,6 +317,7 @@ export class KubernetesDatastore implements Datastore {
   }
 
   async delete(key: ResourceKey, opts: { resourceVersion?: string } = {}): Promise<Resource> {
+    await this.refuseMirrored(key);
     const cur = await this.get(key);
     if (!cur) throw new DatastoreError('NotFound', `${keyText(key)} not found`);
     const t = this.target(key.kind, key.namespace);
@@ -218,54 +340,97 @@ export class KubernetesDatastore implements Datastore {
   }
 
   watch(kind: Kind, revision: string, onEvent: (e: WatchEvent) => void): Watch {
-    const def = KINDS[kind];
-    const path = `/apis/${API_GROUP}/${VERSION}/${def.plural}`;
-    let stopped = false;
+    const [crdRevision, ...viewRevisions] = revision.split(',');
     let ended = false;
+    const once = (e: WatchEvent) => {
+      if (ended) return;
+      if (e.type === 'error') {
+        ended = true;
+        stopAll();
+      }
+      onEvent(e);
+    };
+    const def = KINDS[kind];
+    const watches = [
+      this.watchPath(
+        `/apis/${API_GROUP}/${VERSION}/${def.plural}`,
+        kind,
+        crdRevision,
+        (o) => fromKube(kind, o as KubeObject),
+        undefined,
+        once,
+      ),
+      ...(this.views[kind] ?? []).map((v, i) =>
+        this.watchPath(v.path, kind, viewRevisions[i] ?? '0', v.map, v.nameOf, once),
+      ),
+    ];
+    const stopAll = () => watches.forEach((w) => w.stop());
+    return { stop: stopAll };
+  }
+
+  /** One watch stream, its objects mapped to `kind` (undefined: the object maps to nothing). */
+  private watchPath(
+    path: string,
+    kind: Kind,
+    revision: string,
+    map: (o: unknown) => Resource | undefined,
+    nameOf: ((o: unknown) => string | undefined) | undefined,
+    onEvent: (e: WatchEvent) => void,
+  ): Watch {
+    let stopped = false;
     const end = (error: DatastoreError) => {
-      if (stopped || ended) return;
-      ended = true;
-      onEvent({ type: 'error', error });
+      if (!stopped) onEvent({ type: 'error', error });
     };
     const pending = new KubeWatch(this.kc).watch(
       path,
       { resourceVersion: revision, allowWatchBookmarks: true },
       (phase, obj: KubeObject & { code?: number; message?: string }) => {
-        if (stopped || ended) return;
+        if (stopped) return;
         const rv = String(obj?.metadata?.resourceVersion ?? '');
-        switch (phase) {
-          case 'ADDED':
-            return onEvent({ type: 'added', resource: fromKube(kind, obj), revision: rv });
-          case 'MODIFIED':
-            return onEvent({ type: 'modified', resource: fromKube(kind, obj), revision: rv });
-          case 'DELETED':
-            return onEvent({ type: 'deleted', resource: fromKube(kind, obj), revision: rv });
-          case 'BOOKMARK':
-            return onEvent({ type: 'bookmark', revision: rv });
-          case 'ERROR':
-            return end(
-              obj?.code === 410
-                ? new DatastoreError(
-                    'Compacted',
-                    `watch of ${kind}: resourceVersion ${revision} is too old (410 Gone)`,
-                  )
-                : new DatastoreError(
-                    'Unavailable',
-                    `watch of ${kind}: ${obj?.message ?? 'error event'}`,
-                  ),
-            );
+        if (phase === 'BOOKMARK') return;
+        if (phase === 'ERROR') {
+          return end(
+            obj?.code === 410
+              ? new DatastoreError(
+                  'Compacted',
+                  `watch of ${path}: resourceVersion ${revision} is too old (410 Gone)`,
+                )
+              : new DatastoreError(
+                  'Unavailable',
+                  `watch of ${path}: ${obj?.message ?? 'error event'}`,
+                ),
+          );
         }
+        const r = map(obj);
+        if (phase === 'DELETED' || !r) {
+          // an object that no longer maps (e.g. a finished pod) is a deletion of its mirror
+          const name = r?.metadata.name ?? nameOf?.(obj);
+          if (!name) return;
+          const gone =
+            r ??
+            ({
+              apiVersion: API_VERSION,
+              kind,
+              metadata: {
+                name,
+                namespace: KINDS[kind].namespaced ? obj.metadata?.namespace : undefined,
+              },
+              spec: {},
+            } as unknown as Resource);
+          return onEvent({ type: 'deleted', resource: gone, revision: rv });
+        }
+        onEvent({ type: phase === 'ADDED' ? 'added' : 'modified', resource: r, revision: rv });
       },
       (err: unknown) =>
         end(
           new DatastoreError(
             'Unavailable',
-            `watch of ${kind} ended${err ? `: ${(err as Error).message}` : ''}`,
+            `watch of ${path} ended${err ? `: ${(err as Error).message}` : ''}`,
           ),
         ),
     );
     pending.catch((err: unknown) =>
-      end(new DatastoreError('Unavailable', `watch of ${kind}: ${(err as Error).message}`)),
+      end(new DatastoreError('Unavailable', `watch of ${path}: ${(err as Error).message}`)),
     );
     return {
       stop: () => {

@@ -33,10 +33,79 @@ function kindOfPlural(plural: string): Kind | undefined {
   return (Object.keys(KINDS) as Kind[]).find((k) => KINDS[k].plural === plural);
 }
 
+/** Core resources the server also serves (read-only through the API; tests put them). */
+export type CoreResource = 'pods' | 'namespaces' | 'serviceaccounts' | 'networkpolicies';
+type CoreObject = { metadata: { name: string; namespace?: string; resourceVersion?: string } };
+type CoreEvent = {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  resource: CoreResource;
+  object: CoreObject;
+  rv: number;
+};
+
 export class KubeApiTestServer {
   readonly ds = new MemoryDatastore();
   private server?: http.Server;
   private readonly open = new Set<http.ServerResponse>();
+  private coreRevision = 0;
+  private readonly core = new Map<string, { resource: CoreResource; object: CoreObject }>();
+  private readonly coreLog: CoreEvent[] = [];
+  private readonly coreWatchers = new Set<(e: CoreEvent) => void>();
+
+  /** Creates or replaces a core object (as the rest of Kubernetes would). */
+  putCore(resource: CoreResource, object: CoreObject): void {
+    const key = `${resource}/${object.metadata.namespace ?? ''}/${object.metadata.name}`;
+    const type = this.core.has(key) ? 'MODIFIED' : 'ADDED';
+    const stored = structuredClone(object);
+    stored.metadata.resourceVersion = String(++this.coreRevision);
+    this.core.set(key, { resource, object: stored });
+    this.coreEmit({ type, resource, object: stored, rv: this.coreRevision });
+  }
+
+  deleteCore(resource: CoreResource, name: string, namespace?: string): void {
+    const key = `${resource}/${namespace ?? ''}/${name}`;
+    const cur = this.core.get(key);
+    if (!cur) return;
+    this.core.delete(key);
+    this.coreEmit({ type: 'DELETED', resource, object: cur.object, rv: ++this.coreRevision });
+  }
+
+  private coreEmit(e: CoreEvent): void {
+    this.coreLog.push(e);
+    for (const w of this.coreWatchers) w(e);
+  }
+
+  private handleCore(resource: CoreResource, url: URL, res: http.ServerResponse): void {
+    const watch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1';
+    if (!watch) {
+      const items = [...this.core.values()]
+        .filter((c) => c.resource === resource)
+        .map((c) => c.object);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'List',
+          metadata: { resourceVersion: String(this.coreRevision) },
+          items,
+        }),
+      );
+      return;
+    }
+    const from = Number(url.searchParams.get('resourceVersion') ?? '0');
+    res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    this.open.add(res);
+    const send = (e: CoreEvent) => {
+      if (e.resource === resource && e.rv > from)
+        res.write(JSON.stringify({ type: e.type, object: e.object }) + '\n');
+    };
+    this.coreLog.forEach(send);
+    this.coreWatchers.add(send);
+    res.on('close', () => {
+      this.coreWatchers.delete(send);
+      this.open.delete(res);
+    });
+  }
 
   get url(): string {
     return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
@@ -66,6 +135,15 @@ export class KubeApiTestServer {
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
+    const core =
+      /^\/api\/v1\/(pods|namespaces|serviceaccounts)$|^\/apis\/networking\.k8s\.io\/v1\/(networkpolicies)$/.exec(
+        url.pathname,
+      );
+    if (core) {
+      if (req.method !== 'GET')
+        return status(res, 405, 'MethodNotAllowed', 'core objects are read-only here');
+      return this.handleCore((core[1] ?? core[2]) as CoreResource, url, res);
+    }
     const m = new RegExp(
       `^/apis/${API_GROUP.replace('.', '\\.')}/v1/(?:namespaces/([^/]+)/)?([^/]+)(?:/([^/]+))?$`,
     ).exec(url.pathname);
