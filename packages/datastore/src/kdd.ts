@@ -140,3 +140,38 @@ export function k8sNetworkPolicyToResource(
     spec: p.spec as Resource<'NetworkPolicy'>['spec'],
   };
 }
+
+export interface K8sNode {
+  metadata: K8sObjectMeta & { annotations?: Record<string, string> };
+  status?: { addresses?: Array<{ type: string; address: string }> };
+}
+
+/**
+ * Node -> Node, with the BGP fields Calico keeps in annotations
+ * (projectcalico.org/IPv4Address, IPv6Address, ASNumber, RouteReflectorClusterID).
+ */
+export function k8sNodeToNode(node: K8sNode): Resource<'Node'> {
+  const a = node.metadata.annotations ?? {};
+  const bgp: Record<string, unknown> = {};
+  if (a['projectcalico.org/IPv4Address']) bgp.ipv4Address = a['projectcalico.org/IPv4Address'];
+  if (a['projectcalico.org/IPv6Address']) bgp.ipv6Address = a['projectcalico.org/IPv6Address'];
+  if (a['projectcalico.org/ASNumber']) bgp.asNumber = Number(a['projectcalico.org/ASNumber']);
+  if (a['projectcalico.org/RouteReflectorClusterID'])
+    bgp.routeReflectorClusterID = a['projectcalico.org/RouteReflectorClusterID'];
+  const addresses = (node.status?.addresses ?? [])
+    .filter((x) => x.type === 'InternalIP' || x.type === 'ExternalIP')
+    .map((x) => ({ address: x.address, type: x.type as 'InternalIP' | 'ExternalIP' }));
+  return {
+    apiVersion: API_VERSION,
+    kind: 'Node',
+    metadata: {
+      ...meta(node.metadata),
+      ...(node.metadata.labels ? { labels: node.metadata.labels } : {}),
+    },
+    spec: {
+      ...(Object.keys(bgp).length ? { bgp: bgp as Resource<'Node'>['spec']['bgp'] } : {}),
+      ...(addresses.length ? { addresses } : {}),
+      orchRefs: [{ orchestrator: 'k8s', nodeName: node.metadata.name }],
+    },
+  };
+}

@@ -22,6 +22,7 @@ import {
   type WatchEvent,
 } from './datastore';
 import {
+  k8sNodeToNode,
   k8sNetworkPolicyToResource,
   namespaceToProfile,
   podToWorkloadEndpoint,
@@ -98,6 +99,14 @@ export class KubernetesDatastore implements Datastore {
         : undefined;
     };
     this.views = {
+      Node: [
+        {
+          path: '/api/v1/nodes',
+          list: () => core.listNode(),
+          map: (o) => k8sNodeToNode(o as never),
+          nameOf: (o) => (o as Meta).metadata?.name,
+        },
+      ],
       WorkloadEndpoint: [
         {
           path: '/api/v1/pods',

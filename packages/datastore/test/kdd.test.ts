@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { parseResource } from '@tortie/api';
 import {
   interfaceName,
+  k8sNodeToNode,
   k8sNetworkPolicyToResource,
   namespaceToProfile,
   podToWorkloadEndpoint,
@@ -115,5 +116,31 @@ test('a Kubernetes NetworkPolicy becomes a valid knp.default.* NetworkPolicy', (
     order: 1000,
     types: ['Ingress'],
     selector: "projectcalico.org/orchestrator == 'k8s' && app == 'db'",
+  });
+});
+
+test('a Kubernetes Node becomes a Node with the BGP settings Calico keeps in annotations', () => {
+  const n = k8sNodeToNode({
+    metadata: {
+      name: 'node-1',
+      labels: { rack: 'r1' },
+      annotations: {
+        'projectcalico.org/IPv4Address': '10.0.0.11/24',
+        'projectcalico.org/ASNumber': '64513',
+        'projectcalico.org/RouteReflectorClusterID': '224.0.0.1',
+      },
+    },
+    status: {
+      addresses: [
+        { type: 'InternalIP', address: '10.0.0.11' },
+        { type: 'Hostname', address: 'node-1' },
+      ],
+    },
+  });
+  expect(parseResource(n)).toMatchObject({ kind: 'Node' });
+  expect(n.spec).toEqual({
+    bgp: { ipv4Address: '10.0.0.11/24', asNumber: 64513, routeReflectorClusterID: '224.0.0.1' },
+    addresses: [{ address: '10.0.0.11', type: 'InternalIP' }],
+    orchRefs: [{ orchestrator: 'k8s', nodeName: 'node-1' }],
   });
 });

@@ -34,7 +34,7 @@ function kindOfPlural(plural: string): Kind | undefined {
 }
 
 /** Core resources the server also serves (read-only through the API; tests put them). */
-export type CoreResource = 'pods' | 'namespaces' | 'serviceaccounts' | 'networkpolicies';
+export type CoreResource = 'pods' | 'namespaces' | 'serviceaccounts' | 'networkpolicies' | 'nodes';
 type CoreObject = { metadata: { name: string; namespace?: string; resourceVersion?: string } };
 type CoreEvent = {
   type: 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -136,7 +136,7 @@ export class KubeApiTestServer {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
     const core =
-      /^\/api\/v1\/(pods|namespaces|serviceaccounts)$|^\/apis\/networking\.k8s\.io\/v1\/(networkpolicies)$/.exec(
+      /^\/api\/v1\/(pods|namespaces|serviceaccounts|nodes)$|^\/apis\/networking\.k8s\.io\/v1\/(networkpolicies)$/.exec(
         url.pathname,
       );
     if (core) {

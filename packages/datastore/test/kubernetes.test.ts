@@ -83,6 +83,9 @@ describe('Kubernetes backend: core objects mirrored read-only, as Calico KDD doe
       metadata: { name: 'prod', labels: { env: 'production' } },
     } as never);
     server.putCore('serviceaccounts', { metadata: { name: 'default', namespace: 'prod' } });
+    server.putCore('nodes', {
+      metadata: { name: 'node1', annotations: { 'projectcalico.org/IPv4Address': '10.0.0.11/24' } },
+    } as never);
     server.putCore('pods', {
       metadata: { name: 'web', namespace: 'prod', labels: { app: 'web' } },
       spec: { nodeName: 'node1', containers: [{ ports: [{ name: 'http', containerPort: 80 }] }] },
@@ -116,6 +119,12 @@ describe('Kubernetes backend: core objects mirrored read-only, as Calico KDD doe
         (p) => p.metadata.name,
       ),
     ).toEqual(['knp.default.deny']);
+    expect((await ds.list({ kind: 'Node' })).items).toEqual([
+      expect.objectContaining({
+        metadata: expect.objectContaining({ name: 'node1' }),
+        spec: expect.objectContaining({ bgp: { ipv4Address: '10.0.0.11/24' } }),
+      }),
+    ]);
     expect(await ds.get({ kind: 'Profile', name: 'kns.prod' })).toMatchObject({
       spec: { labelsToApply: { 'pcns.env': 'production' } },
     });
