@@ -28,6 +28,8 @@ export interface RouteRow {
   med?: number;
   localPref?: number;
   communities?: string[];
+  originatorId?: string;
+  clusterList?: string[];
   from: string;
 }
 
@@ -47,10 +49,17 @@ export class SpeakerProcess {
   static async start(
     spawn: Spawn,
     dir: string,
-    config: SpeakerConfigInput,
-    opts: { logLevel?: string; nodeArgs?: string[]; timeoutMs?: number } = {},
+    config: SpeakerConfigInput | object,
+    opts: {
+      logLevel?: string;
+      nodeArgs?: string[];
+      timeoutMs?: number;
+      /** Another daemon with the same `run -c CONFIG -s SOCKET` interface (tortie-rr). */
+      cli?: string;
+    } = {},
   ): Promise<SpeakerProcess> {
-    const cli = CLI_PATH.replace(`${path.sep}src${path.sep}`, `${path.sep}dist${path.sep}`);
+    const cli =
+      opts.cli ?? CLI_PATH.replace(`${path.sep}src${path.sep}`, `${path.sep}dist${path.sep}`);
     if (!fs.existsSync(cli)) throw new Error(`${cli} is missing: run "npm run build" first`);
     const cfgFile = path.join(dir, 'bgp.json');
     fs.writeFileSync(cfgFile, JSON.stringify(config));

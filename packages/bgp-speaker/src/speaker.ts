@@ -48,6 +48,9 @@ export interface RouteView {
   localPref?: number;
   med?: number;
   communities?: string[];
+  /** RFC 4456 reflection stamps, when the route was reflected. */
+  originatorId?: string;
+  clusterList?: string[];
   from: string;
   attributes: PathAttributes;
 }
@@ -81,6 +84,8 @@ export function routeView(r: Route): RouteView {
     localPref: a.localPref,
     med: a.med,
     communities: a.communities?.map((c) => `${c >>> 16}:${c & 0xffff}`),
+    originatorId: a.originatorId,
+    clusterList: a.clusterList ? [...a.clusterList] : undefined,
     from: r.peer ? r.peer.address : 'local',
     attributes: a,
   };

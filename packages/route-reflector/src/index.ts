@@ -1,0 +1,1 @@
+export { reflectorSpeakerConfig, reflectorConfigSchema, type ReflectorConfigInput } from './config';

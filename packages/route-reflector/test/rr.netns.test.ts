@@ -1,0 +1,199 @@
+// Our route reflector (the tortie-rr daemon) with BIRD, FRR and our own speaker as
+// clients on one fabric: client routes reach every other client with ORIGINATOR_ID and
+// CLUSTER_LIST as RFC 4456 says (checked in the daemons' own CLIs), and a reflector
+// restart reconverges.
+import path from 'node:path';
+import { SpeakerProcess } from '@tortie/bgp-speaker';
+import { Bird, Fabric, Frr, Testbed, describeIf, waitUntil, type Netns } from '@tortie/testbed';
+import { reflectorSpeakerConfig } from '../src';
+
+const RR_CLI = path.resolve(__dirname, '../dist/cli.js');
+const AS = 64512;
+const RR = '10.99.0.254';
+const CLUSTER = '224.0.0.1';
+const BIRD = { ip: '10.99.0.11', prefix: '10.201.0.0/24' };
+const FRR = { ip: '10.99.0.12', prefix: '10.202.0.0/24' };
+const US = { ip: '10.99.0.13', prefix: '10.203.0.0/24' };
+
+const rrConfig = {
+  asn: AS,
+  routerId: RR,
+  clusterId: CLUSTER,
+  listen: { address: '0.0.0.0', port: 179 },
+  clients: [BIRD, FRR, US].map((c) => ({
+    address: c.ip,
+    holdTime: 9,
+    connectRetryTime: 1,
+    errorWaitTime: [0.5, 1],
+  })),
+};
+
+describeIf(['netns', 'bird', 'frr', 'root'], 'tortie-rr with BIRD, FRR and tortie clients', () => {
+  let tb: Testbed;
+  beforeEach(() => {
+    tb = new Testbed();
+  });
+  afterEach(async () => {
+    await tb.cleanup();
+  });
+
+  test('the config maps clients to RR-client iBGP peers and refuses eBGP clients', () => {
+    const c = reflectorSpeakerConfig(rrConfig);
+    expect(c.clusterId).toBe(CLUSTER);
+    expect(c.peers.every((p) => p.routeReflectorClient && p.asn === AS)).toBe(true);
+    expect(() =>
+      reflectorSpeakerConfig({ ...rrConfig, clients: [{ address: '10.0.0.1', asn: 65000 }] }),
+    ).toThrow(/clients must be iBGP/);
+  });
+
+  test('client routes are reflected to every other client with ORIGINATOR_ID and CLUSTER_LIST; restart reconverges', async () => {
+    const fabric = await Fabric.create(tb);
+    const ns = async (tag: string, ip: string) => {
+      const n = await tb.netns(tag);
+      await fabric.attach(n, { v4: `${ip}/24` });
+      return n;
+    };
+    const rrNs = await ns('rr', RR);
+    const startRr = () =>
+      SpeakerProcess.start((argv, o) => rrNs.spawn(argv, o), tb.tempDir('rr'), rrConfig, {
+        cli: RR_CLI,
+      });
+    let rr = await startRr();
+    const bird = await Bird.start(tb, await ns('bird', BIRD.ip), {
+      routerId: BIRD.ip,
+      routes: [{ prefix: BIRD.prefix }],
+      peers: [
+        {
+          name: 'reflector',
+          localAs: AS,
+          neighbor: RR,
+          neighborAs: AS,
+          families: ['ipv4'],
+          holdTime: 9,
+        },
+      ],
+    });
+    const frr = await Frr.start(tb, await ns('frr', FRR.ip), {
+      asn: AS,
+      routerId: FRR.ip,
+      networks: [FRR.prefix],
+      neighbors: [{ address: RR, remoteAs: AS, families: ['ipv4'] }],
+    });
+    const usNs: Netns = await ns('us', US.ip);
+    const us = await SpeakerProcess.start((argv, o) => usNs.spawn(argv, o), tb.tempDir('us'), {
+      asn: AS,
+      routerId: US.ip,
+      nextHop: { ipv4: US.ip },
+      listen: false,
+      peers: [{ address: RR, asn: AS, holdTime: 9, connectRetryTime: 1, errorWaitTime: [0.5, 1] }],
+      originate: [{ prefix: US.prefix }],
+    });
+
+    // FRR learns BIRD's and our routes through the reflector, stamped
+    const atFrr = await waitUntil('BIRD route at FRR', () => frr.route(BIRD.prefix));
+    expect(atFrr).toMatchObject({
+      nextHop: BIRD.ip,
+      originatorId: BIRD.ip,
+      clusterList: [CLUSTER],
+      asPath: [],
+    });
+    const oursAtFrr = await waitUntil('our route at FRR', () => frr.route(US.prefix));
+    expect(oursAtFrr).toMatchObject({
+      nextHop: US.ip,
+      originatorId: US.ip,
+      clusterList: [CLUSTER],
+    });
+    // BIRD learns FRR's route, stamped
+    const atBird = await waitUntil('FRR route at BIRD', async () =>
+      (await bird.routes()).find((r) => r.prefix === FRR.prefix),
+    );
+    expect(atBird).toMatchObject({ nextHop: FRR.ip, originatorId: FRR.ip, clusterList: [CLUSTER] });
+    // our client learns both
+    await waitUntil('routes at our client', async () => {
+      const got = (await us.routes()).map((r) => `${r.prefix} via ${r.nextHop}`);
+      return (
+        got.includes(`${BIRD.prefix} via ${BIRD.ip}`) && got.includes(`${FRR.prefix} via ${FRR.ip}`)
+      );
+    });
+    // a client's own route is not reflected back to it
+    expect(
+      (await bird.routes()).filter((r) => r.prefix === BIRD.prefix && r.protocol === 'reflector'),
+    ).toEqual([]);
+
+    // restart the reflector: routes go, then come back
+    rr.proc.kill('SIGTERM');
+    await waitUntil(
+      'routes withdrawn at FRR',
+      async () => (await frr.route(BIRD.prefix)) === undefined,
+    );
+    rr = await startRr();
+    await waitUntil('BIRD route at FRR again', () => frr.route(BIRD.prefix));
+    await waitUntil('FRR route at our client again', async () =>
+      (await us.routes()).some((r) => r.prefix === FRR.prefix),
+    );
+  }, 90000);
+});
+
+describeIf(['netns', 'bird', 'root'], 'BIRD as route reflector with tortie clients', () => {
+  let tb: Testbed;
+  beforeEach(() => {
+    tb = new Testbed();
+  });
+  afterEach(async () => {
+    await tb.cleanup();
+  });
+
+  test("one client's route reaches the other with BIRD's ORIGINATOR_ID and CLUSTER_LIST stamps", async () => {
+    const fabric = await Fabric.create(tb);
+    const ns = async (tag: string, ip: string) => {
+      const n = await tb.netns(tag);
+      await fabric.attach(n, { v4: `${ip}/24` });
+      return n;
+    };
+    const clients = [
+      { ip: '10.99.0.21', prefix: '10.211.0.0/24' },
+      { ip: '10.99.0.22', prefix: '10.212.0.0/24' },
+    ];
+    await Bird.start(tb, await ns('birdrr', RR), {
+      routerId: RR,
+      peers: clients.map((c, i) => ({
+        name: `client${i}`,
+        localAs: AS,
+        neighbor: c.ip,
+        neighborAs: AS,
+        families: ['ipv4' as const],
+        holdTime: 9,
+        rrClient: true,
+        clusterId: CLUSTER,
+      })),
+    });
+    const speakers: SpeakerProcess[] = [];
+    for (const c of clients) {
+      const n = await ns('client', c.ip);
+      speakers.push(
+        await SpeakerProcess.start((argv, o) => n.spawn(argv, o), tb.tempDir('client'), {
+          asn: AS,
+          routerId: c.ip,
+          nextHop: { ipv4: c.ip },
+          listen: false,
+          peers: [
+            { address: RR, asn: AS, holdTime: 9, connectRetryTime: 1, errorWaitTime: [0.5, 1] },
+          ],
+          originate: [{ prefix: c.prefix }],
+        }),
+      );
+    }
+    const got = await waitUntil('reflected route at client 1', async () =>
+      (await speakers[1].routes()).find((r) => r.prefix === clients[0].prefix),
+    );
+    expect(got).toMatchObject({
+      nextHop: clients[0].ip,
+      originatorId: clients[0].ip,
+      clusterList: [CLUSTER],
+      from: RR,
+    });
+    await waitUntil('reflected route at client 0', async () =>
+      (await speakers[0].routes()).some((r) => r.prefix === clients[1].prefix),
+    );
+  }, 60000);
+});
