@@ -197,3 +197,81 @@ describeIf(['netns', 'bird', 'root'], 'BIRD as route reflector with tortie clien
     );
   }, 60000);
 });
+
+describeIf(['netns', 'root'], 'redundant tortie reflectors in one cluster', () => {
+  let tb: Testbed;
+  beforeEach(() => {
+    tb = new Testbed();
+  });
+  afterEach(async () => {
+    await tb.cleanup();
+  });
+
+  test('losing one of two reflectors keeps every route reachable', async () => {
+    const fabric = await Fabric.create(tb);
+    const ns = async (tag: string, ip: string) => {
+      const n = await tb.netns(tag);
+      await fabric.attach(n, { v4: `${ip}/24` });
+      return n;
+    };
+    const rrIps = ['10.99.0.251', '10.99.0.252'];
+    const clients = [
+      { ip: '10.99.0.31', prefix: '10.231.0.0/24' },
+      { ip: '10.99.0.32', prefix: '10.232.0.0/24' },
+    ];
+    const timers = { holdTime: 9, connectRetryTime: 1, errorWaitTime: [0.5, 1] };
+    const reflectors: SpeakerProcess[] = [];
+    for (const ip of rrIps) {
+      const n = await ns('rr', ip);
+      const config = {
+        asn: AS,
+        routerId: ip,
+        clusterId: CLUSTER,
+        listen: { address: '0.0.0.0', port: 179 },
+        clients: clients.map((c) => ({ address: c.ip, ...timers })),
+        // the other reflector of the cluster is a non-client iBGP peer
+        peers: rrIps.filter((x) => x !== ip).map((x) => ({ address: x, ...timers })),
+      };
+      reflectors.push(
+        await SpeakerProcess.start((argv, o) => n.spawn(argv, o), tb.tempDir('rr'), config, {
+          cli: RR_CLI,
+        }),
+      );
+    }
+    const speakers: SpeakerProcess[] = [];
+    for (const c of clients) {
+      const n = await ns('client', c.ip);
+      speakers.push(
+        await SpeakerProcess.start((argv, o) => n.spawn(argv, o), tb.tempDir('client'), {
+          asn: AS,
+          routerId: c.ip,
+          nextHop: { ipv4: c.ip },
+          listen: false,
+          peers: rrIps.map((ip) => ({ address: ip, asn: AS, ...timers })),
+          originate: [{ prefix: c.prefix }],
+        }),
+      );
+    }
+    const reachable = async () => {
+      const a = (await speakers[0].routes()).some(
+        (r) => r.prefix === clients[1].prefix && r.nextHop === clients[1].ip,
+      );
+      const b = (await speakers[1].routes()).some(
+        (r) => r.prefix === clients[0].prefix && r.nextHop === clients[0].ip,
+      );
+      return a && b;
+    };
+    await waitUntil(
+      'routes through both reflectors',
+      async () =>
+        (await reachable()) && (await speakers[0].peers()).every((p) => p.state === 'Established'),
+    );
+    reflectors[0].proc.kill('SIGKILL');
+    await waitUntil(
+      'the dead reflector noticed',
+      async () => (await speakers[0].peers()).some((p) => p.state !== 'Established'),
+      15000,
+    );
+    expect(await reachable()).toBe(true);
+  }, 60000);
+});
