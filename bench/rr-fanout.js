@@ -1,0 +1,149 @@
+#!/usr/bin/env node
+// Route-reflector fan-out (TARGETS.md): N iBGP clients each announce their share of R
+// routes; time until every client holds every other client's routes, for tortie-rr and
+// for BIRD as reflector with the same clients in the same run. Needs root.
+//
+//   node bench/rr-fanout.js [--clients 200] [--routes 100000]
+'use strict';
+const path = require('node:path');
+const { parseArgs } = require('node:util');
+const { Testbed, Bird, link, skipReason } = require('../packages/testbed/dist');
+const { SpeakerProcess } = require('../packages/bgp-speaker/dist');
+
+const { values } = parseArgs({
+  options: {
+    clients: { type: 'string', default: '200' },
+    routes: { type: 'string', default: '100000' },
+  },
+});
+const N = Number(values.clients);
+const AS = 64512;
+const RR = '10.98.0.1';
+const clientIp = (i) => {
+  const x = (10 << 24) + (98 << 16) + 10 + i;
+  return `${x >>> 24}.${(x >>> 16) & 255}.${(x >>> 8) & 255}.${x & 255}`;
+};
+
+let current;
+for (const sig of ['SIGINT', 'SIGTERM'])
+  process.on(sig, () => Promise.resolve(current?.cleanup()).finally(() => process.exit(130)));
+
+async function run(which) {
+  const tb = new Testbed();
+  current = tb;
+  try {
+    const rrNs = await tb.netns('rr');
+    const cl = await tb.netns('clients');
+    await link(rrNs, cl, { v4: [`${RR}/16`, `${clientIp(0)}/16`] });
+    const veth = (await cl.exec(['ip', '-o', 'link', 'show', 'type', 'veth']))
+      .split(':')[1]
+      .trim()
+      .split('@')[0];
+    const adds = Array.from(
+      { length: N - 1 },
+      (_, i) => `addr add ${clientIp(i + 1)}/16 dev ${veth}`,
+    );
+    await cl.exec(['ip', '-batch', '-'], { input: adds.join('\n') + '\n' });
+    const clients = Array.from({ length: N }, (_, i) => clientIp(i));
+    if (which === 'tortie') {
+      await SpeakerProcess.start(
+        (argv, o) => rrNs.spawn(argv, o),
+        tb.tempDir('rr'),
+        {
+          asn: AS,
+          routerId: RR,
+          clusterId: RR,
+          listen: { address: '0.0.0.0', port: 179 },
+          clients: clients.map((address) => ({ address, passive: true, holdTime: 240 })),
+          logLevel: 'warn',
+        },
+        {
+          cli: path.resolve(__dirname, '../packages/route-reflector/dist/cli.js'),
+          timeoutMs: 30000,
+        },
+      );
+    } else {
+      await Bird.start(tb, rrNs, {
+        routerId: RR,
+        peers: clients.map((address, i) => ({
+          name: `c${i}`,
+          localAs: AS,
+          neighbor: address,
+          neighborAs: AS,
+          families: ['ipv4'],
+          passive: true,
+          holdTime: 240,
+          rrClient: true,
+          clusterId: RR,
+        })),
+      });
+    }
+    const p = cl.spawn(
+      [
+        'node',
+        path.join(__dirname, 'lib/bgp-clients.js'),
+        '--rr',
+        RR,
+        '--count',
+        String(N),
+        '--routes',
+        values.routes,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let err = '';
+    p.stderr.on('data', (d) => (err += d));
+    return await new Promise((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(
+        () => reject(new Error(`${which}: no convergence in 300 s`)),
+        300000,
+      );
+      p.stdout.on('data', (d) => {
+        out += d;
+        const line = out.split('\n').find((l) => l.includes('"converged"'));
+        if (line) {
+          clearTimeout(timer);
+          resolve(JSON.parse(line));
+        }
+      });
+      p.once('exit', (code) => reject(new Error(`clients exited (${code}): ${err}`)));
+    });
+  } finally {
+    await tb.cleanup();
+  }
+}
+
+async function main() {
+  const why = skipReason(['netns', 'bird']);
+  if (why) return console.log(JSON.stringify({ bench: 'rr-fanout', skipped: why }));
+  const results = {};
+  for (const which of ['tortie', 'bird']) {
+    const r = await run(which);
+    results[which] = r;
+    console.log(
+      JSON.stringify({
+        bench: 'rr-fanout',
+        reflector: which,
+        clients: N,
+        routes: Number(values.routes),
+        seconds: r.seconds,
+        updates_per_s: Math.round(r.updatesIn / r.seconds),
+        prefixes_reflected: r.prefixesReflected,
+      }),
+    );
+  }
+  console.log(
+    JSON.stringify({
+      bench: 'rr-fanout',
+      figure: 'convergence_ratio_vs_bird',
+      ratio: Number((results.tortie.seconds / results.bird.seconds).toFixed(2)),
+      target: '<= 1',
+    }),
+  );
+}
+
+main().catch((e) => {
+  console.error(e.message);
+  process.exitCode = 1;
+});
