@@ -304,6 +304,12 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   private onEstablished(entry: PeerEntry): void {
     const n = entry.peer.negotiated!;
     entry.info.routerId = n.peerRouterId;
+    // next-hop-self needs an address of ours per family: configured, else this session's
+    const local = entry.peer.localEndpoint;
+    entry.info.localAddress = {
+      ipv4: this.config.nextHop.ipv4 ?? (local && net.isIPv4(local) ? local : undefined),
+      ipv6: this.config.nextHop.ipv6 ?? (local && net.isIPv6(local) ? local : undefined),
+    };
     this.rib.addPeer(entry.info);
     for (const afi of n.families) this.sendFull(entry, afi);
   }

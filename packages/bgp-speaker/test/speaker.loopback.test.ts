@@ -106,6 +106,34 @@ describe('speaker over loopback', () => {
     expect(r.attributes.localPref).toBeUndefined();
   });
 
+  test('without a configured next hop, eBGP next-hop-self uses the session address', async () => {
+    const [pa, pb] = [await freePort('127.0.0.1'), await freePort('127.0.0.2')];
+    const a = await speaker({
+      asn: 65001,
+      routerId: '1.1.1.1',
+      listen: { address: '127.0.0.1', port: pa },
+      peers: [{ address: '127.0.0.2', asn: 65002, port: pb, localAddress: '127.0.0.1', ...fast }],
+    });
+    const b = await speaker({
+      asn: 65002,
+      routerId: '2.2.2.2',
+      listen: { address: '127.0.0.2', port: pb },
+      peers: [
+        {
+          address: '127.0.0.1',
+          asn: 65001,
+          port: pa,
+          localAddress: '127.0.0.2',
+          passive: true,
+          ...fast,
+        },
+      ],
+    });
+    a.originate('10.6.0.0/24');
+    const r = await waitFor('route at B', () => b.routes().find((x) => x.prefix === '10.6.0.0/24'));
+    expect(r.nextHop).toBe('127.0.0.1');
+  });
+
   test('routes of a peer that goes away are withdrawn', async () => {
     const { a, b } = await pair(65000, 65000);
     a.originate('10.4.0.0/24');

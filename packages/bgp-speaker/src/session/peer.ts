@@ -140,6 +140,12 @@ export class Peer extends EventEmitter<PeerEvents> {
     return this.establishedAt;
   }
 
+  /** Our address on the established connection (IPv4-mapped addresses unwrapped). */
+  get localEndpoint(): string | undefined {
+    const a = this.established?.socket?.localAddress;
+    return a?.startsWith('::ffff:') && net.isIPv4(a.slice(7)) ? a.slice(7) : a;
+  }
+
   get codecContext(): CodecContext {
     return { as4: this.negotiated?.as4 ?? true };
   }
