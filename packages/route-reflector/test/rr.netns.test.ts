@@ -15,20 +15,18 @@ const BIRD = { ip: '10.99.0.11', prefix: '10.201.0.0/24' };
 const FRR = { ip: '10.99.0.12', prefix: '10.202.0.0/24' };
 const US = { ip: '10.99.0.13', prefix: '10.203.0.0/24' };
 
+const TIMERS = { holdTime: 9, connectRetryTime: 1, errorWaitTime: [0.5, 1] as [number, number] };
+
 const rrConfig = {
   asn: AS,
   routerId: RR,
   clusterId: CLUSTER,
   listen: { address: '0.0.0.0', port: 179 },
-  clients: [BIRD, FRR, US].map((c) => ({
-    address: c.ip,
-    holdTime: 9,
-    connectRetryTime: 1,
-    errorWaitTime: [0.5, 1],
-  })),
+  clients: [BIRD, FRR, US].map((c) => ({ address: c.ip, ...TIMERS })),
 };
 
-describeIf(['netns', 'bird', 'frr', 'root'], 'tortie-rr with BIRD, FRR and tortie clients', () => {
+/** A fresh Testbed per test, cleaned up after it. */
+function useTestbed(): () => Testbed {
   let tb: Testbed;
   beforeEach(() => {
     tb = new Testbed();
@@ -36,6 +34,41 @@ describeIf(['netns', 'bird', 'frr', 'root'], 'tortie-rr with BIRD, FRR and torti
   afterEach(async () => {
     await tb.cleanup();
   });
+  return () => tb;
+}
+
+/** A namespace plugged into the fabric with one address. */
+async function host(tb: Testbed, fabric: Fabric, tag: string, ip: string): Promise<Netns> {
+  const n = await tb.netns(tag);
+  await fabric.attach(n, { v4: `${ip}/24` });
+  return n;
+}
+
+function startReflector(tb: Testbed, ns: Netns, config: object): Promise<SpeakerProcess> {
+  return SpeakerProcess.start((argv, o) => ns.spawn(argv, o), tb.tempDir('rr'), config, {
+    cli: RR_CLI,
+  });
+}
+
+/** A tortie speaker that originates one prefix and peers with the given reflectors. */
+function startClient(
+  tb: Testbed,
+  ns: Netns,
+  c: { ip: string; prefix: string },
+  reflectors: string[],
+) {
+  return SpeakerProcess.start((argv, o) => ns.spawn(argv, o), tb.tempDir('client'), {
+    asn: AS,
+    routerId: c.ip,
+    nextHop: { ipv4: c.ip },
+    listen: false,
+    peers: reflectors.map((address) => ({ address, asn: AS, ...TIMERS })),
+    originate: [{ prefix: c.prefix }],
+  });
+}
+
+describeIf(['netns', 'bird', 'frr', 'root'], 'tortie-rr with BIRD, FRR and tortie clients', () => {
+  const testbed = useTestbed();
 
   test('the config maps clients to RR-client iBGP peers and refuses eBGP clients', () => {
     const c = reflectorSpeakerConfig(rrConfig);
@@ -47,17 +80,11 @@ describeIf(['netns', 'bird', 'frr', 'root'], 'tortie-rr with BIRD, FRR and torti
   });
 
   test('client routes are reflected to every other client with ORIGINATOR_ID and CLUSTER_LIST; restart reconverges', async () => {
+    const tb = testbed();
     const fabric = await Fabric.create(tb);
-    const ns = async (tag: string, ip: string) => {
-      const n = await tb.netns(tag);
-      await fabric.attach(n, { v4: `${ip}/24` });
-      return n;
-    };
+    const ns = (tag: string, ip: string) => host(tb, fabric, tag, ip);
     const rrNs = await ns('rr', RR);
-    const startRr = () =>
-      SpeakerProcess.start((argv, o) => rrNs.spawn(argv, o), tb.tempDir('rr'), rrConfig, {
-        cli: RR_CLI,
-      });
+    const startRr = () => startReflector(tb, rrNs, rrConfig);
     let rr = await startRr();
     const bird = await Bird.start(tb, await ns('bird', BIRD.ip), {
       routerId: BIRD.ip,
@@ -79,15 +106,7 @@ describeIf(['netns', 'bird', 'frr', 'root'], 'tortie-rr with BIRD, FRR and torti
       networks: [FRR.prefix],
       neighbors: [{ address: RR, remoteAs: AS, families: ['ipv4'] }],
     });
-    const usNs: Netns = await ns('us', US.ip);
-    const us = await SpeakerProcess.start((argv, o) => usNs.spawn(argv, o), tb.tempDir('us'), {
-      asn: AS,
-      routerId: US.ip,
-      nextHop: { ipv4: US.ip },
-      listen: false,
-      peers: [{ address: RR, asn: AS, holdTime: 9, connectRetryTime: 1, errorWaitTime: [0.5, 1] }],
-      originate: [{ prefix: US.prefix }],
-    });
+    const us = await startClient(tb, await ns('us', US.ip), US, [RR]);
 
     // FRR learns BIRD's and our routes through the reflector, stamped
     const atFrr = await waitUntil('BIRD route at FRR', () => frr.route(BIRD.prefix));
@@ -135,21 +154,12 @@ describeIf(['netns', 'bird', 'frr', 'root'], 'tortie-rr with BIRD, FRR and torti
 });
 
 describeIf(['netns', 'bird', 'root'], 'BIRD as route reflector with tortie clients', () => {
-  let tb: Testbed;
-  beforeEach(() => {
-    tb = new Testbed();
-  });
-  afterEach(async () => {
-    await tb.cleanup();
-  });
+  const testbed = useTestbed();
 
   test("one client's route reaches the other with BIRD's ORIGINATOR_ID and CLUSTER_LIST stamps", async () => {
+    const tb = testbed();
     const fabric = await Fabric.create(tb);
-    const ns = async (tag: string, ip: string) => {
-      const n = await tb.netns(tag);
-      await fabric.attach(n, { v4: `${ip}/24` });
-      return n;
-    };
+    const ns = (tag: string, ip: string) => host(tb, fabric, tag, ip);
     const clients = [
       { ip: '10.99.0.21', prefix: '10.211.0.0/24' },
       { ip: '10.99.0.22', prefix: '10.212.0.0/24' },
@@ -168,21 +178,8 @@ describeIf(['netns', 'bird', 'root'], 'BIRD as route reflector with tortie clien
       })),
     });
     const speakers: SpeakerProcess[] = [];
-    for (const c of clients) {
-      const n = await ns('client', c.ip);
-      speakers.push(
-        await SpeakerProcess.start((argv, o) => n.spawn(argv, o), tb.tempDir('client'), {
-          asn: AS,
-          routerId: c.ip,
-          nextHop: { ipv4: c.ip },
-          listen: false,
-          peers: [
-            { address: RR, asn: AS, holdTime: 9, connectRetryTime: 1, errorWaitTime: [0.5, 1] },
-          ],
-          originate: [{ prefix: c.prefix }],
-        }),
-      );
-    }
+    for (const c of clients)
+      speakers.push(await startClient(tb, await ns('client', c.ip), c, [RR]));
     const got = await waitUntil('reflected route at client 1', async () =>
       (await speakers[1].routes()).find((r) => r.prefix === clients[0].prefix),
     );
@@ -199,27 +196,17 @@ describeIf(['netns', 'bird', 'root'], 'BIRD as route reflector with tortie clien
 });
 
 describeIf(['netns', 'root'], 'redundant tortie reflectors in one cluster', () => {
-  let tb: Testbed;
-  beforeEach(() => {
-    tb = new Testbed();
-  });
-  afterEach(async () => {
-    await tb.cleanup();
-  });
+  const testbed = useTestbed();
 
   test('losing one of two reflectors keeps every route reachable', async () => {
+    const tb = testbed();
     const fabric = await Fabric.create(tb);
-    const ns = async (tag: string, ip: string) => {
-      const n = await tb.netns(tag);
-      await fabric.attach(n, { v4: `${ip}/24` });
-      return n;
-    };
+    const ns = (tag: string, ip: string) => host(tb, fabric, tag, ip);
     const rrIps = ['10.99.0.251', '10.99.0.252'];
     const clients = [
       { ip: '10.99.0.31', prefix: '10.231.0.0/24' },
       { ip: '10.99.0.32', prefix: '10.232.0.0/24' },
     ];
-    const timers = { holdTime: 9, connectRetryTime: 1, errorWaitTime: [0.5, 1] };
     const reflectors: SpeakerProcess[] = [];
     for (const ip of rrIps) {
       const n = await ns('rr', ip);
@@ -228,30 +215,15 @@ describeIf(['netns', 'root'], 'redundant tortie reflectors in one cluster', () =
         routerId: ip,
         clusterId: CLUSTER,
         listen: { address: '0.0.0.0', port: 179 },
-        clients: clients.map((c) => ({ address: c.ip, ...timers })),
+        clients: clients.map((c) => ({ address: c.ip, ...TIMERS })),
         // the other reflector of the cluster is a non-client iBGP peer
-        peers: rrIps.filter((x) => x !== ip).map((x) => ({ address: x, ...timers })),
+        peers: rrIps.filter((x) => x !== ip).map((x) => ({ address: x, ...TIMERS })),
       };
-      reflectors.push(
-        await SpeakerProcess.start((argv, o) => n.spawn(argv, o), tb.tempDir('rr'), config, {
-          cli: RR_CLI,
-        }),
-      );
+      reflectors.push(await startReflector(tb, n, config));
     }
     const speakers: SpeakerProcess[] = [];
-    for (const c of clients) {
-      const n = await ns('client', c.ip);
-      speakers.push(
-        await SpeakerProcess.start((argv, o) => n.spawn(argv, o), tb.tempDir('client'), {
-          asn: AS,
-          routerId: c.ip,
-          nextHop: { ipv4: c.ip },
-          listen: false,
-          peers: rrIps.map((ip) => ({ address: ip, asn: AS, ...timers })),
-          originate: [{ prefix: c.prefix }],
-        }),
-      );
-    }
+    for (const c of clients)
+      speakers.push(await startClient(tb, await ns('client', c.ip), c, rrIps));
     const reachable = async () => {
       const a = (await speakers[0].routes()).some(
         (r) => r.prefix === clients[1].prefix && r.nextHop === clients[1].ip,
