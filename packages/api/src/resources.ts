@@ -350,6 +350,13 @@ const ipamHandleSpec = z.strictObject({
 
 const ipReservationSpec = z.strictObject({ reservedCIDRs: z.array(ipWithOptionalPrefix) });
 
+// Cluster-wide IPAM settings (one resource named "default", as Calico's).
+const ipamConfigurationSpec = z.strictObject({
+  strictAffinity: z.boolean().default(false),
+  autoAllocateBlocks: z.boolean().default(true),
+  maxBlocksPerHost: z.number().int().min(0).default(0),
+});
+
 /** Every kind: its spec schema, whether it is namespaced, and its plural (for REST and CRDs). */
 export const KINDS = {
   IPPool: { spec: ipPoolSpec, namespaced: false, plural: 'ippools' },
@@ -382,6 +389,11 @@ export const KINDS = {
   IPAMBlock: { spec: ipamBlockSpec, namespaced: false, plural: 'ipamblocks' },
   BlockAffinity: { spec: blockAffinitySpec, namespaced: false, plural: 'blockaffinities' },
   IPAMHandle: { spec: ipamHandleSpec, namespaced: false, plural: 'ipamhandles' },
+  IPAMConfiguration: {
+    spec: ipamConfigurationSpec,
+    namespaced: false,
+    plural: 'ipamconfigurations',
+  },
 } as const;
 
 export type Kind = keyof typeof KINDS;
