@@ -1,0 +1,13 @@
+export {
+  IpamClient,
+  firstFreeBlock,
+  type IpamOptions,
+  type AutoAssignRequest,
+  type AssignResult,
+  type GcResult,
+} from './ipam';
+export { checkIpam, isClean, type IpamReport, type IpamWorld, type LeakedHandle } from './check';
+export { IpamError, poolsFor, poolOf, reservedBy, type Pool } from './pools';
+export * as blocks from './block';
+export * from './cidr';
+export { blockName, affinityName, handleName } from './names';

@@ -1,0 +1,76 @@
+// Which pools an allocation may use, and which addresses are reserved. Pure.
+import type { Resource } from '@tortie/api';
+import { matches, parseSelector, type Labels } from '@tortie/policy';
+import { containsIp, parseCidr, parseIp, type Cidr, type IpVersion } from './cidr';
+
+export interface Pool {
+  name: string;
+  cidr: Cidr;
+  cidrText: string;
+  blockSize: number;
+}
+
+export class IpamError extends Error {
+  constructor(
+    readonly code: 'NoPool' | 'Exhausted' | 'InUse' | 'Invalid',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'IpamError';
+  }
+}
+
+function toPool(r: Resource<'IPPool'>): Pool {
+  return {
+    name: r.metadata.name,
+    cidr: parseCidr(r.spec.cidr),
+    cidrText: r.spec.cidr,
+    blockSize: r.spec.blockSize,
+  };
+}
+
+/**
+ * Pools for a workload allocation of one IP version on a node: enabled, allowed for
+ * workloads, selecting the node; restricted to `requested` (pool names or CIDRs) when
+ * given, in which case naming a pool that does not exist is an error (as Calico's CNI).
+ */
+export function poolsFor(
+  all: Resource<'IPPool'>[],
+  version: IpVersion,
+  nodeLabels: Labels,
+  requested?: string[],
+): Pool[] {
+  const ofVersion = all.filter((p) => parseCidr(p.spec.cidr).version === version);
+  let chosen = ofVersion;
+  if (requested?.length) {
+    chosen = requested.map((want) => {
+      const p = ofVersion.find((x) => x.metadata.name === want || x.spec.cidr === want);
+      if (!p) throw new IpamError('NoPool', `IPv${version} pool "${want}" does not exist`);
+      if (p.spec.disabled) throw new IpamError('NoPool', `IP pool "${want}" is disabled`);
+      return p;
+    });
+  } else {
+    chosen = ofVersion
+      .filter((p) => !p.spec.disabled && p.spec.allowedUses.includes('Workload'))
+      .filter((p) => matches(parseSelector(p.spec.nodeSelector), nodeLabels))
+      .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+  }
+  return chosen.map(toPool);
+}
+
+/** The pool holding an address, enabled or not. */
+export function poolOf(all: Resource<'IPPool'>[], ip: string): Pool | undefined {
+  const { version, value } = parseIp(ip);
+  const p = all.find((x) => containsIp(parseCidr(x.spec.cidr), version, value));
+  return p && toPool(p);
+}
+
+/** A predicate for addresses IPReservations keep out of automatic allocation. */
+export function reservedBy(reservations: Resource<'IPReservation'>[]): (ip: string) => boolean {
+  const nets = reservations.flatMap((r) => r.spec.reservedCIDRs.map((c) => parseCidr(c)));
+  if (nets.length === 0) return () => false;
+  return (ip) => {
+    const { version, value } = parseIp(ip);
+    return nets.some((n) => containsIp(n, version, value));
+  };
+}
