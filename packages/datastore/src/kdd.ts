@@ -10,6 +10,7 @@ export interface K8sObjectMeta {
   name: string;
   namespace?: string;
   labels?: Record<string, string>;
+  annotations?: Record<string, string>;
   resourceVersion?: string;
   uid?: string;
   /** A string on the wire; the typed client turns it into a Date. */

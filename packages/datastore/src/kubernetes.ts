@@ -2,13 +2,7 @@
 // deploy/crds) through @kubernetes/client-node, as Calico's KDD mode does. The API
 // server provides resourceVersion compare-and-swap and watches; a watch that starts
 // from a revision the server no longer has ends with 410 Gone, reported as 'Compacted'.
-import {
-  CoreV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  NetworkingV1Api,
-  Watch as KubeWatch,
-} from '@kubernetes/client-node';
+import type { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION, KINDS, type Kind, type Resource } from '@tortie/api';
 import {
   DatastoreError,
@@ -75,6 +69,16 @@ function toKube(r: Resource): KubeObject {
   return { apiVersion: API_VERSION, kind: r.kind, metadata: { ...r.metadata }, spec: r.spec };
 }
 
+/**
+ * @kubernetes/client-node is loaded on first use: it takes ~0.5 s to load, and programs
+ * that import this package for another backend (the CNI plugin with etcd, started once
+ * per pod) must not pay for it.
+ */
+function kube(): typeof import('@kubernetes/client-node') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('@kubernetes/client-node') as typeof import('@kubernetes/client-node');
+}
+
 /** HTTP status of a client error, if it has one. */
 function statusOf(err: unknown): number | undefined {
   const code = (err as { code?: unknown }).code;
@@ -85,11 +89,13 @@ export class KubernetesDatastore implements Datastore {
   private readonly api: CustomObjectsApi;
   private readonly server: string;
   private readonly views: Partial<Record<Kind, CoreView[]>>;
+  private readonly core: CoreV1Api;
 
   constructor(private readonly kc: KubeConfig) {
+    const { CustomObjectsApi, CoreV1Api, NetworkingV1Api } = kube();
     this.api = kc.makeApiClient(CustomObjectsApi);
     this.server = kc.getCurrentCluster()?.server ?? '(no server)';
-    const core = kc.makeApiClient(CoreV1Api);
+    const core = (this.core = kc.makeApiClient(CoreV1Api));
     const net = kc.makeApiClient(NetworkingV1Api);
     type Meta = { metadata?: { name?: string; namespace?: string } };
     const podName = (o: unknown) => {
@@ -140,6 +146,16 @@ export class KubernetesDatastore implements Datastore {
     };
   }
 
+  /** One pod as the API server has it (labels, annotations, service account), or undefined. */
+  async getPod(namespace: string, name: string): Promise<K8sPod | undefined> {
+    try {
+      return (await this.core.readNamespacedPod({ name, namespace })) as unknown as K8sPod;
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      this.fail(`get pod ${namespace}/${name}`, err);
+    }
+  }
+
   /** The resources of `kind` that mirror core objects (read-only). */
   private async viewItems(kind: Kind): Promise<{ items: Resource[]; revisions: string[] }> {
     const items: Resource[] = [];
@@ -181,7 +197,7 @@ export class KubernetesDatastore implements Datastore {
 
   /** From a kubeconfig file, as `--kubeconfig` / KUBECONFIG give it. */
   static fromFile(path: string): KubernetesDatastore {
-    const kc = new KubeConfig();
+    const kc = new (kube().KubeConfig)();
     try {
       kc.loadFromFile(path);
     } catch (err) {
@@ -390,7 +406,7 @@ export class KubernetesDatastore implements Datastore {
     const end = (error: DatastoreError) => {
       if (!stopped) onEvent({ type: 'error', error });
     };
-    const pending = new KubeWatch(this.kc).watch(
+    const pending = new (kube().Watch)(this.kc).watch(
       path,
       { resourceVersion: revision, allowWatchBookmarks: true },
       (phase, obj: KubeObject & { code?: number; message?: string }) => {

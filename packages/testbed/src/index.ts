@@ -16,3 +16,4 @@ export * from './gobgp';
 export { describeIf } from './jest';
 export { Daemon } from './daemon';
 export { Etcd } from './etcd';
+export { PortForward } from './forward';

@@ -1,0 +1,39 @@
+export {
+  parseNetConf,
+  parseEnv,
+  SUPPORTED_VERSIONS,
+  type NetConf,
+  type CniEnv,
+  type Command,
+} from './config';
+export { CniError, CNI_ERRORS } from './errors';
+export {
+  resultSchema,
+  buildResult,
+  addressesOf,
+  POD_GATEWAY_V4,
+  POD_GATEWAY_V6,
+  HOST_SIDE_MAC,
+  type CniResult,
+  type Attachment,
+} from './result';
+export {
+  LinuxPodNetwork,
+  hostBatch,
+  podBatch,
+  hostSysctls,
+  randomPodMac,
+  type PodNetwork,
+  type ObservedAttachment,
+} from './netsetup';
+export {
+  add,
+  del,
+  check,
+  gc,
+  status,
+  version,
+  identity,
+  type PluginDeps,
+  type PodSource,
+} from './plugin';

@@ -1,0 +1,176 @@
+// The pod's interface, as Calico's CNI plugin builds it: a veth pair created with its
+// peer directly in the pod namespace (one netlink request, no move between namespaces),
+// host side `cali…` with MAC ee:ee:ee:ee:ee:ee and proxy ARP answering for the pod's
+// gateway 169.254.1.1, pod side with a /32 (/128), a route to the gateway and a
+// permanent neighbour entry for it so the first packet needs no ARP.
+// Pure builders of `ip -batch` input plus a thin runner; two process spawns per ADD.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { HOST_SIDE_MAC, POD_GATEWAY_V4, POD_GATEWAY_V6, type Attachment } from './result';
+
+export function randomPodMac(): string {
+  const b = randomBytes(6);
+  b[0] = (b[0] & 0xfe) | 0x02; // unicast, locally administered
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+/** Host-side `ip -batch` lines: the pair (peer created inside the pod netns), up, host routes. */
+export function hostBatch(a: Attachment, mtu: number): string[] {
+  return [
+    `link add ${a.hostIface} address ${HOST_SIDE_MAC} mtu ${mtu} type veth peer name ${a.podIface} address ${a.podMac} mtu ${mtu} netns ${a.netns}`,
+    // IPv6: the gateway fe80::ecee:eeff:feee:eeee is this side's link-local address; set it
+    // without duplicate address detection so it answers at once, not after DAD's ~2 s
+    ...(a.ipv6.length
+      ? [
+          `link set ${a.hostIface} addrgenmode none`,
+          `addr add ${POD_GATEWAY_V6}/64 dev ${a.hostIface} nodad`,
+        ]
+      : []),
+    `link set ${a.hostIface} up`,
+    ...a.ipv4.map((ip) => `route replace ${ip}/32 dev ${a.hostIface} scope link`),
+    ...a.ipv6.map((ip) => `route replace ${ip}/128 dev ${a.hostIface}`),
+  ];
+}
+
+/** Pod-side `ip -batch` lines (run inside the pod netns). */
+export function podBatch(a: Attachment): string[] {
+  const dev = a.podIface;
+  return [
+    'link set lo up',
+    `link set ${dev} up`,
+    ...a.ipv4.map((ip) => `addr add ${ip}/32 dev ${dev}`),
+    ...(a.ipv4.length
+      ? [
+          `neigh replace ${POD_GATEWAY_V4} lladdr ${HOST_SIDE_MAC} dev ${dev} nud permanent`,
+          `route replace ${POD_GATEWAY_V4} dev ${dev} scope link`,
+          `route replace default via ${POD_GATEWAY_V4} dev ${dev}`,
+        ]
+      : []),
+    ...a.ipv6.map((ip) => `addr add ${ip}/128 dev ${dev} nodad`),
+    ...(a.ipv6.length
+      ? [
+          `neigh replace ${POD_GATEWAY_V6} lladdr ${HOST_SIDE_MAC} dev ${dev} nud permanent`,
+          `route replace default via ${POD_GATEWAY_V6} dev ${dev}`,
+        ]
+      : []),
+  ];
+}
+
+/** Host-side sysctls (Calico's): proxy ARP with no delay, forwarding, proxy NDP for v6. */
+export function hostSysctls(iface: string, v6: boolean): Array<[string, string]> {
+  const s: Array<[string, string]> = [
+    [`/proc/sys/net/ipv4/conf/${iface}/proxy_arp`, '1'],
+    [`/proc/sys/net/ipv4/neigh/${iface}/proxy_delay`, '0'],
+    [`/proc/sys/net/ipv4/conf/${iface}/forwarding`, '1'],
+  ];
+  if (v6) {
+    s.push([`/proc/sys/net/ipv6/conf/${iface}/proxy_ndp`, '1']);
+    s.push([`/proc/sys/net/ipv6/conf/${iface}/forwarding`, '1']);
+  }
+  return s;
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function run(argv: string[], input?: string): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(argv[0], argv.slice(1), {
+      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    p.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    if (input !== undefined) {
+      p.stdin!.on('error', () => undefined); // a command that exits early: its error tells
+      p.stdin!.end(input);
+    }
+  });
+}
+
+const inNetns = (netns: string, argv: string[]) => ['nsenter', `--net=${netns}`, ...argv];
+
+interface IpAddr {
+  ifname: string;
+  address?: string;
+  addr_info?: Array<{ local: string; prefixlen: number }>;
+}
+interface IpRoute {
+  dst: string;
+  gateway?: string;
+  dev?: string;
+}
+
+/** What CHECK compares with the expected attachment. */
+export interface ObservedAttachment {
+  hostIfaceExists: boolean;
+  hostRoutes: string[];
+  podAddrs: string[];
+  podMac?: string;
+  podDefaultVia: string[];
+}
+
+/** The kernel side: behind this interface so the plugin logic is testable without root. */
+export interface PodNetwork {
+  setup(a: Attachment, mtu: number): Promise<void>;
+  /** Removes the host side (and with it the pod side); true when something was removed. */
+  teardown(hostIface: string): Promise<boolean>;
+  observe(a: Pick<Attachment, 'hostIface' | 'podIface' | 'netns'>): Promise<ObservedAttachment>;
+}
+
+export class LinuxPodNetwork implements PodNetwork {
+  async setup(a: Attachment, mtu: number): Promise<void> {
+    // a leftover from an earlier ADD of the same pod would make `link add` fail
+    await this.teardown(a.hostIface);
+    const host = await run(['ip', '-batch', '-'], hostBatch(a, mtu).join('\n') + '\n');
+    if (host.code !== 0) throw new Error(`host side of ${a.hostIface}: ${host.stderr.trim()}`);
+    await Promise.all(
+      hostSysctls(a.hostIface, a.ipv6.length > 0).map(([path, value]) => writeFile(path, value)),
+    );
+    const pod = await run(inNetns(a.netns, ['ip', '-batch', '-']), podBatch(a).join('\n') + '\n');
+    if (pod.code !== 0) throw new Error(`pod side in ${a.netns}: ${pod.stderr.trim()}`);
+  }
+
+  async teardown(hostIface: string): Promise<boolean> {
+    const r = await run(['ip', 'link', 'del', hostIface]);
+    if (r.code === 0) return true;
+    if (/Cannot find device|does not exist/.test(r.stderr)) return false;
+    throw new Error(`removing ${hostIface}: ${r.stderr.trim()}`);
+  }
+
+  async observe(
+    a: Pick<Attachment, 'hostIface' | 'podIface' | 'netns'>,
+  ): Promise<ObservedAttachment> {
+    const [link, hostRoutes4, hostRoutes6, podAddr, podRoutes4, podRoutes6] = await Promise.all([
+      run(['ip', '-j', 'link', 'show', a.hostIface]),
+      run(['ip', '-j', 'route', 'show', 'dev', a.hostIface]),
+      run(['ip', '-j', '-6', 'route', 'show', 'dev', a.hostIface]),
+      run(inNetns(a.netns, ['ip', '-j', 'addr', 'show', 'dev', a.podIface])),
+      run(inNetns(a.netns, ['ip', '-j', 'route', 'show', 'default'])),
+      run(inNetns(a.netns, ['ip', '-j', '-6', 'route', 'show', 'default'])),
+    ]);
+    const json = <T>(r: RunResult): T[] =>
+      r.code === 0 && r.stdout.trim() ? (JSON.parse(r.stdout) as T[]) : [];
+    const addrs = json<IpAddr>(podAddr);
+    return {
+      hostIfaceExists: link.code === 0,
+      hostRoutes: [...json<IpRoute>(hostRoutes4), ...json<IpRoute>(hostRoutes6)]
+        .map((r) => r.dst)
+        .filter((d) => !d.startsWith('fe80')),
+      podAddrs: addrs
+        .flatMap((x) => (x.addr_info ?? []).map((i) => `${i.local}/${i.prefixlen}`))
+        .filter((x) => !x.startsWith('fe80')),
+      podMac: addrs[0]?.address,
+      podDefaultVia: [...json<IpRoute>(podRoutes4), ...json<IpRoute>(podRoutes6)].map(
+        (r) => `${r.gateway}@${r.dev}`,
+      ),
+    };
+  }
+}

@@ -1,0 +1,63 @@
+// Gives processes inside a test namespace a TCP port that reaches a service on the
+// test's loopback (etcd, say) without connecting the namespace to the host network:
+// a relay inside the namespace listens on 127.0.0.1:<port> and passes each connection
+// through a unix socket (a file, visible from every namespace) to a relay in the test
+// process, which connects to the target.
+import net from 'node:net';
+import path from 'node:path';
+import { stopProcess, type Netns, type Testbed } from './netns';
+
+const INNER = `
+const net = require('node:net');
+const [port, sock] = process.argv.slice(1);
+net.createServer((c) => {
+  const u = net.connect(sock);
+  c.pipe(u).pipe(c);
+  c.on('error', () => u.destroy());
+  u.on('error', () => c.destroy());
+}).listen(Number(port), '127.0.0.1', () => process.stdout.write('ready\\n'));
+`;
+
+export class PortForward {
+  private constructor(readonly port: number) {}
+
+  /** In `ns`, 127.0.0.1:`port` now reaches `target` (host:port on the test's loopback). */
+  static async start(
+    tb: Testbed,
+    ns: Netns,
+    port: number,
+    target: { host: string; port: number },
+  ): Promise<PortForward> {
+    const sock = path.join(tb.tempDir('fwd'), 'relay.sock');
+    const conns = new Set<net.Socket>();
+    const server = net.createServer((c) => {
+      const up = net.connect(target.port, target.host);
+      conns.add(c).add(up);
+      c.pipe(up).pipe(c);
+      const drop = () => {
+        c.destroy();
+        up.destroy();
+        conns.delete(c);
+        conns.delete(up);
+      };
+      c.on('error', drop).on('close', drop);
+      up.on('error', drop).on('close', drop);
+    });
+    await new Promise<void>((resolve) => server.listen(sock, resolve));
+    const child = ns.spawn([process.execPath, '-e', INNER, String(port), sock]);
+    tb.onCleanup(async () => {
+      await stopProcess(child);
+      for (const c of conns) c.destroy();
+      await new Promise((r) => server.close(r));
+    });
+    await new Promise<void>((resolve, reject) => {
+      let err = '';
+      child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+      child.stdout?.once('data', () => resolve());
+      child.once('exit', (code) =>
+        reject(new Error(`port relay in ${ns.name} exited ${code}: ${err}`)),
+      );
+    });
+    return new PortForward(port);
+  }
+}
