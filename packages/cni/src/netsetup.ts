@@ -127,9 +127,13 @@ export interface PodNetwork {
 
 export class LinuxPodNetwork implements PodNetwork {
   async setup(a: Attachment, mtu: number): Promise<void> {
-    // a leftover from an earlier ADD of the same pod would make `link add` fail
-    await this.teardown(a.hostIface);
-    const host = await run(['ip', '-batch', '-'], hostBatch(a, mtu).join('\n') + '\n');
+    const batch = hostBatch(a, mtu).join('\n') + '\n';
+    let host = await run(['ip', '-batch', '-'], batch);
+    if (host.code !== 0 && /File exists/.test(host.stderr)) {
+      // a leftover of an earlier ADD of the same pod (the runtime retried): replace it
+      await this.teardown(a.hostIface);
+      host = await run(['ip', '-batch', '-'], batch);
+    }
     if (host.code !== 0) throw new Error(`host side of ${a.hostIface}: ${host.stderr.trim()}`);
     await Promise.all(
       hostSysctls(a.hostIface, a.ipv6.length > 0).map(([path, value]) => writeFile(path, value)),

@@ -69,6 +69,7 @@ const isCode = (e: unknown, code: DatastoreError['code']) =>
 export class IpamClient {
   private readonly maxAttempts: number;
   private readonly backoffMs: number;
+  private readonly nodeQueues = new Map<string, Promise<void>>();
 
   constructor(
     private readonly ds: Datastore,
@@ -86,6 +87,29 @@ export class IpamClient {
    * other nodes' blocks. All or nothing: on failure what was taken is released.
    */
   async autoAssign(req: AutoAssignRequest): Promise<AssignResult> {
+    return this.serialized(req.node, () => this.autoAssignNow(req));
+  }
+
+  /**
+   * Allocations for one node through this client run one at a time, as Calico's CNI
+   * holds a host-wide IPAM lock: they all want the same affine block, and running them
+   * at once only turns into compare-and-swap conflicts and retries.
+   */
+  private serialized<T>(node: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.nodeQueues.get(node) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.nodeQueues.set(node, tail);
+    void tail.then(() => {
+      if (this.nodeQueues.get(node) === tail) this.nodeQueues.delete(node);
+    });
+    return run;
+  }
+
+  private async autoAssignNow(req: AutoAssignRequest): Promise<AssignResult> {
     const result: AssignResult = { ipv4: [], ipv6: [] };
     try {
       if (req.num4) result.ipv4 = await this.assignVersion(req, 4, req.num4, req.pools4);
@@ -241,7 +265,10 @@ export class IpamClient {
    * addresses of pods that went with the node).
    */
   async releaseNodeAffinities(node: string): Promise<string[]> {
-    const affinities = (await this.listSpecs('BlockAffinity')).filter((a) => a.spec.node === node);
+    const affinities = (
+      (await this.ds.list({ kind: 'BlockAffinity', namePrefix: `${node}-` }))
+        .items as Res<'BlockAffinity'>[]
+    ).filter((a) => a.spec.node === node);
     for (const a of affinities) {
       await this.retry(`release affinity ${a.metadata.name}`, async () => {
         const cur = (await this.ds.get({ kind: 'IPAMBlock', name: blockName(a.spec.cidr) })) as
@@ -408,9 +435,10 @@ export class IpamClient {
 
   /** Confirmed affinities of a node inside the given pools, in pool order. */
   private async affineBlocks(node: string, pools: Pool[]): Promise<string[]> {
-    const affinities = (await this.listSpecs('BlockAffinity')).filter(
-      (a) => a.spec.node === node && a.spec.state === 'confirmed' && !a.spec.deleted,
-    );
+    const affinities = (
+      (await this.ds.list({ kind: 'BlockAffinity', namePrefix: `${node}-` }))
+        .items as Res<'BlockAffinity'>[]
+    ).filter((a) => a.spec.node === node && a.spec.state === 'confirmed' && !a.spec.deleted);
     const out: string[] = [];
     for (const p of pools) {
       for (const a of affinities) {

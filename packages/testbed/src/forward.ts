@@ -11,6 +11,7 @@ const INNER = `
 const net = require('node:net');
 const [port, sock] = process.argv.slice(1);
 net.createServer((c) => {
+  c.setNoDelay(true); // no Nagle: a relay must not hold small requests back
   const u = net.connect(sock);
   c.pipe(u).pipe(c);
   c.on('error', () => u.destroy());
@@ -32,6 +33,7 @@ export class PortForward {
     const conns = new Set<net.Socket>();
     const server = net.createServer((c) => {
       const up = net.connect(target.port, target.host);
+      up.setNoDelay(true);
       conns.add(c).add(up);
       c.pipe(up).pipe(c);
       const drop = () => {

@@ -1,0 +1,165 @@
+#!/usr/bin/env node
+// CNI benchmarks (issue 5), as root, with a real etcd on loopback reached from a "node"
+// namespace through the testbed's unix-socket relay. 200 pods, 16 at once:
+//   - reference: the network setup alone, the same `ip -batch` commands run raw
+//     (in the node namespace, like the plugin's own setup, so the two compare)
+//   - tortie-cni binary ADD and DEL, end to end as a runtime sees them (process start,
+//     config, IPAM on etcd, veth, endpoint write)
+//   - the plugin's ADD and DEL in one process (the same code without process start)
+//   - IPAM allocations per second on etcd
+// Prints one JSON line per figure. Usage: node bench/cni.js [pods] [parallel]
+'use strict';
+const { spawn } = require('node:child_process');
+const path = require('node:path');
+const { Testbed, Etcd, PortForward } = require('../packages/testbed/dist');
+const { EtcdDatastore } = require('../packages/datastore/dist');
+const { IpamClient } = require('../packages/ipam/dist');
+const { parseResource } = require('../packages/api/dist');
+
+const PODS = Number(process.argv[2] ?? 200);
+const PARALLEL = Number(process.argv[3] ?? 16);
+const PORT = 23792;
+const CLI = path.resolve(__dirname, '../packages/cni/dist/cli.js');
+
+function stats(name, ms, extra = {}) {
+  const s = [...ms].sort((a, b) => a - b);
+  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
+  const line = {
+    figure: name,
+    n: s.length,
+    p50_ms: +q(0.5).toFixed(2),
+    p99_ms: +q(0.99).toFixed(2),
+    ...extra,
+  };
+  console.log(JSON.stringify(line));
+  return line;
+}
+
+async function pool(n, parallel, fn) {
+  const times = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (next < n) {
+        const i = next++;
+        const t0 = process.hrtime.bigint();
+        await fn(i);
+        times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      }
+    }),
+  );
+  return times;
+}
+
+function runIn(ns, argv, env, input) {
+  return new Promise((resolve, reject) => {
+    const p = spawn('ip', ['netns', 'exec', ns, ...argv], { env });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.on('error', reject);
+    p.on('close', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${argv.join(' ')}: ${out}`)),
+    );
+    if (input !== undefined) p.stdin.end(input);
+    else p.stdin.end();
+  });
+}
+
+async function main() {
+  const tb = new Testbed();
+  try {
+    const etcd = await Etcd.start(tb);
+    const node = await tb.netns('bnode');
+    await PortForward.start(tb, node, PORT, {
+      host: '127.0.0.1',
+      port: Number(new URL(etcd.endpoint).port),
+    });
+    const ds = new EtcdDatastore([etcd.endpoint]);
+    await ds.create(
+      parseResource({
+        apiVersion: 'tortie.io/v1',
+        kind: 'IPPool',
+        metadata: { name: 'p' },
+        spec: { cidr: '10.70.0.0/16' },
+      }),
+    );
+    await ds.create(
+      parseResource({
+        apiVersion: 'tortie.io/v1',
+        kind: 'Node',
+        metadata: { name: 'bench-node' },
+        spec: {},
+      }),
+    );
+    const pods = [];
+    for (let i = 0; i < PODS; i++) pods.push(await tb.netns(`bp${i}`));
+
+    // the binary, end to end
+    const conf = JSON.stringify({
+      cniVersion: '1.0.0',
+      name: 'k8s-pod-network',
+      type: 'tortie',
+      nodename: 'bench-node',
+      datastore_type: 'etcdv3',
+      etcd_endpoints: `http://127.0.0.1:${PORT}`,
+    });
+    const env = (cmd, i) => ({
+      PATH: process.env.PATH,
+      CNI_COMMAND: cmd,
+      CNI_CONTAINERID: `bench${i}`,
+      CNI_NETNS: `/var/run/netns/${pods[i].name}`,
+      CNI_IFNAME: 'eth0',
+      CNI_ARGS: `K8S_POD_NAMESPACE=bench;K8S_POD_NAME=pod-${i}`,
+    });
+    const addBin = await pool(PODS, PARALLEL, (i) =>
+      runIn(node.name, [process.execPath, CLI], env('ADD', i), conf),
+    );
+    stats('tortie-cni binary ADD, end to end', addBin);
+    const delBin = await pool(PODS, PARALLEL, (i) =>
+      runIn(node.name, [process.execPath, CLI], env('DEL', i), conf),
+    );
+    stats('tortie-cni binary DEL, end to end', delBin);
+    const start = await pool(20, 1, () =>
+      runIn(
+        node.name,
+        [process.execPath, CLI],
+        { PATH: process.env.PATH, CNI_COMMAND: 'VERSION' },
+        '{"cniVersion":"1.0.0"}',
+      ),
+    );
+    stats('tortie-cni process start + VERSION (no datastore)', start);
+
+    // the plugin in one process (inside the node netns: a child that runs the same code)
+    const inproc = await runIn(
+      node.name,
+      [
+        process.execPath,
+        path.join(__dirname, 'lib/cni-inprocess.js'),
+        String(PODS),
+        String(PARALLEL),
+        `http://127.0.0.1:${PORT}`,
+        ...pods.map((p) => p.name),
+      ],
+      process.env,
+    );
+    process.stdout.write(inproc);
+
+    // IPAM alone
+    const ipam = new IpamClient(ds);
+    const t0 = process.hrtime.bigint();
+    const lat = await pool(PODS, PARALLEL, (i) =>
+      ipam.autoAssign({ handleId: `ipam-${i}`, node: 'bench-node', num4: 1 }),
+    );
+    const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+    stats('ipam autoAssign on etcd', lat, { allocations_per_s: +(PODS / secs).toFixed(0) });
+    await pool(PODS, PARALLEL, (i) => ipam.releaseByHandle(`ipam-${i}`));
+    await ds.close();
+  } finally {
+    await tb.cleanup();
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
