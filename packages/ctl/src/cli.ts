@@ -19,6 +19,7 @@ import {
   UsageError,
   type Io,
 } from './commands';
+import { ipamCommand } from './ipam';
 import { policyExplain } from './policy-explain';
 
 const USAGE = `usage: tortiectl COMMAND [options]
@@ -30,6 +31,11 @@ const USAGE = `usage: tortiectl COMMAND [options]
   policy explain SRC DST [PORT] [--protocol TCP|UDP|SCTP|ICMP]
                              is SRC -> DST allowed, and which tier/policy/rule decides
                              (SRC/DST: an IP or namespace/pod)
+  ipam show [--show-blocks]  pools (and blocks) with addresses in use and free
+  ipam check                 leaked addresses, missing handles, endpoints without an address
+  ipam release --ip IP...    release addresses
+  ipam gc [--grace-period 60s]
+                             release what check finds leaked (older than the grace period)
 datastore: --etcd-endpoints URLS (or ETCD_ENDPOINTS), --datastore-file PATH, --kubeconfig PATH (or KUBECONFIG)
 `;
 
@@ -75,6 +81,9 @@ async function main(argv: string[]): Promise<number> {
       kubeconfig: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       protocol: { type: 'string' },
+      'show-blocks': { type: 'boolean' },
+      ip: { type: 'string', multiple: true },
+      'grace-period': { type: 'string' },
     },
   });
   const [cmd, ...args] = positionals;
@@ -134,6 +143,13 @@ async function main(argv: string[]): Promise<number> {
           io,
         );
       }
+      case 'ipam':
+        return await ipamCommand(
+          ds,
+          args[0],
+          { showBlocks: values['show-blocks'], ip: values.ip, gracePeriod: values['grace-period'] },
+          io,
+        );
       default:
         throw new UsageError(`unknown command "${cmd}"\n${USAGE}`);
     }

@@ -238,7 +238,7 @@ function columns(kind: Kind, wide: boolean): Array<[string, (r: Resource) => str
   return [...base, ...(extra[kind] ?? []), ...(wide ? (wideCols[kind] ?? []) : [])];
 }
 
-function table(rows: string[][]): string {
+export function table(rows: string[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   return rows
     .map((r) =>

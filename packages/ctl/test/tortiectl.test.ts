@@ -5,6 +5,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
+import { FileDatastore } from '@tortie/datastore';
+import { IpamClient } from '@tortie/ipam';
 import { Etcd, Testbed, describeIf } from '@tortie/testbed';
 
 const CLI = path.resolve(__dirname, '../dist/cli.js');
@@ -295,4 +297,61 @@ describe('tortiectl with --kubeconfig (local test API server)', () => {
     expect(got.out).toContain('rack1-tor');
     expect((await run(['apply', '-f', '-'], CALICO_SET)).out).not.toMatch(/created|configured/);
   }, 60000);
+});
+
+describe('tortiectl ipam (datastore file)', () => {
+  test('show, check finds the leak, gc releases it, release of a free address', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tortiectl-ipam-'));
+    try {
+      const file = path.join(dir, 'store.yaml');
+      const ctl = runner(['--datastore-file', file]);
+      const pool =
+        'apiVersion: tortie.io/v1\nkind: IPPool\nmetadata: {name: p}\nspec: {cidr: 10.9.0.0/24}\n';
+      expect(ctl(['apply', '-f', '-'], pool).code).toBe(0);
+      // a pod's allocation whose endpoint was never written: a leak
+      const ds = FileDatastore.open(file);
+      const got = await new IpamClient(ds).autoAssign({
+        handleId: 'k8s-pod-network.abc',
+        node: 'n1',
+        num4: 3,
+        attrs: { namespace: 'ns', pod: 'gone' },
+      });
+      await ds.close();
+
+      const show = ctl(['ipam', 'show', '--show-blocks']);
+      expect(show.code).toBe(0);
+      expect(show.out.split('\n').map((l) => l.split(/\s{3,}/))).toEqual([
+        ['GROUPING', 'CIDR', 'IPS TOTAL', 'IPS IN USE', 'IPS FREE', 'AFFINITY'],
+        ['IP Pool', '10.9.0.0/24', '256', '3 (1%)', '253 (98%)'],
+        [
+          'Block',
+          expect.stringMatching(/^10\.9\.0\.\d+\/26$/),
+          '64',
+          '3 (4%)',
+          '61 (95%)',
+          'host:n1',
+        ],
+      ]);
+      const check = ctl(['ipam', 'check']);
+      expect(check.code).toBe(1);
+      expect(check.out).toContain(
+        `leaked: ${got.ipv4.join(', ')} (handle k8s-pod-network.abc): pod ns/gone does not exist`,
+      );
+      expect(ctl(['ipam', 'gc', '--grace-period', '1h']).out).toContain('released 0 addresses');
+      const gc = ctl(['ipam', 'gc', '--grace-period', '0']);
+      expect(gc.out.split('\n')[0]).toBe(
+        'released 3 addresses (1 handles) and 0 block affinities of deleted nodes',
+      );
+      expect(ctl(['ipam', 'check'])).toMatchObject({ code: 0 });
+      expect(ctl(['ipam', 'release', '--ip', '10.9.0.200']).out).toBe(
+        '10.9.0.200 was not allocated',
+      );
+      expect(ctl(['ipam', 'gc', '--grace-period', 'soon'])).toMatchObject({
+        code: 1,
+        err: 'error: invalid duration "soon" (examples: 0, 30s, 5m, 1h)',
+      });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
