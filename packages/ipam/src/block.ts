@@ -4,6 +4,7 @@
 // address is reused last), `attributes` records the handle and who asked.
 // Every function returns a new spec; the caller writes it back with compare-and-swap.
 import type { Spec } from '@tortie/api';
+import { IpamError } from './errors';
 import { ipAt, ordinalOf, parseCidr, size, type Cidr } from './cidr';
 
 export type BlockSpec = Spec<'IPAMBlock'>;
@@ -75,10 +76,10 @@ export function allocateIp(
 ): BlockSpec {
   const c = parseCidr(b.cidr);
   const o = ordinalOf(c, ip);
-  if (o === undefined) throw new Error(`${ip} is not in block ${b.cidr}`);
+  if (o === undefined) throw new IpamError('Invalid', `${ip} is not in block ${b.cidr}`);
   if (b.allocations[o] !== null) {
     const owner = b.attributes[b.allocations[o]]?.handle_id;
-    throw new Error(`${ip} is already in use${owner ? ` (handle ${owner})` : ''}`);
+    throw new IpamError('InUse', `${ip} is already in use${owner ? ` (handle ${owner})` : ''}`);
   }
   const attributes = [...b.attributes, { handle_id: handleId, secondary: attrs }];
   const allocations = [...b.allocations];

@@ -7,7 +7,8 @@ export {
   type GcResult,
 } from './ipam';
 export { checkIpam, isClean, type IpamReport, type IpamWorld, type LeakedHandle } from './check';
-export { IpamError, poolsFor, poolOf, reservedBy, type Pool } from './pools';
+export { IpamError } from './errors';
+export { poolsFor, poolOf, reservedBy, type Pool } from './pools';
 export * as blocks from './block';
 export * from './cidr';
 export { blockName, affinityName, handleName } from './names';

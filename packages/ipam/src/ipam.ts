@@ -24,7 +24,8 @@ import {
 } from './cidr';
 import { checkIpam, type IpamReport } from './check';
 import { affinityName, blockName, handleName } from './names';
-import { IpamError, poolOf, poolsFor, reservedBy, type Pool } from './pools';
+import { IpamError } from './errors';
+import { poolOf, poolsFor, reservedBy, type Pool } from './pools';
 
 export interface IpamOptions {
   /** Attempts per compare-and-swap before giving up (each re-reads). */

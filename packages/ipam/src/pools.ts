@@ -1,6 +1,7 @@
 // Which pools an allocation may use, and which addresses are reserved. Pure.
 import type { Resource } from '@tortie/api';
 import { matches, parseSelector, type Labels } from '@tortie/policy';
+import { IpamError } from './errors';
 import { containsIp, parseCidr, parseIp, type Cidr, type IpVersion } from './cidr';
 
 export interface Pool {
@@ -8,16 +9,6 @@ export interface Pool {
   cidr: Cidr;
   cidrText: string;
   blockSize: number;
-}
-
-export class IpamError extends Error {
-  constructor(
-    readonly code: 'NoPool' | 'Exhausted' | 'InUse' | 'Invalid',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'IpamError';
-  }
 }
 
 function toPool(r: Resource<'IPPool'>): Pool {
