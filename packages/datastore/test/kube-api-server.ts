@@ -139,6 +139,20 @@ export class KubeApiTestServer {
       /^\/api\/v1\/(pods|namespaces|serviceaccounts|nodes)$|^\/apis\/networking\.k8s\.io\/v1\/(networkpolicies)$/.exec(
         url.pathname,
       );
+    const onePod = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)$/.exec(url.pathname);
+    if (onePod && req.method === 'GET') {
+      const [, namespace, name] = onePod;
+      const pod = [...this.core.values()].find(
+        (c) =>
+          c.resource === 'pods' &&
+          c.object.metadata.name === name &&
+          c.object.metadata.namespace === namespace,
+      );
+      if (!pod) return status(res, 404, 'NotFound', `pods "${name}" not found`);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ apiVersion: 'v1', kind: 'Pod', ...pod.object }));
+      return;
+    }
     if (core) {
       if (req.method !== 'GET')
         return status(res, 405, 'MethodNotAllowed', 'core objects are read-only here');

@@ -100,6 +100,26 @@ describe('Kubernetes backend: core objects mirrored read-only, as Calico KDD doe
     await server.stop();
   });
 
+  test('getPod reads one pod with its labels and annotations (for the CNI plugin)', async () => {
+    server.putCore('pods', {
+      metadata: {
+        name: 'fixed',
+        namespace: 'prod',
+        labels: { app: 'db' },
+        annotations: { 'cni.projectcalico.org/ipAddrs': '["10.244.0.9"]' },
+      },
+      spec: { serviceAccountName: 'db', containers: [] },
+    } as never);
+    const ds = new KubernetesDatastore(kubeconfig(server.url));
+    const pod = await ds.getPod('prod', 'fixed');
+    expect(pod?.metadata).toMatchObject({
+      labels: { app: 'db' },
+      annotations: { 'cni.projectcalico.org/ipAddrs': '["10.244.0.9"]' },
+    });
+    expect(pod?.spec.serviceAccountName).toBe('db');
+    expect(await ds.getPod('prod', 'absent')).toBeUndefined();
+  });
+
   test('pods, namespaces, service accounts and NetworkPolicies appear as tortie resources', async () => {
     const ds = new KubernetesDatastore(kubeconfig(server.url));
     const weps = (await ds.list({ kind: 'WorkloadEndpoint' })).items;
