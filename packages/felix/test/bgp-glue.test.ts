@@ -1,0 +1,131 @@
+// BGP glue: the pure plan and the glue against a recording speaker. (With real speakers
+// and BIRD it is exercised by the agent's netns tests.)
+import type { BestPathChange, PeerConfigInput } from '@tortie/bgp-speaker';
+import { createLogger } from '@tortie/bgp-speaker';
+import { BgpGlue, planBgp, type SpeakerLike } from '../src/bgp/glue';
+import type { BgpConfig } from '../src/types';
+
+const logger = createLogger('test', 'error');
+
+const base: BgpConfig = {
+  enabled: true,
+  asNumber: 64512,
+  routerId: '10.0.0.1',
+  listenPort: 179,
+  peers: [
+    { name: 'mesh-10.0.0.2', address: '10.0.0.2', asNumber: 64512 },
+    { name: 'mesh-10.0.0.3', address: '10.0.0.3', asNumber: 64512, passive: true },
+  ],
+  originate: ['10.244.1.0/26'],
+};
+
+describe('planBgp', () => {
+  test('first config: start, add every peer, originate every block', () => {
+    const p = planBgp(undefined, base);
+    expect(p.restart).toBe(true);
+    expect(p.addPeers.map((x) => [x.address, x.passive, x.nextHopSelf])).toEqual([
+      ['10.0.0.2', false, false],
+      ['10.0.0.3', true, false],
+    ]);
+    expect(p.originate).toEqual(['10.244.1.0/26']);
+  });
+
+  test('only what changed: a peer gone, a peer changed, a block added', () => {
+    const next: BgpConfig = {
+      ...base,
+      peers: [
+        { name: 'mesh-10.0.0.2', address: '10.0.0.2', asNumber: 64512, rrClient: true },
+        { name: 'tor', address: '192.168.1.1', asNumber: 65000 },
+      ],
+      originate: ['10.244.1.0/26', '10.244.1.64/26'],
+    };
+    const p = planBgp(base, next);
+    expect(p.restart).toBe(false);
+    expect(p.removePeers.sort()).toEqual(['10.0.0.2', '10.0.0.3']);
+    expect(p.addPeers.map((x) => [x.address, x.routeReflectorClient, x.nextHopSelf])).toEqual([
+      ['10.0.0.2', true, false],
+      ['192.168.1.1', false, true], // eBGP ToR: our address as next hop
+    ]);
+    expect(p).toMatchObject({ withdraw: [], originate: ['10.244.1.64/26'] });
+    expect(planBgp(next, next)).toEqual({
+      restart: false,
+      removePeers: [],
+      addPeers: [],
+      withdraw: [],
+      originate: [],
+    });
+  });
+
+  test('a new AS number or cluster id restarts the speaker', () => {
+    expect(planBgp(base, { ...base, asNumber: 64513 }).restart).toBe(true);
+    expect(planBgp(base, { ...base, routeReflectorClusterId: '1.0.0.1' }).restart).toBe(true);
+  });
+});
+
+class FakeSpeaker implements SpeakerLike {
+  log: string[] = [];
+  listener?: (c: BestPathChange[]) => void;
+  async start() {
+    this.log.push('start');
+  }
+  async stop() {
+    this.log.push('stop');
+  }
+  addPeer(p: PeerConfigInput) {
+    this.log.push(`add ${p.address}`);
+  }
+  removePeer(a: string) {
+    this.log.push(`remove ${a}`);
+  }
+  originate(p: string) {
+    this.log.push(`originate ${p}`);
+  }
+  withdraw(p: string) {
+    this.log.push(`withdraw ${p}`);
+  }
+  on(_e: 'bestPath', fn: (c: BestPathChange[]) => void) {
+    this.listener = fn;
+    return this;
+  }
+}
+
+describe('BgpGlue with a recording speaker', () => {
+  test('learned best paths go to the kernel sink, originated ones do not', async () => {
+    const kernel: string[] = [];
+    const speakers: FakeSpeaker[] = [];
+    const glue = new BgpGlue({
+      logger,
+      learned: {
+        set: (d, nh) => kernel.push(`set ${d} via ${nh}`),
+        remove: (d) => kernel.push(`remove ${d}`),
+      },
+      makeSpeaker: () => {
+        speakers.push(new FakeSpeaker());
+        return speakers[speakers.length - 1];
+      },
+    });
+    await glue.apply(base);
+    expect(speakers[0].log).toEqual([
+      'start',
+      'add 10.0.0.2',
+      'add 10.0.0.3',
+      'originate 10.244.1.0/26',
+    ]);
+    const peer = { id: 'p', address: '10.0.0.2' } as never;
+    speakers[0].listener!([
+      { prefix: '10.244.2.0/26', best: { peer, attrs: { nextHop: '10.0.0.2' } as never } },
+      { prefix: '10.244.1.0/26', best: { attrs: { nextHop: '10.0.0.1' } as never } },
+    ]);
+    speakers[0].listener!([{ prefix: '10.244.2.0/26' }]);
+    expect(kernel).toEqual(['set 10.244.2.0/26 via 10.0.0.2', 'remove 10.244.2.0/26']);
+
+    // BGP disabled: the speaker stops and its learned routes leave the kernel
+    speakers[0].listener!([
+      { prefix: '0.0.0.0/0', best: { peer, attrs: { nextHop: '10.0.0.2' } as never } },
+    ]);
+    await glue.apply({ ...base, enabled: false });
+    expect(speakers[0].log.at(-1)).toBe('stop');
+    expect(kernel.at(-1)).toBe('remove 0.0.0.0/0');
+    expect(glue.learnedRoutes().size).toBe(0);
+  });
+});
