@@ -1,0 +1,169 @@
+// The agent's configuration, as Felix resolves it: the first of environment variable
+// (FELIX_<NAME>, case-insensitive name), per-node FelixConfiguration `node.<nodename>`,
+// global FelixConfiguration `default`, built-in default. Pure.
+
+export interface HostPort {
+  protocol: 'TCP' | 'UDP';
+  port: number;
+  net?: string;
+}
+
+export interface AgentConfig {
+  logSeverityScreen: string;
+  healthPort: number;
+  healthHost: string;
+  prometheusMetricsEnabled: boolean;
+  prometheusMetricsPort: number;
+  /** Milliseconds between read-backs that repair drift. */
+  iptablesRefreshInterval: number;
+  routeRefreshInterval: number;
+  iptablesBackend: 'Legacy' | 'NFT' | 'Auto';
+  failsafeInboundHostPorts: HostPort[];
+  failsafeOutboundHostPorts: HostPort[];
+  defaultEndpointToHostAction: 'Drop' | 'Accept' | 'Return';
+  vxlanVNI: number;
+  vxlanPort: number;
+  vxlanMTU: number;
+  ipipMTU: number;
+}
+
+const DEFAULTS: AgentConfig = {
+  logSeverityScreen: 'Info',
+  healthPort: 9099,
+  healthHost: '127.0.0.1',
+  prometheusMetricsEnabled: false,
+  prometheusMetricsPort: 9091,
+  iptablesRefreshInterval: 90_000,
+  routeRefreshInterval: 90_000,
+  iptablesBackend: 'Auto',
+  // Calico's defaults: SSH, DHCP, BGP, etcd, Typha, kube API
+  failsafeInboundHostPorts: [
+    { protocol: 'TCP', port: 22 },
+    { protocol: 'UDP', port: 68 },
+    { protocol: 'TCP', port: 179 },
+    { protocol: 'TCP', port: 2379 },
+    { protocol: 'TCP', port: 2380 },
+    { protocol: 'TCP', port: 5473 },
+    { protocol: 'TCP', port: 6443 },
+    { protocol: 'TCP', port: 6666 },
+    { protocol: 'TCP', port: 6667 },
+  ],
+  failsafeOutboundHostPorts: [
+    { protocol: 'UDP', port: 53 },
+    { protocol: 'UDP', port: 67 },
+    { protocol: 'TCP', port: 179 },
+    { protocol: 'TCP', port: 2379 },
+    { protocol: 'TCP', port: 2380 },
+    { protocol: 'TCP', port: 5473 },
+    { protocol: 'TCP', port: 6443 },
+    { protocol: 'TCP', port: 6666 },
+    { protocol: 'TCP', port: 6667 },
+  ],
+  defaultEndpointToHostAction: 'Drop',
+  vxlanVNI: 4096,
+  vxlanPort: 4789,
+  vxlanMTU: 0,
+  ipipMTU: 0,
+};
+
+export class ConfigProblem extends Error {}
+
+/** "90", "90s", "1m30s", "500ms" -> milliseconds. */
+export function parseInterval(name: string, v: unknown): number {
+  if (typeof v === 'number') return v * 1000;
+  const text = String(v).trim();
+  if (/^\d+(\.\d+)?$/.test(text)) return Number(text) * 1000;
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy;
+  let ms = 0;
+  let m: RegExpExecArray | null;
+  let seen = 0;
+  while ((m = re.exec(text))) {
+    ms += Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms'];
+    seen = re.lastIndex;
+  }
+  if (seen !== text.length || text === '') {
+    throw new ConfigProblem(`${name}: "${text}" is not a duration (examples: 90s, 1m30s, 500ms)`);
+  }
+  return ms;
+}
+
+/** "tcp:22,udp:68,tcp:10.0.0.0/8:6443" (the env form) or FelixConfiguration objects. */
+export function parseHostPorts(name: string, v: unknown): HostPort[] {
+  if (Array.isArray(v)) return v as HostPort[];
+  if (String(v).trim().toLowerCase() === 'none') return [];
+  return String(v)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((item) => {
+      const parts = item.split(':');
+      const proto = parts[0].toUpperCase();
+      const port = Number(parts[parts.length - 1]);
+      if (
+        (proto !== 'TCP' && proto !== 'UDP') ||
+        !Number.isInteger(port) ||
+        port < 1 ||
+        port > 65535
+      ) {
+        throw new ConfigProblem(`${name}: "${item}" is not protocol:port (e.g. tcp:22)`);
+      }
+      const net = parts.length > 2 ? parts.slice(1, -1).join(':') : undefined;
+      return { protocol: proto, port, ...(net ? { net } : {}) } as HostPort;
+    });
+}
+
+function coerce(name: keyof AgentConfig, v: unknown): unknown {
+  const d = DEFAULTS[name];
+  if (name === 'iptablesRefreshInterval' || name === 'routeRefreshInterval')
+    return parseInterval(name, v);
+  if (name === 'failsafeInboundHostPorts' || name === 'failsafeOutboundHostPorts')
+    return parseHostPorts(name, v);
+  if (typeof d === 'number') {
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new ConfigProblem(`${name}: "${String(v)}" is not a number`);
+    return n;
+  }
+  if (typeof d === 'boolean') {
+    if (typeof v === 'boolean') return v;
+    const t = String(v).toLowerCase();
+    if (['true', '1', 'yes'].includes(t)) return true;
+    if (['false', '0', 'no'].includes(t)) return false;
+    throw new ConfigProblem(`${name}: "${String(v)}" is not true or false`);
+  }
+  return String(v);
+}
+
+/**
+ * Resolves every setting: environment first, then the node's FelixConfiguration, then
+ * the global one, then the default. Every bad value is reported, naming where it came from.
+ */
+export function resolveConfig(
+  env: NodeJS.ProcessEnv,
+  perNode: Record<string, unknown> = {},
+  global: Record<string, unknown> = {},
+): AgentConfig {
+  const envByName = new Map(
+    Object.entries(env)
+      .filter(([k]) => k.startsWith('FELIX_'))
+      .map(([k, v]) => [k.slice(6).toLowerCase(), v]),
+  );
+  const out: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const name of Object.keys(DEFAULTS) as Array<keyof AgentConfig>) {
+    const sources: Array<[string, unknown]> = [
+      [`environment FELIX_${name.toUpperCase()}`, envByName.get(name.toLowerCase())],
+      ['FelixConfiguration node', perNode[name]],
+      ['FelixConfiguration default', global[name]],
+    ];
+    const found = sources.find(([, v]) => v !== undefined && v !== '');
+    try {
+      out[name] = found ? coerce(name, found[1]) : DEFAULTS[name];
+    } catch (e) {
+      problems.push(`${found![0]}: ${(e as Error).message}`);
+      out[name] = DEFAULTS[name];
+    }
+  }
+  if (problems.length)
+    throw new ConfigProblem(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  return out as unknown as AgentConfig;
+}
