@@ -1,0 +1,102 @@
+// The agent loop with a fake calculation graph and recording managers.
+import { createLogger } from '@tortie/bgp-speaker';
+import { Agent, type DataplaneManager } from '../src/agent';
+import type { BgpConfig, DataplaneSink, DataplaneUpdate } from '../src/types';
+
+const logger = createLogger('test', 'error');
+
+class RecordingManager implements DataplaneManager {
+  received: DataplaneUpdate[] = [];
+  applies: string[][] = [];
+  resyncs = 0;
+  failNext = 0;
+  constructor(readonly name: string) {}
+  send(u: DataplaneUpdate) {
+    this.received.push(u);
+  }
+  async apply() {
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new Error('iptables-restore: exit status 4');
+    }
+    this.applies.push(this.received.splice(0).map((u) => u.type));
+  }
+  async resync() {
+    this.resyncs++;
+  }
+}
+
+const bgp: BgpConfig = {
+  enabled: true,
+  asNumber: 64512,
+  listenPort: 179,
+  peers: [],
+  originate: [],
+};
+
+function setup() {
+  let sink!: DataplaneSink;
+  const m = new RecordingManager('acl');
+  const bgpApplied: BgpConfig[] = [];
+  const agent = new Agent({
+    makeCalc: (s) => {
+      sink = s;
+      return {
+        // the fake graph turns every syncer update into a route update
+        onUpdates: (us) => {
+          for (const u of us) {
+            const name = u.type === 'set' ? u.resource.metadata.name : u.key.name;
+            sink.send({ type: 'route-update', route: { dst: name, kind: 'local-block' } });
+          }
+        },
+        onStatus: (s) => {
+          if (s === 'in-sync') {
+            sink.send({ type: 'bgp-update', bgp });
+            sink.send({ type: 'in-sync' });
+          }
+        },
+      };
+    },
+    managers: [m],
+    bgp: { apply: async (c) => void bgpApplied.push(c), stop: async () => undefined },
+    logger,
+    retryMs: 5,
+  });
+  const set = (name: string) =>
+    agent.onUpdates([{ type: 'set', resource: { kind: 'IPPool', metadata: { name } } as never }]);
+  return { agent, m, bgpApplied, set };
+}
+
+describe('agent loop', () => {
+  test('nothing is applied before in-sync; then one batch per delivery', async () => {
+    const { agent, m, bgpApplied, set } = setup();
+    set('a');
+    set('b');
+    await agent.settled();
+    expect(m.applies).toEqual([]);
+    expect(agent.ready()).toBe(false);
+    agent.onStatus('in-sync');
+    await agent.settled();
+    expect(m.applies).toEqual([['route-update', 'route-update', 'bgp-update', 'in-sync']]);
+    expect(bgpApplied).toEqual([bgp]);
+    expect(agent.ready()).toBe(true);
+    set('c');
+    await agent.settled();
+    expect(m.applies.at(-1)).toEqual(['route-update']);
+    await agent.stop();
+  });
+
+  test('a failed apply keeps the desired state and is retried', async () => {
+    const { agent, m, set } = setup();
+    agent.onStatus('in-sync');
+    await agent.settled();
+    m.failNext = 2;
+    set('x');
+    await new Promise((r) => setTimeout(r, 100));
+    await agent.settled();
+    expect(m.applies.at(-1)).toEqual(['route-update']);
+    await agent.resync();
+    expect(m.resyncs).toBe(1);
+    await agent.stop();
+  });
+});
