@@ -1,0 +1,269 @@
+// The routing side of the dataplane: routes (per-workload, blackholes for local blocks,
+// remote blocks direct / over tunl0 / over the VXLAN device), the VXLAN device with its
+// static ARP and FDB entries, tunl0 for IPIP, forwarding. Pure "desired -> commands"
+// functions plus the managers that run them.
+import type { DataplaneManager } from '../agent';
+import type { LearnedRouteSink } from '../bgp/glue';
+import type { DataplaneUpdate, HostInfo, IpPoolInfo, RouteSpec } from '../types';
+import { RouteTable, PROTO_TORTIE, PROTO_TORTIE_BGP, type KernelRoute } from './route-table';
+import { mustRun, type CommandRunner } from './runner';
+
+export const VXLAN_DEVICE = 'vxlan.tortie';
+export const IPIP_DEVICE = 'tunl0';
+export const ENCAP_OVERHEAD = { vxlan: 50, ipip: 20 } as const;
+
+/** The kernel route for a route spec (undefined: not a route, e.g. a VXLAN tunnel endpoint). */
+export function kernelRoute(r: RouteSpec): KernelRoute | undefined {
+  switch (r.kind) {
+    case 'local-workload':
+      return { dst: r.dst, dev: r.ifaceName, scopeLink: true };
+    case 'local-block':
+      return { dst: r.dst, type: 'blackhole' };
+    case 'remote-tunnel':
+      return undefined;
+    default:
+      if (!r.nextHop) return undefined;
+      if (r.encap === 'ipip') return { dst: r.dst, via: r.nextHop, dev: IPIP_DEVICE, onlink: true };
+      if (r.encap === 'vxlan')
+        return r.tunnelAddr
+          ? { dst: r.dst, via: r.tunnelAddr, dev: VXLAN_DEVICE, onlink: true }
+          : undefined;
+      return { dst: r.dst, via: r.nextHop };
+  }
+}
+
+export interface VxlanSettings {
+  vni: number;
+  port: number;
+  mtu: number;
+}
+
+/** Commands that create the VXLAN device (pure). */
+export function vxlanDeviceCommands(h: HostInfo, s: VxlanSettings): string[][] {
+  const cmds = [
+    [
+      'ip',
+      'link',
+      'add',
+      VXLAN_DEVICE,
+      'type',
+      'vxlan',
+      'id',
+      String(s.vni),
+      'dstport',
+      String(s.port),
+      'local',
+      h.ipv4Address!,
+      'nolearning',
+    ],
+    [
+      'ip',
+      'link',
+      'set',
+      VXLAN_DEVICE,
+      ...(h.vxlanTunnelMACAddr ? ['address', h.vxlanTunnelMACAddr] : []),
+      'mtu',
+      String(s.mtu),
+      'up',
+    ],
+  ];
+  if (h.ipv4VXLANTunnelAddr)
+    cmds.push(['ip', 'addr', 'replace', `${h.ipv4VXLANTunnelAddr}/32`, 'dev', VXLAN_DEVICE]);
+  return cmds;
+}
+
+/** Commands that set up tunl0 for IPIP (pure; needs the kernel's ipip module). */
+export function ipipDeviceCommands(h: HostInfo, mtu: number): string[][] {
+  const cmds = [
+    ['ip', 'link', 'add', 'name', IPIP_DEVICE, 'type', 'ipip'],
+    ['ip', 'link', 'set', IPIP_DEVICE, 'mtu', String(mtu), 'up'],
+  ];
+  if (h.ipv4IPIPTunnelAddr)
+    cmds.push(['ip', 'addr', 'replace', `${h.ipv4IPIPTunnelAddr}/32`, 'dev', IPIP_DEVICE]);
+  return cmds;
+}
+
+/** The ARP and FDB entries that let VXLAN reach another node's VTEP (pure). */
+export function vtepEntries(r: RouteSpec): { neigh: string; fdb: string } | undefined {
+  if (r.kind !== 'remote-tunnel' || !r.tunnelAddr || !r.vtepMac || !r.nextHop) return undefined;
+  return {
+    neigh: `neigh replace ${r.tunnelAddr} lladdr ${r.vtepMac} dev ${VXLAN_DEVICE} nud permanent`,
+    fdb: `fdb replace ${r.vtepMac} dev ${VXLAN_DEVICE} dst ${r.nextHop} self permanent`,
+  };
+}
+
+export function tunnelMtu(hostMtu: number, encap: 'vxlan' | 'ipip'): number {
+  return hostMtu - ENCAP_OVERHEAD[encap];
+}
+
+interface LinkJson {
+  ifname: string;
+  mtu: number;
+  address?: string;
+  linkinfo?: { info_kind?: string; info_data?: { id?: number; port?: number; local?: string } };
+}
+
+export class NetManager implements DataplaneManager {
+  readonly name = 'net';
+  private inSync = false;
+  private readonly specs = new Map<string, RouteSpec>();
+  private readonly pools = new Map<string, IpPoolInfo>();
+  private host?: HostInfo;
+  private config: Record<string, unknown> = {};
+  readonly routes: RouteTable;
+  readonly learnedTable: RouteTable;
+  private vteps = new Map<string, { neigh: string; fdb: string }>();
+  private forwarding = false;
+  /** Why a tunnel device could not be set up (shown by health/logs). */
+  readonly problems = new Map<string, string>();
+
+  constructor(private readonly runner: CommandRunner) {
+    this.routes = new RouteTable(runner, PROTO_TORTIE);
+    this.learnedTable = new RouteTable(runner, PROTO_TORTIE_BGP);
+  }
+
+  /** Where the BGP glue puts learned routes (applied with the next apply). */
+  readonly learned: LearnedRouteSink = {
+    set: (dst, nextHop) => this.learnedTable.set({ dst, via: nextHop }),
+    remove: (dst) => this.learnedTable.delete(dst),
+  };
+
+  send(u: DataplaneUpdate): void {
+    switch (u.type) {
+      case 'route-update':
+        this.specs.set(u.route.dst, u.route);
+        break;
+      case 'route-remove':
+        this.specs.delete(u.dst);
+        break;
+      case 'pool-update':
+        this.pools.set(u.pool.cidr, u.pool);
+        break;
+      case 'pool-remove':
+        this.pools.delete(u.cidr);
+        break;
+      case 'host-update':
+        this.host = u.host;
+        break;
+      case 'config-update':
+        this.config = u.config;
+        break;
+      case 'in-sync':
+        this.inSync = true;
+        break;
+    }
+  }
+
+  private uses(encap: 'vxlan' | 'ipip'): boolean {
+    return [...this.pools.values()].some((p) => (encap === 'vxlan' ? p.vxlan : p.ipip) !== 'Never');
+  }
+
+  async apply(): Promise<void> {
+    if (!this.inSync) return;
+    if (!this.forwarding) {
+      await mustRun(this.runner, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+      this.forwarding = true;
+    }
+    if (this.uses('vxlan') && this.host?.ipv4Address) await this.ensureVxlan(this.host);
+    if (this.uses('ipip') && this.host?.ipv4Address) await this.ensureIpip(this.host);
+    await this.applyVteps();
+    const routes: KernelRoute[] = [];
+    for (const s of this.specs.values()) {
+      const r = kernelRoute(s);
+      if (r) routes.push(r);
+    }
+    this.routes.setAll(routes);
+    await this.routes.apply();
+    await this.learnedTable.apply();
+  }
+
+  async resync(): Promise<void> {
+    if (!this.inSync) return;
+    this.vteps = new Map(); // rewrite the (idempotent) ARP/FDB entries
+    await this.routes.load();
+    await this.learnedTable.load();
+    await this.apply();
+  }
+
+  private async hostMtu(h: HostInfo): Promise<number> {
+    const r = await this.runner.run(['ip', '-j', 'addr']);
+    const links =
+      r.code === 0
+        ? (JSON.parse(r.stdout) as Array<LinkJson & { addr_info?: Array<{ local: string }> }>)
+        : [];
+    return links.find((l) => l.addr_info?.some((a) => a.local === h.ipv4Address))?.mtu ?? 1500;
+  }
+
+  private async ensureVxlan(h: HostInfo): Promise<void> {
+    const s: VxlanSettings = {
+      vni: Number(this.config.vxlanVNI ?? 4096),
+      port: Number(this.config.vxlanPort ?? 4789),
+      mtu: Number(this.config.vxlanMTU) || tunnelMtu(await this.hostMtu(h), 'vxlan'),
+    };
+    const cur = await this.runner.run(['ip', '-j', '-d', 'link', 'show', VXLAN_DEVICE]);
+    const link = cur.code === 0 ? (JSON.parse(cur.stdout) as LinkJson[])[0] : undefined;
+    const d = link?.linkinfo?.info_data;
+    const right =
+      link &&
+      d?.id === s.vni &&
+      d.port === s.port &&
+      d.local === h.ipv4Address &&
+      link.mtu === s.mtu &&
+      (!h.vxlanTunnelMACAddr || link.address === h.vxlanTunnelMACAddr);
+    if (right) return;
+    if (link) await mustRun(this.runner, ['ip', 'link', 'del', VXLAN_DEVICE]);
+    for (const c of vxlanDeviceCommands(h, s)) await mustRun(this.runner, c);
+    this.vteps = new Map();
+  }
+
+  private async ensureIpip(h: HostInfo): Promise<void> {
+    const mtu = Number(this.config.ipipMTU) || tunnelMtu(await this.hostMtu(h), 'ipip');
+    const exists = (await this.runner.run(['ip', 'link', 'show', IPIP_DEVICE])).code === 0;
+    const cmds = ipipDeviceCommands(h, mtu).slice(exists ? 1 : 0);
+    for (const c of cmds) {
+      const r = await this.runner.run(c);
+      if (r.code !== 0) {
+        // e.g. a kernel without the ipip module: IPIP routes stay unprogrammed, and say why
+        this.problems.set('ipip', `${c.join(' ')}: ${r.stderr.trim()}`);
+        return;
+      }
+    }
+    this.problems.delete('ipip');
+  }
+
+  private async applyVteps(): Promise<void> {
+    const want = new Map<string, { neigh: string; fdb: string }>();
+    for (const s of this.specs.values()) {
+      const e = vtepEntries(s);
+      if (e) want.set(s.dst, e);
+    }
+    const neigh: string[] = [];
+    const fdb: string[] = [];
+    for (const [dst, e] of want) {
+      const had = this.vteps.get(dst);
+      if (had?.neigh === e.neigh && had.fdb === e.fdb) continue;
+      neigh.push(e.neigh);
+      fdb.push(e.fdb);
+    }
+    for (const [dst, e] of this.vteps) {
+      if (want.has(dst)) continue;
+      neigh.push(
+        e.neigh
+          .replace('neigh replace', 'neigh del')
+          .replace(/ lladdr \S+/, '')
+          .replace(' nud permanent', ''),
+      );
+      fdb.push(
+        e.fdb
+          .replace('fdb replace', 'fdb del')
+          .replace(/ dst \S+/, '')
+          .replace(' permanent', ''),
+      );
+    }
+    if (neigh.length)
+      await this.runner.run(['ip', '-force', '-batch', '-'], neigh.join('\n') + '\n');
+    if (fdb.length)
+      await this.runner.run(['bridge', '-force', '-batch', '-'], fdb.join('\n') + '\n');
+    this.vteps = want;
+  }
+}
