@@ -79,6 +79,12 @@ export class Agent implements DataplaneSink {
     this.dirty = true;
   }
 
+  /** Something outside the calculation graph changed desired state (BGP learned a route). */
+  poke(): void {
+    this.dirty = true;
+    this.kick();
+  }
+
   /** Ready once the dataplane was programmed from an in-sync view. */
   ready(): boolean {
     return this.programmed;

@@ -1,1 +1,26 @@
 export * from './types';
+export {
+  Agent,
+  AGENT_KINDS,
+  type AgentParts,
+  type DataplaneManager,
+  type CalcGraphLike,
+} from './agent';
+export { CalcGraph, type CalcGraphOptions } from './graph/calc-graph';
+export { DataplaneState } from './dataplane-state';
+export { BgpGlue, planBgp, peerConfig, type LearnedRouteSink, type SpeakerLike } from './bgp/glue';
+export { AclManager, type AclOptions } from './linux/acl-manager';
+export {
+  NetManager,
+  kernelRoute,
+  vxlanDeviceCommands,
+  ipipDeviceCommands,
+  vtepEntries,
+  tunnelMtu,
+} from './linux/net-manager';
+export { RouteTable, PROTO_TORTIE, PROTO_TORTIE_BGP, type KernelRoute } from './linux/route-table';
+export { IptablesTable, detectBackend, type Backend } from './linux/iptables-table';
+export { ProcessRunner, RecordingRunner, type CommandRunner } from './linux/runner';
+export { resolveConfig, type AgentConfig } from './config';
+export { registerNode, vtepMac } from './node-registration';
+export { agentMetrics, serveOps } from './ops/server';

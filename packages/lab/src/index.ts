@@ -1,1 +1,2 @@
 export * from './bgp-lab';
+export * from './cluster';

@@ -38,6 +38,8 @@ export interface BirdConfig {
   routes?: StaticRoute[];
   /** Listen port for incoming BGP (default 179). */
   listenPort?: number;
+  /** Install learned IPv4 routes into this namespace's kernel (a ToR that forwards). */
+  kernel?: boolean;
 }
 
 export interface BirdRoute {
@@ -78,6 +80,7 @@ export function birdConfig(cfg: BirdConfig): string {
   const v6 = routes.filter((r) => r.prefix.includes(':'));
   let out = `log stderr all;\nrouter id ${cfg.routerId};\nprotocol device {}\n`;
   out += staticBlock('ipv4', v4) + staticBlock('ipv6', v6);
+  if (cfg.kernel) out += 'protocol kernel {\n  ipv4 { export where source = RTS_BGP; };\n}\n';
   for (const p of cfg.peers) {
     const ibgp = p.localAs === p.neighborAs;
     out += `protocol bgp ${p.name} {\n`;

@@ -130,6 +130,12 @@ export class BgpGlue {
     for (const p of plan.addPeers) s.addPeer(p);
     for (const p of plan.withdraw) s.withdraw(p);
     for (const p of plan.originate) s.originate(p);
+    if (plan.originate.length || plan.withdraw.length) {
+      this.opts.logger.info('BGP originated prefixes changed', {
+        originate: plan.originate,
+        withdraw: plan.withdraw,
+      });
+    }
     if (plan.addPeers.length || plan.removePeers.length) {
       this.opts.logger.info('BGP peers changed', {
         added: plan.addPeers.map((p) => p.address),

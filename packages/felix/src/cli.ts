@@ -1,0 +1,158 @@
+#!/usr/bin/env node
+// tortie-node: the per-node agent. Configured like calico-node, from the environment:
+//   NODENAME                 this node's name (default: the hostname)
+//   IP                       this node's IPv4 address with its prefix, e.g. 10.0.0.1/24
+//   AS                       its AS number (default: BGPConfiguration's, else 64512)
+//   CLUSTER_ID               route-reflector cluster id: this node reflects
+//   NODE_LABELS              labels for the Node resource: "k=v,k2=v2"
+//   TORTIE_NETWORKING_BACKEND  bgp (default) | vxlan | none
+//   DATASTORE_TYPE           etcdv3 (default) | kubernetes | file
+//   ETCD_ENDPOINTS, KUBECONFIG, TORTIE_DATASTORE_FILE
+//   FELIX_*                  agent settings (FELIX_HEALTHPORT, FELIX_IPTABLESBACKEND, ...)
+import { hostname } from 'node:os';
+import { createLogger } from '@tortie/bgp-speaker';
+import {
+  EtcdDatastore,
+  FileDatastore,
+  KubernetesDatastore,
+  Syncer,
+  type Datastore,
+} from '@tortie/datastore';
+import { IpamClient } from '@tortie/ipam';
+import { AGENT_KINDS, Agent } from './agent';
+import { BgpGlue } from './bgp/glue';
+import { resolveConfig } from './config';
+import { CalcGraph } from './graph/calc-graph';
+import { AclManager } from './linux/acl-manager';
+import { NetManager } from './linux/net-manager';
+import { ProcessRunner } from './linux/runner';
+import { registerNode } from './node-registration';
+import { agentMetrics, serveOps } from './ops/server';
+
+function openDatastore(env: NodeJS.ProcessEnv): Datastore {
+  switch ((env.DATASTORE_TYPE ?? 'etcdv3').toLowerCase()) {
+    case 'kubernetes':
+      if (!env.KUBECONFIG) throw new Error('DATASTORE_TYPE=kubernetes needs KUBECONFIG');
+      return KubernetesDatastore.fromFile(env.KUBECONFIG);
+    case 'file':
+      if (!env.TORTIE_DATASTORE_FILE)
+        throw new Error('DATASTORE_TYPE=file needs TORTIE_DATASTORE_FILE');
+      return FileDatastore.open(env.TORTIE_DATASTORE_FILE);
+    case 'etcdv3':
+      if (!env.ETCD_ENDPOINTS) throw new Error('DATASTORE_TYPE=etcdv3 needs ETCD_ENDPOINTS');
+      return new EtcdDatastore(env.ETCD_ENDPOINTS.split(',').map((e) => e.trim()));
+    default:
+      throw new Error(
+        `DATASTORE_TYPE "${env.DATASTORE_TYPE}" is not one of etcdv3, kubernetes, file`,
+      );
+  }
+}
+
+function parseLabels(text: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of (text ?? '').split(',').filter(Boolean)) {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw new Error(`NODE_LABELS: "${kv}" is not key=value`);
+    out[kv.slice(0, i).trim()] = kv.slice(i + 1).trim();
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const env = process.env;
+  const config = resolveConfig(env);
+  const logger = createLogger(
+    'felix',
+    config.logSeverityScreen.toLowerCase().replace('warning', 'warn').replace('fatal', 'error'),
+  );
+  const nodeName = env.NODENAME ?? hostname();
+  const backend = (env.TORTIE_NETWORKING_BACKEND ?? 'bgp') as 'bgp' | 'vxlan' | 'none';
+  if (!['bgp', 'vxlan', 'none'].includes(backend)) {
+    throw new Error(`TORTIE_NETWORKING_BACKEND "${backend}" is not one of bgp, vxlan, none`);
+  }
+  if (!env.IP || !/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(env.IP)) {
+    throw new Error("IP must be this node's IPv4 address with its prefix, e.g. IP=10.0.0.1/24");
+  }
+  const ds = openDatastore(env);
+  const ipam = new IpamClient(ds);
+  const node = await registerNode(ds, ipam, {
+    name: nodeName,
+    ipv4Address: env.IP,
+    asNumber: env.AS ? Number(env.AS) : undefined,
+    routeReflectorClusterId: env.CLUSTER_ID,
+    labels: parseLabels(env.NODE_LABELS),
+  });
+  logger.info('node registered', { node: nodeName, spec: node.spec });
+
+  const runner = new ProcessRunner();
+  const net = new NetManager(runner);
+  const acl = new AclManager(runner, {
+    backend:
+      config.iptablesBackend === 'Auto'
+        ? 'Auto'
+        : config.iptablesBackend === 'NFT'
+          ? 'nft'
+          : 'legacy',
+  });
+  acl.setDefaultEndpointToHostAction(config.defaultEndpointToHostAction);
+  const metrics = agentMetrics();
+  // learned routes go to the kernel with the next apply, which they trigger
+  const agentRef: { current?: Agent } = {};
+  const glue = new BgpGlue({
+    logger,
+    learned: {
+      set: (dst, nextHop) => {
+        net.learned.set(dst, nextHop);
+        agentRef.current?.poke();
+      },
+      remove: (dst) => {
+        net.learned.remove(dst);
+        agentRef.current?.poke();
+      },
+    },
+  });
+  const agent = new Agent({
+    makeCalc: (sink) => new CalcGraph({ nodeName, sink, backend }),
+    managers: [net, acl],
+    bgp: glue,
+    logger,
+    metrics,
+    resyncIntervalMs: Math.min(config.iptablesRefreshInterval, config.routeRefreshInterval),
+  });
+  agentRef.current = agent;
+  const syncer = new Syncer(ds, [...AGENT_KINDS], agent.onUpdates, agent.onStatus, { logger });
+  const ops = await serveOps(
+    { live: () => true, ready: () => agent.ready() },
+    metrics.registry,
+    config.healthPort,
+    config.healthHost,
+  );
+  const gauges = setInterval(() => {
+    for (const [table, n] of Object.entries(acl.ruleCounts()))
+      metrics.iptablesRules.set({ table }, n);
+    metrics.routes.set({ kind: 'programmed' }, net.routes.size());
+    metrics.routes.set({ kind: 'bgp-learned' }, glue.learnedRoutes().size);
+  }, 5000);
+  gauges.unref();
+  agent.start();
+  syncer.start();
+  logger.info('tortie-node running', { node: nodeName, backend, healthPort: ops.port });
+
+  const stop = async (signal: string) => {
+    // the dataplane stays as it is: a restarted agent converges without a gap
+    logger.info('stopping (dataplane left in place)', { signal });
+    clearInterval(gauges);
+    syncer.stop();
+    await agent.stop();
+    await ops.close();
+    await ds.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((e: Error) => {
+  process.stderr.write(`tortie-node: ${e.message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,300 @@
+// A whole cluster out of network namespaces: an etcd datastore (on the test's loopback,
+// reached from each node through the testbed's unix-socket relay), N nodes on one L2
+// fabric each running the real agent (tortie-node), pods wired by the real CNI plugin,
+// optionally a BIRD top-of-rack router peering eBGP with every node. Used by
+// `npm run lab` and by the e2e tests.
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { parseResource, type Resource } from '@tortie/api';
+import { EtcdDatastore } from '@tortie/datastore';
+import {
+  Bird,
+  Etcd,
+  Fabric,
+  PortForward,
+  Testbed,
+  stopProcess,
+  waitUntil,
+  type Netns,
+} from '@tortie/testbed';
+
+import { CLUSTER_AS, TOR_ADDRESS, TOR_AS, nodeAddress } from './bgp-lab';
+
+const ROOT = path.resolve(__dirname, '../../..');
+const AGENT = path.join(ROOT, 'packages/felix/dist/cli.js');
+const CNI = path.join(ROOT, 'packages/cni/dist/cli.js');
+const ETCD_PORT = 2379;
+
+export interface ClusterOptions {
+  nodes: number;
+  backend?: 'bgp' | 'vxlan' | 'none';
+  pool?: { cidr: string; ipipMode?: string; vxlanMode?: string; natOutgoing?: boolean };
+  /** A BIRD ToR on the fabric, eBGP with every node, originating a default route. */
+  tor?: boolean;
+  /** Extra resources applied before the agents start (BGPConfiguration, BGPPeers...). */
+  resources?: object[];
+  /** Node labels / route reflector cluster ids, by node index. */
+  nodeLabels?: Record<number, string>;
+  clusterIds?: Record<number, string>;
+  say?: (line: string) => void;
+}
+
+export interface ClusterNode {
+  name: string;
+  ip: string;
+  ns: Netns;
+  agent?: ChildProcess;
+  log: string[];
+}
+
+export interface Pod {
+  name: string;
+  namespace: string;
+  node: ClusterNode;
+  ns: Netns;
+  ip: string;
+  containerId: string;
+}
+
+const nodeIp = nodeAddress;
+const TOR_IP = TOR_ADDRESS;
+
+export class Cluster {
+  readonly nodes: ClusterNode[] = [];
+  readonly pods: Pod[] = [];
+  tor?: Bird;
+  private constructor(
+    readonly tb: Testbed,
+    readonly ds: EtcdDatastore,
+    readonly etcd: Etcd,
+    readonly fabric: Fabric,
+    private readonly opts: ClusterOptions,
+  ) {}
+
+  static async start(opts: ClusterOptions): Promise<Cluster> {
+    const say = opts.say ?? (() => undefined);
+    const tb = new Testbed();
+    try {
+      const etcd = await Etcd.start(tb);
+      const ds = new EtcdDatastore([etcd.endpoint]);
+      tb.onCleanup(() => ds.close());
+      const fabric = await Fabric.create(tb, 'fabric');
+      const c = new Cluster(tb, ds, etcd, fabric, opts);
+      say(`etcd ${etcd.endpoint}; fabric bridge in ${fabric.ns.name}`);
+      const pool = opts.pool ?? { cidr: '10.244.0.0/16' };
+      await c.apply({ kind: 'IPPool', metadata: { name: 'default-ipv4-ippool' }, spec: pool });
+      await c.apply({
+        kind: 'FelixConfiguration',
+        metadata: { name: 'default' },
+        spec: { defaultEndpointToHostAction: 'Accept' },
+      });
+      if (opts.tor) {
+        const torNs = await tb.netns('tor');
+        await fabric.attach(torNs, { v4: `${TOR_IP}/24` });
+        c.tor = await Bird.start(tb, torNs, {
+          routerId: TOR_IP,
+          kernel: true,
+          routes: [{ prefix: '0.0.0.0/0' }],
+          peers: Array.from({ length: opts.nodes }, (_, i) => ({
+            name: `node${i + 1}`,
+            localAs: TOR_AS,
+            neighbor: nodeIp(i),
+            neighborAs: CLUSTER_AS,
+            families: ['ipv4' as const],
+            holdTime: 9,
+          })),
+        });
+        await c.apply({
+          kind: 'BGPPeer',
+          metadata: { name: 'tor' },
+          spec: { peerIP: TOR_IP, asNumber: TOR_AS },
+        });
+        say(`ToR: BIRD AS ${TOR_AS} at ${TOR_IP} in ${torNs.name}`);
+      }
+      for (const r of opts.resources ?? []) await c.apply(r);
+      for (let i = 0; i < opts.nodes; i++) {
+        const name = `node${i + 1}`;
+        const ns = await tb.netns(name);
+        await fabric.attach(ns, { v4: `${nodeIp(i)}/24` });
+        await PortForward.start(tb, ns, ETCD_PORT, {
+          host: '127.0.0.1',
+          port: Number(new URL(etcd.endpoint).port),
+        });
+        const node: ClusterNode = { name, ip: nodeIp(i), ns, log: [] };
+        c.nodes.push(node);
+      }
+      for (let i = 0; i < opts.nodes; i++) c.startAgent(i);
+      return c;
+    } catch (e) {
+      await tb.cleanup();
+      throw e;
+    }
+  }
+
+  async apply(doc: object): Promise<Resource> {
+    const r = parseResource({ apiVersion: 'tortie.io/v1', ...doc });
+    const cur = await this.ds.get({
+      kind: r.kind,
+      name: r.metadata.name,
+      namespace: r.metadata.namespace,
+    });
+    return cur
+      ? this.ds.update({
+          ...r,
+          metadata: { ...r.metadata, resourceVersion: cur.metadata.resourceVersion },
+        })
+      : this.ds.create(r);
+  }
+
+  async remove(kind: Resource['kind'], name: string, namespace?: string): Promise<void> {
+    await this.ds.delete({ kind, name, namespace });
+  }
+
+  /** Starts (or restarts) the agent of node i. */
+  startAgent(i: number): ClusterNode {
+    const n = this.nodes[i];
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+      NODENAME: n.name,
+      IP: `${n.ip}/24`,
+      ETCD_ENDPOINTS: `http://127.0.0.1:${ETCD_PORT}`,
+      TORTIE_NETWORKING_BACKEND: this.opts.backend ?? 'bgp',
+      FELIX_HEALTHPORT: '9099',
+      FELIX_IPTABLESREFRESHINTERVAL: '10s',
+      FELIX_ROUTEREFRESHINTERVAL: '10s',
+      TORTIE_LOG_LEVEL: 'info',
+    };
+    if (this.opts.nodeLabels?.[i]) env.NODE_LABELS = this.opts.nodeLabels[i];
+    if (this.opts.clusterIds?.[i]) env.CLUSTER_ID = this.opts.clusterIds[i];
+    const p = n.ns.spawn([process.execPath, AGENT], { env });
+    n.agent = p;
+    const keep = (d: Buffer) => {
+      n.log.push(...d.toString().split('\n').filter(Boolean));
+      if (n.log.length > 2000) n.log.splice(0, n.log.length - 2000);
+    };
+    p.stdout!.on('data', keep);
+    p.stderr!.on('data', keep);
+    return n;
+  }
+
+  async stopAgent(i: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const p = this.nodes[i].agent;
+    if (!p) return;
+    if (signal === 'SIGKILL') p.kill('SIGKILL');
+    await stopProcess(p);
+    this.nodes[i].agent = undefined;
+  }
+
+  /** Waits until node i's agent reports ready (programmed from an in-sync datastore). */
+  async ready(i: number, timeoutMs = 20000): Promise<void> {
+    const n = this.nodes[i];
+    await waitUntil(
+      `${n.name} agent ready`,
+      async () => {
+        if (!n.agent || n.agent.exitCode !== null)
+          throw new Error(`agent exited: ${n.log.slice(-5).join(' | ')}`);
+        const probe = `fetch('http://127.0.0.1:9099/readiness').then((r) => process.exit(r.status === 200 ? 0 : 1), () => process.exit(1))`;
+        return n.ns.exec([process.execPath, '-e', probe]).then(
+          () => true,
+          () => false,
+        );
+      },
+      timeoutMs,
+      200,
+    );
+  }
+
+  /**
+   * What Calico's kube-controllers does in etcd mode for a namespace: a "kns.<ns>"
+   * profile that allows by default and carries the namespace labels.
+   */
+  async ensureNamespace(namespace: string, labels: Record<string, string> = {}): Promise<void> {
+    const labelsToApply = Object.fromEntries([
+      ['pcns.projectcalico.org/name', namespace],
+      ...Object.entries(labels).map(([k, v]) => [`pcns.${k}`, v]),
+    ]);
+    await this.apply({
+      kind: 'Profile',
+      metadata: { name: `kns.${namespace}` },
+      spec: { ingress: [{ action: 'Allow' }], egress: [{ action: 'Allow' }], labelsToApply },
+    });
+  }
+
+  /** A pod on node i through the real CNI plugin; the lab plays kube-controllers and writes its labels. */
+  async addPod(
+    i: number,
+    name: string,
+    labels: Record<string, string> = {},
+    namespace = 'default',
+  ): Promise<Pod> {
+    const node = this.nodes[i];
+    if (!(await this.ds.get({ kind: 'Profile', name: `kns.${namespace}` }))) {
+      await this.ensureNamespace(namespace);
+    }
+    const ns = await this.tb.netns(`pod${name}`);
+    const containerId = `${name}${Date.now().toString(16)}`;
+    const conf = JSON.stringify({
+      cniVersion: '1.0.0',
+      name: 'k8s-pod-network',
+      type: 'tortie-cni',
+      nodename: node.name,
+      datastore_type: 'etcdv3',
+      etcd_endpoints: `http://127.0.0.1:${ETCD_PORT}`,
+      mtu: 1400,
+    });
+    const out = await runCni(node.ns, conf, {
+      CNI_COMMAND: 'ADD',
+      CNI_CONTAINERID: containerId,
+      CNI_NETNS: `/var/run/netns/${ns.name}`,
+      CNI_IFNAME: 'eth0',
+      CNI_ARGS: `K8S_POD_NAMESPACE=${namespace};K8S_POD_NAME=${name}`,
+    });
+    const ip = (out.ips as Array<{ address: string }>)[0].address.split('/')[0];
+    if (Object.keys(labels).length) {
+      const weps = (await this.ds.list({ kind: 'WorkloadEndpoint', namespace }))
+        .items as Resource<'WorkloadEndpoint'>[];
+      const w = weps.find((x) => x.spec.pod === name)!;
+      await this.ds.update({
+        ...w,
+        metadata: { ...w.metadata, labels: { ...w.metadata.labels, ...labels } },
+      });
+    }
+    const pod = { name, namespace, node, ns, ip, containerId };
+    this.pods.push(pod);
+    return pod;
+  }
+
+  async ping(from: Pod | Netns, ip: string, timeoutS = 1): Promise<boolean> {
+    const ns = 'ns' in from ? from.ns : from;
+    return ns
+      .exec(['ping', '-c', '1', '-W', String(timeoutS), ip])
+      .then(() => true)
+      .catch(() => false);
+  }
+
+  async stop(): Promise<void> {
+    for (let i = 0; i < this.nodes.length; i++) await this.stopAgent(i);
+    await this.tb.cleanup();
+  }
+}
+
+function runCni(
+  ns: Netns,
+  conf: string,
+  env: Record<string, string>,
+): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('ip', ['netns', 'exec', ns.name, process.execPath, CNI], {
+      env: { PATH: process.env.PATH, ...env },
+    });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.on('error', reject);
+    p.on('close', (code) => {
+      const parsed = out.trim() ? (JSON.parse(out) as Record<string, unknown>) : {};
+      if (code === 0) resolve(parsed);
+      else reject(new Error(`tortie-cni ${env.CNI_COMMAND} failed: ${out.trim()}`));
+    });
+    p.stdin.end(conf);
+  });
+}
