@@ -83,3 +83,21 @@ describeIf([...NEEDS], 'cluster: VXLAN overlay (no BGP)', () => {
     expect(route).toMatch(/10\.245\.\d+\.\d+\/26 via 10\.245\.\d+\.\d+ dev vxlan\.tortie onlink/);
   });
 });
+
+describeIf([...NEEDS, 'ipip'], 'cluster: IPIP between nodes (needs the ipip kernel module)', () => {
+  let c: Cluster;
+  beforeAll(async () => {
+    c = await Cluster.start({ nodes: 2, pool: { cidr: '10.246.0.0/16', ipipMode: 'Always' } });
+    await Promise.all([c.ready(0), c.ready(1)]);
+  }, 60_000);
+  afterAll(() => c?.stop());
+
+  test('pods on different nodes reach each other through tunl0', async () => {
+    const a = await c.addPod(0, 'ia');
+    const b = await c.addPod(1, 'ib');
+    await waitUntil('ia pings ib over IPIP', () => c.ping(a, b.ip), 20_000, 300);
+    expect(await c.nodes[0].ns.exec(['ip', 'route', 'show', 'proto', '80'])).toMatch(
+      /dev tunl0 onlink/,
+    );
+  });
+});

@@ -3,9 +3,19 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 
-export type Need = 'root' | 'netns' | 'bird' | 'frr' | 'gobgp' | 'etcd' | 'iptables' | 'ipset';
+export type Need =
+  | 'root'
+  | 'netns'
+  | 'bird'
+  | 'frr'
+  | 'gobgp'
+  | 'etcd'
+  | 'iptables'
+  | 'ipset'
+  /** the kernel can make IP-in-IP tunnels (this machine's cannot: no ipip module) */
+  | 'ipip';
 
-const BINARIES: Record<Exclude<Need, 'root' | 'netns'>, string[]> = {
+const BINARIES: Record<Exclude<Need, 'root' | 'netns' | 'ipip'>, string[]> = {
   bird: ['bird', 'birdc'],
   frr: ['/usr/lib/frr/bgpd', 'vtysh'],
   gobgp: ['gobgpd', 'gobgp'],
@@ -34,6 +44,17 @@ function missing(need: Need): string | undefined {
       if (add.status !== 0)
         why = `cannot create network namespaces: ${add.stderr?.toString().trim()}`;
       else spawnSync('ip', ['netns', 'del', name]);
+    }
+  } else if (need === 'ipip') {
+    why = missing('netns');
+    if (!why) {
+      const name = `tt-ipip-${process.pid}`;
+      spawnSync('ip', ['netns', 'add', name]);
+      const add = spawnSync('ip', ['-n', name, 'link', 'add', 'tt-ipip0', 'type', 'ipip']);
+      if (add.status !== 0) {
+        why = `the kernel cannot make IPIP tunnels (ip link add type ipip: ${add.stderr?.toString().trim()})`;
+      }
+      spawnSync('ip', ['netns', 'del', name]);
     }
   } else {
     const absent = BINARIES[need].filter((b) => !onPath(b));

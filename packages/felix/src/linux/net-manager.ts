@@ -122,10 +122,12 @@ export class NetManager implements DataplaneManager {
     this.learnedTable = new RouteTable(runner, PROTO_TORTIE_BGP);
   }
 
+  private readonly learnedRoutes = new Map<string, string>();
+
   /** Where the BGP glue puts learned routes (applied with the next apply). */
   readonly learned: LearnedRouteSink = {
-    set: (dst, nextHop) => this.learnedTable.set({ dst, via: nextHop }),
-    remove: (dst) => this.learnedTable.delete(dst),
+    set: (dst, nextHop) => void this.learnedRoutes.set(dst, nextHop),
+    remove: (dst) => void this.learnedRoutes.delete(dst),
   };
 
   send(u: DataplaneUpdate): void {
@@ -174,6 +176,11 @@ export class NetManager implements DataplaneManager {
     }
     this.routes.setAll(routes);
     await this.routes.apply();
+    // a destination we route ourselves (a tunnel, a local block) wins over BGP's route
+    const ours = new Set(routes.map((r) => r.dst));
+    this.learnedTable.setAll(
+      [...this.learnedRoutes].filter(([dst]) => !ours.has(dst)).map(([dst, via]) => ({ dst, via })),
+    );
     await this.learnedTable.apply();
   }
 
