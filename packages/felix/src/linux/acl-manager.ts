@@ -199,11 +199,14 @@ export class AclManager implements DataplaneManager {
       this.ipsets.replace('masq-ipam-pools', 'hash:net', masq);
       this.poolSets = poolKey;
     }
-    await this.ipsets.applyUpdates();
-    for (const [t, chains] of byTable) {
-      t.setChains(chains);
-      await t.apply();
-    }
+    // sets and the first read-back of every table at once; then the tables
+    await Promise.all([this.ipsets.applyUpdates(), ...tables.map((t) => t.ensureLoaded())]);
+    await Promise.all(
+      [...byTable].map(([t, chains]) => {
+        t.setChains(chains);
+        return t.apply();
+      }),
+    );
     await this.ipsets.applyRemovals();
   }
 

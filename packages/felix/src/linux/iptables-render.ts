@@ -273,20 +273,39 @@ export function filterChains(i: FilterInput): Chain[] {
         `-j ${toHost} -m comment --comment "tortie:defaultEndpointToHostAction"`,
       ],
     },
-    {
-      name: 'tortie-from-wl-dispatch',
+    ...dispatch('tortie-from-wl-dispatch', '-i', ws, chainNames.fromWorkload),
+    ...dispatch('tortie-to-wl-dispatch', '-o', ws, chainNames.toWorkload),
+  ];
+}
+
+/**
+ * Dispatch to per-endpoint chains as a two-level tree keyed by the interface name's
+ * first character after "cali" (as Felix does): adding a pod rewrites one small
+ * sub-chain, not a chain with a rule per pod of the node.
+ */
+function dispatch(
+  root: string,
+  flag: '-i' | '-o',
+  ws: WorkloadEndpoint[],
+  target: (iface: string) => string,
+): Chain[] {
+  const groups = new Map<string, WorkloadEndpoint[]>();
+  for (const w of ws) {
+    const k = w.ifaceName.slice(0, 5);
+    groups.set(k, [...(groups.get(k) ?? []), w]);
+  }
+  const drop = '-j DROP -m comment --comment "tortie:unknown interface"';
+  const sub = (k: string) => `${root}-${k.slice(4)}`;
+  const keys = [...groups.keys()].sort();
+  return [
+    { name: root, rules: [...keys.map((k) => `${flag} ${k}+ -g ${sub(k)}`), drop] },
+    ...keys.map((k) => ({
+      name: sub(k),
       rules: [
-        ...ws.map((w) => `-i ${w.ifaceName} -g ${chainNames.fromWorkload(w.ifaceName)}`),
-        '-j DROP -m comment --comment "tortie:unknown interface"',
+        ...groups.get(k)!.map((w) => `${flag} ${w.ifaceName} -g ${target(w.ifaceName)}`),
+        drop,
       ],
-    },
-    {
-      name: 'tortie-to-wl-dispatch',
-      rules: [
-        ...ws.map((w) => `-o ${w.ifaceName} -g ${chainNames.toWorkload(w.ifaceName)}`),
-        '-j DROP -m comment --comment "tortie:unknown interface"',
-      ],
-    },
+    })),
   ];
 }
 
@@ -318,13 +337,28 @@ export const HOOKS: Record<string, Array<{ chain: string; target: string }>> = {
   nat: [{ chain: 'POSTROUTING', target: 'tortie-POSTROUTING' }],
 };
 
+/**
+ * A fast 64-bit (two 32-bit FNV-1a lanes) hash for rule comments: tens of thousands of
+ * rules are hashed on a full program, and drift detection needs no cryptography.
+ */
+function ruleHash(s: string): string {
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 15);
+  }
+  return (a >>> 0).toString(36).padStart(7, '0') + (b >>> 0).toString(36).padStart(7, '0');
+}
+
 /** Rule hashes: each rule's comment carries the hash of (chain, previous hash, rule). */
 const hashCache = new WeakMap<Chain, string[]>();
 export function ruleHashes(c: Chain): string[] {
   let h = hashCache.get(c);
   if (!h) {
     let prev = '';
-    h = c.rules.map((r) => (prev = hash(`${c.name}|${prev}|${r}`, 16)));
+    h = c.rules.map((r) => (prev = ruleHash(`${c.name}|${prev}|${r}`)));
     hashCache.set(c, h);
   }
   return h;

@@ -116,6 +116,10 @@ export class IptablesTable {
     return lines.join('\n');
   }
 
+  async ensureLoaded(): Promise<void> {
+    if (!this.loaded) await this.load();
+  }
+
   /** Writes what differs; returns how many chains were (re)written or removed. */
   async apply(): Promise<boolean> {
     if (!this.loaded) await this.load();
