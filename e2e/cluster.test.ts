@@ -24,8 +24,16 @@ describeIf([...NEEDS], 'cluster: BGP full mesh with a BIRD top-of-rack router', 
     expect(routes).toMatch(
       new RegExp(`${b.ip.split('.').slice(0, 3).join('\\.')}\\.\\d+/26 via ${c.nodes[1].ip}`),
     );
-    // the ToR (BIRD) installed the pod blocks and reaches the pods
+    // the ToR (BIRD) installed the pod blocks and reaches the pods, each block via the
+    // node that owns it (third-party next hop), not via whichever node re-advertised it
     await waitUntil('ToR reaches pod b', () => c.ping(c.tor!.ns, b.ip), 10_000, 300);
+    const torRoutes = await c.tor!.ns.exec(['ip', 'route']);
+    expect(torRoutes).toMatch(
+      new RegExp(`${b.ip.split('.').slice(0, 3).join('\\.')}\\.\\d+/26 via ${c.nodes[1].ip} `),
+    );
+    expect(torRoutes).toMatch(
+      new RegExp(`${a.ip.split('.').slice(0, 3).join('\\.')}\\.\\d+/26 via ${c.nodes[0].ip} `),
+    );
   });
 
   test('a NetworkPolicy takes effect on the other node within a second, and goes again', async () => {

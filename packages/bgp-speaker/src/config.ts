@@ -52,6 +52,11 @@ export const peerConfigSchema = z
     maxPrefixes: z.number().int().min(1).optional(),
     routeReflectorClient: z.boolean().default(false),
     nextHopSelf: z.boolean().default(false),
+    /** IPv4 subnet shared with an eBGP peer: next hops inside it are passed on (third party). */
+    sharedSubnet: z
+      .string()
+      .regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/, 'an IPv4 CIDR like 10.0.0.0/24')
+      .optional(),
     /** TTL of the packets we send (eBGP multihop), 1..255; default: the system's. */
     ttl: z.number().int().min(1).max(255).optional(),
     /** GTSM (RFC 5082): send with TTL 255 and accept only TTL >= 256 - hops. */

@@ -215,6 +215,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       ibgp: cfg.asn === this.config.asn,
       rrClient: cfg.routeReflectorClient,
       nextHopSelf: cfg.nextHopSelf,
+      sharedSubnet: cfg.sharedSubnet,
     };
     const entry: PeerEntry = { peer, info, maxPrefixes: cfg.maxPrefixes };
     this.peers.set(cfg.address, entry);

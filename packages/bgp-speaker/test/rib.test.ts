@@ -636,3 +636,23 @@ test('property: incremental Loc-RIB and Adj-RIB-Out equal what is computed from 
     { numRuns: 400 },
   );
 });
+
+describe('third-party next hop to an eBGP peer on a shared subnet (RFC 4271 §5.1.3)', () => {
+  const ibgpPeer = peer('10.99.0.12', LOCAL_AS);
+  const tor = peer('10.99.0.1', 65001, { sharedSubnet: '10.99.0.0/24' });
+  test('an iBGP-learned route keeps its next hop when it is on the shared subnet', () => {
+    const p = { peer: ibgpPeer, attrs: attrs({ asPath: [], nextHop: '10.99.0.12' }) };
+    expect(exportAttributes(p, tor, local, false)?.nextHop).toBe('10.99.0.12');
+  });
+  test('otherwise, and without a shared subnet, the next hop is ours', () => {
+    const far = { peer: ibgpPeer, attrs: attrs({ asPath: [], nextHop: '172.16.0.9' }) };
+    expect(exportAttributes(far, tor, local, false)?.nextHop).toBe('192.0.2.254');
+    const near = { peer: ibgpPeer, attrs: attrs({ asPath: [], nextHop: '10.99.0.12' }) };
+    expect(exportAttributes(near, peer('10.99.0.1', 65001), local, false)?.nextHop).toBe(
+      '192.0.2.254',
+    );
+    // an eBGP-learned route is not third-partied to another AS
+    const ebgp = { peer: peer('10.99.0.2', 65002), attrs: attrs({ nextHop: '10.99.0.2' }) };
+    expect(exportAttributes(ebgp, tor, local, false)?.nextHop).toBe('192.0.2.254');
+  });
+});

@@ -183,6 +183,8 @@ export interface BgpConfig {
   listenPort: number;
   /** Set when this node is a route reflector. */
   routeReflectorClusterId?: string;
+  /** The node's IPv4 subnet (eBGP peers in it get third-party next hops). */
+  localSubnet?: string;
   peers: BgpPeer[];
   /** Prefixes this node originates: its affine blocks, borrowed /32s, service IPs. */
   originate: string[];

@@ -1,17 +1,11 @@
 #!/usr/bin/env node
-// npm run lab: builds a small cluster out of network namespaces and shows it working.
-// Today: the BGP fabric (tortie-bgp on every node, node-to-node mesh, a BIRD ToR);
-// pods, policy and the datastore join as the agent grows.
+// npm run lab: a tortie cluster out of network namespaces on this machine: etcd, N nodes
+// each running the real agent (tortie-node: BGP speaker, routes, iptables), pods wired by
+// the real CNI plugin, and a BIRD top-of-rack router. Shows pods reaching each other
+// across nodes, what BGP and the kernel hold, and a NetworkPolicy taking effect.
 import { parseArgs } from 'node:util';
-import { skipReason } from '@tortie/testbed';
-import {
-  birdRoutesTable,
-  peersTable,
-  routesTable,
-  startBgpLab,
-  waitForConvergence,
-  type BgpLab,
-} from './bgp-lab';
+import { skipReason, waitUntil } from '@tortie/testbed';
+import { Cluster, type Pod } from './cluster';
 
 function say(line = ''): void {
   process.stdout.write(line + '\n');
@@ -22,51 +16,75 @@ function heading(title: string): void {
   say(`== ${title}`);
 }
 
-async function demo(lab: BgpLab, keep: boolean): Promise<void> {
-  heading('waiting for BGP to converge');
-  const ms = await waitForConvergence(lab);
-  say(`every node has every pod block and the ToR's default route: ${ms} ms after start`);
-
-  for (const n of lab.nodes) {
-    heading(`${n.name} (${n.address}): tortie-bgp peers`);
-    say(peersTable(await n.speaker.peers()));
+async function matrix(c: Cluster, pods: Pod[]): Promise<string> {
+  const rows = [['from \\ to', ...pods.map((p) => p.name)]];
+  for (const a of pods) {
+    const row = [a.name];
+    for (const b of pods) row.push(a === b ? '-' : (await c.ping(a, b.ip)) ? 'ok' : 'blocked');
+    rows.push(row);
   }
-  heading(`${lab.nodes[0].name}: Loc-RIB`);
-  say(routesTable(await lab.nodes[0].speaker.routes()));
-  heading('ToR (BIRD): birdc show route');
-  say(birdRoutesTable(await lab.tor.routes('ipv4')));
+  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((x, i) => x.padEnd(w[i])).join('  ')).join('\n');
+}
 
-  const last = lab.nodes[lab.nodes.length - 1];
-  heading(`${last.name} withdraws ${last.block}`);
-  await last.speaker.withdraw(last.block);
+async function allReachable(c: Cluster, pods: Pod[]): Promise<boolean> {
+  const checks = pods.flatMap((a) => pods.filter((b) => b !== a).map((b) => c.ping(a, b.ip, 1)));
+  return (await Promise.all(checks)).every(Boolean);
+}
+
+async function demo(c: Cluster, startedAt: number, keep: boolean): Promise<void> {
+  heading('pods (created with tortie-cni as a container runtime would)');
+  const specs = c.nodes.flatMap((_, i) => [
+    { node: i, name: `web${i + 1}`, labels: { app: 'web' } },
+    { node: i, name: `db${i + 1}`, labels: { app: 'db' } },
+  ]);
+  const pods = await Promise.all(specs.map((s) => c.addPod(s.node, s.name, s.labels)));
+  for (const p of pods) say(`  ${p.name.padEnd(5)} ${p.ip.padEnd(14)} on ${p.node.name}`);
+
+  heading('waiting until every pod reaches every other pod');
+  await waitUntil('every pod pair reachable', () => allReachable(c, pods), 30_000, 100);
+  say(
+    `all ${pods.length * (pods.length - 1)} pod pairs reachable ${Date.now() - startedAt} ms after the agents were started`,
+  );
+
+  const n1 = c.nodes[0];
+  heading(`${n1.name}: routes from the agent (proto 80) and learned over BGP (proto 81)`);
+  say(await n1.ns.exec(['ip', 'route', 'show', 'proto', '80']));
+  say(await n1.ns.exec(['ip', 'route', 'show', 'proto', '81']));
+  if (c.tor) {
+    heading('ToR (BIRD): birdc show protocols / show route');
+    say(await c.tor.birdc('show protocols'));
+    say(await c.tor.birdc('show route'));
+  }
+
+  heading('NetworkPolicy: db pods accept traffic only from web pods');
+  await c.apply({
+    kind: 'NetworkPolicy',
+    metadata: { name: 'db-from-web', namespace: 'default' },
+    spec: {
+      selector: "app == 'db'",
+      types: ['Ingress'],
+      ingress: [{ action: 'Allow', source: { selector: "app == 'web'" } }],
+    },
+  });
   const t0 = Date.now();
-  for (;;) {
-    const tor = await lab.tor.routes('ipv4');
-    const others = await Promise.all(
-      lab.nodes.filter((n) => n !== last).map((n) => n.speaker.routes()),
-    );
-    if (
-      !tor.some((r) => r.prefix === last.block) &&
-      others.every((rs) => !rs.some((r) => r.prefix === last.block))
-    )
-      break;
-    if (Date.now() - t0 > 15000)
-      throw new Error(`${last.block} still present 15 s after the withdrawal`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  say(`gone from the ToR and every other node after ${Date.now() - t0} ms`);
-  await last.speaker.originate(last.block);
-  say(`${last.name} announces ${last.block} again`);
-  await waitForConvergence(lab);
-  say('converged again');
+  const [db1, db2] = pods.filter((p) => p.name.startsWith('db'));
+  await waitUntil('db2 blocked from db1', async () => !(await c.ping(db1, db2.ip)), 10_000, 50);
+  say(`enforced on every node ${Date.now() - t0} ms after it was written to etcd`);
+  say(await matrix(c, pods));
+  await c.remove('NetworkPolicy', 'db-from-web', 'default');
+  heading('policy removed');
+  await waitUntil('db2 reachable again', () => c.ping(db1, db2.ip), 10_000, 50);
+  say('every pod reaches every other pod again');
 
   if (keep) {
     heading('lab is up; Ctrl-C to tear it down');
-    for (const n of lab.nodes)
+    for (const n of c.nodes)
       say(
-        `  ip netns exec ${n.ns.name} ...   # ${n.name}; control: node packages/bgp-speaker/dist/cli.js peers -s ${n.speaker.socket}`,
+        `  ip netns exec ${n.ns.name} iptables-save   # ${n.name} (agent log on our stdout with --verbose)`,
       );
-    say(`  ip netns exec ${lab.tor.ns.name} birdc -s ${lab.tor.socket} show protocols   # the ToR`);
+    for (const p of pods) say(`  ip netns exec ${p.ns.name} ping ...   # pod ${p.name} ${p.ip}`);
+    say(`  etcd: ${c.etcd.endpoint}`);
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
@@ -78,26 +96,45 @@ async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       nodes: { type: 'string', default: '3' },
+      backend: { type: 'string', default: 'bgp' },
       keep: { type: 'boolean', default: false },
+      verbose: { type: 'boolean', default: false },
     },
   });
-  const why = skipReason(['netns', 'bird']);
+  const why = skipReason(['netns', 'bird', 'etcd', 'iptables', 'ipset']);
   if (why) {
-    process.stderr.write(`tortie lab needs root, network namespaces and BIRD: ${why}\n`);
+    process.stderr.write(
+      `tortie lab needs root, network namespaces, BIRD, etcd, iptables and ipset: ${why}\n`,
+    );
     return 1;
   }
   const count = Number(values.nodes);
-  if (!Number.isInteger(count) || count < 1 || count > 50) {
-    process.stderr.write(`--nodes must be a whole number from 1 to 50, got "${values.nodes}"\n`);
+  if (!Number.isInteger(count) || count < 1 || count > 20) {
+    process.stderr.write(`--nodes must be a whole number from 1 to 20, got "${values.nodes}"\n`);
     return 2;
   }
-  heading(`tortie lab: ${count} nodes and a top-of-rack router in network namespaces`);
-  const lab = await startBgpLab(count, say);
+  const backend = values.backend as 'bgp' | 'vxlan';
+  if (!['bgp', 'vxlan'].includes(backend)) {
+    process.stderr.write(`--backend must be bgp or vxlan, got "${values.backend}"\n`);
+    return 2;
+  }
+  heading(
+    `tortie lab: ${count} nodes (tortie-node), etcd${backend === 'bgp' ? ' and a BIRD top-of-rack router' : ', VXLAN'} in network namespaces`,
+  );
+  const t0 = Date.now();
+  const c = await Cluster.start({
+    nodes: count,
+    backend,
+    tor: backend === 'bgp',
+    pool: backend === 'vxlan' ? { cidr: '10.244.0.0/16', vxlanMode: 'Always' } : undefined,
+    say,
+  });
   try {
-    await demo(lab, values.keep ?? false);
+    await demo(c, t0, values.keep ?? false);
+    if (values.verbose) for (const n of c.nodes) say(n.log.join('\n'));
   } finally {
     heading('tearing down');
-    await lab.tb.cleanup();
+    await c.stop();
     say('all namespaces, processes and temp dirs removed');
   }
   return 0;

@@ -229,7 +229,10 @@ export class Cluster {
   ): Promise<Pod> {
     const node = this.nodes[i];
     if (!(await this.ds.get({ kind: 'Profile', name: `kns.${namespace}` }))) {
-      await this.ensureNamespace(namespace);
+      // pods added at once race to create it: one wins, which is all that is needed
+      await this.ensureNamespace(namespace).catch((e: Error) => {
+        if (!/already exists/.test(e.message)) throw e;
+      });
     }
     const ns = await this.tb.netns(`pod${name}`);
     const containerId = `${name}${Date.now().toString(16)}`;

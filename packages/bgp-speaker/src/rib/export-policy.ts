@@ -8,6 +8,7 @@ import {
   type PathAttributes,
   type UnknownAttribute,
 } from '../types';
+import { ipv4ToNumber } from '../prefix';
 import { DEFAULT_LOCAL_PREF } from './decision';
 import type { LocalIdentity, Path, PeerInfo, ReflectRule } from './types';
 
@@ -42,6 +43,17 @@ function passOn(unknown: readonly UnknownAttribute[] | undefined): UnknownAttrib
   return out.length ? out : undefined;
 }
 
+/** Is IPv4 `ip` inside `cidr` ("a.b.c.d/len")? */
+function inSubnet(ip: string, cidr: string): boolean {
+  const [net, len] = cidr.split('/');
+  const a = ipv4ToNumber(ip);
+  const b = ipv4ToNumber(net);
+  if (a < 0 || b < 0) return false;
+  const bits = Number(len);
+  const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+  return (a & mask) >>> 0 === (b & mask) >>> 0;
+}
+
 /**
  * The attributes `to` gets for `path` (a best path of a prefix of family `v6`), or
  * undefined when it must not be sent to `to` at all.
@@ -64,10 +76,12 @@ export function exportAttributes(
     if (communities?.includes(NO_EXPORT) || communities?.includes(NO_EXPORT_SUBCONFED))
       return undefined;
     if (!ourNextHop) return undefined; // no address of ours in this family to put as next hop
+    const thirdParty =
+      !v6 && from?.ibgp && a.nextHop && to.sharedSubnet && inSubnet(a.nextHop, to.sharedSubnet);
     return {
       origin: a.origin,
       asPath: prepend(local.asn, a.asPath),
-      nextHop: ourNextHop,
+      nextHop: thirdParty ? a.nextHop : ourNextHop,
       // MED is not passed between ASes, except the one we set on our own routes
       med: from ? undefined : a.med,
       atomicAggregate: a.atomicAggregate,

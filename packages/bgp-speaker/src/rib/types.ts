@@ -17,6 +17,12 @@ export interface PeerInfo {
   rrClient?: boolean;
   /** Rewrite the next hop to ours also on iBGP. */
   nextHopSelf?: boolean;
+  /**
+   * The IPv4 subnet we share with this (eBGP) peer: a next hop inside it is passed on
+   * unchanged, RFC 4271 §5.1.3's "third party" next hop (BIRD does the same), so the peer
+   * sends traffic straight to the router that has the route instead of through us.
+   */
+  sharedSubnet?: string;
 }
 
 /**

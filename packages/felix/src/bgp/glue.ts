@@ -38,8 +38,10 @@ export function peerConfig(p: BgpPeer, me: BgpConfig): PeerConfigInput {
     description: p.name,
     passive: p.passive ?? false,
     routeReflectorClient: p.rrClient ?? false,
-    // eBGP peers (ToR) get our address as next hop; iBGP mesh keeps the node's own
+    // eBGP peers (ToR) get our address as next hop, or another node's when it shares
+    // the ToR's subnet (third party); iBGP mesh keeps the node's own
     nextHopSelf: p.asNumber !== me.asNumber && !p.keepOriginalNextHop,
+    ...(p.asNumber !== me.asNumber && me.localSubnet ? { sharedSubnet: me.localSubnet } : {}),
     ttlSecurity: p.ttlSecurity,
     holdTime: 90,
     connectRetryTime: 2,

@@ -594,6 +594,9 @@ export class CalcGraph {
       asNumber: nodeAsn(inputs, me),
       ...(routerId ? { routerId } : {}),
       listenPort: config?.spec.listenPort ?? 179,
+      ...(me?.spec.bgp?.ipv4Address?.includes('/')
+        ? { localSubnet: subnetOf(me.spec.bgp.ipv4Address) }
+        : {}),
       ...(me?.spec.bgp?.routeReflectorClusterID
         ? { routeReflectorClusterId: me.spec.bgp.routeReflectorClusterID }
         : {}),

@@ -19,7 +19,9 @@ export function ruleHashes(c: Chain): string[] {
   let hs = hashCache.get(c);
   if (!hs) {
     let prev = '';
-    hs = c.rules.map((r) => (prev = shortHash(`${c.name}\u0000${prev}\u0000${r}`, RULE_HASH_LENGTH)));
+    hs = c.rules.map(
+      (r) => (prev = shortHash(`${c.name}\u0000${prev}\u0000${r}`, RULE_HASH_LENGTH)),
+    );
     hashCache.set(c, hs);
   }
   return hs;

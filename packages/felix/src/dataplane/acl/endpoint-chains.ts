@@ -1,0 +1,93 @@
+// Policy, profile and endpoint chains, as Felix's rules/policy.go and endpoints.go. Pure.
+//
+// An endpoint chain clears the accept and pass bits, then walks its tiers: a tier with
+// policies in this direction clears pass, jumps to each policy while pass is clear,
+// RETURNs as soon as accept is set, and ends with the tier's default action (DROP when
+// no policy passed the packet; nothing for a "pass" tier). Then the profiles, each
+// followed by RETURN on accept, and a final DROP: an endpoint with no policy and no
+// profile drops everything, as Calico. Forward (host endpoint) chains have no profiles
+// and allow when no applyOnForward policy applies.
+import type { DataplaneRule, TierInfo } from '../../types';
+import type { Chain } from './chain';
+import { chainName, type Family } from './names';
+import { clearMark, markClear, markSet, setMark, type MarkBits } from './marks';
+import { renderRule } from './rule-render';
+
+export type Direction = 'ingress' | 'egress';
+
+/** A policy's or profile's rules for one direction and family. */
+export function rulesChain(
+  name: string,
+  rules: DataplaneRule[],
+  family: Family,
+  marks: MarkBits,
+  onProblem: (why: string) => void = () => undefined,
+): Chain {
+  const out: string[] = [];
+  const ipsets = new Set<string>();
+  for (const r of rules) {
+    const rendered = renderRule(r, family, marks);
+    if (rendered.problem) onProblem(rendered.problem);
+    out.push(...rendered.rules);
+    for (const s of rendered.ipsets) ipsets.add(s);
+  }
+  return { name, rules: out, ipsets: [...ipsets] };
+}
+
+export const policyChainName = (id: string, d: Direction) =>
+  d === 'ingress' ? chainName.policyIn(id) : chainName.policyOut(id);
+export const profileChainName = (id: string, d: Direction) =>
+  d === 'ingress' ? chainName.profileIn(id) : chainName.profileOut(id);
+
+export const tierPolicies = (t: TierInfo, d: Direction) =>
+  d === 'ingress' ? t.ingressPolicies : t.egressPolicies;
+
+export interface EndpointChainSpec {
+  name: string;
+  tiers: TierInfo[];
+  profileIds: string[];
+  direction: Direction;
+  /** 'forward': host endpoint applyOnForward chain (no profiles, allow when no policy). */
+  kind: 'normal' | 'forward';
+  /** Host endpoints: failsafe chain jumped to first. */
+  failsafeChain?: string;
+}
+
+export function endpointChain(spec: EndpointChainSpec, marks: MarkBits): Chain {
+  const accepted = `${markSet(marks.accept)} -j RETURN`;
+  const rules: string[] = [];
+  if (spec.failsafeChain) rules.push(`-j ${spec.failsafeChain}`);
+  rules.push(clearMark(marks.accept | marks.pass));
+  let applied = 0;
+  for (const t of spec.tiers) {
+    const ps = tierPolicies(t, spec.direction);
+    if (ps.length === 0) continue;
+    applied++;
+    rules.push(clearMark(marks.pass));
+    for (const p of ps) {
+      rules.push(`${markClear(marks.pass)} -j ${policyChainName(p, spec.direction)}`);
+      rules.push(accepted);
+    }
+    if (t.defaultAction === 'deny') rules.push(`${markClear(marks.pass)} -j DROP`);
+  }
+  if (spec.kind === 'forward') {
+    if (applied === 0) rules.push(setMark(marks.accept), '-j RETURN');
+    return { name: spec.name, rules };
+  }
+  for (const p of spec.profileIds) {
+    rules.push(`-j ${profileChainName(p, spec.direction)}`);
+    rules.push(accepted);
+  }
+  rules.push('-j DROP');
+  return { name: spec.name, rules };
+}
+
+/** The policy and profile chains an endpoint chain jumps to. */
+export function referencedChains(spec: EndpointChainSpec): string[] {
+  const out: string[] = [];
+  for (const t of spec.tiers)
+    for (const p of tierPolicies(t, spec.direction)) out.push(policyChainName(p, spec.direction));
+  if (spec.kind === 'normal')
+    for (const p of spec.profileIds) out.push(profileChainName(p, spec.direction));
+  return out;
+}

@@ -1,0 +1,194 @@
+// The chains hooked from the built-in ones and the dispatch chains. Pure.
+//
+// filter FORWARD (tortie-FORWARD): conntrack fast path first, then each side of the
+// packet must end with the accept bit: from a workload (its egress policy), to a
+// workload (its ingress policy), from/to a host endpoint with applyOnForward policy.
+// A side handled by tortie that does not end with accept is dropped right there, so an
+// endpoint chain that someone flushed fails closed instead of open. Traffic tortie has
+// no endpoint for falls through to the rest of FORWARD untouched.
+import type { Chain } from './chain';
+import type { HostPort } from '../../config';
+import { STATIC, WORKLOAD_IFACE_PREFIX as CALI, internalIpsetName, type Family } from './names';
+import { ALL_POOLS_SET, MASQ_POOLS_SET } from './names';
+import { clearMark, markClear, markSet, type MarkBits } from './marks';
+
+export type EndpointToHostAction = 'Drop' | 'Accept' | 'Return';
+
+export interface DispatchEntry {
+  /** undefined: all interfaces (a "*" host endpoint), tried last */
+  iface?: string;
+  chain: string;
+}
+
+export interface FilterInput {
+  family: Family;
+  marks: MarkBits;
+  /** Workload interfaces and their chains. */
+  toWorkload: DispatchEntry[];
+  fromWorkload: DispatchEntry[];
+  /** Host endpoints (normal and forward stages). */
+  toHost: DispatchEntry[];
+  fromHost: DispatchEntry[];
+  toHostForward: DispatchEntry[];
+  fromHostForward: DispatchEntry[];
+  defaultEndpointToHostAction: EndpointToHostAction;
+  failsafeIn: HostPort[];
+  failsafeOut: HostPort[];
+}
+
+const WL = `${CALI}+`;
+const ESTABLISHED = '-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT';
+const INVALID = '-m conntrack --ctstate INVALID -j DROP';
+// IPv6 neighbour discovery between a workload and its host (RS, RA, NS, NA, redirect)
+const NDP_TYPES = [130, 131, 132, 133, 135, 136];
+
+const byIface = (es: DispatchEntry[]) =>
+  [...es].sort((a, b) =>
+    a.iface === b.iface
+      ? 0
+      : a.iface === undefined
+        ? 1
+        : b.iface === undefined
+          ? -1
+          : a.iface < b.iface
+            ? -1
+            : 1,
+  );
+
+/** Workload dispatch: goto the interface's chain; an unknown cali interface is dropped. */
+export function workloadDispatch(name: string, flag: '-i' | '-o', es: DispatchEntry[]): Chain {
+  return {
+    name,
+    rules: [...byIface(es).map((e) => `${flag} ${e.iface} -g ${e.chain}`), `${flag} ${WL} -j DROP`],
+  };
+}
+
+/**
+ * Host endpoint dispatch: per endpoint clear the verdict bits, jump, drop unless the
+ * chain set accept (fails closed if the chain was flushed), return. Interfaces without a
+ * host endpoint fall through.
+ */
+export function hostDispatch(
+  name: string,
+  flag: '-i' | '-o',
+  es: DispatchEntry[],
+  marks: MarkBits,
+): Chain {
+  const rules: string[] = [];
+  for (const e of byIface(es)) {
+    const m = e.iface === undefined ? '' : `${flag} ${e.iface} `;
+    rules.push(
+      `${m}${clearMark(marks.accept | marks.pass)}`,
+      `${m}-j ${e.chain}`,
+      `${m}${markClear(marks.accept)} -j DROP`,
+      `${m}-j RETURN`,
+    );
+  }
+  return { name, rules };
+}
+
+export function failsafeChain(name: string, ports: HostPort[], dir: 'in' | 'out'): Chain {
+  return {
+    name,
+    rules: ports.map((p) => {
+      const proto = p.protocol.toLowerCase();
+      const net = p.net ? `${dir === 'in' ? '-s' : '-d'} ${p.net} ` : '';
+      return `-p ${proto} ${net}-m ${proto} --dport ${p.port} -j ACCEPT`;
+    }),
+  };
+}
+
+const actionTarget = { Drop: 'DROP', Accept: 'ACCEPT', Return: 'RETURN' } as const;
+
+/** Every static and dispatch chain of the filter table for one family. */
+export function filterChains(i: FilterInput): Chain[] {
+  const { marks } = i;
+  const heps = i.toHost.length + i.fromHost.length > 0;
+  const fwdHeps = i.toHostForward.length + i.fromHostForward.length > 0;
+  const forward = [
+    ESTABLISHED,
+    INVALID,
+    clearMark(marks.all),
+    `-i ${WL} -j ${STATIC.fromWlDispatch}`,
+    `-i ${WL} ${markClear(marks.accept)} -j DROP`,
+    ...(fwdHeps ? [`! -i ${WL} -j ${STATIC.fromHepForwardDispatch}`] : []),
+    `-o ${WL} ${clearMark(marks.accept | marks.pass)}`,
+    `-o ${WL} -j ${STATIC.toWlDispatch}`,
+    `-o ${WL} ${markClear(marks.accept)} -j DROP`,
+    ...(fwdHeps ? [`! -o ${WL} -j ${STATIC.toHepForwardDispatch}`] : []),
+    `${markSet(marks.accept)} -j ACCEPT`,
+  ];
+  const input = [
+    ESTABLISHED,
+    `-i ${WL} -g ${STATIC.wlToHost}`,
+    ...(heps
+      ? [clearMark(marks.all), `-j ${STATIC.fromHepDispatch}`, `${markSet(marks.accept)} -j ACCEPT`]
+      : []),
+  ];
+  const output = [
+    ESTABLISHED,
+    // the host reaching its own workloads is not policed (kubelet probes), as Calico
+    `-o ${WL} -j RETURN`,
+    ...(heps
+      ? [clearMark(marks.all), `-j ${STATIC.toHepDispatch}`, `${markSet(marks.accept)} -j ACCEPT`]
+      : []),
+  ];
+  const wlToHost = [
+    INVALID,
+    ...(i.family === 6
+      ? NDP_TYPES.map((t) => `-p ipv6-icmp -m icmp6 --icmpv6-type ${t} -j ACCEPT`)
+      : []),
+    clearMark(marks.all),
+    `-j ${STATIC.fromWlDispatch}`,
+    `${markClear(marks.accept)} -j DROP`,
+    `-j ${actionTarget[i.defaultEndpointToHostAction]}`,
+  ];
+  const chains: Chain[] = [
+    { name: STATIC.forward, rules: forward },
+    { name: STATIC.input, rules: input },
+    { name: STATIC.output, rules: output },
+    { name: STATIC.wlToHost, rules: wlToHost },
+    workloadDispatch(STATIC.fromWlDispatch, '-i', i.fromWorkload),
+    workloadDispatch(STATIC.toWlDispatch, '-o', i.toWorkload),
+  ];
+  if (heps) {
+    chains.push(
+      hostDispatch(STATIC.fromHepDispatch, '-i', i.fromHost, marks),
+      hostDispatch(STATIC.toHepDispatch, '-o', i.toHost, marks),
+      failsafeChain(STATIC.failsafeIn, i.failsafeIn, 'in'),
+      failsafeChain(STATIC.failsafeOut, i.failsafeOut, 'out'),
+    );
+  }
+  if (fwdHeps) {
+    chains.push(
+      hostDispatch(STATIC.fromHepForwardDispatch, '-i', i.fromHostForward, marks),
+      hostDispatch(STATIC.toHepForwardDispatch, '-o', i.toHostForward, marks),
+    );
+  }
+  return chains;
+}
+
+/** natOutgoing: masquerade from pools that ask for it to destinations outside all pools. */
+export function natChains(family: Family, masquerade: boolean): Chain[] {
+  if (!masquerade) return [{ name: STATIC.postrouting, rules: [] }];
+  const masq = internalIpsetName(MASQ_POOLS_SET, family);
+  const all = internalIpsetName(ALL_POOLS_SET, family);
+  return [
+    { name: STATIC.postrouting, rules: [`-j ${STATIC.natOutgoing}`] },
+    {
+      name: STATIC.natOutgoing,
+      rules: [`-m set --match-set ${masq} src -m set ! --match-set ${all} dst -j MASQUERADE`],
+      ipsets: [masq, all],
+    },
+  ];
+}
+
+/** Where tortie's chains hook into the built-in chains, per table. */
+export const HOOKS: Record<string, Array<{ chain: string; target: string }>> = {
+  filter: [
+    { chain: 'INPUT', target: STATIC.input },
+    { chain: 'FORWARD', target: STATIC.forward },
+    { chain: 'OUTPUT', target: STATIC.output },
+  ],
+  nat: [{ chain: 'POSTROUTING', target: STATIC.postrouting }],
+};
