@@ -109,3 +109,40 @@ describeIf([...NEEDS, 'ipip'], 'cluster: IPIP between nodes (needs the ipip kern
     );
   });
 });
+
+describeIf([...NEEDS], 'cluster: route reflector role of the node agent (no mesh)', () => {
+  let c: Cluster;
+  beforeAll(async () => {
+    c = await Cluster.start({
+      nodes: 3,
+      resources: [
+        {
+          kind: 'BGPConfiguration',
+          metadata: { name: 'default' },
+          spec: { nodeToNodeMeshEnabled: false },
+        },
+        // Calico's documented topology: every node peers with the reflectors
+        {
+          kind: 'BGPPeer',
+          metadata: { name: 'peer-with-route-reflectors' },
+          spec: { nodeSelector: 'all()', peerSelector: "route-reflector == 'true'" },
+        },
+      ],
+      nodeLabels: { 0: 'route-reflector=true' },
+      clusterIds: { 0: '244.0.0.1' },
+    });
+    await Promise.all([c.ready(0), c.ready(1), c.ready(2)]);
+  }, 60_000);
+  afterAll(() => c?.stop());
+
+  test('node1 reflects: pods on node2 and node3 reach each other, next hop untouched', async () => {
+    const x = await c.addPod(1, 'rx');
+    const y = await c.addPod(2, 'ry');
+    await waitUntil('rx pings ry through reflected routes', () => c.ping(x, y.ip), 20_000, 300);
+    // node2 learned node3's block from node1 with node3 as next hop (reflection keeps it)
+    const routes = await c.nodes[1].ns.exec(['ip', 'route', 'show', 'proto', '81']);
+    expect(routes).toMatch(new RegExp(`/26 via ${c.nodes[2].ip} `));
+    // node2 and node3 have no session with each other (no mesh): the only peer is node1
+    expect(c.nodes[1].log.some((l) => l.includes('"peer":"10.99.0.13"'))).toBe(false);
+  });
+});

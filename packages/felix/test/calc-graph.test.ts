@@ -435,7 +435,7 @@ describe('calculation graph: routes, tunnels, BGP', () => {
     ]);
   });
 
-  test('route reflector topology: RR nodes by cluster id, clients by peerSelector', () => {
+  test('route reflector topology: RR nodes by cluster id, clients by peerSelector (both ways)', () => {
     const rrNode = (n: string, ip: string) =>
       node(
         n,
@@ -459,19 +459,12 @@ describe('calculation graph: routes, tunnels, BGP', () => {
     rr.set(...objs);
     rr.g.onStatus('in-sync');
     expect(rr.dp.bgp!.routeReflectorClusterId).toBe('224.0.0.1');
-    // the other RR (same cluster) is a plain iBGP peer
+    // the other RR (same cluster) is a plain iBGP peer; the nodes whose BGPPeer selects
+    // this RR are its clients (Calico computes peerSelector peerings both ways)
     expect(rr.dp.bgp!.peers).toEqual([
       { name: 'node-peer-with-rrs-rr2', address: '10.0.0.11', asNumber: 64512 },
-    ]);
-    rr.set(
-      R('BGPPeer', 'rrs-to-clients', {
-        nodeSelector: "route-reflector == 'true'",
-        peerSelector: '!has(route-reflector)',
-      }),
-    );
-    expect(rr.dp.bgp!.peers.filter((p) => p.rrClient).map((p) => p.address)).toEqual([
-      '10.0.0.21',
-      '10.0.0.22',
+      { name: 'node-peer-with-rrs-c1', address: '10.0.0.21', asNumber: 64512, rrClient: true },
+      { name: 'node-peer-with-rrs-c2', address: '10.0.0.22', asNumber: 64512, rrClient: true },
     ]);
     const client = graph('c1');
     client.set(...objs);

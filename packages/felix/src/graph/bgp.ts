@@ -90,5 +90,28 @@ export function computePeers(i: BgpInputs): BgpPeer[] {
       }
     }
   }
+  // the other direction, as Calico computes it: a BGPPeer whose peerSelector picks this
+  // node makes us peer with every node its nodeSelector (or node) picks
+  for (const p of i.peers) {
+    const s = p.spec;
+    if (s.peerSelector === undefined || !matches(parseSelector(s.peerSelector), myLabels)) continue;
+    const from = (n: Resource<'Node'>) =>
+      s.node !== undefined
+        ? n.metadata.name === s.node
+        : s.nodeSelector === undefined ||
+          matches(parseSelector(s.nodeSelector), n.metadata.labels ?? {});
+    for (const n of i.nodes.values()) {
+      const ip = nodeIpv4(n);
+      if (n.metadata.name === i.me || !ip || peers.has(ip) || !from(n)) continue;
+      const theirCluster = n.spec.bgp?.routeReflectorClusterID;
+      peers.set(ip, {
+        name: `${s.node !== undefined || s.nodeSelector !== undefined ? 'node' : 'global'}-${p.metadata.name}-${n.metadata.name}`,
+        address: ip,
+        asNumber: nodeAsn(i, n),
+        ...(myCluster !== undefined && theirCluster !== myCluster ? { rrClient: true } : {}),
+        ...(s.ttlSecurity !== undefined ? { ttlSecurity: s.ttlSecurity } : {}),
+      });
+    }
+  }
   return [...peers.values()].sort((a, b) => ipOrder(a.address).localeCompare(ipOrder(b.address)));
 }
