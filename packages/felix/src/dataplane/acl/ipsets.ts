@@ -25,12 +25,14 @@ export class ProcessIpsetRunner implements IpsetRunner {
 
   async restore(input: string): Promise<void> {
     const r = await this.exec([...this.prefix, 'ipset', 'restore'], input);
-    if (r.code !== 0) throw new Error(`ipset restore failed (exit ${r.code}): ${lastLines(r.stderr)}`);
+    if (r.code !== 0)
+      throw new Error(`ipset restore failed (exit ${r.code}): ${lastLines(r.stderr)}`);
   }
 
   async listNames(): Promise<string[]> {
     const r = await this.exec([...this.prefix, 'ipset', 'list', '-n']);
-    if (r.code !== 0) throw new Error(`ipset list -n failed (exit ${r.code}): ${lastLines(r.stderr)}`);
+    if (r.code !== 0)
+      throw new Error(`ipset list -n failed (exit ${r.code}): ${lastLines(r.stderr)}`);
     return r.stdout.split('\n').filter(Boolean);
   }
 }
@@ -62,6 +64,7 @@ export class Ipsets {
   /** tortie sets in the kernel that nobody wants (destroyed once unreferenced) */
   private readonly stale = new Set<string>();
   private loaded = false;
+  private readonly byId = new Map<string, IpSetType>();
 
   constructor(
     private readonly runner: IpsetRunner,
@@ -76,8 +79,6 @@ export class Ipsets {
     for (const f of added) for (const [id] of this.byId) this.rewrite.add(this.nameOf(id, f));
   }
 
-  private readonly byId = new Map<string, IpSetType>();
-
   /** The whole content of set `id`. */
   replace(id: string, type: IpSetType, members: Iterable<string>): void {
     this.byId.set(id, type);
@@ -85,7 +86,8 @@ export class Ipsets {
       [4, new Set()],
       [6, new Set()],
     ]);
-    for (const m of members) for (const n of normalizeMember(m, type)) per.get(memberFamily(n))!.add(n);
+    for (const m of members)
+      for (const n of normalizeMember(m, type)) per.get(memberFamily(n))!.add(n);
     for (const f of [4, 6] as Family[]) {
       const name = this.nameOf(id, f);
       this.desired.set(name, { type, members: per.get(f)! });
@@ -127,6 +129,13 @@ export class Ipsets {
       this.dels.delete(name);
       this.stale.add(name);
     }
+  }
+
+  /** An empty set under `name` (a rule refers to a set nobody sent). */
+  placeholder(name: string, type: IpSetType = 'hash:net'): void {
+    this.desired.set(name, { type, members: new Set() });
+    this.rewrite.add(name);
+    this.stale.delete(name);
   }
 
   has(id: string): boolean {
@@ -185,7 +194,6 @@ export class Ipsets {
         throw e;
       }
     }
-    for (const name of this.rewrite) if (!this.active(name)) continue;
     this.rewrite.clear();
     this.adds.clear();
     this.dels.clear();

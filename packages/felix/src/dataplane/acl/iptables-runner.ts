@@ -43,13 +43,20 @@ export class ProcessIptablesRunner implements IptablesRunner {
 
   async restore(_table: string, input: string): Promise<void> {
     // --wait: the xtables lock is shared by every namespace on the host
-    const r = await this.exec([...this.prefix, this.bins.restore, '--noflush', '--wait', '10'], input);
-    if (r.code !== 0) throw new Error(`${this.bins.restore} failed (exit ${r.code}): ${lastLines(r.stderr)}`);
+    const r = await this.exec(
+      [...this.prefix, this.bins.restore, '--noflush', '--wait', '10'],
+      input,
+    );
+    if (r.code !== 0)
+      throw new Error(`${this.bins.restore} failed (exit ${r.code}): ${lastLines(r.stderr)}`);
   }
 
   async save(table: string): Promise<string> {
     const r = await this.exec([...this.prefix, this.bins.save, '-t', table]);
-    if (r.code !== 0) throw new Error(`${this.bins.save} -t ${table} failed (exit ${r.code}): ${lastLines(r.stderr)}`);
+    if (r.code !== 0)
+      throw new Error(
+        `${this.bins.save} -t ${table} failed (exit ${r.code}): ${lastLines(r.stderr)}`,
+      );
     return r.stdout;
   }
 }

@@ -4,7 +4,15 @@
 // successful restore the table knows what it wrote without reading it back.
 import type { Chain } from './chain';
 import type { IptablesRunner } from './iptables-runner';
-import { emptyState, parseSave, planRestore, stateAfter, type Hook, type RestorePlan, type TableState } from './restore-plan';
+import {
+  emptyState,
+  parseSave,
+  planRestore,
+  stateAfter,
+  type Hook,
+  type RestorePlan,
+  type TableState,
+} from './restore-plan';
 
 export class IptablesTable {
   private readonly desired = new Map<string, Chain>();
@@ -68,7 +76,8 @@ export class IptablesTable {
 
   async apply(): Promise<RestorePlan> {
     if (!this.loaded) await this.load();
-    if (!this.dirty.size && !this.anyDeleted) return { written: [], deleted: [], hooksInserted: [] };
+    if (!this.dirty.size && !this.anyDeleted)
+      return { written: [], deleted: [], hooksInserted: [] };
     const plan = this.plan();
     if (plan.input !== undefined) {
       try {

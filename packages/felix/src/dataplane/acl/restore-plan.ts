@@ -108,7 +108,10 @@ export function planRestore(
     const rules = actual.others.get(b) ?? [];
     const h = wanted.get(b);
     const firstOk =
-      h !== undefined && rules.length > 0 && rules[0].hash === hookHash(h) && rules[0].target === h.target;
+      h !== undefined &&
+      rules.length > 0 &&
+      rules[0].hash === hookHash(h) &&
+      rules[0].target === h.target;
     rules.forEach((r, i) => {
       if (!r.target || !isOurs(r.target)) return;
       if (i === 0 && firstOk) return;
@@ -147,7 +150,10 @@ export function stateAfter(
   for (const n of plan.deleted) chains.delete(n);
   const others = new Map<string, SavedRule[]>();
   for (const [b, rules] of actual.others)
-    others.set(b, rules.filter((r) => !r.target || !isOurs(r.target)));
+    others.set(
+      b,
+      rules.filter((r) => !r.target || !isOurs(r.target)),
+    );
   for (const h of hooks) {
     if (!desired.has(h.target)) continue;
     others.set(h.chain, [
