@@ -8,7 +8,9 @@ export const MAX_IPSET_NAME = 31;
 
 export type Family = 4 | 6;
 
-const SAFE = /^[A-Za-z0-9._-]+$/;
+const SAFE_CHAIN = /^[A-Za-z0-9._-]+$/;
+// ipset names may also hold ':' (the calculation graph's ids do)
+const SAFE_IPSET = /^[A-Za-z0-9._:-]+$/;
 
 /** URL-safe base64 of SHA-224 (Felix's hash for rule comments and long names). */
 export function shortHash(text: string, length: number): string {
@@ -16,8 +18,13 @@ export function shortHash(text: string, length: number): string {
 }
 
 /** prefix + id when it fits in maxLen and is safe, else prefix + "_" + hash of id. */
-export function lengthLimited(prefix: string, id: string, maxLen: number): string {
-  if (prefix.length + id.length <= maxLen && SAFE.test(id) && !id.startsWith('_'))
+export function lengthLimited(
+  prefix: string,
+  id: string,
+  maxLen: number,
+  safe: RegExp = SAFE_CHAIN,
+): string {
+  if (prefix.length + id.length <= maxLen && safe.test(id) && !id.startsWith('_'))
     return prefix + id;
   const room = maxLen - prefix.length - 1;
   if (room < 8) throw new Error(`name prefix "${prefix}" leaves no room for a hash`);
@@ -63,12 +70,12 @@ export const WORKLOAD_IFACE_PREFIX = 'cali';
 
 /** A selector/network-set IP set of the calculation graph: tortie40s:<id> / tortie60s:<id>. */
 export function ipsetName(id: string, family: Family): string {
-  return lengthLimited(`tortie${family}0s:`, id, MAX_IPSET_NAME);
+  return lengthLimited(`tortie${family}0s:`, id, MAX_IPSET_NAME, SAFE_IPSET);
 }
 
 /** Sets tortie itself maintains (pools for natOutgoing): tortie40all-ipam-pools. */
 export function internalIpsetName(id: string, family: Family): string {
-  return lengthLimited(`tortie${family}0`, id, MAX_IPSET_NAME);
+  return lengthLimited(`tortie${family}0`, id, MAX_IPSET_NAME, SAFE_IPSET);
 }
 
 export const ALL_POOLS_SET = 'all-ipam-pools';

@@ -1,0 +1,87 @@
+// The settings of the ACL dataplane, read from config-update (FelixConfiguration fields,
+// merged global + node by the calculation graph) with Calico's defaults. Pure.
+import { parseHostPorts, type HostPort } from '../../config';
+import { DEFAULT_MARK_MASK } from './marks';
+import type { EndpointToHostAction } from './static-chains';
+
+export interface AclConfig {
+  defaultEndpointToHostAction: EndpointToHostAction;
+  failsafeInboundHostPorts: HostPort[];
+  failsafeOutboundHostPorts: HostPort[];
+  iptablesBackend: 'Legacy' | 'NFT' | 'Auto';
+  iptablesMarkMask: number;
+  /** undefined: IPv6 when an IPv6 pool or endpoint address exists */
+  ipv6Support?: boolean;
+}
+
+const tcp = (port: number): HostPort => ({ protocol: 'TCP', port });
+const udp = (port: number): HostPort => ({ protocol: 'UDP', port });
+
+export const DEFAULT_ACL_CONFIG: AclConfig = {
+  defaultEndpointToHostAction: 'Drop',
+  failsafeInboundHostPorts: [
+    tcp(22),
+    udp(68),
+    tcp(179),
+    tcp(2379),
+    tcp(2380),
+    tcp(5473),
+    tcp(6443),
+    tcp(6666),
+    tcp(6667),
+  ],
+  failsafeOutboundHostPorts: [
+    udp(53),
+    udp(67),
+    tcp(179),
+    tcp(2379),
+    tcp(2380),
+    tcp(5473),
+    tcp(6443),
+    tcp(6666),
+    tcp(6667),
+  ],
+  iptablesBackend: 'Auto',
+  iptablesMarkMask: DEFAULT_MARK_MASK,
+};
+
+function oneOf<T extends string>(name: string, v: unknown, allowed: readonly T[]): T {
+  const hit = allowed.find((a) => a.toLowerCase() === String(v).toLowerCase());
+  if (!hit) throw new Error(`${name}: "${String(v)}" is not one of ${allowed.join(', ')}`);
+  return hit;
+}
+
+/** Calico's defaults overlaid with what config-update says; bad values are named. */
+export function aclConfig(raw: Record<string, unknown>): AclConfig {
+  const c: AclConfig = { ...DEFAULT_ACL_CONFIG };
+  if (raw.defaultEndpointToHostAction !== undefined)
+    c.defaultEndpointToHostAction = oneOf(
+      'defaultEndpointToHostAction',
+      raw.defaultEndpointToHostAction,
+      ['Drop', 'Accept', 'Return'],
+    );
+  if (raw.failsafeInboundHostPorts !== undefined)
+    c.failsafeInboundHostPorts = parseHostPorts(
+      'failsafeInboundHostPorts',
+      raw.failsafeInboundHostPorts,
+    );
+  if (raw.failsafeOutboundHostPorts !== undefined)
+    c.failsafeOutboundHostPorts = parseHostPorts(
+      'failsafeOutboundHostPorts',
+      raw.failsafeOutboundHostPorts,
+    );
+  if (raw.iptablesBackend !== undefined)
+    c.iptablesBackend = oneOf('iptablesBackend', raw.iptablesBackend, ['Legacy', 'NFT', 'Auto']);
+  if (raw.iptablesMarkMask !== undefined) {
+    const n =
+      typeof raw.iptablesMarkMask === 'number'
+        ? raw.iptablesMarkMask
+        : Number(raw.iptablesMarkMask);
+    if (!Number.isInteger(n) || n <= 0 || n > 0xffffffff)
+      throw new Error(`iptablesMarkMask: "${String(raw.iptablesMarkMask)}" is not a 32-bit mask`);
+    c.iptablesMarkMask = n;
+  }
+  if (raw.ipv6Support !== undefined)
+    c.ipv6Support = raw.ipv6Support === true || String(raw.ipv6Support).toLowerCase() === 'true';
+  return c;
+}

@@ -1,0 +1,507 @@
+// The ACL side of the node agent's dataplane: consumes the calculation graph's updates
+// (IP sets, policies, profiles, workload and host endpoints, pools, config), keeps the
+// desired state, and on apply() writes what changed: IP set updates first, then each
+// iptables table in one `iptables-restore --noflush`, then IP set removals. Nothing is
+// written before in-sync. The first apply reads what the kernel has and converges
+// (chains that already match stay untouched, so a restart does not disturb traffic);
+// resync() reads everything back and repairs drift.
+import winston, { type Logger } from 'winston';
+import type { DataplaneManager } from '../../agent';
+import type {
+  DataplaneRule,
+  DataplaneUpdate,
+  HostEndpoint,
+  IpPoolInfo,
+  WorkloadEndpoint,
+} from '../../types';
+import { aclConfig, DEFAULT_ACL_CONFIG, type AclConfig } from './acl-config';
+import type { Chain } from './chain';
+import {
+  endpointChain,
+  rulesChain,
+  type Direction,
+  type EndpointChainSpec,
+} from './endpoint-chains';
+import {
+  detectBackend,
+  ProcessIptablesRunner,
+  type Backend,
+  type IptablesRunner,
+} from './iptables-runner';
+import { IptablesTable } from './iptables-table';
+import { Ipsets, ProcessIpsetRunner, type IpsetRunner } from './ipsets';
+import { allocateMarks, type MarkBits } from './marks';
+import {
+  ALL_POOLS_SET,
+  chainName,
+  internalIpsetName,
+  ipsetName,
+  MASQ_POOLS_SET,
+  STATIC,
+  type Family,
+} from './names';
+import { filterChains, HOOKS, natChains, type DispatchEntry } from './static-chains';
+
+export interface AclManagerOptions {
+  /** The iptables runner of one family for the chosen backend. */
+  iptables: (backend: Backend, family: Family) => IptablesRunner;
+  ipsets: IpsetRunner;
+  /** Felix's "Auto" backend detection (used when neither option nor config decides). */
+  detectBackend?: () => Promise<Backend>;
+  /** Overrides config-update's iptablesBackend. */
+  backend?: Backend;
+  /** Overrides config-update's ipv6Support. */
+  ipv6?: boolean;
+  logger?: Logger;
+}
+
+interface Rules {
+  inbound: DataplaneRule[];
+  outbound: DataplaneRule[];
+}
+
+/** Who a policy/profile chain belongs to, and how many endpoint chains jump to it. */
+interface ChainRef {
+  kind: 'policy' | 'profile';
+  id: string;
+  direction: Direction;
+  count: number;
+}
+
+const INTERNAL = '\u0000';
+
+export interface AclStats {
+  backend?: Backend;
+  families: Family[];
+  rules: Record<string, number>;
+  chainsWritten: number;
+  chainsDeleted: number;
+  ipsetLines: number;
+}
+
+export class AclManager implements DataplaneManager {
+  readonly name = 'acl';
+  private inSync = false;
+  private config: AclConfig = DEFAULT_ACL_CONFIG;
+  private marks: MarkBits = allocateMarks(DEFAULT_ACL_CONFIG.iptablesMarkMask);
+  private readonly log: Logger;
+
+  private readonly policies = new Map<string, Rules>();
+  private readonly profiles = new Map<string, Rules>();
+  private readonly workloads = new Map<string, WorkloadEndpoint>();
+  private readonly heps = new Map<string, HostEndpoint>();
+  private readonly pools = new Map<string, IpPoolInfo>();
+
+  // what changed since the last apply
+  private readonly dirtyRules = new Set<string>(); // policy/profile chain names
+  private readonly dirtyWorkloads = new Set<string>();
+  private dirtyHeps = true;
+  private dirtyStatic = true;
+  private dirtyPools = true;
+  private everything = true;
+
+  /** Endpoint chains rendered per workload id / host endpoint id, with the chains they jump to. */
+  private readonly endpointChains = new Map<
+    string,
+    { chains: Chain[]; specs: EndpointChainSpec[] }
+  >();
+  private readonly refs = new Map<string, ChainRef>();
+  /** How many desired chains hold each IP set (sets are destroyed only when 0). */
+  private readonly setRefs = new Map<string, number>();
+
+  private backend?: Backend;
+  private readonly tables = new Map<Family, IptablesTable[]>();
+  private readonly ipsets: Ipsets;
+  private readonly stats: AclStats = {
+    families: [],
+    rules: {},
+    chainsWritten: 0,
+    chainsDeleted: 0,
+    ipsetLines: 0,
+  };
+
+  constructor(private readonly opts: AclManagerOptions) {
+    this.log = opts.logger ?? winston.createLogger({ silent: true });
+    this.ipsets = new Ipsets(opts.ipsets, (id, f) =>
+      id.startsWith(INTERNAL) ? internalIpsetName(id.slice(1), f) : ipsetName(id, f),
+    );
+  }
+
+  send(u: DataplaneUpdate): void {
+    switch (u.type) {
+      case 'ipset-update':
+        this.ipsets.replace(u.id, u.setType, u.members);
+        break;
+      case 'ipset-delta':
+        this.ipsets.delta(u.id, u.added, u.removed);
+        break;
+      case 'ipset-remove':
+        this.ipsets.remove(u.id);
+        break;
+      case 'policy-update':
+        this.policies.set(u.id, { inbound: u.inbound, outbound: u.outbound });
+        this.dirtyRules.add(chainName.policyIn(u.id)).add(chainName.policyOut(u.id));
+        break;
+      case 'policy-remove':
+        this.policies.delete(u.id);
+        this.dirtyRules.add(chainName.policyIn(u.id)).add(chainName.policyOut(u.id));
+        break;
+      case 'profile-update':
+        this.profiles.set(u.id, { inbound: u.inbound, outbound: u.outbound });
+        this.dirtyRules.add(chainName.profileIn(u.id)).add(chainName.profileOut(u.id));
+        break;
+      case 'profile-remove':
+        this.profiles.delete(u.id);
+        this.dirtyRules.add(chainName.profileIn(u.id)).add(chainName.profileOut(u.id));
+        break;
+      case 'workload-update':
+        this.workloads.set(u.endpoint.id, u.endpoint);
+        this.dirtyWorkloads.add(u.endpoint.id);
+        break;
+      case 'workload-remove':
+        this.workloads.delete(u.id);
+        this.dirtyWorkloads.add(u.id);
+        break;
+      case 'host-endpoint-update':
+        this.heps.set(u.endpoint.id, u.endpoint);
+        this.dirtyHeps = true;
+        break;
+      case 'host-endpoint-remove':
+        this.heps.delete(u.id);
+        this.dirtyHeps = true;
+        break;
+      case 'pool-update':
+        this.pools.set(u.pool.cidr, u.pool);
+        this.dirtyPools = true;
+        break;
+      case 'pool-remove':
+        this.pools.delete(u.cidr);
+        this.dirtyPools = true;
+        break;
+      case 'config-update': {
+        const next = aclConfig(u.config);
+        if (next.iptablesMarkMask !== this.config.iptablesMarkMask) {
+          this.marks = allocateMarks(next.iptablesMarkMask);
+          this.everything = true;
+        }
+        this.config = next;
+        this.dirtyStatic = true;
+        break;
+      }
+      case 'in-sync':
+        this.inSync = true;
+        break;
+      default:
+        break; // routes, host and BGP updates belong to other managers
+    }
+  }
+
+  private families(): Family[] {
+    const v6 =
+      this.opts.ipv6 ??
+      this.config.ipv6Support ??
+      ([...this.pools.keys()].some((c) => c.includes(':')) ||
+        [...this.workloads.values()].some((w) => w.ipv6Nets.length > 0));
+    return v6 ? [4, 6] : [4];
+  }
+
+  private async chooseBackend(): Promise<Backend> {
+    if (this.opts.backend) return this.opts.backend;
+    if (this.config.iptablesBackend === 'Legacy') return 'legacy';
+    if (this.config.iptablesBackend === 'NFT') return 'nft';
+    return (this.opts.detectBackend ?? (() => detectBackend()))();
+  }
+
+  private async ensureTables(): Promise<IptablesTable[]> {
+    if (!this.backend) {
+      this.backend = await this.chooseBackend();
+      this.log.info('iptables backend chosen', { component: 'acl', backend: this.backend });
+    }
+    for (const f of this.families()) {
+      if (this.tables.has(f)) continue;
+      const runner = this.opts.iptables(this.backend, f);
+      this.tables.set(f, [
+        new IptablesTable('filter', runner, HOOKS.filter),
+        new IptablesTable('nat', runner, HOOKS.nat),
+      ]);
+      this.everything = true;
+    }
+    this.ipsets.setFamilies([...this.tables.keys()]);
+    return [...this.tables.values()].flat();
+  }
+
+  private put(t: IptablesTable, c: Chain): void {
+    const old = t.chain(c.name);
+    for (const s of old?.ipsets ?? []) this.setRefs.set(s, (this.setRefs.get(s) ?? 1) - 1);
+    for (const s of c.ipsets ?? []) this.setRefs.set(s, (this.setRefs.get(s) ?? 0) + 1);
+    t.setChain(c);
+  }
+
+  private drop(t: IptablesTable, name: string): void {
+    for (const s of t.chain(name)?.ipsets ?? [])
+      this.setRefs.set(s, (this.setRefs.get(s) ?? 1) - 1);
+    t.deleteChain(name);
+  }
+
+  private filter(f: Family): IptablesTable {
+    return this.tables.get(f)![0];
+  }
+
+  private addRefs(spec: EndpointChainSpec, delta: 1 | -1): void {
+    for (const t of spec.tiers) {
+      const ids = spec.direction === 'ingress' ? t.ingressPolicies : t.egressPolicies;
+      for (const id of ids) this.ref('policy', id, spec.direction, delta);
+    }
+    if (spec.kind === 'normal')
+      for (const id of spec.profileIds) this.ref('profile', id, spec.direction, delta);
+  }
+
+  private ref(kind: 'policy' | 'profile', id: string, direction: Direction, delta: 1 | -1): void {
+    const name =
+      kind === 'policy'
+        ? direction === 'ingress'
+          ? chainName.policyIn(id)
+          : chainName.policyOut(id)
+        : direction === 'ingress'
+          ? chainName.profileIn(id)
+          : chainName.profileOut(id);
+    const r = this.refs.get(name) ?? { kind, id, direction, count: 0 };
+    r.count += delta;
+    if (r.count <= 0) this.refs.delete(name);
+    else this.refs.set(name, r);
+    if (r.count === 0 || (r.count === 1 && delta === 1)) this.dirtyRules.add(name);
+  }
+
+  /** Endpoint chain specs of one workload or host endpoint. */
+  private workloadSpecs(w: WorkloadEndpoint): EndpointChainSpec[] {
+    const base = { tiers: w.tiers, profileIds: w.profileIds, kind: 'normal' as const };
+    return [
+      { ...base, name: chainName.toWorkload(w.ifaceName), direction: 'ingress' },
+      { ...base, name: chainName.fromWorkload(w.ifaceName), direction: 'egress' },
+    ];
+  }
+
+  private hepSpecs(h: HostEndpoint): EndpointChainSpec[] {
+    const iface = hepIface(h);
+    const normal = { tiers: h.tiers, profileIds: h.profileIds, kind: 'normal' as const };
+    const fwd = { tiers: h.forwardTiers, profileIds: [], kind: 'forward' as const };
+    return [
+      {
+        ...normal,
+        name: chainName.fromHost(iface),
+        direction: 'ingress',
+        failsafeChain: STATIC.failsafeIn,
+      },
+      {
+        ...normal,
+        name: chainName.toHost(iface),
+        direction: 'egress',
+        failsafeChain: STATIC.failsafeOut,
+      },
+      { ...fwd, name: chainName.fromHostForward(iface), direction: 'ingress' },
+      { ...fwd, name: chainName.toHostForward(iface), direction: 'egress' },
+    ];
+  }
+
+  private setEndpoint(key: string, specs: EndpointChainSpec[] | undefined): void {
+    const old = this.endpointChains.get(key);
+    const chains = (specs ?? []).map((s) => endpointChain(s, this.marks));
+    for (const s of specs ?? []) this.addRefs(s, 1);
+    if (old) for (const s of old.specs) this.addRefs(s, -1);
+    const keep = new Set(chains.map((c) => c.name));
+    for (const f of this.tables.keys()) {
+      for (const c of old?.chains ?? []) if (!keep.has(c.name)) this.drop(this.filter(f), c.name);
+      for (const c of chains) this.put(this.filter(f), c);
+    }
+    if (specs) this.endpointChains.set(key, { chains, specs });
+    else this.endpointChains.delete(key);
+  }
+
+  private renderRulesChain(name: string, f: Family): Chain | undefined {
+    const r = this.refs.get(name);
+    if (!r) return undefined; // only chains some endpoint jumps to are programmed
+    const src = (r.kind === 'policy' ? this.policies : this.profiles).get(r.id);
+    if (!src) {
+      // an endpoint refers to a policy we do not have (yet): an empty chain decides nothing
+      this.log.warn('endpoint refers to an unknown policy or profile', {
+        component: 'acl',
+        kind: r.kind,
+        id: r.id,
+      });
+    }
+    const rules = src ? (r.direction === 'ingress' ? src.inbound : src.outbound) : [];
+    return rulesChain(name, rules, f, this.marks, (why) =>
+      this.log.warn('rule left out', { component: 'acl', [r.kind]: r.id, why }),
+    );
+  }
+
+  private dispatch(): Record<
+    'toWl' | 'fromWl' | 'toH' | 'fromH' | 'toHF' | 'fromHF',
+    DispatchEntry[]
+  > {
+    const byIface = new Map<string, WorkloadEndpoint>();
+    for (const w of this.workloads.values()) byIface.set(w.ifaceName, w);
+    const ifaces = [...byIface.keys()];
+    const heps = [...this.heps.values()].map((h) => ({
+      iface: h.ifaceName && h.ifaceName !== '*' ? h.ifaceName : undefined,
+      key: hepIface(h),
+    }));
+    return {
+      toWl: ifaces.map((i) => ({ iface: i, chain: chainName.toWorkload(i) })),
+      fromWl: ifaces.map((i) => ({ iface: i, chain: chainName.fromWorkload(i) })),
+      toH: heps.map((h) => ({ iface: h.iface, chain: chainName.toHost(h.key) })),
+      fromH: heps.map((h) => ({ iface: h.iface, chain: chainName.fromHost(h.key) })),
+      toHF: heps.map((h) => ({ iface: h.iface, chain: chainName.toHostForward(h.key) })),
+      fromHF: heps.map((h) => ({ iface: h.iface, chain: chainName.fromHostForward(h.key) })),
+    };
+  }
+
+  /** Brings the desired chains of every table up to date with what changed. */
+  private render(): void {
+    if (this.everything) {
+      for (const id of this.workloads.keys()) this.dirtyWorkloads.add(id);
+      for (const k of this.endpointChains.keys())
+        if (!k.startsWith('hep:')) this.dirtyWorkloads.add(k);
+      for (const n of this.refs.keys()) this.dirtyRules.add(n);
+      this.dirtyHeps = this.dirtyStatic = this.dirtyPools = true;
+    }
+    for (const id of this.dirtyWorkloads) {
+      const w = this.workloads.get(id);
+      this.setEndpoint(id, w && this.workloadSpecs(w));
+    }
+    if (this.dirtyHeps) {
+      for (const k of [...this.endpointChains.keys()])
+        if (k.startsWith('hep:') && !this.heps.has(k.slice(4))) this.setEndpoint(k, undefined);
+      for (const h of this.heps.values()) this.setEndpoint(`hep:${h.id}`, this.hepSpecs(h));
+    }
+    const families = [...this.tables.keys()];
+    for (const name of this.dirtyRules) {
+      for (const f of families) {
+        const c = this.renderRulesChain(name, f);
+        if (c) this.put(this.filter(f), c);
+        else this.drop(this.filter(f), name);
+      }
+    }
+    if (this.dirtyWorkloads.size || this.dirtyHeps || this.dirtyStatic) {
+      const d = this.dispatch();
+      for (const f of families) {
+        const chains = filterChains({
+          family: f,
+          marks: this.marks,
+          toWorkload: d.toWl,
+          fromWorkload: d.fromWl,
+          toHost: d.toH,
+          fromHost: d.fromH,
+          toHostForward: d.toHF,
+          fromHostForward: d.fromHF,
+          defaultEndpointToHostAction: this.config.defaultEndpointToHostAction,
+          failsafeIn: this.config.failsafeInboundHostPorts,
+          failsafeOut: this.config.failsafeOutboundHostPorts,
+        });
+        const t = this.filter(f);
+        const names = new Set(chains.map((c) => c.name));
+        for (const n of Object.values(STATIC))
+          if (!names.has(n) && t.has(n) && n !== STATIC.postrouting && n !== STATIC.natOutgoing)
+            this.drop(t, n);
+        for (const c of chains) this.put(t, c);
+      }
+    }
+    if (this.dirtyPools) {
+      const all = [...this.pools.values()];
+      this.ipsets.replace(
+        `${INTERNAL}${ALL_POOLS_SET}`,
+        'hash:net',
+        all.map((p) => p.cidr),
+      );
+      this.ipsets.replace(
+        `${INTERNAL}${MASQ_POOLS_SET}`,
+        'hash:net',
+        all.filter((p) => p.natOutgoing).map((p) => p.cidr),
+      );
+      for (const f of families) {
+        const nat = this.tables.get(f)![1];
+        const masq = all.some((p) => p.natOutgoing && p.cidr.includes(':') === (f === 6));
+        const chains = natChains(f, masq);
+        if (!masq && nat.has(STATIC.natOutgoing)) this.drop(nat, STATIC.natOutgoing);
+        for (const c of chains) this.put(nat, c);
+      }
+    }
+    this.dirtyRules.clear();
+    this.dirtyWorkloads.clear();
+    this.dirtyHeps = this.dirtyStatic = this.dirtyPools = this.everything = false;
+  }
+
+  /** IP sets rules refer to that nobody sent: created empty (logged), so the restore can work. */
+  private ensureReferencedSets(): void {
+    for (const [name, n] of this.setRefs) {
+      if (n <= 0 || this.ipsets.exists(name)) continue;
+      this.log.error('a rule refers to an IP set the calculation graph never sent; created empty', {
+        component: 'acl',
+        ipset: name,
+      });
+      this.ipsets.placeholder(name);
+    }
+  }
+
+  async apply(): Promise<void> {
+    if (!this.inSync) return; // nothing before the datastore is in sync
+    const tables = await this.ensureTables();
+    this.render();
+    this.ensureReferencedSets();
+    this.stats.ipsetLines += await this.ipsets.applyUpdates();
+    for (const t of tables) {
+      const plan = await t.apply();
+      this.stats.chainsWritten += plan.written.length;
+      this.stats.chainsDeleted += plan.deleted.length;
+      if (plan.input)
+        this.log.debug('iptables table written', {
+          component: 'acl',
+          table: t.table,
+          written: plan.written.length,
+          deleted: plan.deleted.length,
+        });
+    }
+    await this.ipsets.applyRemovals((name) => (this.setRefs.get(name) ?? 0) > 0);
+  }
+
+  /** Reads back every table (and rewrites the IP sets whole), repairing drift. */
+  async resync(): Promise<void> {
+    if (!this.inSync) return;
+    const tables = await this.ensureTables();
+    this.ipsets.markAllDirty();
+    for (const t of tables) await t.load();
+    await this.apply();
+  }
+
+  /** Numbers for metrics and the benchmark. */
+  status(): AclStats {
+    const rules: Record<string, number> = {};
+    for (const [f, ts] of this.tables)
+      for (const t of ts) rules[`${t.table}${f === 6 ? '6' : ''}`] = t.ruleCount();
+    return { ...this.stats, backend: this.backend, families: [...this.tables.keys()], rules };
+  }
+
+  /** The desired chains of one table (for tests, the benchmark's reference and tortiectl). */
+  desiredChains(family: Family, table: 'filter' | 'nat'): Chain[] {
+    const t = this.tables.get(family)?.[table === 'filter' ? 0 : 1];
+    return t ? [...t.chains()] : [];
+  }
+}
+
+const hepIface = (h: HostEndpoint) =>
+  h.ifaceName && h.ifaceName !== '*' ? h.ifaceName : 'all-interfaces';
+
+/** The manager wired to the real tools, optionally inside a network namespace. */
+export function linuxAclManager(
+  o: { netns?: string; prefix?: string[]; backend?: Backend; ipv6?: boolean; logger?: Logger } = {},
+): AclManager {
+  const where = { netns: o.netns, prefix: o.prefix };
+  return new AclManager({
+    iptables: (backend, family) => new ProcessIptablesRunner({ backend, family, ...where }),
+    ipsets: new ProcessIpsetRunner(where),
+    detectBackend: () => detectBackend(where),
+    backend: o.backend,
+    ipv6: o.ipv6,
+    logger: o.logger,
+  });
+}
