@@ -64,6 +64,8 @@ export class Ipsets {
   /** tortie sets in the kernel that nobody wants (destroyed once unreferenced) */
   private readonly stale = new Set<string>();
   private loaded = false;
+  /** sets we know exist in the kernel (listed at load, or written since) */
+  private readonly inKernel = new Set<string>();
   private readonly byId = new Map<string, IpSetType>();
 
   constructor(
@@ -127,7 +129,7 @@ export class Ipsets {
       this.rewrite.delete(name);
       this.adds.delete(name);
       this.dels.delete(name);
-      this.stale.add(name);
+      if (this.inKernel.has(name)) this.stale.add(name);
     }
   }
 
@@ -149,8 +151,12 @@ export class Ipsets {
 
   /** Reads which tortie sets exist; anything unwanted becomes stale. */
   async load(): Promise<void> {
-    for (const n of await this.runner.listNames())
-      if (isTortieIpset(n) && !this.desired.has(n)) this.stale.add(n);
+    this.inKernel.clear();
+    for (const n of await this.runner.listNames()) {
+      if (!isTortieIpset(n)) continue;
+      this.inKernel.add(n);
+      if (!this.desired.has(n)) this.stale.add(n);
+    }
     this.loaded = true;
   }
 
@@ -194,6 +200,7 @@ export class Ipsets {
         throw e;
       }
     }
+    for (const name of this.rewrite) if (this.active(name)) this.inKernel.add(name);
     this.rewrite.clear();
     this.adds.clear();
     this.dels.clear();
@@ -211,7 +218,10 @@ export class Ipsets {
       // one by one: a set already gone (or held by a foreign rule) must not block the rest
       for (const n of gone) await this.runner.restore(`destroy ${n}\n`).catch(() => undefined);
     }
-    for (const n of gone) this.stale.delete(n);
+    for (const n of gone) {
+      this.stale.delete(n);
+      this.inKernel.delete(n);
+    }
     return gone;
   }
 
@@ -223,8 +233,8 @@ export class Ipsets {
     this.loaded = false;
   }
 
-  /** Names of the sets that would exist (for references from rules). */
+  /** Whether a set of this name exists, or will after the next updates. */
   exists(name: string): boolean {
-    return this.desired.has(name) && this.active(name);
+    return (this.desired.has(name) && this.active(name)) || this.inKernel.has(name);
   }
 }

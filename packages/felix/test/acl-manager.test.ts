@@ -1,0 +1,352 @@
+// AclManager against the kernel-like fakes: what is written, in which order, and how it
+// converges (first start, incremental changes, restart, drift, failures).
+import type { DataplaneUpdate, TierInfo, WorkloadEndpoint } from '../src/types';
+import { AclManager } from '../src/dataplane/acl/acl-manager';
+import { FakeIpset, FakeIptables } from '../src/dataplane/acl/fakes';
+import { chainName } from '../src/dataplane/acl/names';
+import type { Backend, IptablesRunner } from '../src/dataplane/acl/iptables-runner';
+import type { Family } from '../src/dataplane/acl/names';
+
+const tier = (ingress: string[], egress: string[] = []): TierInfo => ({
+  name: 'default',
+  defaultAction: 'deny',
+  ingressPolicies: ingress,
+  egressPolicies: egress,
+});
+const wep = (
+  n: number,
+  tiers: TierInfo[] = [tier(['ns/allow-web'])],
+  v6 = false,
+): WorkloadEndpoint => ({
+  id: `ns/pod${n}/eth0`,
+  ifaceName: `cali${String(n).padStart(11, '0')}`,
+  ipv4Nets: [`10.65.0.${n}/32`],
+  ipv6Nets: v6 ? [`fd00::${n}/128`] : [],
+  tiers,
+  profileIds: ['kns.ns'],
+});
+
+const BASE: DataplaneUpdate[] = [
+  {
+    type: 'ipset-update',
+    id: 's:web-clients',
+    setType: 'hash:net',
+    ipVersion: 4,
+    members: ['10.65.0.1/32', '10.65.0.2/32'],
+  },
+  {
+    type: 'policy-update',
+    id: 'ns/allow-web',
+    inbound: [
+      {
+        action: 'allow',
+        protocol: 6,
+        srcIpSetIds: ['s:web-clients'],
+        dstPorts: [{ first: 80, last: 80 }],
+        ruleId: 'r1',
+      },
+    ],
+    outbound: [],
+  },
+  {
+    type: 'profile-update',
+    id: 'kns.ns',
+    inbound: [],
+    outbound: [{ action: 'allow', ruleId: 'p1' }],
+  },
+  {
+    type: 'pool-update',
+    pool: {
+      cidr: '10.65.0.0/16',
+      ipip: 'Never',
+      vxlan: 'Never',
+      natOutgoing: true,
+      disableBGPExport: false,
+    },
+  },
+];
+
+function setup(kernel?: { ipt: Record<Family, FakeIptables>; ips: FakeIpset }) {
+  const ipt = kernel?.ipt ?? { 4: new FakeIptables(), 6: new FakeIptables() };
+  const ips = kernel?.ips ?? new FakeIpset([ipt[4], ipt[6]]);
+  const events: string[] = [];
+  const backends: Backend[] = [];
+  const wrap = (f: Family, r: FakeIptables): IptablesRunner => ({
+    restore: (t, i) => (events.push(`iptables${f}:${t}`), r.restore(t, i)),
+    save: (t) => r.save(t),
+  });
+  const m = new AclManager({
+    iptables: (b, f) => (backends.push(b), wrap(f, ipt[f])),
+    ipsets: {
+      restore: (i) => (events.push(`ipset:${i.split(' ')[0]}`), ips.restore(i)),
+      listNames: () => ips.listNames(),
+    },
+    detectBackend: async () => 'nft',
+  });
+  const feed = (us: DataplaneUpdate[]) => us.forEach((u) => m.send(u));
+  return { m, ipt, ips, events, backends, feed, kernel: { ipt, ips } };
+}
+
+const lastInput = (ipt: FakeIptables, table = 'filter') =>
+  ipt.restores.filter((r) => r.table === table).at(-1)?.input ?? '';
+const declared = (input: string) =>
+  input
+    .split('\n')
+    .filter((l) => l.startsWith(':'))
+    .map((l) => l.slice(1).split(' ')[0]);
+
+test('nothing is written (or read) before in-sync', async () => {
+  const s = setup();
+  s.feed([...BASE, { type: 'workload-update', endpoint: wep(1) }]);
+  await s.m.apply();
+  expect(s.events).toEqual([]);
+  expect(s.ipt[4].saves).toEqual([]);
+});
+
+test('first apply: sets, then one restore per table, backend from Auto detection', async () => {
+  const s = setup();
+  s.feed([...BASE, { type: 'workload-update', endpoint: wep(1) }, { type: 'in-sync' }]);
+  await s.m.apply();
+  expect(s.events).toEqual(['ipset:create', 'iptables4:filter', 'iptables4:nat']);
+  expect(s.backends).toEqual(['nft']);
+  expect(s.ipt[4].rules('filter', 'FORWARD')).toEqual(['-j tortie-FORWARD']);
+  expect(s.ipt[4].rules('filter', chainName.policyIn('ns/allow-web'))).toEqual([
+    '-p tcp -m set --match-set tortie40s:s:web-clients src -m multiport --dports 80 -j MARK --set-xmark 0x10000/0x10000',
+    '-m mark --mark 0x10000/0x10000 -j RETURN',
+  ]);
+  expect([...s.ips.sets.get('tortie40s:s:web-clients')!.members]).toEqual([
+    '10.65.0.1/32',
+    '10.65.0.2/32',
+  ]);
+  expect([...s.ips.sets.get('tortie40masq-ipam-pools')!.members]).toEqual(['10.65.0.0/16']);
+  expect(s.ipt[4].rules('nat', 'tortie-nat-outgoing')).toHaveLength(1);
+  // no temporary sets left behind, no v6 tables touched
+  expect(
+    [...s.ips.sets.keys()].filter((n) => n.includes('t:') || n.startsWith('tortie4t')),
+  ).toEqual([]);
+  expect(s.ipt[6].restores).toEqual([]);
+});
+
+test('only referenced policy/profile chains exist; unreferenced ones come and go with their endpoints', async () => {
+  const s = setup();
+  s.feed([
+    ...BASE,
+    {
+      type: 'policy-update',
+      id: 'ns/unused',
+      inbound: [{ action: 'deny', ruleId: 'u' }],
+      outbound: [],
+    },
+    { type: 'in-sync' },
+  ]);
+  await s.m.apply();
+  const filter = s.ipt[4].table('filter');
+  expect(filter.has(chainName.policyIn('ns/unused'))).toBe(false);
+  expect(filter.has(chainName.policyIn('ns/allow-web'))).toBe(false);
+  expect(filter.has('tortie-pro-kns.ns')).toBe(false);
+  s.feed([{ type: 'workload-update', endpoint: wep(1) }]);
+  await s.m.apply();
+  expect(s.ipt[4].table('filter').has(chainName.policyIn('ns/allow-web'))).toBe(true);
+  expect(s.ipt[4].table('filter').has('tortie-pro-kns.ns')).toBe(true);
+  expect(s.ipt[4].table('filter').has('tortie-pri-kns.ns')).toBe(true);
+  expect(s.ipt[4].table('filter').has('tortie-po-kns.ns')).toBe(false);
+  s.feed([{ type: 'workload-remove', id: wep(1).id }]);
+  await s.m.apply();
+  const input = lastInput(s.ipt[4]);
+  expect(input).toContain(`-X ${chainName.policyIn('ns/allow-web')}`);
+  expect(input).toContain('-X tortie-tw-cali00000000001');
+  expect(s.ipt[4].table('filter').has(chainName.policyIn('ns/allow-web'))).toBe(false);
+});
+
+test('adding one endpoint rewrites only its chains and the dispatch chains', async () => {
+  const s = setup();
+  s.feed([
+    ...BASE,
+    ...[1, 2, 3].map((n) => ({ type: 'workload-update' as const, endpoint: wep(n) })),
+    { type: 'in-sync' },
+  ]);
+  await s.m.apply();
+  s.feed([{ type: 'workload-update', endpoint: wep(4) }]);
+  await s.m.apply();
+  expect(declared(lastInput(s.ipt[4])).sort()).toEqual([
+    'tortie-from-wl-dispatch',
+    'tortie-fw-cali00000000004',
+    'tortie-to-wl-dispatch',
+    'tortie-tw-cali00000000004',
+  ]);
+  expect(s.ipt[4].restores.filter((r) => r.table === 'nat')).toHaveLength(1); // nat untouched
+  await s.m.apply();
+  expect(s.ipt[4].restores).toHaveLength(3); // nothing changed: nothing written
+});
+
+test('IP set deltas are add/del lines; a removed set is destroyed only after the rules using it are gone', async () => {
+  const s = setup();
+  s.feed([...BASE, { type: 'workload-update', endpoint: wep(1) }, { type: 'in-sync' }]);
+  await s.m.apply();
+  s.feed([
+    {
+      type: 'ipset-delta',
+      id: 's:web-clients',
+      added: ['10.65.0.9/32'],
+      removed: ['10.65.0.1/32'],
+    },
+  ]);
+  await s.m.apply();
+  expect(s.ips.restores.at(-1)).toBe(
+    'del tortie40s:s:web-clients 10.65.0.1/32 -exist\nadd tortie40s:s:web-clients 10.65.0.9/32 -exist\n',
+  );
+  // the calc graph drops the set and the policy's use of it in one batch
+  s.events.length = 0;
+  s.feed([
+    {
+      type: 'policy-update',
+      id: 'ns/allow-web',
+      inbound: [{ action: 'allow', protocol: 6, ruleId: 'r2' }],
+      outbound: [],
+    },
+    { type: 'ipset-remove', id: 's:web-clients' },
+  ]);
+  await s.m.apply();
+  expect(s.events).toEqual(['iptables4:filter', 'ipset:destroy']);
+  expect(s.ips.sets.has('tortie40s:s:web-clients')).toBe(false);
+});
+
+test('a set removed while a rule still uses it stays until the rule is gone', async () => {
+  const s = setup();
+  s.feed([...BASE, { type: 'workload-update', endpoint: wep(1) }, { type: 'in-sync' }]);
+  await s.m.apply();
+  s.feed([{ type: 'ipset-remove', id: 's:web-clients' }]);
+  await expect(s.m.apply()).resolves.toBeUndefined();
+  expect(s.ips.sets.has('tortie40s:s:web-clients')).toBe(true);
+  s.feed([{ type: 'workload-remove', id: wep(1).id }]);
+  await s.m.apply();
+  expect(s.ips.sets.has('tortie40s:s:web-clients')).toBe(false);
+});
+
+test('restart: a new manager over a programmed kernel converges without rewriting any chain', async () => {
+  const a = setup();
+  const updates: DataplaneUpdate[] = [
+    ...BASE,
+    { type: 'workload-update', endpoint: wep(1) },
+    { type: 'workload-update', endpoint: wep(2) },
+    { type: 'in-sync' },
+  ];
+  a.feed(updates);
+  await a.m.apply();
+  const before = a.ipt[4].save('filter');
+  const b = setup(a.kernel);
+  const restores = a.ipt[4].restores.length;
+  b.feed(updates);
+  await b.m.apply();
+  expect(a.ipt[4].restores.length).toBe(restores); // no iptables write at all
+  expect(await a.ipt[4].save('filter')).toBe(await before);
+  // an endpoint that disappeared while we were down is cleaned up in one transaction
+  const c = setup(a.kernel);
+  c.feed(updates.filter((u) => !(u.type === 'workload-update' && u.endpoint.id === wep(2).id)));
+  await c.m.apply();
+  expect(declared(lastInput(a.ipt[4])).sort()).toEqual([
+    'tortie-from-wl-dispatch',
+    'tortie-fw-cali00000000002',
+    'tortie-to-wl-dispatch',
+    'tortie-tw-cali00000000002',
+  ]);
+  expect(a.ipt[4].table('filter').has('tortie-tw-cali00000000002')).toBe(false);
+});
+
+test('resync repairs a chain flushed by hand, a deleted hook, and leaves foreign rules alone', async () => {
+  const s = setup();
+  s.feed([...BASE, { type: 'workload-update', endpoint: wep(1) }, { type: 'in-sync' }]);
+  await s.m.apply();
+  const want = s.ipt[4].rules('filter', 'tortie-tw-cali00000000001');
+  s.ipt[4].run(
+    [
+      '*filter',
+      '-F tortie-tw-cali00000000001',
+      `-D FORWARD ${s.ipt[4].table('filter').get('FORWARD')!.rules[0]}`,
+      '-A FORWARD -s 192.0.2.1 -j DROP',
+      'COMMIT',
+    ].join('\n'),
+  );
+  await s.m.apply(); // apply alone does not read back
+  expect(s.ipt[4].rules('filter', 'tortie-tw-cali00000000001')).toEqual([]);
+  await s.m.resync();
+  expect(s.ipt[4].rules('filter', 'tortie-tw-cali00000000001')).toEqual(want);
+  expect(s.ipt[4].rules('filter', 'FORWARD')).toEqual([
+    '-j tortie-FORWARD',
+    '-s 192.0.2.1 -j DROP',
+  ]);
+  expect(declared(lastInput(s.ipt[4]))).toEqual(['tortie-tw-cali00000000001']);
+});
+
+test('a failed restore is reported and retried from a fresh read-back', async () => {
+  const s = setup();
+  s.feed([...BASE, { type: 'workload-update', endpoint: wep(1) }, { type: 'in-sync' }]);
+  s.ipt[4].failNext = 'iptables-restore: line 3 failed';
+  await expect(s.m.apply()).rejects.toThrow(/line 3 failed/);
+  expect(s.ipt[4].saves).toEqual(['filter']);
+  await s.m.apply();
+  expect(s.ipt[4].saves).toEqual(['filter', 'filter', 'nat']);
+  expect(s.ipt[4].table('filter').has('tortie-tw-cali00000000001')).toBe(true);
+});
+
+test('config: backend and defaultEndpointToHostAction from config-update; IPv6 endpoints bring ip6tables', async () => {
+  const s = setup();
+  s.feed([
+    ...BASE,
+    {
+      type: 'config-update',
+      config: { iptablesBackend: 'Legacy', defaultEndpointToHostAction: 'Accept' },
+    },
+    { type: 'workload-update', endpoint: wep(1, [tier(['ns/allow-web'])], true) },
+    { type: 'ipset-delta', id: 's:web-clients', added: ['fd00::1/128'], removed: [] },
+    { type: 'in-sync' },
+  ]);
+  await s.m.apply();
+  expect(s.backends).toEqual(['legacy', 'legacy']);
+  expect(s.ipt[4].rules('filter', 'tortie-wl-to-host')!.at(-1)).toBe('-j ACCEPT');
+  expect(s.ipt[6].rules('filter', chainName.policyIn('ns/allow-web'))![0]).toContain(
+    'tortie60s:s:web-clients',
+  );
+  expect([...s.ips.sets.get('tortie60s:s:web-clients')!.members]).toEqual(['fd00::1/128']);
+  expect(s.ipt[6].table('nat').has('tortie-nat-outgoing')).toBe(false); // v4 pool only
+});
+
+test('host endpoints: normal and forward chains, failsafe chains referenced', async () => {
+  const s = setup();
+  s.feed([
+    ...BASE,
+    {
+      type: 'host-endpoint-update',
+      endpoint: {
+        id: 'n1-eth0',
+        ifaceName: 'eth0',
+        expectedIps: [],
+        tiers: [tier(['ns/allow-web'])],
+        untrackedTiers: [],
+        preDnatTiers: [],
+        forwardTiers: [],
+        profileIds: [],
+      },
+    },
+    { type: 'in-sync' },
+  ]);
+  await s.m.apply();
+  const f = s.ipt[4].table('filter');
+  for (const c of [
+    'tortie-fh-eth0',
+    'tortie-th-eth0',
+    'tortie-fhfw-eth0',
+    'tortie-thfw-eth0',
+    'tortie-failsafe-in',
+    'tortie-failsafe-out',
+  ])
+    expect(f.has(c)).toBe(true);
+  expect(s.ipt[4].rules('filter', 'tortie-fh-eth0')![0]).toBe('-j tortie-failsafe-in');
+  s.feed([{ type: 'host-endpoint-remove', id: 'n1-eth0' }]);
+  await s.m.apply();
+  expect(
+    [...s.ipt[4].table('filter').keys()].filter((n) =>
+      /^tortie-(fh|th|failsafe)|host-endpoint|hep/.test(n),
+    ),
+  ).toEqual([]);
+});
