@@ -9,6 +9,7 @@
 //   - IPAM allocations per second on etcd
 // Prints one JSON line per figure. Usage: node bench/cni.js [pods] [parallel]
 'use strict';
+const { timedPool: pool, printPercentiles: stats } = require('./lib/latency');
 const { spawn } = require('node:child_process');
 const path = require('node:path');
 const { Testbed, Etcd, PortForward } = require('../packages/testbed/dist');
@@ -20,36 +21,6 @@ const PODS = Number(process.argv[2] ?? 200);
 const PARALLEL = Number(process.argv[3] ?? 16);
 const PORT = 23792;
 const CLI = path.resolve(__dirname, '../packages/cni/dist/cli.js');
-
-function stats(name, ms, extra = {}) {
-  const s = [...ms].sort((a, b) => a - b);
-  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
-  const line = {
-    figure: name,
-    n: s.length,
-    p50_ms: +q(0.5).toFixed(2),
-    p99_ms: +q(0.99).toFixed(2),
-    ...extra,
-  };
-  console.log(JSON.stringify(line));
-  return line;
-}
-
-async function pool(n, parallel, fn) {
-  const times = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: parallel }, async () => {
-      while (next < n) {
-        const i = next++;
-        const t0 = process.hrtime.bigint();
-        await fn(i);
-        times.push(Number(process.hrtime.bigint() - t0) / 1e6);
-      }
-    }),
-  );
-  return times;
-}
 
 function runIn(ns, argv, env, input) {
   return new Promise((resolve, reject) => {

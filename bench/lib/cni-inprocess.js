@@ -1,6 +1,7 @@
 // Runs inside the bench's node namespace: the plugin's ADD and DEL in one process (no
 // process start per pod), timing the kernel part (veth + addresses + routes) apart.
 'use strict';
+const { timedPool, printPercentiles: stats } = require('./latency');
 const { spawn } = require('node:child_process');
 const cni = require('../../packages/cni/dist');
 const { add, del, parseNetConf, LinuxPodNetwork } = cni;
@@ -9,20 +10,6 @@ const { IpamClient } = require('../../packages/ipam/dist');
 
 const [pods, parallel, etcd, ...netns] = process.argv.slice(2);
 const N = Number(pods);
-
-function stats(name, ms, extra = {}) {
-  const s = [...ms].sort((a, b) => a - b);
-  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
-  const line = {
-    figure: name,
-    n: s.length,
-    p50_ms: +q(0.5).toFixed(2),
-    p99_ms: +q(0.99).toFixed(2),
-    ...extra,
-  };
-  console.log(JSON.stringify(line));
-  return line;
-}
 
 function sh(argv, input) {
   return new Promise((resolve, reject) => {
@@ -34,21 +21,7 @@ function sh(argv, input) {
   });
 }
 
-async function lanes(fn) {
-  const times = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Number(parallel) }, async () => {
-      while (next < N) {
-        const i = next++;
-        const t0 = process.hrtime.bigint();
-        await fn(i);
-        times.push(Number(process.hrtime.bigint() - t0) / 1e6);
-      }
-    }),
-  );
-  return times;
-}
+const lanes = (fn) => timedPool(N, Number(parallel), fn);
 
 async function main() {
   const conf = parseNetConf(

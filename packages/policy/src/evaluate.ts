@@ -56,7 +56,7 @@ export interface Verdict {
  * first, then pre-DNAT (ingress), then normal policy; only normal policy has an
  * end-of-tier deny and falls back to profiles.
  */
-type Stage = 'untracked' | 'preDNAT' | 'normal';
+export type Stage = 'untracked' | 'preDNAT' | 'normal';
 
 const selectorCache = new Map<string, Selector>();
 function sel(text: string): Selector {
@@ -70,6 +70,35 @@ function sel(text: string): Selector {
 
 function qualified(p: Policy): string {
   return p.metadata.namespace ? `${p.metadata.namespace}/${p.metadata.name}` : p.metadata.name;
+}
+
+/** Which policies take part in a stage (flags only mean something on host endpoints). */
+export function inStage(p: Policy, ep: Endpoint, stage: Stage, forwarded: boolean): boolean {
+  const hep = ep.namespace === undefined;
+  const { doNotTrack = false, preDNAT = false, applyOnForward = false } = p.spec;
+  if (stage === 'untracked') return hep && doNotTrack;
+  if (stage === 'preDNAT') return hep && preDNAT;
+  if (doNotTrack || preDNAT) return false;
+  return !forwarded || applyOnForward;
+}
+
+/** Does policy `p` select endpoint `ep` (namespace, namespaceSelector, service account, selector)? */
+export function policySelects(p: Policy, ep: Endpoint, nsLabels: (ns: string) => Labels): boolean {
+  if (p.kind === 'NetworkPolicy' && p.metadata.namespace !== ep.namespace) return false;
+  if (p.spec.namespaceSelector !== undefined) {
+    if (ep.namespace === undefined) return false;
+    if (!matches(sel(p.spec.namespaceSelector), nsLabels(ep.namespace))) return false;
+  }
+  if (p.spec.serviceAccountSelector !== undefined) {
+    if (
+      !ep.serviceAccount ||
+      !matches(sel(p.spec.serviceAccountSelector), ep.serviceAccountLabels ?? {})
+    )
+      return false;
+  }
+  return matches(sel(p.spec.selector ?? 'all()'), ep.labels, {
+    global: ep.namespace === undefined,
+  });
 }
 
 export class Evaluator {
@@ -117,16 +146,6 @@ export class Evaluator {
     return { allowed, egress, ingress, ...(forwarded.length ? { forwarded } : {}) };
   }
 
-  /** Which policies take part in a stage (flags only mean something on host endpoints). */
-  private inStage(p: Policy, ep: Endpoint, stage: Stage, forwarded: boolean): boolean {
-    const hep = ep.namespace === undefined;
-    const { doNotTrack = false, preDNAT = false, applyOnForward = false } = p.spec;
-    if (stage === 'untracked') return hep && doNotTrack;
-    if (stage === 'preDNAT') return hep && preDNAT;
-    if (doNotTrack || preDNAT) return false;
-    return !forwarded || applyOnForward;
-  }
-
   /** Policies that select `ep` for `dir`, grouped by tier in tier order. */
   private applicable(
     ep: Endpoint,
@@ -138,8 +157,8 @@ export class Evaluator {
     const byTier = new Map<string, Policy[]>();
     for (const p of this.world.policies) {
       if (!policyTypes(p.spec).includes(dir)) continue;
-      if (!this.inStage(p, ep, stage, forwarded)) continue;
-      if (!this.policySelects(p, ep)) continue;
+      if (!inStage(p, ep, stage, forwarded)) continue;
+      if (!policySelects(p, ep, (ns) => this.namespaceLabels(ns))) continue;
       const tier = p.spec.tier ?? DEFAULT_TIER;
       byTier.set(tier, [...(byTier.get(tier) ?? []), p]);
     }
@@ -158,24 +177,6 @@ export class Evaluator {
               qualified(a).localeCompare(qualified(b)),
           ),
       }));
-  }
-
-  private policySelects(p: Policy, ep: Endpoint): boolean {
-    if (p.kind === 'NetworkPolicy' && p.metadata.namespace !== ep.namespace) return false;
-    if (p.spec.namespaceSelector !== undefined) {
-      if (ep.namespace === undefined) return false;
-      if (!matches(sel(p.spec.namespaceSelector), this.namespaceLabels(ep.namespace))) return false;
-    }
-    if (p.spec.serviceAccountSelector !== undefined) {
-      if (
-        !ep.serviceAccount ||
-        !matches(sel(p.spec.serviceAccountSelector), ep.serviceAccountLabels ?? {})
-      )
-        return false;
-    }
-    return matches(sel(p.spec.selector ?? 'all()'), ep.labels, {
-      global: ep.namespace === undefined,
-    });
   }
 
   private namespaceLabels(ns: string): Labels {

@@ -15,6 +15,9 @@ export { ipInNet, cidrProblem } from './cidr';
 export {
   Evaluator,
   explain,
+  policySelects,
+  inStage,
+  type Stage as PolicyStage,
   portMatches,
   type Verdict,
   type DirectionVerdict,

@@ -3,13 +3,12 @@
 // agree. Pure.
 import {
   DEFAULT_TIER,
-  matches,
-  parseSelector,
+  inStage,
+  policySelects,
   policyTypes,
   type Endpoint,
   type Labels,
   type Policy,
-  type Selector,
   type Tier,
 } from '@tortie/policy';
 import type { TierInfo } from '../types';
@@ -17,38 +16,9 @@ import { policyId } from './world';
 
 export type Stage = 'normal' | 'untracked' | 'preDNAT' | 'forward';
 
-const cache = new Map<string, Selector>();
-const sel = (t: string) => {
-  let s = cache.get(t);
-  if (!s) cache.set(t, (s = parseSelector(t)));
-  return s;
-};
-
-export function policySelects(p: Policy, ep: Endpoint, nsLabels: (ns: string) => Labels): boolean {
-  if (p.kind === 'NetworkPolicy' && p.metadata.namespace !== ep.namespace) return false;
-  if (p.spec.namespaceSelector !== undefined) {
-    if (ep.namespace === undefined) return false;
-    if (!matches(sel(p.spec.namespaceSelector), nsLabels(ep.namespace))) return false;
-  }
-  if (p.spec.serviceAccountSelector !== undefined) {
-    if (
-      !ep.serviceAccount ||
-      !matches(sel(p.spec.serviceAccountSelector), ep.serviceAccountLabels ?? {})
-    )
-      return false;
-  }
-  return matches(sel(p.spec.selector ?? 'all()'), ep.labels, {
-    global: ep.namespace === undefined,
-  });
-}
-
-function inStage(p: Policy, ep: Endpoint, stage: Stage): boolean {
-  const hep = ep.namespace === undefined;
-  const { doNotTrack = false, preDNAT = false, applyOnForward = false } = p.spec;
-  if (stage === 'untracked') return hep && doNotTrack;
-  if (stage === 'preDNAT') return hep && preDNAT;
-  if (doNotTrack || preDNAT) return false;
-  return stage === 'normal' || applyOnForward;
+/** Felix's stages: normal, and for host endpoints untracked, pre-DNAT and forwarded. */
+function inStageOf(p: Policy, ep: Endpoint, stage: Stage): boolean {
+  return stage === 'forward' ? inStage(p, ep, 'normal', true) : inStage(p, ep, stage, false);
 }
 
 const qualified = (p: Policy) =>
@@ -63,7 +33,7 @@ export function tiersFor(
 ): TierInfo[] {
   const byTier = new Map<string, Policy[]>();
   for (const p of policies) {
-    if (!inStage(p, ep, stage) || !policySelects(p, ep, nsLabels)) continue;
+    if (!inStageOf(p, ep, stage) || !policySelects(p, ep, nsLabels)) continue;
     const t = p.spec.tier ?? DEFAULT_TIER;
     byTier.set(t, [...(byTier.get(t) ?? []), p]);
   }
