@@ -87,6 +87,8 @@ async function main(): Promise<void> {
   const runner = new ProcessRunner();
   const net = new NetManager(runner);
   const acl = new AclManager(runner, {
+    failsafeInbound: config.failsafeInboundHostPorts,
+    failsafeOutbound: config.failsafeOutboundHostPorts,
     backend:
       config.iptablesBackend === 'Auto'
         ? 'Auto'

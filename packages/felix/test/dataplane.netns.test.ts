@@ -5,7 +5,7 @@
 import { parseResource, type Resource } from '@tortie/api';
 import { hostBatch, podBatch } from '@tortie/cni';
 import { Evaluator, type Flow } from '@tortie/policy';
-import { Testbed, describeIf, waitUntil, type Netns } from '@tortie/testbed';
+import { Testbed, describeIf, link, waitUntil, type Netns } from '@tortie/testbed';
 import { CalcGraph } from '../src/graph/calc-graph';
 import { toPolicy, toProfile, workloadToEndpoint } from '../src/graph/world';
 import { AclManager } from '../src/linux/acl-manager';
@@ -253,3 +253,68 @@ for (const backend of ['legacy', 'nft'] as const) {
     },
   );
 }
+
+describeIf(
+  ['root', 'netns', 'iptables', 'ipset'],
+  'host endpoints in a network namespace (failsafe ports, policy)',
+  () => {
+    const tb = new Testbed();
+    let node: Netns;
+    let client: Netns;
+    const TCP_LISTENER = `
+const net = require('node:net');
+for (const p of [22, 8080, 9090]) net.createServer((c) => c.pipe(c)).listen(p, '0.0.0.0');
+setTimeout(() => process.stdout.write('ready\\n'), 100);
+`;
+    beforeAll(async () => {
+      node = await tb.netns('hepnode');
+      client = await tb.netns('hepclient');
+      await link(node, client, { v4: ['192.168.91.1/24', '192.168.91.2/24'] }).then(
+        async ({ ifA }) => {
+          await node.exec(['ip', 'link', 'set', ifA, 'name', 'eth0']).catch(async () => {
+            // the link is up already: rename needs it down
+            await node.exec(['ip', 'link', 'set', ifA, 'down']);
+            await node.exec(['ip', 'link', 'set', ifA, 'name', 'eth0']);
+            await node.exec(['ip', 'link', 'set', 'eth0', 'up']);
+          });
+        },
+      );
+      const l = node.spawn([process.execPath, '-e', TCP_LISTENER]);
+      await new Promise((r) => l.stdout!.once('data', r));
+      const acl = new AclManager(new ProcessRunner(node.name), { backend: 'nft' });
+      const g = new CalcGraph({ nodeName: 'n1', sink: acl });
+      g.onUpdates(
+        [
+          R('Node', 'n1', { bgp: { ipv4Address: '192.168.91.1/24' } }),
+          R(
+            'HostEndpoint',
+            'n1-eth0',
+            { node: 'n1', interfaceName: 'eth0', expectedIPs: ['192.168.91.1'] },
+            { labels: { role: 'host' } },
+          ),
+          R('GlobalNetworkPolicy', 'host-8080-only', {
+            selector: "role == 'host'",
+            types: ['Ingress', 'Egress'],
+            ingress: [{ action: 'Allow', protocol: 'TCP', destination: { ports: [8080] } }],
+            egress: [{ action: 'Allow' }],
+          }),
+        ].map((resource) => ({ type: 'set' as const, resource })),
+      );
+      g.onStatus('in-sync');
+      await acl.apply();
+    });
+    afterAll(() => tb.cleanup());
+
+    const tcp = (port: number) =>
+      client.exec([process.execPath, '-e', PROBE, 'TCP', '192.168.91.1', String(port)]);
+
+    test('policy allows 8080, denies 9090; the failsafe SSH port stays open', async () => {
+      expect(await tcp(8080)).toBe('ok');
+      expect(await tcp(9090)).toBe('fail');
+      expect(await tcp(22)).toBe('ok'); // failsafe: no policy locks the operator out
+      const save = await node.exec(['iptables-nft-save', '-t', 'filter']);
+      expect(save).toContain('-A tortie-INPUT -i eth0');
+      expect(save).toMatch(/-A tortie-failsafe-in -p tcp -m tcp --dport 22 .*-j ACCEPT/);
+    });
+  },
+);

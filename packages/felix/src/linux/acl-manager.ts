@@ -4,11 +4,20 @@
 // iptables-restore, then set removals. Nothing before in-sync; startup reads what the
 // kernel has and converges without flushing.
 import type { DataplaneManager } from '../agent';
-import type { DataplaneRule, DataplaneUpdate, IpPoolInfo, WorkloadEndpoint } from '../types';
+import { resolveConfig, type HostPort } from '../config';
+import type {
+  DataplaneRule,
+  DataplaneUpdate,
+  HostEndpoint,
+  IpPoolInfo,
+  WorkloadEndpoint,
+} from '../types';
 import {
   chainNames,
   endpointChain,
+  failsafeChains,
   filterChains,
+  hostEndpointChains,
   natChains,
   ruleChain,
   type Chain,
@@ -26,6 +35,9 @@ interface Rules {
 
 export interface AclOptions {
   backend?: Backend | 'Auto';
+  /** Host ports that stay open on host endpoints whatever the policy (default: Calico's). */
+  failsafeInbound?: HostPort[];
+  failsafeOutbound?: HostPort[];
   /** Program ip6tables too (default: when an IPv6 pool exists). */
   ipv6?: boolean;
 }
@@ -36,6 +48,7 @@ export class AclManager implements DataplaneManager {
   private readonly policies = new Map<string, Rules>();
   private readonly profiles = new Map<string, Rules>();
   private readonly workloads = new Map<string, WorkloadEndpoint>();
+  private readonly hostEndpoints = new Map<string, HostEndpoint>();
   private readonly pools = new Map<string, IpPoolInfo>();
   private defaultEndpointToHostAction: 'Drop' | 'Accept' | 'Return' = 'Drop';
   private readonly ipsets: IpsetWriter;
@@ -83,6 +96,12 @@ export class AclManager implements DataplaneManager {
         break;
       case 'workload-remove':
         this.workloads.delete(u.id);
+        break;
+      case 'host-endpoint-update':
+        this.hostEndpoints.set(u.endpoint.id, u.endpoint);
+        break;
+      case 'host-endpoint-remove':
+        this.hostEndpoints.delete(u.id);
         break;
       case 'pool-update':
         this.pools.set(u.pool.cidr, u.pool);
@@ -135,10 +154,19 @@ export class AclManager implements DataplaneManager {
 
   /** Every chain of one family's filter table. */
   private filterChainsFor(family: Family, netSets: Map<string, NetSet>): Chain[] {
-    const chains: Chain[] = filterChains({
-      workloads: [...this.workloads.values()],
-      defaultEndpointToHostAction: this.defaultEndpointToHostAction,
-    });
+    const heps = [...this.hostEndpoints.values()].filter((h) => h.ifaceName && h.ifaceName !== '*');
+    const defaults = resolveConfig({});
+    const chains: Chain[] = [
+      ...filterChains({
+        workloads: [...this.workloads.values()],
+        hostEndpoints: heps,
+        defaultEndpointToHostAction: this.defaultEndpointToHostAction,
+      }),
+      ...failsafeChains(
+        this.opts.failsafeInbound ?? defaults.failsafeInboundHostPorts,
+        this.opts.failsafeOutbound ?? defaults.failsafeOutboundHostPorts,
+      ),
+    ];
     const live = new Set<string>();
     const add = (key: string, version: unknown, render: (n: Map<string, NetSet>) => Chain[]) => {
       live.add(key);
@@ -164,6 +192,7 @@ export class AclManager implements DataplaneManager {
         endpointChain(chainNames.fromWorkload(w.ifaceName), w.tiers, 'egress', w.profileIds),
       ]);
     }
+    for (const h of heps) add(`${family}|h|${h.id}`, h, () => hostEndpointChains(h));
     for (const k of this.chainCache.keys())
       if (k.startsWith(`${family}|`) && !live.has(k)) this.chainCache.delete(k);
     return chains;

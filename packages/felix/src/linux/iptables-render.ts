@@ -6,7 +6,8 @@
 // passed; a tier whose policies all fell through applies its default action), then its
 // profiles, then drops: default deny for every endpoint tortie knows.
 import { createHash } from 'node:crypto';
-import type { DataplaneRule, PortRange, TierInfo, WorkloadEndpoint } from '../types';
+import type { HostPort } from '../config';
+import type { DataplaneRule, HostEndpoint, PortRange, TierInfo, WorkloadEndpoint } from '../types';
 
 export const MARK_ACCEPT = 0x10000;
 export const MARK_PASS = 0x20000;
@@ -30,6 +31,10 @@ export const chainNames = {
   profileOut: (id: string) => `tortie-pro-${hash(id, 17)}`,
   fromWorkload: (iface: string) => `tortie-fw-${iface}`,
   toWorkload: (iface: string) => `tortie-tw-${iface}`,
+  fromHost: (iface: string) => `tortie-fh-${iface}`,
+  toHost: (iface: string) => `tortie-th-${iface}`,
+  fromHostForward: (iface: string) => `tortie-fhfw-${iface}`,
+  toHostForward: (iface: string) => `tortie-thfw-${iface}`,
 };
 
 /** IP set names within ipset's 31 characters. */
@@ -196,8 +201,13 @@ export function endpointChain(
   tiers: TierInfo[],
   direction: 'ingress' | 'egress',
   profileIds: string[],
+  opts: { failsafe?: string; undecided?: 'drop' | 'return' } = {},
 ): Chain {
-  const rules = [`-j MARK --set-xmark 0x0/${hex(MARK_ACCEPT | MARK_PASS)}`];
+  // failsafe ports first: no policy can lock the operator out (host endpoints)
+  const rules = [
+    ...(opts.failsafe ? [`-j ${opts.failsafe}`] : []),
+    `-j MARK --set-xmark 0x0/${hex(MARK_ACCEPT | MARK_PASS)}`,
+  ];
   const accepted = `-m mark --mark ${hex(MARK_ACCEPT)}/${hex(MARK_ACCEPT)} -j RETURN`;
   const notPassed = `-m mark --mark 0x0/${hex(MARK_PASS)}`;
   for (const t of tiers) {
@@ -219,12 +229,51 @@ export function endpointChain(
     );
     rules.push(accepted);
   }
-  rules.push('-j DROP -m comment --comment "tortie:no policy or profile allowed it"');
+  // forwarded traffic no applyOnForward policy decided is not policed here (as Calico)
+  if (opts.undecided === 'return')
+    rules.push(`-j MARK --set-xmark ${hex(MARK_ACCEPT)}/${hex(MARK_ACCEPT)}`);
+  else rules.push('-j DROP -m comment --comment "tortie:no policy or profile allowed it"');
   return { name, rules };
+}
+
+/** Failsafe chains: the configured host ports stay open whatever the policy says. */
+export function failsafeChains(inbound: HostPort[], outbound: HostPort[]): Chain[] {
+  const rule = (h: HostPort, dir: 'in' | 'out') =>
+    `-p ${h.protocol.toLowerCase()}${h.net ? ` ${dir === 'in' ? '-s' : '-d'} ${h.net}` : ''} --dport ${h.port} -j ACCEPT`;
+  return [
+    { name: 'tortie-failsafe-in', rules: inbound.map((h) => rule(h, 'in')) },
+    { name: 'tortie-failsafe-out', rules: outbound.map((h) => rule(h, 'out')) },
+  ];
+}
+
+/** A host endpoint's chains: to the host (ingress), from the host (egress), forwarded. */
+export function hostEndpointChains(h: HostEndpoint): Chain[] {
+  const iface = h.ifaceName!;
+  const fwd = h.forwardTiers.length > 0;
+  return [
+    endpointChain(chainNames.fromHost(iface), h.tiers, 'ingress', h.profileIds, {
+      failsafe: 'tortie-failsafe-in',
+    }),
+    endpointChain(chainNames.toHost(iface), h.tiers, 'egress', h.profileIds, {
+      failsafe: 'tortie-failsafe-out',
+    }),
+    ...(fwd
+      ? [
+          endpointChain(chainNames.fromHostForward(iface), h.forwardTiers, 'ingress', [], {
+            undecided: 'return',
+          }),
+          endpointChain(chainNames.toHostForward(iface), h.forwardTiers, 'egress', [], {
+            undecided: 'return',
+          }),
+        ]
+      : []),
+  ];
 }
 
 export interface FilterInput {
   workloads: WorkloadEndpoint[];
+  /** Host endpoints on a named interface (all-interfaces host endpoints are not rendered yet). */
+  hostEndpoints?: HostEndpoint[];
   defaultEndpointToHostAction: 'Drop' | 'Accept' | 'Return';
 }
 
@@ -234,6 +283,10 @@ export function filterChains(i: FilterInput): Chain[] {
     i.defaultEndpointToHostAction
   ];
   const ws = [...i.workloads].sort((a, b) => a.ifaceName.localeCompare(b.ifaceName));
+  const heps = (i.hostEndpoints ?? [])
+    .filter((h) => h.ifaceName && h.ifaceName !== '*')
+    .sort((a, b) => a.ifaceName!.localeCompare(b.ifaceName!));
+  const fwd = heps.filter((h) => h.forwardTiers.length > 0);
   return [
     {
       name: 'tortie-FORWARD',
@@ -248,6 +301,11 @@ export function filterChains(i: FilterInput): Chain[] {
         `-o cali+ -j MARK --set-xmark 0x0/${hex(MARK_ACCEPT | MARK_PASS)}`,
         '-o cali+ -j tortie-to-wl-dispatch',
         `-o cali+ -m mark --mark 0x0/${hex(MARK_ACCEPT)} -j DROP`,
+        // forwarded through host endpoints: their applyOnForward policies
+        ...fwd.flatMap((h) => [
+          `-i ${h.ifaceName} -j ${chainNames.fromHostForward(h.ifaceName!)}`,
+          `-o ${h.ifaceName} -j ${chainNames.toHostForward(h.ifaceName!)}`,
+        ]),
         `-m mark --mark ${hex(MARK_ACCEPT)}/${hex(MARK_ACCEPT)} -j ACCEPT`,
       ],
     },
@@ -256,12 +314,21 @@ export function filterChains(i: FilterInput): Chain[] {
       rules: [
         '-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
         '-i cali+ -j tortie-wl-to-host',
+        `-j MARK --set-xmark 0x0/${hex(MARK_ACCEPT | MARK_PASS)}`,
+        ...heps.map((h) => `-i ${h.ifaceName} -j ${chainNames.fromHost(h.ifaceName!)}`),
+        `-m mark --mark ${hex(MARK_ACCEPT)}/${hex(MARK_ACCEPT)} -j ACCEPT`,
       ],
     },
     {
       // host -> local workload is not policed (probes from the kubelet), as Felix
       name: 'tortie-OUTPUT',
-      rules: ['-o cali+ -j RETURN'],
+      rules: [
+        '-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+        '-o cali+ -j RETURN',
+        `-j MARK --set-xmark 0x0/${hex(MARK_ACCEPT | MARK_PASS)}`,
+        ...heps.map((h) => `-o ${h.ifaceName} -j ${chainNames.toHost(h.ifaceName!)}`),
+        `-m mark --mark ${hex(MARK_ACCEPT)}/${hex(MARK_ACCEPT)} -j ACCEPT`,
+      ],
     },
     {
       // the endpoint's egress policy first, then Felix's DefaultEndpointToHostAction
