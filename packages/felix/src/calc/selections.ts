@@ -1,0 +1,115 @@
+// Selectors over the flat labels of model.ts: which endpoints a policy applies to, and
+// which endpoints / network sets an IP set holds for one side of a rule, combined as
+// Calico combines them (selector && namespace scope && service accounts). An IP set is
+// identified by the hash of its canonical flat selector, so equal selections share
+// one set whatever rule or policy they come from. Pure.
+import type { EntityRule, PolicySpec } from '@tortie/policy';
+import { parseSelector, printSelector, type Selector } from '@tortie/policy';
+import type { IpSetType } from '../types';
+import { ipSetId } from './ids';
+import { KIND, NS, NS_LABEL, SA, SA_LABEL } from './model';
+
+export interface SetDef {
+  id: string;
+  type: IpSetType;
+  selector: Selector;
+  /** hash:ip,port sets: endpoints contribute "ip,proto:port" for this named port. */
+  namedPort?: { name: string; protocol: number };
+}
+
+const eq = (key: string, value: string): Selector => ({ op: '==', key, value });
+/** Conjunction; all() terms add nothing, so equal selections hash equal. */
+function and(terms: Selector[]): Selector {
+  const args = terms.filter((t) => t.op !== 'all');
+  return args.length === 0 ? { op: 'all' } : args.length === 1 ? args[0] : { op: 'and', args };
+}
+const ENDPOINTS: Selector = { op: 'in', key: KIND, values: ['hep', 'wep'] };
+
+/** The selector with every label key moved under a reserved prefix. */
+export function prefixKeys(s: Selector, prefix: string): Selector {
+  switch (s.op) {
+    case 'all':
+    case 'global':
+      return s;
+    case 'not':
+      return { op: 'not', arg: prefixKeys(s.arg, prefix) };
+    case 'and':
+    case 'or':
+      return { op: s.op, args: s.args.map((a) => prefixKeys(a, prefix)) };
+    default:
+      return { ...s, key: `${prefix}${s.key}` };
+  }
+}
+
+/**
+ * Which endpoints a policy applies to: its namespace (NetworkPolicy), namespaceSelector
+ * (GlobalNetworkPolicy, namespaced endpoints only), serviceAccountSelector, selector.
+ */
+export function policySelector(spec: PolicySpec, namespace: string | undefined): Selector {
+  const parts: Selector[] = [];
+  if (namespace !== undefined) parts.push(eq(NS, namespace));
+  if (spec.namespaceSelector !== undefined)
+    parts.push({ op: 'has', key: NS }, prefixKeys(parseSelector(spec.namespaceSelector), NS_LABEL));
+  if (spec.serviceAccountSelector !== undefined)
+    parts.push(
+      { op: 'has', key: SA },
+      prefixKeys(parseSelector(spec.serviceAccountSelector), SA_LABEL),
+    );
+  parts.push(parseSelector(spec.selector ?? 'all()'));
+  return and(parts);
+}
+
+function def(type: IpSetType, selector: Selector, namedPort?: SetDef['namedPort']): SetDef {
+  const canonical = `${type}|${printSelector(selector)}${namedPort ? `|${namedPort.protocol}:${namedPort.name}` : ''}`;
+  return { id: ipSetId(canonical), type, selector, ...(namedPort ? { namedPort } : {}) };
+}
+
+/**
+ * The positive selection of a rule side, as the reference evaluator reads it: endpoints
+ * in scope (namespaceSelector, else the policy's own namespace for a NetworkPolicy)
+ * matching the selector and the service accounts; network sets in scope only when a
+ * label selector (and no service account match) picks them.
+ */
+export function sideSelector(e: EntityRule, policyNs: string | undefined): Selector | undefined {
+  const hasSa = e.serviceAccounts !== undefined;
+  if (e.selector === undefined && e.namespaceSelector === undefined && !hasSa) return undefined;
+  const parts: Selector[] = [];
+  if (e.selector === undefined || hasSa) parts.push(ENDPOINTS);
+  if (e.namespaceSelector !== undefined)
+    parts.push(prefixKeys(parseSelector(e.namespaceSelector), NS_LABEL));
+  else if (policyNs !== undefined && e.selector !== undefined) parts.push(eq(NS, policyNs));
+  if (e.selector !== undefined) parts.push(parseSelector(e.selector));
+  if (e.serviceAccounts) {
+    parts.push({ op: 'has', key: SA });
+    const names = e.serviceAccounts.names;
+    if (names !== undefined) parts.push({ op: 'in', key: SA, values: [...names] });
+    if (e.serviceAccounts.selector !== undefined)
+      parts.push(prefixKeys(parseSelector(e.serviceAccounts.selector), SA_LABEL));
+  }
+  return and(parts);
+}
+
+/** Sets of one rule side: the selection, the notSelector, one per named port. */
+export function sideSets(
+  e: EntityRule | undefined,
+  policyNs: string | undefined,
+  protocol: number | undefined,
+  namedPorts: string[],
+): { sel?: SetDef; not?: SetDef; named: SetDef[] } {
+  if (!e) return { named: [] };
+  const selSel = sideSelector(e, policyNs);
+  const out: { sel?: SetDef; not?: SetDef; named: SetDef[] } = { named: [] };
+  if (selSel) out.sel = def('hash:net', selSel);
+  // notSelector: any endpoint (not network set) its labels pick, as the evaluator
+  if (e.notSelector !== undefined)
+    out.not = def('hash:net', and([ENDPOINTS, parseSelector(e.notSelector)]));
+  // named ports resolve on the endpoints of this side (all endpoints without a selection)
+  for (const name of namedPorts)
+    out.named.push(
+      def('hash:ip,port', and([ENDPOINTS, ...(selSel ? [selSel] : [])]), {
+        name,
+        protocol: protocol ?? 6,
+      }),
+    );
+  return out;
+}
