@@ -1,0 +1,185 @@
+// Calculation graph, BGP: the node-to-node mesh (passive toward lower addresses), mesh
+// off with global and per-node peers, peerSelector both ways, route-reflector clusters,
+// originated prefixes (blocks, borrowed /32s, service IPs), sent only when changed.
+import { block, harness, node, ofType, pool, R } from './calc-fixtures';
+
+const peer = (name: string, spec: object) => R('BGPPeer', name, spec);
+const bgpConfig = (spec: object) => R('BGPConfiguration', 'default', spec);
+
+describe('calc graph: BGP', () => {
+  test('mesh: one peer per other node; we wait for the nodes with lower addresses', () => {
+    const h = harness('n2');
+    h.set(
+      node('n1', '10.0.0.1/24'),
+      node('n2', '10.0.0.10/24', { asNumber: 65010 }),
+      node('n3', '10.0.0.9/24', { asNumber: 65003 }),
+      node('n4', '10.0.0.100/24'),
+      node('nobgp', undefined),
+    );
+    h.sync();
+    expect(h.dp.bgp).toEqual({
+      enabled: true,
+      asNumber: 65010,
+      routerId: '10.0.0.10',
+      listenPort: 179,
+      localSubnet: '10.0.0.0/24',
+      peers: [
+        { name: 'mesh-10.0.0.1', address: '10.0.0.1', asNumber: 64512, passive: true },
+        { name: 'mesh-10.0.0.9', address: '10.0.0.9', asNumber: 65003, passive: true },
+        { name: 'mesh-10.0.0.100', address: '10.0.0.100', asNumber: 64512, passive: false },
+      ],
+      originate: [],
+    });
+  });
+
+  test('a node without a BGP address has BGP disabled', () => {
+    const h = harness('n1');
+    h.set(node('n1', undefined), node('n2', '10.0.0.2/24'));
+    h.sync();
+    expect(h.dp.bgp).toMatchObject({ enabled: false, asNumber: 64512, peers: [] });
+  });
+
+  test('mesh off: global and per-node BGPPeers (by name, by nodeSelector), AS from the config', () => {
+    const h = harness('n1');
+    h.set(
+      bgpConfig({ nodeToNodeMeshEnabled: false, asNumber: 65000, listenPort: 1790 }),
+      node('n1', '10.0.0.1/24', {}, { rack: 'a' }),
+      node('n2', '10.0.0.2/24'),
+      peer('tor', { peerIP: '10.0.0.254', asNumber: 65100 }),
+      peer('mine', { node: 'n1', peerIP: '192.0.2.1:1179', asNumber: 65200, ttlSecurity: 1 }),
+      peer('theirs', { node: 'n2', peerIP: '192.0.2.2', asNumber: 65200 }),
+      peer('rack-a', {
+        nodeSelector: "rack == 'a'",
+        peerIP: '192.0.2.3',
+        asNumber: 65300,
+        keepOriginalNextHop: true,
+      }),
+      peer('rack-b', { nodeSelector: "rack == 'b'", peerIP: '192.0.2.4', asNumber: 65300 }),
+    );
+    h.sync();
+    expect(h.dp.bgp).toMatchObject({ asNumber: 65000, listenPort: 1790 });
+    expect(h.dp.bgp!.peers).toEqual([
+      { name: 'global-tor', address: '10.0.0.254', asNumber: 65100 },
+      { name: 'node-mine', address: '192.0.2.1', port: 1179, asNumber: 65200, ttlSecurity: 1 },
+      { name: 'node-rack-a', address: '192.0.2.3', asNumber: 65300, keepOriginalNextHop: true },
+    ]);
+  });
+
+  test('peerSelector: the selected nodes, and the selected node peers back', () => {
+    const nodes = [
+      node('n1', '10.0.0.1/24', {}, { edge: 'yes' }),
+      node('n2', '10.0.0.2/24', {}, { spine: 'yes' }),
+      node('n3', '10.0.0.3/24', {}, { spine: 'yes' }),
+      node('n4', '10.0.0.4/24'),
+    ];
+    const p = peer('edge-to-spine', {
+      nodeSelector: "edge == 'yes'",
+      peerSelector: "spine == 'yes'",
+    });
+    const cfg = bgpConfig({ nodeToNodeMeshEnabled: false });
+    const edge = harness('n1');
+    edge.set(cfg, ...nodes, p);
+    edge.sync();
+    expect(edge.dp.bgp!.peers).toEqual([
+      { name: 'node-edge-to-spine-n2', address: '10.0.0.2', asNumber: 64512 },
+      { name: 'node-edge-to-spine-n3', address: '10.0.0.3', asNumber: 64512 },
+    ]);
+    const spine = harness('n2');
+    spine.set(cfg, ...nodes, p);
+    spine.sync();
+    expect(spine.dp.bgp!.peers).toEqual([
+      { name: 'node-edge-to-spine-n1', address: '10.0.0.1', asNumber: 64512 },
+    ]);
+    const other = harness('n4');
+    other.set(cfg, ...nodes, p);
+    other.sync();
+    expect(other.dp.bgp!.peers).toEqual([]);
+  });
+
+  test('route reflectors (Calico topology): RRs peer each other, clients peer the RRs only', () => {
+    const nodes = [
+      node(
+        'rr1',
+        '10.0.0.1/24',
+        { routeReflectorClusterID: '224.0.0.1' },
+        { 'route-reflector': 'true' },
+      ),
+      node(
+        'rr2',
+        '10.0.0.2/24',
+        { routeReflectorClusterID: '224.0.0.1' },
+        { 'route-reflector': 'true' },
+      ),
+      node('c1', '10.0.0.11/24'),
+      node('c2', '10.0.0.12/24'),
+    ];
+    const res = [
+      bgpConfig({ nodeToNodeMeshEnabled: false }),
+      ...nodes,
+      peer('peer-with-route-reflectors', {
+        nodeSelector: 'all()',
+        peerSelector: "route-reflector == 'true'",
+      }),
+    ];
+    const rr = harness('rr1');
+    rr.set(...res);
+    rr.sync();
+    expect(rr.dp.bgp).toMatchObject({ routeReflectorClusterId: '224.0.0.1' });
+    expect(rr.dp.bgp!.peers).toEqual([
+      { name: 'rr-10.0.0.2', address: '10.0.0.2', asNumber: 64512 },
+      { name: 'rr-10.0.0.11', address: '10.0.0.11', asNumber: 64512, rrClient: true },
+      { name: 'rr-10.0.0.12', address: '10.0.0.12', asNumber: 64512, rrClient: true },
+    ]);
+    const client = harness('c1');
+    client.set(...res);
+    client.sync();
+    expect(client.dp.bgp!.peers).toEqual([
+      { name: 'rr-10.0.0.1', address: '10.0.0.1', asNumber: 64512 },
+      { name: 'rr-10.0.0.2', address: '10.0.0.2', asNumber: 64512 },
+    ]);
+    // with the mesh on, two reflectors of one cluster still do not mesh with each other
+    const meshed = harness('rr1');
+    meshed.set(...nodes);
+    meshed.sync();
+    expect(meshed.dp.bgp!.peers.map((p) => p.name)).toEqual(['mesh-10.0.0.11', 'mesh-10.0.0.12']);
+  });
+
+  test('originate: affine blocks, addresses borrowed elsewhere, service IPs; not disableBGPExport pools', () => {
+    const h = harness('n1');
+    h.set(
+      bgpConfig({
+        serviceClusterIPs: [{ cidr: '10.96.0.0/12' }],
+        serviceExternalIPs: [{ cidr: '192.0.2.0/24' }],
+      }),
+      node('n1', '10.0.0.1/24'),
+      node('n2', '10.0.0.2/24'),
+      pool('p', '10.244.0.0/16'),
+      pool('private', '10.250.0.0/16', { disableBGPExport: true }),
+      block('10.244.1.0/26', 'n1'),
+      block('10.244.2.0/26', 'n2', [[7, 'n1']]),
+      block('10.250.1.0/26', 'n1'),
+    );
+    h.sync();
+    expect(h.dp.bgp!.originate).toEqual([
+      '10.244.1.0/26',
+      '10.244.2.7/32',
+      '10.96.0.0/12',
+      '192.0.2.0/24',
+    ]);
+  });
+
+  test('bgp-update only when the configuration changed', () => {
+    const h = harness('n1');
+    h.set(node('n1', '10.0.0.1/24'), node('n2', '10.0.0.2/24'), pool('p', '10.244.0.0/16'));
+    h.sync();
+    // a block of another node and an unrelated node label: no new BGP config
+    h.set(block('10.244.2.0/26', 'n2'), node('n2', '10.0.0.2/24', {}, { zone: 'z' }));
+    expect(ofType(h.fresh(), 'bgp-update')).toEqual([]);
+    h.set(block('10.244.1.0/26', 'n1'));
+    expect(ofType(h.fresh(), 'bgp-update').map((u) => u.bgp.originate)).toEqual([
+      ['10.244.1.0/26'],
+    ]);
+    h.set(node('n3', '10.0.0.3/24'));
+    expect(ofType(h.fresh(), 'bgp-update').map((u) => u.bgp.peers.length)).toEqual([2]);
+  });
+});
