@@ -158,9 +158,13 @@ for (const backend of ['legacy', 'nft'] as const) {
       const probe = (from: string, proto: 'TCP' | 'UDP', ip: string, port: number) =>
         pods.get(from)!.exec([process.execPath, '-e', PROBE, proto, ip, String(port)]);
 
-      test('routes: one /32 per pod via its veth, under our route protocol', async () => {
+      test('routes: one /32 per pod via its veth, under our route protocol; interface sysctls', async () => {
         const routes = await node.exec(['ip', 'route', 'show', 'proto', '80']);
         for (const p of PODS) expect(routes).toContain(`${p.ip} dev ${iface(p.name)} scope link`);
+        const get = (k: string) => node.exec(['sysctl', '-n', k]).then((v) => v.trim());
+        expect(await get(`net.ipv4.conf.${iface('a')}.rp_filter`)).toBe('1');
+        expect(await get(`net.ipv4.conf.${iface('a')}.proxy_arp`)).toBe('1');
+        expect(await get('net.ipv4.ip_forward')).toBe('1');
       });
 
       test('TCP and UDP between every pod pair match the reference evaluator', async () => {
@@ -318,3 +322,71 @@ setTimeout(() => process.stdout.write('ready\\n'), 100);
     });
   },
 );
+
+describeIf(['root', 'netns', 'iptables', 'ipset'], 'natOutgoing in a network namespace', () => {
+  const tb = new Testbed();
+  let node: Netns;
+  let pod: Netns;
+  let outside: Netns;
+  let acl: AclManager;
+  let g: CalcGraph;
+  const pool = (natOutgoing: boolean) => R('IPPool', 'p', { cidr: '10.66.0.0/24', natOutgoing });
+  beforeAll(async () => {
+    node = await tb.netns('natnode');
+    pod = await tb.netns('natpod');
+    outside = await tb.netns('natout');
+    // the outside world knows the node, not the pod network
+    await link(node, outside, { v4: ['192.168.93.1/24', '192.168.93.2/24'] });
+    const a = {
+      hostIface: 'calinat0000001',
+      podIface: 'eth0',
+      podMac: '02:00:00:00:01:01',
+      netns: `/var/run/netns/${pod.name}`,
+      ipv4: ['10.66.0.5'],
+      ipv6: [],
+    };
+    await node.exec(['ip', '-batch', '-'], { input: hostBatch(a, 1500).join('\n') + '\n' });
+    await pod.exec(['ip', '-batch', '-'], { input: podBatch(a).join('\n') + '\n' });
+    acl = new AclManager(new ProcessRunner(node.name), { backend: 'legacy' });
+    const net = new NetManager(new ProcessRunner(node.name));
+    g = new CalcGraph({ nodeName: 'n1', sink: { send: (u) => (acl.send(u), net.send(u)) } });
+    g.onUpdates(
+      [
+        R('Node', 'n1', { bgp: { ipv4Address: '192.168.93.1/24' } }),
+        pool(true),
+        R('Profile', 'kns.ns', { ingress: [{ action: 'Allow' }], egress: [{ action: 'Allow' }] }),
+        R(
+          'WorkloadEndpoint',
+          'n1-k8s-p-eth0',
+          {
+            node: 'n1',
+            pod: 'p',
+            ipNetworks: ['10.66.0.5/32'],
+            interfaceName: a.hostIface,
+            profiles: ['kns.ns'],
+          },
+          { namespace: 'ns' },
+        ),
+      ].map((resource) => ({ type: 'set' as const, resource })),
+    );
+    g.onStatus('in-sync');
+    await net.apply();
+    await acl.apply();
+  });
+  afterAll(() => tb.cleanup());
+
+  const ping = () =>
+    pod.exec(['ping', '-c', '1', '-W', '1', '192.168.93.2']).then(
+      () => true,
+      () => false,
+    );
+
+  test('a pool with natOutgoing reaches outside (masqueraded); without it, it does not', async () => {
+    expect(await ping()).toBe(true);
+    expect(await node.exec(['iptables-legacy-save', '-t', 'nat'])).toContain('MASQUERADE');
+    g.onUpdates([{ type: 'set', resource: pool(false) }]);
+    await acl.apply();
+    await node.exec(['conntrack', '-F']).catch(() => undefined);
+    expect(await ping()).toBe(false);
+  });
+});

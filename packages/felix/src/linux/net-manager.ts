@@ -92,6 +92,19 @@ export function vtepEntries(r: RouteSpec): { neigh: string; fdb: string } | unde
   };
 }
 
+/**
+ * Per workload interface, as Felix: answer ARP for the pod's gateway at once, forward,
+ * and drop packets whose source does not route back through the interface (spoofing).
+ */
+export function workloadSysctls(iface: string): string[] {
+  return [
+    `net.ipv4.conf.${iface}.proxy_arp=1`,
+    `net.ipv4.neigh.${iface}.proxy_delay=0`,
+    `net.ipv4.conf.${iface}.forwarding=1`,
+    `net.ipv4.conf.${iface}.rp_filter=1`,
+  ];
+}
+
 export function tunnelMtu(hostMtu: number, encap: 'vxlan' | 'ipip'): number {
   return hostMtu - ENCAP_OVERHEAD[encap];
 }
@@ -114,6 +127,10 @@ export class NetManager implements DataplaneManager {
   readonly learnedTable: RouteTable;
   private vteps = new Map<string, { neigh: string; fdb: string }>();
   private forwarding = false;
+  /** Workload interfaces whose sysctls are (to be) set. */
+  private readonly configuredIfaces = new Set<string>();
+  private readonly pendingIfaces = new Set<string>();
+  private readonly ifaceOf = new Map<string, string>();
   /** Why a tunnel device could not be set up (shown by health/logs). */
   readonly problems = new Map<string, string>();
 
@@ -150,6 +167,18 @@ export class NetManager implements DataplaneManager {
       case 'config-update':
         this.config = u.config;
         break;
+      case 'workload-update':
+        this.ifaceOf.set(u.endpoint.id, u.endpoint.ifaceName);
+        if (!this.configuredIfaces.has(u.endpoint.ifaceName))
+          this.pendingIfaces.add(u.endpoint.ifaceName);
+        break;
+      case 'workload-remove': {
+        // a pod re-created with the same name gets a new interface: configure it again
+        const iface = this.ifaceOf.get(u.id);
+        if (iface) this.configuredIfaces.delete(iface);
+        this.ifaceOf.delete(u.id);
+        break;
+      }
       case 'in-sync':
         this.inSync = true;
         break;
@@ -166,6 +195,7 @@ export class NetManager implements DataplaneManager {
       await mustRun(this.runner, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
       this.forwarding = true;
     }
+    await this.applyInterfaceSysctls();
     if (this.uses('vxlan') && this.host?.ipv4Address) await this.ensureVxlan(this.host);
     if (this.uses('ipip') && this.host?.ipv4Address) await this.ensureIpip(this.host);
     await this.applyVteps();
@@ -190,6 +220,19 @@ export class NetManager implements DataplaneManager {
     await this.routes.load();
     await this.learnedTable.load();
     await this.apply();
+  }
+
+  /** Felix's per-workload-interface settings, in one sysctl call; retried if the interface is not there yet. */
+  private async applyInterfaceSysctls(): Promise<void> {
+    if (this.pendingIfaces.size === 0) return;
+    const ifaces = [...this.pendingIfaces];
+    const r = await this.runner.run(['sysctl', '-qw', ...ifaces.flatMap(workloadSysctls)]);
+    // sysctl sets what it can and names what it could not: keep those for the next apply
+    for (const i of ifaces) {
+      if (r.code !== 0 && r.stderr.includes(i)) continue;
+      this.pendingIfaces.delete(i);
+      this.configuredIfaces.add(i);
+    }
   }
 
   private async hostMtu(h: HostInfo): Promise<number> {
