@@ -423,7 +423,7 @@ export class CalcGraph {
     if (name === this.me) {
       // our subnet decides CrossSubnet for every remote destination
       this.dirtyHost = true;
-      for (const cidr of this.blocks.keys()) this.dirtyBlocks.add(cidr);
+      this.allBlocksDirty();
       for (const n of this.nodes.keys()) this.dirtyTunnels.add(n);
     }
   }
@@ -436,8 +436,14 @@ export class CalcGraph {
       this.poolsOut.set(p.cidr, p);
     } else this.pools.delete(key);
     // encapsulation, natOutgoing and BGP export of every block may follow (pools are few)
-    for (const cidr of this.blocks.keys()) this.dirtyBlocks.add(cidr);
+    this.allBlocksDirty();
     for (const n of this.nodes.keys()) this.dirtyTunnels.add(n);
+  }
+
+  /** Blocks known from IPAMBlocks or only from a confirmed BlockAffinity. */
+  private allBlocksDirty(): void {
+    for (const cidr of this.blocks.keys()) this.dirtyBlocks.add(cidr);
+    for (const cidr of this.affinityOwners.keys()) this.dirtyBlocks.add(cidr);
   }
 
   private blockChanged(key: string, r: Resource<'IPAMBlock'> | undefined): void {
