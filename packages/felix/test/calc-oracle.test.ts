@@ -8,6 +8,9 @@ import type { Resource } from '@tortie/api';
 import {
   Evaluator,
   ipInNet,
+  type Direction,
+  type EntityRule,
+  type Port,
   type Endpoint,
   type Flow,
   type NetworkSet,
@@ -126,29 +129,26 @@ const NAMESPACES = ['a', 'b'];
 const SELECTORS = ['all()', "app == 'web'", "app == 'db'", 'has(app)', "app != 'web'"];
 const NS_SELECTORS = ["env == 'x'", "env == 'y'", 'all()', "projectcalico.org/name == 'b'"];
 
-const entity = fc.oneof(
-  fc.record({ selector: fc.constantFrom(...SELECTORS) }),
-  fc.record({ namespaceSelector: fc.constantFrom(...NS_SELECTORS) }),
-  fc.record({
-    selector: fc.constantFrom(...SELECTORS),
-    namespaceSelector: fc.constantFrom(...NS_SELECTORS),
-  }),
-  fc.record({
-    serviceAccounts: fc.oneof(
-      fc.record({ names: fc.constant(['sa1']) }),
-      fc.record({ selector: fc.constant("team == 't1'") }),
-    ),
-  }),
-  fc.record({ notSelector: fc.constantFrom(...SELECTORS.slice(1)) }),
-  fc.record({ selector: fc.constant("zone == 'ext'") }),
-  fc.record({ nets: fc.constant(['10.0.1.0/30']) }),
+const entity: fc.Arbitrary<EntityRule> = fc.oneof(
+  fc.constantFrom(...SELECTORS).map((selector) => ({ selector })),
+  fc.constantFrom(...NS_SELECTORS).map((namespaceSelector) => ({ namespaceSelector })),
+  fc
+    .tuple(fc.constantFrom(...SELECTORS), fc.constantFrom(...NS_SELECTORS))
+    .map(([selector, namespaceSelector]) => ({ selector, namespaceSelector })),
+  fc.constantFrom<EntityRule>(
+    { serviceAccounts: { names: ['sa1'] } },
+    { serviceAccounts: { selector: "team == 't1'" } },
+  ),
+  fc.constantFrom(...SELECTORS.slice(1)).map((notSelector) => ({ notSelector })),
+  fc.constant<EntityRule>({ selector: "zone == 'ext'" }),
+  fc.constant<EntityRule>({ nets: ['10.0.1.0/30'] }),
 );
 const rule = fc
   .record({
     action: fc.constantFrom('Allow', 'Deny', 'Pass'),
     source: fc.option(entity, { nil: undefined }),
     destination: fc.option(entity, { nil: undefined }),
-    ports: fc.constantFrom(undefined, [80], ['http'], ['http', 8080]),
+    ports: fc.constantFrom<Port[] | undefined>(undefined, [80], ['http'], ['http', 8080]),
   })
   .map(({ action, source, destination, ports }) => {
     const r: Rule = { action: action as Rule['action'] };
@@ -167,7 +167,12 @@ const policy = fc.record({
   selector: fc.constantFrom(...SELECTORS),
   namespaceSelector: fc.option(fc.constantFrom(...NS_SELECTORS), { nil: undefined }),
   serviceAccountSelector: fc.option(fc.constant("team == 't2'"), { nil: undefined }),
-  types: fc.constantFrom(undefined, ['Ingress'], ['Egress'], ['Ingress', 'Egress']),
+  types: fc.constantFrom<Direction[] | undefined>(
+    undefined,
+    ['Ingress'],
+    ['Egress'],
+    ['Ingress', 'Egress'],
+  ),
   ingress: fc.array(rule, { maxLength: 2 }),
   egress: fc.array(rule, { maxLength: 2 }),
 });
@@ -258,7 +263,7 @@ function build(c: Cluster) {
       selector: p.selector,
       ...(p.global && p.namespaceSelector ? { namespaceSelector: p.namespaceSelector } : {}),
       ...(p.serviceAccountSelector ? { serviceAccountSelector: p.serviceAccountSelector } : {}),
-      ...(p.types ? { types: p.types as Array<'Ingress' | 'Egress'> } : {}),
+      ...(p.types ? { types: p.types } : {}),
       ingress: p.ingress,
       egress: p.egress,
     };
