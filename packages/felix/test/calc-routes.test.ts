@@ -1,7 +1,10 @@
 // Calculation graph, routes: local pods and blocks, other nodes' blocks directly or over
 // IPIP/VXLAN (Always, CrossSubnet), borrowed addresses, VXLAN tunnel entries, pools,
 // natOutgoing, host facts; a change recomputes only what it touches.
+import { blocks as ipamBlocks } from '@tortie/ipam';
 import { block, harness, node, ofType, pool, R, wep } from './calc-fixtures';
+
+const blockSpec = (cidr: string, owner: string) => ipamBlocks.newBlock(cidr, owner);
 import type { RouteSpec } from '../src/types';
 
 const nodes = [
@@ -218,5 +221,32 @@ describe('calc graph: routes', () => {
         },
       },
     ]);
+  });
+
+  test('IPv6: blocks of another node via its IPv6 address, pods as /128s', () => {
+    const h = harness('n1');
+    h.set(
+      node('n1', '10.0.0.1/24', { ipv6Address: 'fd00::1/64' }),
+      node('n2', '10.0.0.2/24', { ipv6Address: 'fd00::2/64' }),
+      pool('v6', 'fd10::/48'),
+      R('IPAMBlock', 'fd10-2', { ...blockSpec('fd10::200/122', 'n2') }),
+      wep('prod', 'six', 'n1', [], {}, { ipNetworks: ['fd10::105/128'] }),
+    );
+    h.sync();
+    expect([...h.dp.routes.values()]).toEqual([
+      { dst: 'fd10::105/128', kind: 'local-workload', ifaceName: 'calisix', node: 'n1' },
+      {
+        dst: 'fd10::200/122',
+        kind: 'remote-block',
+        node: 'n2',
+        nextHop: 'fd00::2',
+        encap: 'none',
+        natOutgoing: false,
+      },
+    ]);
+    expect(h.dp.workloads.get('prod/six/eth0')).toMatchObject({
+      ipv4Nets: [],
+      ipv6Nets: ['fd10::105/128'],
+    });
   });
 });

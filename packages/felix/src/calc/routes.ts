@@ -96,14 +96,18 @@ function remoteRoute(
   pool: IpPoolInfo | undefined,
 ): RouteSpec | undefined {
   const n = w.node(nodeName);
-  if (!n?.ip) return undefined; // no address: nowhere to send it yet
-  const encap = encapFor(w, pool, n);
+  // IPv6 destinations go to the node's IPv6 address, unencapsulated (IPIP is IPv4 only
+  // and the resources carry no IPv6 VTEP)
+  const v6 = dst.includes(':');
+  const nextHop = v6 ? n?.ipv6 : n?.ip;
+  if (!n || !nextHop) return undefined; // no address: nowhere to send it yet
+  const encap = v6 ? 'none' : encapFor(w, pool, n);
   if (encap === 'none' && !w.directRoutes) return undefined;
   const r: RouteSpec = {
     dst,
     kind,
     node: nodeName,
-    nextHop: n.ip,
+    nextHop,
     encap,
     natOutgoing: pool?.natOutgoing ?? false,
   };

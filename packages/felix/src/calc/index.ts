@@ -1,0 +1,10 @@
+// The calculation graph's public surface (the lead wires it into ../index.ts).
+export {
+  CalcGraph,
+  type CalcGraphOptions,
+  type CalcGraphConfig,
+  type CalcStats,
+} from './calc-graph';
+export { computeBgp, type BgpWorld } from './bgp';
+export { SelectorIndex, type IndexEvents } from './selector-index';
+export { ipSetId, policyId, workloadId } from './ids';
