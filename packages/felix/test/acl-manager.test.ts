@@ -283,9 +283,9 @@ test('a failed restore is reported and retried from a fresh read-back', async ()
   s.feed([...BASE, { type: 'workload-update', endpoint: wep(1) }, { type: 'in-sync' }]);
   s.ipt[4].failNext = 'iptables-restore: line 3 failed';
   await expect(s.m.apply()).rejects.toThrow(/line 3 failed/);
-  expect(s.ipt[4].saves).toEqual(['filter']);
+  expect(s.ipt[4].saves).toEqual(['filter', 'nat']); // read in parallel before the write
   await s.m.apply();
-  expect(s.ipt[4].saves).toEqual(['filter', 'filter', 'nat']);
+  expect(s.ipt[4].saves).toEqual(['filter', 'nat', 'filter']); // only the failed table again
   expect(s.ipt[4].table('filter').has('tortie-tw-cali00000000001')).toBe(true);
 });
 

@@ -108,6 +108,8 @@ export class AclManager implements DataplaneManager {
   private readonly refs = new Map<string, ChainRef>();
   /** How many desired chains hold each IP set (sets are destroyed only when 0). */
   private readonly setRefs = new Map<string, number>();
+  /** Names of the static and dispatch chains last rendered, per family. */
+  private readonly staticChains = new Map<Family, Set<string>>();
 
   private backend?: Backend;
   private readonly tables = new Map<Family, IptablesTable[]>();
@@ -356,6 +358,22 @@ export class AclManager implements DataplaneManager {
     };
   }
 
+  /** natOutgoing's sets: every pool, and the pools that masquerade. */
+  private renderPoolSets(): void {
+    if (!this.dirtyPools && !this.everything) return;
+    const all = [...this.pools.values()];
+    this.ipsets.replace(
+      `${INTERNAL}${ALL_POOLS_SET}`,
+      'hash:net',
+      all.map((p) => p.cidr),
+    );
+    this.ipsets.replace(
+      `${INTERNAL}${MASQ_POOLS_SET}`,
+      'hash:net',
+      all.filter((p) => p.natOutgoing).map((p) => p.cidr),
+    );
+  }
+
   /** Brings the desired chains of every table up to date with what changed. */
   private render(): void {
     if (this.everything) {
@@ -400,24 +418,13 @@ export class AclManager implements DataplaneManager {
         });
         const t = this.filter(f);
         const names = new Set(chains.map((c) => c.name));
-        for (const n of Object.values(STATIC))
-          if (!names.has(n) && t.has(n) && n !== STATIC.postrouting && n !== STATIC.natOutgoing)
-            this.drop(t, n);
+        for (const n of this.staticChains.get(f) ?? []) if (!names.has(n)) this.drop(t, n);
+        this.staticChains.set(f, names);
         for (const c of chains) this.put(t, c);
       }
     }
     if (this.dirtyPools) {
       const all = [...this.pools.values()];
-      this.ipsets.replace(
-        `${INTERNAL}${ALL_POOLS_SET}`,
-        'hash:net',
-        all.map((p) => p.cidr),
-      );
-      this.ipsets.replace(
-        `${INTERNAL}${MASQ_POOLS_SET}`,
-        'hash:net',
-        all.filter((p) => p.natOutgoing).map((p) => p.cidr),
-      );
       for (const f of families) {
         const nat = this.tables.get(f)![1];
         const masq = all.some((p) => p.natOutgoing && p.cidr.includes(':') === (f === 6));
@@ -432,7 +439,8 @@ export class AclManager implements DataplaneManager {
   }
 
   /** IP sets rules refer to that nobody sent: created empty (logged), so the restore can work. */
-  private ensureReferencedSets(): void {
+  private ensureReferencedSets(): boolean {
+    let any = false;
     for (const [name, n] of this.setRefs) {
       if (n <= 0 || this.ipsets.exists(name)) continue;
       this.log.error('a rule refers to an IP set the calculation graph never sent; created empty', {
@@ -440,20 +448,31 @@ export class AclManager implements DataplaneManager {
         ipset: name,
       });
       this.ipsets.placeholder(name);
+      any = true;
     }
+    return any;
   }
 
   async apply(): Promise<void> {
     if (!this.inSync) return; // nothing before the datastore is in sync
     const tables = await this.ensureTables();
+    this.renderPoolSets();
+    // read-backs (first apply, after a failure or a resync) and IP set updates run while
+    // the chains are rendered; iptables is written once the sets exist
+    const io = Promise.all([
+      Promise.all(tables.map((t) => t.ensureLoaded())),
+      this.ipsets.ensureLoaded(),
+      this.ipsets.applyUpdates(),
+    ]);
     this.render();
-    this.ensureReferencedSets();
-    this.stats.ipsetLines += await this.ipsets.applyUpdates();
+    this.stats.ipsetLines += (await io)[2];
+    if (this.ensureReferencedSets()) this.stats.ipsetLines += await this.ipsets.applyUpdates();
     for (const t of tables) {
-      const plan = await t.apply();
+      // the input is produced while iptables-restore already parses it
+      const plan = await t.write(t.prepare());
       this.stats.chainsWritten += plan.written.length;
       this.stats.chainsDeleted += plan.deleted.length;
-      if (plan.input)
+      if (plan.chunks)
         this.log.debug('iptables table written', {
           component: 'acl',
           table: t.table,

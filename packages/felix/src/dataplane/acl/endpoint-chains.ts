@@ -53,7 +53,28 @@ export interface EndpointChainSpec {
   failsafeChain?: string;
 }
 
+// Endpoints with the same policies share one rule list (only the chain name differs).
+const ruleCache = new Map<string, string[]>();
+
 export function endpointChain(spec: EndpointChainSpec, marks: MarkBits): Chain {
+  const key = JSON.stringify([
+    spec.tiers,
+    spec.profileIds,
+    spec.direction,
+    spec.kind,
+    spec.failsafeChain,
+    marks.all,
+    marks.accept,
+  ]);
+  let rules = ruleCache.get(key);
+  if (!rules) {
+    if (ruleCache.size > 10_000) ruleCache.clear();
+    ruleCache.set(key, (rules = endpointRules(spec, marks)));
+  }
+  return { name: spec.name, rules };
+}
+
+function endpointRules(spec: EndpointChainSpec, marks: MarkBits): string[] {
   const accepted = `${markSet(marks.accept)} -j RETURN`;
   const rules: string[] = [];
   if (spec.failsafeChain) rules.push(`-j ${spec.failsafeChain}`);
@@ -72,14 +93,14 @@ export function endpointChain(spec: EndpointChainSpec, marks: MarkBits): Chain {
   }
   if (spec.kind === 'forward') {
     if (applied === 0) rules.push(setMark(marks.accept), '-j RETURN');
-    return { name: spec.name, rules };
+    return rules;
   }
   for (const p of spec.profileIds) {
     rules.push(`-j ${profileChainName(p, spec.direction)}`);
     rules.push(accepted);
   }
   rules.push('-j DROP');
-  return { name: spec.name, rules };
+  return rules;
 }
 
 /** The policy and profile chains an endpoint chain jumps to. */

@@ -7,7 +7,27 @@ export interface ExecResult {
   stderr: string;
 }
 
-export type Exec = (argv: string[], stdin?: string) => Promise<ExecResult>;
+/** stdin as a whole string, or as pieces produced while the process already runs. */
+export type Stdin = string | Iterable<string>;
+
+export type Exec = (argv: string[], stdin?: Stdin) => Promise<ExecResult>;
+
+const CHUNK = 1 << 16;
+
+/** Feeds pieces to a stream in ~64 KB writes, waiting for drain, so producing overlaps consuming. */
+async function feed(w: NodeJS.WritableStream, pieces: Iterable<string>): Promise<void> {
+  let buf = '';
+  const flush = async () => {
+    if (!w.write(buf)) await new Promise((r) => w.once('drain', r));
+    buf = '';
+  };
+  for (const p of pieces) {
+    buf += p;
+    if (buf.length >= CHUNK) await flush();
+  }
+  if (buf) await flush();
+  w.end();
+}
 
 export const runCommand: Exec = (argv, stdin) =>
   new Promise((resolve, reject) => {
@@ -28,6 +48,7 @@ export const runCommand: Exec = (argv, stdin) =>
     );
     if (stdin !== undefined) {
       p.stdin!.on('error', () => undefined); // the exit status says what went wrong
-      p.stdin!.end(stdin);
+      if (typeof stdin === 'string') p.stdin!.end(stdin);
+      else feed(p.stdin!, stdin).catch(() => p.stdin!.destroy());
     }
   });

@@ -2,7 +2,7 @@
 // in-memory iptables (restore with --noflush semantics, save in iptables-save format,
 // errors where the real tool fails) and an in-memory ipset. Unit tests use them to check
 // what was written and to simulate drift (a chain flushed by hand).
-import type { IptablesRunner } from './iptables-runner';
+import { joinInput, type IptablesRunner } from './iptables-runner';
 import type { IpsetRunner } from './ipsets';
 
 interface FakeChain {
@@ -50,7 +50,8 @@ export class FakeIptables implements IptablesRunner {
     return t;
   }
 
-  async restore(table: string, input: string): Promise<void> {
+  async restore(table: string, pieces: string | Iterable<string>): Promise<void> {
+    const input = joinInput(pieces);
     this.restores.push({ table, input });
     if (this.failNext) {
       const msg = this.failNext;

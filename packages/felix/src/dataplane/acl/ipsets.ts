@@ -149,9 +149,12 @@ export class Ipsets {
     return s && [...s.members];
   }
 
+  async ensureLoaded(): Promise<void> {
+    if (!this.loaded) await this.load();
+  }
+
   /** Reads which tortie sets exist; anything unwanted becomes stale. */
   async load(): Promise<void> {
-    this.inKernel.clear();
     for (const n of await this.runner.listNames()) {
       if (!isTortieIpset(n)) continue;
       this.inKernel.add(n);
@@ -187,9 +190,8 @@ export class Ipsets {
     return lines.length ? lines.join('\n') + '\n' : '';
   }
 
-  /** Creates, fills and updates sets: before iptables refers to them. */
+  /** Creates, fills and updates sets: before iptables refers to them (needs no load). */
   async applyUpdates(): Promise<number> {
-    if (!this.loaded) await this.load();
     const input = this.updateInput();
     if (input) {
       try {
@@ -230,6 +232,7 @@ export class Ipsets {
     for (const name of this.desired.keys()) this.rewrite.add(name);
     this.adds.clear();
     this.dels.clear();
+    this.inKernel.clear();
     this.loaded = false;
   }
 

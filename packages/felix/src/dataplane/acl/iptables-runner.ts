@@ -3,12 +3,17 @@
 // the binaries (optionally inside a network namespace or under any argv prefix), and the
 // backend detection of Felix's "Auto" mode.
 import { runCommand, type Exec } from './exec';
+
+/** Joins streamed restore input (for fakes and recorders). */
+export const joinInput = (input: string | Iterable<string>) =>
+  typeof input === 'string' ? input : [...input].join('');
 import type { Family } from './names';
 
 export type Backend = 'legacy' | 'nft';
 
 export interface IptablesRunner {
-  restore(table: string, input: string): Promise<void>;
+  /** `input` may come in pieces, which are streamed to iptables-restore as they are made. */
+  restore(table: string, input: string | Iterable<string>): Promise<void>;
   save(table: string): Promise<string>;
 }
 
@@ -41,7 +46,7 @@ export class ProcessIptablesRunner implements IptablesRunner {
     this.prefix = argvPrefix(opts);
   }
 
-  async restore(_table: string, input: string): Promise<void> {
+  async restore(_table: string, input: string | Iterable<string>): Promise<void> {
     // --wait: the xtables lock is shared by every namespace on the host
     const r = await this.exec(
       [...this.prefix, this.bins.restore, '--noflush', '--wait', '10'],

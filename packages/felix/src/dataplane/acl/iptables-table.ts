@@ -74,14 +74,23 @@ export class IptablesTable {
     return planRestore(this.table, this.desired, this.actual, this.hooks, this.dirty);
   }
 
-  async apply(): Promise<RestorePlan> {
+  /** Reads the kernel's table unless it is known already. */
+  async ensureLoaded(): Promise<void> {
     if (!this.loaded) await this.load();
+  }
+
+  /** The plan for what changed since the last write (the table must be loaded). */
+  prepare(): RestorePlan {
     if (!this.dirty.size && !this.anyDeleted)
       return { written: [], deleted: [], hooksInserted: [] };
-    const plan = this.plan();
-    if (plan.input !== undefined) {
+    return this.plan();
+  }
+
+  /** Writes a prepared plan in one restore; afterwards the table knows what it holds. */
+  async write(plan: RestorePlan): Promise<RestorePlan> {
+    if (plan.chunks) {
       try {
-        await this.runner.restore(this.table, plan.input);
+        await this.runner.restore(this.table, plan.chunks());
       } catch (e) {
         this.loaded = false; // re-read before the next attempt: we do not know what is there
         throw e;
@@ -92,6 +101,11 @@ export class IptablesTable {
     this.anyDeleted = false;
     this.lastPlan = plan;
     return plan;
+  }
+
+  async apply(): Promise<RestorePlan> {
+    await this.ensureLoaded();
+    return this.write(this.prepare());
   }
 
   /** Re-reads the kernel and repairs whatever drifted. */

@@ -28,7 +28,13 @@ export function allocateMarks(mask: number = DEFAULT_MARK_MASK): MarkBits {
   return { accept, pass, scratch0, scratch1, all: accept + pass + scratch0 + scratch1 };
 }
 
-export const hex = (n: number) => `0x${n.toString(16)}`;
+const hexCache = new Map<number, string>();
+/** 0x-prefixed hex, cached: the same few mark values appear in every rule. */
+export function hex(n: number): string {
+  let h = hexCache.get(n);
+  if (h === undefined) hexCache.set(n, (h = `0x${n.toString(16)}`));
+  return h;
+}
 
 /** -m mark --mark bit/bit */
 export const markSet = (bit: number) => `-m mark --mark ${hex(bit)}/${hex(bit)}`;

@@ -31,7 +31,20 @@ export function lengthLimited(
   return `${prefix}_${shortHash(id, room)}`;
 }
 
-const chain = (prefix: string) => (id: string) => lengthLimited(prefix, id, MAX_CHAIN_NAME);
+/** Names are asked for per endpoint and policy: remember them (hashing is not free). */
+function memo(f: (id: string) => string): (id: string) => string {
+  const cache = new Map<string, string>();
+  return (id) => {
+    let n = cache.get(id);
+    if (n === undefined) {
+      if (cache.size > 100_000) cache.clear();
+      cache.set(id, (n = f(id)));
+    }
+    return n;
+  };
+}
+
+const chain = (prefix: string) => memo((id) => lengthLimited(prefix, id, MAX_CHAIN_NAME));
 
 /** Chain names, one prefix per role (as Felix's cali-pi-, cali-tw-, ...). */
 export const chainName = {

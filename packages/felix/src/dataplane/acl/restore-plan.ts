@@ -71,12 +71,19 @@ export const hookHash = (h: Hook) => ruleHashes(hookChain(h))[0];
 export const hookSpec = (h: Hook) => `${hashComment(hookHash(h))} ${hookChain(h).rules[0]}`;
 
 export interface RestorePlan {
-  /** undefined: the table already matches */
-  input?: string;
   written: string[];
   deleted: string[];
   hooksInserted: string[];
+  /**
+   * The restore input in pieces, produced lazily (so it can be streamed to
+   * iptables-restore while the rest is rendered); undefined: the table already matches.
+   */
+  chunks?: () => Iterable<string>;
+  /** The whole input as one string (joins chunks). */
+  readonly input?: string;
 }
+
+const NOTHING: RestorePlan = { written: [], deleted: [], hooksInserted: [] };
 
 /**
  * The restore input that makes `actual` match `desired`. Only chains named in `check`
@@ -95,8 +102,12 @@ export function planRestore(
     const c = desired.get(name);
     if (!c) continue;
     const have = actual.chains.get(name);
+    if (!have) {
+      written.push(c); // hashes are computed while the input is produced
+      continue;
+    }
     const want = ruleHashes(c);
-    if (!have || have.length !== want.length || have.some((h, i) => h !== want[i])) written.push(c);
+    if (have.length !== want.length || have.some((h, i) => h !== want[i])) written.push(c);
   }
   const deleted = [...actual.chains.keys()].filter((n) => !desired.has(n));
 
@@ -121,20 +132,28 @@ export function planRestore(
   }
 
   if (!written.length && !deleted.length && !hookDeletes.length && !hookInserts.length)
-    return { written: [], deleted: [], hooksInserted: [] };
-  const lines = [`*${table}`];
-  for (const c of written) lines.push(`:${c.name} - [0:0]`);
-  for (const n of deleted) lines.push(`:${n} - [0:0]`);
-  for (const c of written) lines.push(...appendLines(c));
-  lines.push(...hookDeletes);
-  for (const h of hookInserts) lines.push(`-I ${h.chain} 1 ${hookSpec(h)}`);
-  for (const n of deleted) lines.push(`-X ${n}`);
-  lines.push('COMMIT', '');
+    return NOTHING;
+  function* chunks(): Iterable<string> {
+    const head = [`*${table}`];
+    for (const c of written) head.push(`:${c.name} - [0:0]`);
+    for (const n of deleted) head.push(`:${n} - [0:0]`);
+    yield head.join('\n') + '\n';
+    for (const c of written) if (c.rules.length) yield appendLines(c).join('\n') + '\n';
+    const tail = [...hookDeletes];
+    for (const h of hookInserts) tail.push(`-I ${h.chain} 1 ${hookSpec(h)}`);
+    for (const n of deleted) tail.push(`-X ${n}`);
+    tail.push('COMMIT', '');
+    yield tail.join('\n');
+  }
+  let joined: string | undefined;
   return {
-    input: lines.join('\n'),
     written: written.map((c) => c.name),
     deleted,
     hooksInserted: hookInserts.map((h) => h.chain),
+    chunks,
+    get input() {
+      return (joined ??= [...chunks()].join(''));
+    },
   };
 }
 

@@ -55,12 +55,39 @@ const byIface = (es: DispatchEntry[]) =>
             : 1,
   );
 
-/** Workload dispatch: goto the interface's chain; an unknown cali interface is dropped. */
-export function workloadDispatch(name: string, flag: '-i' | '-o', es: DispatchEntry[]): Chain {
-  return {
-    name,
-    rules: [...byIface(es).map((e) => `${flag} ${e.iface} -g ${e.chain}`), `${flag} ${WL} -j DROP`],
-  };
+/** Above this many interfaces, workload dispatch becomes a two-level tree. */
+export const DISPATCH_FANOUT = 32;
+
+/**
+ * Workload dispatch: goto the interface's chain; an unknown cali interface is dropped.
+ * With many interfaces, as Felix, a root chain dispatches on the first character after
+ * "cali" to one small chain per character, so adding a pod rewrites one small chain.
+ */
+export function workloadDispatch(name: string, flag: '-i' | '-o', es: DispatchEntry[]): Chain[] {
+  const sorted = byIface(es);
+  const leaf = (n: string, xs: DispatchEntry[]): Chain => ({
+    name: n,
+    rules: [...xs.map((e) => `${flag} ${e.iface} -g ${e.chain}`), `${flag} ${WL} -j DROP`],
+  });
+  if (sorted.length <= DISPATCH_FANOUT) return [leaf(name, sorted)];
+  const groups = new Map<string, DispatchEntry[]>();
+  for (const e of sorted) {
+    const k = e.iface!.charAt(CALI.length);
+    const g = groups.get(k);
+    if (g) g.push(e);
+    else groups.set(k, [e]);
+  }
+  const children = [...groups].map(([k, xs]) => ({ k, chain: leaf(`${name}-${k}`, xs) }));
+  return [
+    {
+      name,
+      rules: [
+        ...children.map((c) => `${flag} ${CALI}${c.k}+ -g ${c.chain.name}`),
+        `${flag} ${WL} -j DROP`,
+      ],
+    },
+    ...children.map((c) => c.chain),
+  ];
 }
 
 /**
@@ -148,8 +175,8 @@ export function filterChains(i: FilterInput): Chain[] {
     { name: STATIC.input, rules: input },
     { name: STATIC.output, rules: output },
     { name: STATIC.wlToHost, rules: wlToHost },
-    workloadDispatch(STATIC.fromWlDispatch, '-i', i.fromWorkload),
-    workloadDispatch(STATIC.toWlDispatch, '-o', i.toWorkload),
+    ...workloadDispatch(STATIC.fromWlDispatch, '-i', i.fromWorkload),
+    ...workloadDispatch(STATIC.toWlDispatch, '-o', i.toWorkload),
   ];
   if (heps) {
     chains.push(
