@@ -32,11 +32,15 @@ describe('calc graph: BGP', () => {
     });
   });
 
-  test('a node without a BGP address has BGP disabled', () => {
+  test('a node without a BGP address, or a cluster without BGP, has BGP disabled', () => {
     const h = harness('n1');
     h.set(node('n1', undefined), node('n2', '10.0.0.2/24'));
     h.sync();
     expect(h.dp.bgp).toMatchObject({ enabled: false, asNumber: 64512, peers: [] });
+    const off = harness('n1', { bgp: false });
+    off.set(node('n1', '10.0.0.1/24'), node('n2', '10.0.0.2/24'));
+    off.sync();
+    expect(off.dp.bgp).toMatchObject({ enabled: false, routerId: '10.0.0.1', peers: [] });
   });
 
   test('mesh off: global and per-node BGPPeers (by name, by nodeSelector), AS from the config', () => {

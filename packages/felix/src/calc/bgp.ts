@@ -21,6 +21,8 @@ export interface BgpWorld {
   peers: Iterable<Resource<'BGPPeer'>>;
   /** Blocks and borrowed /32s (service IPs are added here). */
   originate: Iterable<string>;
+  /** False when the cluster runs without BGP (Calico's backend "vxlan" or "none"). */
+  bgpEnabled?: boolean;
 }
 
 /** Numeric address order (v4 before v6). */
@@ -62,7 +64,8 @@ export function computeBgp(w: BgpWorld): BgpConfig {
       ? { rrClient: true }
       : {};
 
-  if (me && myIp) {
+  const enabled = myIp !== undefined && w.bgpEnabled !== false;
+  if (me && myIp && enabled) {
     if (w.config?.spec.nodeToNodeMeshEnabled !== false) {
       for (const n of w.nodes.values()) {
         if (n.name === w.me || !n.ip || n.ip === myIp) continue;
@@ -137,7 +140,7 @@ export function computeBgp(w: BgpWorld): BgpConfig {
   }
 
   return {
-    enabled: myIp !== undefined,
+    enabled,
     asNumber: myAsn,
     ...(myIp ? { routerId: myIp } : {}),
     listenPort: w.config?.spec.listenPort ?? 179,

@@ -65,6 +65,8 @@ export interface CalcGraphConfig {
    * the BGP speaker installs the routes it learns itself.
    */
   directRoutes?: boolean;
+  /** Run BGP at all (default true); false for Calico's "vxlan"/"none" backends. */
+  bgp?: boolean;
 }
 
 export interface CalcGraphOptions {
@@ -120,6 +122,7 @@ export class CalcGraph {
   private readonly sink: DataplaneSink;
   private readonly log: winston.Logger;
   private readonly directRoutes: boolean;
+  private readonly bgpEnabled: boolean;
   private inSync = false;
 
   // ---- what the datastore holds (as plain facts) --------------------------------------
@@ -177,6 +180,7 @@ export class CalcGraph {
     this.me = opts.nodeName;
     this.sink = opts.sink;
     this.directRoutes = opts.config?.directRoutes ?? true;
+    this.bgpEnabled = opts.config?.bgp ?? true;
     this.log = opts.logger ?? winston.createLogger({ silent: true });
     this.policyIndex = new SelectorIndex({
       started: (_p, ep) => this.dirtyEndpoints.add(ep),
@@ -697,6 +701,7 @@ export class CalcGraph {
           config: this.bgpConfig,
           peers: this.bgpPeers.values(),
           originate: [...this.originated.values()].flat(),
+          bgpEnabled: this.bgpEnabled,
         }),
       );
       this.dirtyBgp = false;
