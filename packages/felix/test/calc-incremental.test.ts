@@ -49,6 +49,7 @@ describe('calc graph: work is bounded by the change', () => {
       dp.policies.get(`default/prod/pol${r}`)!.inbound[0].srcIpSetIds![0];
     expect(dp.workloads.size).toBe(100);
     expect(dp.policies.size).toBe(100); // every policy selects a local pod
+    expect(g.stats().rulesRendered).toBe(POLICIES + 1); // each active policy and kns.prod, once
     const initial = g.stats().selectorEvaluations;
     // From scratch this is about (sets + policies) x endpoints, which the changes below must not approach.
     expect(initial).toBeGreaterThan(100_000);

@@ -615,6 +615,7 @@ export class CalcGraph {
   /** Renders an active policy's or profile's rules, moving its IP set references. */
   private render(k: RulesKey): void {
     const a = this.active.get(k)!;
+    this.dirtyRules.delete(k); // rendered from the current resource: not again this flush
     this.counters.rulesRendered++;
     const isPolicy = k.startsWith('policy:');
     const id = k.slice(isPolicy ? 7 : 8);
