@@ -9,6 +9,7 @@ import {
   failsafeChain,
   filterChains,
   natChains,
+  workloadDispatch,
   type FilterInput,
 } from '../src/dataplane/acl/static-chains';
 
@@ -306,4 +307,28 @@ test('natOutgoing: masquerade from natOutgoing pools to outside all pools', () =
   ]);
   expect(natChains(6, true)[1].rules[0]).toContain('tortie60masq-ipam-pools');
   expect(natChains(4, false)).toEqual([{ name: 'tortie-POSTROUTING', rules: [] }]);
+});
+
+test('many workloads: a two-level dispatch tree, so adding a pod rewrites one small chain', () => {
+  const es = Array.from({ length: 40 }, (_, i) => {
+    const iface = `cali${(i % 4).toString(16)}${String(i).padStart(10, '0')}`;
+    return { iface, chain: `tortie-tw-${iface}` };
+  });
+  const chains = workloadDispatch('tortie-to-wl-dispatch', '-o', es);
+  expect(chains[0]).toEqual({
+    name: 'tortie-to-wl-dispatch',
+    rules: [
+      '-o cali0+ -g tortie-to-wl-dispatch-0',
+      '-o cali1+ -g tortie-to-wl-dispatch-1',
+      '-o cali2+ -g tortie-to-wl-dispatch-2',
+      '-o cali3+ -g tortie-to-wl-dispatch-3',
+      '-o cali+ -j DROP',
+    ],
+  });
+  expect(chains).toHaveLength(5);
+  expect(chains[1].rules).toHaveLength(11); // 10 interfaces + drop of unknown ones
+  expect(chains[1].rules[0]).toBe('-o cali00000000000 -g tortie-tw-cali00000000000');
+  expect(chains.every((c) => c.name.length <= 28)).toBe(true);
+  // few interfaces: one flat chain
+  expect(workloadDispatch('d', '-i', es.slice(0, 3))).toHaveLength(1);
 });

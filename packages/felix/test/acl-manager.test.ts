@@ -4,7 +4,11 @@ import type { DataplaneUpdate, TierInfo, WorkloadEndpoint } from '../src/types';
 import { AclManager } from '../src/dataplane/acl/acl-manager';
 import { FakeIpset, FakeIptables } from '../src/dataplane/acl/fakes';
 import { chainName } from '../src/dataplane/acl/names';
-import type { Backend, IptablesRunner } from '../src/dataplane/acl/iptables-runner';
+import {
+  detectBackend,
+  type Backend,
+  type IptablesRunner,
+} from '../src/dataplane/acl/iptables-runner';
 import type { Family } from '../src/dataplane/acl/names';
 
 const tier = (ingress: string[], egress: string[] = []): TierInfo => ({
@@ -349,4 +353,64 @@ test('host endpoints: normal and forward chains, failsafe chains referenced', as
       /^tortie-(fh|th|failsafe)|host-endpoint|hep/.test(n),
     ),
   ).toEqual([]);
+});
+
+test('iptablesMarkMask from config-update moves every mark bit', async () => {
+  const s = setup();
+  s.feed([
+    ...BASE,
+    { type: 'config-update', config: { iptablesMarkMask: '0xf00' } },
+    { type: 'workload-update', endpoint: wep(1) },
+    { type: 'in-sync' },
+  ]);
+  await s.m.apply();
+  expect(s.ipt[4].rules('filter', 'tortie-tw-cali00000000001')![0]).toBe(
+    '-j MARK --set-xmark 0x0/0x300',
+  );
+  expect(s.ipt[4].rules('filter', 'tortie-FORWARD')).toContain(
+    '-m mark --mark 0x100/0x100 -j ACCEPT',
+  );
+  // a bad value is reported and ignored: the last good configuration stays
+  s.feed([
+    {
+      type: 'config-update',
+      config: { iptablesMarkMask: 'lots', defaultEndpointToHostAction: 'Accept' },
+    },
+  ]);
+  expect(s.m.status().lastConfigError).toBe('iptablesMarkMask: "lots" is not a 32-bit mask');
+  s.feed([{ type: 'config-update', config: { iptablesMarkMask: 0x3 } }]);
+  expect(s.m.status().lastConfigError).toMatch(
+    /iptablesMarkMask 0x3 has 2 bit\(s\) set; tortie needs at least 4/,
+  );
+  await s.m.apply();
+  expect(s.ipt[4].rules('filter', 'tortie-wl-to-host')!.at(-1)).toBe('-j DROP');
+  expect(s.ipt[4].rules('filter', 'tortie-FORWARD')).toContain(
+    '-m mark --mark 0x100/0x100 -j ACCEPT',
+  );
+});
+
+describe('backend detection (Felix "Auto")', () => {
+  const exec =
+    (legacyRules: number, nftRules: number, version = 'iptables v1.8.9 (nf_tables)') =>
+    async (argv: string[]) => {
+      const bin = argv[argv.length - 1] === '--version' ? 'version' : argv[argv.length - 1];
+      const n = bin.includes('legacy') ? legacyRules : nftRules;
+      const stdout =
+        bin === 'version' ? version : Array.from({ length: n }, () => '-A INPUT -j X').join('\n');
+      return { code: 0, stdout, stderr: '' };
+    };
+  test('the backend that holds rules wins; otherwise what iptables is', async () => {
+    expect(await detectBackend({}, exec(5, 0))).toBe('legacy');
+    expect(await detectBackend({}, exec(0, 3))).toBe('nft');
+    expect(await detectBackend({}, exec(0, 0, 'iptables v1.8.9 (legacy)'))).toBe('legacy');
+    expect(await detectBackend({}, exec(0, 0))).toBe('nft');
+  });
+  test('commands run inside the namespace', async () => {
+    const seen: string[][] = [];
+    await detectBackend(
+      { netns: 'tt-x' },
+      async (argv) => (seen.push(argv), { code: 0, stdout: '', stderr: '' }),
+    );
+    expect(seen.every((a) => a.slice(0, 4).join(' ') === 'ip netns exec tt-x')).toBe(true);
+  });
 });

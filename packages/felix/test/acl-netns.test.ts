@@ -2,8 +2,8 @@
 // namespaces wired as Calico wires them (veth cali* on the host side, /32 addresses,
 // host routes, proxy ARP, pod default route via 169.254.1.1), DataplaneUpdates for a
 // small policy matrix fed straight into the AclManager, and real traffic (TCP, UDP,
-// ping) checked against the expectation. Both iptables backends, each in its own
-// namespaces.
+// ping) checked against the expectation, over IPv4 (iptables) and IPv6 (ip6tables).
+// Both iptables backends, each in its own namespaces.
 import type { ChildProcess } from 'node:child_process';
 import { Testbed, describeIf, waitUntil, type Netns } from '@tortie/testbed';
 import { linuxAclManager, type AclManager } from '../src/dataplane/acl/acl-manager';
@@ -13,10 +13,12 @@ import type { DataplaneUpdate, WorkloadEndpoint } from '../src/types';
 const ECHO = `
 const net = require('node:net'), dgram = require('node:dgram');
 for (const p of [8080, 9090]) {
-  net.createServer((c) => c.on('error', () => {}).pipe(c)).listen(p, '0.0.0.0');
-  const u = dgram.createSocket('udp4');
-  u.on('message', (m, r) => u.send(m, r.port, r.address));
-  u.bind(p, '0.0.0.0');
+  net.createServer((c) => c.on('error', () => {}).pipe(c)).listen(p, '::');
+  for (const [type, any] of [['udp4', '0.0.0.0'], ['udp6', '::']]) {
+    const u = dgram.createSocket({ type, ipv6Only: type === 'udp6' });
+    u.on('message', (m, r) => u.send(m, r.port, r.address));
+    u.bind(p, any);
+  }
 }
 setTimeout(() => process.stdout.write('ready\\n'), 100);
 `;
@@ -32,7 +34,7 @@ const one = ([proto, ip, port]) => new Promise((done) => {
     s.on('data', () => { s.destroy(); end(true); }); s.on('error', () => end(false));
     return;
   }
-  const u = require('node:dgram').createSocket('udp4');
+  const u = require('node:dgram').createSocket(ip.includes(':') ? 'udp6' : 'udp4');
   u.on('message', () => { u.close(); end(true); });
   u.send('x', port, ip);
 });
@@ -52,7 +54,10 @@ require('node:readline').createInterface({ input: process.stdin }).on('line', ()
 `;
 
 const POD = { a: '10.65.0.1', b: '10.65.0.2', c: '10.65.0.3' } as const;
+const POD6 = { a: 'fd00:65::1', b: 'fd00:65::2', c: 'fd00:65::3' } as const;
 type Pod = keyof typeof POD;
+// the host side's link-local address, from its MAC ee:ee:ee:ee:ee:ee (Calico's v6 gateway)
+const GW6 = 'fe80::ecee:eeff:feee:eeee';
 const iface = (p: Pod) => `calitest0000${p}`;
 
 const tier = (
@@ -70,7 +75,7 @@ const wep = (p: Pod, tiers: WorkloadEndpoint['tiers']): WorkloadEndpoint => ({
   id: `ns/${p}/eth0`,
   ifaceName: iface(p),
   ipv4Nets: [`${POD[p]}/32`],
-  ipv6Nets: [],
+  ipv6Nets: [`${POD6[p]}/128`],
   tiers,
   profileIds: ['kns.ns'],
 });
@@ -83,28 +88,28 @@ function updates(bAdmitsA = true): DataplaneUpdate[] {
       id: 's:app-a',
       setType: 'hash:net',
       ipVersion: 4,
-      members: [`${POD.a}/32`],
+      members: [`${POD.a}/32`, `${POD6.a}/128`],
     },
     {
       type: 'ipset-update',
       id: 's:app-b',
       setType: 'hash:net',
       ipVersion: 4,
-      members: [`${POD.b}/32`],
+      members: [`${POD.b}/32`, `${POD6.b}/128`],
     },
     {
       type: 'ipset-update',
       id: 's:app-c',
       setType: 'hash:net',
       ipVersion: 4,
-      members: [`${POD.c}/32`],
+      members: [`${POD.c}/32`, `${POD6.c}/128`],
     },
     {
       type: 'ipset-update',
       id: 'n:b-metrics',
       setType: 'hash:ip,port',
       ipVersion: 4,
-      members: [`${POD.b},tcp:9090`],
+      members: [`${POD.b},tcp:9090`, `${POD6.b},tcp:9090`],
     },
     {
       type: 'profile-update',
@@ -195,6 +200,17 @@ const MATRIX: Array<[Pod, Probe, boolean]> = [
   ['b', ['tcp', POD.a, 8080], true],
   ['b', ['udp', POD.c, 9090], true],
   ['b', ['ping', POD.c, 0], true],
+  // IPv6: the same policies through ip6tables and the tortie60 sets
+  ['a', ['tcp', POD6.b, 8080], true],
+  ['a', ['tcp', POD6.b, 9090], false],
+  ['a', ['ping', POD6.b, 0], false], // b admits ICMP (v4) only
+  ['a', ['udp', POD6.b, 8080], false], // the multi-net rule is v4 only
+  ['c', ['tcp', POD6.b, 8080], false],
+  ['c', ['tcp', POD6.b, 9090], true], // named port, v6 member
+  ['c', ['udp', POD6.b, 8080], false],
+  ['c', ['udp', POD6.a, 8080], true],
+  ['b', ['tcp', POD6.a, 9090], true],
+  ['b', ['ping', POD6.c, 0], true],
 ];
 
 for (const backend of ['legacy', 'nft'] as const) {
@@ -230,9 +246,17 @@ for (const backend of ['legacy', 'nft'] as const) {
 
       beforeAll(async () => {
         node = await tb.netns(`aclnode${backend}`);
-        await node.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+        await node.exec([
+          'sysctl',
+          '-qw',
+          'net.ipv4.ip_forward=1',
+          'net.ipv6.conf.all.forwarding=1',
+        ]);
+        // no duplicate address detection delay on the veths' link-local addresses
+        await node.exec(['sysctl', '-qw', 'net.ipv6.conf.default.accept_dad=0']);
         for (const p of Object.keys(POD) as Pod[]) {
           const ns = (pods[p] = await tb.netns(`aclpod${p}`));
+          await ns.exec(['sysctl', '-qw', 'net.ipv6.conf.default.accept_dad=0']);
           const host = iface(p);
           // the pod end is created in the pod namespace directly (no move), as the CNI plugin does
           await node.exec([
@@ -258,6 +282,7 @@ for (const backend of ['legacy', 'nft'] as const) {
             `net.ipv4.neigh.${host}.proxy_delay=0`,
           ]);
           await node.exec(['ip', 'route', 'add', `${POD[p]}/32`, 'dev', host, 'scope', 'link']);
+          await node.exec(['ip', '-6', 'route', 'add', `${POD6[p]}/128`, 'dev', host]);
           await ns.exec(['ip', '-batch', '-'], {
             input: [
               `addr add ${POD[p]}/32 dev eth0`,
@@ -266,6 +291,8 @@ for (const backend of ['legacy', 'nft'] as const) {
               'route add default via 169.254.1.1 dev eth0 onlink',
               // as the CNI plugin: the gateway's MAC is known, the first packet needs no ARP
               'neigh replace 169.254.1.1 lladdr ee:ee:ee:ee:ee:ee dev eth0 nud permanent',
+              `addr add ${POD6[p]}/128 dev eth0 nodad`,
+              `route add ::/0 via ${GW6} dev eth0`,
               '',
             ].join('\n'),
           });
@@ -300,7 +327,17 @@ for (const backend of ['legacy', 'nft'] as const) {
           'tortie40s:s:app-a',
           'tortie40s:s:app-b',
           'tortie40s:s:app-c',
+          'tortie60all-ipam-pools',
+          'tortie60masq-ipam-pools',
+          'tortie60s:n:b-metrics',
+          'tortie60s:s:app-a',
+          'tortie60s:s:app-b',
+          'tortie60s:s:app-c',
         ]);
+        const save6 = await node.exec([`ip6tables-${backend}-save`, '-t', 'filter']);
+        expect(save6).toMatch(
+          /-A FORWARD -m comment --comment "?tortie:[\w-]+"? -j tortie-FORWARD/,
+        );
       });
 
       test('a chain flushed by hand fails closed, and resync repairs it', async () => {

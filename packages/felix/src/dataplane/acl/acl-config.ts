@@ -1,7 +1,7 @@
 // The settings of the ACL dataplane, read from config-update (FelixConfiguration fields,
 // merged global + node by the calculation graph) with Calico's defaults. Pure.
 import { parseHostPorts, type HostPort } from '../../config';
-import { DEFAULT_MARK_MASK } from './marks';
+import { allocateMarks, DEFAULT_MARK_MASK } from './marks';
 import type { EndpointToHostAction } from './static-chains';
 
 export interface AclConfig {
@@ -79,6 +79,7 @@ export function aclConfig(raw: Record<string, unknown>): AclConfig {
         : Number(raw.iptablesMarkMask);
     if (!Number.isInteger(n) || n <= 0 || n > 0xffffffff)
       throw new Error(`iptablesMarkMask: "${String(raw.iptablesMarkMask)}" is not a 32-bit mask`);
+    allocateMarks(n); // names a mask with too few bits
     c.iptablesMarkMask = n;
   }
   if (raw.ipv6Support !== undefined)

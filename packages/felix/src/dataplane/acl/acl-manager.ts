@@ -77,6 +77,8 @@ export interface AclStats {
   chainsWritten: number;
   chainsDeleted: number;
   ipsetLines: number;
+  /** Why the last config-update was ignored, if it was. */
+  lastConfigError?: string;
 }
 
 export class AclManager implements DataplaneManager {
@@ -135,7 +137,13 @@ export class AclManager implements DataplaneManager {
         this.ipsets.replace(u.id, u.setType, u.members);
         break;
       case 'ipset-delta':
-        this.ipsets.delta(u.id, u.added, u.removed);
+        if (this.ipsets.has(u.id)) this.ipsets.delta(u.id, u.added, u.removed);
+        // out of order (a calculation graph bug): say so, never break the update stream
+        else
+          this.log.error('IP set delta before the set itself, ignored', {
+            component: 'acl',
+            ipset: u.id,
+          });
         break;
       case 'ipset-remove':
         this.ipsets.remove(u.id);
@@ -181,7 +189,19 @@ export class AclManager implements DataplaneManager {
         this.dirtyPools = true;
         break;
       case 'config-update': {
-        const next = aclConfig(u.config);
+        let next: AclConfig;
+        try {
+          next = aclConfig(u.config);
+        } catch (e) {
+          // a bad FelixConfiguration must not take the dataplane down: keep the last good one
+          this.stats.lastConfigError = (e as Error).message;
+          this.log.error('bad configuration ignored', {
+            component: 'acl',
+            error: (e as Error).message,
+          });
+          break;
+        }
+        this.stats.lastConfigError = undefined;
         if (next.iptablesMarkMask !== this.config.iptablesMarkMask) {
           this.marks = allocateMarks(next.iptablesMarkMask);
           this.everything = true;
