@@ -22,7 +22,7 @@ import { IpamClient } from '@tortie/ipam';
 import { AGENT_KINDS, Agent } from './agent';
 import { BgpGlue } from './bgp/glue';
 import { resolveConfig } from './config';
-import { CalcGraph } from './graph/calc-graph';
+import { CalcGraph } from './calc';
 import { AclManager } from './linux/acl-manager';
 import { NetManager } from './linux/net-manager';
 import { ProcessRunner } from './linux/runner';
@@ -114,7 +114,15 @@ async function main(): Promise<void> {
     },
   });
   const agent = new Agent({
-    makeCalc: (sink) => new CalcGraph({ nodeName, sink, backend }),
+    // BGP on: remote blocks reached directly come from the speaker (learned routes);
+    // off: from block affinities, and no BGP at all
+    makeCalc: (sink) =>
+      new CalcGraph({
+        nodeName,
+        sink,
+        logger,
+        config: backend === 'bgp' ? { directRoutes: false } : { bgp: false },
+      }),
     managers: [net, acl],
     bgp: glue,
     logger,

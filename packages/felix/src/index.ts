@@ -6,7 +6,8 @@ export {
   type DataplaneManager,
   type CalcGraphLike,
 } from './agent';
-export { CalcGraph, type CalcGraphOptions } from './graph/calc-graph';
+export * from './calc';
+export { policyWorld } from './policy-world';
 export { DataplaneState } from './dataplane-state';
 export { BgpGlue, planBgp, peerConfig, type LearnedRouteSink, type SpeakerLike } from './bgp/glue';
 export { AclManager, type AclOptions } from './linux/acl-manager';

@@ -6,8 +6,8 @@ import { parseResource, type Resource } from '@tortie/api';
 import { hostBatch, podBatch } from '@tortie/cni';
 import { Evaluator, type Flow } from '@tortie/policy';
 import { Testbed, describeIf, link, waitUntil, type Netns } from '@tortie/testbed';
-import { CalcGraph } from '../src/graph/calc-graph';
-import { toPolicy, toProfile, workloadToEndpoint } from '../src/graph/world';
+import { CalcGraph } from '../src/calc';
+import { policyWorld } from '../src/policy-world';
 import { AclManager } from '../src/linux/acl-manager';
 import { NetManager } from '../src/linux/net-manager';
 import { ProcessRunner } from '../src/linux/runner';
@@ -168,22 +168,8 @@ for (const backend of ['legacy', 'nft'] as const) {
       });
 
       test('TCP and UDP between every pod pair match the reference evaluator', async () => {
-        const world = resources();
-        const profiles = new Map(
-          world
-            .filter((r) => r.kind === 'Profile')
-            .map((r) => [r.metadata.name, toProfile(r as Resource<'Profile'>)]),
-        );
-        const ev = new Evaluator({
-          endpoints: world
-            .filter((r) => r.kind === 'WorkloadEndpoint')
-            .map((r) => workloadToEndpoint(r as Resource<'WorkloadEndpoint'>, profiles)),
-          policies: world
-            .filter((r) => r.kind.endsWith('NetworkPolicy'))
-            .map((r) => toPolicy(r as Resource<'NetworkPolicy'>)),
-          tiers: [{ name: 'security', order: 10, defaultAction: 'Pass' }],
-          profiles: [...profiles.values()],
-        });
+        // the same resources, as the reference evaluator sees them
+        const ev = new Evaluator(policyWorld(resources()));
         const mismatches: string[] = [];
         let allowed = 0;
         for (const src of PODS) {

@@ -1,13 +1,13 @@
-// Datastore resources as the policy model sees them (the same shapes the reference
-// evaluator takes), so the calculation graph and the oracle agree on what an endpoint's
-// labels, namespace labels and service-account labels are. Pure.
+// Datastore resources as the policy model sees them (the shapes the reference evaluator
+// takes): tests compare the dataplane's behaviour with the evaluator's verdicts on the
+// same resources. Pure.
 import type { Resource } from '@tortie/api';
 import {
-  protocolNumber,
   type Endpoint,
   type Labels,
   type NetworkSet,
   type Policy,
+  type PolicyWorld,
   type Profile,
   type Rule,
   type Tier,
@@ -109,16 +109,19 @@ export function hostToEndpoint(
   };
 }
 
-/** Calico's workload endpoint id: "<namespace>/<pod or workload>/<endpoint>". */
-export function workloadId(r: Resource<'WorkloadEndpoint'>): string {
-  return `${r.metadata.namespace ?? 'default'}/${r.spec.pod ?? r.spec.workload ?? r.metadata.name}/${r.spec.endpoint}`;
+/** The reference evaluator's world for a set of resources. */
+export function policyWorld(resources: Resource[]): PolicyWorld {
+  const of = <K extends Resource['kind']>(k: K) =>
+    resources.filter((r) => r.kind === k) as Resource<K>[];
+  const profiles = new Map(of('Profile').map((r) => [r.metadata.name, toProfile(r)]));
+  return {
+    endpoints: [
+      ...of('WorkloadEndpoint').map((r) => workloadToEndpoint(r, profiles)),
+      ...of('HostEndpoint').map((r) => hostToEndpoint(r, profiles)),
+    ],
+    policies: [...of('NetworkPolicy'), ...of('GlobalNetworkPolicy')].map((r) => toPolicy(r)),
+    tiers: of('Tier').map(toTier),
+    profiles: [...profiles.values()],
+    networkSets: [...of('NetworkSet'), ...of('GlobalNetworkSet')].map((r) => toNetworkSet(r)),
+  };
 }
-
-export function policyId(p: Policy): string {
-  const tier = p.spec.tier ?? 'default';
-  return p.metadata.namespace
-    ? `${tier}/${p.metadata.namespace}/${p.metadata.name}`
-    : `${tier}/${p.metadata.name}`;
-}
-
-export { protocolNumber };
