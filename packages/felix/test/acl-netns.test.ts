@@ -5,7 +5,7 @@
 // ping) checked against the expectation, over IPv4 (iptables) and IPv6 (ip6tables).
 // Both iptables backends, each in its own namespaces.
 import type { ChildProcess } from 'node:child_process';
-import { Testbed, describeIf, waitUntil, type Netns } from '@tortie/testbed';
+import { Testbed, describeIf, link, waitUntil, type Netns } from '@tortie/testbed';
 import { linuxAclManager, type AclManager } from '../src/dataplane/acl/acl-manager';
 import { chainName } from '../src/dataplane/acl/names';
 import type { DataplaneUpdate, WorkloadEndpoint } from '../src/types';
@@ -53,6 +53,18 @@ require('node:readline').createInterface({ input: process.stdin }).on('line', ()
 });
 `;
 
+// outside the pools: answers with the address the connection came from
+const WHOAMI = `
+require('node:net').createServer((c) => c.end(c.remoteAddress)).listen(7070, '0.0.0.0', () => process.stdout.write('ready\\n'));
+`;
+const ASK = `
+const s = require('node:net').connect(7070, process.argv[1]);
+let got = ''; s.on('data', (d) => (got += d)); s.on('end', () => { process.stdout.write(got); process.exit(0); });
+s.on('error', (e) => { process.stdout.write('error ' + e.message); process.exit(0); });
+setTimeout(() => { process.stdout.write('timeout'); process.exit(0); }, 2000);
+`;
+const OUTSIDE = { node: '192.168.77.1', peer: '192.168.77.2' };
+
 const POD = { a: '10.65.0.1', b: '10.65.0.2', c: '10.65.0.3' } as const;
 const POD6 = { a: 'fd00:65::1', b: 'fd00:65::2', c: 'fd00:65::3' } as const;
 type Pod = keyof typeof POD;
@@ -79,6 +91,14 @@ const wep = (p: Pod, tiers: WorkloadEndpoint['tiers']): WorkloadEndpoint => ({
   tiers,
   profileIds: ['kns.ns'],
 });
+
+const POOL = {
+  cidr: '10.65.0.0/16',
+  ipip: 'Never' as const,
+  vxlan: 'Never' as const,
+  natOutgoing: true,
+  disableBGPExport: false,
+};
 
 /** The matrix: b admits a on TCP 8080, ICMP and UDP 8080 (by a multi-net rule), c on its named port 9090; c may not send UDP to b. */
 function updates(bAdmitsA = true): DataplaneUpdate[] {
@@ -171,6 +191,8 @@ function updates(bAdmitsA = true): DataplaneUpdate[] {
         { action: 'pass', ruleId: 'c2' },
       ],
     },
+    { type: 'pool-update', pool: POOL },
+    { type: 'pool-update', pool: { ...POOL, cidr: 'fd00:65::/64' } },
     { type: 'workload-update', endpoint: wep('a', []) },
     {
       type: 'workload-update',
@@ -222,6 +244,7 @@ for (const backend of ['legacy', 'nft'] as const) {
       let node: Netns;
       const pods = {} as Record<Pod, Netns>;
       let acl: AclManager;
+      let outside: Netns;
 
       const run = async (matrix: Array<[Pod, Probe, boolean]>) => {
         const got = new Map<[Pod, Probe, boolean], boolean>();
@@ -299,6 +322,11 @@ for (const backend of ['legacy', 'nft'] as const) {
           const echo = ns.spawn([process.execPath, '-e', ECHO]);
           await new Promise((r) => echo.stdout!.once('data', r));
         }
+        // a network outside every pool, reached through the node
+        outside = await tb.netns('acloutside');
+        await link(node, outside, { v4: [`${OUTSIDE.node}/24`, `${OUTSIDE.peer}/24`] });
+        const who = outside.spawn([process.execPath, '-e', WHOAMI]);
+        await new Promise((r) => who.stdout!.once('data', r));
         acl = linuxAclManager({ netns: node.name, backend });
         updates().forEach((u) => acl.send(u));
         await acl.apply();
@@ -307,6 +335,17 @@ for (const backend of ['legacy', 'nft'] as const) {
 
       test('TCP, UDP and ping between the pods match the policy matrix', async () => {
         expect(await run(MATRIX)).toEqual([]);
+      }, 30000);
+
+      test('natOutgoing: traffic leaving the pools is masqueraded to the node address, and stops being so with the flag', async () => {
+        expect(await pods.a.exec([process.execPath, '-e', ASK, OUTSIDE.peer])).toBe(OUTSIDE.node);
+        // the pool stops asking for it: the pod's own address leaves, and the outside has no route back
+        acl.send({ type: 'pool-update', pool: { ...POOL, natOutgoing: false } });
+        await acl.apply();
+        expect(await pods.a.exec([process.execPath, '-e', ASK, OUTSIDE.peer])).toBe('timeout');
+        acl.send({ type: 'pool-update', pool: POOL });
+        await acl.apply();
+        expect(await pods.a.exec([process.execPath, '-e', ASK, OUTSIDE.peer])).toBe(OUTSIDE.node);
       }, 30000);
 
       test('the tables hold our hooks first and only referenced chains', async () => {
