@@ -55,7 +55,7 @@ require('node:readline').createInterface({ input: process.stdin }).on('line', ()
 
 // outside the pools: answers with the address the connection came from
 const WHOAMI = `
-require('node:net').createServer((c) => c.end(c.remoteAddress)).listen(7070, '0.0.0.0', () => process.stdout.write('ready\\n'));
+require('node:net').createServer((c) => c.on('error', () => {}).end(c.remoteAddress)).listen(7070, '0.0.0.0', () => process.stdout.write('ready\\n'));
 `;
 const ASK = `
 const s = require('node:net').connect(7070, process.argv[1]);
@@ -64,6 +64,17 @@ s.on('error', (e) => { process.stdout.write('error ' + e.message); process.exit(
 setTimeout(() => { process.stdout.write('timeout'); process.exit(0); }, 2000);
 `;
 const OUTSIDE = { node: '192.168.77.1', peer: '192.168.77.2' };
+// host services on the node: a failsafe port and an ordinary one
+const HOST_LISTEN = `
+const net = require('node:net');
+let n = 0;
+for (const p of [22, 7071]) net.createServer((c) => c.on('error', () => {}).end('hi')).listen(p, '0.0.0.0', () => ++n === 2 && process.stdout.write('ready\\n'));
+`;
+const CONNECT = `
+const s = require('node:net').connect(Number(process.argv[2]), process.argv[1], () => { process.stdout.write('ok'); process.exit(0); });
+s.on('error', () => { process.stdout.write('fail'); process.exit(0); });
+setTimeout(() => { process.stdout.write('fail'); process.exit(0); }, 800);
+`;
 
 const POD = { a: '10.65.0.1', b: '10.65.0.2', c: '10.65.0.3' } as const;
 const POD6 = { a: 'fd00:65::1', b: 'fd00:65::2', c: 'fd00:65::3' } as const;
@@ -245,6 +256,7 @@ for (const backend of ['legacy', 'nft'] as const) {
       const pods = {} as Record<Pod, Netns>;
       let acl: AclManager;
       let outside: Netns;
+      let uplink: string;
 
       const run = async (matrix: Array<[Pod, Probe, boolean]>) => {
         const got = new Map<[Pod, Probe, boolean], boolean>();
@@ -324,7 +336,8 @@ for (const backend of ['legacy', 'nft'] as const) {
         }
         // a network outside every pool, reached through the node
         outside = await tb.netns('acloutside');
-        await link(node, outside, { v4: [`${OUTSIDE.node}/24`, `${OUTSIDE.peer}/24`] });
+        uplink = (await link(node, outside, { v4: [`${OUTSIDE.node}/24`, `${OUTSIDE.peer}/24`] }))
+          .ifA;
         const who = outside.spawn([process.execPath, '-e', WHOAMI]);
         await new Promise((r) => who.stdout!.once('data', r));
         acl = linuxAclManager({ netns: node.name, backend });
@@ -346,6 +359,37 @@ for (const backend of ['legacy', 'nft'] as const) {
         acl.send({ type: 'pool-update', pool: POOL });
         await acl.apply();
         expect(await pods.a.exec([process.execPath, '-e', ASK, OUTSIDE.peer])).toBe(OUTSIDE.node);
+      }, 30000);
+
+      test('a host endpoint without policy denies all but the failsafe ports; forwarding is not policed without applyOnForward policy', async () => {
+        const svc = node.spawn([process.execPath, '-e', HOST_LISTEN]);
+        await new Promise((r) => svc.stdout!.once('data', r));
+        const connect = (from: Netns, ip: string, port: number) =>
+          from.exec([process.execPath, '-e', CONNECT, ip, String(port)]);
+        expect(await connect(outside, OUTSIDE.node, 7071)).toBe('ok');
+        const hep: DataplaneUpdate = {
+          type: 'host-endpoint-update',
+          endpoint: {
+            id: 'node/uplink',
+            ifaceName: uplink,
+            expectedIps: [OUTSIDE.node],
+            tiers: [],
+            untrackedTiers: [],
+            preDnatTiers: [],
+            forwardTiers: [],
+            profileIds: [],
+          },
+        };
+        acl.send(hep);
+        await acl.apply();
+        expect(await connect(outside, OUTSIDE.node, 22)).toBe('ok'); // failsafe in
+        expect(await connect(outside, OUTSIDE.node, 7071)).toBe('fail'); // default deny
+        expect(await connect(node, OUTSIDE.peer, 7070)).toBe('fail'); // out: default deny too
+        expect(await pods.a.exec([process.execPath, '-e', ASK, OUTSIDE.peer])).toBe(OUTSIDE.node);
+        acl.send({ type: 'host-endpoint-remove', id: 'node/uplink' });
+        await acl.apply();
+        expect(await connect(outside, OUTSIDE.node, 7071)).toBe('ok');
+        svc.kill();
       }, 30000);
 
       test('the tables hold our hooks first and only referenced chains', async () => {
