@@ -414,3 +414,25 @@ describe('backend detection (Felix "Auto")', () => {
     expect(seen.every((a) => a.slice(0, 4).join(' ') === 'ip netns exec tt-x')).toBe(true);
   });
 });
+
+test('an interface handed to a new endpoint (pod replaced) keeps its chains when the old endpoint goes', async () => {
+  const s = setup();
+  s.feed([...BASE, { type: 'workload-update', endpoint: wep(1) }, { type: 'in-sync' }]);
+  await s.m.apply();
+  const replacement = { ...wep(1), id: 'ns/pod1-new/eth0', tiers: [] };
+  s.feed([{ type: 'workload-update', endpoint: replacement }]);
+  await s.m.apply();
+  s.feed([{ type: 'workload-remove', id: wep(1).id }]);
+  await s.m.apply();
+  expect(s.ipt[4].rules('filter', 'tortie-tw-cali00000000001')).toEqual([
+    '-j MARK --set-xmark 0x0/0x30000',
+    '-j tortie-pri-kns.ns',
+    '-m mark --mark 0x10000/0x10000 -j RETURN',
+    '-j DROP',
+  ]);
+  expect(s.ipt[4].rules('filter', 'tortie-to-wl-dispatch')).toContain(
+    '-o cali00000000001 -g tortie-tw-cali00000000001',
+  );
+  // the old endpoint's policy is no longer referenced by anyone
+  expect(s.ipt[4].table('filter').has(chainName.policyIn('ns/allow-web'))).toBe(false);
+});

@@ -110,6 +110,8 @@ export class AclManager implements DataplaneManager {
   private readonly refs = new Map<string, ChainRef>();
   /** How many desired chains hold each IP set (sets are destroyed only when 0). */
   private readonly setRefs = new Map<string, number>();
+  /** Which endpoint an endpoint chain name belongs to (the last one to claim it). */
+  private readonly chainOwner = new Map<string, string>();
   /** Names of the static and dispatch chains last rendered, per family. */
   private readonly staticChains = new Map<Family, Set<string>>();
 
@@ -331,8 +333,15 @@ export class AclManager implements DataplaneManager {
     for (const s of specs ?? []) this.addRefs(s, 1);
     if (old) for (const s of old.specs) this.addRefs(s, -1);
     const keep = new Set(chains.map((c) => c.name));
+    // an interface handed from an old endpoint to a new one (pod replaced) belongs to the
+    // newest: the old endpoint's removal must not take the new one's chains away
+    const gone = (old?.chains ?? []).filter(
+      (c) => !keep.has(c.name) && this.chainOwner.get(c.name) === key,
+    );
+    for (const c of gone) this.chainOwner.delete(c.name);
+    for (const c of chains) this.chainOwner.set(c.name, key);
     for (const f of this.tables.keys()) {
-      for (const c of old?.chains ?? []) if (!keep.has(c.name)) this.drop(this.filter(f), c.name);
+      for (const c of gone) this.drop(this.filter(f), c.name);
       for (const c of chains) this.put(this.filter(f), c);
     }
     if (specs) this.endpointChains.set(key, { chains, specs });
