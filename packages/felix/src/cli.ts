@@ -19,11 +19,11 @@ import {
   type Datastore,
 } from '@tortie/datastore';
 import { IpamClient } from '@tortie/ipam';
-import { AGENT_KINDS, Agent } from './agent';
+import { AGENT_KINDS, Agent, type DataplaneManager } from './agent';
 import { BgpGlue } from './bgp/glue';
-import { resolveConfig } from './config';
+import { envOverrides, resolveConfig } from './config';
 import { CalcGraph } from './calc';
-import { AclManager } from './linux/acl-manager';
+import { linuxAclManager } from './dataplane/acl';
 import { NetManager } from './linux/net-manager';
 import { ProcessRunner } from './linux/runner';
 import { registerNode } from './node-registration';
@@ -86,17 +86,17 @@ async function main(): Promise<void> {
 
   const runner = new ProcessRunner();
   const net = new NetManager(runner);
-  const acl = new AclManager(runner, {
-    failsafeInbound: config.failsafeInboundHostPorts,
-    failsafeOutbound: config.failsafeOutboundHostPorts,
-    backend:
-      config.iptablesBackend === 'Auto'
-        ? 'Auto'
-        : config.iptablesBackend === 'NFT'
-          ? 'nft'
-          : 'legacy',
+  const backendOf = { Legacy: 'legacy', NFT: 'nft', Auto: undefined } as const;
+  const acl = linuxAclManager({ backend: backendOf[config.iptablesBackend], logger });
+  // FELIX_* environment settings win over FelixConfiguration (Felix's precedence)
+  const overrides = envOverrides(env);
+  const withEnv = (m: DataplaneManager): DataplaneManager => ({
+    name: m.name,
+    send: (u) =>
+      m.send(u.type === 'config-update' ? { ...u, config: { ...u.config, ...overrides } } : u),
+    apply: () => m.apply(),
+    resync: () => m.resync(),
   });
-  acl.setDefaultEndpointToHostAction(config.defaultEndpointToHostAction);
   const metrics = agentMetrics();
   // learned routes go to the kernel with the next apply, which they trigger
   const agentRef: { current?: Agent } = {};
@@ -123,7 +123,7 @@ async function main(): Promise<void> {
         logger,
         config: backend === 'bgp' ? { directRoutes: false } : { bgp: false },
       }),
-    managers: [net, acl],
+    managers: [withEnv(net), withEnv(acl)],
     bgp: glue,
     logger,
     metrics,
@@ -138,7 +138,7 @@ async function main(): Promise<void> {
     config.healthHost,
   );
   const gauges = setInterval(() => {
-    for (const [table, n] of Object.entries(acl.ruleCounts()))
+    for (const [table, n] of Object.entries(acl.status().rules))
       metrics.iptablesRules.set({ table }, n);
     metrics.routes.set({ kind: 'programmed' }, net.routes.size());
     metrics.routes.set({ kind: 'bgp-learned' }, glue.learnedRoutes().size);

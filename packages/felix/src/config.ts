@@ -167,3 +167,19 @@ export function resolveConfig(
     throw new ConfigProblem(`invalid configuration:\n  ${problems.join('\n  ')}`);
   return out as unknown as AgentConfig;
 }
+
+/**
+ * The settings the environment sets (FELIX_*), resolved: they win over FelixConfiguration,
+ * so the agent lays them over every config-update before the dataplane sees it.
+ */
+export function envOverrides(env: NodeJS.ProcessEnv): Partial<AgentConfig> {
+  const resolved = resolveConfig(env);
+  const set = new Set(
+    Object.keys(env)
+      .filter((k) => k.startsWith('FELIX_') && env[k] !== '')
+      .map((k) => k.slice(6).toLowerCase()),
+  );
+  return Object.fromEntries(
+    Object.entries(resolved).filter(([k]) => set.has(k.toLowerCase())),
+  ) as Partial<AgentConfig>;
+}

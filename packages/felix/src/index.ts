@@ -10,7 +10,7 @@ export * from './calc';
 export { policyWorld } from './policy-world';
 export { DataplaneState } from './dataplane-state';
 export { BgpGlue, planBgp, peerConfig, type LearnedRouteSink, type SpeakerLike } from './bgp/glue';
-export { AclManager, type AclOptions } from './linux/acl-manager';
+export * from './dataplane/acl';
 export {
   NetManager,
   kernelRoute,
@@ -20,7 +20,6 @@ export {
   tunnelMtu,
 } from './linux/net-manager';
 export { RouteTable, PROTO_TORTIE, PROTO_TORTIE_BGP, type KernelRoute } from './linux/route-table';
-export { IptablesTable, detectBackend, type Backend } from './linux/iptables-table';
 export { ProcessRunner, RecordingRunner, type CommandRunner } from './linux/runner';
 export { resolveConfig, type AgentConfig } from './config';
 export { registerNode, vtepMac } from './node-registration';

@@ -8,7 +8,7 @@ import { Evaluator, type Flow } from '@tortie/policy';
 import { Testbed, describeIf, link, waitUntil, type Netns } from '@tortie/testbed';
 import { CalcGraph } from '../src/calc';
 import { policyWorld } from '../src/policy-world';
-import { AclManager } from '../src/linux/acl-manager';
+import { linuxAclManager, type AclManager } from '../src/dataplane/acl';
 import { NetManager } from '../src/linux/net-manager';
 import { ProcessRunner } from '../src/linux/runner';
 import type { DataplaneUpdate } from '../src/types';
@@ -147,7 +147,7 @@ for (const backend of ['legacy', 'nft'] as const) {
           const l = ns.spawn([process.execPath, '-e', LISTENER]);
           await new Promise((r) => l.stdout!.once('data', r));
         }
-        acl = new AclManager(runner, { backend });
+        acl = linuxAclManager({ netns: node.name, backend });
         net = new NetManager(runner);
         feed([acl, net]);
         await net.apply();
@@ -230,7 +230,7 @@ for (const backend of ['legacy', 'nft'] as const) {
         client.stdout!.on('data', (d: Buffer) => (out += d.toString()));
         client.stdin!.write('one\n');
         await waitUntil('echo before restart', () => out.includes('one'));
-        const acl2 = new AclManager(runner, { backend });
+        const acl2 = linuxAclManager({ netns: node.name, backend });
         const net2 = new NetManager(runner);
         feed([acl2, net2]);
         await net2.apply();
@@ -271,7 +271,7 @@ setTimeout(() => process.stdout.write('ready\\n'), 100);
       );
       const l = node.spawn([process.execPath, '-e', TCP_LISTENER]);
       await new Promise((r) => l.stdout!.once('data', r));
-      const acl = new AclManager(new ProcessRunner(node.name), { backend: 'nft' });
+      const acl = linuxAclManager({ netns: node.name, backend: 'nft' });
       const g = new CalcGraph({ nodeName: 'n1', sink: acl });
       g.onUpdates(
         [
@@ -303,8 +303,8 @@ setTimeout(() => process.stdout.write('ready\\n'), 100);
       expect(await tcp(9090)).toBe('fail');
       expect(await tcp(22)).toBe('ok'); // failsafe: no policy locks the operator out
       const save = await node.exec(['iptables-nft-save', '-t', 'filter']);
-      expect(save).toContain('-A tortie-INPUT -i eth0');
-      expect(save).toMatch(/-A tortie-failsafe-in -p tcp -m tcp --dport 22 .*-j ACCEPT/);
+      expect(save).toMatch(/-A tortie-from-host-endpoint -i eth0 .*tortie-fh-eth0/);
+      expect(save).toMatch(/-A tortie-failsafe-in .*-p tcp .*22.*-j ACCEPT/);
     });
   },
 );
@@ -333,7 +333,7 @@ describeIf(['root', 'netns', 'iptables', 'ipset'], 'natOutgoing in a network nam
     };
     await node.exec(['ip', '-batch', '-'], { input: hostBatch(a, 1500).join('\n') + '\n' });
     await pod.exec(['ip', '-batch', '-'], { input: podBatch(a).join('\n') + '\n' });
-    acl = new AclManager(new ProcessRunner(node.name), { backend: 'legacy' });
+    acl = linuxAclManager({ netns: node.name, backend: 'legacy' });
     const net = new NetManager(new ProcessRunner(node.name));
     g = new CalcGraph({ nodeName: 'n1', sink: { send: (u) => (acl.send(u), net.send(u)) } });
     g.onUpdates(

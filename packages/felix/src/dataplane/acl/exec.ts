@@ -1,5 +1,6 @@
 // Running a tool with optional stdin; the one place the ACL dataplane spawns processes.
 import { spawn } from 'node:child_process';
+import type { Writable } from 'node:stream';
 
 export interface ExecResult {
   code: number;
@@ -15,18 +16,28 @@ export type Exec = (argv: string[], stdin?: Stdin) => Promise<ExecResult>;
 const CHUNK = 1 << 16;
 
 /** Feeds pieces to a stream in ~64 KB writes, waiting for drain, so producing overlaps consuming. */
-async function feed(w: NodeJS.WritableStream, pieces: Iterable<string>): Promise<void> {
+async function feed(w: Writable, pieces: Iterable<string>): Promise<void> {
   let buf = '';
+  // a process that exits early (bad input) never drains: stop producing then
+  const writable = () => !w.destroyed && !w.writableEnded;
   const flush = async () => {
-    if (!w.write(buf)) await new Promise((r) => w.once('drain', r));
+    if (!w.write(buf))
+      await new Promise<void>((r) => {
+        const done = () => {
+          w.off('drain', done).off('close', done).off('error', done);
+          r();
+        };
+        w.on('drain', done).on('close', done).on('error', done);
+      });
     buf = '';
   };
   for (const p of pieces) {
+    if (!writable()) return;
     buf += p;
     if (buf.length >= CHUNK) await flush();
   }
-  if (buf) await flush();
-  w.end();
+  if (buf && writable()) await flush();
+  if (writable()) w.end();
 }
 
 export const runCommand: Exec = (argv, stdin) =>

@@ -1,0 +1,183 @@
+// The routing dataplane's pure parts: route plans and tunnel desired state (IPIP proven
+// here: this kernel has no ipip module). The ACL side is tested in acl-*.test.ts.
+import {
+  ipipDeviceCommands,
+  kernelRoute,
+  NetManager,
+  tunnelMtu,
+  vtepEntries,
+  vxlanDeviceCommands,
+} from '../src/linux/net-manager';
+import { RouteTable, routeArgs } from '../src/linux/route-table';
+import { RecordingRunner } from '../src/linux/runner';
+
+describe('routes and tunnels', () => {
+  test('kernel routes per kind', () => {
+    expect(kernelRoute({ dst: '10.0.0.5/32', kind: 'local-workload', ifaceName: 'cali1' })).toEqual(
+      { dst: '10.0.0.5/32', dev: 'cali1', scopeLink: true },
+    );
+    expect(routeArgs(kernelRoute({ dst: '10.0.1.0/26', kind: 'local-block' })!, 80)).toBe(
+      'blackhole 10.0.1.0/26 proto 80',
+    );
+    expect(
+      routeArgs(
+        kernelRoute({
+          dst: '10.0.2.0/26',
+          kind: 'remote-block',
+          nextHop: '192.168.0.2',
+          encap: 'none',
+        })!,
+        80,
+      ),
+    ).toBe('10.0.2.0/26 via 192.168.0.2 proto 80');
+    expect(
+      routeArgs(
+        kernelRoute({
+          dst: '10.0.2.0/26',
+          kind: 'remote-block',
+          nextHop: '192.168.0.2',
+          encap: 'ipip',
+        })!,
+        80,
+      ),
+    ).toBe('10.0.2.0/26 via 192.168.0.2 dev tunl0 onlink proto 80');
+    expect(
+      routeArgs(
+        kernelRoute({
+          dst: '10.0.2.0/26',
+          kind: 'remote-block',
+          nextHop: '192.168.0.2',
+          encap: 'vxlan',
+          tunnelAddr: '10.0.2.0',
+        })!,
+        80,
+      ),
+    ).toBe('10.0.2.0/26 via 10.0.2.0 dev vxlan.tortie onlink proto 80');
+  });
+
+  test('IPIP desired state: tunl0 with its address and MTU (exact commands)', () => {
+    expect(
+      ipipDeviceCommands(
+        { node: 'n1', ipv4Address: '192.168.0.1', ipv4IPIPTunnelAddr: '10.0.1.1' },
+        tunnelMtu(1500, 'ipip'),
+      ),
+    ).toEqual([
+      ['ip', 'link', 'add', 'name', 'tunl0', 'type', 'ipip'],
+      ['ip', 'link', 'set', 'tunl0', 'mtu', '1480', 'up'],
+      ['ip', 'addr', 'replace', '10.0.1.1/32', 'dev', 'tunl0'],
+    ]);
+  });
+
+  test('VXLAN desired state: device, ARP and FDB for a remote VTEP', () => {
+    expect(
+      vxlanDeviceCommands(
+        {
+          node: 'n1',
+          ipv4Address: '192.168.0.1',
+          ipv4VXLANTunnelAddr: '10.0.1.0',
+          vxlanTunnelMACAddr: '66:00:00:00:00:01',
+        },
+        { vni: 4096, port: 4789, mtu: 1450 },
+      ),
+    ).toEqual([
+      [
+        'ip',
+        'link',
+        'add',
+        'vxlan.tortie',
+        'type',
+        'vxlan',
+        'id',
+        '4096',
+        'dstport',
+        '4789',
+        'local',
+        '192.168.0.1',
+        'nolearning',
+      ],
+      ['ip', 'link', 'set', 'vxlan.tortie', 'address', '66:00:00:00:00:01', 'mtu', '1450', 'up'],
+      ['ip', 'addr', 'replace', '10.0.1.0/32', 'dev', 'vxlan.tortie'],
+    ]);
+    expect(
+      vtepEntries({
+        dst: '10.0.2.0/32',
+        kind: 'remote-tunnel',
+        nextHop: '192.168.0.2',
+        tunnelAddr: '10.0.2.0',
+        vtepMac: '66:00:00:00:00:02',
+      }),
+    ).toEqual({
+      neigh: 'neigh replace 10.0.2.0 lladdr 66:00:00:00:00:02 dev vxlan.tortie nud permanent',
+      fdb: 'fdb replace 66:00:00:00:00:02 dev vxlan.tortie dst 192.168.0.2 self permanent',
+    });
+  });
+
+  test('route table: foreign routes are left alone, ours converge, refused ones retried', async () => {
+    const shown = JSON.stringify([
+      { dst: '10.0.9.0/26', type: 'blackhole', flags: [] },
+      { dst: '10.0.0.7', dev: 'cali7', flags: [] },
+    ]);
+    let refuse = true;
+    const runner = new RecordingRunner((argv) => {
+      if (argv.includes('-j')) return { stdout: argv.includes('-6') ? '[]' : shown };
+      if (argv.includes('-batch') && refuse)
+        return { code: 1, stderr: 'Cannot find device "cali8"\nCommand failed -:2\n' };
+      return {};
+    });
+    const t = new RouteTable(runner, 80);
+    t.setAll([
+      { dst: '10.0.0.7/32', dev: 'cali7', scopeLink: true },
+      { dst: '10.0.0.8/32', dev: 'cali8', scopeLink: true },
+    ]);
+    await t.apply();
+    const batch = runner.calls.find((c) => c.argv.includes('-batch'))!;
+    // the show command asked only for proto 80: other protocols never enter the plan
+    expect(runner.calls[0].argv).toEqual([
+      'ip',
+      '-j',
+      'route',
+      'show',
+      'table',
+      'main',
+      'proto',
+      '80',
+    ]);
+    expect(batch.stdin).toBe(
+      'route del blackhole 10.0.9.0/26 proto 80\nroute replace 10.0.0.8/32 dev cali8 scope link proto 80\n',
+    );
+    expect([...t.failed.keys()]).toEqual(['10.0.0.8/32']);
+    refuse = false;
+    runner.calls.length = 0;
+    await t.apply();
+    expect(runner.calls.map((c) => c.stdin)).toEqual([
+      'route replace 10.0.0.8/32 dev cali8 scope link proto 80\n',
+    ]);
+  });
+
+  test('without an ipip module the manager says why and keeps going', async () => {
+    const runner = new RecordingRunner((argv) =>
+      argv.join(' ') === 'ip link add name tunl0 type ipip'
+        ? { code: 2, stderr: 'Error: Unknown device type.' }
+        : argv.join(' ') === 'ip link show tunl0'
+          ? { code: 1 }
+          : { stdout: '[]' },
+    );
+    const m = new NetManager(runner);
+    m.send({
+      type: 'pool-update',
+      pool: {
+        cidr: '10.0.0.0/16',
+        ipip: 'Always',
+        vxlan: 'Never',
+        natOutgoing: false,
+        disableBGPExport: false,
+      },
+    });
+    m.send({ type: 'host-update', host: { node: 'n1', ipv4Address: '192.168.0.1' } });
+    m.send({ type: 'in-sync' });
+    await m.apply();
+    expect(m.problems.get('ipip')).toBe(
+      'ip link add name tunl0 type ipip: Error: Unknown device type.',
+    );
+  });
+});
