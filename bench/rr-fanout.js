@@ -3,19 +3,28 @@
 // routes; time until every client holds every other client's routes, for tortie-rr and
 // for BIRD as reflector with the same clients in the same run. Needs root.
 //
-//   node bench/rr-fanout.js [--clients 200] [--routes 100000]
+//   node bench/rr-fanout.js [--clients 200] [--routes 100000] [--only tortie|bird]
+//                           [--prof DIR]   (tortie-rr runs with --cpu-prof into DIR)
+//
+// Besides the time, each run reports the reflector's RSS once converged.
 'use strict';
 const path = require('node:path');
 const { parseArgs } = require('node:util');
-const { Testbed, Bird, link, skipReason } = require('../packages/testbed/dist');
+const fs = require('node:fs');
+const { Testbed, Bird, link, skipReason, stopProcess } = require('../packages/testbed/dist');
 const { SpeakerProcess } = require('../packages/bgp-speaker/dist');
 
 const { values } = parseArgs({
   options: {
     clients: { type: 'string', default: '200' },
     routes: { type: 'string', default: '100000' },
+    only: { type: 'string' },
+    prof: { type: 'string' },
   },
 });
+const reflectors = values.only ? [values.only] : ['tortie', 'bird'];
+for (const r of reflectors)
+  if (r !== 'tortie' && r !== 'bird') throw new Error(`--only ${r}: expected tortie or bird`);
 const N = Number(values.clients);
 const AS = 64512;
 const RR = '10.98.0.1';
@@ -45,8 +54,11 @@ async function run(which) {
     );
     await cl.exec(['ip', '-batch', '-'], { input: adds.join('\n') + '\n' });
     const clients = Array.from({ length: N }, (_, i) => clientIp(i));
+    /** The reflector's resident set size in bytes, read once converged. */
+    let rss;
+    let stop = async () => undefined;
     if (which === 'tortie') {
-      await SpeakerProcess.start(
+      const rr = await SpeakerProcess.start(
         (argv, o) => rrNs.spawn(argv, o),
         tb.tempDir('rr'),
         {
@@ -60,10 +72,16 @@ async function run(which) {
         {
           cli: path.resolve(__dirname, '../packages/route-reflector/dist/cli.js'),
           timeoutMs: 30000,
+          nodeArgs: values.prof
+            ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(values.prof)}`]
+            : [],
         },
       );
+      rss = async () => (await rr.request('memory')).rss;
+      // a clean exit writes the CPU profile
+      stop = () => stopProcess(rr.proc, 10000);
     } else {
-      await Bird.start(tb, rrNs, {
+      const bird = await Bird.start(tb, rrNs, {
         routerId: RR,
         peers: clients.map((address, i) => ({
           name: `c${i}`,
@@ -77,6 +95,9 @@ async function run(which) {
           clusterId: RR,
         })),
       });
+      rss = async () =>
+        Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${bird.pid}/status`, 'utf8'))[1]) *
+        1024;
     }
     const p = cl.spawn(
       [
@@ -93,7 +114,7 @@ async function run(which) {
     );
     let err = '';
     p.stderr.on('data', (d) => (err += d));
-    return await new Promise((resolve, reject) => {
+    const result = await new Promise((resolve, reject) => {
       let out = '';
       const timer = setTimeout(
         () => reject(new Error(`${which}: no convergence in 300 s`)),
@@ -109,6 +130,9 @@ async function run(which) {
       });
       p.once('exit', (code) => reject(new Error(`clients exited (${code}): ${err}`)));
     });
+    result.rss = await rss();
+    await stop();
+    return result;
   } finally {
     await tb.cleanup();
   }
@@ -118,7 +142,7 @@ async function main() {
   const why = skipReason(['netns', 'bird']);
   if (why) return console.log(JSON.stringify({ bench: 'rr-fanout', skipped: why }));
   const results = {};
-  for (const which of ['tortie', 'bird']) {
+  for (const which of reflectors) {
     const r = await run(which);
     results[which] = r;
     console.log(
@@ -130,12 +154,16 @@ async function main() {
         seconds: r.seconds,
         updates_per_s: Math.round(r.updatesIn / r.seconds),
         prefixes_reflected: r.prefixesReflected,
+        rss_mb: Math.round(r.rss / 1048576),
       }),
     );
   }
+  if (!results.tortie || !results.bird) return;
   console.log(
     JSON.stringify({
       bench: 'rr-fanout',
+      clients: N,
+      routes: Number(values.routes),
       figure: 'convergence_ratio_vs_bird',
       ratio: Number((results.tortie.seconds / results.bird.seconds).toFixed(2)),
       target: '<= 1',
