@@ -1,41 +1,12 @@
 #!/usr/bin/env node
 // tortie-cni: the binary a container runtime runs. Network config on stdin, CNI_*
 // variables in the environment, the result or the spec's error object on stdout.
-import { hostname } from 'node:os';
-import {
-  EtcdDatastore,
-  FileDatastore,
-  KubernetesDatastore,
-  type Datastore,
-} from '@tortie/datastore';
-import { IpamClient } from '@tortie/ipam';
-import { parseEnv, parseNetConf, type NetConf } from './config';
-import { CNI_ERRORS, CniError } from './errors';
-import { LinuxPodNetwork } from './netsetup';
-import * as plugin from './plugin';
-
-function openDatastore(conf: NetConf): { ds: Datastore; pods?: plugin.PodSource } {
-  const kubeconfig = conf.kubernetes?.kubeconfig ?? process.env.KUBECONFIG;
-  switch (conf.datastore_type) {
-    case 'kubernetes': {
-      if (!kubeconfig)
-        throw new CniError(
-          CNI_ERRORS.InvalidConfig,
-          'kubernetes.kubeconfig is required with datastore_type kubernetes',
-        );
-      const k = KubernetesDatastore.fromFile(kubeconfig);
-      return { ds: k, pods: k };
-    }
-    case 'file':
-      return { ds: FileDatastore.open(conf.datastore_file!) };
-    default:
-      return {
-        ds: new EtcdDatastore(conf.etcd_endpoints!.split(',').map((e) => e.trim())),
-        // as Calico in etcd mode: pod labels and annotations come from the Kubernetes API when there is one
-        pods: kubeconfig ? KubernetesDatastore.fromFile(kubeconfig) : undefined,
-      };
-  }
-}
+//
+// When the config names the node agent's socket ("agent_socket") and it answers, the
+// command runs in the agent, which already holds the datastore connection; this process
+// then loads nothing but node:net. Otherwise it runs here.
+import fs from 'node:fs';
+import net from 'node:net';
 
 function readStdin(): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -47,59 +18,50 @@ function readStdin(): Promise<string> {
   });
 }
 
-async function main(): Promise<number> {
-  let cniVersion = '1.1.0';
-  let ds: Datastore | undefined;
+function agentSocket(input: string): string | undefined {
   try {
-    const env = parseEnv(process.env);
-    const input = await readStdin();
-    if (env.command === 'VERSION') {
-      const v = input.trim()
-        ? (JSON.parse(input) as { cniVersion?: string }).cniVersion
-        : undefined;
-      process.stdout.write(JSON.stringify(plugin.version(v ?? cniVersion)) + '\n');
-      return 0;
-    }
-    const conf = parseNetConf(input);
-    cniVersion = conf.cniVersion;
-    const opened = openDatastore(conf);
-    ds = opened.ds;
-    const deps: plugin.PluginDeps = {
-      datastore: ds,
-      ipam: new IpamClient(ds),
-      net: new LinuxPodNetwork(),
-      node: conf.nodename ?? process.env.NODENAME ?? hostname(),
-      pods: opened.pods,
-      writeEndpoints: conf.datastore_type !== 'kubernetes',
-    };
-    switch (env.command) {
-      case 'ADD':
-        process.stdout.write(JSON.stringify(await plugin.add(conf, env, deps)) + '\n');
-        break;
-      case 'DEL':
-        await plugin.del(conf, env, deps);
-        break;
-      case 'CHECK':
-        await plugin.check(conf, env, deps);
-        break;
-      case 'GC':
-        await plugin.gc(conf, deps);
-        break;
-      case 'STATUS':
-        await plugin.status(deps);
-        break;
-    }
-    return 0;
-  } catch (e) {
-    const err =
-      e instanceof CniError
-        ? e
-        : new CniError(CNI_ERRORS.IoFailure, 'tortie-cni failed', (e as Error).message);
-    process.stdout.write(JSON.stringify(err.toJSON(cniVersion)) + '\n');
-    return 1;
-  } finally {
-    await ds?.close().catch(() => undefined);
+    const s = (JSON.parse(input) as { agent_socket?: unknown }).agent_socket;
+    return typeof s === 'string' && fs.existsSync(s) ? s : undefined;
+  } catch {
+    return undefined; // not JSON: the full path reports it properly
   }
+}
+
+/** Sends the command to the agent; undefined when it cannot be reached. */
+function viaAgent(
+  socket: string,
+  input: string,
+): Promise<{ code: number; stdout: string } | undefined> {
+  const vars = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => k.startsWith('CNI_')),
+  );
+  return new Promise((resolve) => {
+    let reply = '';
+    const c = net.connect(socket, () => c.end(JSON.stringify({ env: vars, input }) + '\n'));
+    c.setEncoding('utf8');
+    c.on('data', (d: string) => (reply += d));
+    c.on('error', () => resolve(undefined));
+    c.on('close', () => {
+      try {
+        resolve(JSON.parse(reply) as { code: number; stdout: string });
+      } catch {
+        resolve(undefined);
+      }
+    });
+  });
+}
+
+async function main(): Promise<number> {
+  const input = await readStdin();
+  const socket = process.env.CNI_COMMAND === 'VERSION' ? undefined : agentSocket(input);
+  const out =
+    (socket ? await viaAgent(socket, input) : undefined) ??
+    (await (require('./run-command') as typeof import('./run-command')).runCommand(
+      process.env,
+      input,
+    ));
+  process.stdout.write(out.stdout);
+  return out.code;
 }
 
 void main().then((code) => process.exit(code));

@@ -30,6 +30,8 @@ const netConfSchema = z.looseObject({
     })
     .default({ type: 'tortie-ipam', assign_ipv4: true, assign_ipv6: false }),
   prevResult: z.unknown().optional(),
+  /** The node agent's unix socket: when it answers, commands run there. */
+  agent_socket: z.string().optional(),
   'cni.dev/valid-attachments': z
     .array(z.looseObject({ containerID: z.string(), ifname: z.string() }))
     .optional(),

@@ -37,3 +37,5 @@ export {
   type PluginDeps,
   type PodSource,
 } from './plugin';
+export { runCommand, type SharedDeps, type CommandOutput } from './run-command';
+export { serveCni } from './agent-server';

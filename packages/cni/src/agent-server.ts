@@ -1,0 +1,46 @@
+// The agent side of the CNI socket: one JSON request per connection ({env, input}),
+// answered with the command's exit code and stdout.
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { runCommand, type SharedDeps } from './run-command';
+
+export async function serveCni(
+  socket: string,
+  shared: SharedDeps,
+): Promise<{ close(): Promise<void> }> {
+  fs.mkdirSync(path.dirname(socket), { recursive: true });
+  fs.rmSync(socket, { force: true }); // a stale socket of an earlier agent
+  const server = net.createServer((c) => {
+    let req = '';
+    c.setEncoding('utf8');
+    c.on('data', (d: string) => (req += d));
+    c.on('end', () => {
+      void (async () => {
+        let out;
+        try {
+          const { env, input } = JSON.parse(req) as { env: NodeJS.ProcessEnv; input: string };
+          out = await runCommand(env, input, shared);
+        } catch (e) {
+          out = {
+            code: 1,
+            stdout:
+              JSON.stringify({
+                cniVersion: '1.0.0',
+                code: 6,
+                msg: 'bad request to the agent',
+                details: (e as Error).message,
+              }) + '\n',
+          };
+        }
+        c.end(JSON.stringify(out));
+      })();
+    });
+    c.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socket, resolve);
+  });
+  return { close: () => new Promise((r) => server.close(() => r())) };
+}
