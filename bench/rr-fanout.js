@@ -6,7 +6,10 @@
 //   node bench/rr-fanout.js [--clients 200] [--routes 100000] [--only tortie|bird]
 //                           [--prof DIR]   (tortie-rr runs with --cpu-prof into DIR)
 //
-// Besides the time, each run reports the reflector's RSS once converged.
+// Besides the time, each run reports the reflector's RSS once converged, and the CPU
+// seconds the reflector and the client simulator spent from the first announcement to
+// convergence (the simulator is the same for both reflectors and must stay well below
+// either).
 'use strict';
 const path = require('node:path');
 const { parseArgs } = require('node:util');
@@ -28,6 +31,11 @@ for (const r of reflectors)
 const N = Number(values.clients);
 const AS = 64512;
 const RR = '10.98.0.1';
+/** User + system CPU seconds of a process so far (clock ticks of 1/100 s). */
+const cpuOf = (pid) => {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+};
 const clientIp = (i) => {
   const x = (10 << 24) + (98 << 16) + 10 + i;
   return `${x >>> 24}.${(x >>> 16) & 255}.${(x >>> 8) & 255}.${x & 255}`;
@@ -56,6 +64,7 @@ async function run(which) {
     const clients = Array.from({ length: N }, (_, i) => clientIp(i));
     /** The reflector's resident set size in bytes, read once converged. */
     let rss;
+    let pid;
     let stop = async () => undefined;
     if (which === 'tortie') {
       const rr = await SpeakerProcess.start(
@@ -78,6 +87,7 @@ async function run(which) {
         },
       );
       rss = async () => (await rr.request('memory')).rss;
+      pid = rr.proc.pid;
       // a clean exit writes the CPU profile
       stop = () => stopProcess(rr.proc, 10000);
     } else {
@@ -95,6 +105,7 @@ async function run(which) {
           clusterId: RR,
         })),
       });
+      pid = bird.pid;
       rss = async () =>
         Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${bird.pid}/status`, 'utf8'))[1]) *
         1024;
@@ -120,12 +131,14 @@ async function run(which) {
         () => reject(new Error(`${which}: no convergence in 300 s`)),
         300000,
       );
+      let cpu0 = 0;
       p.stdout.on('data', (d) => {
         out += d;
+        if (!cpu0 && out.includes('"established"')) cpu0 = cpuOf(pid);
         const line = out.split('\n').find((l) => l.includes('"converged"'));
         if (line) {
           clearTimeout(timer);
-          resolve(JSON.parse(line));
+          resolve({ ...JSON.parse(line), reflectorCpu: cpuOf(pid) - cpu0 });
         }
       });
       p.once('exit', (code) => reject(new Error(`clients exited (${code}): ${err}`)));
@@ -155,6 +168,8 @@ async function main() {
         updates_per_s: Math.round(r.updatesIn / r.seconds),
         prefixes_reflected: r.prefixesReflected,
         rss_mb: Math.round(r.rss / 1048576),
+        reflector_cpu_s: Number(r.reflectorCpu.toFixed(2)),
+        clients_cpu_s: Number(r.cpuSeconds.toFixed(2)),
       }),
     );
   }

@@ -2,13 +2,15 @@
 // N minimal iBGP clients of one route reflector, in one process: client i connects from
 // its own address, announces its share of the prefixes (~1,000 per UPDATE), and counts
 // the prefixes reflected to it. Prints one JSON line when every client has every other
-// client's prefixes, with the time since the first announcement.
+// client's prefixes, with the time since the first announcement and this process's CPU
+// time. UPDATEs are counted from their NLRI bytes, not decoded: the simulator must cost
+// far less than the reflector it measures.
 //
 // usage: node bgp-clients.js --rr ADDR --asn 64512 --base 10.98.0.0 --count 200 --routes 100000
 'use strict';
 const net = require('node:net');
 const { parseArgs } = require('node:util');
-const { encodeMessage, encodeUpdates, MessageReader } = require('../../packages/bgp-speaker/dist');
+const { encodeMessage, encodeUpdates, decodeMessage } = require('../../packages/bgp-speaker/dist');
 
 const { values } = parseArgs({
   options: {
@@ -35,16 +37,51 @@ const prefixOf = (i, k) => {
   return `${x >>> 24}.${(x >>> 16) & 255}.${(x >>> 8) & 255}.0/24`;
 };
 
+const UPDATE = 2;
+
+/** Splits a TCP stream into whole BGP messages (views of the received chunks). */
+class Framer {
+  constructor() {
+    this.tail = Buffer.alloc(0);
+  }
+  push(chunk) {
+    let buf = this.tail.length ? Buffer.concat([this.tail, chunk]) : chunk;
+    const out = [];
+    while (buf.length >= 19) {
+      const len = buf.readUInt16BE(16);
+      if (buf.length < len) break;
+      out.push(buf.subarray(0, len));
+      buf = buf.subarray(len);
+    }
+    this.tail = buf;
+    return out;
+  }
+}
+
+/** IPv4 prefixes announced in an UPDATE's NLRI field (RFC 4271 §4.3), counted from the bytes. */
+function countNlri(buf) {
+  const withdrawnLen = buf.readUInt16BE(19);
+  let off = 21 + withdrawnLen;
+  off += 2 + buf.readUInt16BE(off);
+  let n = 0;
+  while (off < buf.length) {
+    off += 1 + ((buf[off] + 7) >> 3);
+    n++;
+  }
+  return n;
+}
+
 let established = 0;
 let done = 0;
 let t0 = 0;
+let cpu0;
 let updatesIn = 0;
 const clients = [];
 for (let i = 0; i < n; i++) {
   const c = { received: 0, complete: false };
   clients.push(c);
   const sock = net.connect({ host: values.rr, port: 179, localAddress: ipOf(i) });
-  const reader = new MessageReader(() => ctx);
+  const frames = new Framer();
   sock.on('connect', () =>
     sock.write(
       encodeMessage(
@@ -64,19 +101,22 @@ for (let i = 0; i < n; i++) {
     ),
   );
   sock.on('data', (d) => {
-    for (const m of reader.push(d)) {
+    for (const buf of frames.push(d)) {
+      if (buf[18] === UPDATE) {
+        updatesIn++;
+        c.received += countNlri(buf);
+        if (!c.complete && c.received >= total - perClient) {
+          c.complete = true;
+          if (++done === n) finish();
+        }
+        continue;
+      }
+      const m = decodeMessage(buf, ctx);
       if (m.type === 'open') sock.write(encodeMessage({ type: 'keepalive' }, ctx));
       else if (m.type === 'keepalive' && !c.up) {
         c.up = true;
         c.sock = sock;
         if (++established === n) announceAll();
-      } else if (m.type === 'update') {
-        updatesIn++;
-        c.received += m.nlri.length;
-        if (!c.complete && c.received >= total - perClient) {
-          c.complete = true;
-          if (++done === n) finish();
-        }
       } else if (m.type === 'notification') {
         process.stderr.write(`client ${i}: NOTIFICATION ${m.code}/${m.subcode}\n`);
         process.exit(1);
@@ -99,14 +139,22 @@ function announceAll() {
   });
   process.stdout.write(JSON.stringify({ event: 'established', clients: n }) + '\n');
   t0 = Date.now();
+  cpu0 = process.cpuUsage();
   batches.forEach((msgs, i) => msgs.forEach((m) => clients[i].sock.write(m)));
 }
+
+const cpuSeconds = (u) => (u.user + u.system) / 1e6;
 
 function finish() {
   const seconds = (Date.now() - t0) / 1000;
   process.stdout.write(
-    JSON.stringify({ event: 'converged', seconds, updatesIn, prefixesReflected: total * (n - 1) }) +
-      '\n',
+    JSON.stringify({
+      event: 'converged',
+      seconds,
+      updatesIn,
+      prefixesReflected: total * (n - 1),
+      cpuSeconds: cpuSeconds(process.cpuUsage(cpu0)),
+    }) + '\n',
   );
   setInterval(
     () => clients.forEach((c) => c.sock.write(encodeMessage({ type: 'keepalive' }, ctx))),
