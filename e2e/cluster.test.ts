@@ -36,6 +36,15 @@ describeIf([...NEEDS], 'cluster: BGP full mesh with a BIRD top-of-rack router', 
     );
   });
 
+  test('a pod added through its agent talks as soon as ADD returns (policy programmed first)', async () => {
+    const [a, b] = c.pods;
+    // no waiting: ADD returned only after node1's agent programmed the endpoint
+    const e = await c.addPod(0, 'e', { app: 'e' });
+    expect(await c.ping(e, a.ip)).toBe(true); // same node: both endpoints' chains in place
+    expect(await c.ping(e, b.ip)).toBe(true); // across nodes: the block route was there already
+    await c.deletePod(e);
+  });
+
   test('a NetworkPolicy takes effect on the other node within a second, and goes again', async () => {
     const [a, b] = c.pods;
     const t0 = Date.now();

@@ -11,7 +11,8 @@ export async function serveCni(
 ): Promise<{ close(): Promise<void> }> {
   fs.mkdirSync(path.dirname(socket), { recursive: true });
   fs.rmSync(socket, { force: true }); // a stale socket of an earlier agent
-  const server = net.createServer((c) => {
+  // half-open: the request ends with the client's FIN, the answer goes back after it
+  const server = net.createServer({ allowHalfOpen: true }, (c) => {
     let req = '';
     c.setEncoding('utf8');
     c.on('data', (d: string) => (req += d));

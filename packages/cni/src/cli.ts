@@ -18,18 +18,27 @@ function readStdin(): Promise<string> {
   });
 }
 
-function agentSocket(input: string): string | undefined {
+/** The config's agent socket and version, when it is JSON naming a socket that exists. */
+function agentOf(input: string): { socket: string; cniVersion: string } | undefined {
   try {
-    const s = (JSON.parse(input) as { agent_socket?: unknown }).agent_socket;
-    return typeof s === 'string' && fs.existsSync(s) ? s : undefined;
+    const c = JSON.parse(input) as { agent_socket?: unknown; cniVersion?: unknown };
+    if (typeof c.agent_socket !== 'string' || !fs.existsSync(c.agent_socket)) return undefined;
+    return {
+      socket: c.agent_socket,
+      cniVersion: typeof c.cniVersion === 'string' ? c.cniVersion : '1.0.0',
+    };
   } catch {
     return undefined; // not JSON: the full path reports it properly
   }
 }
 
-/** Sends the command to the agent; undefined when it cannot be reached. */
+/**
+ * Sends the command to the agent. Undefined when the agent cannot be reached (nothing was
+ * sent, so the command may run here); once it was sent, a broken answer is an error, never
+ * a second run of the same command.
+ */
 function viaAgent(
-  socket: string,
+  { socket, cniVersion }: { socket: string; cniVersion: string },
   input: string,
 ): Promise<{ code: number; stdout: string } | undefined> {
   const vars = Object.fromEntries(
@@ -37,15 +46,21 @@ function viaAgent(
   );
   return new Promise((resolve) => {
     let reply = '';
-    const c = net.connect(socket, () => c.end(JSON.stringify({ env: vars, input }) + '\n'));
+    let sent = false;
+    const c = net.connect(socket, () => {
+      sent = true;
+      c.end(JSON.stringify({ env: vars, input }) + '\n');
+    });
     c.setEncoding('utf8');
     c.on('data', (d: string) => (reply += d));
-    c.on('error', () => resolve(undefined));
+    c.on('error', () => undefined); // 'close' follows and decides
     c.on('close', () => {
+      if (!sent) return resolve(undefined);
       try {
         resolve(JSON.parse(reply) as { code: number; stdout: string });
       } catch {
-        resolve(undefined);
+        const msg = `the node agent on ${socket} did not answer the command`;
+        resolve({ code: 1, stdout: JSON.stringify({ cniVersion, code: 11, msg }) + '\n' });
       }
     });
   });
@@ -53,9 +68,9 @@ function viaAgent(
 
 async function main(): Promise<number> {
   const input = await readStdin();
-  const socket = process.env.CNI_COMMAND === 'VERSION' ? undefined : agentSocket(input);
+  const agent = process.env.CNI_COMMAND === 'VERSION' ? undefined : agentOf(input);
   const out =
-    (socket ? await viaAgent(socket, input) : undefined) ??
+    (agent ? await viaAgent(agent, input) : undefined) ??
     (await (require('./run-command') as typeof import('./run-command')).runCommand(
       process.env,
       input,

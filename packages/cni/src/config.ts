@@ -32,6 +32,12 @@ const netConfSchema = z.looseObject({
   prevResult: z.unknown().optional(),
   /** The node agent's unix socket: when it answers, commands run there. */
   agent_socket: z.string().optional(),
+  /**
+   * How long ADD waits for the agent to report the pod's policy programmed (Calico's
+   * setting of the same name); 0 does not wait. Only the agent can tell, so this needs
+   * agent_socket.
+   */
+  policy_setup_timeout_seconds: z.number().min(0).max(60).default(0),
   'cni.dev/valid-attachments': z
     .array(z.looseObject({ containerID: z.string(), ifname: z.string() }))
     .optional(),

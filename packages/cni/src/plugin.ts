@@ -37,6 +37,11 @@ export interface PluginDeps {
   pods?: PodSource;
   /** False with the Kubernetes datastore: endpoints mirror pods there. */
   writeEndpoints: boolean;
+  /**
+   * The node agent's word that the endpoint on this interface with these addresses is
+   * programmed (true) or not within the time (false); absent outside the agent.
+   */
+  policyReady?: (hostIface: string, ips: string[], timeoutMs: number) => Promise<boolean>;
 }
 
 /** Annotations that pick pools or fixed addresses, under Calico's and our own prefix. */
@@ -169,6 +174,14 @@ export async function add(conf: NetConf, env: CniEnv, deps: PluginDeps): Promise
             'setting up the pod interface failed',
             (e as Error).message,
           );
+  }
+  // bounded: past the timeout the pod starts anyway, and its policy follows
+  if (deps.policyReady && conf.policy_setup_timeout_seconds > 0) {
+    await deps.policyReady(
+      a.hostIface,
+      [...ipv4, ...ipv6],
+      conf.policy_setup_timeout_seconds * 1000,
+    );
   }
   return buildResult(conf.cniVersion, a);
 }

@@ -44,6 +44,7 @@ export interface SharedDeps {
   ipam: IpamClient;
   node: string;
   pods?: plugin.PodSource;
+  policyReady?: plugin.PluginDeps['policyReady'];
 }
 
 export interface CommandOutput {
@@ -73,6 +74,12 @@ export async function runCommand(
     cniVersion = conf.cniVersion;
     let deps: plugin.PluginDeps;
     if (shared) {
+      if (conf.nodename && conf.nodename !== shared.node) {
+        throw new CniError(
+          CNI_ERRORS.InvalidConfig,
+          `nodename "${conf.nodename}" in the network config, but the agent on agent_socket is node "${shared.node}"`,
+        );
+      }
       deps = {
         ...shared,
         net: new LinuxPodNetwork(),

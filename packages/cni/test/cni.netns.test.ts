@@ -7,7 +7,15 @@ import path from 'node:path';
 import { parseResource, type Resource } from '@tortie/api';
 import { EtcdDatastore, interfaceName } from '@tortie/datastore';
 import { IpamClient, isClean } from '@tortie/ipam';
-import { Etcd, PortForward, Testbed, describeIf, type Netns } from '@tortie/testbed';
+import {
+  Etcd,
+  PortForward,
+  Testbed,
+  describeIf,
+  stopProcess,
+  waitUntil,
+  type Netns,
+} from '@tortie/testbed';
 import { resultSchema } from '../src';
 
 const CLI = path.resolve(__dirname, '../dist/cli.js');
@@ -258,5 +266,57 @@ describeIf(['root', 'netns', 'etcd'], 'tortie-cni binary in network namespaces',
     expect(down.out).toMatchObject({ code: 50, msg: 'datastore unavailable' });
     await cni(podEnv('DEL', pods[0], 'keep', 'aa01'), conf());
     await cni(podEnv('DEL', pods[1], 'drop', 'aa02'), conf());
+  });
+
+  test('through the agent socket: ADD runs in the agent and waits for its policy; without the agent the binary runs it itself', async () => {
+    const socket = path.join(tb.tempDir('agent'), 'cni.sock');
+    const agent = node.spawn([
+      process.execPath,
+      path.join(__dirname, 'fixtures/agent-serve.js'),
+      socket,
+      `http://127.0.0.1:${ETCD_PORT}`,
+      'node-a',
+    ]);
+    let said = '';
+    agent.stdout!.on('data', (d: Buffer) => (said += d.toString()));
+    await waitUntil('the agent listens', () => said.includes('listening'));
+    const viaAgent = conf({ agent_socket: socket, policy_setup_timeout_seconds: 5 });
+    const pod = await tb.netns('podsock');
+
+    let finished = false;
+    const adding = cni(podEnv('ADD', pod, 'sock', '50c0'), viaAgent).then((r) => {
+      finished = true;
+      return r;
+    });
+    await waitUntil('ADD waits for the policy', () => said.includes('policyReady'));
+    const wait = JSON.parse(said.split('\n').find((l) => l.includes('policyReady'))!) as {
+      policyReady: { iface: string; ips: string[]; timeoutMs: number };
+    };
+    const host = interfaceName('ns1', 'sock');
+    expect(wait.policyReady).toMatchObject({ iface: host, timeoutMs: 5000 });
+    // the interface is up already, but the runtime does not get the result yet
+    expect(await node.exec(['ip', '-o', 'link', 'show', host])).toContain(host);
+    expect(finished).toBe(false);
+    agent.stdin!.write('ready\n');
+    const add = await adding;
+    expect(add.code).toBe(0);
+    const ip = resultSchema.parse(add.out).ips[0].address;
+    expect(wait.policyReady.ips).toEqual([ip.split('/')[0]]);
+    await pod.exec(['ping', '-c', '1', '-W', '2', '192.168.200.1']);
+
+    // the agent serves one node: a config naming another is refused, naming both
+    const wrong = await cni(
+      podEnv('ADD', pod, 'other', '50c1'),
+      conf({ agent_socket: socket, nodename: 'node-b' }),
+    );
+    expect(wrong.code).toBe(1);
+    expect(wrong.out).toMatchObject({ code: 7 });
+    expect(String(wrong.out.msg)).toMatch(/"node-b".*agent.*"node-a"/);
+
+    // agent gone, its socket file left behind: the binary runs DEL itself
+    await stopProcess(agent);
+    expect((await cni(podEnv('DEL', pod, 'sock', '50c0'), viaAgent)).code).toBe(0);
+    await expect(node.exec(['ip', 'link', 'show', host])).rejects.toThrow();
+    expect(await ipam.ipsByHandle('k8s-pod-network.50c0')).toEqual([]);
   });
 });

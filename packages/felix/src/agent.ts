@@ -54,6 +54,12 @@ export class Agent implements DataplaneSink {
   private resyncTimer?: NodeJS.Timeout;
   private failures = 0;
   private stopped = false;
+  // Which workload interfaces are programmed with which addresses, for endpointProgrammed
+  private readonly sentIfaces = new Map<string, { nets: string; gen: number }>();
+  private readonly programmedIfaces = new Map<string, string>();
+  private readonly endpointIfaces = new Map<string, string>();
+  private readonly ifaceWaiters = new Map<string, Array<() => void>>();
+  private generation = 0;
 
   constructor(private readonly parts: AgentParts) {
     this.calc = parts.makeCalc(this);
@@ -75,8 +81,38 @@ export class Agent implements DataplaneSink {
   send(u: DataplaneUpdate): void {
     if (u.type === 'in-sync') this.inSync = true;
     if (u.type === 'bgp-update') this.pendingBgp = u.bgp;
+    if (u.type === 'workload-update') {
+      const { id, ifaceName, ipv4Nets, ipv6Nets } = u.endpoint;
+      this.endpointIfaces.set(id, ifaceName);
+      this.sentIfaces.set(ifaceName, { nets: netsKey(ipv4Nets, ipv6Nets), gen: ++this.generation });
+    }
+    if (u.type === 'workload-remove') this.forgetEndpoint(u.id);
     for (const m of this.parts.managers) m.send(u);
     this.dirty = true;
+  }
+
+  /**
+   * Resolves true once the dataplane has applied the endpoint on this interface (its
+   * routes and policy are in place), false after `timeoutMs`. The CNI ADD waits on this so
+   * a pod does not start talking before its policy is there.
+   */
+  endpointProgrammed(ifaceName: string, nets: string[], timeoutMs: number): Promise<boolean> {
+    // the addresses tell this pod's endpoint from an earlier one on the same interface
+    const want = netsKey(nets, []);
+    const isProgrammed = () => this.programmedIfaces.get(ifaceName) === want;
+    if (isProgrammed()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        const list = this.ifaceWaiters.get(ifaceName)?.filter((w) => w !== onApplied);
+        if (list?.length) this.ifaceWaiters.set(ifaceName, list);
+        else this.ifaceWaiters.delete(ifaceName);
+        resolve(ok);
+      };
+      const onApplied = () => isProgrammed() && done(true);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.ifaceWaiters.set(ifaceName, [...(this.ifaceWaiters.get(ifaceName) ?? []), onApplied]);
+    });
   }
 
   /** Something outside the calculation graph changed desired state (BGP learned a route). */
@@ -137,8 +173,28 @@ export class Agent implements DataplaneSink {
       });
   }
 
+  private forgetEndpoint(id: string): void {
+    // workload-remove names the endpoint id; the interface is found by the id's last update
+    const iface = this.endpointIfaces.get(id);
+    if (!iface) return;
+    this.endpointIfaces.delete(id);
+    this.sentIfaces.delete(iface);
+    this.programmedIfaces.delete(iface);
+  }
+
+  /** After a successful apply: every interface sent up to `gen` is programmed. */
+  private markProgrammed(gen: number): void {
+    for (const [iface, sent] of this.sentIfaces) {
+      if (sent.gen > gen) continue;
+      this.sentIfaces.delete(iface);
+      this.programmedIfaces.set(iface, sent.nets);
+      for (const w of this.ifaceWaiters.get(iface) ?? []) w();
+    }
+  }
+
   private async applyAll(): Promise<void> {
     this.dirty = false;
+    const gen = this.generation;
     const t0 = process.hrtime.bigint();
     try {
       for (const m of this.parts.managers) await m.apply();
@@ -148,6 +204,7 @@ export class Agent implements DataplaneSink {
         await this.parts.bgp.apply(cfg);
       }
       this.failures = 0;
+      this.markProgrammed(gen);
       if (!this.programmed) this.parts.logger.info('dataplane programmed from an in-sync view');
       this.programmed = true;
       this.parts.metrics?.applyLatency.observe(Number(process.hrtime.bigint() - t0) / 1e9);
@@ -168,6 +225,14 @@ export class Agent implements DataplaneSink {
       this.retryTimer.unref();
     }
   }
+}
+
+/** Addresses as one comparable key, prefix lengths dropped (/32 and bare IP are equal). */
+function netsKey(v4: string[], v6: string[]): string {
+  return [...v4, ...v6]
+    .map((n) => n.split('/')[0])
+    .sort()
+    .join(',');
 }
 
 /** The kinds the agent watches. */

@@ -8,9 +8,12 @@
 //   TORTIE_NETWORKING_BACKEND  bgp (default) | vxlan | none
 //   DATASTORE_TYPE           etcdv3 (default) | kubernetes | file
 //   ETCD_ENDPOINTS, KUBECONFIG, TORTIE_DATASTORE_FILE
+//   TORTIE_CNI_SOCKET        where the agent serves CNI commands for tortie-cni's
+//                            agent_socket (default /var/run/tortie/cni.sock; empty: off)
 //   FELIX_*                  agent settings (FELIX_HEALTHPORT, FELIX_IPTABLESBACKEND, ...)
 import { hostname } from 'node:os';
 import { createLogger } from '@tortie/bgp-speaker';
+import { serveCni } from '@tortie/cni';
 import {
   EtcdDatastore,
   FileDatastore,
@@ -146,12 +149,36 @@ async function main(): Promise<void> {
   gauges.unref();
   agent.start();
   syncer.start();
-  logger.info('tortie-node running', { node: nodeName, backend, healthPort: ops.port });
+  // CNI commands run here, on the agent's datastore connection, and an ADD can wait for
+  // the pod's policy (the binary falls back to running them itself without the socket)
+  const cniSocket = env.TORTIE_CNI_SOCKET ?? '/var/run/tortie/cni.sock';
+  const cni = cniSocket
+    ? await serveCni(cniSocket, {
+        datastore: ds,
+        ipam,
+        node: nodeName,
+        pods: ds instanceof KubernetesDatastore ? ds : undefined,
+        policyReady: (iface, ips, ms) => agent.endpointProgrammed(iface, ips, ms),
+      }).catch((e: Error) => {
+        logger.error('cannot serve CNI; tortie-cni runs commands itself', {
+          socket: cniSocket,
+          error: e.message,
+        });
+        return undefined;
+      })
+    : undefined;
+  logger.info('tortie-node running', {
+    node: nodeName,
+    backend,
+    healthPort: ops.port,
+    cniSocket: cni ? cniSocket : undefined,
+  });
 
   const stop = async (signal: string) => {
     // the dataplane stays as it is: a restarted agent converges without a gap
     logger.info('stopping (dataplane left in place)', { signal });
     clearInterval(gauges);
+    await cni?.close();
     syncer.stop();
     await agent.stop();
     await ops.close();

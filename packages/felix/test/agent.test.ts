@@ -99,4 +99,52 @@ describe('agent loop', () => {
     expect(m.resyncs).toBe(1);
     await agent.stop();
   });
+
+  test('endpointProgrammed resolves after the apply that programmed the interface and addresses', async () => {
+    let sink!: DataplaneSink;
+    const m = new RecordingManager('acl');
+    const agent = new Agent({
+      makeCalc: (s) => ((sink = s), { onUpdates: () => undefined, onStatus: () => undefined }),
+      managers: [m],
+      logger,
+      retryMs: 5,
+    });
+    const wep = (ip: string): DataplaneUpdate => ({
+      type: 'workload-update',
+      endpoint: {
+        id: 'default/p/eth0',
+        ifaceName: 'cali0123456789a',
+        ipv4Nets: [`${ip}/32`],
+        ipv6Nets: [],
+        tiers: [],
+        profileIds: [],
+      },
+    });
+    const waiting = agent.endpointProgrammed('cali0123456789a', ['10.0.0.5'], 2000);
+    sink.send(wep('10.0.0.5'));
+    m.failNext = 1; // the first apply fails: not programmed yet
+    sink.send({ type: 'in-sync' });
+    agent.onStatus('in-sync');
+    await agent.settled();
+    let settledEarly = false;
+    void waiting.then(() => (settledEarly = true));
+    await new Promise((r) => setImmediate(r));
+    expect(settledEarly).toBe(false);
+    await new Promise((r) => setTimeout(r, 50)); // the retry applies it
+    await agent.settled();
+    await expect(waiting).resolves.toBe(true);
+    // already programmed: at once; another pod's addresses on the same interface: not
+    await expect(agent.endpointProgrammed('cali0123456789a', ['10.0.0.5'], 10)).resolves.toBe(true);
+    await expect(agent.endpointProgrammed('cali0123456789a', ['10.0.0.6'], 20)).resolves.toBe(
+      false,
+    );
+    // removed: no longer programmed
+    sink.send({ type: 'workload-remove', id: 'default/p/eth0' });
+    agent.poke();
+    await agent.settled();
+    await expect(agent.endpointProgrammed('cali0123456789a', ['10.0.0.5'], 20)).resolves.toBe(
+      false,
+    );
+    await agent.stop();
+  });
 });

@@ -44,6 +44,8 @@ export interface ClusterNode {
   ip: string;
   ns: Netns;
   agent?: ChildProcess;
+  /** Where the agent serves CNI commands (tortie-cni's agent_socket). */
+  cniSocket: string;
   log: string[];
 }
 
@@ -120,7 +122,8 @@ export class Cluster {
           host: '127.0.0.1',
           port: Number(new URL(etcd.endpoint).port),
         });
-        const node: ClusterNode = { name, ip: nodeIp(i), ns, log: [] };
+        const cniSocket = path.join(tb.tempDir(`${name}-run`), 'cni.sock');
+        const node: ClusterNode = { name, ip: nodeIp(i), ns, cniSocket, log: [] };
         c.nodes.push(node);
       }
       for (let i = 0; i < opts.nodes; i++) c.startAgent(i);
@@ -163,6 +166,7 @@ export class Cluster {
       FELIX_IPTABLESREFRESHINTERVAL: '10s',
       FELIX_ROUTEREFRESHINTERVAL: '10s',
       TORTIE_LOG_LEVEL: 'info',
+      TORTIE_CNI_SOCKET: n.cniSocket,
     };
     if (this.opts.nodeLabels?.[i]) env.NODE_LABELS = this.opts.nodeLabels[i];
     if (this.opts.clusterIds?.[i]) env.CLUSTER_ID = this.opts.clusterIds[i];
@@ -236,15 +240,7 @@ export class Cluster {
     }
     const ns = await this.tb.netns(`pod${name}`);
     const containerId = `${name}${Date.now().toString(16)}`;
-    const conf = JSON.stringify({
-      cniVersion: '1.0.0',
-      name: 'k8s-pod-network',
-      type: 'tortie-cni',
-      nodename: node.name,
-      datastore_type: 'etcdv3',
-      etcd_endpoints: `http://127.0.0.1:${ETCD_PORT}`,
-      mtu: 1400,
-    });
+    const conf = this.cniConf(node);
     const out = await runCni(node.ns, conf, {
       CNI_COMMAND: 'ADD',
       CNI_CONTAINERID: containerId,
@@ -265,6 +261,35 @@ export class Cluster {
     const pod = { name, namespace, node, ns, ip, containerId };
     this.pods.push(pod);
     return pod;
+  }
+
+  /** The network config a runtime on this node hands tortie-cni. */
+  private cniConf(node: ClusterNode): string {
+    return JSON.stringify({
+      cniVersion: '1.0.0',
+      name: 'k8s-pod-network',
+      type: 'tortie-cni',
+      nodename: node.name,
+      datastore_type: 'etcdv3',
+      etcd_endpoints: `http://127.0.0.1:${ETCD_PORT}`,
+      mtu: 1400,
+      // through the agent when it runs, and the pod starts once its policy is in place
+      agent_socket: node.cniSocket,
+      policy_setup_timeout_seconds: 2,
+    });
+  }
+
+  /** Deletes a pod as the runtime does: CNI DEL, then its namespace goes. */
+  async deletePod(pod: Pod): Promise<void> {
+    await runCni(pod.node.ns, this.cniConf(pod.node), {
+      CNI_COMMAND: 'DEL',
+      CNI_CONTAINERID: pod.containerId,
+      CNI_NETNS: `/var/run/netns/${pod.ns.name}`,
+      CNI_IFNAME: 'eth0',
+      CNI_ARGS: `K8S_POD_NAMESPACE=${pod.namespace};K8S_POD_NAME=${pod.name}`,
+    });
+    this.pods.splice(this.pods.indexOf(pod), 1);
+    await pod.ns.destroy();
   }
 
   async ping(from: Pod | Netns, ip: string, timeoutS = 1): Promise<boolean> {
