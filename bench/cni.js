@@ -5,6 +5,9 @@
 //     (in the node namespace, like the plugin's own setup, so the two compare)
 //   - tortie-cni binary ADD and DEL, end to end as a runtime sees them (process start,
 //     config, IPAM on etcd, veth, endpoint write)
+//   - the same through the node agent: tortie-node runs in the node namespace and the
+//     binary forwards to its CNI socket; ADD returns once the agent has programmed the
+//     pod's endpoint (routes, iptables), so that figure is "pod created -> policy enforced"
 //   - the plugin's ADD and DEL in one process (the same code without process start)
 //   - IPAM allocations per second on etcd
 // Prints one JSON line per figure. Usage: node bench/cni.js [pods] [parallel]
@@ -12,7 +15,7 @@
 const { timedPool: pool, printPercentiles: stats } = require('./lib/latency');
 const { spawn } = require('node:child_process');
 const path = require('node:path');
-const { Testbed, Etcd, PortForward } = require('../packages/testbed/dist');
+const { Testbed, Etcd, PortForward, waitUntil } = require('../packages/testbed/dist');
 const { EtcdDatastore } = require('../packages/datastore/dist');
 const { IpamClient } = require('../packages/ipam/dist');
 const { parseResource } = require('../packages/api/dist');
@@ -21,6 +24,7 @@ const PODS = Number(process.argv[2] ?? 200);
 const PARALLEL = Number(process.argv[3] ?? 16);
 const PORT = 23792;
 const CLI = path.resolve(__dirname, '../packages/cni/dist/cli.js');
+const AGENT = path.resolve(__dirname, '../packages/felix/dist/cli.js');
 
 function runIn(ns, argv, env, input) {
   return new Promise((resolve, reject) => {
@@ -90,6 +94,43 @@ async function main() {
       runIn(node.name, [process.execPath, CLI], env('DEL', i), conf),
     );
     stats('tortie-cni binary DEL, end to end', delBin);
+    // through the node agent
+    const socket = path.join(tb.tempDir('agent'), 'cni.sock');
+    await node.exec(['ip', 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p']);
+    await node.exec(['ip', 'addr', 'add', '192.168.77.1/24', 'dev', 'eth0']);
+    await node.exec(['ip', 'link', 'set', 'eth0', 'up']);
+    const agent = node.spawn([process.execPath, AGENT], {
+      env: {
+        PATH: process.env.PATH,
+        NODENAME: 'bench-node',
+        IP: '192.168.77.1/24',
+        ETCD_ENDPOINTS: `http://127.0.0.1:${PORT}`,
+        TORTIE_NETWORKING_BACKEND: 'none',
+        TORTIE_CNI_SOCKET: socket,
+        FELIX_HEALTHPORT: '9099',
+        FELIX_LOGSEVERITYSCREEN: 'Warning',
+      },
+    });
+    let agentLog = '';
+    agent.stderr.on('data', (d) => (agentLog += d));
+    await waitUntil('the agent serves CNI', () => require('node:fs').existsSync(socket), 20000);
+    const viaAgent = JSON.stringify({
+      ...JSON.parse(conf),
+      agent_socket: socket,
+      policy_setup_timeout_seconds: 10,
+    });
+    const addAgent = await pool(PODS, PARALLEL, (i) =>
+      runIn(node.name, [process.execPath, CLI], env('ADD', i), viaAgent),
+    );
+    stats("tortie-cni ADD through the agent, until the pod's policy is programmed", addAgent);
+    const delAgent = await pool(PODS, PARALLEL, (i) =>
+      runIn(node.name, [process.execPath, CLI], env('DEL', i), viaAgent),
+    );
+    stats('tortie-cni DEL through the agent', delAgent);
+    agent.kill('SIGTERM');
+    await new Promise((r) => agent.once('exit', r));
+    if (agentLog.trim()) console.error(agentLog.trim().split('\n').slice(-5).join('\n'));
+
     const start = await pool(20, 1, () =>
       runIn(
         node.name,
