@@ -65,8 +65,38 @@ export function exportAttributes(
   v6: boolean,
   reflect: ReflectRule = defaultReflectRule(local),
 ): PathAttributes | undefined {
+  if (path.peer && path.peer.id === to.id) return undefined; // never back to where it came from
+  return policyExport(path, to, local, v6, reflect);
+}
+
+/**
+ * What `exportAttributes` reads of the receiving peer, as a key: peers with equal keys
+ * get equal exports of every path, except that none gets a path back from itself. Keep
+ * it in step with policyExport() and defaultReflectRule().
+ */
+export function exportPolicyKey(to: PeerInfo): string {
+  return JSON.stringify([
+    to.ibgp,
+    !!to.rrClient,
+    !!to.nextHopSelf,
+    to.localAddress.ipv4,
+    to.localAddress.ipv6,
+    to.sharedSubnet,
+  ]);
+}
+
+/**
+ * exportAttributes() without the check that `to` is not the path's source: the export
+ * for every peer with `to`'s policy key. Update groups apply that check per member.
+ */
+export function policyExport(
+  path: Path,
+  to: PeerInfo,
+  local: LocalIdentity,
+  v6: boolean,
+  reflect: ReflectRule = defaultReflectRule(local),
+): PathAttributes | undefined {
   const from = path.peer;
-  if (from && from.id === to.id) return undefined; // never back to where it came from
   const a = path.attrs;
   const communities = a.communities;
   if (communities?.includes(NO_ADVERTISE)) return undefined;

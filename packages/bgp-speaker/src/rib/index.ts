@@ -1,8 +1,15 @@
-export { Rib, type RibOptions, type BestPathListener } from './rib';
+export {
+  Rib,
+  type RibOptions,
+  type BestPathListener,
+  type AddPeerOptions,
+  type GroupUpdate,
+} from './rib';
 export { AttributeStore, attributeKey } from './attribute-store';
 export { AdjRibIn, importRejection, type ImportOptions } from './adj-rib-in';
 export { LocRib, type LocRibOptions } from './loc-rib';
 export { AdjRibOut, type ExportOptions } from './adj-rib-out';
+export { UpdateGroup, batchFor, receives, messagesPerMember, type GroupPart } from './update-group';
 export {
   selectBest,
   asPathLength,
@@ -12,6 +19,8 @@ export {
 } from './decision';
 export {
   exportAttributes,
+  exportPolicyKey,
+  policyExport,
   defaultReflectRule,
   NO_EXPORT,
   NO_ADVERTISE,

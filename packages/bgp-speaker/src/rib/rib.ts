@@ -1,13 +1,15 @@
 // The RIBs of RFC 4271 §3.2 tied together: an Adj-RIB-In per peer feeding the Loc-RIB,
-// whose best-path changes go to every peer's Adj-RIB-Out and to subscribers. The
-// session layer calls applyUpdate() per decoded UPDATE and takePending() per peer
-// when it flushes.
+// whose best-path changes go to every update group's Adj-RIB-Out and to subscribers.
+// A peer is its own group unless it is added with an update-group key; peers with
+// equal keys and equal export policy share one group (update-group.ts). The session
+// layer calls applyUpdate() per decoded UPDATE and takeUpdates() when it flushes.
 import type { Logger } from '../log';
 import type { Afi, PathAttributes, Prefix } from '../types';
 import { AdjRibIn } from './adj-rib-in';
-import { AdjRibOut } from './adj-rib-out';
 import { AttributeStore } from './attribute-store';
+import { exportPolicyKey } from './export-policy';
 import { LocRib } from './loc-rib';
+import { batchFor, UpdateGroup, type GroupPart } from './update-group';
 import type {
   BestPathChange,
   ExportBatch,
@@ -37,7 +39,23 @@ export type BestPathListener = (changes: readonly BestPathChange[]) => void;
 
 interface PeerRibs {
   in: AdjRibIn;
-  out: AdjRibOut;
+  group: UpdateGroup;
+  groupKey: string;
+}
+
+export interface AddPeerOptions {
+  /**
+   * Share an update group with the peers added with the same key whose export policy
+   * is the same: the caller's promise that they take the same encoding (4-octet AS,
+   * families) and are flushed together with takeUpdates().
+   */
+  updateGroup?: string;
+}
+
+/** One update group's delta: its members' ids, and the parts each member gets. */
+export interface GroupUpdate {
+  members: string[];
+  parts: GroupPart[];
 }
 
 const NO_CHANGES: BestPathChange[] = [];
@@ -47,6 +65,7 @@ export class Rib {
   readonly loc: LocRib;
   private readonly local: LocalIdentity;
   private readonly peers = new Map<string, PeerRibs>();
+  private readonly groups = new Map<string, UpdateGroup>();
   private readonly listeners = new Set<BestPathListener>();
 
   constructor(private readonly opts: RibOptions) {
@@ -59,7 +78,7 @@ export class Rib {
    * a peer already known keeps its PeerInfo object (updated in place) but loses the
    * routes of its previous session.
    */
-  addPeer(info: PeerInfo): BestPathChange[] {
+  addPeer(info: PeerInfo, opts: AddPeerOptions = {}): BestPathChange[] {
     const existing = this.peers.get(info.id);
     let changes = NO_CHANGES;
     let peer = info;
@@ -70,12 +89,24 @@ export class Rib {
     }
     const onReject = (reason: string, prefixes: number) =>
       this.opts.logger?.debug('routes rejected on import', { peer: peer.id, reason, prefixes });
+    // a custom reflect rule may look at anything of the peer: no sharing then
+    const groupKey =
+      opts.updateGroup === undefined || this.opts.reflect
+        ? `peer ${peer.id}`
+        : `${opts.updateGroup} ${exportPolicyKey(peer)}`;
+    let group = this.groups.get(groupKey);
+    if (!group) {
+      group = new UpdateGroup(peer, this.store, this.local, { reflect: this.opts.reflect });
+      this.groups.set(groupKey, group);
+    }
+    group.members.set(peer.id, peer);
     this.peers.set(peer.id, {
       in: new AdjRibIn(peer, this.store, this.local, {
         allowOwnAs: this.opts.allowOwnAs,
         onReject,
       }),
-      out: new AdjRibOut(peer, this.store, this.local, { reflect: this.opts.reflect }),
+      group,
+      groupKey,
     });
     return changes;
   }
@@ -85,6 +116,8 @@ export class Rib {
     const ribs = this.peers.get(id);
     if (!ribs) return NO_CHANGES;
     this.peers.delete(id);
+    ribs.group.members.delete(id);
+    if (ribs.group.members.size === 0) this.groups.delete(ribs.groupKey);
     const changes: BestPathChange[] = [];
     for (const prefix of ribs.in.clear()) this.loc.set(prefix, ribs.in.peer, undefined, changes);
     return this.publish(changes);
@@ -166,25 +199,48 @@ export class Rib {
     return this.peers.get(id)?.in;
   }
 
-  adjRibOut(id: string): AdjRibOut | undefined {
-    return this.peers.get(id)?.out;
+  /** The update group whose Adj-RIB-Out the peer shares. */
+  updateGroup(id: string): UpdateGroup | undefined {
+    return this.peers.get(id)?.group;
   }
 
-  /** Adj-RIB-Out delta since the last call: what the peer must be sent now. */
+  /**
+   * Adj-RIB-Out delta since the last call: what the peer must be sent now. For a peer
+   * alone in its group; peers sharing one are flushed together with takeUpdates().
+   */
   takePending(id: string): ExportBatch {
-    return this.peers.get(id)?.out.takePending() ?? { withdrawn: [], announce: [] };
+    const group = this.peers.get(id)?.group;
+    if (!group) return { withdrawn: [], announce: [] };
+    if (group.members.size > 1)
+      throw new Error(`peer ${id} shares an update group: flush it with takeUpdates()`);
+    return batchFor(group.takeParts(), id);
   }
 
-  /** The whole Adj-RIB-Out of a family, for a new session or a ROUTE-REFRESH. */
+  /** Every update group's delta since the last call (groups without one are left out). */
+  takeUpdates(): GroupUpdate[] {
+    const out: GroupUpdate[] = [];
+    for (const group of this.groups.values()) {
+      const parts = group.takeParts();
+      if (parts.length) out.push({ members: [...group.members.keys()], parts });
+    }
+    return out;
+  }
+
+  /**
+   * The whole Adj-RIB-Out of a family, for a new session or a ROUTE-REFRESH. A peer
+   * alone in its group gets it recomputed from the Loc-RIB; one joining others gets
+   * what they have, and their pending changes with the next takeUpdates().
+   */
   fullExport(id: string, afi: Afi): ExportBatch {
-    return (
-      this.peers.get(id)?.out.full(this.loc.bestPaths(), afi) ?? { withdrawn: [], announce: [] }
-    );
+    const group = this.peers.get(id)?.group;
+    if (!group) return { withdrawn: [], announce: [] };
+    if (group.members.size > 1) return group.current(id, afi);
+    return batchFor(group.full(this.loc.bestPaths(), afi), id);
   }
 
   private publish(changes: BestPathChange[]): BestPathChange[] {
     if (changes.length === 0) return changes;
-    for (const { out } of this.peers.values()) out.apply(changes);
+    for (const group of this.groups.values()) group.apply(changes);
     for (const l of this.listeners) l(changes);
     return changes;
   }
