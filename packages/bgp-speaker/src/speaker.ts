@@ -14,7 +14,15 @@ import {
 import { serveControl } from './control';
 import { createLogger, type Logger } from './log';
 import { prefixAfi, parsePrefix } from './prefix';
-import { Rib, type BestPathChange, type PeerInfo, type Route } from './rib';
+import {
+  messagesPerMember,
+  Rib,
+  type BestPathChange,
+  type ExportBatch,
+  type GroupUpdate,
+  type PeerInfo,
+  type Route,
+} from './rib';
 import { Peer } from './session/peer';
 import { fdOf, sockopt } from './session/sockopt';
 import {
@@ -22,6 +30,7 @@ import {
   AFI_IPV6,
   Origin,
   type Afi,
+  type CodecContext,
   type PathAttributes,
   type Prefix,
   type UpdateMessage,
@@ -311,7 +320,10 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       ipv4: this.config.nextHop.ipv4 ?? (local && net.isIPv4(local) ? local : undefined),
       ipv6: this.config.nextHop.ipv6 ?? (local && net.isIPv6(local) ? local : undefined),
     };
-    this.rib.addPeer(entry.info);
+    // peers that encode alike may share an update group (and its encoded UPDATEs)
+    this.rib.addPeer(entry.info, {
+      updateGroup: `as4=${n.as4} families=${[...n.families].sort().join(',')}`,
+    });
     for (const afi of n.families) this.sendFull(entry, afi);
   }
 
@@ -378,11 +390,24 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     this.flushScheduled = true;
     setImmediate(() => {
       this.flushScheduled = false;
-      for (const entry of this.peers.values()) {
-        if (entry.peer.state !== 'Established') continue;
-        this.send(entry, this.rib.takePending(entry.info.id));
-      }
+      for (const update of this.rib.takeUpdates()) this.sendToGroup(update);
     });
+  }
+
+  /** Encodes each part of a group's delta once and sends the same bytes to its members. */
+  private sendToGroup({ members, parts }: GroupUpdate): void {
+    const entries = members
+      .map((id) => this.peers.get(id))
+      .filter((e): e is PeerEntry => e?.peer.state === 'Established');
+    if (entries.length === 0) return;
+    const ids = entries.map((e) => e.info.id);
+    const queues = messagesPerMember(ids, parts, (part) =>
+      encodeAnnouncement(part.attrs, part.prefixes, entries[0].peer),
+    );
+    for (const e of entries) {
+      const msgs = queues.get(e.info.id)!;
+      if (msgs.length) e.peer.sendUpdates(msgs);
+    }
   }
 
   private sendFull(entry: PeerEntry, afi: Afi): void {
@@ -391,19 +416,30 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     entry.peer.sendUpdates([encodeEndOfRib(afi, entry.peer.codecContext)]);
   }
 
-  private send(entry: PeerEntry, out: ReturnType<Rib['takePending']>): void {
-    const families = entry.peer.negotiated?.families ?? [];
-    const ctx = entry.peer.codecContext;
-    const allowed = (p: Prefix) => families.includes(prefixAfi(p));
-    const msgs: Buffer[] = [];
-    const withdrawn = out.withdrawn.filter(allowed);
-    if (withdrawn.length) msgs.push(...encodeUpdates({ withdrawn }, ctx));
-    for (const group of out.announce) {
-      const nlri = group.prefixes.filter(allowed);
-      if (nlri.length) msgs.push(...encodeUpdates({ attributes: group.attrs, nlri }, ctx));
-    }
+  private send(entry: PeerEntry, out: ExportBatch): void {
+    const msgs = encodeAnnouncement(undefined, out.withdrawn, entry.peer);
+    for (const group of out.announce)
+      msgs.push(...encodeAnnouncement(group.attrs, group.prefixes, entry.peer));
     if (msgs.length) entry.peer.sendUpdates(msgs);
   }
+}
+
+/**
+ * UPDATEs announcing `prefixes` with `attrs` (withdrawing them when undefined), of the
+ * families negotiated with `peer` only, encoded for its session.
+ */
+function encodeAnnouncement(
+  attrs: PathAttributes | undefined,
+  prefixes: Prefix[],
+  peer: Peer,
+): Buffer[] {
+  const families = peer.negotiated?.families ?? [];
+  const ctx: CodecContext = peer.codecContext;
+  const nlri = prefixes.filter((p) => families.includes(prefixAfi(p)));
+  if (nlri.length === 0) return [];
+  return attrs
+    ? encodeUpdates({ attributes: attrs, nlri }, ctx)
+    : encodeUpdates({ withdrawn: nlri }, ctx);
 }
 
 function parseCommunity(s: string): number {

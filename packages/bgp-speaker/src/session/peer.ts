@@ -171,11 +171,16 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.dispatch(c, { type: 'AutomaticStop', subcode, data });
   }
 
-  /** Sends already-encoded UPDATE messages on the established connection. */
+  /**
+   * Sends already-encoded UPDATE messages on the established connection, corked so
+   * they leave in one writev (the buffers may be shared with other peers: not copied).
+   */
   sendUpdates(messages: Buffer[]): void {
     const c = this.established;
     if (!c?.socket) return;
+    c.socket.cork();
     for (const m of messages) c.socket.write(m);
+    c.socket.uncork();
     this.counters.messagesOut += messages.length;
     this.counters.updatesOut += messages.length;
   }
