@@ -24,6 +24,7 @@ const PODS = Number(process.argv[2] ?? 200);
 const PARALLEL = Number(process.argv[3] ?? 16);
 const PORT = 23792;
 const CLI = path.resolve(__dirname, '../packages/cni/dist/cli.js');
+const SHIM = path.resolve(__dirname, '../packages/cni/dist/tortie-cni');
 const AGENT = path.resolve(__dirname, '../packages/felix/dist/cli.js');
 
 function runIn(ns, argv, env, input) {
@@ -119,14 +120,19 @@ async function main() {
       agent_socket: socket,
       policy_setup_timeout_seconds: 10,
     });
-    const addAgent = await pool(PODS, PARALLEL, (i) =>
-      runIn(node.name, [process.execPath, CLI], env('ADD', i), viaAgent),
-    );
-    stats("tortie-cni ADD through the agent, until the pod's policy is programmed", addAgent);
-    const delAgent = await pool(PODS, PARALLEL, (i) =>
-      runIn(node.name, [process.execPath, CLI], env('DEL', i), viaAgent),
-    );
-    stats('tortie-cni DEL through the agent', delAgent);
+    for (const [binary, argv] of [
+      ['tortie-cni (C forwarder)', [SHIM]],
+      ['cli.js', [process.execPath, CLI]],
+    ]) {
+      const addAgent = await pool(PODS, PARALLEL, (i) =>
+        runIn(node.name, argv, env('ADD', i), viaAgent),
+      );
+      stats(`${binary} ADD through the agent, until the pod's policy is programmed`, addAgent);
+      const delAgent = await pool(PODS, PARALLEL, (i) =>
+        runIn(node.name, argv, env('DEL', i), viaAgent),
+      );
+      stats(`${binary} DEL through the agent`, delAgent);
+    }
     agent.kill('SIGTERM');
     await new Promise((r) => agent.once('exit', r));
     if (agentLog.trim()) console.error(agentLog.trim().split('\n').slice(-5).join('\n'));

@@ -1,5 +1,6 @@
-// The agent side of the CNI socket: one JSON request per connection ({env, input}),
-// answered with the command's exit code and stdout.
+// The agent side of the CNI socket: one JSON request per connection ({env, input}, then
+// EOF), answered with "<exit code>\n" and the bytes for stdout (simple enough for the C
+// forwarder, native/cni-shim.c, to read without a JSON parser).
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -34,7 +35,7 @@ export async function serveCni(
               }) + '\n',
           };
         }
-        c.end(JSON.stringify(out));
+        c.end(`${out.code}\n${out.stdout}`);
       })();
     });
     c.on('error', () => undefined);

@@ -56,9 +56,10 @@ function viaAgent(
     c.on('error', () => undefined); // 'close' follows and decides
     c.on('close', () => {
       if (!sent) return resolve(undefined);
-      try {
-        resolve(JSON.parse(reply) as { code: number; stdout: string });
-      } catch {
+      const nl = reply.indexOf('\n');
+      if (nl > 0 && /^\d+$/.test(reply.slice(0, nl))) {
+        resolve({ code: Number(reply.slice(0, nl)), stdout: reply.slice(nl + 1) });
+      } else {
         const msg = `the node agent on ${socket} did not answer the command`;
         resolve({ code: 1, stdout: JSON.stringify({ cniVersion, code: 11, msg }) + '\n' });
       }

@@ -19,6 +19,8 @@ import {
 import { resultSchema } from '../src';
 
 const CLI = path.resolve(__dirname, '../dist/cli.js');
+/** The C forwarder a runtime execs (native/cni-shim.c), built by `npm run build`. */
+const SHIM = path.resolve(__dirname, '../dist/tortie-cni');
 const ETCD_PORT = 23790;
 
 interface Outcome {
@@ -45,9 +47,13 @@ describeIf(['root', 'netns', 'etcd'], 'tortie-cni binary in network namespaces',
     ...extra,
   });
 
-  function cni(env: Record<string, string>, stdin: object | string): Promise<Outcome> {
+  function cni(
+    env: Record<string, string>,
+    stdin: object | string,
+    binary: string[] = [process.execPath, CLI],
+  ): Promise<Outcome> {
     return new Promise((resolve, reject) => {
-      const p = spawn('ip', ['netns', 'exec', node.name, process.execPath, CLI], {
+      const p = spawn('ip', ['netns', 'exec', node.name, ...binary], {
         env: { PATH: process.env.PATH, CNI_PATH: '/opt/cni/bin', ...env },
       });
       let out = '';
@@ -268,55 +274,74 @@ describeIf(['root', 'netns', 'etcd'], 'tortie-cni binary in network namespaces',
     await cni(podEnv('DEL', pods[1], 'drop', 'aa02'), conf());
   });
 
-  test('through the agent socket: ADD runs in the agent and waits for its policy; without the agent the binary runs it itself', async () => {
-    const socket = path.join(tb.tempDir('agent'), 'cni.sock');
-    const agent = node.spawn([
-      process.execPath,
-      path.join(__dirname, 'fixtures/agent-serve.js'),
-      socket,
-      `http://127.0.0.1:${ETCD_PORT}`,
-      'node-a',
-    ]);
-    let said = '';
-    agent.stdout!.on('data', (d: Buffer) => (said += d.toString()));
-    await waitUntil('the agent listens', () => said.includes('listening'));
-    const viaAgent = conf({ agent_socket: socket, policy_setup_timeout_seconds: 5 });
-    const pod = await tb.netns('podsock');
+  test.each([
+    ['the TypeScript binary', [process.execPath, CLI]],
+    ['the C forwarder', [SHIM]],
+  ])(
+    'through the agent socket with %s: ADD runs in the agent and waits for its policy; without the agent the plugin runs here',
+    async (_, bin) => {
+      const tag = bin.length === 1 ? 'c' : 'js';
+      const socket = path.join(tb.tempDir('agent'), 'cni.sock');
+      const agent = node.spawn([
+        process.execPath,
+        path.join(__dirname, 'fixtures/agent-serve.js'),
+        socket,
+        `http://127.0.0.1:${ETCD_PORT}`,
+        'node-a',
+      ]);
+      let said = '';
+      agent.stdout!.on('data', (d: Buffer) => (said += d.toString()));
+      await waitUntil('the agent listens', () => said.includes('listening'));
+      const viaAgent = conf({ agent_socket: socket, policy_setup_timeout_seconds: 5 });
+      const pod = await tb.netns(`podsock${tag}`);
 
-    let finished = false;
-    const adding = cni(podEnv('ADD', pod, 'sock', '50c0'), viaAgent).then((r) => {
-      finished = true;
-      return r;
-    });
-    await waitUntil('ADD waits for the policy', () => said.includes('policyReady'));
-    const wait = JSON.parse(said.split('\n').find((l) => l.includes('policyReady'))!) as {
-      policyReady: { iface: string; ips: string[]; timeoutMs: number };
-    };
-    const host = interfaceName('ns1', 'sock');
-    expect(wait.policyReady).toMatchObject({ iface: host, timeoutMs: 5000 });
-    // the interface is up already, but the runtime does not get the result yet
-    expect(await node.exec(['ip', '-o', 'link', 'show', host])).toContain(host);
-    expect(finished).toBe(false);
-    agent.stdin!.write('ready\n');
-    const add = await adding;
-    expect(add.code).toBe(0);
-    const ip = resultSchema.parse(add.out).ips[0].address;
-    expect(wait.policyReady.ips).toEqual([ip.split('/')[0]]);
-    await pod.exec(['ping', '-c', '1', '-W', '2', '192.168.200.1']);
+      let finished = false;
+      const adding = cni(podEnv('ADD', pod, `sock${tag}`, `50c0${tag}`), viaAgent, bin).then(
+        (r) => {
+          finished = true;
+          return r;
+        },
+      );
+      await waitUntil('ADD waits for the policy', () => said.includes('policyReady'));
+      const wait = JSON.parse(said.split('\n').find((l) => l.includes('policyReady'))!) as {
+        policyReady: { iface: string; ips: string[]; timeoutMs: number };
+      };
+      const host = interfaceName('ns1', `sock${tag}`);
+      expect(wait.policyReady).toMatchObject({ iface: host, timeoutMs: 5000 });
+      // the interface is up already, but the runtime does not get the result yet
+      expect(await node.exec(['ip', '-o', 'link', 'show', host])).toContain(host);
+      expect(finished).toBe(false);
+      agent.stdin!.write('ready\n');
+      const add = await adding;
+      expect(add.code).toBe(0);
+      const ip = resultSchema.parse(add.out).ips[0].address;
+      expect(wait.policyReady.ips).toEqual([ip.split('/')[0]]);
+      await pod.exec(['ping', '-c', '1', '-W', '2', '192.168.200.1']);
 
-    // the agent serves one node: a config naming another is refused, naming both
-    const wrong = await cni(
-      podEnv('ADD', pod, 'other', '50c1'),
-      conf({ agent_socket: socket, nodename: 'node-b' }),
-    );
-    expect(wrong.code).toBe(1);
-    expect(wrong.out).toMatchObject({ code: 7 });
-    expect(String(wrong.out.msg)).toMatch(/"node-b".*agent.*"node-a"/);
+      // the agent serves one node: a config naming another is refused, naming both
+      const wrong = await cni(
+        podEnv('ADD', pod, 'other', `50c1${tag}`),
+        conf({ agent_socket: socket, nodename: 'node-b' }),
+        bin,
+      );
+      expect(wrong.code).toBe(1);
+      expect(wrong.out).toMatchObject({ code: 7 });
+      expect(String(wrong.out.msg)).toMatch(/"node-b".*agent.*"node-a"/);
 
-    // agent gone, its socket file left behind: the binary runs DEL itself
-    await stopProcess(agent);
-    expect((await cni(podEnv('DEL', pod, 'sock', '50c0'), viaAgent)).code).toBe(0);
-    await expect(node.exec(['ip', 'link', 'show', host])).rejects.toThrow();
-    expect(await ipam.ipsByHandle('k8s-pod-network.50c0')).toEqual([]);
-  });
+      // agent gone, its socket file left behind: the binary runs DEL itself
+      await stopProcess(agent);
+      expect((await cni(podEnv('DEL', pod, `sock${tag}`, `50c0${tag}`), viaAgent, bin)).code).toBe(
+        0,
+      );
+      await expect(node.exec(['ip', 'link', 'show', host])).rejects.toThrow();
+      expect(await ipam.ipsByHandle(`k8s-pod-network.50c0${tag}`)).toEqual([]);
+      // and VERSION and a garbled config are answered by the plugin itself
+      expect(await cni({ CNI_COMMAND: 'VERSION' }, { cniVersion: '1.0.0' }, bin)).toMatchObject({
+        code: 0,
+        out: { cniVersion: '1.0.0', supportedVersions: expect.arrayContaining(['1.0.0']) },
+      });
+      const garbled = await cni(podEnv('ADD', pod, 'g', 'g1'), '{"agent_socket": "', bin);
+      expect(garbled).toMatchObject({ code: 1, out: { code: 6 } });
+    },
+  );
 });

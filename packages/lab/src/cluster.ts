@@ -4,6 +4,7 @@
 // optionally a BIRD top-of-rack router peering eBGP with every node. Used by
 // `npm run lab` and by the e2e tests.
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { parseResource, type Resource } from '@tortie/api';
 import { EtcdDatastore } from '@tortie/datastore';
@@ -22,7 +23,11 @@ import { CLUSTER_AS, TOR_ADDRESS, TOR_AS, nodeAddress } from './bgp-lab';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const AGENT = path.join(ROOT, 'packages/felix/dist/cli.js');
-const CNI = path.join(ROOT, 'packages/cni/dist/cli.js');
+// the binary a runtime execs: the C forwarder to the agent (dist/cli.js without a compiler)
+const CNI_SHIM = path.join(ROOT, 'packages/cni/dist/tortie-cni');
+const CNI = fs.existsSync(CNI_SHIM)
+  ? [CNI_SHIM]
+  : [process.execPath, path.join(ROOT, 'packages/cni/dist/cli.js')];
 const ETCD_PORT = 2379;
 
 export interface ClusterOptions {
@@ -312,7 +317,7 @@ function runCni(
   env: Record<string, string>,
 ): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
-    const p = spawn('ip', ['netns', 'exec', ns.name, process.execPath, CNI], {
+    const p = spawn('ip', ['netns', 'exec', ns.name, ...CNI], {
       env: { PATH: process.env.PATH, ...env },
     });
     let out = '';
