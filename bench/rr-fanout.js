@@ -167,6 +167,7 @@ async function main() {
         seconds: r.seconds,
         updates_per_s: Math.round(r.updatesIn / r.seconds),
         prefixes_reflected: r.prefixesReflected,
+        duplicates: r.duplicates,
         rss_mb: Math.round(r.rss / 1048576),
         reflector_cpu_s: Number(r.reflectorCpu.toFixed(2)),
         clients_cpu_s: Number(r.cpuSeconds.toFixed(2)),

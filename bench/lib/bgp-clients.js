@@ -58,17 +58,28 @@ class Framer {
   }
 }
 
-/** IPv4 prefixes announced in an UPDATE's NLRI field (RFC 4271 §4.3), counted from the bytes. */
+/** Where an UPDATE's NLRI field (RFC 4271 §4.3) starts. */
+const nlriStart = (buf) => {
+  const off = 21 + buf.readUInt16BE(19);
+  return off + 2 + buf.readUInt16BE(off);
+};
+
+/** IPv4 prefixes announced in an UPDATE, counted from the bytes. */
 function countNlri(buf) {
-  const withdrawnLen = buf.readUInt16BE(19);
-  let off = 21 + withdrawnLen;
-  off += 2 + buf.readUInt16BE(off);
+  let off = nlriStart(buf);
   let n = 0;
   while (off < buf.length) {
     off += 1 + ((buf[off] + 7) >> 3);
     n++;
   }
   return n;
+}
+
+/** The client whose /24 is the UPDATE's first announced prefix (all share one originator). */
+function ownerOfFirst(buf) {
+  const off = nlriStart(buf);
+  const x = ((buf[off + 1] << 24) | (buf[off + 2] << 16) | (buf[off + 3] << 8)) >>> 0;
+  return Math.floor((x - 0x14000000) / 256 / perClient);
 }
 
 let established = 0;
@@ -104,7 +115,12 @@ for (let i = 0; i < n; i++) {
     for (const buf of frames.push(d)) {
       if (buf[18] === UPDATE) {
         updatesIn++;
-        c.received += countNlri(buf);
+        const count = countNlri(buf);
+        if (count && ownerOfFirst(buf) === i) {
+          process.stderr.write(`client ${i}: the reflector sent its own routes back\n`);
+          process.exit(1);
+        }
+        c.received += count;
         if (!c.complete && c.received >= total - perClient) {
           c.complete = true;
           if (++done === n) finish();
@@ -153,6 +169,8 @@ function finish() {
       seconds,
       updatesIn,
       prefixesReflected: total * (n - 1),
+      // more than every other client's prefixes: something was sent twice
+      duplicates: clients.reduce((d, c) => d + c.received, 0) - total * (n - 1),
       cpuSeconds: cpuSeconds(process.cpuUsage(cpu0)),
     }) + '\n',
   );
