@@ -7,6 +7,7 @@ export {
   type CalcGraphLike,
 } from './agent';
 export * from './calc';
+export { nodeFacts, type NodeFacts } from './calc/routes';
 export { policyWorld } from './policy-world';
 export { DataplaneState } from './dataplane-state';
 export { BgpGlue, planBgp, peerConfig, type LearnedRouteSink, type SpeakerLike } from './bgp/glue';

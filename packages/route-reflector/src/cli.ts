@@ -1,37 +1,103 @@
 #!/usr/bin/env node
-// tortie-rr: a standalone route reflector (RFC 4456) from a YAML/JSON config. Read its
-// state with `tortie-bgp peers|routes -s SOCKET`: it is a tortie BGP speaker.
+// tortie-rr: a standalone route reflector (RFC 4456), configured from the datastore as
+// Calico's standalone reflector is (its own Node resource plus BGPPeers), or from a
+// YAML/JSON file. Read its state with `tortie-bgp peers|routes -s SOCKET`: it is a
+// tortie BGP speaker.
 import fs from 'node:fs';
+import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import YAML from 'yaml';
 import { BgpSpeaker, createLogger } from '@tortie/bgp-speaker';
 import { reflectorSpeakerConfig } from './config';
+import { DatastoreReflector } from './daemon';
+import { datastoreSpec, describeDatastore, openDatastore } from './datastore';
+import { Reflector } from './reflector';
 
-async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    options: { config: { type: 'string', short: 'c' }, socket: { type: 'string', short: 's' } },
-  });
-  if (positionals[0] !== 'run' || !values.config) {
-    process.stderr.write('usage: tortie-rr run -c CONFIG [-s SOCKET]\n');
-    process.exitCode = 2;
-    return;
-  }
-  const text = fs.readFileSync(values.config, 'utf8');
+const USAGE = `usage: tortie-rr run -c CONFIG [-s SOCKET]
+       tortie-rr run [--node NAME] [--datastore-type etcdv3|kubernetes|file]
+                     [--etcd-endpoints URLS] [--kubeconfig PATH] [--datastore-file PATH] [-s SOCKET]
+  from the datastore, NAME (default NODENAME, else the hostname) is the reflector's Node;
+  DATASTORE_TYPE, ETCD_ENDPOINTS, KUBECONFIG, TORTIE_DATASTORE_FILE work as for tortie-node
+`;
+
+const DEFAULT_SOCKET = '/run/tortie-rr.sock';
+
+async function fromFile(file: string, socket: string | undefined): Promise<() => Promise<void>> {
+  const text = fs.readFileSync(file, 'utf8');
   const config = reflectorSpeakerConfig(
-    values.config.endsWith('.json') ? JSON.parse(text) : YAML.parse(text),
+    file.endsWith('.json') ? JSON.parse(text) : YAML.parse(text),
   );
   const log = createLogger('rr', config.logLevel);
   const speaker = new BgpSpeaker(config, { logger: log });
   await speaker.start();
-  await speaker.serveControl(values.socket ?? config.controlSocket ?? '/run/tortie-rr.sock');
+  await speaker.serveControl(socket ?? config.controlSocket ?? DEFAULT_SOCKET);
   log.info('route reflector up', {
     clusterId: config.clusterId,
     clients: config.peers.filter((p) => p.routeReflectorClient).length,
   });
-  const stop = () => void speaker.stop().then(() => process.exit(0));
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  return () => speaker.stop();
+}
+
+interface DatastoreFlags {
+  socket?: string;
+  node?: string;
+  'datastore-type'?: string;
+  'etcd-endpoints'?: string;
+  kubeconfig?: string;
+  'datastore-file'?: string;
+}
+
+function fromDatastore(values: DatastoreFlags): () => Promise<void> {
+  const spec = datastoreSpec(
+    {
+      type: values['datastore-type'],
+      etcdEndpoints: values['etcd-endpoints'],
+      kubeconfig: values.kubeconfig,
+      file: values['datastore-file'],
+    },
+    process.env,
+  );
+  const node = values.node ?? process.env.NODENAME ?? hostname();
+  const logger = createLogger('rr');
+  const where = describeDatastore(spec);
+  const ds = openDatastore(spec);
+  const reflector = new Reflector({
+    logger,
+    controlSocket: values.socket ?? DEFAULT_SOCKET,
+    logLevel: logger.level,
+  });
+  const daemon = new DatastoreReflector(ds, { node, logger, reflector, where });
+  daemon.start();
+  logger.info('route reflector reading the datastore', { node, datastore: where });
+  return async () => {
+    await daemon.stop();
+    await ds.close();
+  };
+}
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      socket: { type: 'string', short: 's' },
+      node: { type: 'string' },
+      'datastore-type': { type: 'string' },
+      'etcd-endpoints': { type: 'string' },
+      kubeconfig: { type: 'string' },
+      'datastore-file': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (positionals[0] !== 'run' || values.help) {
+    process.stderr.write(USAGE);
+    process.exitCode = values.help ? 0 : 2;
+    return;
+  }
+  const stop = values.config ? await fromFile(values.config, values.socket) : fromDatastore(values);
+  const exit = () => void stop().then(() => process.exit(0));
+  process.on('SIGTERM', exit);
+  process.on('SIGINT', exit);
 }
 
 main().catch((err: unknown) => {

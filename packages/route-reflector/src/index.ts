@@ -1,1 +1,12 @@
 export { reflectorSpeakerConfig, reflectorConfigSchema, type ReflectorConfigInput } from './config';
+export { reflectorTopology, TopologyError, type ReflectorWorld } from './topology';
+export { ReflectorResources, REFLECTOR_KINDS } from './resources';
+export {
+  Reflector,
+  reflectorSpeakerSettings,
+  type AppliedChange,
+  type MakeSpeaker,
+  type ReflectorSpeakerLike,
+} from './reflector';
+export { DatastoreReflector, type DatastoreReflectorOptions, type ReflectorStatus } from './daemon';
+export { datastoreSpec, describeDatastore, openDatastore, type DatastoreSpec } from './datastore';

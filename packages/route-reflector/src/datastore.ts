@@ -1,0 +1,68 @@
+// Which datastore tortie-rr reads, from its flags or the environment variables
+// tortie-node (felix) and tortiectl read: DATASTORE_TYPE etcdv3 | kubernetes | file,
+// ETCD_ENDPOINTS, KUBECONFIG, TORTIE_DATASTORE_FILE. Without a type, the one source
+// given decides, as in tortiectl. The backends are @tortie/datastore's.
+import {
+  EtcdDatastore,
+  FileDatastore,
+  KubernetesDatastore,
+  type Datastore,
+} from '@tortie/datastore';
+
+export interface DatastoreChoice {
+  type?: string;
+  etcdEndpoints?: string;
+  kubeconfig?: string;
+  file?: string;
+}
+
+export type DatastoreSpec =
+  | { type: 'etcdv3'; endpoints: string[] }
+  | { type: 'kubernetes'; kubeconfig: string }
+  | { type: 'file'; file: string };
+
+/** Flags win over the environment. Throws with what is missing. Pure. */
+export function datastoreSpec(flags: DatastoreChoice, env: NodeJS.ProcessEnv): DatastoreSpec {
+  const etcd = flags.etcdEndpoints ?? env.ETCD_ENDPOINTS;
+  const kubeconfig = flags.kubeconfig ?? env.KUBECONFIG;
+  const file = flags.file ?? env.TORTIE_DATASTORE_FILE;
+  const type = (
+    flags.type ??
+    env.DATASTORE_TYPE ??
+    (file ? 'file' : etcd ? 'etcdv3' : kubeconfig ? 'kubernetes' : '')
+  ).toLowerCase();
+  switch (type) {
+    case 'etcdv3':
+      if (!etcd)
+        throw new Error('datastore etcdv3 needs --etcd-endpoints URLS (or ETCD_ENDPOINTS)');
+      return { type, endpoints: etcd.split(',').map((e) => e.trim()) };
+    case 'kubernetes':
+      if (!kubeconfig)
+        throw new Error('datastore kubernetes needs --kubeconfig PATH (or KUBECONFIG)');
+      // KUBECONFIG may list several files; the first is used, like tortiectl
+      return { type, kubeconfig: kubeconfig.split(':')[0] };
+    case 'file':
+      if (!file)
+        throw new Error('datastore file needs --datastore-file PATH (or TORTIE_DATASTORE_FILE)');
+      return { type, file };
+    case '':
+      throw new Error(
+        'no datastore: pass --datastore-type etcdv3|kubernetes|file with --etcd-endpoints, --kubeconfig or --datastore-file (or DATASTORE_TYPE with ETCD_ENDPOINTS, KUBECONFIG or TORTIE_DATASTORE_FILE)',
+      );
+    default:
+      throw new Error(`datastore type "${type}" is not one of etcdv3, kubernetes, file`);
+  }
+}
+
+/** "etcdv3 at http://10.0.0.1:2379" — for messages. */
+export function describeDatastore(s: DatastoreSpec): string {
+  if (s.type === 'etcdv3') return `etcdv3 at ${s.endpoints.join(',')}`;
+  return s.type === 'kubernetes' ? `kubernetes (${s.kubeconfig})` : `file ${s.file}`;
+}
+
+export function openDatastore(s: DatastoreSpec): Datastore {
+  if (s.type === 'etcdv3') return new EtcdDatastore(s.endpoints);
+  return s.type === 'kubernetes'
+    ? KubernetesDatastore.fromFile(s.kubeconfig)
+    : FileDatastore.open(s.file);
+}

@@ -1,0 +1,103 @@
+// Keeps one BGP speaker matching the reflector's computed BgpConfig. The diff is
+// felix's planBgp (the same per-peer settings a node agent uses): peers that did not
+// change keep their sessions; a changed AS, router id, cluster id or listen port needs
+// a new speaker. The speaker sits behind a small interface so this is unit-tested
+// with a recording fake.
+import {
+  BgpSpeaker,
+  parseSpeakerConfig,
+  type Logger,
+  type PeerConfigInput,
+  type SpeakerConfig,
+} from '@tortie/bgp-speaker';
+import { planBgp, type BgpConfig } from '@tortie/felix';
+
+/** What the reflector needs of a speaker. */
+export interface ReflectorSpeakerLike {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  addPeer(p: PeerConfigInput): void;
+  removePeer(address: string): void;
+  serveControl(path: string): Promise<void>;
+}
+
+export type MakeSpeaker = (cfg: SpeakerConfig, logger: Logger) => ReflectorSpeakerLike;
+
+/** The speaker-wide settings of a reflector with this configuration. */
+export function reflectorSpeakerSettings(c: BgpConfig, logLevel = 'info'): SpeakerConfig {
+  return parseSpeakerConfig({
+    asn: c.asNumber,
+    routerId: c.routerId,
+    clusterId: c.routeReflectorClusterId,
+    listen: { address: '::', port: c.listenPort },
+    nextHop: c.routerId ? { ipv4: c.routerId } : {},
+    logLevel,
+  });
+}
+
+export interface AppliedChange {
+  restarted: boolean;
+  added: string[];
+  removed: string[];
+}
+
+export class Reflector {
+  private speaker?: ReflectorSpeakerLike;
+  private current?: BgpConfig;
+
+  constructor(
+    private readonly opts: {
+      logger: Logger;
+      controlSocket?: string;
+      logLevel?: string;
+      makeSpeaker?: MakeSpeaker;
+    },
+  ) {}
+
+  /** The configuration the speaker runs with now. */
+  get config(): BgpConfig | undefined {
+    return this.current;
+  }
+
+  async apply(next: BgpConfig): Promise<AppliedChange> {
+    const plan = planBgp(this.current, next);
+    if (plan.restart) {
+      await this.stop();
+      const make = this.opts.makeSpeaker ?? ((c, logger) => new BgpSpeaker(c, { logger }));
+      const settings = reflectorSpeakerSettings(next, this.opts.logLevel);
+      const s = make(settings, this.opts.logger);
+      await s.start();
+      if (this.opts.controlSocket) await s.serveControl(this.opts.controlSocket);
+      this.speaker = s;
+      this.opts.logger.info('reflector speaker started', {
+        asn: settings.asn,
+        routerId: settings.routerId,
+        clusterId: settings.clusterId,
+      });
+    }
+    this.current = next;
+    const s = this.speaker!;
+    for (const a of plan.removePeers) s.removePeer(a);
+    for (const p of plan.addPeers) s.addPeer(p);
+    const change = {
+      restarted: plan.restart,
+      added: plan.addPeers.map((p) => p.address),
+      removed: plan.removePeers,
+    };
+    if (change.added.length || change.removed.length) {
+      this.opts.logger.info('reflector peers changed', {
+        ...change,
+        clients: next.peers.filter((p) => p.rrClient).length,
+        peers: next.peers.length,
+      });
+    }
+    return change;
+  }
+
+  async stop(): Promise<void> {
+    const s = this.speaker;
+    this.speaker = undefined;
+    this.current = undefined;
+    if (s) await s.stop();
+  }
+}

@@ -1,0 +1,46 @@
+// The reflector's BGP configuration from datastore resources, computed exactly as a
+// node agent computes its own (felix's computeBgp): its Node gives the AS (else
+// BGPConfiguration's asNumber), router id and address (spec.bgp.ipv4Address) and
+// cluster id (spec.bgp.routeReflectorClusterID); its clients and other peers come
+// from the node mesh and BGPPeers (peerSelector / nodeSelector, both ways). A
+// standalone reflector originates nothing. Pure.
+import type { Resource } from '@tortie/api';
+import { computeBgp, nodeFacts, type BgpConfig, type NodeFacts } from '@tortie/felix';
+
+export interface ReflectorWorld {
+  /** The reflector's Node name. */
+  me: string;
+  nodes: Iterable<Resource<'Node'>>;
+  peers: Iterable<Resource<'BGPPeer'>>;
+  /** BGPConfiguration "default". */
+  bgpConfiguration?: Resource<'BGPConfiguration'>;
+}
+
+/** The datastore does not (yet) describe a reflector; the message says what to fix. */
+export class TopologyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TopologyError';
+  }
+}
+
+/** The reflector's BGP configuration; throws TopologyError when its Node is unusable. */
+export function reflectorTopology(w: ReflectorWorld): BgpConfig {
+  const nodes = new Map<string, NodeFacts>();
+  for (const n of w.nodes) nodes.set(n.metadata.name, nodeFacts(n));
+  const me = nodes.get(w.me);
+  const fix = 'tortie-rr needs spec.bgp.ipv4Address and spec.bgp.routeReflectorClusterID';
+  if (!me) throw new TopologyError(`Node "${w.me}" is not in the datastore (${fix})`);
+  if (!me.ip) throw new TopologyError(`Node "${w.me}" has no spec.bgp.ipv4Address (${fix})`);
+  if (!me.rrClusterId) {
+    throw new TopologyError(`Node "${w.me}" has no spec.bgp.routeReflectorClusterID (${fix})`);
+  }
+  const bgp = computeBgp({
+    me: w.me,
+    nodes,
+    config: w.bgpConfiguration,
+    peers: w.peers,
+    originate: [],
+  });
+  return { ...bgp, originate: [] };
+}
