@@ -60,6 +60,38 @@ export interface AssignResult {
 
 type Res<K extends Kind> = Resource<K>;
 
+/** One request in a node's allocation queue. */
+interface Pending {
+  req: AutoAssignRequest;
+  resolve(r: AssignResult): void;
+  reject(e: Error): void;
+}
+
+/** One request's share of a batch, for one IP version. */
+interface Ask {
+  req: AutoAssignRequest;
+  want: number;
+  /** Filled in place: the request's result list for this version. */
+  got: string[];
+  attrs: Record<string, string>;
+  fail(e: Error): void;
+}
+
+interface AssignContext {
+  node: string;
+  pools: Res<'IPPool'>[];
+  nodeLabels: Labels;
+  config: Spec<'IPAMConfiguration'>;
+  reserved: (ip: string) => boolean;
+}
+
+/** Requests per batch: bounds one block write's size and the wait of the last one. */
+const MAX_BATCH = 64;
+
+function attrsOf(req: AutoAssignRequest): Record<string, string> {
+  return { ...req.attrs, node: req.node, timestamp: new Date().toISOString() };
+}
+
 function resource<K extends Kind>(kind: K, name: string, spec: Spec<K>): Res<K> {
   return { apiVersion: API_VERSION, kind, metadata: { name }, spec } as Res<K>;
 }
@@ -70,7 +102,7 @@ const isCode = (e: unknown, code: DatastoreError['code']) =>
 export class IpamClient {
   private readonly maxAttempts: number;
   private readonly backoffMs: number;
-  private readonly nodeQueues = new Map<string, Promise<void>>();
+  private readonly nodeQueues = new Map<string, Pending[]>();
 
   constructor(
     private readonly ds: Datastore,
@@ -87,100 +119,150 @@ export class IpamClient {
    * blocks, then from newly claimed blocks, then (unless strict affinity) borrowed from
    * other nodes' blocks. All or nothing: on failure what was taken is released.
    */
-  async autoAssign(req: AutoAssignRequest): Promise<AssignResult> {
-    return this.serialized(req.node, () => this.autoAssignNow(req));
+  autoAssign(req: AutoAssignRequest): Promise<AssignResult> {
+    return new Promise((resolve, reject) => {
+      const queue = this.nodeQueues.get(req.node) ?? [];
+      queue.push({ req, resolve, reject });
+      if (queue.length === 1) {
+        this.nodeQueues.set(req.node, queue);
+        void this.drain(req.node, queue);
+      }
+    });
   }
 
   /**
-   * Allocations for one node through this client run one at a time, as Calico's CNI
-   * holds a host-wide IPAM lock: they all want the same affine block, and running them
-   * at once only turns into compare-and-swap conflicts and retries.
+   * Allocations for one node through this client are taken in batches, one batch at a
+   * time (as Calico's CNI holds a host-wide IPAM lock): they all want the same affine
+   * block, so a burst of pods shares one read of the pools and one compare-and-swap of
+   * the block instead of queueing for one each, or racing into conflicts and retries.
    */
-  private serialized<T>(node: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.nodeQueues.get(node) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    const tail = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.nodeQueues.set(node, tail);
-    void tail.then(() => {
-      if (this.nodeQueues.get(node) === tail) this.nodeQueues.delete(node);
-    });
-    return run;
-  }
-
-  private async autoAssignNow(req: AutoAssignRequest): Promise<AssignResult> {
-    const result: AssignResult = { ipv4: [], ipv6: [] };
-    try {
-      if (req.num4) result.ipv4 = await this.assignVersion(req, 4, req.num4, req.pools4);
-      if (req.num6) result.ipv6 = await this.assignVersion(req, 6, req.num6, req.pools6);
-      return result;
-    } catch (e) {
-      if (result.ipv4.length || result.ipv6.length) await this.releaseByHandle(req.handleId);
-      throw e;
+  private async drain(node: string, queue: Pending[]): Promise<void> {
+    await Promise.resolve(); // let the requests of this tick join the first batch
+    while (queue.length) {
+      const batch = queue.slice(0, MAX_BATCH);
+      const results = await this.assignBatch(batch.map((p) => p.req));
+      // taken off only now: requests arriving meanwhile wait for the next batch
+      queue.splice(0, batch.length);
+      batch.forEach((p, i) => {
+        const r = results[i];
+        if (r instanceof Error) p.reject(r);
+        else p.resolve(r);
+      });
     }
+    this.nodeQueues.delete(node);
   }
 
-  private async assignVersion(
-    req: AutoAssignRequest,
-    version: IpVersion,
-    n: number,
-    requested?: string[],
-  ): Promise<string[]> {
+  /** Each request's result or error; one failing request does not fail the others. */
+  private async assignBatch(reqs: AutoAssignRequest[]): Promise<Array<AssignResult | Error>> {
+    const asks = reqs.map((req) => ({
+      req,
+      result: { ipv4: [], ipv6: [] } as AssignResult,
+      error: undefined as Error | undefined,
+    }));
+    try {
+      const ctx = await this.readContext(reqs[0].node);
+      for (const version of [4, 6] as const) {
+        // requests that name the same pools are served together
+        const groups = new Map<string, Ask[]>();
+        for (const a of asks) {
+          const want = version === 4 ? a.req.num4 : a.req.num6;
+          if (!want || a.error) continue;
+          const pools = version === 4 ? a.req.pools4 : a.req.pools6;
+          const key = JSON.stringify(pools ?? null);
+          const got = version === 4 ? a.result.ipv4 : a.result.ipv6;
+          const ask: Ask = {
+            req: a.req,
+            want,
+            got,
+            attrs: attrsOf(a.req),
+            fail: (e) => (a.error = e),
+          };
+          groups.set(key, [...(groups.get(key) ?? []), ask]);
+        }
+        for (const group of groups.values()) {
+          const pools = version === 4 ? group[0].req.pools4 : group[0].req.pools6;
+          // a group's error (its pools do not exist) is its own, not the batch's
+          await this.assignVersion(ctx, version, group, pools).catch((e: Error) =>
+            group.forEach((a) => a.fail(e)),
+          );
+        }
+      }
+    } catch (e) {
+      for (const a of asks) a.error ??= e as Error;
+    }
+    return Promise.all(
+      asks.map(async (a) => {
+        if (!a.error) return a.result;
+        // all or nothing: what this request got before it failed goes back
+        if (a.result.ipv4.length || a.result.ipv6.length) {
+          await this.releaseByHandle(a.req.handleId).catch(() => undefined);
+        }
+        return a.error;
+      }),
+    );
+  }
+
+  /** What allocation decisions read: pools, the node's labels, IPAM config, reservations. */
+  private async readContext(node: string): Promise<AssignContext> {
     const [pools, nodeLabels, config, reserved] = await Promise.all([
       this.listSpecs('IPPool'),
-      this.nodeLabels(req.node),
+      this.nodeLabels(node),
       this.config(),
       this.reserved(),
     ]);
-    const usable = poolsFor(pools, version, nodeLabels, requested);
+    return { node, pools, nodeLabels, config, reserved };
+  }
+
+  private async assignVersion(
+    ctx: AssignContext,
+    version: IpVersion,
+    asks: Ask[],
+    requested?: string[],
+  ): Promise<void> {
+    const { node, config, reserved } = ctx;
+    const usable = poolsFor(ctx.pools, version, ctx.nodeLabels, requested);
     if (usable.length === 0) {
-      throw new IpamError('NoPool', `no enabled IPv${version} pool selects node "${req.node}"`);
+      throw new IpamError('NoPool', `no enabled IPv${version} pool selects node "${node}"`);
     }
-    const attrs = { ...req.attrs, node: req.node, timestamp: new Date().toISOString() };
-    const got: string[] = [];
-    const take = async (cidr: string, mustBeAffine: boolean) => {
-      const ips = await this.allocateInBlock(cidr, n - got.length, req, attrs, reserved, {
-        affineTo: mustBeAffine ? req.node : undefined,
-      });
-      got.push(...ips);
-    };
+    const open = () => asks.filter((a) => a.got.length < a.want);
+    const take = (cidr: string, mustBeAffine: boolean) =>
+      this.allocateInBlock(cidr, open(), reserved, { affineTo: mustBeAffine ? node : undefined });
 
     // 1. blocks already affine to this node
-    const mine = await this.affineBlocks(req.node, usable);
+    const mine = await this.affineBlocks(node, usable);
     for (const cidr of mine) {
-      if (got.length >= n) break;
+      if (open().length === 0) break;
       await take(cidr, true);
     }
     // 2. claim new blocks
     let claimed = mine.length;
     while (
-      got.length < n &&
+      open().length > 0 &&
       config.autoAllocateBlocks &&
       (config.maxBlocksPerHost === 0 || claimed < config.maxBlocksPerHost)
     ) {
-      const cidr = await this.claimFreeBlock(req.node, usable, reserved);
+      const cidr = await this.claimFreeBlock(node, usable, reserved);
       if (!cidr) break;
       claimed++;
       await take(cidr, true);
     }
     // 3. borrow from any block of the pools
-    if (got.length < n && !config.strictAffinity) {
+    if (open().length > 0 && !config.strictAffinity) {
       for (const b of await this.blocksIn(usable)) {
-        if (got.length >= n) break;
+        if (open().length === 0) break;
         if (block.freeCount(b.spec, reserved) > 0) await take(b.spec.cidr, false);
       }
     }
-    if (got.length < n) {
-      const names = usable.map((p) => p.cidrText).join(', ');
-      throw new IpamError(
-        'Exhausted',
-        `no free IPv${version} address for node "${req.node}" in ${names}` +
-          (config.strictAffinity ? ' (strict affinity: no borrowing)' : ''),
+    const names = usable.map((p) => p.cidrText).join(', ');
+    for (const a of open()) {
+      a.fail(
+        new IpamError(
+          'Exhausted',
+          `no free IPv${version} address for node "${node}" in ${names}` +
+            (config.strictAffinity ? ' (strict affinity: no borrowing)' : ''),
+        ),
       );
     }
-    return got;
   }
 
   /** Assigns one given address (a fixed IP), claiming its block for the node if unclaimed. */
@@ -353,32 +435,46 @@ export class IpamClient {
 
   // ---- internals ---------------------------------------------------------------------
 
+  /**
+   * Serves as many asks as the block can in one compare-and-swap of the block, then
+   * records each handle; an ask whose handle write fails gives its addresses back.
+   */
   private async allocateInBlock(
     cidr: string,
-    want: number,
-    req: AutoAssignRequest,
-    attrs: Record<string, string>,
+    asks: Ask[],
     reserved: (ip: string) => boolean,
     opts: { affineTo?: string },
-  ): Promise<string[]> {
-    const ips = await this.retry(`allocate in ${cidr}`, async () => {
+  ): Promise<void> {
+    if (asks.length === 0) return;
+    const taken = await this.retry(`allocate in ${cidr}`, async () => {
       const cur = (await this.ds.get({ kind: 'IPAMBlock', name: blockName(cidr) })) as
         Res<'IPAMBlock'> | undefined;
       if (!cur) return [];
       if (opts.affineTo !== undefined && block.affineNode(cur.spec) !== opts.affineTo) return [];
-      const r = block.allocate(cur.spec, want, req.handleId, attrs, reserved);
-      if (r.ips.length) await this.ds.update({ ...cur, spec: r.block });
-      return r.ips;
-    });
-    if (ips.length) {
-      try {
-        await this.addToHandle(req.handleId, cidr, ips.length);
-      } catch (e) {
-        await this.releaseInBlock(cidr, (b) => block.releaseIps(b, ips));
-        throw e;
+      let spec = cur.spec;
+      const out: string[][] = [];
+      for (const a of asks) {
+        const r = block.allocate(spec, a.want - a.got.length, a.req.handleId, a.attrs, reserved);
+        spec = r.block;
+        out.push(r.ips);
       }
-    }
-    return ips;
+      if (out.some((ips) => ips.length)) await this.ds.update({ ...cur, spec });
+      return out;
+    });
+    await Promise.all(
+      taken.map(async (ips, i) => {
+        if (!ips.length) return;
+        const a = asks[i];
+        try {
+          await this.addToHandle(a.req.handleId, cidr, ips.length);
+          a.got.push(...ips);
+        } catch (e) {
+          await this.releaseInBlock(cidr, (b) => block.releaseIps(b, ips)).catch(() => undefined);
+          a.fail(e as Error);
+          a.want = 0; // failed: no more addresses for it
+        }
+      }),
+    );
   }
 
   /** Applies a release to one block with CAS; deletes the block when it ends empty and unaffine. */

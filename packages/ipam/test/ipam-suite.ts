@@ -259,4 +259,36 @@ export function ipamSuite(make: () => Promise<Datastore>, extra: () => Promise<D
     expect(end.summary.allocated).toBe(0);
     expect((await ds.list({ kind: 'IPAMHandle' })).items).toEqual([]);
   }, 120_000);
+
+  test('a burst on one node shares block writes; a request that cannot be served fails alone', async () => {
+    await ds.create(res('IPPool', 'p', { cidr: '10.13.0.0/24' }));
+    await ds.create(res('IPPool', 'v6', { cidr: 'fd00:13::/120' }));
+    let blockWrites = 0;
+    const counting: Datastore = Object.create(ds, {
+      update: {
+        value: (r: Resource) => {
+          if (r.kind === 'IPAMBlock') blockWrites++;
+          return ds.update(r);
+        },
+      },
+    }) as Datastore;
+    const client = new IpamClient(counting);
+    const burst = Array.from({ length: 20 }, (_, i) =>
+      client.autoAssign({ handleId: `b${i}`, node: 'n1', num4: 1, num6: i % 2 }),
+    );
+    const bad = client.autoAssign({ handleId: 'bad', node: 'n1', num4: 1, pools4: ['nope'] });
+    const results = await Promise.all(burst);
+    await expect(bad).rejects.toThrow(IpamError);
+    const v4 = results.flatMap((r) => r.ipv4);
+    expect(new Set(v4).size).toBe(20);
+    expect(results.filter((r) => r.ipv6.length === 1)).toHaveLength(10);
+    // one write per block and version for the whole burst, not one per pod
+    expect(blockWrites).toBeLessThanOrEqual(4);
+    for (let i = 0; i < 20; i++)
+      expect(await client.ipsByHandle(`b${i}`)).toEqual([...results[i].ipv4, ...results[i].ipv6]);
+    expect(await client.ipsByHandle('bad')).toEqual([]);
+    const r = await client.check();
+    expect(r.handleMismatches).toEqual([]);
+    expect(r.allocationsWithoutHandle).toEqual([]);
+  });
 }
