@@ -67,6 +67,13 @@ interface Pending {
   reject(e: Error): void;
 }
 
+/** One release waiting for its block's next write. */
+interface PendingRelease {
+  op(b: block.BlockSpec): block.Released;
+  resolve(ips: block.Released['ips']): void;
+  reject(e: Error): void;
+}
+
 /** One request's share of a batch, for one IP version. */
 interface Ask {
   req: AutoAssignRequest;
@@ -103,6 +110,7 @@ export class IpamClient {
   private readonly maxAttempts: number;
   private readonly backoffMs: number;
   private readonly nodeQueues = new Map<string, Pending[]>();
+  private readonly releaseQueues = new Map<string, PendingRelease[]>();
 
   constructor(
     private readonly ds: Datastore,
@@ -477,27 +485,58 @@ export class IpamClient {
     );
   }
 
-  /** Applies a release to one block with CAS; deletes the block when it ends empty and unaffine. */
-  private async releaseInBlock(
+  /**
+   * Applies a release to one block with CAS; deletes the block when it ends empty and
+   * unaffine. Releases of one block through this client are combined into one write
+   * (pods deleted at once all free addresses of the same block).
+   */
+  private releaseInBlock(
     cidr: string,
     op: (b: block.BlockSpec) => block.Released,
   ): Promise<block.Released['ips']> {
-    return this.retry(`release in ${cidr}`, async () => {
-      const cur = (await this.ds.get({ kind: 'IPAMBlock', name: blockName(cidr) })) as
-        Res<'IPAMBlock'> | undefined;
-      if (!cur) return [];
-      const r = op(cur.spec);
-      if (r.ips.length === 0) return [];
-      if (block.isEmpty(r.block) && block.affineNode(r.block) === undefined) {
-        await this.ds.delete(
-          { kind: 'IPAMBlock', name: cur.metadata.name },
-          { resourceVersion: cur.metadata.resourceVersion },
-        );
-      } else {
-        await this.ds.update({ ...cur, spec: r.block });
+    return new Promise((resolve, reject) => {
+      const queue = this.releaseQueues.get(cidr) ?? [];
+      queue.push({ op, resolve, reject });
+      if (queue.length === 1) {
+        this.releaseQueues.set(cidr, queue);
+        void this.drainReleases(cidr, queue);
       }
-      return r.ips;
     });
+  }
+
+  private async drainReleases(cidr: string, queue: PendingRelease[]): Promise<void> {
+    await Promise.resolve(); // let the releases of this tick join the first write
+    while (queue.length) {
+      const batch = queue.slice(0, MAX_BATCH);
+      try {
+        const freed = await this.retry(`release in ${cidr}`, async () => {
+          const cur = (await this.ds.get({ kind: 'IPAMBlock', name: blockName(cidr) })) as
+            Res<'IPAMBlock'> | undefined;
+          if (!cur) return batch.map(() => []);
+          let spec = cur.spec;
+          const out = batch.map((p) => {
+            const r = p.op(spec);
+            spec = r.block;
+            return r.ips;
+          });
+          if (out.every((ips) => ips.length === 0)) return out;
+          if (block.isEmpty(spec) && block.affineNode(spec) === undefined) {
+            await this.ds.delete(
+              { kind: 'IPAMBlock', name: cur.metadata.name },
+              { resourceVersion: cur.metadata.resourceVersion },
+            );
+          } else {
+            await this.ds.update({ ...cur, spec });
+          }
+          return out;
+        });
+        batch.forEach((p, i) => p.resolve(freed[i]));
+      } catch (e) {
+        batch.forEach((p) => p.reject(e as Error));
+      }
+      queue.splice(0, batch.length);
+    }
+    this.releaseQueues.delete(cidr);
   }
 
   /** Adds `delta` to a handle's count for a block; the handle goes when it counts nothing. */

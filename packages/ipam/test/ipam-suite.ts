@@ -290,5 +290,11 @@ export function ipamSuite(make: () => Promise<Datastore>, extra: () => Promise<D
     const r = await client.check();
     expect(r.handleMismatches).toEqual([]);
     expect(r.allocationsWithoutHandle).toEqual([]);
+    // and the pods deleted at once free their addresses in shared writes too
+    blockWrites = 0;
+    const freed = await Promise.all(results.map((_, i) => client.releaseByHandle(`b${i}`)));
+    expect(freed.flat().sort()).toEqual(results.flatMap((x) => [...x.ipv4, ...x.ipv6]).sort());
+    expect(blockWrites).toBeLessThanOrEqual(4);
+    expect((await client.check()).summary.allocated).toBe(0);
   });
 }
