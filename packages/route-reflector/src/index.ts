@@ -10,3 +10,11 @@ export {
 } from './reflector';
 export { DatastoreReflector, type DatastoreReflectorOptions, type ReflectorStatus } from './daemon';
 export { datastoreSpec, describeDatastore, openDatastore, type DatastoreSpec } from './datastore';
+export {
+  ClientSim,
+  simPrefix,
+  simPrefixIndex,
+  type ClientSimOptions,
+  type ClientSimResult,
+  type SampledRoute,
+} from './client-sim';
