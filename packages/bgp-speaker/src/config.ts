@@ -33,6 +33,30 @@ const community = z
 
 export const familySchema = z.enum(['ipv4', 'ipv6']);
 
+/**
+ * Graceful restart (RFC 4724), like BIRD's `graceful restart` and FRR's
+ * `bgp graceful-restart`: we keep a restarting peer's routes (helper), and announce
+ * that peers may keep ours while we restart.
+ */
+export const gracefulRestartSchema = z.object({
+  enabled: z.boolean().default(true),
+  /** Restart Time we announce: how long peers keep our routes once the session drops. */
+  restartTimeS: z.number().int().min(1).max(4095).default(120),
+  /** How long a peer that came back may take to send End-of-RIB before its stale routes go. */
+  staleTimeS: seconds.default(360),
+  /** Announce the Restart State (R) bit on each peer's first session after we start. */
+  restarting: z.boolean().default(false),
+  /** Announce the Forwarding State (F) bit: our forwarding survived the restart. */
+  forwardingPreserved: z.boolean().default(true),
+});
+
+/** A peer may override the speaker's graceful-restart settings (or turn it off). */
+const peerGracefulRestartSchema = z.object({
+  enabled: z.boolean().optional(),
+  restartTimeS: z.number().int().min(1).max(4095).optional(),
+  staleTimeS: seconds.optional(),
+});
+
 export const peerConfigSchema = z
   .object({
     address: ip,
@@ -61,6 +85,7 @@ export const peerConfigSchema = z
     ttl: z.number().int().min(1).max(255).optional(),
     /** GTSM (RFC 5082): send with TTL 255 and accept only TTL >= 256 - hops. */
     ttlSecurity: z.number().int().min(1).max(254).optional(),
+    gracefulRestart: peerGracefulRestartSchema.optional(),
   })
   .refine((p) => p.ttl === undefined || p.ttlSecurity === undefined, {
     message: 'ttl and ttlSecurity cannot both be set (ttlSecurity always sends TTL 255)',
@@ -92,6 +117,8 @@ export const speakerConfigSchema = z.object({
   nextHop: z.object({ ipv4: ipv4.optional(), ipv6: ip.optional() }).default({}),
   peers: z.array(peerConfigSchema).default([]),
   originate: z.array(originateSchema).default([]),
+  /** Off when absent (we still announce End-of-RIB support). */
+  gracefulRestart: gracefulRestartSchema.optional(),
   controlSocket: z.string().optional(),
   logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
 });
@@ -101,6 +128,7 @@ export type PeerConfigInput = z.input<typeof peerConfigSchema>;
 export type SpeakerConfig = z.infer<typeof speakerConfigSchema>;
 export type SpeakerConfigInput = z.input<typeof speakerConfigSchema>;
 export type OriginateConfig = z.infer<typeof originateSchema>;
+export type GracefulRestartConfig = z.infer<typeof gracefulRestartSchema>;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {

@@ -10,7 +10,7 @@ export type FsmState = 'Idle' | 'Connect' | 'Active' | 'OpenSent' | 'OpenConfirm
 /** RFC 4271 §8.1 events, by name (the numbers are in the comments). */
 export type FsmEvent =
   | { type: 'ManualStart' } // 1
-  | { type: 'ManualStop' } // 2
+  | { type: 'ManualStop'; silent?: boolean } // 2; silent: close without NOTIFICATION (RFC 4724 restart)
   | { type: 'AutomaticStart' } // 3
   | { type: 'AutomaticStop'; subcode: number; data?: Buffer } // 8: Cease with this subcode
   | { type: 'ManualStartPassive' } // 4
@@ -224,7 +224,9 @@ function connected(ctx: FsmContext, event: FsmEvent): FsmResult {
       // (the session layer runs it in its own FSM instance).
       return { next: ctx, actions: [] };
     case 'ManualStop': {
-      const r = fail(ctx, { code: CEASE, subcode: CEASE_ADMIN_SHUTDOWN }, false);
+      // a silent stop just closes the connection, so graceful-restart helpers keep our routes
+      const notify = event.silent ? undefined : { code: CEASE, subcode: CEASE_ADMIN_SHUTDOWN };
+      const r = fail(ctx, notify, false);
       r.next.connectRetryCounter = 0;
       return r;
     }

@@ -23,6 +23,14 @@ import {
   type PeerInfo,
   type Route,
 } from './rib';
+import {
+  familiesToFlushOnReturn,
+  familiesToRetain,
+  resolveGracefulRestart,
+  type DownCause,
+  type GracefulRestartSettings,
+} from './session/graceful-restart';
+import type { Negotiated } from './session/open';
 import { Peer } from './session/peer';
 import { fdOf, sockopt } from './session/sockopt';
 import {
@@ -46,6 +54,8 @@ export interface SpeakerEvents {
   /** Loc-RIB best paths changed (batched per received UPDATE or local change). */
   bestPath: [changes: BestPathChange[]];
   peerState: [address: string, state: string];
+  /** A peer sent End-of-RIB for a family: its initial table is complete. */
+  endOfRib: [address: string, afi: Afi];
 }
 
 /** A Loc-RIB route as the API and the control socket show it. */
@@ -61,6 +71,8 @@ export interface RouteView {
   originatorId?: string;
   clusterList?: string[];
   from: string;
+  /** Kept from a restarting peer's previous session (graceful restart). */
+  stale?: boolean;
   attributes: PathAttributes;
 }
 
@@ -68,6 +80,12 @@ interface PeerEntry {
   peer: Peer;
   info: PeerInfo;
   maxPrefixes?: number;
+  /** Graceful restart settings for this peer; unset: off. */
+  gr?: GracefulRestartSettings;
+  /** Families whose routes we hold stale for the peer (RFC 4724 helper). */
+  stale: Set<Afi>;
+  /** Restart timer while the peer is away, then the stale timer until its End-of-RIB. */
+  staleTimer?: NodeJS.Timeout;
 }
 
 const ORIGIN_NAMES = ['IGP', 'EGP', 'incomplete'] as const;
@@ -129,8 +147,16 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       await this.listen(this.config.listen.address, this.config.listen.port);
   }
 
-  async stop(): Promise<void> {
-    for (const { peer } of this.peers.values()) peer.stop();
+  /**
+   * Stops every session and the listener. `graceful`: close the connections without a
+   * NOTIFICATION, so peers that help with graceful restart keep our routes (and their
+   * forwarding) until we are back; otherwise Cease / Administrative Shutdown.
+   */
+  async stop(opts: { graceful?: boolean } = {}): Promise<void> {
+    for (const e of this.peers.values()) {
+      clearTimeout(e.staleTimer);
+      e.peer.stop({ silent: opts.graceful });
+    }
     await Promise.all(
       [this.server, this.control].map((s) =>
         s ? new Promise<void>((r) => s.close(() => r())) : undefined,
@@ -195,6 +221,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     const families: Afi[] = (cfg.families ?? [net.isIPv4(cfg.address) ? 'ipv4' : 'ipv6']).map(
       (f) => (f === 'ipv4' ? AFI_IPV4 : AFI_IPV6),
     );
+    const gr = resolveGracefulRestart(this.config.gracefulRestart, cfg.gracefulRestart);
     const peer = new Peer(
       {
         address: cfg.address,
@@ -210,6 +237,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
         description: cfg.description,
         ttl: cfg.ttl,
         ttlSecurity: cfg.ttlSecurity,
+        gracefulRestart: gr,
       },
       { asn: this.config.asn, routerId: this.config.routerId },
       this.log,
@@ -226,11 +254,11 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       nextHopSelf: cfg.nextHopSelf,
       sharedSubnet: cfg.sharedSubnet,
     };
-    const entry: PeerEntry = { peer, info, maxPrefixes: cfg.maxPrefixes };
+    const entry: PeerEntry = { peer, info, maxPrefixes: cfg.maxPrefixes, gr, stale: new Set() };
     this.peers.set(cfg.address, entry);
     peer.on('stateChange', (_from, to) => this.emit('peerState', cfg.address, to));
     peer.on('established', () => this.onEstablished(entry));
-    peer.on('down', (reason) => this.onDown(entry, reason));
+    peer.on('down', (reason, cause, n) => this.onDown(entry, reason, cause, n));
     peer.on('update', (msg) => this.onUpdate(entry, msg));
     peer.on('routeRefresh', (afi) => this.sendFull(entry, afi));
     peer.start();
@@ -241,6 +269,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     if (!entry) return;
     entry.peer.stop(); // emits 'down' when it was established, which withdraws its routes
     entry.peer.removeAllListeners();
+    clearTimeout(entry.staleTimer);
     this.peers.delete(address);
     this.rib.removePeer(address);
   }
@@ -265,7 +294,11 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
 
   /** Best routes of the Loc-RIB. */
   routes(): RouteView[] {
-    return this.rib.bestRoutes().map(routeView);
+    return this.rib.bestRoutes().map((r) => {
+      const v = routeView(r);
+      if (this.rib.isStale(r)) v.stale = true;
+      return v;
+    });
   }
 
   routeCount(): number {
@@ -276,6 +309,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     return [...this.peers.values()].map(({ peer, info }) => ({
       ...peer.status(),
       prefixesReceived: this.rib.receivedCount(info.id),
+      staleRoutes: this.rib.staleCount(info.id),
     }));
   }
 
@@ -324,16 +358,71 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     this.rib.addPeer(entry.info, {
       updateGroup: `as4=${n.as4} families=${[...n.families].sort().join(',')}`,
     });
+    if (entry.stale.size) this.peerReturned(entry, n);
     for (const afi of n.families) this.sendFull(entry, afi);
   }
 
-  private onDown(entry: PeerEntry, reason: string): void {
-    this.log.info('session down', { peer: entry.info.address, reason });
-    this.applyChanges(this.rib.removePeer(entry.info.id));
+  private onDown(
+    entry: PeerEntry,
+    reason: string,
+    cause: DownCause,
+    n: Negotiated | undefined,
+  ): void {
+    const id = entry.info.id;
+    const retain = familiesToRetain(entry.gr, n?.peerGracefulRestart, n?.families ?? [], cause);
+    this.log.info('session down', { peer: id, reason, keptStale: retain.length > 0 });
+    clearTimeout(entry.staleTimer);
+    if (retain.length === 0) {
+      entry.stale.clear();
+      this.applyChanges(this.rib.removePeer(id));
+      return;
+    }
+    // RFC 4724 §4.2: keep its routes (and forwarding) for at most its restart time
+    entry.stale = new Set(retain);
+    this.applyChanges(this.rib.peerDown(id, retain));
+    const restartTime = n!.peerGracefulRestart!.restartTime;
+    this.startStaleTimer(entry, restartTime, 'peer did not come back within its restart time');
+  }
+
+  /** A peer we hold stale routes for is back: flush what it cannot refresh, wait for the rest. */
+  private peerReturned(entry: PeerEntry, n: Negotiated): void {
+    const stale = [...entry.stale];
+    const flush = familiesToFlushOnReturn(stale, entry.gr, n.peerGracefulRestart, n.families);
+    for (const afi of flush) this.flushStale(entry, afi, 'forwarding state not preserved');
+    if (entry.stale.size && entry.gr)
+      this.startStaleTimer(entry, entry.gr.staleTime, 'no End-of-RIB within the stale time');
+  }
+
+  private startStaleTimer(entry: PeerEntry, seconds: number, why: string): void {
+    clearTimeout(entry.staleTimer);
+    entry.staleTimer = setTimeout(() => {
+      entry.staleTimer = undefined;
+      for (const afi of [...entry.stale]) this.flushStale(entry, afi, why);
+    }, seconds * 1000);
+    entry.staleTimer.unref();
+  }
+
+  /** Withdraws the peer's still-stale routes of a family. */
+  private flushStale(entry: PeerEntry, afi: Afi, why: string): void {
+    if (!entry.stale.delete(afi)) return;
+    if (entry.stale.size === 0) clearTimeout(entry.staleTimer);
+    const changes = this.rib.flushStale(entry.info.id, afi);
+    this.log.info('stale routes flushed', {
+      peer: entry.info.id,
+      afi,
+      changes: changes.length,
+      why,
+    });
+    this.applyChanges(changes);
   }
 
   private onUpdate(entry: PeerEntry, msg: UpdateMessage): void {
-    if (isEndOfRib(msg) !== undefined) return;
+    const eor = isEndOfRib(msg);
+    if (eor !== undefined) {
+      this.flushStale(entry, eor, 'End-of-RIB');
+      this.emit('endOfRib', entry.info.address, eor);
+      return;
+    }
     const id = entry.info.id;
     if (msg.discarded?.length)
       this.log.warn('attributes discarded', { peer: id, attributes: msg.discarded });

@@ -2,7 +2,7 @@
 // loop checks, as prefix -> shared Path. A route that fails a check is treated as
 // withdrawn (RFC 4271 §9.1.2, RFC 4456 §8), so a looped re-announcement removes the
 // good route it replaces.
-import type { PathAttributes, Prefix } from '../types';
+import type { Afi, PathAttributes, Prefix } from '../types';
 import type { AttributeStore } from './attribute-store';
 import type { LocalIdentity, Path, PeerInfo } from './types';
 
@@ -35,6 +35,11 @@ export class AdjRibIn {
   private readonly routes = new Map<Prefix, Path>();
   /** This peer's Path per interned attribute set; weak, so a set nobody uses is freed. */
   private readonly paths = new WeakMap<PathAttributes, Path>();
+  /**
+   * Routes kept from a previous session of a restarting peer (RFC 4724 §4.2): still
+   * used, until the peer announces them again or they are flushed.
+   */
+  private readonly stale = new Set<Prefix>();
 
   constructor(
     readonly peer: PeerInfo,
@@ -53,8 +58,14 @@ export class AdjRibIn {
     nlri: readonly Prefix[],
   ): Prefix[] {
     const changed: Prefix[] = [];
-    for (const p of withdrawn) if (this.routes.delete(p)) changed.push(p);
+    const stale = this.stale.size > 0;
+    for (const p of withdrawn) {
+      if (stale) this.stale.delete(p);
+      if (this.routes.delete(p)) changed.push(p);
+    }
     if (!attrs || nlri.length === 0) return changed;
+    // announced again in the new session: no longer stale, whatever happens below
+    if (stale) for (const p of nlri) this.stale.delete(p);
     const path = this.pathFor(attrs, nlri.length);
     if (!path) {
       for (const p of nlri) if (this.routes.delete(p)) changed.push(p);
@@ -76,7 +87,43 @@ export class AdjRibIn {
   clear(): Prefix[] {
     const all = [...this.routes.keys()];
     this.routes.clear();
+    this.stale.clear();
     return all;
+  }
+
+  /** Marks every route of the families in `afis` stale (the session went down gracefully). */
+  markStale(afis: readonly Afi[]): void {
+    for (const p of this.routes.keys()) if (afis.includes(afiOf(p))) this.stale.add(p);
+  }
+
+  /** Forgets the routes of family `afi` (both when omitted) and returns their prefixes. */
+  removeFamily(afi?: Afi): Prefix[] {
+    const out: Prefix[] = [];
+    for (const p of this.routes.keys()) if (afi === undefined || afiOf(p) === afi) out.push(p);
+    for (const p of out) {
+      this.routes.delete(p);
+      this.stale.delete(p);
+    }
+    return out;
+  }
+
+  /** Forgets the stale routes of family `afi` (all when omitted) and returns their prefixes. */
+  removeStale(afi?: Afi): Prefix[] {
+    const out: Prefix[] = [];
+    for (const p of this.stale) if (afi === undefined || afiOf(p) === afi) out.push(p);
+    for (const p of out) {
+      this.stale.delete(p);
+      this.routes.delete(p);
+    }
+    return out;
+  }
+
+  isStale(prefix: Prefix): boolean {
+    return this.stale.has(prefix);
+  }
+
+  get staleCount(): number {
+    return this.stale.size;
   }
 
   /** Routes held (for max-prefix limits and status). */
@@ -107,3 +154,5 @@ export class AdjRibIn {
     return path;
   }
 }
+
+const afiOf = (p: Prefix): Afi => (p.indexOf(':') >= 0 ? 2 : 1);

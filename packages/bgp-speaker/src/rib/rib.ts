@@ -3,6 +3,9 @@
 // A peer is its own group unless it is added with an update-group key; peers with
 // equal keys and equal export policy share one group (update-group.ts). The session
 // layer calls applyUpdate() per decoded UPDATE and takeUpdates() when it flushes.
+// Graceful restart (RFC 4724): peerDown() can keep a peer's routes, marked stale, while
+// it has no session; they stay in the Loc-RIB (and exported) until announced again or
+// flushed with flushStale().
 import type { Logger } from '../log';
 import type { Afi, PathAttributes, Prefix } from '../types';
 import { AdjRibIn } from './adj-rib-in';
@@ -39,8 +42,9 @@ export type BestPathListener = (changes: readonly BestPathChange[]) => void;
 
 interface PeerRibs {
   in: AdjRibIn;
-  group: UpdateGroup;
-  groupKey: string;
+  /** Unset while the peer has no session and only stale routes are kept. */
+  group?: UpdateGroup;
+  groupKey?: string;
 }
 
 export interface AddPeerOptions {
@@ -75,15 +79,15 @@ export class Rib {
 
   /**
    * A peer whose session came up. Its Adj-RIB-Out starts empty (send it fullExport());
-   * a peer already known keeps its PeerInfo object (updated in place) but loses the
-   * routes of its previous session.
+   * a peer already known keeps its PeerInfo object (updated in place) and loses the
+   * routes of its previous session, unless peerDown() kept them stale: those stay.
    */
   addPeer(info: PeerInfo, opts: AddPeerOptions = {}): BestPathChange[] {
     const existing = this.peers.get(info.id);
     let changes = NO_CHANGES;
     let peer = info;
     if (existing) {
-      changes = this.removePeer(info.id);
+      if (existing.group) changes = this.removePeer(info.id);
       peer = existing.in.peer;
       if (peer !== info) Object.assign(peer, info);
     }
@@ -100,11 +104,11 @@ export class Rib {
       this.groups.set(groupKey, group);
     }
     group.members.set(peer.id, peer);
+    const kept = existing && !existing.group ? existing.in : undefined;
     this.peers.set(peer.id, {
-      in: new AdjRibIn(peer, this.store, this.local, {
-        allowOwnAs: this.opts.allowOwnAs,
-        onReject,
-      }),
+      in:
+        kept ??
+        new AdjRibIn(peer, this.store, this.local, { allowOwnAs: this.opts.allowOwnAs, onReject }),
       group,
       groupKey,
     });
@@ -116,10 +120,62 @@ export class Rib {
     const ribs = this.peers.get(id);
     if (!ribs) return NO_CHANGES;
     this.peers.delete(id);
-    ribs.group.members.delete(id);
-    if (ribs.group.members.size === 0) this.groups.delete(ribs.groupKey);
+    this.leaveGroup(id, ribs);
+    return this.withdrawFrom(ribs.in, ribs.in.clear());
+  }
+
+  /**
+   * Session down with graceful restart (RFC 4724 §4.2): the routes of the families in
+   * `retain` stay, marked stale, and the others are withdrawn; the peer leaves its
+   * update group until addPeer(). Without families to retain this is removePeer().
+   */
+  peerDown(id: string, retain: readonly Afi[]): BestPathChange[] {
+    const ribs = this.peers.get(id);
+    if (!ribs) return NO_CHANGES;
+    if (retain.length === 0) return this.removePeer(id);
+    this.leaveGroup(id, ribs);
+    const gone: Prefix[] = [];
+    for (const afi of [1, 2] as Afi[])
+      if (!retain.includes(afi)) gone.push(...ribs.in.removeFamily(afi));
+    ribs.in.markStale(retain);
+    return this.withdrawFrom(ribs.in, gone);
+  }
+
+  /**
+   * Withdraws the peer's routes still stale, of family `afi` (all when omitted): at its
+   * End-of-RIB, or when it did not come back in time. A peer without a session is
+   * forgotten once it has no route left.
+   */
+  flushStale(id: string, afi?: Afi): BestPathChange[] {
+    const ribs = this.peers.get(id);
+    if (!ribs) return NO_CHANGES;
+    const changes = this.withdrawFrom(ribs.in, ribs.in.removeStale(afi));
+    if (!ribs.group && ribs.in.count === 0) this.peers.delete(id);
+    return changes;
+  }
+
+  /** Stale routes held for the peer. */
+  staleCount(id: string): number {
+    return this.peers.get(id)?.in.staleCount ?? 0;
+  }
+
+  /** Whether a route is a stale one kept through a peer's restart. */
+  isStale(route: Route): boolean {
+    return route.peer ? (this.peers.get(route.peer.id)?.in.isStale(route.prefix) ?? false) : false;
+  }
+
+  private leaveGroup(id: string, ribs: PeerRibs): void {
+    const { group, groupKey } = ribs;
+    ribs.group = undefined;
+    ribs.groupKey = undefined;
+    if (!group) return;
+    group.members.delete(id);
+    if (group.members.size === 0) this.groups.delete(groupKey!);
+  }
+
+  private withdrawFrom(adjIn: AdjRibIn, prefixes: readonly Prefix[]): BestPathChange[] {
     const changes: BestPathChange[] = [];
-    for (const prefix of ribs.in.clear()) this.loc.set(prefix, ribs.in.peer, undefined, changes);
+    for (const prefix of prefixes) this.loc.set(prefix, adjIn.peer, undefined, changes);
     return this.publish(changes);
   }
 
@@ -134,7 +190,7 @@ export class Rib {
     nlri: readonly Prefix[],
   ): BestPathChange[] {
     const ribs = this.peers.get(id);
-    if (!ribs) throw new Error(`UPDATE from peer ${id}, which has no session in the RIB`);
+    if (!ribs?.group) throw new Error(`UPDATE from peer ${id}, which has no session in the RIB`);
     const changes: BestPathChange[] = [];
     const adjIn = ribs.in;
     for (const prefix of adjIn.apply(withdrawn, attrs, nlri))

@@ -4,12 +4,22 @@ import { AS_TRANS, ErrorCode, OpenSubcode } from '../constants';
 import { BgpError } from '../codec/errors';
 import type { Afi, Capability, OpenMessage } from '../types';
 import { AFI_IPV4, AFI_IPV6, SAFI_UNICAST } from '../types';
+import {
+  gracefulRestartCapability,
+  peerGracefulRestart,
+  type GracefulRestartSettings,
+  type PeerGracefulRestart,
+} from './graceful-restart';
 
 export interface LocalOpenParams {
   asn: number;
   routerId: string;
   holdTime: number;
   families: Afi[];
+  /** Graceful restart on (RFC 4724); without it we announce End-of-RIB support only. */
+  gracefulRestart?: GracefulRestartSettings;
+  /** The Restart State bit of this OPEN (our first session since we started). */
+  restarting?: boolean;
 }
 
 export interface ExpectedPeer {
@@ -30,6 +40,8 @@ export interface Negotiated {
   routeRefresh: boolean;
   enhancedRouteRefresh: boolean;
   gracefulRestart: boolean;
+  /** The peer's graceful-restart capability, unicast families only. */
+  peerGracefulRestart?: PeerGracefulRestart;
   peerCapabilities: Capability[];
 }
 
@@ -43,9 +55,7 @@ export function buildOpen(local: LocalOpenParams): OpenMessage {
     { code: 'route-refresh' },
     // Enhanced route refresh (RFC 7313) is not announced: we do not send BoRR/EoRR.
     { code: 'as4', asn: local.asn },
-    // Graceful-restart aware without preserving forwarding: tells the peer we send
-    // End-of-RIB (RFC 4724 §3, no AFI/SAFI listed).
-    { code: 'graceful-restart', restarting: false, restartTime: 0, families: [] },
+    gracefulRestartCapability(local.gracefulRestart, local.families, local.restarting ?? false),
   );
   return {
     type: 'open',
@@ -128,6 +138,7 @@ export function negotiate(
     routeRefresh: open.capabilities.some((c) => c.code === 'route-refresh'),
     enhancedRouteRefresh: open.capabilities.some((c) => c.code === 'enhanced-route-refresh'),
     gracefulRestart: open.capabilities.some((c) => c.code === 'graceful-restart'),
+    peerGracefulRestart: peerGracefulRestart(open.capabilities),
     peerCapabilities: open.capabilities,
   };
 }

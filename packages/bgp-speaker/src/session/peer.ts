@@ -16,6 +16,7 @@ import {
 } from '../fsm';
 import type { Logger } from '../log';
 import type { Afi, BgpMessage, CodecContext, UpdateMessage } from '../types';
+import type { DownCause, GracefulRestartSettings } from './graceful-restart';
 import { buildOpen, negotiate, outgoingLosesCollision, type Negotiated } from './open';
 import { fdOf, sockopt } from './sockopt';
 
@@ -34,6 +35,8 @@ export interface PeerSettings {
   description?: string;
   ttl?: number;
   ttlSecurity?: number;
+  /** Graceful restart (RFC 4724) for this peer; absent: off. */
+  gracefulRestart?: GracefulRestartSettings;
 }
 
 export interface LocalSettings {
@@ -62,7 +65,8 @@ export interface NotificationRecord {
 /** What the owner of a peer (the speaker) does when the session comes up, goes down, or delivers. */
 export interface PeerEvents {
   established: [];
-  down: [reason: string];
+  /** The session ended: why, and what had been negotiated (for graceful restart). */
+  down: [reason: string, cause: DownCause, negotiated: Negotiated | undefined];
   update: [msg: UpdateMessage];
   routeRefresh: [afi: Afi];
   stateChange: [from: FsmState, to: FsmState];
@@ -76,6 +80,8 @@ class Connection {
   outgoing = false;
   negotiated?: Negotiated;
   wasEstablished = false;
+  /** The FSM event being handled: tells how a session ended. */
+  event?: FsmEvent['type'];
   timers: Partial<Record<'connectRetry' | 'hold' | 'keepalive', NodeJS.Timeout>> = {};
   constructor(readonly id: number) {}
 }
@@ -98,6 +104,8 @@ export class Peer extends EventEmitter<PeerEvents> {
   };
   lastNotification?: NotificationRecord;
   lastError?: string;
+  /** Restart State bit for the next OPEN: set until our first session after start. */
+  private restarting: boolean;
 
   constructor(
     readonly settings: PeerSettings,
@@ -106,6 +114,7 @@ export class Peer extends EventEmitter<PeerEvents> {
   ) {
     super();
     this.errorWait = settings.errorWaitTime[0];
+    this.restarting = settings.gracefulRestart?.restarting ?? false;
   }
 
   get address(): string {
@@ -157,10 +166,14 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.dispatch(c, { type: this.settings.passive ? 'ManualStartPassive' : 'ManualStart' });
   }
 
-  stop(): void {
+  /**
+   * Stops the peer: Cease / Administrative Shutdown, or with `silent` just closes the
+   * connection (a graceful restart of ours: helpers keep our routes meanwhile).
+   */
+  stop(opts: { silent?: boolean } = {}): void {
     this.enabled = false;
     clearTimeout(this.idleHold);
-    for (const c of [...this.conns]) this.dispatch(c, { type: 'ManualStop' });
+    for (const c of [...this.conns]) this.dispatch(c, { type: 'ManualStop', silent: opts.silent });
   }
 
   /** Ceases the session with a Cease subcode (e.g. max prefixes), then restarts after error wait. */
@@ -256,6 +269,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       holdTime: n?.holdTime,
       families: n?.families,
       as4: n?.as4,
+      gracefulRestart: n?.peerGracefulRestart,
       counters: { ...this.counters },
       lastNotification: this.lastNotification,
       lastError: this.lastError,
@@ -276,6 +290,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     const from = c.fsm.state;
     const { next, actions } = fsmStep(c.fsm, event);
     c.fsm = next;
+    c.event = event.type;
     if (from !== next.state) {
       this.log.info('state change', {
         peer: this.address,
@@ -306,6 +321,8 @@ export class Peer extends EventEmitter<PeerEvents> {
             routerId: this.local.routerId,
             holdTime: this.settings.holdTime,
             families: this.settings.families,
+            gracefulRestart: this.settings.gracefulRestart,
+            restarting: this.restarting,
           }),
         );
         break;
@@ -337,6 +354,7 @@ export class Peer extends EventEmitter<PeerEvents> {
         break;
       case 'established':
         c.wasEstablished = true;
+        this.restarting = false;
         this.establishedAt = new Date();
         this.counters.establishedTransitions++;
         this.errorWait = this.settings.errorWaitTime[0];
@@ -359,7 +377,7 @@ export class Peer extends EventEmitter<PeerEvents> {
         if (c.wasEstablished) {
           c.wasEstablished = false;
           this.establishedAt = undefined;
-          this.emit('down', this.lastError ?? 'session closed');
+          this.emit('down', this.lastError ?? 'session closed', downCause(c.event), c.negotiated);
         }
         break;
     }
@@ -590,4 +608,11 @@ export class Peer extends EventEmitter<PeerEvents> {
     this.lastNotification = { direction, code, subcode, meaning, at: new Date().toISOString() };
     return meaning;
   }
+}
+
+/** How the event that ended a session counts for graceful restart. */
+function downCause(event: FsmEvent['type'] | undefined): DownCause {
+  if (event === 'TcpConnectionFails' || event === 'HoldTimerExpires') return 'transport';
+  if (event === 'ManualStop') return 'stop';
+  return 'notification';
 }
