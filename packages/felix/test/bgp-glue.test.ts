@@ -2,7 +2,7 @@
 // and BIRD it is exercised by the agent's netns tests.)
 import type { BestPathChange, PeerConfigInput } from '@tortie/bgp-speaker';
 import { createLogger } from '@tortie/bgp-speaker';
-import { BgpGlue, planBgp, type SpeakerLike } from '../src/bgp/glue';
+import { BgpGlue, planBgp, speakerConfig, type SpeakerLike } from '../src/bgp/glue';
 import type { BgpConfig } from '../src/types';
 
 const logger = createLogger('test', 'error');
@@ -65,11 +65,12 @@ describe('planBgp', () => {
 class FakeSpeaker implements SpeakerLike {
   log: string[] = [];
   listener?: (c: BestPathChange[]) => void;
+  endOfRib?: (address: string) => void;
   async start() {
     this.log.push('start');
   }
-  async stop() {
-    this.log.push('stop');
+  async stop(opts: { graceful?: boolean } = {}) {
+    this.log.push(opts.graceful ? 'stop graceful' : 'stop');
   }
   addPeer(p: PeerConfigInput) {
     this.log.push(`add ${p.address}`);
@@ -83,11 +84,33 @@ class FakeSpeaker implements SpeakerLike {
   withdraw(p: string) {
     this.log.push(`withdraw ${p}`);
   }
-  on(_e: 'bestPath', fn: (c: BestPathChange[]) => void) {
-    this.listener = fn;
+  on(e: 'bestPath' | 'endOfRib', fn: ((c: BestPathChange[]) => void) | ((a: string) => void)) {
+    if (e === 'bestPath') this.listener = fn as (c: BestPathChange[]) => void;
+    else this.endOfRib = fn as (a: string) => void;
     return this;
   }
 }
+
+function recordingGlue(endOfRibWaitMs?: number) {
+  const kernel: string[] = [];
+  const speakers: FakeSpeaker[] = [];
+  const glue = new BgpGlue({
+    logger,
+    endOfRibWaitMs,
+    learned: {
+      set: (d, nh) => kernel.push(`set ${d} via ${nh}`),
+      remove: (d) => kernel.push(`remove ${d}`),
+      complete: () => kernel.push('complete'),
+    },
+    makeSpeaker: () => {
+      speakers.push(new FakeSpeaker());
+      return speakers[speakers.length - 1];
+    },
+  });
+  return { glue, kernel, speakers };
+}
+
+const learnedFrom = (address: string) => ({ id: address, address }) as never;
 
 describe('BgpGlue with a recording speaker', () => {
   test('learned best paths go to the kernel sink, originated ones do not', async () => {
@@ -127,5 +150,53 @@ describe('BgpGlue with a recording speaker', () => {
     expect(speakers[0].log.at(-1)).toBe('stop');
     expect(kernel.at(-1)).toBe('remove 0.0.0.0/0');
     expect(glue.learnedRoutes().size).toBe(0);
+  });
+});
+
+describe('graceful restart', () => {
+  test('on by default for every peer, as in Calico (R and F bits, 120 s)', () => {
+    expect(speakerConfig(base).gracefulRestart).toEqual({
+      enabled: true,
+      restartTimeS: 120,
+      staleTimeS: 360,
+      restarting: true,
+      forwardingPreserved: true,
+    });
+  });
+
+  test('the agent stopping closes sessions without NOTIFICATION and leaves learned routes in the kernel', async () => {
+    const { glue, kernel, speakers } = recordingGlue();
+    await glue.apply(base);
+    speakers[0].listener!([
+      {
+        prefix: '10.244.2.0/26',
+        best: { peer: learnedFrom('10.0.0.2'), attrs: { nextHop: '10.0.0.2' } as never },
+      },
+    ]);
+    await glue.stop();
+    expect(speakers[0].log.at(-1)).toBe('stop graceful');
+    expect(kernel.filter((k) => k.startsWith('remove'))).toEqual([]);
+  });
+
+  test('the kernel sink is told when every peer has sent End-of-RIB', async () => {
+    const { glue, kernel, speakers } = recordingGlue();
+    await glue.apply(base);
+    speakers[0].endOfRib!('10.0.0.2');
+    expect(kernel).not.toContain('complete');
+    speakers[0].endOfRib!('10.0.0.2');
+    speakers[0].endOfRib!('10.0.0.3');
+    expect(kernel.filter((k) => k === 'complete')).toHaveLength(1);
+    speakers[0].endOfRib!('10.0.0.3');
+    expect(kernel.filter((k) => k === 'complete')).toHaveLength(1);
+    await glue.stop();
+  });
+
+  test('or when the wait for End-of-RIB runs out (a peer that is down)', async () => {
+    const { glue, kernel, speakers } = recordingGlue(50);
+    await glue.apply(base);
+    speakers[0].endOfRib!('10.0.0.2');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(kernel).toEqual(['complete']);
+    await glue.stop();
   });
 });

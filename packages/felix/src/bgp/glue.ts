@@ -2,6 +2,12 @@
 // originated blocks, route-reflector role) and hands the routes it learns to the kernel.
 // The diff is a pure function; the speaker is behind a small interface so the glue is
 // tested with a recording fake and run with the real @tortie/bgp-speaker.
+//
+// Graceful restart (RFC 4724) is on, as in Calico's BIRD templates: when the agent
+// stops, its sessions close without a NOTIFICATION and the kernel keeps its routes, so
+// the other nodes keep the routes to our blocks (stale) and traffic flows until the
+// restarted agent's speaker is back and has sent End-of-RIB; the other way round, our
+// speaker keeps a restarting node's routes.
 import {
   BgpSpeaker,
   parseSpeakerConfig,
@@ -15,19 +21,41 @@ import type { BgpConfig, BgpPeer } from '../types';
 /** What the glue needs of a speaker. */
 export interface SpeakerLike {
   start(): Promise<void>;
-  stop(): Promise<void>;
+  /** `graceful`: close the sessions without NOTIFICATION (peers keep our routes). */
+  stop(opts?: { graceful?: boolean }): Promise<void>;
   addPeer(p: PeerConfigInput): void;
   removePeer(address: string): void;
   originate(prefix: string): void;
   withdraw(prefix: string): void;
   on(event: 'bestPath', fn: (changes: BestPathChange[]) => void): unknown;
+  on(event: 'endOfRib', fn: (address: string) => void): unknown;
 }
 
 /** Where learned routes go: the kernel route table for BGP routes. */
 export interface LearnedRouteSink {
   set(dst: string, nextHop: string): void;
   remove(dst: string): void;
+  /**
+   * Called once after the speaker started, when every peer has sent End-of-RIB (or
+   * `endOfRibWaitMs` ran out): BGP's view is complete. Learned routes the kernel still
+   * has from before an agent restart and that were not set by then can go; until then
+   * a sink should keep them (RFC 4724 §4.1: our forwarding state survives the restart).
+   */
+  complete?(): void;
 }
+
+/**
+ * Graceful restart as Calico's BIRD does it (`graceful restart;`, 120 s): peers keep our
+ * routes while we restart, with the F bit (the kernel keeps forwarding) and the R bit on
+ * the first session after start (we cannot tell a first start from a restart; on a
+ * first start the peer has nothing of ours to keep, so the bits cost nothing).
+ */
+export const GRACEFUL_RESTART = {
+  enabled: true,
+  restartTimeS: 120,
+  restarting: true,
+  forwardingPreserved: true,
+} as const;
 
 /** The speaker's per-peer configuration for one computed peer. */
 export function peerConfig(p: BgpPeer, me: BgpConfig): PeerConfigInput {
@@ -56,6 +84,7 @@ export function speakerConfig(c: BgpConfig): SpeakerConfig {
     clusterId: c.routeReflectorClusterId,
     listen: { address: '::', port: c.listenPort },
     nextHop: c.routerId ? { ipv4: c.routerId } : {},
+    gracefulRestart: GRACEFUL_RESTART,
   });
 }
 
@@ -103,8 +132,14 @@ export class BgpGlue {
       learned: LearnedRouteSink;
       logger: Logger;
       makeSpeaker?: (cfg: SpeakerConfig, logger: Logger) => SpeakerLike;
+      /** How long to wait for every peer's End-of-RIB before calling learned.complete(). */
+      endOfRibWaitMs?: number;
     },
   ) {}
+
+  /** Peers whose End-of-RIB we wait for since the speaker started. */
+  private awaitingEndOfRib = new Set<string>();
+  private completeTimer?: NodeJS.Timeout;
 
   async apply(next: BgpConfig): Promise<void> {
     const plan = planBgp(this.current, next);
@@ -117,8 +152,10 @@ export class BgpGlue {
         ((c: SpeakerConfig, l: Logger): SpeakerLike => new BgpSpeaker(c, { logger: l }));
       const s: SpeakerLike = make(speakerConfig(next), this.opts.logger);
       s.on('bestPath', (changes) => this.onBestPath(changes));
+      s.on('endOfRib', (address) => this.onEndOfRib(s, address));
       this.speaker = s;
       await s.start();
+      this.waitForEndOfRib(next);
       this.opts.logger.info('BGP speaker started', {
         asn: next.asNumber,
         routerId: next.routerId,
@@ -146,8 +183,16 @@ export class BgpGlue {
     }
   }
 
+  /**
+   * The agent stops: sessions close without NOTIFICATION and learned routes stay in the
+   * kernel, so forwarding goes on both ways until the next agent's speaker takes over.
+   */
   async stop(): Promise<void> {
-    await this.stopSpeaker();
+    const s = this.speaker;
+    this.speaker = undefined;
+    clearTimeout(this.completeTimer);
+    if (s) await s.stop({ graceful: true });
+    this.installed.clear();
   }
 
   /** Learned routes currently handed to the kernel (prefix -> next hop). */
@@ -155,9 +200,35 @@ export class BgpGlue {
     return this.installed;
   }
 
+  /** Waits for End-of-RIB from the configured peers, at most endOfRibWaitMs. */
+  private waitForEndOfRib(cfg: BgpConfig): void {
+    this.awaitingEndOfRib = new Set(cfg.peers.map((p) => p.address));
+    clearTimeout(this.completeTimer);
+    if (this.awaitingEndOfRib.size === 0) return this.complete('no peers');
+    this.completeTimer = setTimeout(
+      () => this.complete('End-of-RIB wait ran out'),
+      this.opts.endOfRibWaitMs ?? 30_000,
+    );
+    this.completeTimer.unref();
+  }
+
+  private onEndOfRib(s: SpeakerLike, address: string): void {
+    if (s !== this.speaker || !this.awaitingEndOfRib.delete(address)) return;
+    if (this.awaitingEndOfRib.size === 0) this.complete('End-of-RIB from every peer');
+  }
+
+  private complete(why: string): void {
+    clearTimeout(this.completeTimer);
+    this.completeTimer = undefined;
+    this.awaitingEndOfRib.clear();
+    this.opts.logger.info('BGP routes complete', { why, learned: this.installed.size });
+    this.opts.learned.complete?.();
+  }
+
   private async stopSpeaker(): Promise<void> {
     const s = this.speaker;
     this.speaker = undefined;
+    clearTimeout(this.completeTimer);
     if (s) await s.stop();
     for (const dst of this.installed.keys()) this.opts.learned.remove(dst);
     this.installed.clear();
