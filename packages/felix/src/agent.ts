@@ -11,6 +11,7 @@ import type { Resource } from '@tortie/api';
 import type { SyncStatus, SyncUpdate } from '@tortie/datastore';
 import type { Logger } from 'winston';
 import type { AgentMetrics } from './ops/server';
+import { allSettled } from './settle';
 import type { BgpConfig, DataplaneSink, DataplaneUpdate } from './types';
 
 /** The calculation graph as the loop sees it. */
@@ -197,7 +198,9 @@ export class Agent implements DataplaneSink {
     const gen = this.generation;
     const t0 = process.hrtime.bigint();
     try {
-      for (const m of this.parts.managers) await m.apply();
+      // the managers own disjoint kernel state (routes, iptables/ipsets): one does not
+      // wait for the other, and each converges on the next apply if the other failed
+      await allSettled(this.parts.managers.map((m) => m.apply()));
       if (this.pendingBgp && this.parts.bgp) {
         const cfg = this.pendingBgp;
         this.pendingBgp = undefined;

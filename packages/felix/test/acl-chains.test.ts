@@ -1,5 +1,6 @@
 // Exact chains, pure: an endpoint with one tier of two policies and a profile, Pass to
 // the next tier, tier default actions, failsafe ports, dispatch, natOutgoing.
+import { createHash } from 'node:crypto';
 import type { TierInfo } from '../src/types';
 import { aclConfig, DEFAULT_ACL_CONFIG } from '../src/dataplane/acl/acl-config';
 import { endpointChain, rulesChain } from '../src/dataplane/acl/endpoint-chains';
@@ -10,6 +11,7 @@ import {
   filterChains,
   natChains,
   workloadDispatch,
+  DISPATCH_FANOUT,
   type FilterInput,
 } from '../src/dataplane/acl/static-chains';
 
@@ -331,4 +333,39 @@ test('many workloads: a two-level dispatch tree, so adding a pod rewrites one sm
   expect(chains.every((c) => c.name.length <= 28)).toBe(true);
   // few interfaces: one flat chain
   expect(workloadDispatch('d', '-i', es.slice(0, 3))).toHaveLength(1);
+});
+
+test('1,500 workloads: the tree splits further, every interface reaches its chain, a new pod rewrites one leaf', () => {
+  const hex = (i: number) => createHash('sha1').update(`ns.pod-${i}`).digest('hex').slice(0, 11);
+  const entries = (n: number) =>
+    Array.from({ length: n }, (_, i) => ({
+      iface: `cali${hex(i)}`,
+      chain: `tortie-fw-cali${hex(i)}`,
+    }));
+  const before = workloadDispatch('tortie-from-wl-dispatch', '-i', entries(1500));
+  const byName = new Map(before.map((c) => [c.name, c.rules]));
+  // walk the tree as the kernel does: first matching rule, "+" is a prefix match
+  const dispatch = (iface: string): string => {
+    let chain = 'tortie-from-wl-dispatch';
+    for (;;) {
+      const rule = byName.get(chain)!.find((r) => {
+        const m = r.split(' ')[1];
+        return m.endsWith('+') ? iface.startsWith(m.slice(0, -1)) : iface === m;
+      })!;
+      const [, , verb, target] = rule.split(' ');
+      if (verb === '-j' || !byName.has(target)) return target;
+      chain = target;
+    }
+  };
+  for (const e of entries(1500)) expect(dispatch(e.iface)).toBe(e.chain);
+  expect(dispatch('calizzzzzzzzzzz')).toBe('DROP');
+  expect(before.every((c) => c.name.length <= 28)).toBe(true);
+  expect(Math.max(...before.map((c) => c.rules.length))).toBeLessThanOrEqual(DISPATCH_FANOUT + 1);
+  // one more pod: the chains that differ hold a few dozen rules, not hundreds
+  const after = workloadDispatch('tortie-from-wl-dispatch', '-i', entries(1501));
+  const changed = after.filter(
+    (c) => JSON.stringify(byName.get(c.name)) !== JSON.stringify(c.rules),
+  );
+  expect(changed.length).toBeGreaterThan(0);
+  expect(changed.reduce((n, c) => n + c.rules.length, 0)).toBeLessThan(40);
 });

@@ -3,6 +3,7 @@
 // static ARP and FDB entries, tunl0 for IPIP, forwarding. Pure "desired -> commands"
 // functions plus the managers that run them.
 import type { DataplaneManager } from '../agent';
+import { allSettled } from '../settle';
 import type { LearnedRouteSink } from '../bgp/glue';
 import type { DataplaneUpdate, HostInfo, IpPoolInfo, RouteSpec } from '../types';
 import { RouteTable, PROTO_TORTIE, PROTO_TORTIE_BGP, type KernelRoute } from './route-table';
@@ -195,7 +196,11 @@ export class NetManager implements DataplaneManager {
       await mustRun(this.runner, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
       this.forwarding = true;
     }
-    await this.applyInterfaceSysctls();
+    // interface sysctls do not order with routes: they run alongside
+    await allSettled([this.applyInterfaceSysctls(), this.applyRoutes()]);
+  }
+
+  private async applyRoutes(): Promise<void> {
     if (this.uses('vxlan') && this.host?.ipv4Address) await this.ensureVxlan(this.host);
     if (this.uses('ipip') && this.host?.ipv4Address) await this.ensureIpip(this.host);
     await this.applyVteps();

@@ -55,38 +55,58 @@ const byIface = (es: DispatchEntry[]) =>
             : 1,
   );
 
-/** Above this many interfaces, workload dispatch becomes a two-level tree. */
+/** Above this many interfaces, a workload dispatch chain splits into a tree level. */
 export const DISPATCH_FANOUT = 32;
+/** Characters after "cali" a tree may split on (chain names stay within 28 characters). */
+const DISPATCH_DEPTH = 4;
 
 /**
  * Workload dispatch: goto the interface's chain; an unknown cali interface is dropped.
- * With many interfaces, as Felix, a root chain dispatches on the first character after
- * "cali" to one small chain per character, so adding a pod rewrites one small chain.
+ * With many interfaces, as Felix, a chain dispatches on the next character after "cali"
+ * to one smaller chain per character, recursively while a chain would hold more than
+ * DISPATCH_FANOUT interfaces, so adding a pod rewrites one small leaf chain (~6 rules
+ * at 1,500 pods) instead of one per first character (~100).
  */
 export function workloadDispatch(name: string, flag: '-i' | '-o', es: DispatchEntry[]): Chain[] {
-  const sorted = byIface(es);
-  const leaf = (n: string, xs: DispatchEntry[]): Chain => ({
-    name: n,
-    rules: [...xs.map((e) => `${flag} ${e.iface} -g ${e.chain}`), `${flag} ${WL} -j DROP`],
-  });
-  if (sorted.length <= DISPATCH_FANOUT) return [leaf(name, sorted)];
+  return dispatchTree(name, flag, byIface(es), 0);
+}
+
+function dispatchTree(
+  name: string,
+  flag: '-i' | '-o',
+  sorted: DispatchEntry[],
+  depth: number,
+): Chain[] {
+  const drop = `${flag} ${WL} -j DROP`;
+  const direct = (xs: DispatchEntry[]) => xs.map((e) => `${flag} ${e.iface} -g ${e.chain}`);
+  if (sorted.length <= DISPATCH_FANOUT || depth >= DISPATCH_DEPTH)
+    return [{ name, rules: [...direct(sorted), drop] }];
+  const at = CALI.length + depth;
+  // an interface name that ends here cannot go further down: it stays in this chain
+  const short = sorted.filter((e) => e.iface!.length <= at);
   const groups = new Map<string, DispatchEntry[]>();
   for (const e of sorted) {
-    const k = e.iface!.charAt(CALI.length);
+    if (e.iface!.length <= at) continue;
+    const k = e.iface!.charAt(at);
     const g = groups.get(k);
     if (g) g.push(e);
     else groups.set(k, [e]);
   }
-  const children = [...groups].map(([k, xs]) => ({ k, chain: leaf(`${name}-${k}`, xs) }));
+  const prefix = depth === 0 ? CALI : sorted[0].iface!.slice(0, at); // shared below the root
+  const children = [...groups].map(([k, xs]) => ({
+    match: `${prefix}${k}+`,
+    tree: dispatchTree(`${name}${depth === 0 ? '-' : ''}${k}`, flag, xs, depth + 1),
+  }));
   return [
     {
       name,
       rules: [
-        ...children.map((c) => `${flag} ${CALI}${c.k}+ -g ${c.chain.name}`),
-        `${flag} ${WL} -j DROP`,
+        ...direct(short),
+        ...children.map((c) => `${flag} ${c.match} -g ${c.tree[0].name}`),
+        drop,
       ],
     },
-    ...children.map((c) => c.chain),
+    ...children.flatMap((c) => c.tree),
   ];
 }
 
