@@ -15,6 +15,8 @@ export interface PeerRow {
   state: string;
   since?: string;
   prefixesReceived: number;
+  /** Routes kept stale while the peer restarts (graceful restart helper). */
+  staleRoutes?: number;
   counters: { updatesIn: number; updatesOut: number; establishedTransitions: number };
   lastNotification?: { direction: string; code: number; subcode: number; meaning: string };
   lastError?: string;
@@ -31,6 +33,8 @@ export interface RouteRow {
   originatorId?: string;
   clusterList?: string[];
   from: string;
+  /** Kept from a restarting peer's previous session. */
+  stale?: boolean;
 }
 
 export type Spawn = (argv: string[], opts: SpawnOptions) => ChildProcess;
