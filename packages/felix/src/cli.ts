@@ -114,6 +114,10 @@ async function main(): Promise<void> {
         net.learned.remove(dst);
         agentRef.current?.poke();
       },
+      complete: () => {
+        net.learned.complete?.();
+        agentRef.current?.poke();
+      },
     },
   });
   const agent = new Agent({

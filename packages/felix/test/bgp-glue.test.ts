@@ -199,4 +199,12 @@ describe('graceful restart', () => {
     expect(kernel).toEqual(['complete']);
     await glue.stop();
   });
+
+  test('or at once when BGP is off (nothing will be relearned)', async () => {
+    const { glue, kernel, speakers } = recordingGlue();
+    await glue.apply({ ...base, enabled: false });
+    expect(speakers).toHaveLength(0);
+    expect(kernel).toEqual(['complete']);
+    await glue.stop();
+  });
 });

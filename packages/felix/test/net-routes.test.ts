@@ -180,4 +180,29 @@ describe('routes and tunnels', () => {
       'ip link add name tunl0 type ipip: Error: Unknown device type.',
     );
   });
+
+  test('after a restart, BGP-learned kernel routes stay until BGP has relearned everything', async () => {
+    // the kernel has two proto 81 routes from the agent before this one
+    const kept = JSON.stringify([
+      { dst: '10.0.1.0/26', gateway: '192.168.0.2', flags: [] },
+      { dst: '10.0.2.0/26', gateway: '192.168.0.3', flags: [] },
+    ]);
+    const runner = new RecordingRunner((argv) =>
+      argv.includes('-j') && argv.includes('route')
+        ? { stdout: argv.includes('81') && !argv.includes('-6') ? kept : '[]' }
+        : {},
+    );
+    const m = new NetManager(runner);
+    m.send({ type: 'in-sync' });
+    const learnedBatches = () =>
+      runner.calls.filter((c) => c.argv.includes('-batch') && c.stdin?.includes('proto 81'));
+    await m.apply();
+    expect(learnedBatches()).toEqual([]); // nothing deleted while BGP relearns
+    m.learned.set('10.0.1.0/26', '192.168.0.2'); // relearned, same next hop
+    await m.apply();
+    expect(learnedBatches()).toEqual([]);
+    m.learned.complete!(); // every peer's End-of-RIB: what was not relearned goes
+    await m.apply();
+    expect(learnedBatches().map((c) => c.stdin)).toEqual(['route del 10.0.2.0/26 proto 81\n']);
+  });
 });

@@ -146,7 +146,8 @@ export class BgpGlue {
     if (plan.restart) {
       await this.stopSpeaker();
       this.current = next;
-      if (!next.enabled || !next.routerId) return;
+      // no BGP: nothing will be relearned, so routes kept from before a restart can go
+      if (!next.enabled || !next.routerId) return this.complete('BGP is off');
       const make =
         this.opts.makeSpeaker ??
         ((c: SpeakerConfig, l: Logger): SpeakerLike => new BgpSpeaker(c, { logger: l }));

@@ -142,10 +142,14 @@ export class NetManager implements DataplaneManager {
 
   private readonly learnedRoutes = new Map<string, string>();
 
+  /** False until BGP has relearned everything after this agent started. */
+  private learnedComplete = false;
+
   /** Where the BGP glue puts learned routes (applied with the next apply). */
   readonly learned: LearnedRouteSink = {
     set: (dst, nextHop) => void this.learnedRoutes.set(dst, nextHop),
     remove: (dst) => void this.learnedRoutes.delete(dst),
+    complete: () => void (this.learnedComplete = true),
   };
 
   send(u: DataplaneUpdate): void {
@@ -213,9 +217,17 @@ export class NetManager implements DataplaneManager {
     await this.routes.apply();
     // a destination we route ourselves (a tunnel, a local block) wins over BGP's route
     const ours = new Set(routes.map((r) => r.dst));
-    this.learnedTable.setAll(
-      [...this.learnedRoutes].filter(([dst]) => !ours.has(dst)).map(([dst, via]) => ({ dst, via })),
-    );
+    const learned: KernelRoute[] = [...this.learnedRoutes]
+      .filter(([dst]) => !ours.has(dst))
+      .map(([dst, via]) => ({ dst, via }));
+    if (!this.learnedComplete) {
+      // graceful restart: the routes an earlier agent learned keep forwarding until BGP
+      // has relearned everything (every peer's End-of-RIB), then the ones not relearned go
+      const have = new Set(learned.map((r) => r.dst));
+      for (const r of await this.learnedTable.current())
+        if (!have.has(r.dst) && !ours.has(r.dst)) learned.push(r);
+    }
+    this.learnedTable.setAll(learned);
     await this.learnedTable.apply();
   }
 

@@ -88,6 +88,12 @@ export class RouteTable {
     this.desired = new Map([...routes].map((r) => [r.dst, r]));
   }
 
+  /** The kernel's routes under our protocol, as last read or written. */
+  async current(): Promise<KernelRoute[]> {
+    if (!this.loaded) await this.load();
+    return [...this.actual.values()];
+  }
+
   size(): number {
     return this.desired.size;
   }
