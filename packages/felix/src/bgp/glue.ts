@@ -73,6 +73,9 @@ export function peerConfig(p: BgpPeer, me: BgpConfig): PeerConfigInput {
     ttlSecurity: p.ttlSecurity,
     holdTime: 90,
     connectRetryTime: 2,
+    // nodes of a cluster start together: a connect refused because the other agent is
+    // not listening yet is retried after 0.5 s (doubling to 30 s), not after 5 s
+    errorWaitTime: [0.5, 30],
   };
 }
 
