@@ -10,7 +10,14 @@ export * from './calc';
 export { nodeFacts, type NodeFacts } from './calc/routes';
 export { policyWorld } from './policy-world';
 export { DataplaneState } from './dataplane-state';
-export { BgpGlue, planBgp, peerConfig, type LearnedRouteSink, type SpeakerLike } from './bgp/glue';
+export {
+  BgpGlue,
+  planBgp,
+  peerConfig,
+  speakerConfig,
+  type LearnedRouteSink,
+  type SpeakerLike,
+} from './bgp/glue';
 export * from './dataplane/acl';
 export {
   NetManager,

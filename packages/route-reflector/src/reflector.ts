@@ -5,12 +5,11 @@
 // with a recording fake.
 import {
   BgpSpeaker,
-  parseSpeakerConfig,
   type Logger,
   type PeerConfigInput,
   type SpeakerConfig,
 } from '@tortie/bgp-speaker';
-import { planBgp, type BgpConfig } from '@tortie/felix';
+import { planBgp, speakerConfig, type BgpConfig } from '@tortie/felix';
 
 /** What the reflector needs of a speaker. */
 export interface ReflectorSpeakerLike {
@@ -23,16 +22,12 @@ export interface ReflectorSpeakerLike {
 
 export type MakeSpeaker = (cfg: SpeakerConfig, logger: Logger) => ReflectorSpeakerLike;
 
-/** The speaker-wide settings of a reflector with this configuration. */
+/**
+ * The speaker-wide settings of a reflector with this configuration: the node agent's
+ * (graceful restart too, so clients' routes survive their agents' restarts).
+ */
 export function reflectorSpeakerSettings(c: BgpConfig, logLevel = 'info'): SpeakerConfig {
-  return parseSpeakerConfig({
-    asn: c.asNumber,
-    routerId: c.routerId,
-    clusterId: c.routeReflectorClusterId,
-    listen: { address: '::', port: c.listenPort },
-    nextHop: c.routerId ? { ipv4: c.routerId } : {},
-    logLevel,
-  });
+  return speakerConfig(c, logLevel);
 }
 
 export interface AppliedChange {

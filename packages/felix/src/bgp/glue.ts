@@ -80,8 +80,9 @@ export function peerConfig(p: BgpPeer, me: BgpConfig): PeerConfigInput {
 }
 
 /** The speaker-wide settings: a change to these needs a new speaker. */
-export function speakerConfig(c: BgpConfig): SpeakerConfig {
+export function speakerConfig(c: BgpConfig, logLevel?: string): SpeakerConfig {
   return parseSpeakerConfig({
+    ...(logLevel ? { logLevel } : {}),
     asn: c.asNumber,
     routerId: c.routerId,
     clusterId: c.routeReflectorClusterId,
