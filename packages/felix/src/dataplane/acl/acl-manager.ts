@@ -517,7 +517,7 @@ export class AclManager implements DataplaneManager {
     if (!this.inSync) return;
     const tables = await this.ensureTables();
     this.ipsets.markAllDirty();
-    for (const t of tables) await t.load();
+    await Promise.all(tables.map((t) => t.load())); // one iptables-save serves them all
     await this.apply();
   }
 

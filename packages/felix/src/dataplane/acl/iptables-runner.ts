@@ -56,14 +56,44 @@ export class ProcessIptablesRunner implements IptablesRunner {
       throw new Error(`${this.bins.restore} failed (exit ${r.code}): ${lastLines(r.stderr)}`);
   }
 
+  private dump?: Promise<Map<string, string>>;
+
+  /**
+   * One table as iptables-save prints it. Reads asked for at once (the filter and nat
+   * read-backs of a first apply) share one iptables-save of every table: one process
+   * instead of one per table.
+   */
   async save(table: string): Promise<string> {
-    const r = await this.exec([...this.prefix, this.bins.save, '-t', table]);
-    if (r.code !== 0)
-      throw new Error(
-        `${this.bins.save} -t ${table} failed (exit ${r.code}): ${lastLines(r.stderr)}`,
-      );
-    return r.stdout;
+    this.dump ??= this.saveAll().finally(() => (this.dump = undefined));
+    return (await this.dump).get(table) ?? '';
   }
+
+  private async saveAll(): Promise<Map<string, string>> {
+    const r = await this.exec([...this.prefix, this.bins.save]);
+    if (r.code !== 0)
+      throw new Error(`${this.bins.save} failed (exit ${r.code}): ${lastLines(r.stderr)}`);
+    return splitTables(r.stdout);
+  }
+}
+
+/** iptables-save output of several tables, by table ("*filter" ... "COMMIT"). */
+export function splitTables(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  let name: string | undefined;
+  let lines: string[] = [];
+  for (const line of text.split('\n')) {
+    if (line.startsWith('*')) {
+      name = line.slice(1).trim();
+      lines = [];
+    }
+    if (name === undefined) continue;
+    lines.push(line);
+    if (line === 'COMMIT') {
+      out.set(name, lines.join('\n') + '\n');
+      name = undefined;
+    }
+  }
+  return out;
 }
 
 export const lastLines = (s: string) => s.trim().split('\n').slice(-3).join('; ');
