@@ -38,6 +38,16 @@ function openDatastore(conf: NetConf): { ds: Datastore; pods?: plugin.PodSource 
   }
 }
 
+/** Kubernetes API clients of a long-running caller, one per kubeconfig. */
+const podSources = new Map<string, plugin.PodSource>();
+
+function podsOf(kubeconfig: string | undefined): plugin.PodSource | undefined {
+  if (!kubeconfig) return undefined;
+  let p = podSources.get(kubeconfig);
+  if (!p) podSources.set(kubeconfig, (p = KubernetesDatastore.fromFile(kubeconfig)));
+  return p;
+}
+
 /** What a long-running caller (the agent) shares with every command. */
 export interface SharedDeps {
   datastore: Datastore;
@@ -82,6 +92,8 @@ export async function runCommand(
       }
       deps = {
         ...shared,
+        // etcd mode with a Kubernetes API: pod labels and annotations come from there
+        pods: shared.pods ?? podsOf(conf.kubernetes?.kubeconfig),
         net: new LinuxPodNetwork(),
         writeEndpoints: conf.datastore_type !== 'kubernetes',
       };

@@ -3,6 +3,7 @@
 // creates and a real etcd (reached from the node namespace through a unix-socket relay,
 // so no test namespace touches the host network).
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { parseResource, type Resource } from '@tortie/api';
 import { EtcdDatastore, interfaceName } from '@tortie/datastore';
@@ -344,4 +345,66 @@ describeIf(['root', 'netns', 'etcd'], 'tortie-cni binary in network namespaces',
       expect(garbled).toMatchObject({ code: 1, out: { code: 6 } });
     },
   );
+
+  test("through the agent in etcd mode with a kubeconfig, the pod's annotations choose its address", async () => {
+    // a stand-in Kubernetes API in the node namespace: one pod with a fixed address
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: 'fixed',
+        namespace: 'ns1',
+        annotations: { 'cni.projectcalico.org/ipAddrs': '["10.65.0.77"]' },
+      },
+      spec: { containers: [], nodeName: 'node-a' },
+    };
+    const api = node.spawn([
+      process.execPath,
+      '-e',
+      `require('http').createServer((q, r) => {
+        const hit = q.url.startsWith('/api/v1/namespaces/ns1/pods/fixed');
+        r.writeHead(hit ? 200 : 404, { 'content-type': 'application/json' });
+        r.end(hit ? process.argv[1] : JSON.stringify({ kind: 'Status', code: 404 }));
+      }).listen(18443, '127.0.0.1', () => console.log('listening'))`,
+      JSON.stringify(pod),
+    ]);
+    const dir = tb.tempDir('kube');
+    const kubeconfig = path.join(dir, 'kubeconfig');
+    fs.writeFileSync(
+      kubeconfig,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [
+          {
+            name: 'c',
+            cluster: { server: 'http://127.0.0.1:18443', 'insecure-skip-tls-verify': true },
+          },
+        ],
+        users: [{ name: 'u', user: {} }],
+        contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
+        'current-context': 'x',
+      }),
+    );
+    const socket = path.join(dir, 'cni.sock');
+    const agent = node.spawn([
+      process.execPath,
+      path.join(__dirname, 'fixtures/agent-serve.js'),
+      socket,
+      `http://127.0.0.1:${ETCD_PORT}`,
+      'node-a',
+    ]);
+    let said = '';
+    agent.stdout!.on('data', (d: Buffer) => (said += d.toString()));
+    api.stdout!.on('data', (d: Buffer) => (said += d.toString()));
+    await waitUntil('agent and API listen', () => said.split('listening').length > 2);
+    const ns = await tb.netns('podfixed');
+    const c = conf({ agent_socket: socket, kubernetes: { kubeconfig } });
+    const add = await cni(podEnv('ADD', ns, 'fixed', 'f1xed'), c, [SHIM]);
+    expect(add).toMatchObject({ code: 0 });
+    expect(resultSchema.parse(add.out).ips[0].address).toBe('10.65.0.77/32');
+    expect((await cni(podEnv('DEL', ns, 'fixed', 'f1xed'), c, [SHIM])).code).toBe(0);
+    await stopProcess(agent);
+    await stopProcess(api);
+  });
 });
