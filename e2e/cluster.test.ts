@@ -24,6 +24,10 @@ describeIf([...NEEDS], 'cluster: BGP full mesh with a BIRD top-of-rack router', 
     expect(routes).toMatch(
       new RegExp(`${b.ip.split('.').slice(0, 3).join('\\.')}\\.\\d+/26 via ${c.nodes[1].ip}`),
     );
+    // tortiectl node status on node1: the mesh peer and the ToR, both up
+    const status = await c.nodeStatus(0);
+    expect(status).toMatch(new RegExp(`\\| ${c.nodes[1].ip} +\\| node-to-node mesh \\| up `));
+    expect(status).toMatch(/\| 10\.99\.0\.1 +\| global +\| up /);
     // the ToR (BIRD) installed the pod blocks and reaches the pods, each block via the
     // node that owns it (third-party next hop), not via whichever node re-advertised it
     await waitUntil('ToR reaches pod b', () => c.ping(c.tor!.ns, b.ip), 10_000, 300);

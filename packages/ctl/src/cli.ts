@@ -20,6 +20,7 @@ import {
   type Io,
 } from './commands';
 import { ipamCommand } from './ipam';
+import { DEFAULT_BGP_SOCKET, nodeStatus } from './node-status';
 import { policyExplain } from './policy-explain';
 
 const USAGE = `usage: tortiectl COMMAND [options]
@@ -36,6 +37,9 @@ const USAGE = `usage: tortiectl COMMAND [options]
   ipam release --ip IP...    release addresses
   ipam gc [--grace-period 60s]
                              release what check finds leaked (older than the grace period)
+  node status [--bgp-socket PATH]
+                             this node's BGP sessions (the agent's TORTIE_BGP_SOCKET,
+                             default ${DEFAULT_BGP_SOCKET})
 datastore: --etcd-endpoints URLS (or ETCD_ENDPOINTS), --datastore-file PATH, --kubeconfig PATH (or KUBECONFIG)
 `;
 
@@ -84,6 +88,7 @@ async function main(argv: string[]): Promise<number> {
       'show-blocks': { type: 'boolean' },
       ip: { type: 'string', multiple: true },
       'grace-period': { type: 'string' },
+      'bgp-socket': { type: 'string' },
     },
   });
   const [cmd, ...args] = positionals;
@@ -95,6 +100,15 @@ async function main(argv: string[]): Promise<number> {
   if (output !== undefined && !['yaml', 'json', 'wide', 'name'].includes(output)) {
     throw new UsageError(
       `unable to match a printer suitable for the output format "${output}", allowed formats are: json,name,wide,yaml`,
+    );
+  }
+  if (cmd === 'node') {
+    // the agent on this host, not the datastore
+    if (args[0] !== 'status')
+      throw new UsageError('usage: tortiectl node status [--bgp-socket PATH]');
+    return nodeStatus(
+      values['bgp-socket'] ?? process.env.TORTIE_BGP_SOCKET ?? DEFAULT_BGP_SOCKET,
+      io,
     );
   }
   const ds = openDatastore(values);

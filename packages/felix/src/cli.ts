@@ -8,6 +8,8 @@
 //   TORTIE_NETWORKING_BACKEND  bgp (default) | vxlan | none
 //   DATASTORE_TYPE           etcdv3 (default) | kubernetes | file
 //   ETCD_ENDPOINTS, KUBECONFIG, TORTIE_DATASTORE_FILE
+//   TORTIE_BGP_SOCKET        the BGP speaker's control socket, for tortiectl node status
+//                            (default /var/run/tortie/bgp.sock; empty: off)
 //   TORTIE_CNI_SOCKET        where the agent serves CNI commands for tortie-cni's
 //                            agent_socket (default /var/run/tortie/cni.sock; empty: off)
 //   FELIX_*                  agent settings (FELIX_HEALTHPORT, FELIX_IPTABLESBACKEND, ...)
@@ -103,8 +105,10 @@ async function main(): Promise<void> {
   const metrics = agentMetrics();
   // learned routes go to the kernel with the next apply, which they trigger
   const agentRef: { current?: Agent } = {};
+  const bgpSocket = env.TORTIE_BGP_SOCKET ?? '/var/run/tortie/bgp.sock';
   const glue = new BgpGlue({
     logger,
+    controlSocket: bgpSocket || undefined,
     learned: {
       set: (dst, nextHop) => {
         net.learned.set(dst, nextHop);

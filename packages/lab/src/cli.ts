@@ -62,6 +62,10 @@ async function demo(c: Cluster, startedAt: number, keep: boolean): Promise<void>
   heading(`${n1.name}: routes from the agent (proto 80) and learned over BGP (proto 81)`);
   say(await n1.ns.exec(['ip', 'route', 'show', 'proto', '80']));
   say(await n1.ns.exec(['ip', 'route', 'show', 'proto', '81']));
+  if (c.opts.backend !== 'vxlan') {
+    heading(`${n1.name}: tortiectl node status`);
+    say((await c.nodeStatus(0)).trimEnd());
+  }
   if (c.tor) {
     heading('ToR (BIRD): birdc show protocols / show route');
     say(await c.tor.birdc('show protocols'));

@@ -23,6 +23,7 @@ import { CLUSTER_AS, TOR_ADDRESS, TOR_AS, nodeAddress } from './bgp-lab';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const AGENT = path.join(ROOT, 'packages/felix/dist/cli.js');
+const CTL = path.join(ROOT, 'packages/ctl/dist/cli.js');
 // the binary a runtime execs: the C forwarder to the agent (dist/cli.js without a compiler)
 const CNI_SHIM = path.join(ROOT, 'packages/cni/dist/tortie-cni');
 const CNI = fs.existsSync(CNI_SHIM)
@@ -51,6 +52,8 @@ export interface ClusterNode {
   agent?: ChildProcess;
   /** Where the agent serves CNI commands (tortie-cni's agent_socket). */
   cniSocket: string;
+  /** Its BGP speaker's control socket (tortiectl node status --bgp-socket). */
+  bgpSocket: string;
   log: string[];
 }
 
@@ -75,7 +78,7 @@ export class Cluster {
     readonly ds: EtcdDatastore,
     readonly etcd: Etcd,
     readonly fabric: Fabric,
-    private readonly opts: ClusterOptions,
+    readonly opts: ClusterOptions,
   ) {}
 
   static async start(opts: ClusterOptions): Promise<Cluster> {
@@ -127,8 +130,15 @@ export class Cluster {
           host: '127.0.0.1',
           port: Number(new URL(etcd.endpoint).port),
         });
-        const cniSocket = path.join(tb.tempDir(`${name}-run`), 'cni.sock');
-        const node: ClusterNode = { name, ip: nodeIp(i), ns, cniSocket, log: [] };
+        const run = tb.tempDir(`${name}-run`);
+        const node: ClusterNode = {
+          name,
+          ip: nodeIp(i),
+          ns,
+          cniSocket: path.join(run, 'cni.sock'),
+          bgpSocket: path.join(run, 'bgp.sock'),
+          log: [],
+        };
         c.nodes.push(node);
       }
       for (let i = 0; i < opts.nodes; i++) c.startAgent(i);
@@ -172,6 +182,7 @@ export class Cluster {
       FELIX_ROUTEREFRESHINTERVAL: '10s',
       TORTIE_LOG_LEVEL: 'info',
       TORTIE_CNI_SOCKET: n.cniSocket,
+      TORTIE_BGP_SOCKET: n.bgpSocket,
     };
     if (this.opts.nodeLabels?.[i]) env.NODE_LABELS = this.opts.nodeLabels[i];
     if (this.opts.clusterIds?.[i]) env.CLUSTER_ID = this.opts.clusterIds[i];
@@ -295,6 +306,26 @@ export class Cluster {
     });
     this.pods.splice(this.pods.indexOf(pod), 1);
     await pod.ns.destroy();
+  }
+
+  /** `tortiectl node status` of node i, as an operator on that node runs it. */
+  nodeStatus(i: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const p = spawn(process.execPath, [
+        CTL,
+        'node',
+        'status',
+        '--bgp-socket',
+        this.nodes[i].bgpSocket,
+      ]);
+      let out = '';
+      p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      p.on('error', reject);
+      p.on('close', (code) =>
+        code === 0 ? resolve(out) : reject(new Error(`tortiectl node status: ${out.trim()}`)),
+      );
+    });
   }
 
   async ping(from: Pod | Netns, ip: string, timeoutS = 1): Promise<boolean> {

@@ -8,6 +8,8 @@
 // the other nodes keep the routes to our blocks (stale) and traffic flows until the
 // restarted agent's speaker is back and has sent End-of-RIB; the other way round, our
 // speaker keeps a restarting node's routes.
+import fs from 'node:fs';
+import path from 'node:path';
 import {
   BgpSpeaker,
   parseSpeakerConfig,
@@ -27,6 +29,8 @@ export interface SpeakerLike {
   removePeer(address: string): void;
   originate(prefix: string): void;
   withdraw(prefix: string): void;
+  /** Serves the speaker's control socket (peers, routes: `tortiectl node status`). */
+  serveControl?(path: string): Promise<void>;
   on(event: 'bestPath', fn: (changes: BestPathChange[]) => void): unknown;
   on(event: 'endOfRib', fn: (address: string) => void): unknown;
 }
@@ -138,6 +142,8 @@ export class BgpGlue {
       makeSpeaker?: (cfg: SpeakerConfig, logger: Logger) => SpeakerLike;
       /** How long to wait for every peer's End-of-RIB before calling learned.complete(). */
       endOfRibWaitMs?: number;
+      /** Where the running speaker answers `tortiectl node status`. */
+      controlSocket?: string;
     },
   ) {}
 
@@ -160,6 +166,19 @@ export class BgpGlue {
       s.on('endOfRib', (address) => this.onEndOfRib(s, address));
       this.speaker = s;
       await s.start();
+      if (this.opts.controlSocket && s.serveControl) {
+        const socket = this.opts.controlSocket;
+        // status only: a socket we cannot serve must not stop BGP
+        try {
+          fs.mkdirSync(path.dirname(socket), { recursive: true });
+          await s.serveControl(socket);
+        } catch (e) {
+          this.opts.logger.error('cannot serve the BGP control socket', {
+            socket,
+            error: (e as Error).message,
+          });
+        }
+      }
       this.waitForEndOfRib(next);
       this.opts.logger.info('BGP speaker started', {
         asn: next.asNumber,

@@ -1,0 +1,81 @@
+// tortiectl node status: the BGP sessions of the node agent on this host, read from its
+// speaker's control socket, printed as calicoctl node status prints BIRD's.
+import { isIPv6 } from 'node:net';
+import { controlRequest } from '@tortie/bgp-speaker';
+import type { Io } from './commands';
+
+export const DEFAULT_BGP_SOCKET = '/var/run/tortie/bgp.sock';
+
+/** What the speaker's "peers" command reports, as far as this view needs it. */
+export interface PeerStatus {
+  address: string;
+  description?: string;
+  state: string;
+  since?: string;
+  staleRoutes?: number;
+  lastError?: string;
+}
+
+/** Calico's peer types, from the name the agent gave the peer (see felix calc/bgp.ts). */
+export function peerType(description: string | undefined): string {
+  const prefix = description?.split('-')[0];
+  return (
+    { mesh: 'node-to-node mesh', global: 'global', node: 'node specific', rr: 'route reflector' }[
+      prefix ?? ''
+    ] ??
+    (description || '-')
+  );
+}
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const line = '+' + widths.map((w) => '-'.repeat(w + 2)).join('+') + '+';
+  const row = (r: string[]) => '| ' + r.map((c, i) => c.padEnd(widths[i])).join(' | ') + ' |';
+  return [line, row(rows[0]), line, ...rows.slice(1).map(row), line];
+}
+
+/** The two tables (IPv4, IPv6 peers) of `node status`. Pure. */
+export function formatNodeStatus(peers: PeerStatus[]): string[] {
+  const out: string[] = [];
+  for (const [family, v6] of [
+    ['IPv4', false],
+    ['IPv6', true],
+  ] as const) {
+    const mine = peers.filter((p) => isIPv6(p.address) === v6);
+    out.push('', `${family} BGP status`);
+    if (mine.length === 0) {
+      out.push(`No ${family} peers found.`);
+      continue;
+    }
+    const rows = mine.map((p) => {
+      const up = p.state === 'Established';
+      const info = up
+        ? p.staleRoutes
+          ? `Established (${p.staleRoutes} stale routes kept: peer restarting)`
+          : 'Established'
+        : p.lastError
+          ? `${p.state} (${p.lastError})`
+          : p.state;
+      const since = up && p.since ? p.since.slice(11, 19) : '';
+      return [p.address, peerType(p.description), up ? 'up' : 'start', since, info];
+    });
+    out.push(...table([['PEER ADDRESS', 'PEER TYPE', 'STATE', 'SINCE (UTC)', 'INFO'], ...rows]));
+  }
+  return out;
+}
+
+export async function nodeStatus(socket: string, io: Io): Promise<number> {
+  let peers: PeerStatus[];
+  try {
+    peers = (await controlRequest(socket, { cmd: 'peers' }, 5000)) as PeerStatus[];
+  } catch (e) {
+    io.err(
+      `tortie-node's BGP speaker is not running or not reachable: ${(e as Error).message}\n` +
+        "(is this the node, is BGP on, and is --bgp-socket the agent's TORTIE_BGP_SOCKET?)",
+    );
+    return 1;
+  }
+  io.out(`tortie-node BGP is running (${socket}).`);
+  for (const l of formatNodeStatus(peers)) io.out(l);
+  return 0;
+}

@@ -1,0 +1,94 @@
+// tortiectl node status: the table (pure) and the binary against a control socket.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { BgpSpeaker, createLogger, parseSpeakerConfig } from '@tortie/bgp-speaker';
+import { formatNodeStatus, peerType } from '../src/node-status';
+
+const CLI = path.resolve(__dirname, '../dist/cli.js');
+
+test('the tables: one per family, Calico peer types, state and info', () => {
+  expect(peerType('mesh-10.0.0.2')).toBe('node-to-node mesh');
+  expect(peerType('global-tor')).toBe('global');
+  expect(peerType('node-rack1')).toBe('node specific');
+  expect(peerType('rr-10.0.0.9')).toBe('route reflector');
+  expect(peerType(undefined)).toBe('-');
+  expect(
+    formatNodeStatus([
+      {
+        address: '10.0.0.2',
+        description: 'mesh-10.0.0.2',
+        state: 'Established',
+        since: '2026-12-01T06:25:32.005Z',
+      },
+      {
+        address: '10.0.0.1',
+        description: 'global-tor',
+        state: 'Active',
+        lastError: 'ECONNREFUSED',
+      },
+      {
+        address: '10.0.0.3',
+        description: 'mesh-10.0.0.3',
+        state: 'Established',
+        since: '2026-12-01T06:25:33.000Z',
+        staleRoutes: 2,
+      },
+    ]),
+  ).toEqual([
+    '',
+    'IPv4 BGP status',
+    '+--------------+-------------------+-------+-------------+----------------------------------------------------+',
+    '| PEER ADDRESS | PEER TYPE         | STATE | SINCE (UTC) | INFO                                               |',
+    '+--------------+-------------------+-------+-------------+----------------------------------------------------+',
+    '| 10.0.0.2     | node-to-node mesh | up    | 06:25:32    | Established                                        |',
+    '| 10.0.0.1     | global            | start |             | Active (ECONNREFUSED)                              |',
+    '| 10.0.0.3     | node-to-node mesh | up    | 06:25:33    | Established (2 stale routes kept: peer restarting) |',
+    '+--------------+-------------------+-------+-------------+----------------------------------------------------+',
+    '',
+    'IPv6 BGP status',
+    'No IPv6 peers found.',
+  ]);
+});
+
+function ctl(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [CLI, ...args]);
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('close', (code) => resolve({ code, out, err }));
+  });
+}
+
+test('the binary reads a running speaker; without one it says why and exits 1', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tortie-status-'));
+  const socket = path.join(dir, 'bgp.sock');
+  // a speaker with one peer it cannot reach (nothing listens on that loopback port)
+  const speaker = new BgpSpeaker(
+    parseSpeakerConfig({
+      asn: 64512,
+      routerId: '10.0.0.1',
+      listen: false,
+      peers: [{ address: '127.0.0.1', port: 1, asn: 64512, description: 'global-tor' }],
+    }),
+    { logger: createLogger('test', 'error') },
+  );
+  try {
+    await speaker.start();
+    await speaker.serveControl(socket);
+    const r = await ctl(['node', 'status', '--bgp-socket', socket]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`tortie-node BGP is running (${socket}).`);
+    expect(r.out).toMatch(/\| 127\.0\.0\.1 +\| global +\| start \|/);
+    await speaker.stop();
+    const gone = await ctl(['node', 'status', '--bgp-socket', socket]);
+    expect(gone.code).toBe(1);
+    expect(gone.err).toContain("tortie-node's BGP speaker is not running or not reachable");
+  } finally {
+    await speaker.stop().catch(() => undefined);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
