@@ -45,6 +45,8 @@ export function serveControl(path: string, handle: ControlHandler): net.Server {
       return { ok: false, error: (err as Error).message };
     }
   }
+  // originate/withdraw change what we announce: only the owner (root) may connect
+  server.once('listening', () => fs.chmodSync(path, 0o600));
   server.listen(path);
   return server;
 }

@@ -44,5 +44,7 @@ export async function serveCni(
     server.once('error', reject);
     server.listen(socket, resolve);
   });
+  // commands run as the agent (root): only root may send them
+  fs.chmodSync(socket, 0o600);
   return { close: () => new Promise((r) => server.close(() => r())) };
 }

@@ -293,6 +293,7 @@ describeIf(['root', 'netns', 'etcd'], 'tortie-cni binary in network namespaces',
       let said = '';
       agent.stdout!.on('data', (d: Buffer) => (said += d.toString()));
       await waitUntil('the agent listens', () => said.includes('listening'));
+      expect(fs.statSync(socket).mode & 0o777).toBe(0o600); // root's commands: root only
       const viaAgent = conf({ agent_socket: socket, policy_setup_timeout_seconds: 5 });
       const pod = await tb.netns(`podsock${tag}`);
 

@@ -79,6 +79,7 @@ test('the binary reads a running speaker; without one it says why and exits 1', 
   try {
     await speaker.start();
     await speaker.serveControl(socket);
+    expect(fs.statSync(socket).mode & 0o777).toBe(0o600); // it can change announcements
     const r = await ctl(['node', 'status', '--bgp-socket', socket]);
     expect(r.code).toBe(0);
     expect(r.out).toContain(`tortie-node BGP is running (${socket}).`);
