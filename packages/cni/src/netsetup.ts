@@ -4,9 +4,9 @@
 // gateway 169.254.1.1, pod side with a /32 (/128), a route to the gateway and a
 // permanent neighbour entry for it so the first packet needs no ARP.
 // Pure builders of `ip -batch` input plus a thin runner; two process spawns per ADD.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
+import { runTool, type ToolResult } from '@tortie/exec';
 import { HOST_SIDE_MAC, POD_GATEWAY_V4, POD_GATEWAY_V6, type Attachment } from './result';
 
 export function randomPodMac(): string {
@@ -71,28 +71,11 @@ export function hostSysctls(iface: string, v6: boolean): Array<[string, string]>
   return s;
 }
 
-export interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type RunResult = ToolResult;
 
+/** Runs a tool (off the main thread: see @tortie/exec). */
 export function run(argv: string[], input?: string): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(argv[0], argv.slice(1), {
-      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-    if (input !== undefined) {
-      p.stdin!.on('error', () => undefined); // a command that exits early: its error tells
-      p.stdin!.end(input);
-    }
-  });
+  return runTool(argv, input);
 }
 
 const inNetns = (netns: string, argv: string[]) => ['nsenter', `--net=${netns}`, ...argv];

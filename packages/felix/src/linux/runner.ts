@@ -1,13 +1,9 @@
 // How the dataplane runs its tools (ip, iptables-restore, ipset, bridge): a small
 // interface with the real implementation, which can target a network namespace, and a
 // recording fake for unit tests.
-import { spawn } from 'node:child_process';
+import { runTool, type ToolResult } from '@tortie/exec';
 
-export interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type RunResult = ToolResult;
 
 export interface CommandRunner {
   run(argv: string[], stdin?: string): Promise<RunResult>;
@@ -18,22 +14,7 @@ export class ProcessRunner implements CommandRunner {
   constructor(private readonly netns?: string) {}
 
   run(argv: string[], stdin?: string): Promise<RunResult> {
-    const full = this.netns ? ['ip', 'netns', 'exec', this.netns, ...argv] : argv;
-    return new Promise((resolve, reject) => {
-      const p = spawn(full[0], full.slice(1), {
-        stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      p.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-      p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-      p.on('error', reject);
-      p.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-      if (stdin !== undefined) {
-        p.stdin!.on('error', () => undefined); // the exit status tells what went wrong
-        p.stdin!.end(stdin);
-      }
-    });
+    return runTool(this.netns ? ['ip', 'netns', 'exec', this.netns, ...argv] : argv, stdin);
   }
 }
 

@@ -1,0 +1,1 @@
+export { runTool, type ToolInput, type ToolResult } from './run-tool';
