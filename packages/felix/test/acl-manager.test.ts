@@ -287,9 +287,11 @@ test('a failed restore is reported and retried from a fresh read-back', async ()
   s.feed([...BASE, { type: 'workload-update', endpoint: wep(1) }, { type: 'in-sync' }]);
   s.ipt[4].failNext = 'iptables-restore: line 3 failed';
   await expect(s.m.apply()).rejects.toThrow(/line 3 failed/);
-  expect(s.ipt[4].saves).toEqual(['filter', 'nat']); // read in parallel before the write
+  // read in parallel before the write (raw and mangle too: an earlier run may have left chains)
+  expect(s.ipt[4].saves).toEqual(['filter', 'nat', 'raw', 'mangle']);
   await s.m.apply();
-  expect(s.ipt[4].saves).toEqual(['filter', 'nat', 'filter']); // only the failed table again
+  // only the failed table again
+  expect(s.ipt[4].saves).toEqual(['filter', 'nat', 'raw', 'mangle', 'filter']);
   expect(s.ipt[4].table('filter').has('tortie-tw-cali00000000001')).toBe(true);
 });
 

@@ -4,7 +4,9 @@
 // iptables table in one `iptables-restore --noflush`, then IP set removals. Nothing is
 // written before in-sync. The first apply reads what the kernel has and converges
 // (chains that already match stay untouched, so a restart does not disturb traffic);
-// resync() reads everything back and repairs drift.
+// resync() reads everything back and repairs drift. Host endpoint policy runs in three
+// stages (untracked in raw, pre-DNAT in mangle, normal in filter); a policy's chains live
+// in the table of the stage that refers to them.
 import winston, { type Logger } from 'winston';
 import type { DataplaneManager } from '../../agent';
 import type {
@@ -19,6 +21,7 @@ import type { Chain } from './chain';
 import {
   endpointChain,
   rulesChain,
+  tableOf,
   type Direction,
   type EndpointChainSpec,
 } from './endpoint-chains';
@@ -40,7 +43,24 @@ import {
   STATIC,
   type Family,
 } from './names';
-import { filterChains, HOOKS, natChains, type DispatchEntry } from './static-chains';
+import {
+  filterChains,
+  HOOKS,
+  mangleChains,
+  natChains,
+  rawChains,
+  type DispatchEntry,
+} from './static-chains';
+
+/** The tables tortie writes, per family. */
+export type TableName = 'filter' | 'nat' | 'raw' | 'mangle';
+const TABLES: TableName[] = ['filter', 'nat', 'raw', 'mangle'];
+/** Tables that hold endpoint and policy chains (one per host endpoint policy stage). */
+type AclTable = 'filter' | 'raw' | 'mangle';
+const ACL_TABLES: AclTable[] = ['filter', 'raw', 'mangle'];
+
+/** A chain of one table, as a key (chain names hold no spaces). */
+const tableKey = (table: string, chain: string) => `${table} ${chain}`;
 
 export interface AclManagerOptions {
   /** The iptables runner of one family for the chosen backend. */
@@ -62,6 +82,8 @@ interface Rules {
 
 /** Who a policy/profile chain belongs to, and how many endpoint chains jump to it. */
 interface ChainRef {
+  table: AclTable;
+  name: string;
   kind: 'policy' | 'profile';
   id: string;
   direction: Direction;
@@ -95,7 +117,7 @@ export class AclManager implements DataplaneManager {
   private readonly pools = new Map<string, IpPoolInfo>();
 
   // what changed since the last apply
-  private readonly dirtyRules = new Set<string>(); // policy/profile chain names
+  private readonly dirtyRules = new Set<string>(); // tableKeys of policy/profile chains
   private readonly dirtyWorkloads = new Set<string>();
   private dirtyHeps = true;
   private dirtyStatic = true;
@@ -105,18 +127,18 @@ export class AclManager implements DataplaneManager {
   /** Endpoint chains rendered per workload id / host endpoint id, with the chains they jump to. */
   private readonly endpointChains = new Map<
     string,
-    { chains: Chain[]; specs: EndpointChainSpec[] }
+    { chains: Array<{ table: AclTable; chain: Chain }>; specs: EndpointChainSpec[] }
   >();
   private readonly refs = new Map<string, ChainRef>();
   /** How many desired chains hold each IP set (sets are destroyed only when 0). */
   private readonly setRefs = new Map<string, number>();
-  /** Which endpoint an endpoint chain name belongs to (the last one to claim it). */
+  /** Which endpoint an endpoint chain (tableKey) belongs to (the last one to claim it). */
   private readonly chainOwner = new Map<string, string>();
-  /** Names of the static and dispatch chains last rendered, per family. */
-  private readonly staticChains = new Map<Family, Set<string>>();
+  /** Names of the static and dispatch chains last rendered, per family and table. */
+  private readonly staticChains = new Map<string, Set<string>>();
 
   private backend?: Backend;
-  private readonly tables = new Map<Family, IptablesTable[]>();
+  private readonly tables = new Map<Family, Record<TableName, IptablesTable>>();
   private readonly ipsets: Ipsets;
   private readonly stats: AclStats = {
     families: [],
@@ -152,19 +174,19 @@ export class AclManager implements DataplaneManager {
         break;
       case 'policy-update':
         this.policies.set(u.id, { inbound: u.inbound, outbound: u.outbound });
-        this.dirtyRules.add(chainName.policyIn(u.id)).add(chainName.policyOut(u.id));
+        this.policyChanged(u.id);
         break;
       case 'policy-remove':
         this.policies.delete(u.id);
-        this.dirtyRules.add(chainName.policyIn(u.id)).add(chainName.policyOut(u.id));
+        this.policyChanged(u.id);
         break;
       case 'profile-update':
         this.profiles.set(u.id, { inbound: u.inbound, outbound: u.outbound });
-        this.dirtyRules.add(chainName.profileIn(u.id)).add(chainName.profileOut(u.id));
+        this.profileChanged(u.id);
         break;
       case 'profile-remove':
         this.profiles.delete(u.id);
-        this.dirtyRules.add(chainName.profileIn(u.id)).add(chainName.profileOut(u.id));
+        this.profileChanged(u.id);
         break;
       case 'workload-update':
         this.workloads.set(u.endpoint.id, u.endpoint);
@@ -220,6 +242,21 @@ export class AclManager implements DataplaneManager {
     }
   }
 
+  /** A policy's chains may be in any stage's table; only referenced ones are rendered. */
+  private policyChanged(id: string): void {
+    for (const t of ACL_TABLES)
+      this.dirtyRules
+        .add(tableKey(t, chainName.policyIn(id)))
+        .add(tableKey(t, chainName.policyOut(id)));
+  }
+
+  /** Profiles only apply in the normal stage. */
+  private profileChanged(id: string): void {
+    this.dirtyRules
+      .add(tableKey('filter', chainName.profileIn(id)))
+      .add(tableKey('filter', chainName.profileOut(id)));
+  }
+
   private families(): Family[] {
     const v6 =
       this.opts.ipv6 ??
@@ -244,14 +281,16 @@ export class AclManager implements DataplaneManager {
     for (const f of this.families()) {
       if (this.tables.has(f)) continue;
       const runner = this.opts.iptables(this.backend, f);
-      this.tables.set(f, [
-        new IptablesTable('filter', runner, HOOKS.filter),
-        new IptablesTable('nat', runner, HOOKS.nat),
-      ]);
+      // raw and mangle are read even while tortie wants nothing there, so chains left
+      // by an earlier run (untracked or pre-DNAT policy since removed) are cleaned up
+      const ts = Object.fromEntries(
+        TABLES.map((t) => [t, new IptablesTable(t, runner, HOOKS[t])]),
+      ) as Record<TableName, IptablesTable>;
+      this.tables.set(f, ts);
       this.everything = true;
     }
     this.ipsets.setFamilies([...this.tables.keys()]);
-    return [...this.tables.values()].flat();
+    return [...this.tables.values()].flatMap((ts) => TABLES.map((t) => ts[t]));
   }
 
   private put(t: IptablesTable, c: Chain): void {
@@ -267,20 +306,27 @@ export class AclManager implements DataplaneManager {
     t.deleteChain(name);
   }
 
-  private filter(f: Family): IptablesTable {
-    return this.tables.get(f)![0];
+  private table(f: Family, t: TableName): IptablesTable {
+    return this.tables.get(f)![t];
   }
 
   private addRefs(spec: EndpointChainSpec, delta: 1 | -1): void {
+    const table = tableOf(spec.kind);
     for (const t of spec.tiers) {
       const ids = spec.direction === 'ingress' ? t.ingressPolicies : t.egressPolicies;
-      for (const id of ids) this.ref('policy', id, spec.direction, delta);
+      for (const id of ids) this.ref(table, 'policy', id, spec.direction, delta);
     }
     if (spec.kind === 'normal')
-      for (const id of spec.profileIds) this.ref('profile', id, spec.direction, delta);
+      for (const id of spec.profileIds) this.ref(table, 'profile', id, spec.direction, delta);
   }
 
-  private ref(kind: 'policy' | 'profile', id: string, direction: Direction, delta: 1 | -1): void {
+  private ref(
+    table: AclTable,
+    kind: 'policy' | 'profile',
+    id: string,
+    direction: Direction,
+    delta: 1 | -1,
+  ): void {
     const name =
       kind === 'policy'
         ? direction === 'ingress'
@@ -289,11 +335,12 @@ export class AclManager implements DataplaneManager {
         : direction === 'ingress'
           ? chainName.profileIn(id)
           : chainName.profileOut(id);
-    const r = this.refs.get(name) ?? { kind, id, direction, count: 0 };
+    const key = tableKey(table, name);
+    const r = this.refs.get(key) ?? { table, name, kind, id, direction, count: 0 };
     r.count += delta;
-    if (r.count <= 0) this.refs.delete(name);
-    else this.refs.set(name, r);
-    if (r.count === 0 || (r.count === 1 && delta === 1)) this.dirtyRules.add(name);
+    if (r.count <= 0) this.refs.delete(key);
+    else this.refs.set(key, r);
+    if (r.count === 0 || (r.count === 1 && delta === 1)) this.dirtyRules.add(key);
   }
 
   /** Endpoint chain specs of one workload or host endpoint. */
@@ -309,7 +356,36 @@ export class AclManager implements DataplaneManager {
     const iface = hepIface(h);
     const normal = { tiers: h.tiers, profileIds: h.profileIds, kind: 'normal' as const };
     const fwd = { tiers: h.forwardTiers, profileIds: [], kind: 'forward' as const };
+    const untracked = { tiers: h.untrackedTiers, profileIds: [], kind: 'untracked' as const };
+    const preDnat = { tiers: h.preDnatTiers, profileIds: [], kind: 'preDNAT' as const };
     return [
+      ...(hasUntracked(h)
+        ? [
+            {
+              ...untracked,
+              name: chainName.fromHost(iface),
+              direction: 'ingress' as const,
+              failsafeChain: STATIC.failsafeIn,
+            },
+            {
+              ...untracked,
+              name: chainName.toHost(iface),
+              direction: 'egress' as const,
+              failsafeChain: STATIC.failsafeOut,
+            },
+          ]
+        : []),
+      // pre-DNAT policy is ingress only (Calico rejects egress rules in it)
+      ...(hasPreDnat(h)
+        ? [
+            {
+              ...preDnat,
+              name: chainName.fromHost(iface),
+              direction: 'ingress' as const,
+              failsafeChain: STATIC.failsafeIn,
+            },
+          ]
+        : []),
       {
         ...normal,
         name: chainName.fromHost(iface),
@@ -329,27 +405,31 @@ export class AclManager implements DataplaneManager {
 
   private setEndpoint(key: string, specs: EndpointChainSpec[] | undefined): void {
     const old = this.endpointChains.get(key);
-    const chains = (specs ?? []).map((s) => endpointChain(s, this.marks));
+    const chains = (specs ?? []).map((s) => ({
+      table: tableOf(s.kind),
+      chain: endpointChain(s, this.marks),
+    }));
     for (const s of specs ?? []) this.addRefs(s, 1);
     if (old) for (const s of old.specs) this.addRefs(s, -1);
-    const keep = new Set(chains.map((c) => c.name));
+    const owned = (c: { table: AclTable; chain: Chain }) => tableKey(c.table, c.chain.name);
+    const keep = new Set(chains.map(owned));
     // an interface handed from an old endpoint to a new one (pod replaced) belongs to the
     // newest: the old endpoint's removal must not take the new one's chains away
     const gone = (old?.chains ?? []).filter(
-      (c) => !keep.has(c.name) && this.chainOwner.get(c.name) === key,
+      (c) => !keep.has(owned(c)) && this.chainOwner.get(owned(c)) === key,
     );
-    for (const c of gone) this.chainOwner.delete(c.name);
-    for (const c of chains) this.chainOwner.set(c.name, key);
+    for (const c of gone) this.chainOwner.delete(owned(c));
+    for (const c of chains) this.chainOwner.set(owned(c), key);
     for (const f of this.tables.keys()) {
-      for (const c of gone) this.drop(this.filter(f), c.name);
-      for (const c of chains) this.put(this.filter(f), c);
+      for (const c of gone) this.drop(this.table(f, c.table), c.chain.name);
+      for (const c of chains) this.put(this.table(f, c.table), c.chain);
     }
     if (specs) this.endpointChains.set(key, { chains, specs });
     else this.endpointChains.delete(key);
   }
 
-  private renderRulesChain(name: string, f: Family): Chain | undefined {
-    const r = this.refs.get(name);
+  private renderRulesChain(key: string, f: Family): Chain | undefined {
+    const r = this.refs.get(key);
     if (!r) return undefined; // only chains some endpoint jumps to are programmed
     const src = (r.kind === 'policy' ? this.policies : this.profiles).get(r.id);
     if (!src) {
@@ -361,23 +441,36 @@ export class AclManager implements DataplaneManager {
       });
     }
     const rules = src ? (r.direction === 'ingress' ? src.inbound : src.outbound) : [];
-    return rulesChain(name, rules, f, this.marks, (why) =>
+    return rulesChain(r.name, rules, f, this.marks, (why) =>
       this.log.warn('rule left out', { component: 'acl', [r.kind]: r.id, why }),
     );
   }
 
   private dispatch(): Record<
-    'toWl' | 'fromWl' | 'toH' | 'fromH' | 'toHF' | 'fromHF',
+    'toWl' | 'fromWl' | 'toH' | 'fromH' | 'toHF' | 'fromHF' | 'rawFrom' | 'rawTo' | 'mangleFrom',
     DispatchEntry[]
   > {
     const byIface = new Map<string, WorkloadEndpoint>();
     for (const w of this.workloads.values()) byIface.set(w.ifaceName, w);
     const ifaces = [...byIface.keys()];
-    const heps = [...this.heps.values()].map((h) => ({
+    const entry = (h: HostEndpoint) => ({
       iface: h.ifaceName && h.ifaceName !== '*' ? h.ifaceName : undefined,
       key: hepIface(h),
-    }));
+    });
+    const all = [...this.heps.values()];
+    const heps = all.map(entry);
+    const untracked = all.filter(hasUntracked).map(entry);
+    const preDnat = all.filter(hasPreDnat).map(entry);
+    for (const h of all)
+      if (h.untrackedTiers.length && !hasUntracked(h))
+        this.log.warn('doNotTrack policy is not supported on an all-interfaces host endpoint', {
+          component: 'acl',
+          hostEndpoint: h.id,
+        });
     return {
+      rawFrom: untracked.map((h) => ({ iface: h.iface, chain: chainName.fromHost(h.key) })),
+      rawTo: untracked.map((h) => ({ iface: h.iface, chain: chainName.toHost(h.key) })),
+      mangleFrom: preDnat.map((h) => ({ iface: h.iface, chain: chainName.fromHost(h.key) })),
       toWl: ifaces.map((i) => ({ iface: i, chain: chainName.toWorkload(i) })),
       fromWl: ifaces.map((i) => ({ iface: i, chain: chainName.fromWorkload(i) })),
       toH: heps.map((h) => ({ iface: h.iface, chain: chainName.toHost(h.key) })),
@@ -409,7 +502,7 @@ export class AclManager implements DataplaneManager {
       for (const id of this.workloads.keys()) this.dirtyWorkloads.add(id);
       for (const k of this.endpointChains.keys())
         if (!k.startsWith('hep:')) this.dirtyWorkloads.add(k);
-      for (const n of this.refs.keys()) this.dirtyRules.add(n);
+      for (const k of this.refs.keys()) this.dirtyRules.add(k);
       this.dirtyHeps = this.dirtyStatic = this.dirtyPools = true;
     }
     for (const id of this.dirtyWorkloads) {
@@ -422,16 +515,29 @@ export class AclManager implements DataplaneManager {
       for (const h of this.heps.values()) this.setEndpoint(`hep:${h.id}`, this.hepSpecs(h));
     }
     const families = [...this.tables.keys()];
-    for (const name of this.dirtyRules) {
+    for (const key of this.dirtyRules) {
+      const [table, name] = key.split(' ') as [AclTable, string];
       for (const f of families) {
-        const c = this.renderRulesChain(name, f);
-        if (c) this.put(this.filter(f), c);
-        else this.drop(this.filter(f), name);
+        const c = this.renderRulesChain(key, f);
+        if (c) this.put(this.table(f, table), c);
+        else this.drop(this.table(f, table), name);
       }
     }
     if (this.dirtyWorkloads.size || this.dirtyHeps || this.dirtyStatic) {
       const d = this.dispatch();
+      const stage = {
+        marks: this.marks,
+        failsafeIn: this.config.failsafeInboundHostPorts,
+        failsafeOut: this.config.failsafeOutboundHostPorts,
+      };
+      const untracked = d.rawFrom.length > 0;
       for (const f of families) {
+        this.setStatic(f, 'raw', rawChains({ ...stage, fromHost: d.rawFrom, toHost: d.rawTo }));
+        this.setStatic(
+          f,
+          'mangle',
+          mangleChains({ ...stage, fromHost: d.mangleFrom, toHost: [], untracked }),
+        );
         const chains = filterChains({
           family: f,
           marks: this.marks,
@@ -444,18 +550,15 @@ export class AclManager implements DataplaneManager {
           defaultEndpointToHostAction: this.config.defaultEndpointToHostAction,
           failsafeIn: this.config.failsafeInboundHostPorts,
           failsafeOut: this.config.failsafeOutboundHostPorts,
+          untracked,
         });
-        const t = this.filter(f);
-        const names = new Set(chains.map((c) => c.name));
-        for (const n of this.staticChains.get(f) ?? []) if (!names.has(n)) this.drop(t, n);
-        this.staticChains.set(f, names);
-        for (const c of chains) this.put(t, c);
+        this.setStatic(f, 'filter', chains);
       }
     }
     if (this.dirtyPools) {
       const all = [...this.pools.values()];
       for (const f of families) {
-        const nat = this.tables.get(f)![1];
+        const nat = this.table(f, 'nat');
         const masq = all.some((p) => p.natOutgoing && p.cidr.includes(':') === (f === 6));
         const chains = natChains(f, masq);
         if (!masq && nat.has(STATIC.natOutgoing)) this.drop(nat, STATIC.natOutgoing);
@@ -465,6 +568,16 @@ export class AclManager implements DataplaneManager {
     this.dirtyRules.clear();
     this.dirtyWorkloads.clear();
     this.dirtyHeps = this.dirtyStatic = this.dirtyPools = this.everything = false;
+  }
+
+  /** The static and dispatch chains of one table: those no longer rendered go. */
+  private setStatic(f: Family, table: AclTable, chains: Chain[]): void {
+    const t = this.table(f, table);
+    const key = tableKey(String(f), table);
+    const names = new Set(chains.map((c) => c.name));
+    for (const n of this.staticChains.get(key) ?? []) if (!names.has(n)) this.drop(t, n);
+    this.staticChains.set(key, names);
+    for (const c of chains) this.put(t, c);
   }
 
   /** IP sets rules refer to that nobody sent: created empty (logged), so the restore can work. */
@@ -525,19 +638,23 @@ export class AclManager implements DataplaneManager {
   status(): AclStats {
     const rules: Record<string, number> = {};
     for (const [f, ts] of this.tables)
-      for (const t of ts) rules[`${t.table}${f === 6 ? '6' : ''}`] = t.ruleCount();
+      for (const t of TABLES) rules[`${t}${f === 6 ? '6' : ''}`] = ts[t].ruleCount();
     return { ...this.stats, backend: this.backend, families: [...this.tables.keys()], rules };
   }
 
   /** The desired chains of one table (for tests, the benchmark's reference and tortiectl). */
-  desiredChains(family: Family, table: 'filter' | 'nat'): Chain[] {
-    const t = this.tables.get(family)?.[table === 'filter' ? 0 : 1];
+  desiredChains(family: Family, table: TableName): Chain[] {
+    const t = this.tables.get(family)?.[table];
     return t ? [...t.chains()] : [];
   }
 }
 
 const hepIface = (h: HostEndpoint) =>
   h.ifaceName && h.ifaceName !== '*' ? h.ifaceName : 'all-interfaces';
+const named = (h: HostEndpoint) => !!h.ifaceName && h.ifaceName !== '*';
+/** Untracked policy: named interfaces only (Felix ignores it on "*" host endpoints). */
+const hasUntracked = (h: HostEndpoint) => h.untrackedTiers.length > 0 && named(h);
+const hasPreDnat = (h: HostEndpoint) => h.preDnatTiers.length > 0;
 
 /** The manager wired to the real tools, optionally inside a network namespace. */
 export function linuxAclManager(

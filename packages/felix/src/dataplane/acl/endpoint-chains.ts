@@ -7,6 +7,11 @@
 // followed by RETURN on accept, and a final DROP: an endpoint with no policy and no
 // profile drops everything, as Calico. Forward (host endpoint) chains have no profiles
 // and allow when no applyOnForward policy applies.
+//
+// Untracked (raw table) and pre-DNAT (mangle) chains, as Felix's chainTypeUntracked /
+// chainTypePreDNAT: failsafe first, the tiers without an end-of-tier drop, no profiles,
+// no final drop: a packet no rule decided returns unmarked and goes on to the next stage.
+// In raw, an Allow also NOTRACKs the packet (Felix maps allow to "NOTRACK and ALLOW").
 import type { DataplaneRule, TierInfo } from '../../types';
 import type { Chain } from './chain';
 import { chainName, type Family } from './names';
@@ -42,13 +47,22 @@ export const profileChainName = (id: string, d: Direction) =>
 export const tierPolicies = (t: TierInfo, d: Direction) =>
   d === 'ingress' ? t.ingressPolicies : t.egressPolicies;
 
+export type EndpointChainKind = 'normal' | 'forward' | 'untracked' | 'preDNAT';
+
+/** The table an endpoint chain (and the policy chains it jumps to) lives in. */
+export const tableOf = (kind: EndpointChainKind): 'filter' | 'raw' | 'mangle' =>
+  kind === 'untracked' ? 'raw' : kind === 'preDNAT' ? 'mangle' : 'filter';
+
 export interface EndpointChainSpec {
   name: string;
   tiers: TierInfo[];
   profileIds: string[];
   direction: Direction;
-  /** 'forward': host endpoint applyOnForward chain (no profiles, allow when no policy). */
-  kind: 'normal' | 'forward';
+  /**
+   * 'forward': host endpoint applyOnForward chain (no profiles, allow when no policy);
+   * 'untracked' (raw) and 'preDNAT' (mangle): host endpoint stages that only decide on a match.
+   */
+  kind: EndpointChainKind;
   /** Host endpoints: failsafe chain jumped to first. */
   failsafeChain?: string;
 }
@@ -79,6 +93,7 @@ function endpointRules(spec: EndpointChainSpec, marks: MarkBits): string[] {
   const rules: string[] = [];
   if (spec.failsafeChain) rules.push(`-j ${spec.failsafeChain}`);
   rules.push(clearMark(marks.accept | marks.pass));
+  const staged = spec.kind === 'untracked' || spec.kind === 'preDNAT';
   let applied = 0;
   for (const t of spec.tiers) {
     const ps = tierPolicies(t, spec.direction);
@@ -87,10 +102,13 @@ function endpointRules(spec: EndpointChainSpec, marks: MarkBits): string[] {
     rules.push(clearMark(marks.pass));
     for (const p of ps) {
       rules.push(`${markClear(marks.pass)} -j ${policyChainName(p, spec.direction)}`);
+      if (spec.kind === 'untracked') rules.push(`${markSet(marks.accept)} -j NOTRACK`);
       rules.push(accepted);
     }
-    if (t.defaultAction === 'deny') rules.push(`${markClear(marks.pass)} -j DROP`);
+    // untracked and pre-DNAT tiers never drop at their end: the normal stage decides then
+    if (t.defaultAction === 'deny' && !staged) rules.push(`${markClear(marks.pass)} -j DROP`);
   }
+  if (staged) return rules;
   if (spec.kind === 'forward') {
     if (applied === 0) rules.push(setMark(marks.accept), '-j RETURN');
     return rules;

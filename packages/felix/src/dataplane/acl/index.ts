@@ -1,5 +1,11 @@
 // The ACL (iptables + ipset) side of the node agent's dataplane.
-export { AclManager, linuxAclManager, type AclManagerOptions, type AclStats } from './acl-manager';
+export {
+  AclManager,
+  linuxAclManager,
+  type AclManagerOptions,
+  type AclStats,
+  type TableName,
+} from './acl-manager';
 export { aclConfig, DEFAULT_ACL_CONFIG, type AclConfig } from './acl-config';
 export { appendLines, hashOf, ruleHashes, type Chain } from './chain';
 export {
@@ -36,4 +42,13 @@ export {
   type TableState,
 } from './restore-plan';
 export { renderRule, portChunks, type RenderedRule } from './rule-render';
-export { filterChains, natChains, failsafeChain, HOOKS, type FilterInput } from './static-chains';
+export {
+  filterChains,
+  natChains,
+  rawChains,
+  mangleChains,
+  failsafeChain,
+  HOOKS,
+  type FilterInput,
+  type StageInput,
+} from './static-chains';

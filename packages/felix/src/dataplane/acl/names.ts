@@ -64,6 +64,8 @@ export const STATIC = {
   input: 'tortie-INPUT',
   forward: 'tortie-FORWARD',
   output: 'tortie-OUTPUT',
+  /** raw and mangle PREROUTING (untracked and pre-DNAT host endpoint policy) */
+  prerouting: 'tortie-PREROUTING',
   postrouting: 'tortie-POSTROUTING',
   wlToHost: 'tortie-wl-to-host',
   fromWlDispatch: 'tortie-from-wl-dispatch',

@@ -6,6 +6,14 @@
 // A side handled by tortie that does not end with accept is dropped right there, so an
 // endpoint chain that someone flushed fails closed instead of open. Traffic tortie has
 // no endpoint for falls through to the rest of FORWARD untouched.
+//
+// Host endpoint stages before filter, as Felix (rules/static.go), only while some host
+// endpoint has such policy: raw PREROUTING/OUTPUT run untracked (doNotTrack) policy, whose
+// Allow leaves the accept bit set on a NOTRACKed packet; mangle PREROUTING runs pre-DNAT
+// policy. The filter stage accepts an untracked Allow (accept bit and ctstate UNTRACKED,
+// so a pre-DNAT Allow, which is tracked, still meets normal policy, as the reference
+// evaluator decides) in INPUT and OUTPUT, and in FORWARD skips the incoming host
+// endpoint's forward policy for it.
 import type { Chain } from './chain';
 import type { HostPort } from '../../config';
 import { STATIC, WORKLOAD_IFACE_PREFIX as CALI, internalIpsetName, type Family } from './names';
@@ -34,11 +42,16 @@ export interface FilterInput {
   defaultEndpointToHostAction: EndpointToHostAction;
   failsafeIn: HostPort[];
   failsafeOut: HostPort[];
+  /** Some host endpoint has untracked policy (raw chains exist). */
+  untracked?: boolean;
 }
 
 const WL = `${CALI}+`;
 const ESTABLISHED = '-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT';
 const INVALID = '-m conntrack --ctstate INVALID -j DROP';
+/** A packet an untracked policy allowed in raw (NOTRACKed, accept bit still set). */
+const untrackedAllowed = (m: MarkBits) =>
+  `${markSet(m.accept)} -m conntrack --ctstate UNTRACKED -j ACCEPT`;
 // IPv6 neighbour discovery between a workload and its host (RS, RA, NS, NA, redirect)
 const NDP_TYPES = [130, 131, 132, 133, 135, 136];
 
@@ -134,14 +147,38 @@ export function hostDispatch(
   return { name, rules };
 }
 
-export function failsafeChain(name: string, ports: HostPort[], dir: 'in' | 'out'): Chain {
+/**
+ * Failsafe ports: accept to `ports`. In raw (before conntrack) also accept from
+ * `replies`, the other direction's ports, so the replies of a failsafe connection are
+ * not caught (and untracked) by doNotTrack policy, as Felix. The net is the remote side.
+ */
+export function failsafeChain(
+  name: string,
+  ports: HostPort[],
+  dir: 'in' | 'out',
+  replies: HostPort[] = [],
+): Chain {
+  const rule = (p: HostPort, flag: '--dport' | '--sport') => {
+    const proto = p.protocol.toLowerCase();
+    const net = p.net ? `${dir === 'in' ? '-s' : '-d'} ${p.net} ` : '';
+    return `-p ${proto} ${net}-m ${proto} ${flag} ${p.port} -j ACCEPT`;
+  };
   return {
     name,
-    rules: ports.map((p) => {
-      const proto = p.protocol.toLowerCase();
-      const net = p.net ? `${dir === 'in' ? '-s' : '-d'} ${p.net} ` : '';
-      return `-p ${proto} ${net}-m ${proto} --dport ${p.port} -j ACCEPT`;
-    }),
+    rules: [...ports.map((p) => rule(p, '--dport')), ...replies.map((p) => rule(p, '--sport'))],
+  };
+}
+
+/**
+ * Raw and mangle host endpoint dispatch: goto the interface's chain, the wildcard last;
+ * other interfaces, and packets the chain did not decide, return unmarked to the caller.
+ */
+export function stageDispatch(name: string, flag: '-i' | '-o', es: DispatchEntry[]): Chain {
+  return {
+    name,
+    rules: byIface(es).map((e) =>
+      e.iface === undefined ? `-g ${e.chain}` : `${flag} ${e.iface} -g ${e.chain}`,
+    ),
   };
 }
 
@@ -152,13 +189,24 @@ export function filterChains(i: FilterInput): Chain[] {
   const { marks } = i;
   const heps = i.toHost.length + i.fromHost.length > 0;
   const fwdHeps = i.toHostForward.length + i.fromHostForward.length > 0;
+  const untracked = heps && !!i.untracked;
   const forward = [
     ESTABLISHED,
     INVALID,
-    clearMark(marks.all),
+    ...(untracked
+      ? [
+          // only raw's untracked Allow keeps its accept bit (a pre-DNAT Allow is tracked)
+          clearMark(marks.all - marks.accept),
+          `-m conntrack ! --ctstate UNTRACKED ${clearMark(marks.accept)}`,
+        ]
+      : [clearMark(marks.all)]),
     `-i ${WL} -j ${STATIC.fromWlDispatch}`,
     `-i ${WL} ${markClear(marks.accept)} -j DROP`,
-    ...(fwdHeps ? [`! -i ${WL} -j ${STATIC.fromHepForwardDispatch}`] : []),
+    ...(fwdHeps
+      ? [
+          `! -i ${WL} ${untracked ? `${markClear(marks.accept)} ` : ''}-j ${STATIC.fromHepForwardDispatch}`,
+        ]
+      : []),
     `-o ${WL} ${clearMark(marks.accept | marks.pass)}`,
     `-o ${WL} -j ${STATIC.toWlDispatch}`,
     `-o ${WL} ${markClear(marks.accept)} -j DROP`,
@@ -168,6 +216,7 @@ export function filterChains(i: FilterInput): Chain[] {
   const input = [
     ESTABLISHED,
     `-i ${WL} -g ${STATIC.wlToHost}`,
+    ...(untracked ? [untrackedAllowed(marks)] : []),
     ...(heps
       ? [clearMark(marks.all), `-j ${STATIC.fromHepDispatch}`, `${markSet(marks.accept)} -j ACCEPT`]
       : []),
@@ -176,6 +225,7 @@ export function filterChains(i: FilterInput): Chain[] {
     ESTABLISHED,
     // the host reaching its own workloads is not policed (kubelet probes), as Calico
     `-o ${WL} -j RETURN`,
+    ...(untracked ? [untrackedAllowed(marks)] : []),
     ...(heps
       ? [clearMark(marks.all), `-j ${STATIC.toHepDispatch}`, `${markSet(marks.accept)} -j ACCEPT`]
       : []),
@@ -215,6 +265,67 @@ export function filterChains(i: FilterInput): Chain[] {
   return chains;
 }
 
+export interface StageInput {
+  marks: MarkBits;
+  /** Host endpoints with policy in this stage (raw: named interfaces only, as Felix). */
+  fromHost: DispatchEntry[];
+  toHost: DispatchEntry[];
+  failsafeIn: HostPort[];
+  failsafeOut: HostPort[];
+}
+
+/**
+ * raw: untracked policy for packets from (PREROUTING) and to (OUTPUT, local traffic only:
+ * raw has no POSTROUTING) host endpoints. Nothing when no endpoint has untracked policy.
+ */
+export function rawChains(i: StageInput): Chain[] {
+  if (!i.fromHost.length && !i.toHost.length) return [];
+  const { marks } = i;
+  const accepted = `${markSet(marks.accept)} -j ACCEPT`;
+  return [
+    {
+      name: STATIC.prerouting,
+      rules: [
+        clearMark(marks.all), // no other stage's bits decide here
+        `-i ${WL} -j RETURN`, // untracked policy is for host endpoints only
+        `-j ${STATIC.fromHepDispatch}`,
+        accepted,
+      ],
+    },
+    {
+      name: STATIC.output,
+      rules: [clearMark(marks.all), `-j ${STATIC.toHepDispatch}`, accepted],
+    },
+    stageDispatch(STATIC.fromHepDispatch, '-i', i.fromHost),
+    stageDispatch(STATIC.toHepDispatch, '-o', i.toHost),
+    failsafeChain(STATIC.failsafeIn, i.failsafeIn, 'in', i.failsafeOut),
+    failsafeChain(STATIC.failsafeOut, i.failsafeOut, 'out', i.failsafeIn),
+  ];
+}
+
+/**
+ * mangle: pre-DNAT policy for packets from host endpoints (ingress only). Established
+ * flows and untracked Allows skip it. Nothing when no endpoint has pre-DNAT policy.
+ */
+export function mangleChains(i: StageInput & { untracked: boolean }): Chain[] {
+  if (!i.fromHost.length) return [];
+  const { marks } = i;
+  return [
+    {
+      name: STATIC.prerouting,
+      rules: [
+        ESTABLISHED,
+        ...(i.untracked ? [untrackedAllowed(marks)] : []),
+        `-i ${WL} -j RETURN`,
+        `-j ${STATIC.fromHepDispatch}`,
+        `${markSet(marks.accept)} -j ACCEPT`,
+      ],
+    },
+    stageDispatch(STATIC.fromHepDispatch, '-i', i.fromHost),
+    failsafeChain(STATIC.failsafeIn, i.failsafeIn, 'in'),
+  ];
+}
+
 /** natOutgoing: masquerade from pools that ask for it to destinations outside all pools. */
 export function natChains(family: Family, masquerade: boolean): Chain[] {
   if (!masquerade) return [{ name: STATIC.postrouting, rules: [] }];
@@ -238,4 +349,9 @@ export const HOOKS: Record<string, Array<{ chain: string; target: string }>> = {
     { chain: 'OUTPUT', target: STATIC.output },
   ],
   nat: [{ chain: 'POSTROUTING', target: STATIC.postrouting }],
+  raw: [
+    { chain: 'PREROUTING', target: STATIC.prerouting },
+    { chain: 'OUTPUT', target: STATIC.output },
+  ],
+  mangle: [{ chain: 'PREROUTING', target: STATIC.prerouting }],
 };
