@@ -197,18 +197,18 @@ for (const backend of ['legacy', 'nft'] as const) {
       }, 60000);
       afterAll(() => tb.cleanup(), 30000);
 
-      test('the evaluator says what the flows must do (untracked Allow skips normal policy, pre-DNAT Allow does not)', () => {
+      test('the evaluator says what the flows must do (an untracked or pre-DNAT Allow skips normal policy)', () => {
         expect(FLOWS.map((x) => show(x, verdict(x.src, x.dst, x.port)))).toEqual([
           `${PEER[4]} -> ${NODE[4]}:7071 ok`,
           `${PEER[4]} -> ${NODE[4]}:7072 fail`,
           `${PEER[4]} -> ${NODE[4]}:7073 fail`,
-          `${PEER[4]} -> ${NODE[4]}:7074 fail`,
+          `${PEER[4]} -> ${NODE[4]}:7074 ok`,
           `${PEER[4]} -> ${NODE[4]}:7075 ok`,
           `${PEER[4]} -> ${NODE[4]}:7077 fail`,
           `${PEER[6]} -> ${NODE[6]}:7071 ok`,
           `${PEER[6]} -> ${NODE[6]}:7072 fail`,
           `${PEER[6]} -> ${NODE[6]}:7073 fail`,
-          `${PEER[6]} -> ${NODE[6]}:7074 fail`,
+          `${PEER[6]} -> ${NODE[6]}:7074 ok`,
           `${PEER[6]} -> ${NODE[6]}:7075 ok`,
           `${PEER[6]} -> ${NODE[6]}:7077 fail`,
           `${NODE[4]} -> ${PEER[4]}:7076 fail`,

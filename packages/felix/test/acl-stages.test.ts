@@ -161,12 +161,15 @@ describe('exact chains', () => {
     const plain = byName(base);
     const dnt = byName({ ...base, untracked: true });
     const accept = '-m mark --mark 0x10000/0x10000 -m conntrack --ctstate UNTRACKED -j ACCEPT';
-    expect(dnt['tortie-INPUT']).toEqual([
+    // INPUT accepts what raw or mangle accepted (Felix's acceptAlreadyAccepted)
+    const accepted = [
       '-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
       '-i cali+ -g tortie-wl-to-host',
-      accept,
+      '-m mark --mark 0x10000/0x10000 -j ACCEPT',
       ...plain['tortie-INPUT'].slice(2),
-    ]);
+    ];
+    expect(dnt['tortie-INPUT']).toEqual(accepted);
+    expect(byName({ ...base, preDnat: true })['tortie-INPUT']).toEqual(accepted);
     expect(dnt['tortie-OUTPUT']).toEqual([
       ...plain['tortie-OUTPUT'].slice(0, 2),
       accept,
@@ -306,6 +309,9 @@ describe('AclManager: raw and mangle', () => {
       '-p tcp -m multiport --dports 7073 -j DROP',
     ]);
     expect(s.ipt[4].rules('filter', 'tortie-INPUT')).toContain(
+      '-m mark --mark 0x10000/0x10000 -j ACCEPT',
+    );
+    expect(s.ipt[4].rules('filter', 'tortie-OUTPUT')).toContain(
       '-m mark --mark 0x10000/0x10000 -m conntrack --ctstate UNTRACKED -j ACCEPT',
     );
   });

@@ -199,14 +199,15 @@ export class Evaluator {
       steps,
     });
     if (ep.namespace === undefined) {
-      // untracked: an Allow skips all later policy; pre-DNAT: an Allow goes on to normal policy
+      // untracked: an Allow skips all later policy. pre-DNAT (ingress): a Deny drops; an
+      // Allow of traffic to the host itself skips normal policy too (Felix's filter INPUT
+      // accepts what mangle accepted), forwarded traffic still meets applyOnForward policy
       const untracked = this.tiers(ep, dir, flow, src, dst, 'untracked', forwarded, steps);
       if (untracked !== 'none') return done(untracked === 'allow');
-      if (
-        dir === 'Ingress' &&
-        this.tiers(ep, dir, flow, src, dst, 'preDNAT', forwarded, steps) === 'deny'
-      ) {
-        return done(false);
+      if (dir === 'Ingress') {
+        const pre = this.tiers(ep, dir, flow, src, dst, 'preDNAT', forwarded, steps);
+        if (pre === 'deny') return done(false);
+        if (pre === 'allow' && !forwarded) return done(true);
       }
     }
     const normal = this.tiers(ep, dir, flow, src, dst, 'normal', forwarded, steps);

@@ -344,7 +344,7 @@ describe('host endpoints: applyOnForward, preDNAT, doNotTrack', () => {
     );
   });
 
-  test('preDNAT: a Deny drops before anything else; an Allow still goes through normal policy', () => {
+  test('preDNAT: a Deny drops before anything else; an Allow to the host skips normal policy, forwarded it does not', () => {
     const deny = hostPolicies([
       gnp('block-net', {
         selector: "role == 'node'",
@@ -363,9 +363,16 @@ describe('host endpoints: applyOnForward, preDNAT, doNotTrack', () => {
         applyOnForward: true,
         ingress: [{ action: 'Allow' }],
       }),
-      gnp('normal-deny', { selector: "role == 'node'", ingress: [{ action: 'Deny' }] }),
+      gnp('normal-deny', {
+        selector: "role == 'node'",
+        applyOnForward: true,
+        ingress: [{ action: 'Deny' }],
+      }),
     ]);
-    expect(allowThenNormalDeny.evaluate(fromOutside('192.168.0.10', 80)).allowed).toBe(false);
+    // to the host: accepted at pre-DNAT (as Felix: filter INPUT accepts what mangle accepted)
+    expect(allowThenNormalDeny.evaluate(fromOutside('192.168.0.10', 80)).allowed).toBe(true);
+    // forwarded to a pod: applyOnForward normal policy still applies
+    expect(allowThenNormalDeny.evaluate(fromOutside('10.1.0.1', 80)).allowed).toBe(false);
   });
 
   test('doNotTrack: an Allow skips normal policy entirely', () => {

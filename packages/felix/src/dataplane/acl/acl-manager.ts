@@ -551,6 +551,7 @@ export class AclManager implements DataplaneManager {
           failsafeIn: this.config.failsafeInboundHostPorts,
           failsafeOut: this.config.failsafeOutboundHostPorts,
           untracked,
+          preDnat: d.mangleFrom.length > 0,
         });
         this.setStatic(f, 'filter', chains);
       }

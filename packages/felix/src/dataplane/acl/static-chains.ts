@@ -10,10 +10,10 @@
 // Host endpoint stages before filter, as Felix (rules/static.go), only while some host
 // endpoint has such policy: raw PREROUTING/OUTPUT run untracked (doNotTrack) policy, whose
 // Allow leaves the accept bit set on a NOTRACKed packet; mangle PREROUTING runs pre-DNAT
-// policy. The filter stage accepts an untracked Allow (accept bit and ctstate UNTRACKED,
-// so a pre-DNAT Allow, which is tracked, still meets normal policy, as the reference
-// evaluator decides) in INPUT and OUTPUT, and in FORWARD skips the incoming host
-// endpoint's forward policy for it.
+// policy. filter INPUT accepts what raw or mangle accepted (accept bit set: an untracked
+// or a pre-DNAT Allow skips normal policy for traffic to the host, as Felix), OUTPUT an
+// untracked Allow; in FORWARD only an untracked Allow keeps its accept bit and skips the
+// incoming host endpoint's forward policy (a pre-DNAT Allow still meets it).
 import type { Chain } from './chain';
 import type { HostPort } from '../../config';
 import { STATIC, WORKLOAD_IFACE_PREFIX as CALI, internalIpsetName, type Family } from './names';
@@ -44,6 +44,8 @@ export interface FilterInput {
   failsafeOut: HostPort[];
   /** Some host endpoint has untracked policy (raw chains exist). */
   untracked?: boolean;
+  /** Some host endpoint has pre-DNAT policy (mangle chains exist). */
+  preDnat?: boolean;
 }
 
 const WL = `${CALI}+`;
@@ -216,7 +218,8 @@ export function filterChains(i: FilterInput): Chain[] {
   const input = [
     ESTABLISHED,
     `-i ${WL} -g ${STATIC.wlToHost}`,
-    ...(untracked ? [untrackedAllowed(marks)] : []),
+    // raw or mangle accepted it (their chains clear our bits first): accept here too
+    ...(heps && (i.untracked || i.preDnat) ? [`${markSet(marks.accept)} -j ACCEPT`] : []),
     ...(heps
       ? [clearMark(marks.all), `-j ${STATIC.fromHepDispatch}`, `${markSet(marks.accept)} -j ACCEPT`]
       : []),
