@@ -115,6 +115,23 @@ describe('update groups', () => {
     expect([...rx.held.get(b.id)!.keys()].sort()).toEqual(['10.1.0.0/16', '10.3.0.0/16']);
   });
 
+  test('a member alone in its group: its own routes are not kept; one that joins later gets them', () => {
+    const r = newRib();
+    const rx = new Receivers();
+    r.addPeer(a, GROUP);
+    rx.receive(a.id, r.fullExport(a.id, 1));
+    r.applyUpdate(a.id, [], attrs({ asPath: [] }), ['10.1.0.0/16', '10.2.0.0/16']);
+    expect(r.takeUpdates()).toEqual([]); // nothing for anyone: a is the source
+    expect(r.updateGroup(a.id)!.advertisedCount(b.id)).toBe(0); // and nothing kept
+    r.addPeer(b, GROUP);
+    rx.receive(b.id, r.fullExport(b.id, 1));
+    expect([...rx.held.get(b.id)!.keys()].sort()).toEqual(['10.1.0.0/16', '10.2.0.0/16']);
+    r.applyUpdate(a.id, ['10.1.0.0/16'], null, []);
+    rx.take(r.takeUpdates());
+    expect([...rx.held.get(b.id)!.keys()]).toEqual(['10.2.0.0/16']);
+    expect(rx.held.get(a.id)!.size).toBe(0);
+  });
+
   test('when the best path moves between members, the old source gets it and the new one loses it', () => {
     const r = newRib();
     const rx = new Receivers();

@@ -290,7 +290,10 @@ export class Rib {
   fullExport(id: string, afi: Afi): ExportBatch {
     const group = this.peers.get(id)?.group;
     if (!group) return { withdrawn: [], announce: [] };
-    if (group.members.size > 1) return group.current(id, afi);
+    if (group.members.size > 1) {
+      group.fill(this.loc.bestPaths());
+      return group.current(id, afi);
+    }
     return batchFor(group.full(this.loc.bestPaths(), afi), id);
   }
 

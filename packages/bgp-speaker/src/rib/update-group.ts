@@ -134,6 +134,8 @@ export class UpdateGroup {
   /** A copy of the first member's policy fields: members come and go, the policy stays. */
   private readonly policy: PeerInfo;
   private readonly reflect: ReflectRule;
+  /** Best paths were left out of `advertised`: the group's only member was their source. */
+  private partial = false;
 
   constructor(
     policy: PeerInfo,
@@ -147,7 +149,20 @@ export class UpdateGroup {
 
   /** Takes in best-path changes of the Loc-RIB. */
   apply(changes: readonly BestPathChange[]): void {
+    const sole = this.members.size === 1 ? [...this.members.keys()][0] : undefined;
     for (const c of changes) {
+      // the only member's own route goes to no one: not even exported or kept (one peer
+      // feeding a full table would otherwise cost a second copy of it); fill() adds them
+      // when a second member joins
+      if (
+        sole !== undefined &&
+        c.best?.peer?.id === sole &&
+        !this.advertised.has(c.prefix) &&
+        !this.pending.has(c.prefix)
+      ) {
+        this.partial = true;
+        continue;
+      }
       const want = c.best ? this.exported(c.best, isV6(c.prefix)) : undefined;
       // nothing to send and nothing sent before: skip without touching the maps
       if (want === undefined && !this.advertised.has(c.prefix) && !this.pending.has(c.prefix))
@@ -189,7 +204,23 @@ export class UpdateGroup {
       this.change(parts, prefix, this.advertised.get(prefix), want, true);
     for (const prefix of [...this.pending.keys()])
       if (inFamily(prefix)) this.pending.delete(prefix);
+    if (afi === undefined) this.partial = false;
     return parts.list();
+  }
+
+  /**
+   * Before a second member is sent current(): the routes left out while the first member
+   * was alone (its own, which it never gets) join the advertised state. No one is sent
+   * anything for them here; the joining member gets them with current().
+   */
+  fill(routes: Iterable<[Prefix, Path]>): void {
+    if (!this.partial) return;
+    for (const [prefix, path] of routes) {
+      if (this.advertised.has(prefix) || this.pending.has(prefix)) continue;
+      const want = this.exported(path, isV6(prefix));
+      if (want) this.advertised.set(prefix, want);
+    }
+    this.partial = false;
   }
 
   /** What member `id` has of family `afi`: the advertised state without its own routes. */
