@@ -83,6 +83,21 @@ describeIf(['root', 'netns', 'etcd'], 'tortie-cni binary in network namespaces',
     CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=${name};K8S_POD_INFRA_CONTAINER_ID=${id}`,
   });
 
+  /** The stand-in agent (fixtures/agent-serve.js) in the node namespace, listening. */
+  async function startAgent(socket: string) {
+    const proc = node.spawn([
+      process.execPath,
+      path.join(__dirname, 'fixtures/agent-serve.js'),
+      socket,
+      `http://127.0.0.1:${ETCD_PORT}`,
+      'node-a',
+    ]);
+    const agent = { proc, said: '' };
+    proc.stdout!.on('data', (d: Buffer) => (agent.said += d.toString()));
+    await waitUntil('the agent listens', () => agent.said.includes('listening'));
+    return agent;
+  }
+
   beforeAll(async () => {
     tb = new Testbed();
     etcd = await Etcd.start(tb);
@@ -283,16 +298,7 @@ describeIf(['root', 'netns', 'etcd'], 'tortie-cni binary in network namespaces',
     async (_, bin) => {
       const tag = bin.length === 1 ? 'c' : 'js';
       const socket = path.join(tb.tempDir('agent'), 'cni.sock');
-      const agent = node.spawn([
-        process.execPath,
-        path.join(__dirname, 'fixtures/agent-serve.js'),
-        socket,
-        `http://127.0.0.1:${ETCD_PORT}`,
-        'node-a',
-      ]);
-      let said = '';
-      agent.stdout!.on('data', (d: Buffer) => (said += d.toString()));
-      await waitUntil('the agent listens', () => said.includes('listening'));
+      const agent = await startAgent(socket);
       expect(fs.statSync(socket).mode & 0o777).toBe(0o600); // root's commands: root only
       const viaAgent = conf({ agent_socket: socket, policy_setup_timeout_seconds: 5 });
       const pod = await tb.netns(`podsock${tag}`);
@@ -304,8 +310,8 @@ describeIf(['root', 'netns', 'etcd'], 'tortie-cni binary in network namespaces',
           return r;
         },
       );
-      await waitUntil('ADD waits for the policy', () => said.includes('policyReady'));
-      const wait = JSON.parse(said.split('\n').find((l) => l.includes('policyReady'))!) as {
+      await waitUntil('ADD waits for the policy', () => agent.said.includes('policyReady'));
+      const wait = JSON.parse(agent.said.split('\n').find((l) => l.includes('policyReady'))!) as {
         policyReady: { iface: string; ips: string[]; timeoutMs: number };
       };
       const host = interfaceName('ns1', `sock${tag}`);
@@ -313,7 +319,7 @@ describeIf(['root', 'netns', 'etcd'], 'tortie-cni binary in network namespaces',
       // the interface is up already, but the runtime does not get the result yet
       expect(await node.exec(['ip', '-o', 'link', 'show', host])).toContain(host);
       expect(finished).toBe(false);
-      agent.stdin!.write('ready\n');
+      agent.proc.stdin!.write('ready\n');
       const add = await adding;
       expect(add.code).toBe(0);
       const ip = resultSchema.parse(add.out).ips[0].address;
@@ -331,7 +337,7 @@ describeIf(['root', 'netns', 'etcd'], 'tortie-cni binary in network namespaces',
       expect(String(wrong.out.msg)).toMatch(/"node-b".*agent.*"node-a"/);
 
       // agent gone, its socket file left behind: the binary runs DEL itself
-      await stopProcess(agent);
+      await stopProcess(agent.proc);
       expect((await cni(podEnv('DEL', pod, `sock${tag}`, `50c0${tag}`), viaAgent, bin)).code).toBe(
         0,
       );
@@ -387,25 +393,18 @@ describeIf(['root', 'netns', 'etcd'], 'tortie-cni binary in network namespaces',
         'current-context': 'x',
       }),
     );
+    let apiSaid = '';
+    api.stdout!.on('data', (d: Buffer) => (apiSaid += d.toString()));
+    await waitUntil('the API listens', () => apiSaid.includes('listening'));
     const socket = path.join(dir, 'cni.sock');
-    const agent = node.spawn([
-      process.execPath,
-      path.join(__dirname, 'fixtures/agent-serve.js'),
-      socket,
-      `http://127.0.0.1:${ETCD_PORT}`,
-      'node-a',
-    ]);
-    let said = '';
-    agent.stdout!.on('data', (d: Buffer) => (said += d.toString()));
-    api.stdout!.on('data', (d: Buffer) => (said += d.toString()));
-    await waitUntil('agent and API listen', () => said.split('listening').length > 2);
+    const agent = await startAgent(socket);
     const ns = await tb.netns('podfixed');
     const c = conf({ agent_socket: socket, kubernetes: { kubeconfig } });
     const add = await cni(podEnv('ADD', ns, 'fixed', 'f1xed'), c, [SHIM]);
     expect(add).toMatchObject({ code: 0 });
     expect(resultSchema.parse(add.out).ips[0].address).toBe('10.65.0.77/32');
     expect((await cni(podEnv('DEL', ns, 'fixed', 'f1xed'), c, [SHIM])).code).toBe(0);
-    await stopProcess(agent);
+    await stopProcess(agent.proc);
     await stopProcess(api);
   });
 });
