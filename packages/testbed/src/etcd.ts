@@ -81,7 +81,15 @@ export class Etcd {
     p.stdout?.on('data', (d: Buffer) => fs.appendFileSync(log, d));
     p.stderr?.on('data', (d: Buffer) => fs.appendFileSync(log, d));
     this.proc = p;
-    await waitUntil('etcd health', () => healthy(this.endpoint), 15000);
+    try {
+      // generous: a loaded 2-core machine has been seen to need more than 15 s
+      await waitUntil('etcd health', () => healthy(this.endpoint), 40000);
+    } catch (e) {
+      const tail = fs.existsSync(log)
+        ? fs.readFileSync(log, 'utf8').trim().split('\n').slice(-5)
+        : [];
+      throw new Error(`${(e as Error).message}; etcd said: ${tail.join(' | ') || '(nothing)'}`);
+    }
   }
 
   /** Graceful stop (SIGTERM), keeping the data dir. */
