@@ -10,7 +10,8 @@
 //     pod's endpoint (routes, iptables), so that figure is "pod created -> policy enforced"
 //   - the plugin's ADD and DEL in one process (the same code without process start)
 //   - IPAM allocations per second on etcd
-// Prints one JSON line per figure. Usage: node bench/cni.js [pods] [parallel]
+//   - pod ADD until its policy is programmed on a node that already has [busy] pods
+// Prints one JSON line per figure. Usage: node bench/cni.js [pods] [parallel] [busy]
 'use strict';
 const { timedPool: pool, printPercentiles: stats } = require('./lib/latency');
 const { spawn } = require('node:child_process');
@@ -22,6 +23,29 @@ const { parseResource } = require('../packages/api/dist');
 
 const PODS = Number(process.argv[2] ?? 200);
 const PARALLEL = Number(process.argv[3] ?? 16);
+/** Pods already on the node for the "policy enforced on a busy node" figures. */
+const BUSY = Number(process.argv[4] ?? 1500);
+const line = (o) => console.log(JSON.stringify(o));
+const busyIface = (i) => `calib${i.toString(16).padStart(10, '0')}`;
+const busyEndpoint = (i) =>
+  parseResource({
+    apiVersion: 'tortie.io/v1',
+    kind: 'WorkloadEndpoint',
+    metadata: {
+      name: `bench--node-k8s-busy${i}-eth0`,
+      namespace: 'bench',
+      labels: { app: `app${i % 50}`, 'projectcalico.org/namespace': 'bench' },
+    },
+    spec: {
+      node: 'bench-node',
+      orchestrator: 'k8s',
+      pod: `busy${i}`,
+      endpoint: 'eth0',
+      interfaceName: busyIface(i),
+      ipNetworks: [`10.71.${i >> 8}.${i & 255}/32`],
+      profiles: ['kns.bench'],
+    },
+  });
 const PORT = 23792;
 const CLI = path.resolve(__dirname, '../packages/cni/dist/cli.js');
 const SHIM = path.resolve(__dirname, '../packages/cni/dist/tortie-cni');
@@ -133,6 +157,49 @@ async function main() {
       );
       stats(`${binary} DEL through the agent`, delAgent);
     }
+    // the same on a node that already has BUSY pods (their endpoints in etcd, their
+    // interfaces as bridges in the node namespace): pod created -> policy enforced
+    await node.exec(['ip', '-batch', '-'], {
+      input:
+        Array.from({ length: BUSY }, (_, i) => `link add ${busyIface(i)} type bridge`).join('\n') +
+        '\n',
+    });
+    const written = process.hrtime.bigint();
+    await pool(BUSY, 16, (i) => ds.create(busyEndpoint(i)));
+    const chains = async () => {
+      let n = 0;
+      for (const save of ['iptables-legacy-save', 'iptables-nft-save'])
+        n += (await node.exec([save, '-t', 'filter']))
+          .split('\n')
+          .filter((l) => l.startsWith(':tortie-tw-calib')).length;
+      return n;
+    };
+    await waitUntil(
+      `the agent programs ${BUSY} endpoints`,
+      async () => (await chains()) >= BUSY,
+      120000,
+      500,
+    );
+    line({
+      figure: `${BUSY} endpoints written to etcd -> all programmed by the agent`,
+      ms: +(Number(process.hrtime.bigint() - written) / 1e6).toFixed(0),
+    });
+    const one = await pool(Math.min(50, PODS), 1, (i) =>
+      runIn(node.name, [SHIM], env('ADD', i), viaAgent),
+    );
+    stats(
+      `pod ADD until its policy is programmed, one at a time, on a node with ${BUSY} pods`,
+      one,
+      {
+        target_ms: '< 200',
+      },
+    );
+    await pool(Math.min(50, PODS), 1, (i) => runIn(node.name, [SHIM], env('DEL', i), viaAgent));
+    const burst = await pool(Math.min(48, PODS), 16, (i) =>
+      runIn(node.name, [SHIM], env('ADD', i), viaAgent),
+    );
+    stats(`pod ADD until its policy is programmed, 16 at once, on a node with ${BUSY} pods`, burst);
+    await pool(Math.min(48, PODS), 16, (i) => runIn(node.name, [SHIM], env('DEL', i), viaAgent));
     agent.kill('SIGTERM');
     await new Promise((r) => agent.once('exit', r));
     if (agentLog.trim()) console.error(agentLog.trim().split('\n').slice(-5).join('\n'));
