@@ -2,12 +2,7 @@
 // tortiectl: kubectl-style management of tortie resources in etcd or a datastore file.
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import {
-  EtcdDatastore,
-  FileDatastore,
-  KubernetesDatastore,
-  type Datastore,
-} from '@tortie/datastore';
+import { datastoreSpec, openDatastore, type Datastore } from '@tortie/datastore';
 import {
   apply,
   create,
@@ -48,20 +43,21 @@ const io: Io = {
   err: (t) => process.stderr.write(t + '\n'),
 };
 
-function openDatastore(v: {
+function openFromFlags(v: {
   'etcd-endpoints'?: string;
   'datastore-file'?: string;
   kubeconfig?: string;
 }): Datastore {
-  const etcd = v['etcd-endpoints'] ?? process.env.ETCD_ENDPOINTS;
-  if (v['datastore-file']) return FileDatastore.open(v['datastore-file']);
-  if (etcd) return new EtcdDatastore(etcd.split(',').map((e) => e.trim()));
-  const kubeconfig = v.kubeconfig ?? process.env.KUBECONFIG;
-  // KUBECONFIG may list several files; like kubectl's first-wins, the first is used
-  if (kubeconfig) return KubernetesDatastore.fromFile(kubeconfig.split(':')[0]);
-  throw new UsageError(
-    'no datastore: pass --etcd-endpoints URLS (or set ETCD_ENDPOINTS), --kubeconfig PATH (or set KUBECONFIG) or --datastore-file PATH',
-  );
+  try {
+    return openDatastore(
+      datastoreSpec(
+        { etcdEndpoints: v['etcd-endpoints'], file: v['datastore-file'], kubeconfig: v.kubeconfig },
+        process.env,
+      ),
+    );
+  } catch (e) {
+    throw new UsageError((e as Error).message); // a missing or bad datastore is a usage error
+  }
 }
 
 function readInput(file: string | undefined): { text: string; source: string } {
@@ -111,7 +107,7 @@ async function main(argv: string[]): Promise<number> {
       io,
     );
   }
-  const ds = openDatastore(values);
+  const ds = openFromFlags(values);
   try {
     switch (cmd) {
       case 'apply':

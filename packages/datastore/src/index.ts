@@ -5,3 +5,10 @@ export { EtcdDatastore, ETCD_PREFIX } from './etcd';
 export { FileDatastore } from './file';
 export { KubernetesDatastore } from './kubernetes';
 export * from './kdd';
+export {
+  datastoreSpec,
+  describeDatastore,
+  openDatastore,
+  type DatastoreChoice,
+  type DatastoreSpec,
+} from './choice';

@@ -16,13 +16,7 @@
 import { hostname } from 'node:os';
 import { createLogger } from '@tortie/bgp-speaker';
 import { serveCni } from '@tortie/cni';
-import {
-  EtcdDatastore,
-  FileDatastore,
-  KubernetesDatastore,
-  Syncer,
-  type Datastore,
-} from '@tortie/datastore';
+import { KubernetesDatastore, Syncer, datastoreSpec, openDatastore } from '@tortie/datastore';
 import { IpamClient } from '@tortie/ipam';
 import { AGENT_KINDS, Agent, type DataplaneManager } from './agent';
 import { BgpGlue } from './bgp/glue';
@@ -33,25 +27,6 @@ import { NetManager } from './linux/net-manager';
 import { ProcessRunner } from './linux/runner';
 import { registerNode } from './node-registration';
 import { agentMetrics, serveOps } from './ops/server';
-
-function openDatastore(env: NodeJS.ProcessEnv): Datastore {
-  switch ((env.DATASTORE_TYPE ?? 'etcdv3').toLowerCase()) {
-    case 'kubernetes':
-      if (!env.KUBECONFIG) throw new Error('DATASTORE_TYPE=kubernetes needs KUBECONFIG');
-      return KubernetesDatastore.fromFile(env.KUBECONFIG);
-    case 'file':
-      if (!env.TORTIE_DATASTORE_FILE)
-        throw new Error('DATASTORE_TYPE=file needs TORTIE_DATASTORE_FILE');
-      return FileDatastore.open(env.TORTIE_DATASTORE_FILE);
-    case 'etcdv3':
-      if (!env.ETCD_ENDPOINTS) throw new Error('DATASTORE_TYPE=etcdv3 needs ETCD_ENDPOINTS');
-      return new EtcdDatastore(env.ETCD_ENDPOINTS.split(',').map((e) => e.trim()));
-    default:
-      throw new Error(
-        `DATASTORE_TYPE "${env.DATASTORE_TYPE}" is not one of etcdv3, kubernetes, file`,
-      );
-  }
-}
 
 function parseLabels(text: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -78,7 +53,7 @@ async function main(): Promise<void> {
   if (!env.IP || !/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(env.IP)) {
     throw new Error("IP must be this node's IPv4 address with its prefix, e.g. IP=10.0.0.1/24");
   }
-  const ds = openDatastore(env);
+  const ds = openDatastore(datastoreSpec({}, env));
   const ipam = new IpamClient(ds);
   const node = await registerNode(ds, ipam, {
     name: nodeName,

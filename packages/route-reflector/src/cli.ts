@@ -8,9 +8,9 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import YAML from 'yaml';
 import { BgpSpeaker, createLogger } from '@tortie/bgp-speaker';
+import { datastoreSpec, describeDatastore, openDatastore } from '@tortie/datastore';
 import { reflectorSpeakerConfig } from './config';
 import { DatastoreReflector } from './daemon';
-import { datastoreSpec, describeDatastore, openDatastore } from './datastore';
 import { Reflector } from './reflector';
 
 const USAGE = `usage: tortie-rr run -c CONFIG [-s SOCKET]

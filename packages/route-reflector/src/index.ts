@@ -9,7 +9,6 @@ export {
   type ReflectorSpeakerLike,
 } from './reflector';
 export { DatastoreReflector, type DatastoreReflectorOptions, type ReflectorStatus } from './daemon';
-export { datastoreSpec, describeDatastore, openDatastore, type DatastoreSpec } from './datastore';
 export {
   ClientSim,
   simPrefix,

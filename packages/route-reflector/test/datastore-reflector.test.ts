@@ -9,7 +9,6 @@ import Transport from 'winston-transport';
 import {
   DatastoreReflector,
   Reflector,
-  datastoreSpec,
   reflectorTopology,
   type ReflectorSpeakerLike,
 } from '../src';
@@ -214,25 +213,6 @@ describe('tortie-rr from the datastore', () => {
     expect(errors).toHaveLength(1); // one message per outage, not per retry
     expect(daemon.status().error).toBeUndefined();
     await daemon.stop();
-  });
-
-  test('the datastore comes from flags or the environment tortie-node reads', () => {
-    expect(
-      datastoreSpec({ type: 'etcdv3', etcdEndpoints: 'http://a:2379, http://b:2379' }, {}),
-    ).toEqual({ type: 'etcdv3', endpoints: ['http://a:2379', 'http://b:2379'] });
-    expect(
-      datastoreSpec({}, { DATASTORE_TYPE: 'etcdv3', ETCD_ENDPOINTS: 'http://e:2379' }),
-    ).toEqual({
-      type: 'etcdv3',
-      endpoints: ['http://e:2379'],
-    });
-    expect(datastoreSpec({ file: '/tmp/ds.json' }, {})).toEqual({
-      type: 'file',
-      file: '/tmp/ds.json',
-    });
-    expect(() => datastoreSpec({}, { DATASTORE_TYPE: 'kubernetes' })).toThrow(/needs --kubeconfig/);
-    expect(() => datastoreSpec({ type: 'consul' }, {})).toThrow(/"consul" is not one of/);
-    expect(() => datastoreSpec({}, {})).toThrow(/no datastore/);
   });
 
   test('a Node without an address or absent is a clear error', () => {

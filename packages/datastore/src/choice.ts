@@ -1,13 +1,11 @@
-// Which datastore tortie-rr reads, from its flags or the environment variables
-// tortie-node (felix) and tortiectl read: DATASTORE_TYPE etcdv3 | kubernetes | file,
-// ETCD_ENDPOINTS, KUBECONFIG, TORTIE_DATASTORE_FILE. Without a type, the one source
-// given decides, as in tortiectl. The backends are @tortie/datastore's.
-import {
-  EtcdDatastore,
-  FileDatastore,
-  KubernetesDatastore,
-  type Datastore,
-} from '@tortie/datastore';
+// Which datastore a tortie process opens, from its flags or the environment variables
+// every tortie program reads: DATASTORE_TYPE etcdv3 | kubernetes | file, ETCD_ENDPOINTS,
+// KUBECONFIG, TORTIE_DATASTORE_FILE. Without a type, the one source given decides.
+// Used by tortie-node, tortiectl and tortie-rr alike.
+import type { Datastore } from './datastore';
+import { EtcdDatastore } from './etcd';
+import { FileDatastore } from './file';
+import { KubernetesDatastore } from './kubernetes';
 
 export interface DatastoreChoice {
   type?: string;
@@ -47,7 +45,7 @@ export function datastoreSpec(flags: DatastoreChoice, env: NodeJS.ProcessEnv): D
       return { type, file };
     case '':
       throw new Error(
-        'no datastore: pass --datastore-type etcdv3|kubernetes|file with --etcd-endpoints, --kubeconfig or --datastore-file (or DATASTORE_TYPE with ETCD_ENDPOINTS, KUBECONFIG or TORTIE_DATASTORE_FILE)',
+        'no datastore: pass --etcd-endpoints URLS, --kubeconfig PATH or --datastore-file PATH (or set ETCD_ENDPOINTS, KUBECONFIG or TORTIE_DATASTORE_FILE; DATASTORE_TYPE picks one when several are set)',
       );
     default:
       throw new Error(`datastore type "${type}" is not one of etcdv3, kubernetes, file`);
