@@ -2,44 +2,13 @@
 // restarts. B's routes stay in A's Loc-RIB, stale, while B is away; B's End-of-RIB
 // flushes what it did not announce again; the restart timer, a Cease, and a return
 // without graceful restart each flush at once.
-import net from 'node:net';
-import { BgpSpeaker, parseSpeakerConfig, type SpeakerConfigInput } from '../src';
-import { createLogger } from '../src/log';
+import type { BgpSpeaker, SpeakerConfigInput } from '../src';
+import { freePort, useSpeakers, waitFor } from './loopback-helpers';
 
-const quiet = createLogger('test', 'error');
 const fast = { holdTime: 3, connectRetryTime: 0.2, errorWaitTime: [0.1, 0.3] as [number, number] };
 const B_ROUTES = ['10.2.0.0/24', '10.3.0.0/24'];
 
-async function waitFor<T>(what: string, fn: () => T | undefined | false, ms = 10000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-async function freePort(host: string): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, host, () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-const running: BgpSpeaker[] = [];
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((s) => s.stop()));
-});
-
-async function speaker(cfg: SpeakerConfigInput, originate: string[] = []): Promise<BgpSpeaker> {
-  const s = new BgpSpeaker(parseSpeakerConfig(cfg), { logger: quiet });
-  running.push(s);
-  await s.start();
-  for (const p of originate) s.originate(p);
-  return s;
-}
+const speaker = useSpeakers();
 
 async function setup(bRestartTime = 120) {
   const [pa, pb] = [await freePort('127.0.0.1'), await freePort('127.0.0.2')];

@@ -1,46 +1,12 @@
 // Two of our speakers (and a raw scripted peer) talking over loopback: session setup,
 // route exchange, collision resolution, timers and error handling, without root.
 import net from 'node:net';
-import { BgpSpeaker, type SpeakerConfigInput, parseSpeakerConfig } from '../src';
+import type { BgpSpeaker } from '../src';
 import { MessageReader, encodeMessage } from '../src/codec';
-import { createLogger } from '../src/log';
+import { freePort, useSpeakers, waitFor } from './loopback-helpers';
 import type { BgpMessage, NotificationMessage } from '../src/types';
 
-const quiet = createLogger('test', 'error');
-
-async function waitFor<T>(
-  what: string,
-  fn: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs = 10000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-async function freePort(host: string): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, host, () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-const running: BgpSpeaker[] = [];
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((s) => s.stop()));
-});
-
-async function speaker(cfg: SpeakerConfigInput): Promise<BgpSpeaker> {
-  const s = new BgpSpeaker(parseSpeakerConfig(cfg), { logger: quiet });
-  running.push(s);
-  await s.start();
-  return s;
-}
+const speaker = useSpeakers();
 
 const fast = { holdTime: 3, connectRetryTime: 0.2, errorWaitTime: [0.1, 0.5] as [number, number] };
 
