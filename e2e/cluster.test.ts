@@ -170,6 +170,48 @@ describeIf([...NEEDS], 'cluster: VXLAN overlay (no BGP)', () => {
     const route = await c.nodes[0].ns.exec(['ip', 'route', 'show', 'proto', '80']);
     expect(route).toMatch(/10\.245\.\d+\.\d+\/26 via 10\.245\.\d+\.\d+ dev vxlan\.tortie onlink/);
   });
+
+  test('etcd down: traffic flows on the last state, nothing is removed; a change made after it returns applies', async () => {
+    const [a, b] = c.pods;
+    const routesBefore = await c.nodes[0].ns.exec(['ip', 'route', 'show', 'proto', '80']);
+    await c.etcd.kill(); // SIGKILL: the agents' watches break mid-stream
+    for (let i = 0; i < 10; i++) {
+      expect(await c.ping(a, b.ip)).toBe(true);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    // the agents kept their view: no route or rule went with the datastore
+    expect(await c.nodes[0].ns.exec(['ip', 'route', 'show', 'proto', '80'])).toBe(routesBefore);
+    expect(c.nodes.every((n) => n.agent && n.agent.exitCode === null)).toBe(true);
+    await c.etcd.restart(); // same data, same port
+    const deny = {
+      kind: 'NetworkPolicy',
+      metadata: { name: 'vb-from-nobody', namespace: 'default' },
+      spec: {
+        selector: 'projectcalico.org/orchestrator == "k8s"',
+        types: ['Ingress'],
+        ingress: [],
+      },
+    };
+    // our own client reconnects too: retry the write until it goes through
+    await waitUntil(
+      'policy written after etcd is back',
+      () =>
+        c.apply(deny).then(
+          () => true,
+          () => false,
+        ),
+      20_000,
+      200,
+    );
+    await waitUntil(
+      'the agents see it: va blocked from vb',
+      async () => !(await c.ping(a, b.ip, 0.3)),
+      20_000,
+      200,
+    );
+    await c.remove('NetworkPolicy', 'vb-from-nobody', 'default');
+    await waitUntil('va reaches vb again', () => c.ping(a, b.ip), 20_000, 200);
+  });
 });
 
 describeIf([...NEEDS, 'ipip'], 'cluster: IPIP between nodes (needs the ipip kernel module)', () => {
