@@ -135,10 +135,21 @@ export class Agent implements DataplaneSink {
     }
   }
 
-  /** Reads back the kernel and repairs drift (a flushed chain, a deleted route). */
+  /**
+   * Reads back the kernel and repairs drift (a flushed chain, a deleted route). Runs in
+   * the same queue as apply: a manager never applies and resyncs at the same time.
+   */
   async resync(): Promise<void> {
     if (!this.inSync || this.stopped) return;
+    while (this.applying) await this.applying;
+    this.applying = this.resyncAll().finally(() => {
+      this.applying = undefined;
+      this.kick(); // updates that arrived meanwhile
+    });
     await this.applying;
+  }
+
+  private async resyncAll(): Promise<void> {
     for (const m of this.parts.managers) {
       try {
         await m.resync();

@@ -40,6 +40,8 @@ export class FakeIptables implements IptablesRunner {
   readonly saves: string[] = [];
   /** When set, the next restore fails with this message (and changes nothing). */
   failNext?: string;
+  /** When set, a rule naming an IP set that is not here fails, as in the kernel. */
+  ipsets?: FakeIpset;
 
   table(name: string): Map<string, FakeChain> {
     let t = this.tables.get(name);
@@ -97,6 +99,9 @@ export class FakeIptables implements IptablesRunner {
       const target = /(?:^| )-[jg] (\S+)/.exec(rest)?.[1];
       if ((op === '-A' || op === '-I') && target && !TARGETS.has(target) && !work.has(target))
         return fail(`no target ${target}`);
+      if (op === '-A' || op === '-I')
+        for (const [, set] of rest.matchAll(/--match-set (\S+)/g))
+          if (this.ipsets && !this.ipsets.sets.has(set)) return fail(`Set ${set} doesn't exist`);
       if (op === '-A') c.rules.push(norm(rest));
       else if (op === '-I') {
         const pos = /^(\d+) (.*)$/.exec(rest);
@@ -139,6 +144,8 @@ export class FakeIptables implements IptablesRunner {
 export class FakeIpset implements IpsetRunner {
   readonly sets = new Map<string, { type: string; members: Set<string> }>();
   readonly restores: string[] = [];
+  /** Awaited before each restore runs (tests widen the window for concurrent updates). */
+  latency?: () => Promise<void>;
 
   /** `iptables`: the fake tables whose rules hold sets (destroying a held set fails). */
   constructor(private readonly iptables: FakeIptables[] = []) {}
@@ -157,6 +164,7 @@ export class FakeIpset implements IpsetRunner {
 
   async restore(input: string): Promise<void> {
     this.restores.push(input);
+    await this.latency?.();
     for (const [i, line] of input.split('\n').entries()) {
       if (!line.trim()) continue;
       const [cmd, name, ...rest] = line.trim().split(/\s+/);

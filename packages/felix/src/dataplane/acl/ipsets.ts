@@ -55,12 +55,19 @@ interface SetState {
 
 const CREATE_OPTS = 'maxelem 1048576';
 
+/** Work not yet written: sets to write whole, members to add and delete per set name. */
+interface Pending {
+  rewrite: Set<string>;
+  adds: Map<string, Set<string>>;
+  dels: Map<string, Set<string>>;
+}
+
 export class Ipsets {
   private readonly desired = new Map<string, SetState>();
   /** names of sets written whole at the next apply */
-  private readonly rewrite = new Set<string>();
-  private readonly adds = new Map<string, Set<string>>();
-  private readonly dels = new Map<string, Set<string>>();
+  private rewrite = new Set<string>();
+  private adds = new Map<string, Set<string>>();
+  private dels = new Map<string, Set<string>>();
   /** tortie sets in the kernel that nobody wants (destroyed once unreferenced) */
   private readonly stale = new Set<string>();
   private loaded = false;
@@ -169,8 +176,17 @@ export class Ipsets {
 
   /** The restore input for creations, rewrites and deltas (pure view of pending work). */
   updateInput(): string {
+    return this.inputFor(this.pending());
+  }
+
+  /** The pending work as it stands now. */
+  private pending(): Pending {
+    return { rewrite: this.rewrite, adds: this.adds, dels: this.dels };
+  }
+
+  private inputFor(p: Pending): string {
     const lines: string[] = [];
-    for (const name of this.rewrite) {
+    for (const name of p.rewrite) {
       if (!this.active(name)) continue;
       const s = this.desired.get(name)!;
       const fam = name[6] === '6' ? 'inet6' : 'inet';
@@ -183,16 +199,25 @@ export class Ipsets {
         `destroy ${tmp}`,
       );
     }
-    for (const [name, ms] of this.dels)
+    for (const [name, ms] of p.dels)
       if (this.active(name)) for (const m of ms) lines.push(`del ${name} ${m} -exist`);
-    for (const [name, ms] of this.adds)
+    for (const [name, ms] of p.adds)
       if (this.active(name)) for (const m of ms) lines.push(`add ${name} ${m} -exist`);
     return lines.length ? lines.join('\n') + '\n' : '';
   }
 
-  /** Creates, fills and updates sets: before iptables refers to them (needs no load). */
+  /**
+   * Creates, fills and updates sets: before iptables refers to them (needs no load).
+   * The pending work is taken as it stands when called: changes that arrive while the
+   * restore runs stay pending for the next call (clearing them afterwards would lose
+   * them, and a rule naming such a set would then meet "Set ... doesn't exist").
+   */
   async applyUpdates(): Promise<number> {
-    const input = this.updateInput();
+    const work = this.pending();
+    this.rewrite = new Set();
+    this.adds = new Map();
+    this.dels = new Map();
+    const input = this.inputFor(work);
     if (input) {
       try {
         await this.runner.restore(input);
@@ -202,10 +227,11 @@ export class Ipsets {
         throw e;
       }
     }
-    for (const name of this.rewrite) if (this.active(name)) this.inKernel.add(name);
-    this.rewrite.clear();
-    this.adds.clear();
-    this.dels.clear();
+    for (const name of work.rewrite) {
+      if (!this.active(name)) continue;
+      this.inKernel.add(name);
+      if (!this.desired.has(name)) this.stale.add(name); // removed while it was being written
+    }
     return input ? input.split('\n').length - 1 : 0;
   }
 
