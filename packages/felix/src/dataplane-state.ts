@@ -130,5 +130,7 @@ function setIds(u: Extract<DataplaneUpdate, { type: 'policy-update' }>): string[
     ...(r.notDstIpSetIds ?? []),
     ...(r.srcNamedPortIpSetIds ?? []),
     ...(r.dstNamedPortIpSetIds ?? []),
+    ...(r.notSrcNamedPortIpSetIds ?? []),
+    ...(r.notDstNamedPortIpSetIds ?? []),
   ]);
 }

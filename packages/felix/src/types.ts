@@ -41,8 +41,16 @@ export interface DataplaneRule {
   /** Named-port sets: the source (ip, proto, port) must be in one of them. */
   srcNamedPortIpSetIds?: string[];
   dstNamedPortIpSetIds?: string[];
+  /** Named-port sets of notPorts: the (ip, proto, port) must be in none of them. */
+  notSrcNamedPortIpSetIds?: string[];
+  notDstNamedPortIpSetIds?: string[];
   icmp?: { type?: number; code?: number };
   notIcmp?: { type?: number; code?: number };
+  /**
+   * Why the rule could not be converted: the dataplane must not program its policy as if
+   * the rule were absent (a missing Deny allows more), so it fails the policy closed.
+   */
+  invalid?: string;
   /** Stable id of the rule (hash of policy id, direction, index, content): the iptables comment. */
   ruleId: string;
 }

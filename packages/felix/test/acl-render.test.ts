@@ -138,7 +138,7 @@ describe('rule fields -> iptables fragments', () => {
     expect(v4({ action: 'log' })).toEqual(['-j LOG --log-prefix "tortie-packet: " --log-level 5']);
   });
 
-  test('several nets are OR-ed with the scratch bits, negated nets AND-ed', () => {
+  test('several nets are OR-ed in a block writing scratch0, negated nets clear it (Felix)', () => {
     expect(
       v4({
         action: 'allow',
@@ -146,15 +146,62 @@ describe('rule fields -> iptables fragments', () => {
         notDstNets: ['10.1.0.0/16', '10.2.0.0/16'],
       }),
     ).toEqual([
-      '-j MARK --set-xmark 0x40000/0x40000',
-      '-j MARK --set-xmark 0x0/0x80000',
-      '-s 10.0.0.0/8 -j MARK --set-xmark 0x80000/0x80000',
-      '-s 192.168.0.0/16 -j MARK --set-xmark 0x80000/0x80000',
-      '-m mark --mark 0x0/0x80000 -j MARK --set-xmark 0x0/0x40000',
+      '-j MARK --set-xmark 0x0/0xc0000',
+      '-s 10.0.0.0/8 -j MARK --set-xmark 0x40000/0x40000',
+      '-s 192.168.0.0/16 -j MARK --set-xmark 0x40000/0x40000',
       '-d 10.1.0.0/16 -j MARK --set-xmark 0x0/0x40000',
       '-d 10.2.0.0/16 -j MARK --set-xmark 0x0/0x40000',
       '-m mark --mark 0x40000/0x40000 -j MARK --set-xmark 0x10000/0x10000',
       '-m mark --mark 0x10000/0x10000 -j RETURN',
+    ]);
+  });
+
+  test('ipBlock with one except: one -d in the rule, the except in a negated block', () => {
+    // was "-d 0.0.0.0/4 ! -d 10.0.0.2/32": iptables refuses two -d flags
+    for (const [nets, notNets, flag] of [
+      ['dstNets', 'notDstNets', '-d'],
+      ['srcNets', 'notSrcNets', '-s'],
+    ] as const)
+      expect(v4({ action: 'allow', [nets]: ['0.0.0.0/4'], [notNets]: ['10.0.0.2/32'] })).toEqual([
+        '-j MARK --set-xmark 0x40000/0xc0000',
+        `${flag} 10.0.0.2/32 -j MARK --set-xmark 0x0/0x40000`,
+        `${flag} 0.0.0.0/4 -m mark --mark 0x40000/0x40000 -j MARK --set-xmark 0x10000/0x10000`,
+        '-m mark --mark 0x10000/0x10000 -j RETURN',
+      ]);
+    // several excepts: the same block; a negated net alone stays in the rule
+    expect(v4({ dstNets: ['10.0.0.0/8'], notDstNets: ['10.1.0.0/16', '10.2.0.0/16'] })).toEqual([
+      '-j MARK --set-xmark 0x40000/0xc0000',
+      '-d 10.1.0.0/16 -j MARK --set-xmark 0x0/0x40000',
+      '-d 10.2.0.0/16 -j MARK --set-xmark 0x0/0x40000',
+      '-d 10.0.0.0/8 -m mark --mark 0x40000/0x40000 -j DROP',
+    ]);
+    expect(v4({ srcNets: ['10.0.0.0/8'], notDstNets: ['10.1.0.0/16'] })).toEqual([
+      '-s 10.0.0.0/8 ! -d 10.1.0.0/16 -j DROP',
+    ]);
+  });
+
+  test('from the third positive block on, scratch1 is cleared before the block', () => {
+    expect(
+      v4({
+        protocol: 6,
+        srcPorts: [{ first: 1, last: 1 }],
+        srcNamedPortIpSetIds: ['n:a'],
+        dstPorts: [{ first: 2, last: 2 }],
+        dstNamedPortIpSetIds: ['n:b'],
+        srcNets: ['10.0.0.0/8', '11.0.0.0/8'],
+      }),
+    ).toEqual([
+      '-j MARK --set-xmark 0x0/0xc0000',
+      '-s 10.0.0.0/8 -j MARK --set-xmark 0x40000/0x40000',
+      '-s 11.0.0.0/8 -j MARK --set-xmark 0x40000/0x40000',
+      '-p tcp -m multiport --sports 1 -j MARK --set-xmark 0x80000/0x80000',
+      '-m set --match-set tortie40s:n:a src,src -j MARK --set-xmark 0x80000/0x80000',
+      '-m mark --mark 0x0/0x80000 -j MARK --set-xmark 0x0/0x40000',
+      '-j MARK --set-xmark 0x0/0x80000',
+      '-p tcp -m multiport --dports 2 -j MARK --set-xmark 0x80000/0x80000',
+      '-m set --match-set tortie40s:n:b dst,dst -j MARK --set-xmark 0x80000/0x80000',
+      '-m mark --mark 0x0/0x80000 -j MARK --set-xmark 0x0/0x40000',
+      '-p tcp -m mark --mark 0x40000/0x40000 -j DROP',
     ]);
   });
 
@@ -173,9 +220,73 @@ describe('rule fields -> iptables fragments', () => {
         srcNamedPortIpSetIds: ['n:src'],
       }),
     ).toEqual([
-      '-p tcp -m set --match-set tortie40s:n:src src,src -m multiport --dports 80 -j DROP',
-      '-p tcp -m set --match-set tortie40s:n:src src,src -m set --match-set tortie40s:n:http dst,dst -j DROP',
+      '-j MARK --set-xmark 0x0/0xc0000',
+      '-p tcp -m multiport --dports 80 -j MARK --set-xmark 0x40000/0x40000',
+      '-m set --match-set tortie40s:n:http dst,dst -j MARK --set-xmark 0x40000/0x40000',
+      '-p tcp -m set --match-set tortie40s:n:src src,src -m mark --mark 0x40000/0x40000 -j DROP',
     ]);
+    // one Log rule logs once, however many alternatives match
+    expect(v4({ action: 'log', protocol: 6, dstPorts: many })).toHaveLength(4);
+  });
+
+  test('negated ports: every chunk and named-port set in the rule (none may match)', () => {
+    const many = Array.from({ length: 16 }, (_, i) => ({ first: 100 + i, last: 100 + i }));
+    expect(
+      v4({
+        protocol: 17,
+        notDstPorts: many,
+        notDstNamedPortIpSetIds: ['n:dns'],
+        notSrcNamedPortIpSetIds: ['n:x'],
+      }),
+    ).toEqual([
+      '-p udp -m set ! --match-set tortie40s:n:x src,src' +
+        ` -m multiport ! --dports ${many.slice(0, 15).map((p) => p.first)}` +
+        ' -m multiport ! --dports 115 -m set ! --match-set tortie40s:n:dns dst,dst -j DROP',
+    ]);
+  });
+
+  test('protocol and notProtocol: never two -p; equal ones cannot match', () => {
+    expect(v4({ protocol: 6, notProtocol: 17 })).toEqual(['-p tcp -j DROP']);
+    expect(v4({ protocol: 6, notProtocol: 6 })).toEqual([]);
+    expect(v4({ icmp: { type: 8 }, notProtocol: 1 })).toEqual([]);
+  });
+
+  test('ICMP fields: implied protocol, other protocols, type 255, notICMP without a protocol', () => {
+    expect(v4({ icmp: { type: 8 } })).toEqual(['-p icmp -m icmp --icmp-type 8 -j DROP']);
+    expect(v6({ icmp: { type: 128 } })).toEqual([
+      '-p ipv6-icmp -m icmp6 --icmpv6-type 128 -j DROP',
+    ]);
+    // ICMP fields on TCP: the positive one cannot match, the negated one always holds
+    expect(v4({ protocol: 6, icmp: { type: 8 } })).toEqual([]);
+    expect(v4({ protocol: 6, notIcmp: { type: 8 } })).toEqual(['-p tcp -j DROP']);
+    // iptables reads type 255 as "any": never rendered
+    expect(v4({ icmp: { type: 255 } })).toEqual([]);
+    expect(v4({ protocol: 1, notIcmp: { type: 255 } })).toEqual(['-p icmp -j DROP']);
+    // without a protocol, notICMP is "not (ICMP of this type)": TCP still matches
+    expect(v4({ notIcmp: { type: 8, code: 0 } })).toEqual([
+      '-j MARK --set-xmark 0x40000/0xc0000',
+      '-p icmp -m icmp --icmp-type 8/0 -j MARK --set-xmark 0x0/0x40000',
+      '-m mark --mark 0x40000/0x40000 -j DROP',
+    ]);
+    expect(v4({ protocol: 1, icmp: { type: 3 }, notIcmp: { type: 3, code: 4 } })).toEqual([
+      '-p icmp -m icmp --icmp-type 3 -m icmp ! --icmp-type 3/4 -j DROP',
+    ]);
+  });
+
+  test('negated catch-all nets never match; bad input is a problem, not a silent omission', () => {
+    expect(v4({ notSrcNets: ['0.0.0.0/0'] })).toEqual([]);
+    expect(v6({ notDstNets: ['::/0'] })).toEqual([]);
+    expect(renderRule(r({ srcNets: ['10.0.0.0/33'] }), 4, marks).problem).toMatch(
+      /rule r: "10.0.0.0\/33" is not a valid CIDR/,
+    );
+    expect(renderRule(r({ icmp: { code: 3 } }), 4, marks).problem).toMatch(
+      /code needs an ICMP type/,
+    );
+    expect(renderRule(r({ invalid: 'p inbound rule 0: unknown protocol' }), 4, marks)).toEqual({
+      rules: [],
+      ipsets: [],
+      problem: 'rule r: p inbound rule 0: unknown protocol',
+    });
   });
 
   test('the IP sets a rule refers to are reported', () => {

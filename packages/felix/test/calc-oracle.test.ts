@@ -41,6 +41,7 @@ function sideMatches(
   ports?: PortRange[],
   named?: string[],
   notPorts?: PortRange[],
+  notNamed?: string[],
 ): boolean {
   if (nets && !nets.some((n) => ipInNet(ip, n))) return false;
   if (notNets && notNets.some((n) => ipInNet(ip, n))) return false;
@@ -52,6 +53,8 @@ function sideMatches(
       return false;
   }
   if (notPorts && inRanges(port, notPorts)) return false;
+  const member = `${ip},${proto === 17 ? 'udp' : 'tcp'}:${port}`;
+  if (notNamed && notNamed.some((s) => inSet(dp, s, member))) return false;
   return true;
 }
 
@@ -72,6 +75,7 @@ function ruleMatches(dp: DataplaneState, r: DataplaneRule, f: Flow): boolean {
       r.srcPorts,
       r.srcNamedPortIpSetIds,
       r.notSrcPorts,
+      r.notSrcNamedPortIpSetIds,
     ) &&
     sideMatches(
       dp,
@@ -85,6 +89,7 @@ function ruleMatches(dp: DataplaneState, r: DataplaneRule, f: Flow): boolean {
       r.dstPorts,
       r.dstNamedPortIpSetIds,
       r.notDstPorts,
+      r.notDstNamedPortIpSetIds,
     )
   );
 }
@@ -149,13 +154,18 @@ const rule = fc
     source: fc.option(entity, { nil: undefined }),
     destination: fc.option(entity, { nil: undefined }),
     ports: fc.constantFrom<Port[] | undefined>(undefined, [80], ['http'], ['http', 8080]),
+    notPorts: fc.constantFrom<Port[] | undefined>(undefined, undefined, ['http'], [8080]),
   })
-  .map(({ action, source, destination, ports }) => {
+  .map(({ action, source, destination, ports, notPorts }) => {
     const r: Rule = { action: action as Rule['action'] };
     if (source) r.source = source;
-    if (ports) {
+    if (ports || notPorts) {
       r.protocol = 'TCP';
-      r.destination = { ...(destination ?? {}), ports };
+      r.destination = {
+        ...(destination ?? {}),
+        ...(ports ? { ports } : {}),
+        ...(notPorts ? { notPorts } : {}),
+      };
     } else if (destination) r.destination = destination;
     return r;
   });

@@ -10,7 +10,7 @@ export interface RenderedRules {
   rules: DataplaneRule[];
   /** Every set the rules reference (one entry per reference). */
   sets: SetDef[];
-  /** Rules that could not be rendered faithfully, and what was done about them. */
+  /** Rules that could not be converted (sent as `invalid` rules). */
   problems: string[];
 }
 
@@ -31,6 +31,8 @@ function numericPorts(ports: Port[] | undefined): PortRange[] | undefined {
 const namedPorts = (ports: Port[] | undefined) =>
   (ports ?? []).filter((p): p is string => !isNumeric(p));
 
+const ids = (sets: SetDef[]) => (sets.length ? sets.map((s) => s.id) : undefined);
+
 function clean<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }
@@ -50,8 +52,8 @@ export function renderRules(
     try {
       protocol = r.protocol === undefined ? undefined : protocolNumber(r.protocol);
       const side = (e: EntityRule | undefined) => {
-        const s = sideSets(e, policyNs, protocol, namedPorts(e?.ports));
-        sets.push(...(s.sel ? [s.sel] : []), ...(s.not ? [s.not] : []), ...s.named);
+        const s = sideSets(e, policyNs, protocol, namedPorts(e?.ports), namedPorts(e?.notPorts));
+        sets.push(...(s.sel ? [s.sel] : []), ...(s.not ? [s.not] : []), ...s.named, ...s.notNamed);
         return s;
       };
       const src = side(r.source);
@@ -73,23 +75,21 @@ export function renderRules(
         notSrcPorts: numericPorts(r.source?.notPorts),
         dstPorts: numericPorts(r.destination?.ports),
         notDstPorts: numericPorts(r.destination?.notPorts),
-        srcNamedPortIpSetIds: src.named.length ? src.named.map((s) => s.id) : undefined,
-        dstNamedPortIpSetIds: dst.named.length ? dst.named.map((s) => s.id) : undefined,
+        srcNamedPortIpSetIds: ids(src.named),
+        dstNamedPortIpSetIds: ids(dst.named),
+        notSrcNamedPortIpSetIds: ids(src.notNamed),
+        notDstNamedPortIpSetIds: ids(dst.notNamed),
         icmp: r.icmp,
         notIcmp: r.notICMP,
       });
     } catch (err) {
-      out.problems.push(`${where} dropped: ${(err as Error).message}`);
+      // kept as an invalid rule: the dataplane fails the policy closed rather than
+      // program it without this rule (without a Deny it would allow more)
+      const invalid = `${where}: ${(err as Error).message}`;
+      out.problems.push(invalid);
+      const action = r.action.toLowerCase() as DataplaneRule['action'];
+      out.rules.push({ action, invalid, ruleId: ruleId(owner, direction, i, { invalid }) });
       return;
-    }
-    // The contract has no negated named-port sets: never widen what a rule lets through.
-    const namedNot = [...namedPorts(r.source?.notPorts), ...namedPorts(r.destination?.notPorts)];
-    if (namedNot.length) {
-      if (r.action !== 'Deny') {
-        out.problems.push(`${where} dropped: named notPorts (${namedNot.join(', ')}) unsupported`);
-        return;
-      }
-      out.problems.push(`${where}: named notPorts (${namedNot.join(', ')}) ignored (denies more)`);
     }
     out.sets.push(...sets);
     out.rules.push({ ...body, ruleId: ruleId(owner, direction, i, body) });

@@ -89,27 +89,29 @@ export function sideSelector(e: EntityRule, policyNs: string | undefined): Selec
   return and(parts);
 }
 
-/** Sets of one rule side: the selection, the notSelector, one per named port. */
+/** Sets of one rule side: the selection, the notSelector, one per named port and named notPort. */
 export function sideSets(
   e: EntityRule | undefined,
   policyNs: string | undefined,
   protocol: number | undefined,
   namedPorts: string[],
-): { sel?: SetDef; not?: SetDef; named: SetDef[] } {
-  if (!e) return { named: [] };
+  namedNotPorts: string[] = [],
+): { sel?: SetDef; not?: SetDef; named: SetDef[]; notNamed: SetDef[] } {
+  if (!e) return { named: [], notNamed: [] };
   const selSel = sideSelector(e, policyNs);
-  const out: { sel?: SetDef; not?: SetDef; named: SetDef[] } = { named: [] };
+  const out: ReturnType<typeof sideSets> = { named: [], notNamed: [] };
   if (selSel) out.sel = def('hash:net', selSel);
   // notSelector: any endpoint (not network set) its labels pick, as the evaluator
   if (e.notSelector !== undefined)
     out.not = def('hash:net', and([ENDPOINTS, parseSelector(e.notSelector)]));
-  // named ports resolve on the endpoints of this side (all endpoints without a selection)
-  for (const name of namedPorts)
-    out.named.push(
-      def('hash:ip,port', and([ENDPOINTS, ...(selSel ? [selSel] : [])]), {
-        name,
-        protocol: protocol ?? 6,
-      }),
-    );
+  // named ports resolve on the endpoints of this side (all endpoints without a
+  // selection): a port's name means what that endpoint calls it
+  const namedSet = (name: string) =>
+    def('hash:ip,port', and([ENDPOINTS, ...(selSel ? [selSel] : [])]), {
+      name,
+      protocol: protocol ?? 6,
+    });
+  out.named = namedPorts.map(namedSet);
+  out.notNamed = namedNotPorts.map(namedSet);
   return out;
 }
