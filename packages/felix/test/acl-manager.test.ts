@@ -282,17 +282,157 @@ test('resync repairs a chain flushed by hand, a deleted hook, and leaves foreign
   expect(declared(lastInput(s.ipt[4]))).toEqual(['tortie-tw-cali00000000001']);
 });
 
-test('a failed restore is reported and retried from a fresh read-back', async () => {
+test('a failed restore outside policy chains is reported and retried from a fresh read-back', async () => {
   const s = setup();
   s.feed([...BASE, { type: 'workload-update', endpoint: wep(1) }, { type: 'in-sync' }]);
-  s.ipt[4].failNext = 'iptables-restore: line 3 failed';
-  await expect(s.m.apply()).rejects.toThrow(/line 3 failed/);
+  s.ipt[4].refuse = { rule: /tortie-wl-to-host/, error: 'no such chain' };
+  await expect(s.m.apply()).rejects.toThrow(/no such chain/);
   // read in parallel before the write (raw and mangle too: an earlier run may have left chains)
   expect(s.ipt[4].saves).toEqual(['filter', 'nat', 'raw', 'mangle']);
+  s.ipt[4].refuse = undefined;
   await s.m.apply();
   // only the failed table again
   expect(s.ipt[4].saves).toEqual(['filter', 'nat', 'raw', 'mangle', 'filter']);
   expect(s.ipt[4].table('filter').has('tortie-tw-cali00000000001')).toBe(true);
+  expect(s.m.status().rejected).toEqual([]);
+});
+
+describe('failure isolation: a policy the kernel refuses fails closed, everything else is programmed', () => {
+  const policy = (id: string, port: number): DataplaneUpdate => ({
+    type: 'policy-update',
+    id,
+    inbound: [
+      { action: 'allow', protocol: 6, dstPorts: [{ first: port, last: port }], ruleId: id },
+    ],
+    outbound: [],
+  });
+  const ids = Array.from({ length: 12 }, (_, i) => `ns/p${i}`);
+  /** 12 policies on one endpoint, and the kernel refusing the rules of ports in `bad`. */
+  function cluster(bad: number[]) {
+    const failures: string[] = [];
+    const s = setup();
+    const m = new AclManager({
+      iptables: () => s.ipt[4],
+      ipsets: s.ips,
+      backend: 'nft',
+      onPolicyFailure: (f) => failures.push(`${f.kind} ${f.id} ${f.direction}`),
+    });
+    ids.forEach((id, i) => m.send(policy(id, 1000 + i)));
+    for (const u of BASE) m.send(u);
+    m.send({ type: 'workload-update', endpoint: wep(1, [tier(ids)]) });
+    m.send({ type: 'in-sync' });
+    s.ipt[4].refuse = {
+      rule: new RegExp(`--dports (${bad.map((p) => 1000 + p).join('|')}) `),
+      error: 'iptables-restore: multiple -d flags not allowed',
+    };
+    return { s, m, failures };
+  }
+  const chainOf = (s: ReturnType<typeof setup>, id: string) =>
+    s.ipt[4].rules('filter', chainName.policyIn(id));
+
+  test('one bad policy among 12: only it is closed, found in a few restores, reported by name', async () => {
+    const { s, m, failures } = cluster([7]);
+    await m.apply();
+    for (const [i, id] of ids.entries())
+      expect(chainOf(s, id)).toEqual(
+        i === 7
+          ? ['-j DROP']
+          : [
+              `-p tcp -m multiport --dports ${1000 + i} -j MARK --set-xmark 0x10000/0x10000`,
+              '-m mark --mark 0x10000/0x10000 -j RETURN',
+            ],
+      );
+    // the endpoint still walks every policy: the closed one drops what reaches it
+    expect(s.ipt[4].rules('filter', 'tortie-tw-cali00000000001')).toContain(
+      `-m mark --mark 0x0/0x20000 -j ${chainName.policyIn('ns/p7')}`,
+    );
+    expect(m.status().rejected).toEqual([
+      expect.objectContaining({
+        kind: 'policy',
+        id: 'ns/p7',
+        direction: 'ingress',
+        family: 4,
+        table: 'filter',
+        chain: chainName.policyIn('ns/p7'),
+        reason: expect.stringMatching(/the kernel refused it: .*multiple -d flags not allowed/),
+      }),
+    ]);
+    expect(failures).toEqual(['policy ns/p7 ingress']);
+    // 1 refused + 1 all closed + bisection of 13 suspects (12 policies and the profile)
+    const restores = s.ipt[4].restores.filter((r) => r.table === 'filter').length;
+    expect(restores).toBeLessThanOrEqual(2 + 2 * Math.ceil(Math.log2(13)));
+  });
+
+  test('two bad policies: both found; later changes still apply; a fixed policy comes back', async () => {
+    const { s, m, failures } = cluster([2, 9]);
+    await m.apply();
+    expect(m.status().rejected.map((f) => f.id)).toEqual(['ns/p2', 'ns/p9']);
+    expect(chainOf(s, 'ns/p2')).toEqual(['-j DROP']);
+    expect(chainOf(s, 'ns/p9')).toEqual(['-j DROP']);
+    // a new endpoint is programmed, the bad policies stay closed without bisecting again
+    const before = s.ipt[4].restores.length;
+    m.send({ type: 'workload-update', endpoint: wep(2, [tier(ids)]) });
+    await m.apply();
+    expect(s.ipt[4].table('filter').has('tortie-tw-cali00000000002')).toBe(true);
+    expect(s.ipt[4].restores.length - before).toBe(1);
+    // the user fixes p2 (its rules change): tried again, programmed
+    m.send(policy('ns/p2', 2000));
+    await m.apply();
+    expect(chainOf(s, 'ns/p2')).toHaveLength(2);
+    expect(m.status().rejected.map((f) => f.id)).toEqual(['ns/p9']);
+    // deleting the other one ends its failure too
+    m.send({
+      type: 'workload-update',
+      endpoint: wep(1, [tier(ids.filter((i) => i !== 'ns/p9'))]),
+    });
+    m.send({
+      type: 'workload-update',
+      endpoint: wep(2, [tier(ids.filter((i) => i !== 'ns/p9'))]),
+    });
+    await m.apply();
+    expect(m.status().rejected).toEqual([]);
+    expect(failures).toEqual(['policy ns/p2 ingress', 'policy ns/p9 ingress']);
+  });
+
+  test('a refused chain is tried again at resync (the kernel may accept it now)', async () => {
+    const { s, m } = cluster([4]);
+    await m.apply();
+    expect(chainOf(s, 'ns/p4')).toEqual(['-j DROP']);
+    await m.resync(); // still refused: closed again, still reported since the first time
+    const since = m.status().rejected[0].since;
+    expect(chainOf(s, 'ns/p4')).toEqual(['-j DROP']);
+    s.ipt[4].refuse = undefined;
+    await m.resync();
+    expect(chainOf(s, 'ns/p4')).toHaveLength(2);
+    expect(m.status().rejected).toEqual([]);
+    expect(since).toMatch(/^\d{4}-/);
+  });
+
+  test('a rule that cannot be rendered closes its policy without asking the kernel', async () => {
+    const s = setup();
+    s.feed([
+      ...BASE,
+      {
+        type: 'policy-update',
+        id: 'ns/allow-web',
+        inbound: [
+          { action: 'deny', srcNets: ['10.0.0.0/33'], ruleId: 'bad' },
+          { action: 'allow', ruleId: 'ok' },
+        ],
+        outbound: [],
+      },
+      { type: 'workload-update', endpoint: wep(1) },
+      { type: 'in-sync' },
+    ]);
+    await s.m.apply();
+    expect(s.ipt[4].rules('filter', chainName.policyIn('ns/allow-web'))).toEqual(['-j DROP']);
+    expect(s.m.status().rejected).toEqual([
+      expect.objectContaining({
+        id: 'ns/allow-web',
+        reason: 'rule bad: "10.0.0.0/33" is not a valid CIDR',
+      }),
+    ]);
+  });
 });
 
 test('config: backend and defaultEndpointToHostAction from config-update; IPv6 endpoints bring ip6tables', async () => {

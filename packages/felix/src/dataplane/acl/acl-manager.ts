@@ -20,6 +20,7 @@ import { aclConfig, DEFAULT_ACL_CONFIG, type AclConfig } from './acl-config';
 import type { Chain } from './chain';
 import {
   endpointChain,
+  failClosedChain,
   rulesChain,
   tableOf,
   type Direction,
@@ -31,7 +32,7 @@ import {
   type Backend,
   type IptablesRunner,
 } from './iptables-runner';
-import { IptablesTable } from './iptables-table';
+import { IptablesTable, type Isolation } from './iptables-table';
 import { Ipsets, ProcessIpsetRunner, type IpsetRunner } from './ipsets';
 import { allocateMarks, type MarkBits } from './marks';
 import {
@@ -39,6 +40,7 @@ import {
   chainName,
   internalIpsetName,
   ipsetName,
+  isRulesChain,
   MASQ_POOLS_SET,
   STATIC,
   type Family,
@@ -73,7 +75,28 @@ export interface AclManagerOptions {
   /** Overrides config-update's ipv6Support. */
   ipv6?: boolean;
   logger?: Logger;
+  /** Told once each time a policy or profile starts failing closed (metrics). */
+  onPolicyFailure?: (f: PolicyFailure) => void;
 }
+
+/**
+ * A policy or profile chain that could not be programmed: the kernel refused it, or one
+ * of its rules cannot be rendered. It fails closed (drops what reaches it) until fixed.
+ */
+export interface PolicyFailure {
+  kind: 'policy' | 'profile';
+  /** Policy id ("<tier>/<namespace>/<name>", "<tier>/<name>") or profile name. */
+  id: string;
+  direction: Direction;
+  family: Family;
+  table: TableName;
+  chain: string;
+  reason: string;
+  /** ISO time it started failing. */
+  since: string;
+}
+
+const ISOLATION: Isolation = { isolable: isRulesChain, failClosed: failClosedChain };
 
 interface Rules {
   inbound: DataplaneRule[];
@@ -101,6 +124,8 @@ export interface AclStats {
   ipsetLines: number;
   /** Why the last config-update was ignored, if it was. */
   lastConfigError?: string;
+  /** Policies and profiles failing closed now. */
+  rejected: PolicyFailure[];
 }
 
 export class AclManager implements DataplaneManager {
@@ -136,6 +161,10 @@ export class AclManager implements DataplaneManager {
   private readonly chainOwner = new Map<string, string>();
   /** Names of the static and dispatch chains last rendered, per family and table. */
   private readonly staticChains = new Map<string, Set<string>>();
+  /** Policy/profile chains with a rule that cannot be rendered (family + tableKey -> why). */
+  private readonly renderProblems = new Map<string, { reason: string; since: Date }>();
+  /** Failures reported so far (family + tableKey -> failure), to log each once. */
+  private reported = new Map<string, PolicyFailure>();
 
   private backend?: Backend;
   private readonly tables = new Map<Family, Record<TableName, IptablesTable>>();
@@ -146,6 +175,7 @@ export class AclManager implements DataplaneManager {
     chainsWritten: 0,
     chainsDeleted: 0,
     ipsetLines: 0,
+    rejected: [],
   };
 
   constructor(private readonly opts: AclManagerOptions) {
@@ -284,7 +314,7 @@ export class AclManager implements DataplaneManager {
       // raw and mangle are read even while tortie wants nothing there, so chains left
       // by an earlier run (untracked or pre-DNAT policy since removed) are cleaned up
       const ts = Object.fromEntries(
-        TABLES.map((t) => [t, new IptablesTable(t, runner, HOOKS[t])]),
+        TABLES.map((t) => [t, new IptablesTable(t, runner, HOOKS[t], ISOLATION)]),
       ) as Record<TableName, IptablesTable>;
       this.tables.set(f, ts);
       this.everything = true;
@@ -441,9 +471,17 @@ export class AclManager implements DataplaneManager {
       });
     }
     const rules = src ? (r.direction === 'ingress' ? src.inbound : src.outbound) : [];
-    return rulesChain(r.name, rules, f, this.marks, (why) =>
-      this.log.warn('rule left out', { component: 'acl', [r.kind]: r.id, why }),
-    );
+    const problems: string[] = [];
+    const chain = rulesChain(r.name, rules, f, this.marks, (why) => problems.push(why));
+    const at = `${f} ${key}`;
+    if (!problems.length) {
+      this.renderProblems.delete(at);
+      return chain;
+    }
+    // programming the policy without a rule could allow more than it says: fail closed
+    const since = this.renderProblems.get(at)?.since ?? new Date();
+    this.renderProblems.set(at, { reason: problems.join('; '), since });
+    return failClosedChain(r.name);
   }
 
   private dispatch(): Record<
@@ -520,7 +558,10 @@ export class AclManager implements DataplaneManager {
       for (const f of families) {
         const c = this.renderRulesChain(key, f);
         if (c) this.put(this.table(f, table), c);
-        else this.drop(this.table(f, table), name);
+        else {
+          this.drop(this.table(f, table), name);
+          this.renderProblems.delete(`${f} ${key}`);
+        }
       }
     }
     if (this.dirtyWorkloads.size || this.dirtyHeps || this.dirtyStatic) {
@@ -623,7 +664,64 @@ export class AclManager implements DataplaneManager {
           deleted: plan.deleted.length,
         });
     }
+    this.reportFailures();
     await this.ipsets.applyRemovals((name) => (this.setRefs.get(name) ?? 0) > 0);
+  }
+
+  /** Policies failing closed now: chains the kernel refused or that cannot be rendered. */
+  private failures(): Map<string, PolicyFailure> {
+    const out = new Map<string, PolicyFailure>();
+    const add = (f: Family, table: AclTable, chain: string, reason: string, since: Date) => {
+      const key = tableKey(table, chain);
+      const r = this.refs.get(key);
+      if (!r) return; // no longer wanted
+      out.set(`${f} ${key}`, {
+        kind: r.kind,
+        id: r.id,
+        direction: r.direction,
+        family: f,
+        table,
+        chain,
+        reason,
+        since: since.toISOString(),
+      });
+    };
+    for (const [at, p] of this.renderProblems) {
+      const [f, table, chain] = at.split(' ');
+      add(Number(f) as Family, table as AclTable, chain, p.reason, p.since);
+    }
+    for (const [f, ts] of this.tables)
+      for (const t of ACL_TABLES)
+        for (const r of ts[t].rejections())
+          add(f, t, r.chain, `the kernel refused it: ${r.error}`, r.since);
+    return out;
+  }
+
+  /** Logs each failure once when it starts and when it ends. */
+  private reportFailures(): void {
+    const now = this.failures();
+    for (const [k, f] of now) {
+      if (this.reported.has(k)) continue;
+      this.log.error(`${f.kind} cannot be programmed; what it decides is denied (fail closed)`, {
+        component: 'acl',
+        [f.kind]: f.id,
+        direction: f.direction,
+        family: f.family,
+        table: f.table,
+        chain: f.chain,
+        reason: f.reason,
+      });
+      this.opts.onPolicyFailure?.(f);
+    }
+    for (const [k, f] of this.reported)
+      if (!now.has(k))
+        this.log.info(`${f.kind} programmed again`, {
+          component: 'acl',
+          [f.kind]: f.id,
+          direction: f.direction,
+          family: f.family,
+        });
+    this.reported = now;
   }
 
   /** Reads back every table (and rewrites the IP sets whole), repairing drift. */
@@ -640,7 +738,13 @@ export class AclManager implements DataplaneManager {
     const rules: Record<string, number> = {};
     for (const [f, ts] of this.tables)
       for (const t of TABLES) rules[`${t}${f === 6 ? '6' : ''}`] = ts[t].ruleCount();
-    return { ...this.stats, backend: this.backend, families: [...this.tables.keys()], rules };
+    return {
+      ...this.stats,
+      backend: this.backend,
+      families: [...this.tables.keys()],
+      rules,
+      rejected: [...this.reported.values()],
+    };
   }
 
   /** The desired chains of one table (for tests, the benchmark's reference and tortiectl). */
@@ -659,7 +763,14 @@ const hasPreDnat = (h: HostEndpoint) => h.preDnatTiers.length > 0;
 
 /** The manager wired to the real tools, optionally inside a network namespace. */
 export function linuxAclManager(
-  o: { netns?: string; prefix?: string[]; backend?: Backend; ipv6?: boolean; logger?: Logger } = {},
+  o: {
+    netns?: string;
+    prefix?: string[];
+    backend?: Backend;
+    ipv6?: boolean;
+    logger?: Logger;
+    onPolicyFailure?: (f: PolicyFailure) => void;
+  } = {},
 ): AclManager {
   const where = { netns: o.netns, prefix: o.prefix };
   return new AclManager({
@@ -669,5 +780,6 @@ export function linuxAclManager(
     backend: o.backend,
     ipv6: o.ipv6,
     logger: o.logger,
+    onPolicyFailure: o.onPolicyFailure,
   });
 }

@@ -39,6 +39,13 @@ export function rulesChain(
   return { name, rules: out, ipsets: [...ipsets] };
 }
 
+/**
+ * A policy or profile chain that cannot be programmed (the kernel refused it, or a rule
+ * cannot be rendered): it drops what reaches it. Traffic that an earlier policy decides
+ * is unaffected; what this policy would have decided is denied, never allowed.
+ */
+export const failClosedChain = (name: string): Chain => ({ name, rules: ['-j DROP'] });
+
 export const policyChainName = (id: string, d: Direction) =>
   d === 'ingress' ? chainName.policyIn(id) : chainName.policyOut(id);
 export const profileChainName = (id: string, d: Direction) =>

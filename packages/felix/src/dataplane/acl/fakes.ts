@@ -40,6 +40,8 @@ export class FakeIptables implements IptablesRunner {
   readonly saves: string[] = [];
   /** When set, the next restore fails with this message (and changes nothing). */
   failNext?: string;
+  /** Rules the "kernel" refuses (as iptables refuses "-d A ! -d B"): the restore fails. */
+  refuse?: { rule: RegExp; error: string };
   /** When set, a rule naming an IP set that is not here fails, as in the kernel. */
   ipsets?: FakeIpset;
 
@@ -99,6 +101,8 @@ export class FakeIptables implements IptablesRunner {
       const target = /(?:^| )-[jg] (\S+)/.exec(rest)?.[1];
       if ((op === '-A' || op === '-I') && target && !TARGETS.has(target) && !work.has(target))
         return fail(`no target ${target}`);
+      if ((op === '-A' || op === '-I') && this.refuse?.rule.test(rest))
+        return fail(this.refuse.error);
       if (op === '-A' || op === '-I')
         for (const [, set] of rest.matchAll(/--match-set (\S+)/g))
           if (this.ipsets && !this.ipsets.sets.has(set)) return fail(`Set ${set} doesn't exist`);

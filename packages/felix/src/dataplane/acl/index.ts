@@ -4,12 +4,14 @@ export {
   linuxAclManager,
   type AclManagerOptions,
   type AclStats,
+  type PolicyFailure,
   type TableName,
 } from './acl-manager';
 export { aclConfig, DEFAULT_ACL_CONFIG, type AclConfig } from './acl-config';
 export { appendLines, hashOf, ruleHashes, type Chain } from './chain';
 export {
   endpointChain,
+  failClosedChain,
   rulesChain,
   type Direction,
   type EndpointChainSpec,
@@ -23,7 +25,7 @@ export {
   type Backend,
   type IptablesRunner,
 } from './iptables-runner';
-export { IptablesTable } from './iptables-table';
+export { IptablesTable, type Isolation, type Rejection } from './iptables-table';
 export { Ipsets, ProcessIpsetRunner, type IpsetRunner } from './ipsets';
 export { allocateMarks, DEFAULT_MARK_MASK, type MarkBits } from './marks';
 export {

@@ -60,6 +60,9 @@ export const chainName = {
   fromHostForward: chain('tortie-fhfw-'),
 };
 
+/** Policy and profile chains: what the user wrote, so what the kernel may refuse. */
+export const isRulesChain = (name: string) => /^tortie-(pi|po|pri|pro)-/.test(name);
+
 export const STATIC = {
   input: 'tortie-INPUT',
   forward: 'tortie-FORWARD',
