@@ -64,6 +64,32 @@ describeIf([...NEEDS], 'cluster: BGP full mesh with a BIRD top-of-rack router', 
     await waitUntil('a reaches b again', () => c.ping(a, b.ip), 5_000, 100);
   });
 
+  test('an egress ipBlock with one except is enforced, and the node goes on programming', async () => {
+    // the shape that stalled a node's whole dataplane: "-d <cidr> ! -d <except>" was one
+    // iptables rule, which iptables refuses
+    const [a, b] = c.pods;
+    const pool = `${a.ip.split('.').slice(0, 2).join('.')}.0.0/16`;
+    await c.apply({
+      kind: 'NetworkPolicy',
+      metadata: { name: 'a-egress-except-b', namespace: 'default' },
+      spec: {
+        selector: "app == 'a'",
+        types: ['Egress'],
+        egress: [{ action: 'Allow', destination: { nets: [pool], notNets: [`${b.ip}/32`] } }],
+      },
+    });
+    await waitUntil('a is blocked from b', async () => !(await c.ping(a, b.ip)), 5_000, 100);
+    // the rest of the pool stays reachable, and a pod added now is programmed at once
+    const f = await c.addPod(1, 'f', { app: 'f' });
+    expect(await c.ping(a, f.ip)).toBe(true);
+    const status = await c.policyStatus(0);
+    expect(status.out).toContain('Every policy is programmed.');
+    expect(status.code).toBe(0);
+    await c.remove('NetworkPolicy', 'a-egress-except-b', 'default');
+    await waitUntil('a reaches b again', () => c.ping(a, b.ip), 5_000, 100);
+    await c.deletePod(f);
+  });
+
   test('a stopped agent leaves its node dataplane working; a restarted one converges', async () => {
     const [a, b] = c.pods;
     const d = await c.addPod(1, 'd', { app: 'd' });

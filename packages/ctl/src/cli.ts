@@ -17,6 +17,7 @@ import {
 import { ipamCommand } from './ipam';
 import { DEFAULT_BGP_SOCKET, nodeStatus } from './node-status';
 import { policyExplain } from './policy-explain';
+import { DEFAULT_STATUS_SOCKET, policyStatus } from './policy-status';
 
 const USAGE = `usage: tortiectl COMMAND [options]
   apply   -f FILE|-          create or update the resources in FILE (YAML or JSON, multi-document)
@@ -27,6 +28,10 @@ const USAGE = `usage: tortiectl COMMAND [options]
   policy explain SRC DST [PORT] [--protocol TCP|UDP|SCTP|ICMP]
                              is SRC -> DST allowed, and which tier/policy/rule decides
                              (SRC/DST: an IP or namespace/pod)
+  policy status [--status-socket PATH] [-o json]
+                             policies this node's agent could not program (they fail
+                             closed), and why (the agent's TORTIE_STATUS_SOCKET, default
+                             ${DEFAULT_STATUS_SOCKET}); exit 3 when there are some
   ipam show [--show-blocks]  pools (and blocks) with addresses in use and free
   ipam check                 leaked addresses, missing handles, endpoints without an address
   ipam release --ip IP...    release addresses
@@ -85,6 +90,7 @@ async function main(argv: string[]): Promise<number> {
       ip: { type: 'string', multiple: true },
       'grace-period': { type: 'string' },
       'bgp-socket': { type: 'string' },
+      'status-socket': { type: 'string' },
     },
   });
   const [cmd, ...args] = positionals;
@@ -105,6 +111,15 @@ async function main(argv: string[]): Promise<number> {
     return nodeStatus(
       values['bgp-socket'] ?? process.env.TORTIE_BGP_SOCKET ?? DEFAULT_BGP_SOCKET,
       io,
+    );
+  }
+  if (cmd === 'policy' && args[0] === 'status') {
+    if (output !== undefined && output !== 'json')
+      throw new UsageError('policy status prints a table, or JSON with -o json');
+    return policyStatus(
+      values['status-socket'] ?? process.env.TORTIE_STATUS_SOCKET ?? DEFAULT_STATUS_SOCKET,
+      io,
+      output === 'json',
     );
   }
   const ds = openFromFlags(values);
@@ -146,7 +161,9 @@ async function main(argv: string[]): Promise<number> {
       }
       case 'policy': {
         if (args[0] !== 'explain' || args.length < 3)
-          throw new UsageError('usage: tortiectl policy explain SRC DST [PORT]');
+          throw new UsageError(
+            'usage: tortiectl policy explain SRC DST [PORT] | tortiectl policy status',
+          );
         return await policyExplain(
           ds,
           { src: args[1], dst: args[2], port: args[3], protocol: values.protocol },

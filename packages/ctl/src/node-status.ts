@@ -3,6 +3,7 @@
 import { isIPv6 } from 'node:net';
 import { controlRequest } from '@tortie/bgp-speaker';
 import type { Io } from './commands';
+import { table } from './table';
 
 export const DEFAULT_BGP_SOCKET = '/var/run/tortie/bgp.sock';
 
@@ -25,13 +26,6 @@ export function peerType(description: string | undefined): string {
     ] ??
     (description || '-')
   );
-}
-
-function table(rows: string[][]): string[] {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  const line = '+' + widths.map((w) => '-'.repeat(w + 2)).join('+') + '+';
-  const row = (r: string[]) => '| ' + r.map((c, i) => c.padEnd(widths[i])).join(' | ') + ' |';
-  return [line, row(rows[0]), line, ...rows.slice(1).map(row), line];
 }
 
 /** The two tables (IPv4, IPv6 peers) of `node status`. Pure. */

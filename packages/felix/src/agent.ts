@@ -54,7 +54,11 @@ export class Agent implements DataplaneSink {
   private retryTimer?: NodeJS.Timeout;
   private resyncTimer?: NodeJS.Timeout;
   private failures = 0;
+  private lastError?: string;
+  private lastAppliedAt?: Date;
   private stopped = false;
+  /** When each syncer delivery not yet programmed arrived (ms, performance.now()). */
+  private unprogrammed: number[] = [];
   // Which workload interfaces are programmed with which addresses, for endpointProgrammed
   private readonly sentIfaces = new Map<string, { nets: string; gen: number }>();
   private readonly programmedIfaces = new Map<string, string>();
@@ -68,6 +72,8 @@ export class Agent implements DataplaneSink {
 
   /** Syncer callbacks. */
   onUpdates = (updates: SyncUpdate[]): void => {
+    // change -> programmed latency, once the dataplane is up (startup is readiness's)
+    if (this.programmed) this.unprogrammed.push(performance.now());
     this.calc.onUpdates(updates);
     this.kick();
   };
@@ -125,6 +131,23 @@ export class Agent implements DataplaneSink {
   /** Ready once the dataplane was programmed from an in-sync view. */
   ready(): boolean {
     return this.programmed;
+  }
+
+  /** The apply loop's state, for the status endpoint. */
+  status(): {
+    programmed: boolean;
+    inSync: boolean;
+    consecutiveFailures: number;
+    lastError?: string;
+    lastAppliedAt?: string;
+  } {
+    return {
+      programmed: this.programmed,
+      inSync: this.inSync,
+      consecutiveFailures: this.failures,
+      ...(this.failures ? { lastError: this.lastError } : {}),
+      ...(this.lastAppliedAt ? { lastAppliedAt: this.lastAppliedAt.toISOString() } : {}),
+    };
   }
 
   start(): void {
@@ -207,6 +230,7 @@ export class Agent implements DataplaneSink {
   private async applyAll(): Promise<void> {
     this.dirty = false;
     const gen = this.generation;
+    const changes = this.unprogrammed.splice(0);
     const t0 = process.hrtime.bigint();
     try {
       // the managers own disjoint kernel state (routes, iptables/ipsets): one does not
@@ -218,6 +242,9 @@ export class Agent implements DataplaneSink {
         await this.parts.bgp.apply(cfg);
       }
       this.failures = 0;
+      this.lastAppliedAt = new Date();
+      const now = performance.now();
+      for (const t of changes) this.parts.metrics?.programmedLatency.observe((now - t) / 1000);
       this.markProgrammed(gen);
       if (!this.programmed) this.parts.logger.info('dataplane programmed from an in-sync view');
       this.programmed = true;
@@ -225,7 +252,9 @@ export class Agent implements DataplaneSink {
     } catch (e) {
       // keep what is desired: mark dirty and try again later, with backoff
       this.dirty = true;
+      this.unprogrammed.unshift(...changes);
       this.failures++;
+      this.lastError = (e as Error).message;
       this.parts.metrics?.applyFailures.inc();
       const wait = Math.min(30_000, (this.parts.retryMs ?? 500) * 2 ** (this.failures - 1));
       this.parts.logger.error('dataplane apply failed; retrying', {
@@ -234,6 +263,7 @@ export class Agent implements DataplaneSink {
       });
       this.retryTimer = setTimeout(() => {
         this.retryTimer = undefined;
+        this.parts.metrics?.applyRetries.inc();
         this.kick();
       }, wait);
       this.retryTimer.unref();

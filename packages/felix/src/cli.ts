@@ -12,6 +12,8 @@
 //                            (default /var/run/tortie/bgp.sock; empty: off)
 //   TORTIE_CNI_SOCKET        where the agent serves CNI commands for tortie-cni's
 //                            agent_socket (default /var/run/tortie/cni.sock; empty: off)
+//   TORTIE_STATUS_SOCKET     the agent's status (and metrics) for tortiectl policy status
+//                            (default /var/run/tortie/status.sock; empty: off)
 //   FELIX_*                  agent settings (FELIX_HEALTHPORT, FELIX_IPTABLESBACKEND, ...)
 import { hostname } from 'node:os';
 import { createLogger } from '@tortie/bgp-speaker';
@@ -67,7 +69,13 @@ async function main(): Promise<void> {
   const runner = new ProcessRunner();
   const net = new NetManager(runner);
   const backendOf = { Legacy: 'legacy', NFT: 'nft', Auto: undefined } as const;
-  const acl = linuxAclManager({ backend: backendOf[config.iptablesBackend], logger });
+  const metrics = agentMetrics({ failClosed: () => acl.status().rejected });
+  const acl = linuxAclManager({
+    backend: backendOf[config.iptablesBackend],
+    logger,
+    onPolicyFailure: (f) =>
+      metrics.policyFailures.inc({ kind: f.kind, policy: f.id, direction: f.direction }),
+  });
   // FELIX_* environment settings win over FelixConfiguration (Felix's precedence)
   const overrides = envOverrides(env);
   const withEnv = (m: DataplaneManager): DataplaneManager => ({
@@ -77,7 +85,6 @@ async function main(): Promise<void> {
     apply: () => m.apply(),
     resync: () => m.resync(),
   });
-  const metrics = agentMetrics();
   // learned routes go to the kernel with the next apply, which they trigger
   const agentRef: { current?: Agent } = {};
   const bgpSocket = env.TORTIE_BGP_SOCKET ?? '/var/run/tortie/bgp.sock';
@@ -117,11 +124,24 @@ async function main(): Promise<void> {
   });
   agentRef.current = agent;
   const syncer = new Syncer(ds, [...AGENT_KINDS], agent.onUpdates, agent.onStatus, { logger });
+  const statusSocket = env.TORTIE_STATUS_SOCKET ?? '/var/run/tortie/status.sock';
   const ops = await serveOps(
     { live: () => true, ready: () => agent.ready() },
     metrics.registry,
     config.healthPort,
     config.healthHost,
+    {
+      socket: statusSocket || undefined,
+      status: () => {
+        const a = acl.status();
+        return {
+          node: nodeName,
+          ready: agent.ready(),
+          dataplane: agent.status(),
+          acl: { backend: a.backend, families: a.families, rejected: a.rejected },
+        };
+      },
+    },
   );
   const gauges = setInterval(() => {
     for (const [table, n] of Object.entries(acl.status().rules))
@@ -154,6 +174,7 @@ async function main(): Promise<void> {
     node: nodeName,
     backend,
     healthPort: ops.port,
+    statusSocket: statusSocket || undefined,
     cniSocket: cni ? cniSocket : undefined,
   });
 

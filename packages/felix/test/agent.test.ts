@@ -1,6 +1,7 @@
 // The agent loop with a fake calculation graph and recording managers.
 import { createLogger } from '@tortie/bgp-speaker';
 import { Agent, type DataplaneManager } from '../src/agent';
+import { agentMetrics } from '../src/ops/server';
 import type { BgpConfig, DataplaneSink, DataplaneUpdate } from '../src/types';
 
 const logger = createLogger('test', 'error');
@@ -34,7 +35,7 @@ const bgp: BgpConfig = {
   originate: [],
 };
 
-function setup() {
+function setup(metrics?: ReturnType<typeof agentMetrics>) {
   let sink!: DataplaneSink;
   const m = new RecordingManager('acl');
   const bgpApplied: BgpConfig[] = [];
@@ -60,6 +61,7 @@ function setup() {
     managers: [m],
     bgp: { apply: async (c) => void bgpApplied.push(c), stop: async () => undefined },
     logger,
+    metrics,
     retryMs: 5,
   });
   const set = (name: string) =>
@@ -97,6 +99,42 @@ describe('agent loop', () => {
     expect(m.applies.at(-1)).toEqual(['route-update']);
     await agent.resync();
     expect(m.resyncs).toBe(1);
+    await agent.stop();
+  });
+
+  test('metrics: failures, retries, and change -> programmed latency including the retries', async () => {
+    const metrics = agentMetrics();
+    const { agent, m, set } = setup(metrics);
+    agent.onStatus('in-sync');
+    await agent.settled();
+    m.failNext = 2;
+    set('x');
+    await new Promise((r) => setTimeout(r, 100));
+    await agent.settled();
+    const value = async (name: string) =>
+      (await metrics.registry.getSingleMetric(name)!.get()).values;
+    expect((await value('tortie_dataplane_apply_failures_total'))[0].value).toBe(2);
+    expect((await value('tortie_dataplane_apply_retries_total'))[0].value).toBe(2);
+    // one change, observed once, after the retries (5 ms, then 10 ms of backoff)
+    const latency = (await value('tortie_dataplane_programmed_seconds')) as Array<{
+      metricName?: string;
+      value: number;
+    }>;
+    expect(latency.find((v) => v.metricName?.endsWith('_count'))!.value).toBe(1);
+    expect(latency.find((v) => v.metricName?.endsWith('_sum'))!.value).toBeGreaterThan(0.015);
+    expect(agent.status()).toEqual(
+      expect.objectContaining({ programmed: true, consecutiveFailures: 0 }),
+    );
+    m.failNext = 1;
+    set('y');
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    expect(agent.status()).toEqual(
+      expect.objectContaining({
+        consecutiveFailures: 1,
+        lastError: 'iptables-restore: exit status 4',
+      }),
+    );
     await agent.stop();
   });
 

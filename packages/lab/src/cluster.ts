@@ -54,6 +54,8 @@ export interface ClusterNode {
   cniSocket: string;
   /** Its BGP speaker's control socket (tortiectl node status --bgp-socket). */
   bgpSocket: string;
+  /** The agent's status socket (tortiectl policy status --status-socket). */
+  statusSocket: string;
   log: string[];
 }
 
@@ -137,6 +139,7 @@ export class Cluster {
           ns,
           cniSocket: path.join(run, 'cni.sock'),
           bgpSocket: path.join(run, 'bgp.sock'),
+          statusSocket: path.join(run, 'status.sock'),
           log: [],
         };
         c.nodes.push(node);
@@ -183,6 +186,7 @@ export class Cluster {
       TORTIE_LOG_LEVEL: 'info',
       TORTIE_CNI_SOCKET: n.cniSocket,
       TORTIE_BGP_SOCKET: n.bgpSocket,
+      TORTIE_STATUS_SOCKET: n.statusSocket,
     };
     if (this.opts.nodeLabels?.[i]) env.NODE_LABELS = this.opts.nodeLabels[i];
     if (this.opts.clusterIds?.[i]) env.CLUSTER_ID = this.opts.clusterIds[i];
@@ -310,21 +314,31 @@ export class Cluster {
 
   /** `tortiectl node status` of node i, as an operator on that node runs it. */
   nodeStatus(i: number): Promise<string> {
+    return this.ctl(['node', 'status', '--bgp-socket', this.nodes[i].bgpSocket]).then((r) => {
+      if (r.code !== 0) throw new Error(`tortiectl node status: ${r.out.trim()}`);
+      return r.out;
+    });
+  }
+
+  /** `tortiectl policy status` of node i: its output and exit code (3: policies fail closed). */
+  policyStatus(i: number, json = false): Promise<{ code: number | null; out: string }> {
+    return this.ctl([
+      'policy',
+      'status',
+      '--status-socket',
+      this.nodes[i].statusSocket,
+      ...(json ? ['-o', 'json'] : []),
+    ]);
+  }
+
+  private ctl(args: string[]): Promise<{ code: number | null; out: string }> {
     return new Promise((resolve, reject) => {
-      const p = spawn(process.execPath, [
-        CTL,
-        'node',
-        'status',
-        '--bgp-socket',
-        this.nodes[i].bgpSocket,
-      ]);
+      const p = spawn(process.execPath, [CTL, ...args]);
       let out = '';
       p.stdout.on('data', (d: Buffer) => (out += d.toString()));
       p.stderr.on('data', (d: Buffer) => (out += d.toString()));
       p.on('error', reject);
-      p.on('close', (code) =>
-        code === 0 ? resolve(out) : reject(new Error(`tortiectl node status: ${out.trim()}`)),
-      );
+      p.on('close', (code) => resolve({ code, out }));
     });
   }
 
