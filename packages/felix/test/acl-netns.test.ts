@@ -423,6 +423,69 @@ for (const backend of ['legacy', 'nft'] as const) {
         );
       });
 
+      test('a policy the kernel refuses fails closed; the rest of the batch is programmed; later changes apply', async () => {
+        const policy = (id: string) =>
+          updates().find(
+            (u): u is Extract<DataplaneUpdate, { type: 'policy-update' }> =>
+              u.type === 'policy-update' && u.id === id,
+          )!;
+        const bIngress = policy('ns/b-ingress');
+        const cEgress = policy('security/c-egress');
+        // a port iptables refuses (the API never lets one through: this stands for any
+        // rule the kernel refuses), and in the same batch an unrelated change: c's egress
+        // now also denies UDP to a
+        acl.send({
+          ...bIngress,
+          inbound: [
+            { action: 'deny', protocol: 6, dstPorts: [{ first: 70000, last: 70000 }], ruleId: 'x' },
+            ...bIngress.inbound,
+          ],
+        });
+        acl.send({
+          ...cEgress,
+          outbound: [
+            { action: 'deny', protocol: 17, dstIpSetIds: ['s:app-a'], ruleId: 'c0' },
+            ...cEgress.outbound,
+          ],
+        });
+        await acl.apply(); // resolves: the refusal is isolated
+        expect(acl.status().rejected).toEqual(
+          [4, 6].map((family) =>
+            expect.objectContaining({
+              kind: 'policy',
+              id: 'ns/b-ingress',
+              direction: 'ingress',
+              family,
+              reason: expect.stringContaining("invalid port/service `70000' specified"),
+            }),
+          ),
+        );
+        const save = await node.exec([`iptables-${backend}-save`, '-t', 'filter']);
+        expect(save).toMatch(
+          new RegExp(
+            `-A ${chainName.policyIn('ns/b-ingress')} -m comment --comment "?tortie:\\w+"? -j DROP`,
+          ),
+        );
+        // b fails closed; c's new rule is in; the rest of the matrix is as before
+        const changed = (m: [Pod, Probe, boolean]): [Pod, Probe, boolean] => {
+          const [src, [proto, ip]] = m;
+          if (ip === POD.b || ip === POD6.b) return [m[0], m[1], false];
+          if (src === 'c' && proto === 'udp' && (ip === POD.a || ip === POD6.a))
+            return [m[0], m[1], false];
+          return m;
+        };
+        expect(await run(MATRIX.map(changed))).toEqual([]);
+        // a later change applies without retrying the refused chain
+        acl.send(cEgress);
+        await acl.apply();
+        expect(await run([['c', ['udp', POD.a, 8080], true]])).toEqual([]);
+        // the user fixes the policy: programmed again, the matrix is back
+        acl.send(bIngress);
+        await acl.apply();
+        expect(acl.status().rejected).toEqual([]);
+        expect(await run(MATRIX)).toEqual([]);
+      }, 60000);
+
       test('a chain flushed by hand fails closed, and resync repairs it', async () => {
         const tw = chainName.toWorkload(iface('b'));
         await node.exec([`iptables-${backend}`, '-F', tw]);

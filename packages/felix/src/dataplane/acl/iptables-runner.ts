@@ -96,7 +96,14 @@ export function splitTables(text: string): Map<string, string> {
   return out;
 }
 
-export const lastLines = (s: string) => s.trim().split('\n').slice(-3).join('; ');
+/** The end of a tool's stderr on one line, without iptables' "Try `... -h'" advice. */
+export const lastLines = (s: string) =>
+  s
+    .trim()
+    .split('\n')
+    .filter((l) => !l.startsWith('Try `'))
+    .slice(-3)
+    .join('; ');
 
 /**
  * Felix's "Auto": the backend that already holds more rules wins (kube-proxy and
