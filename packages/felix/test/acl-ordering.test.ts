@@ -15,8 +15,11 @@ import fc from 'fast-check';
 import type { Resource } from '@tortie/api';
 import { CalcGraph } from '../src/calc/calc-graph';
 import { DataplaneState } from '../src/dataplane-state';
+import { Testbed, describeIf } from '@tortie/testbed';
 import { AclManager } from '../src/dataplane/acl/acl-manager';
 import { FakeIpset, FakeIptables } from '../src/dataplane/acl/fakes';
+import { ProcessIptablesRunner, type IptablesRunner } from '../src/dataplane/acl/iptables-runner';
+import { ProcessIpsetRunner, type IpsetRunner } from '../src/dataplane/acl/ipsets';
 import { ipsetName } from '../src/dataplane/acl/names';
 import type { DataplaneUpdate } from '../src/types';
 import { np, R, wep } from './calc-fixtures';
@@ -70,7 +73,15 @@ const pod = (i: number, app: string | undefined, remote: boolean) =>
 
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
-async function run(ops: Op[]) {
+/** The kernel a run programs: fakes, or the real tools in a network namespace. */
+interface Kernel {
+  ipsets: IpsetRunner;
+  iptables: IptablesRunner;
+  /** Members of a set in the kernel (undefined: no such set). */
+  members(name: string): Promise<string[] | undefined>;
+}
+
+function fakeKernel(): Kernel {
   const ipt = new FakeIptables();
   const ips = new FakeIpset([ipt]);
   ipt.ipsets = ips;
@@ -78,16 +89,27 @@ async function run(ops: Op[]) {
     await tick();
     await tick();
   };
+  return {
+    ipsets: ips,
+    iptables: ipt,
+    members: async (name) => {
+      const s = ips.sets.get(name);
+      return s && [...s.members];
+    },
+  };
+}
+
+async function run(ops: Op[], kernel: Kernel = fakeKernel()) {
   const ipsetErrors: string[] = [];
   const acl = new AclManager({
-    iptables: () => ipt,
+    iptables: () => kernel.iptables,
     ipsets: {
       restore: (i) =>
-        ips.restore(i).catch((e: Error) => {
-          ipsetErrors.push(e.message);
+        kernel.ipsets.restore(i).catch((e: Error) => {
+          ipsetErrors.push(e.message + '\n' + i);
           throw e;
         }),
-      listNames: () => ips.listNames(),
+      listNames: () => kernel.ipsets.listNames(),
     },
     backend: 'legacy',
   });
@@ -141,19 +163,26 @@ async function run(ops: Op[]) {
   }
   await inFlight;
   await acl.apply().catch((e: Error) => void applyErrors.push(e.message));
-  return { ipt, ips, want, applyErrors, ipsetErrors };
+  return { want, applyErrors, ipsetErrors, rejected: acl.status().rejected };
+}
+
+/** Every set the calculation graph wants holds its members in the kernel. */
+async function expectSetsAsWanted(kernel: Kernel, want: DataplaneState) {
+  for (const [id, members] of want.ipsets) {
+    const got = await kernel.members(ipsetName(id, 4));
+    expect([...(got ?? [])].sort()).toEqual([...members].sort());
+  }
 }
 
 test('random set and rule changes during applies: every restore finds its sets, no destroy fails, sets end as wanted', async () => {
   await fc.assert(
     fc.asyncProperty(fc.array(op, { minLength: 5, maxLength: 40 }), async (ops) => {
-      const { ips, want, applyErrors, ipsetErrors } = await run(ops);
+      const kernel = fakeKernel();
+      const { want, applyErrors, ipsetErrors, rejected } = await run(ops, kernel);
       expect(applyErrors).toEqual([]);
       expect(ipsetErrors).toEqual([]);
-      for (const [id, members] of want.ipsets) {
-        const got = ips.sets.get(ipsetName(id, 4));
-        expect([...(got?.members ?? [])].sort()).toEqual([...members].sort());
-      }
+      expect(rejected).toEqual([]);
+      await expectSetsAsWanted(kernel, want);
     }),
     { numRuns: 150, seed: 20261204 },
   );
@@ -162,17 +191,75 @@ test('random set and rule changes during applies: every restore finds its sets, 
 test('a set and the policy naming it, sent while the previous apply writes its sets, load at the next apply', async () => {
   // the exact interleaving of the bug: apply 1 is in its ipset restore when a new
   // policy and its new set arrive; apply 2 must create the set before the rule
-  const { applyErrors, ipt, ipsetErrors } = await run([
-    { kind: 'policy', name: 0, from: 'web', named: false },
-    { kind: 'apply' },
-    { kind: 'policy', name: 1, from: 'cache', named: true },
-    { kind: 'await' },
-    { kind: 'apply' },
-    { kind: 'await' },
-  ]);
+  const kernel = fakeKernel();
+  const { applyErrors, ipsetErrors, rejected } = await run(
+    [
+      { kind: 'policy', name: 0, from: 'web', named: false },
+      { kind: 'apply' },
+      { kind: 'policy', name: 1, from: 'cache', named: true },
+      { kind: 'await' },
+      { kind: 'apply' },
+      { kind: 'await' },
+    ],
+    kernel,
+  );
   expect(applyErrors).toEqual([]);
   expect(ipsetErrors).toEqual([]);
+  expect(rejected).toEqual([]);
   // pol0: the web selector's set; pol1: the cache selector's set and the named port's
+  const ipt = kernel.iptables as FakeIptables;
   const rules = [...ipt.table('filter').values()].flatMap((c) => c.rules).join('\n');
   expect(rules.match(/--match-set/g)).toHaveLength(3);
 });
+
+const REAL_RUNS = Number(process.env.TORTIE_PROPERTY_RUNS ?? 12);
+
+// The same on the real kernel: ipset and iptables-restore in a fresh namespace per run,
+// where "Set ... doesn't exist" and destroying a set in use are the kernel's own errors.
+for (const backend of ['legacy', 'nft'] as const)
+  describeIf(['root', 'netns', 'iptables', 'ipset'], `on the real kernel (${backend})`, () => {
+    const tb = new Testbed();
+    afterAll(() => tb.cleanup());
+
+    test(
+      'random set and rule changes during applies: restores find their sets, sets end as wanted',
+      async () => {
+        await fc.assert(
+          fc.asyncProperty(fc.array(op, { minLength: 5, maxLength: 30 }), async (ops) => {
+            const ns = await tb.netns(`order${backend}`);
+            const where = { netns: ns.name };
+            const ipsets = new ProcessIpsetRunner(where);
+            const kernel: Kernel = {
+              ipsets,
+              iptables: new ProcessIptablesRunner({ backend, family: 4, ...where }),
+              members: async (name) => {
+                const out = await ns.exec(['ipset', 'list', name]).catch(() => undefined);
+                if (out === undefined) return undefined;
+                const at = out.indexOf('Members:\n');
+                // the kernel lists a /32 of hash:net as the bare address
+                return out
+                  .slice(at + 9)
+                  .split('\n')
+                  .filter(Boolean)
+                  .map((m) => (m.includes('/') || m.includes(',') ? m : `${m}/32`));
+              },
+            };
+            try {
+              const { want, applyErrors, ipsetErrors, rejected } = await run(ops, kernel);
+              expect(ipsetErrors).toEqual([]);
+              expect(applyErrors).toEqual([]);
+              expect(rejected).toEqual([]);
+              await expectSetsAsWanted(kernel, want);
+            } finally {
+              await ns.destroy();
+            }
+          }),
+          {
+            numRuns: REAL_RUNS,
+            seed: Number(process.env.TORTIE_PROPERTY_SEED ?? 20261204),
+          },
+        );
+      },
+      60_000 + REAL_RUNS * 6_000,
+    );
+  });

@@ -645,11 +645,12 @@ export class AclManager implements DataplaneManager {
     // the chains are rendered; iptables is written once the sets exist
     const io = Promise.all([
       Promise.all(tables.map((t) => t.ensureLoaded())),
-      this.ipsets.ensureLoaded(),
-      this.ipsets.applyUpdates(),
+      // listed before written: a listing taken while a set is filled under its temporary
+      // name would count that name as a leftover to destroy
+      this.ipsets.ensureLoaded().then(() => this.ipsets.applyUpdates()),
     ]);
     this.render();
-    this.stats.ipsetLines += (await io)[2];
+    this.stats.ipsetLines += (await io)[1];
     if (this.ensureReferencedSets()) this.stats.ipsetLines += await this.ipsets.applyUpdates();
     for (const t of tables) {
       // the input is produced while iptables-restore already parses it

@@ -70,6 +70,12 @@ export class Ipsets {
   private dels = new Map<string, Set<string>>();
   /** tortie sets in the kernel that nobody wants (destroyed once unreferenced) */
   private readonly stale = new Set<string>();
+  /**
+   * Sets the calculation graph removed. They keep their content (and pending writes) until
+   * no desired rule names them: rules rendered before the removal still do, and must not
+   * meet a missing or emptied set (an empty set in a negated match allows more).
+   */
+  private readonly unwanted = new Set<string>();
   private loaded = false;
   /** sets we know exist in the kernel (listed at load, or written since) */
   private readonly inKernel = new Set<string>();
@@ -104,6 +110,7 @@ export class Ipsets {
       this.adds.delete(name);
       this.dels.delete(name);
       this.stale.delete(name);
+      this.unwanted.delete(name);
     }
   }
 
@@ -128,15 +135,12 @@ export class Ipsets {
     for (const m of added) edit(m, true);
   }
 
+  /** The calculation graph no longer wants set `id`: it goes once no rule names it. */
   remove(id: string): void {
     if (!this.byId.delete(id)) return;
     for (const f of [4, 6] as Family[]) {
       const name = this.nameOf(id, f);
-      this.desired.delete(name);
-      this.rewrite.delete(name);
-      this.adds.delete(name);
-      this.dels.delete(name);
-      if (this.inKernel.has(name)) this.stale.add(name);
+      if (this.desired.has(name)) this.unwanted.add(name);
     }
   }
 
@@ -235,8 +239,17 @@ export class Ipsets {
     return input ? input.split('\n').length - 1 : 0;
   }
 
-  /** Destroys stale sets that no programmed rule refers to any more. */
+  /** Destroys removed and stale sets that no desired rule refers to any more. */
   async applyRemovals(referenced: (name: string) => boolean): Promise<string[]> {
+    for (const n of [...this.unwanted]) {
+      if (referenced(n)) continue;
+      this.unwanted.delete(n);
+      this.desired.delete(n);
+      this.rewrite.delete(n);
+      this.adds.delete(n);
+      this.dels.delete(n);
+      if (this.inKernel.has(n)) this.stale.add(n);
+    }
     const gone = [...this.stale].filter((n) => !referenced(n) && !this.desired.has(n));
     if (!gone.length) return [];
     const input = gone.map((n) => `destroy ${n}`).join('\n') + '\n';
