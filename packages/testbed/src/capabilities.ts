@@ -2,6 +2,7 @@
 // reason when something is missing (CI installs everything, so nothing skips there).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import { vmMissing } from './vm';
 
 export type Need =
   | 'root'
@@ -13,9 +14,13 @@ export type Need =
   | 'iptables'
   | 'ipset'
   /** the kernel can make IP-in-IP tunnels (this machine's cannot: no ipip module) */
-  | 'ipip';
+  | 'ipip'
+  /** the kernel can open SCTP sockets (this machine's cannot: no sctp module) */
+  | 'sctp'
+  /** the testbed's VM runner works: QEMU, a Debian kernel, busybox-static, kmod */
+  | 'vm';
 
-const BINARIES: Record<Exclude<Need, 'root' | 'netns' | 'ipip'>, string[]> = {
+const BINARIES: Record<Exclude<Need, 'root' | 'netns' | 'ipip' | 'sctp' | 'vm'>, string[]> = {
   bird: ['bird', 'birdc'],
   frr: ['/usr/lib/frr/bgpd', 'vtysh'],
   gobgp: ['gobgpd', 'gobgp'],
@@ -30,6 +35,35 @@ function onPath(bin: string): boolean {
 }
 
 const cache = new Map<Need, string | undefined>();
+
+/**
+ * Makes an IPIP tunnel in a scratch namespace. It has its own local and remote
+ * addresses: an any/any tunnel would collide with the kernel's fallback tunl0, which
+ * every namespace gets once the ipip module is loaded ("File exists").
+ */
+function ipipMissing(): string | undefined {
+  const name = `tt-ipip-${process.pid}`;
+  spawnSync('ip', ['netns', 'add', name]);
+  const add = spawnSync('ip', [
+    ...['-n', name, 'link', 'add', 'tt-ipip0', 'type', 'ipip'],
+    ...['local', '192.0.2.1', 'remote', '192.0.2.2'],
+  ]);
+  spawnSync('ip', ['netns', 'del', name]);
+  if (add.status === 0) return undefined;
+  return `the kernel cannot make IPIP tunnels (ip link add type ipip: ${add.stderr?.toString().trim()})`;
+}
+
+/** Opens an SCTP socket with python3 (node has no SCTP API); the kernel autoloads sctp. */
+function sctpMissing(): string | undefined {
+  const probe = spawnSync('python3', [
+    '-c',
+    'import socket; socket.socket(socket.AF_INET, socket.SOCK_STREAM, 132).close()',
+  ]);
+  if (probe.error) return 'python3 not installed (it probes SCTP; run scripts/install-deps.sh)';
+  if (probe.status === 0) return undefined;
+  const err = probe.stderr.toString().trim().split('\n').pop();
+  return `the kernel cannot open SCTP sockets (${err})`;
+}
 
 /** Why `need` is not available here, or undefined when it is. */
 function missing(need: Need): string | undefined {
@@ -47,15 +81,11 @@ function missing(need: Need): string | undefined {
     }
   } else if (need === 'ipip') {
     why = missing('netns');
-    if (!why) {
-      const name = `tt-ipip-${process.pid}`;
-      spawnSync('ip', ['netns', 'add', name]);
-      const add = spawnSync('ip', ['-n', name, 'link', 'add', 'tt-ipip0', 'type', 'ipip']);
-      if (add.status !== 0) {
-        why = `the kernel cannot make IPIP tunnels (ip link add type ipip: ${add.stderr?.toString().trim()})`;
-      }
-      spawnSync('ip', ['netns', 'del', name]);
-    }
+    if (!why) why = ipipMissing();
+  } else if (need === 'sctp') {
+    why = sctpMissing();
+  } else if (need === 'vm') {
+    why = vmMissing();
   } else {
     const absent = BINARIES[need].filter((b) => !onPath(b));
     if (absent.length) why = `${absent.join(', ')} not installed (run scripts/install-deps.sh)`;

@@ -17,3 +17,13 @@ export { describeIf } from './jest';
 export { Daemon } from './daemon';
 export { Etcd } from './etcd';
 export { PortForward } from './forward';
+export {
+  runInVm,
+  runJestInVm,
+  vmMissing,
+  findKernel,
+  type Kernel,
+  type VmOptions,
+  type VmResult,
+  type JestInVmOptions,
+} from './vm';
