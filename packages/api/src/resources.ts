@@ -52,10 +52,20 @@ const entityRule = z.strictObject({
   services: z.strictObject({ name: z.string(), namespace: z.string().optional() }).optional(),
 });
 
-const icmp = z.strictObject({
-  type: z.number().int().min(0).max(255).optional(),
-  code: z.number().int().min(0).max(255).optional(),
-});
+// Calico's ICMPFields: type 255 is iptables' "any type", so the highest type is 254
+const icmp = z
+  .strictObject({
+    type: z.number().int().min(0).max(254).optional(),
+    code: z.number().int().min(0).max(255).optional(),
+  })
+  .refine((m) => m.code === undefined || m.type !== undefined, {
+    message: 'ICMP code specified without an ICMP type',
+    path: ['code'],
+  });
+
+const PORT_PROTOCOLS: unknown[] = ['TCP', 'UDP', 'SCTP', 'UDPLite', 6, 17, 132, 136];
+const isNumericPort = (p: unknown) => typeof p === 'number' || /^\d+(:\d+)?$/.test(String(p));
+const protocolIs = (p: unknown, name: string, num: number) => p === name || p === num;
 
 export const ruleSchema = z
   .strictObject({
@@ -78,18 +88,29 @@ export const ruleSchema = z
     metadata: z.strictObject({ annotations: labels.optional() }).optional(),
   })
   .superRefine((r, ctx) => {
-    const usesPorts = [r.source, r.destination].some(
-      (e) => e?.ports?.length || e?.notPorts?.length,
-    );
-    if (
-      usesPorts &&
-      !['TCP', 'UDP', 'SCTP', 'UDPLite', 6, 17, 132, 136].includes(r.protocol as never)
-    ) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['protocol'],
-        message: 'ports need protocol TCP, UDP, SCTP or UDPLite',
-      });
+    const issue = (path: Array<string | number>, message: string) =>
+      ctx.addIssue({ code: 'custom', path, message });
+    // as Calico's validateRule: numeric ports need a protocol with ports; named ports
+    // alone need none (they match the protocol the endpoint gives its named port)
+    for (const side of ['source', 'destination'] as const)
+      for (const field of ['ports', 'notPorts'] as const) {
+        const ports = r[side]?.[field] ?? [];
+        if (!ports.length) continue;
+        if (r.protocol === undefined) {
+          if (ports.some(isNumericPort))
+            issue(['protocol'], 'numeric ports need protocol TCP, UDP, SCTP or UDPLite');
+        } else if (!PORT_PROTOCOLS.includes(r.protocol))
+          issue(['protocol'], 'ports need protocol TCP, UDP, SCTP or UDPLite');
+      }
+    // Calico's CEL rules on Rule
+    if (r.icmp && !(protocolIs(r.protocol, 'ICMP', 1) || protocolIs(r.protocol, 'ICMPv6', 58)))
+      issue(['icmp'], 'ICMP fields require protocol to be ICMP or ICMPv6');
+    for (const field of ['protocol', 'notProtocol'] as const) {
+      const p = r[field];
+      if (protocolIs(p, 'ICMP', 1) && r.ipVersion !== undefined && r.ipVersion !== 4)
+        issue([field], 'protocol ICMP requires ipVersion 4');
+      if (protocolIs(p, 'ICMPv6', 58) && r.ipVersion !== undefined && r.ipVersion !== 6)
+        issue([field], 'protocol ICMPv6 requires ipVersion 6');
     }
   });
 

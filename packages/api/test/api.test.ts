@@ -104,11 +104,55 @@ metadata: {name: x}
       'document 1 (IPPool Bad_Name): spec.cidr: "10.0.0.0/33" is not a valid CIDR',
       'document 2 (BGPPeer p): spec.asNumber: 4294967296 is not a valid AS number (1-4294967295 or asdot "X.Y")',
       'document 3 (GlobalNetworkPolicy x/g): spec.selector: selector "app == " at column 8: expected a quoted value, found the end',
-      'document 3 (GlobalNetworkPolicy x/g): spec.ingress[0].protocol: ports need protocol TCP, UDP, SCTP or UDPLite',
+      'document 3 (GlobalNetworkPolicy x/g): spec.ingress[0].protocol: numeric ports need protocol TCP, UDP, SCTP or UDPLite',
       'document 3 (GlobalNetworkPolicy x/g): spec.ingress[1].action: Invalid option: expected one of "Allow"|"Deny"|"Pass"|"Log"',
       'document 3 (GlobalNetworkPolicy x/g): metadata.namespace: GlobalNetworkPolicy is not namespaced',
       expect.stringContaining('document 4 (Pod x): kind: unknown kind "Pod"'),
     ]);
+  });
+
+  test('rule fields as Calico validates them: ICMP, protocols and ports', () => {
+    const problems = (rule: object) => {
+      try {
+        parseResource({
+          apiVersion: 'projectcalico.org/v3',
+          kind: 'GlobalNetworkPolicy',
+          metadata: { name: 'g' },
+          spec: { ingress: [rule] },
+        });
+        return [];
+      } catch (e) {
+        return (e as ValidationError).problems.map((p) =>
+          p.replace(/^GlobalNetworkPolicy g: /, ''),
+        );
+      }
+    };
+    expect(problems({ action: 'Allow', protocol: 'ICMP', icmp: { code: 0 } })).toEqual([
+      'spec.ingress[0].icmp.code: ICMP code specified without an ICMP type',
+    ]);
+    expect(problems({ action: 'Allow', protocol: 'ICMP', icmp: { type: 255 } })).toEqual([
+      expect.stringMatching(/^spec\.ingress\[0\]\.icmp\.type: /),
+    ]);
+    expect(problems({ action: 'Allow', protocol: 'TCP', icmp: { type: 8 } })).toEqual([
+      'spec.ingress[0].icmp: ICMP fields require protocol to be ICMP or ICMPv6',
+    ]);
+    expect(problems({ action: 'Allow', protocol: 'ICMPv6', ipVersion: 4 })).toEqual([
+      'spec.ingress[0].protocol: protocol ICMPv6 requires ipVersion 6',
+    ]);
+    expect(problems({ action: 'Deny', notProtocol: 1, ipVersion: 6 })).toEqual([
+      'spec.ingress[0].notProtocol: protocol ICMP requires ipVersion 4',
+    ]);
+    // named ports alone need no protocol (Calico: they match the endpoint's own protocol)
+    expect(problems({ action: 'Allow', destination: { ports: ['http'] } })).toEqual([]);
+    expect(problems({ action: 'Allow', source: { notPorts: ['http', 80] } })).toEqual([
+      'spec.ingress[0].protocol: numeric ports need protocol TCP, UDP, SCTP or UDPLite',
+    ]);
+    expect(problems({ action: 'Allow', protocol: 'ICMP', destination: { ports: ['x'] } })).toEqual([
+      'spec.ingress[0].protocol: ports need protocol TCP, UDP, SCTP or UDPLite',
+    ]);
+    expect(
+      problems({ action: 'Allow', protocol: 'ICMP', icmp: { type: 3, code: 4 }, ipVersion: 4 }),
+    ).toEqual([]);
   });
 
   test('cross-field rules', () => {

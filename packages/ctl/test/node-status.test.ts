@@ -1,12 +1,10 @@
 // tortiectl node status: the table (pure) and the binary against a control socket.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BgpSpeaker, createLogger, parseSpeakerConfig } from '@tortie/bgp-speaker';
 import { formatNodeStatus, peerType } from '../src/node-status';
-
-const CLI = path.resolve(__dirname, '../dist/cli.js');
+import { ctl } from './run-ctl';
 
 test('the tables: one per family, Calico peer types, state and info', () => {
   expect(peerType('mesh-10.0.0.2')).toBe('node-to-node mesh');
@@ -51,17 +49,6 @@ test('the tables: one per family, Calico peer types, state and info', () => {
     'No IPv6 peers found.',
   ]);
 });
-
-function ctl(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [CLI, ...args]);
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('close', (code) => resolve({ code, out, err }));
-  });
-}
 
 test('the binary reads a running speaker; without one it says why and exits 1', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tortie-status-'));

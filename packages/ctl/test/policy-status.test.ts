@@ -1,13 +1,11 @@
 // tortiectl policy status: the report (pure) and the binary against a status socket.
 // The agent's own socket is exercised end to end in e2e/cluster.test.ts.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { formatPolicyStatus, type AgentStatus } from '../src/policy-status';
-
-const CLI = path.resolve(__dirname, '../dist/cli.js');
+import { ctl } from './run-ctl';
 
 const failing: AgentStatus = {
   node: 'node1',
@@ -49,17 +47,6 @@ test('the report: the dataplane state, then each policy failing closed and why',
     'Every policy is programmed.',
   ]);
 });
-
-function ctl(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [CLI, ...args]);
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('close', (code) => resolve({ code, out, err }));
-  });
-}
 
 test('the binary: exit 3 while policies fail closed, 0 when none do, 1 without an agent', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tortie-pstatus-'));

@@ -9,6 +9,7 @@ import { Testbed, describeIf, link, waitUntil, type Netns } from '@tortie/testbe
 import { linuxAclManager, type AclManager } from '../src/dataplane/acl/acl-manager';
 import { chainName } from '../src/dataplane/acl/names';
 import type { DataplaneUpdate, WorkloadEndpoint } from '../src/types';
+import { nodeNetns, podNetns } from './pod-netns';
 
 const ECHO = `
 const net = require('node:net'), dgram = require('node:dgram');
@@ -79,8 +80,6 @@ setTimeout(() => { process.stdout.write('fail'); process.exit(0); }, 800);
 const POD = { a: '10.65.0.1', b: '10.65.0.2', c: '10.65.0.3' } as const;
 const POD6 = { a: 'fd00:65::1', b: 'fd00:65::2', c: 'fd00:65::3' } as const;
 type Pod = keyof typeof POD;
-// the host side's link-local address, from its MAC ee:ee:ee:ee:ee:ee (Calico's v6 gateway)
-const GW6 = 'fe80::ecee:eeff:feee:eeee';
 const iface = (p: Pod) => `calitest0000${p}`;
 
 const tier = (
@@ -280,57 +279,13 @@ for (const backend of ['legacy', 'nft'] as const) {
       };
 
       beforeAll(async () => {
-        node = await tb.netns(`aclnode${backend}`);
-        await node.exec([
-          'sysctl',
-          '-qw',
-          'net.ipv4.ip_forward=1',
-          'net.ipv6.conf.all.forwarding=1',
-        ]);
-        // no duplicate address detection delay on the veths' link-local addresses
-        await node.exec(['sysctl', '-qw', 'net.ipv6.conf.default.accept_dad=0']);
+        node = await nodeNetns(tb, `aclnode${backend}`);
         for (const p of Object.keys(POD) as Pod[]) {
-          const ns = (pods[p] = await tb.netns(`aclpod${p}`));
-          await ns.exec(['sysctl', '-qw', 'net.ipv6.conf.default.accept_dad=0']);
-          const host = iface(p);
-          // the pod end is created in the pod namespace directly (no move), as the CNI plugin does
-          await node.exec([
-            'ip',
-            'link',
-            'add',
-            host,
-            'address',
-            'ee:ee:ee:ee:ee:ee',
-            'type',
-            'veth',
-            'peer',
-            'name',
-            'eth0',
-            'netns',
-            ns.name,
-          ]);
-          await node.exec(['ip', 'link', 'set', host, 'up']);
-          await node.exec([
-            'sysctl',
-            '-qw',
-            `net.ipv4.conf.${host}.proxy_arp=1`,
-            `net.ipv4.neigh.${host}.proxy_delay=0`,
-          ]);
-          await node.exec(['ip', 'route', 'add', `${POD[p]}/32`, 'dev', host, 'scope', 'link']);
-          await node.exec(['ip', '-6', 'route', 'add', `${POD6[p]}/128`, 'dev', host]);
-          await ns.exec(['ip', '-batch', '-'], {
-            input: [
-              `addr add ${POD[p]}/32 dev eth0`,
-              'link set eth0 up',
-              'route add 169.254.1.1 dev eth0 scope link',
-              'route add default via 169.254.1.1 dev eth0 onlink',
-              // as the CNI plugin: the gateway's MAC is known, the first packet needs no ARP
-              'neigh replace 169.254.1.1 lladdr ee:ee:ee:ee:ee:ee dev eth0 nud permanent',
-              `addr add ${POD6[p]}/128 dev eth0 nodad`,
-              `route add ::/0 via ${GW6} dev eth0`,
-              '',
-            ].join('\n'),
-          });
+          const ns = (pods[p] = await podNetns(tb, node, `aclpod${p}`, {
+            iface: iface(p),
+            v4: POD[p],
+            v6: POD6[p],
+          }));
           const echo = ns.spawn([process.execPath, '-e', ECHO]);
           await new Promise((r) => echo.stdout!.once('data', r));
         }

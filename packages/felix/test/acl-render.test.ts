@@ -120,6 +120,19 @@ describe('rule fields -> iptables fragments', () => {
     expect(v4({ notSrcNets: ['fd00::/64'] })).toEqual(['-j DROP']);
   });
 
+  test('named ports without a protocol: the set members carry the protocol', () => {
+    expect(v4({ dstNamedPortIpSetIds: ['n:svc'] })).toEqual([
+      '-m set --match-set tortie40s:n:svc dst,dst -j DROP',
+    ]);
+    expect(v4({ notSrcNamedPortIpSetIds: ['n:svc'] })).toEqual([
+      '-m set ! --match-set tortie40s:n:svc src,src -j DROP',
+    ]);
+    // with a protocol, it must be one that has ports
+    expect(renderRule(r({ protocol: 1, dstNamedPortIpSetIds: ['n:x'] }), 4, marks).problem).toMatch(
+      /ports need protocol/,
+    );
+  });
+
   test('ports without a port protocol: left out with a reason', () => {
     const out = renderRule(r({ dstPorts: [{ first: 80, last: 80 }], ruleId: 'abc' }), 4, marks);
     expect(out.rules).toEqual([]);

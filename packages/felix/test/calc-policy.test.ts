@@ -335,6 +335,45 @@ describe('calc graph: policy', () => {
     ]);
   });
 
+  test("named ports and notPorts without a protocol take each port's own; empty lists are no constraint", () => {
+    const { dp, set, sync } = harness();
+    set(
+      web(),
+      wep(
+        'prod',
+        'a',
+        'n2',
+        '10.244.2.1',
+        { app: 'api' },
+        {
+          ports: [
+            { name: 'svc', protocol: 'TCP', port: 8080 },
+            { name: 'svc', protocol: 'UDP', port: 5353 },
+          ],
+        },
+      ),
+      np('prod', 'p', {
+        selector: "app == 'web'",
+        types: ['Egress'],
+        egress: [
+          { action: 'Allow', destination: { ports: ['svc'] } },
+          { action: 'Deny', destination: { notPorts: ['svc'], nets: [] } },
+          { action: 'Allow', protocol: 'TCP', source: { ports: [], notNets: [] } },
+        ],
+      }),
+    );
+    sync();
+    const [any, not, empty] = dp.policies.get('default/prod/p')!.outbound;
+    expect(any.protocol).toBeUndefined();
+    expect([...dp.ipsets.get(any.dstNamedPortIpSetIds![0])!].sort()).toEqual([
+      '10.244.2.1,tcp:8080',
+      '10.244.2.1,udp:5353',
+    ]);
+    expect(not.notDstNamedPortIpSetIds).toEqual(any.dstNamedPortIpSetIds); // one shared set
+    expect(not.dstNets).toBeUndefined();
+    expect(empty).toEqual({ action: 'allow', protocol: 6, ruleId: empty.ruleId });
+  });
+
   test('network sets: their nets join sets whose selector picks them (in scope)', () => {
     const { dp, set, sync } = harness();
     set(

@@ -320,14 +320,15 @@ export class Evaluator {
     policyNs: string | undefined,
   ): boolean {
     if (!e) return true;
-    if (e.nets && !e.nets.some((n) => ipInNet(ip, n))) return false;
+    // an empty list is no constraint, as in Calico (not "matches nothing")
+    if (e.nets?.length && !e.nets.some((n) => ipInNet(ip, n))) return false;
     if (e.notNets && e.notNets.some((n) => ipInNet(ip, n))) return false;
-    if (e.ports && !e.ports.some((p) => portMatches(p, port, ep, proto))) return false;
+    if (e.ports?.length && !e.ports.some((p) => portMatches(p, port, ep, proto))) return false;
     if (e.notPorts && e.notPorts.some((p) => portMatches(p, port, ep, proto))) return false;
     if (e.serviceAccounts) {
       if (!ep?.serviceAccount) return false;
-      if (e.serviceAccounts.names && !e.serviceAccounts.names.includes(ep.serviceAccount))
-        return false;
+      const names = e.serviceAccounts.names;
+      if (names?.length && !names.includes(ep.serviceAccount)) return false;
       if (
         e.serviceAccounts.selector &&
         !matches(sel(e.serviceAccounts.selector), ep.serviceAccountLabels ?? {})

@@ -1,6 +1,13 @@
 // Calico semantics of the evaluator beyond Kubernetes policy: tiers and their order,
 // Pass, policy order, global policies, profiles, network sets, and the explanation.
-import { Evaluator, explain, type Endpoint, type Policy, type PolicyWorld } from '../src';
+import {
+  Evaluator,
+  explain,
+  type Endpoint,
+  type Policy,
+  type PolicyWorld,
+  type Rule,
+} from '../src';
 
 const web: Endpoint = {
   name: 'web',
@@ -200,6 +207,15 @@ describe('Calico semantics', () => {
     expect(
       rules([{ action: 'Allow', protocol: 'ICMP', icmp: { type: 0 } }]).evaluate(ping).allowed,
     ).toBe(false);
+  });
+
+  test('an empty list is no constraint, as in Calico (not "matches nothing")', () => {
+    const w = (r: Rule) => world([np('p', 'prod', { selector: "app == 'web'", ingress: [r] })]);
+    const flow = { srcIp: '10.1.0.2', dstIp: '10.1.0.1', protocol: 'TCP' as const, dstPort: 80 };
+    for (const side of [{ ports: [] }, { nets: [] }, { notNets: [] }, { notPorts: [] }])
+      expect(
+        w({ action: 'Allow', protocol: 'TCP', destination: side }).evaluate(flow).allowed,
+      ).toBe(true);
   });
 
   test('a network set stands for its addresses in a selector', () => {

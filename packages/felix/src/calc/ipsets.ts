@@ -7,7 +7,7 @@
 import type { Labels } from '@tortie/policy';
 import type { IpSetUpdate } from '../types';
 import type { NamedPortInfo } from './model';
-import type { SetDef } from './selections';
+import { ANY_PROTOCOL, type SetDef } from './selections';
 import { SelectorIndex } from './selector-index';
 
 /** What an item (endpoint or network set) can put into sets. */
@@ -33,11 +33,13 @@ const PROTO_NAMES: Record<number, string> = { 6: 'tcp', 17: 'udp', 132: 'sctp' }
 /** The members one item gives one set. Pure. */
 export function contribution(def: SetDef, item: SetItem): string[] {
   if (!def.namedPort) return item.nets;
-  const proto = PROTO_NAMES[def.namedPort.protocol];
-  if (!proto) return [];
+  const { name, protocol } = def.namedPort;
   const out: string[] = [];
   for (const p of item.ports) {
-    if (p.name !== def.namedPort.name || p.protocol !== def.namedPort.protocol) continue;
+    // protocol 0: the rule names no protocol, the port's own one counts (Calico's "any")
+    if (p.name !== name || (protocol !== ANY_PROTOCOL && p.protocol !== protocol)) continue;
+    const proto = PROTO_NAMES[p.protocol];
+    if (!proto) continue;
     for (const n of item.nets) out.push(`${n.split('/')[0]},${proto}:${p.port}`);
   }
   return out;

@@ -31,6 +31,9 @@ function numericPorts(ports: Port[] | undefined): PortRange[] | undefined {
 const namedPorts = (ports: Port[] | undefined) =>
   (ports ?? []).filter((p): p is string => !isNumeric(p));
 
+/** An empty list is no constraint (as in Calico), like an absent one. */
+const nonEmpty = <T>(list: T[] | undefined) => (list?.length ? list : undefined);
+
 const ids = (sets: SetDef[]) => (sets.length ? sets.map((s) => s.id) : undefined);
 
 function clean<T extends object>(o: T): T {
@@ -63,10 +66,10 @@ export function renderRules(
         ipVersion: r.ipVersion,
         protocol,
         notProtocol: r.notProtocol === undefined ? undefined : protocolNumber(r.notProtocol),
-        srcNets: r.source?.nets,
-        notSrcNets: r.source?.notNets,
-        dstNets: r.destination?.nets,
-        notDstNets: r.destination?.notNets,
+        srcNets: nonEmpty(r.source?.nets),
+        notSrcNets: nonEmpty(r.source?.notNets),
+        dstNets: nonEmpty(r.destination?.nets),
+        notDstNets: nonEmpty(r.destination?.notNets),
         srcIpSetIds: src.sel ? [src.sel.id] : undefined,
         notSrcIpSetIds: src.not ? [src.not.id] : undefined,
         dstIpSetIds: dst.sel ? [dst.sel.id] : undefined,

@@ -9,6 +9,9 @@ import type { IpSetType } from '../types';
 import { ipSetId } from './ids';
 import { KIND, NS, NS_LABEL, SA, SA_LABEL } from './model';
 
+/** A named-port set of a rule without a protocol: each endpoint port's own protocol. */
+export const ANY_PROTOCOL = 0;
+
 export interface SetDef {
   id: string;
   type: IpSetType;
@@ -82,7 +85,7 @@ export function sideSelector(e: EntityRule, policyNs: string | undefined): Selec
   if (e.serviceAccounts) {
     parts.push({ op: 'has', key: SA });
     const names = e.serviceAccounts.names;
-    if (names !== undefined) parts.push({ op: 'in', key: SA, values: [...names] });
+    if (names?.length) parts.push({ op: 'in', key: SA, values: [...names] });
     if (e.serviceAccounts.selector !== undefined)
       parts.push(prefixKeys(parseSelector(e.serviceAccounts.selector), SA_LABEL));
   }
@@ -109,7 +112,7 @@ export function sideSets(
   const namedSet = (name: string) =>
     def('hash:ip,port', and([ENDPOINTS, ...(selSel ? [selSel] : [])]), {
       name,
-      protocol: protocol ?? 6,
+      protocol: protocol ?? ANY_PROTOCOL,
     });
   out.named = namedPorts.map(namedSet);
   out.notNamed = namedNotPorts.map(namedSet);

@@ -170,17 +170,22 @@ export function renderRule(r: DataplaneRule, family: Family, marks: MarkBits): R
     if (protocol === notProtocol) return none;
     notProtocol = undefined;
   }
-  const hasPorts = !!(
+  // numeric ports need a protocol multiport knows; named ports alone need none (their
+  // set members carry the endpoint's own protocol)
+  const numericPorts = !!(
     r.srcPorts?.length ||
     r.dstPorts?.length ||
     r.notSrcPorts?.length ||
-    r.notDstPorts?.length ||
+    r.notDstPorts?.length
+  );
+  const namedPorts = !!(
     r.srcNamedPortIpSetIds?.length ||
     r.dstNamedPortIpSetIds?.length ||
     r.notSrcNamedPortIpSetIds?.length ||
     r.notDstNamedPortIpSetIds?.length
   );
-  if (hasPorts && (protocol === undefined || !PORT_PROTOCOLS.has(protocol)))
+  const portsNeedProtocol = numericPorts || (namedPorts && protocol !== undefined);
+  if (portsNeedProtocol && (protocol === undefined || !PORT_PROTOCOLS.has(protocol)))
     return bad('ports need protocol TCP, UDP, SCTP or UDPLite');
 
   const ipsets = new Set<string>();
