@@ -93,6 +93,8 @@ async function demo(c: Cluster, startedAt: number, keep: boolean): Promise<void>
   );
   say(`enforced on every node ${Date.now() - t0} ms after it was written to etcd`);
   say(await matrix(c, pods));
+  heading(`${n1.name}: tortiectl policy status (policies the node could not program fail closed)`);
+  say((await c.policyStatus(0)).out.trimEnd());
   await c.remove('NetworkPolicy', 'db-from-web', 'default');
   heading('policy removed');
   await waitUntil('db2 reachable again', () => c.ping(db1, db2.ip), 10_000, 50);
@@ -105,6 +107,10 @@ async function demo(c: Cluster, startedAt: number, keep: boolean): Promise<void>
         `  ip netns exec ${n.ns.name} iptables-save   # ${n.name} (agent log on our stdout with --verbose)`,
       );
     for (const p of pods) say(`  ip netns exec ${p.ns.name} ping ...   # pod ${p.name} ${p.ip}`);
+    for (const n of c.nodes)
+      say(
+        `  node packages/ctl/dist/cli.js policy status --status-socket ${n.statusSocket}   # ${n.name}`,
+      );
     say(`  etcd: ${c.etcd.endpoint}`);
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
