@@ -80,7 +80,7 @@ export function resolveModules(kernel: Kernel, modules: string[]): string[] {
 }
 
 // Stage 1 (/init in the initramfs): load the modules, build the root (the host's /
-// read-only over 9p under a tmpfs overlay, fresh /tmp, /run, /dev, /proc, /sys), then
+// read-only over 9p under a tmpfs overlay, fresh /run, /dev, /proc, /sys), then
 // switch_root to it so the stage-2 shell is PID 1 on the host's files and the kernel's
 // module autoloading runs the host's modprobe with the host's /lib/modules.
 const STAGE1 = `#!/bin/busybox sh
@@ -99,7 +99,6 @@ mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 ${TAGS.
 mount -t tmpfs -o mode=755 rw /rw && mkdir /rw/upper /rw/work
 mount -t overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work root /newroot ||
   die "cannot mount the overlay root"
-for d in /tmp /var/tmp; do mount -t tmpfs -o mode=1777 tmp /newroot$d; done
 mount -t tmpfs -o mode=755 run /newroot/run
 mkdir -p /newroot/run/lock /newroot/run/netns /newroot${JOB_DIR}
 mount -t 9p -o trans=virtio,version=9p2000.L,ro ${TAGS.job} /newroot${JOB_DIR} ||
