@@ -221,6 +221,7 @@ describe('calc graph: policy', () => {
       web(),
       wep('prod', 'x', 'n2', '10.244.2.1', { role: 'db' }),
       wep('dev', 'y', 'n2', '10.244.2.2', { role: 'db' }),
+      R('GlobalNetworkSet', 'dbs', { nets: ['198.51.100.0/24'] }, { labels: { role: 'db' } }),
       np('prod', 'p', {
         selector: "app == 'web'",
         ingress: [
@@ -238,8 +239,14 @@ describe('calc graph: policy', () => {
     const global = dp.policies.get('default/g')!.inbound[0].srcIpSetIds![0];
     expect([...dp.ipsets.get(own)!]).toEqual(['10.244.2.1/32']);
     expect([...dp.ipsets.get(any)!].sort()).toEqual(['10.244.2.1/32', '10.244.2.2/32']);
-    // the global policy's unscoped selector is the same selection as namespaceSelector all()
-    expect(global).toBe(any);
+    // namespaceSelector all() is "any namespace" (Calico): global things are left out,
+    // which a global policy's unscoped selector picks
+    expect(global).not.toBe(any);
+    expect([...dp.ipsets.get(global)!].sort()).toEqual([
+      '10.244.2.1/32',
+      '10.244.2.2/32',
+      '198.51.100.0/24',
+    ]);
   });
 
   test('service accounts: names and selector on the ksa profile labels', () => {
@@ -406,20 +413,58 @@ describe('calc graph: policy', () => {
     expect([...dp.ipsets.get(glob)!]).toEqual(['198.51.100.0/24']);
   });
 
-  test('notSelector: a negated set of endpoints', () => {
+  test('notSelector: a negated set of whatever it picks, in any namespace; in a namespaced policy the side is also scoped to its namespace (Calico)', () => {
     const { dp, set, sync } = harness();
     set(
       web(),
       wep('prod', 'bad', 'n2', '10.244.2.66', { quarantine: 'yes' }),
+      wep('prod', 'ok', 'n2', '10.244.2.67'),
+      wep('dev', 'other', 'n2', '10.244.3.1'),
+      R(
+        'GlobalNetworkSet',
+        'quarantined',
+        { nets: ['198.51.100.0/24'] },
+        { labels: { quarantine: 'yes' } },
+      ),
       np('prod', 'p', {
+        selector: "app == 'web'",
+        ingress: [{ action: 'Allow', source: { notSelector: 'has(quarantine)' } }],
+      }),
+      gnp('g', {
         selector: "app == 'web'",
         ingress: [{ action: 'Allow', source: { notSelector: 'has(quarantine)' } }],
       }),
     );
     sync();
     const r = dp.policies.get('default/prod/p')!.inbound[0];
-    expect(r.srcIpSetIds).toBeUndefined();
-    expect([...dp.ipsets.get(r.notSrcIpSetIds![0])!]).toEqual(['10.244.2.66/32']);
+    expect([...dp.ipsets.get(r.notSrcIpSetIds![0])!].sort()).toEqual([
+      '10.244.2.66/32',
+      '198.51.100.0/24',
+    ]);
+    // the namespaced policy's side: prod only (not dev, not outside addresses)
+    expect([...dp.ipsets.get(r.srcIpSetIds![0])!].sort()).toEqual([
+      '10.244.1.2/32',
+      '10.244.2.66/32',
+      '10.244.2.67/32',
+    ]);
+    // the global policy's: no positive selection at all
+    expect(dp.policies.get('default/g')!.inbound[0].srcIpSetIds).toBeUndefined();
+  });
+
+  test('service accounts alone in a namespaced policy are scoped to its namespace (Calico)', () => {
+    const { dp, set, sync } = harness();
+    set(
+      web(),
+      wep('prod', 'a', 'n2', '10.244.2.1', {}, { serviceAccountName: 'sa1' }),
+      wep('dev', 'b', 'n2', '10.244.3.1', {}, { serviceAccountName: 'sa1' }),
+      np('prod', 'p', {
+        selector: "app == 'web'",
+        ingress: [{ action: 'Allow', source: { serviceAccounts: { names: ['sa1'] } } }],
+      }),
+    );
+    sync();
+    const r = dp.policies.get('default/prod/p')!.inbound[0];
+    expect([...dp.ipsets.get(r.srcIpSetIds![0])!]).toEqual(['10.244.2.1/32']);
   });
 
   test('host endpoints: normal, untracked, pre-DNAT and forward lists', () => {

@@ -24,7 +24,7 @@ import {
   type Port,
   type Rule,
 } from './model';
-import { matches, parseSelector, type Labels, type Selector } from './selector';
+import { matches, parseSelector, replaceAll, type Labels, type Selector } from './selector';
 
 export interface Step {
   tier?: string;
@@ -325,59 +325,65 @@ export class Evaluator {
     if (e.notNets && e.notNets.some((n) => ipInNet(ip, n))) return false;
     if (e.ports?.length && !e.ports.some((p) => portMatches(p, port, ep, proto))) return false;
     if (e.notPorts && e.notPorts.some((p) => portMatches(p, port, ep, proto))) return false;
-    if (e.serviceAccounts) {
-      if (!ep?.serviceAccount) return false;
-      const names = e.serviceAccounts.names;
-      if (names?.length && !names.includes(ep.serviceAccount)) return false;
-      if (
-        e.serviceAccounts.selector &&
-        !matches(sel(e.serviceAccounts.selector), ep.serviceAccountLabels ?? {})
-      )
-        return false;
-    }
-    if (e.selector !== undefined || e.namespaceSelector !== undefined) {
-      if (!this.selected(e, ip, ep, policyNs)) return false;
-    }
-    if (e.notSelector !== undefined) {
-      if (ep && matches(sel(e.notSelector), ep.labels, { global: ep.namespace === undefined }))
-        return false;
-    }
-    return true;
+    return this.selectionMatches(e, ip, ep, policyNs);
   }
 
-  /** Does the selector/namespaceSelector pair pick this side (an endpoint, or a network set holding the IP)? */
-  private selected(
+  /**
+   * The selector fields of a rule side, as Calico's getEndpointSelector combines them
+   * (libcalico-go updateprocessors/rules.go): the positive selection is the selector and
+   * the service accounts, scoped to namespaces (the namespaceSelector, where all() means
+   * any namespace; else a namespaced policy's own namespace) as soon as any selector
+   * field is used, notSelector included; notSelector excludes what it picks in any
+   * namespace. Both are about the things that hold the address: the endpoint there and
+   * the network sets listing it.
+   */
+  private selectionMatches(
     e: EntityRule,
     ip: string,
     ep: Endpoint | undefined,
     policyNs: string | undefined,
   ): boolean {
+    const sa = e.serviceAccounts;
+    const saUsed = sa !== undefined && (sa.selector !== undefined || !!sa.names?.length);
+    const positive =
+      saUsed ||
+      e.selector !== undefined ||
+      e.namespaceSelector !== undefined ||
+      (policyNs !== undefined && e.notSelector !== undefined);
+    if (!positive && e.notSelector === undefined) return true;
+    const holders: Array<{ labels: Labels; namespace?: string; ep?: Endpoint }> = [
+      ...(ep ? [{ labels: ep.labels, namespace: ep.namespace, ep }] : []),
+      ...(this.world.networkSets ?? []).filter((s) => s.nets.some((n) => ipInNet(ip, n))),
+    ];
+    const global = (h: { namespace?: string }) => ({ global: h.namespace === undefined });
+    const nsSel =
+      e.namespaceSelector === undefined
+        ? undefined
+        : replaceAll(sel(e.namespaceSelector), { op: 'has', key: NAMESPACED });
     const inScope = (namespace: string | undefined): boolean => {
-      if (e.namespaceSelector !== undefined) {
-        const nsSel = sel(e.namespaceSelector);
-        if (namespace === undefined) return matches(nsSel, {}, { global: true });
-        return matches(nsSel, this.namespaceLabels(namespace));
-      }
-      return policyNs === undefined || namespace === policyNs;
+      if (nsSel === undefined) return policyNs === undefined || namespace === policyNs;
+      if (namespace === undefined) return matches(nsSel, {}, { global: true });
+      return matches(nsSel, { ...this.namespaceLabels(namespace), [NAMESPACED]: '' });
     };
-    const labelSel = e.selector === undefined ? undefined : sel(e.selector);
-    if (
-      ep &&
-      inScope(ep.namespace) &&
-      (!labelSel || matches(labelSel, ep.labels, { global: ep.namespace === undefined }))
-    ) {
-      return true;
+    const saMatches = (h: (typeof holders)[number]) =>
+      !!h.ep?.serviceAccount &&
+      (!sa?.names?.length || sa.names.includes(h.ep.serviceAccount)) &&
+      (sa?.selector === undefined || matches(sel(sa.selector), h.ep.serviceAccountLabels ?? {}));
+    const picked = (h: (typeof holders)[number]) =>
+      inScope(h.namespace) &&
+      (!saUsed || saMatches(h)) &&
+      (e.selector === undefined || matches(sel(e.selector), h.labels, global(h)));
+    if (positive && !holders.some(picked)) return false;
+    if (e.notSelector !== undefined) {
+      const not = sel(e.notSelector);
+      if (holders.some((h) => matches(not, h.labels, global(h)))) return false;
     }
-    // Network sets stand for the addresses they list.
-    if (!labelSel) return false;
-    return (this.world.networkSets ?? []).some(
-      (s) =>
-        inScope(s.namespace) &&
-        matches(labelSel, s.labels, { global: s.namespace === undefined }) &&
-        s.nets.some((n) => ipInNet(ip, n)),
-    );
+    return true;
   }
 }
+
+/** A label only namespaced things have (stands for has(projectcalico.org/namespace)). */
+const NAMESPACED = '\u0000namespaced';
 
 function icmpMatches(m: { type?: number; code?: number }, flow: Flow): boolean {
   if (m.type !== undefined && flow.icmpType !== m.type) return false;

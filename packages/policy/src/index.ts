@@ -4,6 +4,7 @@ export {
   normalizeSelector,
   canonicalSelector,
   matches,
+  replaceAll,
   selectorKeys,
   SelectorError,
   type Selector,

@@ -359,3 +359,22 @@ export function selectorKeys(s: Selector): Set<string> {
   walk(s);
   return keys;
 }
+
+/**
+ * The selector with every all() replaced: Calico reads all() in a rule's
+ * namespaceSelector as "any namespace" (has(projectcalico.org/namespace)), which leaves
+ * out global things, where all() alone would pick them too.
+ */
+export function replaceAll(s: Selector, by: Selector): Selector {
+  switch (s.op) {
+    case 'all':
+      return by;
+    case 'not':
+      return { op: 'not', arg: replaceAll(s.arg, by) };
+    case 'and':
+    case 'or':
+      return { op: s.op, args: s.args.map((a) => replaceAll(a, by)) };
+    default:
+      return s;
+  }
+}

@@ -236,6 +236,51 @@ describe('Calico semantics', () => {
     expect(from('198.51.100.1')).toBe(false);
   });
 
+  test("a rule side's selector fields combine as Calico's getEndpointSelector", () => {
+    const partners = { name: 'partners', labels: { app: 'tool' }, nets: ['203.0.113.0/24'] };
+    const toWeb = (e: Evaluator, srcIp: string) =>
+      e.evaluate({ srcIp, dstIp: '10.1.0.1', protocol: 'TCP', dstPort: 80 }).allowed;
+    const only = (source: Rule['source'], namespaced = true) =>
+      world(
+        [
+          namespaced
+            ? np('p', 'prod', { selector: "app == 'web'", ingress: [{ action: 'Allow', source }] })
+            : gnp('p', { selector: "app == 'web'", ingress: [{ action: 'Allow', source }] }),
+        ],
+        { networkSets: [partners] },
+      );
+    // notSelector alone in a namespaced policy: its own namespace only, minus what it picks
+    const notDb = only({ notSelector: "app == 'db'" });
+    expect(toWeb(notDb, '10.1.0.2')).toBe(false); // db: picked by notSelector
+    expect(toWeb(notDb, '10.2.0.1')).toBe(false); // dev/tool: other namespace
+    expect(toWeb(notDb, '192.0.2.1')).toBe(false); // not an endpoint of prod
+    // ... in a global policy: everything but what it picks, network sets included
+    const notTool = only({ notSelector: "app == 'tool'" }, false);
+    expect(toWeb(notTool, '192.0.2.1')).toBe(true);
+    expect(toWeb(notTool, '10.2.0.1')).toBe(false);
+    expect(toWeb(notTool, '203.0.113.5')).toBe(false); // the network set is picked too
+    // namespaceSelector all(): any namespace, not global network sets or host endpoints
+    const anyNs = only({ namespaceSelector: 'all()' }, false);
+    expect(toWeb(anyNs, '10.2.0.1')).toBe(true);
+    expect(toWeb(anyNs, '203.0.113.5')).toBe(false);
+    expect(toWeb(anyNs, '192.168.0.10')).toBe(false);
+    // service accounts alone in a namespaced policy: scoped to its namespace
+    const sa = new Evaluator({
+      endpoints: [web, { ...db, serviceAccount: 'sa1' }, { ...dev, serviceAccount: 'sa1' }],
+      profiles: [
+        { name: 'allow-all', ingress: [{ action: 'Allow' }], egress: [{ action: 'Allow' }] },
+      ],
+      policies: [
+        np('p', 'prod', {
+          selector: "app == 'web'",
+          ingress: [{ action: 'Allow', source: { serviceAccounts: { names: ['sa1'] } } }],
+        }),
+      ],
+    });
+    expect(toWeb(sa, '10.1.0.2')).toBe(true);
+    expect(toWeb(sa, '10.2.0.1')).toBe(false);
+  });
+
   test('service accounts by name and selector', () => {
     const withSa = { ...web, serviceAccount: 'frontend', serviceAccountLabels: { team: 'a' } };
     const e = new Evaluator({

@@ -4,7 +4,7 @@
 // identified by the hash of its canonical flat selector, so equal selections share
 // one set whatever rule or policy they come from. Pure.
 import type { EntityRule, PolicySpec } from '@tortie/policy';
-import { parseSelector, printSelector, type Selector } from '@tortie/policy';
+import { parseSelector, printSelector, replaceAll, type Selector } from '@tortie/policy';
 import type { IpSetType } from '../types';
 import { ipSetId } from './ids';
 import { KIND, NS, NS_LABEL, SA, SA_LABEL } from './model';
@@ -68,27 +68,35 @@ function def(type: IpSetType, selector: Selector, namedPort?: SetDef['namedPort'
 }
 
 /**
- * The positive selection of a rule side, as the reference evaluator reads it: endpoints
- * in scope (namespaceSelector, else the policy's own namespace for a NetworkPolicy)
- * matching the selector and the service accounts; network sets in scope only when a
- * label selector (and no service account match) picks them.
+ * The positive selection of a rule side, as Calico's getEndpointSelector builds it
+ * (libcalico-go updateprocessors/rules.go) and the reference evaluator reads it: the
+ * selector and the service accounts, scoped to namespaces (the namespaceSelector, where
+ * all() means any namespace; else a namespaced policy's own namespace) as soon as any
+ * selector field is used, notSelector included. It picks endpoints and network sets
+ * alike. Undefined: no positive constraint.
  */
 export function sideSelector(e: EntityRule, policyNs: string | undefined): Selector | undefined {
-  const hasSa = e.serviceAccounts !== undefined;
-  if (e.selector === undefined && e.namespaceSelector === undefined && !hasSa) return undefined;
+  const sa = e.serviceAccounts;
+  const saUsed = sa !== undefined && (sa.selector !== undefined || !!sa.names?.length);
+  const positive =
+    saUsed ||
+    e.selector !== undefined ||
+    e.namespaceSelector !== undefined ||
+    (policyNs !== undefined && e.notSelector !== undefined);
+  if (!positive) return undefined;
   const parts: Selector[] = [];
-  if (e.selector === undefined || hasSa) parts.push(ENDPOINTS);
   if (e.namespaceSelector !== undefined)
-    parts.push(prefixKeys(parseSelector(e.namespaceSelector), NS_LABEL));
-  else if (policyNs !== undefined && e.selector !== undefined) parts.push(eq(NS, policyNs));
-  if (e.selector !== undefined) parts.push(parseSelector(e.selector));
-  if (e.serviceAccounts) {
+    parts.push(
+      // prefixed first: all() stays all() there, then becomes "in a namespace"
+      replaceAll(prefixKeys(parseSelector(e.namespaceSelector), NS_LABEL), { op: 'has', key: NS }),
+    );
+  else if (policyNs !== undefined) parts.push(eq(NS, policyNs));
+  if (saUsed) {
     parts.push({ op: 'has', key: SA });
-    const names = e.serviceAccounts.names;
-    if (names?.length) parts.push({ op: 'in', key: SA, values: [...names] });
-    if (e.serviceAccounts.selector !== undefined)
-      parts.push(prefixKeys(parseSelector(e.serviceAccounts.selector), SA_LABEL));
+    if (sa.names?.length) parts.push({ op: 'in', key: SA, values: [...sa.names] });
+    if (sa.selector !== undefined) parts.push(prefixKeys(parseSelector(sa.selector), SA_LABEL));
   }
+  if (e.selector !== undefined) parts.push(parseSelector(e.selector));
   return and(parts);
 }
 
@@ -104,9 +112,8 @@ export function sideSets(
   const selSel = sideSelector(e, policyNs);
   const out: ReturnType<typeof sideSets> = { named: [], notNamed: [] };
   if (selSel) out.sel = def('hash:net', selSel);
-  // notSelector: any endpoint (not network set) its labels pick, as the evaluator
-  if (e.notSelector !== undefined)
-    out.not = def('hash:net', and([ENDPOINTS, parseSelector(e.notSelector)]));
+  // notSelector: whatever its labels pick, endpoints and network sets, in any namespace
+  if (e.notSelector !== undefined) out.not = def('hash:net', parseSelector(e.notSelector));
   // named ports resolve on the endpoints of this side (all endpoints without a
   // selection): a port's name means what that endpoint calls it
   const namedSet = (name: string) =>
