@@ -303,10 +303,20 @@ const tierSpec = z.strictObject({
   defaultAction: z.enum(['Deny', 'Pass']).default('Deny'),
 });
 
+// Calico's ProtoPort: Felix reads the protocol without regard to case (its docs and
+// defaults write "tcp:22"), and an absent one is TCP "for backwards compatibility"
 const hostPort = z.strictObject({
-  protocol: z.enum(['TCP', 'UDP']),
-  port: z.number().int().min(1).max(65535),
-  net: z.string().optional(),
+  protocol: z
+    .string()
+    .default('TCP')
+    .transform((p, ctx) => {
+      const up = p.toUpperCase();
+      if (up === 'TCP' || up === 'UDP' || up === 'SCTP') return up;
+      ctx.addIssue({ code: 'custom', message: "protocol must be 'TCP' or 'UDP' or 'SCTP'" });
+      return z.NEVER;
+    }),
+  port: z.number().int().min(0).max(65535),
+  net: ipWithOptionalPrefix.optional(),
 });
 
 // FelixConfiguration has many tuning fields; unknown ones are kept, known ones checked.

@@ -155,6 +155,30 @@ metadata: {name: x}
     ).toEqual([]);
   });
 
+  test("FelixConfiguration failsafe ports as Calico's ProtoPort: any case, default TCP, SCTP", () => {
+    const fc = (ports: object[]) =>
+      parseResource({
+        apiVersion: 'projectcalico.org/v3',
+        kind: 'FelixConfiguration',
+        metadata: { name: 'default' },
+        spec: { failsafeInboundHostPorts: ports },
+      });
+    expect(
+      (
+        fc([{ protocol: 'tcp', port: 22 }, { port: 6443 }, { protocol: 'sctp', port: 9 }]).spec as {
+          failsafeInboundHostPorts: unknown;
+        }
+      ).failsafeInboundHostPorts,
+    ).toEqual([
+      { protocol: 'TCP', port: 22 },
+      { protocol: 'TCP', port: 6443 },
+      { protocol: 'SCTP', port: 9 },
+    ]);
+    expect(() => fc([{ protocol: 'icmp', port: 1 }])).toThrow(
+      "spec.failsafeInboundHostPorts[0].protocol: protocol must be 'TCP' or 'UDP' or 'SCTP'",
+    );
+  });
+
   test('cross-field rules', () => {
     expect(
       problems(

@@ -3,7 +3,7 @@
 // global FelixConfiguration `default`, built-in default. Pure.
 
 export interface HostPort {
-  protocol: 'TCP' | 'UDP';
+  protocol: 'TCP' | 'UDP' | 'SCTP';
   port: number;
   net?: string;
 }
@@ -89,7 +89,21 @@ export function parseInterval(name: string, v: unknown): number {
 
 /** "tcp:22,udp:68,tcp:10.0.0.0/8:6443" (the env form) or FelixConfiguration objects. */
 export function parseHostPorts(name: string, v: unknown): HostPort[] {
-  if (Array.isArray(v)) return v as HostPort[];
+  const hostPort = (protocol: unknown, port: unknown, net: unknown, item: string): HostPort => {
+    const proto = String(protocol ?? 'TCP').toUpperCase();
+    const n = Number(port);
+    if (!['TCP', 'UDP', 'SCTP'].includes(proto) || !Number.isInteger(n) || n < 0 || n > 65535)
+      throw new ConfigProblem(`${name}: "${item}" is not protocol:port (e.g. tcp:22)`);
+    return {
+      protocol: proto as HostPort['protocol'],
+      port: n,
+      ...(net ? { net: String(net) } : {}),
+    };
+  };
+  if (Array.isArray(v))
+    return v.map((p: { protocol?: unknown; port?: unknown; net?: unknown }) =>
+      hostPort(p?.protocol, p?.port, p?.net, JSON.stringify(p)),
+    );
   if (String(v).trim().toLowerCase() === 'none') return [];
   return String(v)
     .split(',')
@@ -97,18 +111,8 @@ export function parseHostPorts(name: string, v: unknown): HostPort[] {
     .filter(Boolean)
     .map((item) => {
       const parts = item.split(':');
-      const proto = parts[0].toUpperCase();
-      const port = Number(parts[parts.length - 1]);
-      if (
-        (proto !== 'TCP' && proto !== 'UDP') ||
-        !Number.isInteger(port) ||
-        port < 1 ||
-        port > 65535
-      ) {
-        throw new ConfigProblem(`${name}: "${item}" is not protocol:port (e.g. tcp:22)`);
-      }
       const net = parts.length > 2 ? parts.slice(1, -1).join(':') : undefined;
-      return { protocol: proto, port, ...(net ? { net } : {}) } as HostPort;
+      return hostPort(parts[0], parts[parts.length - 1], net, item);
     });
 }
 

@@ -46,4 +46,25 @@ describe('agent configuration', () => {
       '"icmp:1" is not protocol:port',
     );
   });
+
+  test('FelixConfiguration host ports: any case, SCTP, TCP when the protocol is absent', () => {
+    const c = resolveConfig(
+      {},
+      {
+        failsafeInboundHostPorts: [
+          { protocol: 'tcp', port: 22 },
+          { port: 6443 },
+          { protocol: 'SCTP', port: 9999, net: '10.0.0.0/8' },
+        ],
+      },
+    );
+    expect(c.failsafeInboundHostPorts).toEqual([
+      { protocol: 'TCP', port: 22 },
+      { protocol: 'TCP', port: 6443 },
+      { protocol: 'SCTP', port: 9999, net: '10.0.0.0/8' },
+    ]);
+    expect(() =>
+      resolveConfig({}, { failsafeInboundHostPorts: [{ protocol: 'icmp', port: 1 }] }),
+    ).toThrow('is not protocol:port');
+  });
 });
