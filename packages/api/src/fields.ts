@@ -1,8 +1,8 @@
 // Field types shared by the resource schemas, each validating with a message that
 // names the value ("\"10.0.0.0/33\" is not a valid CIDR").
-import { isIP } from 'node:net';
 import { z } from 'zod';
-import { cidrProblem, parseSelector, SelectorError } from '@tortie/policy';
+import { cidrProblem, ipVersionOf } from '@tortie/netaddr';
+import { parseSelector, SelectorError } from '@tortie/policy';
 
 export const cidr = z.string().superRefine((s, ctx) => {
   const problem = cidrProblem(s) ?? (s.includes('/') ? undefined : `"${s}" is not a valid CIDR`);
@@ -11,12 +11,12 @@ export const cidr = z.string().superRefine((s, ctx) => {
 
 export const ip = z
   .string()
-  .refine((s) => isIP(s) !== 0, { error: (i) => `"${String(i.input)}" is not an IP address` });
+  .refine((s) => ipVersionOf(s) !== 0, { error: (i) => `"${String(i.input)}" is not an IP address` });
 
 /** "10.0.0.1" or "10.0.0.1/24" (Calico's Node BGP addresses carry the subnet). */
 export const ipWithOptionalPrefix = z.string().superRefine((s, ctx) => {
   const [addr] = s.split('/');
-  if (isIP(addr) === 0 || (s.includes('/') && cidrProblem(s))) {
+  if (ipVersionOf(addr) === 0 || (s.includes('/') && cidrProblem(s))) {
     ctx.addIssue({ code: 'custom', message: `"${s}" is not an IP address or address/prefix` });
   }
 });

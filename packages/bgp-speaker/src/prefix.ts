@@ -39,13 +39,14 @@ export function numberToIpv4(n: number): string {
 export function parseIpv6(s: string): Buffer | undefined {
   const halves = s.split('::');
   if (halves.length > 2) return undefined;
-  const groups = (part: string): number[] | undefined => {
+  // an IPv4 tail may only end the address ("0.0.0.0::1" is not one)
+  const groups = (part: string, endsAddress: boolean): number[] | undefined => {
     if (part === '') return [];
     const out: number[] = [];
     const items = part.split(':');
     for (let i = 0; i < items.length; i++) {
       const g = items[i];
-      if (i === items.length - 1 && g.includes('.')) {
+      if (endsAddress && i === items.length - 1 && g.includes('.')) {
         const v4 = ipv4ToNumber(g);
         if (v4 < 0) return undefined;
         out.push(v4 >>> 16, v4 & 0xffff);
@@ -56,8 +57,8 @@ export function parseIpv6(s: string): Buffer | undefined {
     }
     return out;
   };
-  const head = groups(halves[0]);
-  const tail = halves.length === 2 ? groups(halves[1]) : [];
+  const head = groups(halves[0], halves.length === 1);
+  const tail = halves.length === 2 ? groups(halves[1], true) : [];
   if (!head || !tail) return undefined;
   const missing = 8 - head.length - tail.length;
   if (halves.length === 2 ? missing < 1 : missing !== 0) return undefined;
@@ -96,7 +97,7 @@ export function parsePrefix(text: string): Prefix {
   const slash = text.indexOf('/');
   const addr = slash < 0 ? text : text.slice(0, slash);
   const lenText = slash < 0 ? undefined : text.slice(slash + 1);
-  if (lenText !== undefined && !/^\d{1,3}$/.test(lenText)) {
+  if (lenText !== undefined && !/^(0|[1-9]\d{0,2})$/.test(lenText)) {
     throw new Error(`"${text}" is not a valid prefix: bad length "${lenText}"`);
   }
   const v4 = ipv4ToNumber(addr);

@@ -5,7 +5,7 @@
 // Every function returns a new spec; the caller writes it back with compare-and-swap.
 import type { Spec } from '@tortie/api';
 import { IpamError } from './errors';
-import { ipAt, ordinalOf, parseCidr, size, type Cidr } from './cidr';
+import { ipAt, ordinalOf, parseCidr, size, type Cidr } from '@tortie/netaddr';
 
 export type BlockSpec = Spec<'IPAMBlock'>;
 export type Attributes = Record<string, string>;

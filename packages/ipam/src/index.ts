@@ -10,5 +10,5 @@ export { checkIpam, isClean, type IpamReport, type IpamWorld, type LeakedHandle 
 export { IpamError } from './errors';
 export { poolsFor, poolOf, reservedBy, type Pool } from './pools';
 export * as blocks from './block';
-export * from './cidr';
+export * from '@tortie/netaddr';
 export { blockName, affinityName, handleName } from './names';

@@ -21,7 +21,7 @@ import {
   parseIp,
   type Cidr,
   type IpVersion,
-} from './cidr';
+} from '@tortie/netaddr';
 import { checkIpam, type IpamReport } from './check';
 import { affinityName, blockName, handleName } from './names';
 import { IpamError } from './errors';

@@ -2,7 +2,7 @@
 import type { Resource } from '@tortie/api';
 import { matches, parseSelector, type Labels } from '@tortie/policy';
 import { IpamError } from './errors';
-import { containsIp, parseCidr, parseIp, type Cidr, type IpVersion } from './cidr';
+import { containsIp, parseCidr, parseIp, type Cidr, type IpVersion } from '@tortie/netaddr';
 
 export interface Pool {
   name: string;

@@ -1,5 +1,13 @@
 // Address arithmetic for IPv4 and IPv6 on bigints: parse, format (RFC 5952 for v6),
-// split a pool into blocks, index addresses inside a block. Pure functions.
+// contain, split a pool into blocks, index addresses inside a block. The one reader of
+// addresses for every package but the BGP speaker's hot path (bgp-speaker/src/prefix.ts,
+// whose test checks that it agrees with this one). Pure functions.
+//
+// Textual forms, as Go's net.ParseIP / ParseCIDR read them (Calico and Kubernetes are Go):
+// dotted quads without leading zeros ("010.0.0.1" is refused: octal to some readers);
+// IPv6 with "::" compression and an IPv4 tail ("::ffff:10.0.0.1" is the same address as
+// "::ffff:a00:1"); no zone ("fe80::1%eth0" is refused). A CIDR's host bits are cleared
+// ("10.0.0.5/24" is 10.0.0.0/24: Calico's rule nets and Kubernetes' ipBlock read it so).
 import { isIP } from 'node:net';
 
 export type IpVersion = 4 | 6;
@@ -17,8 +25,13 @@ export function bitsOf(v: IpVersion): number {
   return BITS[v];
 }
 
+/** The IP version of an address text, 0 when it is not one (see the forms above). */
+export function ipVersionOf(text: string): 0 | IpVersion {
+  return text.includes('%') ? 0 : (isIP(text) as 0 | IpVersion);
+}
+
 export function parseIp(text: string): { version: IpVersion; value: bigint } {
-  const version = isIP(text);
+  const version = ipVersionOf(text);
   if (version === 4) {
     const value = text.split('.').reduce((n, o) => (n << 8n) + BigInt(Number(o)), 0n);
     return { version, value };
@@ -68,11 +81,13 @@ export function formatIp(version: IpVersion, value: bigint): string {
 /** Parses "addr/len" (or a bare address as a host route); throws naming the bad text. */
 export function parseCidr(text: string): Cidr {
   const [addr, lenText, extra] = text.split('/');
-  if (!isIP(addr)) throw new Error(`"${text}" is not a valid CIDR`);
+  if (!ipVersionOf(addr)) throw new Error(`"${text}" is not a valid CIDR`);
   const { version, value } = parseIp(addr);
   const bits = BITS[version];
   const prefix = lenText === undefined ? bits : Number(lenText);
-  if (extra !== undefined || !/^\d*$/.test(lenText ?? '') || prefix > bits) {
+  // a prefix length is decimal digits without a leading zero ("/" alone is not /0)
+  const badLen = lenText !== undefined && !/^(0|[1-9]\d{0,2})$/.test(lenText);
+  if (extra !== undefined || badLen || prefix > bits) {
     throw new Error(`"${text}" is not a valid CIDR`);
   }
   return { version, base: value & netMask(version, prefix), prefix };
@@ -132,4 +147,24 @@ export function ipAt(block: Cidr, n: number): string {
 export function ordinalOf(block: Cidr, ip: string): number | undefined {
   const { version, value } = parseIp(ip);
   return containsIp(block, version, value) ? Number(value - block.base) : undefined;
+}
+
+/** Why `text` is not an address or address/prefix, or undefined when it is one. */
+export function cidrProblem(text: string): string | undefined {
+  try {
+    parseCidr(text);
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+/** Whether address `ip` lies in `cidr` (a bare address is a host); false for bad text. */
+export function ipInNet(ip: string, cidr: string): boolean {
+  try {
+    const a = parseIp(ip);
+    return containsIp(parseCidr(cidr), a.version, a.value);
+  } catch {
+    return false;
+  }
 }
