@@ -10,14 +10,17 @@ export * from './calc';
 export { nodeFacts, type NodeFacts } from './calc/routes';
 export { policyWorld } from './policy-world';
 export { DataplaneState } from './dataplane-state';
+export { BgpGlue, type LearnedRouteSink, type SpeakerLike } from './bgp/glue';
+// the BGP topology moved to its own package; re-exported so felix's users keep working
 export {
-  BgpGlue,
+  bgpNodeFacts,
   planBgp,
   peerConfig,
   speakerConfig,
-  type LearnedRouteSink,
-  type SpeakerLike,
-} from './bgp/glue';
+  GRACEFUL_RESTART,
+  type BgpNode,
+  type BgpPlan,
+} from '@tortie/bgp-topology';
 export * from './dataplane/acl';
 export {
   NetManager,

@@ -5,6 +5,7 @@
 //
 // Everything here is plain data: no selectors, no resources. Selectors have been
 // resolved into IP set ids, policies into rule lists, endpoints into interface names.
+import type { BgpConfig } from '@tortie/bgp-topology';
 
 /** A port or port range as the dataplane matches it. */
 export interface PortRange {
@@ -169,34 +170,8 @@ export interface HostInfo {
   vxlanTunnelMACAddr?: string;
 }
 
-/** The BGP peers this node should have (BGP glue input). */
-export interface BgpPeer {
-  /** Stable name: "mesh-<ip>", "global-<BGPPeer name>", "node-<BGPPeer name>", "rr-<ip>". */
-  name: string;
-  address: string;
-  port?: number;
-  asNumber: number;
-  /** We reflect to this peer (we are an RR and it is a client). */
-  rrClient?: boolean;
-  /** Wait for the peer to connect (mesh: the node with the higher IP is passive). */
-  passive?: boolean;
-  ttlSecurity?: number;
-  keepOriginalNextHop?: boolean;
-}
-
-export interface BgpConfig {
-  enabled: boolean;
-  asNumber: number;
-  routerId?: string;
-  listenPort: number;
-  /** Set when this node is a route reflector. */
-  routeReflectorClusterId?: string;
-  /** The node's IPv4 subnet (eBGP peers in it get third-party next hops). */
-  localSubnet?: string;
-  peers: BgpPeer[];
-  /** Prefixes this node originates: its affine blocks, borrowed /32s, service IPs. */
-  originate: string[];
-}
+/** The BGP settings and peers of this node (BGP glue input): see @tortie/bgp-topology. */
+export type { BgpConfig, BgpPeer } from '@tortie/bgp-topology';
 
 export type MiscUpdate =
   | { type: 'host-update'; host: HostInfo }

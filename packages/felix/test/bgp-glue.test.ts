@@ -1,8 +1,9 @@
-// BGP glue: the pure plan and the glue against a recording speaker. (With real speakers
-// and BIRD it is exercised by the agent's netns tests.)
+// BGP glue against a recording speaker (its plan, planBgp, is tested in
+// @tortie/bgp-topology; with real speakers and BIRD the glue runs in the agent's netns
+// tests and e2e).
 import type { BestPathChange, PeerConfigInput } from '@tortie/bgp-speaker';
 import { createLogger } from '@tortie/bgp-speaker';
-import { BgpGlue, planBgp, speakerConfig, type SpeakerLike } from '../src/bgp/glue';
+import { BgpGlue, type SpeakerLike } from '../src/bgp/glue';
 import type { BgpConfig } from '../src/types';
 
 const logger = createLogger('test', 'error');
@@ -18,49 +19,6 @@ const base: BgpConfig = {
   ],
   originate: ['10.244.1.0/26'],
 };
-
-describe('planBgp', () => {
-  test('first config: start, add every peer, originate every block', () => {
-    const p = planBgp(undefined, base);
-    expect(p.restart).toBe(true);
-    expect(p.addPeers.map((x) => [x.address, x.passive, x.nextHopSelf])).toEqual([
-      ['10.0.0.2', false, false],
-      ['10.0.0.3', true, false],
-    ]);
-    expect(p.originate).toEqual(['10.244.1.0/26']);
-  });
-
-  test('only what changed: a peer gone, a peer changed, a block added', () => {
-    const next: BgpConfig = {
-      ...base,
-      peers: [
-        { name: 'mesh-10.0.0.2', address: '10.0.0.2', asNumber: 64512, rrClient: true },
-        { name: 'tor', address: '192.168.1.1', asNumber: 65000 },
-      ],
-      originate: ['10.244.1.0/26', '10.244.1.64/26'],
-    };
-    const p = planBgp(base, next);
-    expect(p.restart).toBe(false);
-    expect(p.removePeers.sort()).toEqual(['10.0.0.2', '10.0.0.3']);
-    expect(p.addPeers.map((x) => [x.address, x.routeReflectorClient, x.nextHopSelf])).toEqual([
-      ['10.0.0.2', true, false],
-      ['192.168.1.1', false, true], // eBGP ToR: our address as next hop
-    ]);
-    expect(p).toMatchObject({ withdraw: [], originate: ['10.244.1.64/26'] });
-    expect(planBgp(next, next)).toEqual({
-      restart: false,
-      removePeers: [],
-      addPeers: [],
-      withdraw: [],
-      originate: [],
-    });
-  });
-
-  test('a new AS number or cluster id restarts the speaker', () => {
-    expect(planBgp(base, { ...base, asNumber: 64513 }).restart).toBe(true);
-    expect(planBgp(base, { ...base, routeReflectorClusterId: '1.0.0.1' }).restart).toBe(true);
-  });
-});
 
 class FakeSpeaker implements SpeakerLike {
   log: string[] = [];
@@ -154,16 +112,6 @@ describe('BgpGlue with a recording speaker', () => {
 });
 
 describe('graceful restart', () => {
-  test('on by default for every peer, as in Calico (R and F bits, 120 s)', () => {
-    expect(speakerConfig(base).gracefulRestart).toEqual({
-      enabled: true,
-      restartTimeS: 120,
-      staleTimeS: 360,
-      restarting: true,
-      forwardingPreserved: true,
-    });
-  });
-
   test('the agent stopping closes sessions without NOTIFICATION and leaves learned routes in the kernel', async () => {
     const { glue, kernel, speakers } = recordingGlue();
     await glue.apply(base);

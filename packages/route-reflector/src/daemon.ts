@@ -1,12 +1,13 @@
 // tortie-rr configured from the datastore: the Syncer's list+watch of Nodes, BGPPeers
-// and BGPConfigurations -> validated resources -> the reflector's BgpConfig (felix's
-// computation) -> the speaker, changing only the sessions whose peers changed.
+// and BGPConfigurations -> validated resources -> the reflector's BgpConfig
+// (@tortie/bgp-topology, as a node agent computes its own) -> the speaker, changing only
+// the sessions whose peers changed.
 // Nothing is applied before the first complete list. A datastore that does not answer,
 // a bad resource or a Node that cannot be a reflector is logged as an error naming it,
 // and the reflector keeps running with its last good configuration.
 import type { Logger } from '@tortie/bgp-speaker';
 import { Syncer, type Datastore, type SyncStatus, type SyncUpdate } from '@tortie/datastore';
-import type { BgpConfig } from '@tortie/felix';
+import type { BgpConfig } from '@tortie/bgp-topology';
 import { REFLECTOR_KINDS, ReflectorResources } from './resources';
 import { Reflector } from './reflector';
 import { reflectorTopology, TopologyError } from './topology';

@@ -1,7 +1,7 @@
 // Keeps one BGP speaker matching the reflector's computed BgpConfig. The diff is
-// felix's planBgp (the same per-peer settings a node agent uses): peers that did not
-// change keep their sessions; a changed AS, router id, cluster id or listen port needs
-// a new speaker. The speaker sits behind a small interface so this is unit-tested
+// @tortie/bgp-topology's planBgp (the same per-peer settings a node agent uses): peers
+// that did not change keep their sessions; a changed AS, router id, cluster id or listen
+// port needs a new speaker. The speaker sits behind a small interface so this is unit-tested
 // with a recording fake.
 import {
   BgpSpeaker,
@@ -9,7 +9,7 @@ import {
   type PeerConfigInput,
   type SpeakerConfig,
 } from '@tortie/bgp-speaker';
-import { planBgp, speakerConfig, type BgpConfig } from '@tortie/felix';
+import { planBgp, speakerConfig, type BgpConfig } from '@tortie/bgp-topology';
 
 /** What the reflector needs of a speaker. */
 export interface ReflectorSpeakerLike {

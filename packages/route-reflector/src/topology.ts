@@ -1,11 +1,11 @@
 // The reflector's BGP configuration from datastore resources, computed exactly as a
-// node agent computes its own (felix's computeBgp): its Node gives the AS (else
-// BGPConfiguration's asNumber), router id and address (spec.bgp.ipv4Address) and
+// node agent computes its own (@tortie/bgp-topology's computeBgp): its Node gives the
+// AS (else BGPConfiguration's asNumber), router id and address (spec.bgp.ipv4Address) and
 // cluster id (spec.bgp.routeReflectorClusterID); its clients and other peers come
 // from the node mesh and BGPPeers (peerSelector / nodeSelector, both ways). A
 // standalone reflector originates nothing. Pure.
 import type { Resource } from '@tortie/api';
-import { computeBgp, nodeFacts, type BgpConfig, type NodeFacts } from '@tortie/felix';
+import { bgpNodeFacts, computeBgp, type BgpConfig, type BgpNode } from '@tortie/bgp-topology';
 
 export interface ReflectorWorld {
   /** The reflector's Node name. */
@@ -26,8 +26,8 @@ export class TopologyError extends Error {
 
 /** The reflector's BGP configuration; throws TopologyError when its Node is unusable. */
 export function reflectorTopology(w: ReflectorWorld): BgpConfig {
-  const nodes = new Map<string, NodeFacts>();
-  for (const n of w.nodes) nodes.set(n.metadata.name, nodeFacts(n));
+  const nodes = new Map<string, BgpNode>();
+  for (const n of w.nodes) nodes.set(n.metadata.name, bgpNodeFacts(n));
   const me = nodes.get(w.me);
   const fix = 'tortie-rr needs spec.bgp.ipv4Address and spec.bgp.routeReflectorClusterID';
   if (!me) throw new TopologyError(`Node "${w.me}" is not in the datastore (${fix})`);

@@ -5,7 +5,7 @@
 //   policies ─► policy selectors ─► index over LOCAL endpoints ──┴─► per-endpoint tiers (tiers.ts)
 //   local endpoints' tiers ─► active policies/profiles (refcounted) ─► rendered rules (rules.ts)
 //        └─ their rules' selections ─► active IP sets (refcounted)
-//   blocks, affinities, nodes, pools ─► routes (routes.ts, route-table.ts), BGP (bgp.ts)
+//   blocks, affinities, nodes, pools ─► routes (routes.ts, route-table.ts), BGP (@tortie/bgp-topology)
 //
 // Nothing is sent before the syncer is in sync: updates only mark what they touch
 // dirty; the first flush (at in-sync) sends the whole state, then `in-sync`; later
@@ -13,6 +13,7 @@
 // touches: a pod's label change re-checks the selectors reading those labels and
 // recomputes that one pod's policy lists.
 import type { Resource } from '@tortie/api';
+import { computeBgp } from '@tortie/bgp-topology';
 import type { SyncStatus, SyncUpdate } from '@tortie/datastore';
 import { policyTypes, type PolicySpec, type Rule } from '@tortie/policy';
 import winston from 'winston';
@@ -26,7 +27,6 @@ import type {
   TierInfo,
   WorkloadEndpoint,
 } from '../types';
-import { computeBgp } from './bgp';
 import { DEFAULT_TIER, policyId, resourceKey } from './ids';
 import { IpSetCalculator } from './ipsets';
 import { KeyedOutput } from './keyed-output';

@@ -5,6 +5,6 @@ export {
   type CalcGraphConfig,
   type CalcStats,
 } from './calc-graph';
-export { computeBgp, type BgpWorld } from './bgp';
+export { computeBgp, type BgpWorld } from '@tortie/bgp-topology';
 export { SelectorIndex, type IndexEvents } from './selector-index';
 export { ipSetId, policyId, workloadId } from './ids';

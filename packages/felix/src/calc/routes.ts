@@ -5,37 +5,23 @@
 // a block its routes, a node the blocks it owns or borrows from and its tunnel route;
 // this node's own address or a pool (rare) everything.
 import type { Resource } from '@tortie/api';
-import { blocks as ipamBlocks, containsIp, formatCidr, parseCidr, parseIp } from '@tortie/ipam';
+import { bgpNodeFacts, type BgpNode } from '@tortie/bgp-topology';
+import { blocks as ipamBlocks, containsIp, parseCidr, parseIp } from '@tortie/ipam';
 import type { HostInfo, IpPoolInfo, RouteSpec } from '../types';
 
-export interface NodeFacts {
-  name: string;
-  ip?: string;
-  /** Network of the node's address prefix ("10.0.0.0/24"), when it has one. */
-  subnet?: string;
-  ipv6?: string;
+/** A node as the route resolver sees it: its BGP facts, plus its tunnel addresses. */
+export interface NodeFacts extends BgpNode {
   ipipAddr?: string;
   vxlanAddr?: string;
   vxlanMac?: string;
-  labels: Record<string, string>;
-  asNumber?: number;
-  rrClusterId?: string;
 }
 
 export function nodeFacts(n: Resource<'Node'>): NodeFacts {
-  const b = n.spec.bgp;
-  const v4 = b?.ipv4Address;
   return {
-    name: n.metadata.name,
-    ...(v4 ? { ip: v4.split('/')[0] } : {}),
-    ...(v4?.includes('/') ? { subnet: formatCidr(parseCidr(v4)) } : {}),
-    ...(b?.ipv6Address ? { ipv6: b.ipv6Address.split('/')[0] } : {}),
-    ...(b?.ipv4IPIPTunnelAddr ? { ipipAddr: b.ipv4IPIPTunnelAddr } : {}),
+    ...bgpNodeFacts(n),
+    ...(n.spec.bgp?.ipv4IPIPTunnelAddr ? { ipipAddr: n.spec.bgp.ipv4IPIPTunnelAddr } : {}),
     ...(n.spec.ipv4VXLANTunnelAddr ? { vxlanAddr: n.spec.ipv4VXLANTunnelAddr } : {}),
     ...(n.spec.vxlanTunnelMACAddr ? { vxlanMac: n.spec.vxlanTunnelMACAddr } : {}),
-    labels: n.metadata.labels ?? {},
-    ...(b?.asNumber !== undefined ? { asNumber: b.asNumber } : {}),
-    ...(b?.routeReflectorClusterID ? { rrClusterId: b.routeReflectorClusterID } : {}),
   };
 }
 

@@ -8,14 +8,13 @@
 import type { Resource } from '@tortie/api';
 import { parseIp } from '@tortie/ipam';
 import { matches, parseSelector } from '@tortie/policy';
-import type { BgpConfig, BgpPeer } from '../types';
-import type { NodeFacts } from './routes';
+import type { BgpConfig, BgpNode, BgpPeer } from './types';
 
 export const DEFAULT_ASN = 64512;
 
 export interface BgpWorld {
   me: string;
-  nodes: ReadonlyMap<string, NodeFacts>;
+  nodes: ReadonlyMap<string, BgpNode>;
   /** BGPConfiguration "default". */
   config?: Resource<'BGPConfiguration'>;
   peers: Iterable<Resource<'BGPPeer'>>;
@@ -45,7 +44,7 @@ const selects = (text: string | undefined, labels: Record<string, string>) =>
 export function computeBgp(w: BgpWorld): BgpConfig {
   const me = w.nodes.get(w.me);
   const defaultAsn = w.config?.spec.asNumber ?? DEFAULT_ASN;
-  const asnOf = (n: NodeFacts | undefined) => n?.asNumber ?? defaultAsn;
+  const asnOf = (n: BgpNode | undefined) => n?.asNumber ?? defaultAsn;
   const myAsn = asnOf(me);
   const myIp = me?.ip;
   const myCluster = me?.rrClusterId;
@@ -54,7 +53,7 @@ export function computeBgp(w: BgpWorld): BgpConfig {
     ...(w.config?.spec.serviceExternalIPs ?? []),
     ...(w.config?.spec.serviceLoadBalancerIPs ?? []),
   ].map((s) => s.cidr);
-  const byIp = new Map<string, NodeFacts>();
+  const byIp = new Map<string, BgpNode>();
   for (const n of w.nodes.values()) if (n.ip) byIp.set(n.ip, n);
 
   const peers = new Map<string, BgpPeer>();
@@ -102,7 +101,7 @@ export function computeBgp(w: BgpWorld): BgpConfig {
       }
       if (s.peerSelector === undefined) continue;
       const sel = parseSelector(s.peerSelector);
-      const rrName = (n: NodeFacts) =>
+      const rrName = (n: BgpNode) =>
         myCluster !== undefined || n.rrClusterId !== undefined
           ? `rr-${n.ip}`
           : `${scope}-${p.metadata.name}-${n.name}`;

@@ -1,0 +1,86 @@
+// From a computed BgpConfig to what a tortie BGP speaker is told: the speaker-wide
+// settings, each peer's settings, and the smallest change from one config to the next.
+// The node agent's glue and tortie-rr both apply these plans to their speakers.
+import { parseSpeakerConfig, type PeerConfigInput, type SpeakerConfig } from '@tortie/bgp-speaker';
+import type { BgpConfig, BgpPeer } from './types';
+
+/**
+ * Graceful restart as Calico's BIRD does it (`graceful restart;`, 120 s): peers keep our
+ * routes while we restart, with the F bit (the kernel keeps forwarding) and the R bit on
+ * the first session after start (we cannot tell a first start from a restart; on a
+ * first start the peer has nothing of ours to keep, so the bits cost nothing).
+ */
+export const GRACEFUL_RESTART = {
+  enabled: true,
+  restartTimeS: 120,
+  restarting: true,
+  forwardingPreserved: true,
+} as const;
+
+/** The speaker's per-peer configuration for one computed peer. */
+export function peerConfig(p: BgpPeer, me: BgpConfig): PeerConfigInput {
+  return {
+    address: p.address,
+    asn: p.asNumber,
+    port: p.port ?? 179,
+    description: p.name,
+    passive: p.passive ?? false,
+    routeReflectorClient: p.rrClient ?? false,
+    // eBGP peers (ToR) get our address as next hop, or another node's when it shares
+    // the ToR's subnet (third party); iBGP mesh keeps the node's own
+    nextHopSelf: p.asNumber !== me.asNumber && !p.keepOriginalNextHop,
+    ...(p.asNumber !== me.asNumber && me.localSubnet ? { sharedSubnet: me.localSubnet } : {}),
+    ttlSecurity: p.ttlSecurity,
+    holdTime: 90,
+    connectRetryTime: 2,
+    // nodes of a cluster start together: a connect refused because the other agent is
+    // not listening yet is retried after 0.5 s (doubling to 30 s), not after 5 s
+    errorWaitTime: [0.5, 30],
+  };
+}
+
+/** The speaker-wide settings: a change to these needs a new speaker. */
+export function speakerConfig(c: BgpConfig, logLevel?: string): SpeakerConfig {
+  return parseSpeakerConfig({
+    ...(logLevel ? { logLevel } : {}),
+    asn: c.asNumber,
+    routerId: c.routerId,
+    clusterId: c.routeReflectorClusterId,
+    listen: { address: '::', port: c.listenPort },
+    nextHop: c.routerId ? { ipv4: c.routerId } : {},
+    gracefulRestart: GRACEFUL_RESTART,
+  });
+}
+
+export interface BgpPlan {
+  restart: boolean;
+  removePeers: string[];
+  addPeers: PeerConfigInput[];
+  withdraw: string[];
+  originate: string[];
+}
+
+const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+/** What to change to go from `prev` to `next` (everything, when the speaker restarts). */
+export function planBgp(prev: BgpConfig | undefined, next: BgpConfig): BgpPlan {
+  const restart =
+    !prev || !next.enabled || !prev.enabled || !sameJson(speakerConfig(prev), speakerConfig(next));
+  const before = new Map(restart ? [] : prev!.peers.map((p) => [p.address, peerConfig(p, prev!)]));
+  const after = new Map(next.peers.map((p) => [p.address, peerConfig(p, next)]));
+  const removePeers = [...before.keys()].filter(
+    (a) => !after.has(a) || !sameJson(before.get(a), after.get(a)),
+  );
+  const addPeers = [...after.entries()]
+    .filter(([a, cfg]) => !before.has(a) || !sameJson(before.get(a), cfg))
+    .map(([, cfg]) => cfg);
+  const had = new Set(restart ? [] : prev!.originate);
+  const want = new Set(next.originate);
+  return {
+    restart,
+    removePeers,
+    addPeers,
+    withdraw: [...had].filter((p) => !want.has(p)),
+    originate: [...want].filter((p) => !had.has(p)),
+  };
+}

@@ -1,0 +1,71 @@
+// From a computed BgpConfig to the speaker: the pure plan (only what changed) and the
+// speaker-wide settings.
+import type { BgpConfig } from '../src';
+import { planBgp, speakerConfig } from '../src';
+
+const base: BgpConfig = {
+  enabled: true,
+  asNumber: 64512,
+  routerId: '10.0.0.1',
+  listenPort: 179,
+  peers: [
+    { name: 'mesh-10.0.0.2', address: '10.0.0.2', asNumber: 64512 },
+    { name: 'mesh-10.0.0.3', address: '10.0.0.3', asNumber: 64512, passive: true },
+  ],
+  originate: ['10.244.1.0/26'],
+};
+
+describe('planBgp', () => {
+  test('first config: start, add every peer, originate every block', () => {
+    const p = planBgp(undefined, base);
+    expect(p.restart).toBe(true);
+    expect(p.addPeers.map((x) => [x.address, x.passive, x.nextHopSelf])).toEqual([
+      ['10.0.0.2', false, false],
+      ['10.0.0.3', true, false],
+    ]);
+    expect(p.originate).toEqual(['10.244.1.0/26']);
+  });
+
+  test('only what changed: a peer gone, a peer changed, a block added', () => {
+    const next: BgpConfig = {
+      ...base,
+      peers: [
+        { name: 'mesh-10.0.0.2', address: '10.0.0.2', asNumber: 64512, rrClient: true },
+        { name: 'tor', address: '192.168.1.1', asNumber: 65000 },
+      ],
+      originate: ['10.244.1.0/26', '10.244.1.64/26'],
+    };
+    const p = planBgp(base, next);
+    expect(p.restart).toBe(false);
+    expect(p.removePeers.sort()).toEqual(['10.0.0.2', '10.0.0.3']);
+    expect(p.addPeers.map((x) => [x.address, x.routeReflectorClient, x.nextHopSelf])).toEqual([
+      ['10.0.0.2', true, false],
+      ['192.168.1.1', false, true], // eBGP ToR: our address as next hop
+    ]);
+    expect(p).toMatchObject({ withdraw: [], originate: ['10.244.1.64/26'] });
+    expect(planBgp(next, next)).toEqual({
+      restart: false,
+      removePeers: [],
+      addPeers: [],
+      withdraw: [],
+      originate: [],
+    });
+  });
+
+  test('a new AS number or cluster id restarts the speaker', () => {
+    expect(planBgp(base, { ...base, asNumber: 64513 }).restart).toBe(true);
+    expect(planBgp(base, { ...base, routeReflectorClusterId: '1.0.0.1' }).restart).toBe(true);
+  });
+});
+
+describe('graceful restart', () => {
+  test('on by default for every peer, as in Calico (R and F bits, 120 s)', () => {
+    expect(speakerConfig(base).gracefulRestart).toEqual({
+      enabled: true,
+      restartTimeS: 120,
+      staleTimeS: 360,
+      restarting: true,
+      forwardingPreserved: true,
+    });
+  });
+});
