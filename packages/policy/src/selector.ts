@@ -10,6 +10,12 @@
 //
 // Semantics (Calico's): `k != v` and `k not in {..}` are true when k is absent;
 // `==`, `in`, `contains`, `starts with`, `ends with` need k present.
+//
+// The text is read as libcalico-go's tokenizer reads it: whitespace is a space or a
+// tab only; "all(", "global(" and "has(" are one token (a space before the parenthesis
+// makes "has" a label key); two-word operators may be written without the space
+// ("notin", "startswith"); a set literal may end with a comma; a key is at most 512
+// characters.
 
 export type Selector =
   | { op: 'all' }
@@ -34,18 +40,21 @@ export class SelectorError extends Error {
 
 type Token =
   | { kind: 'key'; text: string; col: number }
+  /** "all(", "global(", "has(" written without a space */
+  | { kind: 'func'; text: 'all' | 'global' | 'has'; col: number }
   | { kind: 'string'; text: string; col: number }
   | { kind: 'punct'; text: string; col: number }
   | { kind: 'end'; text: ''; col: number };
 
 const KEY = /[A-Za-z0-9_.\-/]/;
+const MAX_KEY = 512;
 
 function tokenize(src: string): Token[] {
   const out: Token[] = [];
   let i = 0;
   while (i < src.length) {
     const c = src[i];
-    if (c === ' ' || c === '\t' || c === '\n') {
+    if (c === ' ' || c === '\t') {
       i++;
       continue;
     }
@@ -71,7 +80,15 @@ function tokenize(src: string): Token[] {
     if (KEY.test(c)) {
       let j = i;
       while (j < src.length && KEY.test(src[j])) j++;
-      out.push({ kind: 'key', text: src.slice(i, j), col });
+      const text = src.slice(i, j);
+      if (src[j] === '(' && (text === 'all' || text === 'global' || text === 'has')) {
+        out.push({ kind: 'func', text, col });
+        i = j + 1;
+        continue;
+      }
+      if (text.length > MAX_KEY)
+        throw new SelectorError(src, col, `label too long (over ${MAX_KEY})`);
+      out.push({ kind: 'key', text, col });
       i = j;
       continue;
     }
@@ -152,12 +169,7 @@ class Parser {
 
   private term(): Selector {
     const t = this.peek();
-    if (t.kind !== 'key')
-      this.fail(t, `expected a label key, "all()", "global()", "has(", "!" or "("${describe(t)}`);
-    this.pos++;
-    const next = this.peek();
-    // function forms
-    if (next.kind === 'punct' && next.text === '(' && ['all', 'global', 'has'].includes(t.text)) {
+    if (t.kind === 'func') {
       this.pos++;
       if (t.text === 'has') {
         const k = this.peek();
@@ -167,33 +179,41 @@ class Parser {
         return { op: 'has', key: k.text };
       }
       this.expectPunct(')');
-      return { op: t.text as 'all' | 'global' };
+      return { op: t.text };
     }
+    if (t.kind !== 'key')
+      this.fail(t, `expected a label key, "all()", "global()", "has(", "!" or "("${describe(t)}`);
+    this.pos++;
+    const next = this.peek();
     const key = t.text;
     if (next.kind === 'punct' && (next.text === '==' || next.text === '!=')) {
       this.pos++;
       return { op: next.text, key, value: this.value() };
     }
     if (next.kind === 'key') {
-      const word = next.text;
-      if (
-        word === 'in' ||
-        (word === 'not' && this.peek(1).kind === 'key' && this.peek(1).text === 'in')
-      ) {
-        this.pos += word === 'in' ? 1 : 2;
-        return { op: word === 'in' ? 'in' : 'not in', key, values: this.set() };
-      }
-      if (word === 'contains') {
-        this.pos++;
-        return { op: 'contains', key, value: this.value() };
-      }
-      if (
-        (word === 'starts' || word === 'ends') &&
-        this.peek(1).kind === 'key' &&
-        this.peek(1).text === 'with'
-      ) {
+      // two-word operators, with or without the space (libcalico-go takes both)
+      const after = this.peek(1);
+      const pair = after.kind === 'key' ? `${next.text} ${after.text}` : undefined;
+      const op = {
+        in: 'in',
+        notin: 'not in',
+        contains: 'contains',
+        startswith: 'starts with',
+        endswith: 'ends with',
+      }[next.text];
+      if (pair === 'not in' || pair === 'starts with' || pair === 'ends with') {
         this.pos += 2;
-        return { op: word === 'starts' ? 'starts with' : 'ends with', key, value: this.value() };
+        return pair === 'not in'
+          ? { op: pair, key, values: this.set() }
+          : { op: pair, key, value: this.value() };
+      }
+      if (op === 'in' || op === 'not in') {
+        this.pos++;
+        return { op, key, values: this.set() };
+      }
+      if (op !== undefined) {
+        this.pos++;
+        return { op: op as 'contains' | 'starts with' | 'ends with', key, value: this.value() };
       }
     }
     this.fail(
@@ -205,25 +225,28 @@ class Parser {
   private set(): string[] {
     this.expectPunct('{');
     const values: string[] = [];
-    if (this.peek().kind === 'punct' && this.peek().text === '}') {
-      this.pos++;
-      return values;
-    }
+    // string, string, ... with an optional trailing comma, as libcalico-go
     for (;;) {
-      values.push(this.value());
       const t = this.peek();
-      if (t.kind === 'punct' && t.text === ',') {
+      if (t.kind === 'punct' && t.text === '}') {
         this.pos++;
-        continue;
+        return values;
       }
-      this.expectPunct('}', '"," or "}"');
-      return values;
+      if (t.kind !== 'string') this.fail(t, `expected a quoted value or "}"${describe(t)}`);
+      values.push(this.value());
+      const n = this.peek();
+      if (n.kind === 'punct' && n.text === ',') this.pos++;
+      else {
+        this.expectPunct('}', '"," or "}"');
+        return values;
+      }
     }
   }
 }
 
 function describe(t: Token): string {
   if (t.kind === 'end') return ', found the end';
+  if (t.kind === 'func') return `, found "${t.text}("`;
   return `, found ${t.kind === 'string' ? JSON.stringify(t.text) : `"${t.text}"`}`;
 }
 
