@@ -181,6 +181,41 @@ describe('routes and tunnels', () => {
     );
   });
 
+  test('adding tunl0 loads the ipip module, which makes its own tunl0: "File exists" is success', async () => {
+    // as a real kernel does (seen in the VM): tunl0 appears when the add loads the module
+    let loaded = false;
+    const runner = new RecordingRunner((argv) => {
+      const cmd = argv.join(' ');
+      if (cmd === 'ip link add name tunl0 type ipip') {
+        loaded = true;
+        return { code: 2, stderr: 'RTNETLINK answers: File exists' };
+      }
+      if (cmd === 'ip link show tunl0') return { code: loaded ? 0 : 1 };
+      return { stdout: '[]' };
+    });
+    const m = new NetManager(runner);
+    m.send({
+      type: 'pool-update',
+      pool: {
+        cidr: '10.0.0.0/16',
+        ipip: 'Always',
+        vxlan: 'Never',
+        natOutgoing: false,
+        disableBGPExport: false,
+      },
+    });
+    m.send({
+      type: 'host-update',
+      host: { node: 'n1', ipv4Address: '192.168.0.1', ipv4IPIPTunnelAddr: '10.0.1.1' },
+    });
+    m.send({ type: 'in-sync' });
+    await m.apply();
+    expect(m.problems.get('ipip')).toBeUndefined();
+    const cmds = runner.calls.map((c) => c.argv.join(' '));
+    expect(cmds).toContain('ip link set tunl0 mtu 1480 up');
+    expect(cmds).toContain('ip addr replace 10.0.1.1/32 dev tunl0');
+  });
+
   test('after a restart, BGP-learned kernel routes stay until BGP has relearned everything', async () => {
     // the kernel has two proto 81 routes from the agent before this one
     const kept = JSON.stringify([

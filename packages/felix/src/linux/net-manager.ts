@@ -285,10 +285,14 @@ export class NetManager implements DataplaneManager {
 
   private async ensureIpip(h: HostInfo): Promise<void> {
     const mtu = Number(this.config.ipipMTU) || tunnelMtu(await this.hostMtu(h), 'ipip');
-    const exists = (await this.runner.run(['ip', 'link', 'show', IPIP_DEVICE])).code === 0;
-    const cmds = ipipDeviceCommands(h, mtu).slice(exists ? 1 : 0);
-    for (const c of cmds) {
+    const exists = async () =>
+      (await this.runner.run(['ip', 'link', 'show', IPIP_DEVICE])).code === 0;
+    const [add, ...configure] = ipipDeviceCommands(h, mtu);
+    for (const c of (await exists()) ? configure : [add, ...configure]) {
       const r = await this.runner.run(c);
+      // adding tunl0 loads the ipip module, which creates its own tunl0 in every
+      // namespace: then the add itself fails with "File exists", and tunl0 is there
+      if (r.code !== 0 && c === add && (await exists())) continue;
       if (r.code !== 0) {
         // e.g. a kernel without the ipip module: IPIP routes stay unprogrammed, and say why
         this.problems.set('ipip', `${c.join(' ')}: ${r.stderr.trim()}`);
