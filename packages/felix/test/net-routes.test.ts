@@ -11,6 +11,17 @@ import {
 import { RouteTable, routeArgs } from '../src/linux/route-table';
 import { RecordingRunner } from '../src/linux/runner';
 
+const IPIP_POOL = {
+  type: 'pool-update',
+  pool: {
+    cidr: '10.0.0.0/16',
+    ipip: 'Always',
+    vxlan: 'Never',
+    natOutgoing: false,
+    disableBGPExport: false,
+  },
+} as const;
+
 describe('routes and tunnels', () => {
   test('kernel routes per kind', () => {
     expect(kernelRoute({ dst: '10.0.0.5/32', kind: 'local-workload', ifaceName: 'cali1' })).toEqual(
@@ -163,16 +174,7 @@ describe('routes and tunnels', () => {
           : { stdout: '[]' },
     );
     const m = new NetManager(runner);
-    m.send({
-      type: 'pool-update',
-      pool: {
-        cidr: '10.0.0.0/16',
-        ipip: 'Always',
-        vxlan: 'Never',
-        natOutgoing: false,
-        disableBGPExport: false,
-      },
-    });
+    m.send(IPIP_POOL);
     m.send({ type: 'host-update', host: { node: 'n1', ipv4Address: '192.168.0.1' } });
     m.send({ type: 'in-sync' });
     await m.apply();
@@ -194,16 +196,7 @@ describe('routes and tunnels', () => {
       return { stdout: '[]' };
     });
     const m = new NetManager(runner);
-    m.send({
-      type: 'pool-update',
-      pool: {
-        cidr: '10.0.0.0/16',
-        ipip: 'Always',
-        vxlan: 'Never',
-        natOutgoing: false,
-        disableBGPExport: false,
-      },
-    });
+    m.send(IPIP_POOL);
     m.send({
       type: 'host-update',
       host: { node: 'n1', ipv4Address: '192.168.0.1', ipv4IPIPTunnelAddr: '10.0.1.1' },

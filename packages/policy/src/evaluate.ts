@@ -15,6 +15,7 @@ import {
   DEFAULT_TIER,
   policyTypes,
   protocolNumber,
+  sideSelection,
   type Direction,
   type Endpoint,
   type EntityRule,
@@ -344,12 +345,7 @@ export class Evaluator {
     policyNs: string | undefined,
   ): boolean {
     const sa = e.serviceAccounts;
-    const saUsed = sa !== undefined && (sa.selector !== undefined || !!sa.names?.length);
-    const positive =
-      saUsed ||
-      e.selector !== undefined ||
-      e.namespaceSelector !== undefined ||
-      (policyNs !== undefined && e.notSelector !== undefined);
+    const { serviceAccounts: saUsed, positive } = sideSelection(e, policyNs);
     if (!positive && e.notSelector === undefined) return true;
     const holders: Array<{ labels: Labels; namespace?: string; ep?: Endpoint }> = [
       ...(ep ? [{ labels: ep.labels, namespace: ep.namespace, ep }] : []),

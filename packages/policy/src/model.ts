@@ -162,3 +162,23 @@ export function policyTypes(spec: PolicySpec): Direction[] {
   // Calico: Ingress always; Egress too when egress rules are present.
   return spec.egress?.length ? ['Ingress', 'Egress'] : ['Ingress'];
 }
+
+/**
+ * Which selector fields of a rule side are in force, as Calico's getEndpointSelector
+ * decides (libcalico-go updateprocessors/rules.go): service accounts only with names or
+ * a selector; a positive selection (scoped to namespaces) as soon as any selector field
+ * is used, notSelector included when the policy is namespaced.
+ */
+export function sideSelection(
+  e: EntityRule,
+  policyNs: string | undefined,
+): { serviceAccounts: boolean; positive: boolean } {
+  const sa = e.serviceAccounts;
+  const serviceAccounts = sa !== undefined && (sa.selector !== undefined || !!sa.names?.length);
+  const positive =
+    serviceAccounts ||
+    e.selector !== undefined ||
+    e.namespaceSelector !== undefined ||
+    (policyNs !== undefined && e.notSelector !== undefined);
+  return { serviceAccounts, positive };
+}

@@ -4,7 +4,13 @@
 // identified by the hash of its canonical flat selector, so equal selections share
 // one set whatever rule or policy they come from. Pure.
 import type { EntityRule, PolicySpec } from '@tortie/policy';
-import { parseSelector, printSelector, replaceAll, type Selector } from '@tortie/policy';
+import {
+  parseSelector,
+  printSelector,
+  replaceAll,
+  sideSelection,
+  type Selector,
+} from '@tortie/policy';
 import type { IpSetType } from '../types';
 import { ipSetId } from './ids';
 import { KIND, NS, NS_LABEL, SA, SA_LABEL } from './model';
@@ -77,12 +83,7 @@ function def(type: IpSetType, selector: Selector, namedPort?: SetDef['namedPort'
  */
 export function sideSelector(e: EntityRule, policyNs: string | undefined): Selector | undefined {
   const sa = e.serviceAccounts;
-  const saUsed = sa !== undefined && (sa.selector !== undefined || !!sa.names?.length);
-  const positive =
-    saUsed ||
-    e.selector !== undefined ||
-    e.namespaceSelector !== undefined ||
-    (policyNs !== undefined && e.notSelector !== undefined);
+  const { serviceAccounts: saUsed, positive } = sideSelection(e, policyNs);
   if (!positive) return undefined;
   const parts: Selector[] = [];
   if (e.namespaceSelector !== undefined)
@@ -91,7 +92,7 @@ export function sideSelector(e: EntityRule, policyNs: string | undefined): Selec
       replaceAll(prefixKeys(parseSelector(e.namespaceSelector), NS_LABEL), { op: 'has', key: NS }),
     );
   else if (policyNs !== undefined) parts.push(eq(NS, policyNs));
-  if (saUsed) {
+  if (saUsed && sa) {
     parts.push({ op: 'has', key: SA });
     if (sa.names?.length) parts.push({ op: 'in', key: SA, values: [...sa.names] });
     if (sa.selector !== undefined) parts.push(prefixKeys(parseSelector(sa.selector), SA_LABEL));
