@@ -4,14 +4,21 @@ import { z } from 'zod';
 import { cidrProblem, ipVersionOf } from '@tortie/netaddr';
 import { parseSelector, SelectorError } from '@tortie/policy';
 
-export const cidr = z.string().superRefine((s, ctx) => {
+function checkCidr(s: string, ctx: z.RefinementCtx): void {
   const problem = cidrProblem(s) ?? (s.includes('/') ? undefined : `"${s}" is not a valid CIDR`);
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
+}
+
+export const cidr = z.string().superRefine(checkCidr);
+
+/** A CIDR, or "" (Calico's omitempty CIDR fields). */
+export const cidrOrEmpty = z.string().superRefine((s, ctx) => {
+  if (s !== '') checkCidr(s, ctx);
 });
 
-export const ip = z
-  .string()
-  .refine((s) => ipVersionOf(s) !== 0, { error: (i) => `"${String(i.input)}" is not an IP address` });
+export const ip = z.string().refine((s) => ipVersionOf(s) !== 0, {
+  error: (i) => `"${String(i.input)}" is not an IP address`,
+});
 
 /** "10.0.0.1" or "10.0.0.1/24" (Calico's Node BGP addresses carry the subnet). */
 export const ipWithOptionalPrefix = z.string().superRefine((s, ctx) => {
@@ -78,5 +85,37 @@ export const protocol = z.union([
 ]);
 
 export const labels = z.record(z.string(), z.string());
+
+/**
+ * A YAML/JSON scalar where Go has a string, as calicoctl's typed decode reads it
+ * (sigs.k8s.io/yaml converts numbers and booleans for string fields: strconv.FormatInt,
+ * FormatFloat(v, 'g', -1, 32), FormatBool; null leaves ""). Other values are left to fail.
+ */
+export function goString(v: unknown): unknown {
+  if (v === null) return '';
+  if (typeof v === 'boolean') return String(v);
+  if (typeof v === 'number') return Number.isInteger(v) ? v.toFixed(0) : goFloat32(v);
+  return v;
+}
+
+/** Go's strconv.FormatFloat(v, 'g', -1, 32): the shortest text that reads back as this float32. */
+function goFloat32(v: number): string {
+  if (!Number.isFinite(v)) return v > 0 ? '+Inf' : v < 0 ? '-Inf' : 'NaN';
+  const f = Math.fround(v);
+  let digits = '';
+  for (let p = 1; p <= 9; p++) {
+    digits = f.toPrecision(p);
+    if (Math.fround(Number(digits)) === f) break;
+  }
+  // %e when the exponent is < -4 or >= 6 (Go's 'g' with the shortest precision)
+  const [mantissa, exp] = Number(digits).toExponential().split('e');
+  const e = Number(exp);
+  if (e < -4 || e >= 6)
+    return `${mantissa}e${e < 0 ? '-' : '+'}${String(Math.abs(e)).padStart(2, '0')}`;
+  return String(Number(digits));
+}
+
+/** Labels and annotations (metadata): values coerced to strings as calicoctl does. */
+export const metadataLabels = z.record(z.string(), z.preprocess(goString, z.string()));
 
 export const encapMode = z.enum(['Never', 'Always', 'CrossSubnet']);

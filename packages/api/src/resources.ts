@@ -5,10 +5,12 @@ import { z } from 'zod';
 import {
   asNumber,
   cidr,
+  cidrOrEmpty,
   encapMode,
   ip,
   ipWithOptionalPrefix,
   labels,
+  metadataLabels,
   port,
   protocol,
   selector,
@@ -29,8 +31,8 @@ const metadata = z.object({
       'must be lowercase alphanumerics, "-" or ".", starting and ending alphanumeric',
     ),
   namespace: z.string().optional(),
-  labels: labels.optional(),
-  annotations: labels.optional(),
+  labels: metadataLabels.optional(),
+  annotations: metadataLabels.optional(),
   resourceVersion: z.string().optional(),
   uid: z.string().optional(),
   creationTimestamp: z.string().optional(),
@@ -185,14 +187,18 @@ const ipPoolSpec = z
     return { ...s, blockSize };
   });
 
+// Calico's ServiceXXXIPBlock: `cidr` is omitempty, and confd skips empty entries
+const serviceIpBlock = z.strictObject({ cidr: cidrOrEmpty.optional() });
+
 const bgpConfigurationSpec = z.strictObject({
   logSeverityScreen: z.enum(['Debug', 'Info', 'Warning', 'Error', 'Fatal']).default('Info'),
   nodeToNodeMeshEnabled: z.boolean().default(true),
   asNumber: asNumber.default(64512),
-  listenPort: z.number().int().min(1).max(65535).default(179),
-  serviceClusterIPs: z.array(z.strictObject({ cidr })).optional(),
-  serviceExternalIPs: z.array(z.strictObject({ cidr })).optional(),
-  serviceLoadBalancerIPs: z.array(z.strictObject({ cidr })).optional(),
+  // no default: a node's "node.<name>" configuration without one takes the default's
+  listenPort: z.number().int().min(1).max(65535).optional(),
+  serviceClusterIPs: z.array(serviceIpBlock).optional(),
+  serviceExternalIPs: z.array(serviceIpBlock).optional(),
+  serviceLoadBalancerIPs: z.array(serviceIpBlock).optional(),
   communities: z.array(z.strictObject({ name: z.string(), value: z.string() })).optional(),
   prefixAdvertisements: z
     .array(z.strictObject({ cidr, communities: z.array(z.string()) }))
@@ -217,11 +223,19 @@ const bgpPeerSpec = z
       .optional(),
   })
   .superRefine((s, ctx) => {
-    if ((s.peerIP === undefined) === (s.peerSelector === undefined)) {
+    // Calico's CEL rules on BGPPeerSpec (a BGPPeer with neither configures no session)
+    if (s.peerIP !== undefined && s.peerSelector !== undefined) {
       ctx.addIssue({
         code: 'custom',
         path: ['peerIP'],
-        message: 'exactly one of peerIP and peerSelector must be set',
+        message: 'peerIP and peerSelector cannot both be set',
+      });
+    }
+    if (s.peerSelector !== undefined && s.asNumber !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['asNumber'],
+        message: "must be empty when peerSelector is set (the selected nodes' AS is used)",
       });
     }
     if (s.peerIP !== undefined) {
@@ -235,8 +249,6 @@ const bgpPeerSpec = z
           message: `"${s.peerIP}" is not an IP address or address:port`,
         });
       }
-      if (s.asNumber === undefined)
-        ctx.addIssue({ code: 'custom', path: ['asNumber'], message: 'required with peerIP' });
     }
     if (s.node !== undefined && s.nodeSelector !== undefined) {
       ctx.addIssue({
@@ -450,7 +462,8 @@ export function resourceSchema<K extends Kind>(k: K) {
     }),
     kind: z.literal(k),
     metadata,
-    spec: KINDS[k].spec,
+    // calicoctl's typed decode gives a missing or null spec the zero value: {}
+    spec: z.preprocess((v) => v ?? {}, KINDS[k].spec),
   });
 }
 

@@ -38,11 +38,9 @@ describe('Calico v3 manifests', () => {
       disabled: false,
       nodeSelector: 'all()',
     });
-    expect(rs[2].spec).toMatchObject({
-      nodeToNodeMeshEnabled: false,
-      asNumber: 63400,
-      listenPort: 179,
-    });
+    expect(rs[2].spec).toMatchObject({ nodeToNodeMeshEnabled: false, asNumber: 63400 });
+    // no default listenPort: a node's own configuration without one takes the default's
+    expect(rs[2].spec).not.toHaveProperty('listenPort');
   });
 
   test('defaults as Calico documents them', () => {
@@ -68,6 +66,71 @@ describe('Calico v3 manifests', () => {
       spec: { peerIP: '10.0.0.1:1790', asNumber: '1.10' },
     });
     expect(r.spec).toMatchObject({ asNumber: 65546 });
+  });
+});
+
+describe('accepted where calicoctl accepts it', () => {
+  const bgp = (kind: string, rest: string) =>
+    `apiVersion: projectcalico.org/v3\nkind: ${kind}\nmetadata: {name: x}\n${rest}`;
+
+  test('a BGPPeer with peerIP and no asNumber (the cluster AS is used)', () => {
+    const [p] = parseManifests(bgp('BGPPeer', 'spec: {peerIP: 192.0.2.1}'));
+    expect(p.spec).toEqual({ peerIP: '192.0.2.1' });
+  });
+
+  test('empty entries in the service IP lists (Calico skips them)', () => {
+    const [c] = parseManifests(
+      bgp(
+        'BGPConfiguration',
+        'spec:\n  serviceClusterIPs: [{}]\n  serviceExternalIPs: [{cidr: ""}, {cidr: 192.0.2.0/24}]\n  serviceLoadBalancerIPs: []',
+      ),
+    );
+    expect(c.spec).toMatchObject({
+      serviceClusterIPs: [{}],
+      serviceExternalIPs: [{ cidr: '' }, { cidr: '192.0.2.0/24' }],
+    });
+    expect(problems(bgp('BGPConfiguration', 'spec: {serviceClusterIPs: [{cidr: x}]}'))).toEqual([
+      'BGPConfiguration x: spec.serviceClusterIPs[0].cidr: "x" is not a valid CIDR',
+    ]);
+  });
+
+  test('label and annotation values that are not strings, coerced as Go reads them', () => {
+    const [n] = parseManifests(`apiVersion: projectcalico.org/v3
+kind: Node
+metadata:
+  name: n1
+  labels: {rack: 7, spine: true, off: false, ratio: 0.1, big: 1234567.5, tiny: 0.00001, empty: null, text: a}
+  annotations: {version: 2}
+spec: {}`);
+    expect(n.metadata.labels).toEqual({
+      rack: '7',
+      spine: 'true',
+      off: 'false',
+      ratio: '0.1',
+      big: '1.2345675e+06',
+      tiny: '1e-05',
+      empty: '',
+      text: 'a',
+    });
+    expect(n.metadata.annotations).toEqual({ version: '2' });
+    // a map or a list is no string to Go either
+    expect(
+      problems(
+        'apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: x, labels: {a: [1]}}',
+      ),
+    ).toEqual(['Node x: metadata.labels.a: Invalid input: expected string, received array']);
+  });
+
+  test('a missing or null spec is the empty spec', () => {
+    const [a, b] = parseManifests(
+      `${bgp('BGPConfiguration', '')}\n---\n${bgp('BGPPeer', 'spec: null')}`,
+    );
+    expect(a.spec).toMatchObject({ nodeToNodeMeshEnabled: true, asNumber: 64512 });
+    expect(b.spec).toEqual({}); // no peerIP, no peerSelector: no session, as in Calico
+    // and then validated as any spec
+    expect(problems(bgp('IPPool', 'spec: null'))).toEqual([
+      'IPPool x: spec.cidr: Invalid input: expected string, received undefined',
+    ]);
   });
 });
 
@@ -188,9 +251,15 @@ metadata: {name: x}
       'IPPool p: spec.blockSize: 20 is larger than the pool 10.0.0.0/24',
       'IPPool p: spec.vxlanMode: ipipMode and vxlanMode cannot both be enabled',
     ]);
+    // Calico's CEL rules on BGPPeerSpec
     expect(
-      problems('kind: BGPPeer\napiVersion: tortie.io/v1\nmetadata: {name: p}\nspec: {asNumber: 1}'),
-    ).toEqual(['BGPPeer p: spec.peerIP: exactly one of peerIP and peerSelector must be set']);
+      problems(
+        'kind: BGPPeer\napiVersion: tortie.io/v1\nmetadata: {name: p}\nspec: {peerIP: 10.0.0.1, peerSelector: all(), asNumber: 1}',
+      ),
+    ).toEqual([
+      'BGPPeer p: spec.peerIP: peerIP and peerSelector cannot both be set',
+      "BGPPeer p: spec.asNumber: must be empty when peerSelector is set (the selected nodes' AS is used)",
+    ]);
   });
 
   test('unknown fields are refused (except FelixConfiguration tuning fields)', () => {

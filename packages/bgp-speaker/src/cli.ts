@@ -7,7 +7,7 @@ import YAML from 'yaml';
 import { ConfigError, parseSpeakerConfig } from './config';
 import { controlRequest } from './control';
 import { createLogger } from './log';
-import { BgpSpeaker } from './speaker';
+import { BgpSpeaker, peerKey } from './speaker';
 import { formatTable } from './table';
 
 const DEFAULT_SOCKET = '/run/tortie-bgp.sock';
@@ -23,6 +23,7 @@ const USAGE = `usage:
 
 interface PeerRow {
   address: string;
+  port?: number;
   asn: number;
   state: string;
   since?: string;
@@ -101,7 +102,7 @@ async function main(argv: string[]): Promise<number> {
         const rows = [['PEER', 'AS', 'STATE', 'SINCE', 'RECEIVED', 'UPDATES IN/OUT', 'INFO']];
         for (const p of peers) {
           rows.push([
-            p.address,
+            peerKey(p.address, p.port),
             String(p.asn),
             p.state,
             p.since ?? '',

@@ -15,6 +15,7 @@ export {
 } from './config';
 export {
   BgpSpeaker,
+  peerKey,
   routeView,
   formatAsPath,
   type RouteView,

@@ -11,6 +11,7 @@ export const CLI_PATH = path.resolve(__dirname, 'cli.js');
 
 export interface PeerRow {
   address: string;
+  port: number;
   asn: number;
   state: string;
   since?: string;

@@ -53,9 +53,10 @@ export interface SpeakerOptions {
 export interface SpeakerEvents {
   /** Loc-RIB best paths changed (batched per received UPDATE or local change). */
   bestPath: [changes: BestPathChange[]];
-  peerState: [address: string, state: string];
+  /** `key`: the peer's peerKey (its address, with the port when not 179). */
+  peerState: [key: string, state: string];
   /** A peer sent End-of-RIB for a family: its initial table is complete. */
-  endOfRib: [address: string, afi: Afi];
+  endOfRib: [key: string, afi: Afi];
 }
 
 /** A Loc-RIB route as the API and the control socket show it. */
@@ -90,6 +91,16 @@ interface PeerEntry {
 
 const ORIGIN_NAMES = ['IGP', 'EGP', 'incomplete'] as const;
 
+/**
+ * A peer's key: its address, or "address:port" ("[v6]:port") when it does not listen on
+ * 179, so two peers on one address (BGPPeers to one host on two ports) stay two peers.
+ * The same text as Calico's BGPPeer peerIP.
+ */
+export function peerKey(address: string, port = 179): string {
+  if (port === 179) return address;
+  return net.isIPv6(address) ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
 function normaliseAddress(a: string | undefined): string {
   if (!a) return '';
   return a.startsWith('::ffff:') && net.isIPv4(a.slice(7)) ? a.slice(7) : a;
@@ -121,6 +132,7 @@ export function routeView(r: Route): RouteView {
 export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   readonly log: Logger;
   private readonly rib: Rib;
+  /** By peerKey. */
   private readonly peers = new Map<string, PeerEntry>();
   private server?: net.Server;
   private control?: net.Server;
@@ -201,9 +213,17 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
 
   private onIncoming(socket: net.Socket): void {
     const from = normaliseAddress(socket.remoteAddress);
-    const entry = this.peers.get(from);
+    // the peer on port 179 is the usual one; peers at this address on other ports only
+    // when there is exactly one (the connection does not say which of them it is)
+    const atAddress = [...this.peers.values()].filter((e) => e.peer.address === from);
+    const entry = this.peers.get(from) ?? (atAddress.length === 1 ? atAddress[0] : undefined);
     if (!entry) {
-      this.log.warn('connection from unconfigured address refused', { from });
+      this.log.warn(
+        atAddress.length
+          ? 'connection refused: several peers at this address, none on port 179 (we connect to them)'
+          : 'connection from unconfigured address refused',
+        { from },
+      );
       socket.destroy();
       return;
     }
@@ -212,7 +232,8 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
 
   addPeer(input: PeerConfigInput): void {
     const cfg = peerConfigSchema.parse(input);
-    if (this.peers.has(cfg.address)) throw new Error(`peer ${cfg.address} is already configured`);
+    const key = peerKey(cfg.address, cfg.port);
+    if (this.peers.has(key)) throw new Error(`peer ${key} is already configured`);
     if (cfg.ttl !== undefined || cfg.ttlSecurity !== undefined) {
       sockopt(); // fail now, with the reason, rather than at the first connection attempt
       // GTSM: our SYN-ACKs must leave with TTL 255 too, so the listener sends with it
@@ -243,7 +264,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       this.log,
     );
     const info: PeerInfo = {
-      id: cfg.address,
+      id: key,
       address: cfg.address,
       asn: cfg.asn,
       routerId: '0.0.0.0',
@@ -255,8 +276,8 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       sharedSubnet: cfg.sharedSubnet,
     };
     const entry: PeerEntry = { peer, info, maxPrefixes: cfg.maxPrefixes, gr, stale: new Set() };
-    this.peers.set(cfg.address, entry);
-    peer.on('stateChange', (_from, to) => this.emit('peerState', cfg.address, to));
+    this.peers.set(key, entry);
+    peer.on('stateChange', (_from, to) => this.emit('peerState', key, to));
     peer.on('established', () => this.onEstablished(entry));
     peer.on('down', (reason, cause, n) => this.onDown(entry, reason, cause, n));
     peer.on('update', (msg) => this.onUpdate(entry, msg));
@@ -264,14 +285,15 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     peer.start();
   }
 
-  removePeer(address: string): void {
-    const entry = this.peers.get(address);
+  /** `key`: the peer's peerKey (its address when it is on port 179). */
+  removePeer(key: string): void {
+    const entry = this.peers.get(key);
     if (!entry) return;
     entry.peer.stop(); // emits 'down' when it was established, which withdraws its routes
     entry.peer.removeAllListeners();
     clearTimeout(entry.staleTimer);
-    this.peers.delete(address);
-    this.rib.removePeer(address);
+    this.peers.delete(key);
+    this.rib.removePeer(key);
   }
 
   /** Originates a prefix from this speaker (ORIGIN IGP, next hop = our address). */
@@ -420,7 +442,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     const eor = isEndOfRib(msg);
     if (eor !== undefined) {
       this.flushStale(entry, eor, 'End-of-RIB');
-      this.emit('endOfRib', entry.info.address, eor);
+      this.emit('endOfRib', entry.info.id, eor);
       return;
     }
     const id = entry.info.id;

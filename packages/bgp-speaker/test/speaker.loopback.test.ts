@@ -1,7 +1,7 @@
 // Two of our speakers (and a raw scripted peer) talking over loopback: session setup,
 // route exchange, collision resolution, timers and error handling, without root.
 import net from 'node:net';
-import type { BgpSpeaker } from '../src';
+import { peerKey, type BgpSpeaker } from '../src';
 import { MessageReader, encodeMessage } from '../src/codec';
 import { freePort, useSpeakers, waitFor } from './loopback-helpers';
 import type { BgpMessage, NotificationMessage } from '../src/types';
@@ -113,10 +113,51 @@ describe('speaker over loopback', () => {
     });
   });
 
+  test('two peers at one address on two ports are two sessions (keyed by address and port)', async () => {
+    const [pa, pb, pc] = [
+      await freePort('127.0.0.1'),
+      await freePort('127.0.0.2'),
+      await freePort('127.0.0.2'),
+    ];
+    const other = (asn: number, port: number, prefix: string) =>
+      speaker(
+        {
+          asn,
+          routerId: `2.2.2.${asn % 256}`,
+          listen: { address: '127.0.0.2', port },
+          peers: [
+            { address: '127.0.0.1', asn: 65000, port: pa, localAddress: '127.0.0.2', ...fast },
+          ],
+        },
+        [prefix],
+      );
+    const a = await speaker({
+      asn: 65000,
+      routerId: '1.1.1.1',
+      listen: { address: '127.0.0.1', port: pa },
+      peers: [
+        { address: '127.0.0.2', asn: 65001, port: pb, localAddress: '127.0.0.1', ...fast },
+        { address: '127.0.0.2', asn: 65002, port: pc, localAddress: '127.0.0.1', ...fast },
+      ],
+    });
+    const b = await other(65001, pb, '10.7.1.0/24');
+    const c = await other(65002, pc, '10.7.2.0/24');
+    await waitFor('both sessions', () => up(a) && up(b) && up(c));
+    expect(a.peerStatus().map((p) => [p.address, p.port, p.asn])).toEqual([
+      ['127.0.0.2', pb, 65001],
+      ['127.0.0.2', pc, 65002],
+    ]);
+    await waitFor('both routes at A', () => a.routes().length === 2);
+    // removing one leaves the other
+    a.removePeer(peerKey('127.0.0.2', pb));
+    await waitFor('B gone', () => a.routes().every((r) => r.prefix !== '10.7.1.0/24'));
+    expect(a.peerStatus().map((p) => [p.port, p.state])).toEqual([[pc, 'Established']]);
+  });
+
   test('max-prefix limit ceases the session with Cease/1', async () => {
     const { a, b } = await pair(65000, 65000);
     await waitFor('Established', () => up(a) && up(b));
-    b.removePeer('127.0.0.1');
+    b.removePeer(peerKey('127.0.0.1', a.port));
     // re-add with a limit of two prefixes
     b.addPeer({
       address: '127.0.0.1',

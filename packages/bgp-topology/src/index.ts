@@ -1,4 +1,7 @@
 export * from './types';
 export { bgpNodeFacts } from './node';
-export { computeBgp, compareIps, splitPeerIp, DEFAULT_ASN, type BgpWorld } from './compute';
+export { computeBgp, type BgpWorld } from './compute';
+export { canonicalIp, compareIps, splitPeerIp, type Family } from './address';
+export { waitsFor } from './context';
+export { bgpSettings, BGP_PORT, DEFAULT_ASN, type BgpSettings } from './settings';
 export { GRACEFUL_RESTART, peerConfig, planBgp, speakerConfig, type BgpPlan } from './speaker';

@@ -1,7 +1,12 @@
 // From a computed BgpConfig to what a tortie BGP speaker is told: the speaker-wide
 // settings, each peer's settings, and the smallest change from one config to the next.
 // The node agent's glue and tortie-rr both apply these plans to their speakers.
-import { parseSpeakerConfig, type PeerConfigInput, type SpeakerConfig } from '@tortie/bgp-speaker';
+import {
+  parseSpeakerConfig,
+  peerKey,
+  type PeerConfigInput,
+  type SpeakerConfig,
+} from '@tortie/bgp-speaker';
 import type { BgpConfig, BgpPeer } from './types';
 
 /**
@@ -22,7 +27,7 @@ export function peerConfig(p: BgpPeer, me: BgpConfig): PeerConfigInput {
   return {
     address: p.address,
     asn: p.asNumber,
-    port: p.port ?? 179,
+    port: p.port,
     description: p.name,
     passive: p.passive ?? false,
     routeReflectorClient: p.rrClient ?? false,
@@ -52,8 +57,13 @@ export function speakerConfig(c: BgpConfig, logLevel?: string): SpeakerConfig {
   });
 }
 
+/** A speaker's peers by peerKey (address, and port unless 179). */
+const byKey = (c: BgpConfig) =>
+  new Map(c.peers.map((p) => [peerKey(p.address, p.port), peerConfig(p, c)]));
+
 export interface BgpPlan {
   restart: boolean;
+  /** peerKeys. */
   removePeers: string[];
   addPeers: PeerConfigInput[];
   withdraw: string[];
@@ -66,8 +76,8 @@ const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringif
 export function planBgp(prev: BgpConfig | undefined, next: BgpConfig): BgpPlan {
   const restart =
     !prev || !next.enabled || !prev.enabled || !sameJson(speakerConfig(prev), speakerConfig(next));
-  const before = new Map(restart ? [] : prev!.peers.map((p) => [p.address, peerConfig(p, prev!)]));
-  const after = new Map(next.peers.map((p) => [p.address, peerConfig(p, next)]));
+  const before = restart ? new Map<string, PeerConfigInput>() : byKey(prev!);
+  const after = byKey(next);
   const removePeers = [...before.keys()].filter(
     (a) => !after.has(a) || !sameJson(before.get(a), after.get(a)),
   );

@@ -1,31 +1,34 @@
 // What the topology computes for one node: its BGP settings and peers, plain data. The
 // node agent's BGP glue and tortie-rr turn it into a speaker configuration.
-
 /** The facts of a Node that BGP needs (the agent's NodeFacts carry these and more). */
 export interface BgpNode {
   name: string;
-  /** The node's IPv4 address (Node spec.bgp.ipv4Address without its prefix). */
+  /** The node's IPv4 address (Node spec.bgp.ipv4Address without its prefix), canonical. */
   ip?: string;
   /** Network of the node's IPv4 address prefix ("10.0.0.0/24"), when it has one. */
   subnet?: string;
+  /** The node's IPv6 address (spec.bgp.ipv6Address without its prefix), canonical. */
   ipv6?: string;
   labels: Record<string, string>;
   asNumber?: number;
   rrClusterId?: string;
 }
 
-/** One BGP session this node should have. */
+/** One BGP session this node should have; a session is keyed by address and port. */
 export interface BgpPeer {
   /** Stable name: "mesh-<ip>", "global-<BGPPeer name>", "node-<BGPPeer name>", "rr-<ip>". */
   name: string;
+  /** Its family is the session's: IPv4 unicast over IPv4, IPv6 unicast over IPv6. */
   address: string;
-  port?: number;
+  /** The peer's listen port: a node's from its BGPConfiguration, else the peerIP's. */
+  port: number;
   asNumber: number;
   /** We reflect to this peer (we are an RR and it is a client). */
   rrClient?: boolean;
-  /** Wait for the peer to connect (mesh: the node with the higher IP is passive). */
+  /** Wait for the peer to connect (the lexically lower address waits: context.ts). */
   passive?: boolean;
   ttlSecurity?: number;
+  /** Towards an eBGP peer: pass on the original next hop, not ours. */
   keepOriginalNextHop?: boolean;
 }
 

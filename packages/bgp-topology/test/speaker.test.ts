@@ -9,8 +9,8 @@ const base: BgpConfig = {
   routerId: '10.0.0.1',
   listenPort: 179,
   peers: [
-    { name: 'mesh-10.0.0.2', address: '10.0.0.2', asNumber: 64512 },
-    { name: 'mesh-10.0.0.3', address: '10.0.0.3', asNumber: 64512, passive: true },
+    { name: 'mesh-10.0.0.2', address: '10.0.0.2', port: 179, asNumber: 64512 },
+    { name: 'mesh-10.0.0.3', address: '10.0.0.3', port: 179, asNumber: 64512, passive: true },
   ],
   originate: ['10.244.1.0/26'],
 };
@@ -30,8 +30,8 @@ describe('planBgp', () => {
     const next: BgpConfig = {
       ...base,
       peers: [
-        { name: 'mesh-10.0.0.2', address: '10.0.0.2', asNumber: 64512, rrClient: true },
-        { name: 'tor', address: '192.168.1.1', asNumber: 65000 },
+        { name: 'mesh-10.0.0.2', address: '10.0.0.2', port: 179, asNumber: 64512, rrClient: true },
+        { name: 'tor', address: '192.168.1.1', port: 179, asNumber: 65000 },
       ],
       originate: ['10.244.1.0/26', '10.244.1.64/26'],
     };

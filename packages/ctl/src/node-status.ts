@@ -1,7 +1,7 @@
 // tortiectl node status: the BGP sessions of the node agent on this host, read from its
 // speaker's control socket, printed as calicoctl node status prints BIRD's.
 import { isIPv6 } from 'node:net';
-import { controlRequest } from '@tortie/bgp-speaker';
+import { controlRequest, peerKey } from '@tortie/bgp-speaker';
 import type { Io } from './commands';
 import { table } from './table';
 
@@ -10,6 +10,8 @@ export const DEFAULT_BGP_SOCKET = '/var/run/tortie/bgp.sock';
 /** What the speaker's "peers" command reports, as far as this view needs it. */
 export interface PeerStatus {
   address: string;
+  /** Shown when it is not 179 (two peers on one address differ by port). */
+  port?: number;
   description?: string;
   state: string;
   since?: string;
@@ -17,7 +19,7 @@ export interface PeerStatus {
   lastError?: string;
 }
 
-/** Calico's peer types, from the name the agent gave the peer (see felix calc/bgp.ts). */
+/** Calico's peer types, from the name the agent gave the peer (see @tortie/bgp-topology). */
 export function peerType(description: string | undefined): string {
   const prefix = description?.split('-')[0];
   return (
@@ -51,7 +53,13 @@ export function formatNodeStatus(peers: PeerStatus[]): string[] {
           ? `${p.state} (${p.lastError})`
           : p.state;
       const since = up && p.since ? p.since.slice(11, 19) : '';
-      return [p.address, peerType(p.description), up ? 'up' : 'start', since, info];
+      return [
+        peerKey(p.address, p.port),
+        peerType(p.description),
+        up ? 'up' : 'start',
+        since,
+        info,
+      ];
     });
     out.push(...table([['PEER ADDRESS', 'PEER TYPE', 'STATE', 'SINCE (UTC)', 'INFO'], ...rows]));
   }

@@ -1,13 +1,14 @@
-// Calculation graph, BGP: the node-to-node mesh (passive toward lower addresses), mesh
-// off with global and per-node peers, peerSelector both ways, route-reflector clusters,
-// originated prefixes (blocks, borrowed /32s, service IPs), sent only when changed.
+// Calculation graph, BGP (computed by @tortie/bgp-topology, whose tests hold the
+// rules): the mesh (the lexically lower address waits), mesh off with global and
+// per-node peers, peerSelector both ways, route-reflector clusters, originated prefixes
+// (blocks, borrowed /32s, service IPs), sent only when changed.
 import { block, harness, node, ofType, pool, R } from './calc-fixtures';
 
 const peer = (name: string, spec: object) => R('BGPPeer', name, spec);
 const bgpConfig = (spec: object) => R('BGPConfiguration', 'default', spec);
 
 describe('calc graph: BGP', () => {
-  test('mesh: one peer per other node; we wait for the nodes with lower addresses', () => {
+  test('mesh: one peer per other node; we wait for the addresses greater as strings', () => {
     const h = harness('n2');
     h.set(
       node('n1', '10.0.0.1/24'),
@@ -24,9 +25,16 @@ describe('calc graph: BGP', () => {
       listenPort: 179,
       localSubnet: '10.0.0.0/24',
       peers: [
-        { name: 'mesh-10.0.0.1', address: '10.0.0.1', asNumber: 64512, passive: true },
-        { name: 'mesh-10.0.0.9', address: '10.0.0.9', asNumber: 65003, passive: true },
-        { name: 'mesh-10.0.0.100', address: '10.0.0.100', asNumber: 64512, passive: false },
+        // "10.0.0.1" < "10.0.0.10" < "10.0.0.100" < "10.0.0.9"
+        { name: 'mesh-10.0.0.1', address: '10.0.0.1', port: 179, asNumber: 64512 },
+        { name: 'mesh-10.0.0.9', address: '10.0.0.9', port: 179, asNumber: 65003, passive: true },
+        {
+          name: 'mesh-10.0.0.100',
+          address: '10.0.0.100',
+          port: 179,
+          asNumber: 64512,
+          passive: true,
+        },
       ],
       originate: [],
     });
@@ -63,9 +71,15 @@ describe('calc graph: BGP', () => {
     h.sync();
     expect(h.dp.bgp).toMatchObject({ asNumber: 65000, listenPort: 1790 });
     expect(h.dp.bgp!.peers).toEqual([
-      { name: 'global-tor', address: '10.0.0.254', asNumber: 65100 },
+      { name: 'global-tor', address: '10.0.0.254', port: 179, asNumber: 65100 },
       { name: 'node-mine', address: '192.0.2.1', port: 1179, asNumber: 65200, ttlSecurity: 1 },
-      { name: 'node-rack-a', address: '192.0.2.3', asNumber: 65300, keepOriginalNextHop: true },
+      {
+        name: 'node-rack-a',
+        address: '192.0.2.3',
+        port: 179,
+        asNumber: 65300,
+        keepOriginalNextHop: true,
+      },
     ]);
   });
 
@@ -85,14 +99,14 @@ describe('calc graph: BGP', () => {
     edge.set(cfg, ...nodes, p);
     edge.sync();
     expect(edge.dp.bgp!.peers).toEqual([
-      { name: 'node-edge-to-spine-n2', address: '10.0.0.2', asNumber: 64512 },
-      { name: 'node-edge-to-spine-n3', address: '10.0.0.3', asNumber: 64512 },
+      { name: 'node-edge-to-spine-n2', address: '10.0.0.2', port: 179, asNumber: 64512 },
+      { name: 'node-edge-to-spine-n3', address: '10.0.0.3', port: 179, asNumber: 64512 },
     ]);
     const spine = harness('n2');
     spine.set(cfg, ...nodes, p);
     spine.sync();
     expect(spine.dp.bgp!.peers).toEqual([
-      { name: 'node-edge-to-spine-n1', address: '10.0.0.1', asNumber: 64512 },
+      { name: 'node-edge-to-spine-n1', address: '10.0.0.1', port: 179, asNumber: 64512 },
     ]);
     const other = harness('n4');
     other.set(cfg, ...nodes, p);
@@ -130,22 +144,27 @@ describe('calc graph: BGP', () => {
     rr.sync();
     expect(rr.dp.bgp).toMatchObject({ routeReflectorClusterId: '224.0.0.1' });
     expect(rr.dp.bgp!.peers).toEqual([
-      { name: 'rr-10.0.0.2', address: '10.0.0.2', asNumber: 64512 },
-      { name: 'rr-10.0.0.11', address: '10.0.0.11', asNumber: 64512, rrClient: true },
-      { name: 'rr-10.0.0.12', address: '10.0.0.12', asNumber: 64512, rrClient: true },
+      { name: 'rr-10.0.0.2', address: '10.0.0.2', port: 179, asNumber: 64512 },
+      { name: 'rr-10.0.0.11', address: '10.0.0.11', port: 179, asNumber: 64512, rrClient: true },
+      { name: 'rr-10.0.0.12', address: '10.0.0.12', port: 179, asNumber: 64512, rrClient: true },
     ]);
     const client = harness('c1');
     client.set(...res);
     client.sync();
     expect(client.dp.bgp!.peers).toEqual([
-      { name: 'rr-10.0.0.1', address: '10.0.0.1', asNumber: 64512 },
-      { name: 'rr-10.0.0.2', address: '10.0.0.2', asNumber: 64512 },
+      { name: 'rr-10.0.0.1', address: '10.0.0.1', port: 179, asNumber: 64512 },
+      { name: 'rr-10.0.0.2', address: '10.0.0.2', port: 179, asNumber: 64512 },
     ]);
-    // with the mesh on, two reflectors of one cluster still do not mesh with each other
+    // with the mesh on, a reflector still does not mesh, nor do the others with it
+    // (confd: "Node ... is a route reflector ..., skipping mesh")
     const meshed = harness('rr1');
     meshed.set(...nodes);
     meshed.sync();
-    expect(meshed.dp.bgp!.peers.map((p) => p.name)).toEqual(['mesh-10.0.0.11', 'mesh-10.0.0.12']);
+    expect(meshed.dp.bgp!.peers).toEqual([]);
+    const plain = harness('c1');
+    plain.set(...nodes);
+    plain.sync();
+    expect(plain.dp.bgp!.peers.map((p) => p.name)).toEqual(['mesh-10.0.0.12']);
   });
 
   test('originate: affine blocks, addresses borrowed elsewhere, service IPs; not disableBGPExport pools', () => {

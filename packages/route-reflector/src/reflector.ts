@@ -16,7 +16,8 @@ export interface ReflectorSpeakerLike {
   start(): Promise<void>;
   stop(): Promise<void>;
   addPeer(p: PeerConfigInput): void;
-  removePeer(address: string): void;
+  /** `key`: peerKey(address, port) of @tortie/bgp-speaker. */
+  removePeer(key: string): void;
   serveControl(path: string): Promise<void>;
 }
 

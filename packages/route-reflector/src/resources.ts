@@ -44,7 +44,7 @@ export class ReflectorResources {
       me,
       nodes: this.byKind.Node.values(),
       peers: this.byKind.BGPPeer.values(),
-      bgpConfiguration: this.byKind.BGPConfiguration.get('default'),
+      bgpConfigurations: this.byKind.BGPConfiguration.values(),
     };
   }
 }

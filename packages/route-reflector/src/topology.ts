@@ -12,8 +12,8 @@ export interface ReflectorWorld {
   me: string;
   nodes: Iterable<Resource<'Node'>>;
   peers: Iterable<Resource<'BGPPeer'>>;
-  /** BGPConfiguration "default". */
-  bgpConfiguration?: Resource<'BGPConfiguration'>;
+  /** BGPConfigurations: "default" and "node.<name>" (the reflector's, and its peers' ports). */
+  bgpConfigurations?: Iterable<Resource<'BGPConfiguration'>>;
 }
 
 /** The datastore does not (yet) describe a reflector; the message says what to fix. */
@@ -38,7 +38,7 @@ export function reflectorTopology(w: ReflectorWorld): BgpConfig {
   const bgp = computeBgp({
     me: w.me,
     nodes,
-    config: w.bgpConfiguration,
+    configs: w.bgpConfigurations,
     peers: w.peers,
     originate: [],
   });

@@ -2,7 +2,7 @@ import type { PathAttributes, Prefix } from '../types';
 
 /** What the RIBs know of a peer. */
 export interface PeerInfo {
-  /** Unique key (the peer address). */
+  /** Unique key: the peer's peerKey (its address, with the port when not 179). */
   id: string;
   address: string;
   asn: number;

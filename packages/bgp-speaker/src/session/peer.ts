@@ -261,6 +261,7 @@ export class Peer extends EventEmitter<PeerEvents> {
     const n = this.negotiated;
     return {
       address: this.address,
+      port: this.settings.port,
       asn: this.settings.asn,
       description: this.settings.description,
       state: this.state,

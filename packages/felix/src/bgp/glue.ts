@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   BgpSpeaker,
+  peerKey,
   type BestPathChange,
   type Logger,
   type PeerConfigInput,
@@ -26,13 +27,14 @@ export interface SpeakerLike {
   /** `graceful`: close the sessions without NOTIFICATION (peers keep our routes). */
   stop(opts?: { graceful?: boolean }): Promise<void>;
   addPeer(p: PeerConfigInput): void;
-  removePeer(address: string): void;
+  /** `key`: peerKey(address, port) of @tortie/bgp-speaker. */
+  removePeer(key: string): void;
   originate(prefix: string): void;
   withdraw(prefix: string): void;
   /** Serves the speaker's control socket (peers, routes: `tortiectl node status`). */
   serveControl?(path: string): Promise<void>;
   on(event: 'bestPath', fn: (changes: BestPathChange[]) => void): unknown;
-  on(event: 'endOfRib', fn: (address: string) => void): unknown;
+  on(event: 'endOfRib', fn: (key: string) => void): unknown;
 }
 
 /** Where learned routes go: the kernel route table for BGP routes. */
@@ -66,7 +68,7 @@ export class BgpGlue {
     },
   ) {}
 
-  /** Peers whose End-of-RIB we wait for since the speaker started. */
+  /** Peers (peerKeys) whose End-of-RIB we wait for since the speaker started. */
   private awaitingEndOfRib = new Set<string>();
   private completeTimer?: NodeJS.Timeout;
 
@@ -82,7 +84,7 @@ export class BgpGlue {
         ((c: SpeakerConfig, l: Logger): SpeakerLike => new BgpSpeaker(c, { logger: l }));
       const s: SpeakerLike = make(speakerConfig(next), this.opts.logger);
       s.on('bestPath', (changes) => this.onBestPath(changes));
-      s.on('endOfRib', (address) => this.onEndOfRib(s, address));
+      s.on('endOfRib', (key) => this.onEndOfRib(s, key));
       this.speaker = s;
       await s.start();
       if (this.opts.controlSocket && s.serveControl) {
@@ -145,7 +147,7 @@ export class BgpGlue {
 
   /** Waits for End-of-RIB from the configured peers, at most endOfRibWaitMs. */
   private waitForEndOfRib(cfg: BgpConfig): void {
-    this.awaitingEndOfRib = new Set(cfg.peers.map((p) => p.address));
+    this.awaitingEndOfRib = new Set(cfg.peers.map((p) => peerKey(p.address, p.port)));
     clearTimeout(this.completeTimer);
     if (this.awaitingEndOfRib.size === 0) return this.complete('no peers');
     this.completeTimer = setTimeout(
@@ -155,8 +157,8 @@ export class BgpGlue {
     this.completeTimer.unref();
   }
 
-  private onEndOfRib(s: SpeakerLike, address: string): void {
-    if (s !== this.speaker || !this.awaitingEndOfRib.delete(address)) return;
+  private onEndOfRib(s: SpeakerLike, key: string): void {
+    if (s !== this.speaker || !this.awaitingEndOfRib.delete(key)) return;
     if (this.awaitingEndOfRib.size === 0) this.complete('End-of-RIB from every peer');
   }
 

@@ -138,7 +138,8 @@ export class CalcGraph {
   private readonly blockCidrByKey = new Map<string, string>();
   private readonly affinities = new Map<string, { cidr: string; node: string }>(); // confirmed, by key
   private readonly affinityOwners = new Map<string, Set<string>>(); // cidr -> affinity keys
-  private bgpConfig?: Resource<'BGPConfiguration'>;
+  /** BGPConfigurations by name ("default", "node.<name>"). */
+  private readonly bgpConfigs = new Map<string, Resource<'BGPConfiguration'>>();
   private readonly bgpPeers = new Map<string, Resource<'BGPPeer'>>();
   private readonly felixConfigs = new Map<string, Record<string, unknown>>();
 
@@ -245,8 +246,9 @@ export class CalcGraph {
       case 'BlockAffinity':
         return this.affinityChanged(key, present ? (r as Resource<'BlockAffinity'>) : undefined);
       case 'BGPConfiguration':
-        if (r.metadata.name === 'default')
-          this.bgpConfig = present ? (r as Resource<'BGPConfiguration'>) : undefined;
+        // every node's: their listen ports are the ports we dial
+        if (present) this.bgpConfigs.set(r.metadata.name, r as Resource<'BGPConfiguration'>);
+        else this.bgpConfigs.delete(r.metadata.name);
         this.dirtyBgp = true;
         return;
       case 'BGPPeer':
@@ -699,7 +701,7 @@ export class CalcGraph {
         computeBgp({
           me: this.me,
           nodes: this.nodes,
-          config: this.bgpConfig,
+          configs: this.bgpConfigs.values(),
           peers: this.bgpPeers.values(),
           originate: [...this.originated.values()].flat(),
           bgpEnabled: this.bgpEnabled,

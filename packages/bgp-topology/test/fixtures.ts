@@ -1,0 +1,55 @@
+// Resources in, this node's peers out: the helpers of the table-driven tests.
+import { parseResource, type Resource } from '@tortie/api';
+import { bgpNodeFacts, computeBgp, type BgpConfig, type BgpNode, type BgpWorld } from '../src';
+
+export const R = (kind: string, name: string, spec: object, labels: Record<string, string> = {}) =>
+  parseResource({ apiVersion: 'projectcalico.org/v3', kind, metadata: { name, labels }, spec });
+
+/** A Node: "10.0.0.5/24", or [v4, v6] for a dual-stack node. */
+export const node = (
+  name: string,
+  addr: string | [string | undefined, string],
+  bgp: object = {},
+  labels: Record<string, string> = {},
+) => {
+  const [v4, v6] = Array.isArray(addr) ? addr : [addr, undefined];
+  return R(
+    'Node',
+    name,
+    { bgp: { ...(v4 ? { ipv4Address: v4 } : {}), ...(v6 ? { ipv6Address: v6 } : {}), ...bgp } },
+    labels,
+  );
+};
+export const peer = (name: string, spec: object) => R('BGPPeer', name, spec);
+export const config = (name: string, spec: object) => R('BGPConfiguration', name, spec);
+
+/** computeBgp for node `me` of these resources. */
+export function topo(me: string, rs: Resource[], extra: Partial<BgpWorld> = {}): BgpConfig {
+  const nodes = new Map<string, BgpNode>();
+  for (const r of rs) if (r.kind === 'Node') nodes.set(r.metadata.name, bgpNodeFacts(r as never));
+  return computeBgp({
+    me,
+    nodes,
+    configs: rs.filter((r) => r.kind === 'BGPConfiguration') as never,
+    peers: rs.filter((r) => r.kind === 'BGPPeer') as never,
+    originate: [],
+    ...extra,
+  });
+}
+
+/** One family's peers, one line each: "10.0.0.8:179 as 64512 passive rr ttl=1 keep". */
+export function peerLines(c: BgpConfig, family: 4 | 6): string[] {
+  return c.peers
+    .filter((p) => p.address.includes(':') === (family === 6))
+    .map((p) =>
+      [
+        `${family === 6 ? `[${p.address}]` : p.address}:${p.port} as ${p.asNumber}`,
+        p.passive ? 'passive' : '',
+        p.rrClient ? 'rr' : '',
+        p.ttlSecurity ? `ttl=${p.ttlSecurity}` : '',
+        p.keepOriginalNextHop ? 'keep' : '',
+      ]
+        .filter(Boolean)
+        .join(' '),
+    );
+}

@@ -1,0 +1,300 @@
+// Resources in, per-family peer sets out (address:port, AS, passive, RR client, TTL
+// security, keep next hop): the sessions calico-node's confd derives from the same
+// resources (confd/pkg/backends/calico/client.go updatePeersV1, bgp_processor.go).
+// Addresses are picked so that string and numeric order differ: 10.0.0.10 < 10.0.0.5
+// as strings.
+import fc from 'fast-check';
+import type { Resource } from '@tortie/api';
+import { config, node, peer, peerLines, topo } from './fixtures';
+
+const n5 = node('n5', '10.0.0.5/24');
+const n8 = node('n8', '10.0.0.8/24');
+const n10 = node('n10', '10.0.0.10/24');
+const meshOff = config('default', { nodeToNodeMeshEnabled: false });
+
+interface Case {
+  what: string;
+  me: string;
+  rs: Resource[];
+  v4: string[];
+}
+
+const cases: Case[] = [
+  // ---- the mesh: one session per pair, the lexically lower address waits ----------------
+  {
+    what: 'mesh from 10.0.0.5: waits for 10.0.0.8 (greater as a string), dials 10.0.0.10',
+    me: 'n5',
+    rs: [n5, n8, n10],
+    v4: ['10.0.0.8:179 as 64512 passive', '10.0.0.10:179 as 64512'],
+  },
+  {
+    what: 'mesh from 10.0.0.10: waits for both ("10.0.0.10" sorts first)',
+    me: 'n10',
+    rs: [n5, n8, n10],
+    v4: ['10.0.0.5:179 as 64512 passive', '10.0.0.8:179 as 64512 passive'],
+  },
+  {
+    what: 'mesh from 10.0.0.8: dials both',
+    me: 'n8',
+    rs: [n5, n8, n10],
+    v4: ['10.0.0.5:179 as 64512', '10.0.0.10:179 as 64512'],
+  },
+  {
+    what: "mesh: a node's own AS, else the cluster's",
+    me: 'n5',
+    rs: [
+      config('default', { asNumber: 65000 }),
+      n5,
+      node('n8', '10.0.0.8/24', { asNumber: 65008 }),
+    ],
+    v4: ['10.0.0.8:179 as 65008 passive'],
+  },
+  // ---- listen ports: a node's own BGPConfiguration, else the default's ------------------
+  {
+    what: "mesh dials each node's own listen port",
+    me: 'n5',
+    rs: [
+      config('default', { listenPort: 1790 }),
+      config('node.n10', { listenPort: 1710 }),
+      n5,
+      n8,
+      n10,
+    ],
+    v4: ['10.0.0.8:1790 as 64512 passive', '10.0.0.10:1710 as 64512'],
+  },
+  {
+    what: "peerSelector and peerIP peers dial the node's listen port too (an explicit port wins)",
+    me: 'n5',
+    rs: [
+      meshOff,
+      config('node.n8', { listenPort: 1708 }),
+      n5,
+      node('n8', '10.0.0.8/24', {}, { spine: 'yes' }),
+      n10,
+      peer('to-spine', { node: 'n5', peerSelector: "spine == 'yes'" }),
+      peer('to-n10', { node: 'n5', peerIP: '10.0.0.10' }),
+      peer('to-n10-port', { node: 'n5', peerIP: '10.0.0.10:1999' }),
+    ],
+    v4: ['10.0.0.8:1708 as 64512', '10.0.0.10:179 as 64512', '10.0.0.10:1999 as 64512'],
+  },
+  // ---- BGPPeers by peerIP ---------------------------------------------------------------
+  {
+    what: 'two BGPPeers to one IP on two ports stay two peers',
+    me: 'n5',
+    rs: [
+      meshOff,
+      n5,
+      peer('tor-a', { peerIP: '192.0.2.1', asNumber: 65100 }),
+      peer('tor-b', { peerIP: '192.0.2.1:1790', asNumber: 65200 }),
+    ],
+    v4: ['192.0.2.1:179 as 65100', '192.0.2.1:1790 as 65200'],
+  },
+  {
+    what: "peerIP without asNumber: the cluster's AS",
+    me: 'n5',
+    rs: [
+      config('default', { nodeToNodeMeshEnabled: false, asNumber: 65000 }),
+      n5,
+      peer('rr', { peerIP: '192.0.2.9' }),
+    ],
+    v4: ['192.0.2.9:179 as 65000'],
+  },
+  {
+    what: 'a global BGPPeer to a node: the mesh rule (10.0.0.8 > 10.0.0.5: wait)',
+    me: 'n5',
+    rs: [meshOff, n5, n8, peer('to-n8', { peerIP: '10.0.0.8', asNumber: 64512 })],
+    v4: ['10.0.0.8:179 as 64512 passive'],
+  },
+  {
+    what: '... and the node it names peers back with every node, actively',
+    me: 'n8',
+    rs: [meshOff, n5, n8, n10, peer('to-n8', { peerIP: '10.0.0.8', asNumber: 64512 })],
+    v4: ['10.0.0.5:179 as 64512', '10.0.0.10:179 as 64512'],
+  },
+  {
+    what: 'a global BGPPeer to a node whose address is lower as a string: dial it',
+    me: 'n5',
+    rs: [meshOff, n5, n10, peer('to-n10', { peerIP: '10.0.0.10', asNumber: 64512 })],
+    v4: ['10.0.0.10:179 as 64512'],
+  },
+  {
+    what: 'a per-node BGPPeer to a node: both ends dial (confd applies the rule to global ones only)',
+    me: 'n5',
+    rs: [meshOff, n5, n8, peer('n5-to-n8', { node: 'n5', peerIP: '10.0.0.8', asNumber: 64512 })],
+    v4: ['10.0.0.8:179 as 64512'],
+  },
+  {
+    what: 'the reverse of a per-node BGPPeer: only towards that node',
+    me: 'n8',
+    rs: [
+      meshOff,
+      n5,
+      n8,
+      n10,
+      peer('n5-to-n8', { node: 'n5', peerIP: '10.0.0.8', asNumber: 64512 }),
+    ],
+    v4: ['10.0.0.5:179 as 64512'],
+  },
+  {
+    what: 'no reverse peering when the AS does not match the node',
+    me: 'n8',
+    rs: [meshOff, n5, n8, peer('n5-to-n8', { node: 'n5', peerIP: '10.0.0.8', asNumber: 65999 })],
+    v4: [],
+  },
+  {
+    what: 'TTL security; keepOriginalNextHop only towards eBGP peers',
+    me: 'n5',
+    rs: [
+      meshOff,
+      n5,
+      peer('ebgp', {
+        peerIP: '192.0.2.1',
+        asNumber: 65100,
+        ttlSecurity: 1,
+        keepOriginalNextHop: true,
+      }),
+      peer('ibgp', { peerIP: '192.0.2.2', asNumber: 64512, keepOriginalNextHop: true }),
+    ],
+    v4: ['192.0.2.1:179 as 65100 ttl=1 keep', '192.0.2.2:179 as 64512'],
+  },
+  {
+    what: 'an explicit BGPPeer wins over the mesh for the same address and port',
+    me: 'n5',
+    rs: [
+      n5,
+      n8,
+      peer('to-n8', { node: 'n5', peerIP: '10.0.0.8', asNumber: 64512, ttlSecurity: 2 }),
+    ],
+    v4: ['10.0.0.8:179 as 64512 ttl=2'],
+  },
+  {
+    what: 'a BGPPeer with neither peerIP nor peerSelector configures nothing',
+    me: 'n5',
+    rs: [meshOff, n5, n8, peer('empty', {})],
+    v4: [],
+  },
+  // ---- peerSelector, both ways ----------------------------------------------------------
+  {
+    what: 'peerSelector: the picked nodes (their AS), and they peer back',
+    me: 'n5',
+    rs: [
+      meshOff,
+      node('n5', '10.0.0.5/24', {}, { edge: 'yes' }),
+      node('n8', '10.0.0.8/24', { asNumber: 65008 }, { spine: 'yes' }),
+      n10,
+      peer('edge-to-spine', { nodeSelector: "edge == 'yes'", peerSelector: "spine == 'yes'" }),
+    ],
+    v4: ['10.0.0.8:179 as 65008'],
+  },
+  {
+    what: '... from the picked node',
+    me: 'n8',
+    rs: [
+      meshOff,
+      node('n5', '10.0.0.5/24', {}, { edge: 'yes' }),
+      node('n8', '10.0.0.8/24', { asNumber: 65008 }, { spine: 'yes' }),
+      n10,
+      peer('edge-to-spine', { nodeSelector: "edge == 'yes'", peerSelector: "spine == 'yes'" }),
+    ],
+    v4: ['10.0.0.5:179 as 64512'],
+  },
+  // ---- route reflectors -----------------------------------------------------------------
+  {
+    what: 'a route reflector does not mesh; its iBGP peers outside its cluster are clients',
+    me: 'rr1',
+    rs: [
+      node('rr1', '10.0.0.1/24', { routeReflectorClusterID: '224.0.0.1' }, { rr: 'true' }),
+      node('rr2', '10.0.0.2/24', { routeReflectorClusterID: '224.0.0.1' }, { rr: 'true' }),
+      n5,
+      n10,
+      peer('to-rrs', { peerSelector: "rr == 'true'" }),
+      peer('tor', { nodeSelector: "rr == 'true'", peerIP: '192.0.2.1', asNumber: 65100 }),
+      peer('ibgp-box', { nodeSelector: "rr == 'true'", peerIP: '192.0.2.2', asNumber: 64512 }),
+    ],
+    v4: [
+      '10.0.0.2:179 as 64512',
+      '10.0.0.5:179 as 64512 rr',
+      '10.0.0.10:179 as 64512 rr',
+      '192.0.2.1:179 as 65100',
+      '192.0.2.2:179 as 64512 rr',
+    ],
+  },
+  {
+    what: 'a client: no mesh with reflectors, sessions to them from the BGPPeer',
+    me: 'n5',
+    rs: [
+      node('rr1', '10.0.0.1/24', { routeReflectorClusterID: '224.0.0.1' }, { rr: 'true' }),
+      n5,
+      n10,
+      peer('to-rrs', { peerSelector: "rr == 'true'" }),
+    ],
+    v4: ['10.0.0.1:179 as 64512', '10.0.0.10:179 as 64512'],
+  },
+];
+
+describe('BGP topology: resources in, peers out', () => {
+  test.each(cases)('$what', ({ me, rs, v4 }) => {
+    expect(peerLines(topo(me, rs), 4)).toEqual(v4);
+  });
+
+  test('peer names say what made them (tortiectl node status reads the type from them)', () => {
+    const c = topo('n5', [
+      node('rr1', '10.0.0.1/24', { routeReflectorClusterID: '224.0.0.1' }, { rr: 'true' }),
+      n5,
+      n8,
+      peer('tor', { peerIP: '192.0.2.1', asNumber: 65100 }),
+      peer('mine', { node: 'n5', peerIP: '192.0.2.2', asNumber: 65100 }),
+      peer('to-rrs', { peerSelector: "rr == 'true'" }),
+    ]);
+    expect(c.peers.map((p) => p.name)).toEqual([
+      'rr-10.0.0.1',
+      'mesh-10.0.0.8',
+      'global-tor',
+      'node-mine',
+    ]);
+  });
+
+  test('listen port of this node: its own configuration, else the default, else 179', () => {
+    const rs = [
+      config('default', { listenPort: 1790 }),
+      config('node.n8', { listenPort: 1708 }),
+      n5,
+      n8,
+    ];
+    expect(topo('n5', rs).listenPort).toBe(1790);
+    expect(topo('n8', rs).listenPort).toBe(1708);
+    expect(topo('n5', [n5]).listenPort).toBe(179);
+  });
+
+  test('originated: blocks and service IPs, empty service entries skipped', () => {
+    const c = topo(
+      'n5',
+      [
+        config('default', {
+          serviceClusterIPs: [{}, { cidr: '10.96.0.0/12' }],
+          serviceExternalIPs: [{ cidr: '' }],
+        }),
+        n5,
+      ],
+      { originate: ['10.244.1.0/26'] },
+    );
+    expect(c.originate).toEqual(['10.244.1.0/26', '10.96.0.0/12']);
+  });
+
+  test('every pair of mesh nodes has exactly one waiting end: the lexically lower address', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.ipV4(), { minLength: 2, maxLength: 8 }), (ips) => {
+        const rs = ips.map((ip, i) => node(`n${i}`, ip));
+        const configs = ips.map((_, i) => topo(`n${i}`, rs));
+        for (let i = 0; i < ips.length; i++) {
+          for (let j = i + 1; j < ips.length; j++) {
+            const iWaits = configs[i].peers.find((p) => p.address === ips[j])!.passive ?? false;
+            const jWaits = configs[j].peers.find((p) => p.address === ips[i])!.passive ?? false;
+            expect(iWaits).not.toBe(jWaits);
+            expect(iWaits).toBe(ips[i] < ips[j]);
+          }
+        }
+      }),
+    );
+  });
+});
