@@ -1,6 +1,6 @@
 // This node's BGP configuration, as calico-node's confd derives BIRD's (bird.cfg): the
 // node-to-node mesh (mesh.ts) and the sessions of BGPPeers (bgp-peers.ts); the node's
-// AS and listen port (settings.ts); the route-reflector role from
+// AS, router id, listen port and log level (settings.ts); the route-reflector role from
 // routeReflectorClusterID; the prefixes it originates. Pure.
 import type { Resource } from '@tortie/api';
 import { peerKey } from '@tortie/bgp-speaker';
@@ -8,7 +8,7 @@ import { compareIps, type Family } from './address';
 import { bgpPeerSessions } from './bgp-peers';
 import { ipOf, type PeerContext } from './context';
 import { meshPeers } from './mesh';
-import { bgpSettings } from './settings';
+import { bgpSettings, routerIdFor } from './settings';
 import type { BgpConfig, BgpNode, BgpPeer } from './types';
 
 export interface BgpWorld {
@@ -21,6 +21,8 @@ export interface BgpWorld {
   originate: Iterable<string>;
   /** False when the cluster runs without BGP (Calico's backend "vxlan" or "none"). */
   bgpEnabled?: boolean;
+  /** CALICO_ROUTER_ID of this node: an IPv4 address, "hash", or unset. */
+  routerId?: string;
 }
 
 export function computeBgp(w: BgpWorld): BgpConfig {
@@ -28,7 +30,7 @@ export function computeBgp(w: BgpWorld): BgpConfig {
   const me = w.nodes.get(w.me);
   const myAsn = me?.asNumber ?? settings.asNumber;
   const myCluster = me?.rrClusterId;
-  const routerId = me?.ip;
+  const routerId = routerIdFor(w.routerId, w.me, me?.ip);
   const enabled = me !== undefined && !!routerId && w.bgpEnabled !== false;
 
   const peers: BgpPeer[] = [];
@@ -54,7 +56,9 @@ export function computeBgp(w: BgpWorld): BgpConfig {
     enabled,
     asNumber: myAsn,
     ...(routerId ? { routerId } : {}),
+    ...(me?.ip ? { ipv4Address: me.ip } : {}),
     listenPort: settings.listenPort(w.me),
+    logLevel: settings.logLevel(w.me),
     ...(myCluster !== undefined ? { routeReflectorClusterId: myCluster } : {}),
     ...(me?.subnet ? { localSubnet: me.subnet } : {}),
     peers: peers.sort((a, b) => compareIps(a.address, b.address) || a.port - b.port),

@@ -3,5 +3,13 @@ export { bgpNodeFacts } from './node';
 export { computeBgp, type BgpWorld } from './compute';
 export { canonicalIp, compareIps, splitPeerIp, type Family } from './address';
 export { waitsFor } from './context';
-export { bgpSettings, BGP_PORT, DEFAULT_ASN, type BgpSettings } from './settings';
+export {
+  bgpSettings,
+  hashRouterId,
+  routerIdFor,
+  BGP_PORT,
+  DEFAULT_ASN,
+  type BgpLogLevel,
+  type BgpSettings,
+} from './settings';
 export { GRACEFUL_RESTART, peerConfig, planBgp, speakerConfig, type BgpPlan } from './speaker';

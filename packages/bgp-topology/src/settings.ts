@@ -1,13 +1,17 @@
 // Cluster-wide and per-node BGP settings from the BGPConfigurations, merged as confd
 // merges them (confd/pkg/backends/calico/client.go updateBGPConfigCache,
 // bgp_processor.go getNodeOrGlobalValue): "default" holds the cluster's AS number, the
-// mesh switch and the service IPs; "node.<name>" may set that node's listenPort, which
-// wins over the default's. Absent settings get confd's defaults (AS 64512, mesh on,
-// port 179).
+// mesh switch and the service IPs; "node.<name>" may set that node's listenPort and
+// logSeverityScreen, which win over the default's. Absent settings get confd's defaults
+// (AS 64512, mesh on, log level info, port 179).
+import { createHash } from 'node:crypto';
 import type { Resource } from '@tortie/api';
 
 export const DEFAULT_ASN = 64512;
 export const BGP_PORT = 179;
+
+/** The speaker's log level for BGPConfiguration logSeverityScreen (confd: debug, info, none). */
+export type BgpLogLevel = 'debug' | 'info' | 'warn';
 
 export interface BgpSettings {
   asNumber: number;
@@ -18,6 +22,7 @@ export interface BgpSettings {
   configuredPort(node: string): number | undefined;
   /** The port a node listens on, and that its peers dial. */
   listenPort(node: string): number;
+  logLevel(node: string): BgpLogLevel;
 }
 
 type Config = Resource<'BGPConfiguration'>;
@@ -28,6 +33,7 @@ export function bgpSettings(configs: Iterable<Config>): BgpSettings {
   const global = byName.get('default')?.spec;
   const own = (node: string) => byName.get(`node.${node}`)?.spec;
   const configuredPort = (node: string) => own(node)?.listenPort ?? global?.listenPort;
+  const severity = (node: string) => own(node)?.logSeverityScreen ?? global?.logSeverityScreen;
   return {
     asNumber: global?.asNumber ?? DEFAULT_ASN,
     meshEnabled: global?.nodeToNodeMeshEnabled !== false,
@@ -38,5 +44,36 @@ export function bgpSettings(configs: Iterable<Config>): BgpSettings {
     ].flatMap((s) => (s.cidr ? [s.cidr] : [])),
     configuredPort,
     listenPort: (node) => configuredPort(node) ?? BGP_PORT,
+    logLevel: (node) => logLevelOf(severity(node)),
   };
+}
+
+/** confd (getLogSeverityKVPair): BIRD logs debug or info; any other severity is "none". */
+function logLevelOf(severity: string | undefined): BgpLogLevel {
+  const s = (severity ?? 'info').toLowerCase();
+  return s === 'debug' ? 'debug' : s === 'info' ? 'info' : 'warn';
+}
+
+/**
+ * The router id as calico-node picks it (bgp_processor.go populateNodeConfig):
+ * CALICO_ROUTER_ID when set, "hash" for one derived from the node name (for nodes
+ * without IPv4), else the node's IPv4 address.
+ */
+export function routerIdFor(
+  setting: string | undefined,
+  node: string,
+  ipv4: string | undefined,
+): string | undefined {
+  if (setting === 'hash') return hashRouterId(node);
+  return setting || ipv4;
+}
+
+/**
+ * confd's HashToIPv4 (confd/pkg/resource/template/util.go): the first four bytes of
+ * SHA-256 of the node name, with a first octet above 223 lowered by 32 (router ids may
+ * not be multicast or reserved).
+ */
+export function hashRouterId(node: string): string {
+  const b = createHash('sha256').update(node).digest();
+  return [b[0] > 223 ? b[0] - 32 : b[0], b[1], b[2], b[3]].join('.');
 }

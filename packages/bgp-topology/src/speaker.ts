@@ -44,15 +44,21 @@ export function peerConfig(p: BgpPeer, me: BgpConfig): PeerConfigInput {
   };
 }
 
-/** The speaker-wide settings: a change to these needs a new speaker. */
+/**
+ * The speaker-wide settings: a change to these needs a new speaker (but the log level:
+ * planBgp reports it, to be set on the running speaker's logger). `logLevel` overrides
+ * the configuration's.
+ */
 export function speakerConfig(c: BgpConfig, logLevel?: string): SpeakerConfig {
   return parseSpeakerConfig({
-    ...(logLevel ? { logLevel } : {}),
+    logLevel: logLevel ?? c.logLevel ?? 'info',
     asn: c.asNumber,
     routerId: c.routerId,
     clusterId: c.routeReflectorClusterId,
     listen: { address: '::', port: c.listenPort },
-    nextHop: c.routerId ? { ipv4: c.routerId } : {},
+    // our next hop is the node's address (not the router id, which CALICO_ROUTER_ID may
+    // set to anything)
+    nextHop: c.ipv4Address ? { ipv4: c.ipv4Address } : {},
     gracefulRestart: GRACEFUL_RESTART,
   });
 }
@@ -63,6 +69,8 @@ const byKey = (c: BgpConfig) =>
 
 export interface BgpPlan {
   restart: boolean;
+  /** The new log level, when only it changed among the speaker-wide settings. */
+  logLevel?: string;
   /** peerKeys. */
   removePeers: string[];
   addPeers: PeerConfigInput[];
@@ -74,8 +82,12 @@ const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringif
 
 /** What to change to go from `prev` to `next` (everything, when the speaker restarts). */
 export function planBgp(prev: BgpConfig | undefined, next: BgpConfig): BgpPlan {
+  const level = (c: BgpConfig) => speakerConfig(c).logLevel;
   const restart =
-    !prev || !next.enabled || !prev.enabled || !sameJson(speakerConfig(prev), speakerConfig(next));
+    !prev ||
+    !next.enabled ||
+    !prev.enabled ||
+    !sameJson(speakerConfig(prev, 'info'), speakerConfig(next, 'info'));
   const before = restart ? new Map<string, PeerConfigInput>() : byKey(prev!);
   const after = byKey(next);
   const removePeers = [...before.keys()].filter(
@@ -88,6 +100,7 @@ export function planBgp(prev: BgpConfig | undefined, next: BgpConfig): BgpPlan {
   const want = new Set(next.originate);
   return {
     restart,
+    ...(!restart && level(prev!) !== level(next) ? { logLevel: level(next) } : {}),
     removePeers,
     addPeers,
     withdraw: [...had].filter((p) => !want.has(p)),

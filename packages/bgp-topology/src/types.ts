@@ -1,5 +1,6 @@
 // What the topology computes for one node: its BGP settings and peers, plain data. The
 // node agent's BGP glue and tortie-rr turn it into a speaker configuration.
+import type { BgpLogLevel } from './settings';
 /** The facts of a Node that BGP needs (the agent's NodeFacts carry these and more). */
 export interface BgpNode {
   name: string;
@@ -35,8 +36,13 @@ export interface BgpPeer {
 export interface BgpConfig {
   enabled: boolean;
   asNumber: number;
+  /** CALICO_ROUTER_ID, else the node's IPv4 address. */
   routerId?: string;
+  /** The node's own address: next hop of what it originates and of next-hop-self. */
+  ipv4Address?: string;
   listenPort: number;
+  /** From BGPConfiguration logSeverityScreen (default info). */
+  logLevel?: BgpLogLevel;
   /** Set when this node is a route reflector. */
   routeReflectorClusterId?: string;
   /** The node's IPv4 subnet (eBGP peers in it get third-party next hops). */

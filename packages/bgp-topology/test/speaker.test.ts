@@ -52,6 +52,12 @@ describe('planBgp', () => {
     });
   });
 
+  test('a new log level is set on the running speaker, without a restart', () => {
+    const p = planBgp(base, { ...base, logLevel: 'debug' });
+    expect(p).toMatchObject({ restart: false, logLevel: 'debug', addPeers: [], removePeers: [] });
+    expect(planBgp(base, { ...base, logLevel: 'info' })).not.toHaveProperty('logLevel');
+  });
+
   test('a new AS number or cluster id restarts the speaker', () => {
     expect(planBgp(base, { ...base, asNumber: 64513 }).restart).toBe(true);
     expect(planBgp(base, { ...base, routeReflectorClusterId: '1.0.0.1' }).restart).toBe(true);

@@ -5,6 +5,7 @@
 // as strings.
 import fc from 'fast-check';
 import type { Resource } from '@tortie/api';
+import { hashRouterId, speakerConfig } from '../src';
 import { config, node, peer, peerLines, topo } from './fixtures';
 
 const n5 = node('n5', '10.0.0.5/24');
@@ -296,5 +297,42 @@ describe('BGP topology: resources in, peers out', () => {
         }
       }),
     );
+  });
+});
+
+describe('per-node configuration and router id', () => {
+  test('log level: node.<name> logSeverityScreen, else the default, as confd maps it for BIRD', () => {
+    const rs = [
+      config('default', { logSeverityScreen: 'Debug' }),
+      config('node.n8', { logSeverityScreen: 'Warning' }),
+      n5,
+      n8,
+    ];
+    expect(topo('n5', rs).logLevel).toBe('debug');
+    expect(topo('n8', rs).logLevel).toBe('warn'); // BIRD's "none": no debug output
+    expect(topo('n5', [n5]).logLevel).toBe('info');
+    expect(speakerConfig(topo('n5', rs)).logLevel).toBe('debug');
+  });
+
+  test("router id: CALICO_ROUTER_ID, else the node's IPv4 address; the next hop stays the address", () => {
+    expect(topo('n5', [n5]).routerId).toBe('10.0.0.5');
+    const explicit = topo('n5', [n5], { routerId: '192.0.2.55' });
+    expect(explicit.routerId).toBe('192.0.2.55');
+    expect(speakerConfig(explicit)).toMatchObject({
+      routerId: '192.0.2.55',
+      nextHop: { ipv4: '10.0.0.5' },
+    });
+    expect(topo('n5', [n5], { routerId: 'hash' }).routerId).toBe(hashRouterId('n5'));
+  });
+
+  test("CALICO_ROUTER_ID=hash: confd's HashToIPv4 (its own test vectors)", () => {
+    expect(hashRouterId('nodeTest')).toBe('109.174.215.226');
+    // SHA-256 starts with 239: lowered by 32 out of the multicast range
+    expect(hashRouterId('Testrobin123')).toBe('207.94.5.27');
+  });
+
+  test('no router id (no IPv4 address, no CALICO_ROUTER_ID): BGP is off', () => {
+    const v6only = node('v6', [undefined, 'fd00::6/64']);
+    expect(topo('v6', [v6only, n5])).toMatchObject({ enabled: false, peers: [] });
   });
 });

@@ -4,6 +4,8 @@
 //   IP                       this node's IPv4 address with its prefix, e.g. 10.0.0.1/24
 //   AS                       its AS number (default: BGPConfiguration's, else 64512)
 //   CLUSTER_ID               route-reflector cluster id: this node reflects
+//   CALICO_ROUTER_ID         BGP router id: an IPv4 address, or "hash" (from the node
+//                            name); default: the node's IPv4 address
 //   NODE_LABELS              labels for the Node resource: "k=v,k2=v2"
 //   TORTIE_NETWORKING_BACKEND  bgp (default) | vxlan | none
 //   DATASTORE_TYPE           etcdv3 (default) | kubernetes | file
@@ -54,6 +56,10 @@ async function main(): Promise<void> {
   }
   if (!env.IP || !/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(env.IP)) {
     throw new Error("IP must be this node's IPv4 address with its prefix, e.g. IP=10.0.0.1/24");
+  }
+  const routerId = env.CALICO_ROUTER_ID || undefined;
+  if (routerId && routerId !== 'hash' && !/^\d+\.\d+\.\d+\.\d+$/.test(routerId)) {
+    throw new Error(`CALICO_ROUTER_ID "${routerId}" is neither an IPv4 address nor "hash"`);
   }
   const ds = openDatastore(datastoreSpec({}, env));
   const ipam = new IpamClient(ds);
@@ -114,7 +120,7 @@ async function main(): Promise<void> {
         nodeName,
         sink,
         logger,
-        config: backend === 'bgp' ? { directRoutes: false } : { bgp: false },
+        config: backend === 'bgp' ? { directRoutes: false, routerId } : { bgp: false },
       }),
     managers: [withEnv(net), withEnv(acl)],
     bgp: glue,

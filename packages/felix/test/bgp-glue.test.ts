@@ -111,6 +111,28 @@ describe('BgpGlue with a recording speaker', () => {
   });
 });
 
+describe('the speaker log level follows BGPConfiguration logSeverityScreen', () => {
+  test('set when the speaker starts, and changed on the running speaker', async () => {
+    const speakerLogger = createLogger('bgp-test', 'error');
+    const speakers: FakeSpeaker[] = [];
+    const glue = new BgpGlue({
+      logger,
+      speakerLogger,
+      learned: { set: () => undefined, remove: () => undefined },
+      makeSpeaker: () => {
+        speakers.push(new FakeSpeaker());
+        return speakers[speakers.length - 1];
+      },
+    });
+    await glue.apply({ ...base, logLevel: 'warn' });
+    expect(speakerLogger.level).toBe('warn');
+    await glue.apply({ ...base, logLevel: 'debug' });
+    expect(speakerLogger.level).toBe('debug');
+    expect(speakers).toHaveLength(1); // no restart
+    await glue.stop();
+  });
+});
+
 describe('graceful restart', () => {
   test('the agent stopping closes sessions without NOTIFICATION and leaves learned routes in the kernel', async () => {
     const { glue, kernel, speakers } = recordingGlue();

@@ -22,7 +22,9 @@ describe('calc graph: BGP', () => {
       enabled: true,
       asNumber: 65010,
       routerId: '10.0.0.10',
+      ipv4Address: '10.0.0.10',
       listenPort: 179,
+      logLevel: 'info',
       localSubnet: '10.0.0.0/24',
       peers: [
         // "10.0.0.1" < "10.0.0.10" < "10.0.0.100" < "10.0.0.9"
@@ -49,6 +51,27 @@ describe('calc graph: BGP', () => {
     off.set(node('n1', '10.0.0.1/24'), node('n2', '10.0.0.2/24'));
     off.sync();
     expect(off.dp.bgp).toMatchObject({ enabled: false, routerId: '10.0.0.1', peers: [] });
+  });
+
+  test('per-node BGPConfiguration and CALICO_ROUTER_ID reach the BGP config', () => {
+    const h = harness('n1', { routerId: 'hash' });
+    h.set(
+      bgpConfig({ listenPort: 1790 }),
+      R('BGPConfiguration', 'node.n1', { listenPort: 1791, logSeverityScreen: 'Debug' }),
+      node('n1', '10.0.0.1/24'),
+      node('n2', '10.0.0.2/24'),
+    );
+    h.sync();
+    expect(h.dp.bgp).toMatchObject({
+      routerId: '103.107.139.184', // sha256('n1')
+      ipv4Address: '10.0.0.1',
+      listenPort: 1791,
+      logLevel: 'debug',
+      peers: [{ address: '10.0.0.2', port: 1790, passive: true }],
+    });
+    // a change to another node's configuration changes the port we dial
+    h.set(R('BGPConfiguration', 'node.n2', { listenPort: 1792 }));
+    expect(ofType(h.fresh(), 'bgp-update').map((u) => u.bgp.peers[0].port)).toEqual([1792]);
   });
 
   test('mesh off: global and per-node BGPPeers (by name, by nodeSelector), AS from the config', () => {

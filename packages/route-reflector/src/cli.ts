@@ -17,7 +17,8 @@ const USAGE = `usage: tortie-rr run -c CONFIG [-s SOCKET]
        tortie-rr run [--node NAME] [--datastore-type etcdv3|kubernetes|file]
                      [--etcd-endpoints URLS] [--kubeconfig PATH] [--datastore-file PATH] [-s SOCKET]
   from the datastore, NAME (default NODENAME, else the hostname) is the reflector's Node;
-  DATASTORE_TYPE, ETCD_ENDPOINTS, KUBECONFIG, TORTIE_DATASTORE_FILE work as for tortie-node
+  DATASTORE_TYPE, ETCD_ENDPOINTS, KUBECONFIG, TORTIE_DATASTORE_FILE and CALICO_ROUTER_ID
+  work as for tortie-node
 `;
 
 const DEFAULT_SOCKET = '/run/tortie-rr.sock';
@@ -66,7 +67,13 @@ function fromDatastore(values: DatastoreFlags): () => Promise<void> {
     controlSocket: values.socket ?? DEFAULT_SOCKET,
     logLevel: logger.level,
   });
-  const daemon = new DatastoreReflector(ds, { node, logger, reflector, where });
+  const daemon = new DatastoreReflector(ds, {
+    node,
+    logger,
+    reflector,
+    where,
+    routerId: process.env.CALICO_ROUTER_ID || undefined,
+  });
   daemon.start();
   logger.info('route reflector reading the datastore', { node, datastore: where });
   return async () => {

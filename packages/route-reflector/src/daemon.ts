@@ -19,6 +19,8 @@ export interface DatastoreReflectorOptions {
   reflector: Reflector;
   /** For messages: "etcdv3 at http://...". */
   where: string;
+  /** CALICO_ROUTER_ID. */
+  routerId?: string;
   /** Changes arriving within this many ms are applied together (default 50). */
   settleMs?: number;
   /** Syncer retry delays (tests shorten them). */
@@ -146,7 +148,10 @@ export class DatastoreReflector {
     if (this.stopped) return;
     let next: BgpConfig;
     try {
-      next = reflectorTopology(this.resources.world(this.opts.node));
+      next = reflectorTopology({
+        ...this.resources.world(this.opts.node),
+        routerId: this.opts.routerId,
+      });
     } catch (err) {
       if (!(err instanceof TopologyError)) throw err;
       const kept = this.opts.reflector.config ? 'keeping the last good configuration' : 'waiting';

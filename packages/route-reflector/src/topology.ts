@@ -14,6 +14,8 @@ export interface ReflectorWorld {
   peers: Iterable<Resource<'BGPPeer'>>;
   /** BGPConfigurations: "default" and "node.<name>" (the reflector's, and its peers' ports). */
   bgpConfigurations?: Iterable<Resource<'BGPConfiguration'>>;
+  /** CALICO_ROUTER_ID: an IPv4 address, "hash", or unset (the Node's IPv4 address). */
+  routerId?: string;
 }
 
 /** The datastore does not (yet) describe a reflector; the message says what to fix. */
@@ -39,6 +41,7 @@ export function reflectorTopology(w: ReflectorWorld): BgpConfig {
     me: w.me,
     nodes,
     configs: w.bgpConfigurations,
+    routerId: w.routerId,
     peers: w.peers,
     originate: [],
   });

@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   BgpSpeaker,
+  createLogger,
   peerKey,
   type BestPathChange,
   type Logger,
@@ -65,8 +66,15 @@ export class BgpGlue {
       endOfRibWaitMs?: number;
       /** Where the running speaker answers `tortiectl node status`. */
       controlSocket?: string;
+      /** The speaker's own logger (default: component "bgp", JSON on stderr). */
+      speakerLogger?: Logger;
     },
-  ) {}
+  ) {
+    this.speakerLog = opts.speakerLogger ?? createLogger('bgp');
+  }
+
+  /** Its level follows BGPConfiguration logSeverityScreen, as BIRD's debug setting does. */
+  private readonly speakerLog: Logger;
 
   /** Peers (peerKeys) whose End-of-RIB we wait for since the speaker started. */
   private awaitingEndOfRib = new Set<string>();
@@ -82,7 +90,9 @@ export class BgpGlue {
       const make =
         this.opts.makeSpeaker ??
         ((c: SpeakerConfig, l: Logger): SpeakerLike => new BgpSpeaker(c, { logger: l }));
-      const s: SpeakerLike = make(speakerConfig(next), this.opts.logger);
+      const cfg = speakerConfig(next);
+      this.speakerLog.level = cfg.logLevel;
+      const s: SpeakerLike = make(cfg, this.speakerLog);
       s.on('bestPath', (changes) => this.onBestPath(changes));
       s.on('endOfRib', (key) => this.onEndOfRib(s, key));
       this.speaker = s;
@@ -110,6 +120,10 @@ export class BgpGlue {
     this.current = next;
     const s = this.speaker;
     if (!s) return;
+    if (plan.logLevel) {
+      this.speakerLog.level = plan.logLevel;
+      this.opts.logger.info('BGP log level changed', { level: plan.logLevel });
+    }
     for (const a of plan.removePeers) s.removePeer(a);
     for (const p of plan.addPeers) s.addPeer(p);
     for (const p of plan.withdraw) s.withdraw(p);

@@ -67,6 +67,8 @@ export interface CalcGraphConfig {
   directRoutes?: boolean;
   /** Run BGP at all (default true); false for Calico's "vxlan"/"none" backends. */
   bgp?: boolean;
+  /** CALICO_ROUTER_ID: this node's BGP router id (an IPv4 address), or "hash". */
+  routerId?: string;
 }
 
 export interface CalcGraphOptions {
@@ -123,6 +125,7 @@ export class CalcGraph {
   private readonly log: winston.Logger;
   private readonly directRoutes: boolean;
   private readonly bgpEnabled: boolean;
+  private readonly routerIdSetting?: string;
   private inSync = false;
 
   // ---- what the datastore holds (as plain facts) --------------------------------------
@@ -182,6 +185,7 @@ export class CalcGraph {
     this.sink = opts.sink;
     this.directRoutes = opts.config?.directRoutes ?? true;
     this.bgpEnabled = opts.config?.bgp ?? true;
+    this.routerIdSetting = opts.config?.routerId;
     this.log = opts.logger ?? winston.createLogger({ silent: true });
     this.policyIndex = new SelectorIndex({
       started: (_p, ep) => this.dirtyEndpoints.add(ep),
@@ -705,6 +709,7 @@ export class CalcGraph {
           peers: this.bgpPeers.values(),
           originate: [...this.originated.values()].flat(),
           bgpEnabled: this.bgpEnabled,
+          routerId: this.routerIdSetting,
         }),
       );
       this.dirtyBgp = false;
