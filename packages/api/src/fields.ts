@@ -86,6 +86,36 @@ export const protocol = z.union([
 
 export const labels = z.record(z.string(), z.string());
 
+const DURATION_UNITS: Record<string, number> = {
+  ns: 1e-9,
+  us: 1e-6,
+  µs: 1e-6, // U+00B5
+  μs: 1e-6, // U+03BC
+  ms: 1e-3,
+  s: 1,
+  m: 60,
+  h: 3600,
+};
+
+/**
+ * A Go duration ("90s", "2m", "1h30m", "1.5s", "0") in seconds, as time.ParseDuration
+ * reads it (metav1.Duration fields: maxRestartTime, nodeMeshMaxRestartTime); undefined
+ * when it is not one.
+ */
+export function goDurationSeconds(text: string): number | undefined {
+  if (/^[-+]?0$/.test(text)) return 0;
+  const m = /^([-+]?)((?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+)$/.exec(text);
+  if (!m) return undefined;
+  let total = 0;
+  for (const [, n, unit] of m[2].matchAll(/(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g))
+    total += Number(n) * DURATION_UNITS[unit];
+  return m[1] === '-' ? -total : total;
+}
+
+export const duration = z.string().refine((s) => goDurationSeconds(s) !== undefined, {
+  error: (i) => `${JSON.stringify(i.input)} is not a duration (Go syntax: "90s", "2m", "1h30m")`,
+});
+
 /**
  * A YAML/JSON scalar where Go has a string, as calicoctl's typed decode reads it
  * (sigs.k8s.io/yaml converts numbers and booleans for string fields: strconv.FormatInt,

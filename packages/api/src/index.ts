@@ -1,4 +1,4 @@
 export * from './resources';
 export { parseResource, parseManifests, parseManifestDocuments, ValidationError } from './validate';
 export { crdFor, allCrds, toStructural } from './crd';
-export { cidr, ip, asNumber, selector, port } from './fields';
+export { cidr, ip, asNumber, selector, port, goDurationSeconds } from './fields';

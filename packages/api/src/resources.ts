@@ -6,6 +6,7 @@ import {
   asNumber,
   cidr,
   cidrOrEmpty,
+  duration,
   encapMode,
   ip,
   ipWithOptionalPrefix,
@@ -190,22 +191,28 @@ const ipPoolSpec = z
 // Calico's ServiceXXXIPBlock: `cidr` is omitempty, and confd skips empty entries
 const serviceIpBlock = z.strictObject({ cidr: cidrOrEmpty.optional() });
 
-const bgpConfigurationSpec = z.strictObject({
-  logSeverityScreen: z.enum(['Debug', 'Info', 'Warning', 'Error', 'Fatal']).default('Info'),
-  nodeToNodeMeshEnabled: z.boolean().default(true),
-  asNumber: asNumber.default(64512),
-  // no default: a node's "node.<name>" configuration without one takes the default's
-  listenPort: z.number().int().min(1).max(65535).optional(),
-  serviceClusterIPs: z.array(serviceIpBlock).optional(),
-  serviceExternalIPs: z.array(serviceIpBlock).optional(),
-  serviceLoadBalancerIPs: z.array(serviceIpBlock).optional(),
-  communities: z.array(z.strictObject({ name: z.string(), value: z.string() })).optional(),
-  prefixAdvertisements: z
-    .array(z.strictObject({ cidr, communities: z.array(z.string()) }))
-    .optional(),
-  bindMode: z.enum(['None', 'NodeIP']).optional(),
-  nodeMeshMaxRestartTime: z.string().optional(),
-});
+const bgpConfigurationSpec = z
+  .strictObject({
+    logSeverityScreen: z.enum(['Debug', 'Info', 'Warning', 'Error', 'Fatal']).default('Info'),
+    nodeToNodeMeshEnabled: z.boolean().default(true),
+    asNumber: asNumber.default(64512),
+    // no default: a node's "node.<name>" configuration without one takes the default's
+    listenPort: z.number().int().min(1).max(65535).optional(),
+    serviceClusterIPs: z.array(serviceIpBlock).optional(),
+    serviceExternalIPs: z.array(serviceIpBlock).optional(),
+    serviceLoadBalancerIPs: z.array(serviceIpBlock).optional(),
+    communities: z.array(z.strictObject({ name: z.string(), value: z.string() })).optional(),
+    prefixAdvertisements: z
+      .array(z.strictObject({ cidr, communities: z.array(z.string()) }))
+      .optional(),
+    bindMode: z.enum(['None', 'NodeIP']).optional(),
+    nodeMeshMaxRestartTime: duration.optional(),
+  })
+  .refine((s) => s.nodeMeshMaxRestartTime === undefined || s.nodeToNodeMeshEnabled, {
+    // Calico's CEL rule
+    message: 'nodeMeshMaxRestartTime cannot be set when nodeToNodeMeshEnabled is false',
+    path: ['nodeMeshMaxRestartTime'],
+  });
 
 const bgpPeerSpec = z
   .strictObject({
@@ -216,7 +223,7 @@ const bgpPeerSpec = z
     asNumber: asNumber.optional(),
     keepOriginalNextHop: z.boolean().optional(),
     sourceAddress: z.enum(['UseNodeIP', 'None']).optional(),
-    maxRestartTime: z.string().optional(),
+    maxRestartTime: duration.optional(),
     ttlSecurity: z.number().int().min(1).max(254).optional(),
     password: z
       .strictObject({ secretKeyRef: z.strictObject({ name: z.string(), key: z.string() }) })

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { ValidationError, allCrds, parseManifests, parseResource } from '../src';
+import { ValidationError, allCrds, goDurationSeconds, parseManifests, parseResource } from '../src';
 
 function problems(text: string): string[] {
   try {
@@ -119,6 +119,31 @@ spec: {}`);
         'apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: x, labels: {a: [1]}}',
       ),
     ).toEqual(['Node x: metadata.labels.a: Invalid input: expected string, received array']);
+  });
+
+  test('restart times are Go durations (metav1.Duration)', () => {
+    expect(problems(bgp('BGPPeer', 'spec: {peerIP: 192.0.2.1, maxRestartTime: 1h2m3.5s}'))).toEqual(
+      [],
+    );
+    expect(problems(bgp('BGPPeer', 'spec: {peerIP: 192.0.2.1, maxRestartTime: "120"}'))).toEqual([
+      'BGPPeer x: spec.maxRestartTime: "120" is not a duration (Go syntax: "90s", "2m", "1h30m")',
+    ]);
+    expect(
+      problems(
+        bgp(
+          'BGPConfiguration',
+          'spec: {nodeToNodeMeshEnabled: false, nodeMeshMaxRestartTime: 90s}',
+        ),
+      ),
+    ).toEqual([
+      'BGPConfiguration x: spec.nodeMeshMaxRestartTime: nodeMeshMaxRestartTime cannot be set when nodeToNodeMeshEnabled is false',
+    ]);
+    expect(goDurationSeconds('1h2m3.5s')).toBe(3723.5);
+    expect(goDurationSeconds('1.5m')).toBe(90);
+    expect(goDurationSeconds('500ms')).toBe(0.5);
+    expect(goDurationSeconds('0')).toBe(0);
+    expect(goDurationSeconds('1d')).toBeUndefined();
+    expect(goDurationSeconds('.s')).toBeUndefined();
   });
 
   test('a missing or null spec is the empty spec', () => {

@@ -9,6 +9,7 @@ import type { Resource } from '@tortie/api';
 import { matches, parseSelector } from '@tortie/policy';
 import { canonicalIp, familyOf, splitPeerIp } from './address';
 import { asnOf, ipOf, waitsFor, type PeerContext } from './context';
+import { DEFAULT_RESTART_S, restartSeconds } from './settings';
 import type { BgpNode, BgpPeer } from './types';
 
 type Peer = Resource<'BGPPeer'>;
@@ -55,6 +56,8 @@ function shared(c: PeerContext, p: Peer, asNumber: number) {
     ...(s.ttlSecurity ? { ttlSecurity: s.ttlSecurity } : {}),
     // keepOriginalNextHop only means something towards eBGP peers (buildPeerFromData)
     ...(s.keepOriginalNextHop && asNumber !== c.myAsn ? { keepOriginalNextHop: true } : {}),
+    restartTimeS:
+      s.maxRestartTime !== undefined ? restartSeconds(s.maxRestartTime) : DEFAULT_RESTART_S,
   };
 }
 

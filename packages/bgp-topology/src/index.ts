@@ -7,8 +7,10 @@ export {
   bgpSettings,
   hashRouterId,
   routerIdFor,
+  restartSeconds,
   BGP_PORT,
   DEFAULT_ASN,
+  DEFAULT_RESTART_S,
   type BgpLogLevel,
   type BgpSettings,
 } from './settings';

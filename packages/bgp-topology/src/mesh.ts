@@ -3,6 +3,7 @@
 // per pair (the lexically lower address waits). A route reflector does not mesh, and
 // nobody meshes with a route reflector: they peer through BGPPeers.
 import { asnOf, ipOf, waitsFor, type PeerContext } from './context';
+import { DEFAULT_RESTART_S } from './settings';
 import type { BgpPeer } from './types';
 
 export function meshPeers(c: PeerContext): BgpPeer[] {
@@ -20,6 +21,7 @@ export function meshPeers(c: PeerContext): BgpPeer[] {
       // then the peer speaks the cluster's AS, and that is what it must be called)
       asNumber: asnOf(c, n),
       ...(waitsFor(c.myIp, address) ? { passive: true } : {}),
+      restartTimeS: c.settings.meshRestartS ?? DEFAULT_RESTART_S,
     });
   }
   return out;

@@ -1,14 +1,16 @@
 // Cluster-wide and per-node BGP settings from the BGPConfigurations, merged as confd
 // merges them (confd/pkg/backends/calico/client.go updateBGPConfigCache,
 // bgp_processor.go getNodeOrGlobalValue): "default" holds the cluster's AS number, the
-// mesh switch and the service IPs; "node.<name>" may set that node's listenPort and
+// mesh switch and its restart time, and the service IPs; "node.<name>" may set that node's listenPort and
 // logSeverityScreen, which win over the default's. Absent settings get confd's defaults
 // (AS 64512, mesh on, log level info, port 179).
 import { createHash } from 'node:crypto';
-import type { Resource } from '@tortie/api';
+import { goDurationSeconds, type Resource } from '@tortie/api';
 
 export const DEFAULT_ASN = 64512;
 export const BGP_PORT = 179;
+/** BIRD's graceful restart time when Calico sets none. */
+export const DEFAULT_RESTART_S = 120;
 
 /** The speaker's log level for BGPConfiguration logSeverityScreen (confd: debug, info, none). */
 export type BgpLogLevel = 'debug' | 'info' | 'warn';
@@ -16,6 +18,8 @@ export type BgpLogLevel = 'debug' | 'info' | 'warn';
 export interface BgpSettings {
   asNumber: number;
   meshEnabled: boolean;
+  /** nodeMeshMaxRestartTime in seconds, when set. */
+  meshRestartS?: number;
   /** Service cluster/external/LoadBalancer CIDRs to originate (empty entries skipped). */
   services: string[];
   /** The listen port BGPConfiguration sets for a node (its own, else the default's). */
@@ -34,9 +38,11 @@ export function bgpSettings(configs: Iterable<Config>): BgpSettings {
   const own = (node: string) => byName.get(`node.${node}`)?.spec;
   const configuredPort = (node: string) => own(node)?.listenPort ?? global?.listenPort;
   const severity = (node: string) => own(node)?.logSeverityScreen ?? global?.logSeverityScreen;
+  const meshRestart = global?.nodeMeshMaxRestartTime;
   return {
     asNumber: global?.asNumber ?? DEFAULT_ASN,
     meshEnabled: global?.nodeToNodeMeshEnabled !== false,
+    ...(meshRestart !== undefined ? { meshRestartS: restartSeconds(meshRestart) } : {}),
     services: [
       ...(global?.serviceClusterIPs ?? []),
       ...(global?.serviceExternalIPs ?? []),
@@ -52,6 +58,16 @@ export function bgpSettings(configs: Iterable<Config>): BgpSettings {
 function logLevelOf(severity: string | undefined): BgpLogLevel {
   const s = (severity ?? 'info').toLowerCase();
   return s === 'debug' ? 'debug' : s === 'info' ? 'info' : 'warn';
+}
+
+/**
+ * A Go duration (maxRestartTime, nodeMeshMaxRestartTime) as the graceful restart time
+ * confd writes (`int(math.Round(d.Seconds()))`), kept within what the capability carries
+ * (1 to 4095 s: 12 bits; BIRD refuses 0 too).
+ */
+export function restartSeconds(duration: string): number {
+  const s = Math.round(goDurationSeconds(duration) ?? DEFAULT_RESTART_S);
+  return Math.min(Math.max(s, 1), 4095);
 }
 
 /**

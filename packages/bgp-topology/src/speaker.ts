@@ -10,10 +10,11 @@ import {
 import type { BgpConfig, BgpPeer } from './types';
 
 /**
- * Graceful restart as Calico's BIRD does it (`graceful restart;`, 120 s): peers keep our
- * routes while we restart, with the F bit (the kernel keeps forwarding) and the R bit on
- * the first session after start (we cannot tell a first start from a restart; on a
- * first start the peer has nothing of ours to keep, so the bits cost nothing).
+ * Graceful restart as Calico's BIRD does it (`graceful restart;`, 120 s unless a peer's
+ * restart time says otherwise): peers keep our routes while we restart, with the F bit
+ * (the kernel keeps forwarding) and the R bit on the first session after start (we
+ * cannot tell a first start from a restart; on a first start the peer has nothing of
+ * ours to keep, so the bits cost nothing).
  */
 export const GRACEFUL_RESTART = {
   enabled: true,
@@ -36,6 +37,8 @@ export function peerConfig(p: BgpPeer, me: BgpConfig): PeerConfigInput {
     nextHopSelf: p.asNumber !== me.asNumber && !p.keepOriginalNextHop,
     ...(p.asNumber !== me.asNumber && me.localSubnet ? { sharedSubnet: me.localSubnet } : {}),
     ttlSecurity: p.ttlSecurity,
+    // bird.cfg's per-peer `graceful restart time` (maxRestartTime, nodeMeshMaxRestartTime)
+    gracefulRestart: { restartTimeS: p.restartTimeS },
     holdTime: 90,
     connectRetryTime: 2,
     // nodes of a cluster start together: a connect refused because the other agent is

@@ -31,6 +31,8 @@ export interface BgpPeer {
   ttlSecurity?: number;
   /** Towards an eBGP peer: pass on the original next hop, not ours. */
   keepOriginalNextHop?: boolean;
+  /** Graceful restart time we announce (maxRestartTime, nodeMeshMaxRestartTime, else 120 s). */
+  restartTimeS: number;
 }
 
 export interface BgpConfig {

@@ -37,7 +37,10 @@ export function topo(me: string, rs: Resource[], extra: Partial<BgpWorld> = {}):
   });
 }
 
-/** One family's peers, one line each: "10.0.0.8:179 as 64512 passive rr ttl=1 keep". */
+/**
+ * One family's peers, one line each: "10.0.0.8:179 as 64512 passive rr ttl=1 keep gr=90"
+ * (flags when set; gr, the graceful restart time, when not 120 s).
+ */
 export function peerLines(c: BgpConfig, family: 4 | 6): string[] {
   return c.peers
     .filter((p) => p.address.includes(':') === (family === 6))
@@ -48,6 +51,7 @@ export function peerLines(c: BgpConfig, family: 4 | 6): string[] {
         p.rrClient ? 'rr' : '',
         p.ttlSecurity ? `ttl=${p.ttlSecurity}` : '',
         p.keepOriginalNextHop ? 'keep' : '',
+        p.restartTimeS !== 120 ? `gr=${p.restartTimeS}` : '',
       ]
         .filter(Boolean)
         .join(' '),

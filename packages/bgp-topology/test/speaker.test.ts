@@ -1,7 +1,7 @@
 // From a computed BgpConfig to the speaker: the pure plan (only what changed) and the
 // speaker-wide settings.
 import type { BgpConfig } from '../src';
-import { planBgp, speakerConfig } from '../src';
+import { peerConfig, planBgp, speakerConfig } from '../src';
 
 const base: BgpConfig = {
   enabled: true,
@@ -9,8 +9,15 @@ const base: BgpConfig = {
   routerId: '10.0.0.1',
   listenPort: 179,
   peers: [
-    { name: 'mesh-10.0.0.2', address: '10.0.0.2', port: 179, asNumber: 64512 },
-    { name: 'mesh-10.0.0.3', address: '10.0.0.3', port: 179, asNumber: 64512, passive: true },
+    { name: 'mesh-10.0.0.2', address: '10.0.0.2', port: 179, asNumber: 64512, restartTimeS: 120 },
+    {
+      name: 'mesh-10.0.0.3',
+      address: '10.0.0.3',
+      port: 179,
+      asNumber: 64512,
+      restartTimeS: 120,
+      passive: true,
+    },
   ],
   originate: ['10.244.1.0/26'],
 };
@@ -30,8 +37,15 @@ describe('planBgp', () => {
     const next: BgpConfig = {
       ...base,
       peers: [
-        { name: 'mesh-10.0.0.2', address: '10.0.0.2', port: 179, asNumber: 64512, rrClient: true },
-        { name: 'tor', address: '192.168.1.1', port: 179, asNumber: 65000 },
+        {
+          name: 'mesh-10.0.0.2',
+          address: '10.0.0.2',
+          port: 179,
+          asNumber: 64512,
+          restartTimeS: 120,
+          rrClient: true,
+        },
+        { name: 'tor', address: '192.168.1.1', port: 179, asNumber: 65000, restartTimeS: 120 },
       ],
       originate: ['10.244.1.0/26', '10.244.1.64/26'],
     };
@@ -65,6 +79,15 @@ describe('planBgp', () => {
 });
 
 describe('graceful restart', () => {
+  test("each peer announces its own restart time (bird.cfg's graceful restart time)", () => {
+    const p = { ...base.peers[0], restartTimeS: 300 };
+    expect(peerConfig(p, base).gracefulRestart).toEqual({ restartTimeS: 300 });
+    // a changed restart time re-creates that peer only
+    const plan = planBgp(base, { ...base, peers: [p, base.peers[1]] });
+    expect(plan).toMatchObject({ restart: false, removePeers: ['10.0.0.2'] });
+    expect(plan.addPeers.map((x) => x.address)).toEqual(['10.0.0.2']);
+  });
+
   test('on by default for every peer, as in Calico (R and F bits, 120 s)', () => {
     expect(speakerConfig(base).gracefulRestart).toEqual({
       enabled: true,

@@ -174,6 +174,36 @@ const cases: Case[] = [
     rs: [meshOff, n5, n8, peer('empty', {})],
     v4: [],
   },
+  // ---- graceful restart times (bird.cfg: graceful restart time, else BIRD's 120 s) -------
+  {
+    what: 'mesh sessions: nodeMeshMaxRestartTime, rounded to seconds',
+    me: 'n5',
+    rs: [config('default', { nodeMeshMaxRestartTime: '90.4s' }), n5, n8],
+    v4: ['10.0.0.8:179 as 64512 passive gr=90'],
+  },
+  {
+    what: "BGPPeer sessions: its maxRestartTime, also for peerSelector and reverse peerings, not the mesh's",
+    me: 'n5',
+    rs: [
+      config('default', { nodeMeshMaxRestartTime: '30s' }),
+      node('n5', '10.0.0.5/24', {}, { spine: 'yes' }),
+      n8,
+      n10,
+      peer('tor', { peerIP: '192.0.2.1', asNumber: 65100, maxRestartTime: '5m' }),
+      peer('to-spine', { node: 'n10', peerSelector: "spine == 'yes'", maxRestartTime: '1m30s' }),
+    ],
+    v4: [
+      '10.0.0.8:179 as 64512 passive gr=30',
+      '10.0.0.10:179 as 64512 gr=90',
+      '192.0.2.1:179 as 65100 gr=300',
+    ],
+  },
+  {
+    what: 'a restart time beyond the 12 bits of the capability is capped at 4095 s',
+    me: 'n5',
+    rs: [meshOff, n5, peer('tor', { peerIP: '192.0.2.1', asNumber: 65100, maxRestartTime: '2h' })],
+    v4: ['192.0.2.1:179 as 65100 gr=4095'],
+  },
   // ---- peerSelector, both ways ----------------------------------------------------------
   {
     what: 'peerSelector: the picked nodes (their AS), and they peer back',

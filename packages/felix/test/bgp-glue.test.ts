@@ -14,8 +14,15 @@ const base: BgpConfig = {
   routerId: '10.0.0.1',
   listenPort: 179,
   peers: [
-    { name: 'mesh-10.0.0.2', address: '10.0.0.2', port: 179, asNumber: 64512 },
-    { name: 'mesh-10.0.0.3', address: '10.0.0.3', port: 179, asNumber: 64512, passive: true },
+    { name: 'mesh-10.0.0.2', address: '10.0.0.2', port: 179, asNumber: 64512, restartTimeS: 120 },
+    {
+      name: 'mesh-10.0.0.3',
+      address: '10.0.0.3',
+      port: 179,
+      asNumber: 64512,
+      restartTimeS: 120,
+      passive: true,
+    },
   ],
   originate: ['10.244.1.0/26'],
 };

@@ -28,14 +28,28 @@ describe('calc graph: BGP', () => {
       localSubnet: '10.0.0.0/24',
       peers: [
         // "10.0.0.1" < "10.0.0.10" < "10.0.0.100" < "10.0.0.9"
-        { name: 'mesh-10.0.0.1', address: '10.0.0.1', port: 179, asNumber: 64512 },
-        { name: 'mesh-10.0.0.9', address: '10.0.0.9', port: 179, asNumber: 65003, passive: true },
+        {
+          name: 'mesh-10.0.0.1',
+          address: '10.0.0.1',
+          port: 179,
+          asNumber: 64512,
+          restartTimeS: 120,
+        },
+        {
+          name: 'mesh-10.0.0.9',
+          address: '10.0.0.9',
+          port: 179,
+          asNumber: 65003,
+          passive: true,
+          restartTimeS: 120,
+        },
         {
           name: 'mesh-10.0.0.100',
           address: '10.0.0.100',
           port: 179,
           asNumber: 64512,
           passive: true,
+          restartTimeS: 120,
         },
       ],
       originate: [],
@@ -94,14 +108,22 @@ describe('calc graph: BGP', () => {
     h.sync();
     expect(h.dp.bgp).toMatchObject({ asNumber: 65000, listenPort: 1790 });
     expect(h.dp.bgp!.peers).toEqual([
-      { name: 'global-tor', address: '10.0.0.254', port: 179, asNumber: 65100 },
-      { name: 'node-mine', address: '192.0.2.1', port: 1179, asNumber: 65200, ttlSecurity: 1 },
+      { name: 'global-tor', address: '10.0.0.254', port: 179, asNumber: 65100, restartTimeS: 120 },
+      {
+        name: 'node-mine',
+        address: '192.0.2.1',
+        port: 1179,
+        asNumber: 65200,
+        ttlSecurity: 1,
+        restartTimeS: 120,
+      },
       {
         name: 'node-rack-a',
         address: '192.0.2.3',
         port: 179,
         asNumber: 65300,
         keepOriginalNextHop: true,
+        restartTimeS: 120,
       },
     ]);
   });
@@ -122,14 +144,32 @@ describe('calc graph: BGP', () => {
     edge.set(cfg, ...nodes, p);
     edge.sync();
     expect(edge.dp.bgp!.peers).toEqual([
-      { name: 'node-edge-to-spine-n2', address: '10.0.0.2', port: 179, asNumber: 64512 },
-      { name: 'node-edge-to-spine-n3', address: '10.0.0.3', port: 179, asNumber: 64512 },
+      {
+        name: 'node-edge-to-spine-n2',
+        address: '10.0.0.2',
+        port: 179,
+        asNumber: 64512,
+        restartTimeS: 120,
+      },
+      {
+        name: 'node-edge-to-spine-n3',
+        address: '10.0.0.3',
+        port: 179,
+        asNumber: 64512,
+        restartTimeS: 120,
+      },
     ]);
     const spine = harness('n2');
     spine.set(cfg, ...nodes, p);
     spine.sync();
     expect(spine.dp.bgp!.peers).toEqual([
-      { name: 'node-edge-to-spine-n1', address: '10.0.0.1', port: 179, asNumber: 64512 },
+      {
+        name: 'node-edge-to-spine-n1',
+        address: '10.0.0.1',
+        port: 179,
+        asNumber: 64512,
+        restartTimeS: 120,
+      },
     ]);
     const other = harness('n4');
     other.set(cfg, ...nodes, p);
@@ -167,16 +207,30 @@ describe('calc graph: BGP', () => {
     rr.sync();
     expect(rr.dp.bgp).toMatchObject({ routeReflectorClusterId: '224.0.0.1' });
     expect(rr.dp.bgp!.peers).toEqual([
-      { name: 'rr-10.0.0.2', address: '10.0.0.2', port: 179, asNumber: 64512 },
-      { name: 'rr-10.0.0.11', address: '10.0.0.11', port: 179, asNumber: 64512, rrClient: true },
-      { name: 'rr-10.0.0.12', address: '10.0.0.12', port: 179, asNumber: 64512, rrClient: true },
+      { name: 'rr-10.0.0.2', address: '10.0.0.2', port: 179, asNumber: 64512, restartTimeS: 120 },
+      {
+        name: 'rr-10.0.0.11',
+        address: '10.0.0.11',
+        port: 179,
+        asNumber: 64512,
+        rrClient: true,
+        restartTimeS: 120,
+      },
+      {
+        name: 'rr-10.0.0.12',
+        address: '10.0.0.12',
+        port: 179,
+        asNumber: 64512,
+        rrClient: true,
+        restartTimeS: 120,
+      },
     ]);
     const client = harness('c1');
     client.set(...res);
     client.sync();
     expect(client.dp.bgp!.peers).toEqual([
-      { name: 'rr-10.0.0.1', address: '10.0.0.1', port: 179, asNumber: 64512 },
-      { name: 'rr-10.0.0.2', address: '10.0.0.2', port: 179, asNumber: 64512 },
+      { name: 'rr-10.0.0.1', address: '10.0.0.1', port: 179, asNumber: 64512, restartTimeS: 120 },
+      { name: 'rr-10.0.0.2', address: '10.0.0.2', port: 179, asNumber: 64512, restartTimeS: 120 },
     ]);
     // with the mesh on, a reflector still does not mesh, nor do the others with it
     // (confd: "Node ... is a route reflector ..., skipping mesh")
