@@ -26,4 +26,28 @@ export default tseslint.config(
     ],
     rules: { 'no-console': 'off', '@typescript-eslint/no-require-imports': 'off' },
   },
+  {
+    // A test skips only through describeIf of @tortie/testbed, which says why and fails
+    // under CI unless allowed (.ci/allowed-skips.json); .only would skip everything else.
+    files: ['**/test/**', 'e2e/**'],
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        ...['describe', 'test', 'it'].flatMap((object) =>
+          ['skip', 'only', 'todo'].map((property) => ({
+            object,
+            property,
+            message: 'skip with describeIf of @tortie/testbed (it says why, and CI fails on it)',
+          })),
+        ),
+      ],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'CallExpression[callee.name=/^(xit|xtest|xdescribe|fit|fdescribe)$/]',
+          message: 'skip with describeIf of @tortie/testbed (it says why, and CI fails on it)',
+        },
+      ],
+    },
+  },
 );

@@ -1,5 +1,6 @@
 // What this machine can run for real-component tests; tests skip with a one-line
-// reason when something is missing (CI installs everything, so nothing skips there).
+// reason when something is missing (CI installs everything, so nothing skips there:
+// under CI=true a skip fails, see jest.ts).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { vmMissing } from './vm';
@@ -92,6 +93,11 @@ function missing(need: Need): string | undefined {
   }
   cache.set(need, why);
   return why;
+}
+
+/** The needs of `needs` that this machine lacks. */
+export function missingNeeds(needs: Need[]): Need[] {
+  return [...new Set(needs)].filter((n) => missing(n) !== undefined);
 }
 
 /** One line saying why a test needing `needs` cannot run here, or undefined. */

@@ -13,7 +13,14 @@ export { skipReason, type Need } from './capabilities';
 export * from './bird';
 export * from './frr';
 export * from './gobgp';
-export { describeIf } from './jest';
+export {
+  describeIf,
+  decideSkip,
+  readAllowedSkips,
+  onCi,
+  type AllowedSkip,
+  type SkipDecision,
+} from './jest';
 export { Daemon } from './daemon';
 export { Etcd } from './etcd';
 export { PortForward } from './forward';
