@@ -1,7 +1,8 @@
-// This node's BGP configuration, as calico-node's confd derives BIRD's (bird.cfg): the
-// node-to-node mesh (mesh.ts) and the sessions of BGPPeers (bgp-peers.ts); the node's
-// AS, router id, listen port and log level (settings.ts); the route-reflector role from
-// routeReflectorClusterID; the prefixes it originates. Pure.
+// This node's BGP configuration, as calico-node's confd derives BIRD's (bird.cfg for
+// IPv4, bird6.cfg for IPv6): per family, the node-to-node mesh (mesh.ts) and the
+// sessions of BGPPeers (bgp-peers.ts) between the nodes' addresses of that family; the
+// node's AS, router id, listen port and log level (settings.ts); the route-reflector
+// role from routeReflectorClusterID; the prefixes it originates. Pure.
 import type { Resource } from '@tortie/api';
 import { peerKey } from '@tortie/bgp-speaker';
 import { compareIps, type Family } from './address';
@@ -31,13 +32,14 @@ export function computeBgp(w: BgpWorld): BgpConfig {
   const myAsn = me?.asNumber ?? settings.asNumber;
   const myCluster = me?.rrClusterId;
   const routerId = routerIdFor(w.routerId, w.me, me?.ip);
-  const enabled = me !== undefined && !!routerId && w.bgpEnabled !== false;
+  const enabled =
+    me !== undefined && (me.ip ?? me.ipv6) !== undefined && !!routerId && w.bgpEnabled !== false;
 
   const peers: BgpPeer[] = [];
   if (enabled) {
     const nodes = [...w.nodes.values()].sort((a, b) => a.name.localeCompare(b.name));
     const bgpPeers = [...w.peers];
-    for (const family of [4] as Family[]) {
+    for (const family of [4, 6] as Family[]) {
       const myIp = ipOf(me, family);
       if (!myIp) continue;
       const c: PeerContext = { me, myAsn, myCluster, nodes, settings, family, myIp };
@@ -57,6 +59,7 @@ export function computeBgp(w: BgpWorld): BgpConfig {
     asNumber: myAsn,
     ...(routerId ? { routerId } : {}),
     ...(me?.ip ? { ipv4Address: me.ip } : {}),
+    ...(me?.ipv6 ? { ipv6Address: me.ipv6 } : {}),
     listenPort: settings.listenPort(w.me),
     logLevel: settings.logLevel(w.me),
     ...(myCluster !== undefined ? { routeReflectorClusterId: myCluster } : {}),

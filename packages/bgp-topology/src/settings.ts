@@ -1,9 +1,9 @@
 // Cluster-wide and per-node BGP settings from the BGPConfigurations, merged as confd
 // merges them (confd/pkg/backends/calico/client.go updateBGPConfigCache,
 // bgp_processor.go getNodeOrGlobalValue): "default" holds the cluster's AS number, the
-// mesh switch and its restart time, and the service IPs; "node.<name>" may set that node's listenPort and
-// logSeverityScreen, which win over the default's. Absent settings get confd's defaults
-// (AS 64512, mesh on, log level info, port 179).
+// mesh switch and its restart time, and the service IPs; "node.<name>" may set that
+// node's listenPort and logSeverityScreen, which win over the default's. Absent settings
+// get confd's defaults (AS 64512, mesh on, log level info, port 179).
 import { createHash } from 'node:crypto';
 import { goDurationSeconds, type Resource } from '@tortie/api';
 
@@ -62,8 +62,8 @@ function logLevelOf(severity: string | undefined): BgpLogLevel {
 
 /**
  * A Go duration (maxRestartTime, nodeMeshMaxRestartTime) as the graceful restart time
- * confd writes (`int(math.Round(d.Seconds()))`), kept within what the capability carries
- * (1 to 4095 s: 12 bits; BIRD refuses 0 too).
+ * confd writes (`int(math.Round(d.Seconds()))`), kept within 1..4095 s (the
+ * capability carries 12 bits; our speaker wants at least a second).
  */
 export function restartSeconds(duration: string): number {
   const s = Math.round(goDurationSeconds(duration) ?? DEFAULT_RESTART_S);

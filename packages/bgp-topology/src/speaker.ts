@@ -59,9 +59,12 @@ export function speakerConfig(c: BgpConfig, logLevel?: string): SpeakerConfig {
     routerId: c.routerId,
     clusterId: c.routeReflectorClusterId,
     listen: { address: '::', port: c.listenPort },
-    // our next hop is the node's address (not the router id, which CALICO_ROUTER_ID may
-    // set to anything)
-    nextHop: c.ipv4Address ? { ipv4: c.ipv4Address } : {},
+    // our next hop per family is the node's address (not the router id, which
+    // CALICO_ROUTER_ID may set to anything)
+    nextHop: {
+      ...(c.ipv4Address ? { ipv4: c.ipv4Address } : {}),
+      ...(c.ipv6Address ? { ipv6: c.ipv6Address } : {}),
+    },
     gracefulRestart: GRACEFUL_RESTART,
   });
 }

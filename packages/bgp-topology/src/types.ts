@@ -40,8 +40,9 @@ export interface BgpConfig {
   asNumber: number;
   /** CALICO_ROUTER_ID, else the node's IPv4 address. */
   routerId?: string;
-  /** The node's own address: next hop of what it originates and of next-hop-self. */
+  /** The node's own addresses: next hops of what it originates and of next-hop-self. */
   ipv4Address?: string;
+  ipv6Address?: string;
   listenPort: number;
   /** From BGPConfiguration logSeverityScreen (default info). */
   logLevel?: BgpLogLevel;

@@ -12,12 +12,16 @@ const n5 = node('n5', '10.0.0.5/24');
 const n8 = node('n8', '10.0.0.8/24');
 const n10 = node('n10', '10.0.0.10/24');
 const meshOff = config('default', { nodeToNodeMeshEnabled: false });
+const d9 = node('d9', ['10.0.0.9/24', 'fd00::9/64']);
+const d10 = node('d10', ['10.0.0.10/24', 'fd00::10/64']);
 
 interface Case {
   what: string;
   me: string;
   rs: Resource[];
   v4: string[];
+  /** IPv6 sessions (none when left out). */
+  v6?: string[];
 }
 
 const cases: Case[] = [
@@ -204,6 +208,59 @@ const cases: Case[] = [
     rs: [meshOff, n5, peer('tor', { peerIP: '192.0.2.1', asNumber: 65100, maxRestartTime: '2h' })],
     v4: ['192.0.2.1:179 as 65100 gr=4095'],
   },
+  // ---- IPv6: nodes with an IPv6 address peer over it too, per family ---------------------
+  {
+    what: 'mesh over both families; the rule on each family\'s addresses ("fd00::10" < "fd00::9")',
+    me: 'd9',
+    rs: [d9, d10, node('v4only', '10.0.0.7/24')],
+    v4: ['10.0.0.7:179 as 64512', '10.0.0.10:179 as 64512'],
+    v6: ['[fd00::10]:179 as 64512'],
+  },
+  {
+    what: '... from the other end',
+    me: 'd10',
+    rs: [d9, d10, node('v4only', '10.0.0.7/24')],
+    v4: ['10.0.0.7:179 as 64512 passive', '10.0.0.9:179 as 64512 passive'],
+    v6: ['[fd00::9]:179 as 64512 passive'],
+  },
+  {
+    what: 'addresses compared in canonical form (FD00:0::0009 is fd00::9)',
+    me: 'd10',
+    rs: [node('d9', ['10.0.0.9/24', 'FD00:0::0009/64']), d10],
+    v4: ['10.0.0.9:179 as 64512 passive'],
+    v6: ['[fd00::9]:179 as 64512 passive'],
+  },
+  {
+    what: 'peerSelector peers (and their reverse) in both families',
+    me: 'd9',
+    rs: [
+      meshOff,
+      node('d9', ['10.0.0.9/24', 'fd00::9/64'], {}, { edge: 'yes' }),
+      node('d10', ['10.0.0.10/24', 'fd00::10/64'], {}, { spine: 'yes' }),
+      peer('edge-to-spine', { nodeSelector: "edge == 'yes'", peerSelector: "spine == 'yes'" }),
+    ],
+    v4: ['10.0.0.10:179 as 64512'],
+    v6: ['[fd00::10]:179 as 64512'],
+  },
+  {
+    what: 'a peerIP peer in its own family only; its reverse too',
+    me: 'd10',
+    rs: [
+      meshOff,
+      d9,
+      d10,
+      peer('to-d10', { node: 'd9', peerIP: '[fd00::10]:179', asNumber: 64512 }),
+    ],
+    v4: [],
+    v6: ['[fd00::9]:179 as 64512'],
+  },
+  {
+    what: 'a global BGPPeer to a node over IPv6: the mesh rule on the IPv6 texts',
+    me: 'd10',
+    rs: [meshOff, d9, d10, peer('to-d9', { peerIP: 'fd00::9', asNumber: 64512 })],
+    v4: [],
+    v6: ['[fd00::9]:179 as 64512 passive'],
+  },
   // ---- peerSelector, both ways ----------------------------------------------------------
   {
     what: 'peerSelector: the picked nodes (their AS), and they peer back',
@@ -264,8 +321,10 @@ const cases: Case[] = [
 ];
 
 describe('BGP topology: resources in, peers out', () => {
-  test.each(cases)('$what', ({ me, rs, v4 }) => {
-    expect(peerLines(topo(me, rs), 4)).toEqual(v4);
+  test.each(cases)('$what', ({ me, rs, v4, v6 = [] }) => {
+    const c = topo(me, rs);
+    expect(peerLines(c, 4)).toEqual(v4);
+    expect(peerLines(c, 6)).toEqual(v6);
   });
 
   test('peer names say what made them (tortiectl node status reads the type from them)', () => {
@@ -363,6 +422,12 @@ describe('per-node configuration and router id', () => {
 
   test('no router id (no IPv4 address, no CALICO_ROUTER_ID): BGP is off', () => {
     const v6only = node('v6', [undefined, 'fd00::6/64']);
-    expect(topo('v6', [v6only, n5])).toMatchObject({ enabled: false, peers: [] });
+    expect(topo('v6', [v6only, d9])).toMatchObject({ enabled: false, peers: [] });
+    // with one, an IPv6-only node meshes over IPv6 and originates with its IPv6 next hop
+    const c = topo('v6', [v6only, d9], { routerId: 'hash' });
+    expect(peerLines(c, 6)).toEqual(['[fd00::9]:179 as 64512 passive']);
+    expect(peerLines(c, 4)).toEqual([]);
+    expect(speakerConfig(c).nextHop).toEqual({ ipv6: 'fd00::6' });
+    expect(speakerConfig(topo('d9', [d9])).nextHop).toEqual({ ipv4: '10.0.0.9', ipv6: 'fd00::9' });
   });
 });

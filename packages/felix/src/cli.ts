@@ -2,6 +2,8 @@
 // tortie-node: the per-node agent. Configured like calico-node, from the environment:
 //   NODENAME                 this node's name (default: the hostname)
 //   IP                       this node's IPv4 address with its prefix, e.g. 10.0.0.1/24
+//   IP6                      its IPv6 address with its prefix, e.g. fd00::1/64 (optional:
+//                            the node then also peers over IPv6)
 //   AS                       its AS number (default: BGPConfiguration's, else 64512)
 //   CLUSTER_ID               route-reflector cluster id: this node reflects
 //   CALICO_ROUTER_ID         BGP router id: an IPv4 address, or "hash" (from the node
@@ -57,6 +59,10 @@ async function main(): Promise<void> {
   if (!env.IP || !/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(env.IP)) {
     throw new Error("IP must be this node's IPv4 address with its prefix, e.g. IP=10.0.0.1/24");
   }
+  const ip6 = env.IP6 || undefined;
+  if (ip6 && !/^[0-9a-fA-F:.]+\/\d+$/.test(ip6)) {
+    throw new Error("IP6 must be this node's IPv6 address with its prefix, e.g. IP6=fd00::1/64");
+  }
   const routerId = env.CALICO_ROUTER_ID || undefined;
   if (routerId && routerId !== 'hash' && !/^\d+\.\d+\.\d+\.\d+$/.test(routerId)) {
     throw new Error(`CALICO_ROUTER_ID "${routerId}" is neither an IPv4 address nor "hash"`);
@@ -66,6 +72,7 @@ async function main(): Promise<void> {
   const node = await registerNode(ds, ipam, {
     name: nodeName,
     ipv4Address: env.IP,
+    ...(ip6 ? { ipv6Address: ip6 } : {}),
     asNumber: env.AS ? Number(env.AS) : undefined,
     routeReflectorClusterId: env.CLUSTER_ID,
     labels: parseLabels(env.NODE_LABELS),

@@ -10,6 +10,8 @@ export interface NodeIdentity {
   name: string;
   /** "10.0.0.1/24": the address other nodes and BGP use, with its subnet. */
   ipv4Address: string;
+  /** "fd00::1/64": the node's IPv6 address, when it has one (BGP sessions over IPv6). */
+  ipv6Address?: string;
   asNumber?: number;
   routeReflectorClusterId?: string;
   labels?: Record<string, string>;
@@ -36,6 +38,7 @@ export async function registerNode(
     spec.bgp = {
       ...spec.bgp,
       ipv4Address: id.ipv4Address,
+      ...(id.ipv6Address ? { ipv6Address: id.ipv6Address } : {}),
       ...(id.asNumber !== undefined ? { asNumber: id.asNumber } : {}),
       ...(id.routeReflectorClusterId
         ? { routeReflectorClusterID: id.routeReflectorClusterId }

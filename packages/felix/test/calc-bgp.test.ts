@@ -2,6 +2,7 @@
 // rules): the mesh (the lexically lower address waits), mesh off with global and
 // per-node peers, peerSelector both ways, route-reflector clusters, originated prefixes
 // (blocks, borrowed /32s, service IPs), sent only when changed.
+import { blocks } from '@tortie/ipam';
 import { block, harness, node, ofType, pool, R } from './calc-fixtures';
 
 const peer = (name: string, spec: object) => R('BGPPeer', name, spec);
@@ -86,6 +87,26 @@ describe('calc graph: BGP', () => {
     // a change to another node's configuration changes the port we dial
     h.set(R('BGPConfiguration', 'node.n2', { listenPort: 1792 }));
     expect(ofType(h.fresh(), 'bgp-update').map((u) => u.bgp.peers[0].port)).toEqual([1792]);
+  });
+
+  test('dual-stack nodes peer over IPv6 too, and originate IPv6 blocks with their IPv6 next hop', () => {
+    const h = harness('n1');
+    h.set(
+      node('n1', '10.0.0.1/24', { ipv6Address: 'fd00::1/64' }),
+      node('n2', '10.0.0.2/24', { ipv6Address: 'fd00::2/64' }),
+      pool('p6', 'fd10::/48'),
+      R('IPAMBlock', 'b6', blocks.newBlock('fd10::/122', 'n1')),
+    );
+    h.sync();
+    expect(h.dp.bgp).toMatchObject({
+      ipv4Address: '10.0.0.1',
+      ipv6Address: 'fd00::1',
+      originate: ['fd10::/122'],
+    });
+    expect(h.dp.bgp!.peers.map((p) => [p.address, p.passive ?? false])).toEqual([
+      ['10.0.0.2', true],
+      ['fd00::2', true],
+    ]);
   });
 
   test('mesh off: global and per-node BGPPeers (by name, by nodeSelector), AS from the config', () => {
