@@ -27,7 +27,8 @@ const USAGE = `usage: tortiectl COMMAND [options]
   delete KIND NAME... [-n NS] | delete -f FILE|-
   policy explain SRC DST [PORT] [--protocol TCP|UDP|SCTP|ICMP]
                              is SRC -> DST allowed, and which tier/policy/rule decides
-                             (SRC/DST: an IP or namespace/pod)
+                             (SRC/DST: an IP or namespace/pod); exit 0 allowed, 3 denied,
+                             4 depends on the port (no PORT given)
   policy status [--status-socket PATH] [-o json]
                              policies this node's agent could not program (they fail
                              closed), and why (the agent's TORTIE_STATUS_SOCKET, default

@@ -192,50 +192,137 @@ export function deleteTargets(text: string, source: string, io: Io) {
   return rs?.map((r) => ({ kind: r.kind, name: r.metadata.name, namespace: r.metadata.namespace }));
 }
 
-/** Columns of `get` per kind: [header, value] pairs; `wide` adds more. */
-function columns(kind: Kind, wide: boolean): Array<[string, (r: Resource) => string]> {
-  const spec = (r: Resource) => r.spec as Record<string, unknown>;
-  const s = (v: unknown) => (v === undefined ? '' : Array.isArray(v) ? v.join(',') : String(v));
-  const base: Array<[string, (r: Resource) => string]> = [['NAME', (r) => r.metadata.name]];
-  const extra: Record<string, Array<[string, (r: Resource) => string]>> = {
-    IPPool: [
-      ['CIDR', (r) => s(spec(r).cidr)],
-      ['SELECTOR', (r) => s(spec(r).nodeSelector)],
+type Column = [string, (r: Resource) => string];
+const DEFAULT_ASN = 64512;
+const spec = (r: Resource) => r.spec as Record<string, unknown>;
+const text = (v: unknown) => (v === undefined ? '' : Array.isArray(v) ? v.join(',') : String(v));
+/** calicoctl's joinAndTruncate: a list as one cell of at most `max` characters. */
+const truncated = (v: unknown, max = 80) => {
+  const t = text(v);
+  return t.length > max ? `${t.slice(0, max - 3)}...` : t;
+};
+const bgp = (r: Resource) => spec(r).bgp as Record<string, unknown> | undefined;
+
+/** What a column may need beyond the resource: the cluster's default AS number. */
+interface ColumnContext {
+  defaultAsn: number;
+}
+
+/** Every column calicoctl prints, by heading (calicoctl/resourcemgr/*.go). */
+const COLUMN: Record<string, Record<string, (r: Resource, c: ColumnContext) => string>> = {
+  Node: {
+    // a node without its own AS shows the cluster's in parentheses, as calicoctl
+    ASN: (r, c) => {
+      const b = bgp(r);
+      return b ? text(b.asNumber ?? `(${c.defaultAsn})`) : '';
+    },
+    IPV4: (r) => text(bgp(r)?.ipv4Address),
+    IPV6: (r) => text(bgp(r)?.ipv6Address),
+  },
+  WorkloadEndpoint: {
+    WORKLOAD: (r) => text(spec(r).pod ?? spec(r).workload),
+    NODE: (r) => text(spec(r).node),
+    NETWORKS: (r) => text(spec(r).ipNetworks),
+    INTERFACE: (r) => text(spec(r).interfaceName),
+    PROFILES: (r) => text(spec(r).profiles),
+    NATS: (r) =>
+      text(
+        (spec(r).ipNATs as Array<{ internalIP: string; externalIP: string }> | undefined)?.map(
+          (n) => `${n.internalIP}->${n.externalIP}`,
+        ),
+      ),
+  },
+  HostEndpoint: {
+    NODE: (r) => text(spec(r).node),
+    INTERFACE: (r) => text(spec(r).interfaceName),
+    IPS: (r) => text(spec(r).expectedIPs),
+    PROFILES: (r) => text(spec(r).profiles),
+  },
+  IPPool: {
+    CIDR: (r) => text(spec(r).cidr),
+    NAT: (r) => text(spec(r).natOutgoing ?? false),
+    IPIPMODE: (r) => text(spec(r).ipipMode ?? 'Never'),
+    VXLANMODE: (r) => text(spec(r).vxlanMode ?? 'Never'),
+    DISABLED: (r) => text(spec(r).disabled ?? false),
+    DISABLEBGPEXPORT: (r) => text(spec(r).disableBGPExport ?? false),
+    SELECTOR: (r) => text(spec(r).nodeSelector),
+    ASSIGNMENTMODE: (r) => text(spec(r).assignmentMode ?? 'Automatic'),
+  },
+  GlobalNetworkPolicy: {
+    TIER: (r) => text(spec(r).tier ?? 'default'),
+    ORDER: (r) => text(spec(r).order),
+    SELECTOR: (r) => text(spec(r).selector),
+  },
+  BGPPeer: {
+    PEERIP: (r) => text(spec(r).peerIP ?? spec(r).peerSelector),
+    NODE: (r) => text(spec(r).node ?? spec(r).nodeSelector ?? '(global)'),
+    ASN: (r) => text(spec(r).asNumber),
+  },
+  Profile: {
+    LABELS: (r) =>
+      Object.entries((spec(r).labelsToApply ?? {}) as Record<string, string>)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(','),
+  },
+  NetworkSet: { NETS: (r) => truncated(spec(r).nets) },
+  Tier: { ORDER: (r) => text(spec(r).order) },
+};
+COLUMN.NetworkPolicy = COLUMN.GlobalNetworkPolicy;
+COLUMN.GlobalNetworkSet = COLUMN.NetworkSet;
+
+/** calicoctl's headings per kind: [default, wide]; kinds it does not list show NAME. */
+const HEADINGS: Record<string, [string[], string[]]> = {
+  Node: [['NAME'], ['NAME', 'ASN', 'IPV4', 'IPV6']],
+  WorkloadEndpoint: [
+    ['WORKLOAD', 'NODE', 'NETWORKS', 'INTERFACE'],
+    ['NAME', 'WORKLOAD', 'NODE', 'NETWORKS', 'INTERFACE', 'PROFILES', 'NATS'],
+  ],
+  HostEndpoint: [
+    ['NAME', 'NODE'],
+    ['NAME', 'NODE', 'INTERFACE', 'IPS', 'PROFILES'],
+  ],
+  IPPool: [
+    ['NAME', 'CIDR', 'SELECTOR'],
+    [
+      'NAME',
+      'CIDR',
+      'NAT',
+      'IPIPMODE',
+      'VXLANMODE',
+      'DISABLED',
+      'DISABLEBGPEXPORT',
+      'SELECTOR',
+      'ASSIGNMENTMODE',
     ],
-    BGPPeer: [
-      ['PEERIP', (r) => s(spec(r).peerIP ?? spec(r).peerSelector)],
-      ['NODE', (r) => s(spec(r).node ?? spec(r).nodeSelector ?? '(global)')],
-      ['ASN', (r) => s(spec(r).asNumber)],
-    ],
-    GlobalNetworkPolicy: [
-      ['ORDER', (r) => s(spec(r).order)],
-      ['SELECTOR', (r) => s(spec(r).selector)],
-    ],
-    NetworkPolicy: [
-      ['ORDER', (r) => s(spec(r).order)],
-      ['SELECTOR', (r) => s(spec(r).selector)],
-    ],
-    NetworkSet: [['NETS', (r) => s(spec(r).nets)]],
-    GlobalNetworkSet: [['NETS', (r) => s(spec(r).nets)]],
-  };
-  const wideCols: Record<string, Array<[string, (r: Resource) => string]>> = {
-    IPPool: [
-      ['BLOCKSIZE', (r) => s(spec(r).blockSize)],
-      ['IPIPMODE', (r) => s(spec(r).ipipMode)],
-      ['VXLANMODE', (r) => s(spec(r).vxlanMode)],
-      ['NATOUTGOING', (r) => s(spec(r).natOutgoing)],
-      ['DISABLED', (r) => s(spec(r).disabled)],
-    ],
-    GlobalNetworkPolicy: [
-      ['TIER', (r) => s(spec(r).tier ?? 'default')],
-      ['TYPES', (r) => s(spec(r).types)],
-    ],
-    NetworkPolicy: [
-      ['TIER', (r) => s(spec(r).tier ?? 'default')],
-      ['TYPES', (r) => s(spec(r).types)],
-    ],
-  };
-  return [...base, ...(extra[kind] ?? []), ...(wide ? (wideCols[kind] ?? []) : [])];
+  ],
+  GlobalNetworkPolicy: [
+    ['NAME', 'TIER'],
+    ['NAME', 'TIER', 'ORDER', 'SELECTOR'],
+  ],
+  NetworkPolicy: [
+    ['NAME', 'TIER'],
+    ['NAME', 'TIER', 'ORDER', 'SELECTOR'],
+  ],
+  BGPPeer: [
+    ['NAME', 'PEERIP', 'NODE', 'ASN'],
+    ['NAME', 'PEERIP', 'NODE', 'ASN'],
+  ],
+  Profile: [['NAME'], ['NAME', 'LABELS']],
+  NetworkSet: [['NAME'], ['NAME', 'NETS']],
+  GlobalNetworkSet: [['NAME'], ['NAME', 'NETS']],
+  Tier: [
+    ['NAME', 'ORDER'],
+    ['NAME', 'ORDER'],
+  ],
+};
+
+/** Columns of `get` for a kind, as calicoctl prints them (`wide` adds more). */
+function columns(kind: Kind, wide: boolean, c: ColumnContext): Column[] {
+  const [plain, more] = HEADINGS[kind] ?? [['NAME'], ['NAME']];
+  return (wide ? more : plain).map((h) => {
+    const f = COLUMN[kind]?.[h];
+    return [h, h === 'NAME' ? (r) => r.metadata.name : (r) => (f ? f(r, c) : '')];
+  });
 }
 
 export function table(rows: string[][]): string {
@@ -256,6 +343,12 @@ export interface GetOptions {
   namespace?: string;
   allNamespaces?: boolean;
   output?: 'yaml' | 'json' | 'wide' | 'name';
+}
+
+/** BGPConfiguration default's asNumber, else Calico's 64512. */
+async function defaultAsn(ds: Datastore): Promise<number> {
+  const c = await ds.get({ kind: 'BGPConfiguration', name: 'default' }).catch(() => undefined);
+  return ((c?.spec as { asNumber?: number } | undefined)?.asNumber ?? DEFAULT_ASN) as number;
 }
 
 export async function get(ds: Datastore, o: GetOptions, io: Io): Promise<number> {
@@ -291,7 +384,9 @@ export async function get(ds: Datastore, o: GetOptions, io: Io): Promise<number>
     io.err(namespace ? `No resources found in ${namespace} namespace.` : 'No resources found');
     return 0;
   }
-  const cols = columns(o.kind, o.output === 'wide');
+  const cols = columns(o.kind, o.output === 'wide', {
+    defaultAsn: o.kind === 'Node' ? await defaultAsn(ds) : DEFAULT_ASN,
+  });
   if (namespaced && o.allNamespaces) cols.unshift(['NAMESPACE', (r) => r.metadata.namespace ?? '']);
   io.out(table([cols.map(([h]) => h), ...shown.map((r) => cols.map(([, f]) => f(r)))]));
   return 0;

@@ -112,6 +112,37 @@ function resolveAddress(world: PolicyWorld, what: string): string {
   return ep.ips[0];
 }
 
+/** Exit codes of `policy explain`: allowed, denied, depends on the port (none given). */
+export const EXPLAIN_EXIT = { allowed: 0, denied: 3, dependsOnPort: 4 } as const;
+
+const PORT_PROTOCOLS = new Set<Protocol>(['TCP', 'UDP', 'SCTP', 'UDPLite']);
+
+/**
+ * Destination ports where some rule's verdict can change: every port a rule names (its
+ * range ends and their neighbours, named ports resolved on the destination), and one
+ * that no rule names. Evaluating these finds any port-specific decision. Pure.
+ */
+export function candidatePorts(world: PolicyWorld, dstIp: string): number[] {
+  const dst = world.endpoints.find((e) => e.ips.includes(dstIp));
+  const out = new Set<number>();
+  const add = (p: number) => p >= 0 && p <= 65535 && out.add(p);
+  const rules = [
+    ...world.policies.flatMap((p) => [...(p.spec.ingress ?? []), ...(p.spec.egress ?? [])]),
+    ...(world.profiles ?? []).flatMap((p) => [...(p.ingress ?? []), ...(p.egress ?? [])]),
+  ];
+  for (const r of rules)
+    for (const port of [...(r.destination?.ports ?? []), ...(r.destination?.notPorts ?? [])]) {
+      const range = /^(\d+):(\d+)$/.exec(String(port));
+      if (typeof port === 'number' || /^\d+$/.test(port)) add(Number(port));
+      else if (range)
+        for (const p of [Number(range[1]), Number(range[2])]) [p - 1, p, p + 1].forEach(add);
+      else for (const np of dst?.ports ?? []) if (np.name === port) add(np.port);
+    }
+  let unnamed = 1;
+  while (out.has(unnamed)) unnamed++;
+  return [...out.add(unnamed)].sort((a, b) => a - b);
+}
+
 export async function policyExplain(
   ds: Datastore,
   args: { src: string; dst: string; port?: string; protocol?: string },
@@ -122,17 +153,43 @@ export async function policyExplain(
     .toUpperCase()
     .replace('ICMPV6', 'ICMPv6')
     .replace('UDPLITE', 'UDPLite') as Protocol;
+  if (args.port !== undefined && !/^\d+$/.test(args.port)) {
+    io.err(`error: "${args.port}" is not a port`);
+    return 1;
+  }
+  if (args.port !== undefined && Number(args.port) > 65535) {
+    io.err(`error: "${args.port}" is not a port (0-65535)`);
+    return 1;
+  }
   const flow: Flow = {
     srcIp: resolveAddress(world, args.src),
     dstIp: resolveAddress(world, args.dst),
     protocol,
     dstPort: args.port === undefined ? undefined : Number(args.port),
   };
-  if (args.port !== undefined && !(Number(args.port) >= 0 && Number(args.port) <= 65535)) {
-    io.err(`error: "${args.port}" is not a port`);
-    return 1;
+  const evaluator = new Evaluator(world);
+  if (args.port === undefined && PORT_PROTOCOLS.has(protocol)) {
+    // without a port the verdict may hide a port-specific Deny (or Allow): find out
+    const byPort = candidatePorts(world, flow.dstIp).map((p) => ({
+      port: p,
+      allowed: evaluator.evaluate({ ...flow, dstPort: p }).allowed,
+    }));
+    const allowed = byPort.filter((v) => v.allowed).map((v) => v.port);
+    const denied = byPort.filter((v) => !v.allowed).map((v) => v.port);
+    if (allowed.length && denied.length) {
+      const list = (ps: number[]) => ps.slice(0, 8).join(', ') + (ps.length > 8 ? ', ...' : '');
+      io.out(
+        `${flow.srcIp} -> ${flow.dstIp} ${protocol}: DEPENDS ON THE PORT ` +
+          `(allowed on ${list(allowed)}; denied on ${list(denied)}); give a PORT for the whole explanation`,
+      );
+      return EXPLAIN_EXIT.dependsOnPort;
+    }
+    const verdict = evaluator.evaluate({ ...flow, dstPort: byPort[0].port });
+    io.out(explain(verdict, { ...flow, dstPort: byPort[0].port }));
+    io.out(`  (the same on every port)`);
+    return verdict.allowed ? EXPLAIN_EXIT.allowed : EXPLAIN_EXIT.denied;
   }
-  const verdict = new Evaluator(world).evaluate(flow);
+  const verdict = evaluator.evaluate(flow);
   io.out(explain(verdict, flow));
-  return 0;
+  return verdict.allowed ? EXPLAIN_EXIT.allowed : EXPLAIN_EXIT.denied;
 }

@@ -11,6 +11,23 @@ import { Etcd, Testbed, describeIf } from '@tortie/testbed';
 
 const CLI = path.resolve(__dirname, '../dist/cli.js');
 
+const NODE_AND_WEP = `apiVersion: projectcalico.org/v3
+kind: Node
+metadata: {name: node1}
+spec: {bgp: {ipv4Address: 10.0.0.1/24}}
+---
+apiVersion: projectcalico.org/v3
+kind: WorkloadEndpoint
+metadata: {name: node1-k8s-web-eth0, namespace: prod}
+spec:
+  node: node1
+  pod: web
+  endpoint: eth0
+  ipNetworks: [10.65.0.5/32]
+  interfaceName: cali0123456789a
+  profiles: [kns.prod]
+`;
+
 const CALICO_SET = fs.readFileSync(
   path.resolve(__dirname, '../../../deploy/examples/calico-v3.yaml'),
   'utf8',
@@ -81,7 +98,20 @@ function suite(make: () => { ctl: ReturnType<typeof runner>; done?: () => void }
     expect(ctl(['get', 'networksets', '-A', '-o', 'name']).out).toBe(
       'networkset.tortie.io/external-database',
     );
-    expect(ctl(['get', 'networkset', '-n', 'staging']).out).toContain('198.51.100.0/28');
+    // calicoctl's columns: network sets show their nets with -o wide only
+    expect(ctl(['get', 'networkset', '-n', 'staging']).out).not.toContain('198.51.100.0/28');
+    expect(ctl(['get', 'networkset', '-n', 'staging', '-o', 'wide']).out).toContain(
+      '198.51.100.0/28',
+    );
+    ctl(['apply', '-f', '-'], NODE_AND_WEP);
+    expect(ctl(['get', 'nodes', '-o', 'wide']).out.split('\n')).toEqual([
+      'NAME    ASN       IPV4          IPV6',
+      'node1   (63400)   10.0.0.1/24', // the cluster's AS (BGPConfiguration default)
+    ]);
+    expect(ctl(['get', 'workloadendpoints', '-n', 'prod']).out.split('\n')).toEqual([
+      'WORKLOAD   NODE    NETWORKS       INTERFACE',
+      'web        node1   10.65.0.5/32   cali0123456789a',
+    ]);
     const changed = CALICO_SET.replace('natOutgoing: true', 'natOutgoing: false');
     expect(ctl(['apply', '-f', '-'], changed).out).toContain(
       'ippool.tortie.io/default-ipv4-ippool configured',
@@ -232,11 +262,27 @@ spec:
     expect(ok.out).toContain('10.1.0.1 -> 10.1.0.2:5432 TCP: ALLOWED');
     expect(ok.out).toContain('tier default / policy prod/db rule 0: Allow');
     const no = ctl(['policy', 'explain', '10.1.0.1', '10.1.0.2', '22']);
+    expect(no.code).toBe(3); // denied
     expect(no.out).toContain('DENIED');
     expect(no.out).toContain('tier default: Deny (no rule matched in tier "default")');
     expect(ctl(['policy', 'explain', 'prod/web', 'prod/nope', '1']).err).toContain(
       'no workload endpoint "prod/nope"',
     );
+  });
+
+  test('without a port: a port-specific verdict is not hidden (exit 4), else the same on every port', () => {
+    // web -> db is allowed on 5432 only: the answer depends on the port
+    const any = ctl(['policy', 'explain', 'prod/web', 'prod/db']);
+    expect(any.code).toBe(4);
+    expect(any.out).toContain(
+      '10.1.0.1 -> 10.1.0.2 TCP: DEPENDS ON THE PORT (allowed on 5432; denied on 1)',
+    );
+    // db -> web: no policy on web, its profile allows every port
+    const all = ctl(['policy', 'explain', 'prod/db', 'prod/web']);
+    expect(all.code).toBe(0);
+    expect(all.out).toContain('(the same on every port)');
+    // ICMP has no ports: one verdict
+    expect(ctl(['policy', 'explain', 'prod/web', 'prod/db', '--protocol', 'ICMP']).code).toBe(3);
   });
 });
 
