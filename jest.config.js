@@ -1,15 +1,47 @@
-// One jest run for the whole repo. TypeScript is transpiled only (isolatedModules);
-// type errors are caught by `npm run typecheck`, which `npm test` runs first.
+// One jest config for the whole repo, in three projects that split the test files
+// between them (each file is in exactly one):
+//   unit  every test file that does not import describeIf: needs no root, no daemon,
+//         no VM, and runs anywhere (npm run test:unit; `npm test` runs it first, so a
+//         unit failure shows in seconds)
+//   host  the files that import describeIf of @tortie/testbed: real components (root,
+//         network namespaces, BIRD/FRR/GoBGP/etcd), skipping where missing, never on CI
+//         (npm run test:host); e2e/ is here
+//   vm    *.vm.test.ts: boot Debian's kernel under QEMU, one at a time (npm run test:vm)
+// The split is by content (a file that needs something says so by importing describeIf)
+// rather than by name, so a file cannot be called a unit test while it needs root. A
+// describeIf reached in the unit project throws (the `__TORTIE_UNIT__` global).
+// TypeScript is transpiled only (isolatedModules); type errors are caught by
+// `npm run typecheck`, which `npm test` runs too.
 const fs = require('node:fs');
 const path = require('node:path');
 
-/** @type {import('jest').Config} */
-module.exports = {
+const ROOTS = ['packages', 'e2e'].filter((d) => fs.existsSync(path.join(__dirname, d)));
+const VM = '\\.vm\\.test\\.ts$';
+
+/** Test files under `dir` (recursively): *.test.ts below a test/ directory, or in e2e/. */
+function testFiles(dir, inTest) {
+  const out = [];
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    if (e.name === 'node_modules' || e.name === 'dist') continue;
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...testFiles(p, inTest || e.name === 'test'));
+    else if (inTest && e.name.endsWith('.test.ts')) out.push(p);
+  }
+  return out;
+}
+
+const IMPORTS_DESCRIBE_IF = /import\s*\{[^}]*\bdescribeIf\b[^}]*\}\s*from/;
+/** Files that need real components: they import describeIf (not the VM tests). */
+const real = ROOTS.flatMap((r) => testFiles(path.join(__dirname, r), r === 'e2e')).filter(
+  (f) => !new RegExp(VM).test(f) && IMPORTS_DESCRIBE_IF.test(fs.readFileSync(f, 'utf8')),
+);
+const escape = (s) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+const REAL = `^(${real.map(escape).join('|')})$`;
+
+const common = {
+  rootDir: __dirname,
   testEnvironment: 'node',
-  // e2e/ joins once it holds tests
-  roots: ['packages', 'e2e']
-    .filter((d) => fs.existsSync(path.join(__dirname, d)))
-    .map((d) => `<rootDir>/${d}`),
+  roots: ROOTS.map((d) => `<rootDir>/${d}`),
   testMatch: ['**/test/**/*.test.ts', '<rootDir>/e2e/**/*.test.ts'],
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.json' }],
@@ -36,6 +68,29 @@ module.exports = {
   },
   // netns tests start daemons and wait for BGP timers; keep a generous default.
   testTimeout: 60000,
+};
+
+/** @type {import('jest').Config} */
+module.exports = {
+  projects: [
+    {
+      ...common,
+      displayName: 'unit',
+      testPathIgnorePatterns: ['/node_modules/', VM, ...(real.length ? [REAL] : [])],
+      globals: { __TORTIE_UNIT__: true },
+    },
+    {
+      ...common,
+      displayName: 'host',
+      testPathIgnorePatterns: ['/node_modules/', VM, `^(?!${REAL.slice(1)})`],
+    },
+    {
+      ...common,
+      displayName: 'vm',
+      testPathIgnorePatterns: ['/node_modules/', `^(?!.*${VM})`],
+    },
+  ],
+  testTimeout: common.testTimeout,
   // two cores: netns suites contend for CPU when run all at once
   maxWorkers: 2,
 };

@@ -105,6 +105,12 @@ export function decideSkip(o: {
  * printed once, or, under CI and not allowed to skip, a failing test in its place.
  */
 export function describeIf(needs: Need[], name: string, fn: () => void): void {
+  if ((globalThis as { __TORTIE_UNIT__?: boolean }).__TORTIE_UNIT__)
+    throw new Error(
+      `describeIf("${name}") in the unit project: jest.config.js puts a file that imports ` +
+        'describeIf in the host project; import it directly (not through a helper) or keep ' +
+        'the unit test free of root, daemons and the VM',
+    );
   const why = skipReason(needs);
   const testPath = why === undefined ? '' : (expect.getState().testPath ?? '');
   const d = decideSkip({
