@@ -113,6 +113,28 @@ describe('speaker over loopback', () => {
     });
   });
 
+  test('a passive peer never dials, also after its connect-retry time (as BIRD and FRR)', async () => {
+    const [pa, pb] = [await freePort('127.0.0.1'), await freePort('127.0.0.2')];
+    const conf = (me: string, port: number, them: string, theirPort: number) => ({
+      asn: 65000,
+      routerId: me === '127.0.0.1' ? '1.1.1.1' : '2.2.2.2',
+      listen: { address: me, port },
+      peers: [
+        { address: them, asn: 65000, port: theirPort, localAddress: me, passive: true, ...fast },
+      ],
+    });
+    const a = await speaker(conf('127.0.0.1', pa, '127.0.0.2', pb));
+    const b = await speaker(conf('127.0.0.2', pb, '127.0.0.1', pa));
+    await new Promise((r) => setTimeout(r, 1500)); // several connect-retry times (0.2 s)
+    expect([a, b].map((s) => s.peerStatus()[0].state)).toEqual(['Active', 'Active']);
+    expect(await a.listenerConnections()).toBe(0);
+    expect(await b.listenerConnections()).toBe(0);
+    // one side active: one session
+    b.removePeer(peerKey('127.0.0.1', pa));
+    b.addPeer({ ...conf('127.0.0.2', pb, '127.0.0.1', pa).peers[0], passive: false });
+    await waitFor('Established', () => up(a) && up(b));
+  });
+
   test('two peers at one address on two ports are two sessions (keyed by address and port)', async () => {
     const [pa, pb, pc] = [
       await freePort('127.0.0.1'),

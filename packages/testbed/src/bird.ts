@@ -7,6 +7,11 @@ import { Netns, waitUntil, type Testbed } from './netns';
 
 export type Family = 'ipv4' | 'ipv6';
 
+/** A configuration written out as it is (e.g. rendered as calico-node's confd would). */
+export interface BirdConfigText {
+  text: string;
+}
+
 export interface BirdBgpPeer {
   name: string;
   localAs: number;
@@ -179,7 +184,7 @@ export class Bird extends Daemon {
   private constructor(
     ns: Netns,
     dir: string,
-    private config: BirdConfig,
+    private config: BirdConfig | BirdConfigText,
   ) {
     super(ns, dir, 'bird');
   }
@@ -188,9 +193,12 @@ export class Bird extends Daemon {
     return path.join(this.dir, 'bird.ctl');
   }
 
-  static async start(tb: Testbed, ns: Netns, config: BirdConfig): Promise<Bird> {
+  static async start(tb: Testbed, ns: Netns, config: BirdConfig | BirdConfigText): Promise<Bird> {
     const dir = tb.tempDir('bird');
-    fs.writeFileSync(path.join(dir, 'bird.conf'), birdConfig(config));
+    fs.writeFileSync(
+      path.join(dir, 'bird.conf'),
+      'text' in config ? config.text : birdConfig(config),
+    );
     const bird = new Bird(ns, dir, config);
     tb.onCleanup(() => bird.stop());
     await bird.launch();
@@ -243,6 +251,7 @@ export class Bird extends Daemon {
 
   /** Replaces the originated routes and reconfigures the running daemon. */
   async setRoutes(routes: StaticRoute[]): Promise<void> {
+    if ('text' in this.config) throw new Error('setRoutes needs a typed BirdConfig');
     this.config = { ...this.config, routes };
     fs.writeFileSync(path.join(this.dir, 'bird.conf'), birdConfig(this.config));
     await this.birdc('configure');

@@ -340,6 +340,10 @@ export class Peer extends EventEmitter<PeerEvents> {
         this.recordNotification('sent', a.code, a.subcode);
         break;
       case 'startConnectRetryTimer':
+        // passive: wait in Active for the peer, and never dial (RFC 4271's FSM would dial
+        // when ConnectRetry expires; BIRD's and FRR's `passive` never do, and Calico's mesh
+        // relies on exactly one side dialling)
+        if (this.settings.passive && c.fsm.state === 'Active') break;
         this.setTimer(c, 'connectRetry', this.settings.connectRetryTime, {
           type: 'ConnectRetryTimerExpires',
         });

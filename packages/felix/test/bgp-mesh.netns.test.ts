@@ -1,0 +1,226 @@
+// tortie-node in a Calico node-to-node mesh, in network namespaces on one fabric: a BIRD
+// configured as calico-node's confd renders bird.cfg for its node (the mesh template,
+// passive towards the addresses greater as strings: confd bgp_processor.go
+// processMeshPeers), and two real agents (tortie-node, each reading its own copy of a file
+// datastore). The addresses make string and numeric order differ: 10.0.0.5 (BIRD),
+// 10.0.0.8 and 10.0.0.10 (tortie). BGPConfiguration listenPort 1790, and 1791 for node
+// n10 (node.n10). The two tortie nodes also mesh over IPv6 (fd00::8, fd00::10). Every
+// session must come up and every block reach the other nodes' kernels.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { parseResource, type Resource } from '@tortie/api';
+import { controlRequest, type PeerRow } from '@tortie/bgp-speaker';
+import { FileDatastore } from '@tortie/datastore';
+import { blockName, blocks } from '@tortie/ipam';
+import {
+  Bird,
+  Fabric,
+  Testbed,
+  describeIf,
+  stopProcess,
+  waitUntil,
+  type Netns,
+} from '@tortie/testbed';
+
+const AGENT = path.resolve(__dirname, '../dist/cli.js');
+
+const R = (kind: string, name: string, spec: object): Resource =>
+  parseResource({ apiVersion: 'projectcalico.org/v3', kind, metadata: { name }, spec });
+
+const NODES = {
+  n5: { v4: '10.0.0.5', block: '10.244.5.0/26' }, // the calico-node (BIRD)
+  n8: { v4: '10.0.0.8', v6: 'fd00::8', block: '10.244.8.0/26', block6: 'fd10:0:0:8::/122' },
+  n10: { v4: '10.0.0.10', v6: 'fd00::10', block: '10.244.10.0/26', block6: 'fd10:0:0:10::/122' },
+};
+
+const block = (cidr: string, node: string) =>
+  R('IPAMBlock', blockName(cidr), blocks.newBlock(cidr, node));
+
+const RESOURCES: Resource[] = [
+  R('BGPConfiguration', 'default', { listenPort: 1790 }),
+  R('BGPConfiguration', 'node.n10', { listenPort: 1791 }),
+  R('Node', 'n5', { bgp: { ipv4Address: '10.0.0.5/24' } }),
+  R('Node', 'n8', { bgp: { ipv4Address: '10.0.0.8/24', ipv6Address: 'fd00::8/64' } }),
+  R('Node', 'n10', { bgp: { ipv4Address: '10.0.0.10/24', ipv6Address: 'fd00::10/64' } }),
+  R('IPPool', 'v4', { cidr: '10.244.0.0/16' }),
+  R('IPPool', 'v6', { cidr: 'fd10::/48' }),
+  block(NODES.n5.block, 'n5'),
+  block(NODES.n8.block, 'n8'),
+  block(NODES.n10.block, 'n10'),
+  block(NODES.n8.block6, 'n8'),
+  block(NODES.n10.block6, 'n10'),
+];
+
+/**
+ * bird.cfg for node n5 as confd renders it from the resources above
+ * (node/filesystem/etc/calico/confd/templates/bird.cfg.template), in BIRD 2's syntax:
+ * the bgp_template, then one Mesh_ protocol per other node, dialling its listen port,
+ * passive when the peer's address is greater as a string. Written out by hand from
+ * confd's rule, not from our code, so that the two are checked against each other.
+ */
+const CALICO_BIRD_CFG = `
+log stderr all;
+router id 10.0.0.5;
+protocol device { scan time 2; }
+protocol direct { ipv4; interface -"cali*", -"kube-ipvs*", "*"; }
+# the node's blocks (bird_aggr.cfg)
+protocol static static_blocks { ipv4; route ${NODES.n5.block} blackhole; }
+protocol kernel {
+  ipv4 { import none; export where source = RTS_BGP; };
+  graceful restart;
+  merge paths on;
+}
+template bgp bgp_template {
+  description "Connection to BGP peer";
+  local 10.0.0.5 port 1790 as 64512;
+  graceful restart;
+  connect delay time 2;
+  connect retry time 5;
+  error wait time 5,30;
+}
+# "10.0.0.8" > "10.0.0.5": wait for it
+protocol bgp Mesh_10_0_0_8 from bgp_template {
+  neighbor 10.0.0.8 port 1790 as 64512;
+  ttl security off;
+  multihop;
+  ipv4 { gateway recursive; add paths on; import all; export where source = RTS_STATIC; };
+  passive on;
+}
+# "10.0.0.10" < "10.0.0.5": dial it, on its own listen port (node.n10)
+protocol bgp Mesh_10_0_0_10 from bgp_template {
+  neighbor 10.0.0.10 port 1791 as 64512;
+  ttl security off;
+  multihop;
+  ipv4 { gateway recursive; add paths on; import all; export where source = RTS_STATIC; };
+}
+`;
+
+interface Agent {
+  name: 'n8' | 'n10';
+  ns: Netns;
+  proc: ChildProcess;
+  socket: string;
+  log: string[];
+}
+
+describeIf(
+  ['root', 'netns', 'bird', 'iptables', 'ipset'],
+  'tortie-node meshes with a calico-node (BIRD) and with itself over IPv4 and IPv6',
+  () => {
+    const tb = new Testbed();
+    let bird: Bird;
+    const agents: Agent[] = [];
+    const lastLogs = () =>
+      agents.map((a) => `--- ${a.name}\n${a.log.slice(-15).join('\n')}`).join('\n');
+
+    beforeAll(async () => {
+      try {
+        const dir = tb.tempDir('mesh');
+        const base = path.join(dir, 'base.json');
+        const ds = FileDatastore.open(base);
+        for (const r of RESOURCES) await ds.create(r);
+        await ds.close();
+
+        const fabric = await Fabric.create(tb);
+        const n5 = await tb.netns('n5');
+        await fabric.attach(n5, { v4: '10.0.0.5/24' });
+        bird = await Bird.start(tb, n5, { text: CALICO_BIRD_CFG });
+        for (const name of ['n8', 'n10'] as const) {
+          const ns = await tb.netns(name);
+          const n = NODES[name];
+          await fabric.attach(ns, { v4: `${n.v4}/24`, v6: `${n.v6}/64` });
+          const file = path.join(dir, `${name}.json`);
+          fs.copyFileSync(base, file);
+          const socket = path.join(dir, `${name}-bgp.sock`);
+          const proc = ns.spawn([process.execPath, AGENT], {
+            env: {
+              PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+              NODENAME: name,
+              IP: `${n.v4}/24`,
+              IP6: `${n.v6}/64`,
+              DATASTORE_TYPE: 'file',
+              TORTIE_DATASTORE_FILE: file,
+              TORTIE_BGP_SOCKET: socket,
+              TORTIE_CNI_SOCKET: '',
+              TORTIE_STATUS_SOCKET: '',
+              TORTIE_LOG_LEVEL: 'info',
+            },
+          });
+          const agent: Agent = { name, ns, proc, socket, log: [] };
+          const keep = (d: Buffer) => agent.log.push(...d.toString().split('\n').filter(Boolean));
+          proc.stdout!.on('data', keep);
+          proc.stderr!.on('data', keep);
+          tb.onCleanup(() => stopProcess(proc));
+          agents.push(agent);
+        }
+      } catch (e) {
+        await tb.cleanup();
+        throw e;
+      }
+    }, 60_000);
+
+    afterAll(() => tb.cleanup());
+
+    const peersOf = (a: Agent) => controlRequest(a.socket, { cmd: 'peers' }) as Promise<PeerRow[]>;
+
+    async function allUp(a: Agent, expected: string[]): Promise<void> {
+      await waitUntil(
+        `${a.name}: sessions ${expected.join(', ')} Established`,
+        async () => {
+          if (a.proc.exitCode !== null) throw new Error(`${a.name} exited:\n${lastLogs()}`);
+          const rows = await peersOf(a).catch(() => []);
+          const up = rows.filter((r) => r.state === 'Established');
+          const keys = up.map(
+            (r) => `${r.address.includes(':') ? `[${r.address}]` : r.address}:${r.port}`,
+          );
+          return expected.every((k) => keys.includes(k)) && rows.length === expected.length;
+        },
+        45_000,
+        250,
+      ).catch((e: Error) => {
+        throw new Error(`${e.message}\n${lastLogs()}`);
+      });
+    }
+
+    test('every session comes up: BIRD passive towards 10.0.0.8, tortie passive towards 10.0.0.5 from 10.0.0.10', async () => {
+      const [n8, n10] = agents;
+      await allUp(n8, ['10.0.0.5:1790', '10.0.0.10:1791', '[fd00::10]:1791']);
+      await allUp(n10, ['10.0.0.5:1790', '10.0.0.8:1790', '[fd00::8]:1790']);
+      await bird.waitEstablished('Mesh_10_0_0_8', 45_000);
+      await bird.waitEstablished('Mesh_10_0_0_10', 45_000);
+    }, 120_000);
+
+    test('routes are exchanged: the blocks reach every kernel, over IPv4 and IPv6', async () => {
+      const [n8, n10] = agents;
+      // BIRD (the calico-node) learned both tortie blocks, each via its node
+      await waitUntil('BIRD has the tortie blocks', async () => {
+        const routes = await bird.routes('ipv4');
+        const via = (p: string) => routes.find((r) => r.prefix === p && r.primary)?.nextHop;
+        return via(NODES.n8.block) === '10.0.0.8' && via(NODES.n10.block) === '10.0.0.10';
+      });
+      const kernel = (a: Agent, v6: boolean) =>
+        a.ns.exec(['ip', ...(v6 ? ['-6'] : []), 'route', 'show', 'proto', '81']);
+      for (const [a, other] of [
+        [n8, n10],
+        [n10, n8],
+      ] as const) {
+        await waitUntil(`${a.name} installs the learned routes`, async () => {
+          const v4 = await kernel(a, false);
+          const v6 = await kernel(a, true);
+          const o = NODES[other.name];
+          return (
+            v4.includes(`${NODES.n5.block} via 10.0.0.5`) &&
+            v4.includes(`${o.block} via ${o.v4}`) &&
+            v6.includes(`${o.block6} via ${o.v6}`)
+          );
+        });
+      }
+      // and the calico-node's BIRD installed them in its kernel
+      const torKernel = await bird.ns.exec(['ip', 'route']);
+      expect(torKernel).toMatch(
+        new RegExp(`${NODES.n8.block.replace(/\./g, '\\.')} via 10\\.0\\.0\\.8`),
+      );
+    }, 60_000);
+  },
+);
