@@ -12,6 +12,14 @@ const n5 = node('n5', '10.0.0.5/24');
 const n8 = node('n8', '10.0.0.8/24');
 const n10 = node('n10', '10.0.0.10/24');
 const meshOff = config('default', { nodeToNodeMeshEnabled: false });
+// the edge node n5 picks the spine nodes (n8, in its own AS)
+const edgeToSpine = [
+  meshOff,
+  node('n5', '10.0.0.5/24', {}, { edge: 'yes' }),
+  node('n8', '10.0.0.8/24', { asNumber: 65008 }, { spine: 'yes' }),
+  n10,
+  peer('edge-to-spine', { nodeSelector: "edge == 'yes'", peerSelector: "spine == 'yes'" }),
+];
 const d9 = node('d9', ['10.0.0.9/24', 'fd00::9/64']);
 const d10 = node('d10', ['10.0.0.10/24', 'fd00::10/64']);
 
@@ -265,25 +273,13 @@ const cases: Case[] = [
   {
     what: 'peerSelector: the picked nodes (their AS), and they peer back',
     me: 'n5',
-    rs: [
-      meshOff,
-      node('n5', '10.0.0.5/24', {}, { edge: 'yes' }),
-      node('n8', '10.0.0.8/24', { asNumber: 65008 }, { spine: 'yes' }),
-      n10,
-      peer('edge-to-spine', { nodeSelector: "edge == 'yes'", peerSelector: "spine == 'yes'" }),
-    ],
+    rs: edgeToSpine,
     v4: ['10.0.0.8:179 as 65008'],
   },
   {
     what: '... from the picked node',
     me: 'n8',
-    rs: [
-      meshOff,
-      node('n5', '10.0.0.5/24', {}, { edge: 'yes' }),
-      node('n8', '10.0.0.8/24', { asNumber: 65008 }, { spine: 'yes' }),
-      n10,
-      peer('edge-to-spine', { nodeSelector: "edge == 'yes'", peerSelector: "spine == 'yes'" }),
-    ],
+    rs: edgeToSpine,
     v4: ['10.0.0.5:179 as 64512'],
   },
   // ---- route reflectors -----------------------------------------------------------------
