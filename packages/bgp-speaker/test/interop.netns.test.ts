@@ -383,7 +383,35 @@ describeIf(['netns', 'bird', 'root'], 'session failures against BIRD', () => {
   }, 60000);
 });
 
-describeIf(['netns', 'frr', 'root'], 'TTL security (GTSM, RFC 5082) against FRR', () => {
+interface Syn {
+  from: string;
+  to: string;
+  ttl: number;
+}
+
+/**
+ * tcpdump in `ns`, started before the test's traffic: the TCP SYNs (no ACK) to port 179
+ * it sees, each with its IP TTL. Stopped with the namespace.
+ */
+async function captureSyns(ns: Netns): Promise<() => Syn[]> {
+  const filter = 'tcp dst port 179 and tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn';
+  const p = ns.spawn(['tcpdump', '-i', 'any', '-n', '-l', '-v', filter]);
+  let out = '';
+  p.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  await new Promise<void>((resolve, reject) => {
+    let err = '';
+    p.stderr?.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (err.includes('listening on')) resolve();
+    });
+    p.once('exit', (code) => reject(new Error(`tcpdump exited (${code}): ${err}`)));
+  });
+  // -v: "IP (tos 0x0, ttl 64, ...)" then "    10.0.0.1.41234 > 10.0.0.2.179: Flags [S], ..."
+  const re = /\bttl (\d+),[^\n]*\n\s+([\d.]+)\.\d+ > ([\d.]+)\.179: Flags \[S\]/g;
+  return () => [...out.matchAll(re)].map((m) => ({ from: m[2], to: m[3], ttl: Number(m[1]) }));
+}
+
+describeIf(['netns', 'frr', 'root', 'tcpdump'], 'TTL security (GTSM, RFC 5082) against FRR', () => {
   let tb: Testbed;
   beforeEach(() => {
     tb = new Testbed();
@@ -392,31 +420,47 @@ describeIf(['netns', 'frr', 'root'], 'TTL security (GTSM, RFC 5082) against FRR'
     await tb.cleanup();
   });
 
+  /** FRR (ttl-security hops 1, passive) and our speaker dialling it; SYNs seen at FRR. */
   async function run(ttlSecurity: number | undefined) {
     const { us, them } = await twoNamespaces(tb);
+    const syns = await captureSyns(them);
     const f = await Frr.start(tb, them, {
       asn: 65100,
       routerId: THEM.v4,
       networks: [V4_THEIRS],
       neighbors: [
-        { address: US.v4, remoteAs: OUR_AS, families: ['ipv4'], passive: true, ttlSecurityHops: 1 },
+        {
+          address: US.v4,
+          remoteAs: OUR_AS,
+          families: ['ipv4'],
+          passive: true,
+          ttlSecurityHops: 1,
+        },
       ],
     });
     const config = ourConfig(65100, false);
     config.peers = [{ ...config.peers[0], ttlSecurity } as (typeof config.peers)[0]];
     const s = await OurSpeaker.start(tb, us, config);
-    return { f, s };
+    return { f, s, syns };
   }
 
   test('with ttlSecurity 1 we send TTL 255: FRR (ttl-security hops 1) establishes and we learn its route', async () => {
-    const { f, s } = await run(1);
+    const { f, s, syns } = await run(1);
     await f.waitEstablished(US.v4);
     await s.waitEstablished(THEM.v4);
     await s.route(V4_THEIRS);
+    const ours = syns().filter((x) => x.from === US.v4 && x.to === THEM.v4);
+    expect(ours.length).toBeGreaterThan(0);
+    expect(new Set(ours.map((x) => x.ttl))).toEqual(new Set([255]));
   }, 60000);
 
   test('without it our packets (TTL 64) are dropped by FRR: it never establishes or sends us its route', async () => {
-    const { f, s } = await run(undefined);
+    // The session must fail because FRR drops what we send, not because we never sent:
+    // tcpdump at FRR's end sees our speaker's connection attempts, with TTL 64.
+    // Shown to fail against a broken build: with the speaker's connect attempt made a
+    // no-op (packages/bgp-speaker/src/session, locally, not committed), no SYN arrived
+    // and this test failed on the SYN count, while the state checks alone still passed.
+    const { f, s, syns } = await run(undefined);
     // FRR applies its minimum TTL to an accepted socket a moment after accepting it, so
     // an early segment may slip through; the session itself must never come up there.
     const states = new Set<string | undefined>();
@@ -426,6 +470,9 @@ describeIf(['netns', 'frr', 'root'], 'TTL security (GTSM, RFC 5082) against FRR'
     }
     expect(states.has('Established')).toBe(false);
     expect((await s.routes()).some((r) => r.prefix === V4_THEIRS)).toBe(false);
+    const ours = syns().filter((x) => x.from === US.v4 && x.to === THEM.v4);
+    expect(ours.length).toBeGreaterThan(0);
+    expect(new Set(ours.map((x) => x.ttl))).toEqual(new Set([64]));
   }, 60000);
 });
 

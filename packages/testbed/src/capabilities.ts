@@ -19,7 +19,9 @@ export type Need =
   /** the kernel can open SCTP sockets (this machine's cannot: no sctp module) */
   | 'sctp'
   /** the testbed's VM runner works: QEMU, a Debian kernel, busybox-static, kmod */
-  | 'vm';
+  | 'vm'
+  /** tcpdump, for tests that observe packets on the wire */
+  | 'tcpdump';
 
 const BINARIES: Record<Exclude<Need, 'root' | 'netns' | 'ipip' | 'sctp' | 'vm'>, string[]> = {
   bird: ['bird', 'birdc'],
@@ -28,7 +30,15 @@ const BINARIES: Record<Exclude<Need, 'root' | 'netns' | 'ipip' | 'sctp' | 'vm'>,
   etcd: ['etcd'],
   iptables: ['iptables-restore'],
   ipset: ['ipset'],
+  tcpdump: ['tcpdump'],
 };
+
+const KNOWN: Record<Need, true> = {
+  ...{ root: true, netns: true, bird: true, frr: true, gobgp: true, etcd: true },
+  ...{ iptables: true, ipset: true, ipip: true, sctp: true, vm: true, tcpdump: true },
+};
+/** Every need there is. */
+export const KNOWN_NEEDS = Object.keys(KNOWN) as Need[];
 
 function onPath(bin: string): boolean {
   if (bin.startsWith('/')) return fs.existsSync(bin);

@@ -9,7 +9,7 @@ export {
   type LinkOptions,
   type RunResult,
 } from './netns';
-export { skipReason, type Need } from './capabilities';
+export { skipReason, missingNeeds, KNOWN_NEEDS, type Need } from './capabilities';
 export * from './bird';
 export * from './frr';
 export * from './gobgp';

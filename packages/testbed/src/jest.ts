@@ -8,7 +8,7 @@
 // the failure is an ordinary failing test, so this holds with any number of workers.
 import fs from 'node:fs';
 import path from 'node:path';
-import { missingNeeds, skipReason, type Need } from './capabilities';
+import { KNOWN_NEEDS, missingNeeds, skipReason, type Need } from './capabilities';
 
 /** One entry of the allow-list: a suite that may skip under CI, and why. */
 export interface AllowedSkip {
@@ -32,20 +32,6 @@ export type SkipDecision =
 export const REPO_ROOT = path.resolve(__dirname, '../../..');
 export const ALLOWED_SKIPS_FILE = path.join(REPO_ROOT, '.ci', 'allowed-skips.json');
 
-const NEEDS: readonly Need[] = [
-  'root',
-  'netns',
-  'bird',
-  'frr',
-  'gobgp',
-  'etcd',
-  'iptables',
-  'ipset',
-  'ipip',
-  'sctp',
-  'vm',
-];
-
 /** CI=true (or any value but '', '0' and 'false'), as CI systems set it. */
 export function onCi(env: NodeJS.ProcessEnv = process.env): boolean {
   const v = env.CI;
@@ -64,7 +50,7 @@ export function readAllowedSkips(
       if (typeof e[k] !== 'string' || !e[k].trim()) throw new Error(`${where}.${k} is missing`);
     if (!Array.isArray(e.missing) || e.missing.length === 0)
       throw new Error(`${where}.missing must list the needs it may lack`);
-    const unknown = e.missing.filter((n) => !NEEDS.includes(n));
+    const unknown = e.missing.filter((n) => !KNOWN_NEEDS.includes(n));
     if (unknown.length) throw new Error(`${where}.missing: unknown need ${unknown.join(', ')}`);
     return e as AllowedSkip;
   });
