@@ -44,6 +44,13 @@ const USAGE = `usage: tortiectl COMMAND [options]
 datastore: --etcd-endpoints URLS (or ETCD_ENDPOINTS), --datastore-file PATH, --kubeconfig PATH (or KUBECONFIG)
 `;
 
+// a reader that stops early (`| head`) is not an error
+for (const stream of [process.stdout, process.stderr])
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+
 const io: Io = {
   out: (t) => process.stdout.write(t + '\n'),
   err: (t) => process.stderr.write(t + '\n'),

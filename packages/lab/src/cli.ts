@@ -101,17 +101,8 @@ async function demo(c: Cluster, startedAt: number, keep: boolean): Promise<void>
   say('every pod reaches every other pod again');
 
   if (keep) {
-    heading('lab is up; Ctrl-C to tear it down');
-    for (const n of c.nodes)
-      say(
-        `  ip netns exec ${n.ns.name} iptables-save   # ${n.name} (agent log on our stdout with --verbose)`,
-      );
-    for (const p of pods) say(`  ip netns exec ${p.ns.name} ping ...   # pod ${p.name} ${p.ip}`);
-    for (const n of c.nodes)
-      say(
-        `  node packages/ctl/dist/cli.js policy status --status-socket ${n.statusSocket}   # ${n.name}`,
-      );
-    say(`  etcd: ${c.etcd.endpoint}`);
+    heading('lab is up; Ctrl-C to tear it down. Try (as root, from this checkout):');
+    for (const l of nextSteps(c, pods)) say(`  ${l}`);
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
@@ -119,15 +110,63 @@ async function demo(c: Cluster, startedAt: number, keep: boolean): Promise<void>
   }
 }
 
-async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      nodes: { type: 'string', default: '3' },
-      backend: { type: 'string', default: 'bgp' },
-      keep: { type: 'boolean', default: false },
-      verbose: { type: 'boolean', default: false },
-    },
+/** What an operator types next, with this lab's own endpoints and sockets. */
+export function nextSteps(c: Cluster, pods: Pod[]): string[] {
+  const ctl = 'npm exec tortiectl --';
+  const out = [
+    `${ctl} --etcd-endpoints ${c.etcd.endpoint} get nodes -o wide`,
+    `${ctl} --etcd-endpoints ${c.etcd.endpoint} get workloadendpoints -A -o wide`,
+    `${ctl} --etcd-endpoints ${c.etcd.endpoint} apply -f my-policy.yaml`,
+    `${ctl} --etcd-endpoints ${c.etcd.endpoint} policy explain default/${pods[0]?.name ?? 'web1'} default/${pods[1]?.name ?? 'db1'} 80`,
+  ];
+  for (const n of c.nodes) {
+    if (c.opts.backend !== 'vxlan')
+      out.push(`${ctl} node status --bgp-socket ${n.bgpSocket}   # ${n.name}'s BGP sessions`);
+    out.push(`${ctl} policy status --status-socket ${n.statusSocket}   # ${n.name}`);
+    out.push(`ip netns exec ${n.ns.name} iptables-save   # ${n.name}'s rules`);
+  }
+  if (c.tor)
+    out.push(`ip netns exec ${c.tor.ns.name} birdc -s ${c.tor.socket} show protocols   # the ToR`);
+  pods.forEach((p, i) => {
+    const to = pods[(i + 1) % pods.length];
+    out.push(`ip netns exec ${p.ns.name} ping ${to.ip}   # pod ${p.name} (${p.ip}) -> ${to.name}`);
   });
+  return out;
+}
+
+const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan] [--keep] [--verbose]
+  A tortie cluster in network namespaces on this machine (needs root): etcd, N nodes each
+  running tortie-node, pods wired by tortie-cni, and (bgp) a BIRD top-of-rack router.
+  Shows pods reaching each other across nodes, the BGP sessions and routes, and a
+  NetworkPolicy taking effect, then tears everything down.
+  --nodes N          nodes (1-20, default 3)
+  --backend bgp      BGP full mesh plus the ToR (default); vxlan: VXLAN overlay, no BGP
+  --keep             leave the lab up until Ctrl-C, and print what to try on it
+  --verbose          stream every agent's log as it comes ([node] line)
+  -h, --help         this text
+`;
+
+async function main(): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      options: {
+        nodes: { type: 'string', default: '3' },
+        backend: { type: 'string', default: 'bgp' },
+        keep: { type: 'boolean', default: false },
+        verbose: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const { values } = parsed;
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   const why = skipReason(['netns', 'bird', 'etcd', 'iptables', 'ipset']);
   if (why) {
     process.stderr.write(
@@ -154,11 +193,11 @@ async function main(): Promise<number> {
     tor: backend === 'bgp',
     pool: backend === 'vxlan' ? { cidr: '10.244.0.0/16', vxlanMode: 'Always' } : undefined,
     say,
+    onAgentLog: values.verbose ? (node, line) => say(`[${node}] ${line}`) : undefined,
   });
   const t0 = Date.now(); // the agents were just started
   try {
     await demo(c, t0, values.keep ?? false);
-    if (values.verbose) for (const n of c.nodes) say(n.log.join('\n'));
   } finally {
     heading('tearing down');
     await c.stop();

@@ -43,6 +43,8 @@ export interface ClusterOptions {
   nodeLabels?: Record<number, string>;
   clusterIds?: Record<number, string>;
   say?: (line: string) => void;
+  /** Each line an agent logs, as it comes (the lab's --verbose). */
+  onAgentLog?: (node: string, line: string) => void;
 }
 
 export interface ClusterNode {
@@ -193,8 +195,10 @@ export class Cluster {
     const p = n.ns.spawn([process.execPath, AGENT], { env });
     n.agent = p;
     const keep = (d: Buffer) => {
-      n.log.push(...d.toString().split('\n').filter(Boolean));
+      const lines = d.toString().split('\n').filter(Boolean);
+      n.log.push(...lines);
       if (n.log.length > 2000) n.log.splice(0, n.log.length - 2000);
+      for (const l of lines) this.opts.onAgentLog?.(n.name, l);
     };
     p.stdout!.on('data', keep);
     p.stderr!.on('data', keep);
