@@ -457,9 +457,9 @@ describeIf(['netns', 'frr', 'root', 'tcpdump'], 'TTL security (GTSM, RFC 5082) a
   test('without it our packets (TTL 64) are dropped by FRR: it never establishes or sends us its route', async () => {
     // The session must fail because FRR drops what we send, not because we never sent:
     // tcpdump at FRR's end sees our speaker's connection attempts, with TTL 64.
-    // Shown to fail against a broken build: with the speaker's connect attempt made a
-    // no-op (packages/bgp-speaker/src/session, locally, not committed), no SYN arrived
-    // and this test failed on the SYN count, while the state checks alone still passed.
+    // Shown to fail against a broken build: with the speaker never dialling (connectOut
+    // in src/session/peer.ts returning at once, locally, not committed), no SYN arrived
+    // and this test failed on the SYN count; the old test, state checks only, passed.
     const { f, s, syns } = await run(undefined);
     // FRR applies its minimum TTL to an accepted socket a moment after accepting it, so
     // an early segment may slip through; the session itself must never come up there.

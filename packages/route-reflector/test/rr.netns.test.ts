@@ -1,19 +1,26 @@
 // Our route reflector (the tortie-rr daemon) with BIRD, FRR and our own speaker as
 // clients on one fabric: client routes reach every other client with ORIGINATOR_ID and
-// CLUSTER_LIST as RFC 4456 says (checked in the daemons' own CLIs), and a reflector
+// CLUSTER_LIST as RFC 4456 says (checked in the daemons' own CLIs), a client's own route
+// is never sent back to it (seen by a client that filters nothing), and a reflector
 // restart reconverges.
+import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { SpeakerProcess } from '@tortie/bgp-speaker';
 import { Bird, Fabric, Frr, Testbed, describeIf, waitUntil, type Netns } from '@tortie/testbed';
 import { reflectorSpeakerConfig } from '../src';
 
 const RR_CLI = path.resolve(__dirname, '../dist/cli.js');
+const OBSERVER = path.resolve(__dirname, 'fixtures/bgp-observer.js');
 const AS = 64512;
 const RR = '10.99.0.254';
 const CLUSTER = '224.0.0.1';
 const BIRD = { ip: '10.99.0.11', prefix: '10.201.0.0/24' };
 const FRR = { ip: '10.99.0.12', prefix: '10.202.0.0/24' };
 const US = { ip: '10.99.0.13', prefix: '10.203.0.0/24' };
+/** A client that filters nothing (fixtures/bgp-observer.js) and the route it announces. */
+const OBS = { ip: '10.99.0.14', prefix: '10.204.0.0/24' };
+/** Announced by our client once the reflector has the observer's route. */
+const MARKER = '10.205.0.0/24';
 
 const TIMERS = { holdTime: 9, connectRetryTime: 1, errorWaitTime: [0.5, 1] as [number, number] };
 
@@ -22,7 +29,10 @@ const rrConfig = {
   routerId: RR,
   clusterId: CLUSTER,
   listen: { address: '0.0.0.0', port: 179 },
-  clients: [BIRD, FRR, US].map((c) => ({ address: c.ip, ...TIMERS })),
+  clients: [
+    ...[BIRD, FRR, US].map((c) => ({ address: c.ip, ...TIMERS })),
+    { address: OBS.ip, passive: true, ...TIMERS },
+  ],
 };
 
 /** A fresh Testbed per test, cleaned up after it. */
@@ -48,6 +58,43 @@ function startReflector(tb: Testbed, ns: Netns, config: object): Promise<Speaker
   return SpeakerProcess.start((argv, o) => ns.spawn(argv, o), tb.tempDir('rr'), config, {
     cli: RR_CLI,
   });
+}
+
+interface Observed {
+  event: string;
+  nlri?: string[];
+  withdrawn?: string[];
+  originatorId?: string;
+  why?: string;
+}
+
+/** The observer in `ns`, dialling `rr` and announcing `c.prefix`; resolves once established. */
+async function startObserver(
+  ns: Netns,
+  c: { ip: string; prefix: string },
+  rr: string,
+): Promise<() => Observed[]> {
+  const argv = ['node', OBSERVER, '--peer', rr, '--local', c.ip, '--asn', String(AS)];
+  const p: ChildProcess = ns.spawn([...argv, '--prefix', c.prefix]);
+  let out = '';
+  let err = '';
+  const events = () =>
+    out
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Observed);
+  await new Promise<void>((resolve, reject) => {
+    p.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    p.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const e = events();
+      if (e.some((x) => x.event === 'established')) resolve();
+      const closed = e.find((x) => x.event === 'closed');
+      if (closed) reject(new Error(`observer: ${closed.why}`));
+    });
+    p.once('exit', (code) => reject(new Error(`observer exited (${code}): ${err}`)));
+  });
+  return events;
 }
 
 /** A tortie speaker that originates one prefix and peers with the given reflectors. */
@@ -107,6 +154,7 @@ describeIf(['netns', 'bird', 'frr', 'root'], 'tortie-rr with BIRD, FRR and torti
       neighbors: [{ address: RR, remoteAs: AS, families: ['ipv4'] }],
     });
     const us = await startClient(tb, await ns('us', US.ip), US, [RR]);
+    const observed = await startObserver(await ns('obs', OBS.ip), OBS, RR);
 
     // FRR learns BIRD's and our routes through the reflector, stamped
     const atFrr = await waitUntil('BIRD route at FRR', () => frr.route(BIRD.prefix));
@@ -134,9 +182,25 @@ describeIf(['netns', 'bird', 'frr', 'root'], 'tortie-rr with BIRD, FRR and torti
         got.includes(`${BIRD.prefix} via ${BIRD.ip}`) && got.includes(`${FRR.prefix} via ${FRR.ip}`)
       );
     });
-    // a client's own route is not reflected back to it
+    // A client's own route is not reflected back to it. BIRD cannot show this (it drops a
+    // route whose ORIGINATOR_ID is its own router id without a word), so it is observed at
+    // a client that filters nothing: the observer's route reaches FRR (the reflector has
+    // processed it), then a route our client announces after that reaches the observer
+    // (the reflector's messages to it arrive in order, so anything it sent about the
+    // observer's route is in by then); the observer never got its own route.
+    // Shown to fail against a broken build: with the update groups' split horizon removed
+    // (the route's source member not skipped, packages/bgp-speaker/src/rib/update-group.ts,
+    // locally, not committed), the observer received its own 10.204.0.0/24 back with
+    // ORIGINATOR_ID 10.99.0.14 and this test failed; the BIRD check it replaces passed.
+    await waitUntil('the observer route at FRR', () => frr.route(OBS.prefix));
+    await us.originate(MARKER);
+    await waitUntil('the marker at the observer', async () =>
+      observed().some((e) => e.nlri?.includes(MARKER)),
+    );
+    const received = observed().flatMap((e) => e.nlri ?? []);
+    expect(received).toEqual(expect.arrayContaining([BIRD.prefix, FRR.prefix, US.prefix]));
     expect(
-      (await bird.routes()).filter((r) => r.prefix === BIRD.prefix && r.protocol === 'reflector'),
+      observed().filter((e) => e.nlri?.includes(OBS.prefix) || e.originatorId === OBS.ip),
     ).toEqual([]);
 
     // restart the reflector: routes go, then come back
