@@ -2,7 +2,15 @@
 // BGP ingest benchmark (TARGETS.md): one eBGP peer sends N IPv4 /24s, ~1,000 NLRI per
 // UPDATE; we time from the first UPDATE until the router under test has all N routes
 // in its RIB, for tortie and for BIRD, FRR and GoBGP fed the same bytes in the same run,
-// and report RSS growth per route. Needs root (network namespaces).
+// and report the router's CPU seconds over the same span and its RSS growth per route.
+// Needs root (network namespaces).
+//
+// Completion is detected the same way for every router (lib/rib-watch.js): one open
+// connection to its own control interface, its cheapest count query every 20 ms, no
+// process launched per poll. What a poll costs the router is measured after the run
+// (back-to-back queries at the full table, the router's CPU time around them) and
+// reported with the number of polls, so the share of the router's CPU that went into
+// answering us is visible (poll_cpu_share).
 //
 //   node bench/bgp-ingest.js [--sizes 100000,1000000] [--routers tortie,bird,frr,gobgp]
 //
@@ -28,6 +36,12 @@ const DUT = '10.0.0.2';
 const FEED_AS = 65100;
 const DUT_AS = 65000;
 
+/** User + system CPU seconds of a process so far, reaped threads included (1/100 s ticks). */
+function cpuSeconds(pid) {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 function rssBytes(pid) {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(m[1]) * 1024;
@@ -44,7 +58,7 @@ async function startRouter(name, tb, ns) {
         peers: [{ address: FEED, asn: FEED_AS, passive: true, holdTime: 240 }],
         logLevel: 'warn',
       });
-      return { pid: s.proc.pid, count: () => s.routeCount() };
+      return { pid: s.proc.pid, watch: ['--kind', 'tortie', '--target', s.socket] };
     }
     case 'bird': {
       const b = await Bird.start(tb, ns, {
@@ -61,7 +75,7 @@ async function startRouter(name, tb, ns) {
           },
         ],
       });
-      return { pid: b.pid, count: () => b.routeCount('ipv4') };
+      return { pid: b.pid, watch: ['--kind', 'bird', '--target', b.socket, '--protocol', 'feed'] };
     }
     case 'frr': {
       const f = await Frr.start(tb, ns, {
@@ -69,7 +83,7 @@ async function startRouter(name, tb, ns) {
         routerId: DUT,
         neighbors: [{ address: FEED, remoteAs: FEED_AS, families: ['ipv4'], passive: true }],
       });
-      return { pid: f.pid, count: () => f.routeCount('ipv4') };
+      return { pid: f.pid, watch: ['--kind', 'frr', '--target', f.vtySocket] };
     }
     case 'gobgp': {
       const g = await GoBgp.start(tb, ns, {
@@ -77,7 +91,7 @@ async function startRouter(name, tb, ns) {
         routerId: DUT,
         neighbors: [{ address: FEED, peerAs: FEED_AS, families: ['ipv4'], passive: true }],
       });
-      return { pid: g.pid, count: () => g.routeCount('ipv4') };
+      return { pid: g.pid, watch: ['--kind', 'gobgp', '--target', '127.0.0.1:50051'] };
     }
     default:
       throw new Error(`unknown router "${name}"`);
@@ -121,6 +135,87 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
   });
 }
 
+/**
+ * The watcher in the router's namespace: `send(command)` ("start", "cost"), and
+ * `next(event)` resolves with the next line of that event (or rejects on its error).
+ */
+function startWatch(ns, router, count) {
+  const p = ns.spawn(
+    ['node', path.join(__dirname, 'lib/rib-watch.js'), ...router.watch, '--count', String(count)],
+    { stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  let err = '';
+  const taken = {}; // per event: how many lines of it were handed out
+  const waiters = [];
+  const check = () => {
+    const events = out
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l));
+    const error = events.find((e) => e.event === 'error');
+    for (const w of [...waiters]) {
+      const e = events.filter((x) => x.event === w.event)[taken[w.event] ?? 0];
+      if (!e && !error) continue;
+      waiters.splice(waiters.indexOf(w), 1);
+      if (!e) w.reject(new Error(`watcher: ${error.message}`));
+      else {
+        taken[w.event] = (taken[w.event] ?? 0) + 1;
+        w.resolve(e);
+      }
+    }
+  };
+  p.stdout.on('data', (d) => {
+    out += d;
+    check();
+  });
+  p.stderr.on('data', (d) => (err += d));
+  p.once('exit', (code) => {
+    for (const w of waiters.splice(0)) w.reject(new Error(`watcher exited (${code}): ${err}`));
+  });
+  const next = (event, timeoutMs) =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`no ${event} in ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      const done = (f) => (x) => {
+        clearTimeout(timer);
+        f(x);
+      };
+      waiters.push({ event, resolve: done(resolve), reject: done(reject) });
+      check();
+    });
+  return { next, send: (command) => p.stdin.write(`${command}\n`) };
+}
+
+/** What one count query costs the router now: its CPU seconds around back-to-back queries. */
+async function queryCost(pid, watch) {
+  const cpu0 = cpuSeconds(pid);
+  watch.send('cost');
+  const c = await watch.next('cost', 300_000);
+  return { ms: c.ms, cpu: (cpuSeconds(pid) - cpu0) / c.queries };
+}
+
+/**
+ * Waits until the router has used at most one clock tick (10 ms) of CPU in 500 ms, and
+ * resolves with the last moment it was seen using CPU (time and CPU seconds then).
+ */
+async function untilIdle(pid, timeoutMs = 120_000) {
+  const deadline = Date.now() + timeoutMs;
+  const samples = [{ at: Date.now(), cpu: cpuSeconds(pid) }];
+  let lastBusy = samples[0];
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = { at: Date.now(), cpu: cpuSeconds(pid) };
+    if (now.cpu > samples[samples.length - 1].cpu) lastBusy = now;
+    samples.push(now);
+    const windowStart = samples.find((x) => x.at >= now.at - 500);
+    if (now.at - samples[0].at >= 500 && now.cpu - windowStart.cpu <= 0.01) return lastBusy;
+    if (now.at > deadline) return undefined;
+  }
+}
+
 async function measure(name, count) {
   const tb = new Testbed();
   current = tb;
@@ -129,19 +224,33 @@ async function measure(name, count) {
     const feed = await tb.netns('feed');
     await link(feed, dut, { v4: [`${FEED}/24`, `${DUT}/24`] });
     const router = await startRouter(name, tb, dut);
+    const watch = startWatch(dut, router, count);
+    await watch.next('ready', 30_000);
+    const costEmpty = await queryCost(router.pid, watch);
     const rssBefore = rssBytes(router.pid);
+    const cpuBefore = cpuSeconds(router.pid);
+    watch.send('start');
     const t0 = await startFeeder(feed, count);
-    const deadline = Date.now() + 300_000;
-    let n = 0;
-    while ((n = await router.count()) < count) {
-      if (Date.now() > deadline)
-        throw new Error(`${name}: only ${n} of ${count} routes after 300 s`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    const seconds = (Date.now() - t0) / 1000;
-    await new Promise((r) => setTimeout(r, 500)); // let the allocator settle before reading RSS
+    const complete = await watch.next('complete', 300_000);
+    const cpu = cpuSeconds(router.pid) - cpuBefore;
+    const seconds = (complete.at - t0) / 1000;
+    // some routers go on working once the count is reached (FRR's best-path queue)
+    const idle = await untilIdle(router.pid);
     const bytesPerRoute = (rssBytes(router.pid) - rssBefore) / count;
-    return { seconds, bytesPerRoute };
+    const costFull = await queryCost(router.pid, watch);
+    // each poll cost what a query costs at the table's fill then (linear in between)
+    const pollCpu =
+      complete.polls * costEmpty.cpu + complete.filled * Math.max(0, costFull.cpu - costEmpty.cpu);
+    return {
+      seconds,
+      cpu,
+      untilIdle: idle && { seconds: (idle.at - t0) / 1000, cpu: idle.cpu - cpuBefore },
+      bytesPerRoute,
+      polls: complete.polls,
+      queryMs: costFull.ms,
+      queryCpu: costFull.cpu,
+      pollCpu,
+    };
   } finally {
     await tb.cleanup();
   }
@@ -164,8 +273,19 @@ async function main() {
           router: name,
           prefixes: count,
           seconds: Number(r.seconds.toFixed(3)),
+          // the router's own CPU (user + system) over the same span, 10 ms resolution
+          cpu_seconds: Number(r.cpu.toFixed(2)),
           prefixes_per_s: Math.round(count / r.seconds),
           rss_bytes_per_route: Math.round(r.bytesPerRoute),
+          polls: r.polls,
+          poll_query_ms: Number(r.queryMs.toFixed(3)),
+          poll_query_cpu_ms: Number((r.queryCpu * 1000).toFixed(3)),
+          // the router's CPU spent answering the polls (estimated from the query's cost
+          // on the empty and the full table), as a share of cpu_seconds
+          poll_cpu_share: r.cpu > 0 ? Number((r.pollCpu / r.cpu).toFixed(3)) : null,
+          // until the router went idle (FRR works on after its count is complete)
+          seconds_until_idle: r.untilIdle ? Number(r.untilIdle.seconds.toFixed(3)) : null,
+          cpu_seconds_until_idle: r.untilIdle ? Number(r.untilIdle.cpu.toFixed(2)) : null,
         }),
       );
     }
@@ -178,6 +298,16 @@ async function main() {
           prefixes: count,
           // < 1: tortie is faster than the reference
           ratio: Number((results.tortie.seconds / results[ref].seconds).toFixed(2)),
+          cpu_ratio:
+            results[ref].cpu > 0
+              ? Number((results.tortie.cpu / results[ref].cpu).toFixed(2))
+              : null,
+          ratio_until_idle:
+            results.tortie.untilIdle && results[ref].untilIdle
+              ? Number(
+                  (results.tortie.untilIdle.seconds / results[ref].untilIdle.seconds).toFixed(2),
+                )
+              : null,
           memory_ratio: Number(
             (results.tortie.bytesPerRoute / results[ref].bytesPerRoute).toFixed(2),
           ),

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Route-reflector fan-out (TARGETS.md): N iBGP clients each announce their share of R
-// routes; time until every client holds every other client's routes, for tortie-rr and
-// for BIRD as reflector with the same clients in the same run. Needs root.
+// routes; time until every client holds every other client's routes, each exactly once
+// (lib/bgp-clients.js: a duplicate, a client's own route or a missing one fails the
+// run), for tortie-rr and for BIRD as reflector with the same clients in the same run.
+// Needs root.
 //
 //   node bench/rr-fanout.js [--clients 200] [--routes 100000] [--only tortie|bird]
 //                           [--prof DIR]   (tortie-rr runs with --cpu-prof into DIR)
@@ -132,13 +134,23 @@ async function run(which) {
         300000,
       );
       let cpu0 = 0;
+      let reflectorCpu;
       p.stdout.on('data', (d) => {
         out += d;
-        if (!cpu0 && out.includes('"established"')) cpu0 = cpuOf(pid);
-        const line = out.split('\n').find((l) => l.includes('"converged"'));
-        if (line) {
+        const events = out
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l));
+        if (!cpu0 && events.some((e) => e.event === 'established')) cpu0 = cpuOf(pid);
+        // CPU to convergence, read when the simulator says so (not after its settle time)
+        if (reflectorCpu === undefined && events.some((e) => e.event === 'converged'))
+          reflectorCpu = cpuOf(pid) - cpu0;
+        const error = events.find((e) => e.event === 'error');
+        const done = events.find((e) => e.event === 'result');
+        if (error) reject(new Error(`${which}: ${error.message}`));
+        else if (done) {
           clearTimeout(timer);
-          resolve({ ...JSON.parse(line), reflectorCpu: cpuOf(pid) - cpu0 });
+          resolve({ ...done, reflectorCpu });
         }
       });
       p.once('exit', (code) => reject(new Error(`clients exited (${code}): ${err}`)));
@@ -166,7 +178,10 @@ async function main() {
         routes: Number(values.routes),
         seconds: r.seconds,
         updates_per_s: Math.round(r.updatesIn / r.seconds),
+        // measured by the clients: distinct prefixes held, each expected one exactly once
         prefixes_reflected: r.prefixesReflected,
+        prefixes_expected: r.expectedPrefixes,
+        announcements_received: r.announcementsReceived,
         duplicates: r.duplicates,
         rss_mb: Math.round(r.rss / 1048576),
         reflector_cpu_s: Number(r.reflectorCpu.toFixed(2)),

@@ -1,12 +1,17 @@
 #!/usr/bin/env node
 // N minimal iBGP clients of one route reflector, in one process: client i connects from
-// its own address, announces its share of the prefixes (~1,000 per UPDATE), and counts
-// the prefixes reflected to it. Prints one JSON line when every client has every other
-// client's prefixes, with the time since the first announcement and this process's CPU
-// time. UPDATEs are counted from their NLRI bytes, not decoded: the simulator must cost
-// far less than the reflector it measures.
+// its own address, announces its share of the prefixes (~1,000 per UPDATE), and keeps
+// one bit per prefix of the run for what it holds. Converged means every client holds
+// every other client's prefixes, each exactly once, and none of its own: a prefix
+// announced again while held is a duplicate, its own prefix or one no client announced
+// ends the run at once. Prints {"event":"converged","seconds"} at that moment (time since
+// the first announcement), then after --settle ms (late duplicates still count) the
+// result, with prefixes_reflected as measured (the distinct prefixes held) and this
+// process's CPU time; duplicates, withdrawals or a shortfall exit 1. UPDATEs are walked
+// as bytes, not decoded: the simulator must cost far less than the reflector it measures.
 //
-// usage: node bgp-clients.js --rr ADDR --asn 64512 --base 10.98.0.0 --count 200 --routes 100000
+// usage: node bgp-clients.js --rr ADDR --asn 64512 --base 10.98.0.0 --count 200
+//                            --routes 100000 [--settle 2000]
 'use strict';
 const net = require('node:net');
 const { parseArgs } = require('node:util');
@@ -19,6 +24,7 @@ const { values } = parseArgs({
     base: { type: 'string', default: '10.98.0.0' },
     count: { type: 'string', default: '200' },
     routes: { type: 'string', default: '100000' },
+    settle: { type: 'string', default: '2000' },
   },
 });
 const asn = Number(values.asn);
@@ -58,41 +64,86 @@ class Framer {
   }
 }
 
-/** Where an UPDATE's NLRI field (RFC 4271 §4.3) starts. */
-const nlriStart = (buf) => {
-  const off = 21 + buf.readUInt16BE(19);
-  return off + 2 + buf.readUInt16BE(off);
-};
+const PREFIX_BASE = 0x140000; // 20.0.0.0 as the first three octets of a /24
 
-/** IPv4 prefixes announced in an UPDATE, counted from the bytes. */
-function countNlri(buf) {
-  let off = nlriStart(buf);
-  let n = 0;
-  while (off < buf.length) {
-    off += 1 + ((buf[off] + 7) >> 3);
-    n++;
+/**
+ * Walks an UPDATE's withdrawn routes and NLRI (RFC 4271 §4.3), calling `onPrefix(index,
+ * withdrawn)` per prefix with the sim prefix's index (i * perClient + k), or -1 for
+ * anything that is not one of ours. Returns false if the UPDATE carries MP_REACH or
+ * MP_UNREACH (prefixes there would not be seen: the run must fail, not miss them).
+ */
+function walkUpdate(buf, onPrefix) {
+  const walk = (off, end, withdrawn) => {
+    while (off < end) {
+      const len = buf[off];
+      if (len === 24 && off + 3 < end) {
+        const x = (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3];
+        const index = x - PREFIX_BASE;
+        onPrefix(index >= 0 && index < total ? index : -1, withdrawn);
+      } else onPrefix(-1, withdrawn);
+      off += 1 + ((len + 7) >> 3);
+    }
+  };
+  const wlen = buf.readUInt16BE(19);
+  walk(21, 21 + wlen, true);
+  let a = 21 + wlen + 2;
+  const attrsEnd = a + buf.readUInt16BE(21 + wlen);
+  while (a < attrsEnd) {
+    const flags = buf[a];
+    const type = buf[a + 1];
+    if (type === 14 || type === 15) return false;
+    const extended = flags & 0x10;
+    a += extended ? 4 + buf.readUInt16BE(a + 2) : 3 + buf[a + 2];
   }
-  return n;
+  walk(attrsEnd, buf.length, false);
+  return true;
 }
 
-/** The client whose /24 is the UPDATE's first announced prefix (all share one originator). */
-function ownerOfFirst(buf) {
-  const off = nlriStart(buf);
-  const x = ((buf[off + 1] << 24) | (buf[off + 2] << 16) | (buf[off + 3] << 8)) >>> 0;
-  return Math.floor((x - 0x14000000) / 256 / perClient);
+/** Ends the run: the reflector sent something a correct one never sends. */
+function fail(message) {
+  process.stderr.write(`${message}\n`);
+  process.stdout.write(JSON.stringify({ event: 'error', message }) + '\n');
+  process.exit(1);
 }
 
+const expected = total - perClient; // every other client's prefixes, each exactly once
 let established = 0;
-let done = 0;
+let complete = 0;
 let t0 = 0;
 let cpu0;
 let updatesIn = 0;
+let prefixesIn = 0; // every announcement received, duplicates included
+let duplicates = 0;
+let withdrawals = 0;
+let firstDuplicate;
 const clients = [];
 for (let i = 0; i < n; i++) {
-  const c = { received: 0, complete: false };
+  // one bit per prefix of the whole run: which of them this client holds now
+  const c = { have: new Uint8Array(total), held: 0, complete: false };
   clients.push(c);
   const sock = net.connect({ host: values.rr, port: 179, localAddress: ipOf(i) });
   const frames = new Framer();
+  const onPrefix = (index, withdrawn) => {
+    if (index < 0) fail(`client ${i}: a prefix that no client announced`);
+    if (withdrawn) {
+      withdrawals++;
+      if (c.have[index]) {
+        c.have[index] = 0;
+        c.held--;
+      }
+      return;
+    }
+    prefixesIn++;
+    if (Math.floor(index / perClient) === i)
+      fail(`client ${i}: the reflector sent its own routes back`);
+    if (c.have[index]) {
+      if (duplicates++ === 0)
+        firstDuplicate = `client ${i}, prefix ${prefixOf(Math.floor(index / perClient), index % perClient)}`;
+      return;
+    }
+    c.have[index] = 1;
+    c.held++;
+  };
   sock.on('connect', () =>
     sock.write(
       encodeMessage(
@@ -115,15 +166,13 @@ for (let i = 0; i < n; i++) {
     for (const buf of frames.push(d)) {
       if (buf[18] === UPDATE) {
         updatesIn++;
-        const count = countNlri(buf);
-        if (count && ownerOfFirst(buf) === i) {
-          process.stderr.write(`client ${i}: the reflector sent its own routes back\n`);
-          process.exit(1);
-        }
-        c.received += count;
-        if (!c.complete && c.received >= total - perClient) {
+        if (!walkUpdate(buf, onPrefix)) fail(`client ${i}: MP_REACH/MP_UNREACH for IPv4 unicast`);
+        // complete: every expected prefix held (each counted once, none of its own)
+        if (!c.complete && c.held === expected) {
           c.complete = true;
-          if (++done === n) finish();
+          if (++complete === n) converged();
+        } else if (c.complete && c.held !== expected) {
+          fail(`client ${i}: lost prefixes after it had them all`);
         }
         continue;
       }
@@ -134,15 +183,11 @@ for (let i = 0; i < n; i++) {
         c.sock = sock;
         if (++established === n) announceAll();
       } else if (m.type === 'notification') {
-        process.stderr.write(`client ${i}: NOTIFICATION ${m.code}/${m.subcode}\n`);
-        process.exit(1);
+        fail(`client ${i}: NOTIFICATION ${m.code}/${m.subcode}`);
       }
     }
   });
-  sock.on('error', (e) => {
-    process.stderr.write(`client ${i}: ${e.message}\n`);
-    process.exit(1);
-  });
+  sock.on('error', (e) => fail(`client ${i}: ${e.message}`));
 }
 
 function announceAll() {
@@ -161,21 +206,40 @@ function announceAll() {
 
 const cpuSeconds = (u) => (u.user + u.system) / 1e6;
 
-function finish() {
+/**
+ * Every client holds every other client's prefixes: says so at once (the driver reads
+ * the reflector's CPU then), keeps counting for --settle ms (a late duplicate or
+ * withdrawal still counts), then prints the result; duplicates fail the run.
+ */
+function converged() {
   const seconds = (Date.now() - t0) / 1000;
-  process.stdout.write(
-    JSON.stringify({
-      event: 'converged',
-      seconds,
-      updatesIn,
-      prefixesReflected: total * (n - 1),
-      // more than every other client's prefixes: something was sent twice
-      duplicates: clients.reduce((d, c) => d + c.received, 0) - total * (n - 1),
-      cpuSeconds: cpuSeconds(process.cpuUsage(cpu0)),
-    }) + '\n',
-  );
-  setInterval(
+  const cpu = cpuSeconds(process.cpuUsage(cpu0));
+  process.stdout.write(JSON.stringify({ event: 'converged', seconds }) + '\n');
+  const keepalive = setInterval(
     () => clients.forEach((c) => c.sock.write(encodeMessage({ type: 'keepalive' }, ctx))),
     60000,
   );
+  setTimeout(() => {
+    const held = clients.reduce((a, c) => a + c.held, 0);
+    const result = {
+      event: 'result',
+      seconds,
+      updatesIn,
+      // measured: the distinct prefixes the clients hold, each expected one exactly once
+      prefixesReflected: held,
+      expectedPrefixes: expected * n,
+      announcementsReceived: prefixesIn,
+      duplicates,
+      ...(firstDuplicate ? { firstDuplicate } : {}),
+      withdrawals,
+      cpuSeconds: cpu,
+    };
+    process.stdout.write(JSON.stringify(result) + '\n');
+    if (duplicates || withdrawals || held !== expected * n) {
+      clearInterval(keepalive);
+      fail(
+        `not a clean fan-out: ${duplicates} duplicates, ${withdrawals} withdrawals, ${held} of ${expected * n} prefixes held`,
+      );
+    }
+  }, Number(values.settle));
 }

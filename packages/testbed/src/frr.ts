@@ -120,6 +120,11 @@ export class Frr extends Daemon {
     return this.vtysh('show bgp summary json');
   }
 
+  /** bgpd's vty socket, which vtysh talks to (a file: reachable from any namespace). */
+  get vtySocket(): string {
+    return path.join(this.dir, 'bgpd.vty');
+  }
+
   vtysh(...commands: string[]): Promise<string> {
     return this.ns.exec(['vtysh', '--vty_socket', this.dir, ...commands.flatMap((c) => ['-c', c])]);
   }
