@@ -170,6 +170,9 @@ async function main() {
   for (const which of reflectors) {
     const r = await run(which);
     results[which] = r;
+    if (r.problem) console.log(JSON.stringify({ bench: 'rr-fanout', reflector: which, ...r }));
+    // a reflector that sent something twice, or not at all, has not converged
+    if (r.problem) throw new Error(`${which}: ${r.problem}`);
     console.log(
       JSON.stringify({
         bench: 'rr-fanout',

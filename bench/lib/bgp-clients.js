@@ -221,6 +221,7 @@ function converged() {
   );
   setTimeout(() => {
     const held = clients.reduce((a, c) => a + c.held, 0);
+    const clean = !duplicates && !withdrawals && held === expected * n;
     const result = {
       event: 'result',
       seconds,
@@ -233,13 +234,16 @@ function converged() {
       ...(firstDuplicate ? { firstDuplicate } : {}),
       withdrawals,
       cpuSeconds: cpu,
+      ...(clean
+        ? {}
+        : {
+            problem: `not a clean fan-out: ${duplicates} duplicates (first: ${firstDuplicate}), ${withdrawals} withdrawals, ${held} of ${expected * n} prefixes held`,
+          }),
     };
     process.stdout.write(JSON.stringify(result) + '\n');
-    if (duplicates || withdrawals || held !== expected * n) {
+    if (!clean) {
       clearInterval(keepalive);
-      fail(
-        `not a clean fan-out: ${duplicates} duplicates, ${withdrawals} withdrawals, ${held} of ${expected * n} prefixes held`,
-      );
+      fail(result.problem);
     }
   }, Number(values.settle));
 }
