@@ -6,12 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # gcc + libc6-dev build the small socket-option addon of the BGP speaker (TTL, GTSM).
+# nftables: the service dataplane (kube-proxy replacement) programs nft tables.
 # The testbed's VM runner boots Debian's kernel under QEMU for kernel features this
 # machine's kernel lacks (ipip, sctp, wireguard): qemu-system-x86, linux-image-amd64
 # (its modules are read over 9p), busybox-static (the initramfs), kmod (modprobe
 # resolves module dependencies), xz-utils (unpacks the kernel to boot it without
 # firmware), python3 (the SCTP socket probe).
-apt_packages=(bird2 frr gobgpd etcd-server iptables ipset iproute2 iputils-ping procps tcpdump gcc libc6-dev
+apt_packages=(bird2 frr gobgpd etcd-server iptables ipset nftables iproute2 iputils-ping procps tcpdump gcc libc6-dev
   qemu-system-x86 linux-image-amd64 busybox-static kmod xz-utils python3)
 missing=()
 for p in "${apt_packages[@]}"; do

@@ -21,7 +21,9 @@ export type Need =
   /** the testbed's VM runner works: QEMU, a Debian kernel, busybox-static, kmod */
   | 'vm'
   /** tcpdump, for tests that observe packets on the wire */
-  | 'tcpdump';
+  | 'tcpdump'
+  /** nft (Debian nftables), for the service dataplane */
+  | 'nft';
 
 const BINARIES: Record<Exclude<Need, 'root' | 'netns' | 'ipip' | 'sctp' | 'vm'>, string[]> = {
   bird: ['bird', 'birdc'],
@@ -31,11 +33,12 @@ const BINARIES: Record<Exclude<Need, 'root' | 'netns' | 'ipip' | 'sctp' | 'vm'>,
   iptables: ['iptables-restore'],
   ipset: ['ipset'],
   tcpdump: ['tcpdump'],
+  nft: ['nft'],
 };
 
 const KNOWN: Record<Need, true> = {
   ...{ root: true, netns: true, bird: true, frr: true, gobgp: true, etcd: true },
-  ...{ iptables: true, ipset: true, ipip: true, sctp: true, vm: true, tcpdump: true },
+  ...{ iptables: true, ipset: true, ipip: true, sctp: true, vm: true, tcpdump: true, nft: true },
 };
 /** Every need there is. */
 export const KNOWN_NEEDS = Object.keys(KNOWN) as Need[];

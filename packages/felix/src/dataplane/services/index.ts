@@ -1,0 +1,20 @@
+// The service dataplane: a kube-proxy replacement on nftables.
+export {
+  planServices,
+  type EndpointSlice,
+  type IpFamily,
+  type PlannedEndpoint,
+  type Protocol,
+  type Service,
+  type ServicePort,
+  type ServicePortPlan,
+  type SliceEndpoint,
+} from './model';
+export { MASQ_MARK, renderServices, type NftState, type RenderOptions } from './nft-render';
+export { diffScript, fullScript } from './nft-diff';
+export {
+  ServiceProxy,
+  type ApplyStats,
+  type NftExec,
+  type ServiceProxyOptions,
+} from './service-proxy';

@@ -1,0 +1,142 @@
+// The service proxy's pure parts: which endpoints a service port gets, and what an
+// incremental nft transaction touches.
+import {
+  diffScript,
+  fullScript,
+  planServices,
+  renderServices,
+  type EndpointSlice,
+  type Service,
+} from '../src/dataplane/services';
+
+const web: Service = {
+  namespace: 'default',
+  name: 'web',
+  type: 'NodePort',
+  clusterIPs: ['10.96.0.10', 'fd96:0::10'],
+  ports: [
+    { name: 'http', port: 80, nodePort: 30080 },
+    { name: 'dns', protocol: 'UDP', port: 53 },
+  ],
+};
+const slice = (endpoints: EndpointSlice['endpoints'], addressType: 'IPv4' | 'IPv6' = 'IPv4') =>
+  ({
+    namespace: 'default',
+    serviceName: 'web',
+    addressType,
+    ports: [
+      { name: 'http', port: 8080 },
+      { name: 'dns', protocol: 'UDP', port: 5353 },
+    ],
+    endpoints,
+  }) as EndpointSlice;
+
+describe('planServices', () => {
+  test('ports matched by name and protocol; ready endpoints; local ones marked', () => {
+    const { ports, problems } = planServices(
+      [web],
+      [
+        slice([
+          { addresses: ['10.65.0.2'], nodeName: 'n1' },
+          { addresses: ['10.65.1.2'], nodeName: 'n2' },
+        ]),
+      ],
+      { nodeName: 'n1', family: 4 },
+    );
+    expect(problems).toEqual([]);
+    expect(ports.map((p) => [p.key, p.protocol, p.port, p.nodePort, p.clusterIPs])).toEqual([
+      ['default/web/tcp/http', 'TCP', 80, 30080, ['10.96.0.10']],
+      ['default/web/udp/dns', 'UDP', 53, undefined, ['10.96.0.10']],
+    ]);
+    expect(ports[0].endpoints).toEqual([
+      { ip: '10.65.0.2', port: 8080, local: true },
+      { ip: '10.65.1.2', port: 8080, local: false },
+    ]);
+    expect(ports[1].endpoints.map((e) => e.port)).toEqual([5353, 5353]);
+  });
+
+  test('not ready endpoints are left out; serving terminating ones only when none is ready', () => {
+    const eps = [
+      { addresses: ['10.65.0.2'], ready: false, serving: true, terminating: true },
+      { addresses: ['10.65.0.3'], ready: false },
+    ];
+    const plan = (e: EndpointSlice['endpoints']) =>
+      planServices([web], [slice(e)], { nodeName: 'n1', family: 4 }).ports[0].endpoints.map(
+        (x) => x.ip,
+      );
+    expect(plan(eps)).toEqual(['10.65.0.2']);
+    expect(plan([...eps, { addresses: ['10.65.0.4'] }])).toEqual(['10.65.0.4']);
+  });
+
+  test('per family: cluster IPs and slices of the family; IPv6 written canonically', () => {
+    const { ports } = planServices([web], [slice([{ addresses: ['fd65:0::2'] }], 'IPv6')], {
+      nodeName: 'n1',
+      family: 6,
+    });
+    expect(ports[0].clusterIPs).toEqual(['fd96::10']);
+    expect(ports[0].endpoints.map((e) => e.ip)).toEqual(['fd65::2']);
+  });
+
+  test('headless and ExternalName services get nothing; a bad address is named', () => {
+    const { ports, problems } = planServices(
+      [
+        { ...web, name: 'headless', clusterIPs: ['None'] },
+        { ...web, name: 'ext', type: 'ExternalName' },
+        { ...web, name: 'bad', clusterIPs: ['10.96.0.300'] },
+      ],
+      [],
+      { nodeName: 'n1', family: 4 },
+    );
+    expect(ports).toEqual([]);
+    expect(problems).toEqual(['service default/bad clusterIP: "10.96.0.300" is not an IP address']);
+  });
+});
+
+describe('nft transactions', () => {
+  const state = (endpoints: EndpointSlice['endpoints'], services: Service[] = [web]) =>
+    renderServices(
+      planServices(services, [slice(endpoints)], { nodeName: 'n1', family: 4 }).ports,
+      {
+        family: 4,
+        clusterCidrs: ['10.65.0.0/16'],
+      },
+    );
+  const two = [{ addresses: ['10.65.0.2'] }, { addresses: ['10.65.1.2'] }];
+  const other: Service = { ...web, name: 'other', clusterIPs: ['10.96.0.20'] };
+
+  test('nothing changed: an empty transaction', () => {
+    expect(diffScript(state(two), state(two))).toBe('');
+  });
+
+  test('one endpoint gone: only that service is touched, references removed before the chain', () => {
+    const script = diffScript(state(two, [web, other]), state(two.slice(0, 1), [web, other]));
+    const lines = script.trim().split('\n');
+    expect(lines.every((l) => !l.includes('other'))).toBe(true);
+    const flush = lines.indexOf(
+      lines.find((l) => l.startsWith('flush chain') && l.includes('10.65.1.2'))!,
+    );
+    const del = lines.findIndex((l) => l.startsWith('delete chain') && l.includes('10.65.1.2'));
+    expect(flush).toBeGreaterThanOrEqual(0);
+    expect(del).toBeGreaterThan(flush);
+    expect(lines.filter((l) => l.startsWith('delete chain'))).toHaveLength(2); // tcp and udp
+  });
+
+  test('the last endpoint gone: the service moves to the reject map', () => {
+    const script = diffScript(state(two), state([]));
+    expect(script).toMatch(
+      /delete element ip tortie-svc service-ips \{ 10\.96\.0\.10 \. tcp \. 80 \}/,
+    );
+    expect(script).toMatch(
+      /add element ip tortie-svc no-endpoint-services \{ 10\.96\.0\.10 \. tcp \. 80 : goto reject-chain \}/,
+    );
+    expect(script).toMatch(/delete element ip tortie-svc service-nodeports \{ tcp \. 30080 \}/);
+  });
+
+  test('the full script replaces the table in one transaction', () => {
+    const script = fullScript(state(two));
+    expect(script.split('\n').slice(0, 2)).toEqual([
+      'add table ip tortie-svc',
+      'delete table ip tortie-svc',
+    ]);
+  });
+});
