@@ -352,6 +352,8 @@ const felixConfigurationSpec = z.looseObject({
   vxlanEnabled: z.boolean().optional(),
   vxlanVNI: z.number().int().min(0).max(16777215).optional(),
   vxlanPort: z.number().int().min(1).max(65535).optional(),
+  /** tortie: program Services (the kube-proxy replacement, see felix's dataplane/services) */
+  serviceProxyEnabled: z.boolean().optional(),
   vxlanMTU: z.number().int().optional(),
   mtuIfacePattern: z.string().optional(),
   healthPort: z.number().int().optional(),
@@ -407,6 +409,73 @@ const ipamConfigurationSpec = z.strictObject({
   maxBlocksPerHost: z.number().int().min(0).default(0),
 });
 
+// Kubernetes Services and EndpointSlices in tortie's shape (Calico's KubernetesService and
+// KubernetesEndpointSlice): what the service dataplane reads. In etcd mode they are
+// written by the lab or a controller; field names are Kubernetes' own.
+const serviceProtocol = z.enum(['TCP', 'UDP', 'SCTP']);
+const servicePort = z.number().int().min(1).max(65535);
+const kubernetesServiceSpec = z.strictObject({
+  type: z.enum(['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName']).default('ClusterIP'),
+  clusterIP: z.union([ip, z.literal('None'), z.literal('')]).optional(),
+  clusterIPs: z.array(z.union([ip, z.literal('None')])).optional(),
+  externalIPs: z.array(ip).optional(),
+  loadBalancerIP: ip.optional(),
+  loadBalancerClass: z.string().optional(),
+  selector: labels.optional(),
+  ports: z
+    .array(
+      z.strictObject({
+        name: z.string().optional(),
+        protocol: serviceProtocol.default('TCP'),
+        port: servicePort,
+        targetPort: z.union([servicePort, z.string()]).optional(),
+        nodePort: servicePort.optional(),
+      }),
+    )
+    .default([]),
+  sessionAffinity: z.enum(['None', 'ClientIP']).default('None'),
+  sessionAffinityConfig: z
+    .strictObject({
+      clientIP: z.strictObject({ timeoutSeconds: z.number().int().min(1).max(86400) }).optional(),
+    })
+    .optional(),
+  externalTrafficPolicy: z.enum(['Cluster', 'Local']).optional(),
+  internalTrafficPolicy: z.enum(['Cluster', 'Local']).optional(),
+  healthCheckNodePort: servicePort.optional(),
+  /** status.loadBalancer.ingress, kept beside the spec in this shape */
+  loadBalancerIngress: z.array(z.strictObject({ ip })).optional(),
+});
+
+const kubernetesEndpointSliceSpec = z.strictObject({
+  /** the kubernetes.io/service-name label of the slice */
+  serviceName: z.string().min(1),
+  addressType: z.enum(['IPv4', 'IPv6', 'FQDN']),
+  ports: z
+    .array(
+      z.strictObject({
+        name: z.string().optional(),
+        protocol: serviceProtocol.default('TCP'),
+        port: servicePort,
+      }),
+    )
+    .default([]),
+  endpoints: z
+    .array(
+      z.strictObject({
+        addresses: z.array(z.string()).min(1),
+        nodeName: z.string().optional(),
+        conditions: z
+          .strictObject({
+            ready: z.boolean().optional(),
+            serving: z.boolean().optional(),
+            terminating: z.boolean().optional(),
+          })
+          .optional(),
+      }),
+    )
+    .default([]),
+});
+
 /** Every kind: its spec schema, whether it is namespaced, and its plural (for REST and CRDs). */
 export const KINDS = {
   IPPool: { spec: ipPoolSpec, namespaced: false, plural: 'ippools' },
@@ -443,6 +512,16 @@ export const KINDS = {
     spec: ipamConfigurationSpec,
     namespaced: false,
     plural: 'ipamconfigurations',
+  },
+  KubernetesService: {
+    spec: kubernetesServiceSpec,
+    namespaced: true,
+    plural: 'kubernetesservices',
+  },
+  KubernetesEndpointSlice: {
+    spec: kubernetesEndpointSliceSpec,
+    namespaced: true,
+    plural: 'kubernetesendpointslices',
   },
 } as const;
 

@@ -309,7 +309,7 @@ metadata: {name: x}
 describe('CRDs', () => {
   test('one structural CRD per kind, generated from the schemas', () => {
     const crds = allCrds();
-    expect(crds).toHaveLength(19);
+    expect(crds).toHaveLength(21);
     const gnp = crds.find(
       (c) => (c.metadata as { name: string }).name === 'globalnetworkpolicies.tortie.io',
     )!;

@@ -297,3 +297,12 @@ export const AGENT_KINDS = [
   'BGPPeer',
   'FelixConfiguration',
 ] as const satisfies ReadonlyArray<Resource['kind']>;
+
+/**
+ * Services in tortie's shape, for the service dataplane. Not yet read from a Kubernetes
+ * datastore (there they are core objects, not tortie's CRDs).
+ */
+export const SERVICE_KINDS = [
+  'KubernetesService',
+  'KubernetesEndpointSlice',
+] as const satisfies ReadonlyArray<Resource['kind']>;

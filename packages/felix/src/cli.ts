@@ -24,11 +24,12 @@ import { createLogger } from '@tortie/bgp-speaker';
 import { serveCni } from '@tortie/cni';
 import { KubernetesDatastore, Syncer, datastoreSpec, openDatastore } from '@tortie/datastore';
 import { IpamClient } from '@tortie/ipam';
-import { AGENT_KINDS, Agent, type DataplaneManager } from './agent';
+import { AGENT_KINDS, Agent, SERVICE_KINDS, type DataplaneManager } from './agent';
 import { BgpGlue } from './bgp/glue';
 import { envOverrides, resolveConfig } from './config';
 import { CalcGraph } from './calc';
 import { linuxAclManager } from './dataplane/acl';
+import { ServiceManager } from './dataplane/services';
 import { NetManager } from './linux/net-manager';
 import { ProcessRunner } from './linux/runner';
 import { registerNode } from './node-registration';
@@ -89,6 +90,11 @@ async function main(): Promise<void> {
     onPolicyFailure: (f) =>
       metrics.policyFailures.inc({ kind: f.kind, policy: f.id, direction: f.direction }),
   });
+  const services = new ServiceManager({
+    nodeName,
+    logger,
+    enabled: config.serviceProxyEnabled,
+  });
   // FELIX_* environment settings win over FelixConfiguration (Felix's precedence)
   const overrides = envOverrides(env);
   const withEnv = (m: DataplaneManager): DataplaneManager => ({
@@ -129,14 +135,17 @@ async function main(): Promise<void> {
         logger,
         config: backend === 'bgp' ? { directRoutes: false, routerId } : { bgp: false },
       }),
-    managers: [withEnv(net), withEnv(acl)],
+    managers: [withEnv(net), withEnv(acl), withEnv(services)],
     bgp: glue,
     logger,
     metrics,
     resyncIntervalMs: Math.min(config.iptablesRefreshInterval, config.routeRefreshInterval),
   });
   agentRef.current = agent;
-  const syncer = new Syncer(ds, [...AGENT_KINDS], agent.onUpdates, agent.onStatus, { logger });
+  // services come from tortie's own resources in etcd/file mode (Kubernetes mode: not yet)
+  const kinds =
+    ds instanceof KubernetesDatastore ? AGENT_KINDS : [...AGENT_KINDS, ...SERVICE_KINDS];
+  const syncer = new Syncer(ds, [...kinds], agent.onUpdates, agent.onStatus, { logger });
   const statusSocket = env.TORTIE_STATUS_SOCKET ?? '/var/run/tortie/status.sock';
   const ops = await serveOps(
     { live: () => true, ready: () => agent.ready() },

@@ -25,6 +25,8 @@ export interface AgentConfig {
   vxlanPort: number;
   vxlanMTU: number;
   ipipMTU: number;
+  /** program Services (nftables), a kube-proxy replacement */
+  serviceProxyEnabled: boolean;
 }
 
 const DEFAULTS: AgentConfig = {
@@ -64,6 +66,7 @@ const DEFAULTS: AgentConfig = {
   vxlanPort: 4789,
   vxlanMTU: 0,
   ipipMTU: 0,
+  serviceProxyEnabled: false,
 };
 
 export class ConfigProblem extends Error {}

@@ -170,6 +170,8 @@ export interface HostInfo {
   vxlanTunnelMACAddr?: string;
 }
 
+import type { EndpointSlice, Service } from './dataplane/services/model';
+
 /** The BGP settings and peers of this node (BGP glue input): see @tortie/bgp-topology. */
 export type { BgpConfig, BgpPeer } from '@tortie/bgp-topology';
 
@@ -180,8 +182,21 @@ export type MiscUpdate =
   /** Sent once, after the initial snapshot: nothing is written to the dataplane before it. */
   | { type: 'in-sync' };
 
+/** Services and their endpoints, passed through to the service dataplane. */
+export type ServiceUpdate =
+  | { type: 'service-update'; id: string; service: Service }
+  | { type: 'service-remove'; id: string }
+  | { type: 'endpoint-slice-update'; id: string; slice: EndpointSlice }
+  | { type: 'endpoint-slice-remove'; id: string };
+
 export type DataplaneUpdate =
-  IpSetUpdate | PolicyUpdate | EndpointUpdate | RouteUpdate | PoolUpdate | MiscUpdate;
+  | IpSetUpdate
+  | PolicyUpdate
+  | EndpointUpdate
+  | RouteUpdate
+  | PoolUpdate
+  | MiscUpdate
+  | ServiceUpdate;
 
 /** What the calculation graph talks to: the real dataplane driver or a recording fake. */
 export interface DataplaneSink {

@@ -27,6 +27,10 @@ import type {
   TierInfo,
   WorkloadEndpoint,
 } from '../types';
+import {
+  endpointSliceFromResource,
+  serviceFromResource,
+} from '../dataplane/services/from-resources';
 import { DEFAULT_TIER, policyId, resourceKey } from './ids';
 import { IpSetCalculator } from './ipsets';
 import { KeyedOutput } from './keyed-output';
@@ -145,6 +149,8 @@ export class CalcGraph {
   private readonly bgpConfigs = new Map<string, Resource<'BGPConfiguration'>>();
   private readonly bgpPeers = new Map<string, Resource<'BGPPeer'>>();
   private readonly felixConfigs = new Map<string, Record<string, unknown>>();
+  /** service changes since the last flush, by kind and key (the last one wins) */
+  private readonly servicesOut = new Map<string, DataplaneUpdate>();
 
   // ---- reverse indexes: who to refresh when something they inherit from changes ------
   private readonly itemsByProfile = new Map<string, Set<string>>();
@@ -259,6 +265,26 @@ export class CalcGraph {
         if (present) this.bgpPeers.set(key, r as Resource<'BGPPeer'>);
         else this.bgpPeers.delete(key);
         this.dirtyBgp = true;
+        return;
+      case 'KubernetesService':
+        this.servicesOut.set(
+          `svc:${key}`,
+          present
+            ? { type: 'service-update', id: key, service: serviceFromResource(r as never) }
+            : { type: 'service-remove', id: key },
+        );
+        return;
+      case 'KubernetesEndpointSlice':
+        this.servicesOut.set(
+          `eps:${key}`,
+          present
+            ? {
+                type: 'endpoint-slice-update',
+                id: key,
+                slice: endpointSliceFromResource(r as never),
+              }
+            : { type: 'endpoint-slice-remove', id: key },
+        );
         return;
       case 'FelixConfiguration':
         if (present) this.felixConfigs.set(r.metadata.name, r.spec as Record<string, unknown>);
@@ -505,6 +531,9 @@ export class CalcGraph {
     for (const k of rules.removes) this.send(rulesRemove(k));
     for (const u of sets.removes) this.send(u);
     this.flushTopology();
+    // services pass straight through (the service dataplane keeps its own view)
+    for (const u of this.servicesOut.values()) this.send(u);
+    this.servicesOut.clear();
   }
 
   private send(u: DataplaneUpdate): void {

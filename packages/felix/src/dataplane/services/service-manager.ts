@@ -1,0 +1,113 @@
+// The service dataplane as one of the agent's managers: keeps the Services and
+// EndpointSlices the calculation graph passes through, the pod networks (IP pools) and
+// whether the proxy is on (FelixConfiguration / FELIX_SERVICEPROXYENABLED), and programs
+// them with a ServiceProxy on each apply.
+import type { Logger } from 'winston';
+import type { DataplaneUpdate } from '../../types';
+import type { EndpointSlice, IpFamily, Service } from './model';
+import { ServiceProxy, type NftExec } from './service-proxy';
+
+export interface ServiceManagerOptions {
+  nodeName: string;
+  logger: Logger;
+  exec?: NftExec;
+  netns?: string;
+  /** on before any FelixConfiguration says otherwise (the agent's resolved config) */
+  enabled?: boolean;
+}
+
+export class ServiceManager {
+  readonly name = 'services';
+  private readonly services = new Map<string, Service>();
+  private readonly slices = new Map<string, EndpointSlice>();
+  private readonly pools = new Set<string>();
+  private enabled: boolean;
+  private programmed = false;
+  private dirty = true;
+  private proxy: ServiceProxy;
+  private readonly reported = new Set<string>();
+
+  constructor(private readonly o: ServiceManagerOptions) {
+    this.enabled = o.enabled ?? false;
+    this.proxy = this.makeProxy();
+  }
+
+  send(u: DataplaneUpdate): void {
+    switch (u.type) {
+      case 'service-update':
+        this.services.set(u.id, u.service);
+        break;
+      case 'service-remove':
+        this.services.delete(u.id);
+        break;
+      case 'endpoint-slice-update':
+        this.slices.set(u.id, u.slice);
+        break;
+      case 'endpoint-slice-remove':
+        this.slices.delete(u.id);
+        break;
+      case 'pool-update':
+        if (this.pools.has(u.pool.cidr)) return;
+        this.pools.add(u.pool.cidr);
+        this.proxy = this.makeProxy(); // masquerade rules name the pod networks
+        break;
+      case 'pool-remove':
+        this.pools.delete(u.cidr);
+        this.proxy = this.makeProxy();
+        break;
+      case 'config-update': {
+        // absent from FelixConfiguration: the agent's own setting (environment or default)
+        const v = u.config.serviceProxyEnabled;
+        const on =
+          v === undefined
+            ? (this.o.enabled ?? false)
+            : v === true || String(v).toLowerCase() === 'true';
+        if (on === this.enabled) return;
+        this.enabled = on;
+        break;
+      }
+      default:
+        return;
+    }
+    this.dirty = true;
+  }
+
+  async apply(): Promise<void> {
+    if (!this.dirty) return;
+    if (!this.enabled) {
+      if (this.programmed) await this.proxy.remove();
+      this.programmed = false;
+      this.dirty = false;
+      return;
+    }
+    this.proxy.setServices([...this.services.values()]);
+    this.proxy.setEndpointSlices([...this.slices.values()]);
+    this.dirty = true; // until nft took it
+    await this.proxy.apply();
+    this.programmed = true;
+    this.dirty = false;
+  }
+
+  async resync(): Promise<void> {
+    if (!this.enabled) return;
+    this.proxy.resync();
+    this.dirty = true;
+    await this.apply();
+  }
+
+  private makeProxy(): ServiceProxy {
+    const byFamily = (f: IpFamily) => [...this.pools].filter((c) => c.includes(':') === (f === 6));
+    return new ServiceProxy({
+      nodeName: this.o.nodeName,
+      families: [4, 6],
+      clusterCidrs: { 4: byFamily(4), 6: byFamily(6) },
+      exec: this.o.exec,
+      netns: this.o.netns,
+      onProblem: (p) => {
+        if (this.reported.has(p)) return;
+        this.reported.add(p);
+        this.o.logger.warn('service left out', { component: 'services', problem: p });
+      },
+    });
+  }
+}

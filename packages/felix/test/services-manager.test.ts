@@ -1,0 +1,133 @@
+// Services through the agent's pieces: the calculation graph passes KubernetesService and
+// KubernetesEndpointSlice resources through, and the ServiceManager programs them only
+// while the proxy is on (the nft transactions recorded by a fake).
+import winston from 'winston';
+import { ServiceManager } from '../src/dataplane/services';
+import { R, harness, ofType } from './calc-fixtures';
+
+const service = R(
+  'KubernetesService',
+  'web',
+  {
+    type: 'NodePort',
+    clusterIP: '10.96.0.10',
+    ports: [{ name: 'http', port: 80, nodePort: 30080 }],
+    sessionAffinity: 'ClientIP',
+    sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } },
+  },
+  { namespace: 'shop' },
+);
+const slice = R(
+  'KubernetesEndpointSlice',
+  'web-abc',
+  {
+    serviceName: 'web',
+    addressType: 'IPv4',
+    ports: [{ name: 'http', port: 8080 }],
+    endpoints: [
+      { addresses: ['10.65.0.2'], nodeName: 'n1' },
+      { addresses: ['10.65.1.2'], nodeName: 'n2', conditions: { ready: false } },
+    ],
+  },
+  { namespace: 'shop' },
+);
+
+test('the calculation graph passes services and slices through, removals too', () => {
+  const h = harness('n1');
+  h.set(service, slice);
+  const first = h.sync();
+  expect(ofType(first, 'service-update')).toEqual([
+    {
+      type: 'service-update',
+      id: 'KubernetesService/shop/web',
+      service: expect.objectContaining({
+        namespace: 'shop',
+        name: 'web',
+        clusterIPs: ['10.96.0.10'],
+        affinityTimeoutSeconds: 60,
+      }),
+    },
+  ]);
+  expect(ofType(first, 'endpoint-slice-update')[0].slice.endpoints[1]).toMatchObject({
+    nodeName: 'n2',
+    ready: false,
+  });
+  h.del(slice);
+  expect(h.fresh()).toEqual([
+    { type: 'endpoint-slice-remove', id: 'KubernetesEndpointSlice/shop/web-abc' },
+  ]);
+});
+
+describe('ServiceManager', () => {
+  const logger = winston.createLogger({ silent: true });
+  const setup = (enabled?: boolean) => {
+    const scripts: string[] = [];
+    const m = new ServiceManager({
+      nodeName: 'n1',
+      logger,
+      enabled,
+      exec: async (_argv, stdin) => {
+        scripts.push(String(stdin));
+        return { code: 0, stdout: '', stderr: '' };
+      },
+    });
+    const h = harness('n1');
+    h.set(service, slice, R('IPPool', 'p', { cidr: '10.65.0.0/16' }));
+    for (const u of h.sync()) m.send(u);
+    return { m, scripts };
+  };
+
+  test('off: nothing is written', async () => {
+    const { m, scripts } = setup();
+    await m.apply();
+    expect(scripts).toEqual([]);
+  });
+
+  test('on: the service programmed with its ready endpoint, pod networks in the masquerade rule', async () => {
+    const { m, scripts } = setup(true);
+    await m.apply();
+    const v4 = scripts.find((s) => s.includes('table ip tortie-svc'))!;
+    expect(v4).toMatch(/10\.96\.0\.10 \. tcp \. 80 : goto clip-/);
+    expect(v4).toMatch(/dnat to 10\.65\.0\.2:8080/);
+    expect(v4).not.toMatch(/10\.65\.1\.2/);
+    expect(v4).toMatch(/ip saddr != \{ 10\.65\.0\.0\/16 \} jump mark-for-masquerade/);
+    await m.apply();
+    expect(scripts).toHaveLength(2); // nothing changed: no new transaction
+  });
+
+  test('turned off by FelixConfiguration: the tables are removed', async () => {
+    const { m, scripts } = setup(true);
+    await m.apply();
+    m.send({ type: 'config-update', config: { serviceProxyEnabled: false } });
+    await m.apply();
+    expect(scripts.slice(-2)).toEqual([
+      'add table ip tortie-svc\ndelete table ip tortie-svc\n',
+      'add table ip6 tortie-svc\ndelete table ip6 tortie-svc\n',
+    ]);
+  });
+
+  test('nft refusing: the error names the table, and the next apply rewrites it whole', async () => {
+    let refuse = true;
+    const scripts: string[] = [];
+    const m = new ServiceManager({
+      nodeName: 'n1',
+      logger,
+      enabled: true,
+      exec: async (_a, stdin) => {
+        scripts.push(String(stdin));
+        return refuse
+          ? { code: 1, stdout: '', stderr: 'Error: No such file or directory' }
+          : { code: 0, stdout: '', stderr: '' };
+      },
+    });
+    const h = harness('n1');
+    h.set(service, slice);
+    for (const u of h.sync()) m.send(u);
+    await expect(m.apply()).rejects.toThrow(
+      'nft refused the ip tortie-svc update: Error: No such file or directory',
+    );
+    refuse = false;
+    await m.apply();
+    expect(scripts.at(-2)).toMatch(/^add table ip tortie-svc\ndelete table ip tortie-svc\n/);
+  });
+});
