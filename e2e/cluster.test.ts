@@ -3,7 +3,8 @@
 import { Cluster, type Pod } from '@tortie/lab';
 import { describeIf, waitUntil } from '@tortie/testbed';
 
-const NEEDS = ['root', 'netns', 'etcd', 'bird', 'iptables', 'ipset'] as const;
+// the lab turns tortie-node's service proxy on (nftables)
+const NEEDS = ['root', 'netns', 'etcd', 'bird', 'iptables', 'ipset', 'nft'] as const;
 
 describeIf([...NEEDS], 'cluster: BGP full mesh with a BIRD top-of-rack router', () => {
   let c: Cluster;
@@ -89,6 +90,65 @@ describeIf([...NEEDS], 'cluster: BGP full mesh with a BIRD top-of-rack router', 
     await waitUntil('a reaches b again', () => c.ping(a, b.ip), 5_000, 100);
     await c.deletePod(f);
   });
+
+  test('Services: cluster IP from a pod, node port and load-balancer IP from the ToR; a removed endpoint gets no new connections', async () => {
+    const [a] = c.pods;
+    const w1 = await c.addPod(0, 'w1', { app: 'w' });
+    const w2 = await c.addPod(1, 'w2', { app: 'w' });
+    await Promise.all([c.serve(w1, 8080), c.serve(w2, 8080)]);
+    await c.apply({
+      kind: 'BGPConfiguration',
+      metadata: { name: 'default' },
+      spec: { serviceLoadBalancerIPs: [{ cidr: '198.51.100.0/24' }] },
+    });
+    await c.addService('w', {
+      type: 'LoadBalancer',
+      clusterIP: '10.96.0.10',
+      selector: { app: 'w' },
+      ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }],
+      loadBalancerIngress: [{ ip: '198.51.100.10' }],
+    });
+    const names = (answers: string[]) => [...new Set(answers.map((x) => x.split(' ')[0]))].sort();
+    const clients = (answers: string[]) => [...new Set(answers.map((x) => x.split(' ')[1]))];
+    await waitUntil(
+      'the cluster IP reaches both pods',
+      async () => names(await c.ask(a, '10.96.0.10', 80, 20)).join() === 'w1,w2',
+      20_000,
+      200,
+    );
+    // inside the cluster the client address is kept
+    expect(clients(await c.ask(a, '10.96.0.10', 80, 4))).toEqual([a.ip]);
+    const tor = c.tor!.ns;
+    const viaNodePort = await c.ask(tor, c.nodes[1].ip, 30080, 20);
+    expect(names(viaNodePort)).toEqual(['w1', 'w2']);
+    expect(clients(viaNodePort)).not.toContain('10.99.0.1'); // Cluster policy: masqueraded
+    await waitUntil(
+      'the ToR routes the load-balancer range',
+      async () => /198\.51\.100\.0\/24/.test(await tor.exec(['ip', 'route'])),
+      15_000,
+      200,
+    );
+    expect(names(await c.ask(tor, '198.51.100.10', 80, 20))).toEqual(['w1', 'w2']);
+    // w2 goes: its endpoint leaves the slice and new connections reach w1 only
+    await c.deletePod(w2);
+    await c.refreshEndpoints();
+    await waitUntil(
+      'only w1 answers',
+      async () => names(await c.ask(a, '10.96.0.10', 80, 10)).join() === 'w1',
+      10_000,
+      200,
+    );
+    expect(names(await c.ask(tor, c.nodes[1].ip, 30080, 10))).toEqual(['w1']);
+    await c.deletePod(w1);
+    await c.refreshEndpoints();
+    // no endpoint left: refused at once, as kube-proxy does
+    await waitUntil(
+      'refused',
+      async () => (await c.ask(a, '10.96.0.10', 80, 1))[0] === 'ECONNREFUSED',
+      10_000,
+      200,
+    );
+  }, 90_000);
 
   test('a stopped agent leaves its node dataplane working; a restarted one converges', async () => {
     const [a, b] = c.pods;

@@ -131,3 +131,30 @@ describe('ServiceManager', () => {
     expect(scripts.at(-2)).toMatch(/^add table ip tortie-svc\ndelete table ip tortie-svc\n/);
   });
 });
+
+test('a change that arrives while nft runs goes with the next apply', async () => {
+  const scripts: string[] = [];
+  let release: () => void = () => undefined;
+  const logger = winston.createLogger({ silent: true });
+  const m = new ServiceManager({
+    nodeName: 'n1',
+    logger,
+    enabled: true,
+    exec: async (_a, stdin) => {
+      scripts.push(String(stdin));
+      if (scripts.length === 1) await new Promise<void>((r) => (release = r));
+      return { code: 0, stdout: '', stderr: '' };
+    },
+  });
+  const h = harness('n1');
+  h.set(service);
+  for (const u of h.sync()) m.send(u);
+  const first = m.apply();
+  await new Promise((r) => setImmediate(r));
+  h.set(slice); // the endpoints arrive while the service's own transaction runs
+  for (const u of h.fresh()) m.send(u);
+  release();
+  await first;
+  await m.apply();
+  expect(scripts.join('')).toMatch(/dnat to 10\.65\.0\.2:8080/);
+});

@@ -100,6 +100,8 @@ async function demo(c: Cluster, startedAt: number, keep: boolean): Promise<void>
   await waitUntil('db2 reachable again', () => c.ping(db1, db2.ip), 10_000, 50);
   say('every pod reaches every other pod again');
 
+  await services(c, pods);
+
   if (keep) {
     heading('lab is up; Ctrl-C to tear it down. Try (as root, from this checkout):');
     for (const l of nextSteps(c, pods)) say(`  ${l}`);
@@ -107,6 +109,67 @@ async function demo(c: Cluster, startedAt: number, keep: boolean): Promise<void>
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
     });
+  }
+}
+
+const CLUSTER_IP = '10.96.0.10';
+const LB_IP = '198.51.100.10';
+const NODE_PORT = 30080;
+
+/** "web1 10.244.1.5" answers -> "web1 x6, web2 x4 (seen from 10.244.1.5)" */
+function answered(answers: string[]): string {
+  const count = new Map<string, number>();
+  for (const a of answers) count.set(a.split(' ')[0], (count.get(a.split(' ')[0]) ?? 0) + 1);
+  const from = [...new Set(answers.map((a) => a.split(' ')[1]).filter(Boolean))];
+  return `${[...count].map(([w, n]) => `${w} x${n}`).join(', ')}${from.length ? ` (client seen as ${from.join(', ')})` : ''}`;
+}
+
+async function services(c: Cluster, pods: Pod[]): Promise<void> {
+  heading('Services: tortie-node programs them with nftables (a kube-proxy replacement)');
+  const webs = pods.filter((p) => p.name.startsWith('web'));
+  await Promise.all(webs.map((p) => c.serve(p, 8080)));
+  const t0 = Date.now();
+  await c.addService('web', {
+    type: 'LoadBalancer',
+    clusterIP: CLUSTER_IP,
+    selector: { app: 'web' },
+    ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: NODE_PORT }],
+    loadBalancerIngress: [{ ip: LB_IP }],
+  });
+  say(
+    `Service web: LoadBalancer, cluster IP ${CLUSTER_IP}:80, node port ${NODE_PORT}, load-balancer IP ${LB_IP}; its EndpointSlice lists ${webs.map((w) => w.name).join(', ')} (port 8080)`,
+  );
+  const [db1] = pods.filter((p) => p.name.startsWith('db'));
+  const web = (a: string[]) => a.length > 0 && a.every((x) => x.startsWith('web'));
+  await waitUntil(
+    'the cluster IP answers',
+    async () => web(await c.ask(db1, CLUSTER_IP, 80)),
+    10_000,
+    50,
+  );
+  say(
+    `answering from ${db1.name} on ${db1.node.name} ${Date.now() - t0} ms after it was written to etcd`,
+  );
+  say(
+    `from pod ${db1.name} to ${CLUSTER_IP}:80, 12 connections: ${answered(await c.ask(db1, CLUSTER_IP, 80, 12))}`,
+  );
+  if (c.tor) {
+    const tor = c.tor.ns;
+    const n2 = c.nodes[Math.min(1, c.nodes.length - 1)];
+    say(
+      `from the ToR (outside the cluster) to ${n2.name}'s node port ${n2.ip}:${NODE_PORT}: ${answered(await c.ask(tor, n2.ip, NODE_PORT, 12))}`,
+    );
+    await waitUntil(
+      'the ToR routes the load-balancer range',
+      async () => /198\.51\.100\.0\/24/.test(await c.tor!.birdc('show route')),
+      15_000,
+      100,
+    );
+    say(
+      `the ToR learns the load-balancer range from every node (BGPConfiguration serviceLoadBalancerIPs):`,
+    );
+    say(await c.tor.birdc('show route 198.51.100.0/24'));
+    say(`from the ToR to ${LB_IP}:80: ${answered(await c.ask(tor, LB_IP, 80, 12))}`);
   }
 }
 
@@ -167,10 +230,10 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const why = skipReason(['netns', 'bird', 'etcd', 'iptables', 'ipset']);
+  const why = skipReason(['netns', 'bird', 'etcd', 'iptables', 'ipset', 'nft']);
   if (why) {
     process.stderr.write(
-      `tortie lab needs root, network namespaces, BIRD, etcd, iptables and ipset: ${why}\n`,
+      `tortie lab needs root, network namespaces, BIRD, etcd, iptables, ipset and nftables: ${why}\n`,
     );
     return 1;
   }

@@ -20,6 +20,25 @@ import {
 } from '@tortie/testbed';
 
 import { CLUSTER_AS, TOR_ADDRESS, TOR_AS, nodeAddress } from './bgp-lab';
+import { endpointSliceFor } from './endpoints';
+
+// answers each TCP connection with "<pod name> <client address>"
+const ECHO_SERVER = `
+const [name, port] = process.argv.slice(1);
+require('node:net').createServer((c) => { c.on('error', () => {}); c.end(name + ' ' + c.remoteAddress.replace('::ffff:', '')); })
+  .listen(+port, '0.0.0.0', () => process.stdout.write('ready\\n'));
+`;
+// connects to ip:port `count` times, one after the other; prints the answers as JSON
+const ECHO_CLIENT = `
+const [ip, port, count] = process.argv.slice(1);
+const once = () => new Promise((done) => {
+  let data = ''; const s = require('node:net').connect(+port, ip);
+  const t = setTimeout(() => { s.destroy(); done('timeout'); }, 2000);
+  s.on('data', (d) => (data += d)); s.on('end', () => { clearTimeout(t); done(data); });
+  s.on('error', (e) => { clearTimeout(t); done(e.code); });
+});
+(async () => { const out = []; for (let i = 0; i < +count; i++) out.push(await once()); process.stdout.write(JSON.stringify(out)); })();
+`;
 
 const ROOT = path.resolve(__dirname, '../../..');
 const AGENT = path.join(ROOT, 'packages/felix/dist/cli.js');
@@ -100,7 +119,8 @@ export class Cluster {
       await c.apply({
         kind: 'FelixConfiguration',
         metadata: { name: 'default' },
-        spec: { defaultEndpointToHostAction: 'Accept' },
+        // Services through tortie-node's nftables proxy: the lab has no kube-proxy
+        spec: { defaultEndpointToHostAction: 'Accept', serviceProxyEnabled: true },
       });
       if (opts.tor) {
         const torNs = await tb.netns('tor');
@@ -122,6 +142,12 @@ export class Cluster {
           kind: 'BGPPeer',
           metadata: { name: 'tor' },
           spec: { peerIP: TOR_IP, asNumber: TOR_AS },
+        });
+        // every node advertises the load-balancer range, as Calico does
+        await c.apply({
+          kind: 'BGPConfiguration',
+          metadata: { name: 'default' },
+          spec: { serviceLoadBalancerIPs: [{ cidr: '198.51.100.0/24' }] },
         });
         say(`ToR: BIRD AS ${TOR_AS} at ${TOR_IP} in ${torNs.name}`);
       }
@@ -285,6 +311,49 @@ export class Cluster {
     const pod = { name, namespace, node, ns, ip, containerId };
     this.pods.push(pod);
     return pod;
+  }
+
+  /**
+   * A Service (KubernetesService spec, Kubernetes' fields) and, as Kubernetes'
+   * EndpointSlice controller would, its slice from the pods its selector picks.
+   */
+  async addService(name: string, spec: object, namespace = 'default'): Promise<void> {
+    await this.apply({ kind: 'KubernetesService', metadata: { name, namespace }, spec });
+    await this.refreshEndpoints();
+  }
+
+  /** Rewrites every Service's EndpointSlice from the pods as they are now. */
+  async refreshEndpoints(): Promise<void> {
+    const services = (await this.ds.list({ kind: 'KubernetesService' })).items;
+    const endpoints = (await this.ds.list({ kind: 'WorkloadEndpoint' })).items;
+    for (const svc of services as Resource<'KubernetesService'>[]) {
+      const slice = endpointSliceFor(svc, endpoints as Resource<'WorkloadEndpoint'>[]);
+      if (slice) await this.apply(slice);
+    }
+  }
+
+  /** A TCP server in the pod answering "<pod name> <client address>"; stopped with the lab. */
+  async serve(pod: Pod, port: number): Promise<void> {
+    const p = pod.ns.spawn([process.execPath, '-e', ECHO_SERVER, pod.name, String(port)]);
+    this.tb.onCleanup(() => stopProcess(p));
+    await new Promise<void>((ok, fail) => {
+      p.stdout!.once('data', () => ok());
+      p.once('exit', (code) => fail(new Error(`server in ${pod.name} exited ${code}`)));
+    });
+  }
+
+  /** `count` connections from `from` to ip:port: each answer ("<pod> <client>") or error. */
+  async ask(from: Pod | Netns, ip: string, port: number, count = 1): Promise<string[]> {
+    const ns = 'ns' in from ? from.ns : from;
+    const out = await ns.exec([
+      process.execPath,
+      '-e',
+      ECHO_CLIENT,
+      ip,
+      String(port),
+      String(count),
+    ]);
+    return JSON.parse(out) as string[];
   }
 
   /** The network config a runtime on this node hands tortie-cni. */

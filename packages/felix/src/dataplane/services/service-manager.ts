@@ -74,18 +74,22 @@ export class ServiceManager {
 
   async apply(): Promise<void> {
     if (!this.dirty) return;
-    if (!this.enabled) {
-      if (this.programmed) await this.proxy.remove();
-      this.programmed = false;
-      this.dirty = false;
-      return;
-    }
-    this.proxy.setServices([...this.services.values()]);
-    this.proxy.setEndpointSlices([...this.slices.values()]);
-    this.dirty = true; // until nft took it
-    await this.proxy.apply();
-    this.programmed = true;
+    // what arrives while nft runs marks dirty again and goes with the next apply
     this.dirty = false;
+    try {
+      if (!this.enabled) {
+        if (this.programmed) await this.proxy.remove();
+        this.programmed = false;
+        return;
+      }
+      this.proxy.setServices([...this.services.values()]);
+      this.proxy.setEndpointSlices([...this.slices.values()]);
+      await this.proxy.apply();
+      this.programmed = true;
+    } catch (e) {
+      this.dirty = true;
+      throw e;
+    }
   }
 
   async resync(): Promise<void> {
