@@ -87,10 +87,12 @@ describe('ServiceManager', () => {
     const { m, scripts } = setup(true);
     await m.apply();
     const v4 = scripts.find((s) => s.includes('table ip tortie-svc'))!;
-    expect(v4).toMatch(/10\.96\.0\.10 \. tcp \. 80 : goto clip-/);
+    expect(v4).toMatch(/10\.96\.0\.10 \. tcp \. 80 : goto svc-/);
     expect(v4).toMatch(/dnat to 10\.65\.0\.2:8080/);
     expect(v4).not.toMatch(/10\.65\.1\.2/);
-    expect(v4).toMatch(/ip saddr != \{ 10\.65\.0\.0\/16 \} jump mark-for-masquerade/);
+    expect(v4).toMatch(
+      /ip saddr != \{ 10\.65\.0\.0\/16 \} ip daddr \. meta l4proto \. th dport @cluster-ips jump mark-for-masquerade/,
+    );
     await m.apply();
     expect(scripts).toHaveLength(2); // nothing changed: no new transaction
   });

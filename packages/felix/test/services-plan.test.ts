@@ -108,17 +108,29 @@ describe('nft transactions', () => {
     expect(diffScript(state(two), state(two))).toBe('');
   });
 
-  test('one endpoint gone: only that service is touched, references removed before the chain', () => {
+  test('one endpoint gone: only that service is touched', () => {
     const script = diffScript(state(two, [web, other]), state(two.slice(0, 1), [web, other]));
     const lines = script.trim().split('\n');
     expect(lines.every((l) => !l.includes('other'))).toBe(true);
-    const flush = lines.indexOf(
-      lines.find((l) => l.startsWith('flush chain') && l.includes('10.65.1.2'))!,
+    // its chains are flushed and refilled with the one endpoint left (tcp and udp)
+    expect(lines.filter((l) => l.startsWith('flush chain'))).toHaveLength(2);
+    expect(
+      lines.filter((l) => l.startsWith('add rule')).every((l) => !l.includes('10.65.1.2')),
+    ).toBe(true);
+    expect(lines).toContain('delete element ip tortie-svc hairpin { 10.65.1.2 . 10.65.1.2 }');
+    expect(lines.some((l) => l.startsWith('delete chain'))).toBe(false);
+  });
+
+  test('a key two services claim stays with the first, and the other is named', () => {
+    // the plan is in key order: default/twin comes before default/web
+    const twin: Service = { ...web, name: 'twin' };
+    const s = state(two, [web, twin]);
+    expect(s.conflicts).toContain(
+      '10.96.0.10 . tcp . 80: kept for default/twin/tcp/http, not default/web/tcp/http',
     );
-    const del = lines.findIndex((l) => l.startsWith('delete chain') && l.includes('10.65.1.2'));
-    expect(flush).toBeGreaterThanOrEqual(0);
-    expect(del).toBeGreaterThan(flush);
-    expect(lines.filter((l) => l.startsWith('delete chain'))).toHaveLength(2); // tcp and udp
+    // twin (no endpoints) owns the address: refused, and web's DNAT is not written
+    expect(s.elements.get('no-endpoint-services')!.has('10.96.0.10 . tcp . 80')).toBe(true);
+    expect(s.elements.get('service-ips')!.has('10.96.0.10 . tcp . 80')).toBe(false);
   });
 
   test('the last endpoint gone: the service moves to the reject map', () => {

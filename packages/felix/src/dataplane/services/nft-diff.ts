@@ -1,74 +1,104 @@
-// nft scripts from service states: the whole table (first apply, and after a failure),
-// or only what changed between two states. Each script is one `nft -f` transaction, so
-// the kernel sees all of it or none of it. Pure.
-import { staticPart, tableRef, type NftState } from './nft-render';
+// nft scripts from service states: the whole table (first apply, after a failure, or when
+// the pod networks change), or only what changed between two states. Each script is one
+// `nft -f` transaction, so the kernel sees all of it or none of it. Pure.
+import { staticPart, tableRef, type Fragment, type NftSet, type NftState } from './nft-render';
+
+const element = (k: string, v: string | undefined) => (v === undefined ? k : `${k} : ${v}`);
 
 /** Rewrites the whole table atomically (the `add table` makes the delete safe when absent). */
 export function fullScript(next: NftState): string {
   const t = tableRef(next.family);
-  const out = [`add table ${t}`, `delete table ${t}`, ...staticPart(next.family)];
-  for (const [name, set] of next.sets) out.push(`add set ${t} ${name} { ${set.decl} }`);
-  for (const name of next.chains.keys()) out.push(`add chain ${t} ${name}`);
-  for (const [name, rules] of next.chains)
-    for (const r of rules) out.push(`add rule ${t} ${name} ${r}`);
+  const out = [
+    `add table ${t}`,
+    `delete table ${t}`,
+    ...staticPart(next.family, next.clusterCidrs),
+  ];
+  for (const frag of next.fragments.values()) {
+    for (const [name, set] of frag.sets) out.push(`add set ${t} ${name} { ${set.decl} }`);
+    for (const name of frag.chains.keys()) out.push(`add chain ${t} ${name}`);
+  }
+  for (const frag of next.fragments.values()) {
+    for (const [name, rules] of frag.chains) {
+      for (const r of rules) out.push(`add rule ${t} ${name} ${r}`);
+    }
+  }
   for (const [map, els] of next.elements) {
-    for (const [k, v] of els) out.push(`add element ${t} ${map} { ${k} : ${v} }`);
+    for (const [k, v] of els) out.push(`add element ${t} ${map} { ${element(k, v)} }`);
   }
   return out.join('\n') + '\n';
 }
 
 const sameRules = (a: string[] | undefined, b: string[]) =>
   a !== undefined && a.length === b.length && a.every((r, i) => r === b[i]);
+const sameCidrs = (a: string[], b: string[]) =>
+  a.length === b.length && a.every((c, i) => c === b[i]);
+const EMPTY: Fragment = { chains: new Map(), sets: new Map(), elements: [] };
 
 /**
- * Only what changed: a chain whose rules differ is flushed and refilled, map elements are
- * deleted and added one by one, and what is gone is removed once nothing refers to it.
- * Returns '' when nothing changed.
+ * Only what changed: the fragments that are not the same object are compared chain by
+ * chain (a changed chain is flushed and refilled), map and set elements are deleted and
+ * added one by one, and what is gone is removed once nothing refers to it. A change of the
+ * pod networks (the fixed part) is a full rewrite. Returns '' when nothing changed.
  */
 export function diffScript(prev: NftState, next: NftState): string {
+  if (!sameCidrs(prev.clusterCidrs, next.clusterCidrs)) return fullScript(next);
   const t = tableRef(next.family);
-  const changedSets = new Set<string>();
-  for (const [name, set] of next.sets) {
-    const old = prev.sets.get(name);
-    if (old && old.decl !== set.decl) changedSets.add(name);
-  }
-  const removedSets = [...prev.sets.keys()].filter((n) => !next.sets.has(n));
-  const mentions = (rules: string[], sets: Iterable<string>) =>
-    [...sets].some((s) => rules.some((r) => r.includes(`@${s} `) || r.endsWith(`@${s}`)));
-
-  const added: string[] = [];
-  const changed: string[] = [];
-  for (const [name, rules] of next.chains) {
-    if (!prev.chains.has(name)) added.push(name);
-    else if (!sameRules(prev.chains.get(name), rules) || mentions(rules, changedSets)) {
-      changed.push(name);
+  const addedChains: string[] = [];
+  const changedChains: string[] = [];
+  /** the rules of every added or changed chain */
+  const fill = new Map<string, string[]>();
+  const removedChains: string[] = [];
+  const addedSets: [string, NftSet][] = [];
+  const changedSets: [string, NftSet][] = [];
+  const removedSets: string[] = [];
+  const compare = (a: Fragment, b: Fragment) => {
+    const reset = new Set<string>();
+    for (const [name, set] of b.sets) {
+      const old = a.sets.get(name);
+      if (!old) addedSets.push([name, set]);
+      else if (old.decl !== set.decl) {
+        changedSets.push([name, set]);
+        reset.add(name);
+      }
     }
+    for (const name of a.sets.keys()) if (!b.sets.has(name)) removedSets.push(name);
+    const mentions = (rules: string[]) =>
+      [...reset].some((s) => rules.some((r) => r.includes(`@${s} `)));
+    for (const [name, rules] of b.chains) {
+      if (!a.chains.has(name)) addedChains.push(name);
+      else if (!sameRules(a.chains.get(name), rules) || mentions(rules)) changedChains.push(name);
+      else continue;
+      fill.set(name, rules);
+    }
+    for (const name of a.chains.keys()) if (!b.chains.has(name)) removedChains.push(name);
+  };
+  for (const [key, frag] of next.fragments) {
+    const old = prev.fragments.get(key);
+    if (old !== frag) compare(old ?? EMPTY, frag);
   }
-  const removed = [...prev.chains.keys()].filter((n) => !next.chains.has(n));
+  for (const [key, frag] of prev.fragments) if (!next.fragments.has(key)) compare(frag, EMPTY);
 
   const out: string[] = [];
-  for (const n of added) out.push(`add chain ${t} ${n}`);
-  for (const n of [...next.sets.keys()].filter((s) => !prev.sets.has(s))) {
-    out.push(`add set ${t} ${n} { ${next.sets.get(n)!.decl} }`);
-  }
-  for (const n of [...changed, ...removed]) out.push(`flush chain ${t} ${n}`);
-
+  for (const n of addedChains) out.push(`add chain ${t} ${n}`);
+  for (const [n, set] of addedSets) out.push(`add set ${t} ${n} { ${set.decl} }`);
+  for (const n of [...changedChains, ...removedChains]) out.push(`flush chain ${t} ${n}`);
   const elementAdds: string[] = [];
   for (const [map, els] of next.elements) {
-    const old = prev.elements.get(map) ?? new Map<string, string>();
+    const old = prev.elements.get(map) ?? new Map<string, string | undefined>();
     for (const [k, v] of old) {
-      if (els.get(k) !== v) out.push(`delete element ${t} ${map} { ${k} }`);
+      if (!els.has(k) || els.get(k) !== v) out.push(`delete element ${t} ${map} { ${k} }`);
     }
     for (const [k, v] of els) {
-      if (old.get(k) !== v) elementAdds.push(`add element ${t} ${map} { ${k} : ${v} }`);
+      if (!old.has(k) || old.get(k) !== v) {
+        elementAdds.push(`add element ${t} ${map} { ${element(k, v)} }`);
+      }
     }
   }
-  for (const n of [...removedSets, ...changedSets]) out.push(`delete set ${t} ${n}`);
-  for (const n of changedSets) out.push(`add set ${t} ${n} { ${next.sets.get(n)!.decl} }`);
-  for (const n of [...added, ...changed]) {
-    for (const r of next.chains.get(n)!) out.push(`add rule ${t} ${n} ${r}`);
-  }
+  for (const n of [...removedSets, ...changedSets.map(([s]) => s)])
+    out.push(`delete set ${t} ${n}`);
+  for (const [n, set] of changedSets) out.push(`add set ${t} ${n} { ${set.decl} }`);
+  for (const [n, rules] of fill) for (const r of rules) out.push(`add rule ${t} ${n} ${r}`);
   out.push(...elementAdds);
-  for (const n of removed) out.push(`delete chain ${t} ${n}`);
+  for (const n of removedChains) out.push(`delete chain ${t} ${n}`);
   return out.length === 0 ? '' : out.join('\n') + '\n';
 }

@@ -24,7 +24,7 @@ export class ServiceManager {
   private enabled: boolean;
   private programmed = false;
   private dirty = true;
-  private proxy: ServiceProxy;
+  private readonly proxy: ServiceProxy;
   private readonly reported = new Set<string>();
 
   constructor(private readonly o: ServiceManagerOptions) {
@@ -49,11 +49,11 @@ export class ServiceManager {
       case 'pool-update':
         if (this.pools.has(u.pool.cidr)) return;
         this.pools.add(u.pool.cidr);
-        this.proxy = this.makeProxy(); // masquerade rules name the pod networks
+        this.poolsChanged(); // masquerade rules name the pod networks
         break;
       case 'pool-remove':
         this.pools.delete(u.cidr);
-        this.proxy = this.makeProxy();
+        this.poolsChanged();
         break;
       case 'config-update': {
         // absent from FelixConfiguration: the agent's own setting (environment or default)
@@ -99,12 +99,19 @@ export class ServiceManager {
     await this.apply();
   }
 
+  private byFamily(f: IpFamily): string[] {
+    return [...this.pools].filter((c) => c.includes(':') === (f === 6)).sort();
+  }
+
+  private poolsChanged(): void {
+    for (const f of [4, 6] as const) this.proxy.setClusterCidrs(f, this.byFamily(f));
+  }
+
   private makeProxy(): ServiceProxy {
-    const byFamily = (f: IpFamily) => [...this.pools].filter((c) => c.includes(':') === (f === 6));
     return new ServiceProxy({
       nodeName: this.o.nodeName,
       families: [4, 6],
-      clusterCidrs: { 4: byFamily(4), 6: byFamily(6) },
+      clusterCidrs: { 4: this.byFamily(4), 6: this.byFamily(6) },
       exec: this.o.exec,
       netns: this.o.netns,
       onProblem: (p) => {

@@ -2,10 +2,12 @@
 // replacement). Each apply is one `nft -f` transaction per family with only what changed
 // since the last successful one; after a failure, or when asked to resync, the whole
 // table is rewritten (still one transaction, so traffic never sees a half-written table).
+// A service whose Service and EndpointSlice objects are the same objects as last time is
+// not planned or rendered again, so one change costs one service's work.
 import { runTool, type ToolInput, type ToolResult } from '@tortie/exec';
 import { planServices, type EndpointSlice, type IpFamily, type Service } from './model';
 import { diffScript, fullScript } from './nft-diff';
-import { renderServices, tableRef, type NftState } from './nft-render';
+import { assemble, renderPort, tableRef, type Fragment, type NftState } from './nft-render';
 
 export type NftExec = (argv: string[], stdin?: ToolInput) => Promise<ToolResult>;
 
@@ -27,11 +29,20 @@ export interface ApplyStats {
   full: boolean;
 }
 
+interface Rendered {
+  service: Service;
+  slices: EndpointSlice[];
+  ports: [string, Fragment][];
+}
+
 export class ServiceProxy {
   private services: Service[] = [];
   private slices: EndpointSlice[] = [];
   /** what the kernel holds, per family; absent: unknown, the next apply is a full one */
   private applied = new Map<IpFamily, NftState>();
+  /** per family, per service: what it rendered to, from which objects */
+  private rendered = new Map<IpFamily, Map<string, Rendered>>();
+  private readonly reported = new Set<string>();
   private readonly exec: NftExec;
 
   constructor(private readonly o: ServiceProxyOptions) {
@@ -47,6 +58,14 @@ export class ServiceProxy {
     this.slices = slices;
   }
 
+  /** The pod networks of one family (masquerade rules): every service renders again. */
+  setClusterCidrs(family: IpFamily, cidrs: string[]): void {
+    const old = this.o.clusterCidrs[family] ?? [];
+    if (old.length === cidrs.length && old.every((c, i) => c === cidrs[i])) return;
+    this.o.clusterCidrs[family] = cidrs;
+    this.rendered.delete(family);
+  }
+
   /** Forget what was applied: the next apply rewrites every table. */
   resync(): void {
     this.applied.clear();
@@ -56,15 +75,7 @@ export class ServiceProxy {
   async apply(): Promise<ApplyStats[]> {
     const stats: ApplyStats[] = [];
     for (const family of this.o.families) {
-      const { ports, problems } = planServices(this.services, this.slices, {
-        nodeName: this.o.nodeName,
-        family,
-      });
-      for (const p of problems) this.o.onProblem?.(p);
-      const next = renderServices(ports, {
-        family,
-        clusterCidrs: this.o.clusterCidrs[family] ?? [],
-      });
+      const next = this.render(family);
       const prev = this.applied.get(family);
       const script = prev ? diffScript(prev, next) : fullScript(next);
       if (script !== '') {
@@ -88,4 +99,55 @@ export class ServiceProxy {
       this.applied.delete(family);
     }
   }
+
+  private render(family: IpFamily): NftState {
+    const cidrs = this.o.clusterCidrs[family] ?? [];
+    const cache = this.rendered.get(family) ?? new Map<string, Rendered>();
+    const slicesOf = new Map<string, EndpointSlice[]>();
+    for (const s of this.slices) {
+      const k = `${s.namespace}/${s.serviceName}`;
+      const list = slicesOf.get(k);
+      if (list) list.push(s);
+      else slicesOf.set(k, [s]);
+    }
+    const next = new Map<string, Rendered>();
+    const byKey = (a: Service, b: Service) => {
+      const x = `${a.namespace}/${a.name}`;
+      const y = `${b.namespace}/${b.name}`;
+      return x < y ? -1 : x > y ? 1 : 0;
+    };
+    const fragments = new Map<string, Fragment>();
+    for (const service of [...this.services].sort(byKey)) {
+      const id = `${service.namespace}/${service.name}`;
+      const slices = slicesOf.get(id) ?? [];
+      let r = cache.get(id);
+      if (!r || r.service !== service || !sameObjects(r.slices, slices)) {
+        const { ports, problems } = planServices([service], slices, {
+          nodeName: this.o.nodeName,
+          family,
+        });
+        this.report(problems);
+        const opts = { family, clusterCidrs: cidrs };
+        r = { service, slices, ports: ports.map((p) => [p.key, renderPort(p, opts)]) };
+      }
+      next.set(id, r);
+      for (const [k, frag] of r.ports) fragments.set(k, frag);
+    }
+    this.rendered.set(family, next);
+    const state = assemble(family, cidrs, fragments);
+    this.report(state.conflicts.map((c) => `two services claim ${c}`));
+    return state;
+  }
+
+  private report(problems: string[]): void {
+    for (const p of problems) {
+      if (this.reported.has(p)) continue;
+      this.reported.add(p);
+      this.o.onProblem?.(p);
+    }
+  }
+}
+
+function sameObjects<T>(a: readonly T[], b: readonly T[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
