@@ -93,7 +93,7 @@ describeIf([...NEEDS], 'cluster: BGP full mesh with a BIRD top-of-rack router', 
 
   test('Services: cluster IP from a pod, node port and load-balancer IP from the ToR; a removed endpoint gets no new connections', async () => {
     const [a] = c.pods;
-    const w1 = await c.addPod(0, 'w1', { app: 'w' });
+    const w1 = await c.addPod(0, 'w1', { app: 'w', only: 'w1' });
     const w2 = await c.addPod(1, 'w2', { app: 'w' });
     await Promise.all([c.serve(w1, 8080), c.serve(w2, 8080)]);
     await c.apply({
@@ -106,8 +106,10 @@ describeIf([...NEEDS], 'cluster: BGP full mesh with a BIRD top-of-rack router', 
       clusterIP: '10.96.0.10',
       selector: { app: 'w' },
       ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }],
-      loadBalancerIngress: [{ ip: '198.51.100.10' }],
     });
+    // its address from the LoadBalancer pool, given by tortie-controllers
+    const [lbIp] = await c.loadBalancerIps('w');
+    expect(lbIp).toMatch(/^198\.51\.100\./);
     const names = (answers: string[]) => [...new Set(answers.map((x) => x.split(' ')[0]))].sort();
     const clients = (answers: string[]) => [...new Set(answers.map((x) => x.split(' ')[1]))];
     await waitUntil(
@@ -128,7 +130,30 @@ describeIf([...NEEDS], 'cluster: BGP full mesh with a BIRD top-of-rack router', 
       15_000,
       200,
     );
-    expect(names(await c.ask(tor, '198.51.100.10', 80, 20))).toEqual(['w1', 'w2']);
+    expect(names(await c.ask(tor, lbIp, 80, 20))).toEqual(['w1', 'w2']);
+    // externalTrafficPolicy Local: the /32 comes only from the node with the endpoint
+    // (node1), and the client address reaches the pod
+    await c.addService('wl', {
+      type: 'LoadBalancer',
+      clusterIP: '10.96.0.11',
+      selector: { only: 'w1' },
+      externalTrafficPolicy: 'Local',
+      ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30081 }],
+      loadBalancerIP: '198.51.100.20', // asked for: honoured
+    });
+    expect(await c.loadBalancerIps('wl')).toEqual(['198.51.100.20']);
+    await waitUntil(
+      'the ToR has the /32',
+      async () => /198\.51\.100\.20 via/.test(await tor.exec(['ip', 'route'])),
+      15_000,
+      200,
+    );
+    const host = await c.tor!.birdc('show route 198.51.100.20/32');
+    expect(host).toContain(`via ${c.nodes[0].ip}`);
+    expect(host).not.toContain(`via ${c.nodes[1].ip}`);
+    const local = await c.ask(tor, '198.51.100.20', 80, 5);
+    expect(names(local)).toEqual(['w1']);
+    expect(clients(local)).toEqual(['10.99.0.1']);
     // w2 goes: its endpoint leaves the slice and new connections reach w1 only
     await c.deletePod(w2);
     await c.refreshEndpoints();

@@ -444,6 +444,17 @@ const kubernetesServiceSpec = z.strictObject({
   healthCheckNodePort: servicePort.optional(),
   /** status.loadBalancer.ingress, kept beside the spec in this shape */
   loadBalancerIngress: z.array(z.strictObject({ ip })).optional(),
+  /** status.conditions (e.g. why no load-balancer address could be given) */
+  conditions: z
+    .array(
+      z.strictObject({
+        type: z.string(),
+        status: z.enum(['True', 'False', 'Unknown']),
+        reason: z.string().optional(),
+        message: z.string().optional(),
+      }),
+    )
+    .optional(),
 });
 
 const kubernetesEndpointSliceSpec = z.strictObject({

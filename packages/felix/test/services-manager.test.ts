@@ -160,3 +160,90 @@ test('a change that arrives while nft runs goes with the next apply', async () =
   await m.apply();
   expect(scripts.join('')).toMatch(/dnat to 10\.65\.0\.2:8080/);
 });
+
+describe('host routes for Local services (BGP)', () => {
+  const local = (name: string, spec: object) =>
+    R(
+      'KubernetesService',
+      name,
+      {
+        type: 'LoadBalancer',
+        externalTrafficPolicy: 'Local',
+        ports: [{ port: 80, nodePort: 30081 }],
+        ...spec,
+      },
+      { namespace: 'shop' },
+    );
+  const endpointsOn = (svc: string, nodes: Record<string, boolean>) =>
+    R(
+      'KubernetesEndpointSlice',
+      svc,
+      {
+        serviceName: svc,
+        addressType: 'IPv4',
+        ports: [{ port: 8080 }],
+        endpoints: Object.entries(nodes).map(([n, ready], i) => ({
+          addresses: [`10.65.${i}.2`],
+          nodeName: n,
+          conditions: { ready },
+        })),
+      },
+      { namespace: 'shop' },
+    );
+  const ranges = R('BGPConfiguration', 'default', {
+    serviceLoadBalancerIPs: [{ cidr: '198.51.100.0/24' }],
+    serviceClusterIPs: [{ cidr: '10.96.0.0/16' }],
+  });
+  const originate = (h: ReturnType<typeof harness>) =>
+    ofType(h.dp.log, 'bgp-update').at(-1)!.bgp.originate;
+
+  test('a /32 per address in an advertised range, only from a node with a ready endpoint', () => {
+    const h = harness('n1');
+    h.set(
+      R('Node', 'n1', { bgp: { ipv4Address: '10.0.0.1/24' } }),
+      ranges,
+      local('lb', {
+        clusterIP: '10.96.0.20',
+        loadBalancerIngress: [{ ip: '198.51.100.20' }],
+        externalIPs: ['192.0.2.9'],
+      }),
+      endpointsOn('lb', { n1: true, n2: true }),
+      // Cluster policy: only the ranges
+      R(
+        'KubernetesService',
+        'web',
+        {
+          type: 'LoadBalancer',
+          clusterIP: '10.96.0.21',
+          loadBalancerIngress: [{ ip: '198.51.100.21' }],
+          ports: [{ port: 80 }],
+        },
+        { namespace: 'shop' },
+      ),
+      endpointsOn('web', { n1: true }),
+    );
+    h.sync();
+    // 192.0.2.9 is in no advertised range
+    expect(originate(h)).toEqual([
+      '10.96.0.0/16',
+      '10.96.0.20/32',
+      '198.51.100.0/24',
+      '198.51.100.20/32',
+    ]);
+    // the endpoint on n1 stops being ready: the host routes go, the ranges stay
+    h.set(endpointsOn('lb', { n1: false, n2: true }));
+    expect(originate(h)).toEqual(['10.96.0.0/16', '198.51.100.0/24']);
+  });
+
+  test('on the node without an endpoint: nothing but the ranges', () => {
+    const h = harness('n3');
+    h.set(
+      R('Node', 'n3', { bgp: { ipv4Address: '10.0.0.3/24' } }),
+      ranges,
+      local('lb', { clusterIP: '10.96.0.20', loadBalancerIngress: [{ ip: '198.51.100.20' }] }),
+      endpointsOn('lb', { n1: true }),
+    );
+    h.sync();
+    expect(originate(h)).toEqual(['10.96.0.0/16', '198.51.100.0/24']);
+  });
+});

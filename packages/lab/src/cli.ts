@@ -5,7 +5,7 @@
 // across nodes, what BGP and the kernel hold, and a NetworkPolicy taking effect.
 import { parseArgs } from 'node:util';
 import { skipReason, waitUntil } from '@tortie/testbed';
-import { Cluster, type Pod } from './cluster';
+import { Cluster, LB_POOL, type Pod } from './cluster';
 
 function say(line = ''): void {
   process.stdout.write(line + '\n');
@@ -113,7 +113,6 @@ async function demo(c: Cluster, startedAt: number, keep: boolean): Promise<void>
 }
 
 const CLUSTER_IP = '10.96.0.10';
-const LB_IP = '198.51.100.10';
 const NODE_PORT = 30080;
 
 /** "web1 10.244.1.5" answers -> "web1 x6, web2 x4 (seen from 10.244.1.5)" */
@@ -134,10 +133,10 @@ async function services(c: Cluster, pods: Pod[]): Promise<void> {
     clusterIP: CLUSTER_IP,
     selector: { app: 'web' },
     ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: NODE_PORT }],
-    loadBalancerIngress: [{ ip: LB_IP }],
   });
+  const [LB_IP] = await c.loadBalancerIps('web');
   say(
-    `Service web: LoadBalancer, cluster IP ${CLUSTER_IP}:80, node port ${NODE_PORT}, load-balancer IP ${LB_IP}; its EndpointSlice lists ${webs.map((w) => w.name).join(', ')} (port 8080)`,
+    `Service web: LoadBalancer, cluster IP ${CLUSTER_IP}:80, node port ${NODE_PORT}; tortie-controllers gave it ${LB_IP} from the pool ${LB_POOL} (allowedUses: LoadBalancer); its EndpointSlice lists ${webs.map((w) => w.name).join(', ')} (port 8080)`,
   );
   const [db1] = pods.filter((p) => p.name.startsWith('db'));
   const web = (a: string[]) => a.length > 0 && a.every((x) => x.startsWith('web'));
@@ -161,14 +160,14 @@ async function services(c: Cluster, pods: Pod[]): Promise<void> {
     );
     await waitUntil(
       'the ToR routes the load-balancer range',
-      async () => /198\.51\.100\.0\/24/.test(await c.tor!.birdc('show route')),
+      async () => (await c.tor!.birdc('show route')).includes(LB_POOL),
       15_000,
       100,
     );
     say(
       `the ToR learns the load-balancer range from every node (BGPConfiguration serviceLoadBalancerIPs):`,
     );
-    say(await c.tor.birdc('show route 198.51.100.0/24'));
+    say(await c.tor.birdc(`show route ${LB_POOL}`));
     say(`from the ToR to ${LB_IP}:80: ${answered(await c.ask(tor, LB_IP, 80, 12))}`);
   }
 }

@@ -43,12 +43,15 @@ const once = () => new Promise((done) => {
 const ROOT = path.resolve(__dirname, '../../..');
 const AGENT = path.join(ROOT, 'packages/felix/dist/cli.js');
 const CTL = path.join(ROOT, 'packages/ctl/dist/cli.js');
+const CONTROLLERS = path.join(ROOT, 'packages/controllers/dist/cli.js');
 // the binary a runtime execs: the C forwarder to the agent (dist/cli.js without a compiler)
 const CNI_SHIM = path.join(ROOT, 'packages/cni/dist/tortie-cni');
 const CNI = fs.existsSync(CNI_SHIM)
   ? [CNI_SHIM]
   : [process.execPath, path.join(ROOT, 'packages/cni/dist/cli.js')];
 const ETCD_PORT = 2379;
+/** The pool tortie-controllers gives LoadBalancer Services their addresses from. */
+export const LB_POOL = '198.51.100.0/24';
 
 export interface ClusterOptions {
   nodes: number;
@@ -147,10 +150,27 @@ export class Cluster {
         await c.apply({
           kind: 'BGPConfiguration',
           metadata: { name: 'default' },
-          spec: { serviceLoadBalancerIPs: [{ cidr: '198.51.100.0/24' }] },
+          spec: { serviceLoadBalancerIPs: [{ cidr: LB_POOL }] },
         });
         say(`ToR: BIRD AS ${TOR_AS} at ${TOR_IP} in ${torNs.name}`);
       }
+      // load-balancer addresses, given out by tortie-controllers (as kube-controllers)
+      await c.apply({
+        kind: 'IPPool',
+        metadata: { name: 'loadbalancer' },
+        spec: { cidr: LB_POOL, allowedUses: ['LoadBalancer'] },
+      });
+      const ctl = spawn(process.execPath, [CONTROLLERS], {
+        env: { PATH: process.env.PATH, ETCD_ENDPOINTS: etcd.endpoint, TORTIE_LOG_LEVEL: 'info' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      tb.onCleanup(() => stopProcess(ctl));
+      const keep = (d: Buffer) => {
+        for (const l of d.toString().split('\n').filter(Boolean))
+          opts.onAgentLog?.('controllers', l);
+      };
+      ctl.stdout!.on('data', keep);
+      ctl.stderr!.on('data', keep);
       for (const r of opts.resources ?? []) await c.apply(r);
       for (let i = 0; i < opts.nodes; i++) {
         const name = `node${i + 1}`;
@@ -320,6 +340,27 @@ export class Cluster {
   async addService(name: string, spec: object, namespace = 'default'): Promise<void> {
     await this.apply({ kind: 'KubernetesService', metadata: { name, namespace }, spec });
     await this.refreshEndpoints();
+  }
+
+  /** The load-balancer addresses tortie-controllers gave the Service (waits for them). */
+  async loadBalancerIps(
+    name: string,
+    namespace = 'default',
+    timeoutMs = 10_000,
+  ): Promise<string[]> {
+    let ips: string[] = [];
+    await waitUntil(
+      `a load-balancer address for ${namespace}/${name}`,
+      async () => {
+        const s = (await this.ds.get({ kind: 'KubernetesService', name, namespace })) as
+          Resource<'KubernetesService'> | undefined;
+        ips = s?.spec.loadBalancerIngress?.map((i) => i.ip) ?? [];
+        return ips.length > 0;
+      },
+      timeoutMs,
+      50,
+    );
+    return ips;
   }
 
   /** Rewrites every Service's EndpointSlice from the pods as they are now. */

@@ -13,7 +13,7 @@
 // touches: a pod's label change re-checks the selectors reading those labels and
 // recomputes that one pod's policy lists.
 import type { Resource } from '@tortie/api';
-import { computeBgp } from '@tortie/bgp-topology';
+import { bgpSettings, computeBgp } from '@tortie/bgp-topology';
 import type { SyncStatus, SyncUpdate } from '@tortie/datastore';
 import { policyTypes, type PolicySpec, type Rule } from '@tortie/policy';
 import winston from 'winston';
@@ -31,6 +31,7 @@ import {
   endpointSliceFromResource,
   serviceFromResource,
 } from '../dataplane/services/from-resources';
+import { localServiceRoutes, type EndpointSlice, type Service } from '../dataplane/services/model';
 import { DEFAULT_TIER, policyId, resourceKey } from './ids';
 import { IpSetCalculator } from './ipsets';
 import { KeyedOutput } from './keyed-output';
@@ -151,6 +152,8 @@ export class CalcGraph {
   private readonly felixConfigs = new Map<string, Record<string, unknown>>();
   /** service changes since the last flush, by kind and key (the last one wins) */
   private readonly servicesOut = new Map<string, DataplaneUpdate>();
+  private readonly serviceModels = new Map<string, Service>();
+  private readonly sliceModels = new Map<string, EndpointSlice>();
 
   // ---- reverse indexes: who to refresh when something they inherit from changes ------
   private readonly itemsByProfile = new Map<string, Set<string>>();
@@ -266,26 +269,32 @@ export class CalcGraph {
         else this.bgpPeers.delete(key);
         this.dirtyBgp = true;
         return;
-      case 'KubernetesService':
+      case 'KubernetesService': {
+        const service = present ? serviceFromResource(r as never) : undefined;
+        if (service) this.serviceModels.set(key, service);
+        else this.serviceModels.delete(key);
         this.servicesOut.set(
           `svc:${key}`,
-          present
-            ? { type: 'service-update', id: key, service: serviceFromResource(r as never) }
+          service
+            ? { type: 'service-update', id: key, service }
             : { type: 'service-remove', id: key },
         );
+        this.dirtyBgp = true; // Local services: host routes from nodes with endpoints
         return;
-      case 'KubernetesEndpointSlice':
+      }
+      case 'KubernetesEndpointSlice': {
+        const slice = present ? endpointSliceFromResource(r as never) : undefined;
+        if (slice) this.sliceModels.set(key, slice);
+        else this.sliceModels.delete(key);
         this.servicesOut.set(
           `eps:${key}`,
-          present
-            ? {
-                type: 'endpoint-slice-update',
-                id: key,
-                slice: endpointSliceFromResource(r as never),
-              }
+          slice
+            ? { type: 'endpoint-slice-update', id: key, slice }
             : { type: 'endpoint-slice-remove', id: key },
         );
+        this.dirtyBgp = true;
         return;
+      }
       case 'FelixConfiguration':
         if (present) this.felixConfigs.set(r.metadata.name, r.spec as Record<string, unknown>);
         else this.felixConfigs.delete(r.metadata.name);
@@ -736,7 +745,15 @@ export class CalcGraph {
           nodes: this.nodes,
           configs: this.bgpConfigs.values(),
           peers: this.bgpPeers.values(),
-          originate: [...this.originated.values()].flat(),
+          originate: [
+            ...[...this.originated.values()].flat(),
+            ...localServiceRoutes(
+              this.serviceModels.values(),
+              this.sliceModels.values(),
+              this.me,
+              bgpSettings(this.bgpConfigs.values()).services,
+            ),
+          ],
           bgpEnabled: this.bgpEnabled,
           routerId: this.routerIdSetting,
         }),

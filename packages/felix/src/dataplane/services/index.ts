@@ -1,5 +1,6 @@
 // The service dataplane: a kube-proxy replacement on nftables.
 export {
+  localServiceRoutes,
   planServices,
   type EndpointSlice,
   type IpFamily,

@@ -3,7 +3,7 @@
 // Pure: no kernel here. The plan is what kube-proxy's proxier derives before writing rules:
 // per service port, its frontends (cluster IPs, node port, external and load-balancer IPs)
 // and the endpoints traffic may go to.
-import { formatIp, parseIp } from '@tortie/netaddr';
+import { formatIp, ipInNet, parseIp } from '@tortie/netaddr';
 
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
 export type IpFamily = 4 | 6;
@@ -186,4 +186,41 @@ function endpointsFor(slices: EndpointSlice[], sp: ServicePort, node: string): P
   }
   const chosen = ready.length > 0 ? ready : terminating;
   return chosen.sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : a.port - b.port));
+}
+
+/**
+ * The host routes this node advertises for Services with `externalTrafficPolicy: Local`,
+ * as Calico does: each of their cluster, external and load-balancer addresses inside one
+ * of the advertised service ranges, as a /32 (/128), only while this node has a ready
+ * endpoint of the service. (The ranges themselves come from every node.)
+ */
+export function localServiceRoutes(
+  services: Iterable<Service>,
+  slices: Iterable<EndpointSlice>,
+  nodeName: string,
+  ranges: readonly string[],
+): string[] {
+  if (ranges.length === 0) return [];
+  const withLocal = new Set<string>();
+  for (const s of slices) {
+    if (s.endpoints.some((e) => e.nodeName === nodeName && e.ready !== false)) {
+      withLocal.add(`${s.namespace}/${s.serviceName}`);
+    }
+  }
+  const out = new Set<string>();
+  for (const svc of services) {
+    if (svc.externalTrafficPolicy !== 'Local') continue;
+    if (!withLocal.has(`${svc.namespace}/${svc.name}`)) continue;
+    const ips = [
+      ...(svc.clusterIPs ?? []),
+      ...(svc.externalIPs ?? []),
+      ...(svc.loadBalancerIPs ?? []),
+    ];
+    for (const ip of ips) {
+      if (familyOf(ip) === undefined) continue;
+      const host = canonical(ip);
+      if (ranges.some((r) => ipInNet(host, r))) out.add(`${host}/${familyOf(ip) === 6 ? 128 : 32}`);
+    }
+  }
+  return [...out].sort();
 }
