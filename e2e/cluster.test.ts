@@ -140,6 +140,7 @@ describeIf([...NEEDS], 'cluster: BGP full mesh with a BIRD top-of-rack router', 
       externalTrafficPolicy: 'Local',
       ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30081 }],
       loadBalancerIP: '198.51.100.20', // asked for: honoured
+      healthCheckNodePort: 32100,
     });
     expect(await c.loadBalancerIps('wl')).toEqual(['198.51.100.20']);
     await waitUntil(
@@ -154,6 +155,17 @@ describeIf([...NEEDS], 'cluster: BGP full mesh with a BIRD top-of-rack router', 
     const local = await c.ask(tor, '198.51.100.20', 80, 5);
     expect(names(local)).toEqual(['w1']);
     expect(clients(local)).toEqual(['10.99.0.1']);
+    // what an outside load balancer asks each node: only node1 has a local endpoint
+    const health = async (ip: string) =>
+      (
+        await tor.exec([
+          process.execPath,
+          '-e',
+          `fetch('http://${ip}:32100/').then((r) => process.stdout.write(String(r.status)))`,
+        ])
+      ).trim();
+    expect(await health(c.nodes[0].ip)).toBe('200');
+    expect(await health(c.nodes[1].ip)).toBe('503');
     // w2 goes: its endpoint leaves the slice and new connections reach w1 only
     await c.deletePod(w2);
     await c.refreshEndpoints();

@@ -26,12 +26,13 @@ import { KubernetesDatastore, Syncer, datastoreSpec, openDatastore } from '@tort
 import { IpamClient } from '@tortie/ipam';
 import { AGENT_KINDS, Agent, SERVICE_KINDS, type DataplaneManager } from './agent';
 import { BgpGlue } from './bgp/glue';
-import { envOverrides, resolveConfig } from './config';
+import { envOverrides, resolveConfig, unknownFelixVars } from './config';
 import { CalcGraph } from './calc';
 import { linuxAclManager } from './dataplane/acl';
 import { ServiceManager } from './dataplane/services';
 import { NetManager } from './linux/net-manager';
 import { ProcessRunner } from './linux/runner';
+import { envProblems, helpText } from './node-env';
 import { registerNode } from './node-registration';
 import { agentMetrics, serveOps } from './ops/server';
 
@@ -47,32 +48,35 @@ function parseLabels(text: string | undefined): Record<string, string> {
 
 async function main(): Promise<void> {
   const env = process.env;
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    process.stdout.write(helpText());
+    process.exit(0);
+  }
+  // every problem at once, before anything starts (the agent would stop at the first)
+  const problems = envProblems(env);
+  if (problems.length) {
+    process.stderr.write(
+      `tortie-node: invalid configuration (tortie-node --help lists every setting):\n${problems.map((p) => `  - ${p}\n`).join('')}`,
+    );
+    process.exit(2);
+  }
   const config = resolveConfig(env);
   const logger = createLogger(
     'felix',
     config.logSeverityScreen.toLowerCase().replace('warning', 'warn').replace('fatal', 'error'),
   );
+  for (const v of unknownFelixVars(env).unknown) {
+    logger.warn('ignoring an environment variable that is no tortie setting', { variable: v });
+  }
   const nodeName = env.NODENAME ?? hostname();
   const backend = (env.TORTIE_NETWORKING_BACKEND ?? 'bgp') as 'bgp' | 'vxlan' | 'none';
-  if (!['bgp', 'vxlan', 'none'].includes(backend)) {
-    throw new Error(`TORTIE_NETWORKING_BACKEND "${backend}" is not one of bgp, vxlan, none`);
-  }
-  if (!env.IP || !/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(env.IP)) {
-    throw new Error("IP must be this node's IPv4 address with its prefix, e.g. IP=10.0.0.1/24");
-  }
   const ip6 = env.IP6 || undefined;
-  if (ip6 && !/^[0-9a-fA-F:.]+\/\d+$/.test(ip6)) {
-    throw new Error("IP6 must be this node's IPv6 address with its prefix, e.g. IP6=fd00::1/64");
-  }
   const routerId = env.CALICO_ROUTER_ID || undefined;
-  if (routerId && routerId !== 'hash' && !/^\d+\.\d+\.\d+\.\d+$/.test(routerId)) {
-    throw new Error(`CALICO_ROUTER_ID "${routerId}" is neither an IPv4 address nor "hash"`);
-  }
   const ds = openDatastore(datastoreSpec({}, env));
   const ipam = new IpamClient(ds);
   const node = await registerNode(ds, ipam, {
     name: nodeName,
-    ipv4Address: env.IP,
+    ipv4Address: env.IP!, // checked by envProblems
     ...(ip6 ? { ipv6Address: ip6 } : {}),
     asNumber: env.AS ? Number(env.AS) : undefined,
     routeReflectorClusterId: env.CLUSTER_ID,
@@ -207,6 +211,7 @@ async function main(): Promise<void> {
     await cni?.close();
     syncer.stop();
     await agent.stop();
+    await services.close();
     await ops.close();
     await ds.close();
     process.exit(0);

@@ -119,8 +119,22 @@ export function parseHostPorts(name: string, v: unknown): HostPort[] {
     });
 }
 
+/** Settings with a fixed set of values (Felix reads them in any case). */
+const CHOICES: Partial<Record<keyof AgentConfig, string[]>> = {
+  logSeverityScreen: ['Debug', 'Info', 'Warning', 'Error', 'Fatal'],
+  iptablesBackend: ['Legacy', 'NFT', 'Auto'],
+  defaultEndpointToHostAction: ['Drop', 'Accept', 'Return'],
+};
+
 function coerce(name: keyof AgentConfig, v: unknown): unknown {
   const d = DEFAULTS[name];
+  const choices = CHOICES[name];
+  if (choices) {
+    const hit = choices.find((c) => c.toLowerCase() === String(v).trim().toLowerCase());
+    if (!hit)
+      throw new ConfigProblem(`${name}: "${String(v)}" is not one of ${choices.join(', ')}`);
+    return hit;
+  }
   if (name === 'iptablesRefreshInterval' || name === 'routeRefreshInterval')
     return parseInterval(name, v);
   if (name === 'failsafeInboundHostPorts' || name === 'failsafeOutboundHostPorts')
@@ -189,4 +203,55 @@ export function envOverrides(env: NodeJS.ProcessEnv): Partial<AgentConfig> {
   return Object.fromEntries(
     Object.entries(resolved).filter(([k]) => set.has(k.toLowerCase())),
   ) as Partial<AgentConfig>;
+}
+
+/** Every agent setting, by name (for --help and typo suggestions). */
+export const SETTING_NAMES = Object.keys(DEFAULTS) as Array<keyof AgentConfig>;
+
+/** The built-in default of a setting, as an operator would write it. */
+export function defaultText(name: keyof AgentConfig): string {
+  const d = DEFAULTS[name];
+  if (Array.isArray(d)) return d.map((p) => `${p.protocol.toLowerCase()}:${p.port}`).join(',');
+  if (name === 'iptablesRefreshInterval' || name === 'routeRefreshInterval')
+    return `${Number(d) / 1000}s`;
+  return String(d);
+}
+
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length];
+}
+
+/**
+ * FELIX_* variables that are no setting of tortie's. One within two letters of a setting
+ * is a typo (`typos`, with the setting meant); the others are Felix settings tortie does
+ * not have (`unknown`: the agent logs and ignores them, as Felix does unknown ones).
+ */
+export function unknownFelixVars(env: NodeJS.ProcessEnv): {
+  typos: Array<{ variable: string; meant: string }>;
+  unknown: string[];
+} {
+  const known = new Map(SETTING_NAMES.map((n) => [n.toLowerCase(), n]));
+  const typos: Array<{ variable: string; meant: string }> = [];
+  const unknown: string[] = [];
+  for (const k of Object.keys(env).sort()) {
+    if (!k.startsWith('FELIX_')) continue;
+    const name = k.slice(6).toLowerCase();
+    if (known.has(name)) continue;
+    const near = SETTING_NAMES.map((n) => [n, distance(name, n.toLowerCase())] as const)
+      .filter(([, d]) => d <= 2)
+      .sort((a, b) => a[1] - b[1])[0];
+    if (near) typos.push({ variable: k, meant: `FELIX_${near[0].toUpperCase()}` });
+    else unknown.push(k);
+  }
+  return { typos, unknown };
 }

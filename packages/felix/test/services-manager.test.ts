@@ -247,3 +247,69 @@ describe('host routes for Local services (BGP)', () => {
     expect(originate(h)).toEqual(['10.96.0.0/16', '198.51.100.0/24']);
   });
 });
+
+test('health check node port of a Local LoadBalancer Service: 200 with local endpoints, else 503', async () => {
+  const port = 20000 + (process.pid % 20000);
+  const m = new ServiceManager({
+    nodeName: 'n1',
+    logger: winston.createLogger({ silent: true }),
+    enabled: true,
+    healthCheckAddress: '127.0.0.1',
+    exec: async () => ({ code: 0, stdout: '', stderr: '' }),
+  });
+  const svc = R(
+    'KubernetesService',
+    'lb',
+    {
+      type: 'LoadBalancer',
+      externalTrafficPolicy: 'Local',
+      healthCheckNodePort: port,
+      clusterIP: '10.96.0.30',
+      ports: [{ port: 80, nodePort: 30090 }],
+    },
+    { namespace: 'shop' },
+  );
+  const eps = (ready: boolean) =>
+    R(
+      'KubernetesEndpointSlice',
+      'lb',
+      {
+        serviceName: 'lb',
+        addressType: 'IPv4',
+        ports: [{ port: 8080 }],
+        endpoints: [
+          { addresses: ['10.65.0.2'], nodeName: 'n1', conditions: { ready } },
+          { addresses: ['10.65.1.2'], nodeName: 'n2' },
+        ],
+      },
+      { namespace: 'shop' },
+    );
+  const h = harness('n1');
+  const ask = async () => {
+    const r = await fetch(`http://127.0.0.1:${port}/healthz`);
+    return { status: r.status, body: await r.json() };
+  };
+  try {
+    h.set(svc, eps(true));
+    for (const u of h.sync()) m.send(u);
+    await m.apply();
+    expect(await ask()).toEqual({
+      status: 200,
+      body: {
+        service: { namespace: 'shop', name: 'lb' },
+        localEndpoints: 1,
+        serviceProxyHealthy: true,
+      },
+    });
+    h.set(eps(false)); // the local endpoint stops being ready: this node must get no traffic
+    for (const u of h.fresh()) m.send(u);
+    await m.apply();
+    expect(await ask()).toMatchObject({ status: 503, body: { localEndpoints: 0 } });
+    h.del(svc);
+    for (const u of h.fresh()) m.send(u);
+    await m.apply();
+    await expect(ask()).rejects.toThrow(); // the port is closed with its Service
+  } finally {
+    await m.close();
+  }
+});

@@ -22,6 +22,7 @@ export function serviceFromResource(r: Resource<'KubernetesService'>): Service {
     affinityTimeoutSeconds: s.sessionAffinityConfig?.clientIP?.timeoutSeconds,
     externalTrafficPolicy: s.externalTrafficPolicy,
     internalTrafficPolicy: s.internalTrafficPolicy,
+    healthCheckNodePort: s.healthCheckNodePort,
   };
 }
 

@@ -30,6 +30,8 @@ export interface Service {
   affinityTimeoutSeconds?: number;
   externalTrafficPolicy?: 'Cluster' | 'Local';
   internalTrafficPolicy?: 'Cluster' | 'Local';
+  /** served with the local endpoint count (Local LoadBalancer Services) */
+  healthCheckNodePort?: number;
 }
 
 export interface SliceEndpoint {

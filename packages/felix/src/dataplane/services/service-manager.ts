@@ -5,6 +5,7 @@
 import type { Logger } from 'winston';
 import type { DataplaneUpdate } from '../../types';
 import type { EndpointSlice, IpFamily, Service } from './model';
+import { HealthCheckServers, healthChecks } from './health-check';
 import { ServiceProxy, type NftExec } from './service-proxy';
 
 export interface ServiceManagerOptions {
@@ -14,6 +15,8 @@ export interface ServiceManagerOptions {
   netns?: string;
   /** on before any FelixConfiguration says otherwise (the agent's resolved config) */
   enabled?: boolean;
+  /** where health check node ports listen (default: every address) */
+  healthCheckAddress?: string;
 }
 
 export class ServiceManager {
@@ -27,9 +30,12 @@ export class ServiceManager {
   private readonly proxy: ServiceProxy;
   private readonly reported = new Set<string>();
 
+  private readonly health: HealthCheckServers;
+
   constructor(private readonly o: ServiceManagerOptions) {
     this.enabled = o.enabled ?? false;
     this.proxy = this.makeProxy();
+    this.health = new HealthCheckServers(o.logger, o.healthCheckAddress);
   }
 
   send(u: DataplaneUpdate): void {
@@ -79,6 +85,7 @@ export class ServiceManager {
     try {
       if (!this.enabled) {
         if (this.programmed) await this.proxy.remove();
+        await this.health.close();
         this.programmed = false;
         return;
       }
@@ -86,10 +93,18 @@ export class ServiceManager {
       this.proxy.setEndpointSlices([...this.slices.values()]);
       await this.proxy.apply();
       this.programmed = true;
+      await this.health.sync(
+        healthChecks(this.services.values(), this.slices.values(), this.o.nodeName),
+      );
     } catch (e) {
       this.dirty = true;
       throw e;
     }
+  }
+
+  /** Closes the health check ports (the agent stopping). */
+  async close(): Promise<void> {
+    await this.health.close();
   }
 
   async resync(): Promise<void> {
