@@ -190,27 +190,19 @@ async function main() {
         restore(b.name, kpChange(changed, epIp(changed, 0), `10.69.0.${r + 2}`), true),
       );
     }
-    const full = { tortie: median(ours), ref: median(theirs) };
-    const change = { tortie: median(oursChange), ref: median(theirsChange) };
-    line({
-      bench: 'services-program',
-      services: S,
-      endpoints: E,
-      rounds: ROUNDS,
-      tortie_ms: +full.tortie.toFixed(1),
-      kube_proxy_iptables_ms: +full.ref.toFixed(1),
-      ratio: +(full.tortie / full.ref).toFixed(3),
-    });
-    line({
-      bench: 'services-endpoint-change',
-      services: S,
-      endpoints: E,
-      rounds: ROUNDS,
-      tortie_ms: +change.tortie.toFixed(1),
-      kube_proxy_iptables_ms: +change.ref.toFixed(1),
-      ratio: +(change.tortie / change.ref).toFixed(3),
-      target_ratio: 0.5,
-    });
+    const figure = (bench, tortie, ref, extra = {}) =>
+      line({
+        bench,
+        services: S,
+        endpoints: E,
+        rounds: ROUNDS,
+        tortie_ms: +median(tortie).toFixed(1),
+        kube_proxy_iptables_ms: +median(ref).toFixed(1),
+        ratio: +(median(tortie) / median(ref)).toFixed(3),
+        ...extra,
+      });
+    figure('services-program', ours, theirs);
+    figure('services-endpoint-change', oursChange, theirsChange, { target_ratio: 0.5 });
   } finally {
     await tb.cleanup();
   }

@@ -414,6 +414,11 @@ const ipamConfigurationSpec = z.strictObject({
 // written by the lab or a controller; field names are Kubernetes' own.
 const serviceProtocol = z.enum(['TCP', 'UDP', 'SCTP']);
 const servicePort = z.number().int().min(1).max(65535);
+const namedServicePort = z.strictObject({
+  name: z.string().optional(),
+  protocol: serviceProtocol.default('TCP'),
+  port: servicePort,
+});
 const kubernetesServiceSpec = z.strictObject({
   type: z.enum(['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName']).default('ClusterIP'),
   clusterIP: z.union([ip, z.literal('None'), z.literal('')]).optional(),
@@ -424,10 +429,7 @@ const kubernetesServiceSpec = z.strictObject({
   selector: labels.optional(),
   ports: z
     .array(
-      z.strictObject({
-        name: z.string().optional(),
-        protocol: serviceProtocol.default('TCP'),
-        port: servicePort,
+      namedServicePort.extend({
         targetPort: z.union([servicePort, z.string()]).optional(),
         nodePort: servicePort.optional(),
       }),
@@ -461,15 +463,7 @@ const kubernetesEndpointSliceSpec = z.strictObject({
   /** the kubernetes.io/service-name label of the slice */
   serviceName: z.string().min(1),
   addressType: z.enum(['IPv4', 'IPv6', 'FQDN']),
-  ports: z
-    .array(
-      z.strictObject({
-        name: z.string().optional(),
-        protocol: serviceProtocol.default('TCP'),
-        port: servicePort,
-      }),
-    )
-    .default([]),
+  ports: z.array(namedServicePort).default([]),
   endpoints: z
     .array(
       z.strictObject({

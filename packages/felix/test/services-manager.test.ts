@@ -32,6 +32,21 @@ const slice = R(
   { namespace: 'shop' },
 );
 
+/** An enabled ServiceManager whose nft answers with `answer` (the nth call); scripts recorded. */
+function withNft(answer: (n: number) => Promise<{ code: number; stdout: string; stderr: string }>) {
+  const scripts: string[] = [];
+  const m = new ServiceManager({
+    nodeName: 'n1',
+    logger: winston.createLogger({ silent: true }),
+    enabled: true,
+    exec: async (_a, stdin) => {
+      scripts.push(String(stdin));
+      return answer(scripts.length);
+    },
+  });
+  return { m, scripts };
+}
+
 test('the calculation graph passes services and slices through, removals too', () => {
   const h = harness('n1');
   h.set(service, slice);
@@ -110,18 +125,11 @@ describe('ServiceManager', () => {
 
   test('nft refusing: the error names the table, and the next apply rewrites it whole', async () => {
     let refuse = true;
-    const scripts: string[] = [];
-    const m = new ServiceManager({
-      nodeName: 'n1',
-      logger,
-      enabled: true,
-      exec: async (_a, stdin) => {
-        scripts.push(String(stdin));
-        return refuse
-          ? { code: 1, stdout: '', stderr: 'Error: No such file or directory' }
-          : { code: 0, stdout: '', stderr: '' };
-      },
-    });
+    const { m, scripts } = withNft(async () =>
+      refuse
+        ? { code: 1, stdout: '', stderr: 'Error: No such file or directory' }
+        : { code: 0, stdout: '', stderr: '' },
+    );
     const h = harness('n1');
     h.set(service, slice);
     for (const u of h.sync()) m.send(u);
@@ -135,18 +143,10 @@ describe('ServiceManager', () => {
 });
 
 test('a change that arrives while nft runs goes with the next apply', async () => {
-  const scripts: string[] = [];
   let release: () => void = () => undefined;
-  const logger = winston.createLogger({ silent: true });
-  const m = new ServiceManager({
-    nodeName: 'n1',
-    logger,
-    enabled: true,
-    exec: async (_a, stdin) => {
-      scripts.push(String(stdin));
-      if (scripts.length === 1) await new Promise<void>((r) => (release = r));
-      return { code: 0, stdout: '', stderr: '' };
-    },
+  const { m, scripts } = withNft(async (n) => {
+    if (n === 1) await new Promise<void>((r) => (release = r));
+    return { code: 0, stdout: '', stderr: '' };
   });
   const h = harness('n1');
   h.set(service);
