@@ -2,6 +2,8 @@
 // errors as metav1.Status.
 import http from 'node:http';
 import { type AddressInfo } from 'node:net';
+import { applyPatch } from './patch';
+import { parseLabelSelector } from './selector';
 import { apiVersions, groupList, resourceList } from './discovery';
 import { apiVersionOf, findType, type ResourceType } from './resources';
 import { Storage, type KubeObject } from './storage';
@@ -170,7 +172,12 @@ export class ApiServer {
         }
         if (url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1')
           return this.watch(res, url, r);
-        const { items, revision } = await this.storage.list(t, r.namespace);
+        const selected = parseLabelSelector(url.searchParams.get('labelSelector') ?? '');
+        const listed = await this.storage.list(t, r.namespace);
+        const revision = listed.revision;
+        const items = listed.items.filter((o) =>
+          selected(o.metadata.labels as Record<string, string> | undefined),
+        );
         if (wantsTable(req.headers.accept)) return send(200, toTable(items, revision));
         return send(200, {
           kind: `${t.kind}List`,
@@ -204,6 +211,33 @@ export class ApiServer {
           o.status = current.status;
         }
         return send(200, withType(await this.storage.update(t, o)));
+      }
+      case 'PATCH': {
+        if (!r.name) throw new ApiError(405, 'MethodNotAllowed', 'PATCH needs an object name');
+        if (r.subresource && r.subresource !== 'status')
+          throw new ApiError(404, 'NotFound', `subresource ${r.subresource} is not served`);
+        const ctype = (req.headers['content-type'] ?? '').split(';')[0].trim();
+        if (ctype === 'application/json-patch+json')
+          throw new ApiError(
+            415,
+            'UnsupportedMediaType',
+            'JSON patch (RFC 6902) is not supported yet; use a merge patch',
+          );
+        const patch = await readBody(req);
+        const current = await this.storage.get(t, r.name, r.namespace);
+        const next = applyPatch(ctype, current, patch) as KubeObject;
+        if (
+          !next.metadata ||
+          next.metadata.name !== r.name ||
+          (t.namespaced && next.metadata.namespace !== current.metadata.namespace)
+        )
+          throw badRequest('a patch may not change metadata.name or metadata.namespace');
+        // a resourceVersion in the patch is a precondition; otherwise the one read
+        if (!(patch.metadata as { resourceVersion?: string } | undefined)?.resourceVersion)
+          next.metadata.resourceVersion = current.metadata.resourceVersion;
+        if (r.subresource === 'status') next.spec = current.spec;
+        else if (t.kind === 'Pod') next.status = current.status;
+        return send(200, withType(await this.storage.update(t, next)));
       }
       case 'DELETE': {
         if (!r.name)

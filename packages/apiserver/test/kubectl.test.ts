@@ -158,4 +158,36 @@ describeIf(['etcd'], 'tortie-apiserver with real kubectl', () => {
       child.kill();
     }
   }, 120000);
+
+  test('kubectl label, annotate, get -l and patch --type merge; a list SMP is refused', async () => {
+    const ns = JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'lbl' } });
+    expect((await kubectl(['create', '--validate=false', '-f', '-'], ns)).code).toBe(0);
+    expect(await kubectl(['label', 'namespace', 'lbl', 'team=blue'])).toMatchObject({
+      code: 0,
+      stdout: expect.stringContaining('namespace/lbl labeled'),
+    });
+    expect((await kubectl(['annotate', 'namespace', 'lbl', 'note=hi'])).code).toBe(0);
+    const sel = await kubectl(['get', 'ns', '-l', 'team=blue', '-o', 'name']);
+    expect(sel.stdout.trim()).toBe('namespace/lbl');
+    expect((await kubectl(['get', 'ns', '-l', 'team!=blue', '-o', 'name'])).stdout).not.toContain(
+      'lbl',
+    );
+    const merged = await kubectl([
+      'patch',
+      'namespace',
+      'lbl',
+      '--type',
+      'merge',
+      '-p',
+      '{"metadata":{"labels":{"team":null,"tier":"x"}}}',
+    ]);
+    expect(merged.code).toBe(0);
+    const got = JSON.parse((await kubectl(['get', 'ns', 'lbl', '-o', 'json'])).stdout);
+    expect(got.metadata.labels).toEqual({ tier: 'x' });
+    expect(got.metadata.annotations).toEqual({ note: 'hi' });
+    const smp = await kubectl(['patch', 'namespace', 'lbl', '-p', '{"spec":{"finalizers":["a"]}}']);
+    expect(smp.code).not.toBe(0);
+    expect(smp.stderr).toContain('strategic merge patch with lists');
+    expect((await kubectl(['delete', 'ns', 'lbl'])).code).toBe(0);
+  }, 120000);
 });

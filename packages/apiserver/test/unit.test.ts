@@ -1,4 +1,6 @@
 import { BUILTIN, age, parsePath, toTable, wantsTable } from '../src';
+import { applyPatch, mergePatch } from '../src/patch';
+import { parseLabelSelector } from '../src/selector';
 import { resourceList } from '../src/discovery';
 
 test('parsePath splits core and group paths', () => {
@@ -44,4 +46,25 @@ test('discovery lists pods/status and every built-in of a group version', () => 
   );
   expect(resourceList('nope', 'v1')).toBeUndefined();
   expect(BUILTIN.find((t) => t.kind === 'NetworkPolicy')?.group).toBe('networking.k8s.io');
+});
+
+test('merge patch (RFC 7386) deletes on null and merges maps', () => {
+  expect(mergePatch({ a: 1, b: { c: 2, d: 3 } }, { a: null, b: { c: 5 }, e: [1] })).toEqual({
+    b: { c: 5, d: 3 },
+    e: [1],
+  });
+});
+
+test('a strategic merge patch with a list is refused, not treated as a merge patch', () => {
+  expect(() =>
+    applyPatch('application/strategic-merge-patch+json', {}, { spec: { x: [1] } }),
+  ).toThrow(/at \.spec\.x/);
+});
+
+test('label selectors', () => {
+  const sel = parseLabelSelector('a=1,b in (x, y),!c');
+  expect(sel({ a: '1', b: 'y' })).toBe(true);
+  expect(sel({ a: '1', b: 'z' })).toBe(false);
+  expect(sel({ a: '1', b: 'x', c: '' })).toBe(false);
+  expect(() => parseLabelSelector('a=(')).toThrow(/unable to parse requirement/);
 });
