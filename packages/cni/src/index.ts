@@ -39,3 +39,4 @@ export {
 } from './plugin';
 export { runCommand, type SharedDeps, type CommandOutput } from './run-command';
 export { serveCni } from './agent-server';
+export { installFileAtomically, InstallError } from './install-file';
