@@ -120,21 +120,28 @@ export function parseHostPorts(name: string, v: unknown): HostPort[] {
 }
 
 /** Settings with a fixed set of values (Felix reads them in any case). */
-const CHOICES: Partial<Record<keyof AgentConfig, string[]>> = {
+export const CHOICES = {
   logSeverityScreen: ['Debug', 'Info', 'Warning', 'Error', 'Fatal'],
   iptablesBackend: ['Legacy', 'NFT', 'Auto'],
   defaultEndpointToHostAction: ['Drop', 'Accept', 'Return'],
-};
+} as const satisfies Partial<Record<keyof AgentConfig, readonly string[]>>;
+
+/** The one of `allowed` that `v` names, in any case; otherwise a problem naming `name`. */
+export function oneOf<T extends string>(name: string, v: unknown, allowed: readonly T[]): T {
+  const hit = allowed.find((a) => a.toLowerCase() === String(v).toLowerCase());
+  if (!hit) throw new ConfigProblem(`${name}: "${String(v)}" is not one of ${allowed.join(', ')}`);
+  return hit;
+}
+
+/** A FelixConfiguration boolean as Felix reads it there: true, or the text "true" in any case. */
+export function isTrue(v: unknown): boolean {
+  return v === true || String(v).toLowerCase() === 'true';
+}
 
 function coerce(name: keyof AgentConfig, v: unknown): unknown {
   const d = DEFAULTS[name];
-  const choices = CHOICES[name];
-  if (choices) {
-    const hit = choices.find((c) => c.toLowerCase() === String(v).trim().toLowerCase());
-    if (!hit)
-      throw new ConfigProblem(`${name}: "${String(v)}" is not one of ${choices.join(', ')}`);
-    return hit;
-  }
+  const choices = (CHOICES as Partial<Record<keyof AgentConfig, readonly string[]>>)[name];
+  if (choices) return oneOf(name, String(v).trim(), choices);
   if (name === 'iptablesRefreshInterval' || name === 'routeRefreshInterval')
     return parseInterval(name, v);
   if (name === 'failsafeInboundHostPorts' || name === 'failsafeOutboundHostPorts')

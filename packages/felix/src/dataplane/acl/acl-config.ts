@@ -1,6 +1,6 @@
 // The settings of the ACL dataplane, read from config-update (FelixConfiguration fields,
 // merged global + node by the calculation graph) with Calico's defaults. Pure.
-import { parseHostPorts, type HostPort } from '../../config';
+import { CHOICES, isTrue, oneOf, parseHostPorts, type HostPort } from '../../config';
 import { allocateMarks, DEFAULT_MARK_MASK } from './marks';
 import type { EndpointToHostAction } from './static-chains';
 
@@ -45,12 +45,6 @@ export const DEFAULT_ACL_CONFIG: AclConfig = {
   iptablesMarkMask: DEFAULT_MARK_MASK,
 };
 
-function oneOf<T extends string>(name: string, v: unknown, allowed: readonly T[]): T {
-  const hit = allowed.find((a) => a.toLowerCase() === String(v).toLowerCase());
-  if (!hit) throw new Error(`${name}: "${String(v)}" is not one of ${allowed.join(', ')}`);
-  return hit;
-}
-
 /** Calico's defaults overlaid with what config-update says; bad values are named. */
 export function aclConfig(raw: Record<string, unknown>): AclConfig {
   const c: AclConfig = { ...DEFAULT_ACL_CONFIG };
@@ -58,7 +52,7 @@ export function aclConfig(raw: Record<string, unknown>): AclConfig {
     c.defaultEndpointToHostAction = oneOf(
       'defaultEndpointToHostAction',
       raw.defaultEndpointToHostAction,
-      ['Drop', 'Accept', 'Return'],
+      CHOICES.defaultEndpointToHostAction,
     );
   if (raw.failsafeInboundHostPorts !== undefined)
     c.failsafeInboundHostPorts = parseHostPorts(
@@ -71,7 +65,7 @@ export function aclConfig(raw: Record<string, unknown>): AclConfig {
       raw.failsafeOutboundHostPorts,
     );
   if (raw.iptablesBackend !== undefined)
-    c.iptablesBackend = oneOf('iptablesBackend', raw.iptablesBackend, ['Legacy', 'NFT', 'Auto']);
+    c.iptablesBackend = oneOf('iptablesBackend', raw.iptablesBackend, CHOICES.iptablesBackend);
   if (raw.iptablesMarkMask !== undefined) {
     const n =
       typeof raw.iptablesMarkMask === 'number'
@@ -82,7 +76,6 @@ export function aclConfig(raw: Record<string, unknown>): AclConfig {
     allocateMarks(n); // names a mask with too few bits
     c.iptablesMarkMask = n;
   }
-  if (raw.ipv6Support !== undefined)
-    c.ipv6Support = raw.ipv6Support === true || String(raw.ipv6Support).toLowerCase() === 'true';
+  if (raw.ipv6Support !== undefined) c.ipv6Support = isTrue(raw.ipv6Support);
   return c;
 }

@@ -3,6 +3,7 @@
 // whether the proxy is on (FelixConfiguration / FELIX_SERVICEPROXYENABLED), and programs
 // them with a ServiceProxy on each apply.
 import type { Logger } from 'winston';
+import { isTrue } from '../../config';
 import type { DataplaneUpdate } from '../../types';
 import type { EndpointSlice, IpFamily, Service } from './model';
 import { HealthCheckServers, healthChecks } from './health-check';
@@ -64,10 +65,7 @@ export class ServiceManager {
       case 'config-update': {
         // absent from FelixConfiguration: the agent's own setting (environment or default)
         const v = u.config.serviceProxyEnabled;
-        const on =
-          v === undefined
-            ? (this.o.enabled ?? false)
-            : v === true || String(v).toLowerCase() === 'true';
+        const on = v === undefined ? (this.o.enabled ?? false) : isTrue(v);
         if (on === this.enabled) return;
         this.enabled = on;
         break;
