@@ -28,10 +28,10 @@ export function fullScript(next: NftState): string {
   return out.join('\n') + '\n';
 }
 
-const sameRules = (a: string[] | undefined, b: string[]) =>
-  a !== undefined && a.length === b.length && a.every((r, i) => r === b[i]);
-const sameCidrs = (a: string[], b: string[]) =>
-  a.length === b.length && a.every((c, i) => c === b[i]);
+/** The same items in the same order (===). */
+export function sameItems<T>(a: readonly T[] | undefined, b: readonly T[]): boolean {
+  return a !== undefined && a.length === b.length && a.every((x, i) => x === b[i]);
+}
 const EMPTY: Fragment = { chains: new Map(), sets: new Map(), elements: [] };
 
 /**
@@ -41,7 +41,7 @@ const EMPTY: Fragment = { chains: new Map(), sets: new Map(), elements: [] };
  * pod networks (the fixed part) is a full rewrite. Returns '' when nothing changed.
  */
 export function diffScript(prev: NftState, next: NftState): string {
-  if (!sameCidrs(prev.clusterCidrs, next.clusterCidrs)) return fullScript(next);
+  if (!sameItems(prev.clusterCidrs, next.clusterCidrs)) return fullScript(next);
   const t = tableRef(next.family);
   const addedChains: string[] = [];
   const changedChains: string[] = [];
@@ -66,7 +66,7 @@ export function diffScript(prev: NftState, next: NftState): string {
       [...reset].some((s) => rules.some((r) => r.includes(`@${s} `)));
     for (const [name, rules] of b.chains) {
       if (!a.chains.has(name)) addedChains.push(name);
-      else if (!sameRules(a.chains.get(name), rules) || mentions(rules)) changedChains.push(name);
+      else if (!sameItems(a.chains.get(name), rules) || mentions(rules)) changedChains.push(name);
       else continue;
       fill.set(name, rules);
     }

@@ -29,7 +29,6 @@ export class ServiceManager {
   private programmed = false;
   private dirty = true;
   private readonly proxy: ServiceProxy;
-  private readonly reported = new Set<string>();
 
   private readonly health: HealthCheckServers;
 
@@ -127,9 +126,8 @@ export class ServiceManager {
       clusterCidrs: { 4: this.byFamily(4), 6: this.byFamily(6) },
       exec: this.o.exec,
       netns: this.o.netns,
+      // the proxy tells each problem once
       onProblem: (p) => {
-        if (this.reported.has(p)) return;
-        this.reported.add(p);
         this.o.logger.warn('service left out', { component: 'services', problem: p });
       },
     });

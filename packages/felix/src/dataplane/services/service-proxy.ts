@@ -6,7 +6,7 @@
 // not planned or rendered again, so one change costs one service's work.
 import { runTool, type ToolInput, type ToolResult } from '@tortie/exec';
 import { planServices, type EndpointSlice, type IpFamily, type Service } from './model';
-import { diffScript, fullScript } from './nft-diff';
+import { diffScript, fullScript, sameItems } from './nft-diff';
 import { assemble, renderPort, tableRef, type Fragment, type NftState } from './nft-render';
 
 export type NftExec = (argv: string[], stdin?: ToolInput) => Promise<ToolResult>;
@@ -61,7 +61,7 @@ export class ServiceProxy {
   /** The pod networks of one family (masquerade rules): every service renders again. */
   setClusterCidrs(family: IpFamily, cidrs: string[]): void {
     const old = this.o.clusterCidrs[family] ?? [];
-    if (old.length === cidrs.length && old.every((c, i) => c === cidrs[i])) return;
+    if (sameItems(old, cidrs)) return;
     this.o.clusterCidrs[family] = cidrs;
     this.rendered.delete(family);
   }
@@ -121,7 +121,7 @@ export class ServiceProxy {
       const id = `${service.namespace}/${service.name}`;
       const slices = slicesOf.get(id) ?? [];
       let r = cache.get(id);
-      if (!r || r.service !== service || !sameObjects(r.slices, slices)) {
+      if (!r || r.service !== service || !sameItems(r.slices, slices)) {
         const { ports, problems } = planServices([service], slices, {
           nodeName: this.o.nodeName,
           family,
@@ -146,8 +146,4 @@ export class ServiceProxy {
       this.o.onProblem?.(p);
     }
   }
-}
-
-function sameObjects<T>(a: readonly T[], b: readonly T[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
