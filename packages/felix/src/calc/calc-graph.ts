@@ -271,6 +271,8 @@ export class CalcGraph {
         return;
       case 'KubernetesService': {
         const service = present ? serviceFromResource(r as never) : undefined;
+        // only Local services give host routes: a change elsewhere leaves BGP alone
+        if (isLocal(this.serviceModels.get(key)) || isLocal(service)) this.dirtyBgp = true;
         if (service) this.serviceModels.set(key, service);
         else this.serviceModels.delete(key);
         this.servicesOut.set(
@@ -279,11 +281,13 @@ export class CalcGraph {
             ? { type: 'service-update', id: key, service }
             : { type: 'service-remove', id: key },
         );
-        this.dirtyBgp = true; // Local services: host routes from nodes with endpoints
         return;
       }
       case 'KubernetesEndpointSlice': {
         const slice = present ? endpointSliceFromResource(r as never) : undefined;
+        for (const s of [this.sliceModels.get(key), slice]) {
+          if (s && isLocal(this.serviceModels.get(serviceKey(s)))) this.dirtyBgp = true;
+        }
         if (slice) this.sliceModels.set(key, slice);
         else this.sliceModels.delete(key);
         this.servicesOut.set(
@@ -292,7 +296,6 @@ export class CalcGraph {
             ? { type: 'endpoint-slice-update', id: key, slice }
             : { type: 'endpoint-slice-remove', id: key },
         );
-        this.dirtyBgp = true;
         return;
       }
       case 'FelixConfiguration':
@@ -801,3 +804,9 @@ function rulesRemove(k: string): PolicyUpdate {
     ? { type: 'policy-remove', id: k.slice(7) }
     : { type: 'profile-remove', id: k.slice(8) };
 }
+
+/** Whether a Service's addresses are advertised per node (externalTrafficPolicy Local). */
+const isLocal = (s: Service | undefined) => s?.externalTrafficPolicy === 'Local';
+
+/** The key of the Service an EndpointSlice belongs to, as resourceKey writes it. */
+const serviceKey = (s: EndpointSlice) => `KubernetesService/${s.namespace}/${s.serviceName}`;
