@@ -32,19 +32,9 @@ import { linuxAclManager } from './dataplane/acl';
 import { ServiceManager } from './dataplane/services';
 import { NetManager } from './linux/net-manager';
 import { ProcessRunner } from './linux/runner';
-import { envProblems, helpText } from './node-env';
+import { envProblems, helpText, parseLabels } from './node-env';
 import { registerNode } from './node-registration';
 import { agentMetrics, serveOps } from './ops/server';
-
-function parseLabels(text: string | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const kv of (text ?? '').split(',').filter(Boolean)) {
-    const i = kv.indexOf('=');
-    if (i <= 0) throw new Error(`NODE_LABELS: "${kv}" is not key=value`);
-    out[kv.slice(0, i).trim()] = kv.slice(i + 1).trim();
-  }
-  return out;
-}
 
 async function main(): Promise<void> {
   const env = process.env;

@@ -72,6 +72,17 @@ export function helpText(): string {
 
 const IPV4_PREFIX = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/;
 
+/** NODE_LABELS ("k=v,k2=v2") as labels; throws naming the first item that is not key=value. */
+export function parseLabels(text: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of (text ?? '').split(',').filter(Boolean)) {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw new Error(`"${kv}" is not key=value`);
+    out[kv.slice(0, i).trim()] = kv.slice(i + 1).trim();
+  }
+  return out;
+}
+
 /** Every problem in the environment; [] when the agent can start. */
 export function envProblems(env: NodeJS.ProcessEnv): string[] {
   const problems: string[] = [];
@@ -104,8 +115,10 @@ export function envProblems(env: NodeJS.ProcessEnv): string[] {
   const rid = env.CALICO_ROUTER_ID;
   if (rid && rid !== 'hash' && ipVersionOf(rid) !== 4)
     bad('CALICO_ROUTER_ID', 'neither an IPv4 address nor "hash"');
-  for (const kv of (env.NODE_LABELS ?? '').split(',').filter(Boolean)) {
-    if (kv.indexOf('=') <= 0) bad('NODE_LABELS', `"${kv}" is not key=value`);
+  try {
+    parseLabels(env.NODE_LABELS);
+  } catch (e) {
+    bad('NODE_LABELS', (e as Error).message);
   }
   const backend = env.TORTIE_NETWORKING_BACKEND;
   if (backend && !['bgp', 'vxlan', 'none'].includes(backend))

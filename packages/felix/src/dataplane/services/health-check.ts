@@ -4,6 +4,7 @@
 // ready local endpoint (503 otherwise). The body is kube-proxy's.
 import http from 'node:http';
 import type { Logger } from 'winston';
+import type { EndpointSlice, Service } from './model';
 
 export interface HealthCheck {
   namespace: string;
@@ -71,18 +72,8 @@ export class HealthCheckServers {
 
 /** Which ports to serve: Local LoadBalancer Services with a health check node port. */
 export function healthChecks(
-  services: Iterable<{
-    namespace: string;
-    name: string;
-    type?: string;
-    externalTrafficPolicy?: string;
-    healthCheckNodePort?: number;
-  }>,
-  slices: Iterable<{
-    namespace: string;
-    serviceName: string;
-    endpoints: { addresses: string[]; nodeName?: string; ready?: boolean }[];
-  }>,
+  services: Iterable<Service>,
+  slices: Iterable<EndpointSlice>,
   nodeName: string,
 ): Map<number, HealthCheck> {
   const local = new Map<string, Set<string>>();
