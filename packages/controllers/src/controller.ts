@@ -18,6 +18,8 @@ export class Controllers {
   private readonly syncer: Syncer;
   private readonly known = new Set<string>();
   private readonly queue = new Set<string>();
+  /** the IP pools as the watch has them: no read per Service */
+  private readonly pools = new Map<string, Resource<'IPPool'>>();
   private inSync = false;
   private working?: Promise<void>;
   private stopped = false;
@@ -53,6 +55,8 @@ export class Controllers {
     for (const u of updates) {
       const r: Resource = u.resource;
       if (r.kind === 'IPPool') {
+        if (u.type === 'set') this.pools.set(r.metadata.name, r as Resource<'IPPool'>);
+        else this.pools.delete(r.metadata.name);
         for (const k of this.known) this.queue.add(k); // pools decide every address
         continue;
       }
@@ -92,7 +96,7 @@ export class Controllers {
     this.queue.delete(k);
     const [ns, ...rest] = k.split('/');
     this.working = this.lb
-      .reconcile(ns, rest.join('/'))
+      .reconcile(ns, rest.join('/'), [...this.pools.values()])
       .catch((e: Error) => {
         // a conflict or an unreachable datastore: try this one again
         if (e instanceof DatastoreError && (e.code === 'Conflict' || e.code === 'Unavailable')) {

@@ -56,8 +56,10 @@ const inPool = (ip: string, p: Pool) => {
 };
 
 const key = (svc: Service) => `${svc.metadata.namespace ?? 'default'}/${svc.metadata.name}`;
-const same = (a: string[], b: string[]) =>
-  a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
+const same = (a: string[], b: string[]) => {
+  const [x, y] = [[...a].sort(), [...b].sort()];
+  return x.length === y.length && x.every((ip, i) => ip === y[i]);
+};
 
 export class LoadBalancerIpam {
   private readonly ipam: IpamClient;
@@ -69,8 +71,11 @@ export class LoadBalancerIpam {
     this.ipam = new IpamClient(ds);
   }
 
-  /** Brings one Service (or, when undefined, its absence) in line; never throws for it. */
-  async reconcile(ns: string, name: string): Promise<void> {
+  /**
+   * Brings one Service (or its absence) in line. `pools`: the IP pools as the caller
+   * already holds them (the controller's watch); read from the datastore when not given.
+   */
+  async reconcile(ns: string, name: string, pools?: Pool[]): Promise<void> {
     const handle = handleOf(ns, name);
     try {
       const svc = (await this.ds.get({ kind: 'KubernetesService', name, namespace: ns })) as
@@ -82,7 +87,11 @@ export class LoadBalancerIpam {
         if (svc && released.length) await this.write(svc, undefined, undefined);
         return;
       }
-      await this.assign(svc, handle);
+      await this.assign(
+        svc,
+        handle,
+        pools ?? ((await this.ds.list({ kind: 'IPPool' })).items as Pool[]),
+      );
     } catch (e) {
       if (e instanceof DatastoreError && e.code === 'Conflict') throw e; // the caller retries
       this.log.error('load-balancer address: service not reconciled', {
@@ -110,8 +119,8 @@ export class LoadBalancerIpam {
     return gone;
   }
 
-  private async assign(svc: Service, handle: string): Promise<void> {
-    const pools = lbPools(((await this.ds.list({ kind: 'IPPool' })).items as Pool[]) ?? []);
+  private async assign(svc: Service, handle: string, allPools: Pool[]): Promise<void> {
+    const pools = lbPools(allPools);
     const held = await this.ipam.ipsByHandle(handle);
     let want: string[];
     try {
