@@ -4,7 +4,7 @@
 // ready local endpoint (503 otherwise). The body is kube-proxy's.
 import http from 'node:http';
 import type { Logger } from 'winston';
-import type { EndpointSlice, Service } from './model';
+import { localReadyEndpoints, type EndpointSlice, type Service } from './model';
 
 export interface HealthCheck {
   namespace: string;
@@ -76,14 +76,7 @@ export function healthChecks(
   slices: Iterable<EndpointSlice>,
   nodeName: string,
 ): Map<number, HealthCheck> {
-  const local = new Map<string, Set<string>>();
-  for (const s of slices) {
-    for (const e of s.endpoints) {
-      if (e.nodeName !== nodeName || e.ready === false || !e.addresses[0]) continue;
-      const k = `${s.namespace}/${s.serviceName}`;
-      local.set(k, (local.get(k) ?? new Set()).add(e.addresses[0]));
-    }
-  }
+  const local = localReadyEndpoints(slices, nodeName);
   const out = new Map<number, HealthCheck>();
   for (const svc of services) {
     if (svc.type !== 'LoadBalancer' || svc.externalTrafficPolicy !== 'Local') continue;

@@ -3,7 +3,7 @@
 // Pure: no kernel here. The plan is what kube-proxy's proxier derives before writing rules:
 // per service port, its frontends (cluster IPs, node port, external and load-balancer IPs)
 // and the endpoints traffic may go to.
-import { formatIp, ipInNet, parseIp } from '@tortie/netaddr';
+import { formatIp, ipInNet, ipVersionOf, parseIp } from '@tortie/netaddr';
 
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
 export type IpFamily = 4 | 6;
@@ -80,13 +80,7 @@ export interface PlanContext {
   family: IpFamily;
 }
 
-const familyOf = (ip: string): IpFamily | undefined => {
-  try {
-    return parseIp(ip).version;
-  } catch {
-    return undefined;
-  }
-};
+const familyOf = (ip: string): IpFamily | undefined => ipVersionOf(ip) || undefined;
 
 /** Canonical text of an address, so that one address is one element however it was written. */
 function canonical(ip: string): string {
@@ -116,7 +110,9 @@ export function planServices(
   for (const s of slices) {
     if (s.addressType !== wantType) continue;
     const k = `${s.namespace}/${s.serviceName}`;
-    slicesBySvc.set(k, [...(slicesBySvc.get(k) ?? []), s]);
+    const list = slicesBySvc.get(k);
+    if (list) list.push(s);
+    else slicesBySvc.set(k, [s]);
   }
   const ports: ServicePortPlan[] = [];
   for (const svc of services) {
@@ -203,12 +199,7 @@ export function localServiceRoutes(
   ranges: readonly string[],
 ): string[] {
   if (ranges.length === 0) return [];
-  const withLocal = new Set<string>();
-  for (const s of slices) {
-    if (s.endpoints.some((e) => e.nodeName === nodeName && e.ready !== false)) {
-      withLocal.add(`${s.namespace}/${s.serviceName}`);
-    }
-  }
+  const withLocal = localReadyEndpoints(slices, nodeName);
   const out = new Set<string>();
   for (const svc of services) {
     if (svc.externalTrafficPolicy !== 'Local') continue;
@@ -225,4 +216,23 @@ export function localServiceRoutes(
     }
   }
   return [...out].sort();
+}
+
+/**
+ * Per service ("namespace/name"), the addresses of its ready endpoints on this node:
+ * what decides the Local host routes and the health check answers.
+ */
+export function localReadyEndpoints(
+  slices: Iterable<EndpointSlice>,
+  nodeName: string,
+): Map<string, Set<string>> {
+  const local = new Map<string, Set<string>>();
+  for (const s of slices) {
+    for (const e of s.endpoints) {
+      if (e.nodeName !== nodeName || e.ready === false || !e.addresses[0]) continue;
+      const k = `${s.namespace}/${s.serviceName}`;
+      local.set(k, (local.get(k) ?? new Set()).add(e.addresses[0]));
+    }
+  }
+  return local;
 }
