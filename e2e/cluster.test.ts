@@ -270,7 +270,7 @@ function tcpClient(pod: Pod, ip: string) {
   };
 }
 
-describeIf([...NEEDS], 'cluster: VXLAN overlay (no BGP)', () => {
+describeIf([...NEEDS, 'tcpdump'], 'cluster: VXLAN overlay (no BGP)', () => {
   let c: Cluster;
   beforeAll(async () => {
     c = await Cluster.start({
@@ -292,6 +292,44 @@ describeIf([...NEEDS], 'cluster: VXLAN overlay (no BGP)', () => {
     expect(stats[0].stats64.tx.packets).toBeGreaterThan(0);
     const route = await c.nodes[0].ns.exec(['ip', 'route', 'show', 'proto', '80']);
     expect(route).toMatch(/10\.245\.\d+\.\d+\/26 via 10\.245\.\d+\.\d+ dev vxlan\.tortie onlink/);
+  });
+
+  test('only cluster nodes may send VXLAN: a forged packet from another host is dropped and counted', async () => {
+    const [a, b] = c.pods;
+    const node2 = c.nodes[1];
+    // a host on the fabric that is no node wraps "a -> b" in VXLAN to b's node, with the
+    // VNI and the VTEP MAC node2 expects
+    const [vtep] = JSON.parse(
+      await node2.ns.exec(['ip', '-j', 'link', 'show', 'vxlan.tortie']),
+    ) as [{ address: string }];
+    const evil = await c.tb.netns('evilvx');
+    await c.fabric.attach(evil, { v4: '10.99.0.200/24' });
+    await evil.exec([
+      ...['ip', 'link', 'add', 'evil0', 'type', 'vxlan', 'id', '4096', 'dstport', '4789'],
+      ...['local', '10.99.0.200', 'remote', node2.ip],
+    ]);
+    await evil.exec(['ip', 'link', 'set', 'evil0', 'up']);
+    await evil.exec(['ip', 'addr', 'add', `${a.ip}/32`, 'dev', 'evil0']);
+    await evil.exec(['ip', 'route', 'add', `${b.ip}/32`, 'dev', 'evil0', 'src', a.ip]);
+    await evil.exec(['ip', 'neigh', 'replace', b.ip, 'lladdr', vtep.address, 'dev', 'evil0']);
+    const dropped = async () => {
+      const out = await node2.ns.exec(['iptables', '-w', '-L', 'tortie-INPUT', '-v', '-n', '-x']);
+      const rule = out.split('\n').find((l) => /DROP\s+(17|udp)\s.*dpt:4789/.test(l));
+      if (!rule) throw new Error(`no VXLAN drop rule in node2's tortie-INPUT:\n${out}`);
+      return Number(rule.trim().split(/\s+/)[0]);
+    };
+    const before = await dropped();
+    const seen = b.ns.spawn(['tcpdump', '-i', 'eth0', '-nn', '-l', `icmp and src ${a.ip}`]);
+    let got = '';
+    seen.stdout!.on('data', (d: Buffer) => (got += d.toString()));
+    await new Promise((r) =>
+      seen.stderr!.on('data', (d: Buffer) => /listening/.test(`${d}`) && r(0)),
+    );
+    await evil.exec(['ping', '-n', '-c', '3', '-i', '0.2', '-W', '1', b.ip]).catch(() => '');
+    seen.kill('SIGINT');
+    expect((await dropped()) - before).toBeGreaterThanOrEqual(3);
+    expect(got.trim()).toBe(''); // b never saw the forged inner packet
+    expect(await c.ping(a, b.ip)).toBe(true); // the nodes' own VXLAN still flows
   });
 
   test('etcd down: traffic flows on the last state, nothing is removed; a change made after it returns applies', async () => {

@@ -352,6 +352,8 @@ const felixConfigurationSpec = z.looseObject({
   vxlanEnabled: z.boolean().optional(),
   vxlanVNI: z.number().int().min(0).max(16777215).optional(),
   vxlanPort: z.number().int().min(1).max(65535).optional(),
+  /** Hosts outside the cluster that may also send IP-in-IP/VXLAN to the nodes. */
+  externalNodesCIDRList: z.array(ipWithOptionalPrefix).optional(),
   /** tortie: program Services (the kube-proxy replacement, see felix's dataplane/services) */
   serviceProxyEnabled: z.boolean().optional(),
   vxlanMTU: z.number().int().optional(),

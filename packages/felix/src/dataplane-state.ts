@@ -22,6 +22,7 @@ export class DataplaneState implements DataplaneSink {
   routes = new Map<string, RouteSpec>();
   pools = new Map<string, IpPoolInfo>();
   host?: HostInfo;
+  hostAddresses: string[] = [];
   bgp?: BgpConfig;
   config?: Record<string, unknown>;
   inSync = false;
@@ -92,6 +93,9 @@ export class DataplaneState implements DataplaneSink {
       case 'host-update':
         this.host = u.host;
         break;
+      case 'host-addresses':
+        this.hostAddresses = u.addresses;
+        break;
       case 'bgp-update':
         this.bgp = u.bgp;
         break;
@@ -117,6 +121,7 @@ export class DataplaneState implements DataplaneSink {
       routes: sortMap(this.routes),
       pools: sortMap(this.pools),
       host: this.host,
+      hostAddresses: this.hostAddresses,
       bgp: this.bgp,
     };
   }

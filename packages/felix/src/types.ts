@@ -177,6 +177,11 @@ export type { BgpConfig, BgpPeer } from '@tortie/bgp-topology';
 
 export type MiscUpdate =
   | { type: 'host-update'; host: HostInfo }
+  /**
+   * The addresses of every node in the cluster, this one included (Felix's all-hosts
+   * set): only they may send this node IP-in-IP or VXLAN packets.
+   */
+  | { type: 'host-addresses'; addresses: string[] }
   | { type: 'bgp-update'; bgp: BgpConfig }
   | { type: 'config-update'; config: Record<string, unknown> }
   /** Sent once, after the initial snapshot: nothing is written to the dataplane before it. */

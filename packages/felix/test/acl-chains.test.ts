@@ -369,3 +369,40 @@ test('1,500 workloads: the tree splits further, every interface reaches its chai
   expect(changed.length).toBeGreaterThan(0);
   expect(changed.reduce((n, c) => n + c.rules.length, 0)).toBeLessThan(40);
 });
+
+test('tunnels: IP-in-IP and VXLAN to this host only from the all-hosts set, as Felix', () => {
+  const set = 'tortie40all-hosts-net';
+  const chains = filterChains(
+    input({ tunnels: { ipip: true, vxlanPort: 4789, allHostsSet: set } }),
+  );
+  const inputChain = chains.find((c) => c.name === 'tortie-INPUT')!;
+  // before conntrack: a forged packet must not ride an entry a node's tunnel made
+  expect(inputChain.rules.slice(0, 5)).toEqual([
+    `-p 4 -m set --match-set ${set} src -m addrtype --dst-type LOCAL -j ACCEPT`,
+    '-p 4 -j DROP',
+    `-p udp -m udp --dport 4789 -m set --match-set ${set} src -m addrtype --dst-type LOCAL -j ACCEPT`,
+    '-p udp -m udp --dport 4789 -m addrtype --dst-type LOCAL -j DROP',
+    '-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+  ]);
+  expect(inputChain.ipsets).toEqual([set]); // the set is created before the rules
+  // only IPIP: no VXLAN rules; no tunnel: no rules and no set
+  const ipipOnly = byName(input({ tunnels: { ipip: true, allHostsSet: set } })).get(
+    'tortie-INPUT',
+  )!;
+  expect(ipipOnly.filter((r) => r.includes('udp'))).toEqual([]);
+  expect(ipipOnly.filter((r) => r.startsWith('-p 4'))).toHaveLength(2);
+  const none = filterChains(input()).find((c) => c.name === 'tortie-INPUT')!;
+  expect(none.rules.some((r) => r.includes('-p 4') || r.includes(set))).toBe(false);
+  expect(none.ipsets).toBeUndefined();
+});
+
+test('externalNodesCIDRList and vxlanPort are read and checked', () => {
+  const cfg = aclConfig({ externalNodesCIDRList: '192.0.2.0/24, 198.51.100.7', vxlanPort: '4790' });
+  expect(cfg.externalNodesCIDRList).toEqual(['192.0.2.0/24', '198.51.100.7']);
+  expect(cfg.vxlanPort).toBe(4790);
+  expect(DEFAULT_ACL_CONFIG.vxlanPort).toBe(4789);
+  expect(() => aclConfig({ externalNodesCIDRList: ['10.0.0.0/33'] })).toThrow(
+    /externalNodesCIDRList: "10.0.0.0\/33" is not a valid CIDR/,
+  );
+  expect(() => aclConfig({ vxlanPort: 70000 })).toThrow(/vxlanPort: "70000" is not a port/);
+});

@@ -578,3 +578,48 @@ test('an interface handed to a new endpoint (pod replaced) keeps its chains when
   // the old endpoint's policy is no longer referenced by anyone
   expect(s.ipt[4].table('filter').has(chainName.policyIn('ns/allow-web'))).toBe(false);
 });
+
+test('tunnels: a pool turning IPIP on guards INPUT with the all-hosts set; nodes and externalNodesCIDRList fill it', async () => {
+  const s = setup();
+  const pool = (ipip: 'Never' | 'Always' | 'CrossSubnet'): DataplaneUpdate => ({
+    type: 'pool-update',
+    pool: {
+      cidr: '10.65.0.0/16',
+      ipip,
+      vxlan: 'Never',
+      natOutgoing: true,
+      disableBGPExport: false,
+    },
+  });
+  s.feed([
+    ...BASE,
+    { type: 'host-addresses', addresses: ['10.0.0.1', '10.0.0.2', 'fd00::1'] },
+    { type: 'config-update', config: { externalNodesCIDRList: ['192.0.2.0/24'] } },
+    { type: 'in-sync' },
+  ]);
+  await s.m.apply();
+  const ipipRules = () =>
+    s.ipt[4].rules('filter', 'tortie-INPUT')!.filter((r) => r.startsWith('-p 4'));
+  expect(ipipRules()).toEqual([]); // every pool says Never
+  expect([...s.ips.sets.get('tortie40all-hosts-net')!.members].sort()).toEqual([
+    '10.0.0.1',
+    '10.0.0.2',
+    '192.0.2.0/24',
+  ]);
+  s.feed([pool('CrossSubnet')]);
+  await s.m.apply();
+  expect(ipipRules()).toEqual([
+    '-p 4 -m set --match-set tortie40all-hosts-net src -m addrtype --dst-type LOCAL -j ACCEPT',
+    '-p 4 -j DROP',
+  ]);
+  expect(s.ipt[6].rules('filter', 'tortie-INPUT') ?? []).toEqual([]); // IPIP is IPv4 only
+  // a node joins: the set follows, the chain is not rewritten
+  const restores = s.ipt[4].restores.length;
+  s.feed([{ type: 'host-addresses', addresses: ['10.0.0.1', '10.0.0.2', '10.0.0.3'] }]);
+  await s.m.apply();
+  expect(s.ips.sets.get('tortie40all-hosts-net')!.members.has('10.0.0.3')).toBe(true);
+  expect(s.ipt[4].restores.length).toBe(restores);
+  s.feed([pool('Never')]);
+  await s.m.apply();
+  expect(ipipRules()).toEqual([]);
+});

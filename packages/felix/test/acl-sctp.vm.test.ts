@@ -135,10 +135,14 @@ function suite(backend: 'legacy' | 'nft') {
             const cells = (Object.keys(PODS) as Pod[])
               .filter((dst) => dst !== src)
               .flatMap((dst) => PORTS.map((port) => ({ dst, port })));
-            const out = await pods[src].exec([
-              ...['python3', '-c', PROBE],
-              JSON.stringify(cells.map((c) => [PODS[c.dst].ip, c.port])),
-            ]);
+            // emulated python on a busy host: far above the 30 s default, still bounded
+            const out = await pods[src].exec(
+              [
+                ...['python3', '-c', PROBE],
+                JSON.stringify(cells.map((c) => [PODS[c.dst].ip, c.port])),
+              ],
+              { timeoutMs: 120_000 },
+            );
             (JSON.parse(out) as boolean[]).forEach((got, i) => {
               const { dst, port } = cells[i];
               const flow: Flow = {

@@ -27,6 +27,7 @@ describe('calc graph: policy', () => {
       'workload-update',
       'config-update',
       'host-update',
+      'host-addresses',
       'route-update',
       'bgp-update',
       'in-sync',

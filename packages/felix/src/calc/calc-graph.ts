@@ -50,6 +50,7 @@ import {
   blockNodes,
   blockOriginates,
   blockRoutes,
+  hostAddresses,
   hostInfo,
   nodeFacts,
   poolContaining,
@@ -184,6 +185,7 @@ export class CalcGraph {
   private readonly dirtyBlocks = new Set<string>();
   private readonly dirtyTunnels = new Set<string>();
   private dirtyHost = true;
+  private dirtyHostAddresses = true;
   private dirtyBgp = true;
   private dirtyConfig = true;
 
@@ -466,6 +468,7 @@ export class CalcGraph {
     else this.nodes.delete(name);
     if (before === JSON.stringify(this.nodes.get(name))) return;
     this.dirtyBgp = true;
+    this.dirtyHostAddresses = true;
     this.dirtyTunnels.add(name);
     for (const cidr of this.blocksByNode.get(name) ?? []) this.dirtyBlocks.add(cidr);
     if (name === this.me) {
@@ -723,6 +726,13 @@ export class CalcGraph {
       };
       this.miscOut.set('config', { type: 'config-update', config });
       this.dirtyConfig = false;
+    }
+    if (this.dirtyHostAddresses) {
+      this.miscOut.set('host-addresses', {
+        type: 'host-addresses',
+        addresses: hostAddresses(this.nodes.values()),
+      });
+      this.dirtyHostAddresses = false;
     }
     if (this.dirtyHost) {
       this.miscOut.set('host', {

@@ -25,6 +25,16 @@ export function nodeFacts(n: Resource<'Node'>): NodeFacts {
   };
 }
 
+/** Every node's addresses, sorted, each once (Felix's all-hosts set). */
+export function hostAddresses(nodes: Iterable<NodeFacts>): string[] {
+  const out = new Set<string>();
+  for (const n of nodes) {
+    if (n.ip) out.add(n.ip);
+    if (n.ipv6) out.add(n.ipv6);
+  }
+  return [...out].sort();
+}
+
 export function poolInfo(p: Resource<'IPPool'>): IpPoolInfo {
   return {
     cidr: p.spec.cidr,

@@ -1,5 +1,6 @@
 // The settings of the ACL dataplane, read from config-update (FelixConfiguration fields,
 // merged global + node by the calculation graph) with Calico's defaults. Pure.
+import { cidrProblem } from '@tortie/netaddr';
 import { CHOICES, isTrue, oneOf, parseHostPorts, type HostPort } from '../../config';
 import { allocateMarks, DEFAULT_MARK_MASK } from './marks';
 import type { EndpointToHostAction } from './static-chains';
@@ -12,6 +13,9 @@ export interface AclConfig {
   iptablesMarkMask: number;
   /** undefined: IPv6 when an IPv6 pool or endpoint address exists */
   ipv6Support?: boolean;
+  /** Besides the nodes, who may send IP-in-IP/VXLAN to this node (Felix's setting). */
+  externalNodesCIDRList: string[];
+  vxlanPort: number;
 }
 
 const tcp = (port: number): HostPort => ({ protocol: 'TCP', port });
@@ -43,6 +47,8 @@ export const DEFAULT_ACL_CONFIG: AclConfig = {
   ],
   iptablesBackend: 'Auto',
   iptablesMarkMask: DEFAULT_MARK_MASK,
+  externalNodesCIDRList: [],
+  vxlanPort: 4789,
 };
 
 /** Calico's defaults overlaid with what config-update says; bad values are named. */
@@ -77,5 +83,24 @@ export function aclConfig(raw: Record<string, unknown>): AclConfig {
     c.iptablesMarkMask = n;
   }
   if (raw.ipv6Support !== undefined) c.ipv6Support = isTrue(raw.ipv6Support);
+  if (raw.externalNodesCIDRList !== undefined)
+    c.externalNodesCIDRList = cidrList('externalNodesCIDRList', raw.externalNodesCIDRList);
+  if (raw.vxlanPort !== undefined) {
+    const n = Number(raw.vxlanPort);
+    if (!Number.isInteger(n) || n < 1 || n > 65535)
+      throw new Error(`vxlanPort: "${String(raw.vxlanPort)}" is not a port (1-65535)`);
+    c.vxlanPort = n;
+  }
   return c;
+}
+
+/** A list of addresses or CIDRs, given as an array or (environment) comma-separated. */
+function cidrList(field: string, raw: unknown): string[] {
+  const items = Array.isArray(raw) ? raw : String(raw).split(',');
+  return items.map((x) => {
+    const s = String(x).trim();
+    const problem = cidrProblem(s);
+    if (problem) throw new Error(`${field}: ${problem}`);
+    return s;
+  });
 }

@@ -36,6 +36,7 @@ import { IptablesTable, type Isolation } from './iptables-table';
 import { Ipsets, ProcessIpsetRunner, type IpsetRunner } from './ipsets';
 import { allocateMarks, type MarkBits } from './marks';
 import {
+  ALL_HOSTS_SET,
   ALL_POOLS_SET,
   chainName,
   internalIpsetName,
@@ -52,6 +53,7 @@ import {
   natChains,
   rawChains,
   type DispatchEntry,
+  type TunnelSources,
 } from './static-chains';
 
 /** The tables tortie writes, per family. */
@@ -140,6 +142,8 @@ export class AclManager implements DataplaneManager {
   private readonly workloads = new Map<string, WorkloadEndpoint>();
   private readonly heps = new Map<string, HostEndpoint>();
   private readonly pools = new Map<string, IpPoolInfo>();
+  /** Every node's address (host-addresses), for the all-hosts set. */
+  private hostAddresses: string[] = [];
 
   // what changed since the last apply
   private readonly dirtyRules = new Set<string>(); // tableKeys of policy/profile chains
@@ -147,6 +151,7 @@ export class AclManager implements DataplaneManager {
   private dirtyHeps = true;
   private dirtyStatic = true;
   private dirtyPools = true;
+  private dirtyHostSet = true;
   private everything = true;
 
   /** Endpoint chains rendered per workload id / host endpoint id, with the chains they jump to. */
@@ -236,11 +241,15 @@ export class AclManager implements DataplaneManager {
         break;
       case 'pool-update':
         this.pools.set(u.pool.cidr, u.pool);
-        this.dirtyPools = true;
+        this.dirtyPools = this.dirtyStatic = true; // a pool may turn a tunnel on or off
         break;
       case 'pool-remove':
         this.pools.delete(u.cidr);
-        this.dirtyPools = true;
+        this.dirtyPools = this.dirtyStatic = true;
+        break;
+      case 'host-addresses':
+        this.hostAddresses = u.addresses;
+        this.dirtyHostSet = true;
         break;
       case 'config-update': {
         let next: AclConfig;
@@ -261,7 +270,7 @@ export class AclManager implements DataplaneManager {
           this.everything = true;
         }
         this.config = next;
-        this.dirtyStatic = true;
+        this.dirtyStatic = this.dirtyHostSet = true;
         break;
       }
       case 'in-sync':
@@ -534,6 +543,29 @@ export class AclManager implements DataplaneManager {
     );
   }
 
+  /** Who may send us IP-in-IP/VXLAN: every node, and externalNodesCIDRList. */
+  private renderHostSet(): void {
+    if (!this.dirtyHostSet && !this.everything) return;
+    this.ipsets.replace(`${INTERNAL}${ALL_HOSTS_SET}`, 'hash:net', [
+      ...this.hostAddresses,
+      ...this.config.externalNodesCIDRList,
+    ]);
+    this.dirtyHostSet = false;
+  }
+
+  /** The IPv4 tunnels some pool uses, and so the INPUT rules that guard them. */
+  private tunnelSources(): TunnelSources | undefined {
+    const v4 = [...this.pools.values()].filter((p) => !p.cidr.includes(':'));
+    const ipip = v4.some((p) => p.ipip !== 'Never');
+    const vxlan = v4.some((p) => p.vxlan !== 'Never');
+    if (!ipip && !vxlan) return undefined;
+    return {
+      ipip,
+      vxlanPort: vxlan ? this.config.vxlanPort : undefined,
+      allHostsSet: internalIpsetName(ALL_HOSTS_SET, 4),
+    };
+  }
+
   /** Brings the desired chains of every table up to date with what changed. */
   private render(): void {
     if (this.everything) {
@@ -593,6 +625,7 @@ export class AclManager implements DataplaneManager {
           failsafeOut: this.config.failsafeOutboundHostPorts,
           untracked,
           preDnat: d.mangleFrom.length > 0,
+          tunnels: f === 4 ? this.tunnelSources() : undefined,
         });
         this.setStatic(f, 'filter', chains);
       }
@@ -641,6 +674,7 @@ export class AclManager implements DataplaneManager {
     if (!this.inSync) return; // nothing before the datastore is in sync
     const tables = await this.ensureTables();
     this.renderPoolSets();
+    this.renderHostSet();
     // read-backs (first apply, after a failure or a resync) and IP set updates run while
     // the chains are rendered; iptables is written once the sets exist
     const io = Promise.all([

@@ -98,6 +98,8 @@ export function internalIpsetName(id: string, family: Family): string {
 
 export const ALL_POOLS_SET = 'all-ipam-pools';
 export const MASQ_POOLS_SET = 'masq-ipam-pools';
+/** Every node's address: who may send this node IP-in-IP or VXLAN (Felix's all-hosts-net). */
+export const ALL_HOSTS_SET = 'all-hosts-net';
 
 /** The temporary name a set is filled under before the swap: same length, "t" for "0". */
 export function tempIpsetName(name: string): string {

@@ -46,6 +46,32 @@ export interface FilterInput {
   untracked?: boolean;
   /** Some host endpoint has pre-DNAT policy (mangle chains exist). */
   preDnat?: boolean;
+  /** IPv4 tunnels in use here: only hosts in `allHostsSet` may send them to us. */
+  tunnels?: TunnelSources;
+}
+
+export interface TunnelSources {
+  ipip: boolean;
+  /** The VXLAN UDP port, when a pool uses VXLAN. */
+  vxlanPort?: number;
+  /** The IP set of every node's address (and externalNodesCIDRList). */
+  allHostsSet: string;
+}
+
+/**
+ * As Felix's filter INPUT: IP-in-IP and VXLAN to a local address are accepted from
+ * cluster nodes only and dropped from anyone else, so no host that can reach a node
+ * gets a forged inner packet decapsulated past the outer addressing.
+ */
+export function tunnelSourceRules(t: TunnelSources): string[] {
+  const fromHost = `-m set --match-set ${t.allHostsSet} src -m addrtype --dst-type LOCAL`;
+  const rules: string[] = [];
+  if (t.ipip) rules.push(`-p 4 ${fromHost} -j ACCEPT`, '-p 4 -j DROP');
+  if (t.vxlanPort !== undefined) {
+    const vxlan = `-p udp -m udp --dport ${t.vxlanPort}`;
+    rules.push(`${vxlan} ${fromHost} -j ACCEPT`, `${vxlan} -m addrtype --dst-type LOCAL -j DROP`);
+  }
+  return rules;
 }
 
 const WL = `${CALI}+`;
@@ -216,6 +242,7 @@ export function filterChains(i: FilterInput): Chain[] {
     `${markSet(marks.accept)} -j ACCEPT`,
   ];
   const input = [
+    ...(i.tunnels ? tunnelSourceRules(i.tunnels) : []),
     ESTABLISHED,
     `-i ${WL} -g ${STATIC.wlToHost}`,
     // raw or mangle accepted it (their chains clear our bits first): accept here too
@@ -245,7 +272,11 @@ export function filterChains(i: FilterInput): Chain[] {
   ];
   const chains: Chain[] = [
     { name: STATIC.forward, rules: forward },
-    { name: STATIC.input, rules: input },
+    {
+      name: STATIC.input,
+      rules: input,
+      ...(i.tunnels ? { ipsets: [i.tunnels.allHostsSet] } : {}),
+    },
     { name: STATIC.output, rules: output },
     { name: STATIC.wlToHost, rules: wlToHost },
     ...workloadDispatch(STATIC.fromWlDispatch, '-i', i.fromWorkload),
