@@ -50,6 +50,12 @@ const CNI = fs.existsSync(CNI_SHIM)
   ? [CNI_SHIM]
   : [process.execPath, path.join(ROOT, 'packages/cni/dist/cli.js')];
 const ETCD_PORT = 2379;
+/** The lab's FelixConfiguration "default". */
+export const LAB_FELIX_CONFIG = {
+  defaultEndpointToHostAction: 'Accept',
+  // Services through tortie-node's nftables proxy: the lab has no kube-proxy
+  serviceProxyEnabled: true,
+} as const;
 /** The pool tortie-controllers gives LoadBalancer Services their addresses from. */
 export const LB_POOL = '198.51.100.0/24';
 
@@ -64,6 +70,13 @@ export interface ClusterOptions {
   /** Node labels / route reflector cluster ids, by node index. */
   nodeLabels?: Record<number, string>;
   clusterIds?: Record<number, string>;
+  /**
+   * Node indexes placed in a second subnet (10.98.0.0/24, its own bridge) behind a router
+   * namespace, for IPIP/VXLAN CrossSubnet; the others stay on 10.99.0.0/24.
+   */
+  routedNodes?: number[];
+  /** The pods' interface MTU (default 1400, below every tunnel's). */
+  podMtu?: number;
   say?: (line: string) => void;
   /** Each line an agent logs, as it comes (the lab's --verbose). */
   onAgentLog?: (node: string, line: string) => void;
@@ -92,8 +105,9 @@ export interface Pod {
   containerId: string;
 }
 
-const nodeIp = nodeAddress;
 const TOR_IP = TOR_ADDRESS;
+/** The router joining the two subnets when some nodes are routed (its address on each). */
+export const SUBNET_ROUTER = { fabric: '10.99.0.254', routed: '10.98.0.254' } as const;
 
 export class Cluster {
   readonly nodes: ClusterNode[] = [];
@@ -107,8 +121,15 @@ export class Cluster {
     readonly opts: ClusterOptions,
   ) {}
 
+  /** Node i's address: on the fabric's subnet, or on the routed one. */
+  nodeIp(i: number): string {
+    return this.opts.routedNodes?.includes(i) ? `10.98.0.${11 + i}` : nodeAddress(i);
+  }
+
   static async start(opts: ClusterOptions): Promise<Cluster> {
     const say = opts.say ?? (() => undefined);
+    if (opts.tor && opts.routedNodes?.length)
+      throw new Error('a cluster with a ToR has one subnet: tor and routedNodes do not combine');
     const tb = new Testbed();
     try {
       const etcd = await Etcd.start(tb);
@@ -122,8 +143,7 @@ export class Cluster {
       await c.apply({
         kind: 'FelixConfiguration',
         metadata: { name: 'default' },
-        // Services through tortie-node's nftables proxy: the lab has no kube-proxy
-        spec: { defaultEndpointToHostAction: 'Accept', serviceProxyEnabled: true },
+        spec: LAB_FELIX_CONFIG,
       });
       if (opts.tor) {
         const torNs = await tb.netns('tor');
@@ -135,7 +155,7 @@ export class Cluster {
           peers: Array.from({ length: opts.nodes }, (_, i) => ({
             name: `node${i + 1}`,
             localAs: TOR_AS,
-            neighbor: nodeIp(i),
+            neighbor: c.nodeIp(i),
             neighborAs: CLUSTER_AS,
             families: ['ipv4' as const],
             holdTime: 9,
@@ -172,10 +192,19 @@ export class Cluster {
       ctl.stdout!.on('data', keep);
       ctl.stderr!.on('data', keep);
       for (const r of opts.resources ?? []) await c.apply(r);
+      const routed = opts.routedNodes?.length ? await routedSubnet(tb, fabric) : undefined;
+      if (routed) say(`second subnet 10.98.0.0/24 behind a router in ${routed.router.name}`);
       for (let i = 0; i < opts.nodes; i++) {
         const name = `node${i + 1}`;
         const ns = await tb.netns(name);
-        await fabric.attach(ns, { v4: `${nodeIp(i)}/24` });
+        const isRouted = routed && opts.routedNodes!.includes(i);
+        await (isRouted ? routed.fabric : fabric).attach(ns, { v4: `${c.nodeIp(i)}/24` });
+        if (routed) {
+          const [other, via] = isRouted
+            ? ['10.99.0.0/24', SUBNET_ROUTER.routed]
+            : ['10.98.0.0/24', SUBNET_ROUTER.fabric];
+          await ns.exec(['ip', 'route', 'add', other, 'via', via]);
+        }
         await PortForward.start(tb, ns, ETCD_PORT, {
           host: '127.0.0.1',
           port: Number(new URL(etcd.endpoint).port),
@@ -183,7 +212,7 @@ export class Cluster {
         const run = tb.tempDir(`${name}-run`);
         const node: ClusterNode = {
           name,
-          ip: nodeIp(i),
+          ip: c.nodeIp(i),
           ns,
           cniSocket: path.join(run, 'cni.sock'),
           bgpSocket: path.join(run, 'bgp.sock'),
@@ -406,7 +435,7 @@ export class Cluster {
       nodename: node.name,
       datastore_type: 'etcdv3',
       etcd_endpoints: `http://127.0.0.1:${ETCD_PORT}`,
-      mtu: 1400,
+      mtu: this.opts.podMtu ?? 1400,
       // through the agent when it runs, and the pod starts once its policy is in place
       agent_socket: node.cniSocket,
       policy_setup_timeout_seconds: 2,
@@ -489,4 +518,20 @@ function runCni(
     });
     p.stdin.end(conf);
   });
+}
+
+/**
+ * A second L2 segment (10.98.0.0/24) and a router namespace forwarding between it and
+ * the fabric's 10.99.0.0/24, as two racks joined at L3.
+ */
+async function routedSubnet(
+  tb: Testbed,
+  fabric: Fabric,
+): Promise<{ fabric: Fabric; router: Netns }> {
+  const second = await Fabric.create(tb, 'fabric2');
+  const router = await tb.netns('router');
+  await fabric.attach(router, { v4: `${SUBNET_ROUTER.fabric}/24`, ifName: 'eth0' });
+  await second.attach(router, { v4: `${SUBNET_ROUTER.routed}/24`, ifName: 'eth1' });
+  await router.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+  return { fabric: second, router };
 }
