@@ -66,8 +66,9 @@ const common = {
   moduleNameMapper: {
     '^@tortie/([^/]+)$': '<rootDir>/packages/$1/src',
   },
-  // netns tests start daemons and wait for BGP timers; keep a generous default.
-  testTimeout: 60000,
+  // netns tests start daemons and wait for BGP timers; keep a generous default (four
+  // times that inside the VM runner, under software emulation: testbed's SLOW)
+  testTimeout: 60000 * (process.env.TORTIE_IN_VM === '1' ? 4 : 1),
 };
 
 /** @type {import('jest').Config} */

@@ -1,7 +1,7 @@
 // End to end on the lab: real agents (tortie-node) in node namespaces on one fabric, a
 // real etcd, pods wired by the real CNI plugin, a BIRD top-of-rack router.
 import { Cluster, type Pod } from '@tortie/lab';
-import { describeIf, waitUntil } from '@tortie/testbed';
+import { SLOW, describeIf, waitUntil } from '@tortie/testbed';
 
 // the lab turns tortie-node's service proxy on (nftables)
 const NEEDS = ['root', 'netns', 'etcd', 'bird', 'iptables', 'ipset', 'nft'] as const;
@@ -11,7 +11,7 @@ describeIf([...NEEDS], 'cluster: BGP full mesh with a BIRD top-of-rack router', 
   beforeAll(async () => {
     c = await Cluster.start({ nodes: 2, tor: true });
     await Promise.all([c.ready(0), c.ready(1)]);
-  }, 60_000);
+  }, 60_000 * SLOW);
   afterAll(() => c?.stop());
 
   test('pods on different nodes reach each other over BGP-learned routes', async () => {
@@ -279,7 +279,7 @@ describeIf([...NEEDS, 'tcpdump'], 'cluster: VXLAN overlay (no BGP)', () => {
       pool: { cidr: '10.245.0.0/16', vxlanMode: 'Always' },
     });
     await Promise.all([c.ready(0), c.ready(1)]);
-  }, 60_000);
+  }, 60_000 * SLOW);
   afterAll(() => c?.stop());
 
   test('pods on different nodes reach each other through vxlan.tortie', async () => {
@@ -399,7 +399,7 @@ describeIf([...NEEDS], 'cluster: route reflector role of the node agent (no mesh
       clusterIds: { 0: '244.0.0.1' },
     });
     await Promise.all([c.ready(0), c.ready(1), c.ready(2)]);
-  }, 60_000);
+  }, 60_000 * SLOW);
   afterAll(() => c?.stop());
 
   test('node1 reflects: pods on node2 and node3 reach each other, next hop untouched', async () => {

@@ -9,12 +9,11 @@
 // skips where the VM runner works; inside the VM (TORTIE_IN_VM=1) the real suite runs.
 import type { ChildProcess } from 'node:child_process';
 import { Cluster, LAB_FELIX_CONFIG, type Pod } from '@tortie/lab';
-import { describeIf, runJestInVm, skipReason, waitUntil, type Netns } from '@tortie/testbed';
+import { SLOW, describeIf, runJestInVm, skipReason, waitUntil, type Netns } from '@tortie/testbed';
 
 const NEEDS = ['root', 'netns', 'etcd', 'iptables', 'ipset', 'nft', 'tcpdump', 'ipip'] as const;
 const POOL = '10.246.0.0/16';
 // everything is slower under emulation (TCG): agents took ~45 s to get ready there
-const SLOW = process.env.TORTIE_IN_VM === '1' ? 4 : 1;
 const TEST_MS = 60_000 * SLOW;
 
 /** Counts the packets matching `filter` on `ns`'s eth0 while `during` runs. */
@@ -84,7 +83,7 @@ function suite() {
         'node1 and node2 route to each other without the tunnel',
         async () =>
           !(await routeTo(b, 0)).includes('tunl0') && !(await routeTo(a, 1)).includes('tunl0'),
-        30_000 * SLOW,
+        30_000,
         100,
       );
     const node1 = () => c.nodes[0].ns;
@@ -96,7 +95,7 @@ function suite() {
         routedNodes: [2],
         pool: { cidr: POOL, ipipMode: 'Always' },
       });
-      await Promise.all([0, 1, 2].map((i) => c.ready(i, 60_000 * SLOW))).catch((e: Error) => {
+      await Promise.all([0, 1, 2].map((i) => c.ready(i, 60_000))).catch((e: Error) => {
         // what the agents said is the only clue from inside the VM
         for (const n of c.nodes)
           process.stdout.write(`--- ${n.name}\n${n.log.slice(-25).join('\n')}\n`);
@@ -117,7 +116,7 @@ function suite() {
           [b, r],
           [r, a],
         ])
-          await waitUntil(`${x.name} pings ${y.name}`, () => pingable(x, y), 30_000 * SLOW, 300);
+          await waitUntil(`${x.name} pings ${y.name}`, () => pingable(x, y), 30_000, 300);
         expect(await routeTo(b)).toMatch(new RegExp(`via ${c.nodes[1].ip} dev tunl0`));
         expect(await routeTo(r)).toMatch(new RegExp(`via ${c.nodes[2].ip} dev tunl0`));
         // on node1's wire: a's pings to b and r are protocol 4 to their nodes, no plain ICMP
@@ -168,15 +167,10 @@ function suite() {
           metadata: { name: 'r-from-nobody', namespace: 'default' },
           spec: { selector: "app == 'r'", types: ['Ingress'], ingress: [] },
         });
-        await waitUntil(
-          'a is blocked from r',
-          async () => !(await pingable(a, r)),
-          20_000 * SLOW,
-          200,
-        );
+        await waitUntil('a is blocked from r', async () => !(await pingable(a, r)), 20_000, 200);
         expect(await pingable(r, a)).toBe(true); // r's egress is not affected
         await c.remove('NetworkPolicy', 'r-from-nobody', 'default');
-        await waitUntil('a reaches r again', () => pingable(a, r), 20_000 * SLOW, 200);
+        await waitUntil('a reaches r again', () => pingable(a, r), 20_000, 200);
       },
       TEST_MS,
     );
@@ -225,14 +219,9 @@ function suite() {
             spec: { ...LAB_FELIX_CONFIG, ...extra },
           });
         await felix({ externalNodesCIDRList: ['10.99.0.200/32'] });
-        await waitUntil(
-          'the forged packet gets in',
-          async () => (await forge()) > 0,
-          30_000 * SLOW,
-          200,
-        );
+        await waitUntil('the forged packet gets in', async () => (await forge()) > 0, 30_000, 200);
         await felix({});
-        await waitUntil('dropped again', async () => (await forge()) === 0, 30_000 * SLOW, 200);
+        await waitUntil('dropped again', async () => (await forge()) === 0, 30_000, 200);
       },
       TEST_MS,
     );
@@ -267,20 +256,20 @@ function suite() {
         await waitUntil(
           'node1 has no route over tunl0',
           async () => !(await node1().exec(['ip', 'route'])).includes('tunl0'),
-          30_000 * SLOW,
+          30_000,
           200,
         );
         await directBetween12();
         // same subnet: BGP's route, plain (once both ends have switched); across the router
         // there is no path without a tunnel (the nodes' addresses are not on-link and the
         // router knows no pod routes)
-        await waitUntil('a reaches b without the tunnel', () => pingable(a, b), 30_000 * SLOW, 200);
+        await waitUntil('a reaches b without the tunnel', () => pingable(a, b), 30_000, 200);
         expect(await routeTo(b)).toMatch(new RegExp(`via ${c.nodes[1].ip} dev eth0`));
         expect(await capture(node1(), 'ip proto 4', () => c.ping(a, b.ip))).toBe(0);
 
         const back = (async () => {
           await setMode('Always');
-          await waitUntil('a reaches r again', () => pingable(a, r), 30_000 * SLOW, 200);
+          await waitUntil('a reaches r again', () => pingable(a, r), 30_000, 200);
         })();
         const gap = await longestGap(a, b.ip, back);
         process.stdout.write(`IPIP Never -> Always: longest gap of a->b pings ${gap} ms\n`);

@@ -4,7 +4,7 @@
 // the real CNI plugin, and a BIRD top-of-rack router. Shows pods reaching each other
 // across nodes, what BGP and the kernel hold, and a NetworkPolicy taking effect.
 import { parseArgs } from 'node:util';
-import { skipReason, waitUntil } from '@tortie/testbed';
+import { runInVm, skipReason, vmMissing, waitUntil } from '@tortie/testbed';
 import { Cluster, LB_POOL, type Pod } from './cluster';
 
 function say(line = ''): void {
@@ -62,6 +62,13 @@ async function demo(c: Cluster, startedAt: number, keep: boolean): Promise<void>
   heading(`${n1.name}: routes from the agent (proto 80) and learned over BGP (proto 81)`);
   say(await n1.ns.exec(['ip', 'route', 'show', 'proto', '80']));
   say(await n1.ns.exec(['ip', 'route', 'show', 'proto', '81']));
+  if (c.opts.pool?.ipipMode) {
+    const routed = c.nodes.filter((_, i) => c.opts.routedNodes?.includes(i)).map((n) => n.name);
+    heading(
+      `IPIP ${c.opts.pool.ipipMode}: ${n1.name} tunnels to ${routed.join(', ') || 'no node'} (another subnet) and routes directly within its own`,
+    );
+    say((await n1.ns.exec(['ip', '-d', 'addr', 'show', 'tunl0'])).trimEnd());
+  }
   if (c.opts.backend !== 'vxlan') {
     heading(`${n1.name}: tortiectl node status`);
     say((await c.nodeStatus(0)).trimEnd());
@@ -196,17 +203,54 @@ export function nextSteps(c: Cluster, pods: Pod[]): string[] {
   return out;
 }
 
-const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan] [--keep] [--verbose]
+const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--vm] [--keep] [--verbose]
   A tortie cluster in network namespaces on this machine (needs root): etcd, N nodes each
   running tortie-node, pods wired by tortie-cni, and (bgp) a BIRD top-of-rack router.
   Shows pods reaching each other across nodes, the BGP sessions and routes, and a
   NetworkPolicy taking effect, then tears everything down.
   --nodes N          nodes (1-20, default 3)
-  --backend bgp      BGP full mesh plus the ToR (default); vxlan: VXLAN overlay, no BGP
+  --backend bgp      BGP full mesh plus the ToR (default); vxlan: VXLAN overlay, no BGP;
+                     ipip: BGP mesh, the last node on another subnet behind a router, and
+                     the pool in ipipMode CrossSubnet (IP-in-IP only across subnets)
+  --vm               run the lab inside Debian's kernel under QEMU, for kernel features
+                     this machine lacks (ipip here); software emulation: a few minutes
   --keep             leave the lab up until Ctrl-C, and print what to try on it
   --verbose          stream every agent's log as it comes ([node] line)
   -h, --help         this text
 `;
+
+const POOLS = {
+  bgp: undefined,
+  vxlan: { cidr: '10.244.0.0/16', vxlanMode: 'Always' },
+  ipip: { cidr: '10.244.0.0/16', ipipMode: 'CrossSubnet' },
+};
+
+/** The same lab, run inside Debian's kernel under QEMU (the testbed's VM runner). */
+async function inVm(keep: boolean): Promise<number> {
+  const bad =
+    process.env.TORTIE_IN_VM === '1'
+      ? 'already inside the VM'
+      : keep
+        ? 'nothing outside can reach the lab in the VM, so --keep does not combine with --vm'
+        : vmMissing();
+  if (bad) {
+    process.stderr.write(`--vm: ${bad}\n`);
+    return 1;
+  }
+  say("booting Debian's kernel under QEMU (software emulation: the lab takes a few minutes)");
+  const argv = process.argv.slice(2).filter((a) => a !== '--vm');
+  const r = await runInVm([process.execPath, __filename, ...argv], {
+    modules: ['ipip', 'veth', 'bridge'],
+    memoryMb: 3072,
+    cpus: 2,
+    timeoutMs: 20 * 60_000,
+    env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
+    onStdout: (d) => process.stdout.write(d),
+    onStderr: (d) => process.stderr.write(d),
+  });
+  if (r.timedOut) process.stderr.write('--vm: the lab did not finish within 20 minutes\n');
+  return r.code ?? 1;
+}
 
 async function main(): Promise<number> {
   let parsed;
@@ -217,6 +261,7 @@ async function main(): Promise<number> {
         backend: { type: 'string', default: 'bgp' },
         keep: { type: 'boolean', default: false },
         verbose: { type: 'boolean', default: false },
+        vm: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -229,6 +274,7 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
+  if (values.vm) return inVm(values.keep ?? false);
   const why = skipReason(['netns', 'bird', 'etcd', 'iptables', 'ipset', 'nft']);
   if (why) {
     process.stderr.write(
@@ -241,19 +287,30 @@ async function main(): Promise<number> {
     process.stderr.write(`--nodes must be a whole number from 1 to 20, got "${values.nodes}"\n`);
     return 2;
   }
-  const backend = values.backend as 'bgp' | 'vxlan';
-  if (!['bgp', 'vxlan'].includes(backend)) {
-    process.stderr.write(`--backend must be bgp or vxlan, got "${values.backend}"\n`);
+  const backend = values.backend as 'bgp' | 'vxlan' | 'ipip';
+  if (!['bgp', 'vxlan', 'ipip'].includes(backend)) {
+    process.stderr.write(`--backend must be bgp, vxlan or ipip, got "${values.backend}"\n`);
     return 2;
   }
-  heading(
-    `tortie lab: ${count} nodes (tortie-node), etcd${backend === 'bgp' ? ' and a BIRD top-of-rack router' : ', VXLAN'} in network namespaces`,
-  );
+  const noIpip = backend === 'ipip' && skipReason(['ipip']);
+  if (noIpip) {
+    process.stderr.write(
+      `--backend ipip: ${noIpip}; add --vm to run the lab in Debian's kernel under QEMU\n`,
+    );
+    return 1;
+  }
+  const what = {
+    bgp: ' and a BIRD top-of-rack router',
+    vxlan: ', VXLAN',
+    ipip: ', IPIP CrossSubnet across two subnets',
+  }[backend];
+  heading(`tortie lab: ${count} nodes (tortie-node), etcd${what} in network namespaces`);
   const c = await Cluster.start({
     nodes: count,
-    backend,
+    backend: backend === 'vxlan' ? 'vxlan' : 'bgp',
     tor: backend === 'bgp',
-    pool: backend === 'vxlan' ? { cidr: '10.244.0.0/16', vxlanMode: 'Always' } : undefined,
+    pool: POOLS[backend],
+    routedNodes: backend === 'ipip' && count > 1 ? [count - 1] : undefined,
     say,
     onAgentLog: values.verbose ? (node, line) => say(`[${node}] ${line}`) : undefined,
   });

@@ -9,6 +9,7 @@ export {
   type LinkOptions,
   type RunResult,
 } from './netns';
+export { SLOW } from './slow';
 export { skipReason, missingNeeds, KNOWN_NEEDS, type Need } from './capabilities';
 export * from './bird';
 export * from './frr';

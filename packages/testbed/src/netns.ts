@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { SLOW } from './slow';
 
 export interface RunResult {
   stdout: string;
@@ -206,6 +207,7 @@ export async function waitUntil<T>(
   timeoutMs = 15000,
   intervalMs = 100,
 ): Promise<T> {
+  timeoutMs *= SLOW; // emulated in a VM: the same work takes longer
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
