@@ -111,7 +111,9 @@ test('first apply: sets, then one restore per table, backend from Auto detection
   const s = setup();
   s.feed([...BASE, { type: 'workload-update', endpoint: wep(1) }, { type: 'in-sync' }]);
   await s.m.apply();
-  expect(s.events).toEqual(['ipset:create', 'iptables4:filter', 'iptables4:nat']);
+  // raw: the workload RPF check
+  expect(s.events).toEqual(['ipset:create', 'iptables4:filter', 'iptables4:nat', 'iptables4:raw']);
+  expect(s.ipt[4].rules('raw', 'PREROUTING')).toEqual(['-j tortie-PREROUTING']);
   expect(s.backends).toEqual(['nft']);
   expect(s.ipt[4].rules('filter', 'FORWARD')).toEqual(['-j tortie-FORWARD']);
   expect(s.ipt[4].rules('filter', chainName.policyIn('ns/allow-web'))).toEqual([
@@ -180,7 +182,7 @@ test('adding one endpoint rewrites only its chains and the dispatch chains', asy
   ]);
   expect(s.ipt[4].restores.filter((r) => r.table === 'nat')).toHaveLength(1); // nat untouched
   await s.m.apply();
-  expect(s.ipt[4].restores).toHaveLength(3); // nothing changed: nothing written
+  expect(s.ipt[4].restores).toHaveLength(4); // nothing changed: nothing written
 });
 
 test('IP set deltas are add/del lines; a removed set is destroyed only after the rules using it are gone', async () => {
@@ -600,14 +602,15 @@ test('tunnels: a pool turning IPIP on guards INPUT with the all-hosts set; nodes
   await s.m.apply();
   const ipipRules = () =>
     s.ipt[4].rules('filter', 'tortie-INPUT')!.filter((r) => r.startsWith('-p 4'));
-  expect(ipipRules()).toEqual([]); // every pool says Never
+  expect(ipipRules()).toEqual([]); // every pool says Never: no rules, no set
+  expect(s.ips.sets.has('tortie40all-hosts-net')).toBe(false);
+  s.feed([pool('CrossSubnet')]);
+  await s.m.apply();
   expect([...s.ips.sets.get('tortie40all-hosts-net')!.members].sort()).toEqual([
     '10.0.0.1',
     '10.0.0.2',
     '192.0.2.0/24',
   ]);
-  s.feed([pool('CrossSubnet')]);
-  await s.m.apply();
   expect(ipipRules()).toEqual([
     '-p 4 -m set --match-set tortie40all-hosts-net src -m addrtype --dst-type LOCAL -j ACCEPT',
     '-p 4 -j DROP',
@@ -622,4 +625,5 @@ test('tunnels: a pool turning IPIP on guards INPUT with the all-hosts set; nodes
   s.feed([pool('Never')]);
   await s.m.apply();
   expect(ipipRules()).toEqual([]);
+  expect(s.ips.sets.has('tortie40all-hosts-net')).toBe(false); // gone after the rules
 });

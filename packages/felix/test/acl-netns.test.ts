@@ -305,6 +305,41 @@ for (const backend of ['legacy', 'nft'] as const) {
         expect(await run(MATRIX)).toEqual([]);
       }, 30000);
 
+      test('a pod sending from an address that is not its own is dropped in raw (RPF), IPv4 and IPv6', async () => {
+        const dropped = async (v6: boolean) => {
+          const out = await node.exec([
+            ...[`${v6 ? 'ip6tables' : 'iptables'}-${backend}`, '-w', '-t', 'raw'],
+            ...['-L', 'tortie-PREROUTING', '-v', '-n', '-x'],
+          ]);
+          const rule = out.split('\n').find((l) => l.includes('rpfilter'));
+          if (!rule) throw new Error(`no RPF rule in raw tortie-PREROUTING:\n${out}`);
+          return Number(rule.trim().split(/\s+/)[0]);
+        };
+        const ping = (from: string, to: string) =>
+          pods.a
+            .exec(['ping', '-n', '-c', '2', '-i', '0.2', '-W', '1', '-I', from, to])
+            .catch(() => '');
+        // a second address on a's eth0 the node does not route back to a
+        await pods.a.exec(['ip', 'addr', 'add', '10.65.0.99/32', 'dev', 'eth0']);
+        await pods.a.exec(['ip', 'addr', 'add', 'fd00:65::99/128', 'dev', 'eth0', 'nodad']);
+        try {
+          for (const [v6, spoofed, dst] of [
+            [false, '10.65.0.99', POD.b],
+            [true, 'fd00:65::99', POD6.b],
+          ] as const) {
+            const before = await dropped(v6);
+            await ping(spoofed, dst);
+            expect((await dropped(v6)) - before).toBeGreaterThanOrEqual(2);
+            const own = await dropped(v6);
+            await ping(v6 ? POD6.a : POD.a, dst); // its own address passes the check
+            expect(await dropped(v6)).toBe(own);
+          }
+        } finally {
+          await pods.a.exec(['ip', 'addr', 'del', '10.65.0.99/32', 'dev', 'eth0']);
+          await pods.a.exec(['ip', 'addr', 'del', 'fd00:65::99/128', 'dev', 'eth0']);
+        }
+      }, 30000);
+
       test('natOutgoing: traffic leaving the pools is masqueraded to the node address, and stops being so with the flag', async () => {
         expect(await pods.a.exec([process.execPath, '-e', ASK, OUTSIDE.peer])).toBe(OUTSIDE.node);
         // the pool stops asking for it: the pod's own address leaves, and the outside has no route back

@@ -266,7 +266,7 @@ for (const backend of ['legacy', 'nft'] as const) {
         ).toEqual([true, false]);
       }, 30000);
 
-      test('without such policy, raw and mangle hold nothing of ours', async () => {
+      test('without such policy, mangle holds nothing of ours and raw only the workload RPF check', async () => {
         const save = async (t: string) =>
           (await node.exec([`iptables-${backend}-save`, '-t', t])) +
           (await node.exec([`ip6tables-${backend}-save`, '-t', t]));
@@ -277,7 +277,11 @@ for (const backend of ['legacy', 'nft'] as const) {
           endpoint: { ...hep(uplink), untrackedTiers: [], preDnatTiers: [] },
         });
         await acl.apply();
-        expect(await save('raw')).not.toContain('tortie');
+        const raw = (await save('raw')).split('\n').filter((l) => l.includes('tortie'));
+        expect(raw.filter((l) => l.startsWith('-A tortie-') && !/rpfilter|MARK/.test(l))).toEqual(
+          [],
+        );
+        expect(raw.filter((l) => /rpfilter/.test(l))).toHaveLength(2); // IPv4 and IPv6
         expect(await save('mangle')).not.toContain('tortie');
         // only normal policy now: 7071 is denied, 7073 allowed
         expect(

@@ -87,6 +87,7 @@ describe('exact chains', () => {
     expect(Object.fromEntries(chains.map((c) => [c.name, c.rules]))).toEqual({
       'tortie-PREROUTING': [
         '-j MARK --set-xmark 0x0/0xf0000',
+        '-i cali+ -m rpfilter --validmark --invert -j DROP',
         '-i cali+ -j RETURN',
         '-j tortie-from-host-endpoint',
         '-m mark --mark 0x10000/0x10000 -j ACCEPT',
@@ -108,8 +109,17 @@ describe('exact chains', () => {
         '-p tcp -m tcp --sport 22 -j ACCEPT',
       ],
     });
+    // without untracked policy: the workload RPF check alone
     expect(rawChains({ marks, fromHost: [], toHost: [], failsafeIn: [], failsafeOut: [] })).toEqual(
-      [],
+      [
+        {
+          name: 'tortie-PREROUTING',
+          rules: [
+            '-j MARK --set-xmark 0x0/0xf0000',
+            '-i cali+ -m rpfilter --validmark --invert -j DROP',
+          ],
+        },
+      ],
     );
   });
 
@@ -248,7 +258,7 @@ function setup(ipt = { 4: new FakeIptables(), 6: new FakeIptables() }) {
 }
 
 describe('AclManager: raw and mangle', () => {
-  test('no untracked or pre-DNAT policy: nothing in raw or mangle, not even a hook', async () => {
+  test('no untracked or pre-DNAT policy: nothing in mangle, in raw only the workload RPF check', async () => {
     const s = setup();
     s.feed([
       ...POLICIES,
@@ -257,8 +267,11 @@ describe('AclManager: raw and mangle', () => {
     ]);
     await s.m.apply();
     for (const f of [4, 6] as const) {
-      expect(s.ipt[f].restores.map((r) => r.table)).toEqual(['filter', 'nat']);
-      expect(s.ipt[f].rules('raw', 'PREROUTING')).toEqual([]);
+      expect(s.ipt[f].restores.map((r) => r.table)).toEqual(['filter', 'nat', 'raw']);
+      expect(s.ipt[f].rules('raw', 'tortie-PREROUTING')).toEqual([
+        '-j MARK --set-xmark 0x0/0xf0000',
+        '-i cali+ -m rpfilter --validmark --invert -j DROP',
+      ]);
       expect(s.ipt[f].rules('mangle', 'PREROUTING')).toEqual([]);
     }
     expect(s.ipt[4].rules('filter', 'tortie-INPUT')!.join('\n')).not.toContain('UNTRACKED');
@@ -329,12 +342,13 @@ describe('AclManager: raw and mangle', () => {
     await s.m.apply();
     expect(s.ipt[4].table('mangle').has('tortie-pi-dnt')).toBe(true);
     expect(s.ipt[4].table('mangle').has('tortie-pi-pre')).toBe(false);
-    expect(s.chains(4, 'raw')).toEqual([]); // nobody has untracked policy any more
-    expect(s.ipt[4].rules('raw', 'PREROUTING')).toEqual([]);
+    // nobody has untracked policy any more: the RPF check alone
+    expect(s.chains(4, 'raw')).toEqual(['tortie-PREROUTING']);
+    expect(s.ipt[4].rules('raw', 'tortie-PREROUTING')).toHaveLength(2);
     expect(s.ipt[4].rules('filter', 'tortie-INPUT')!.join('\n')).not.toContain('UNTRACKED');
   });
 
-  test('the last such policy gone: raw and mangle chains and hooks are removed, foreign rules stay', async () => {
+  test('the last such policy gone: its raw and mangle chains and the mangle hook are removed, foreign rules stay', async () => {
     const s = setup();
     s.feed([...POLICIES, { type: 'host-endpoint-update', endpoint: hep() }, { type: 'in-sync' }]);
     await s.m.apply();
@@ -342,11 +356,14 @@ describe('AclManager: raw and mangle', () => {
     s.feed([{ type: 'host-endpoint-remove', id: 'node/eth0' }]);
     await s.m.apply();
     for (const f of [4, 6] as const) {
-      expect(s.chains(f, 'raw')).toEqual([]);
+      expect(s.chains(f, 'raw')).toEqual(['tortie-PREROUTING']); // the RPF check stays
       expect(s.chains(f, 'mangle')).toEqual([]);
       expect(s.ipt[f].rules('mangle', 'PREROUTING')).toEqual([]);
     }
-    expect(s.ipt[4].rules('raw', 'PREROUTING')).toEqual(['-s 192.0.2.1 -j NOTRACK']);
+    expect(s.ipt[4].rules('raw', 'PREROUTING')).toEqual([
+      '-j tortie-PREROUTING',
+      '-s 192.0.2.1 -j NOTRACK',
+    ]);
   });
 
   test('a restart writes nothing; resync repairs a flushed raw chain and a deleted mangle hook', async () => {
@@ -386,7 +403,7 @@ describe('AclManager: raw and mangle', () => {
       { type: 'in-sync' },
     ]);
     await s.m.apply();
-    expect(s.chains(4, 'raw')).toEqual([]);
+    expect(s.chains(4, 'raw')).toEqual(['tortie-PREROUTING']); // the RPF check only
     expect(s.ipt[4].rules('mangle', 'tortie-from-host-endpoint')).toEqual([
       '-g tortie-fh-all-interfaces',
     ]);

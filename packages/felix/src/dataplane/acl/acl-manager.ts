@@ -241,11 +241,12 @@ export class AclManager implements DataplaneManager {
         break;
       case 'pool-update':
         this.pools.set(u.pool.cidr, u.pool);
-        this.dirtyPools = this.dirtyStatic = true; // a pool may turn a tunnel on or off
+        // a pool may turn a tunnel on or off
+        this.dirtyPools = this.dirtyStatic = this.dirtyHostSet = true;
         break;
       case 'pool-remove':
         this.pools.delete(u.cidr);
-        this.dirtyPools = this.dirtyStatic = true;
+        this.dirtyPools = this.dirtyStatic = this.dirtyHostSet = true;
         break;
       case 'host-addresses':
         this.hostAddresses = u.addresses;
@@ -543,13 +544,16 @@ export class AclManager implements DataplaneManager {
     );
   }
 
-  /** Who may send us IP-in-IP/VXLAN: every node, and externalNodesCIDRList. */
+  /** Who may send us IP-in-IP/VXLAN: every node, and externalNodesCIDRList (while a tunnel is in use). */
   private renderHostSet(): void {
     if (!this.dirtyHostSet && !this.everything) return;
-    this.ipsets.replace(`${INTERNAL}${ALL_HOSTS_SET}`, 'hash:net', [
-      ...this.hostAddresses,
-      ...this.config.externalNodesCIDRList,
-    ]);
+    const id = `${INTERNAL}${ALL_HOSTS_SET}`;
+    if (this.tunnelSources())
+      this.ipsets.replace(id, 'hash:net', [
+        ...this.hostAddresses,
+        ...this.config.externalNodesCIDRList,
+      ]);
+    else this.ipsets.remove(id);
     this.dirtyHostSet = false;
   }
 

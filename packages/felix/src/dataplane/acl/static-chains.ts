@@ -309,18 +309,29 @@ export interface StageInput {
 }
 
 /**
- * raw: untracked policy for packets from (PREROUTING) and to (OUTPUT, local traffic only:
- * raw has no POSTROUTING) host endpoints. Nothing when no endpoint has untracked policy.
+ * As Felix, a workload's packets must come from an address the node routes back through
+ * the workload's interface (strict RPF, before conntrack: a spoofed source never gets a
+ * flow): IPv6 has no rp_filter sysctl, and for IPv4 it holds even if that sysctl is
+ * changed.
+ */
+export const WORKLOAD_RPF = `-i ${WL} -m rpfilter --validmark --invert -j DROP`;
+
+/**
+ * raw: the workload RPF check, always; untracked policy for packets from (PREROUTING) and
+ * to (OUTPUT, local traffic only: raw has no POSTROUTING) host endpoints, only while
+ * some endpoint has untracked policy.
  */
 export function rawChains(i: StageInput): Chain[] {
-  if (!i.fromHost.length && !i.toHost.length) return [];
   const { marks } = i;
+  const prerouting = [clearMark(marks.all), WORKLOAD_RPF]; // no other stage's bits decide here
+  if (!i.fromHost.length && !i.toHost.length)
+    return [{ name: STATIC.prerouting, rules: prerouting }];
   const accepted = `${markSet(marks.accept)} -j ACCEPT`;
   return [
     {
       name: STATIC.prerouting,
       rules: [
-        clearMark(marks.all), // no other stage's bits decide here
+        ...prerouting,
         `-i ${WL} -j RETURN`, // untracked policy is for host endpoints only
         `-j ${STATIC.fromHepDispatch}`,
         accepted,
