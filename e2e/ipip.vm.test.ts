@@ -95,12 +95,7 @@ function suite() {
         routedNodes: [2],
         pool: { cidr: POOL, ipipMode: 'Always' },
       });
-      await Promise.all([0, 1, 2].map((i) => c.ready(i, 60_000))).catch((e: Error) => {
-        // what the agents said is the only clue from inside the VM
-        for (const n of c.nodes)
-          process.stdout.write(`--- ${n.name}\n${n.log.slice(-25).join('\n')}\n`);
-        throw e;
-      });
+      await Promise.all([0, 1, 2].map((i) => c.ready(i, 60_000)));
       a = await c.addPod(0, 'ia', { app: 'a' });
       b = await c.addPod(1, 'ib', { app: 'b' });
       r = await c.addPod(2, 'ir', { app: 'r' });

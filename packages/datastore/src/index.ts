@@ -1,5 +1,6 @@
 export * from './datastore';
 export { MemoryDatastore } from './memory';
+export { whenAvailable, type WhenAvailableOptions } from './when-available';
 export { Syncer, type SyncStatus, type SyncUpdate, type SyncerOptions } from './syncer';
 export { EtcdDatastore, ETCD_PREFIX } from './etcd';
 export { FileDatastore } from './file';

@@ -22,7 +22,13 @@
 import { hostname } from 'node:os';
 import { createLogger } from '@tortie/bgp-speaker';
 import { serveCni } from '@tortie/cni';
-import { KubernetesDatastore, Syncer, datastoreSpec, openDatastore } from '@tortie/datastore';
+import {
+  KubernetesDatastore,
+  Syncer,
+  datastoreSpec,
+  openDatastore,
+  whenAvailable,
+} from '@tortie/datastore';
 import { IpamClient } from '@tortie/ipam';
 import { AGENT_KINDS, Agent, SERVICE_KINDS, type DataplaneManager } from './agent';
 import { BgpGlue } from './bgp/glue';
@@ -64,14 +70,22 @@ async function main(): Promise<void> {
   const routerId = env.CALICO_ROUTER_ID || undefined;
   const ds = openDatastore(datastoreSpec({}, env));
   const ipam = new IpamClient(ds);
-  const node = await registerNode(ds, ipam, {
-    name: nodeName,
-    ipv4Address: env.IP!, // checked by envProblems
-    ...(ip6 ? { ipv6Address: ip6 } : {}),
-    asNumber: env.AS ? Number(env.AS) : undefined,
-    routeReflectorClusterId: env.CLUSTER_ID,
-    labels: parseLabels(env.NODE_LABELS),
-  });
+  // a datastore that is not reachable yet (starting, or slow) is waited for, as calico-node
+  const node = await whenAvailable(
+    () =>
+      registerNode(ds, ipam, {
+        name: nodeName,
+        ipv4Address: env.IP!, // checked by envProblems
+        ...(ip6 ? { ipv6Address: ip6 } : {}),
+        asNumber: env.AS ? Number(env.AS) : undefined,
+        routeReflectorClusterId: env.CLUSTER_ID,
+        labels: parseLabels(env.NODE_LABELS),
+      }),
+    {
+      onRetry: (e, attempt, waitMs) =>
+        logger.warn('datastore not reachable yet, retrying', { attempt, waitMs, error: e.message }),
+    },
+  );
   logger.info('node registered', { node: nodeName, spec: node.spec });
 
   const runner = new ProcessRunner();
