@@ -86,6 +86,11 @@ export const peerConfigSchema = z
     /** GTSM (RFC 5082): send with TTL 255 and accept only TTL >= 256 - hops. */
     ttlSecurity: z.number().int().min(1).max(254).optional(),
     gracefulRestart: peerGracefulRestartSchema.optional(),
+    /**
+     * eBGP: a route whose AS_PATH does not start with the peer's AS is treat-as-withdraw
+     * (RFC 4271 §6.3, RFC 7606 §7.2), as FRR's enforce-first-as; off for route servers.
+     */
+    enforceFirstAs: z.boolean().default(true),
   })
   .refine((p) => p.ttl === undefined || p.ttlSecurity === undefined, {
     message: 'ttl and ttlSecurity cannot both be set (ttlSecurity always sends TTL 255)',

@@ -29,7 +29,9 @@ export type FsmEvent =
   | { type: 'NotifMsg' } // 25
   | { type: 'KeepAliveMsg' } // 26
   | { type: 'UpdateMsg' } // 27
-  | { type: 'UpdateMsgErr'; code: number; subcode: number; data?: Buffer }; // 28
+  | { type: 'UpdateMsgErr'; code: number; subcode: number; data?: Buffer } // 28
+  // not an RFC 4271 event: a ROUTE-REFRESH (RFC 2918), which is only expected in Established
+  | { type: 'RouteRefreshMsg' };
 
 export type FsmAction =
   | { type: 'connect' } // initiate the outgoing TCP connection
@@ -70,6 +72,14 @@ const FSM_SUBCODE: Partial<Record<FsmState, number>> = {
   OpenSent: 1,
   OpenConfirm: 2,
   Established: 3,
+};
+/** The message type (RFC 4271 §4.1, RFC 2918) behind each event that is a received message. */
+const MESSAGE_TYPE: Partial<Record<FsmEvent['type'], number>> = {
+  BGPOpen: 1,
+  UpdateMsg: 2,
+  UpdateMsgErr: 2,
+  KeepAliveMsg: 4,
+  RouteRefreshMsg: 5,
 };
 
 export function initialFsm(): FsmContext {
@@ -288,9 +298,19 @@ function connected(ctx: FsmContext, event: FsmEvent): FsmResult {
     case 'UpdateMsgErr':
       if (state !== 'Established') break;
       return fail(ctx, event, true);
+    case 'RouteRefreshMsg':
+      if (state === 'Established') return { next: ctx, actions: [] }; // the session layer serves it
+      break;
     case 'ConnectRetryTimerExpires':
       break;
   }
-  // Any other event is an FSM error (RFC 6608 subcode names the state).
-  return fail(ctx, { code: FSM_ERROR, subcode: FSM_SUBCODE[state] ?? 0 }, true);
+  // Any other event is an FSM error. RFC 6608 §4: an unexpected message gets the subcode of
+  // the state it arrived in and its message type as data; other events subcode 0 (Unspecified).
+  const type = MESSAGE_TYPE[event.type];
+  if (type === undefined) return fail(ctx, { code: FSM_ERROR, subcode: 0 }, true);
+  return fail(
+    ctx,
+    { code: FSM_ERROR, subcode: FSM_SUBCODE[state] ?? 0, data: Buffer.from([type]) },
+    true,
+  );
 }

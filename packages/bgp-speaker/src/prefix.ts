@@ -35,6 +35,52 @@ export function numberToIpv4(n: number): string {
   return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
 }
 
+/**
+ * Whether an IPv4 address (as a number) can be a host's: not in 0.0.0.0/8 ("this network"),
+ * 224.0.0.0/4 (multicast) or 240.0.0.0/4 (reserved, broadcast). RFC 4271 §6.3 asks that a
+ * NEXT_HOP be "a valid IP host address".
+ */
+export function isIpv4Host(n: number): boolean {
+  const first = n >>> 24;
+  return first !== 0 && first < 224;
+}
+
+/** Whether an address (IPv4 or IPv6 text) can be a host's: see isIpv4Host; IPv6 not :: nor ff00::/8. */
+export function isHostAddress(addr: string): boolean {
+  const v4 = ipv4ToNumber(addr);
+  if (v4 >= 0) return isIpv4Host(v4);
+  const v6 = parseIpv6(addr);
+  return v6 !== undefined && v6[0] !== 0xff && v6.some((b) => b !== 0);
+}
+
+/**
+ * Whether a canonical prefix lies inside 224.0.0.0/4 or ff00::/8: a multicast group, which
+ * RFC 4271 §6.3 calls semantically incorrect in unicast NLRI. Cheap: it runs per prefix.
+ */
+export function isMulticastPrefix(p: Prefix): boolean {
+  if (p.charCodeAt(0) === 50 /* 2 */ && p.charCodeAt(3) === 46 /* . */) {
+    const first = (p.charCodeAt(1) - 48) * 10 + (p.charCodeAt(2) - 48) + 200;
+    return first >= 224 && first <= 239 && Number(p.slice(p.lastIndexOf('/') + 1)) >= 4;
+  }
+  return (
+    p.charCodeAt(0) === 102 /* f */ &&
+    p.charCodeAt(1) === 102 &&
+    p.charCodeAt(4) === 58 /* : */ &&
+    Number(p.slice(p.lastIndexOf('/') + 1)) >= 8
+  );
+}
+
+/** Is IPv4 `ip` inside `cidr` ("a.b.c.d/len")? False for anything that is not IPv4. */
+export function inIpv4Subnet(ip: string, cidr: string): boolean {
+  const [net, len] = cidr.split('/');
+  const a = ipv4ToNumber(ip);
+  const b = ipv4ToNumber(net);
+  if (a < 0 || b < 0) return false;
+  const bits = Number(len);
+  const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+  return (a & mask) >>> 0 === (b & mask) >>> 0;
+}
+
 /** Parses an IPv6 address (RFC 4291 text, embedded IPv4 allowed) into 16 bytes, or undefined. */
 export function parseIpv6(s: string): Buffer | undefined {
   const halves = s.split('::');

@@ -259,6 +259,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
         ttl: cfg.ttl,
         ttlSecurity: cfg.ttlSecurity,
         gracefulRestart: gr,
+        enforceFirstAs: cfg.enforceFirstAs,
       },
       { asn: this.config.asn, routerId: this.config.routerId },
       this.log,
@@ -372,6 +373,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     entry.info.routerId = n.peerRouterId;
     // next-hop-self needs an address of ours per family: configured, else this session's
     const local = entry.peer.localEndpoint;
+    entry.info.localEndpoint = local;
     entry.info.localAddress = {
       ipv4: this.config.nextHop.ipv4 ?? (local && net.isIPv4(local) ? local : undefined),
       ipv6: this.config.nextHop.ipv6 ?? (local && net.isIPv6(local) ? local : undefined),
@@ -446,20 +448,29 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       return;
     }
     const id = entry.info.id;
-    if (msg.discarded?.length)
-      this.log.warn('attributes discarded', { peer: id, attributes: msg.discarded });
+    if (msg.discarded?.length && !msg.treatAsWithdraw)
+      this.log.warn('attributes discarded', {
+        peer: id,
+        attributes: msg.discarded,
+        update: msg.raw?.toString('hex'),
+      });
+    if (msg.ignored?.length)
+      this.log.warn('multicast prefixes ignored', { peer: id, prefixes: msg.ignored });
     const withdrawn = msg.mpUnreach
       ? [...msg.withdrawn, ...msg.mpUnreach.withdrawn]
       : msg.withdrawn;
     let changes: BestPathChange[] = [];
     if (msg.treatAsWithdraw) {
-      this.log.warn('UPDATE treated as withdraw', { peer: id, reason: msg.treatAsWithdraw });
-      changes = this.rib.applyUpdate(
-        id,
-        [...withdrawn, ...msg.nlri, ...(msg.mpReach?.nlri ?? [])],
-        null,
-        [],
-      );
+      const gone = [...msg.nlri, ...(msg.mpReach?.nlri ?? [])];
+      // RFC 7606 §6: the NLRI involved and the whole UPDATE
+      this.log.warn('UPDATE treated as withdraw', {
+        peer: id,
+        reason: msg.treatAsWithdraw,
+        discarded: msg.discarded,
+        nlri: gone,
+        update: msg.raw?.toString('hex'),
+      });
+      changes = this.rib.applyUpdate(id, [...withdrawn, ...gone], null, []);
     } else {
       if (withdrawn.length || msg.nlri.length)
         changes = this.rib.applyUpdate(id, withdrawn, msg.attributes, msg.nlri);

@@ -117,6 +117,16 @@ export interface UpdateMessage {
   treatAsWithdraw?: string;
   /** RFC 7606 "attribute discard": attributes dropped while decoding, for the log. */
   discarded?: string[];
+  /**
+   * Multicast prefixes left out of `nlri` and `mpReach` (RFC 4271 §6.3: a semantically
+   * incorrect prefix is logged and ignored), for the log.
+   */
+  ignored?: Prefix[];
+  /**
+   * The whole message as received, kept only when it was treat-as-withdraw or had an
+   * attribute discarded: RFC 7606 §6 asks that it be logged.
+   */
+  raw?: Buffer;
 }
 
 export interface NotificationMessage {
@@ -145,4 +155,14 @@ export type BgpMessage =
 export interface CodecContext {
   /** Both sides sent the 4-octet AS capability (RFC 6793): AS_PATH carries 4-octet ASNs. */
   as4: boolean;
+  /**
+   * The peer is in another AS: LOCAL_PREF, ORIGINATOR_ID and CLUSTER_LIST from it are
+   * discarded (RFC 7606 §7.5, §7.9, §7.10). Unset: an internal peer.
+   */
+  external?: boolean;
+  /**
+   * The AS every received AS_PATH must start with (RFC 4271 §6.3's optional check on an
+   * external peer; RFC 7606 §7.2: treat-as-withdraw otherwise). Unset: not checked.
+   */
+  firstAs?: number;
 }

@@ -106,16 +106,38 @@ describe('RFC 4271 §8 FSM', () => {
     },
   );
 
-  test.each<[FsmState, FsmEvent, number]>([
-    ['OpenSent', { type: 'KeepAliveMsg' }, 1],
-    ['OpenSent', { type: 'UpdateMsg' }, 1],
-    ['OpenConfirm', { type: 'UpdateMsg' }, 2],
-    ['Established', { type: 'BGPOpen', holdTime: 90 }, 3],
-    ['Established', { type: 'ConnectRetryTimerExpires' }, 3],
-  ])('unexpected message in %s is an FSM error with RFC 6608 subcode', (state, event, subcode) => {
-    const r = fsmStep(at(state), event);
-    expect(r.next.state).toBe('Idle');
-    expect(r.actions[0]).toEqual({ type: 'sendNotification', code: 5, subcode });
+  // RFC 6608 §4: the subcode names the state the unexpected message arrived in, the data
+  // is its message type (1 OPEN, 2 UPDATE, 4 KEEPALIVE, 5 ROUTE-REFRESH)
+  test.each<[FsmState, FsmEvent, number, string | undefined]>([
+    ['OpenSent', { type: 'KeepAliveMsg' }, 1, '04'],
+    ['OpenSent', { type: 'UpdateMsg' }, 1, '02'],
+    ['OpenSent', { type: 'UpdateMsgErr', code: 3, subcode: 1 }, 1, '02'],
+    ['OpenSent', { type: 'RouteRefreshMsg' }, 1, '05'],
+    ['OpenConfirm', { type: 'BGPOpen', holdTime: 90 }, 2, '01'],
+    ['OpenConfirm', { type: 'UpdateMsg' }, 2, '02'],
+    ['OpenConfirm', { type: 'RouteRefreshMsg' }, 2, '05'],
+    ['Established', { type: 'BGPOpen', holdTime: 90 }, 3, '01'],
+    // not a message: Unspecified Error, no data
+    ['Established', { type: 'ConnectRetryTimerExpires' }, 0, undefined],
+  ])(
+    'RFC 6608 §4: unexpected message in %s is an FSM error with its subcode and type',
+    (state, event, subcode, data) => {
+      const r = fsmStep(at(state), event);
+      expect(r.next.state).toBe('Idle');
+      expect(r.actions[0]).toEqual({
+        type: 'sendNotification',
+        code: 5,
+        subcode,
+        ...(data === undefined ? {} : { data: Buffer.from(data, 'hex') }),
+      });
+    },
+  );
+
+  test('a ROUTE-REFRESH in Established is no FSM error', () => {
+    expect(fsmStep(at('Established'), { type: 'RouteRefreshMsg' })).toEqual({
+      next: at('Established'),
+      actions: [],
+    });
   });
 
   test('ManualStop from Established sends Cease/Administrative Shutdown and resets the counter', () => {

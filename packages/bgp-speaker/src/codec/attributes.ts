@@ -1,13 +1,15 @@
 // Path attributes (RFC 4271 §4.3/§5, RFC 1997, 4456, 4760, 6793, 8092) with the
-// revised error handling of RFC 7606: each malformed attribute is classified as
-// treat-as-withdraw, attribute-discard or session-reset.
-import { Parser } from 'binary-parser';
+// revised error handling of RFC 7606: each malformed attribute is handled by its own
+// rule (treat-as-withdraw, attribute-discard or session-reset), and the UPDATE by the
+// strongest rule any of its attributes calls for (§3(h)).
 import { AS_TRANS, AttrFlag, AttrType, ErrorCode, UpdateSubcode } from '../constants';
 import {
   formatIpv6,
   numberToIpv4,
   parseIpv6,
   ipv4ToNumber,
+  isIpv4Host,
+  isMulticastPrefix,
   readNlriList,
   writeNlri,
   nlriSize,
@@ -30,66 +32,68 @@ import { BgpError } from './errors';
 interface RawAttribute {
   flags: number;
   type: number;
-  len: number;
   value: Buffer;
 }
-
-/** One path attribute TLV; the length field is 1 or 2 octets per the Extended Length bit. */
-const attributeTlv = new Parser()
-  .uint8('flags')
-  .uint8('type')
-  .choice('len', {
-    tag: function (this: { flags: number }) {
-      return this.flags & AttrFlag.EXTENDED_LENGTH ? 1 : 0;
-    },
-    choices: { 0: 'uint8', 1: 'uint16be' },
-  })
-  .buffer('value', { length: 'len' });
-
-const attributeList = new Parser().array('attrs', { type: attributeTlv, readUntil: 'eof' });
 
 const OPT = AttrFlag.OPTIONAL;
 const TRANS = AttrFlag.TRANSITIVE;
 
-/** Expected Optional/Transitive bits of each attribute we interpret. */
-const EXPECTED_FLAGS: Record<number, number> = {
-  [AttrType.ORIGIN]: TRANS,
-  [AttrType.AS_PATH]: TRANS,
-  [AttrType.NEXT_HOP]: TRANS,
-  [AttrType.MULTI_EXIT_DISC]: OPT,
-  [AttrType.LOCAL_PREF]: TRANS,
-  [AttrType.ATOMIC_AGGREGATE]: TRANS,
-  [AttrType.AGGREGATOR]: OPT | TRANS,
-  [AttrType.COMMUNITIES]: OPT | TRANS,
-  [AttrType.ORIGINATOR_ID]: OPT,
-  [AttrType.CLUSTER_LIST]: OPT,
-  [AttrType.MP_REACH_NLRI]: OPT,
-  [AttrType.MP_UNREACH_NLRI]: OPT,
-  [AttrType.AS4_PATH]: OPT | TRANS,
-  [AttrType.AS4_AGGREGATOR]: OPT | TRANS,
-  [AttrType.LARGE_COMMUNITIES]: OPT | TRANS,
-};
+/** RFC 7606 §2's approaches to a malformed attribute. */
+type Approach = 'treat-as-withdraw' | 'attribute-discard' | 'session-reset';
 
-const ATTR_NAMES: Record<number, string> = {
-  1: 'ORIGIN',
-  2: 'AS_PATH',
-  3: 'NEXT_HOP',
-  4: 'MULTI_EXIT_DISC',
-  5: 'LOCAL_PREF',
-  6: 'ATOMIC_AGGREGATE',
-  7: 'AGGREGATOR',
-  8: 'COMMUNITIES',
-  9: 'ORIGINATOR_ID',
-  10: 'CLUSTER_LIST',
-  14: 'MP_REACH_NLRI',
-  15: 'MP_UNREACH_NLRI',
-  17: 'AS4_PATH',
-  18: 'AS4_AGGREGATOR',
-  32: 'LARGE_COMMUNITIES',
+interface AttributeRule {
+  name: string;
+  /** The Optional and Transitive bits it must carry. */
+  flags: number;
+  /** What a malformed one does to its UPDATE; wrong O/T flags are malformed too (§3(c)). */
+  malformed: Approach;
+  /** Meaningful only inside the AS: from an external peer it is discarded, whatever it holds. */
+  internalOnly?: boolean;
+}
+
+const WITHDRAW: Approach = 'treat-as-withdraw';
+const DISCARD: Approach = 'attribute-discard';
+
+/** The attributes we interpret, each with its section of RFC 7606 (or its own RFC). */
+const RULES: Record<number, AttributeRule> = {
+  [AttrType.ORIGIN]: { name: 'ORIGIN', flags: TRANS, malformed: WITHDRAW }, // §7.1
+  [AttrType.AS_PATH]: { name: 'AS_PATH', flags: TRANS, malformed: WITHDRAW }, // §7.2
+  [AttrType.NEXT_HOP]: { name: 'NEXT_HOP', flags: TRANS, malformed: WITHDRAW }, // §7.3
+  [AttrType.MULTI_EXIT_DISC]: { name: 'MULTI_EXIT_DISC', flags: OPT, malformed: WITHDRAW }, // §7.4
+  [AttrType.LOCAL_PREF]: {
+    name: 'LOCAL_PREF',
+    flags: TRANS,
+    malformed: WITHDRAW,
+    internalOnly: true,
+  }, // §7.5
+  [AttrType.ATOMIC_AGGREGATE]: { name: 'ATOMIC_AGGREGATE', flags: TRANS, malformed: DISCARD }, // §7.6
+  [AttrType.AGGREGATOR]: { name: 'AGGREGATOR', flags: OPT | TRANS, malformed: DISCARD }, // §7.7
+  [AttrType.COMMUNITIES]: { name: 'COMMUNITIES', flags: OPT | TRANS, malformed: WITHDRAW }, // §7.8
+  [AttrType.ORIGINATOR_ID]: {
+    name: 'ORIGINATOR_ID',
+    flags: OPT,
+    malformed: WITHDRAW,
+    internalOnly: true,
+  }, // §7.9
+  [AttrType.CLUSTER_LIST]: {
+    name: 'CLUSTER_LIST',
+    flags: OPT,
+    malformed: WITHDRAW,
+    internalOnly: true,
+  }, // §7.10
+  [AttrType.MP_REACH_NLRI]: { name: 'MP_REACH_NLRI', flags: OPT, malformed: 'session-reset' }, // §7.11
+  [AttrType.MP_UNREACH_NLRI]: { name: 'MP_UNREACH_NLRI', flags: OPT, malformed: 'session-reset' }, // §7.12
+  [AttrType.AS4_PATH]: { name: 'AS4_PATH', flags: OPT | TRANS, malformed: DISCARD }, // RFC 6793 §6
+  [AttrType.AS4_AGGREGATOR]: { name: 'AS4_AGGREGATOR', flags: OPT | TRANS, malformed: DISCARD }, // RFC 6793 §6
+  [AttrType.LARGE_COMMUNITIES]: {
+    name: 'LARGE_COMMUNITIES',
+    flags: OPT | TRANS,
+    malformed: WITHDRAW,
+  }, // RFC 8092 §6
 };
 
 export function attributeName(type: number): string {
-  return ATTR_NAMES[type] ?? `attribute ${type}`;
+  return RULES[type]?.name ?? `attribute ${type}`;
 }
 
 /** The whole attribute as it was on the wire: the data field of its NOTIFICATION. */
@@ -98,59 +102,93 @@ function wireOf(a: RawAttribute): Buffer {
   const head = Buffer.alloc(ext ? 4 : 3);
   head[0] = a.flags;
   head[1] = a.type;
-  if (ext) head.writeUInt16BE(a.len, 2);
-  else head[2] = a.len;
+  if (ext) head.writeUInt16BE(a.value.length, 2);
+  else head[2] = a.value.length;
   return Buffer.concat([head, a.value]);
+}
+
+/**
+ * An error that makes the UPDATE treat-as-withdraw: `error` is the NOTIFICATION RFC 4271
+ * would send for it, which we do send when the UPDATE has no reachable NLRI (RFC 7606 §5.2).
+ */
+export interface WithdrawError {
+  /** The attribute it is about; unset for the framing errors of §4. */
+  type?: number;
+  error: BgpError;
 }
 
 export interface DecodedAttributes {
   attributes: PathAttributes;
   mpReach?: MpReach;
   mpUnreach?: MpUnreach;
-  /** Set when an error requires every announced prefix to be treated as withdrawn. */
-  treatAsWithdraw?: string;
+  /** MP_REACH_NLRI of a family we do not carry, with NLRI in it (reachable NLRI all the same). */
+  otherFamilyReach?: boolean;
+  /** Errors whose approach is treat-as-withdraw, in the order found. */
+  errors: WithdrawError[];
+  /** Attributes dropped (attribute discard), for the log. */
   discarded: string[];
+  /** Multicast prefixes left out of MP_REACH_NLRI (RFC 4271 §6.3), for the log. */
+  ignored: Prefix[];
   /** Type codes present, to check for missing well-known attributes. */
   present: Set<number>;
 }
 
-/** Splits the attribute section into TLVs; an overrun is a Malformed Attribute List. */
-function splitAttributes(section: Buffer): RawAttribute[] {
-  const malformed = (why: string) =>
-    new BgpError(
-      ErrorCode.UPDATE_MESSAGE,
-      UpdateSubcode.MALFORMED_ATTRIBUTE_LIST,
-      Buffer.alloc(0),
-      why,
-    );
-  let raw: RawAttribute[];
-  try {
-    raw = (attributeList.parse(section) as { attrs: RawAttribute[] }).attrs;
-  } catch {
-    throw malformed('path attribute header runs past the attribute section');
-  }
-  // binary-parser truncates a value that overruns its buffer: check every length.
-  let consumed = 0;
-  for (const a of raw) {
-    if (a.value.length !== a.len || a.len === undefined) {
-      throw malformed(`${attributeName(a.type)} length ${a.len} runs past the attribute section`);
+const malformedList = (why: string) =>
+  new BgpError(
+    ErrorCode.UPDATE_MESSAGE,
+    UpdateSubcode.MALFORMED_ATTRIBUTE_LIST,
+    Buffer.alloc(0),
+    why,
+  );
+
+/**
+ * Splits the attribute section into TLVs. RFC 7606 §4: when the last attribute's length
+ * runs past the section, or too few octets are left for an attribute header, the UPDATE is
+ * treat-as-withdraw and the NLRI is found by the Total Attribute Length all the same; we
+ * return the attributes before it and `framing` says what went wrong. An MP_REACH_NLRI or
+ * MP_UNREACH_NLRI cut short cannot be parsed, so that is a session reset (§3(j)).
+ */
+function splitAttributes(s: Buffer): { raw: RawAttribute[]; framing?: string } {
+  const raw: RawAttribute[] = [];
+  let off = 0;
+  while (off < s.length) {
+    const left = s.length - off;
+    const flags = s[off];
+    const type = left >= 2 ? s[off + 1] : undefined;
+    const head = flags & AttrFlag.EXTENDED_LENGTH ? 4 : 3;
+    let why: string | undefined;
+    if (left < head) why = `${left} octet(s) after the last attribute, too few for one`;
+    else {
+      const len = head === 4 ? s.readUInt16BE(off + 2) : s[off + 2];
+      if (off + head + len <= s.length) {
+        raw.push({ flags, type: type!, value: s.subarray(off + head, off + head + len) });
+        off += head + len;
+        continue;
+      }
+      why = `${attributeName(type!)} length ${len} runs past the attribute section`;
     }
-    consumed += (a.flags & AttrFlag.EXTENDED_LENGTH ? 4 : 3) + a.len;
+    if (type === AttrType.MP_REACH_NLRI || type === AttrType.MP_UNREACH_NLRI)
+      throw malformedList(why);
+    return { raw, framing: why };
   }
-  if (consumed !== section.length)
-    throw malformed('path attribute header runs past the attribute section');
-  return raw;
+  return { raw };
 }
 
-function decodeAsPath(v: Buffer, asnSize: 2 | 4): AsPathSegment[] | undefined {
+/**
+ * An AS_PATH (or AS4_PATH) as segments, or a sentence saying why it is malformed
+ * (RFC 7606 §7.2: unknown segment type, overrun, a lone octet left, empty segment).
+ */
+function decodeAsPath(v: Buffer, asnSize: 2 | 4): AsPathSegment[] | string {
   const segments: AsPathSegment[] = [];
   let off = 0;
   while (off < v.length) {
-    if (off + 2 > v.length) return undefined;
+    if (off + 2 > v.length) return 'a lone octet after the last segment';
     const type = v[off];
     const count = v[off + 1];
     off += 2;
-    if (type < 1 || type > 4 || count === 0 || off + count * asnSize > v.length) return undefined;
+    if (type < 1 || type > 4) return `unknown segment type ${type}`;
+    if (count === 0) return 'a segment of length 0';
+    if (off + count * asnSize > v.length) return `a segment of ${count} ASNs runs past the end`;
     const asns: number[] = new Array(count);
     for (let i = 0; i < count; i++, off += asnSize) {
       asns[i] = asnSize === 4 ? v.readUInt32BE(off) : v.readUInt16BE(off);
@@ -159,6 +197,13 @@ function decodeAsPath(v: Buffer, asnSize: 2 | 4): AsPathSegment[] | undefined {
   }
   return segments;
 }
+
+const hasAs0 = (path: AsPathSegment[]) => path.some((s) => s.asns.includes(0));
+const hasConfed = (path: AsPathSegment[]) =>
+  path.some(
+    (s) =>
+      s.type === AsPathSegmentType.AS_CONFED_SEQUENCE || s.type === AsPathSegmentType.AS_CONFED_SET,
+  );
 
 /** RFC 6793 §4.2.3: rebuild the 4-octet path from AS_PATH (2-octet) and AS4_PATH. */
 export function mergeAs4Path(asPath: AsPathSegment[], as4Path: AsPathSegment[]): AsPathSegment[] {
@@ -217,89 +262,110 @@ function decodeMpNextHop(
   return undefined;
 }
 
-function readPrefixList(v: Buffer, start: number, afi: Afi, what: string): Prefix[] {
-  return readNlriList(
-    v,
-    start,
-    v.length,
-    afi,
-    (at) =>
-      new BgpError(
-        ErrorCode.UPDATE_MESSAGE,
-        UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR,
-        Buffer.alloc(0),
-        `${what}: malformed prefix at offset ${at + start}`,
-      ),
+/** RFC 4760 §7: an MP attribute we cannot read resets the session with Optional Attribute Error. */
+function mpError(a: RawAttribute, why: string): BgpError {
+  return new BgpError(
+    ErrorCode.UPDATE_MESSAGE,
+    UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR,
+    wireOf(a),
+    `${attributeName(a.type)} ${why}`,
   );
 }
 
-function decodeMpReach(a: RawAttribute): MpReach | undefined {
+function readPrefixList(a: RawAttribute, start: number, afi: Afi): Prefix[] {
+  return readNlriList(a.value, start, a.value.length, afi, (at) =>
+    mpError(a, `has a malformed prefix at offset ${at + start}`),
+  );
+}
+
+/** RFC 4271 §6.3: multicast prefixes are semantically incorrect NLRI, ignored (and logged). */
+export function withoutMulticast(prefixes: Prefix[], ignored: Prefix[]): Prefix[] {
+  if (!prefixes.some(isMulticastPrefix)) return prefixes;
+  for (const p of prefixes) if (isMulticastPrefix(p)) ignored.push(p);
+  return prefixes.filter((p) => !isMulticastPrefix(p));
+}
+
+/** undefined: a family we do not carry (`nlri` says whether it announced anything). */
+function decodeMpReach(a: RawAttribute, ignored: Prefix[]): MpReach | { nlri: boolean } {
   const v = a.value;
-  const fail = (why: string) =>
-    new BgpError(
-      ErrorCode.UPDATE_MESSAGE,
-      UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR,
-      wireOf(a),
-      `MP_REACH_NLRI ${why}`,
-    );
-  if (v.length < 5) throw fail(`too short (${v.length} octets)`);
+  if (v.length < 5) throw mpError(a, `too short (${v.length} octets)`); // RFC 7606 §5.3
   const afi = v.readUInt16BE(0);
   const safi = v[2];
   const nhLen = v[3];
-  if (4 + nhLen + 1 > v.length) throw fail(`next hop length ${nhLen} runs past the attribute`);
-  if (safi !== 1 || (afi !== AFI_IPV4 && afi !== AFI_IPV6)) return undefined; // not a family we carry
+  if (4 + nhLen + 1 > v.length)
+    throw mpError(a, `next hop length ${nhLen} runs past the attribute`);
+  if (safi !== 1 || (afi !== AFI_IPV4 && afi !== AFI_IPV6))
+    return { nlri: v.length > 4 + nhLen + 1 }; // not a family we carry
   const nh = decodeMpNextHop(afi, v.subarray(4, 4 + nhLen));
-  if (!nh) throw fail(`next hop length ${nhLen} is invalid for AFI ${afi}`);
-  const nlri = readPrefixList(v, 4 + nhLen + 1, afi, 'MP_REACH_NLRI');
+  if (!nh) throw mpError(a, `next hop length ${nhLen} is invalid for AFI ${afi}`); // §7.11
+  const nlri = withoutMulticast(readPrefixList(a, 4 + nhLen + 1, afi), ignored);
   return { afi, safi, ...nh, nlri };
 }
 
 function decodeMpUnreach(a: RawAttribute): MpUnreach | undefined {
   const v = a.value;
-  if (v.length < 3) {
-    throw new BgpError(
-      ErrorCode.UPDATE_MESSAGE,
-      UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR,
-      wireOf(a),
-      `MP_UNREACH_NLRI too short (${v.length} octets)`,
-    );
-  }
+  if (v.length < 3) throw mpError(a, `too short (${v.length} octets)`); // RFC 7606 §5.3
   const afi = v.readUInt16BE(0);
   const safi = v[2];
   if (safi !== 1 || (afi !== AFI_IPV4 && afi !== AFI_IPV6)) return undefined;
-  return { afi, safi, withdrawn: readPrefixList(v, 3, afi, 'MP_UNREACH_NLRI') };
+  return { afi, safi, withdrawn: readPrefixList(a, 3, afi) };
+}
+
+/** A list of 4-octet (or 12-octet) items, or undefined when the length is 0 or not a multiple. */
+function items<T>(v: Buffer, size: number, read: (at: number) => T): T[] | undefined {
+  if (v.length === 0 || v.length % size) return undefined;
+  const out: T[] = [];
+  for (let i = 0; i < v.length; i += size) out.push(read(i));
+  return out;
 }
 
 /**
  * Decodes the attribute section of an UPDATE. Throws BgpError for session-reset errors;
- * records treat-as-withdraw and attribute-discard cases on the result (RFC 7606).
+ * returns treat-as-withdraw errors and discarded attributes on the result (RFC 7606), for
+ * decodeUpdate to weigh against the NLRI the UPDATE carries.
  */
 export function decodeAttributes(section: Buffer, ctx: CodecContext): DecodedAttributes {
-  const raw = splitAttributes(section);
+  const { raw, framing } = splitAttributes(section);
   const attrs: PathAttributes = { origin: 0, asPath: [] };
-  const out: DecodedAttributes = { attributes: attrs, discarded: [], present: new Set() };
-  const withdraw = (why: string) => {
-    out.treatAsWithdraw ??= why;
+  const out: DecodedAttributes = {
+    attributes: attrs,
+    errors: [],
+    discarded: [],
+    ignored: [],
+    present: new Set(),
   };
+  const u32 = (v: Buffer) => (v.length === 4 ? v.readUInt32BE(0) : undefined);
+  /** `a` is malformed: handle it by its rule, with the NOTIFICATION RFC 4271 gives it. */
+  const malformed = (a: RawAttribute, subcode: UpdateSubcode, why: string) => {
+    // RFC 4271 §6.3: the data is the attribute, except for Malformed AS_PATH
+    const data = subcode === UpdateSubcode.MALFORMED_AS_PATH ? Buffer.alloc(0) : wireOf(a);
+    const error = new BgpError(ErrorCode.UPDATE_MESSAGE, subcode, data, why);
+    const approach = RULES[a.type].malformed;
+    if (approach === 'session-reset') throw error;
+    if (approach === 'attribute-discard') out.discarded.push(why);
+    else out.errors.push({ type: a.type, error });
+  };
+  const lengthError = (a: RawAttribute, expected: string) =>
+    malformed(
+      a,
+      UpdateSubcode.ATTRIBUTE_LENGTH_ERROR,
+      `${attributeName(a.type)} length ${a.value.length}, expected ${expected}`,
+    );
   let as4Path: AsPathSegment[] | undefined;
   let as4Aggregator: { asn: number; address: string } | undefined;
+  let asPathOk = false;
   for (const a of raw) {
+    const rule = RULES[a.type];
     if (out.present.has(a.type)) {
-      if (a.type === AttrType.MP_REACH_NLRI || a.type === AttrType.MP_UNREACH_NLRI) {
-        throw new BgpError(
-          ErrorCode.UPDATE_MESSAGE,
-          UpdateSubcode.MALFORMED_ATTRIBUTE_LIST,
-          Buffer.alloc(0),
-          `${attributeName(a.type)} appears more than once`,
-        );
-      }
-      out.discarded.push(`duplicate ${attributeName(a.type)}`); // RFC 7606 §3g: keep the first
+      // RFC 7606 §3(g): a second MP attribute resets; any other repeat is dropped
+      if (rule?.malformed === 'session-reset')
+        throw malformedList(`${rule.name} appears more than once`);
+      out.discarded.push(`duplicate ${attributeName(a.type)}`);
       continue;
     }
     out.present.add(a.type);
     const v = a.value;
-    const expected = EXPECTED_FLAGS[a.type];
-    if (expected === undefined) {
+    if (!rule) {
       if (!(a.flags & OPT)) {
         throw new BgpError(
           ErrorCode.UPDATE_MESSAGE,
@@ -313,118 +379,165 @@ export function decodeAttributes(section: Buffer, ctx: CodecContext): DecodedAtt
       }
       continue;
     }
-    const name = attributeName(a.type);
-    if ((a.flags & (OPT | TRANS)) !== expected) {
-      if (a.type === AttrType.MP_REACH_NLRI || a.type === AttrType.MP_UNREACH_NLRI) {
-        throw new BgpError(
-          ErrorCode.UPDATE_MESSAGE,
-          UpdateSubcode.ATTRIBUTE_FLAGS_ERROR,
-          wireOf(a),
-          `${name} has wrong flags 0x${a.flags.toString(16)}`,
-        );
-      }
-      withdraw(`${name} has wrong flags 0x${a.flags.toString(16)}`);
+    if (rule.internalOnly && ctx.external) {
+      out.discarded.push(`${rule.name} from an external peer`); // RFC 7606 §7.5, §7.9, §7.10
+      continue;
+    }
+    if ((a.flags & (OPT | TRANS)) !== rule.flags) {
+      malformed(
+        a,
+        UpdateSubcode.ATTRIBUTE_FLAGS_ERROR,
+        `${rule.name} has wrong flags 0x${a.flags.toString(16)}`,
+      );
       continue;
     }
     switch (a.type) {
       case AttrType.ORIGIN:
-        if (v.length !== 1) withdraw(`ORIGIN length ${v.length} != 1`);
-        else if (v[0] > 2) withdraw(`invalid ORIGIN value ${v[0]}`);
+        if (v.length !== 1) lengthError(a, '1');
+        else if (v[0] > 2)
+          malformed(a, UpdateSubcode.INVALID_ORIGIN_ATTRIBUTE, `invalid ORIGIN value ${v[0]}`);
         else attrs.origin = v[0];
         break;
       case AttrType.AS_PATH: {
         const p = decodeAsPath(v, ctx.as4 ? 4 : 2);
-        if (!p) withdraw('malformed AS_PATH');
-        else attrs.asPath = p;
+        if (typeof p === 'string')
+          malformed(a, UpdateSubcode.MALFORMED_AS_PATH, `malformed AS_PATH: ${p}`);
+        else if (hasAs0(p)) malformed(a, UpdateSubcode.MALFORMED_AS_PATH, 'AS 0 in AS_PATH');
+        // RFC 5065 §5: confederation segments from outside our confederation (we are in
+        // none) make the AS_PATH malformed; checked on external peers, as BIRD and GoBGP do
+        else if (ctx.external && hasConfed(p))
+          malformed(a, UpdateSubcode.MALFORMED_AS_PATH, 'AS_CONFED segment from an external peer');
+        else {
+          attrs.asPath = p;
+          asPathOk = true;
+        }
         break;
       }
       case AttrType.NEXT_HOP: {
         if (v.length !== 4) {
-          withdraw(`NEXT_HOP length ${v.length} != 4`);
+          lengthError(a, '4');
           break;
         }
-        const nh = v.readUInt32BE(0);
-        // 0.0.0.0 and class D/E are semantically invalid (RFC 4271 §6.3: ignore the route)
-        if (nh === 0 || nh >>> 28 >= 0xe) withdraw(`invalid NEXT_HOP ${ipv4At(v, 0)}`);
+        // 0.0.0.0/8, multicast and class E are not host addresses: RFC 4271 §6.3 calls
+        // that syntactically incorrect (Invalid NEXT_HOP), RFC 7606 §3(e) treat-as-withdraw
+        if (!isIpv4Host(v.readUInt32BE(0)))
+          malformed(
+            a,
+            UpdateSubcode.INVALID_NEXT_HOP_ATTRIBUTE,
+            `invalid NEXT_HOP ${ipv4At(v, 0)}`,
+          );
         else attrs.nextHop = ipv4At(v, 0);
         break;
       }
       case AttrType.MULTI_EXIT_DISC:
-        if (v.length !== 4) withdraw(`MULTI_EXIT_DISC length ${v.length} != 4`);
-        else attrs.med = v.readUInt32BE(0);
+        if (v.length !== 4) lengthError(a, '4');
+        else attrs.med = u32(v);
         break;
       case AttrType.LOCAL_PREF:
-        if (v.length !== 4) withdraw(`LOCAL_PREF length ${v.length} != 4`);
-        else attrs.localPref = v.readUInt32BE(0);
+        if (v.length !== 4) lengthError(a, '4');
+        else attrs.localPref = u32(v);
         break;
       case AttrType.ATOMIC_AGGREGATE:
-        if (v.length !== 0) out.discarded.push(`ATOMIC_AGGREGATE length ${v.length} != 0`);
+        if (v.length !== 0) lengthError(a, '0');
         else attrs.atomicAggregate = true;
         break;
       case AttrType.AGGREGATOR: {
         const size = ctx.as4 ? 8 : 6;
-        if (v.length !== size) out.discarded.push(`AGGREGATOR length ${v.length} != ${size}`);
-        else
-          attrs.aggregator = ctx.as4
-            ? { asn: v.readUInt32BE(0), address: ipv4At(v, 4) }
-            : { asn: v.readUInt16BE(0), address: ipv4At(v, 2) };
+        if (v.length !== size) lengthError(a, String(size));
+        else {
+          const asn = ctx.as4 ? v.readUInt32BE(0) : v.readUInt16BE(0);
+          if (asn === 0) malformed(a, UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, 'AS 0 in AGGREGATOR');
+          else attrs.aggregator = { asn, address: ipv4At(v, size - 4) };
+        }
         break;
       }
-      case AttrType.COMMUNITIES:
-        if (v.length === 0 || v.length % 4)
-          withdraw(`COMMUNITIES length ${v.length} is not a multiple of 4`);
-        else {
-          const cs: number[] = [];
-          for (let i = 0; i < v.length; i += 4) cs.push(v.readUInt32BE(i));
-          attrs.communities = cs;
-        }
+      case AttrType.COMMUNITIES: {
+        const cs = items(v, 4, (i) => v.readUInt32BE(i));
+        if (!cs) lengthError(a, 'a non-zero multiple of 4');
+        else attrs.communities = cs;
         break;
+      }
       case AttrType.ORIGINATOR_ID:
-        if (v.length !== 4) withdraw(`ORIGINATOR_ID length ${v.length} != 4`);
+        if (v.length !== 4) lengthError(a, '4');
         else attrs.originatorId = ipv4At(v, 0);
         break;
-      case AttrType.CLUSTER_LIST:
-        if (v.length === 0 || v.length % 4)
-          withdraw(`CLUSTER_LIST length ${v.length} is not a multiple of 4`);
-        else {
-          const ids: string[] = [];
-          for (let i = 0; i < v.length; i += 4) ids.push(ipv4At(v, i));
-          attrs.clusterList = ids;
-        }
+      case AttrType.CLUSTER_LIST: {
+        const ids = items(v, 4, (i) => ipv4At(v, i));
+        if (!ids) lengthError(a, 'a non-zero multiple of 4');
+        else attrs.clusterList = ids;
         break;
-      case AttrType.MP_REACH_NLRI:
-        out.mpReach = decodeMpReach(a);
+      }
+      case AttrType.MP_REACH_NLRI: {
+        const r = decodeMpReach(a, out.ignored);
+        if ('afi' in r) out.mpReach = r;
+        else out.otherFamilyReach = r.nlri;
         break;
+      }
       case AttrType.MP_UNREACH_NLRI:
         out.mpUnreach = decodeMpUnreach(a);
         break;
       case AttrType.AS4_PATH: {
-        const p = decodeAsPath(v, 4);
-        if (!p) out.discarded.push('malformed AS4_PATH');
-        else as4Path = p;
+        if (ctx.as4) {
+          out.discarded.push('AS4_PATH from a 4-octet-AS peer'); // RFC 6793 §6
+          break;
+        }
+        const p = v.length === 0 ? 'empty' : decodeAsPath(v, 4);
+        if (typeof p === 'string')
+          malformed(a, UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, `malformed AS4_PATH: ${p}`);
+        else if (hasAs0(p))
+          malformed(a, UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, 'AS 0 in AS4_PATH');
+        else {
+          // RFC 6793 §6: confederation segments in AS4_PATH are dropped, the rest is used
+          as4Path = p.filter(
+            (s) => s.type === AsPathSegmentType.AS_SEQUENCE || s.type === AsPathSegmentType.AS_SET,
+          );
+          if (as4Path.length < p.length) out.discarded.push('confederation segments of AS4_PATH');
+        }
         break;
       }
       case AttrType.AS4_AGGREGATOR:
-        if (v.length !== 8) out.discarded.push(`AS4_AGGREGATOR length ${v.length} != 8`);
+        if (ctx.as4)
+          out.discarded.push('AS4_AGGREGATOR from a 4-octet-AS peer'); // RFC 6793 §6
+        else if (v.length !== 8) lengthError(a, '8');
+        else if (v.readUInt32BE(0) === 0)
+          malformed(a, UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, 'AS 0 in AS4_AGGREGATOR');
         else as4Aggregator = { asn: v.readUInt32BE(0), address: ipv4At(v, 4) };
         break;
-      case AttrType.LARGE_COMMUNITIES:
-        if (v.length === 0 || v.length % 12)
-          withdraw(`LARGE_COMMUNITIES length ${v.length} is not a multiple of 12`);
-        else {
-          const ls: Array<[number, number, number]> = [];
-          for (let i = 0; i < v.length; i += 12)
-            ls.push([v.readUInt32BE(i), v.readUInt32BE(i + 4), v.readUInt32BE(i + 8)]);
-          attrs.largeCommunities = ls;
-        }
+      case AttrType.LARGE_COMMUNITIES: {
+        const ls = items(v, 12, (i): [number, number, number] => [
+          v.readUInt32BE(i),
+          v.readUInt32BE(i + 4),
+          v.readUInt32BE(i + 8),
+        ]);
+        if (!ls) lengthError(a, 'a non-zero multiple of 12');
+        else attrs.largeCommunities = ls;
         break;
+      }
     }
   }
-  // RFC 6793: a NEW speaker ignores AS4_* from a NEW peer; from an OLD peer it merges them.
-  if (!ctx.as4) {
+  // RFC 6793 §4.2.3, from an OLD peer: an AGGREGATOR other than AS_TRANS means AS4_PATH and
+  // AS4_AGGREGATOR are ignored; otherwise AS4_AGGREGATOR replaces it and the paths merge.
+  if (!ctx.as4 && !(attrs.aggregator && attrs.aggregator.asn !== AS_TRANS)) {
+    if (as4Aggregator && attrs.aggregator) attrs.aggregator = as4Aggregator;
     if (as4Path) attrs.asPath = mergeAs4Path(attrs.asPath, as4Path);
-    if (as4Aggregator && attrs.aggregator?.asn === AS_TRANS) attrs.aggregator = as4Aggregator;
   }
+  // RFC 4271 §6.3's optional leftmost-AS check on an external peer's path; RFC 7606 §7.2:
+  // treat-as-withdraw
+  if (ctx.firstAs !== undefined && asPathOk) {
+    const first = attrs.asPath[0];
+    if (first?.type !== AsPathSegmentType.AS_SEQUENCE || first.asns[0] !== ctx.firstAs) {
+      out.errors.push({
+        type: AttrType.AS_PATH,
+        error: new BgpError(
+          ErrorCode.UPDATE_MESSAGE,
+          UpdateSubcode.MALFORMED_AS_PATH,
+          Buffer.alloc(0),
+          `AS_PATH does not start with the peer's AS ${ctx.firstAs}`,
+        ),
+      });
+    }
+  }
+  if (framing) out.errors.push({ error: malformedList(framing) });
   return out;
 }
 

@@ -2,6 +2,9 @@
 // RFC 4271 §6 prescribes for it, plus a sentence saying what was wrong.
 
 export class BgpError extends Error {
+  /** The whole message it was found in, for the log (RFC 7606 §6); set by the reader. */
+  raw?: Buffer;
+
   constructor(
     readonly code: number,
     readonly subcode: number,

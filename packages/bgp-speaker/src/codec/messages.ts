@@ -31,6 +31,7 @@ import { AttrType } from '../constants';
 import type { Afi } from '../types';
 import {
   decodeAttributes,
+  withoutMulticast,
   encodeAttributes,
   encodeNlri,
   mpAttribute,
@@ -211,17 +212,22 @@ function decodeUpdate(body: Buffer, ctx: CodecContext): UpdateMessage {
       why,
     );
   const { withdrawnLen } = updateHead.parse(body) as { withdrawnLen: number };
+  // RFC 7606 §3(b): lengths that overrun the message reset the session
   if (2 + withdrawnLen + 2 > body.length)
     throw malformed(`withdrawn routes length ${withdrawnLen} overruns the message`);
   const attrLen = body.readUInt16BE(2 + withdrawnLen);
   const attrStart = 4 + withdrawnLen;
   if (attrStart + attrLen > body.length)
     throw malformed(`total path attribute length ${attrLen} overruns the message`);
+  // §3(i), §3(j), §5.3: both prefix fields must parse, or nothing can be withdrawn
   const withdrawn = readIpv4Prefixes(body, 2, 2 + withdrawnLen, 'withdrawn routes');
-  const nlri = readIpv4Prefixes(body, attrStart + attrLen, body.length, 'NLRI');
+  const announced = readIpv4Prefixes(body, attrStart + attrLen, body.length, 'NLRI');
+  const ignored: Prefix[] = [];
+  const nlri = withoutMulticast(announced, ignored);
   const msg: UpdateMessage = { type: 'update', withdrawn, attributes: null, nlri };
+  if (ignored.length) msg.ignored = ignored;
   if (attrLen === 0) {
-    if (nlri.length) {
+    if (announced.length) {
       msg.treatAsWithdraw = 'NLRI without path attributes (ORIGIN, AS_PATH, NEXT_HOP missing)';
     }
     return msg;
@@ -230,17 +236,30 @@ function decodeUpdate(body: Buffer, ctx: CodecContext): UpdateMessage {
   msg.attributes = d.attributes;
   if (d.mpReach) msg.mpReach = d.mpReach;
   if (d.mpUnreach) msg.mpUnreach = d.mpUnreach;
-  if (d.discarded.length) msg.discarded = d.discarded;
-  let why = d.treatAsWithdraw;
-  // Missing well-known attributes (RFC 4271 §6.3, treat-as-withdraw per RFC 7606 §3d).
-  if (!why && (nlri.length || d.mpReach?.nlri.length)) {
+  const discarded = d.discarded;
+  let errors = d.errors;
+  if (announced.length === 0 && d.mpReach && errors.some((e) => e.type === AttrType.NEXT_HOP)) {
+    // RFC 4760 §3: a NEXT_HOP beside MP_REACH_NLRI alone is ignored, errors and all
+    discarded.push('NEXT_HOP of an UPDATE whose NLRI is all in MP_REACH_NLRI');
+    errors = errors.filter((e) => e.type !== AttrType.NEXT_HOP);
+  }
+  if (discarded.length) msg.discarded = discarded;
+  if (d.ignored.length) msg.ignored = [...ignored, ...d.ignored];
+  const reachable = announced.length > 0 || !!d.mpReach?.nlri.length || !!d.otherFamilyReach;
+  // RFC 7606 §5.2: attributes without reachable NLRI and an error other than attribute
+  // discard: we cannot be sure the NLRI parsed, so the session is reset, with the
+  // NOTIFICATION RFC 4271 gives the first such error
+  if (errors.length && !reachable) throw errors[0].error;
+  const why = errors.map((e) => e.error.message);
+  // Missing well-known attributes (RFC 4271 §6.3, treat-as-withdraw per RFC 7606 §3(d)).
+  if (reachable) {
     const missing: string[] = [];
     if (!d.present.has(AttrType.ORIGIN)) missing.push('ORIGIN');
     if (!d.present.has(AttrType.AS_PATH)) missing.push('AS_PATH');
-    if (nlri.length && !d.present.has(AttrType.NEXT_HOP)) missing.push('NEXT_HOP');
-    if (missing.length) why = `missing well-known attribute ${missing.join(', ')}`;
+    if (announced.length && !d.present.has(AttrType.NEXT_HOP)) missing.push('NEXT_HOP');
+    if (missing.length) why.push(`missing well-known attribute ${missing.join(', ')}`);
   }
-  if (why) msg.treatAsWithdraw = why;
+  if (why.length) msg.treatAsWithdraw = why.join('; ');
   return msg;
 }
 
@@ -322,8 +341,12 @@ export function decodeMessage(buf: Buffer, ctx: CodecContext): BgpMessage {
   switch (type as MessageType) {
     case MessageType.OPEN:
       return decodeOpen(body);
-    case MessageType.UPDATE:
-      return decodeUpdate(body, ctx);
+    case MessageType.UPDATE: {
+      const u = decodeUpdate(body, ctx);
+      // RFC 7606 §6: the whole UPDATE goes to the log when something in it was malformed
+      if (u.treatAsWithdraw || u.discarded) u.raw = Buffer.from(buf);
+      return u;
+    }
     case MessageType.NOTIFICATION:
       return decodeNotification(body);
     case MessageType.KEEPALIVE:
@@ -334,26 +357,41 @@ export function decodeMessage(buf: Buffer, ctx: CodecContext): BgpMessage {
 }
 
 /**
- * Splits a TCP byte stream into messages. Keeps partial data between chunks; the
- * codec context is read per message because the OPEN exchange changes it (4-octet AS).
+ * Splits a TCP byte stream into messages. Keeps partial data between chunks; the codec
+ * context is read per message because the OPEN exchange changes it (4-octet AS), which is
+ * why `feed` decodes each message only when the caller asks for the next one.
  */
 export class MessageReader {
   private pending: Buffer = Buffer.alloc(0);
 
   constructor(private readonly ctx: () => CodecContext) {}
 
-  push(chunk: Buffer): BgpMessage[] {
-    let buf = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
-    const out: BgpMessage[] = [];
-    while (buf.length >= HEADER_SIZE) {
-      const { length } = checkHeader(buf);
-      if (buf.length < length) break;
-      out.push(decodeMessage(buf.subarray(0, length), this.ctx()));
-      buf = buf.subarray(length);
+  /** Every whole message so far, decoded one at a time as the caller iterates. */
+  *feed(chunk: Buffer): Generator<BgpMessage, void, undefined> {
+    this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    try {
+      while (this.pending.length >= HEADER_SIZE) {
+        const { length } = checkHeader(this.pending);
+        if (this.pending.length < length) break;
+        const msg = this.pending.subarray(0, length);
+        this.pending = this.pending.subarray(length);
+        let decoded: BgpMessage;
+        try {
+          decoded = decodeMessage(msg, this.ctx());
+        } catch (err) {
+          if (err instanceof BgpError) err.raw = Buffer.from(msg); // for the log (RFC 7606 §6)
+          throw err;
+        }
+        yield decoded;
+      }
+    } finally {
+      // copy the tail so a large chunk is not kept alive by a few leftover bytes
+      this.pending = Buffer.from(this.pending);
     }
-    // copy the tail so a large chunk is not kept alive by a few leftover bytes
-    this.pending = Buffer.from(buf);
-    return out;
+  }
+
+  push(chunk: Buffer): BgpMessage[] {
+    return [...this.feed(chunk)];
   }
 }
 

@@ -2,6 +2,7 @@
 // loop checks, as prefix -> shared Path. A route that fails a check is treated as
 // withdrawn (RFC 4271 §9.1.2, RFC 4456 §8), so a looped re-announcement removes the
 // good route it replaces.
+import { inIpv4Subnet, ipv4ToNumber, isHostAddress } from '../prefix';
 import type { Afi, PathAttributes, Prefix } from '../types';
 import type { AttributeStore } from './attribute-store';
 import type { LocalIdentity, Path, PeerInfo } from './types';
@@ -13,13 +14,38 @@ export interface ImportOptions {
   onReject?: (reason: string, prefixes: number) => void;
 }
 
-/** Why a route with `a` from `peer` must not be used, if it must not (loop checks). */
+/**
+ * RFC 4271 §6.3: a NEXT_HOP that is semantically incorrect makes the route ignored (no
+ * NOTIFICATION): an address that is no host's, one of ours, or, from an external peer one
+ * hop away (its address inside the subnet we share), neither its address nor in that subnet.
+ */
+export function nextHopRejection(peer: PeerInfo, nextHop: string): string | undefined {
+  if (!isHostAddress(nextHop)) return `NEXT_HOP ${nextHop} is not a host address`;
+  const ours = peer.localAddress;
+  if (nextHop === ours.ipv4 || nextHop === ours.ipv6 || nextHop === peer.localEndpoint)
+    return `NEXT_HOP ${nextHop} is our own address`;
+  const shared = peer.sharedSubnet;
+  if (
+    !peer.ibgp &&
+    shared &&
+    inIpv4Subnet(peer.address, shared) &&
+    ipv4ToNumber(nextHop) >= 0 &&
+    nextHop !== peer.address &&
+    !inIpv4Subnet(nextHop, shared)
+  )
+    return `NEXT_HOP ${nextHop} is neither the peer's address nor in the shared subnet ${shared}`;
+  return undefined;
+}
+
+/** Why a route with `a` from `peer` must not be used, if it must not (next hop, loop checks). */
 export function importRejection(
   peer: PeerInfo,
   a: PathAttributes,
   local: LocalIdentity,
   allowOwnAs = 0,
 ): string | undefined {
+  const nh = a.nextHop === undefined ? undefined : nextHopRejection(peer, a.nextHop);
+  if (nh) return nh;
   if (!peer.ibgp) {
     let own = 0;
     for (const s of a.asPath) for (const asn of s.asns) if (asn === local.asn) own++;

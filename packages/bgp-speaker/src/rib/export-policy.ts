@@ -8,7 +8,7 @@ import {
   type PathAttributes,
   type UnknownAttribute,
 } from '../types';
-import { ipv4ToNumber } from '../prefix';
+import { inIpv4Subnet } from '../prefix';
 import { DEFAULT_LOCAL_PREF } from './decision';
 import type { LocalIdentity, Path, PeerInfo, ReflectRule } from './types';
 
@@ -41,17 +41,6 @@ function passOn(unknown: readonly UnknownAttribute[] | undefined): UnknownAttrib
     .filter((u) => u.flags & FLAG_TRANSITIVE)
     .map((u) => ({ ...u, flags: u.flags | FLAG_PARTIAL }));
   return out.length ? out : undefined;
-}
-
-/** Is IPv4 `ip` inside `cidr` ("a.b.c.d/len")? */
-function inSubnet(ip: string, cidr: string): boolean {
-  const [net, len] = cidr.split('/');
-  const a = ipv4ToNumber(ip);
-  const b = ipv4ToNumber(net);
-  if (a < 0 || b < 0) return false;
-  const bits = Number(len);
-  const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-  return (a & mask) >>> 0 === (b & mask) >>> 0;
 }
 
 /**
@@ -107,7 +96,7 @@ export function policyExport(
       return undefined;
     if (!ourNextHop) return undefined; // no address of ours in this family to put as next hop
     const thirdParty =
-      !v6 && from?.ibgp && a.nextHop && to.sharedSubnet && inSubnet(a.nextHop, to.sharedSubnet);
+      !v6 && from?.ibgp && a.nextHop && to.sharedSubnet && inIpv4Subnet(a.nextHop, to.sharedSubnet);
     return {
       origin: a.origin,
       asPath: prepend(local.asn, a.asPath),

@@ -11,6 +11,8 @@ export interface PeerInfo {
   localAsn: number;
   /** Our addresses per family, used as next hop for next-hop-self. */
   localAddress: { ipv4?: string; ipv6?: string };
+  /** Our address on the session with this peer (a NEXT_HOP equal to it is refused). */
+  localEndpoint?: string;
   /** asn === localAsn. */
   ibgp: boolean;
   /** RFC 4456: this peer is a route-reflector client of ours. */

@@ -93,6 +93,15 @@ export function negotiate(
   }
   const as4cap = open.capabilities.find((c) => c.code === 'as4');
   const peerAsn = as4cap && as4cap.code === 'as4' ? as4cap.asn : open.myAs;
+  if (open.myAs === 0 || peerAsn === 0) {
+    // RFC 7607 §2: AS 0 as the peer AS, in My Autonomous System or the capability
+    throw new BgpError(
+      ErrorCode.OPEN_MESSAGE,
+      OpenSubcode.BAD_PEER_AS,
+      Buffer.alloc(0),
+      'peer announced AS 0',
+    );
+  }
   if (peerAsn !== expected.asn) {
     throw new BgpError(
       ErrorCode.OPEN_MESSAGE,

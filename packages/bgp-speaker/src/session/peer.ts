@@ -37,6 +37,8 @@ export interface PeerSettings {
   ttlSecurity?: number;
   /** Graceful restart (RFC 4724) for this peer; absent: off. */
   gracefulRestart?: GracefulRestartSettings;
+  /** eBGP: the AS_PATH must start with the peer's AS (RFC 4271 §6.3); default on. */
+  enforceFirstAs?: boolean;
 }
 
 export interface LocalSettings {
@@ -467,19 +469,28 @@ export class Peer extends EventEmitter<PeerEvents> {
     c.socket = socket;
     c.outgoing = outgoing;
     socket.setNoDelay(true);
-    const reader = new MessageReader(() => ({ as4: c.negotiated?.as4 ?? false }));
+    const external = this.settings.asn !== this.local.asn;
+    const firstAs =
+      external && this.settings.enforceFirstAs !== false ? this.settings.asn : undefined;
+    const reader = new MessageReader(() => ({
+      as4: c.negotiated?.as4 ?? false,
+      external,
+      firstAs,
+    }));
     socket.on('data', (chunk: Buffer) => {
-      if (c.socket !== socket) return;
-      let messages: BgpMessage[];
-      try {
-        messages = reader.push(chunk);
-      } catch (err) {
-        this.onDecodeError(c, err);
-        return;
-      }
-      for (const m of messages) {
+      // each message is decoded after the one before it took effect (the OPEN sets as4)
+      const messages = reader.feed(chunk);
+      for (;;) {
         if (c.socket !== socket) return; // an earlier message closed this connection
-        this.onMessage(c, m);
+        let next: IteratorResult<BgpMessage, void>;
+        try {
+          next = messages.next();
+        } catch (err) {
+          this.onDecodeError(c, err);
+          return;
+        }
+        if (next.done) return;
+        this.onMessage(c, next.value);
       }
     });
     const failed = (why: string) => {
@@ -522,11 +533,18 @@ export class Peer extends EventEmitter<PeerEvents> {
       code: err.code,
       subcode: err.subcode,
       error: err.message,
+      message: err.raw?.toString('hex'), // RFC 7606 §6: the whole message
     });
     const e = { code: err.code, subcode: err.subcode, data: err.data };
     if (err.code === ErrorCode.MESSAGE_HEADER) this.dispatch(c, { type: 'BGPHeaderErr', ...e });
-    else if (err.code === ErrorCode.OPEN_MESSAGE) this.dispatch(c, { type: 'BGPOpenMsgErr', ...e });
-    else this.dispatch(c, { type: 'UpdateMsgErr', ...e });
+    else if (err.code === ErrorCode.OPEN_MESSAGE) {
+      // an OPEN after OpenSent is unexpected, however it is written (RFC 6608)
+      if (c.fsm.state === 'OpenSent') this.dispatch(c, { type: 'BGPOpenMsgErr', ...e });
+      else this.dispatch(c, { type: 'BGPOpen', holdTime: 0 });
+    } else if (err.code === ErrorCode.ROUTE_REFRESH) {
+      if (c.fsm.state === 'Established') this.dispatch(c, { type: 'UpdateMsgErr', ...e });
+      else this.dispatch(c, { type: 'RouteRefreshMsg' });
+    } else this.dispatch(c, { type: 'UpdateMsgErr', ...e });
   }
 
   private onMessage(c: Connection, m: BgpMessage): void {
@@ -559,7 +577,7 @@ export class Peer extends EventEmitter<PeerEvents> {
       }
       case 'route-refresh':
         if (c.fsm.state !== 'Established') {
-          this.dispatch(c, { type: 'UpdateMsgErr', code: ErrorCode.FSM, subcode: 0 });
+          this.dispatch(c, { type: 'RouteRefreshMsg' }); // an FSM error before Established
           return;
         }
         this.setTimer(c, 'hold', c.fsm.holdTime, { type: 'HoldTimerExpires' });
