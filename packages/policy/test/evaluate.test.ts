@@ -501,3 +501,36 @@ test('profile labelsToApply are inherited, so pcns./pcsa. selectors work as in C
     e.evaluate({ srcIp: '10.3.0.1', dstIp: '10.1.0.1', protocol: 'TCP', dstPort: 1 }).allowed,
   ).toBe(true);
 });
+
+describe('rule nets read addresses as @tortie/netaddr does (issue 17, one way to read an address)', () => {
+  const web6: Endpoint = {
+    name: 'web6',
+    namespace: 'prod',
+    labels: { app: 'web6' },
+    ips: ['fd00::1'],
+  };
+  const allowFrom = (net: string) =>
+    new Evaluator({
+      endpoints: [web6],
+      namespaces: [{ name: 'prod', labels: {} }],
+      profiles: [],
+      policies: [
+        np('p', 'prod', {
+          selector: "app == 'web6'",
+          ingress: [{ action: 'Allow', source: { nets: [net] } }],
+        }),
+      ],
+    });
+  test.each([
+    // the evaluator once said the first is outside: it read the dotted tail as hex groups
+    ['::ffff:a00:0/120', '::ffff:10.0.0.1', true],
+    ['::ffff:10.0.0.0/120', '::ffff:a00:1', true],
+    ['::ffff:a00:0/120', '::ffff:10.0.1.1', false],
+    ['fd00:0000::0/64', 'FD00::5', true], // leading zeros in a group, zero-compressed, upper case
+    ['fd00::/64', 'fd00:0:0:0:0:0:0:5', true],
+    ['fd00::/64', 'fd01::5', false],
+  ])('source %s, from %s: allowed %s', (net, srcIp, allowed) => {
+    const flow = { srcIp, dstIp: 'fd00::1', protocol: 'TCP' as const, dstPort: 80 };
+    expect(allowFrom(net).evaluate(flow).allowed).toBe(allowed);
+  });
+});
