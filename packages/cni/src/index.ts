@@ -39,4 +39,15 @@ export {
 } from './plugin';
 export { runCommand, type SharedDeps, type CommandOutput } from './run-command';
 export { serveCni } from './agent-server';
-export { installFileAtomically, InstallError } from './install-file';
+export { installFileAtomically, writeFileAtomically, InstallError } from './install-file';
+export {
+  installCni,
+  installCniSettings,
+  renderConflist,
+  templateValues,
+  pluginKubeconfig,
+  writeKubeconfig,
+  watchToken,
+  DEFAULT_CNI_TEMPLATE,
+  type InstallCniSettings,
+} from './install-cni';

@@ -1,5 +1,5 @@
-import { chmod, copyFile, rename, rm } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { chmod, copyFile, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 
 /** Raised when a file cannot be installed; names the path that failed. */
 export class InstallError extends Error {
@@ -33,4 +33,17 @@ export async function installFileAtomically(
     throw new InstallError(target, err);
   }
   return target;
+}
+
+/** Writes content to file atomically (temp file in the same directory, then rename). */
+export async function writeFileAtomically(file: string, content: string, mode = 0o644) {
+  const tmp = join(dirname(file), `.${basename(file)}.tmp-${process.pid}`);
+  try {
+    await writeFile(tmp, content, { mode });
+    await chmod(tmp, mode);
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw new InstallError(file, err);
+  }
 }

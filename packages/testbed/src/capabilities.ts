@@ -23,7 +23,11 @@ export type Need =
   /** tcpdump, for tests that observe packets on the wire */
   | 'tcpdump'
   /** nft (Debian nftables), for the service dataplane */
-  | 'nft';
+  | 'nft'
+  /** runc and umoci (Debian), to build and run the tortie/node image */
+  | 'runc'
+  /** kubectl, to parse the manifests as the Kubernetes types they claim to be */
+  | 'kubectl';
 
 const BINARIES: Record<Exclude<Need, 'root' | 'netns' | 'ipip' | 'sctp' | 'vm'>, string[]> = {
   bird: ['bird', 'birdc'],
@@ -34,11 +38,14 @@ const BINARIES: Record<Exclude<Need, 'root' | 'netns' | 'ipip' | 'sctp' | 'vm'>,
   ipset: ['ipset'],
   tcpdump: ['tcpdump'],
   nft: ['nft'],
+  runc: ['runc', 'umoci'],
+  kubectl: ['kubectl'],
 };
 
 const KNOWN: Record<Need, true> = {
   ...{ root: true, netns: true, bird: true, frr: true, gobgp: true, etcd: true },
   ...{ iptables: true, ipset: true, ipip: true, sctp: true, vm: true, tcpdump: true, nft: true },
+  ...{ runc: true, kubectl: true },
 };
 /** Every need there is. */
 export const KNOWN_NEEDS = Object.keys(KNOWN) as Need[];

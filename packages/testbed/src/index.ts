@@ -35,3 +35,4 @@ export {
   type VmResult,
   type JestInVmOptions,
 } from './vm';
+export { OciBundle, type OciMount, type OciRunOptions, type OciRunResult } from './oci';

@@ -1,0 +1,147 @@
+// The tortie/node image as a node runs it: built by `npm run image` (deploy/image/build.js:
+// no engine, no registry), unpacked by umoci, every command run by real `runc run` as root.
+// The image is built once for this file, into a temp dir.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { OciBundle, SLOW, describeIf } from '@tortie/testbed';
+
+const REPO = path.resolve(__dirname, '..');
+const VERSION = JSON.parse(fs.readFileSync(path.join(REPO, 'lerna.json'), 'utf8')).version;
+
+describeIf(['root', 'runc'], 'the tortie/node image under runc', () => {
+  let dir: string;
+  let image: OciBundle;
+  let build: { image: string; layout: string; compressed: string; seconds: number };
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tortie-image-test-'));
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(
+        process.execPath,
+        [path.join(REPO, 'deploy/image/build.js'), '--out', path.join(dir, 'image')],
+        { timeout: 600_000 },
+        (err, stdout, stderr) =>
+          err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+      ),
+    );
+    build = JSON.parse(out.trim().split('\n').pop()!);
+    process.stdout.write(`npm run image: ${JSON.stringify(build)}\n`);
+    image = OciBundle.unpack(`${build.layout}:${build.image}`, path.join(dir, 'bundle'));
+  }, 600_000 * SLOW);
+  afterAll(() => {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('is tagged tortie/node:<version> and runs tortie-node by default', () => {
+    expect(build.image).toBe(`tortie/node:${VERSION}`);
+    expect(image.process.args).toEqual(['tortie-node']);
+  });
+
+  test.each([
+    ['tortie-node', 'usage: tortie-node'],
+    ['tortiectl', 'usage: tortiectl'],
+    ['tortie-rr', 'usage: tortie-rr'],
+    ['install-cni', 'usage: install-cni'],
+  ])('%s --help runs from the image', async (cmd, expected) => {
+    const r = await image.run([cmd, '--help']);
+    expect(r.code).toBe(0);
+    // tortiectl and tortie-rr print their usage on stderr
+    expect(r.stdout + r.stderr).toContain(expected);
+  });
+
+  test.each([
+    [['ip', '-V'], /iproute2/],
+    [['iptables-legacy', '-V'], /\(legacy\)/],
+    [['ip6tables-legacy-restore', '-V'], /\(legacy\)/],
+    [['iptables-nft-restore', '-V'], /\(nf_tables\)/],
+    [['ip6tables-nft-save', '-V'], /\(nf_tables\)/],
+    [['nft', '--version'], /nftables/],
+    [['nsenter', '--version'], /util-linux/],
+    [['ipset', '--version'], /ipset v/],
+  ])('%j runs from the image', async (argv, expected) => {
+    const r = await image.run(argv);
+    expect(r.stdout).toMatch(expected);
+  });
+
+  test('the kernel tools program the container network namespace', async () => {
+    // a fresh network namespace of runc's, gone with the container
+    const script = `
+      const { execFileSync: x } = require('node:child_process');
+      const run = (...a) => x(a[0], a.slice(1), { encoding: 'utf8' });
+      run('ip', 'link', 'add', 'tt-dummy', 'type', 'veth', 'peer', 'name', 'tt-peer');
+      run('ip', 'addr', 'add', '192.0.2.1/24', 'dev', 'tt-dummy');
+      run('iptables-legacy', '-w', '-A', 'INPUT', '-p', 'tcp', '--dport', '179', '-m', 'comment', '--comment', 'tortie-test', '-j', 'ACCEPT');
+      run('iptables-nft', '-A', 'INPUT', '-p', 'udp', '--dport', '4789', '-m', 'conntrack', '--ctstate', 'NEW', '-j', 'DROP');
+      run('ipset', 'create', 'tt-set', 'hash:net');
+      run('ipset', 'add', 'tt-set', '10.0.0.0/8');
+      run('nft', 'add', 'table', 'ip', 'tt');
+      console.log(run('ip', '-o', 'addr', 'show', 'dev', 'tt-dummy'));
+      console.log(run('iptables-legacy-save', '-t', 'filter'));
+      console.log(run('iptables-nft-save', '-t', 'filter'));
+      console.log(run('ipset', 'list', 'tt-set'));
+      console.log(run('nft', 'list', 'tables'));
+    `;
+    const r = await image.run(['node', '-e', script], {
+      capabilities: ['CAP_NET_ADMIN', 'CAP_NET_RAW'],
+    });
+    expect(r.stderr).not.toMatch(/error/i);
+    expect(r.stdout).toContain('inet 192.0.2.1/24');
+    expect(r.stdout).toContain(
+      '-A INPUT -p tcp -m tcp --dport 179 -m comment --comment tortie-test -j ACCEPT',
+    );
+    expect(r.stdout).toContain(
+      '-A INPUT -p udp -m udp --dport 4789 -m conntrack --ctstate NEW -j DROP',
+    );
+    expect(r.stdout).toContain('10.0.0.0/8');
+    expect(r.stdout).toContain('table ip tt');
+  });
+
+  test('install-cni writes into bind-mounted host directories', async () => {
+    const host = path.join(dir, 'host');
+    for (const d of ['opt/cni/bin', 'etc/cni/net.d', 'sa'])
+      fs.mkdirSync(path.join(host, d), { recursive: true });
+    fs.writeFileSync(path.join(host, 'sa', 'token'), 'sa-token');
+    fs.writeFileSync(path.join(host, 'sa', 'ca.crt'), 'CA');
+    const mounts = [
+      { source: path.join(host, 'opt/cni/bin'), destination: '/host/opt/cni/bin' },
+      { source: path.join(host, 'etc/cni/net.d'), destination: '/host/etc/cni/net.d' },
+      {
+        source: path.join(host, 'sa'),
+        destination: '/var/run/secrets/kubernetes.io/serviceaccount',
+        readOnly: true,
+      },
+    ];
+    const env = {
+      KUBERNETES_NODE_NAME: 'node-9',
+      KUBERNETES_SERVICE_HOST: 'fd00::1',
+      KUBERNETES_SERVICE_PORT: '6443',
+    };
+    const r = await image.run(['install-cni'], { mounts, env });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const plugin = path.join(host, 'opt/cni/bin/tortie-cni');
+    expect(fs.statSync(plugin).mode & 0o777).toBe(0o755);
+    expect(fs.readFileSync(plugin)).toEqual(
+      fs.readFileSync(path.join(REPO, 'packages/cni/dist/tortie-cni')),
+    );
+    const list = JSON.parse(
+      fs.readFileSync(path.join(host, 'etc/cni/net.d/10-tortie.conflist'), 'utf8'),
+    );
+    expect(list.plugins[0]).toMatchObject({ type: 'tortie-cni', nodename: 'node-9' });
+    const kc = JSON.parse(
+      fs.readFileSync(path.join(host, 'etc/cni/net.d/tortie-kubeconfig'), 'utf8'),
+    );
+    expect(kc.clusters[0].cluster.server).toBe('https://[fd00::1]:6443');
+    expect(kc.users[0].user.token).toBe('sa-token');
+
+    // without the token: the path named, non-zero, so the init container restarts
+    fs.rmSync(path.join(host, 'sa', 'token'));
+    const bad = await image.run(['install-cni'], { mounts, env });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain(
+      'cannot install /var/run/secrets/kubernetes.io/serviceaccount/token: ENOENT',
+    );
+  });
+});
