@@ -278,4 +278,5 @@ function main() {
   }
 }
 
-main();
+if (require.main === module) main();
+module.exports = { ENTRY_POINTS, TAG };

@@ -4,7 +4,7 @@ export { whenAvailable, type WhenAvailableOptions } from './when-available';
 export { Syncer, type SyncStatus, type SyncUpdate, type SyncerOptions } from './syncer';
 export { EtcdDatastore, ETCD_PREFIX } from './etcd';
 export { FileDatastore } from './file';
-export { KubernetesDatastore } from './kubernetes';
+export { KubernetesDatastore, kubernetesAccess, type KubernetesAccess } from './kubernetes';
 export * from './kdd';
 export {
   datastoreSpec,

@@ -85,6 +85,41 @@ function statusOf(err: unknown): number | undefined {
   return typeof code === 'number' ? code : undefined;
 }
 
+/** The core objects the backend mirrors (read-only), by the list path it watches. */
+const CORE_PATHS = {
+  nodes: '/api/v1/nodes',
+  pods: '/api/v1/pods',
+  namespaces: '/api/v1/namespaces',
+  serviceaccounts: '/api/v1/serviceaccounts',
+  networkpolicies: '/apis/networking.k8s.io/v1/networkpolicies',
+} as const;
+
+/** One API resource the backend calls, and the verbs it uses on it (for RBAC). */
+export interface KubernetesAccess {
+  group: string;
+  resource: string;
+  verbs: string[];
+}
+
+/**
+ * Every resource this backend can call, with its verbs: the tortie kinds (read and
+ * written as custom objects) and the core objects it mirrors (list, watch; pods also get).
+ * deploy/tortie.yaml's ClusterRole is checked against this list.
+ */
+export function kubernetesAccess(): KubernetesAccess[] {
+  const custom = Object.values(KINDS).map((def) => ({
+    group: API_GROUP,
+    resource: def.plural,
+    verbs: ['get', 'list', 'watch', 'create', 'update', 'delete'],
+  }));
+  const core = Object.entries(CORE_PATHS).map(([resource, p]) => ({
+    group: p.startsWith('/api/v1/') ? '' : p.split('/')[2],
+    resource,
+    verbs: resource === 'pods' ? ['get', 'list', 'watch'] : ['list', 'watch'],
+  }));
+  return [...custom, ...core];
+}
+
 export class KubernetesDatastore implements Datastore {
   private readonly api: CustomObjectsApi;
   private readonly server: string;
@@ -107,7 +142,7 @@ export class KubernetesDatastore implements Datastore {
     this.views = {
       Node: [
         {
-          path: '/api/v1/nodes',
+          path: CORE_PATHS.nodes,
           list: () => core.listNode(),
           map: (o) => k8sNodeToNode(o as never),
           nameOf: (o) => (o as Meta).metadata?.name,
@@ -115,7 +150,7 @@ export class KubernetesDatastore implements Datastore {
       ],
       WorkloadEndpoint: [
         {
-          path: '/api/v1/pods',
+          path: CORE_PATHS.pods,
           list: () => core.listPodForAllNamespaces(),
           map: (o) => podToWorkloadEndpoint(o as K8sPod),
           nameOf: podName,
@@ -123,13 +158,13 @@ export class KubernetesDatastore implements Datastore {
       ],
       Profile: [
         {
-          path: '/api/v1/namespaces',
+          path: CORE_PATHS.namespaces,
           list: () => core.listNamespace(),
           map: (o) => namespaceToProfile(o as never),
           nameOf: (o) => `kns.${(o as Meta).metadata?.name}`,
         },
         {
-          path: '/api/v1/serviceaccounts',
+          path: CORE_PATHS.serviceaccounts,
           list: () => core.listServiceAccountForAllNamespaces(),
           map: (o) => serviceAccountToProfile(o as never),
           nameOf: (o) => `ksa.${(o as Meta).metadata?.namespace}.${(o as Meta).metadata?.name}`,
@@ -137,7 +172,7 @@ export class KubernetesDatastore implements Datastore {
       ],
       NetworkPolicy: [
         {
-          path: '/apis/networking.k8s.io/v1/networkpolicies',
+          path: CORE_PATHS.networkpolicies,
           list: () => net.listNetworkPolicyForAllNamespaces(),
           map: (o) => k8sNetworkPolicyToResource(o as never),
           nameOf: (o) => `knp.default.${(o as Meta).metadata?.name}`,
