@@ -16,8 +16,12 @@ export interface DatastoreChoice {
 
 export type DatastoreSpec =
   | { type: 'etcdv3'; endpoints: string[] }
+  /** kubeconfig 'in-cluster': the pod's service-account token and KUBERNETES_SERVICE_HOST */
   | { type: 'kubernetes'; kubeconfig: string }
   | { type: 'file'; file: string };
+
+/** The kubeconfig of a spec that uses the pod's service account (in-cluster config). */
+export const IN_CLUSTER = 'in-cluster';
 
 /** Flags win over the environment. Throws with what is missing. Pure. */
 export function datastoreSpec(flags: DatastoreChoice, env: NodeJS.ProcessEnv): DatastoreSpec {
@@ -35,8 +39,12 @@ export function datastoreSpec(flags: DatastoreChoice, env: NodeJS.ProcessEnv): D
         throw new Error('datastore etcdv3 needs --etcd-endpoints URLS (or ETCD_ENDPOINTS)');
       return { type, endpoints: etcd.split(',').map((e) => e.trim()) };
     case 'kubernetes':
+      // in a pod, without a kubeconfig: the service account, as calico-node does
+      if (!kubeconfig && env.KUBERNETES_SERVICE_HOST) return { type, kubeconfig: IN_CLUSTER };
       if (!kubeconfig)
-        throw new Error('datastore kubernetes needs --kubeconfig PATH (or KUBECONFIG)');
+        throw new Error(
+          'datastore kubernetes needs --kubeconfig PATH (or KUBECONFIG), or KUBERNETES_SERVICE_HOST in a pod',
+        );
       // KUBECONFIG may list several files; the first is used, like tortiectl
       return { type, kubeconfig: kubeconfig.split(':')[0] };
     case 'file':
@@ -61,6 +69,8 @@ export function describeDatastore(s: DatastoreSpec): string {
 export function openDatastore(s: DatastoreSpec): Datastore {
   if (s.type === 'etcdv3') return new EtcdDatastore(s.endpoints);
   return s.type === 'kubernetes'
-    ? KubernetesDatastore.fromFile(s.kubeconfig)
+    ? s.kubeconfig === IN_CLUSTER
+      ? KubernetesDatastore.inCluster()
+      : KubernetesDatastore.fromFile(s.kubeconfig)
     : FileDatastore.open(s.file);
 }

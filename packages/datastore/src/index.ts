@@ -8,6 +8,7 @@ export { KubernetesDatastore, kubernetesAccess, type KubernetesAccess } from './
 export * from './kdd';
 export {
   datastoreSpec,
+  IN_CLUSTER,
   describeDatastore,
   openDatastore,
   type DatastoreChoice,

@@ -230,6 +230,20 @@ export class KubernetesDatastore implements Datastore {
     }
   }
 
+  /**
+   * In a pod: KUBERNETES_SERVICE_HOST/PORT, and the service account's token and CA under
+   * /var/run/secrets/kubernetes.io/serviceaccount (the client re-reads a rotated token).
+   */
+  static inCluster(): KubernetesDatastore {
+    const kc = new (kube().KubeConfig)();
+    try {
+      kc.loadFromCluster();
+    } catch (err) {
+      throw new DatastoreError('Invalid', `in-cluster config: ${(err as Error).message}`);
+    }
+    return new KubernetesDatastore(kc);
+  }
+
   /** From a kubeconfig file, as `--kubeconfig` / KUBECONFIG give it. */
   static fromFile(path: string): KubernetesDatastore {
     const kc = new (kube().KubeConfig)();

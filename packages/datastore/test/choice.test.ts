@@ -1,6 +1,6 @@
 // Which datastore a tortie process opens: flags win over the environment, the one
 // source given decides without a type, and what is missing is named.
-import { datastoreSpec, describeDatastore } from '../src';
+import { IN_CLUSTER, datastoreSpec, describeDatastore } from '../src';
 
 test('the datastore comes from flags or the environment tortie-node reads', () => {
   expect(
@@ -15,6 +15,17 @@ test('the datastore comes from flags or the environment tortie-node reads', () =
     file: '/tmp/ds.json',
   });
   expect(() => datastoreSpec({}, { DATASTORE_TYPE: 'kubernetes' })).toThrow(/needs --kubeconfig/);
+  // in a pod without a kubeconfig: the service account (in-cluster config)
+  expect(
+    datastoreSpec({}, { DATASTORE_TYPE: 'kubernetes', KUBERNETES_SERVICE_HOST: '10.96.0.1' }),
+  ).toEqual({ type: 'kubernetes', kubeconfig: IN_CLUSTER });
+  // a kubeconfig given still wins
+  expect(
+    datastoreSpec(
+      {},
+      { DATASTORE_TYPE: 'kubernetes', KUBECONFIG: '/k', KUBERNETES_SERVICE_HOST: 'h' },
+    ),
+  ).toEqual({ type: 'kubernetes', kubeconfig: '/k' });
   expect(() => datastoreSpec({ type: 'consul' }, {})).toThrow(/"consul" is not one of/);
   expect(() => datastoreSpec({}, {})).toThrow(/no datastore/);
 });
