@@ -279,8 +279,8 @@ describeIf([...NEEDS, 'tcpdump'], 'cluster: VXLAN overlay (no BGP)', () => {
       pool: { cidr: '10.245.0.0/16', vxlanMode: 'Always' },
     });
     // 60 s: e2e/vxlan.vm.test.ts runs this suite under emulation too
-    await Promise.all([c.ready(0, 60_000), c.ready(1, 60_000)]);
-  }, 90_000 * SLOW);
+    await Promise.all([c.ready(0, 120_000), c.ready(1, 120_000)]);
+  }, 150_000 * SLOW);
   afterAll(() => c?.stop());
 
   test('pods on different nodes reach each other through vxlan.tortie', async () => {

@@ -95,11 +95,11 @@ function suite() {
         routedNodes: [2],
         pool: { cidr: POOL, ipipMode: 'Always' },
       });
-      await Promise.all([0, 1, 2].map((i) => c.ready(i, 60_000)));
+      await Promise.all([0, 1, 2].map((i) => c.ready(i, 120_000)));
       a = await c.addPod(0, 'ia', { app: 'a' });
       b = await c.addPod(1, 'ib', { app: 'b' });
       r = await c.addPod(2, 'ir', { app: 'r' });
-    }, 240_000 * SLOW);
+    }, 300_000 * SLOW);
     afterAll(() => c?.stop(), 60_000);
 
     test(
@@ -293,7 +293,7 @@ if (process.env.TORTIE_IN_VM === '1' || !skipReason(['ipip'])) {
         modules: ['ipip', 'veth', 'bridge'],
         memoryMb: 3072,
         cpus: 2,
-        timeoutMs: 900_000,
+        timeoutMs: 1_500_000,
         onStdout: (d) => process.stdout.write(d),
         onStderr: process.env.TORTIE_VM_VERBOSE ? (d) => process.stderr.write(d) : undefined,
       });
@@ -301,6 +301,6 @@ if (process.env.TORTIE_IN_VM === '1' || !skipReason(['ipip'])) {
       if (r.code !== 0) process.stderr.write(r.stderr.slice(-6000));
       expect(summary).toMatch(/Tests:\s+6 passed, 6 total/); // nothing skipped inside
       expect(r.code).toBe(0);
-    }, 920_000);
+    }, 1_520_000);
   });
 }

@@ -13,6 +13,7 @@ import {
   Etcd,
   Fabric,
   PortForward,
+  SLOW,
   Testbed,
   stopProcess,
   waitUntil,
@@ -291,21 +292,20 @@ export class Cluster {
   /** Waits until node i's agent reports ready (programmed from an in-sync datastore). */
   async ready(i: number, timeoutMs = 20000): Promise<void> {
     const n = this.nodes[i];
-    // bash, not node, asks: under emulation (the VM runner) a node start costs seconds of
-    // the CPU the agents are starting on
-    const probe = `exec 3<>/dev/tcp/127.0.0.1/9099 && printf 'GET /readiness HTTP/1.0\\r\\n\\r\\n' >&3 && read -r status <&3 && [[ $status == *' 200 '* ]]`;
+    const probe = `fetch('http://127.0.0.1:9099/readiness').then((r) => process.exit(r.status === 200 ? 0 : 1), () => process.exit(1))`;
     await waitUntil(
       `${n.name} agent ready`,
       async () => {
         if (!n.agent || n.agent.exitCode !== null)
           throw new Error(`agent exited: ${n.log.slice(-5).join(' | ')}`);
-        return n.ns.exec(['bash', '-c', probe]).then(
+        return n.ns.exec([process.execPath, '-e', probe]).then(
           () => true,
           () => false,
         );
       },
       timeoutMs,
-      200,
+      // each probe starts node: seconds of CPU under emulation (SLOW), so ask less often there
+      200 * SLOW,
     ).catch((e: Error) => {
       throw new Error(`${e.message}; its last log lines:\n${n.log.slice(-15).join('\n')}`);
     });
