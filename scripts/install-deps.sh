@@ -12,8 +12,11 @@ cd "$(dirname "$0")/.."
 # (its modules are read over 9p), busybox-static (the initramfs), kmod (modprobe
 # resolves module dependencies), xz-utils (unpacks the kernel to boot it without
 # firmware), python3 (the SCTP socket probe). iperf3: bench/throughput.js.
+# umoci packs `npm run image`'s rootfs into an OCI layout (no engine, no registry);
+# runc runs that image in the tests and the lab's --containers mode; util-linux gives
+# the image its nsenter.
 apt_packages=(bird2 frr gobgpd etcd-server iptables ipset nftables iproute2 iputils-ping procps tcpdump gcc libc6-dev
-  qemu-system-x86 linux-image-amd64 busybox-static kmod xz-utils python3 iperf3)
+  qemu-system-x86 linux-image-amd64 busybox-static kmod xz-utils python3 iperf3 umoci runc util-linux)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
