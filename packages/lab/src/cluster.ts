@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseResource, type Resource } from '@tortie/api';
+import { type Resource } from '@tortie/api';
 import { EtcdDatastore } from '@tortie/datastore';
 import {
   Bird,
@@ -22,6 +22,7 @@ import {
 
 import { CLUSTER_AS, TOR_ADDRESS, TOR_AS, nodeAddress } from './bgp-lab';
 import { endpointSliceFor } from './endpoints';
+import { addLabels, applyResource } from './writes';
 
 // answers each TCP connection with "<pod name> <client address>"
 const ECHO_SERVER = `
@@ -230,19 +231,9 @@ export class Cluster {
     }
   }
 
-  async apply(doc: object): Promise<Resource> {
-    const r = parseResource({ apiVersion: 'tortie.io/v1', ...doc });
-    const cur = await this.ds.get({
-      kind: r.kind,
-      name: r.metadata.name,
-      namespace: r.metadata.namespace,
-    });
-    return cur
-      ? this.ds.update({
-          ...r,
-          metadata: { ...r.metadata, resourceVersion: cur.metadata.resourceVersion },
-        })
-      : this.ds.create(r);
+  /** Creates or replaces a resource; a concurrent write is re-read and applied again. */
+  apply(doc: object): Promise<Resource> {
+    return applyResource(this.ds, doc);
   }
 
   async remove(kind: Resource['kind'], name: string, namespace?: string): Promise<void> {
@@ -335,12 +326,9 @@ export class Cluster {
     namespace = 'default',
   ): Promise<Pod> {
     const node = this.nodes[i];
-    if (!(await this.ds.get({ kind: 'Profile', name: `kns.${namespace}` }))) {
-      // pods added at once race to create it: one wins, which is all that is needed
-      await this.ensureNamespace(namespace).catch((e: Error) => {
-        if (!/already exists/.test(e.message)) throw e;
-      });
-    }
+    // pods added at once each write it: the same content, so whichever lands last is right
+    if (!(await this.ds.get({ kind: 'Profile', name: `kns.${namespace}` })))
+      await this.ensureNamespace(namespace);
     const ns = await this.tb.netns(`pod${name}`);
     const containerId = `${name}${Date.now().toString(16)}`;
     const conf = this.cniConf(node);
@@ -356,10 +344,11 @@ export class Cluster {
       const weps = (await this.ds.list({ kind: 'WorkloadEndpoint', namespace }))
         .items as Resource<'WorkloadEndpoint'>[];
       const w = weps.find((x) => x.spec.pod === name)!;
-      await this.ds.update({
-        ...w,
-        metadata: { ...w.metadata, labels: { ...w.metadata.labels, ...labels } },
-      });
+      await addLabels(
+        this.ds,
+        { kind: 'WorkloadEndpoint', name: w.metadata.name, namespace },
+        labels,
+      );
     }
     const pod = { name, namespace, node, ns, ip, containerId };
     this.pods.push(pod);

@@ -1,2 +1,3 @@
 export * from './bgp-lab';
 export * from './cluster';
+export * from './writes';
