@@ -4,7 +4,7 @@
 // the real CNI plugin, and a BIRD top-of-rack router. Shows pods reaching each other
 // across nodes, what BGP and the kernel hold, and a NetworkPolicy taking effect.
 import { parseArgs } from 'node:util';
-import { runInVm, skipReason, vmMissing, waitUntil } from '@tortie/testbed';
+import { runInVm, skipReason, teardownOnSignals, vmMissing, waitUntil } from '@tortie/testbed';
 import { Cluster, LB_POOL, type Pod } from './cluster';
 
 function say(line = ''): void {
@@ -112,10 +112,8 @@ async function demo(c: Cluster, startedAt: number, keep: boolean): Promise<void>
   if (keep) {
     heading('lab is up; Ctrl-C to tear it down. Try (as root, from this checkout):');
     for (const l of nextSteps(c, pods)) say(`  ${l}`);
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
+    // until the signal handler (teardownOnSignals) tears the lab down and exits
+    await new Promise<void>(() => setInterval(() => undefined, 60_000));
   }
 }
 
@@ -252,6 +250,9 @@ async function inVm(keep: boolean): Promise<number> {
   return r.code ?? 1;
 }
 
+/** Set on SIGINT/SIGTERM: the demo's steps then fail as their namespaces go, quietly. */
+let interrupted = false;
+
 async function main(): Promise<number> {
   let parsed;
   try {
@@ -304,6 +305,11 @@ async function main(): Promise<number> {
     vxlan: ', VXLAN',
     ipip: ', IPIP CrossSubnet across two subnets',
   }[backend];
+  // Ctrl-C or SIGTERM at any point removes whatever the lab has created so far
+  teardownOnSignals((line) => {
+    interrupted = true;
+    say(line);
+  });
   heading(`tortie lab: ${count} nodes (tortie-node), etcd${what} in network namespaces`);
   const c = await Cluster.start({
     nodes: count,
@@ -318,9 +324,12 @@ async function main(): Promise<number> {
   try {
     await demo(c, t0, values.keep ?? false);
   } finally {
-    heading('tearing down');
-    await c.stop();
-    say('all namespaces, processes and temp dirs removed');
+    // interrupted: the signal handler tears down and exits
+    if (!interrupted) {
+      heading('tearing down');
+      await c.stop();
+      say('all namespaces, processes and temp dirs removed');
+    }
   }
   return 0;
 }
@@ -330,6 +339,7 @@ main().then(
     process.exitCode = code;
   },
   (err: unknown) => {
+    if (interrupted) return; // the signal handler exits once everything is removed
     process.stderr.write(`tortie lab failed: ${(err as Error).message}\n`);
     process.exitCode = 1;
   },

@@ -5,6 +5,7 @@ export {
   link,
   run,
   stopProcess,
+  teardownOnSignals,
   waitUntil,
   type LinkOptions,
   type RunResult,

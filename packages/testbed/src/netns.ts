@@ -56,6 +56,7 @@ export class Netns {
   /** Creates `tt-<tag>-<random>` with loopback up. */
   static async create(tag: string): Promise<Netns> {
     const name = `tt-${tag.replace(/[^a-zA-Z0-9]/g, '').slice(0, 12)}-${randomBytes(3).toString('hex')}`;
+    record(`netns ${name}`);
     await run(['ip', 'netns', 'add', name]);
     const ns = new Netns(name);
     try {
@@ -172,18 +173,48 @@ export class Fabric {
 }
 
 /** Tracks everything a test creates and removes it all in cleanup(). */
+/**
+ * With TORTIE_TESTBED_RECORD=<file>, each namespace a testbed creates is appended to the
+ * file: a test that interrupts a run checks that exactly those are gone, while other runs
+ * on the machine keep theirs.
+ */
+function record(line: string): void {
+  const file = process.env.TORTIE_TESTBED_RECORD;
+  if (file) fs.appendFileSync(file, `${line}\n`);
+}
+
+/** Every testbed of this process, for teardown on SIGINT/SIGTERM. */
+const testbeds = new Set<Testbed>();
+
 export class Testbed {
   private readonly namespaces: Netns[] = [];
   private readonly dirs: string[] = [];
   private readonly stoppers: Array<() => Promise<void>> = [];
+  /** Set by abort(): whatever is created afterwards is removed at once. */
+  private aborted = false;
+  /** Namespaces being created: abort waits for them, so none appears after it. */
+  private readonly creating = new Set<Promise<Netns>>();
+
+  constructor() {
+    testbeds.add(this);
+  }
 
   async netns(tag: string): Promise<Netns> {
-    const ns = await Netns.create(tag);
+    this.refuseWhenAborted(`namespace ${tag}`);
+    const creating = Netns.create(tag);
+    this.creating.add(creating);
+    const ns = await creating.finally(() => this.creating.delete(creating));
+    if (this.aborted) {
+      // created while an interrupt tore the rest down
+      await ns.destroy();
+      this.refuseWhenAborted(`namespace ${tag}`);
+    }
     this.namespaces.push(ns);
     return ns;
   }
 
   tempDir(tag: string): string {
+    this.refuseWhenAborted(`temp dir ${tag}`);
     const d = fs.mkdtempSync(path.join(os.tmpdir(), `tortie-${tag}-`));
     this.dirs.push(d);
     return d;
@@ -192,6 +223,8 @@ export class Testbed {
   /** Registers something to stop before namespaces go (daemons with their own stop()). */
   onCleanup(stop: () => Promise<void>): void {
     this.stoppers.push(stop);
+    // registered while an interrupt tears down: stop it with the rest
+    if (this.aborted) void this.cleanup();
   }
 
   async cleanup(): Promise<void> {
@@ -199,6 +232,41 @@ export class Testbed {
     await Promise.all(this.namespaces.splice(0).map((ns) => ns.destroy()));
     for (const d of this.dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
   }
+
+  /** Tears everything down and refuses to create more (an interrupted run). */
+  async abort(): Promise<void> {
+    this.aborted = true;
+    testbeds.delete(this);
+    await Promise.allSettled([...this.creating]);
+    await this.cleanup();
+  }
+
+  private refuseWhenAborted(what: string): void {
+    if (this.aborted) throw new Error(`interrupted: not creating ${what}`);
+  }
+}
+
+/**
+ * On SIGINT or SIGTERM, tears down every testbed of this process (namespaces, the
+ * processes in them, daemons, temp dirs), says so through `say`, and exits 130 (143).
+ * For entry points that build things in namespaces: the lab and the benchmarks.
+ */
+export function teardownOnSignals(say: (line: string) => void = () => undefined): void {
+  let started = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (started) {
+      say(`${signal}: still tearing down`);
+      return;
+    }
+    started = true;
+    say(`${signal}: tearing down everything this run created`);
+    void Promise.all([...testbeds].map((tb) => tb.abort().catch(() => undefined))).then(() => {
+      say('all namespaces, processes and temp dirs removed');
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 }
 
 export async function waitUntil<T>(
