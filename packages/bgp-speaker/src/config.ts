@@ -57,6 +57,19 @@ const peerGracefulRestartSchema = z.object({
   staleTimeS: seconds.optional(),
 });
 
+/**
+ * BFD (RFC 5880/5881 single hop) under the session, like BIRD's `bfd on`: when it goes
+ * Down the BGP session is torn down at once instead of after the hold time.
+ */
+export const peerBfdSchema = z.object({
+  /** How often we would like to send while Up (ms). */
+  minTxMs: z.number().int().min(1).max(60_000).default(300),
+  /** How often we can take packets (ms). */
+  minRxMs: z.number().int().min(1).max(60_000).default(300),
+  /** Packets missed before the session is declared Down. */
+  multiplier: z.number().int().min(1).max(255).default(3),
+});
+
 export const peerConfigSchema = z
   .object({
     address: ip,
@@ -91,6 +104,8 @@ export const peerConfigSchema = z
      * (RFC 4271 §6.3, RFC 7606 §7.2), as FRR's enforce-first-as; off for route servers.
      */
     enforceFirstAs: z.boolean().default(true),
+    /** Absent: no BFD for this peer. */
+    bfd: peerBfdSchema.optional(),
   })
   .refine((p) => p.ttl === undefined || p.ttlSecurity === undefined, {
     message: 'ttl and ttlSecurity cannot both be set (ttlSecurity always sends TTL 255)',
@@ -129,6 +144,7 @@ export const speakerConfigSchema = z.object({
 });
 
 export type PeerConfig = z.infer<typeof peerConfigSchema>;
+export type PeerBfdConfig = z.infer<typeof peerBfdSchema>;
 export type PeerConfigInput = z.input<typeof peerConfigSchema>;
 export type SpeakerConfig = z.infer<typeof speakerConfigSchema>;
 export type SpeakerConfigInput = z.input<typeof speakerConfigSchema>;

@@ -97,6 +97,8 @@ export enum CeaseSubcode {
   OTHER_CONFIGURATION_CHANGE = 6,
   CONNECTION_COLLISION = 7,
   OUT_OF_RESOURCES = 8,
+  /** RFC 9384: the BFD session under the BGP session went down. */
+  BFD_DOWN = 10,
 }
 
 export enum CapabilityCode {

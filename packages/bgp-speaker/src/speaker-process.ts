@@ -4,6 +4,7 @@
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { BfdPeerStatus, BfdStatus } from '@tortie/bfd';
 import type { SpeakerConfigInput } from './config';
 import { controlRequest } from './control';
 
@@ -21,6 +22,8 @@ export interface PeerRow {
   counters: { updatesIn: number; updatesOut: number; establishedTransitions: number };
   lastNotification?: { direction: string; code: number; subcode: number; meaning: string };
   lastError?: string;
+  /** The BFD session under this peer, with the endpoint's drop counters. */
+  bfd?: BfdPeerStatus & { dropped: BfdStatus['dropped'] };
 }
 
 export interface RouteRow {
@@ -101,6 +104,7 @@ export class SpeakerProcess {
 
   peers = () => this.request('peers') as Promise<PeerRow[]>;
   routes = () => this.request('routes') as Promise<RouteRow[]>;
+  bfd = () => this.request('bfd') as Promise<BfdStatus>;
   routeCount = async () => ((await this.request('count')) as { routes: number }).routes;
   originate = (prefix: string, extra: { communities?: string[]; med?: number } = {}) =>
     this.request('originate', { prefix, ...extra });

@@ -3,6 +3,7 @@
 // subscribe to best-path changes, read session state and counters).
 import net from 'node:net';
 import { EventEmitter } from 'node:events';
+import { BfdEndpoint, type BfdPeerStatus, type BfdStatus } from '@tortie/bfd';
 import { encodeEndOfRib, encodeUpdates, isEndOfRib } from './codec';
 import { CeaseSubcode } from './constants';
 import {
@@ -137,6 +138,9 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   private server?: net.Server;
   private control?: net.Server;
   private flushScheduled = false;
+  /** The BFD endpoint, started with the first peer that has BFD. */
+  private bfd?: Promise<BfdEndpoint>;
+  private bfdEndpoint?: BfdEndpoint;
 
   constructor(
     readonly config: SpeakerConfig,
@@ -153,6 +157,8 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   }
 
   async start(): Promise<void> {
+    // a BFD endpoint that cannot start (no nftables, port taken) fails the start, named
+    if (this.config.peers.some((p) => p.bfd)) await this.bfdStarted();
     for (const p of this.config.peers) this.addPeer(p);
     for (const o of this.config.originate) this.originate(o.prefix, o);
     if (this.config.listen !== false)
@@ -169,6 +175,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       clearTimeout(e.staleTimer);
       e.peer.stop({ silent: opts.graceful });
     }
+    if (this.bfd) await (await this.bfd.catch(() => undefined))?.stop();
     await Promise.all(
       [this.server, this.control].map((s) =>
         s ? new Promise<void>((r) => s.close(() => r())) : undefined,
@@ -284,6 +291,46 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     peer.on('update', (msg) => this.onUpdate(entry, msg));
     peer.on('routeRefresh', (afi) => this.sendFull(entry, afi));
     peer.start();
+    if (cfg.bfd) {
+      const timers = {
+        desiredMinTxMs: cfg.bfd.minTxMs,
+        requiredMinRxMs: cfg.bfd.minRxMs,
+        detectMult: cfg.bfd.multiplier,
+      };
+      this.bfdStarted()
+        .then((b) => b.addPeer(cfg.address, { localAddress: cfg.localAddress, timers }))
+        .catch((e: Error) => {
+          peer.lastError = `BFD: ${e.message}`;
+          this.log.error('BFD session not started', { peer: key, error: e.message });
+        });
+    }
+  }
+
+  private bfdStarted(): Promise<BfdEndpoint> {
+    this.bfd ??= (async () => {
+      const b = new BfdEndpoint({ logger: this.log.child({ component: 'bfd' }) });
+      await b.start();
+      b.on('state', (c) => {
+        if (c.failure) this.onBfdFailure(c.peer);
+      });
+      this.bfdEndpoint = b;
+      return b;
+    })();
+    return this.bfd;
+  }
+
+  /** The path under an established session failed: tear it down now (BIRD's `bfd on`). */
+  private onBfdFailure(address: string): void {
+    for (const e of this.peers.values()) {
+      if (e.info.address !== address || !e.peer.established) continue;
+      this.log.warn('BFD session down: closing the BGP session', { peer: e.info.id });
+      e.peer.cease(CeaseSubcode.BFD_DOWN, undefined, 'BFD session went down');
+    }
+  }
+
+  /** BFD sessions and drop counters (empty when no peer has BFD). */
+  async bfdStatus(): Promise<BfdStatus> {
+    return this.bfd ? (await this.bfd).status() : { sessions: [], dropped: {} };
   }
 
   /** `key`: the peer's peerKey (its address when it is on port 179). */
@@ -291,6 +338,8 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     const entry = this.peers.get(key);
     if (!entry) return;
     entry.peer.stop(); // emits 'down' when it was established, which withdraws its routes
+    if (![...this.peers.values()].some((e) => e !== entry && e.info.address === entry.info.address))
+      this.bfdEndpoint?.removePeer(entry.info.address);
     entry.peer.removeAllListeners();
     clearTimeout(entry.staleTimer);
     this.peers.delete(key);
@@ -336,12 +385,24 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     }));
   }
 
+  /** peerStatus with each peer's BFD session (when it has one) and the drop counters. */
+  private async peersWithBfd() {
+    const bfd = await this.bfdStatus().catch(() => undefined);
+    const byPeer = new Map<string, BfdPeerStatus>(bfd?.sessions.map((s) => [s.peer, s]));
+    return this.peerStatus().map((p) => {
+      const s = byPeer.get(p.address);
+      return s ? { ...p, bfd: { ...s, dropped: bfd!.dropped } } : p;
+    });
+  }
+
   /** Serves the control socket (tortie-bgp peers/routes/originate/withdraw). */
   serveControl(path: string): Promise<void> {
     this.control = serveControl(path, (req) => {
       switch (req.cmd) {
         case 'peers':
-          return this.peerStatus();
+          return this.peersWithBfd();
+        case 'bfd':
+          return this.bfdStatus();
         case 'routes':
           return this.routes().map(({ attributes: _a, ...r }) => r);
         case 'count':

@@ -27,6 +27,15 @@ export interface BirdBgpPeer {
   nextHopSelf?: boolean;
   /** eBGP to a peer that is not directly connected, sending with this TTL. */
   multihop?: number;
+  /** `bfd on`: the session follows a BFD session (needs BirdConfig.bfd). */
+  bfd?: boolean;
+}
+
+/** BIRD's `protocol bfd` timers for every interface (ms). */
+export interface BirdBfd {
+  minRxMs: number;
+  minTxMs: number;
+  multiplier: number;
 }
 
 export interface StaticRoute {
@@ -45,6 +54,17 @@ export interface BirdConfig {
   listenPort?: number;
   /** Install learned IPv4 routes into this namespace's kernel (a ToR that forwards). */
   kernel?: boolean;
+  /** Run BIRD's BFD protocol (single hop) with these timers. */
+  bfd?: BirdBfd;
+}
+
+export interface BirdBfdSession {
+  address: string;
+  interface: string;
+  state: string;
+  /** Seconds, as BIRD shows them. */
+  interval: number;
+  timeout: number;
 }
 
 export interface BirdRoute {
@@ -86,6 +106,11 @@ export function birdConfig(cfg: BirdConfig): string {
   let out = `log stderr all;\nrouter id ${cfg.routerId};\nprotocol device {}\n`;
   out += staticBlock('ipv4', v4) + staticBlock('ipv6', v6);
   if (cfg.kernel) out += 'protocol kernel {\n  ipv4 { export where source = RTS_BGP; };\n}\n';
+  if (cfg.bfd) {
+    const b = cfg.bfd;
+    out += `protocol bfd {\n  interface "*" {\n    min rx interval ${b.minRxMs} ms;\n`;
+    out += `    min tx interval ${b.minTxMs} ms;\n    multiplier ${b.multiplier};\n  };\n}\n`;
+  }
   for (const p of cfg.peers) {
     const ibgp = p.localAs === p.neighborAs;
     out += `protocol bgp ${p.name} {\n`;
@@ -99,6 +124,7 @@ export function birdConfig(cfg: BirdConfig): string {
     out += `  hold time ${p.holdTime ?? 9};\n  keepalive time ${Math.max(1, Math.floor((p.holdTime ?? 9) / 3))};\n`;
     out += '  connect retry time 1;\n  connect delay time 0;\n  error wait time 1, 2;\n';
     if (p.rrClient) out += '  rr client;\n';
+    if (p.bfd) out += '  bfd on;\n';
     if (p.clusterId) out += `  rr cluster id ${p.clusterId};\n`;
     for (const f of p.families) {
       out += `  ${f} {\n    import all;\n    export where source ~ [ RTS_STATIC, RTS_BGP ];\n`;
@@ -171,6 +197,26 @@ export function parseBirdRoutes(text: string): BirdRoute[] {
   return routes;
 }
 
+/** Parses `birdc show bfd sessions`. */
+export function parseBirdBfdSessions(text: string): BirdBfdSession[] {
+  const out: BirdBfdSession[] = [];
+  for (const line of text.split('\n')) {
+    const m =
+      /^\s*(\S*[.:]\S*)\s+(\S+)\s+(Up|Down|Init|AdminDown)\s+.*?\s([\d.]+)\s+([\d.]+)\s*$/.exec(
+        line,
+      );
+    if (m)
+      out.push({
+        address: m[1],
+        interface: m[2],
+        state: m[3],
+        interval: Number(m[4]),
+        timeout: Number(m[5]),
+      });
+  }
+  return out;
+}
+
 export function parseBirdProtocols(text: string): BirdProtocol[] {
   const out: BirdProtocol[] = [];
   for (const line of text.split('\n')) {
@@ -234,6 +280,10 @@ export class Bird extends Daemon {
       },
       timeoutMs,
     );
+  }
+
+  async bfdSessions(): Promise<BirdBfdSession[]> {
+    return parseBirdBfdSessions(await this.birdc('show bfd sessions'));
   }
 
   async routes(family: Family = 'ipv4'): Promise<BirdRoute[]> {

@@ -1,4 +1,5 @@
-// FRR's bgpd in a network namespace, without zebra (routes stay in BGP's own RIB),
+// FRR's bgpd in a network namespace, without zebra (routes stay in BGP's own RIB) unless
+// BFD is asked for (then zebra and bfdd run beside it),
 // with its pid file and vty socket in a temp dir so it never touches /etc/frr or
 // /var/run/frr. Queried through vtysh's JSON output.
 import fs from 'node:fs';
@@ -17,6 +18,28 @@ export interface FrrNeighbor {
   rrClient?: boolean;
   /** GTSM: accept only packets with TTL >= 256 - hops, send with 255. */
   ttlSecurityHops?: number;
+  /** `neighbor X bfd profile tortie` (needs FrrConfig.bfd). */
+  bfd?: boolean;
+}
+
+/** bfdd's profile `tortie` (ms). */
+export interface FrrBfd {
+  receiveMs: number;
+  transmitMs: number;
+  multiplier: number;
+}
+
+/** One entry of bfdd's `show bfd peers json` (FRR spells the keys with hyphens). */
+export interface FrrBfdPeer {
+  peer: string;
+  status: string;
+  diagnostic?: string;
+  /** Our configured intervals (ms) and the peer's. */
+  'receive-interval'?: number;
+  'transmit-interval'?: number;
+  'remote-receive-interval'?: number;
+  'remote-transmit-interval'?: number;
+  'remote-detect-multiplier'?: number;
 }
 
 export interface FrrConfig {
@@ -27,6 +50,10 @@ export interface FrrConfig {
   networks?: string[];
   listenPort?: number;
   clusterId?: string;
+  /** Run zebra and bfdd beside bgpd (BFD reaches bgpd through zebra). */
+  bfd?: FrrBfd;
+  /** BGP keepalive and hold time (s); default 1 and 3. */
+  timers?: { keepalive: number; hold: number };
 }
 
 export interface FrrRoute {
@@ -49,7 +76,10 @@ export function frrConfig(cfg: FrrConfig): string {
     ` bgp router-id ${cfg.routerId}`,
     ' no bgp ebgp-requires-policy',
     ' no bgp default ipv4-unicast',
-    ' timers bgp 1 3',
+    // `network` originates without a matching route in zebra's RIB (there is no zebra
+    // unless BFD runs, and then it has none)
+    ' no bgp network import-check',
+    ` timers bgp ${cfg.timers?.keepalive ?? 1} ${cfg.timers?.hold ?? 3}`,
   ];
   if (cfg.clusterId) lines.push(` bgp cluster-id ${cfg.clusterId}`);
   for (const n of cfg.neighbors) {
@@ -60,6 +90,7 @@ export function frrConfig(cfg: FrrConfig): string {
     if (n.updateSource) lines.push(` neighbor ${n.address} update-source ${n.updateSource}`);
     if (n.ttlSecurityHops)
       lines.push(` neighbor ${n.address} ttl-security hops ${n.ttlSecurityHops}`);
+    if (n.bfd) lines.push(` neighbor ${n.address} bfd profile tortie`);
   }
   for (const family of ['ipv4', 'ipv6'] as const) {
     lines.push(` address-family ${family} unicast`);
@@ -73,6 +104,72 @@ export function frrConfig(cfg: FrrConfig): string {
     lines.push(' exit-address-family');
   }
   return lines.join('\n') + '\n';
+}
+
+export function frrBfdConfig(b: FrrBfd): string {
+  return [
+    'bfd',
+    ' profile tortie',
+    `  receive-interval ${b.receiveMs}`,
+    `  transmit-interval ${b.transmitMs}`,
+    `  detect-multiplier ${b.multiplier}`,
+    ' exit',
+    'exit',
+  ].join('\n');
+}
+
+/**
+ * zebra or bfdd of the same FRR instance: its config, pid file, vty socket and zebra's
+ * API socket all in bgpd's temp dir.
+ */
+class FrrHelper extends Daemon {
+  constructor(
+    ns: Netns,
+    dir: string,
+    private readonly daemon: 'zebra' | 'bfdd',
+  ) {
+    super(ns, dir, daemon);
+  }
+
+  protected command(): string[] {
+    const d = this.daemon;
+    return [
+      `/usr/lib/frr/${d}`,
+      '-f',
+      path.join(this.dir, `${d}.conf`),
+      '-i',
+      path.join(this.dir, `${d}.pid`),
+      '-z',
+      path.join(this.dir, 'zserv.api'),
+      ...(d === 'bfdd' ? ['--bfdctl', path.join(this.dir, 'bfdd.sock')] : []),
+      // unlike bgpd (-S), these cannot skip the privilege drop, and root is not in the
+      // vty group: they run as Debian's frr user (Start chowns the dir to it)
+      '-u',
+      'frr',
+      '-g',
+      'frr',
+      '--vty_socket',
+      this.dir,
+      '--log',
+      'stdout',
+    ];
+  }
+
+  protected probe(): Promise<unknown> {
+    return this.ns.exec([
+      'vtysh',
+      '--vty_socket',
+      this.dir,
+      '-d',
+      this.daemon,
+      '-c',
+      'show version',
+    ]);
+  }
+
+  start(): Promise<void> {
+    return this.launch();
+  }
 }
 
 interface FrrJsonPath {
@@ -97,6 +194,19 @@ export class Frr extends Daemon {
   static async start(tb: Testbed, ns: Netns, config: FrrConfig): Promise<Frr> {
     const dir = tb.tempDir('frr');
     fs.writeFileSync(path.join(dir, 'bgpd.conf'), frrConfig(config));
+    if (config.bfd) {
+      fs.writeFileSync(path.join(dir, 'zebra.conf'), 'hostname tortie-frr\n');
+      fs.writeFileSync(path.join(dir, 'bfdd.conf'), frrBfdConfig(config.bfd) + '\n');
+      const frrUser = await ns.exec(['id', '-u', 'frr']);
+      const frrGroup = await ns.exec(['id', '-g', 'frr']);
+      for (const f of ['', 'zebra.conf', 'bfdd.conf'])
+        fs.chownSync(path.join(dir, f), Number(frrUser), Number(frrGroup));
+      for (const d of ['zebra', 'bfdd'] as const) {
+        const h = new FrrHelper(ns, dir, d);
+        tb.onCleanup(() => h.stop());
+        await h.start();
+      }
+    }
     const frr = new Frr(ns, dir, config);
     tb.onCleanup(() => frr.stop());
     await frr.launch();
@@ -111,7 +221,11 @@ export class Frr extends Daemon {
       '-i',
       path.join(this.dir, 'bgpd.pid'),
     ];
-    argv.push('-Z', '-S', '-u', 'root', '-g', 'root', '--vty_socket', this.dir, '--log', 'stdout');
+    // without BFD no zebra: routes stay in bgpd's RIB (-Z); with it, bgpd reaches bfdd
+    // through zebra
+    if (this.config.bfd) argv.push('-z', path.join(this.dir, 'zserv.api'));
+    else argv.push('-Z');
+    argv.push('-S', '-u', 'root', '-g', 'root', '--vty_socket', this.dir, '--log', 'stdout');
     if (this.config.listenPort) argv.push('-p', String(this.config.listenPort));
     return argv;
   }
@@ -127,6 +241,20 @@ export class Frr extends Daemon {
 
   vtysh(...commands: string[]): Promise<string> {
     return this.ns.exec(['vtysh', '--vty_socket', this.dir, ...commands.flatMap((c) => ['-c', c])]);
+  }
+
+  /** bfdd's sessions (`show bfd peers json`). */
+  async bfdPeers(): Promise<FrrBfdPeer[]> {
+    const out = await this.ns.exec([
+      'vtysh',
+      '--vty_socket',
+      this.dir,
+      '-d',
+      'bfdd',
+      '-c',
+      'show bfd peers json',
+    ]);
+    return JSON.parse(out) as FrrBfdPeer[];
   }
 
   async neighborState(address: string): Promise<string | undefined> {
