@@ -8,6 +8,7 @@ import {
   cidrOrEmpty,
   duration,
   encapMode,
+  goDurationSeconds,
   ip,
   ipWithOptionalPrefix,
   labels,
@@ -191,6 +192,31 @@ const ipPoolSpec = z
 // Calico's ServiceXXXIPBlock: `cidr` is omitempty, and confd skips empty entries
 const serviceIpBlock = z.strictObject({ cidr: cidrOrEmpty.optional() });
 
+/** A BFD interval: a Go duration from 1 ms to 60 s. */
+const bfdInterval = duration.refine(
+  (d) => {
+    const s = goDurationSeconds(d);
+    // not a duration at all: `duration` says so
+    return s === undefined || (s >= 0.001 && s <= 60);
+  },
+  { error: (i) => `${JSON.stringify(i.input)} is outside 1ms..60s` },
+);
+
+/**
+ * BFD under BGP sessions (tortie's own; Calico has none): a session whose BFD session
+ * fails is closed at once instead of after the hold time. The block's presence turns it
+ * on unless `enabled: false`; unset fields default to 300ms x 3, as FRR's bfdd.
+ */
+export const bfdSettings = z.strictObject({
+  enabled: z.boolean().optional(),
+  /** How often we would like to send while Up. */
+  minTxInterval: bfdInterval.optional(),
+  /** How often we can take the peer's packets. */
+  minRxInterval: bfdInterval.optional(),
+  /** Packets missed before the session is declared down. */
+  multiplier: z.number().int().min(1).max(255).optional(),
+});
+
 const bgpConfigurationSpec = z
   .strictObject({
     logSeverityScreen: z.enum(['Debug', 'Info', 'Warning', 'Error', 'Fatal']).default('Info'),
@@ -207,6 +233,8 @@ const bgpConfigurationSpec = z
       .optional(),
     bindMode: z.enum(['None', 'NodeIP']).optional(),
     nodeMeshMaxRestartTime: duration.optional(),
+    /** In "default": BFD for every session of every node (mesh, reflectors, BGPPeers). */
+    bfd: bfdSettings.optional(),
   })
   .refine((s) => s.nodeMeshMaxRestartTime === undefined || s.nodeToNodeMeshEnabled, {
     // Calico's CEL rule
@@ -225,6 +253,8 @@ const bgpPeerSpec = z
     sourceAddress: z.enum(['UseNodeIP', 'None']).optional(),
     maxRestartTime: duration.optional(),
     ttlSecurity: z.number().int().min(1).max(254).optional(),
+    /** BFD for this peer's sessions, field by field over BGPConfiguration default's. */
+    bfd: bfdSettings.optional(),
     password: z
       .strictObject({ secretKeyRef: z.strictObject({ name: z.string(), key: z.string() }) })
       .optional(),

@@ -146,6 +146,27 @@ spec: {}`);
     expect(goDurationSeconds('.s')).toBeUndefined();
   });
 
+  test('BFD blocks: intervals are Go durations from 1ms to 60s, a multiplier 1..255, no other field', () => {
+    expect(
+      problems(
+        bgp('BGPPeer', 'spec: {peerIP: 192.0.2.1, bfd: {minTxInterval: 100ms, multiplier: 3}}'),
+      ),
+    ).toEqual([]);
+    expect(
+      problems(
+        bgp(
+          'BGPConfiguration',
+          'spec: {bfd: {minRxInterval: 500us, minTxInterval: fast, multiplier: 0, detect: 1}}',
+        ),
+      ),
+    ).toEqual([
+      'BGPConfiguration x: spec.bfd.minTxInterval: "fast" is not a duration (Go syntax: "90s", "2m", "1h30m")',
+      'BGPConfiguration x: spec.bfd.minRxInterval: "500us" is outside 1ms..60s',
+      'BGPConfiguration x: spec.bfd.multiplier: Too small: expected number to be >=1',
+      'BGPConfiguration x: spec.bfd: Unrecognized key: "detect"',
+    ]);
+  });
+
   test('a missing or null spec is the empty spec', () => {
     const [a, b] = parseManifests(
       `${bgp('BGPConfiguration', '')}\n---\n${bgp('BGPPeer', 'spec: null')}`,

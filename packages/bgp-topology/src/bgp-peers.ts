@@ -9,7 +9,7 @@ import type { Resource } from '@tortie/api';
 import { matches, parseSelector } from '@tortie/policy';
 import { canonicalIp, familyOf, splitPeerIp } from './address';
 import { asnOf, ipOf, waitsFor, type PeerContext } from './context';
-import { DEFAULT_RESTART_S, restartSeconds } from './settings';
+import { DEFAULT_RESTART_S, bfdTiming, restartSeconds } from './settings';
 import type { BgpNode, BgpPeer } from './types';
 
 type Peer = Resource<'BGPPeer'>;
@@ -52,7 +52,9 @@ function push(out: BgpPeer[], p: BgpPeer | undefined): void {
 /** What every session of a BGPPeer shares (setPeerConfigFieldsFromV3Resource and co). */
 function shared(c: PeerContext, p: Peer, asNumber: number) {
   const s = p.spec;
+  const bfd = bfdTiming(c.settings.bfd, s.bfd);
   return {
+    ...(bfd ? { bfd } : {}),
     ...(s.ttlSecurity ? { ttlSecurity: s.ttlSecurity } : {}),
     // keepOriginalNextHop only means something towards eBGP peers (buildPeerFromData)
     ...(s.keepOriginalNextHop && asNumber !== c.myAsn ? { keepOriginalNextHop: true } : {}),

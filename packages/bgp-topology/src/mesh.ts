@@ -3,12 +3,13 @@
 // per pair (the lexically lower address waits). A route reflector does not mesh, and
 // nobody meshes with a route reflector: they peer through BGPPeers.
 import { asnOf, ipOf, waitsFor, type PeerContext } from './context';
-import { DEFAULT_RESTART_S } from './settings';
+import { DEFAULT_RESTART_S, bfdTiming } from './settings';
 import type { BgpPeer } from './types';
 
 export function meshPeers(c: PeerContext): BgpPeer[] {
   if (!c.settings.meshEnabled || c.myCluster !== undefined) return [];
   const out: BgpPeer[] = [];
+  const bfd = bfdTiming(c.settings.bfd);
   for (const n of c.nodes) {
     const address = ipOf(n, c.family);
     if (!address || address === c.myIp || n.rrClusterId !== undefined) continue;
@@ -22,6 +23,7 @@ export function meshPeers(c: PeerContext): BgpPeer[] {
       asNumber: asnOf(c, n),
       ...(waitsFor(c.myIp, address) ? { passive: true } : {}),
       restartTimeS: c.settings.meshRestartS ?? DEFAULT_RESTART_S,
+      ...(bfd ? { bfd } : {}),
     });
   }
   return out;

@@ -6,11 +6,35 @@
 // get confd's defaults (AS 64512, mesh on, log level info, port 179).
 import { createHash } from 'node:crypto';
 import { goDurationSeconds, type Resource } from '@tortie/api';
+import type { BfdTiming } from './types';
 
 export const DEFAULT_ASN = 64512;
 export const BGP_PORT = 179;
 /** BIRD's graceful restart time when Calico sets none. */
 export const DEFAULT_RESTART_S = 120;
+
+/** BFD timers when a bfd block leaves them out: 300 ms x 3, as FRR's bfdd. */
+export const DEFAULT_BFD: BfdTiming = { minTxMs: 300, minRxMs: 300, multiplier: 3 };
+
+/** The spec.bfd block of a BGPConfiguration or BGPPeer. */
+export type BfdSpec = NonNullable<Config['spec']['bfd']>;
+
+/**
+ * BFD for a session: `over` (a BGPPeer's block) field by field over `base` (the default
+ * BGPConfiguration's). A block turns BFD on unless it says enabled: false.
+ */
+export function bfdTiming(base?: BfdSpec, over?: BfdSpec): BfdTiming | undefined {
+  if (!base && !over) return undefined;
+  const b = { ...base, ...over };
+  if (b.enabled === false) return undefined;
+  const ms = (d: string | undefined, dflt: number) =>
+    d === undefined ? dflt : Math.max(1, Math.round(goDurationSeconds(d)! * 1000));
+  return {
+    minTxMs: ms(b.minTxInterval, DEFAULT_BFD.minTxMs),
+    minRxMs: ms(b.minRxInterval, DEFAULT_BFD.minRxMs),
+    multiplier: b.multiplier ?? DEFAULT_BFD.multiplier,
+  };
+}
 
 /** The speaker's log level for BGPConfiguration logSeverityScreen (confd: debug, info, none). */
 export type BgpLogLevel = 'debug' | 'info' | 'warn';
@@ -27,6 +51,8 @@ export interface BgpSettings {
   /** The port a node listens on, and that its peers dial. */
   listenPort(node: string): number;
   logLevel(node: string): BgpLogLevel;
+  /** The default BGPConfiguration's bfd block (every session's, under its BGPPeer's). */
+  bfd?: BfdSpec;
 }
 
 type Config = Resource<'BGPConfiguration'>;
@@ -51,6 +77,7 @@ export function bgpSettings(configs: Iterable<Config>): BgpSettings {
     configuredPort,
     listenPort: (node) => configuredPort(node) ?? BGP_PORT,
     logLevel: (node) => logLevelOf(severity(node)),
+    ...(global?.bfd ? { bfd: global.bfd } : {}),
   };
 }
 

@@ -39,6 +39,7 @@ export function peerConfig(p: BgpPeer, me: BgpConfig): PeerConfigInput {
     ttlSecurity: p.ttlSecurity,
     // bird.cfg's per-peer `graceful restart time` (maxRestartTime, nodeMeshMaxRestartTime)
     gracefulRestart: { restartTimeS: p.restartTimeS },
+    ...(p.bfd ? { bfd: p.bfd } : {}),
     holdTime: 90,
     connectRetryTime: 2,
     // nodes of a cluster start together: a connect refused because the other agent is

@@ -33,6 +33,15 @@ export interface BgpPeer {
   keepOriginalNextHop?: boolean;
   /** Graceful restart time we announce (maxRestartTime, nodeMeshMaxRestartTime, else 120 s). */
   restartTimeS: number;
+  /** BFD under the session (BGPConfiguration default's bfd, a BGPPeer's over it). */
+  bfd?: BfdTiming;
+}
+
+/** A BFD session's timers, in the speaker's terms. */
+export interface BfdTiming {
+  minTxMs: number;
+  minRxMs: number;
+  multiplier: number;
 }
 
 export interface BgpConfig {

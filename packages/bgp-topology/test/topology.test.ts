@@ -216,6 +216,40 @@ const cases: Case[] = [
     rs: [meshOff, n5, peer('tor', { peerIP: '192.0.2.1', asNumber: 65100, maxRestartTime: '2h' })],
     v4: ['192.0.2.1:179 as 65100 gr=4095'],
   },
+  // ---- BFD (tortie's): the default BGPConfiguration's block, a BGPPeer's over it ---------
+  {
+    what: "BFD: the default BGPConfiguration's block covers the mesh and BGPPeers; unset fields 300ms x 3",
+    me: 'n5',
+    rs: [
+      config('default', { bfd: { minTxInterval: '100ms' } }),
+      n5,
+      n8,
+      peer('tor', { peerIP: '192.0.2.1', asNumber: 65100 }),
+    ],
+    v4: ['10.0.0.8:179 as 64512 passive bfd=100/300x3', '192.0.2.1:179 as 65100 bfd=100/300x3'],
+  },
+  {
+    what: "BFD: a BGPPeer's block field by field over the default's, or enabled: false",
+    me: 'n5',
+    rs: [
+      config('default', { bfd: { minTxInterval: '100ms', multiplier: 5 } }),
+      n5,
+      n8,
+      peer('tor', { peerIP: '192.0.2.1', asNumber: 65100, bfd: { minRxInterval: '0.05s' } }),
+      peer('slow', { peerIP: '192.0.2.2', asNumber: 65100, bfd: { enabled: false } }),
+    ],
+    v4: [
+      '10.0.0.8:179 as 64512 passive bfd=100/300x5',
+      '192.0.2.1:179 as 65100 bfd=100/50x5',
+      '192.0.2.2:179 as 65100',
+    ],
+  },
+  {
+    what: 'BFD: only the BGPPeer asks for it (an empty block is on, with the defaults)',
+    me: 'n5',
+    rs: [n5, n8, peer('tor', { peerIP: '192.0.2.1', asNumber: 65100, bfd: {} })],
+    v4: ['10.0.0.8:179 as 64512 passive', '192.0.2.1:179 as 65100 bfd=300/300x3'],
+  },
   // ---- IPv6: nodes with an IPv6 address peer over it too, per family ---------------------
   {
     what: 'mesh over both families; the rule on each family\'s addresses ("fd00::10" < "fd00::9")',

@@ -17,6 +17,17 @@ export interface PeerStatus {
   since?: string;
   staleRoutes?: number;
   lastError?: string;
+  /** The BFD session under the peer (see @tortie/bfd's BfdPeerStatus). */
+  bfd?: {
+    state: string;
+    diag: string;
+    txIntervalMs: number;
+    detectTimeMs: number;
+    since: string;
+    upTransitions: number;
+    /** The endpoint's drops by reason (the same on every peer). */
+    dropped: Record<string, number>;
+  };
 }
 
 /** Calico's peer types, from the name the agent gave the peer (see @tortie/bgp-topology). */
@@ -63,7 +74,34 @@ export function formatNodeStatus(peers: PeerStatus[]): string[] {
     });
     out.push(...table([['PEER ADDRESS', 'PEER TYPE', 'STATE', 'SINCE (UTC)', 'INFO'], ...rows]));
   }
-  return out;
+  return [...out, ...formatBfd(peers)];
+}
+
+/** The BFD table, when a peer has BFD: a session per peer and the packets dropped. Pure. */
+function formatBfd(peers: PeerStatus[]): string[] {
+  const withBfd = peers.filter((p) => p.bfd);
+  if (withBfd.length === 0) return [];
+  const rows = withBfd.map((p) => {
+    const b = p.bfd!;
+    return [
+      peerKey(p.address, p.port),
+      b.state.toLowerCase(),
+      b.since.slice(11, 19),
+      `${b.txIntervalMs} ms`,
+      b.state === 'Up' ? `${b.detectTimeMs} ms` : '',
+      String(b.upTransitions),
+      b.diag === 'None' ? '' : b.diag,
+    ];
+  });
+  const dropped = Object.entries(withBfd[0].bfd!.dropped)
+    .filter(([, n]) => n > 0)
+    .map(([why, n]) => `${why} ${n}`);
+  return [
+    '',
+    'BFD status',
+    ...table([['PEER ADDRESS', 'STATE', 'SINCE (UTC)', 'TX', 'DETECT', 'UPS', 'DIAG'], ...rows]),
+    `BFD packets dropped: ${dropped.length ? dropped.join(', ') : 'none'}`,
+  ];
 }
 
 export async function nodeStatus(socket: string, io: Io): Promise<number> {

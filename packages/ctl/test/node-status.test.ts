@@ -50,6 +50,45 @@ test('the tables: one per family, Calico peer types, state and info', () => {
   ]);
 });
 
+test('BFD: a table of the sessions under the peers that have one, and the drops by reason', () => {
+  const bfd = (state: string, diag: string, ups: number) => ({
+    state,
+    diag,
+    txIntervalMs: state === 'Up' ? 100 : 1000,
+    detectTimeMs: 300,
+    since: '2026-12-05T11:02:03.456Z',
+    upTransitions: ups,
+    dropped: { ttl: 2, 'source-address': 1, length: 0 },
+  });
+  const lines = formatNodeStatus([
+    {
+      address: '10.0.0.2',
+      description: 'mesh-10.0.0.2',
+      state: 'Established',
+      bfd: bfd('Up', 'None', 1),
+    },
+    {
+      address: '10.0.0.1',
+      description: 'global-tor',
+      state: 'Active',
+      bfd: bfd('Down', 'ControlDetectionTimeExpired', 3),
+    },
+    { address: '10.0.0.3', description: 'mesh-10.0.0.3', state: 'Established' },
+  ]);
+  expect(lines.slice(lines.indexOf('BFD status'))).toEqual([
+    'BFD status',
+    '+--------------+-------+-------------+---------+--------+-----+-----------------------------+',
+    '| PEER ADDRESS | STATE | SINCE (UTC) | TX      | DETECT | UPS | DIAG                        |',
+    '+--------------+-------+-------------+---------+--------+-----+-----------------------------+',
+    '| 10.0.0.2     | up    | 11:02:03    | 100 ms  | 300 ms | 1   |                             |',
+    '| 10.0.0.1     | down  | 11:02:03    | 1000 ms |        | 3   | ControlDetectionTimeExpired |',
+    '+--------------+-------+-------------+---------+--------+-----+-----------------------------+',
+    'BFD packets dropped: ttl 2, source-address 1',
+  ]);
+  // no BFD anywhere: no table
+  expect(formatNodeStatus([{ address: '10.0.0.3', state: 'Idle' }])).not.toContain('BFD status');
+});
+
 test('the binary reads a running speaker; without one it says why and exits 1', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tortie-status-'));
   const socket = path.join(dir, 'bgp.sock');
