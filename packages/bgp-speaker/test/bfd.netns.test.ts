@@ -91,7 +91,7 @@ async function waitBothUp(s: Setup, router: Router): Promise<void> {
 /** Takes our port off the switch's bridge; returns how long each side took to withdraw. */
 async function cutAndMeasure(s: Setup, router: Router) {
   const t0 = Date.now();
-  await s.fabric.ns.exec(['ip', 'link', 'set', 'p0', 'nomaster']);
+  await s.fabric.cut(s.us);
   let ourMs: number | undefined;
   let theirMs: number | undefined;
   await waitUntil(
@@ -118,7 +118,7 @@ async function expectSettled(s: Setup): Promise<void> {
 }
 
 async function rejoin(s: Setup): Promise<void> {
-  await s.fabric.ns.exec(['ip', 'link', 'set', 'p0', 'master', s.fabric.bridge]);
+  await s.fabric.mend(s.us);
 }
 
 function report(name: string, m: { ourMs: number; theirMs: number }) {

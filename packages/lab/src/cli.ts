@@ -108,6 +108,7 @@ async function demo(c: Cluster, startedAt: number, keep: boolean): Promise<void>
   say('every pod reaches every other pod again');
 
   await services(c, pods);
+  if (c.opts.bfd && c.nodes.length > 1) await linkFailure(c, pods);
 
   if (keep) {
     heading('lab is up; Ctrl-C to tear it down. Try (as root, from this checkout):');
@@ -115,6 +116,41 @@ async function demo(c: Cluster, startedAt: number, keep: boolean): Promise<void>
     // until the signal handler (teardownOnSignals) tears the lab down and exits
     await new Promise<void>(() => setInterval(() => undefined, 60_000));
   }
+}
+
+/** --bfd: the last node's switch port stops forwarding; BFD tells its peers at once. */
+async function linkFailure(c: Cluster, pods: Pod[]): Promise<void> {
+  const i = c.nodes.length - 1;
+  const n = c.nodes[i];
+  const b = c.opts.bfd!;
+  const detect = b.multiplier * Math.max(b.minTxMs, b.minRxMs);
+  heading(
+    `BFD: ${c.nodes[0].name}'s sessions, each under a BFD session at ${b.minTxMs} ms x ${b.multiplier}`,
+  );
+  const status = await c.nodeStatus(0);
+  say(status.slice(status.indexOf('BFD status')).trimEnd());
+  heading(
+    `${n.name}'s switch port stops forwarding (its link stays up: no carrier loss to notice)`,
+  );
+  const m = await c.cutLink(i);
+  if (m.torMs !== undefined) say(`the ToR (BIRD) withdrew ${n.name}'s routes after ${m.torMs} ms`);
+  say(
+    `${c.nodes[0].name} withdrew ${n.name}'s routes after ${m.nodeMs} ms (BFD detect time ${detect} ms; without BFD: the 90 s hold time of the mesh)`,
+  );
+  const after = await c.nodeStatus(0);
+  say(after.slice(after.indexOf('BFD status')).trimEnd());
+  heading(`${n.name} back on the switch`);
+  const t0 = Date.now();
+  await c.mendLink(i);
+  const mine = pods.filter((p) => p.node === n);
+  const other = pods.find((p) => p.node !== n)!;
+  await waitUntil(
+    `pods on ${n.name} reachable again`,
+    async () => (await Promise.all(mine.map((p) => c.ping(other, p.ip, 1)))).every(Boolean),
+    60_000,
+    100,
+  );
+  say(`its pods are reachable again ${Date.now() - t0} ms later (BFD Up, BGP re-established)`);
 }
 
 const CLUSTER_IP = '10.96.0.10';
@@ -201,7 +237,7 @@ export function nextSteps(c: Cluster, pods: Pod[]): string[] {
   return out;
 }
 
-const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--vm] [--keep] [--verbose]
+const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--bfd] [--vm] [--keep] [--verbose]
   A tortie cluster in network namespaces on this machine (needs root): etcd, N nodes each
   running tortie-node, pods wired by tortie-cni, and (bgp) a BIRD top-of-rack router.
   Shows pods reaching each other across nodes, the BGP sessions and routes, and a
@@ -210,6 +246,8 @@ const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--v
   --backend bgp      BGP full mesh plus the ToR (default); vxlan: VXLAN overlay, no BGP;
                      ipip: BGP mesh, the last node on another subnet behind a router, and
                      the pool in ipipMode CrossSubnet (IP-in-IP only across subnets)
+  --bfd              BFD at 100 ms x 3 under every BGP session (mesh, ToR); the demo ends
+                     by cutting the last node off the switch and timing its withdrawal
   --vm               run the lab inside Debian's kernel under QEMU, for kernel features
                      this machine lacks (ipip here); software emulation: a few minutes
   --keep             leave the lab up until Ctrl-C, and print what to try on it
@@ -263,6 +301,7 @@ async function main(): Promise<number> {
         keep: { type: 'boolean', default: false },
         verbose: { type: 'boolean', default: false },
         vm: { type: 'boolean', default: false },
+        bfd: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -293,6 +332,10 @@ async function main(): Promise<number> {
     process.stderr.write(`--backend must be bgp, vxlan or ipip, got "${values.backend}"\n`);
     return 2;
   }
+  if (values.bfd && backend === 'vxlan') {
+    process.stderr.write('--bfd needs BGP: use it with --backend bgp or ipip\n');
+    return 2;
+  }
   const noIpip = backend === 'ipip' && skipReason(['ipip']);
   if (noIpip) {
     process.stderr.write(
@@ -317,6 +360,7 @@ async function main(): Promise<number> {
     tor: backend === 'bgp',
     pool: POOLS[backend],
     routedNodes: backend === 'ipip' && count > 1 ? [count - 1] : undefined,
+    ...(values.bfd ? { bfd: { minTxMs: 100, minRxMs: 100, multiplier: 3 } } : {}),
     say,
     onAgentLog: values.verbose ? (node, line) => say(`[${node}] ${line}`) : undefined,
   });

@@ -79,6 +79,8 @@ export interface ClusterOptions {
   routedNodes?: number[];
   /** The pods' interface MTU (default 1400, below every tunnel's). */
   podMtu?: number;
+  /** BFD under every BGP session (mesh, and the ToR's with BIRD's bfd protocol). */
+  bfd?: { minTxMs: number; minRxMs: number; multiplier: number };
   say?: (line: string) => void;
   /** Each line an agent logs, as it comes (the lab's --verbose). */
   onAgentLog?: (node: string, line: string) => void;
@@ -108,6 +110,18 @@ export interface Pod {
 }
 
 const TOR_IP = TOR_ADDRESS;
+
+/** BGPConfiguration default's bfd block for the lab's timers. */
+function bfdSpec(bfd: ClusterOptions['bfd']): object {
+  if (!bfd) return {};
+  return {
+    bfd: {
+      minTxInterval: `${bfd.minTxMs}ms`,
+      minRxInterval: `${bfd.minRxMs}ms`,
+      multiplier: bfd.multiplier,
+    },
+  };
+}
 /** The router joining the two subnets when some nodes are routed (its address on each). */
 export const SUBNET_ROUTER = { fabric: '10.99.0.254', routed: '10.98.0.254' } as const;
 
@@ -161,7 +175,9 @@ export class Cluster {
             neighborAs: CLUSTER_AS,
             families: ['ipv4' as const],
             holdTime: 9,
+            bfd: opts.bfd !== undefined,
           })),
+          ...(opts.bfd ? { bfd: opts.bfd } : {}),
         });
         await c.apply({
           kind: 'BGPPeer',
@@ -172,9 +188,15 @@ export class Cluster {
         await c.apply({
           kind: 'BGPConfiguration',
           metadata: { name: 'default' },
-          spec: { serviceLoadBalancerIPs: [{ cidr: LB_POOL }] },
+          spec: { serviceLoadBalancerIPs: [{ cidr: LB_POOL }], ...bfdSpec(opts.bfd) },
         });
         say(`ToR: BIRD AS ${TOR_AS} at ${TOR_IP} in ${torNs.name}`);
+      } else if (opts.bfd) {
+        await c.apply({
+          kind: 'BGPConfiguration',
+          metadata: { name: 'default' },
+          spec: bfdSpec(opts.bfd),
+        });
       }
       // load-balancer addresses, given out by tortie-controllers (as kube-controllers)
       await c.apply({
@@ -446,6 +468,38 @@ export class Cluster {
     });
     this.pods.splice(this.pods.indexOf(pod), 1);
     await pod.ns.destroy();
+  }
+
+  /**
+   * Node i's switch port stops forwarding (its link stays up: only BFD or a hold timer can
+   * tell). Returns how long until the ToR's kernel and node `observer`'s kernel (its
+   * BGP-learned routes, proto 81) no longer route anything via node i.
+   */
+  async cutLink(i: number, observer = 0): Promise<{ torMs?: number; nodeMs: number }> {
+    const gone = (out: string) => !out.includes(`via ${this.nodes[i].ip} `);
+    const t0 = Date.now();
+    await this.fabric.cut(this.nodes[i].ns);
+    let torMs: number | undefined;
+    let nodeMs: number | undefined;
+    await waitUntil(
+      `routes via ${this.nodes[i].name} withdrawn`,
+      async () => {
+        const now = Date.now() - t0;
+        if (this.tor && torMs === undefined && gone(await this.tor.ns.exec(['ip', 'route'])))
+          torMs = now;
+        const mine = this.nodes[observer].ns.exec(['ip', 'route', 'show', 'proto', '81']);
+        if (nodeMs === undefined && gone(await mine)) nodeMs = now;
+        return nodeMs !== undefined && (!this.tor || torMs !== undefined);
+      },
+      120_000,
+      20,
+    );
+    return { torMs, nodeMs: nodeMs! };
+  }
+
+  /** Undoes cutLink(i). */
+  async mendLink(i: number): Promise<void> {
+    await this.fabric.mend(this.nodes[i].ns);
   }
 
   /** `tortiectl node status` of node i, as an operator on that node runs it. */

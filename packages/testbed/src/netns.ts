@@ -128,6 +128,8 @@ export async function link(
  */
 export class Fabric {
   private members = 0;
+  /** The bridge port of each attached namespace, by namespace name. */
+  private readonly ports = new Map<string, string>();
 
   private constructor(
     readonly ns: Netns,
@@ -164,11 +166,31 @@ export class Fabric {
     ]);
     await this.ns.exec(['ip', 'link', 'set', port, 'master', this.bridge]);
     await this.ns.exec(['ip', 'link', 'set', port, 'up']);
+    this.ports.set(member.name, port);
     if (opts.mtu) await member.exec(['ip', 'link', 'set', ifName, 'mtu', String(opts.mtu)]);
     if (opts.v4) await member.exec(['ip', 'addr', 'add', opts.v4, 'dev', ifName]);
     if (opts.v6) await member.exec(['ip', '-6', 'addr', 'add', opts.v6, 'dev', ifName, 'nodad']);
     await member.exec(['ip', 'link', 'set', ifName, 'up']);
     return ifName;
+  }
+
+  /**
+   * The switch stops forwarding `member`'s traffic (its port leaves the bridge). Its link
+   * stays up with carrier: only a protocol's own liveness check (BFD, hold timers) sees it.
+   */
+  async cut(member: Netns): Promise<void> {
+    await this.ns.exec(['ip', 'link', 'set', this.portOf(member), 'nomaster']);
+  }
+
+  /** Undoes cut(). */
+  async mend(member: Netns): Promise<void> {
+    await this.ns.exec(['ip', 'link', 'set', this.portOf(member), 'master', this.bridge]);
+  }
+
+  private portOf(member: Netns): string {
+    const port = this.ports.get(member.name);
+    if (!port) throw new Error(`${member.name} is not attached to this fabric`);
+    return port;
   }
 }
 
