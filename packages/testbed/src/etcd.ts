@@ -27,6 +27,30 @@ function healthy(endpoint: string): Promise<boolean> {
   });
 }
 
+/** POSTs `{}` to an etcd v3 gRPC-gateway path; the JSON answer. */
+function gateway(endpoint: string, api: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      `${endpoint}${api}`,
+      { method: 'POST', timeout: 2000, headers: { 'content-type': 'application/json' } },
+      (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => {
+          try {
+            resolve(JSON.parse(body));
+          } catch (e) {
+            reject(e as Error);
+          }
+        });
+      },
+    );
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error(`${endpoint}${api}: timed out`)));
+    req.end('{}');
+  });
+}
+
 export class Etcd {
   private proc?: ChildProcess;
 
@@ -34,7 +58,49 @@ export class Etcd {
     readonly dir: string,
     private readonly clientPort: number,
     private readonly peerPort: number,
+    readonly name = 'tortie-test',
+    /** `--initial-cluster` of a member of several (this one alone otherwise). */
+    private readonly initialCluster?: string,
   ) {}
+
+  /** A member of an EtcdCluster (not started). */
+  static member(
+    dir: string,
+    ports: { client: number; peer: number },
+    name: string,
+    initial: string,
+  ) {
+    return new Etcd(dir, ports.client, ports.peer, name, initial);
+  }
+
+  get peerUrl(): string {
+    return `http://127.0.0.1:${this.peerPort}`;
+  }
+
+  /** Watchers this member serves (etcd_debugging_mvcc_watcher_total): who holds a watch. */
+  watchers(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      http
+        .get(`${this.endpoint}/metrics`, { timeout: 2000 }, (res) => {
+          let body = '';
+          res.on('data', (d) => (body += d));
+          res.on('end', () => {
+            const m = /^etcd_debugging_mvcc_watcher_total (\d+)/m.exec(body);
+            resolve(m ? Number(m[1]) : 0);
+          });
+        })
+        .on('error', reject);
+    });
+  }
+
+  /** This member's id and the leader's as it sees them (decimal strings, as etcd's JSON). */
+  async status(): Promise<{ memberId: string; leader: string }> {
+    const r = (await gateway(this.endpoint, '/v3/maintenance/status')) as {
+      header?: { member_id?: string };
+      leader?: string;
+    };
+    return { memberId: r.header?.member_id ?? '', leader: r.leader ?? '' };
+  }
 
   get endpoint(): string {
     return `http://127.0.0.1:${this.clientPort}`;
@@ -52,12 +118,12 @@ export class Etcd {
   }
 
   private async launch(): Promise<void> {
-    const peer = `http://127.0.0.1:${this.peerPort}`;
+    const peer = this.peerUrl;
     const p = spawn(
       'etcd',
       [
         '--name',
-        'tortie-test',
+        this.name,
         '--data-dir',
         path.join(this.dir, 'data'),
         '--listen-client-urls',
@@ -69,7 +135,10 @@ export class Etcd {
         '--initial-advertise-peer-urls',
         peer,
         '--initial-cluster',
-        `tortie-test=${peer}`,
+        this.initialCluster ?? `${this.name}=${peer}`,
+        // the members of one cluster share their parent dir's name
+        '--initial-cluster-token',
+        path.basename(this.initialCluster ? path.dirname(this.dir) : this.dir),
         '--log-level',
         'error',
         '--logger',
@@ -108,5 +177,62 @@ export class Etcd {
   async restart(): Promise<void> {
     await this.stop();
     await this.launch();
+  }
+}
+
+/**
+ * A cluster of etcd members (Debian's etcd-server), each its own process with its own
+ * data dir and loopback ports: the leader can be killed, a member restarted, the whole
+ * cluster stopped and started again.
+ */
+export class EtcdCluster {
+  private constructor(readonly members: Etcd[]) {}
+
+  static async start(tb: Testbed, size = 3): Promise<EtcdCluster> {
+    const dir = tb.tempDir('etcd-cluster');
+    const specs = [];
+    for (let i = 0; i < size; i++)
+      specs.push({ name: `m${i + 1}`, client: await freePort(), peer: await freePort() });
+    const initial = specs.map((m) => `${m.name}=http://127.0.0.1:${m.peer}`).join(',');
+    const members = specs.map((m) => {
+      const d = path.join(dir, m.name);
+      fs.mkdirSync(d);
+      return Etcd.member(d, m, m.name, initial);
+    });
+    const c = new EtcdCluster(members);
+    tb.onCleanup(() => c.stop());
+    // together: a member is healthy only once a quorum is up
+    await Promise.all(members.map((m) => m.restart()));
+    return c;
+  }
+
+  get endpoints(): string[] {
+    return this.members.map((m) => m.endpoint);
+  }
+
+  /** The member the others follow (asked of every running member until one answers). */
+  async leader(): Promise<Etcd> {
+    return waitUntil('an etcd leader', async () => {
+      for (const m of this.members) {
+        if (m.pid === undefined) continue;
+        const s = await m.status().catch(() => undefined);
+        if (!s?.leader || s.leader === '0') continue;
+        for (const x of this.members) {
+          if (x.pid === undefined) continue;
+          const xs = await x.status().catch(() => undefined);
+          if (xs?.memberId === s.leader) return x;
+        }
+      }
+      return undefined;
+    });
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.members.map((m) => m.stop()));
+  }
+
+  /** Every member back, on its data (stopped or killed ones). */
+  async start(): Promise<void> {
+    await Promise.all(this.members.filter((m) => m.pid === undefined).map((m) => m.restart()));
   }
 }

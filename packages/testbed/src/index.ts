@@ -24,7 +24,7 @@ export {
   type SkipDecision,
 } from './jest';
 export { Daemon } from './daemon';
-export { Etcd } from './etcd';
+export { Etcd, EtcdCluster } from './etcd';
 export { PortForward } from './forward';
 export {
   runInVm,
