@@ -3,7 +3,8 @@
 // must see every write exactly once, never a delete, and the longest time from a write's
 // acknowledgement to its event is printed (the watch gap a node agent would see).
 import { EtcdCluster, Testbed, describeIf, waitUntil, type Etcd } from '@tortie/testbed';
-import { DatastoreError, EtcdDatastore, Syncer, type Resource } from '../src';
+import type { Resource } from '@tortie/api';
+import { DatastoreError, EtcdDatastore, Syncer } from '../src';
 import { pool, until } from './backend-suite';
 
 describeIf(['etcd'], 'etcd backend on a 3-member cluster', () => {
