@@ -33,6 +33,20 @@ export function toStructural(s: Json): Json {
     }
     return { ...base, 'x-kubernetes-preserve-unknown-fields': true };
   }
+  if (Array.isArray(s.type)) {
+    // zod writes a union of primitives as `type: [number, string]`, which is not
+    // structural: Kubernetes refuses such a CRD
+    const types = (s.type as string[]).filter((t) => t !== 'null');
+    const { type: _t, ...rest } = s;
+    const nullable = types.length < (s.type as string[]).length ? { nullable: true } : {};
+    if (types.length === 1) return { ...toStructural({ ...rest, type: types[0] }), ...nullable };
+    const base: Json = {};
+    if (s.default !== undefined) base.default = s.default;
+    if (s.description) base.description = s.description;
+    if (types.every((t) => t === 'string' || t === 'number' || t === 'integer'))
+      return { ...base, ...nullable, 'x-kubernetes-int-or-string': true };
+    return { ...base, ...nullable, 'x-kubernetes-preserve-unknown-fields': true };
+  }
   const out: Json = {};
   for (const [k, v] of Object.entries(s)) {
     if (k === '$schema' || k === 'additionalProperties' || k === 'const') continue;
@@ -47,7 +61,11 @@ export function toStructural(s: Json): Json {
   if (s.const !== undefined) out.enum = [s.const];
   if (s.type === 'object') {
     const ap = s.additionalProperties;
-    if (ap && typeof ap === 'object') out.additionalProperties = toStructural(ap as Json);
+    // a structural schema has properties or additionalProperties, never both: an object
+    // with known fields that takes others too keeps the unknown ones instead
+    if (ap && typeof ap === 'object' && (s.properties || !Object.keys(ap).length))
+      out['x-kubernetes-preserve-unknown-fields'] = true;
+    else if (ap && typeof ap === 'object') out.additionalProperties = toStructural(ap as Json);
     else if (ap === undefined && !s.properties) out['x-kubernetes-preserve-unknown-fields'] = true;
     else if (ap === undefined || ap === true) out['x-kubernetes-preserve-unknown-fields'] = true;
   }

@@ -339,7 +339,9 @@ describe('CRDs', () => {
     });
     const text = JSON.stringify(crds);
     // structural schema: no constructs apiextensions.k8s.io/v1 rejects
-    expect(text).not.toMatch(/"anyOf"|"oneOf"|"const"|"\$schema"|"additionalProperties":false/);
+    expect(text).not.toMatch(
+      /"anyOf"|"oneOf"|"const"|"\$schema"|"additionalProperties":false|"type":\[/,
+    );
   });
 
   test('deploy/crds matches the generator', () => {
