@@ -1,5 +1,9 @@
-export { ApiServer, parsePath } from './server';
-export { BUILTIN, findType, apiVersionOf, type ResourceType } from './resources';
+export { ApiServer, type ApiServerOptions } from './server';
+export { parsePath } from './router';
+export { BUILTIN, Registry, findType, apiVersionOf, type ResourceType } from './resources';
 export { ApiError, statusBody } from './status';
 export { Storage, type KubeObject } from './storage';
 export { toTable, age, wantsTable } from './table';
+export { checkObjectSchema, type Schema, type Cause } from './schema';
+export { applyPatch, mergePatch, jsonPatch, strategicMerge } from './patch';
+export { makeLabCertificates, type LabCertificates } from './certs';

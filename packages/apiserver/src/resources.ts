@@ -1,4 +1,16 @@
-// The built-in types this server serves: where each lives in the API and how it is keyed.
+// The types this server serves: the built-ins, and those CRDs add at run time. A type says
+// where it lives in the API, how it is keyed, and how it is validated.
+import { type Schema } from './schema';
+import { BUILTIN_SCHEMAS } from './builtin-schemas';
+
+export interface PrinterColumn {
+  name: string;
+  type: string;
+  jsonPath: string;
+  priority?: number;
+  description?: string;
+  format?: string;
+}
 
 export interface ResourceType {
   group: string; // '' for core
@@ -8,62 +20,67 @@ export interface ResourceType {
   singular: string;
   namespaced: boolean;
   shortNames?: string[];
+  categories?: string[];
+  /** subresources served (status) */
+  subresources?: string[];
+  /** OpenAPI v3 schema of the whole object; validation, defaults and pruning follow it */
+  schema?: Schema;
+  /** only stored (apps, rbac): no validation beyond metadata */
+  storedOnly?: boolean;
+  /** additionalPrinterColumns of a CRD, or the built-in's columns */
+  columns?: PrinterColumn[];
+  /** the CRD that serves this type */
+  crd?: string;
 }
 
+const core = (
+  kind: string,
+  plural: string,
+  namespaced: boolean,
+  shortNames?: string[],
+  extra: Partial<ResourceType> = {},
+): ResourceType => ({
+  group: '',
+  version: 'v1',
+  kind,
+  plural,
+  singular: kind.toLowerCase(),
+  namespaced,
+  ...(shortNames ? { shortNames } : {}),
+  ...extra,
+});
+
+const stored = (
+  group: string,
+  kind: string,
+  plural: string,
+  namespaced: boolean,
+  shortNames?: string[],
+): ResourceType => ({
+  group,
+  version: 'v1',
+  kind,
+  plural,
+  singular: kind.toLowerCase(),
+  namespaced,
+  storedOnly: true,
+  ...(shortNames ? { shortNames } : {}),
+});
+
 export const BUILTIN: ResourceType[] = [
+  core('Namespace', 'namespaces', false, ['ns'], { subresources: ['status'] }),
+  core('Pod', 'pods', true, ['po'], { subresources: ['status'], categories: ['all'] }),
+  core('Node', 'nodes', false, ['no'], { subresources: ['status'] }),
+  core('ServiceAccount', 'serviceaccounts', true, ['sa']),
+  core('Service', 'services', true, ['svc'], { subresources: ['status'], categories: ['all'] }),
+  core('Endpoints', 'endpoints', true, ['ep'], { singular: 'endpoints' }),
   {
-    group: '',
+    group: 'discovery.k8s.io',
     version: 'v1',
-    kind: 'Namespace',
-    plural: 'namespaces',
-    singular: 'namespace',
-    namespaced: false,
-    shortNames: ['ns'],
-  },
-  {
-    group: '',
-    version: 'v1',
-    kind: 'Pod',
-    plural: 'pods',
-    singular: 'pod',
+    kind: 'EndpointSlice',
+    plural: 'endpointslices',
+    singular: 'endpointslice',
     namespaced: true,
-    shortNames: ['po'],
-  },
-  {
-    group: '',
-    version: 'v1',
-    kind: 'Node',
-    plural: 'nodes',
-    singular: 'node',
-    namespaced: false,
-    shortNames: ['no'],
-  },
-  {
-    group: '',
-    version: 'v1',
-    kind: 'ServiceAccount',
-    plural: 'serviceaccounts',
-    singular: 'serviceaccount',
-    namespaced: true,
-    shortNames: ['sa'],
-  },
-  {
-    group: '',
-    version: 'v1',
-    kind: 'Service',
-    plural: 'services',
-    singular: 'service',
-    namespaced: true,
-    shortNames: ['svc'],
-  },
-  {
-    group: '',
-    version: 'v1',
-    kind: 'Endpoints',
-    plural: 'endpoints',
-    singular: 'endpoints',
-    namespaced: true,
-    shortNames: ['ep'],
   },
   {
     group: 'networking.k8s.io',
@@ -74,13 +91,54 @@ export const BUILTIN: ResourceType[] = [
     namespaced: true,
     shortNames: ['netpol'],
   },
-];
+  {
+    group: 'apiextensions.k8s.io',
+    version: 'v1',
+    kind: 'CustomResourceDefinition',
+    plural: 'customresourcedefinitions',
+    singular: 'customresourcedefinition',
+    namespaced: false,
+    shortNames: ['crd', 'crds'],
+    subresources: ['status'],
+  },
+  stored('apps', 'Deployment', 'deployments', true, ['deploy']),
+  stored('apps', 'DaemonSet', 'daemonsets', true, ['ds']),
+  stored('apps', 'StatefulSet', 'statefulsets', true, ['sts']),
+  stored('apps', 'ReplicaSet', 'replicasets', true, ['rs']),
+  stored('rbac.authorization.k8s.io', 'ClusterRole', 'clusterroles', false),
+  stored('rbac.authorization.k8s.io', 'ClusterRoleBinding', 'clusterrolebindings', false),
+  stored('rbac.authorization.k8s.io', 'Role', 'roles', true),
+  stored('rbac.authorization.k8s.io', 'RoleBinding', 'rolebindings', true),
+].map((t) => {
+  const schema = BUILTIN_SCHEMAS[t.kind];
+  return schema ? { ...t, schema } : t;
+});
 
-export function apiVersionOf(t: ResourceType): string {
+export function apiVersionOf(t: { group: string; version: string }): string {
   return t.group ? `${t.group}/${t.version}` : t.version;
 }
 
-/** The type served at group/version/plural, if any. */
+/** The built-ins plus the kinds of the CRDs that exist now. */
+export class Registry {
+  private custom: ResourceType[] = [];
+
+  all(): ResourceType[] {
+    return [...BUILTIN, ...this.custom];
+  }
+
+  /** Replaces the types served by CRDs (called whenever the set of CRDs changes). */
+  setCustom(types: ResourceType[]): void {
+    this.custom = types;
+  }
+
+  find(group: string, version: string, plural: string): ResourceType | undefined {
+    return this.all().find(
+      (t) => t.group === group && t.version === version && t.plural === plural,
+    );
+  }
+}
+
+/** The type served at group/version/plural among the built-ins, if any. */
 export function findType(group: string, version: string, plural: string): ResourceType | undefined {
   return BUILTIN.find((t) => t.group === group && t.version === version && t.plural === plural);
 }

@@ -1,9 +1,10 @@
-// Objects in etcd under /registry/<group>/<plural>/[<namespace>/]<name>. An object's
-// resourceVersion is its etcd mod revision; a list's is the etcd header revision.
+// Objects in etcd under <prefix>/<group|core>/<plural>/[<namespace>/]<name>. An object's
+// resourceVersion is its etcd mod revision; a list's is the revision it was read at. A
+// read at a compacted revision is 410 Expired, as in Kubernetes.
 import { randomUUID } from 'node:crypto';
 import { Etcd3, type IKeyValue } from 'etcd3';
 import { type ResourceType } from './resources';
-import { alreadyExists, conflict, notFound } from './status';
+import { alreadyExists, ApiError, badRequest, conflict, gone, notFound } from './status';
 
 export type KubeObject = {
   apiVersion?: string;
@@ -14,21 +15,15 @@ export type KubeObject = {
     resourceVersion?: string;
     uid?: string;
     creationTimestamp?: string;
+    generation?: number;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
     [k: string]: unknown;
   };
   [k: string]: unknown;
 };
 
-function prefixOf(t: ResourceType, namespace?: string): string {
-  const base = `/registry/${t.group || 'core'}/${t.plural}/`;
-  return t.namespaced && namespace !== undefined ? `${base}${namespace}/` : base;
-}
-
-function keyOf(t: ResourceType, name: string, namespace?: string): string {
-  return `${prefixOf(t, t.namespaced ? (namespace ?? 'default') : undefined)}${name}`;
-}
-
-function decode(kv: IKeyValue): KubeObject {
+export function decode(kv: IKeyValue): KubeObject {
   const o = JSON.parse(kv.value.toString()) as KubeObject;
   o.metadata.resourceVersion = String(kv.mod_revision);
   return o;
@@ -39,53 +34,113 @@ function encode(o: KubeObject): string {
   return JSON.stringify({ ...o, metadata });
 }
 
+export const now = (): string => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+
+/** A resourceVersion from a client: a decimal etcd revision. */
+export function revisionOf(rv: string): number {
+  if (!/^\d+$/.test(rv)) throw badRequest(`invalid resource version "${rv}"`);
+  return Number(rv);
+}
+
 export class Storage {
   readonly client: Etcd3;
-  constructor(endpoints: string[]) {
+  constructor(
+    endpoints: string[],
+    readonly prefix = '/registry',
+  ) {
     this.client = new Etcd3({ hosts: endpoints, dialTimeout: 3000 });
   }
 
+  prefixOf(t: ResourceType, namespace?: string): string {
+    const base = `${this.prefix}/${t.group || 'core'}/${t.plural}/`;
+    return t.namespaced && namespace !== undefined ? `${base}${namespace}/` : base;
+  }
+
+  keyOf(t: ResourceType, name: string, namespace?: string): string {
+    return `${this.prefixOf(t, t.namespaced ? (namespace ?? 'default') : undefined)}${name}`;
+  }
+
   async get(t: ResourceType, name: string, namespace?: string): Promise<KubeObject> {
-    const res = await this.client.get(keyOf(t, name, namespace)).exec();
-    if (!res.kvs.length) throw notFound(t.plural, name);
+    const res = await this.client.get(this.keyOf(t, name, namespace)).exec();
+    if (!res.kvs.length) throw notFound(t, name);
     return decode(res.kvs[0]);
   }
 
+  async tryGet(t: ResourceType, name: string, namespace?: string): Promise<KubeObject | undefined> {
+    const res = await this.client.get(this.keyOf(t, name, namespace)).exec();
+    return res.kvs.length ? decode(res.kvs[0]) : undefined;
+  }
+
+  /** Lists now, or at an exact revision (410 once compacted). */
   async list(
     t: ResourceType,
     namespace?: string,
+    revision?: number,
   ): Promise<{ items: KubeObject[]; revision: string }> {
-    const res = await this.client.getAll().prefix(prefixOf(t, namespace)).exec();
-    return { items: res.kvs.map(decode), revision: String(res.header.revision) };
+    let q = this.client.getAll().prefix(this.prefixOf(t, namespace));
+    if (revision) q = q.revision(revision);
+    try {
+      const res = await q.exec();
+      return {
+        items: res.kvs.map(decode),
+        revision: String(revision ?? res.header.revision),
+      };
+    } catch (err) {
+      if (/compacted/i.test((err as Error).message))
+        throw gone(`The resourceVersion for the provided list is too old.`);
+      if (/future revision/i.test((err as Error).message))
+        throw new ApiError(504, 'Timeout', `Too large resource version: ${revision}`);
+      throw err;
+    }
+  }
+
+  /** True when etcd has compacted away the history after `revision`. */
+  async compactedAfter(revision: number): Promise<boolean> {
+    try {
+      await this.client
+        .get(`${this.prefix}/`)
+        .revision(revision + 1)
+        .exec();
+      return false;
+    } catch (err) {
+      return /compacted/i.test((err as Error).message);
+    }
   }
 
   async create(t: ResourceType, o: KubeObject): Promise<KubeObject> {
     o.metadata.uid = randomUUID();
-    o.metadata.creationTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-    const key = keyOf(t, o.metadata.name, o.metadata.namespace);
-    const value = encode(o);
+    o.metadata.creationTimestamp = now();
+    o.metadata.generation = 1;
+    const key = this.keyOf(t, o.metadata.name, o.metadata.namespace);
     const res = await this.client
       .if(key, 'Create', '==', 0)
-      .then(this.client.put(key).value(value))
+      .then(this.client.put(key).value(encode(o)))
       .commit();
-    if (!res.succeeded) throw alreadyExists(t.plural, o.metadata.name);
+    if (!res.succeeded) throw alreadyExists(t, o.metadata.name);
     return { ...o, metadata: { ...o.metadata, resourceVersion: String(res.header.revision) } };
   }
 
-  /** Replaces an object; a resourceVersion in it is a precondition (409 when stale). */
-  async update(t: ResourceType, o: KubeObject): Promise<KubeObject> {
-    const current = await this.get(t, o.metadata.name, o.metadata.namespace);
+  /**
+   * Writes `o` over `current` (read before). A resourceVersion in `o` is a precondition;
+   * otherwise the current one is (so a concurrent write still fails the compare).
+   */
+  async update(t: ResourceType, o: KubeObject, current: KubeObject): Promise<KubeObject> {
     const expected = o.metadata.resourceVersion || current.metadata.resourceVersion!;
+    if (o.metadata.uid && o.metadata.uid !== current.metadata.uid)
+      throw conflict(
+        t,
+        o.metadata.name,
+        `Precondition failed: UID in precondition: ${o.metadata.uid}, UID in object meta: ${current.metadata.uid}`,
+      );
     // identity fields are the server's, not the client's
     o.metadata.uid = current.metadata.uid;
     o.metadata.creationTimestamp = current.metadata.creationTimestamp;
-    const key = keyOf(t, o.metadata.name, o.metadata.namespace);
-    const value = encode(o);
+    const key = this.keyOf(t, o.metadata.name, o.metadata.namespace);
     const res = await this.client
       .if(key, 'Mod', '==', expected)
-      .then(this.client.put(key).value(value))
+      .then(this.client.put(key).value(encode(o)))
       .commit();
-    if (!res.succeeded) throw conflict(t.plural, o.metadata.name);
+    if (!res.succeeded) throw conflict(t, o.metadata.name);
     return { ...o, metadata: { ...o.metadata, resourceVersion: String(res.header.revision) } };
   }
 
@@ -97,15 +152,35 @@ export class Storage {
     pre: { resourceVersion?: string; uid?: string } = {},
   ): Promise<KubeObject> {
     const current = await this.get(t, name, namespace);
-    if (pre.uid && pre.uid !== current.metadata.uid) throw conflict(t.plural, name);
-    const expected = pre.resourceVersion || current.metadata.resourceVersion!;
-    const key = keyOf(t, name, namespace);
+    if (pre.uid && pre.uid !== current.metadata.uid)
+      throw conflict(
+        t,
+        name,
+        `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${current.metadata.uid}`,
+      );
+    if (pre.resourceVersion && pre.resourceVersion !== current.metadata.resourceVersion)
+      throw conflict(
+        t,
+        name,
+        `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${current.metadata.resourceVersion}`,
+      );
+    const key = this.keyOf(t, name, namespace);
     const res = await this.client
-      .if(key, 'Mod', '==', expected)
+      .if(key, 'Mod', '==', current.metadata.resourceVersion!)
       .then(this.client.delete().key(key))
       .commit();
-    if (!res.succeeded) throw conflict(t.plural, name);
+    if (!res.succeeded) throw conflict(t, name);
     return current;
+  }
+
+  /** Deletes every object of a type in a namespace (a namespace being deleted). */
+  async deleteAllIn(t: ResourceType, namespace: string): Promise<void> {
+    await this.client.delete().prefix(this.prefixOf(t, namespace)).exec();
+  }
+
+  /** Compacts etcd's history up to `revision` (tests and maintenance). */
+  async compact(revision: string): Promise<void> {
+    await this.client.kv.compact({ revision, physical: true });
   }
 
   close(): void {

@@ -1,0 +1,88 @@
+#!/usr/bin/env node
+// tortie-apiserver: the lab's Kubernetes API, stored in etcd. Flags follow
+// kube-apiserver's names where there is one.
+import fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ApiServer } from './server';
+
+const USAGE = `usage: tortie-apiserver --etcd-servers URL[,URL] [options]
+  --bind-address ADDR         address to listen on (default 127.0.0.1)
+  --port N                    port (default 6443; 0 picks a free one)
+  --etcd-prefix PREFIX        key prefix in etcd (default /registry)
+  --tls-cert-file FILE        serve HTTPS with this certificate (PEM)...
+  --tls-private-key-file FILE ...and this key
+  --token-auth-file FILE      bearer tokens accepted (CSV: token,user,uid as kube-apiserver);
+                              with it, requests without a valid token get 401
+  --max-request-bytes N       request body limit (default 3145728)
+Prints the URL it serves on, then serves until SIGINT/SIGTERM.`;
+
+function fail(msg: string): never {
+  process.stderr.write(`tortie-apiserver: ${msg}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+async function main(): Promise<void> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        'etcd-servers': { type: 'string' },
+        'bind-address': { type: 'string', default: '127.0.0.1' },
+        port: { type: 'string', default: '6443' },
+        'etcd-prefix': { type: 'string', default: '/registry' },
+        'tls-cert-file': { type: 'string' },
+        'tls-private-key-file': { type: 'string' },
+        'token-auth-file': { type: 'string' },
+        'max-request-bytes': { type: 'string' },
+        help: { type: 'boolean' },
+      },
+    }));
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  if (!values['etcd-servers']) fail('--etcd-servers is required');
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    fail(`--port: not a port: ${values.port}`);
+  if (!!values['tls-cert-file'] !== !!values['tls-private-key-file'])
+    fail('--tls-cert-file and --tls-private-key-file go together');
+  const read = (f: string): string => {
+    try {
+      return fs.readFileSync(f, 'utf8');
+    } catch (err) {
+      return fail(`cannot read ${f}: ${(err as Error).message}`);
+    }
+  };
+  const tokens = values['token-auth-file']
+    ? read(values['token-auth-file'])
+        .split('\n')
+        .map((l) => l.split(',')[0].trim())
+        .filter(Boolean)
+    : undefined;
+  if (tokens && !tokens.length) fail(`${values['token-auth-file']} holds no token`);
+  const maxBody = values['max-request-bytes'] ? Number(values['max-request-bytes']) : undefined;
+  if (maxBody !== undefined && !(maxBody > 0)) fail('--max-request-bytes: not a positive number');
+  const server = new ApiServer({
+    etcd: values['etcd-servers'].split(','),
+    prefix: values['etcd-prefix'],
+    ...(values['tls-cert-file']
+      ? { tls: { cert: read(values['tls-cert-file']), key: read(values['tls-private-key-file']!) } }
+      : {}),
+    ...(tokens ? { tokens } : {}),
+    ...(maxBody ? { maxBodyBytes: maxBody } : {}),
+  });
+  const url = await server.listen(port, values['bind-address']);
+  process.stdout.write(`${url}\n`);
+  const stop = (): void => void server.close().then(() => process.exit(0));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+void main().catch((err: Error) => {
+  process.stderr.write(`tortie-apiserver: ${err.message}\n`);
+  process.exit(1);
+});
