@@ -216,11 +216,12 @@ async function services(c: Cluster, pods: Pod[]): Promise<void> {
 /** What an operator types next, with this lab's own endpoints and sockets. */
 export function nextSteps(c: Cluster, pods: Pod[]): string[] {
   const ctl = 'npm exec tortiectl --';
+  const etcd = c.etcdCluster?.endpoints.join(',') ?? c.etcd.endpoint;
   const out = [
-    `${ctl} --etcd-endpoints ${c.etcd.endpoint} get nodes -o wide`,
-    `${ctl} --etcd-endpoints ${c.etcd.endpoint} get workloadendpoints -A -o wide`,
-    `${ctl} --etcd-endpoints ${c.etcd.endpoint} apply -f my-policy.yaml`,
-    `${ctl} --etcd-endpoints ${c.etcd.endpoint} policy explain default/${pods[0]?.name ?? 'web1'} default/${pods[1]?.name ?? 'db1'} 80`,
+    `${ctl} --etcd-endpoints ${etcd} get nodes -o wide`,
+    `${ctl} --etcd-endpoints ${etcd} get workloadendpoints -A -o wide`,
+    `${ctl} --etcd-endpoints ${etcd} apply -f my-policy.yaml`,
+    `${ctl} --etcd-endpoints ${etcd} policy explain default/${pods[0]?.name ?? 'web1'} default/${pods[1]?.name ?? 'db1'} 80`,
   ];
   for (const n of c.nodes) {
     if (c.opts.backend !== 'vxlan')
@@ -237,7 +238,7 @@ export function nextSteps(c: Cluster, pods: Pod[]): string[] {
   return out;
 }
 
-const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--bfd] [--vm] [--keep] [--verbose]
+const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--bfd] [--etcd-members N] [--vm] [--keep] [--verbose]
   A tortie cluster in network namespaces on this machine (needs root): etcd, N nodes each
   running tortie-node, pods wired by tortie-cni, and (bgp) a BIRD top-of-rack router.
   Shows pods reaching each other across nodes, the BGP sessions and routes, and a
@@ -248,6 +249,8 @@ const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--b
                      the pool in ipipMode CrossSubnet (IP-in-IP only across subnets)
   --bfd              BFD at 100 ms x 3 under every BGP session (mesh, ToR); the demo ends
                      by cutting the last node off the switch and timing its withdrawal
+  --etcd-members N   etcd as a cluster of N members (1, 3 or 5; default 1); the agents and
+                     the CNI get every endpoint
   --vm               run the lab inside Debian's kernel under QEMU, for kernel features
                      this machine lacks (ipip here); software emulation: a few minutes
   --keep             leave the lab up until Ctrl-C, and print what to try on it
@@ -302,6 +305,7 @@ async function main(): Promise<number> {
         verbose: { type: 'boolean', default: false },
         vm: { type: 'boolean', default: false },
         bfd: { type: 'boolean', default: false },
+        'etcd-members': { type: 'string', default: '1' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -321,6 +325,11 @@ async function main(): Promise<number> {
       `tortie lab needs root, network namespaces, BIRD, etcd, iptables, ipset and nftables: ${why}\n`,
     );
     return 1;
+  }
+  const etcdMembers = Number(values['etcd-members']);
+  if (![1, 3, 5].includes(etcdMembers)) {
+    process.stderr.write(`--etcd-members must be 1, 3 or 5, got "${values['etcd-members']}"\n`);
+    return 2;
   }
   const count = Number(values.nodes);
   if (!Number.isInteger(count) || count < 1 || count > 20) {
@@ -361,6 +370,7 @@ async function main(): Promise<number> {
     pool: POOLS[backend],
     routedNodes: backend === 'ipip' && count > 1 ? [count - 1] : undefined,
     ...(values.bfd ? { bfd: { minTxMs: 100, minRxMs: 100, multiplier: 3 } } : {}),
+    etcdMembers,
     say,
     onAgentLog: values.verbose ? (node, line) => say(`[${node}] ${line}`) : undefined,
   });

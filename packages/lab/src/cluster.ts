@@ -11,6 +11,7 @@ import { EtcdDatastore } from '@tortie/datastore';
 import {
   Bird,
   Etcd,
+  EtcdCluster,
   Fabric,
   PortForward,
   SLOW,
@@ -79,6 +80,8 @@ export interface ClusterOptions {
   routedNodes?: number[];
   /** The pods' interface MTU (default 1400, below every tunnel's). */
   podMtu?: number;
+  /** etcd members (default 1); with more, the agents and the CNI get every endpoint. */
+  etcdMembers?: number;
   /** BFD under every BGP session (mesh, and the ToR's with BIRD's bfd protocol). */
   bfd?: { minTxMs: number; minRxMs: number; multiplier: number };
   say?: (line: string) => void;
@@ -132,7 +135,10 @@ export class Cluster {
   private constructor(
     readonly tb: Testbed,
     readonly ds: EtcdDatastore,
+    /** The first (or only) etcd member. */
     readonly etcd: Etcd,
+    /** With etcdMembers > 1: the whole etcd cluster. */
+    readonly etcdCluster: EtcdCluster | undefined,
     readonly fabric: Fabric,
     readonly opts: ClusterOptions,
   ) {}
@@ -148,12 +154,15 @@ export class Cluster {
       throw new Error('a cluster with a ToR has one subnet: tor and routedNodes do not combine');
     const tb = new Testbed();
     try {
-      const etcd = await Etcd.start(tb);
-      const ds = new EtcdDatastore([etcd.endpoint]);
+      const members = opts.etcdMembers ?? 1;
+      const etcdCluster = members > 1 ? await EtcdCluster.start(tb, members) : undefined;
+      const etcd = etcdCluster?.members[0] ?? (await Etcd.start(tb));
+      const endpoints = etcdCluster?.endpoints ?? [etcd.endpoint];
+      const ds = new EtcdDatastore(endpoints);
       tb.onCleanup(() => ds.close());
       const fabric = await Fabric.create(tb, 'fabric');
-      const c = new Cluster(tb, ds, etcd, fabric, opts);
-      say(`etcd ${etcd.endpoint}; fabric bridge in ${fabric.ns.name}`);
+      const c = new Cluster(tb, ds, etcd, etcdCluster, fabric, opts);
+      say(`etcd ${endpoints.join(',')}; fabric bridge in ${fabric.ns.name}`);
       const pool = opts.pool ?? { cidr: '10.244.0.0/16' };
       await c.apply({ kind: 'IPPool', metadata: { name: 'default-ipv4-ippool' }, spec: pool });
       await c.apply({
@@ -205,7 +214,11 @@ export class Cluster {
         spec: { cidr: LB_POOL, allowedUses: ['LoadBalancer'] },
       });
       const ctl = spawn(process.execPath, [CONTROLLERS], {
-        env: { PATH: process.env.PATH, ETCD_ENDPOINTS: etcd.endpoint, TORTIE_LOG_LEVEL: 'info' },
+        env: {
+          PATH: process.env.PATH,
+          ETCD_ENDPOINTS: endpoints.join(','),
+          TORTIE_LOG_LEVEL: 'info',
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       tb.onCleanup(() => stopProcess(ctl));
@@ -229,10 +242,13 @@ export class Cluster {
             : ['10.98.0.0/24', SUBNET_ROUTER.fabric];
           await ns.exec(['ip', 'route', 'add', other, 'via', via]);
         }
-        await PortForward.start(tb, ns, ETCD_PORT, {
-          host: '127.0.0.1',
-          port: Number(new URL(etcd.endpoint).port),
-        });
+        // each member at its own port of the node's loopback (nodeEtcdEndpoints)
+        for (const [k, e] of endpoints.entries()) {
+          await PortForward.start(tb, ns, ETCD_PORT + 10000 * k, {
+            host: '127.0.0.1',
+            port: Number(new URL(e).port),
+          });
+        }
         const run = tb.tempDir(`${name}-run`);
         const node: ClusterNode = {
           name,
@@ -262,6 +278,14 @@ export class Cluster {
     await this.ds.delete({ kind, name, namespace });
   }
 
+  /** The etcd endpoints as a node sees them (relays on its loopback), comma-separated. */
+  nodeEtcdEndpoints(): string {
+    const n = this.etcdCluster?.members.length ?? 1;
+    return Array.from({ length: n }, (_, k) => `http://127.0.0.1:${ETCD_PORT + 10000 * k}`).join(
+      ',',
+    );
+  }
+
   /** Starts (or restarts) the agent of node i. */
   startAgent(i: number): ClusterNode {
     const n = this.nodes[i];
@@ -269,7 +293,7 @@ export class Cluster {
       PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
       NODENAME: n.name,
       IP: `${n.ip}/24`,
-      ETCD_ENDPOINTS: `http://127.0.0.1:${ETCD_PORT}`,
+      ETCD_ENDPOINTS: this.nodeEtcdEndpoints(),
       TORTIE_NETWORKING_BACKEND: this.opts.backend ?? 'bgp',
       FELIX_HEALTHPORT: '9099',
       FELIX_IPTABLESREFRESHINTERVAL: '10s',
@@ -449,7 +473,7 @@ export class Cluster {
       type: 'tortie-cni',
       nodename: node.name,
       datastore_type: 'etcdv3',
-      etcd_endpoints: `http://127.0.0.1:${ETCD_PORT}`,
+      etcd_endpoints: this.nodeEtcdEndpoints(),
       mtu: this.opts.podMtu ?? 1400,
       // through the agent when it runs, and the pod starts once its policy is in place
       agent_socket: node.cniSocket,
