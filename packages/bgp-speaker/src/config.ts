@@ -145,6 +145,7 @@ export const speakerConfigSchema = z.object({
 
 export type PeerConfig = z.infer<typeof peerConfigSchema>;
 export type PeerBfdConfig = z.infer<typeof peerBfdSchema>;
+export type PeerBfdConfigInput = z.input<typeof peerBfdSchema>;
 export type PeerConfigInput = z.input<typeof peerConfigSchema>;
 export type SpeakerConfig = z.infer<typeof speakerConfigSchema>;
 export type SpeakerConfigInput = z.input<typeof speakerConfigSchema>;

@@ -7,7 +7,10 @@ import { BfdEndpoint, type BfdPeerStatus, type BfdStatus } from '@tortie/bfd';
 import { encodeEndOfRib, encodeUpdates, isEndOfRib } from './codec';
 import { CeaseSubcode } from './constants';
 import {
+  peerBfdSchema,
   peerConfigSchema,
+  type PeerBfdConfig,
+  type PeerBfdConfigInput,
   type PeerConfigInput,
   type SpeakerConfig,
   type OriginateConfig,
@@ -88,6 +91,9 @@ interface PeerEntry {
   stale: Set<Afi>;
   /** Restart timer while the peer is away, then the stale timer until its End-of-RIB. */
   staleTimer?: NodeJS.Timeout;
+  /** The BFD session under this peer, when it has one. */
+  bfd?: PeerBfdConfig;
+  localAddress?: string;
 }
 
 const ORIGIN_NAMES = ['IGP', 'EGP', 'incomplete'] as const;
@@ -283,7 +289,14 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       nextHopSelf: cfg.nextHopSelf,
       sharedSubnet: cfg.sharedSubnet,
     };
-    const entry: PeerEntry = { peer, info, maxPrefixes: cfg.maxPrefixes, gr, stale: new Set() };
+    const entry: PeerEntry = {
+      peer,
+      info,
+      maxPrefixes: cfg.maxPrefixes,
+      gr,
+      stale: new Set(),
+      localAddress: cfg.localAddress,
+    };
     this.peers.set(key, entry);
     peer.on('stateChange', (_from, to) => this.emit('peerState', key, to));
     peer.on('established', () => this.onEstablished(entry));
@@ -291,19 +304,34 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     peer.on('update', (msg) => this.onUpdate(entry, msg));
     peer.on('routeRefresh', (afi) => this.sendFull(entry, afi));
     peer.start();
-    if (cfg.bfd) {
-      const timers = {
-        desiredMinTxMs: cfg.bfd.minTxMs,
-        requiredMinRxMs: cfg.bfd.minRxMs,
-        detectMult: cfg.bfd.multiplier,
-      };
-      this.bfdStarted()
-        .then((b) => b.addPeer(cfg.address, { localAddress: cfg.localAddress, timers }))
-        .catch((e: Error) => {
-          peer.lastError = `BFD: ${e.message}`;
-          this.log.error('BFD session not started', { peer: key, error: e.message });
-        });
+    if (cfg.bfd) this.setPeerBfd(key, cfg.bfd);
+  }
+
+  /**
+   * Puts a BFD session under a configured peer, re-times it, or (undefined) takes it away,
+   * without touching the BGP session.
+   */
+  setPeerBfd(key: string, bfd: PeerBfdConfigInput | undefined): void {
+    const entry = this.peers.get(key);
+    if (!entry) throw new Error(`peer ${key} is not configured`);
+    entry.bfd = bfd && peerBfdSchema.parse(bfd);
+    const address = entry.info.address;
+    if (!entry.bfd) {
+      if (![...this.peers.values()].some((e) => e.info.address === address && e.bfd))
+        this.bfdEndpoint?.removePeer(address);
+      return;
     }
+    const timers = {
+      desiredMinTxMs: entry.bfd.minTxMs,
+      requiredMinRxMs: entry.bfd.minRxMs,
+      detectMult: entry.bfd.multiplier,
+    };
+    this.bfdStarted()
+      .then((b) => b.addPeer(address, { localAddress: entry.localAddress, timers }))
+      .catch((e: Error) => {
+        entry.peer.lastError = `BFD: ${e.message}`;
+        this.log.error('BFD session not started', { peer: key, error: e.message });
+      });
   }
 
   private bfdStarted(): Promise<BfdEndpoint> {
@@ -338,8 +366,9 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     const entry = this.peers.get(key);
     if (!entry) return;
     entry.peer.stop(); // emits 'down' when it was established, which withdraws its routes
-    if (![...this.peers.values()].some((e) => e !== entry && e.info.address === entry.info.address))
-      this.bfdEndpoint?.removePeer(entry.info.address);
+    const address = entry.info.address;
+    if (![...this.peers.values()].some((e) => e !== entry && e.info.address === address && e.bfd))
+      this.bfdEndpoint?.removePeer(address);
     entry.peer.removeAllListeners();
     clearTimeout(entry.staleTimer);
     this.peers.delete(key);

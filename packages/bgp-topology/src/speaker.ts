@@ -81,6 +81,8 @@ export interface BgpPlan {
   /** peerKeys. */
   removePeers: string[];
   addPeers: PeerConfigInput[];
+  /** Peers whose only change is BFD: re-timed (or BFD added/removed) under a live session. */
+  setBfd: Array<{ key: string; bfd?: PeerConfigInput['bfd'] }>;
   withdraw: string[];
   originate: string[];
 }
@@ -97,12 +99,22 @@ export function planBgp(prev: BgpConfig | undefined, next: BgpConfig): BgpPlan {
     !sameJson(speakerConfig(prev, 'info'), speakerConfig(next, 'info'));
   const before = restart ? new Map<string, PeerConfigInput>() : byKey(prev!);
   const after = byKey(next);
+  // a peer that differs only in BFD keeps its session (as BIRD reconfigures `bfd`)
+  const withoutBfd = ({ bfd: _b, ...rest }: PeerConfigInput) => rest;
+  const bfdOnly = (a: string) =>
+    before.has(a) &&
+    after.has(a) &&
+    !sameJson(before.get(a), after.get(a)) &&
+    sameJson(withoutBfd(before.get(a)!), withoutBfd(after.get(a)!));
   const removePeers = [...before.keys()].filter(
-    (a) => !after.has(a) || !sameJson(before.get(a), after.get(a)),
+    (a) => !after.has(a) || (!sameJson(before.get(a), after.get(a)) && !bfdOnly(a)),
   );
   const addPeers = [...after.entries()]
-    .filter(([a, cfg]) => !before.has(a) || !sameJson(before.get(a), cfg))
+    .filter(([a, cfg]) => !before.has(a) || (!sameJson(before.get(a), cfg) && !bfdOnly(a)))
     .map(([, cfg]) => cfg);
+  const setBfd = [...after.keys()]
+    .filter(bfdOnly)
+    .map((key) => ({ key, ...(after.get(key)!.bfd ? { bfd: after.get(key)!.bfd } : {}) }));
   const had = new Set(restart ? [] : prev!.originate);
   const want = new Set(next.originate);
   return {
@@ -110,6 +122,7 @@ export function planBgp(prev: BgpConfig | undefined, next: BgpConfig): BgpPlan {
     ...(!restart && level(prev!) !== level(next) ? { logLevel: level(next) } : {}),
     removePeers,
     addPeers,
+    setBfd,
     withdraw: [...had].filter((p) => !want.has(p)),
     originate: [...want].filter((p) => !had.has(p)),
   };

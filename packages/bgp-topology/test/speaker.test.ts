@@ -61,8 +61,35 @@ describe('planBgp', () => {
       restart: false,
       removePeers: [],
       addPeers: [],
+      setBfd: [],
       withdraw: [],
       originate: [],
+    });
+  });
+
+  test('a peer whose only change is BFD keeps its session: its BFD is set, not the peer re-added', () => {
+    const bfd = { minTxMs: 100, minRxMs: 100, multiplier: 3 };
+    const on = { ...base, peers: base.peers.map((p) => ({ ...p, bfd })) };
+    const retimed = {
+      ...base,
+      peers: base.peers.map((p) => ({ ...p, bfd: { ...bfd, minTxMs: 200 } })),
+    };
+    for (const [from, to, want] of [
+      [base, on, bfd],
+      [on, retimed, { ...bfd, minTxMs: 200 }],
+      [on, base, undefined],
+    ] as const) {
+      const p = planBgp(from, to);
+      expect(p).toMatchObject({ restart: false, removePeers: [], addPeers: [] });
+      expect(p.setBfd).toEqual(
+        base.peers.map((x) => ({ key: x.address, ...(want ? { bfd: want } : {}) })),
+      );
+    }
+    // another change with it: the peer is re-created, BFD included
+    const moved = { ...on, peers: on.peers.map((p) => ({ ...p, asNumber: 65009 })) };
+    expect(planBgp(base, moved)).toMatchObject({
+      setBfd: [],
+      removePeers: ['10.0.0.2', '10.0.0.3'],
     });
   });
 

@@ -40,6 +40,9 @@ class FakeSpeaker implements SpeakerLike {
   addPeer(p: PeerConfigInput) {
     this.log.push(`add ${p.address}`);
   }
+  setPeerBfd(key: string, bfd: PeerConfigInput['bfd']) {
+    this.log.push(`bfd ${key} ${bfd ? bfd.minTxMs : 'off'}`);
+  }
   removePeer(a: string) {
     this.log.push(`remove ${a}`);
   }

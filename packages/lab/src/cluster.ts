@@ -534,6 +534,12 @@ export class Cluster {
     });
   }
 
+  /** `tortiectl ipam check` against the cluster's etcd: its output and exit code (1: problems). */
+  ipamCheck(): Promise<{ code: number | null; out: string }> {
+    const endpoints = this.etcdCluster?.endpoints.join(',') ?? this.etcd.endpoint;
+    return this.ctl(['--etcd-endpoints', endpoints, 'ipam', 'check']);
+  }
+
   /** `tortiectl policy status` of node i: its output and exit code (3: policies fail closed). */
   policyStatus(i: number, json = false): Promise<{ code: number | null; out: string }> {
     return this.ctl([

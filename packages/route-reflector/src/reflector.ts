@@ -16,6 +16,7 @@ export interface ReflectorSpeakerLike {
   start(): Promise<void>;
   stop(): Promise<void>;
   addPeer(p: PeerConfigInput): void;
+  setPeerBfd(key: string, bfd: PeerConfigInput['bfd']): void;
   /** `key`: peerKey(address, port) of @tortie/bgp-speaker. */
   removePeer(key: string): void;
   serveControl(path: string): Promise<void>;
@@ -75,6 +76,7 @@ export class Reflector {
     const s = this.speaker!;
     for (const a of plan.removePeers) s.removePeer(a);
     for (const p of plan.addPeers) s.addPeer(p);
+    for (const b of plan.setBfd) s.setPeerBfd(b.key, b.bfd);
     const change = {
       restarted: plan.restart,
       added: plan.addPeers.map((p) => p.address),

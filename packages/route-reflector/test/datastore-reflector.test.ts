@@ -50,6 +50,10 @@ class FakeSpeaker implements ReflectorSpeakerLike {
     this.calls.push(`add ${p.address}`);
     this.peers.set(p.address, p);
   }
+  setPeerBfd(key: string, bfd: PeerConfigInput['bfd']): void {
+    this.calls.push(`bfd ${key}`);
+    this.peers.set(key, { ...this.peers.get(key)!, bfd });
+  }
   removePeer(a: string): void {
     this.calls.push(`remove ${a}`);
     this.peers.delete(a);

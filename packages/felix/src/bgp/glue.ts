@@ -28,6 +28,7 @@ export interface SpeakerLike {
   /** `graceful`: close the sessions without NOTIFICATION (peers keep our routes). */
   stop(opts?: { graceful?: boolean }): Promise<void>;
   addPeer(p: PeerConfigInput): void;
+  setPeerBfd(key: string, bfd: PeerConfigInput['bfd']): void;
   /** `key`: peerKey(address, port) of @tortie/bgp-speaker. */
   removePeer(key: string): void;
   originate(prefix: string): void;
@@ -126,6 +127,7 @@ export class BgpGlue {
     }
     for (const a of plan.removePeers) s.removePeer(a);
     for (const p of plan.addPeers) s.addPeer(p);
+    for (const b of plan.setBfd) s.setPeerBfd(b.key, b.bfd);
     for (const p of plan.withdraw) s.withdraw(p);
     for (const p of plan.originate) s.originate(p);
     if (plan.originate.length || plan.withdraw.length) {
