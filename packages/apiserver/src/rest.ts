@@ -13,7 +13,9 @@ import { parseLabelSelector } from './selector';
 import { now, revisionOf, type KubeObject, type Storage } from './storage';
 import { ApiError, badRequest, conflict, invalid } from './status';
 import { toTable, wantsTable } from './table';
+import { managerOf, serverSideApply, trackUpdate } from './ssa';
 import { serveWatch } from './watch';
+import YAML from 'yaml';
 
 export interface RestOptions {
   maxBodyBytes: number;
@@ -29,6 +31,7 @@ const PATCH_TYPES = [
   'application/json-patch+json',
   'application/merge-patch+json',
   'application/strategic-merge-patch+json',
+  'application/apply-patch+yaml',
 ];
 
 const unsupportedMedia = (ctype: string, accepted: string[]): ApiError =>
@@ -68,9 +71,15 @@ async function readBody(
   const text = Buffer.concat(chunks).toString();
   if (!text.trim()) return { body: undefined, contentType };
   try {
-    return { body: JSON.parse(text), contentType };
+    // an apply configuration is YAML (JSON is YAML too)
+    return {
+      body: contentType.endsWith('yaml') ? YAML.parse(text) : JSON.parse(text),
+      contentType,
+    };
   } catch (err) {
-    throw badRequest(`the request body is not valid JSON: ${(err as Error).message}`);
+    throw badRequest(
+      `the request body is not valid ${contentType.endsWith('yaml') ? 'YAML' : 'JSON'}: ${(err as Error).message}`,
+    );
   }
 }
 
@@ -192,6 +201,7 @@ export class Rest {
           o.metadata.name = `${o.metadata.generateName}${suffix()}`;
         this.prepareCreate(t, o);
         this.admitOrThrow(t, o, url, warnings);
+        trackUpdate(undefined, o, t.schema, this.manager(req, url), apiVersionOf(t));
         if (dryRun(url)) return send(201, this.typed(t, o));
         const created = await this.storage.create(t, o);
         if (t === CRD_TYPE) await this.loadCrds();
@@ -211,7 +221,7 @@ export class Rest {
             `the name of the object (${o.metadata.name}) does not match the name on the URL (${r.name})`,
           );
         const current = await this.storage.get(t, r.name, r.namespace);
-        return send(200, await this.write(t, r, current, o, url, warnings));
+        return send(200, await this.write(t, r, current, o, url, warnings, this.manager(req, url)));
       }
       case 'PATCH': {
         if (!r.name)
@@ -222,6 +232,8 @@ export class Rest {
           );
         const { body, contentType } = await readBody(req, PATCH_TYPES, this.opts.maxBodyBytes);
         if (body === undefined) throw badRequest('the patch is empty');
+        if (contentType === 'application/apply-patch+yaml')
+          return this.apply(r, url, body, warnings, send);
         const pinned =
           !!body &&
           typeof body === 'object' &&
@@ -246,7 +258,10 @@ export class Rest {
             throw badRequest('a patch may not change metadata.name or metadata.namespace');
           if (!pinned) next.metadata.resourceVersion = current.metadata.resourceVersion;
           try {
-            return send(200, await this.write(t, r, current, next, url, warnings));
+            return send(
+              200,
+              await this.write(t, r, current, next, url, warnings, this.manager(req, url)),
+            );
           } catch (err) {
             if (pinned || attempt >= 5 || !(err instanceof ApiError) || err.reason !== 'Conflict')
               throw err;
@@ -371,7 +386,61 @@ export class Rest {
     if (t === CRD_TYPE) o.status = crdStatus(o, now());
   }
 
-  /** An update (PUT or the result of a PATCH) of `current` to `o`. */
+  private manager(req: http.IncomingMessage, url: URL): string {
+    return managerOf(url.searchParams.get('fieldManager'), req.headers['user-agent']);
+  }
+
+  /** Server-side apply (PATCH application/apply-patch+yaml): creates or merges, 409 on conflicts. */
+  private async apply(
+    r: Route,
+    url: URL,
+    body: unknown,
+    warnings: string[],
+    send: (code: number, body: unknown) => void,
+  ): Promise<void> {
+    const t = r.type;
+    const manager = url.searchParams.get('fieldManager');
+    if (!manager) throw badRequest('PATCH with an apply configuration needs ?fieldManager=');
+    const force = url.searchParams.get('force') === 'true';
+    const applied = this.checkBody(asObject(body), r);
+    if (applied.metadata.name !== r.name)
+      throw badRequest(
+        `the name of the object (${applied.metadata.name}) does not match the name on the URL (${r.name})`,
+      );
+    for (let attempt = 0; ; attempt++) {
+      const current = await this.storage.tryGet(t, r.name!, r.namespace);
+      const next = serverSideApply(
+        current,
+        structuredClone(applied),
+        t.schema,
+        manager,
+        force,
+        apiVersionOf(t),
+      );
+      try {
+        if (!current) {
+          this.prepareCreate(t, next);
+          this.admitOrThrow(t, next, url, warnings);
+          if (dryRun(url)) return send(201, this.typed(t, next));
+          const created = await this.storage.create(t, next);
+          if (t === CRD_TYPE) await this.loadCrds();
+          return send(201, this.typed(t, created));
+        }
+        next.metadata.resourceVersion = current.metadata.resourceVersion;
+        return send(200, await this.write(t, r, current, next, url, warnings));
+      } catch (err) {
+        if (
+          attempt >= 5 ||
+          !(err instanceof ApiError) ||
+          !['Conflict', 'AlreadyExists'].includes(err.reason) ||
+          err.details?.causes
+        )
+          throw err;
+      }
+    }
+  }
+
+  /** An update (PUT or the result of a PATCH) of `current` to `o`; `manager` owns what changed. */
   private async write(
     t: ResourceType,
     r: Route,
@@ -379,6 +448,7 @@ export class Rest {
     o: KubeObject,
     url: URL,
     warnings: string[],
+    manager?: string,
   ): Promise<KubeObject> {
     const hasStatus = (t.subresources ?? []).includes('status');
     let next = o;
@@ -396,6 +466,11 @@ export class Rest {
       else next.status = current.status;
     }
     this.admitOrThrow(t, next, url, warnings);
+    if (manager) {
+      if (next.metadata.managedFields === undefined && current.metadata.managedFields !== undefined)
+        next.metadata.managedFields = current.metadata.managedFields;
+      trackUpdate(current, next, t.schema, manager, apiVersionOf(t), r.subresource);
+    }
     next.metadata.generation =
       specOf(next) === specOf(current)
         ? current.metadata.generation

@@ -48,7 +48,12 @@ export class Storage {
     endpoints: string[],
     readonly prefix = '/registry',
   ) {
-    this.client = new Etcd3({ hosts: endpoints, dialTimeout: 3000 });
+    // a list can be larger than gRPC's default 4 MiB answer (no paging here yet)
+    this.client = new Etcd3({
+      hosts: endpoints,
+      dialTimeout: 3000,
+      grpcOptions: { 'grpc.max_receive_message_length': 512 * 1024 * 1024 },
+    });
   }
 
   prefixOf(t: ResourceType, namespace?: string): string {

@@ -39,6 +39,8 @@ export async function serveWatch(
   }
   const expired = !!req.from && (await storage.compactedAfter(req.from));
   res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+  // the client learns at once that its watch is established, before any event
+  res.flushHeaders();
   let open = true;
   const etcd: { w?: Awaited<ReturnType<ReturnType<Storage['client']['watch']>['create']>> } = {};
   const timers: NodeJS.Timeout[] = [];

@@ -68,7 +68,7 @@ const ns = (name: string) =>
 describeIf(['etcd'], 'tortie-apiserver over HTTP', () => {
   let h: Harness;
   beforeAll(async () => {
-    h = await startHarness({ maxBodyBytes: 64 * 1024 });
+    h = await startHarness({ maxBodyBytes: 64 * 1024, maxWatchBufferBytes: 256 * 1024 });
   }, 60000);
   afterAll(async () => {
     await h?.stop();
@@ -140,6 +140,36 @@ describeIf(['etcd'], 'tortie-apiserver over HTTP', () => {
     });
     expect((await request(h.url, 'GET', '/api/v1/namespaces/big')).code).toBe(404);
   });
+
+  test('a watch client that stops reading is cut off at the bounded buffer; others are served', async () => {
+    let stalled: http.IncomingMessage | undefined;
+    const req = http.get(`${h.url}/api/v1/serviceaccounts?watch=true`, (res) => {
+      stalled = res;
+      res.pause(); // reads nothing for now
+    });
+    req.on('error', () => undefined);
+    await until('the watch', () => !!stalled);
+    const note = 'x'.repeat(30 * 1024);
+    const n = 150; // 4.5 MB of events against a 256 KiB bound
+    for (let i = 0; i < n; i++)
+      await request(
+        h.url,
+        'POST',
+        '/api/v1/namespaces/default/serviceaccounts',
+        JSON.stringify({ metadata: { name: `sa${i}`, annotations: { note } } }),
+      );
+    // now read: the stream ends early, cut off by the server
+    let text = '';
+    let ended = false;
+    stalled!.on('data', (d) => (text += String(d)));
+    stalled!.on('close', () => (ended = true));
+    stalled!.resume();
+    await until('the end of the cut-off stream', () => ended);
+    const received = text.split('\n').filter((l) => l.startsWith('{"type":"ADDED"')).length;
+    expect(received).toBeLessThan(n);
+    const list = await request(h.url, 'GET', '/api/v1/namespaces/default/serviceaccounts');
+    expect((list.body.items as unknown[]).length).toBe(n);
+  }, 60000);
 
   test('dryRun=All answers as a write would and stores nothing', async () => {
     const dry = await request(h.url, 'POST', '/api/v1/namespaces?dryRun=All', ns('dry'));

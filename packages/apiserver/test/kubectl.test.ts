@@ -381,4 +381,113 @@ describeIf(['etcd'], 'tortie-apiserver with real kubectl', () => {
     await until('the watch to print sa1', () => w.output().includes('serviceaccount/sa1'));
     w.child.kill();
   }, 120000);
+
+  test('server-side apply: managedFields, conflicts, --force-conflicts, removal; kubectl diff', async () => {
+    const np = {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: { name: 'ssa', namespace: 'default', labels: { a: 'b', drop: 'me' } },
+      spec: { podSelector: { matchLabels: { app: 'web' } }, policyTypes: ['Ingress'] },
+    };
+    expect(ok(await kubectl(['apply', '--server-side', '-f', '-'], yaml(np))).stdout).toContain(
+      'networkpolicy.networking.k8s.io/ssa serverside-applied',
+    );
+    const managed = async () =>
+      JSON.parse(
+        ok(await kubectl(['get', 'netpol', 'ssa', '-o', 'json', '--show-managed-fields'])).stdout,
+      ) as {
+        metadata: {
+          labels: Record<string, string>;
+          managedFields: { manager: string; operation: string; fieldsV1: unknown }[];
+        };
+        spec: { podSelector: unknown; policyTypes: string[] };
+      };
+    let got = await managed();
+    expect(got.metadata.managedFields).toEqual([
+      expect.objectContaining({
+        manager: 'kubectl',
+        operation: 'Apply',
+        fieldsV1: {
+          'f:metadata': { 'f:labels': { 'f:a': {}, 'f:drop': {} } },
+          'f:spec': { 'f:podSelector': {}, 'f:policyTypes': {} },
+        },
+      }),
+    ]);
+    // another manager changing a field kubectl owns: a conflict naming both
+    const other = {
+      ...np,
+      metadata: { name: 'ssa', namespace: 'default' },
+      spec: { podSelector: { matchLabels: { app: 'db' } } },
+    };
+    const conflict = await kubectl(
+      ['apply', '--server-side', '--field-manager', 'other', '-f', '-'],
+      yaml(other),
+    );
+    expect(conflict.code).not.toBe(0);
+    expect(conflict.stderr).toContain(
+      'Apply failed with 1 conflict: conflict with "kubectl" using networking.k8s.io/v1: .spec.podSelector',
+    );
+    ok(
+      await kubectl(
+        ['apply', '--server-side', '--field-manager', 'other', '--force-conflicts', '-f', '-'],
+        yaml(other),
+      ),
+    );
+    got = await managed();
+    expect(got.spec.podSelector).toEqual({ matchLabels: { app: 'db' } });
+    const kubectlFields = got.metadata.managedFields.find((e) => e.manager === 'kubectl')!.fieldsV1;
+    expect(kubectlFields).toEqual({
+      'f:metadata': { 'f:labels': { 'f:a': {}, 'f:drop': {} } },
+      'f:spec': { 'f:policyTypes': {} },
+    });
+    // kubectl applies without the label 'drop': nobody else owns it, so it goes; 'a' is shared and stays
+    ok(
+      await kubectl(
+        ['apply', '--server-side', '-f', '-'],
+        yaml({
+          ...np,
+          metadata: { ...np.metadata, labels: { a: 'b' } },
+          spec: { policyTypes: ['Ingress'] },
+        }),
+      ),
+    );
+    got = await managed();
+    expect(got.metadata.labels).toEqual({ a: 'b' });
+    expect(got.spec.podSelector).toEqual({ matchLabels: { app: 'db' } });
+    // an imperative write makes its manager own what it changed
+    ok(await kubectl(['label', 'netpol', 'ssa', 'x=y']));
+    expect((await managed()).metadata.managedFields).toContainEqual(
+      expect.objectContaining({
+        manager: 'kubectl-label',
+        operation: 'Update',
+        fieldsV1: { 'f:metadata': { 'f:labels': { 'f:x': {} } } },
+      }),
+    );
+    // kubectl diff asks the server (dryRun) and shows the change without making it
+    const diff = await kubectl(
+      ['diff', '-f', '-'],
+      yaml({ ...np, spec: { ...np.spec, policyTypes: ['Egress'] } }),
+    );
+    expect(diff.code).toBe(1);
+    expect(diff.stdout).toMatch(/-\s+- Ingress\n\+\s+- Egress/);
+    expect((await managed()).spec.policyTypes).toEqual(['Ingress']);
+    // server-side apply of a tortie kind (a custom resource)
+    ok(await kubectl(['apply', '-f', path.join(REPO, 'deploy/crds/tiers.tortie.io.yaml')]));
+    const tier = {
+      apiVersion: 'tortie.io/v1',
+      kind: 'Tier',
+      metadata: { name: 'security' },
+      spec: { order: 100 },
+    };
+    expect(ok(await kubectl(['apply', '--server-side', '-f', '-'], yaml(tier))).stdout).toContain(
+      'tier.tortie.io/security serverside-applied',
+    );
+    const tierConflict = await kubectl(
+      ['apply', '--server-side', '--field-manager', 'x', '-f', '-'],
+      yaml({ ...tier, spec: { order: 200 } }),
+    );
+    expect(tierConflict.stderr).toContain(
+      'conflict with "kubectl" using tortie.io/v1: .spec.order',
+    );
+  }, 180000);
 });

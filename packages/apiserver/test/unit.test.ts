@@ -17,6 +17,7 @@ import { openApiV3Group, openApiV3Index } from '../src/openapi';
 import { applyPatch, mergePatch } from '../src/patch';
 import { route } from '../src/router';
 import { parseLabelSelector } from '../src/selector';
+import { fromFieldsV1, serverSideApply, trackUpdate } from '../src/ssa';
 import { type KubeObject } from '../src/storage';
 
 const type = (kind: string) => BUILTIN.find((t) => t.kind === kind)!;
@@ -400,4 +401,43 @@ test('OpenAPI v3: PATCH operations tagged with their kind take fieldValidation a
         .content,
     ),
   ).not.toContain('application/strategic-merge-patch+json');
+});
+
+test('server-side apply owns list items by their key and merges them; update ownership', () => {
+  const s = type('Pod').schema;
+  const pod = (containers: unknown[]) =>
+    ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'p', namespace: 'd' },
+      spec: { containers },
+    }) as KubeObject;
+  const a = serverSideApply(undefined, pod([{ name: 'a', image: 'a:1' }]), s, 'alice', false, 'v1');
+  const mf = a.metadata.managedFields as { manager: string; fieldsV1: Record<string, unknown> }[];
+  expect(mf[0].fieldsV1).toEqual({
+    'f:spec': { 'f:containers': { 'k:{"name":"a"}': { '.': {}, 'f:name': {}, 'f:image': {} } } },
+  });
+  // bob adds his own container: merged by name, alice's stays hers
+  const b = serverSideApply(a, pod([{ name: 'b', image: 'b:1' }]), s, 'bob', false, 'v1');
+  expect((b.spec as { containers: unknown[] }).containers).toEqual([
+    { name: 'a', image: 'a:1' },
+    { name: 'b', image: 'b:1' },
+  ]);
+  // bob changing alice's image conflicts; alice dropping her container removes it
+  expect(() =>
+    serverSideApply(b, pod([{ name: 'a', image: 'a:2' }]), s, 'bob', false, 'v1'),
+  ).toThrow(/conflict with "alice" using v1: \.spec\.containers\[\{"name":"a"\}\]\.image/);
+  const c = serverSideApply(b, pod([]), s, 'alice', false, 'v1');
+  expect((c.spec as { containers: unknown[] }).containers).toEqual([{ name: 'b', image: 'b:1' }]);
+  // an update takes the fields it changed from their owner
+  const d = structuredClone(c);
+  (d.spec as { containers: { image: string }[] }).containers[0].image = 'b:2';
+  trackUpdate(c, d, s, 'kubectl-edit', 'v1');
+  const owners = (
+    d.metadata.managedFields as { manager: string; fieldsV1: Record<string, unknown> }[]
+  ).map((e) => [e.manager, fromFieldsV1(e.fieldsV1 as never).map((p) => p.join('/'))]);
+  expect(owners).toEqual([
+    ['bob', ['f:spec/f:containers/k:{"name":"b"}/.', 'f:spec/f:containers/k:{"name":"b"}/f:name']],
+    ['kubectl-edit', ['f:spec/f:containers/k:{"name":"b"}/f:image']],
+  ]);
 });
