@@ -184,3 +184,58 @@ describeIf([...NEEDS], 'cluster: fault injection', () => {
     expect((await c.ipamCheck()).code).toBe(0);
   });
 });
+
+describeIf([...NEEDS], 'cluster: route-reflector failover with two reflectors', () => {
+  let c: Cluster;
+  beforeAll(async () => {
+    c = await Cluster.start({
+      nodes: 5,
+      resources: [
+        {
+          kind: 'BGPConfiguration',
+          metadata: { name: 'default' },
+          spec: { nodeToNodeMeshEnabled: false },
+        },
+        {
+          kind: 'BGPPeer',
+          metadata: { name: 'peer-with-route-reflectors' },
+          spec: { nodeSelector: 'all()', peerSelector: "route-reflector == 'true'" },
+        },
+      ],
+      // node1 and node2 reflect, in one cluster; node3, node4 and node5 are their clients
+      nodeLabels: { 0: 'route-reflector=true', 1: 'route-reflector=true' },
+      clusterIds: { 0: '244.0.0.1', 1: '244.0.0.1' },
+    });
+    await Promise.all([0, 1, 2, 3, 4].map((i) => c.ready(i)));
+  }, 90_000 * SLOW);
+  afterAll(() => c?.stop());
+
+  test('a reflector killed: its clients keep every route and learn new ones from the other', async () => {
+    const x = await c.addPod(2, 'x');
+    const y = await c.addPod(3, 'y');
+    await waitUntil('x reaches y through reflected routes', () => c.ping(x, y.ip), 20_000, 300);
+    const ping = pinger(c, x, y.ip);
+    await c.stopAgent(0, 'SIGKILL');
+    // node5's first pod after the kill: a new block, only node2 can reflect it to node3
+    const t0 = Date.now();
+    const z = await c.addPod(4, 'z');
+    await waitUntil(
+      'x reaches z (reflected by node2 alone)',
+      () => c.ping(x, z.ip, 1),
+      30_000,
+      100,
+    );
+    const newRouteMs = Date.now() - t0;
+    await new Promise((r) => setTimeout(r, 2000));
+    const p = await ping.stop();
+    console.log(
+      `reflector node1 SIGKILLed: x -> y ${p.lost} of ${p.sent} pings lost; a new block ` +
+        `(pod z on node5) reachable from node3 ${newRouteMs} ms after its ADD started`,
+    );
+    expect(p.lost).toBe(0);
+    // node3 has node4's block and node5's, with the clients as next hops (reflected)
+    const routes = await learned(c, 2);
+    expect(routes).toContain(`via ${c.nodes[3].ip} `);
+    expect(routes).toContain(`via ${c.nodes[4].ip} `);
+  });
+});
