@@ -183,7 +183,71 @@ describeIf([...NEEDS], 'cluster: fault injection', () => {
     for (const p of pods) await c.deletePod(p);
     expect((await c.ipamCheck()).code).toBe(0);
   });
+  test('a BGP peer sending garbage mid-session: that session resets, the others are untouched', async () => {
+    const since = async () => {
+      const m = new Map<string, string>();
+      for (const l of (await c.nodeStatus(0)).split('\n')) {
+        const cells = l.split('|').map((x) => x.trim());
+        if (cells.length > 5 && cells[3] === 'up') m.set(cells[1], cells[4]);
+      }
+      return m;
+    };
+    await new Promise((r) => setTimeout(r, 1100)); // SINCE has a one-second resolution
+    const before = await since();
+    const bad = await c.tb.netns('garbage');
+    await c.fabric.attach(bad, { v4: '10.99.0.250/24' });
+    bad.spawn([process.execPath, '-e', GARBAGE_PEER]);
+    const ping = pinger(c, a, b.ip);
+    await c.apply({
+      kind: 'BGPPeer',
+      metadata: { name: 'garbage' },
+      spec: { node: 'node1', peerIP: '10.99.0.250', asNumber: 65099 },
+    });
+    const t0 = Date.now();
+    // node1 saw the garbage and closed that session (twice: the peer does it again)
+    await waitUntil(
+      'node1 reset the session with the garbage peer twice',
+      () =>
+        c.nodes[0].log.filter((l) => l.includes('10.99.0.250') && l.includes('"session down"'))
+          .length >= 2,
+      20_000,
+      100,
+    );
+    const resetMs = Date.now() - t0;
+    const p = await ping.stop();
+    const after = await since();
+    const line = c.nodes[0].log.find(
+      (l) => l.includes('10.99.0.250') && l.includes('"session down"'),
+    );
+    console.log(
+      `garbage from a BGP peer: node1 reset that session twice within ${resetMs} ms of the ` +
+        `BGPPeer (${line?.slice(0, 200)}); its ${before.size} other sessions kept their SINCE; ` +
+        `${p.lost} of ${p.sent} pings lost`,
+    );
+    for (const [peer, t] of before) expect(after.get(peer)).toBe(t);
+    expect(p.lost).toBe(0);
+    await c.remove('BGPPeer', 'garbage');
+  });
 });
+
+/**
+ * A BGP "router" that opens a session (OPEN without capabilities, KEEPALIVE) and, a second
+ * into each session, sends 19 bytes of garbage instead of a message header.
+ */
+const GARBAGE_PEER = `
+const net = require('node:net');
+const header = (len, type) => { const b = Buffer.alloc(len); b.fill(0xff, 0, 16); b.writeUInt16BE(len, 16); b[18] = type; return b; };
+const open = header(29, 1);
+open[19] = 4; open.writeUInt16BE(65099, 20); open.writeUInt16BE(90, 22);
+[10, 99, 0, 250].forEach((x, i) => (open[24 + i] = x));
+net.createServer((s) => {
+  s.on('error', () => undefined);
+  s.on('data', () => undefined);
+  s.write(open);
+  s.write(header(19, 4));
+  setTimeout(() => s.write(Buffer.alloc(19, 0x42)), 1000);
+}).listen(179, '0.0.0.0');
+`;
 
 describeIf([...NEEDS], 'cluster: route-reflector failover with two reflectors', () => {
   let c: Cluster;
