@@ -5,6 +5,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
+import { allCrds } from '@tortie/api';
+import { ApiServer } from '@tortie/apiserver';
 import { FileDatastore } from '@tortie/datastore';
 import { IpamClient } from '@tortie/ipam';
 import { Etcd, Testbed, describeIf } from '@tortie/testbed';
@@ -286,20 +288,31 @@ spec:
   });
 });
 
-describe('tortiectl with --kubeconfig (local test API server)', () => {
-  // the datastore package's test server: real custom-resource paths and semantics
-  const { KubeApiTestServer } =
-    require('../../datastore/test/kube-api-server') as typeof import('../../datastore/test/kube-api-server');
-  let server: InstanceType<typeof KubeApiTestServer>;
+describeIf(['etcd'], 'tortiectl with --kubeconfig (tortie-apiserver over real etcd)', () => {
+  let tb: Testbed;
+  let server: ApiServer;
+  let url: string;
   let dir: string;
   beforeEach(async () => {
-    server = new KubeApiTestServer();
-    await server.start();
+    tb = new Testbed();
+    const etcd = await Etcd.start(tb);
+    server = new ApiServer({ etcd: [etcd.endpoint] });
+    url = await server.listen();
+    // tortie's CRDs, as `kubectl apply -f deploy/crds` installs them
+    for (const crd of allCrds()) {
+      const res = await fetch(`${url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(crd),
+      });
+      expect(res.status).toBe(201);
+    }
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tortiectl-'));
-  });
+  }, 60000);
   afterEach(async () => {
-    await server.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await server?.close();
+    await tb?.cleanup();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
   test('apply and get through the Kubernetes API', async () => {
@@ -309,9 +322,7 @@ describe('tortiectl with --kubeconfig (local test API server)', () => {
       YAML.stringify({
         apiVersion: 'v1',
         kind: 'Config',
-        clusters: [
-          { name: 't', cluster: { server: server.url, 'insecure-skip-tls-verify': true } },
-        ],
+        clusters: [{ name: 't', cluster: { server: url, 'insecure-skip-tls-verify': true } }],
         users: [{ name: 't', user: {} }],
         contexts: [{ name: 't', context: { cluster: 't', user: 't' } }],
         'current-context': 't',
@@ -336,9 +347,10 @@ describe('tortiectl with --kubeconfig (local test API server)', () => {
     const applied = await run(['apply', '-f', '-'], CALICO_SET);
     expect(applied).toMatchObject({ code: 0, err: '' });
     expect(applied.out.split('\n')).toHaveLength(6);
-    expect(
-      (await server.ds.list({ kind: 'NetworkPolicy', namespace: 'production' })).items,
-    ).toHaveLength(1);
+    const policies = (await (
+      await fetch(`${url}/apis/tortie.io/v1/namespaces/production/networkpolicies`)
+    ).json()) as { items: unknown[] };
+    expect(policies.items).toHaveLength(1);
     const got = await run(['get', 'bgppeers']);
     expect(got.out).toContain('rack1-tor');
     expect((await run(['apply', '-f', '-'], CALICO_SET)).out).not.toMatch(/created|configured/);

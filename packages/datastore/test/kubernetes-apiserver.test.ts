@@ -246,4 +246,89 @@ describeIf(['etcd'], 'Kubernetes backend against tortie-apiserver (real etcd)', 
       await ds.close();
     }
   }, 30000);
+
+  test('getPod reads one pod with its labels, annotations and service account (for the CNI plugin)', async () => {
+    await call(url, 'POST', '/api/v1/namespaces', { metadata: { name: 'prod' } });
+    await call(url, 'POST', '/api/v1/namespaces/prod/pods', {
+      metadata: {
+        name: 'fixed',
+        labels: { app: 'db' },
+        annotations: { 'cni.projectcalico.org/ipAddrs': '["10.244.0.9"]' },
+      },
+      spec: { serviceAccountName: 'db', containers: [{ name: 'c' }] },
+    });
+    const ds = new KubernetesDatastore(kubeconfig(url));
+    const pod = await ds.getPod('prod', 'fixed');
+    expect(pod?.metadata).toMatchObject({
+      labels: { app: 'db' },
+      annotations: { 'cni.projectcalico.org/ipAddrs': '["10.244.0.9"]' },
+    });
+    expect(pod?.spec.serviceAccountName).toBe('db');
+    expect(await ds.getPod('prod', 'absent')).toBeUndefined();
+    await ds.close();
+  });
+
+  test('mirrored objects are read-only, with a message saying so; CRD objects of the same kind sit beside them', async () => {
+    await call(url, 'POST', '/api/v1/namespaces', { metadata: { name: 'prod' } });
+    const ds = new KubernetesDatastore(kubeconfig(url));
+    const kns = (await ds.get({ kind: 'Profile', name: 'kns.prod' }))!;
+    await expect(ds.update(kns)).rejects.toMatchObject({
+      code: 'Invalid',
+      message: expect.stringContaining('read-only'),
+    });
+    await expect(ds.delete({ kind: 'Profile', name: 'kns.prod' })).rejects.toMatchObject({
+      code: 'Invalid',
+    });
+    const before = (await ds.list({ kind: 'Profile' })).items.length;
+    await ds.create({
+      apiVersion: 'tortie.io/v1',
+      kind: 'Profile',
+      metadata: { name: 'extra' },
+      spec: {},
+    });
+    expect((await ds.list({ kind: 'Profile' })).items).toHaveLength(before + 1);
+    await ds.close();
+  });
+
+  test('a syncer follows pods as workload endpoints: scheduled, addressed, finished, deleted', async () => {
+    await call(url, 'POST', '/api/v1/namespaces', { metadata: { name: 'prod' } });
+    const ds = new KubernetesDatastore(kubeconfig(url));
+    const updates: string[] = [];
+    const statuses: string[] = [];
+    const s = new Syncer(
+      ds,
+      ['WorkloadEndpoint'],
+      (us: SyncUpdate[]) =>
+        updates.push(
+          ...us.map((u) => `${u.type}:${u.type === 'set' ? u.resource.metadata.name : u.key.name}`),
+        ),
+      (st) => statuses.push(st),
+    );
+    const status = (name: string, st: unknown) =>
+      call(
+        url,
+        'PATCH',
+        `/api/v1/namespaces/prod/pods/${name}/status`,
+        { status: st },
+        'application/merge-patch+json',
+      );
+    s.start();
+    try {
+      await until('in-sync', () => statuses.includes('in-sync'));
+      await call(url, 'POST', '/api/v1/namespaces/prod/pods', {
+        metadata: { name: 'db' },
+        spec: { nodeName: 'node2', containers: [{ name: 'c' }] },
+      });
+      await new Promise((r) => setTimeout(r, 200));
+      expect(updates).toEqual([]); // Pending, no IP yet: nothing
+      await status('db', { phase: 'Running', podIP: '10.244.1.9' });
+      await until('db endpoint', () => updates.includes('set:node2-k8s-db-eth0'));
+      await status('db', { phase: 'Succeeded' });
+      await until('db finished', () => updates.includes('deleted:node2-k8s-db-eth0'));
+      expect(updates).toEqual(['set:node2-k8s-db-eth0', 'deleted:node2-k8s-db-eth0']);
+    } finally {
+      s.stop();
+      await ds.close();
+    }
+  });
 });
