@@ -19,7 +19,18 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
-const { Testbed, Bird, Frr, GoBgp, link, skipReason } = require('../packages/testbed/dist');
+const {
+  Testbed,
+  Bird,
+  Frr,
+  GoBgp,
+  link,
+  skipReason,
+  teardownOnSignals,
+  tearingDown,
+} = require('../packages/testbed/dist');
+// Ctrl-C or SIGTERM: every namespace, process and temp dir this run made goes
+teardownOnSignals((l) => process.stderr.write(`${l}\n`));
 const { SpeakerProcess } = require('../packages/bgp-speaker/dist');
 
 const { values } = parseArgs({
@@ -327,6 +338,7 @@ async function main() {
 }
 
 main().catch((err) => {
+  if (tearingDown()) return; // the signal handler exits once all is removed
   console.error(err.message);
   process.exitCode = 1;
 });

@@ -16,7 +16,16 @@
 const { timedPool: pool, printPercentiles: stats } = require('./lib/latency');
 const { spawn } = require('node:child_process');
 const path = require('node:path');
-const { Testbed, Etcd, PortForward, waitUntil } = require('../packages/testbed/dist');
+const {
+  Testbed,
+  Etcd,
+  PortForward,
+  waitUntil,
+  teardownOnSignals,
+  tearingDown,
+} = require('../packages/testbed/dist');
+// Ctrl-C or SIGTERM: every namespace, process and temp dir this run made goes
+teardownOnSignals((l) => process.stderr.write(`${l}\n`));
 const { EtcdDatastore } = require('../packages/datastore/dist');
 const { IpamClient } = require('../packages/ipam/dist');
 const { parseResource } = require('../packages/api/dist');
@@ -245,6 +254,7 @@ async function main() {
 }
 
 main().catch((e) => {
+  if (tearingDown()) return; // the signal handler exits once all is removed
   console.error(e);
   process.exit(1);
 });

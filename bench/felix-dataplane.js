@@ -10,7 +10,9 @@
 const { createHash } = require('node:crypto');
 const { parseResource } = require('../packages/api/dist');
 const felix = require('../packages/felix/dist');
-const { Testbed } = require('../packages/testbed/dist');
+const { Testbed, teardownOnSignals, tearingDown } = require('../packages/testbed/dist');
+// Ctrl-C or SIGTERM: every namespace, process and temp dir this run made goes
+teardownOnSignals((l) => process.stderr.write(`${l}\n`));
 
 const POLICIES = Number(process.argv[2] ?? 100);
 const R = (kind, name, spec, meta = {}) =>
@@ -203,6 +205,7 @@ async function main() {
 }
 
 main().catch((e) => {
+  if (tearingDown()) return; // the signal handler exits once all is removed
   console.error(e);
   process.exit(1);
 });

@@ -13,7 +13,9 @@
 const { createHash } = require('node:crypto');
 const acl = require('../packages/felix/dist/dataplane/acl');
 const { emptyState } = require('../packages/felix/dist/dataplane/acl/restore-plan');
-const { Testbed } = require('../packages/testbed/dist');
+const { Testbed, teardownOnSignals, tearingDown } = require('../packages/testbed/dist');
+// Ctrl-C or SIGTERM: every namespace, process and temp dir this run made goes
+teardownOnSignals((l) => process.stderr.write(`${l}\n`));
 
 const EPS = Number(process.argv[2] ?? 1000);
 const POLICIES = Number(process.argv[3] ?? 100);
@@ -220,6 +222,7 @@ async function main() {
 
 if (require.main === module) {
   main().catch((e) => {
+    if (tearingDown()) return; // the signal handler exits once all is removed
     console.error(e);
     process.exit(1);
   });

@@ -16,7 +16,17 @@
 const path = require('node:path');
 const { parseArgs } = require('node:util');
 const fs = require('node:fs');
-const { Testbed, Bird, link, skipReason, stopProcess } = require('../packages/testbed/dist');
+const {
+  Testbed,
+  Bird,
+  link,
+  skipReason,
+  stopProcess,
+  teardownOnSignals,
+  tearingDown,
+} = require('../packages/testbed/dist');
+// Ctrl-C or SIGTERM: every namespace, process and temp dir this run made goes
+teardownOnSignals((l) => process.stderr.write(`${l}\n`));
 const { SpeakerProcess } = require('../packages/bgp-speaker/dist');
 
 const { values } = parseArgs({
@@ -206,6 +216,7 @@ async function main() {
 }
 
 main().catch((e) => {
+  if (tearingDown()) return; // the signal handler exits once all is removed
   console.error(e.message);
   process.exitCode = 1;
 });

@@ -14,7 +14,9 @@
 const { spawnSync } = require('node:child_process');
 const { createHash } = require('node:crypto');
 const { ServiceProxy } = require('../packages/felix/dist');
-const { Testbed } = require('../packages/testbed/dist');
+const { Testbed, teardownOnSignals, tearingDown } = require('../packages/testbed/dist');
+// Ctrl-C or SIGTERM: every namespace, process and temp dir this run made goes
+teardownOnSignals((l) => process.stderr.write(`${l}\n`));
 
 const S = Number(process.argv[2] ?? 10000);
 const E = Number(process.argv[3] ?? 5);
@@ -209,6 +211,7 @@ async function main() {
 }
 
 main().catch((e) => {
+  if (tearingDown()) return; // the signal handler exits once all is removed
   console.error(e);
   process.exitCode = 1;
 });

@@ -27,7 +27,11 @@ const {
   skipReason,
   vmMissing,
   waitUntil,
+  teardownOnSignals,
+  tearingDown,
 } = require('../packages/testbed/dist');
+// Ctrl-C or SIGTERM: every namespace, process and temp dir this run made goes
+teardownOnSignals((l) => process.stderr.write(`${l}\n`));
 const { Cluster } = require('../packages/lab/dist');
 
 const { values } = parseArgs({
@@ -188,6 +192,7 @@ async function main() {
 }
 
 main().catch((e) => {
+  if (tearingDown()) return; // the signal handler exits once all is removed
   console.error(`throughput: ${e.message}`);
   process.exitCode = 1;
 });

@@ -6,11 +6,13 @@ export {
   run,
   stopProcess,
   teardownOnSignals,
+  tearingDown,
   waitUntil,
   type LinkOptions,
   type RunResult,
 } from './netns';
 export { SLOW } from './slow';
+export { runInterrupted, sessionMembers, type InterruptedRun } from './interrupt';
 export { skipReason, missingNeeds, KNOWN_NEEDS, type Need } from './capabilities';
 export * from './bird';
 export * from './frr';

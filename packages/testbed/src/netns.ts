@@ -273,6 +273,13 @@ export class Testbed {
  * processes in them, daemons, temp dirs), says so through `say`, and exits 130 (143).
  * For entry points that build things in namespaces: the lab and the benchmarks.
  */
+let tearingDownNow = false;
+
+/** A signal is tearing this run down: its errors (things vanishing under it) are expected. */
+export function tearingDown(): boolean {
+  return tearingDownNow;
+}
+
 export function teardownOnSignals(say: (line: string) => void = () => undefined): void {
   let started = false;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -281,6 +288,7 @@ export function teardownOnSignals(say: (line: string) => void = () => undefined)
       return;
     }
     started = true;
+    tearingDownNow = true;
     say(`${signal}: tearing down everything this run created`);
     void Promise.all([...testbeds].map((tb) => tb.abort().catch(() => undefined))).then(() => {
       say('all namespaces, processes and temp dirs removed');
