@@ -119,6 +119,11 @@ describeIf(
     });
 
     test('the etcd leader killed: the agents keep syncing, nothing lost', async () => {
+      // each member in its own namespace on the fabric; the agents dial them there
+      expect(c.etcdCluster!.members.every((m) => m.ns !== undefined)).toBe(true);
+      expect(c.nodeEtcdEndpoints()).toBe(
+        'http://10.99.0.201:2379,http://10.99.0.202:2379,http://10.99.0.203:2379',
+      );
       const leader = await c.etcdCluster!.leader();
       const ping = pinger(c, a, b.ip);
       const r = await writeProbes(1, 40, async (k) => {

@@ -249,8 +249,8 @@ const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--b
                      the pool in ipipMode CrossSubnet (IP-in-IP only across subnets)
   --bfd              BFD at 100 ms x 3 under every BGP session (mesh, ToR); the demo ends
                      by cutting the last node off the switch and timing its withdrawal
-  --etcd-members N   etcd as a cluster of N members (1, 3 or 5; default 1); the agents and
-                     the CNI get every endpoint
+  --etcd-members N   etcd as N members (1, 3 or 5; default 1); several run each in its
+                     own namespace on the fabric, and the agents and the CNI get them all
   --vm               run the lab inside Debian's kernel under QEMU, for kernel features
                      this machine lacks (ipip here); software emulation: a few minutes
   --keep             leave the lab up until Ctrl-C, and print what to try on it

@@ -80,7 +80,10 @@ export interface ClusterOptions {
   routedNodes?: number[];
   /** The pods' interface MTU (default 1400, below every tunnel's). */
   podMtu?: number;
-  /** etcd members (default 1); with more, the agents and the CNI get every endpoint. */
+  /**
+   * etcd members (default 1, on the test's loopback); with more, each runs in its own
+   * namespace on the fabric (10.99.0.201...) and the agents and the CNI get every endpoint.
+   */
   etcdMembers?: number;
   /** BFD under every BGP session (mesh, and the ToR's with BIRD's bfd protocol). */
   bfd?: { minTxMs: number; minRxMs: number; multiplier: number };
@@ -113,6 +116,8 @@ export interface Pod {
 }
 
 const TOR_IP = TOR_ADDRESS;
+/** etcd member k's address on the fabric (several members). */
+const etcdAddress = (k: number) => `10.99.0.${201 + k}`;
 
 /** BGPConfiguration default's bfd block for the lab's timers. */
 function bfdSpec(bfd: ClusterOptions['bfd']): object {
@@ -155,12 +160,20 @@ export class Cluster {
     const tb = new Testbed();
     try {
       const members = opts.etcdMembers ?? 1;
-      const etcdCluster = members > 1 ? await EtcdCluster.start(tb, members) : undefined;
+      const fabric = await Fabric.create(tb, 'fabric');
+      // several members: each in its own namespace on the fabric, as etcd hosts on the
+      // cluster network, which the agents reach directly
+      const etcdCluster =
+        members > 1
+          ? await EtcdCluster.start(tb, members, {
+              fabric,
+              addresses: Array.from({ length: members }, (_, k) => etcdAddress(k)),
+            })
+          : undefined;
       const etcd = etcdCluster?.members[0] ?? (await Etcd.start(tb));
       const endpoints = etcdCluster?.endpoints ?? [etcd.endpoint];
       const ds = new EtcdDatastore(endpoints);
       tb.onCleanup(() => ds.close());
-      const fabric = await Fabric.create(tb, 'fabric');
       const c = new Cluster(tb, ds, etcd, etcdCluster, fabric, opts);
       say(`etcd ${endpoints.join(',')}; fabric bridge in ${fabric.ns.name}`);
       const pool = opts.pool ?? { cidr: '10.244.0.0/16' };
@@ -242,11 +255,11 @@ export class Cluster {
             : ['10.98.0.0/24', SUBNET_ROUTER.fabric];
           await ns.exec(['ip', 'route', 'add', other, 'via', via]);
         }
-        // each member at its own port of the node's loopback (nodeEtcdEndpoints)
-        for (const [k, e] of endpoints.entries()) {
-          await PortForward.start(tb, ns, ETCD_PORT + 10000 * k, {
+        // a single etcd runs on the test's loopback: a relay on the node's loopback
+        if (!etcdCluster) {
+          await PortForward.start(tb, ns, ETCD_PORT, {
             host: '127.0.0.1',
-            port: Number(new URL(e).port),
+            port: Number(new URL(etcd.endpoint).port),
           });
         }
         const run = tb.tempDir(`${name}-run`);
@@ -278,12 +291,9 @@ export class Cluster {
     await this.ds.delete({ kind, name, namespace });
   }
 
-  /** The etcd endpoints as a node sees them (relays on its loopback), comma-separated. */
+  /** The etcd endpoints as a node sees them (the members on the fabric, or the relay), comma-separated. */
   nodeEtcdEndpoints(): string {
-    const n = this.etcdCluster?.members.length ?? 1;
-    return Array.from({ length: n }, (_, k) => `http://127.0.0.1:${ETCD_PORT + 10000 * k}`).join(
-      ',',
-    );
+    return this.etcdCluster?.clientUrls.join(',') ?? `http://127.0.0.1:${ETCD_PORT}`;
   }
 
   /** Starts (or restarts) the agent of node i. */

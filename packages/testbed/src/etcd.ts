@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { stopProcess, waitUntil, type Testbed } from './netns';
+import { HostForward } from './forward';
+import { stopProcess, waitUntil, type Fabric, type Netns, type Testbed } from './netns';
 
 async function freePort(): Promise<number> {
   const s = net.createServer();
@@ -51,30 +52,49 @@ function gateway(endpoint: string, api: string): Promise<unknown> {
   });
 }
 
+/** Where a member listens, and how the test process reaches its client port. */
+interface Placement {
+  clientUrl: string;
+  peerUrl: string;
+  /** The client URL from the test's loopback (a relay when the member is in a namespace). */
+  hostEndpoint: string;
+  ns?: Netns;
+}
+
+const onLoopback = (client: number, peer: number): Placement => ({
+  clientUrl: `http://127.0.0.1:${client}`,
+  peerUrl: `http://127.0.0.1:${peer}`,
+  hostEndpoint: `http://127.0.0.1:${client}`,
+});
+
 export class Etcd {
   private proc?: ChildProcess;
 
   private constructor(
     readonly dir: string,
-    private readonly clientPort: number,
-    private readonly peerPort: number,
+    private readonly place: Placement,
     readonly name = 'tortie-test',
     /** `--initial-cluster` of a member of several (this one alone otherwise). */
     private readonly initialCluster?: string,
   ) {}
 
   /** A member of an EtcdCluster (not started). */
-  static member(
-    dir: string,
-    ports: { client: number; peer: number },
-    name: string,
-    initial: string,
-  ) {
-    return new Etcd(dir, ports.client, ports.peer, name, initial);
+  static member(dir: string, place: Placement, name: string, initial: string): Etcd {
+    return new Etcd(dir, place, name, initial);
   }
 
   get peerUrl(): string {
-    return `http://127.0.0.1:${this.peerPort}`;
+    return this.place.peerUrl;
+  }
+
+  /** The client URL where the member listens (in its namespace, when it has one). */
+  get clientUrl(): string {
+    return this.place.clientUrl;
+  }
+
+  /** Its namespace, when it runs in one. */
+  get ns(): Netns | undefined {
+    return this.place.ns;
   }
 
   /** Watchers this member serves (etcd_debugging_mvcc_watcher_total): who holds a watch. */
@@ -102,8 +122,9 @@ export class Etcd {
     return { memberId: r.header?.member_id ?? '', leader: r.leader ?? '' };
   }
 
+  /** The client URL from the test's loopback. */
   get endpoint(): string {
-    return `http://127.0.0.1:${this.clientPort}`;
+    return this.place.hostEndpoint;
   }
 
   get pid(): number | undefined {
@@ -111,7 +132,7 @@ export class Etcd {
   }
 
   static async start(tb: Testbed): Promise<Etcd> {
-    const e = new Etcd(tb.tempDir('etcd'), await freePort(), await freePort());
+    const e = new Etcd(tb.tempDir('etcd'), onLoopback(await freePort(), await freePort()));
     tb.onCleanup(() => e.stop());
     await e.launch();
     return e;
@@ -119,33 +140,32 @@ export class Etcd {
 
   private async launch(): Promise<void> {
     const peer = this.peerUrl;
-    const p = spawn(
-      'etcd',
-      [
-        '--name',
-        this.name,
-        '--data-dir',
-        path.join(this.dir, 'data'),
-        '--listen-client-urls',
-        this.endpoint,
-        '--advertise-client-urls',
-        this.endpoint,
-        '--listen-peer-urls',
-        peer,
-        '--initial-advertise-peer-urls',
-        peer,
-        '--initial-cluster',
-        this.initialCluster ?? `${this.name}=${peer}`,
-        // the members of one cluster share their parent dir's name
-        '--initial-cluster-token',
-        path.basename(this.initialCluster ? path.dirname(this.dir) : this.dir),
-        '--log-level',
-        'error',
-        '--logger',
-        'zap',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const args = [
+      '--name',
+      this.name,
+      '--data-dir',
+      path.join(this.dir, 'data'),
+      '--listen-client-urls',
+      this.clientUrl,
+      '--advertise-client-urls',
+      this.clientUrl,
+      '--listen-peer-urls',
+      peer,
+      '--initial-advertise-peer-urls',
+      peer,
+      '--initial-cluster',
+      this.initialCluster ?? `${this.name}=${peer}`,
+      // the members of one cluster share their parent dir's name
+      '--initial-cluster-token',
+      path.basename(this.initialCluster ? path.dirname(this.dir) : this.dir),
+      '--log-level',
+      'error',
+      '--logger',
+      'zap',
+    ];
+    const p = this.place.ns
+      ? this.place.ns.spawn(['etcd', ...args])
+      : spawn('etcd', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const log = path.join(this.dir, 'etcd.log');
     p.stdout?.on('data', (d: Buffer) => fs.appendFileSync(log, d));
     p.stderr?.on('data', (d: Buffer) => fs.appendFileSync(log, d));
@@ -188,16 +208,40 @@ export class Etcd {
 export class EtcdCluster {
   private constructor(readonly members: Etcd[]) {}
 
-  static async start(tb: Testbed, size = 3): Promise<EtcdCluster> {
+  /**
+   * `size` members on the test's loopback; or, with `fabric`, each in a namespace of its
+   * own on that fabric at `addresses[i]` (client 2379, peer 2380 on that address), reached
+   * from the test through a relay.
+   */
+  static async start(
+    tb: Testbed,
+    size = 3,
+    opts: { fabric?: Fabric; addresses?: string[] } = {},
+  ): Promise<EtcdCluster> {
     const dir = tb.tempDir('etcd-cluster');
-    const specs = [];
-    for (let i = 0; i < size; i++)
-      specs.push({ name: `m${i + 1}`, client: await freePort(), peer: await freePort() });
-    const initial = specs.map((m) => `${m.name}=http://127.0.0.1:${m.peer}`).join(',');
-    const members = specs.map((m) => {
-      const d = path.join(dir, m.name);
+    const places: Placement[] = [];
+    for (let i = 0; i < size; i++) {
+      if (!opts.fabric) {
+        places.push(onLoopback(await freePort(), await freePort()));
+        continue;
+      }
+      const ip = opts.addresses?.[i];
+      if (!ip) throw new Error(`etcd member ${i + 1} needs an address on the fabric`);
+      const ns = await tb.netns(`etcd${i + 1}`);
+      await opts.fabric.attach(ns, { v4: `${ip}/24` });
+      const relay = await HostForward.start(tb, ns, { host: ip, port: 2379 });
+      places.push({
+        clientUrl: `http://${ip}:2379`,
+        peerUrl: `http://${ip}:2380`,
+        hostEndpoint: relay.url,
+        ns,
+      });
+    }
+    const initial = places.map((pl, i) => `m${i + 1}=${pl.peerUrl}`).join(',');
+    const members = places.map((pl, i) => {
+      const d = path.join(dir, `m${i + 1}`);
       fs.mkdirSync(d);
-      return Etcd.member(d, m, m.name, initial);
+      return Etcd.member(d, pl, `m${i + 1}`, initial);
     });
     const c = new EtcdCluster(members);
     tb.onCleanup(() => c.stop());
@@ -206,8 +250,14 @@ export class EtcdCluster {
     return c;
   }
 
+  /** The client URLs from the test's loopback. */
   get endpoints(): string[] {
     return this.members.map((m) => m.endpoint);
+  }
+
+  /** The client URLs where the members listen (for clients in the fabric's namespaces). */
+  get clientUrls(): string[] {
+    return this.members.map((m) => m.clientUrl);
   }
 
   /** The member the others follow (asked of every running member until one answers). */

@@ -63,3 +63,74 @@ export class PortForward {
     return new PortForward(port);
   }
 }
+
+const INNER_TO_TARGET = `
+const net = require('node:net');
+const [sock, host, port] = process.argv.slice(1);
+net.createServer((u) => {
+  const c = net.connect(Number(port), host);
+  c.setNoDelay(true);
+  u.pipe(c).pipe(u);
+  c.on('error', () => u.destroy());
+  u.on('error', () => c.destroy());
+}).listen(sock, () => process.stdout.write('ready\\n'));
+`;
+
+/**
+ * The other way round: a port on the test's loopback that reaches `target` inside `ns`
+ * (a daemon listening on the namespace's own address), again through a unix socket and
+ * without connecting the namespace to the host network.
+ */
+export class HostForward {
+  private constructor(readonly port: number) {}
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  static async start(
+    tb: Testbed,
+    ns: Netns,
+    target: { host: string; port: number },
+  ): Promise<HostForward> {
+    const sock = path.join(tb.tempDir('hfwd'), 'relay.sock');
+    const child = ns.spawn([
+      process.execPath,
+      '-e',
+      INNER_TO_TARGET,
+      sock,
+      target.host,
+      String(target.port),
+    ]);
+    const conns = new Set<net.Socket>();
+    const server = net.createServer((c) => {
+      c.setNoDelay(true);
+      const u = net.connect(sock);
+      conns.add(c).add(u);
+      c.pipe(u).pipe(c);
+      const drop = () => {
+        c.destroy();
+        u.destroy();
+        conns.delete(c);
+        conns.delete(u);
+      };
+      c.on('error', drop).on('close', drop);
+      u.on('error', drop).on('close', drop);
+    });
+    tb.onCleanup(async () => {
+      await stopProcess(child);
+      for (const c of conns) c.destroy();
+      await new Promise((r) => server.close(r));
+    });
+    await new Promise<void>((resolve, reject) => {
+      let err = '';
+      child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+      child.stdout?.once('data', () => resolve());
+      child.once('exit', (code) =>
+        reject(new Error(`host relay into ${ns.name} exited ${code}: ${err}`)),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return new HostForward((server.address() as net.AddressInfo).port);
+  }
+}

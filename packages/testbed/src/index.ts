@@ -27,7 +27,7 @@ export {
 } from './jest';
 export { Daemon } from './daemon';
 export { Etcd, EtcdCluster } from './etcd';
-export { PortForward } from './forward';
+export { HostForward, PortForward } from './forward';
 export {
   runInVm,
   runJestInVm,
