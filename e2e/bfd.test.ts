@@ -91,18 +91,9 @@ describeIf([...NEEDS], 'cluster: BFD under the mesh and the ToR sessions', () =>
   });
 
   test('BFD settings change under live sessions: re-timed, or off for one BGPPeer, no BGP session reset', async () => {
-    /** SINCE of node1's BGP sessions, by peer: a reset session would show a new one. */
-    const since = async () => {
-      const m = new Map<string, string>();
-      for (const l of (await c.nodeStatus(0)).split('\n')) {
-        const cells = l.split('|').map((x) => x.trim());
-        if (cells.length > 5 && cells[3] === 'up') m.set(cells[1], cells[4]);
-      }
-      return m;
-    };
     // SINCE has a one-second resolution: let a fresh session age past it first
     await new Promise((r) => setTimeout(r, 1100));
-    const before = await since();
+    const before = await c.sessionsSince(0);
     expect(before.size).toBe(3);
     await c.apply({
       kind: 'BGPConfiguration',
@@ -128,7 +119,7 @@ describeIf([...NEEDS], 'cluster: BFD under the mesh and the ToR sessions', () =>
     });
     expect([...rows.keys()].sort()).toEqual([c.nodes[1].ip, c.nodes[2].ip].sort());
     // the mesh sessions were never reset by either change
-    const after = await since();
+    const after = await c.sessionsSince(0);
     expect(after.get(c.nodes[1].ip)).toBe(before.get(c.nodes[1].ip));
     expect(after.get(c.nodes[2].ip)).toBe(before.get(c.nodes[2].ip));
   });

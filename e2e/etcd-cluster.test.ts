@@ -11,27 +11,6 @@ const NEEDS = ['root', 'netns', 'etcd', 'iptables', 'ipset', 'nft'] as const;
 const STABLE = '198.51.100.1';
 const probeIp = (k: number) => `192.0.2.${k}`;
 
-/** Pings `to` from `from` every 200 ms until stop(); how many went unanswered. */
-function pinger(c: Cluster, from: Pod, to: string) {
-  let stopped = false;
-  let sent = 0;
-  let lost = 0;
-  const done = (async () => {
-    while (!stopped) {
-      sent++;
-      if (!(await c.ping(from, to, 1))) lost++;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  })();
-  return {
-    stop: async () => {
-      stopped = true;
-      await done;
-      return { sent, lost };
-    },
-  };
-}
-
 describeIf(
   [...NEEDS],
   'cluster: agents on a 3-member etcd through a leader kill and an outage',
@@ -125,7 +104,7 @@ describeIf(
         'http://10.99.0.201:2379,http://10.99.0.202:2379,http://10.99.0.203:2379',
       );
       const leader = await c.etcdCluster!.leader();
-      const ping = pinger(c, a, b.ip);
+      const ping = c.pinger(a, b.ip, 200);
       const r = await writeProbes(1, 40, async (k) => {
         if (k === 10) await leader.kill();
       });
@@ -145,7 +124,7 @@ describeIf(
     test(
       'the whole etcd down for 30 s: the dataplane stays, changes after it arrive, nothing deleted',
       async () => {
-        const ping = pinger(c, a, b.ip);
+        const ping = c.pinger(a, b.ip, 200);
         await c.etcdCluster!.stop();
         const downAt = Date.now();
         await new Promise((r) => setTimeout(r, 30_000));

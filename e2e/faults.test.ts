@@ -7,27 +7,6 @@ import { SLOW, describeIf, waitUntil } from '@tortie/testbed';
 
 const NEEDS = ['root', 'netns', 'etcd', 'bird', 'iptables', 'ipset', 'nft'] as const;
 
-/** Pings `to` from `from` every 100 ms until stop(); how many went unanswered. */
-function pinger(c: Cluster, from: Pod, to: string) {
-  let stopped = false;
-  let sent = 0;
-  let lost = 0;
-  const done = (async () => {
-    while (!stopped) {
-      sent++;
-      if (!(await c.ping(from, to, 1))) lost++;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  })();
-  return {
-    stop: async () => {
-      stopped = true;
-      await done;
-      return { sent, lost };
-    },
-  };
-}
-
 /** Node i's BGP-learned routes (proto 81), one line each. */
 const learned = (c: Cluster, i: number) =>
   c.nodes[i].ns.exec(['ip', 'route', 'show', 'proto', '81']);
@@ -46,7 +25,7 @@ describeIf([...NEEDS], 'cluster: fault injection', () => {
   afterAll(() => c?.stop());
 
   test('agent SIGKILL under traffic: no packet lost, the restarted agent reprograms', async () => {
-    const ping = pinger(c, a, b.ip);
+    const ping = c.pinger(a, b.ip);
     await c.stopAgent(1, 'SIGKILL');
     await new Promise((r) => setTimeout(r, 2000));
     const t0 = Date.now();
@@ -113,7 +92,7 @@ describeIf([...NEEDS], 'cluster: fault injection', () => {
         await new Promise((r) => setTimeout(r, 50));
       }
     })();
-    const ping = pinger(c, a, b.ip);
+    const ping = c.pinger(a, b.ip);
     const established = (await c.nodeStatus(0)).match(/\| up /g)?.length ?? 0;
     await c.fabric.cut(c.nodes[1].ns);
     await new Promise((r) => setTimeout(r, 2000));
@@ -138,7 +117,7 @@ describeIf([...NEEDS], 'cluster: fault injection', () => {
         .length;
     const want = await blocks();
     expect(want).toBeGreaterThanOrEqual(2);
-    const ping = pinger(c, a, b.ip);
+    const ping = c.pinger(a, b.ip);
     const t0 = Date.now();
     await c.tor!.restart();
     await waitUntil(
@@ -184,20 +163,12 @@ describeIf([...NEEDS], 'cluster: fault injection', () => {
     expect((await c.ipamCheck()).code).toBe(0);
   });
   test('a BGP peer sending garbage mid-session: that session resets, the others are untouched', async () => {
-    const since = async () => {
-      const m = new Map<string, string>();
-      for (const l of (await c.nodeStatus(0)).split('\n')) {
-        const cells = l.split('|').map((x) => x.trim());
-        if (cells.length > 5 && cells[3] === 'up') m.set(cells[1], cells[4]);
-      }
-      return m;
-    };
     await new Promise((r) => setTimeout(r, 1100)); // SINCE has a one-second resolution
-    const before = await since();
+    const before = await c.sessionsSince(0);
     const bad = await c.tb.netns('garbage');
     await c.fabric.attach(bad, { v4: '10.99.0.250/24' });
     bad.spawn([process.execPath, '-e', GARBAGE_PEER]);
-    const ping = pinger(c, a, b.ip);
+    const ping = c.pinger(a, b.ip);
     await c.apply({
       kind: 'BGPPeer',
       metadata: { name: 'garbage' },
@@ -215,7 +186,7 @@ describeIf([...NEEDS], 'cluster: fault injection', () => {
     );
     const resetMs = Date.now() - t0;
     const p = await ping.stop();
-    const after = await since();
+    const after = await c.sessionsSince(0);
     const line = c.nodes[0].log.find(
       (l) => l.includes('10.99.0.250') && l.includes('"session down"'),
     );
@@ -278,7 +249,7 @@ describeIf([...NEEDS], 'cluster: route-reflector failover with two reflectors', 
     const x = await c.addPod(2, 'x');
     const y = await c.addPod(3, 'y');
     await waitUntil('x reaches y through reflected routes', () => c.ping(x, y.ip), 20_000, 300);
-    const ping = pinger(c, x, y.ip);
+    const ping = c.pinger(x, y.ip);
     await c.stopAgent(0, 'SIGKILL');
     // node5's first pod after the kill: a new block, only node2 can reflect it to node3
     const t0 = Date.now();

@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import { isIPv6 } from 'node:net';
 import { randomInt } from 'node:crypto';
 import { BfdDiag, BfdState, decodeBfd, encodeBfd, type BfdRejectReason } from './codec';
-import { createLogger, type Logger } from './log';
+import type { Logger } from 'winston';
 import {
   detectionTimeMs,
   newSession,
@@ -82,7 +82,8 @@ export interface BfdEndpointEvents {
 }
 
 export interface BfdEndpointOptions {
-  logger?: Logger;
+  /** The owner's logger (the speaker's, with component bfd). */
+  logger: Logger;
   /** The kernel's TTL 255 check; default nftables in this namespace. */
   ttlGuard?: TtlGuard;
   /** Only for tests on one host: the port to listen on (default 3784). */
@@ -98,9 +99,9 @@ export class BfdEndpoint extends EventEmitter<BfdEndpointEvents> {
   private readonly guard: TtlGuard;
   private started = false;
 
-  constructor(private readonly opts: BfdEndpointOptions = {}) {
+  constructor(private readonly opts: BfdEndpointOptions) {
     super();
-    this.log = opts.logger ?? createLogger();
+    this.log = opts.logger;
     this.guard = opts.ttlGuard ?? nftTtlGuard;
   }
 

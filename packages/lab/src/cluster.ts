@@ -536,6 +536,40 @@ export class Cluster {
     await this.fabric.mend(this.nodes[i].ns);
   }
 
+  /**
+   * Pings `to` from `from` every `intervalMs` until stop(), which says how many went
+   * unanswered (each ping waits up to a second).
+   */
+  pinger(from: Pod | Netns, to: string, intervalMs = 100) {
+    let stopped = false;
+    let sent = 0;
+    let lost = 0;
+    const done = (async () => {
+      while (!stopped) {
+        sent++;
+        if (!(await this.ping(from, to, 1))) lost++;
+        await new Promise((r) => setTimeout(r, intervalMs));
+      }
+    })();
+    return {
+      stop: async () => {
+        stopped = true;
+        await done;
+        return { sent, lost };
+      },
+    };
+  }
+
+  /** SINCE of node i's established BGP sessions by peer (`tortiectl node status`, 1 s resolution). */
+  async sessionsSince(i: number): Promise<Map<string, string>> {
+    const m = new Map<string, string>();
+    for (const l of (await this.nodeStatus(i)).split('\n')) {
+      const cells = l.split('|').map((x) => x.trim());
+      if (cells.length > 5 && cells[3] === 'up') m.set(cells[1], cells[4]);
+    }
+    return m;
+  }
+
   /** `tortiectl node status` of node i, as an operator on that node runs it. */
   nodeStatus(i: number): Promise<string> {
     return this.ctl(['node', 'status', '--bgp-socket', this.nodes[i].bgpSocket]).then((r) => {

@@ -19,6 +19,43 @@ net.createServer((c) => {
 }).listen(Number(port), '127.0.0.1', () => process.stdout.write('ready\\n'));
 `;
 
+/** A server whose each connection is piped both ways to a socket `connect()` opens. */
+function relayServer(tb: Testbed, connect: () => net.Socket): net.Server {
+  const conns = new Set<net.Socket>();
+  const server = net.createServer((c) => {
+    c.setNoDelay(true);
+    const up = connect();
+    up.setNoDelay(true);
+    conns.add(c).add(up);
+    c.pipe(up).pipe(c);
+    const drop = () => {
+      c.destroy();
+      up.destroy();
+      conns.delete(c);
+      conns.delete(up);
+    };
+    c.on('error', drop).on('close', drop);
+    up.on('error', drop).on('close', drop);
+  });
+  tb.onCleanup(async () => {
+    for (const c of conns) c.destroy();
+    await new Promise((r) => server.close(r));
+  });
+  return server;
+}
+
+/** Runs the relay `script` in `ns` and waits for its "ready". */
+async function innerRelay(tb: Testbed, ns: Netns, script: string, args: string[]): Promise<void> {
+  const child = ns.spawn([process.execPath, '-e', script, ...args]);
+  tb.onCleanup(() => stopProcess(child));
+  await new Promise<void>((resolve, reject) => {
+    let err = '';
+    child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdout?.once('data', () => resolve());
+    child.once('exit', (code) => reject(new Error(`relay in ${ns.name} exited ${code}: ${err}`)));
+  });
+}
+
 export class PortForward {
   private constructor(readonly port: number) {}
 
@@ -30,36 +67,9 @@ export class PortForward {
     target: { host: string; port: number },
   ): Promise<PortForward> {
     const sock = path.join(tb.tempDir('fwd'), 'relay.sock');
-    const conns = new Set<net.Socket>();
-    const server = net.createServer((c) => {
-      const up = net.connect(target.port, target.host);
-      up.setNoDelay(true);
-      conns.add(c).add(up);
-      c.pipe(up).pipe(c);
-      const drop = () => {
-        c.destroy();
-        up.destroy();
-        conns.delete(c);
-        conns.delete(up);
-      };
-      c.on('error', drop).on('close', drop);
-      up.on('error', drop).on('close', drop);
-    });
+    const server = relayServer(tb, () => net.connect(target.port, target.host));
     await new Promise<void>((resolve) => server.listen(sock, resolve));
-    const child = ns.spawn([process.execPath, '-e', INNER, String(port), sock]);
-    tb.onCleanup(async () => {
-      await stopProcess(child);
-      for (const c of conns) c.destroy();
-      await new Promise((r) => server.close(r));
-    });
-    await new Promise<void>((resolve, reject) => {
-      let err = '';
-      child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-      child.stdout?.once('data', () => resolve());
-      child.once('exit', (code) =>
-        reject(new Error(`port relay in ${ns.name} exited ${code}: ${err}`)),
-      );
-    });
+    await innerRelay(tb, ns, INNER, [String(port), sock]);
     return new PortForward(port);
   }
 }
@@ -94,42 +104,8 @@ export class HostForward {
     target: { host: string; port: number },
   ): Promise<HostForward> {
     const sock = path.join(tb.tempDir('hfwd'), 'relay.sock');
-    const child = ns.spawn([
-      process.execPath,
-      '-e',
-      INNER_TO_TARGET,
-      sock,
-      target.host,
-      String(target.port),
-    ]);
-    const conns = new Set<net.Socket>();
-    const server = net.createServer((c) => {
-      c.setNoDelay(true);
-      const u = net.connect(sock);
-      conns.add(c).add(u);
-      c.pipe(u).pipe(c);
-      const drop = () => {
-        c.destroy();
-        u.destroy();
-        conns.delete(c);
-        conns.delete(u);
-      };
-      c.on('error', drop).on('close', drop);
-      u.on('error', drop).on('close', drop);
-    });
-    tb.onCleanup(async () => {
-      await stopProcess(child);
-      for (const c of conns) c.destroy();
-      await new Promise((r) => server.close(r));
-    });
-    await new Promise<void>((resolve, reject) => {
-      let err = '';
-      child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-      child.stdout?.once('data', () => resolve());
-      child.once('exit', (code) =>
-        reject(new Error(`host relay into ${ns.name} exited ${code}: ${err}`)),
-      );
-    });
+    await innerRelay(tb, ns, INNER_TO_TARGET, [sock, target.host, String(target.port)]);
+    const server = relayServer(tb, () => net.connect(sock));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     return new HostForward((server.address() as net.AddressInfo).port);
   }
