@@ -11,7 +11,7 @@ import { apiVersionOf, BUILTIN, type Registry, type ResourceType } from './resou
 import { type Route } from './router';
 import { parseLabelSelector } from './selector';
 import { now, revisionOf, type KubeObject, type Storage } from './storage';
-import { ApiError, badRequest, conflict, invalid } from './status';
+import { ApiError, badRequest, conflict, invalid, notFound } from './status';
 import { toTable, wantsTable } from './table';
 import { managerOf, serverSideApply, trackUpdate } from './ssa';
 import { serveWatch } from './watch';
@@ -199,6 +199,7 @@ export class Rest {
         const o = this.checkBody(asObject(body), r);
         if (!o.metadata.name && typeof o.metadata.generateName === 'string')
           o.metadata.name = `${o.metadata.generateName}${suffix()}`;
+        await this.namespaceExists(t, o);
         this.prepareCreate(t, o);
         this.admitOrThrow(t, o, url, warnings);
         trackUpdate(undefined, o, t.schema, this.manager(req, url), apiVersionOf(t));
@@ -365,6 +366,13 @@ export class Rest {
     return o;
   }
 
+  /** As kube-apiserver's NamespaceLifecycle admission: no object in a missing namespace. */
+  private async namespaceExists(t: ResourceType, o: KubeObject): Promise<void> {
+    if (!t.namespaced || !o.metadata.namespace) return;
+    if (!(await this.storage.tryGet(NAMESPACE_TYPE, o.metadata.namespace)))
+      throw notFound(NAMESPACE_TYPE, o.metadata.namespace);
+  }
+
   private prepareCreate(t: ResourceType, o: KubeObject): void {
     delete o.metadata.resourceVersion;
     delete o.metadata.uid;
@@ -419,6 +427,7 @@ export class Rest {
       );
       try {
         if (!current) {
+          await this.namespaceExists(t, next);
           this.prepareCreate(t, next);
           this.admitOrThrow(t, next, url, warnings);
           if (dryRun(url)) return send(201, this.typed(t, next));

@@ -3,7 +3,7 @@
 // answered as a metav1.Status and the server keeps serving.
 import http from 'node:http';
 import https from 'node:https';
-import { type AddressInfo } from 'node:net';
+import { type AddressInfo, type Socket } from 'node:net';
 import winston from 'winston';
 import {
   AGGREGATED,
@@ -44,6 +44,7 @@ const notFoundPath = (path: string): ApiError =>
 
 export class ApiServer {
   private server?: http.Server;
+  private readonly sockets = new Set<Socket>();
   readonly storage: Storage;
   readonly registry = new Registry();
   private readonly rest: Rest;
@@ -77,6 +78,11 @@ export class ApiServer {
     this.server = this.opts.tls
       ? https.createServer({ cert: this.opts.tls.cert, key: this.opts.tls.key }, handler)
       : http.createServer(handler);
+    // every socket, TLS handshakes included, so close() ends them all
+    this.server.on('connection', (sock: Socket) => {
+      this.sockets.add(sock);
+      sock.on('close', () => this.sockets.delete(sock));
+    });
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(port, host, resolve);
@@ -87,10 +93,12 @@ export class ApiServer {
   }
 
   async close(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) =>
+    const closed = new Promise<void>((resolve) =>
       this.server ? this.server.close(() => resolve()) : resolve(),
     );
+    this.server?.closeAllConnections();
+    for (const s of this.sockets) s.destroy();
+    await closed;
     this.rest.close();
     this.storage.close();
   }

@@ -122,6 +122,16 @@ describeIf(['etcd'], 'tortie-apiserver over HTTP', () => {
         details: { causes: [expect.objectContaining({ field: 'metadata.name' })] },
       },
     });
+    const noNamespace = await request(
+      h.url,
+      'POST',
+      '/api/v1/namespaces/nowhere/serviceaccounts',
+      JSON.stringify({ metadata: { name: 'x' } }),
+    );
+    expect(noNamespace).toMatchObject({
+      code: 404,
+      body: { message: 'namespaces "nowhere" not found' },
+    });
     const badPatch = await request(
       h.url,
       'PATCH',

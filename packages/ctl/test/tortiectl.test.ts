@@ -307,6 +307,13 @@ describeIf(['etcd'], 'tortiectl with --kubeconfig (tortie-apiserver over real et
       });
       expect(res.status).toBe(201);
     }
+    // the manifests' namespaces, as a cluster would have them
+    for (const name of ['production', 'staging'])
+      await fetch(`${url}/api/v1/namespaces`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ metadata: { name } }),
+      });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tortiectl-'));
   }, 60000);
   afterEach(async () => {

@@ -84,12 +84,17 @@ describeIf(['etcd'], 'Kubernetes backend against tortie-apiserver (real etcd)', 
   async function fresh(port = 0, prefix = `/t${++n}`): Promise<void> {
     server = make(prefix);
     url = await server.listen(port);
-    if (port === 0)
+    if (port === 0) {
+      // the suite's namespaces exist first, as the API server requires
+      await Promise.all(
+        ['a', 'b'].map((name) => call(url, 'POST', '/api/v1/namespaces', { metadata: { name } })),
+      );
       await Promise.all(
         allCrds().map((c) =>
           call(url, 'POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', c),
         ),
       );
+    }
   }
 
   beforeAll(async () => {
@@ -130,7 +135,7 @@ describeIf(['etcd'], 'Kubernetes backend against tortie-apiserver (real etcd)', 
     const ds = new KubernetesDatastore(kubeconfig(url));
     await ds.create(pool('keep'));
     await ds.create(pool('gone', '10.1.0.0/16'));
-    const { syncer: s, updates, statuses } = recordingSyncer(ds, { retryMs: 50 });
+    const { syncer: s, updates, statuses } = recordingSyncer(ds, { retryMs: 50, maxRetryMs: 1000 });
     try {
       await until('in-sync', () => statuses.includes('in-sync'));
       updates.length = 0;
@@ -161,7 +166,7 @@ describeIf(['etcd'], 'Kubernetes backend against tortie-apiserver (real etcd)', 
       s.stop();
       await ds.close();
     }
-  }, 30000);
+  }, 60000);
 
   test('pods, namespaces, service accounts, nodes and NetworkPolicies written through the API are mirrored', async () => {
     await call(url, 'POST', '/api/v1/namespaces', {
@@ -217,6 +222,8 @@ describeIf(['etcd'], 'Kubernetes backend against tortie-apiserver (real etcd)', 
       expect((await ds.list({ kind: 'Profile' })).items.map((p) => p.metadata.name).sort()).toEqual(
         // the API server's own namespaces are there too, as in a real cluster
         [
+          'kns.a',
+          'kns.b',
           'kns.default',
           'kns.kube-node-lease',
           'kns.kube-public',
