@@ -317,8 +317,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     entry.bfd = bfd && peerBfdSchema.parse(bfd);
     const address = entry.info.address;
     if (!entry.bfd) {
-      if (![...this.peers.values()].some((e) => e.info.address === address && e.bfd))
-        this.bfdEndpoint?.removePeer(address);
+      this.releaseBfd(address);
       return;
     }
     const timers = {
@@ -347,6 +346,12 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     return this.bfd;
   }
 
+  /** Ends the BFD session with `address` unless another configured peer there still wants it. */
+  private releaseBfd(address: string): void {
+    if (![...this.peers.values()].some((e) => e.info.address === address && e.bfd))
+      this.bfdEndpoint?.removePeer(address);
+  }
+
   /** The path under an established session failed: tear it down now (BIRD's `bfd on`). */
   private onBfdFailure(address: string): void {
     for (const e of this.peers.values()) {
@@ -366,12 +371,10 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     const entry = this.peers.get(key);
     if (!entry) return;
     entry.peer.stop(); // emits 'down' when it was established, which withdraws its routes
-    const address = entry.info.address;
-    if (![...this.peers.values()].some((e) => e !== entry && e.info.address === address && e.bfd))
-      this.bfdEndpoint?.removePeer(address);
     entry.peer.removeAllListeners();
     clearTimeout(entry.staleTimer);
     this.peers.delete(key);
+    this.releaseBfd(entry.info.address);
     this.rib.removePeer(key);
   }
 

@@ -99,18 +99,18 @@ export function planBgp(prev: BgpConfig | undefined, next: BgpConfig): BgpPlan {
     !sameJson(speakerConfig(prev, 'info'), speakerConfig(next, 'info'));
   const before = restart ? new Map<string, PeerConfigInput>() : byKey(prev!);
   const after = byKey(next);
+  const same = (a: string) => sameJson(before.get(a), after.get(a));
   // a peer that differs only in BFD keeps its session (as BIRD reconfigures `bfd`)
   const withoutBfd = ({ bfd: _b, ...rest }: PeerConfigInput) => rest;
   const bfdOnly = (a: string) =>
     before.has(a) &&
     after.has(a) &&
-    !sameJson(before.get(a), after.get(a)) &&
+    !same(a) &&
     sameJson(withoutBfd(before.get(a)!), withoutBfd(after.get(a)!));
-  const removePeers = [...before.keys()].filter(
-    (a) => !after.has(a) || (!sameJson(before.get(a), after.get(a)) && !bfdOnly(a)),
-  );
+  const recreate = (a: string) => !same(a) && !bfdOnly(a);
+  const removePeers = [...before.keys()].filter((a) => !after.has(a) || recreate(a));
   const addPeers = [...after.entries()]
-    .filter(([a, cfg]) => !before.has(a) || (!sameJson(before.get(a), cfg) && !bfdOnly(a)))
+    .filter(([a]) => !before.has(a) || recreate(a))
     .map(([, cfg]) => cfg);
   const setBfd = [...after.keys()]
     .filter(bfdOnly)
