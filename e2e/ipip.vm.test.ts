@@ -205,7 +205,7 @@ function suite() {
         const before = await dropped();
         expect(await forge()).toBe(0); // b never sees the forged inner packet
         expect((await dropped()) - before).toBeGreaterThanOrEqual(3);
-        // Felix's externalNodesCIDRList lets that host in: the same packet then arrives (so
+        // Felix's externalNodesList lets that host in: the same packet then arrives (so
         // this test does see a forged packet when one gets through)
         const felix = (extra: object) =>
           c.apply({
@@ -213,7 +213,7 @@ function suite() {
             metadata: { name: 'default' },
             spec: { ...LAB_FELIX_CONFIG, ...extra },
           });
-        await felix({ externalNodesCIDRList: ['10.99.0.200/32'] });
+        await felix({ externalNodesList: ['10.99.0.200/32'] });
         await waitUntil('the forged packet gets in', async () => (await forge()) > 0, 30_000, 200);
         await felix({});
         await waitUntil('dropped again', async () => (await forge()) === 0, 30_000, 200);

@@ -69,6 +69,9 @@ export function toStructural(s: Json): Json {
     else if (ap === undefined && !s.properties) out['x-kubernetes-preserve-unknown-fields'] = true;
     else if (ap === undefined || ap === true) out['x-kubernetes-preserve-unknown-fields'] = true;
   }
+  // any value (a field refused by @tortie/api's admission, which names why)
+  if (s.type === undefined && !out.enum && !out.properties)
+    out['x-kubernetes-preserve-unknown-fields'] = true;
   if (
     s.type === 'integer' &&
     typeof out.maximum === 'number' &&

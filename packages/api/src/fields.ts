@@ -11,9 +11,10 @@ function checkCidr(s: string, ctx: z.RefinementCtx): void {
 
 export const cidr = z.string().superRefine(checkCidr);
 
-/** A CIDR, or "" (Calico's omitempty CIDR fields). */
-export const cidrOrEmpty = z.string().superRefine((s, ctx) => {
-  if (s !== '') checkCidr(s, ctx);
+/** A CIDR or a bare address (a host), or "" (Calico's omitempty `net` fields). */
+export const netOrEmpty = z.string().superRefine((s, ctx) => {
+  const problem = s === '' ? undefined : cidrProblem(s);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 
 export const ip = z.string().refine((s) => ipVersionOf(s) !== 0, {
@@ -84,8 +85,6 @@ export const protocol = z.union([
   z.number().int().min(1).max(255),
 ]);
 
-export const labels = z.record(z.string(), z.string());
-
 const DURATION_UNITS: Record<string, number> = {
   ns: 1e-9,
   us: 1e-6,
@@ -145,7 +144,100 @@ function goFloat32(v: number): string {
   return String(Number(digits));
 }
 
-/** Labels and annotations (metadata): values coerced to strings as calicoctl does. */
-export const metadataLabels = z.record(z.string(), z.preprocess(goString, z.string()));
+// Kubernetes' rules for label keys and values (apimachinery validation: IsQualifiedName,
+// IsValidLabelValue), which Calico's validator applies to metadata and labelsToApply.
+const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+
+/** Why `key` is not a qualified name ("prefix/name" or "name"), or undefined. */
+export function qualifiedNameProblem(key: string): string | undefined {
+  const parts = key.split('/');
+  if (parts.length > 2) return `"${key}": a qualified name has at most one "/"`;
+  const name = parts[parts.length - 1];
+  if (parts.length === 2) {
+    const prefix = parts[0];
+    if (prefix === '' || prefix.length > 253 || !DNS_NAME.test(prefix))
+      return `"${key}": the prefix must be a DNS subdomain (lowercase, at most 253 characters)`;
+  }
+  if (name.length > 63 || !LABEL_NAME.test(name))
+    return `"${key}": the name part must be at most 63 of A-Z a-z 0-9 - _ ., starting and ending alphanumeric`;
+  return undefined;
+}
+
+/** Why `value` is not a label value, or undefined. */
+export function labelValueProblem(value: string): string | undefined {
+  if (value === '' || (value.length <= 63 && LABEL_NAME.test(value))) return undefined;
+  return `${JSON.stringify(value)}: a label value is at most 63 of A-Z a-z 0-9 - _ ., starting and ending alphanumeric`;
+}
+
+/** Labels as Kubernetes and Calico take them (keys qualified names, values label values). */
+export const labels = z.record(z.string(), z.string()).superRefine((m, ctx) => {
+  for (const [k, v] of Object.entries(m)) {
+    const problem = qualifiedNameProblem(k) ?? labelValueProblem(v);
+    if (problem) ctx.addIssue({ code: 'custom', path: [k], message: problem });
+  }
+});
+
+/** metadata.labels: values coerced to strings as calicoctl does, then checked as labels. */
+export const metadataLabels = z.record(z.string(), z.preprocess(goString, z.string())).pipe(labels);
+
+const MAX_ANNOTATIONS_BYTES = 256 * 1024;
+
+/**
+ * metadata.annotations (and a rule's): keys are qualified names in any case, and keys and
+ * values together at most 256 KiB, as Kubernetes.
+ */
+export const annotations = z
+  .record(z.string(), z.preprocess(goString, z.string()))
+  .superRefine((m, ctx) => {
+    let size = 0;
+    for (const [k, v] of Object.entries(m)) {
+      const problem = qualifiedNameProblem(k.toLowerCase());
+      if (problem) ctx.addIssue({ code: 'custom', path: [k], message: problem });
+      size += Buffer.byteLength(k) + Buffer.byteLength(v);
+    }
+    if (size > MAX_ANNOTATIONS_BYTES)
+      ctx.addIssue({
+        code: 'custom',
+        message: `total size of annotations is too large by ${size - MAX_ANNOTATIONS_BYTES} bytes`,
+      });
+  });
 
 export const encapMode = z.enum(['Never', 'Always', 'CrossSubnet']);
+
+/** One of `values` in any case ("" too), as Calico's `^(?i)(A|B)?$` CRD patterns. */
+export function anyCase(values: string[]) {
+  const want = new Set(['', ...values.map((v) => v.toLowerCase())]);
+  return z.string().refine((s) => want.has(s.toLowerCase()), {
+    error: (i) => `${JSON.stringify(i.input)} is not one of ${values.join(', ')} (any case)`,
+  });
+}
+
+/** Why `v` is not a BGP community "aa:nn" (16-bit parts) or large community "aa:nn:mm" (32-bit). */
+export function communityProblem(v: string): string | undefined {
+  const parts = v.split(':');
+  if (!/^\d+:\d+(:\d+)?$/.test(v))
+    return `${JSON.stringify(v)} is not a community (aa:nn or aa:nn:mm)`;
+  const max = parts.length === 2 ? 0xffff : 0xffffffff;
+  if (parts.some((p) => Number(p) > max))
+    return `${JSON.stringify(v)}: each part of a ${parts.length === 2 ? 'standard community is a 16' : 'large community is a 32'}-bit number`;
+  return undefined;
+}
+
+export const community = z.string().superRefine((v, ctx) => {
+  const problem = communityProblem(v);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+/** A lowercase DNS subdomain (Calico's names). */
+export const DNS_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/**
+ * A Calico field tortie does not implement and that would be unsafe to ignore: refused
+ * with a message that says so (anything else Calico has is accepted and validated).
+ */
+export function unsupported(what: string) {
+  return z
+    .unknown()
+    .refine((v) => v === undefined, { message: `tortie does not support ${what}` })
+    .optional();
+}

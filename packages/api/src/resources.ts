@@ -3,9 +3,14 @@
 // and defaults follow Calico's projectcalico.org/v3 so Calico manifests apply unchanged.
 import { z } from 'zod';
 import {
+  annotations,
+  anyCase,
   asNumber,
+  community,
+  communityProblem,
+  DNS_NAME,
+  unsupported,
   cidr,
-  cidrOrEmpty,
   duration,
   encapMode,
   goDurationSeconds,
@@ -13,10 +18,20 @@ import {
   ipWithOptionalPrefix,
   labels,
   metadataLabels,
+  netOrEmpty,
   port,
   protocol,
   selector,
 } from './fields';
+import { felixConfigurationSpec } from './felix-configuration';
+import { cidrProblem, ipInNet, ipVersionOf, parseCidr } from '@tortie/netaddr';
+
+// a bad CIDR is reported by `cidr` itself
+const isSingleAddress = (c: string) => {
+  if (cidrProblem(c)) return true;
+  const { version, prefix } = parseCidr(c);
+  return prefix === (version === 4 ? 32 : 128);
+};
 
 export const API_GROUP = 'tortie.io';
 export const API_VERSION = `${API_GROUP}/v1`;
@@ -29,12 +44,12 @@ const metadata = z.object({
     .min(1, 'a name is required')
     .max(253)
     .regex(
-      /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/,
-      'must be lowercase alphanumerics, "-" or ".", starting and ending alphanumeric',
+      /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
+      'must be lowercase alphanumerics, "-" or ".", each "."-separated part starting and ending alphanumeric',
     ),
   namespace: z.string().optional(),
   labels: metadataLabels.optional(),
-  annotations: metadataLabels.optional(),
+  annotations: annotations.optional(),
   resourceVersion: z.string().optional(),
   uid: z.string().optional(),
   creationTimestamp: z.string().optional(),
@@ -89,7 +104,7 @@ export const ruleSchema = z
           .optional(),
       })
       .optional(),
-    metadata: z.strictObject({ annotations: labels.optional() }).optional(),
+    metadata: z.strictObject({ annotations: annotations.optional() }).optional(),
   })
   .superRefine((r, ctx) => {
     const issue = (path: Array<string | number>, message: string) =>
@@ -138,10 +153,51 @@ const globalNetworkPolicySpec = networkPolicySpec.extend({
   doNotTrack: z.boolean().default(false),
 });
 
-const endpointPort = z.strictObject({
-  name: z.string(),
-  protocol: protocol.default('TCP'),
+// Kubernetes' IsValidPortName: 1-15 of a-z 0-9 "-", a letter somewhere, no "--", no "-" at an end
+const portName = z
+  .string()
+  .refine(
+    (s) =>
+      /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(s) &&
+      s.length <= 15 &&
+      /[a-z]/.test(s) &&
+      !s.includes('--'),
+    {
+      error: (i) =>
+        `${JSON.stringify(i.input)} is not a port name (1-15 of a-z 0-9 "-", with a letter)`,
+    },
+  );
+
+// an endpoint's port: a protocol with ports, as Calico's EndpointPort (a host endpoint's is named)
+const endpointPortFields = {
+  protocol: z.enum(['TCP', 'UDP', 'SCTP'], {
+    error: 'protocol does not support ports (TCP, UDP or SCTP)',
+  }),
   port: z.number().int().min(1).max(65535),
+};
+const endpointPort = z.strictObject({ name: portName, ...endpointPortFields });
+
+// Calico's WorkloadEndpointPort: an unnamed port only with a host port mapping
+const workloadEndpointPort = z
+  .strictObject({
+    name: portName.optional(),
+    ...endpointPortFields,
+    hostPort: z.number().int().min(0).max(65535).optional(),
+    hostIP: ipWithOptionalPrefix.optional(),
+  })
+  .refine((p) => p.name !== undefined || (p.hostPort ?? 0) > 0, {
+    message: 'a port without a name needs a hostPort',
+    path: ['name'],
+  });
+
+/** An interface name as Calico's validator takes it ("*": all of a host's interfaces). */
+const interfaceName = z.string().refine((s) => s === '*' || /^[a-zA-Z0-9_.-]{1,15}$/.test(s), {
+  error: (i) => `${JSON.stringify(i.input)} is not an interface name (1-15 of a-z A-Z 0-9 _ . -)`,
+});
+
+/** A profile name: Calico's name regex, or a "knp.default." prefixed one. */
+const profileName = z.string().regex(DNS_NAME, {
+  error: (i) => `${JSON.stringify(i.input)} is not a valid profile name`,
 });
 
 // ---- the kinds ----------------------------------------------------------------------
@@ -190,7 +246,7 @@ const ipPoolSpec = z
   });
 
 // Calico's ServiceXXXIPBlock: `cidr` is omitempty, and confd skips empty entries
-const serviceIpBlock = z.strictObject({ cidr: cidrOrEmpty.optional() });
+const serviceIpBlock = z.strictObject({ cidr: netOrEmpty.optional() });
 
 /** A BFD interval: a Go duration from 1 ms to 60 s. */
 const bfdInterval = duration.refine(
@@ -219,7 +275,9 @@ export const bfdSettings = z.strictObject({
 
 const bgpConfigurationSpec = z
   .strictObject({
-    logSeverityScreen: z.enum(['Debug', 'Info', 'Warning', 'Error', 'Fatal']).default('Info'),
+    logSeverityScreen: anyCase(['Trace', 'Debug', 'Info', 'Warning', 'Error', 'Fatal']).default(
+      'Info',
+    ),
     nodeToNodeMeshEnabled: z.boolean().default(true),
     asNumber: asNumber.default(64512),
     // no default: a node's "node.<name>" configuration without one takes the default's
@@ -227,19 +285,69 @@ const bgpConfigurationSpec = z
     serviceClusterIPs: z.array(serviceIpBlock).optional(),
     serviceExternalIPs: z.array(serviceIpBlock).optional(),
     serviceLoadBalancerIPs: z.array(serviceIpBlock).optional(),
-    communities: z.array(z.strictObject({ name: z.string(), value: z.string() })).optional(),
+    serviceLoadBalancerAggregation: z.enum(['Enabled', 'Disabled']).optional(),
+    communities: z
+      .array(
+        z.strictObject({
+          name: z.string().regex(DNS_NAME, 'a community name is a lowercase DNS name'),
+          value: community,
+        }),
+      )
+      .max(500)
+      .optional(),
     prefixAdvertisements: z
-      .array(z.strictObject({ cidr, communities: z.array(z.string()) }))
+      .array(z.strictObject({ cidr, communities: z.array(z.string()).min(1) }))
+      .max(500)
       .optional(),
     bindMode: z.enum(['None', 'NodeIP']).optional(),
     nodeMeshMaxRestartTime: duration.optional(),
+    nodeMeshPassword: unsupported('a BGP password (TCP MD5) for the mesh'),
+    // BIRD's device protocol skips these interfaces; tortie's speaker reads no interfaces
+    ignoredInterfaces: z
+      .array(
+        z
+          .string()
+          .refine(
+            (s) => s !== '*' && /^[a-zA-Z0-9_.*-]{1,15}$/.test(s),
+            'is not an interface name',
+          ),
+      )
+      .optional(),
+    localWorkloadPeeringIPV4: unsupported('BGP peering with workloads'),
+    localWorkloadPeeringIPV6: unsupported('BGP peering with workloads'),
+    programClusterRoutes: z
+      .enum(['Enabled', 'Disabled', 'EnabledIPIPOnly', 'EnabledNoEncapOnly'])
+      .optional(),
+    ipv4NormalRoutePriority: z.number().int().min(1).max(2147483646).optional(),
+    ipv6NormalRoutePriority: z.number().int().min(1).max(2147483646).optional(),
     /** In "default": BFD for every session of every node (mesh, reflectors, BGPPeers). */
     bfd: bfdSettings.optional(),
   })
-  .refine((s) => s.nodeMeshMaxRestartTime === undefined || s.nodeToNodeMeshEnabled, {
-    // Calico's CEL rule
-    message: 'nodeMeshMaxRestartTime cannot be set when nodeToNodeMeshEnabled is false',
-    path: ['nodeMeshMaxRestartTime'],
+  .superRefine((s, ctx) => {
+    // Calico's CEL rules and validateBGPConfigurationSpec
+    if (s.nodeMeshMaxRestartTime !== undefined && !s.nodeToNodeMeshEnabled)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['nodeMeshMaxRestartTime'],
+        message: 'nodeMeshMaxRestartTime cannot be set when nodeToNodeMeshEnabled is false',
+      });
+    if (s.communities?.length && !s.prefixAdvertisements?.length)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['communities'],
+        message: 'communities are defined but not used in prefixAdvertisements',
+      });
+    const named = new Set((s.communities ?? []).map((c) => c.name));
+    s.prefixAdvertisements?.forEach((p, i) =>
+      p.communities.forEach((c, j) => {
+        if (!named.has(c) && communityProblem(c))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['prefixAdvertisements', i, 'communities', j],
+            message: `${JSON.stringify(c)} is neither a community defined in communities nor a community value: ${communityProblem(c)}`,
+          });
+      }),
+    );
   });
 
 const bgpPeerSpec = z
@@ -321,76 +429,69 @@ const nodeSpec = z.strictObject({
     .optional(),
 });
 
-const workloadEndpointSpec = z.strictObject({
-  orchestrator: z.string().default('k8s'),
-  workload: z.string().optional(),
-  node: z.string(),
-  containerID: z.string().optional(),
-  pod: z.string().optional(),
-  endpoint: z.string().default('eth0'),
-  serviceAccountName: z.string().optional(),
-  ipNetworks: z.array(cidr).default([]),
-  ipNATs: z.array(z.strictObject({ internalIP: ip, externalIP: ip })).optional(),
-  profiles: z.array(z.string()).default([]),
-  interfaceName: z.string().max(15),
-  mac: z.string().optional(),
-  ports: z.array(endpointPort).optional(),
-});
+const ipNat = z
+  .strictObject({ internalIP: ip, externalIP: ip })
+  .refine((n) => ipVersionOf(n.internalIP) === ipVersionOf(n.externalIP), {
+    message: 'mismatched IP versions',
+    path: ['externalIP'],
+  });
 
-const hostEndpointSpec = z.strictObject({
-  node: z.string(),
-  interfaceName: z.string().optional(),
-  expectedIPs: z.array(ip).optional(),
-  profiles: z.array(z.string()).optional(),
-  ports: z.array(endpointPort).optional(),
-});
+const workloadEndpointSpec = z
+  .strictObject({
+    orchestrator: z.string().default('k8s'),
+    workload: z.string().optional(),
+    node: z.string(),
+    containerID: z
+      .string()
+      .regex(/^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?$/, 'is not a container ID')
+      .optional(),
+    pod: z.string().optional(),
+    endpoint: z.string().default('eth0'),
+    serviceAccountName: z.string().optional(),
+    // one address each (Calico: "IP network contains multiple addresses")
+    ipNetworks: z
+      .array(cidr.refine(isSingleAddress, 'IP network contains multiple addresses'))
+      .default([]),
+    ipv4Gateway: ip.optional(),
+    ipv6Gateway: ip.optional(),
+    ipNATs: z.array(ipNat).optional(),
+    profiles: z.array(z.string()).default([]),
+    interfaceName,
+    mac: z.string().optional(),
+    ports: z.array(workloadEndpointPort).optional(),
+    /** source prefixes this workload may send from besides its own (Calico's spoofing allow) */
+    allowSpoofedSourcePrefixes: z.array(ipWithOptionalPrefix).optional(),
+  })
+  .superRefine((w, ctx) => {
+    // each NAT's internal address lies in one of the endpoint's networks
+    w.ipNATs?.forEach((n, i) => {
+      if (!w.ipNetworks.some((net) => ipInNet(n.internalIP, net)))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['ipNATs', i, 'internalIP'],
+          message: 'NAT is not in the endpoint networks',
+        });
+    });
+  });
+
+const hostEndpointSpec = z
+  .strictObject({
+    node: z.string().min(1, 'a host endpoint names its node'),
+    interfaceName: interfaceName.optional(),
+    expectedIPs: z.array(ip).optional(),
+    profiles: z.array(profileName).optional(),
+    ports: z.array(endpointPort).optional(),
+  })
+  .refine((h) => (h.interfaceName ?? '') !== '' || (h.expectedIPs ?? []).length > 0, {
+    message: 'a host endpoint needs an interfaceName or expectedIPs',
+    path: ['interfaceName'],
+  });
 
 const netsSpec = z.strictObject({ nets: z.array(ipWithOptionalPrefix).default([]) });
 
 const tierSpec = z.strictObject({
   order: z.number().optional(),
   defaultAction: z.enum(['Deny', 'Pass']).default('Deny'),
-});
-
-// Calico's ProtoPort: Felix reads the protocol without regard to case (its docs and
-// defaults write "tcp:22"), and an absent one is TCP "for backwards compatibility"
-const hostPort = z.strictObject({
-  protocol: z
-    .string()
-    .default('TCP')
-    .transform((p, ctx) => {
-      const up = p.toUpperCase();
-      if (up === 'TCP' || up === 'UDP' || up === 'SCTP') return up;
-      ctx.addIssue({ code: 'custom', message: "protocol must be 'TCP' or 'UDP' or 'SCTP'" });
-      return z.NEVER;
-    }),
-  port: z.number().int().min(0).max(65535),
-  net: ipWithOptionalPrefix.optional(),
-});
-
-// FelixConfiguration has many tuning fields; unknown ones are kept, known ones checked.
-const felixConfigurationSpec = z.looseObject({
-  logSeverityScreen: z.enum(['Debug', 'Info', 'Warning', 'Error', 'Fatal']).optional(),
-  iptablesBackend: z.enum(['Legacy', 'NFT', 'Auto']).optional(),
-  iptablesRefreshInterval: z.string().optional(),
-  routeRefreshInterval: z.string().optional(),
-  failsafeInboundHostPorts: z.array(hostPort).optional(),
-  failsafeOutboundHostPorts: z.array(hostPort).optional(),
-  defaultEndpointToHostAction: z.enum(['Drop', 'Accept', 'Return']).optional(),
-  ipipEnabled: z.boolean().optional(),
-  ipipMTU: z.number().int().optional(),
-  vxlanEnabled: z.boolean().optional(),
-  vxlanVNI: z.number().int().min(0).max(16777215).optional(),
-  vxlanPort: z.number().int().min(1).max(65535).optional(),
-  /** Hosts outside the cluster that may also send IP-in-IP/VXLAN to the nodes. */
-  externalNodesCIDRList: z.array(ipWithOptionalPrefix).optional(),
-  /** tortie: program Services (the kube-proxy replacement, see felix's dataplane/services) */
-  serviceProxyEnabled: z.boolean().optional(),
-  vxlanMTU: z.number().int().optional(),
-  mtuIfacePattern: z.string().optional(),
-  healthPort: z.number().int().optional(),
-  prometheusMetricsEnabled: z.boolean().optional(),
-  prometheusMetricsPort: z.number().int().optional(),
 });
 
 const profileSpec = z.strictObject({
@@ -412,7 +513,10 @@ const ipamBlockSpec = z.strictObject({
   allocations: z.array(z.number().int().nullable()),
   unallocated: z.array(z.number().int()),
   attributes: z.array(
-    z.strictObject({ handle_id: z.string().optional(), secondary: labels.optional() }),
+    z.strictObject({
+      handle_id: z.string().optional(),
+      secondary: z.record(z.string(), z.string()).optional(),
+    }),
   ),
   sequenceNumber: z.number().int().default(0),
   strictAffinity: z.boolean().default(false),
@@ -422,8 +526,14 @@ const ipamBlockSpec = z.strictObject({
 const blockAffinitySpec = z.strictObject({
   state: z.enum(['pending', 'confirmed', 'pendingDeletion']),
   node: z.string(),
+  /** "host", or "virtual" for the load-balancer addresses' blocks (Calico's) */
+  type: z.string().optional(),
   cidr,
-  deleted: z.boolean().default(false),
+  // Calico keeps the field for the datastore's own use; it may not be set
+  deleted: z
+    .boolean()
+    .default(false)
+    .refine((d) => !d, 'spec.deleted cannot be set to "true"'),
 });
 
 const ipamHandleSpec = z.strictObject({

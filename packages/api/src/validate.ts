@@ -11,6 +11,29 @@ import {
   type Kind,
   type Resource,
 } from './resources';
+import { felixConfigurationProblem } from './felix-configuration';
+
+type Check = (r: {
+  metadata: { name: string; labels?: Record<string, string> };
+  spec: never;
+}) => string | undefined;
+
+// The namespace label only maps a real namespace into Calico's v1 model; set by hand
+// it would put a set into a namespace it is not in.
+const noNamespaceLabel: Check = (r) =>
+  r.metadata.labels?.['projectcalico.org/namespace'] !== undefined
+    ? 'metadata.labels: projectcalico.org/namespace is not a valid label name'
+    : undefined;
+
+/** Rules Calico checks on the whole resource (name and spec together). */
+const RESOURCE_CHECKS: Partial<Record<Kind, Check>> = {
+  FelixConfiguration: (r) => {
+    const problem = felixConfigurationProblem(r.metadata.name, r.spec);
+    return problem && `spec.nodeSelector: ${problem}`;
+  },
+  NetworkSet: noNamespaceLabel,
+  GlobalNetworkSet: noNamespaceLabel,
+};
 
 export class ValidationError extends Error {
   constructor(readonly problems: string[]) {
@@ -54,6 +77,9 @@ export function parseResource(doc: unknown, index?: number): Resource {
   if (!KINDS[kind].namespaced && ns !== undefined) {
     problems.push(`${label}: metadata.namespace: ${kind} is not namespaced`);
   }
+  const check = r.success ? RESOURCE_CHECKS[kind] : undefined;
+  const whole = check?.(r.data as never);
+  if (whole) problems.push(`${label}: ${whole}`);
   if (problems.length || !r.success) throw new ValidationError(problems);
   const res = r.data as unknown as Resource;
   res.apiVersion = API_VERSION;

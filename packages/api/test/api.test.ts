@@ -99,20 +99,27 @@ describe('accepted where calicoctl accepts it', () => {
 kind: Node
 metadata:
   name: n1
-  labels: {rack: 7, spine: true, off: false, ratio: 0.1, big: 1234567.5, tiny: 0.00001, empty: null, text: a}
-  annotations: {version: 2}
+  labels: {rack: 7, spine: true, off: false, ratio: 0.1, tiny: 0.00001, empty: null, text: a}
+  annotations: {version: 2, big: 1234567.5}
 spec: {}`);
     expect(n.metadata.labels).toEqual({
       rack: '7',
       spine: 'true',
       off: 'false',
       ratio: '0.1',
-      big: '1.2345675e+06',
       tiny: '1e-05',
       empty: '',
       text: 'a',
     });
-    expect(n.metadata.annotations).toEqual({ version: '2' });
+    expect(n.metadata.annotations).toEqual({ version: '2', big: '1.2345675e+06' });
+    // and then checked as a label value, which "1.2345675e+06" is not ("+")
+    expect(
+      problems(
+        'apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: {name: x, labels: {big: 1234567.5}}',
+      ),
+    ).toEqual([
+      'Node x: metadata.labels.big: "1.2345675e+06": a label value is at most 63 of A-Z a-z 0-9 - _ ., starting and ending alphanumeric',
+    ]);
     // a map or a list is no string to Go either
     expect(
       problems(
@@ -209,7 +216,7 @@ kind: Pod
 metadata: {name: x}
 `),
     ).toEqual([
-      'document 1 (IPPool Bad_Name): metadata.name: must be lowercase alphanumerics, "-" or ".", starting and ending alphanumeric',
+      'document 1 (IPPool Bad_Name): metadata.name: must be lowercase alphanumerics, "-" or ".", each "."-separated part starting and ending alphanumeric',
       'document 1 (IPPool Bad_Name): spec.cidr: "10.0.0.0/33" is not a valid CIDR',
       'document 2 (BGPPeer p): spec.asNumber: 4294967296 is not a valid AS number (1-4294967295 or asdot "X.Y")',
       'document 3 (GlobalNetworkPolicy x/g): spec.selector: selector "app == " at column 8: expected a quoted value, found the end',

@@ -73,7 +73,7 @@ export function bgpSettings(configs: Iterable<Config>): BgpSettings {
       ...(global?.serviceClusterIPs ?? []),
       ...(global?.serviceExternalIPs ?? []),
       ...(global?.serviceLoadBalancerIPs ?? []),
-    ].flatMap((s) => (s.cidr ? [s.cidr] : [])),
+    ].flatMap((s) => (s.cidr ? [hostRouteOf(s.cidr)] : [])),
     configuredPort,
     listenPort: (node) => configuredPort(node) ?? BGP_PORT,
     logLevel: (node) => logLevelOf(severity(node)),
@@ -119,4 +119,10 @@ export function routerIdFor(
 export function hashRouterId(node: string): string {
   const b = createHash('sha256').update(node).digest();
   return [b[0] > 223 ? b[0] - 32 : b[0], b[1], b[2], b[3]].join('.');
+}
+
+/** Calico takes an address alone for a service range: the host route. */
+function hostRouteOf(net: string): string {
+  if (net.includes('/')) return net;
+  return net.includes(':') ? `${net}/128` : `${net}/32`;
 }

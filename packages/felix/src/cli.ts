@@ -59,7 +59,11 @@ async function main(): Promise<void> {
   const config = resolveConfig(env);
   const logger = createLogger(
     'felix',
-    config.logSeverityScreen.toLowerCase().replace('warning', 'warn').replace('fatal', 'error'),
+    config.logSeverityScreen
+      .toLowerCase()
+      .replace('trace', 'silly')
+      .replace('warning', 'warn')
+      .replace('fatal', 'error'),
   );
   for (const v of unknownFelixVars(env).unknown) {
     logger.warn('ignoring an environment variable that is no tortie setting', { variable: v });

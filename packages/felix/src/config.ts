@@ -121,7 +121,7 @@ export function parseHostPorts(name: string, v: unknown): HostPort[] {
 
 /** Settings with a fixed set of values (Felix reads them in any case). */
 export const CHOICES = {
-  logSeverityScreen: ['Debug', 'Info', 'Warning', 'Error', 'Fatal'],
+  logSeverityScreen: ['Trace', 'Debug', 'Info', 'Warning', 'Error', 'Fatal'],
   iptablesBackend: ['Legacy', 'NFT', 'Auto'],
   defaultEndpointToHostAction: ['Drop', 'Accept', 'Return'],
 } as const satisfies Partial<Record<keyof AgentConfig, readonly string[]>>;

@@ -79,11 +79,13 @@ export function workloadToEndpoint(
     namespace: ns,
     labels: effectiveLabels(r.metadata.labels, r.spec.profiles, profiles),
     ips: r.spec.ipNetworks.map((n) => n.split('/')[0]),
-    ports: r.spec.ports?.map((p) => ({
-      name: p.name,
-      port: p.port,
-      protocol: p.protocol as never,
-    })),
+    ports: r.spec.ports
+      ?.filter((p): p is typeof p & { name: string } => !!p.name)
+      .map((p) => ({
+        name: p.name,
+        port: p.port,
+        protocol: p.protocol as never,
+      })),
     serviceAccount: sa,
     serviceAccountLabels: sa
       ? strip(profiles.get(`ksa.${ns}.${sa}`)?.labelsToApply, 'pcsa.')
@@ -100,11 +102,13 @@ export function hostToEndpoint(
     name: r.metadata.name,
     labels: effectiveLabels(r.metadata.labels, r.spec.profiles ?? [], profiles),
     ips: r.spec.expectedIPs ?? [],
-    ports: r.spec.ports?.map((p) => ({
-      name: p.name,
-      port: p.port,
-      protocol: p.protocol as never,
-    })),
+    ports: r.spec.ports
+      ?.filter((p): p is typeof p & { name: string } => !!p.name)
+      .map((p) => ({
+        name: p.name,
+        port: p.port,
+        protocol: p.protocol as never,
+      })),
     profiles: r.spec.profiles ?? [],
   };
 }

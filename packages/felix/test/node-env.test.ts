@@ -44,7 +44,7 @@ test('every problem at once, each naming the variable and its value', () => {
     'TORTIE_NETWORKING_BACKEND="ipip": not one of bgp, vxlan, none',
     'DATASTORE_TYPE="consul": not one of etcdv3, kubernetes, file',
     'FELIX_IPTABLESBAKEND is no setting; did you mean FELIX_IPTABLESBACKEND?',
-    'environment FELIX_LOGSEVERITYSCREEN: logSeverityScreen: "loud" is not one of Debug, Info, Warning, Error, Fatal',
+    'environment FELIX_LOGSEVERITYSCREEN: logSeverityScreen: "loud" is not one of Trace, Debug, Info, Warning, Error, Fatal',
     'environment FELIX_IPTABLESREFRESHINTERVAL: iptablesRefreshInterval: "soon" is not a duration (examples: 90s, 1m30s, 500ms)',
   ]);
   expect(envProblems({})).toEqual([

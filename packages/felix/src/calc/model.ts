@@ -74,7 +74,8 @@ export function endpointInfo(
       profiles: w.spec.profiles,
       serviceAccount: w.spec.serviceAccountName,
       nets: w.spec.ipNetworks.map((n) => hostNet(n.split('/')[0])),
-      ports: ports(w.spec.ports),
+      // an unnamed port (a bare host port mapping) is no named port
+      ports: ports(w.spec.ports?.filter((p): p is typeof p & { name: string } => !!p.name)),
       resource: w,
     };
   }

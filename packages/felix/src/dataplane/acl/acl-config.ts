@@ -83,7 +83,10 @@ export function aclConfig(raw: Record<string, unknown>): AclConfig {
     c.iptablesMarkMask = n;
   }
   if (raw.ipv6Support !== undefined) c.ipv6Support = isTrue(raw.ipv6Support);
-  if (raw.externalNodesCIDRList !== undefined)
+  // FelixConfiguration's field is externalNodesList; FELIX_EXTERNALNODESCIDRLIST its env form
+  if (raw.externalNodesList !== undefined)
+    c.externalNodesCIDRList = cidrList('externalNodesList', raw.externalNodesList);
+  else if (raw.externalNodesCIDRList !== undefined)
     c.externalNodesCIDRList = cidrList('externalNodesCIDRList', raw.externalNodesCIDRList);
   if (raw.vxlanPort !== undefined) {
     const n = Number(raw.vxlanPort);
