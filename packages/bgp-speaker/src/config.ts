@@ -98,6 +98,12 @@ export const peerConfigSchema = z
     ttl: z.number().int().min(1).max(255).optional(),
     /** GTSM (RFC 5082): send with TTL 255 and accept only TTL >= 256 - hops. */
     ttlSecurity: z.number().int().min(1).max(254).optional(),
+    /** TCP-MD5 signature key (RFC 2385), as BIRD's and FRR's "password"; Linux takes 80 bytes. */
+    password: z
+      .string()
+      .min(1)
+      .refine((k) => Buffer.byteLength(k) <= 80, 'a TCP-MD5 key is at most 80 bytes')
+      .optional(),
     gracefulRestart: peerGracefulRestartSchema.optional(),
     /**
      * eBGP: a route whose AS_PATH does not start with the peer's AS is treat-as-withdraw

@@ -36,7 +36,7 @@ import {
 } from './session/graceful-restart';
 import type { Negotiated } from './session/open';
 import { Peer } from './session/peer';
-import { fdOf, sockopt } from './session/sockopt';
+import { fdOf, sockopt, sockoptAvailable } from './session/sockopt';
 import {
   AFI_IPV4,
   AFI_IPV6,
@@ -94,6 +94,8 @@ interface PeerEntry {
   /** The BFD session under this peer, when it has one. */
   bfd?: PeerBfdConfig;
   localAddress?: string;
+  /** TCP-MD5 key, also set on the listener for the peer's address */
+  password?: string;
 }
 
 const ORIGIN_NAMES = ['IGP', 'EGP', 'incomplete'] as const;
@@ -195,6 +197,14 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     return a && typeof a === 'object' ? a.port : undefined;
   }
 
+  /** Connections from `address` must be signed with `key` ("" : no key). */
+  private listenerKey(address: string, key: string): void {
+    if (key === '' && !sockoptAvailable()) return;
+    const family = net.isIPv6((this.server!.address() as net.AddressInfo).address) ? 6 : 4;
+    if (family === 4 && net.isIPv6(address)) return; // an IPv4 listener never sees that peer
+    sockopt().setMd5(fdOf(this.server), family, address, key);
+  }
+
   private listenerTtl255(): void {
     const family = net.isIPv6((this.server!.address() as net.AddressInfo).address) ? 6 : 4;
     sockopt().setTtl(fdOf(this.server), family, 255);
@@ -218,6 +228,8 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
         server.on('error', (err) => this.log.error('listener error', { error: err.message }));
         this.server = server;
         if (this.config.peers.some((p) => p.ttlSecurity !== undefined)) this.listenerTtl255();
+        for (const e of this.peers.values())
+          if (e.password !== undefined) this.listenerKey(e.peer.address, e.password);
         this.log.info('listening', { address, port: this.port });
         resolve();
       });
@@ -247,7 +259,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     const cfg = peerConfigSchema.parse(input);
     const key = peerKey(cfg.address, cfg.port);
     if (this.peers.has(key)) throw new Error(`peer ${key} is already configured`);
-    if (cfg.ttl !== undefined || cfg.ttlSecurity !== undefined) {
+    if (cfg.ttl !== undefined || cfg.ttlSecurity !== undefined || cfg.password !== undefined) {
       sockopt(); // fail now, with the reason, rather than at the first connection attempt
       // GTSM: our SYN-ACKs must leave with TTL 255 too, so the listener sends with it
       if (cfg.ttlSecurity !== undefined && this.server) this.listenerTtl255();
@@ -271,6 +283,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
         description: cfg.description,
         ttl: cfg.ttl,
         ttlSecurity: cfg.ttlSecurity,
+        password: cfg.password,
         gracefulRestart: gr,
         enforceFirstAs: cfg.enforceFirstAs,
       },
@@ -296,8 +309,10 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       gr,
       stale: new Set(),
       localAddress: cfg.localAddress,
+      password: cfg.password,
     };
     this.peers.set(key, entry);
+    if (cfg.password !== undefined && this.server) this.listenerKey(cfg.address, cfg.password);
     peer.on('stateChange', (_from, to) => this.emit('peerState', key, to));
     peer.on('established', () => this.onEstablished(entry));
     peer.on('down', (reason, cause, n) => this.onDown(entry, reason, cause, n));
@@ -374,6 +389,13 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     entry.peer.removeAllListeners();
     clearTimeout(entry.staleTimer);
     this.peers.delete(key);
+    // the listener keeps a key while another peer at that address still has one
+    if (entry.password !== undefined && this.server) {
+      const other = [...this.peers.values()].find(
+        (e) => e.peer.address === entry.peer.address && e.password !== undefined,
+      );
+      this.listenerKey(entry.peer.address, other?.password ?? '');
+    }
     this.releaseBfd(entry.info.address);
     this.rib.removePeer(key);
   }

@@ -29,6 +29,8 @@ export interface BirdBgpPeer {
   multihop?: number;
   /** `bfd on`: the session follows a BFD session (needs BirdConfig.bfd). */
   bfd?: boolean;
+  /** TCP-MD5 key (BIRD's `password`). */
+  password?: string;
 }
 
 /** BIRD's `protocol bfd` timers for every interface (ms). */
@@ -125,6 +127,7 @@ export function birdConfig(cfg: BirdConfig): string {
     out += '  connect retry time 1;\n  connect delay time 0;\n  error wait time 1, 2;\n';
     if (p.rrClient) out += '  rr client;\n';
     if (p.bfd) out += '  bfd on;\n';
+    if (p.password) out += `  password "${p.password}";\n`;
     if (p.clusterId) out += `  rr cluster id ${p.clusterId};\n`;
     for (const f of p.families) {
       out += `  ${f} {\n    import all;\n    export where source ~ [ RTS_STATIC, RTS_BGP ];\n`;

@@ -20,6 +20,8 @@ export interface FrrNeighbor {
   ttlSecurityHops?: number;
   /** `neighbor X bfd profile tortie` (needs FrrConfig.bfd). */
   bfd?: boolean;
+  /** TCP-MD5 key (`neighbor X password`). */
+  password?: string;
 }
 
 /** bfdd's profile `tortie` (ms). */
@@ -91,6 +93,7 @@ export function frrConfig(cfg: FrrConfig): string {
     if (n.ttlSecurityHops)
       lines.push(` neighbor ${n.address} ttl-security hops ${n.ttlSecurityHops}`);
     if (n.bfd) lines.push(` neighbor ${n.address} bfd profile tortie`);
+    if (n.password) lines.push(` neighbor ${n.address} password ${n.password}`);
   }
   for (const family of ['ipv4', 'ipv6'] as const) {
     lines.push(` address-family ${family} unicast`);

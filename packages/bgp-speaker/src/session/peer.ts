@@ -35,6 +35,8 @@ export interface PeerSettings {
   description?: string;
   ttl?: number;
   ttlSecurity?: number;
+  /** TCP-MD5 key (RFC 2385): our SYN is signed, unsigned segments from the peer dropped. */
+  password?: string;
   /** Graceful restart (RFC 4724) for this peer; absent: off. */
   gracefulRestart?: GracefulRestartSettings;
   /** eBGP: the AS_PATH must start with the peer's AS (RFC 4271 §6.3); default on. */
@@ -451,11 +453,13 @@ export class Peer extends EventEmitter<PeerEvents> {
       localPort: this.settings.localPort,
     };
     let socket: net.Socket;
-    if (this.ttls().ttl !== undefined) {
-      // The TTL must be on the socket before the SYN: create it ourselves, then connect.
+    if (this.ttls().ttl !== undefined || this.settings.password !== undefined) {
+      // TTL and MD5 key must be on the socket before the SYN: create it, then connect.
       const family = net.isIPv6(this.settings.address) ? 6 : 4;
       const fd = sockopt().tcpSocket(family);
       this.applyTtls(fd, family);
+      if (this.settings.password !== undefined)
+        sockopt().setMd5(fd, family, this.settings.address, this.settings.password);
       socket = new net.Socket({ fd, readable: true, writable: true });
       socket.connect(target);
     } else socket = net.connect(target);

@@ -1,5 +1,5 @@
 // The native socket options (native/sockopt.c, built to dist/sockopt.node by
-// scripts/build-native.js). Loaded lazily: only peers with TTL settings need it.
+// scripts/build-native.js). Loaded lazily: only peers with TTL settings or a password need it.
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -7,6 +7,8 @@ interface SockoptAddon {
   tcpSocket(family: 4 | 6): number;
   setTtl(fd: number, family: 4 | 6, ttl: number): void;
   setMinTtl(fd: number, family: 4 | 6, minTtl: number): void;
+  /** Adds (or with key "" removes) the TCP-MD5 key for one peer address. */
+  setMd5(fd: number, family: 4 | 6, address: string, key: string): void;
 }
 
 // Same path from src/session (jest) and dist/session (built).
@@ -21,7 +23,7 @@ export function sockopt(): SockoptAddon {
   if (!addon) {
     if (!sockoptAvailable()) {
       throw new Error(
-        `TTL settings need the socket-option addon ${ADDON}: run "npm run build" with a C compiler and Node headers installed`,
+        `TTL settings and passwords need the socket-option addon ${ADDON}: run "npm run build" with a C compiler and Node headers installed`,
       );
     }
     // eslint-disable-next-line @typescript-eslint/no-require-imports -- a native addon, loaded on first use

@@ -1,0 +1,189 @@
+// TCP-MD5 (RFC 2385) against BIRD and FRR: the real tortie-bgp daemon and the router each
+// in a namespace on one switch. With the same key on both ends the session comes up and
+// routes flow, whichever end dials; with another key, or a key on one end only, the
+// kernel drops the segments and the session never comes up. That both "one end only"
+// cases fail is what shows that we sign our segments and that we check theirs.
+import { Bird, Fabric, Frr, Testbed, describeIf, waitUntil, type Netns } from '@tortie/testbed';
+import type { SpeakerConfigInput } from '../src/config';
+import { SpeakerProcess } from '../src/speaker-process';
+
+const US = '10.0.0.1';
+const THEM = '10.0.0.2';
+const OUR_AS = 65000;
+const THEIR_AS = 65001;
+const OURS = '10.10.0.0/24';
+const THEIRS = '10.20.0.0/24';
+const KEY = 'tortie-md5-key';
+/** Long enough for several connection attempts each way (both retry every second). */
+const NEVER_MS = 8000;
+
+interface Setup {
+  tb: Testbed;
+  us: Netns;
+  them: Netns;
+  speaker: SpeakerProcess;
+}
+
+async function setup(tb: Testbed, peer: { password?: string; passive?: boolean }): Promise<Setup> {
+  const fabric = await Fabric.create(tb, 'switch');
+  const us = await tb.netns('us');
+  const them = await tb.netns('router');
+  await fabric.attach(us, { v4: `${US}/24` });
+  await fabric.attach(them, { v4: `${THEM}/24` });
+  const config: SpeakerConfigInput = {
+    asn: OUR_AS,
+    routerId: US,
+    listen: { address: '0.0.0.0', port: 179 },
+    nextHop: { ipv4: US },
+    peers: [
+      {
+        address: THEM,
+        asn: THEIR_AS,
+        families: ['ipv4'],
+        holdTime: 9,
+        connectRetryTime: 1,
+        errorWaitTime: [0.5, 1],
+        ...peer,
+      },
+    ],
+    originate: [{ prefix: OURS }],
+  };
+  const speaker = await SpeakerProcess.start(
+    (argv, opts) => us.spawn(argv, opts),
+    tb.tempDir('us'),
+    config,
+  );
+  return { tb, us, them, speaker };
+}
+
+/** A testbed for one setup, cleaned up (namespaces, daemons) also when the setup fails. */
+async function withTestbed(fn: (tb: Testbed) => Promise<void>): Promise<void> {
+  const tb = new Testbed();
+  try {
+    await fn(tb);
+  } finally {
+    await tb.cleanup();
+  }
+}
+
+async function ourState(s: Setup): Promise<string | undefined> {
+  return (await s.speaker.peers()).find((p) => p.address === THEM)?.state;
+}
+
+interface Router {
+  established(): Promise<boolean>;
+  learned(): Promise<string[]>;
+}
+
+async function expectUp(s: Setup, router: Router): Promise<void> {
+  await waitUntil('Established both ways', async () => {
+    return (await ourState(s)) === 'Established' && (await router.established());
+  });
+  await waitUntil('routes both ways', async () => {
+    const ours = (await s.speaker.routes()).some((r) => r.prefix === THEIRS);
+    return ours && (await router.learned()).includes(OURS);
+  });
+}
+
+async function expectNeverUp(s: Setup, router: Router): Promise<void> {
+  const until = Date.now() + NEVER_MS;
+  while (Date.now() < until) {
+    expect(await ourState(s)).not.toBe('Established');
+    expect(await router.established()).toBe(false);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const p = (await s.speaker.peers()).find((x) => x.address === THEM)!;
+  expect(p.counters.establishedTransitions).toBe(0);
+}
+
+describeIf(['netns', 'bird', 'root'], 'TCP-MD5 with BIRD', () => {
+  const bird = (b: Bird): Router => ({
+    async established() {
+      return (await b.protocol('tortie'))?.info.startsWith('Established') ?? false;
+    },
+    async learned() {
+      return (await b.routes('ipv4')).filter((r) => r.protocol === 'tortie').map((r) => r.prefix);
+    },
+  });
+  const startBird = (s: Setup, opts: { password?: string; passive?: boolean }) =>
+    Bird.start(s.tb, s.them, {
+      routerId: THEM,
+      routes: [{ prefix: THEIRS }],
+      peers: [
+        {
+          name: 'tortie',
+          localAs: THEIR_AS,
+          neighbor: US,
+          neighborAs: OUR_AS,
+          families: ['ipv4'],
+          ...opts,
+        },
+      ],
+    });
+
+  test('the same key: up when we dial (our SYN signed) and when BIRD dials (our listener keyed)', async () => {
+    await withTestbed(async (tb) => {
+      // BIRD waits: only our signed connection can bring the session up
+      const a = await setup(tb, { password: KEY });
+      const b1 = await startBird(a, { password: KEY, passive: true });
+      await expectUp(a, bird(b1));
+    });
+    await withTestbed(async (tb) => {
+      // we wait: BIRD's signed SYN reaches our listener, which has the key for it
+      const a = await setup(tb, { password: KEY, passive: true });
+      const b1 = await startBird(a, { password: KEY });
+      await expectUp(a, bird(b1));
+    });
+  }, 90_000);
+
+  test('another key, or a key on one end only: never up', async () => {
+    await withTestbed(async (tb) => {
+      const a = await setup(tb, { password: 'not-the-key' });
+      await expectNeverUp(a, bird(await startBird(a, { password: KEY })));
+    });
+    await withTestbed(async (tb) => {
+      // we sign, BIRD expects nothing: BIRD's kernel drops our signed segments
+      const a = await setup(tb, { password: KEY });
+      await expectNeverUp(a, bird(await startBird(a, {})));
+    });
+    await withTestbed(async (tb) => {
+      // BIRD signs, we have no key: our kernel drops them, and BIRD drops our unsigned ones
+      const a = await setup(tb, {});
+      await expectNeverUp(a, bird(await startBird(a, { password: KEY })));
+    });
+  }, 120_000);
+});
+
+describeIf(['netns', 'frr', 'root'], 'TCP-MD5 with FRR', () => {
+  const frrRouter = (f: Frr): Router => ({
+    async established() {
+      return (await f.neighborState(US)) === 'Established';
+    },
+    async learned() {
+      return (await f.routes('ipv4')).filter((r) => r.nextHop === US).map((r) => r.prefix);
+    },
+  });
+  const startFrr = (s: Setup, password?: string) =>
+    Frr.start(s.tb, s.them, {
+      asn: THEIR_AS,
+      routerId: THEM,
+      networks: [THEIRS],
+      neighbors: [
+        { address: US, remoteAs: OUR_AS, families: ['ipv4'], ...(password ? { password } : {}) },
+      ],
+    });
+
+  test('the same key: up, routes both ways', async () => {
+    await withTestbed(async (tb) => {
+      const a = await setup(tb, { password: KEY });
+      await expectUp(a, frrRouter(await startFrr(a, KEY)));
+    });
+  }, 90_000);
+
+  test('another key: never up', async () => {
+    await withTestbed(async (tb) => {
+      const a = await setup(tb, { password: 'not-the-key' });
+      await expectNeverUp(a, frrRouter(await startFrr(a, KEY)));
+    });
+  }, 90_000);
+});
