@@ -273,6 +273,14 @@ export const bfdSettings = z.strictObject({
   multiplier: z.number().int().min(1).max(255).optional(),
 });
 
+/** Calico's BGPPassword: a TCP-MD5 key kept in a Secret. */
+const bgpPassword = z.strictObject({
+  secretKeyRef: z.strictObject({
+    name: z.string().regex(DNS_NAME, 'is not a Secret name'),
+    key: z.string().regex(/^[-._a-zA-Z0-9]+$/, 'is not a Secret key'),
+  }),
+});
+
 const bgpConfigurationSpec = z
   .strictObject({
     logSeverityScreen: anyCase(['Trace', 'Debug', 'Info', 'Warning', 'Error', 'Fatal']).default(
@@ -301,7 +309,8 @@ const bgpConfigurationSpec = z
       .optional(),
     bindMode: z.enum(['None', 'NodeIP']).optional(),
     nodeMeshMaxRestartTime: duration.optional(),
-    nodeMeshPassword: unsupported('a BGP password (TCP MD5) for the mesh'),
+    /** TCP-MD5 key of the mesh sessions: a key of a Secret the agents can read */
+    nodeMeshPassword: bgpPassword.optional(),
     // BIRD's device protocol skips these interfaces; tortie's speaker reads no interfaces
     ignoredInterfaces: z
       .array(
@@ -330,6 +339,12 @@ const bgpConfigurationSpec = z
         code: 'custom',
         path: ['nodeMeshMaxRestartTime'],
         message: 'nodeMeshMaxRestartTime cannot be set when nodeToNodeMeshEnabled is false',
+      });
+    if (s.nodeMeshPassword !== undefined && s.nodeToNodeMeshEnabled === false)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['nodeMeshPassword'],
+        message: 'nodeMeshPassword cannot be set when nodeToNodeMeshEnabled is false',
       });
     if (s.communities?.length && !s.prefixAdvertisements?.length)
       ctx.addIssue({
@@ -363,9 +378,7 @@ const bgpPeerSpec = z
     ttlSecurity: z.number().int().min(1).max(254).optional(),
     /** BFD for this peer's sessions, field by field over BGPConfiguration default's. */
     bfd: bfdSettings.optional(),
-    password: z
-      .strictObject({ secretKeyRef: z.strictObject({ name: z.string(), key: z.string() }) })
-      .optional(),
+    password: bgpPassword.optional(),
   })
   .superRefine((s, ctx) => {
     // Calico's CEL rules on BGPPeerSpec (a BGPPeer with neither configures no session)

@@ -6,7 +6,7 @@
 //
 // expect: true (Calico accepts it, so do we), false (both refuse), or 'unsupported'
 // (Calico accepts it; tortie refuses it, saying it does not support the feature, because
-// ignoring it would be unsafe: a BGP password, BGP peering with workloads).
+// ignoring it would be unsafe: BGP peering with workloads).
 //
 // Left out, with the reason:
 // - KubeControllersConfiguration, BGPFilter, Staged* policies: kinds tortie does not have;
@@ -253,7 +253,7 @@ export const ROWS: Row[] = [
       nodeToNodeMeshEnabled: true,
       nodeMeshPassword: { secretKeyRef: { name: 'test-secret', key: 'bgp-password' } },
     }),
-    'unsupported',
+    true,
   ],
   [
     'node mesh BGP password with the mesh disabled',

@@ -56,6 +56,7 @@ function shared(c: PeerContext, p: Peer, asNumber: number) {
   return {
     ...(bfd ? { bfd } : {}),
     ...(s.ttlSecurity ? { ttlSecurity: s.ttlSecurity } : {}),
+    ...(s.password ? { password: s.password.secretKeyRef } : {}),
     // keepOriginalNextHop only means something towards eBGP peers (buildPeerFromData)
     ...(s.keepOriginalNextHop && asNumber !== c.myAsn ? { keepOriginalNextHop: true } : {}),
     restartTimeS:

@@ -15,3 +15,4 @@ export {
   type BgpSettings,
 } from './settings';
 export { GRACEFUL_RESTART, peerConfig, planBgp, speakerConfig, type BgpPlan } from './speaker';
+export { resolvePasswords, secretFiles, type SecretReader } from './passwords';

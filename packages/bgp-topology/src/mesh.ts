@@ -24,6 +24,7 @@ export function meshPeers(c: PeerContext): BgpPeer[] {
       ...(waitsFor(c.myIp, address) ? { passive: true } : {}),
       restartTimeS: c.settings.meshRestartS ?? DEFAULT_RESTART_S,
       ...(bfd ? { bfd } : {}),
+      ...(c.settings.meshPassword ? { password: c.settings.meshPassword } : {}),
     });
   }
   return out;

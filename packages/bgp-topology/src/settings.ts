@@ -6,7 +6,7 @@
 // get confd's defaults (AS 64512, mesh on, log level info, port 179).
 import { createHash } from 'node:crypto';
 import { goDurationSeconds, type Resource } from '@tortie/api';
-import type { BfdTiming } from './types';
+import type { BfdTiming, SecretRef } from './types';
 
 export const DEFAULT_ASN = 64512;
 export const BGP_PORT = 179;
@@ -53,6 +53,8 @@ export interface BgpSettings {
   logLevel(node: string): BgpLogLevel;
   /** The default BGPConfiguration's bfd block (every session's, under its BGPPeer's). */
   bfd?: BfdSpec;
+  /** nodeMeshPassword: the mesh sessions' TCP-MD5 key. */
+  meshPassword?: SecretRef;
 }
 
 type Config = Resource<'BGPConfiguration'>;
@@ -78,6 +80,7 @@ export function bgpSettings(configs: Iterable<Config>): BgpSettings {
     listenPort: (node) => configuredPort(node) ?? BGP_PORT,
     logLevel: (node) => logLevelOf(severity(node)),
     ...(global?.bfd ? { bfd: global.bfd } : {}),
+    ...(global?.nodeMeshPassword ? { meshPassword: global.nodeMeshPassword.secretKeyRef } : {}),
   };
 }
 

@@ -35,6 +35,16 @@ export interface BgpPeer {
   restartTimeS: number;
   /** BFD under the session (BGPConfiguration default's bfd, a BGPPeer's over it). */
   bfd?: BfdTiming;
+  /** TCP-MD5 key: where it is (BGPPeer password, BGPConfiguration nodeMeshPassword). */
+  password?: SecretRef;
+  /** The key itself, once read (resolvePasswords): what the speaker is given. */
+  md5Key?: string;
+}
+
+/** A key of a Secret (Calico's secretKeyRef). */
+export interface SecretRef {
+  name: string;
+  key: string;
 }
 
 /** A BFD session's timers, in the speaker's terms. */

@@ -39,7 +39,7 @@ export function topo(me: string, rs: Resource[], extra: Partial<BgpWorld> = {}):
 
 /**
  * One family's peers, one line each: "10.0.0.8:179 as 64512 passive rr ttl=1 keep gr=90
- * bfd=300/300x3" (flags when set; gr, the graceful restart time, when not 120 s; bfd, its
+ * bfd=300/300x3 md5=secret/key" (flags when set; gr, the graceful restart time, when not 120 s; bfd, its
  * TX/RX intervals in ms and multiplier).
  */
 export function peerLines(c: BgpConfig, family: 4 | 6): string[] {
@@ -54,6 +54,7 @@ export function peerLines(c: BgpConfig, family: 4 | 6): string[] {
         p.keepOriginalNextHop ? 'keep' : '',
         p.restartTimeS !== 120 ? `gr=${p.restartTimeS}` : '',
         p.bfd ? `bfd=${p.bfd.minTxMs}/${p.bfd.minRxMs}x${p.bfd.multiplier}` : '',
+        p.password ? `md5=${p.password.name}/${p.password.key}` : '',
       ]
         .filter(Boolean)
         .join(' '),

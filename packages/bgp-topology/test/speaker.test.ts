@@ -1,7 +1,10 @@
 // From a computed BgpConfig to the speaker: the pure plan (only what changed) and the
 // speaker-wide settings.
-import type { BgpConfig } from '../src';
-import { peerConfig, planBgp, speakerConfig } from '../src';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { BgpConfig, BgpPeer } from '../src';
+import { peerConfig, planBgp, resolvePasswords, secretFiles, speakerConfig } from '../src';
 
 const base: BgpConfig = {
   enabled: true,
@@ -123,5 +126,61 @@ describe('graceful restart', () => {
       restarting: true,
       forwardingPreserved: true,
     });
+  });
+});
+
+describe('passwords', () => {
+  const cfg = (peers: BgpPeer[]): BgpConfig => ({
+    enabled: true,
+    asNumber: 64512,
+    routerId: '10.0.0.1',
+    listenPort: 179,
+    peers,
+    originate: [],
+  });
+  const keyed: BgpPeer = {
+    name: 'global-tor',
+    address: '192.0.2.1',
+    port: 179,
+    asNumber: 65100,
+    restartTimeS: 120,
+    password: { name: 'tor', key: 'k' },
+  };
+
+  test('a read key becomes the speaker peer password; an unreadable one leaves the peer out', async () => {
+    const plain = { ...keyed, name: 'mesh-10.0.0.2', address: '10.0.0.2', password: undefined };
+    const found = await resolvePasswords(cfg([keyed, plain]), async () => 's3cret');
+    expect(found.missing).toEqual([]);
+    expect(peerConfig(found.config.peers[0], found.config).password).toBe('s3cret');
+    expect(peerConfig(found.config.peers[1], found.config).password).toBeUndefined();
+    const lost = await resolvePasswords(cfg([keyed, plain]), async () => undefined);
+    expect(lost.config.peers.map((p) => p.name)).toEqual(['mesh-10.0.0.2']);
+    expect(lost.missing).toEqual([{ peer: 'global-tor', secret: { name: 'tor', key: 'k' } }]);
+  });
+
+  test('a changed key re-creates the session', async () => {
+    const a = (await resolvePasswords(cfg([keyed]), async () => 'k1')).config;
+    const b = (await resolvePasswords(cfg([keyed]), async () => 'k2')).config;
+    const plan = planBgp(a, b);
+    expect(plan.removePeers).toEqual(['192.0.2.1']);
+    expect(plan.addPeers.map((p) => p.password)).toEqual(['k2']);
+    expect(planBgp(a, a).addPeers).toEqual([]);
+  });
+
+  test('secretFiles reads <dir>/<secret>/<key> as Kubernetes mounts a Secret, and no path outside', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tortie-secrets-'));
+    try {
+      fs.mkdirSync(path.join(dir, 'tor'));
+      fs.writeFileSync(path.join(dir, 'tor', 'k'), 's3cret');
+      fs.writeFileSync(path.join(dir, 'outside'), 'no');
+      const read = secretFiles(dir);
+      expect(await read({ name: 'tor', key: 'k' })).toBe('s3cret');
+      expect(await read({ name: 'tor', key: 'missing' })).toBeUndefined();
+      expect(await read({ name: 'nope', key: 'k' })).toBeUndefined();
+      expect(await read({ name: 'tor', key: '../outside' })).toBeUndefined();
+      expect(await read({ name: '..', key: 'outside' })).toBeUndefined();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

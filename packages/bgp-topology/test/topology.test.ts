@@ -32,7 +32,45 @@ interface Case {
   v6?: string[];
 }
 
+const meshKey = { secretKeyRef: { name: 'bgp-secrets', key: 'mesh' } };
+
 const cases: Case[] = [
+  // ---- passwords: nodeMeshPassword keys the mesh, a BGPPeer's password its sessions --------
+  {
+    what: 'nodeMeshPassword: every mesh session has the key; a BGPPeer without one has none',
+    me: 'n5',
+    rs: [
+      config('default', { nodeMeshPassword: meshKey }),
+      n5,
+      n8,
+      n10,
+      peer('tor', { peerIP: '192.0.2.1', asNumber: 65100 }),
+    ],
+    v4: [
+      '10.0.0.8:179 as 64512 passive md5=bgp-secrets/mesh',
+      '10.0.0.10:179 as 64512 md5=bgp-secrets/mesh',
+      '192.0.2.1:179 as 65100',
+    ],
+  },
+  {
+    what: "a BGPPeer's password: its sessions (peerIP and peerSelector) have its key",
+    me: 'n5',
+    rs: [
+      meshOff,
+      n5,
+      node('n8', '10.0.0.8/24', {}, { spine: 'yes' }),
+      peer('tor', {
+        peerIP: '192.0.2.1',
+        asNumber: 65100,
+        password: { secretKeyRef: { name: 'tor', key: 'k' } },
+      }),
+      peer('spines', {
+        peerSelector: "spine == 'yes'",
+        password: { secretKeyRef: { name: 'spine', key: 'k' } },
+      }),
+    ],
+    v4: ['10.0.0.8:179 as 64512 md5=spine/k', '192.0.2.1:179 as 65100 md5=tor/k'],
+  },
   // ---- the mesh: one session per pair, the lexically lower address waits ----------------
   {
     what: 'mesh from 10.0.0.5: waits for 10.0.0.8 (greater as a string), dials 10.0.0.10',
@@ -399,6 +437,12 @@ describe('BGP topology: resources in, peers out', () => {
       { originate: ['10.244.1.0/26'] },
     );
     expect(c.originate).toEqual(['10.244.1.0/26', '10.96.0.0/12']);
+    // an address alone (Calico takes it) is its host route
+    const one = topo('n5', [
+      config('default', { serviceExternalIPs: [{ cidr: '1.2.3.4' }, { cidr: 'fd00::1' }] }),
+      n5,
+    ]);
+    expect(one.originate).toEqual(['1.2.3.4/32', 'fd00::1/128']);
   });
 
   test('every pair of mesh nodes has exactly one waiting end: the lexically lower address', () => {

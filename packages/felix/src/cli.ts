@@ -14,6 +14,8 @@
 //   ETCD_ENDPOINTS, KUBECONFIG, TORTIE_DATASTORE_FILE
 //   TORTIE_BGP_SOCKET        the BGP speaker's control socket, for tortiectl node status
 //                            (default /var/run/tortie/bgp.sock; empty: off)
+//   TORTIE_SECRETS_DIR       BGP passwords: Secrets mounted as <dir>/<secret>/<key>
+//                            (default /etc/tortie/secrets)
 //   TORTIE_CNI_SOCKET        where the agent serves CNI commands for tortie-cni's
 //                            agent_socket (default /var/run/tortie/cni.sock; empty: off)
 //   TORTIE_STATUS_SOCKET     the agent's status (and metrics) for tortiectl policy status
@@ -21,6 +23,7 @@
 //   FELIX_*                  agent settings (FELIX_HEALTHPORT, FELIX_IPTABLESBACKEND, ...)
 import { hostname } from 'node:os';
 import { createLogger } from '@tortie/bgp-speaker';
+import { secretFiles } from '@tortie/bgp-topology';
 import { serveCni } from '@tortie/cni';
 import {
   KubernetesDatastore,
@@ -122,6 +125,8 @@ async function main(): Promise<void> {
   const glue = new BgpGlue({
     logger,
     controlSocket: bgpSocket || undefined,
+    // BGP passwords: Secrets mounted as Kubernetes mounts them, <dir>/<secret>/<key>
+    readSecret: secretFiles(env.TORTIE_SECRETS_DIR ?? '/etc/tortie/secrets'),
     learned: {
       set: (dst, nextHop) => {
         net.learned.set(dst, nextHop);

@@ -34,6 +34,11 @@ export const NODE_VARS: Array<[string, string, string]> = [
     '/var/run/tortie/bgp.sock',
   ],
   [
+    'TORTIE_SECRETS_DIR',
+    'BGP passwords: Secrets mounted as <dir>/<secret name>/<key>',
+    '/etc/tortie/secrets',
+  ],
+  [
     'TORTIE_CNI_SOCKET',
     'where the agent serves CNI commands for tortie-cni; empty: off',
     '/var/run/tortie/cni.sock',

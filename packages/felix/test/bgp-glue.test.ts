@@ -188,3 +188,61 @@ describe('graceful restart', () => {
     await glue.stop();
   });
 });
+
+describe('BGP passwords (TCP-MD5 keys in Secrets)', () => {
+  const withPassword: BgpConfig = {
+    ...base,
+    peers: base.peers.map((p) => ({ ...p, password: { name: 'bgp', key: 'mesh' } })),
+  };
+
+  function passwordGlue(secrets: Map<string, string>) {
+    const added: PeerConfigInput[] = [];
+    const removed: string[] = [];
+    const speaker = Object.assign(new FakeSpeaker(), {
+      addPeer: (p: PeerConfigInput) => added.push(p),
+      removePeer: (k: string) => removed.push(k),
+    });
+    const glue = new BgpGlue({
+      logger,
+      learned: { set: () => undefined, remove: () => undefined },
+      makeSpeaker: () => speaker,
+      readSecret: async (ref) => secrets.get(`${ref.name}/${ref.key}`),
+      secretRefreshMs: 20,
+    });
+    return { glue, added, removed };
+  }
+
+  test('the key read from the Secret is the speaker peer password', async () => {
+    const { glue, added } = passwordGlue(new Map([['bgp/mesh', 'k1']]));
+    await glue.apply(withPassword);
+    expect(added.map((p) => [p.address, p.password])).toEqual([
+      ['10.0.0.2', 'k1'],
+      ['10.0.0.3', 'k1'],
+    ]);
+    await glue.stop();
+  });
+
+  test('no Secret: no session (not one without its key); the Secret appearing or changing is picked up', async () => {
+    const secrets = new Map<string, string>();
+    const { glue, added, removed } = passwordGlue(secrets);
+    await glue.apply(withPassword);
+    expect(added).toEqual([]);
+    secrets.set('bgp/mesh', 'k1');
+    await waitFor(() => added.length === 2);
+    expect(added.map((p) => p.password)).toEqual(['k1', 'k1']);
+    // a rotated key: the sessions are made again with it
+    secrets.set('bgp/mesh', 'k2');
+    await waitFor(() => added.length === 4);
+    expect(removed).toEqual(['10.0.0.2', '10.0.0.3']);
+    expect(added.slice(2).map((p) => p.password)).toEqual(['k2', 'k2']);
+    await glue.stop();
+  });
+});
+
+async function waitFor(cond: () => boolean, ms = 2000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

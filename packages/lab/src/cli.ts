@@ -73,6 +73,19 @@ async function demo(c: Cluster, startedAt: number, keep: boolean): Promise<void>
     heading(`${n1.name}: tortiectl node status`);
     say((await c.nodeStatus(0)).trimEnd());
   }
+  if (c.opts.bgpPassword && c.nodes.length > 1) {
+    heading(`${n1.name}: BGP segments on the wire carry the TCP-MD5 option (tcpdump)`);
+    const out = await n1.ns.exec(
+      ['tcpdump', '-i', 'any', '-nn', '-v', '-c', '2', 'tcp port 179 and tcp[13] & 8 != 0'],
+      { timeoutMs: 30_000 },
+    );
+    say(
+      out
+        .split('\n')
+        .filter((l) => l.includes('.179'))
+        .join('\n'),
+    );
+  }
   if (c.tor) {
     heading('ToR (BIRD): birdc show protocols / show route');
     say(await c.tor.birdc('show protocols'));
@@ -238,7 +251,7 @@ export function nextSteps(c: Cluster, pods: Pod[]): string[] {
   return out;
 }
 
-const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--bfd] [--etcd-members N] [--vm] [--keep] [--verbose]
+const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--bfd] [--bgp-password KEY] [--etcd-members N] [--vm] [--keep] [--verbose]
   A tortie cluster in network namespaces on this machine (needs root): etcd, N nodes each
   running tortie-node, pods wired by tortie-cni, and (bgp) a BIRD top-of-rack router.
   Shows pods reaching each other across nodes, the BGP sessions and routes, and a
@@ -249,6 +262,8 @@ const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--b
                      the pool in ipipMode CrossSubnet (IP-in-IP only across subnets)
   --bfd              BFD at 100 ms x 3 under every BGP session (mesh, ToR); the demo ends
                      by cutting the last node off the switch and timing its withdrawal
+  --bgp-password KEY TCP-MD5 with KEY on every BGP session: the mesh (nodeMeshPassword) and
+                     the ToR (its BGPPeer's password), from a Secret each agent reads
   --etcd-members N   etcd as N members (1, 3 or 5; default 1); several run each in its
                      own namespace on the fabric, and the agents and the CNI get them all
   --vm               run the lab inside Debian's kernel under QEMU, for kernel features
@@ -305,6 +320,7 @@ async function main(): Promise<number> {
         verbose: { type: 'boolean', default: false },
         vm: { type: 'boolean', default: false },
         bfd: { type: 'boolean', default: false },
+        'bgp-password': { type: 'string' },
         'etcd-members': { type: 'string', default: '1' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -345,6 +361,13 @@ async function main(): Promise<number> {
     process.stderr.write('--bfd needs BGP: use it with --backend bgp or ipip\n');
     return 2;
   }
+  const bgpPassword = values['bgp-password'];
+  if (bgpPassword !== undefined && (backend === 'vxlan' || !bgpPassword)) {
+    process.stderr.write(
+      '--bgp-password needs BGP and a key: --backend bgp or ipip, --bgp-password KEY\n',
+    );
+    return 2;
+  }
   const noIpip = backend === 'ipip' && skipReason(['ipip']);
   if (noIpip) {
     process.stderr.write(
@@ -370,6 +393,7 @@ async function main(): Promise<number> {
     pool: POOLS[backend],
     routedNodes: backend === 'ipip' && count > 1 ? [count - 1] : undefined,
     ...(values.bfd ? { bfd: { minTxMs: 100, minRxMs: 100, multiplier: 3 } } : {}),
+    ...(bgpPassword ? { bgpPassword } : {}),
     etcdMembers,
     say,
     onAgentLog: values.verbose ? (node, line) => say(`[${node}] ${line}`) : undefined,

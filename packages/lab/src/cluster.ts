@@ -87,6 +87,12 @@ export interface ClusterOptions {
   etcdMembers?: number;
   /** BFD under every BGP session (mesh, and the ToR's with BIRD's bfd protocol). */
   bfd?: { minTxMs: number; minRxMs: number; multiplier: number };
+  /**
+   * TCP-MD5 on every BGP session: the mesh (BGPConfiguration nodeMeshPassword) and the
+   * ToR (its BGPPeer's password, BIRD's `password`). The keys are in a Secret "bgp"
+   * (keys mesh, tor) that each agent reads from its own mount (secretsDir).
+   */
+  bgpPassword?: string;
   say?: (line: string) => void;
   /** Each line an agent logs, as it comes (the lab's --verbose). */
   onAgentLog?: (node: string, line: string) => void;
@@ -103,6 +109,8 @@ export interface ClusterNode {
   bgpSocket: string;
   /** The agent's status socket (tortiectl policy status --status-socket). */
   statusSocket: string;
+  /** Its Secrets, mounted as Kubernetes mounts them (TORTIE_SECRETS_DIR). */
+  secretsDir: string;
   log: string[];
 }
 
@@ -198,28 +206,37 @@ export class Cluster {
             families: ['ipv4' as const],
             holdTime: 9,
             bfd: opts.bfd !== undefined,
+            ...(opts.bgpPassword ? { password: opts.bgpPassword } : {}),
           })),
           ...(opts.bfd ? { bfd: opts.bfd } : {}),
         });
         await c.apply({
           kind: 'BGPPeer',
           metadata: { name: 'tor' },
-          spec: { peerIP: TOR_IP, asNumber: TOR_AS },
-        });
-        // every node advertises the load-balancer range, as Calico does
-        await c.apply({
-          kind: 'BGPConfiguration',
-          metadata: { name: 'default' },
-          spec: { serviceLoadBalancerIPs: [{ cidr: LB_POOL }], ...bfdSpec(opts.bfd) },
+          spec: {
+            peerIP: TOR_IP,
+            asNumber: TOR_AS,
+            ...(opts.bgpPassword
+              ? { password: { secretKeyRef: { name: 'bgp', key: 'tor' } } }
+              : {}),
+          },
         });
         say(`ToR: BIRD AS ${TOR_AS} at ${TOR_IP} in ${torNs.name}`);
-      } else if (opts.bfd) {
+      }
+      const bgpDefault = {
+        // every node advertises the load-balancer range, as Calico does
+        ...(opts.tor ? { serviceLoadBalancerIPs: [{ cidr: LB_POOL }] } : {}),
+        ...bfdSpec(opts.bfd),
+        ...(opts.bgpPassword
+          ? { nodeMeshPassword: { secretKeyRef: { name: 'bgp', key: 'mesh' } } }
+          : {}),
+      };
+      if (Object.keys(bgpDefault).length)
         await c.apply({
           kind: 'BGPConfiguration',
           metadata: { name: 'default' },
-          spec: bfdSpec(opts.bfd),
+          spec: bgpDefault,
         });
-      }
       // load-balancer addresses, given out by tortie-controllers (as kube-controllers)
       await c.apply({
         kind: 'IPPool',
@@ -263,6 +280,12 @@ export class Cluster {
           });
         }
         const run = tb.tempDir(`${name}-run`);
+        const secretsDir = tb.tempDir(`${name}-secrets`);
+        if (opts.bgpPassword) {
+          fs.mkdirSync(path.join(secretsDir, 'bgp'));
+          for (const key of ['mesh', 'tor'])
+            fs.writeFileSync(path.join(secretsDir, 'bgp', key), opts.bgpPassword, { mode: 0o600 });
+        }
         const node: ClusterNode = {
           name,
           ip: c.nodeIp(i),
@@ -270,6 +293,7 @@ export class Cluster {
           cniSocket: path.join(run, 'cni.sock'),
           bgpSocket: path.join(run, 'bgp.sock'),
           statusSocket: path.join(run, 'status.sock'),
+          secretsDir,
           log: [],
         };
         c.nodes.push(node);
@@ -312,6 +336,7 @@ export class Cluster {
       TORTIE_CNI_SOCKET: n.cniSocket,
       TORTIE_BGP_SOCKET: n.bgpSocket,
       TORTIE_STATUS_SOCKET: n.statusSocket,
+      TORTIE_SECRETS_DIR: n.secretsDir,
     };
     if (this.opts.nodeLabels?.[i]) env.NODE_LABELS = this.opts.nodeLabels[i];
     if (this.opts.clusterIds?.[i]) env.CLUSTER_ID = this.opts.clusterIds[i];

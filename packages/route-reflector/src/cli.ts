@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import YAML from 'yaml';
 import { BgpSpeaker, createLogger } from '@tortie/bgp-speaker';
+import { secretFiles } from '@tortie/bgp-topology';
 import { datastoreSpec, describeDatastore, openDatastore } from '@tortie/datastore';
 import { reflectorSpeakerConfig } from './config';
 import { DatastoreReflector } from './daemon';
@@ -66,6 +67,8 @@ function fromDatastore(values: DatastoreFlags): () => Promise<void> {
     logger,
     controlSocket: values.socket ?? DEFAULT_SOCKET,
     logLevel: logger.level,
+    // BGP passwords: Secrets mounted as Kubernetes mounts them, <dir>/<secret>/<key>
+    readSecret: secretFiles(process.env.TORTIE_SECRETS_DIR ?? '/etc/tortie/secrets'),
   });
   const daemon = new DatastoreReflector(ds, {
     node,

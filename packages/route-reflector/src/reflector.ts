@@ -9,7 +9,13 @@ import {
   type PeerConfigInput,
   type SpeakerConfig,
 } from '@tortie/bgp-speaker';
-import { planBgp, speakerConfig, type BgpConfig } from '@tortie/bgp-topology';
+import {
+  planBgp,
+  resolvePasswords,
+  speakerConfig,
+  type BgpConfig,
+  type SecretReader,
+} from '@tortie/bgp-topology';
 
 /** What the reflector needs of a speaker. */
 export interface ReflectorSpeakerLike {
@@ -48,6 +54,8 @@ export class Reflector {
       controlSocket?: string;
       logLevel?: string;
       makeSpeaker?: MakeSpeaker;
+      /** Reads BGP passwords (Secret keys); a peer whose key cannot be read gets no session. */
+      readSecret?: SecretReader;
     },
   ) {}
 
@@ -56,7 +64,15 @@ export class Reflector {
     return this.current;
   }
 
-  async apply(next: BgpConfig): Promise<AppliedChange> {
+  async apply(wanted: BgpConfig): Promise<AppliedChange> {
+    const { config: next, missing } = await resolvePasswords(
+      wanted,
+      this.opts.readSecret ?? (async () => undefined),
+    );
+    if (missing.length)
+      this.opts.logger.error('BGP peers not configured: their password Secret cannot be read', {
+        missing: missing.map((m) => `${m.peer}: ${m.secret.name}/${m.secret.key}`),
+      });
     const plan = planBgp(this.current, next);
     if (plan.restart) {
       await this.stop();

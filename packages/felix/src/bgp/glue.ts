@@ -20,7 +20,13 @@ import {
   type PeerConfigInput,
   type SpeakerConfig,
 } from '@tortie/bgp-speaker';
-import { planBgp, speakerConfig, type BgpConfig } from '@tortie/bgp-topology';
+import {
+  planBgp,
+  resolvePasswords,
+  speakerConfig,
+  type BgpConfig,
+  type SecretReader,
+} from '@tortie/bgp-topology';
 
 /** What the glue needs of a speaker. */
 export interface SpeakerLike {
@@ -69,6 +75,10 @@ export class BgpGlue {
       controlSocket?: string;
       /** The speaker's own logger (default: component "bgp", JSON on stderr). */
       speakerLogger?: Logger;
+      /** Reads BGP passwords (Secret keys); without one, peers with a password get none. */
+      readSecret?: SecretReader;
+      /** How often passwords are read again while some peer has one (default 10 s). */
+      secretRefreshMs?: number;
     },
   ) {
     this.speakerLog = opts.speakerLogger ?? createLogger('bgp');
@@ -81,7 +91,44 @@ export class BgpGlue {
   private awaitingEndOfRib = new Set<string>();
   private completeTimer?: NodeJS.Timeout;
 
-  async apply(next: BgpConfig): Promise<void> {
+  /** The last configuration given, before its passwords were read. */
+  private wanted?: BgpConfig;
+  /** Applies run one at a time (the agent's, and password refreshes). */
+  private queue: Promise<void> = Promise.resolve();
+  private refreshTimer?: NodeJS.Timeout;
+  private missingReported = '';
+
+  apply(next: BgpConfig): Promise<void> {
+    this.wanted = next;
+    const run = this.queue.then(() => this.applyWithPasswords(next));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** A Secret may change after the peers did: read the passwords again now and then. */
+  private scheduleRefresh(cfg: BgpConfig): void {
+    clearTimeout(this.refreshTimer);
+    if (!this.opts.readSecret || !cfg.peers.some((p) => p.password)) return;
+    this.refreshTimer = setTimeout(() => {
+      if (this.wanted === cfg) void this.apply(cfg).catch(() => undefined);
+    }, this.opts.secretRefreshMs ?? 10_000);
+    this.refreshTimer.unref();
+  }
+
+  private async applyWithPasswords(next: BgpConfig): Promise<void> {
+    const read = this.opts.readSecret ?? (async () => undefined);
+    const { config, missing } = await resolvePasswords(next, read);
+    const report = JSON.stringify(missing);
+    if (missing.length && report !== this.missingReported)
+      this.opts.logger.error('BGP peers not configured: their password Secret cannot be read', {
+        missing: missing.map((m) => `${m.peer}: ${m.secret.name}/${m.secret.key}`),
+      });
+    this.missingReported = report;
+    this.scheduleRefresh(next);
+    await this.applyResolved(config);
+  }
+
+  private async applyResolved(next: BgpConfig): Promise<void> {
     const plan = planBgp(this.current, next);
     if (plan.restart) {
       await this.stopSpeaker();
@@ -149,6 +196,8 @@ export class BgpGlue {
    * kernel, so forwarding goes on both ways until the next agent's speaker takes over.
    */
   async stop(): Promise<void> {
+    clearTimeout(this.refreshTimer);
+    this.wanted = undefined;
     const s = this.speaker;
     this.speaker = undefined;
     clearTimeout(this.completeTimer);
