@@ -45,6 +45,14 @@ export function isIpv4Host(n: number): boolean {
   return first !== 0 && first < 224;
 }
 
+/** 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104. */
+export function isLoopback(addr: string): boolean {
+  const v4 = ipv4ToNumber(addr.startsWith('::ffff:') ? addr.slice(7) : addr);
+  if (v4 >= 0) return v4 >>> 24 === 127;
+  const v6 = parseIpv6(addr);
+  return v6 !== undefined && v6.subarray(0, 15).every((b) => b === 0) && v6[15] === 1;
+}
+
 /** Whether an address (IPv4 or IPv6 text) can be a host's: see isIpv4Host; IPv6 not :: nor ff00::/8. */
 export function isHostAddress(addr: string): boolean {
   const v4 = ipv4ToNumber(addr);

@@ -383,7 +383,12 @@ export function decodeAttributes(section: Buffer, ctx: CodecContext): DecodedAtt
       out.discarded.push(`${rule.name} from an external peer`); // RFC 7606 §7.5, §7.9, §7.10
       continue;
     }
-    if ((a.flags & (OPT | TRANS)) !== rule.flags) {
+    // RFC 4271 §4.3: the Partial bit is 0 on well-known and optional non-transitive
+    // attributes (only an optional transitive one passed on unrecognised may have it); a
+    // set one conflicts with the type code as a wrong O/T bit does (§6.3), handled by the
+    // attribute's own rule (RFC 7606 §3(c))
+    const partialWrong = a.flags & AttrFlag.PARTIAL && rule.flags !== (OPT | TRANS);
+    if ((a.flags & (OPT | TRANS)) !== rule.flags || partialWrong) {
       malformed(
         a,
         UpdateSubcode.ATTRIBUTE_FLAGS_ERROR,

@@ -2,7 +2,7 @@
 // loop checks, as prefix -> shared Path. A route that fails a check is treated as
 // withdrawn (RFC 4271 §9.1.2, RFC 4456 §8), so a looped re-announcement removes the
 // good route it replaces.
-import { inIpv4Subnet, ipv4ToNumber, isHostAddress } from '../prefix';
+import { inIpv4Subnet, ipv4ToNumber, isHostAddress, isLoopback } from '../prefix';
 import type { Afi, PathAttributes, Prefix } from '../types';
 import type { AttributeStore } from './attribute-store';
 import type { LocalIdentity, Path, PeerInfo } from './types';
@@ -21,6 +21,10 @@ export interface ImportOptions {
  */
 export function nextHopRejection(peer: PeerInfo, nextHop: string): string | undefined {
   if (!isHostAddress(nextHop)) return `NEXT_HOP ${nextHop} is not a host address`;
+  // a loopback address is only ever the sender's own: from a peer that is not on our
+  // loopback it can name no host we could forward to (FRR's martian next hop check)
+  if (isLoopback(nextHop) && !isLoopback(peer.address))
+    return `NEXT_HOP ${nextHop} is a loopback address`;
   const ours = peer.localAddress;
   if (nextHop === ours.ipv4 || nextHop === ours.ipv6 || nextHop === peer.localEndpoint)
     return `NEXT_HOP ${nextHop} is our own address`;
