@@ -10,6 +10,7 @@ import {
   failsafeChain,
   filterChains,
   natChains,
+  rawChains,
   workloadDispatch,
   DISPATCH_FANOUT,
   type FilterInput,
@@ -405,4 +406,83 @@ test('externalNodesCIDRList and vxlanPort are read and checked', () => {
     /externalNodesCIDRList: "10.0.0.0\/33" is not a valid CIDR/,
   );
   expect(() => aclConfig({ vxlanPort: 70000 })).toThrow(/vxlanPort: "70000" is not a port/);
+});
+
+test('tunnels: this host may send IP-in-IP and VXLAN to the other nodes past host endpoint policy, as Felix', () => {
+  const set = 'tortie40all-hosts-net';
+  const m = filterChains(
+    input({
+      tunnels: { ipip: true, vxlanPort: 4789, allHostsSet: set },
+      toHost: [{ iface: 'eth0', chain: 'tortie-th-eth0' }],
+      fromHost: [{ iface: 'eth0', chain: 'tortie-fh-eth0' }],
+    }),
+  ).find((c) => c.name === 'tortie-OUTPUT')!;
+  const toHepAt = m.rules.indexOf('-j tortie-to-host-endpoint');
+  const allowAt = m.rules.indexOf(
+    `-p 4 -m addrtype --src-type LOCAL -m set --match-set ${set} dst -j ACCEPT`,
+  );
+  expect(allowAt).toBeGreaterThan(m.rules.indexOf('-o cali+ -j RETURN'));
+  expect(m.rules[allowAt + 1]).toBe(
+    `-p udp -m udp --dport 4789 -m addrtype --src-type LOCAL -m set --match-set ${set} dst -j ACCEPT`,
+  );
+  expect(toHepAt === -1 || toHepAt > allowAt + 1).toBe(true);
+  expect(m.ipsets).toEqual([set]);
+  const none = filterChains(input()).find((c) => c.name === 'tortie-OUTPUT')!;
+  expect(none.rules.some((r) => r.includes(set))).toBe(false);
+});
+
+test('workloads may not send IP-in-IP or VXLAN of their own (forwarded or to the host), as Felix', () => {
+  const m = byName(input({ dropWorkloadEncap: { ipip: true, vxlanPort: 4790 } }));
+  const fwd = m.get('tortie-FORWARD')!;
+  const at = fwd.indexOf('-i cali+ -p 4 -j DROP');
+  expect(fwd[at + 1]).toBe('-i cali+ -p udp -m udp --dport 4790 -j DROP');
+  // after the conntrack fast path, before the workload's own policy
+  expect(at).toBeGreaterThan(fwd.indexOf('-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT'));
+  expect(at).toBeLessThan(fwd.indexOf('-i cali+ -j tortie-from-wl-dispatch'));
+  const toHost = m.get('tortie-wl-to-host')!;
+  const h = toHost.indexOf('-p 4 -j DROP');
+  expect(toHost[h + 1]).toBe('-p udp -m udp --dport 4790 -j DROP');
+  expect(h).toBeLessThan(toHost.indexOf('-j tortie-from-wl-dispatch'));
+});
+
+test('allowIPIPPacketsFromWorkloads / allowVXLANPacketsFromWorkloads lift each drop, as Felix', () => {
+  const fwd = (d: { ipip: boolean; vxlanPort?: number }) =>
+    byName(input({ dropWorkloadEncap: d })).get('tortie-FORWARD')!;
+  expect(
+    fwd({ ipip: false, vxlanPort: 4789 }).filter((r) => r.includes('DROP') && r.includes('-p ')),
+  ).toEqual(['-i cali+ -p udp -m udp --dport 4789 -j DROP']);
+  expect(fwd({ ipip: true }).filter((r) => r.includes('DROP') && r.includes('-p '))).toEqual([
+    '-i cali+ -p 4 -j DROP',
+  ]);
+  const cfg = aclConfig({
+    allowIPIPPacketsFromWorkloads: true,
+    allowVXLANPacketsFromWorkloads: 'true',
+  });
+  expect([cfg.allowIPIPPacketsFromWorkloads, cfg.allowVXLANPacketsFromWorkloads]).toEqual([
+    true,
+    true,
+  ]);
+  expect(aclConfig({}).allowIPIPPacketsFromWorkloads).toBe(false);
+});
+
+test('VXLAN is not tracked: NOTRACK on its port in raw PREROUTING (before the RPF check) and OUTPUT, as Felix', () => {
+  const stage = { marks, fromHost: [], toHost: [], failsafeIn: [], failsafeOut: [] };
+  const raw = new Map(rawChains({ ...stage, vxlanPort: 4789 }).map((c) => [c.name, c.rules]));
+  const pre = raw.get('tortie-PREROUTING')!;
+  const notrack = '-p udp -m udp --dport 4789 -j NOTRACK';
+  expect(pre.indexOf(notrack)).toBeGreaterThanOrEqual(0);
+  expect(pre.indexOf(notrack)).toBeLessThan(pre.findIndex((r) => r.includes('rpfilter')));
+  expect(raw.get('tortie-OUTPUT')).toEqual([notrack]);
+  // with untracked host endpoint policy, OUTPUT keeps it before the accept
+  const heps = rawChains({
+    ...stage,
+    vxlanPort: 4789,
+    fromHost: [{ iface: 'eth0', chain: 'tortie-fh-eth0' }],
+    toHost: [{ iface: 'eth0', chain: 'tortie-th-eth0' }],
+  });
+  expect(heps.find((c) => c.name === 'tortie-OUTPUT')!.rules).toContain(notrack);
+  // no VXLAN: no NOTRACK, and no raw OUTPUT chain without host endpoints
+  const none = rawChains(stage);
+  expect(none.map((c) => c.name)).toEqual(['tortie-PREROUTING']);
+  expect(none[0].rules.some((r) => r.includes('NOTRACK'))).toBe(false);
 });

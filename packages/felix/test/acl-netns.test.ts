@@ -340,6 +340,54 @@ for (const backend of ['legacy', 'nft'] as const) {
         }
       }, 30000);
 
+      test('a pod may not send IP-in-IP or VXLAN of its own: dropped and counted, never delivered', async () => {
+        // what the outside's kernel got: UDP to a closed port, and protocol 4 it has no
+        // handler for (this kernel has no ipip), from its own per-namespace counters
+        const delivered = async () => {
+          const snmp = (await outside.exec(['cat', '/proc/net/snmp'])).split('\n');
+          const field = (proto: string, name: string) => {
+            const [head, vals] = snmp.filter((l) => l.startsWith(`${proto}:`));
+            return Number(vals.split(/\s+/)[head.split(/\s+/).indexOf(name)]);
+          };
+          return { udp: field('Udp', 'NoPorts'), proto4: field('Ip', 'InUnknownProtos') };
+        };
+        const drops = async () => {
+          const out = await node.exec([
+            ...[`iptables-${backend}`, '-w', '-L', 'tortie-FORWARD', '-v', '-n', '-x'],
+          ]);
+          const count = (re: RegExp) => {
+            const rule = out.split('\n').find((l) => re.test(l) && l.includes('cali+'));
+            if (!rule) throw new Error(`no rule ${re} in tortie-FORWARD:\n${out}`);
+            return Number(rule.trim().split(/\s+/)[0]);
+          };
+          return { udp: count(/DROP\s+(17|udp)\s.*dpt:4789/), proto4: count(/DROP\s+4\s/) };
+        };
+        const send = (proto: 'udp' | 'ipip', port = 4789) =>
+          pods.a.exec([
+            'python3',
+            '-c',
+            [
+              'import socket,sys',
+              proto === 'udp'
+                ? 's=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)'
+                : 's=socket.socket(socket.AF_INET,socket.SOCK_RAW,4)',
+              // an inner IPv4 header (a -> b, ICMP) is all a forged tunnel needs
+              `p=bytes.fromhex('4500001c00000000400100000a41000${'1'}0a410002'+'0800f7ff00000000')`,
+              `[s.sendto(p,('${OUTSIDE.peer}',${proto === 'udp' ? port : 0})) for _ in range(3)]`,
+            ].join('\n'),
+          ]);
+        const [d0, k0] = [await delivered(), await drops()];
+        await send('udp');
+        await send('ipip');
+        const [d1, k1] = [await delivered(), await drops()];
+        expect(k1.udp - k0.udp).toBe(3);
+        expect(k1.proto4 - k0.proto4).toBe(3);
+        expect(d1).toEqual(d0); // the outside never got them
+        // the same UDP to another port does arrive: the counters do see what passes
+        await send('udp', 4790);
+        expect((await delivered()).udp - d1.udp).toBe(3);
+      }, 30000);
+
       test('natOutgoing: traffic leaving the pools is masqueraded to the node address, and stops being so with the flag', async () => {
         expect(await pods.a.exec([process.execPath, '-e', ASK, OUTSIDE.peer])).toBe(OUTSIDE.node);
         // the pool stops asking for it: the pod's own address leaves, and the outside has no route back

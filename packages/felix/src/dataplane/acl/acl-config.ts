@@ -16,6 +16,9 @@ export interface AclConfig {
   /** Besides the nodes, who may send IP-in-IP/VXLAN to this node (Felix's setting). */
   externalNodesCIDRList: string[];
   vxlanPort: number;
+  /** Felix drops IP-in-IP / VXLAN that workloads send unless these allow it. */
+  allowIPIPPacketsFromWorkloads: boolean;
+  allowVXLANPacketsFromWorkloads: boolean;
 }
 
 const tcp = (port: number): HostPort => ({ protocol: 'TCP', port });
@@ -49,6 +52,8 @@ export const DEFAULT_ACL_CONFIG: AclConfig = {
   iptablesMarkMask: DEFAULT_MARK_MASK,
   externalNodesCIDRList: [],
   vxlanPort: 4789,
+  allowIPIPPacketsFromWorkloads: false,
+  allowVXLANPacketsFromWorkloads: false,
 };
 
 /** Calico's defaults overlaid with what config-update says; bad values are named. */
@@ -83,6 +88,10 @@ export function aclConfig(raw: Record<string, unknown>): AclConfig {
     c.iptablesMarkMask = n;
   }
   if (raw.ipv6Support !== undefined) c.ipv6Support = isTrue(raw.ipv6Support);
+  if (raw.allowIPIPPacketsFromWorkloads !== undefined)
+    c.allowIPIPPacketsFromWorkloads = isTrue(raw.allowIPIPPacketsFromWorkloads);
+  if (raw.allowVXLANPacketsFromWorkloads !== undefined)
+    c.allowVXLANPacketsFromWorkloads = isTrue(raw.allowVXLANPacketsFromWorkloads);
   // FelixConfiguration's field is externalNodesList; FELIX_EXTERNALNODESCIDRLIST its env form
   if (raw.externalNodesList !== undefined)
     c.externalNodesCIDRList = cidrList('externalNodesList', raw.externalNodesList);

@@ -609,7 +609,12 @@ export class AclManager implements DataplaneManager {
       };
       const untracked = d.rawFrom.length > 0;
       for (const f of families) {
-        this.setStatic(f, 'raw', rawChains({ ...stage, fromHost: d.rawFrom, toHost: d.rawTo }));
+        const vxlanPort = f === 4 ? this.tunnelSources()?.vxlanPort : undefined;
+        this.setStatic(
+          f,
+          'raw',
+          rawChains({ ...stage, fromHost: d.rawFrom, toHost: d.rawTo, vxlanPort }),
+        );
         this.setStatic(
           f,
           'mangle',
@@ -630,6 +635,12 @@ export class AclManager implements DataplaneManager {
           untracked,
           preDnat: d.mangleFrom.length > 0,
           tunnels: f === 4 ? this.tunnelSources() : undefined,
+          dropWorkloadEncap: {
+            ipip: !this.config.allowIPIPPacketsFromWorkloads,
+            ...(this.config.allowVXLANPacketsFromWorkloads
+              ? {}
+              : { vxlanPort: this.config.vxlanPort }),
+          },
         });
         this.setStatic(f, 'filter', chains);
       }

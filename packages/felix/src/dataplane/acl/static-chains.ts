@@ -48,6 +48,12 @@ export interface FilterInput {
   preDnat?: boolean;
   /** IPv4 tunnels in use here: only hosts in `allHostsSet` may send them to us. */
   tunnels?: TunnelSources;
+  /**
+   * Drop IP-in-IP and VXLAN (UDP `vxlanPort`) sent by workloads, as Felix does unless
+   * allowIPIPPacketsFromWorkloads / allowVXLANPacketsFromWorkloads: a pod's own
+   * encapsulation would carry traffic past its egress policy.
+   */
+  dropWorkloadEncap?: { ipip: boolean; vxlanPort?: number };
 }
 
 export interface TunnelSources {
@@ -72,6 +78,31 @@ export function tunnelSourceRules(t: TunnelSources): string[] {
     rules.push(`${vxlan} ${fromHost} -j ACCEPT`, `${vxlan} -m addrtype --dst-type LOCAL -j DROP`);
   }
   return rules;
+}
+
+/**
+ * As Felix's filter OUTPUT: this host's own IP-in-IP and VXLAN to the other nodes is
+ * allowed ahead of host endpoint policy, so an egress policy cannot cut the overlay.
+ */
+export function tunnelOutputRules(t: TunnelSources): string[] {
+  const toHost = `-m addrtype --src-type LOCAL -m set --match-set ${t.allHostsSet} dst`;
+  const rules: string[] = [];
+  if (t.ipip) rules.push(`-p 4 ${toHost} -j ACCEPT`);
+  if (t.vxlanPort !== undefined)
+    rules.push(`-p udp -m udp --dport ${t.vxlanPort} ${toHost} -j ACCEPT`);
+  return rules;
+}
+
+/**
+ * Workload-sent encapsulation, dropped: Felix puts these in every from-workload endpoint
+ * chain after conntrack; one rule ahead of the dispatch does the same for all of them.
+ */
+function workloadEncapDrops(d: FilterInput['dropWorkloadEncap'], iface: string): string[] {
+  if (!d) return [];
+  return [
+    ...(d.ipip ? [`${iface}-p 4 -j DROP`] : []),
+    ...(d.vxlanPort !== undefined ? [`${iface}-p udp -m udp --dport ${d.vxlanPort} -j DROP`] : []),
+  ];
 }
 
 const WL = `${CALI}+`;
@@ -228,6 +259,7 @@ export function filterChains(i: FilterInput): Chain[] {
           `-m conntrack ! --ctstate UNTRACKED ${clearMark(marks.accept)}`,
         ]
       : [clearMark(marks.all)]),
+    ...workloadEncapDrops(i.dropWorkloadEncap, `-i ${WL} `),
     `-i ${WL} -j ${STATIC.fromWlDispatch}`,
     `-i ${WL} ${markClear(marks.accept)} -j DROP`,
     ...(fwdHeps
@@ -255,6 +287,7 @@ export function filterChains(i: FilterInput): Chain[] {
     ESTABLISHED,
     // the host reaching its own workloads is not policed (kubelet probes), as Calico
     `-o ${WL} -j RETURN`,
+    ...(i.tunnels ? tunnelOutputRules(i.tunnels) : []),
     ...(untracked ? [untrackedAllowed(marks)] : []),
     ...(heps
       ? [clearMark(marks.all), `-j ${STATIC.toHepDispatch}`, `${markSet(marks.accept)} -j ACCEPT`]
@@ -266,6 +299,7 @@ export function filterChains(i: FilterInput): Chain[] {
       ? NDP_TYPES.map((t) => `-p ipv6-icmp -m icmp6 --icmpv6-type ${t} -j ACCEPT`)
       : []),
     clearMark(marks.all),
+    ...workloadEncapDrops(i.dropWorkloadEncap, ''),
     `-j ${STATIC.fromWlDispatch}`,
     `${markClear(marks.accept)} -j DROP`,
     `-j ${actionTarget[i.defaultEndpointToHostAction]}`,
@@ -277,7 +311,11 @@ export function filterChains(i: FilterInput): Chain[] {
       rules: input,
       ...(i.tunnels ? { ipsets: [i.tunnels.allHostsSet] } : {}),
     },
-    { name: STATIC.output, rules: output },
+    {
+      name: STATIC.output,
+      rules: output,
+      ...(i.tunnels ? { ipsets: [i.tunnels.allHostsSet] } : {}),
+    },
     { name: STATIC.wlToHost, rules: wlToHost },
     ...workloadDispatch(STATIC.fromWlDispatch, '-i', i.fromWorkload),
     ...workloadDispatch(STATIC.toWlDispatch, '-o', i.toWorkload),
@@ -301,6 +339,8 @@ export function filterChains(i: FilterInput): Chain[] {
 
 export interface StageInput {
   marks: MarkBits;
+  /** VXLAN in use: its UDP port is not tracked (raw only). */
+  vxlanPort?: number;
   /** Host endpoints with policy in this stage (raw: named interfaces only, as Felix). */
   fromHost: DispatchEntry[];
   toHost: DispatchEntry[];
@@ -323,9 +363,17 @@ export const WORKLOAD_RPF = `-i ${WL} -m rpfilter --validmark --invert -j DROP`;
  */
 export function rawChains(i: StageInput): Chain[] {
   const { marks } = i;
-  const prerouting = [clearMark(marks.all), WORKLOAD_RPF]; // no other stage's bits decide here
+  // VXLAN's two directions use different source ports: tracked, they would only fill
+  // conntrack with unreplied flows (Felix's NOTRACK in raw PREROUTING and OUTPUT)
+  const notrack =
+    i.vxlanPort !== undefined ? [`-p udp -m udp --dport ${i.vxlanPort} -j NOTRACK`] : [];
+  // no other stage's bits decide here
+  const prerouting = [clearMark(marks.all), ...notrack, WORKLOAD_RPF];
   if (!i.fromHost.length && !i.toHost.length)
-    return [{ name: STATIC.prerouting, rules: prerouting }];
+    return [
+      { name: STATIC.prerouting, rules: prerouting },
+      ...(notrack.length ? [{ name: STATIC.output, rules: notrack }] : []),
+    ];
   const accepted = `${markSet(marks.accept)} -j ACCEPT`;
   return [
     {
@@ -339,7 +387,7 @@ export function rawChains(i: StageInput): Chain[] {
     },
     {
       name: STATIC.output,
-      rules: [clearMark(marks.all), `-j ${STATIC.toHepDispatch}`, accepted],
+      rules: [clearMark(marks.all), `-j ${STATIC.toHepDispatch}`, ...notrack, accepted],
     },
     stageDispatch(STATIC.fromHepDispatch, '-i', i.fromHost),
     stageDispatch(STATIC.toHepDispatch, '-o', i.toHost),
