@@ -147,18 +147,68 @@ export interface K8sNode {
   status?: { addresses?: Array<{ type: string; address: string }> };
 }
 
+type NodeSpec = Resource<'Node'>['spec'];
+
 /**
- * Node -> Node, with the BGP fields Calico keeps in annotations
- * (projectcalico.org/IPv4Address, IPv6Address, ASNumber, RouteReflectorClusterID).
+ * The Node fields Calico keeps in the Kubernetes node's annotations in KDD mode
+ * (libcalico-go's resources/node.go), each with where it lives in the Node spec.
  */
+const NODE_ANNOTATIONS: Array<{
+  key: string;
+  get(s: NodeSpec): string | undefined;
+  set(s: NodeSpec, v: string): void;
+}> = [
+  {
+    key: 'projectcalico.org/IPv4Address',
+    get: (s) => s.bgp?.ipv4Address,
+    set: (s, v) => ((s.bgp ??= {}).ipv4Address = v),
+  },
+  {
+    key: 'projectcalico.org/IPv6Address',
+    get: (s) => s.bgp?.ipv6Address,
+    set: (s, v) => ((s.bgp ??= {}).ipv6Address = v),
+  },
+  {
+    key: 'projectcalico.org/ASNumber',
+    get: (s) => (s.bgp?.asNumber !== undefined ? String(s.bgp.asNumber) : undefined),
+    set: (s, v) => ((s.bgp ??= {}).asNumber = Number(v)),
+  },
+  {
+    key: 'projectcalico.org/RouteReflectorClusterID',
+    get: (s) => s.bgp?.routeReflectorClusterID,
+    set: (s, v) => ((s.bgp ??= {}).routeReflectorClusterID = v),
+  },
+  {
+    key: 'projectcalico.org/IPv4IPIPTunnelAddr',
+    get: (s) => s.bgp?.ipv4IPIPTunnelAddr,
+    set: (s, v) => ((s.bgp ??= {}).ipv4IPIPTunnelAddr = v),
+  },
+  {
+    key: 'projectcalico.org/IPv4VXLANTunnelAddr',
+    get: (s) => s.ipv4VXLANTunnelAddr,
+    set: (s, v) => (s.ipv4VXLANTunnelAddr = v),
+  },
+  {
+    key: 'projectcalico.org/VXLANTunnelMACAddr',
+    get: (s) => s.vxlanTunnelMACAddr,
+    set: (s, v) => (s.vxlanTunnelMACAddr = v),
+  },
+];
+
+/**
+ * The annotation changes that make a Kubernetes node carry `spec` (null: remove), as a
+ * merge patch body's metadata.annotations.
+ */
+export function nodeAnnotationPatch(spec: NodeSpec): Record<string, string | null> {
+  return Object.fromEntries(NODE_ANNOTATIONS.map((f) => [f.key, f.get(spec) ?? null]));
+}
+
+/** Node -> Node, with the fields Calico keeps in annotations (NODE_ANNOTATIONS). */
 export function k8sNodeToNode(node: K8sNode): Resource<'Node'> {
   const a = node.metadata.annotations ?? {};
-  const bgp: Record<string, unknown> = {};
-  if (a['projectcalico.org/IPv4Address']) bgp.ipv4Address = a['projectcalico.org/IPv4Address'];
-  if (a['projectcalico.org/IPv6Address']) bgp.ipv6Address = a['projectcalico.org/IPv6Address'];
-  if (a['projectcalico.org/ASNumber']) bgp.asNumber = Number(a['projectcalico.org/ASNumber']);
-  if (a['projectcalico.org/RouteReflectorClusterID'])
-    bgp.routeReflectorClusterID = a['projectcalico.org/RouteReflectorClusterID'];
+  const fromAnnotations: NodeSpec = {};
+  for (const f of NODE_ANNOTATIONS) if (a[f.key]) f.set(fromAnnotations, a[f.key]);
+  const bgp = fromAnnotations.bgp ?? {};
   const addresses = (node.status?.addresses ?? [])
     .filter((x) => x.type === 'InternalIP' || x.type === 'ExternalIP')
     .map((x) => ({ address: x.address, type: x.type as 'InternalIP' | 'ExternalIP' }));
@@ -170,7 +220,8 @@ export function k8sNodeToNode(node: K8sNode): Resource<'Node'> {
       ...(node.metadata.labels ? { labels: node.metadata.labels } : {}),
     },
     spec: {
-      ...(Object.keys(bgp).length ? { bgp: bgp as Resource<'Node'>['spec']['bgp'] } : {}),
+      ...fromAnnotations,
+      ...(Object.keys(bgp).length ? { bgp } : {}),
       ...(addresses.length ? { addresses } : {}),
       orchRefs: [{ orchestrator: 'k8s', nodeName: node.metadata.name }],
     },

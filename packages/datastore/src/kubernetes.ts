@@ -17,10 +17,12 @@ import {
 } from './datastore';
 import {
   k8sNodeToNode,
+  nodeAnnotationPatch,
   k8sNetworkPolicyToResource,
   namespaceToProfile,
   podToWorkloadEndpoint,
   serviceAccountToProfile,
+  type K8sNode,
   type K8sPod,
 } from './kdd';
 
@@ -115,7 +117,14 @@ export function kubernetesAccess(): KubernetesAccess[] {
   const core = Object.entries(CORE_PATHS).map(([resource, p]) => ({
     group: p.startsWith('/api/v1/') ? '' : p.split('/')[2],
     resource,
-    verbs: resource === 'pods' ? ['get', 'list', 'watch'] : ['list', 'watch'],
+    // pods: the CNI plugin reads its pod; nodes: IP autodetection (kubernetes-internal-ip)
+    // reads the agent's node, and registration patches the annotations Calico keeps there
+    verbs:
+      resource === 'pods'
+        ? ['get', 'list', 'watch']
+        : resource === 'nodes'
+          ? ['get', 'list', 'watch', 'patch']
+          : ['list', 'watch'],
   }));
   return [...custom, ...core];
 }
@@ -189,6 +198,22 @@ export class KubernetesDatastore implements Datastore {
       if (statusOf(err) === 404) return undefined;
       this.fail(`get pod ${namespace}/${name}`, err);
     }
+  }
+
+  /**
+   * The Kubernetes Node's InternalIP addresses, in its status order (tortie-node's
+   * IP_AUTODETECTION_METHOD=kubernetes-internal-ip); throws when there is no such node.
+   */
+  async nodeInternalIps(name: string): Promise<string[]> {
+    let node: K8sNode;
+    try {
+      node = (await this.core.readNode({ name })) as unknown as K8sNode;
+    } catch (err) {
+      this.fail(`get node ${name}`, err, `Kubernetes node "${name}" not found`);
+    }
+    return (node.status?.addresses ?? [])
+      .filter((a) => a.type === 'InternalIP')
+      .map((a) => a.address);
   }
 
   /** The resources of `kind` that mirror core objects (read-only). */
@@ -343,7 +368,48 @@ export class KubernetesDatastore implements Datastore {
     }
   }
 
+  /**
+   * A Node is the Kubernetes node: an agent registering (create or update) writes the
+   * fields Calico keeps in its annotations with a merge patch, compare-and-swap on the
+   * node's resourceVersion when the caller read one; the rest of the node is Kubernetes'.
+   */
+  private async writeNode(r: Resource<'Node'>): Promise<Resource> {
+    const name = r.metadata.name;
+    let cur: K8sNode;
+    try {
+      cur = (await this.core.readNode({ name })) as unknown as K8sNode;
+    } catch (err) {
+      this.fail(
+        `get node ${name}`,
+        err,
+        `Kubernetes node "${name}" not found: a Node is registered by the kubelet`,
+      );
+    }
+    const rv = r.metadata.resourceVersion;
+    if (rv !== undefined && rv !== cur.metadata.resourceVersion)
+      throw new DatastoreError('Conflict', `Node ${name} changed since it was read`);
+    const k = kube();
+    try {
+      const o = await this.core.patchNode(
+        {
+          name,
+          body: {
+            metadata: {
+              resourceVersion: cur.metadata.resourceVersion,
+              annotations: nodeAnnotationPatch(r.spec),
+            },
+          },
+        },
+        k.setHeaderOptions('Content-Type', k.PatchStrategy.MergePatch),
+      );
+      return k8sNodeToNode(o as unknown as K8sNode);
+    } catch (err) {
+      this.fail(`update Node ${name}`, err, `Kubernetes node "${name}" not found`);
+    }
+  }
+
   async create(r: Resource): Promise<Resource> {
+    if (r.kind === 'Node') return this.writeNode(r as Resource<'Node'>);
     await this.refuseMirrored(keyOf(r));
     const t = this.target(r.kind, r.metadata.namespace);
     const body = toKube(r);
@@ -360,6 +426,7 @@ export class KubernetesDatastore implements Datastore {
   }
 
   async update(r: Resource): Promise<Resource> {
+    if (r.kind === 'Node') return this.writeNode(r as Resource<'Node'>);
     const k = keyOf(r);
     await this.refuseMirrored(k);
     const t = this.target(r.kind, r.metadata.namespace);

@@ -5,6 +5,7 @@ import {
   k8sNodeToNode,
   k8sNetworkPolicyToResource,
   namespaceToProfile,
+  nodeAnnotationPatch,
   podToWorkloadEndpoint,
   serviceAccountToProfile,
   workloadEndpointName,
@@ -143,4 +144,31 @@ test('a Kubernetes Node becomes a Node with the BGP settings Calico keeps in ann
     addresses: [{ address: '10.0.0.11', type: 'InternalIP' }],
     orchRefs: [{ orchestrator: 'k8s', nodeName: 'node-1' }],
   });
+});
+
+test("a Node written in KDD mode goes to the Kubernetes node's annotations, and reads back the same", () => {
+  const spec = {
+    bgp: {
+      ipv4Address: '10.0.0.11/24',
+      ipv6Address: 'fd00::11/64',
+      ipv4IPIPTunnelAddr: '10.244.3.1',
+    },
+    ipv4VXLANTunnelAddr: '10.244.3.2',
+    vxlanTunnelMACAddr: '66:f1:3e:00:00:01',
+  };
+  const patch = nodeAnnotationPatch(spec);
+  expect(patch).toEqual({
+    'projectcalico.org/IPv4Address': '10.0.0.11/24',
+    'projectcalico.org/IPv6Address': 'fd00::11/64',
+    'projectcalico.org/ASNumber': null, // removed: the node has none
+    'projectcalico.org/RouteReflectorClusterID': null,
+    'projectcalico.org/IPv4IPIPTunnelAddr': '10.244.3.1',
+    'projectcalico.org/IPv4VXLANTunnelAddr': '10.244.3.2',
+    'projectcalico.org/VXLANTunnelMACAddr': '66:f1:3e:00:00:01',
+  });
+  const annotations = Object.fromEntries(
+    Object.entries(patch).filter((e): e is [string, string] => e[1] !== null),
+  );
+  const back = k8sNodeToNode({ metadata: { name: 'node-1', annotations } });
+  expect(back.spec).toEqual({ ...spec, orchRefs: [{ orchestrator: 'k8s', nodeName: 'node-1' }] });
 });

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // tortie-node: the per-node agent. Configured like calico-node, from the environment:
 //   NODENAME                 this node's name (default: the hostname)
-//   IP                       this node's IPv4 address with its prefix, e.g. 10.0.0.1/24
-//   IP6                      its IPv6 address with its prefix, e.g. fd00::1/64 (optional:
-//                            the node then also peers over IPv6)
+//   IP                       autodetect (default) | none | this node's IPv4 address,
+//                            e.g. 10.0.0.1/24; IP_AUTODETECTION_METHOD picks how
+//   IP6                      none (default) | autodetect | its IPv6 address, e.g.
+//                            fd00::1/64 (the node then also peers over IPv6)
 //   AS                       its AS number (default: BGPConfiguration's, else 64512)
 //   CLUSTER_ID               route-reflector cluster id: this node reflects
 //   CALICO_ROUTER_ID         BGP router id: an IPv4 address, or "hash" (from the node
@@ -22,6 +23,7 @@
 //                            (default /var/run/tortie/status.sock; empty: off)
 //   FELIX_*                  agent settings (FELIX_HEALTHPORT, FELIX_IPTABLESBACKEND, ...)
 import { hostname } from 'node:os';
+import type { Logger } from 'winston';
 import { createLogger } from '@tortie/bgp-speaker';
 import { secretFiles } from '@tortie/bgp-topology';
 import { serveCni } from '@tortie/cni';
@@ -31,7 +33,9 @@ import {
   datastoreSpec,
   openDatastore,
   whenAvailable,
+  type Datastore,
 } from '@tortie/datastore';
+import type { Resource } from '@tortie/api';
 import { IpamClient } from '@tortie/ipam';
 import { AGENT_KINDS, Agent, SERVICE_KINDS, type DataplaneManager } from './agent';
 import { BgpGlue } from './bgp/glue';
@@ -41,9 +45,40 @@ import { linuxAclManager } from './dataplane/acl';
 import { ServiceManager } from './dataplane/services';
 import { NetManager } from './linux/net-manager';
 import { ProcessRunner } from './linux/runner';
+import { LinuxHostProbe } from './host-addresses';
+import { resolveNodeAddresses } from './node-addresses';
 import { envProblems, helpText, parseLabels } from './node-env';
 import { registerNode } from './node-registration';
 import { agentMetrics, serveOps } from './ops/server';
+
+/**
+ * The host's addresses as IP_AUTODETECTION_METHOD sees them; kubernetes-internal-ip reads
+ * the Kubernetes node (CALICO_K8S_NODE_REF, else NODENAME) from the Kubernetes datastore,
+ * or from the API of KUBECONFIG / the pod's service account under another datastore.
+ */
+function hostProbe(env: NodeJS.ProcessEnv, nodeName: string, ds?: Datastore): LinuxHostProbe {
+  const k8sName = env.CALICO_K8S_NODE_REF || nodeName;
+  return new LinuxHostProbe(new ProcessRunner(), async () => {
+    if (ds instanceof KubernetesDatastore) return ds.nodeInternalIps(k8sName);
+    if (!env.KUBECONFIG && !env.KUBERNETES_SERVICE_HOST)
+      throw new Error(
+        'no Kubernetes API: set KUBECONFIG, or run in a pod (KUBERNETES_SERVICE_HOST)',
+      );
+    const k8s = openDatastore(datastoreSpec({}, { ...env, DATASTORE_TYPE: 'kubernetes' }));
+    try {
+      return await (k8s as KubernetesDatastore).nodeInternalIps(k8sName);
+    } finally {
+      await k8s.close();
+    }
+  });
+}
+
+/** tortie-node --detect-addresses: what IP / IP6 resolve to on this host, as JSON; no datastore. */
+async function detectOnly(env: NodeJS.ProcessEnv, logger: Logger): Promise<void> {
+  const nodeName = env.NODENAME ?? hostname();
+  const found = await resolveNodeAddresses(env, undefined, hostProbe(env, nodeName), logger);
+  process.stdout.write(JSON.stringify(found) + '\n');
+}
 
 async function main(): Promise<void> {
   const env = process.env;
@@ -51,6 +86,7 @@ async function main(): Promise<void> {
     process.stdout.write(helpText());
     process.exit(0);
   }
+  const detectOnlyMode = process.argv.includes('--detect-addresses');
   // every problem at once, before anything starts (the agent would stop at the first)
   const problems = envProblems(env);
   if (problems.length) {
@@ -71,23 +107,36 @@ async function main(): Promise<void> {
   for (const v of unknownFelixVars(env).unknown) {
     logger.warn('ignoring an environment variable that is no tortie setting', { variable: v });
   }
+  if (detectOnlyMode) return detectOnly(env, logger);
   const nodeName = env.NODENAME ?? hostname();
   const backend = (env.TORTIE_NETWORKING_BACKEND ?? 'bgp') as 'bgp' | 'vxlan' | 'none';
-  const ip6 = env.IP6 || undefined;
   const routerId = env.CALICO_ROUTER_ID || undefined;
   const ds = openDatastore(datastoreSpec({}, env));
   const ipam = new IpamClient(ds);
+  const probe = hostProbe(env, nodeName, ds);
   // a datastore that is not reachable yet (starting, or slow) is waited for, as calico-node
   const node = await whenAvailable(
-    () =>
-      registerNode(ds, ipam, {
-        name: nodeName,
-        ipv4Address: env.IP!, // checked by envProblems
-        ...(ip6 ? { ipv6Address: ip6 } : {}),
-        asNumber: env.AS ? Number(env.AS) : undefined,
-        routeReflectorClusterId: env.CLUSTER_ID,
-        labels: parseLabels(env.NODE_LABELS),
-      }),
+    async () => {
+      // the Node's current addresses are kept where IP / IP6 say so (unset, none)
+      const cur = (await ds.get({ kind: 'Node', name: nodeName })) as Resource<'Node'> | undefined;
+      const addresses = await resolveNodeAddresses(env, cur?.spec.bgp, probe, logger);
+      if (backend === 'bgp' && !addresses.ipv4Address && !routerId)
+        logger.warn(
+          'no IPv4 address for the BGP router id: set CALICO_ROUTER_ID (hash or an IPv4 address)',
+        );
+      return registerNode(
+        ds,
+        ipam,
+        {
+          name: nodeName,
+          ...addresses,
+          asNumber: env.AS ? Number(env.AS) : undefined,
+          routeReflectorClusterId: env.CLUSTER_ID,
+          labels: parseLabels(env.NODE_LABELS),
+        },
+        { checkConflicts: env.DISABLE_NODE_IP_CHECK !== 'true' },
+      );
+    },
     {
       onRetry: (e, attempt, waitMs) =>
         logger.warn('datastore not reachable yet, retrying', { attempt, waitMs, error: e.message }),

@@ -2,6 +2,7 @@
 // in it found at once, each naming the variable and its value, before the agent starts.
 // Pure.
 import { ipVersionOf } from '@tortie/netaddr';
+import { parseMethod } from './autodetect';
 import {
   ConfigProblem,
   SETTING_NAMES,
@@ -9,12 +10,33 @@ import {
   resolveConfig,
   unknownFelixVars,
 } from './config';
+import { addressProblem } from './node-addresses';
 
 /** The node's own variables: name, meaning, default. */
 export const NODE_VARS: Array<[string, string, string]> = [
   ['NODENAME', "this node's name (its Node resource)", 'the hostname'],
-  ['IP', "this node's IPv4 address with its prefix, e.g. 10.0.0.1/24", 'required'],
-  ['IP6', 'its IPv6 address with its prefix; the node then also peers over IPv6', 'none'],
+  [
+    'IP',
+    "autodetect, none (keep the Node's), or this node's IPv4 address, e.g. 10.0.0.1/24 (no prefix: the interface's)",
+    "autodetect (keeps the Node's address when it has one)",
+  ],
+  [
+    'IP_AUTODETECTION_METHOD',
+    'first-found, interface=REGEX,..., skip-interface=REGEX,..., can-reach=DEST, cidr=CIDR,..., kubernetes-internal-ip',
+    'first-found',
+  ],
+  [
+    'IP6',
+    'autodetect, none, or its IPv6 address, e.g. fd00::1/64; the node then also peers over IPv6',
+    'none',
+  ],
+  ['IP6_AUTODETECTION_METHOD', 'as IP_AUTODETECTION_METHOD, for IP6=autodetect', 'first-found'],
+  ['CALICO_K8S_NODE_REF', 'the Kubernetes node kubernetes-internal-ip reads', 'NODENAME'],
+  [
+    'DISABLE_NODE_IP_CHECK',
+    "true: do not refuse an address another node's Node resource has",
+    'false',
+  ],
   ['AS', 'its AS number', "BGPConfiguration's asNumber, else 64512"],
   ['CLUSTER_ID', 'route reflector cluster id (an IPv4 address): this node reflects', 'none'],
   [
@@ -75,8 +97,6 @@ export function helpText(): string {
   return lines.join('\n') + '\n';
 }
 
-const IPV4_PREFIX = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/;
-
 /** NODE_LABELS ("k=v,k2=v2") as labels; throws naming the first item that is not key=value. */
 export function parseLabels(text: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -93,24 +113,22 @@ export function envProblems(env: NodeJS.ProcessEnv): string[] {
   const problems: string[] = [];
   const bad = (name: string, why: string) =>
     problems.push(`${name}=${JSON.stringify(env[name] ?? '')}: ${why}`);
-  const ip = env.IP;
-  const m = ip ? IPV4_PREFIX.exec(ip) : null;
-  if (!ip)
-    problems.push("IP is not set: this node's IPv4 address with its prefix, e.g. IP=10.0.0.1/24");
-  else if (!m || ipVersionOf(m[1]) !== 4 || Number(m[2]) > 32) {
-    bad('IP', "not this node's IPv4 address with its prefix, e.g. 10.0.0.1/24");
+  for (const [name, version] of [
+    ['IP', 4],
+    ['IP6', 6],
+  ] as const) {
+    const why = addressProblem(version, env[name]);
+    if (why) bad(name, why);
   }
-  if (env.IP6) {
-    const [a, len, extra] = env.IP6.split('/');
-    if (
-      extra !== undefined ||
-      ipVersionOf(a) !== 6 ||
-      !/^\d+$/.test(len ?? '') ||
-      Number(len) > 128
-    ) {
-      bad('IP6', 'not an IPv6 address with its prefix, e.g. fd00::1/64');
+  for (const name of ['IP_AUTODETECTION_METHOD', 'IP6_AUTODETECTION_METHOD']) {
+    try {
+      parseMethod(env[name], name);
+    } catch (e) {
+      problems.push((e as Error).message);
     }
   }
+  if (env.DISABLE_NODE_IP_CHECK && !['true', 'false'].includes(env.DISABLE_NODE_IP_CHECK))
+    bad('DISABLE_NODE_IP_CHECK', 'not true or false');
   if (env.AS) {
     const n = Number(env.AS);
     if (!/^\d+$/.test(env.AS) || n < 1 || n > 4294967295)

@@ -23,7 +23,10 @@ test('every problem at once, each naming the variable and its value', () => {
   expect(
     envProblems({
       IP: '10.0.0.300/24',
-      IP6: 'fd00::1',
+      IP6: 'fd00::1/129',
+      IP_AUTODETECTION_METHOD: 'first',
+      IP6_AUTODETECTION_METHOD: 'interface=(',
+      DISABLE_NODE_IP_CHECK: 'yes',
       AS: 'abc',
       CLUSTER_ID: 'rr1',
       CALICO_ROUTER_ID: 'node1',
@@ -35,8 +38,13 @@ test('every problem at once, each naming the variable and its value', () => {
       FELIX_IPTABLESREFRESHINTERVAL: 'soon',
     }),
   ).toEqual([
-    'IP="10.0.0.300/24": not this node\'s IPv4 address with its prefix, e.g. 10.0.0.1/24',
-    'IP6="fd00::1": not an IPv6 address with its prefix, e.g. fd00::1/64',
+    'IP="10.0.0.300/24": not "autodetect", "none" or an IPv4 address with or without its prefix (e.g. 10.0.0.1/24)',
+    'IP6="fd00::1/129": not "autodetect", "none" or an IPv6 address with or without its prefix (e.g. fd00::1/64)',
+    'IP_AUTODETECTION_METHOD="first": not one of first-found, interface=REGEX,..., skip-interface=REGEX,..., can-reach=DEST, cidr=CIDR,..., kubernetes-internal-ip',
+    expect.stringMatching(
+      /^IP6_AUTODETECTION_METHOD="interface=\(": "\(" is not a regular expression/,
+    ),
+    'DISABLE_NODE_IP_CHECK="yes": not true or false',
     'AS="abc": not an AS number (1-4294967295)',
     'CLUSTER_ID="rr1": not an IPv4 address',
     'CALICO_ROUTER_ID="node1": neither an IPv4 address nor "hash"',
@@ -47,9 +55,12 @@ test('every problem at once, each naming the variable and its value', () => {
     'environment FELIX_LOGSEVERITYSCREEN: logSeverityScreen: "loud" is not one of Trace, Debug, Info, Warning, Error, Fatal',
     'environment FELIX_IPTABLESREFRESHINTERVAL: iptablesRefreshInterval: "soon" is not a duration (examples: 90s, 1m30s, 500ms)',
   ]);
-  expect(envProblems({})).toEqual([
-    "IP is not set: this node's IPv4 address with its prefix, e.g. IP=10.0.0.1/24",
-  ]);
+  // IP unset means autodetect (calico-node's default), as do these
+  expect(envProblems({})).toEqual([]);
+  for (const IP of ['autodetect', 'none', '10.0.0.1', '10.0.0.1/24'])
+    expect(
+      envProblems({ IP, IP6: 'fd00::1', IP_AUTODETECTION_METHOD: 'can-reach=example.com' }),
+    ).toEqual([]);
 });
 
 test('choices are read in any case; a Felix setting tortie lacks is not a typo', () => {
@@ -69,7 +80,14 @@ test('the binary: --help lists every setting and needs nothing; a bad environmen
   const help = spawnSync(process.execPath, [CLI, '--help'], { env: {} });
   expect(help.status).toBe(0);
   const out = help.stdout.toString();
-  for (const v of ['NODENAME', 'IP6', 'CALICO_ROUTER_ID', 'ETCD_ENDPOINTS'])
+  for (const v of [
+    'NODENAME',
+    'IP6',
+    'IP_AUTODETECTION_METHOD',
+    'IP6_AUTODETECTION_METHOD',
+    'CALICO_ROUTER_ID',
+    'ETCD_ENDPOINTS',
+  ])
     expect(out).toContain(v);
   for (const s of SETTING_NAMES) expect(out).toContain(`FELIX_${s.toUpperCase()}`);
   const bad = spawnSync(process.execPath, [CLI], {
