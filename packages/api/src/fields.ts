@@ -1,7 +1,7 @@
 // Field types shared by the resource schemas, each validating with a message that
 // names the value ("\"10.0.0.0/33\" is not a valid CIDR").
 import { z } from 'zod';
-import { cidrProblem, ipVersionOf } from '@tortie/netaddr';
+import { cidrProblem, formatCidr, ipVersionOf, parseCidr, parseIp } from '@tortie/netaddr';
 import { parseSelector, SelectorError } from '@tortie/policy';
 
 function checkCidr(s: string, ctx: z.RefinementCtx): void {
@@ -57,33 +57,105 @@ export const selector = z.string().superRefine((s, ctx) => {
   }
 });
 
-/** A port number, a "from:to" range, or a named port. */
+/** Why `s` is not a Kubernetes port name (IsValidPortName), or undefined. */
+export function portNameProblem(s: string): string | undefined {
+  const ok =
+    /^[-a-z0-9]{1,15}$/.test(s) && /[a-z]/.test(s) && !s.includes('--') && !/^-|-$/.test(s);
+  return ok
+    ? undefined
+    : `${JSON.stringify(s)} is not a port name (1-15 of a-z 0-9 "-" with a letter, no "--", no "-" at an end)`;
+}
+
+/**
+ * A port as Calico's numorstring.Port reads it and its validator takes it: a number
+ * 1-65535, a "min:max" range of those (min <= max), digits alone as a number, or a
+ * Kubernetes port name.
+ */
 export const port = z.union([z.number(), z.string()]).superRefine((p, ctx) => {
   const bad = (why: string) =>
     ctx.addIssue({ code: 'custom', message: `${JSON.stringify(p)} ${why}` });
+  const inRange = (n: number) => Number.isInteger(n) && n >= 1 && n <= 65535;
   if (typeof p === 'number') {
-    if (!Number.isInteger(p) || p < 0 || p > 65535) bad('is not a port (0-65535)');
+    if (!inRange(p)) bad('is not a port (1-65535)');
     return;
   }
   const range = /^(\d+):(\d+)$/.exec(p);
   if (range) {
     const [a, b] = [Number(range[1]), Number(range[2])];
-    if (a > 65535 || b > 65535 || a > b)
-      bad('is not a valid port range "from:to" (0-65535, from <= to)');
+    if (!inRange(a) || !inRange(b) || a > b)
+      bad('is not a valid port range "min:max" (1-65535, min <= max)');
     return;
   }
   if (/^\d+$/.test(p)) {
-    if (Number(p) > 65535) bad('is not a port (0-65535)');
+    if (!inRange(Number(p))) bad('is not a port (1-65535)');
     return;
   }
-  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(p) || p.length > 15)
-    bad('is not a port, a range or a named port');
+  const problem = portNameProblem(p);
+  if (problem) ctx.addIssue({ code: 'custom', message: `${problem} (nor a port or a range)` });
 });
 
-export const protocol = z.union([
-  z.enum(['TCP', 'UDP', 'ICMP', 'ICMPv6', 'SCTP', 'UDPLite']),
-  z.number().int().min(1).max(255),
-]);
+export const PROTOCOL_NAMES = ['TCP', 'UDP', 'ICMP', 'ICMPv6', 'SCTP', 'UDPLite'] as const;
+
+/**
+ * A rule's protocol as Calico's numorstring.Protocol reads it: a name in exactly
+ * Calico's case, or a number 1-255; a string of digits is that number ("6" is 6, as
+ * Calico stores it).
+ */
+export const protocol = z
+  .union([z.string(), z.number()])
+  .transform((p, ctx): (typeof PROTOCOL_NAMES)[number] | number => {
+    const n = typeof p === 'number' ? p : /^\d+$/.test(p) ? Number(p) : undefined;
+    if (n !== undefined) {
+      if (Number.isInteger(n) && n >= 1 && n <= 255) return n;
+    } else if ((PROTOCOL_NAMES as readonly unknown[]).includes(p)) {
+      return p as (typeof PROTOCOL_NAMES)[number];
+    }
+    ctx.addIssue({
+      code: 'custom',
+      message: `${JSON.stringify(p)} is not a protocol (${PROTOCOL_NAMES.join(', ')} or 1-255)`,
+    });
+    return z.NEVER;
+  });
+
+/**
+ * Why `s` is not a strictly masked CIDR ("10.0.0.0/24"; "10.0.0.1/24" has host bits, a
+ * bare address has no prefix length), or undefined.
+ */
+export function strictCidrProblem(s: string): string | undefined {
+  const problem = cidrProblem(s);
+  if (problem) return problem;
+  if (!s.includes('/')) return `"${s}" is not a CIDR (it needs a prefix length)`;
+  const c = parseCidr(s);
+  if (parseIp(s.split('/')[0]).value !== c.base)
+    return `"${s}" is not strictly masked (host bits are set: ${formatCidr(c)})`;
+  return undefined;
+}
+
+/** An address of one version, as Go's net.ParseIP reads it. */
+export function ipOf(version: 4 | 6) {
+  return z.string().refine((s) => ipVersionOf(s) === version, {
+    error: (i) => `"${String(i.input)}" is not an IPv${version} address`,
+  });
+}
+
+/** An address or address/prefix of one version, host bits allowed (Calico's cidrv4/cidrv6). */
+export function cidrOrIpOf(version: 4 | 6) {
+  return z.string().refine((s) => !cidrProblem(s) && ipVersionOf(s.split('/')[0]) === version, {
+    error: (i) => `"${String(i.input)}" is not an IPv${version} address or address/prefix`,
+  });
+}
+
+/** A MAC address as Go's net.ParseMAC reads it (EUI-48, EUI-64 or 20-octet IPoIB). */
+export const mac = z
+  .string()
+  .refine(
+    (s) =>
+      /^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}((\1[0-9a-fA-F]{2}){2}|(\1[0-9a-fA-F]{2}){14})?$/.test(
+        s,
+      ) ||
+      /^[0-9a-fA-F]{4}(\.[0-9a-fA-F]{4}){2}((\.[0-9a-fA-F]{4})|(\.[0-9a-fA-F]{4}){7})?$/.test(s),
+    { error: (i) => `"${String(i.input)}" is not a MAC address` },
+  );
 
 const DURATION_UNITS: Record<string, number> = {
   ns: 1e-9,

@@ -22,9 +22,13 @@ import {
   port,
   protocol,
   selector,
+  strictCidrProblem,
+  cidrOrIpOf,
+  ipOf,
+  mac,
 } from './fields';
 import { felixConfigurationSpec } from './felix-configuration';
-import { cidrProblem, ipInNet, ipVersionOf, parseCidr } from '@tortie/netaddr';
+import { cidrProblem, ipInNet, ipVersionOf, overlaps, parseCidr } from '@tortie/netaddr';
 
 // a bad CIDR is reported by `cidr` itself
 const isSingleAddress = (c: string) => {
@@ -57,19 +61,44 @@ const metadata = z.object({
 });
 
 // ---- policy -------------------------------------------------------------------------
-const entityRule = z.strictObject({
-  nets: z.array(ipWithOptionalPrefix).optional(),
-  notNets: z.array(ipWithOptionalPrefix).optional(),
-  selector: selector.optional(),
-  notSelector: selector.optional(),
-  namespaceSelector: selector.optional(),
-  ports: z.array(port).optional(),
-  notPorts: z.array(port).optional(),
-  serviceAccounts: z
-    .strictObject({ names: z.array(z.string()).optional(), selector: selector.optional() })
-    .optional(),
-  services: z.strictObject({ name: z.string(), namespace: z.string().optional() }).optional(),
+// Calico's Rule, EntityRule, ICMPFields and HTTPMatch: libcalico-go's validateRule /
+// validateEntityRule / validateHTTPRule and the CEL rules of Calico's CRDs.
+
+/** A rule's net: a CIDR with no host bits (Calico's `net` tag and validateRule's ParseCIDR). */
+const ruleNet = z.string().superRefine((s, ctx) => {
+  const problem = strictCidrProblem(s);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
+
+const entityRule = z
+  .strictObject({
+    nets: z.array(ruleNet).max(256).optional(),
+    notNets: z.array(ruleNet).max(256).optional(),
+    selector: selector.optional(),
+    notSelector: selector.optional(),
+    namespaceSelector: selector.optional(),
+    ports: z.array(port).max(50).optional(),
+    notPorts: z.array(port).max(50).optional(),
+    serviceAccounts: z
+      .strictObject({ names: z.array(z.string()).optional(), selector: selector.optional() })
+      .optional(),
+    // matching a Service's endpoints needs them resolved into IP sets, which tortie does
+    // not do: ignored, the rule would match every address
+    services: unsupported('Service matches in rules (services)'),
+  })
+  .superRefine((e, ctx) => {
+    const issue = (path: string, message: string) =>
+      ctx.addIssue({ code: 'custom', path: [path], message });
+    if (e.selector?.includes('global('))
+      issue('selector', 'global() can only be used in an EntityRule namespaceSelector');
+    // validateEntityRule: global() in a namespaceSelector only alone
+    const ns = e.namespaceSelector;
+    if (ns?.includes('global(') && !/^[ \t]*global\([ \t]*\)[ \t]*$/.test(ns))
+      issue(
+        'namespaceSelector',
+        `${JSON.stringify(ns)}: global() cannot be combined with other selectors`,
+      );
+  });
 
 // Calico's ICMPFields: type 255 is iptables' "any type", so the highest type is 254
 const icmp = z
@@ -82,9 +111,38 @@ const icmp = z
     path: ['code'],
   });
 
-const PORT_PROTOCOLS: unknown[] = ['TCP', 'UDP', 'SCTP', 'UDPLite', 6, 17, 132, 136];
-const isNumericPort = (p: unknown) => typeof p === 'number' || /^\d+(:\d+)?$/.test(String(p));
+const httpPath = z
+  .strictObject({ exact: z.string().max(1024).optional(), prefix: z.string().max(1024).optional() })
+  .superRefine((p, ctx) => {
+    const v = p.exact || p.prefix;
+    const message =
+      p.exact && p.prefix
+        ? "Invalid path match. Both 'exact' and 'prefix' are set"
+        : !v
+          ? "Invalid path match. Either 'exact' or 'prefix' must be set"
+          : !v.startsWith('/') || /[? #]/.test(v)
+            ? `Invalid path ${JSON.stringify(v)} (must start with "/" and not contain "?", " " or "#")`
+            : undefined;
+    if (message) ctx.addIssue({ code: 'custom', message });
+  });
+
+// recorded, not enforced: Calico enforces it only with its L7 proxy (ALP), as here without
+const httpMatch = z.strictObject({
+  methods: z
+    .array(z.string())
+    .max(20)
+    .refine((m) => new Set(m).size === m.length, {
+      error: (i) => `Invalid methods (duplicates): ${JSON.stringify(i.input)}`,
+    })
+    .optional(),
+  paths: z.array(httpPath).max(20).optional(),
+});
+
+const isNamedPort = (p: unknown) => typeof p === 'string' && !/^\d+(:\d+)?$/.test(p);
+/** numorstring.Protocol.SupportsPorts: TCP, UDP and SCTP (not UDPLite). */
+const supportsPorts = (p: unknown) => [6, 17, 132, 'TCP', 'UDP', 'SCTP'].includes(p as never);
 const protocolIs = (p: unknown, name: string, num: number) => p === name || p === num;
+const V6_ANY = /^(0*:)*:?(0*:?)*\/0$/;
 
 export const ruleSchema = z
   .strictObject({
@@ -96,32 +154,59 @@ export const ruleSchema = z
     notICMP: icmp.optional(),
     source: entityRule.optional(),
     destination: entityRule.optional(),
-    http: z
-      .strictObject({
-        methods: z.array(z.string()).optional(),
-        paths: z
-          .array(z.strictObject({ exact: z.string().optional(), prefix: z.string().optional() }))
-          .optional(),
-      })
-      .optional(),
+    http: httpMatch.optional(),
     metadata: z.strictObject({ annotations: annotations.optional() }).optional(),
   })
   .superRefine((r, ctx) => {
     const issue = (path: Array<string | number>, message: string) =>
       ctx.addIssue({ code: 'custom', path, message });
-    // as Calico's validateRule: numeric ports need a protocol with ports; named ports
-    // alone need none (they match the protocol the endpoint gives its named port)
+    // validateRule: numeric ports need a protocol with ports; named ports alone need none
+    // (they match the protocol the endpoint gives its named port)
     for (const side of ['source', 'destination'] as const)
       for (const field of ['ports', 'notPorts'] as const) {
         const ports = r[side]?.[field] ?? [];
-        if (!ports.length) continue;
         if (r.protocol === undefined) {
-          if (ports.some(isNumericPort))
-            issue(['protocol'], 'numeric ports need protocol TCP, UDP, SCTP or UDPLite');
-        } else if (!PORT_PROTOCOLS.includes(r.protocol))
-          issue(['protocol'], 'ports need protocol TCP, UDP, SCTP or UDPLite');
+          if (!ports.every(isNamedPort))
+            issue(
+              [side, field],
+              'rules with numeric port or port range must set protocol to TCP or UDP or SCTP',
+            );
+        } else if (ports.length && !supportsPorts(r.protocol))
+          issue(
+            [side, field],
+            `rules that specify ports must set protocol to TCP or UDP or SCTP (not ${JSON.stringify(r.protocol)})`,
+          );
+      }
+    // validateRule: one IP version across the rule's nets, matching ipVersion; no
+    // catch-all in a negated field (it would match nothing)
+    let seen4 = false;
+    let seen6 = false;
+    for (const side of ['source', 'destination'] as const)
+      for (const field of ['nets', 'notNets'] as const) {
+        const nets = (r[side]?.[field] ?? []).filter((n) => !strictCidrProblem(n));
+        const v6 = nets.some((n) => n.includes(':'));
+        const v4 = nets.some((n) => !n.includes(':'));
+        if (r.ipVersion !== undefined && ((v4 && r.ipVersion !== 4) || (v6 && r.ipVersion !== 6)))
+          issue(
+            [side, field],
+            `rule IP version doesn't match CIDR version (ipVersion ${r.ipVersion})`,
+          );
+        if ((v4 && seen6) || (v6 && seen4) || (v4 && v6))
+          issue([side, field], 'rule contains both IPv4 and IPv6 CIDRs');
+        seen4 ||= v4;
+        seen6 ||= v6;
+        if (field === 'notNets')
+          for (const n of nets)
+            if (n === '0.0.0.0/0' || (n.includes(':') && V6_ANY.test(n)))
+              issue(
+                [side, field],
+                `${JSON.stringify(n)}: catch-all CIDR in negation creates logical contradiction (matches no traffic)`,
+              );
       }
     // Calico's CEL rules on Rule
+    if (r.http && r.protocol !== undefined && !protocolIs(r.protocol, 'TCP', 6))
+      issue(['http'], 'rules with HTTP match must have protocol TCP or unset');
+    if (r.http && r.action !== 'Allow') issue(['http'], 'HTTP match is only valid on Allow rules');
     if (r.icmp && !(protocolIs(r.protocol, 'ICMP', 1) || protocolIs(r.protocol, 'ICMPv6', 58)))
       issue(['icmp'], 'ICMP fields require protocol to be ICMP or ICMPv6');
     for (const field of ['protocol', 'notProtocol'] as const) {
@@ -133,25 +218,93 @@ export const ruleSchema = z
     }
   });
 
-const policyTypes = z.array(z.enum(['Ingress', 'Egress'])).optional();
+const policyTypes = z
+  .array(z.enum(['Ingress', 'Egress']))
+  .max(2)
+  .superRefine((t, ctx) => {
+    t.forEach((v, i) => {
+      if (t.indexOf(v) !== i)
+        ctx.addIssue({
+          code: 'custom',
+          path: [i],
+          message: `'${v}' type specified more than once`,
+        });
+    });
+  })
+  .optional();
 
-const networkPolicySpec = z.strictObject({
-  tier: z.string().optional(),
+const performanceHints = z
+  .array(z.enum(['AssumeNeededOnEveryNode']))
+  .refine((h) => new Set(h).size === h.length, 'a performance hint is listed more than once')
+  .optional();
+
+const rules = z.array(ruleSchema).max(1024).optional();
+
+const policyFields = {
+  tier: z.string().max(253).regex(DNS_NAME, 'is not a tier name').optional(),
   order: z.number().optional(),
   selector: selector.default('all()'),
   types: policyTypes,
-  ingress: z.array(ruleSchema).optional(),
-  egress: z.array(ruleSchema).optional(),
+  ingress: rules,
+  egress: rules,
   serviceAccountSelector: selector.optional(),
-  performanceHints: z.array(z.string()).optional(),
-});
+  performanceHints,
+};
 
-const globalNetworkPolicySpec = networkPolicySpec.extend({
-  namespaceSelector: selector.optional(),
-  applyOnForward: z.boolean().default(false),
-  preDNAT: z.boolean().default(false),
-  doNotTrack: z.boolean().default(false),
-});
+type PolicyFields = {
+  selector: string;
+  serviceAccountSelector?: string;
+  namespaceSelector?: string;
+  ingress?: z.output<typeof ruleSchema>[];
+  egress?: z.output<typeof ruleSchema>[];
+};
+
+/** Calico's rules on a (Global)NetworkPolicySpec (validateNetworkPolicySpec and CEL). */
+function checkPolicy(s: PolicyFields, ctx: z.RefinementCtx): void {
+  for (const field of ['selector', 'serviceAccountSelector', 'namespaceSelector'] as const)
+    if (s[field]?.includes('global('))
+      ctx.addIssue({
+        code: 'custom',
+        path: [field],
+        message: 'global() can only be used in an EntityRule namespaceSelector',
+      });
+  // application layer policy (HTTP) only on ingress
+  s.egress?.forEach((r, i) => {
+    if (r.http)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['egress', i, 'http'],
+        message: 'not allowed in egress rules',
+      });
+  });
+}
+
+const networkPolicySpec = z.strictObject(policyFields).superRefine(checkPolicy);
+
+const globalNetworkPolicySpec = z
+  .strictObject({
+    ...policyFields,
+    namespaceSelector: selector.optional(),
+    applyOnForward: z.boolean().default(false),
+    preDNAT: z.boolean().default(false),
+    doNotTrack: z.boolean().default(false),
+  })
+  .superRefine((s, ctx) => {
+    checkPolicy(s, ctx);
+    const issue = (path: string, message: string) =>
+      ctx.addIssue({ code: 'custom', path: [path], message });
+    // Calico's CEL rules on GlobalNetworkPolicySpec
+    if (s.preDNAT && s.doNotTrack) issue('preDNAT', 'preDNAT and doNotTrack cannot both be true');
+    if (s.preDNAT && s.egress?.length)
+      issue('egress', 'preDNAT policy cannot have any egress rules');
+    if (s.preDNAT && s.types?.includes('Egress'))
+      issue('types', "preDNAT policy cannot have 'Egress' type");
+    if ((s.preDNAT || s.doNotTrack) && !s.applyOnForward)
+      issue(
+        'applyOnForward',
+        'applyOnForward must be true if either preDNAT or doNotTrack is true',
+      );
+  });
 
 // Kubernetes' IsValidPortName: 1-15 of a-z 0-9 "-", a letter somewhere, no "--", no "-" at an end
 const portName = z
@@ -201,47 +354,78 @@ const profileName = z.string().regex(DNS_NAME, {
 });
 
 // ---- the kinds ----------------------------------------------------------------------
+const LINK_LOCAL = { 4: parseCidr('169.254.0.0/16'), 6: parseCidr('fe80::/10') };
+
 const ipPoolSpec = z
   .strictObject({
-    cidr,
-    blockSize: z.number().int().optional(),
+    cidr: cidr.superRefine((c, ctx) => {
+      const problem = strictCidrProblem(c);
+      if (problem && !cidrProblem(c)) ctx.addIssue({ code: 'custom', message: problem });
+    }),
+    blockSize: z.number().int().min(0).max(128).optional(),
     ipipMode: encapMode.default('Never'),
     vxlanMode: encapMode.default('Never'),
     natOutgoing: z.boolean().default(false),
     disabled: z.boolean().default(false),
     disableBGPExport: z.boolean().default(false),
-    nodeSelector: selector.default('all()'),
+    nodeSelector: selector.max(1024).default('all()'),
+    // IPAM would hand the pool's addresses to pods of every namespace
+    namespaceSelector: z
+      .string()
+      .optional()
+      .refine((v) => !v, 'tortie does not support IP pools per namespace (namespaceSelector)'),
     allowedUses: z
       .array(z.enum(['Workload', 'Tunnel', 'LoadBalancer']))
+      .max(10)
       .default(['Workload', 'Tunnel']),
+    assignmentMode: z
+      .enum(['Automatic', 'Manual'])
+      .refine(
+        (m) => m !== 'Manual',
+        'tortie does not support assignmentMode Manual (IPAM would assign from the pool automatically)',
+      )
+      .optional(),
   })
   .transform((s, ctx) => {
+    const issue = (path: string, message: string) =>
+      ctx.addIssue({ code: 'custom', path: [path], message });
     const v6 = s.cidr.includes(':');
-    const blockSize = s.blockSize ?? (v6 ? 122 : 26);
+    // 0 is Calico's "unset"
+    const blockSize = s.blockSize || (v6 ? 122 : 26);
     const prefix = Number(s.cidr.split('/')[1]);
     const [min, max] = v6 ? [116, 128] : [20, 32];
-    if (blockSize < min || blockSize > max) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['blockSize'],
-        message: `${blockSize} is outside ${min}-${max} for an IPv${v6 ? 6 : 4} pool`,
-      });
-    } else if (blockSize < prefix) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['blockSize'],
-        message: `${blockSize} is larger than the pool ${s.cidr}`,
-      });
+    if (blockSize < min || blockSize > max)
+      issue('blockSize', `${blockSize} is outside ${min}-${max} for an IPv${v6 ? 6 : 4} pool`);
+    // a disabled pool assigns nothing: Calico lets it be smaller than a block
+    else if (blockSize < prefix && !s.disabled)
+      issue('blockSize', `${blockSize} is larger than the pool ${s.cidr}`);
+    if (!cidrProblem(s.cidr) && overlaps(parseCidr(s.cidr), LINK_LOCAL[v6 ? 6 : 4]))
+      issue(
+        'cidr',
+        `${s.cidr} overlaps with the IPv${v6 ? 6 : 4} link local range ${v6 ? 'fe80::/10' : '169.254.0.0/16'}`,
+      );
+    if (s.ipipMode !== 'Never' && s.vxlanMode !== 'Never')
+      issue('vxlanMode', 'ipipMode and vxlanMode cannot both be enabled');
+    if (v6 && s.ipipMode !== 'Never') issue('ipipMode', 'IPIP is IPv4 only');
+    if (s.nodeSelector.includes('global('))
+      issue('nodeSelector', 'global() selector is not valid for IPPool nodeSelector');
+    const uses = new Set(s.allowedUses);
+    if (uses.has('LoadBalancer')) {
+      if (uses.has('Workload') || uses.has('Tunnel'))
+        issue(
+          'allowedUses',
+          'LoadBalancer cannot be combined with Workload or Tunnel allowed uses',
+        );
+      if (s.ipipMode !== 'Never' || s.vxlanMode !== 'Never')
+        issue('allowedUses', 'LoadBalancer IP pool cannot have IPIP or VXLAN enabled');
+      if (s.disableBGPExport)
+        issue('disableBGPExport', 'LoadBalancer IP pools cannot disable BGP export');
+      if (s.nodeSelector !== 'all()')
+        issue(
+          'nodeSelector',
+          'IP Pool with AllowedUse LoadBalancer must have nodeSelector set to all()',
+        );
     }
-    if (s.ipipMode !== 'Never' && s.vxlanMode !== 'Never') {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['vxlanMode'],
-        message: 'ipipMode and vxlanMode cannot both be enabled',
-      });
-    }
-    if (v6 && s.ipipMode !== 'Never')
-      ctx.addIssue({ code: 'custom', path: ['ipipMode'], message: 'IPIP is IPv4 only' });
     return { ...s, blockSize };
   });
 
@@ -278,6 +462,8 @@ const bgpPassword = z.strictObject({
   secretKeyRef: z.strictObject({
     name: z.string().regex(DNS_NAME, 'is not a Secret name'),
     key: z.string().regex(/^[-._a-zA-Z0-9]+$/, 'is not a Secret key'),
+    // Kubernetes' SecretKeySelector field: a key that cannot be read still gives no session
+    optional: z.boolean().optional(),
   }),
 });
 
@@ -365,78 +551,119 @@ const bgpConfigurationSpec = z
     );
   });
 
+/**
+ * Calico's BGPPeer peerIP ("IP:port" validator): an address, "a.b.c.d:port" or
+ * "[addr]:port" with a port 1-65535; its address, or undefined when it is none of these.
+ */
+export function peerAddress(peerIP: string): string | undefined {
+  const m =
+    /^(\d+\.\d+\.\d+\.\d+):(\d+)$/.exec(peerIP) ?? /^\[([0-9a-fA-F:.]+)\]:(\d+)$/.exec(peerIP);
+  if (m && !(Number(m[2]) >= 1 && Number(m[2]) <= 65535)) return undefined;
+  const addr = m ? m[1] : peerIP;
+  return ipVersionOf(addr) ? addr : undefined;
+}
+
 const bgpPeerSpec = z
   .strictObject({
-    node: z.string().optional(),
-    nodeSelector: selector.optional(),
-    peerIP: z.string().optional(),
-    peerSelector: selector.optional(),
+    node: z.string().max(253).regex(DNS_NAME, 'is not a node name').optional(),
+    nodeSelector: selector.max(1024).optional(),
+    peerIP: z.string().max(64).optional(),
+    peerSelector: selector.max(1024).optional(),
     asNumber: asNumber.optional(),
     keepOriginalNextHop: z.boolean().optional(),
     sourceAddress: z.enum(['UseNodeIP', 'None']).optional(),
     maxRestartTime: duration.optional(),
+    /** Calico's BIRD keepalive time; stored, tortie's speaker keeps its own timers */
+    keepaliveTime: duration.optional(),
     ttlSecurity: z.number().int().min(1).max(254).optional(),
+    /** Calico's static route to the peer through this gateway; stored, not acted on */
+    reachableBy: ip.optional(),
+    /** "Auto" is what tortie does; Self and Keep would change the next hop we send */
+    nextHopMode: z
+      .enum(['Auto', 'Self', 'Keep'])
+      .refine((m) => m === 'Auto', 'tortie does not support nextHopMode Self or Keep')
+      .optional(),
+    reversePeering: z
+      .enum(['Auto', 'Manual'])
+      .refine((m) => m === 'Auto', 'tortie does not support reversePeering Manual')
+      .optional(),
+    // each would change who we peer with, as whom, or which routes pass
+    localASNumber: unsupported('a per-peer local AS number (localASNumber)'),
+    numAllowedLocalASNumbers: unsupported('numAllowedLocalASNumbers'),
+    filters: unsupported('BGP filters (filters)'),
+    localWorkloadSelector: unsupported('BGP peering with workloads (localWorkloadSelector)'),
     /** BFD for this peer's sessions, field by field over BGPConfiguration default's. */
     bfd: bfdSettings.optional(),
     password: bgpPassword.optional(),
   })
   .superRefine((s, ctx) => {
+    const issue = (path: string, message: string) =>
+      ctx.addIssue({ code: 'custom', path: [path], message });
     // Calico's CEL rules on BGPPeerSpec (a BGPPeer with neither configures no session)
-    if (s.peerIP !== undefined && s.peerSelector !== undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['peerIP'],
-        message: 'peerIP and peerSelector cannot both be set',
-      });
-    }
-    if (s.peerSelector !== undefined && s.asNumber !== undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['asNumber'],
-        message: "must be empty when peerSelector is set (the selected nodes' AS is used)",
-      });
-    }
-    if (s.peerIP !== undefined) {
-      // "10.0.0.1", "10.0.0.1:1790", "[fd00::1]:1790"
-      const m = /^\[(.+)\]:(\d+)$/.exec(s.peerIP) ?? /^([^:]+):(\d+)$/.exec(s.peerIP);
-      const addr = m ? m[1] : s.peerIP;
-      if (!ip.safeParse(addr).success || (m && Number(m[2]) > 65535)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['peerIP'],
-          message: `"${s.peerIP}" is not an IP address or address:port`,
-        });
-      }
-    }
-    if (s.node !== undefined && s.nodeSelector !== undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['nodeSelector'],
-        message: 'node and nodeSelector cannot both be set',
-      });
-    }
+    if (s.peerIP && s.peerSelector) issue('peerIP', 'peerIP and peerSelector cannot both be set');
+    if (s.peerSelector && s.asNumber !== undefined)
+      issue('asNumber', "must be empty when peerSelector is set (the selected nodes' AS is used)");
+    if (s.node && s.nodeSelector) issue('nodeSelector', 'node and nodeSelector cannot both be set');
+    if (s.keepOriginalNextHop && s.nextHopMode !== undefined)
+      issue('nextHopMode', 'keepOriginalNextHop and nextHopMode cannot both be set');
+    if (s.reachableBy && !s.peerIP)
+      issue('reachableBy', 'reachableBy must be empty when peerIP is empty');
+    const addr = s.peerIP ? peerAddress(s.peerIP) : undefined;
+    if (s.peerIP && !addr) issue('peerIP', `"${s.peerIP}" is not an IP address or address:port`);
+    if (
+      addr &&
+      s.reachableBy &&
+      ipVersionOf(s.reachableBy) &&
+      ipVersionOf(s.reachableBy) !== ipVersionOf(addr)
+    )
+      issue('reachableBy', 'reachableBy and peerIP address family mismatched');
   });
 
 const nodeSpec = z.strictObject({
   bgp: z
     .strictObject({
-      ipv4Address: ipWithOptionalPrefix.optional(),
-      ipv6Address: ipWithOptionalPrefix.optional(),
+      ipv4Address: cidrOrIpOf(4).optional(),
+      ipv6Address: cidrOrIpOf(6).optional(),
       asNumber: asNumber.optional(),
-      routeReflectorClusterID: ip.optional(),
-      ipv4IPIPTunnelAddr: ip.optional(),
+      routeReflectorClusterID: ipOf(4).optional(),
+      ipv4IPIPTunnelAddr: ipOf(4).optional(),
     })
+    .refine((b) => Object.keys(b).length > 0, 'Spec.BGP should not be empty')
     .optional(),
   addresses: z
     .array(
       z.strictObject({
-        address: z.string(),
+        address: z.string().superRefine((a, ctx) => {
+          const problem = a.includes('/')
+            ? strictCidrProblem(a)
+            : ipVersionOf(a)
+              ? undefined
+              : `"${a}" is not an IP address`;
+          if (problem) ctx.addIssue({ code: 'custom', message: problem });
+        }),
         type: z.enum(['InternalIP', 'ExternalIP', 'CalicoNodeIP']).optional(),
       }),
     )
     .optional(),
-  ipv4VXLANTunnelAddr: ip.optional(),
-  vxlanTunnelMACAddr: z.string().optional(),
+  ipv4VXLANTunnelAddr: ipOf(4).optional(),
+  vxlanTunnelMACAddr: mac.optional(),
+  ipv6VXLANTunnelAddr: ipOf(6).optional(),
+  vxlanTunnelMACAddrV6: mac.optional(),
+  /** Calico's WireGuard interface addresses (tortie has no WireGuard: stored only) */
+  wireguard: z
+    .strictObject({
+      interfaceIPv4Address: ipOf(4).optional(),
+      interfaceIPv6Address: ipOf(6).optional(),
+    })
+    .optional(),
+  interfaces: z
+    .array(
+      z.strictObject({
+        name: z.string().regex(DNS_NAME, 'is not an interface name').optional(),
+        addresses: z.array(z.string()).optional(),
+      }),
+    )
+    .optional(),
   orchRefs: z
     .array(z.strictObject({ orchestrator: z.string(), nodeName: z.string().optional() }))
     .optional(),

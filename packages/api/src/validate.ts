@@ -25,6 +25,43 @@ const noNamespaceLabel: Check = (r) =>
     ? 'metadata.labels: projectcalico.org/namespace is not a valid label name'
     : undefined;
 
+const LABEL = '[a-z0-9]([-a-z0-9]*[a-z0-9])?';
+const SUBDOMAIN = `${LABEL}(\\.${LABEL})*`;
+
+/** Calico's name rules of the kinds whose names are narrower than a DNS subdomain. */
+const NAME_RULES: Partial<Record<Kind, { re: RegExp; max: number; what: string }>> = {
+  // a name, a tier-prefixed "tier.name", or a Kubernetes policy's "knp.default.<name>"
+  NetworkPolicy: {
+    re: new RegExp(`^((${LABEL})(\\.${LABEL})?|((knp|ossg)\\.default\\.(${SUBDOMAIN})))$`),
+    max: 253,
+    what: 'lowercase alphanumerics or "-", with at most one "." (a tier prefix)',
+  },
+  GlobalNetworkPolicy: {
+    re: new RegExp(`^(${LABEL}\\.)?${LABEL}$`),
+    max: 253,
+    what: 'lowercase alphanumerics or "-", with at most one "." (a tier prefix)',
+  },
+  // tier names are parts of policy names and label values
+  Tier: { re: new RegExp(`^${LABEL}$`), max: 63, what: 'lowercase alphanumerics or "-"' },
+};
+
+/** Calico's CEL rules on its built-in tiers: their order and default action are fixed. */
+const BUILTIN_TIERS: Record<string, { order: number; defaultAction: string }> = {
+  default: { order: 1_000_000, defaultAction: 'Deny' },
+  'kube-admin': { order: 1_000, defaultAction: 'Pass' },
+  'kube-baseline': { order: 10_000_000, defaultAction: 'Pass' },
+};
+
+function nameProblem(kind: Kind, name: unknown): string | undefined {
+  const rule = NAME_RULES[kind];
+  if (!rule || typeof name !== 'string') return undefined;
+  if (name.length > rule.max)
+    return `metadata.name: ${JSON.stringify(name)} is too long by ${name.length - rule.max} bytes`;
+  if (!rule.re.test(name))
+    return `metadata.name: ${JSON.stringify(name)}: a ${kind} name must be ${rule.what}`;
+  return undefined;
+}
+
 /** Rules Calico checks on the whole resource (name and spec together). */
 const RESOURCE_CHECKS: Partial<Record<Kind, Check>> = {
   FelixConfiguration: (r) => {
@@ -33,6 +70,15 @@ const RESOURCE_CHECKS: Partial<Record<Kind, Check>> = {
   },
   NetworkSet: noNamespaceLabel,
   GlobalNetworkSet: noNamespaceLabel,
+  Tier: (r) => {
+    const fixed = BUILTIN_TIERS[r.metadata.name];
+    const spec = r.spec as { order?: number; defaultAction: string };
+    if (fixed && spec.defaultAction !== fixed.defaultAction)
+      return `spec.defaultAction: the '${r.metadata.name}' tier must have default action '${fixed.defaultAction}'`;
+    if (fixed && spec.order !== fixed.order)
+      return `spec.order: the '${r.metadata.name}' tier's order must be ${fixed.order}`;
+    return undefined;
+  },
 };
 
 export class ValidationError extends Error {
@@ -77,6 +123,8 @@ export function parseResource(doc: unknown, index?: number): Resource {
   if (!KINDS[kind].namespaced && ns !== undefined) {
     problems.push(`${label}: metadata.namespace: ${kind} is not namespaced`);
   }
+  const badName = nameProblem(kind, (doc as { metadata?: { name?: unknown } }).metadata?.name);
+  if (badName) problems.push(`${label}: ${badName}`);
   const check = r.success ? RESOURCE_CHECKS[kind] : undefined;
   const whole = check?.(r.data as never);
   if (whole) problems.push(`${label}: ${whole}`);

@@ -220,7 +220,7 @@ metadata: {name: x}
       'document 1 (IPPool Bad_Name): spec.cidr: "10.0.0.0/33" is not a valid CIDR',
       'document 2 (BGPPeer p): spec.asNumber: 4294967296 is not a valid AS number (1-4294967295 or asdot "X.Y")',
       'document 3 (GlobalNetworkPolicy x/g): spec.selector: selector "app == " at column 8: expected a quoted value, found the end',
-      'document 3 (GlobalNetworkPolicy x/g): spec.ingress[0].protocol: numeric ports need protocol TCP, UDP, SCTP or UDPLite',
+      'document 3 (GlobalNetworkPolicy x/g): spec.ingress[0].destination.ports: rules with numeric port or port range must set protocol to TCP or UDP or SCTP',
       'document 3 (GlobalNetworkPolicy x/g): spec.ingress[1].action: Invalid option: expected one of "Allow"|"Deny"|"Pass"|"Log"',
       'document 3 (GlobalNetworkPolicy x/g): metadata.namespace: GlobalNetworkPolicy is not namespaced',
       expect.stringContaining('document 4 (Pod x): kind: unknown kind "Pod"'),
@@ -261,10 +261,10 @@ metadata: {name: x}
     // named ports alone need no protocol (Calico: they match the endpoint's own protocol)
     expect(problems({ action: 'Allow', destination: { ports: ['http'] } })).toEqual([]);
     expect(problems({ action: 'Allow', source: { notPorts: ['http', 80] } })).toEqual([
-      'spec.ingress[0].protocol: numeric ports need protocol TCP, UDP, SCTP or UDPLite',
+      'spec.ingress[0].source.notPorts: rules with numeric port or port range must set protocol to TCP or UDP or SCTP',
     ]);
     expect(problems({ action: 'Allow', protocol: 'ICMP', destination: { ports: ['x'] } })).toEqual([
-      'spec.ingress[0].protocol: ports need protocol TCP, UDP, SCTP or UDPLite',
+      'spec.ingress[0].destination.ports: rules that specify ports must set protocol to TCP or UDP or SCTP (not "ICMP")',
     ]);
     expect(
       problems({ action: 'Allow', protocol: 'ICMP', icmp: { type: 3, code: 4 }, ipVersion: 4 }),

@@ -72,7 +72,6 @@ const GEN: GenOptions = {
   maxK8s: 3,
   hostEndpoint: { node: NODE, iface: 'eth1', ip: '10.66.0.1' },
   emptyLists: true,
-  laxForms: true,
 };
 
 const bin = (family: Family, backend: string, tool: 'save' | 'restore') =>

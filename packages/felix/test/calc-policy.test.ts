@@ -403,8 +403,14 @@ describe('calc graph: policy', () => {
         selector: "app == 'web'",
         ingress: [{ action: 'Allow', source: { selector: "zone == 'corp'" } }],
       }),
+      // global() only in a namespaceSelector, as Calico's validation allows it
       gnp('g', {
-        ingress: [{ action: 'Allow', source: { selector: "zone == 'corp' && global()" } }],
+        ingress: [
+          {
+            action: 'Allow',
+            source: { namespaceSelector: 'global()', selector: "zone == 'corp'" },
+          },
+        ],
       }),
     );
     sync();
@@ -504,7 +510,8 @@ describe('calc graph: policy', () => {
         ingress: [{ action: 'Deny' }],
       }),
       gnp('fwd', { selector: sel, applyOnForward: true, ingress: [{ action: 'Allow' }] }),
-      gnp('pods-only', { selector: '!global()', ingress: [{ action: 'Allow' }] }),
+      // a policy for everything but this host endpoint (Calico refuses global() here)
+      gnp('pods-only', { selector: "role != 'host'", ingress: [{ action: 'Allow' }] }),
     );
     sync();
     expect([...dp.hostEndpoints.keys()]).toEqual(['n1-eth0']);

@@ -57,7 +57,6 @@ const GEN: GenOptions = {
   maxCalico: 5,
   maxK8s: 3,
   emptyLists: true,
-  laxForms: 'programmable',
 };
 
 // what every pod serves, and what is probed (named ports in policy-gen map onto these)

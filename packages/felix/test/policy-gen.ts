@@ -9,7 +9,7 @@
 // Only what both our API and Calico accept is generated (masked CIDRs, one IP family per
 // rule, ICMP fields only with protocol ICMP/ICMPv6, ICMP type <= 254, no catch-all CIDR
 // in notNets, K8s ipBlock except strictly inside the cidr, endPort only with a numeric
-// port), except where asked for (`emptyLists`, `laxForms`). Every resource goes through
+// port), except where asked for (`emptyLists`). Every resource goes through
 // parseResource: an exception there is a generator bug. Pods are placed on fixed slots
 // (address, interface, node) so that a test can wire real namespaces for them; the CIDR
 // pools below are built around the slots' ranges 10.65.0.0/16 and fd00:65::/64.
@@ -62,13 +62,6 @@ export interface GenOptions {
   hostEndpoint?: { node: string; iface: string; ip: string };
   /** Also `ports: []` / `nets: []` now and then (our API accepts them; Calico reads them as absent). */
   emptyLists?: boolean;
-  /**
-   * Now and then a rule in a form our API accepts but Calico's validation rejects (bare
-   * IPs and host bits in nets, a catch-all notNet, v4 and v6 nets in one rule, port 0):
-   * the dataplane must program these. ('programmable' is the same; the forms it once
-   * left out, ICMP fields Calico rejects, are rejected by our API now.)
-   */
-  laxForms?: boolean | 'programmable';
 }
 
 export const NAMESPACES = ['alpha', 'beta', 'gamma'] as const;
@@ -297,12 +290,10 @@ interface RuleRaw {
   portProtocol: Protocol;
   source?: EntityRaw;
   destination?: EntityRaw;
-  /** Which lax form (see GenOptions.laxForms), if any. */
-  lax?: number;
 }
 
 const icmpRawArb = fc.tuple(fc.nat(3), maybe(fc.constantFrom(0, 1, 3), 40));
-const ruleRawArb = (emptyLists: boolean, lax: number[]): fc.Arbitrary<RuleRaw> =>
+const ruleRawArb = (emptyLists: boolean): fc.Arbitrary<RuleRaw> =>
   fc.record({
     action: fc.constantFrom<Rule['action']>(
       'Allow',
@@ -322,7 +313,6 @@ const ruleRawArb = (emptyLists: boolean, lax: number[]): fc.Arbitrary<RuleRaw> =
     portProtocol: fc.constantFrom<Protocol>('TCP', 'UDP', 'TCP', 'SCTP'),
     source: maybe(entityRawArb(emptyLists), 60),
     destination: maybe(entityRawArb(emptyLists), 60),
-    lax: lax.length ? maybe(fc.constantFrom(...lax), 12) : fc.constant(undefined),
   });
 
 type NetPools = ReturnType<typeof netPools>;
@@ -377,7 +367,7 @@ function buildRule(raw: RuleRaw, pools: NetPools): Rule {
   const destination = raw.destination && entity(raw.destination);
   if (source) r.source = source;
   if (destination) r.destination = destination;
-  return raw.lax === undefined ? r : LAX_FORMS[raw.lax](r);
+  return r;
 }
 
 /** One net and one or more notNets inside it, as a Kubernetes ipBlock converts. */
@@ -390,28 +380,6 @@ function ipBlockNets(pool: readonly string[], [c, n, e]: [number, number, number
     notNets: uniq([0, 1].slice(0, n).map((k) => inside[(e + k) % inside.length])),
   };
 }
-
-/** Forms our API accepts and Calico rejects (GenOptions.laxForms). */
-const LAX_FORMS: Array<(r: Rule) => Rule> = [
-  // a bare IP and a CIDR with host bits in nets
-  (r) => ({ ...r, ipVersion: undefined, destination: { ...r.destination, nets: ['10.65.0.1'] } }),
-  (r) => ({ ...r, ipVersion: undefined, source: { ...r.source, nets: ['10.65.0.3/30'] } }),
-  // "not in everything"
-  (r) => ({
-    ...r,
-    ipVersion: undefined,
-    source: { ...r.source, nets: undefined, notNets: ['0.0.0.0/0'] },
-  }),
-  // both families in one rule
-  (r) => ({
-    ...r,
-    ipVersion: undefined,
-    destination: { ...r.destination, nets: ['10.65.0.0/24', 'fd00:65::/64'] },
-  }),
-  (r) => ({ ...r, protocol: 'TCP', destination: { ...r.destination, ports: [0, '0:10'] } }),
-];
-/** The lax forms a choice of GenOptions.laxForms allows (indexes into LAX_FORMS). */
-const laxChoice = (o: GenOptions['laxForms']) => (o ? LAX_FORMS.map((_, i) => i) : []);
 
 // ---- Kubernetes NetworkPolicy ----------------------------------------------------------------
 
@@ -573,7 +541,7 @@ export function clusterArb(o: GenOptions): fc.Arbitrary<GenCluster> {
   const pools = netPools(o.slots);
   const emptyLists = o.emptyLists ?? false;
   const rules = fc.array(
-    ruleRawArb(emptyLists, laxChoice(o.laxForms)).map((raw) => buildRule(raw, pools)),
+    ruleRawArb(emptyLists).map((raw) => buildRule(raw, pools)),
     { maxLength: o.maxRules ?? 3 },
   );
   const calicoPolicy: fc.Arbitrary<CalicoRaw> = fc.record({
@@ -894,24 +862,6 @@ export function ruleFeatures(r: Rule): string[] {
   if (r.icmp) out.push(r.icmp.code !== undefined ? 'icmp type+code' : 'icmp type');
   if (r.protocol === undefined && [r.source, r.destination].some((e) => e?.ports || e?.notPorts))
     out.push('named ports without protocol');
-  // the lax forms (GenOptions.laxForms)
-  const nets = [r.source, r.destination].flatMap((e) => [
-    ...(e?.nets ?? []),
-    ...(e?.notNets ?? []),
-  ]);
-  if (nets.some((n) => !n.includes('/'))) out.push('lax: bare IP');
-  if (
-    nets.some(
-      (n) =>
-        n.includes('/') && !V4_NETS.includes(n) && !V6_NETS.includes(n) && !/\/(32|128)$/.test(n),
-    )
-  )
-    out.push('lax: host bits');
-  if (new Set(nets.map((n) => n.includes(':'))).size > 1) out.push('lax: both families');
-  if ([r.source, r.destination].some((e) => e?.notNets?.some((n) => CATCH_ALL.has(n))))
-    out.push('lax: catch-all notNet');
-  if ([r.source, r.destination].some((e) => e?.ports?.some((p) => p === 0)))
-    out.push('lax: port 0');
   if (r.notICMP) out.push('notICMP');
   for (const e of [r.source, r.destination]) {
     if (!e) continue;
