@@ -135,7 +135,8 @@ async function endsOf(setup) {
     podMtu: MTU[setup],
   });
   try {
-    await Promise.all([0, 1].map((i) => c.ready(i, 60_000)));
+    // 120 s, as e2e's VXLAN suite: agents under emulation (--vm) take minutes with VXLAN
+    await Promise.all([0, 1].map((i) => c.ready(i, 120_000)));
     const a = await c.addPod(0, 'tpa');
     const b = await c.addPod(1, 'tpb');
     await waitUntil('a reaches b', () => c.ping(a, b.ip), 30_000, 200);

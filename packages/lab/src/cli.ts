@@ -27,8 +27,13 @@ async function matrix(c: Cluster, pods: Pod[]): Promise<string> {
   return rows.map((r) => r.map((x, i) => x.padEnd(w[i])).join('  ')).join('\n');
 }
 
+/** Every pod reaches every other pod (over IPv6 too in a dual-stack lab). */
 async function allReachable(c: Cluster, pods: Pod[]): Promise<boolean> {
-  const checks = pods.flatMap((a) => pods.filter((b) => b !== a).map((b) => c.ping(a, b.ip, 1)));
+  const checks = pods.flatMap((a) =>
+    pods
+      .filter((b) => b !== a)
+      .flatMap((b) => [b.ip, ...(b.ip6 ? [b.ip6] : [])].map((ip) => c.ping(a, ip, 1))),
+  );
   return (await Promise.all(checks)).every(Boolean);
 }
 
@@ -47,7 +52,10 @@ async function demo(c: Cluster, startedAt: number, keep: boolean): Promise<void>
   ]);
   const added = Date.now();
   const pods = await Promise.all(specs.map((s) => c.addPod(s.node, s.name, s.labels)));
-  for (const p of pods) say(`  ${p.name.padEnd(5)} ${p.ip.padEnd(14)} on ${p.node.name}`);
+  for (const p of pods)
+    say(
+      `  ${p.name.padEnd(5)} ${p.ip.padEnd(14)} ${p.ip6 ? `${p.ip6.padEnd(28)} ` : ''}on ${p.node.name}`,
+    );
   say(
     `${pods.length} pods added at once in ${Date.now() - added} ms (each ADD runs in its node's agent and returns once the pod's routes and policy are programmed)`,
   );
@@ -55,13 +63,14 @@ async function demo(c: Cluster, startedAt: number, keep: boolean): Promise<void>
   heading('waiting until every pod reaches every other pod');
   await waitUntil('every pod pair reachable', () => allReachable(c, pods), 30_000, 100);
   say(
-    `all ${pods.length * (pods.length - 1)} pod pairs reachable ${Date.now() - startedAt} ms after the agents were started`,
+    `all ${pods.length * (pods.length - 1)} pod pairs reachable${c.opts.ipv6 ? ' over IPv4 and IPv6' : ''} ${Date.now() - startedAt} ms after the agents were started`,
   );
 
   const n1 = c.nodes[0];
   heading(`${n1.name}: routes from the agent (proto 80) and learned over BGP (proto 81)`);
   say(await n1.ns.exec(['ip', 'route', 'show', 'proto', '80']));
   say(await n1.ns.exec(['ip', 'route', 'show', 'proto', '81']));
+  if (c.opts.ipv6) say(await n1.ns.exec(['ip', '-6', 'route', 'show', 'proto', '81']));
   if (c.opts.pool?.ipipMode) {
     const routed = c.nodes.filter((_, i) => c.opts.routedNodes?.includes(i)).map((n) => n.name);
     heading(
@@ -251,7 +260,7 @@ export function nextSteps(c: Cluster, pods: Pod[]): string[] {
   return out;
 }
 
-const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--bfd] [--bgp-password KEY] [--etcd-members N] [--vm] [--keep] [--verbose]
+const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--ipv6] [--bfd] [--bgp-password KEY] [--etcd-members N] [--vm] [--keep] [--verbose]
   A tortie cluster in network namespaces on this machine (needs root): etcd, N nodes each
   running tortie-node, pods wired by tortie-cni, and (bgp) a BIRD top-of-rack router.
   Shows pods reaching each other across nodes, the BGP sessions and routes, and a
@@ -260,6 +269,8 @@ const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--b
   --backend bgp      BGP full mesh plus the ToR (default); vxlan: VXLAN overlay, no BGP;
                      ipip: BGP mesh, the last node on another subnet behind a router, and
                      the pool in ipipMode CrossSubnet (IP-in-IP only across subnets)
+  --ipv6             dual stack: an IPv6 pool beside the IPv4 one, pods with both addresses,
+                     the mesh and the ToR sessions over IPv6 too (bgp backend)
   --bfd              BFD at 100 ms x 3 under every BGP session (mesh, ToR); the demo ends
                      by cutting the last node off the switch and timing its withdrawal
   --bgp-password KEY TCP-MD5 with KEY on every BGP session: the mesh (nodeMeshPassword) and
@@ -320,6 +331,7 @@ async function main(): Promise<number> {
         verbose: { type: 'boolean', default: false },
         vm: { type: 'boolean', default: false },
         bfd: { type: 'boolean', default: false },
+        ipv6: { type: 'boolean', default: false },
         'bgp-password': { type: 'string' },
         'etcd-members': { type: 'string', default: '1' },
         help: { type: 'boolean', short: 'h', default: false },
@@ -361,6 +373,10 @@ async function main(): Promise<number> {
     process.stderr.write('--bfd needs BGP: use it with --backend bgp or ipip\n');
     return 2;
   }
+  if (values.ipv6 && backend !== 'bgp') {
+    process.stderr.write('--ipv6 needs the bgp backend (IPv6 blocks are routed over BGP)\n');
+    return 2;
+  }
   const bgpPassword = values['bgp-password'];
   if (bgpPassword !== undefined && (backend === 'vxlan' || !bgpPassword)) {
     process.stderr.write(
@@ -394,6 +410,7 @@ async function main(): Promise<number> {
     routedNodes: backend === 'ipip' && count > 1 ? [count - 1] : undefined,
     ...(values.bfd ? { bfd: { minTxMs: 100, minRxMs: 100, multiplier: 3 } } : {}),
     ...(bgpPassword ? { bgpPassword } : {}),
+    ...(values.ipv6 ? { ipv6: true } : {}),
     etcdMembers,
     say,
     onAgentLog: values.verbose ? (node, line) => say(`[${node}] ${line}`) : undefined,

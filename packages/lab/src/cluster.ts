@@ -93,6 +93,11 @@ export interface ClusterOptions {
    * (keys mesh, tor) that each agent reads from its own mount (secretsDir).
    */
   bgpPassword?: string;
+  /**
+   * Dual stack: an IPv6 pool beside the IPv4 one, every node with an IPv6 address on the
+   * fabric (IP6), pods with both addresses, and the ToR peering over IPv6 too.
+   */
+  ipv6?: boolean;
   say?: (line: string) => void;
   /** Each line an agent logs, as it comes (the lab's --verbose). */
   onAgentLog?: (node: string, line: string) => void;
@@ -120,10 +125,16 @@ export interface Pod {
   node: ClusterNode;
   ns: Netns;
   ip: string;
+  /** Its IPv6 address, in a dual-stack lab. */
+  ip6?: string;
   containerId: string;
 }
 
 const TOR_IP = TOR_ADDRESS;
+/** The dual-stack lab's IPv6 fabric, pool and ToR address. */
+export const FABRIC6 = 'fd00:99::';
+export const POOL6 = 'fd00:10:244::/64';
+const TOR_IP6 = `${FABRIC6}1`;
 /** etcd member k's address on the fabric (several members). */
 const etcdAddress = (k: number) => `10.99.0.${201 + k}`;
 
@@ -156,6 +167,11 @@ export class Cluster {
     readonly opts: ClusterOptions,
   ) {}
 
+  /** Node i's IPv6 address on the fabric (dual stack). */
+  nodeIp6(i: number): string {
+    return `${FABRIC6}${11 + i}`;
+  }
+
   /** Node i's address: on the fabric's subnet, or on the routed one. */
   nodeIp(i: number): string {
     return this.opts.routedNodes?.includes(i) ? `10.98.0.${11 + i}` : nodeAddress(i);
@@ -186,6 +202,12 @@ export class Cluster {
       say(`etcd ${endpoints.join(',')}; fabric bridge in ${fabric.ns.name}`);
       const pool = opts.pool ?? { cidr: '10.244.0.0/16' };
       await c.apply({ kind: 'IPPool', metadata: { name: 'default-ipv4-ippool' }, spec: pool });
+      if (opts.ipv6)
+        await c.apply({
+          kind: 'IPPool',
+          metadata: { name: 'default-ipv6-ippool' },
+          spec: { cidr: POOL6 },
+        });
       await c.apply({
         kind: 'FelixConfiguration',
         metadata: { name: 'default' },
@@ -193,7 +215,10 @@ export class Cluster {
       });
       if (opts.tor) {
         const torNs = await tb.netns('tor');
-        await fabric.attach(torNs, { v4: `${TOR_IP}/24` });
+        await fabric.attach(torNs, {
+          v4: `${TOR_IP}/24`,
+          ...(opts.ipv6 ? { v6: `${TOR_IP6}/64` } : {}),
+        });
         c.tor = await Bird.start(tb, torNs, {
           routerId: TOR_IP,
           kernel: true,
@@ -203,11 +228,25 @@ export class Cluster {
             localAs: TOR_AS,
             neighbor: c.nodeIp(i),
             neighborAs: CLUSTER_AS,
-            families: ['ipv4' as const],
+            families: ['ipv4'] as Array<'ipv4' | 'ipv6'>,
             holdTime: 9,
             bfd: opts.bfd !== undefined,
             ...(opts.bgpPassword ? { password: opts.bgpPassword } : {}),
-          })),
+          })).concat(
+            // dual stack: a session over IPv6 with each node, as calico-node's bird6
+            opts.ipv6
+              ? Array.from({ length: opts.nodes }, (_, i) => ({
+                  name: `node${i + 1}v6`,
+                  localAs: TOR_AS,
+                  neighbor: c.nodeIp6(i),
+                  neighborAs: CLUSTER_AS,
+                  families: ['ipv6' as const],
+                  holdTime: 9,
+                  bfd: false,
+                  ...(opts.bgpPassword ? { password: opts.bgpPassword } : {}),
+                }))
+              : [],
+          ),
           ...(opts.bfd ? { bfd: opts.bfd } : {}),
         });
         await c.apply({
@@ -221,6 +260,18 @@ export class Cluster {
               : {}),
           },
         });
+        if (opts.ipv6)
+          await c.apply({
+            kind: 'BGPPeer',
+            metadata: { name: 'tor-v6' },
+            spec: {
+              peerIP: TOR_IP6,
+              asNumber: TOR_AS,
+              ...(opts.bgpPassword
+                ? { password: { secretKeyRef: { name: 'bgp', key: 'tor' } } }
+                : {}),
+            },
+          });
         say(`ToR: BIRD AS ${TOR_AS} at ${TOR_IP} in ${torNs.name}`);
       }
       const bgpDefault = {
@@ -265,7 +316,10 @@ export class Cluster {
         const name = `node${i + 1}`;
         const ns = await tb.netns(name);
         const isRouted = routed && opts.routedNodes!.includes(i);
-        await (isRouted ? routed.fabric : fabric).attach(ns, { v4: `${c.nodeIp(i)}/24` });
+        await (isRouted ? routed.fabric : fabric).attach(ns, {
+          v4: `${c.nodeIp(i)}/24`,
+          ...(opts.ipv6 ? { v6: `${c.nodeIp6(i)}/64` } : {}),
+        });
         if (routed) {
           const [other, via] = isRouted
             ? ['10.99.0.0/24', SUBNET_ROUTER.routed]
@@ -337,6 +391,7 @@ export class Cluster {
       TORTIE_BGP_SOCKET: n.bgpSocket,
       TORTIE_STATUS_SOCKET: n.statusSocket,
       TORTIE_SECRETS_DIR: n.secretsDir,
+      ...(this.opts.ipv6 ? { IP6: `${this.nodeIp6(i)}/64` } : {}),
     };
     if (this.opts.nodeLabels?.[i]) env.NODE_LABELS = this.opts.nodeLabels[i];
     if (this.opts.clusterIds?.[i]) env.CLUSTER_ID = this.opts.clusterIds[i];
@@ -420,7 +475,9 @@ export class Cluster {
       CNI_IFNAME: 'eth0',
       CNI_ARGS: `K8S_POD_NAMESPACE=${namespace};K8S_POD_NAME=${name}`,
     });
-    const ip = (out.ips as Array<{ address: string }>)[0].address.split('/')[0];
+    const ips = (out.ips as Array<{ address: string }>).map((x) => x.address.split('/')[0]);
+    const ip = ips.find((x) => !x.includes(':'))!;
+    const ip6 = ips.find((x) => x.includes(':'));
     if (Object.keys(labels).length) {
       const weps = (await this.ds.list({ kind: 'WorkloadEndpoint', namespace }))
         .items as Resource<'WorkloadEndpoint'>[];
@@ -431,7 +488,7 @@ export class Cluster {
         labels,
       );
     }
-    const pod = { name, namespace, node, ns, ip, containerId };
+    const pod = { name, namespace, node, ns, ip, ...(ip6 ? { ip6 } : {}), containerId };
     this.pods.push(pod);
     return pod;
   }
@@ -510,6 +567,9 @@ export class Cluster {
       datastore_type: 'etcdv3',
       etcd_endpoints: this.nodeEtcdEndpoints(),
       mtu: this.opts.podMtu ?? 1400,
+      ...(this.opts.ipv6
+        ? { ipam: { type: 'tortie-ipam', assign_ipv4: true, assign_ipv6: true } }
+        : {}),
       // through the agent when it runs, and the pod starts once its policy is in place
       agent_socket: node.cniSocket,
       policy_setup_timeout_seconds: 2,
@@ -634,7 +694,7 @@ export class Cluster {
   async ping(from: Pod | Netns, ip: string, timeoutS = 1): Promise<boolean> {
     const ns = 'ns' in from ? from.ns : from;
     return ns
-      .exec(['ping', '-c', '1', '-W', String(timeoutS), ip])
+      .exec(['ping', ...(ip.includes(':') ? ['-6'] : []), '-c', '1', '-W', String(timeoutS), ip])
       .then(() => true)
       .catch(() => false);
   }

@@ -127,7 +127,8 @@ export class NetManager implements DataplaneManager {
   readonly routes: RouteTable;
   readonly learnedTable: RouteTable;
   private vteps = new Map<string, { neigh: string; fdb: string }>();
-  private forwarding = false;
+  /** The families the kernel forwards for us already (the sysctl is written once). */
+  private readonly forwarding = new Set<4 | 6>();
   /** Workload interfaces whose sysctls are (to be) set. */
   private readonly configuredIfaces = new Set<string>();
   private readonly pendingIfaces = new Set<string>();
@@ -196,9 +197,17 @@ export class NetManager implements DataplaneManager {
 
   async apply(): Promise<void> {
     if (!this.inSync) return;
-    if (!this.forwarding) {
-      await mustRun(this.runner, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
-      this.forwarding = true;
+    // IPv6 too once the node or a pool has IPv6 (Felix, with IPv6 on)
+    const v6 =
+      this.host?.ipv6Address !== undefined ||
+      [...this.pools.values()].some((p) => p.cidr.includes(':'));
+    for (const [family, sysctl] of [
+      [4, 'net.ipv4.ip_forward=1'],
+      [6, 'net.ipv6.conf.all.forwarding=1'],
+    ] as const) {
+      if (this.forwarding.has(family) || (family === 6 && !v6)) continue;
+      await mustRun(this.runner, ['sysctl', '-qw', sysctl]);
+      this.forwarding.add(family);
     }
     // interface sysctls do not order with routes: they run alongside
     await allSettled([this.applyInterfaceSysctls(), this.applyRoutes()]);
