@@ -575,7 +575,8 @@ const bgpPeerSpec = z
     maxRestartTime: duration.optional(),
     /** Calico's BIRD keepalive time; stored, tortie's speaker keeps its own timers */
     keepaliveTime: duration.optional(),
-    ttlSecurity: z.number().int().min(1).max(254).optional(),
+    // 0 is off, as in Calico's confd; 255 stays refused (the speaker's GTSM takes 1-254)
+    ttlSecurity: z.number().int().min(0).max(254).optional(),
     /** Calico's static route to the peer through this gateway; stored, not acted on */
     reachableBy: ip.optional(),
     /** "Auto" is what tortie does; Self and Keep would change the next hop we send */

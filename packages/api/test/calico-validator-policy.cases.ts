@@ -1317,4 +1317,62 @@ export const ROWS: Row[] = [
     pool({ cidr: '1.2.3.0/24', ...modes }, 'test-pool'),
     ok,
   ]),
+  // Derived from the rules themselves, where the table has no row (validator.go at
+  // 87c1590: validatePort/validatePortName (Kubernetes' IsValidPortName), validateProtocol,
+  // numorstring.Protocol.SupportsPorts, validateRule's ParseCIDR and `net` tag,
+  // validateIPPoolSpec's strict mask, processIPPort, BGPPeerSpec.TTLSecurity *uint8)
+  ...(
+    [
+      ['HTTP', false],
+      ['a_b', false],
+      ['abcdefghijklmnop', false],
+      ['a--b', false],
+      ['123-456', false],
+      ['-ab', false],
+      ['web-8080', true],
+      ['080', true],
+      ['1:1', true],
+    ] as const
+  ).map(([p, ok]): Row => [
+    `derived: port ${JSON.stringify(p)}`,
+    GNP,
+    allow({ protocol: 'TCP', destination: { ports: [p] } }),
+    ok,
+  ]),
+  [
+    'derived: protocol "06" is 6',
+    GNP,
+    allow({ protocol: '06', destination: { ports: [80] } }),
+    true,
+  ],
+  [
+    'derived: UDPLite has no ports',
+    GNP,
+    allow({ protocol: 'UDPLite', destination: { ports: [80] } }),
+    false,
+  ],
+  [
+    'derived: protocol 136 has no ports',
+    GNP,
+    allow({ protocol: 136, destination: { ports: [80] } }),
+    false,
+  ],
+  ['derived: a bare address in rule nets', GNP, source({ nets: ['10.0.0.1'] }), false],
+  ['derived: host bits in rule nets', GNP, source({ nets: ['10.0.0.5/24'] }), false],
+  ['derived: a host route in rule nets', GNP, source({ nets: ['10.0.0.5/32'] }), true],
+  ['derived: IP pool CIDR with host bits', 'IPPool', pool({ cidr: '10.0.0.5/24' }), false],
+  [
+    'derived: IP pool blockSize 0 is the default',
+    'IPPool',
+    pool({ cidr: '10.0.0.0/24', blockSize: 0 }),
+    true,
+  ],
+  [
+    'derived: BGPPeer ttlSecurity 0 (off)',
+    'BGPPeer',
+    peer({ peerIP: '10.0.0.1', ttlSecurity: 0 }),
+    true,
+  ],
+  ['derived: BGPPeer peerIP [IPv4]:port', 'BGPPeer', peer({ peerIP: '[192.168.0.1]:179' }), true],
+  ['derived: BGPPeer peerIP port 0179', 'BGPPeer', peer({ peerIP: '192.168.0.1:0179' }), true],
 ];
