@@ -74,9 +74,9 @@ const entityRule = z
   .strictObject({
     nets: z.array(ruleNet).max(256).optional(),
     notNets: z.array(ruleNet).max(256).optional(),
-    selector: selector.optional(),
-    notSelector: selector.optional(),
-    namespaceSelector: selector.optional(),
+    selector: selector.max(1024).optional(),
+    notSelector: selector.max(1024).optional(),
+    namespaceSelector: selector.max(1024).optional(),
     ports: z.array(port).max(50).optional(),
     notPorts: z.array(port).max(50).optional(),
     serviceAccounts: z
@@ -243,11 +243,11 @@ const rules = z.array(ruleSchema).max(1024).optional();
 const policyFields = {
   tier: z.string().max(253).regex(DNS_NAME, 'is not a tier name').optional(),
   order: z.number().optional(),
-  selector: selector.default('all()'),
+  selector: selector.max(1024).default('all()'),
   types: policyTypes,
   ingress: rules,
   egress: rules,
-  serviceAccountSelector: selector.optional(),
+  serviceAccountSelector: selector.max(1024).optional(),
   performanceHints,
 };
 
@@ -284,7 +284,7 @@ const networkPolicySpec = z.strictObject(policyFields).superRefine(checkPolicy);
 const globalNetworkPolicySpec = z
   .strictObject({
     ...policyFields,
-    namespaceSelector: selector.optional(),
+    namespaceSelector: selector.max(1024).optional(),
     applyOnForward: z.boolean().default(false),
     preDNAT: z.boolean().default(false),
     doNotTrack: z.boolean().default(false),

@@ -1375,4 +1375,23 @@ export const ROWS: Row[] = [
   ],
   ['derived: BGPPeer peerIP [IPv4]:port', 'BGPPeer', peer({ peerIP: '[192.168.0.1]:179' }), true],
   ['derived: BGPPeer peerIP port 0179', 'BGPPeer', peer({ peerIP: '192.168.0.1:0179' }), true],
+  // the CRDs' MaxLength=1024 on selectors
+  [
+    'derived: an entity selector of 1025 characters',
+    GNP,
+    source({ selector: `a == '${x(1018)}'` }),
+    false,
+  ],
+  [
+    'derived: a policy selector of 1024 characters',
+    NP,
+    np({ selector: `a == '${x(1017)}'` }),
+    true,
+  ],
+  [
+    'derived: a policy selector of 1025 characters',
+    NP,
+    np({ selector: `a == '${x(1018)}'` }),
+    false,
+  ],
 ];
