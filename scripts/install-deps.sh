@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # gcc + libc6-dev build the small socket-option addon of the BGP speaker (TTL, GTSM).
-# nftables: the service dataplane (kube-proxy replacement) programs nft tables.
+# nftables: the service dataplane (kube-proxy replacement) programs nft tables; conntrack:
+# it deletes stale UDP conntrack entries as kube-proxy does.
 # The testbed's VM runner boots Debian's kernel under QEMU for kernel features this
 # machine's kernel lacks (ipip, sctp, wireguard): qemu-system-x86, linux-image-amd64
 # (its modules are read over 9p), busybox-static (the initramfs), kmod (modprobe
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.."
 # umoci packs `npm run image`'s rootfs into an OCI layout (no engine, no registry);
 # runc runs that image in the tests and the lab's --containers mode; util-linux gives
 # the image its nsenter.
-apt_packages=(bird2 frr gobgpd etcd-server iptables ipset nftables iproute2 iputils-ping procps tcpdump gcc libc6-dev
+apt_packages=(bird2 frr gobgpd etcd-server iptables ipset nftables conntrack iproute2 iputils-ping procps tcpdump gcc libc6-dev
   qemu-system-x86 linux-image-amd64 busybox-static kmod xz-utils python3 iperf3 umoci runc util-linux)
 missing=()
 for p in "${apt_packages[@]}"; do

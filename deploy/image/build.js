@@ -39,6 +39,8 @@ const TOOLS = {
   ip: 'iproute2',
   ipset: 'ipset',
   nft: 'nftables',
+  // the service proxy deletes stale UDP conntrack entries, as kube-proxy
+  conntrack: 'conntrack',
   nsenter: 'util-linux',
   sysctl: 'procps',
   modprobe: 'kmod',

@@ -2,7 +2,7 @@
 // KubernetesEndpointSlice resources through, and the ServiceManager programs them only
 // while the proxy is on (the nft transactions recorded by a fake).
 import winston from 'winston';
-import { ServiceManager } from '../src/dataplane/services';
+import { ServiceManager, nodePortRanges } from '../src/dataplane/services';
 import { R, harness, ofType } from './calc-fixtures';
 
 const service = R(
@@ -312,4 +312,18 @@ test('health check node port of a Local LoadBalancer Service: 200 with local end
   } finally {
     await m.close();
   }
+});
+
+test('kubeNodePortRanges as FelixConfiguration writes it: ports and from:to ranges; default 30000-32767', () => {
+  expect(nodePortRanges(undefined)).toEqual([[30000, 32767]]);
+  expect(nodePortRanges(['30000:32767', 8080, '9000'])).toEqual([
+    [30000, 32767],
+    [8080, 8080],
+    [9000, 9000],
+  ]);
+  expect(nodePortRanges('20000:21000,22000')).toEqual([
+    [20000, 21000],
+    [22000, 22000],
+  ]);
+  expect(nodePortRanges(['banana'])).toEqual([[30000, 32767]]);
 });

@@ -32,6 +32,31 @@ const slice = (endpoints: EndpointSlice['endpoints'], addressType: 'IPv4' | 'IPv
   }) as EndpointSlice;
 
 describe('planServices', () => {
+  test('node ports outside kubeNodePortRanges (default 30000-32767) are not programmed, and said so', () => {
+    const low: Service = { ...web, ports: [{ name: 'http', port: 80, nodePort: 8080 }] };
+    const plan = (ranges?: Array<[number, number]>) =>
+      planServices([web, { ...low, name: 'low' }], [slice([])], {
+        nodeName: 'n1',
+        family: 4,
+        ...(ranges ? { nodePortRanges: ranges } : {}),
+      });
+    const dflt = plan();
+    expect(dflt.ports.map((p) => [p.key, p.nodePort])).toEqual([
+      ['default/low/tcp/http', undefined],
+      ['default/web/tcp/http', 30080],
+      ['default/web/udp/dns', undefined],
+    ]);
+    expect(dflt.problems).toEqual([
+      'service default/low port http: node port 8080 is outside kubeNodePortRanges 30000:32767; not programmed',
+    ]);
+    const custom = plan([
+      [8000, 8100],
+      [30080, 30080],
+    ]);
+    expect(custom.ports.map((p) => p.nodePort)).toEqual([8080, 30080, undefined]);
+    expect(custom.problems).toEqual([]);
+  });
+
   test('ports matched by name and protocol; ready endpoints; local ones marked', () => {
     const { ports, problems } = planServices(
       [web],

@@ -58,6 +58,20 @@ const once = () => new Promise((done) => {
 (async () => { const out = []; for (let i = 0; i < +count; i++) out.push(await once()); process.stdout.write(JSON.stringify(out)); })();
 `;
 
+// argv: ip port count: UDP datagrams from one fixed source port (one conntrack flow), one
+// after the other; prints a JSON array of the answers ("timeout" when none)
+const UDP_FLOW = `
+const [ip, port, count] = process.argv.slice(1);
+const s = require('node:dgram').createSocket('udp4');
+const once = () => new Promise((done) => {
+  const t = setTimeout(() => { s.off('message', got); done('timeout'); }, 1000);
+  const got = (m) => { clearTimeout(t); done(m.toString()); };
+  s.once('message', got);
+  s.send('hi', +port, ip);
+});
+s.bind(40053, async () => { const out = []; for (let i = 0; i < +count; i++) out.push(await once()); s.close(); process.stdout.write(JSON.stringify(out)); });
+`;
+
 const ep = (ip: string, nodeName: string, ready = true): SliceEndpoint => ({
   addresses: [ip],
   nodeName,
@@ -283,6 +297,29 @@ describeIf(['netns', 'nft'], 'service proxy on nftables, real kernel', () => {
     proxy.setEndpointSlices(slices);
     await proxy.apply();
     expect(who(await ask(pods.b, '10.96.0.10', 80, 30))).toEqual(['a', 'c']);
+  });
+
+  test('UDP: a flow whose endpoint goes moves to a live one (its conntrack entries are deleted), as kube-proxy', async () => {
+    // one flow: the same source port every time, so conntrack keeps its translation
+    const flow = async (count: number) =>
+      JSON.parse(
+        await pods.b.exec([process.execPath, '-e', UDP_FLOW, '10.96.0.10', '53', String(count)]),
+      ) as string[];
+    const first = who(await flow(5));
+    expect(first).toHaveLength(1); // conntrack pins the flow to one endpoint
+    const [pinned] = first;
+    const other = pinned === 'a' ? 'c' : 'a';
+    const keep = pinned === 'a' ? ep(POD.c, 'n2') : ep(POD.a, 'n1');
+    proxy.setEndpointSlices(
+      slices.map((s) =>
+        s.serviceName === 'web' && s.addressType === 'IPv4' ? slice('web', [keep]) : s,
+      ),
+    );
+    await proxy.apply();
+    // the pinned endpoint's server still answers: without the flush the flow would stay on it
+    expect(who(await flow(5))).toEqual([other]);
+    proxy.setEndpointSlices(slices);
+    await proxy.apply();
   });
 
   test('a table changed behind its back is rewritten whole on resync', async () => {

@@ -24,6 +24,8 @@ export type Need =
   | 'tcpdump'
   /** nft (Debian nftables), for the service dataplane */
   | 'nft'
+  /** the conntrack tool (Debian conntrack): the service proxy's stale UDP flows */
+  | 'conntrack'
   /** runc and umoci (Debian), to build and run the tortie/node image */
   | 'runc'
   /** kubectl, to parse the manifests as the Kubernetes types they claim to be */
@@ -38,6 +40,7 @@ const BINARIES: Record<Exclude<Need, 'root' | 'netns' | 'ipip' | 'sctp' | 'vm'>,
   ipset: ['ipset'],
   tcpdump: ['tcpdump'],
   nft: ['nft'],
+  conntrack: ['conntrack'],
   runc: ['runc', 'umoci'],
   kubectl: ['kubectl'],
 };
@@ -45,7 +48,7 @@ const BINARIES: Record<Exclude<Need, 'root' | 'netns' | 'ipip' | 'sctp' | 'vm'>,
 const KNOWN: Record<Need, true> = {
   ...{ root: true, netns: true, bird: true, frr: true, gobgp: true, etcd: true },
   ...{ iptables: true, ipset: true, ipip: true, sctp: true, vm: true, tcpdump: true, nft: true },
-  ...{ runc: true, kubectl: true },
+  ...{ runc: true, kubectl: true, conntrack: true },
 };
 /** Every need there is. */
 export const KNOWN_NEEDS = Object.keys(KNOWN) as Need[];

@@ -19,5 +19,5 @@ export {
   type NftExec,
   type ServiceProxyOptions,
 } from './service-proxy';
-export { ServiceManager, type ServiceManagerOptions } from './service-manager';
+export { ServiceManager, nodePortRanges, type ServiceManagerOptions } from './service-manager';
 export { endpointSliceFromResource, serviceFromResource } from './from-resources';

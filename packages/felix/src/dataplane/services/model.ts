@@ -78,7 +78,12 @@ export interface ServicePortPlan {
 export interface PlanContext {
   nodeName: string;
   family: IpFamily;
+  /** Node ports outside these are not programmed (FelixConfiguration kubeNodePortRanges). */
+  nodePortRanges?: ReadonlyArray<readonly [number, number]>;
 }
+
+/** Kubernetes' default --service-node-port-range, and Calico's kubeNodePortRanges default. */
+export const DEFAULT_NODE_PORT_RANGES: ReadonlyArray<readonly [number, number]> = [[30000, 32767]];
 
 const familyOf = (ip: string): IpFamily | undefined => ipVersionOf(ip) || undefined;
 
@@ -130,7 +135,18 @@ export function planServices(
         : []),
     ].map(canonical);
     if (clusterIPs.length === 0) continue; // headless, or not in this family
+    const ranges = ctx.nodePortRanges ?? DEFAULT_NODE_PORT_RANGES;
     for (const sp of svc.ports) {
+      let nodePort = nodePorts && sp.nodePort ? sp.nodePort : undefined;
+      if (
+        nodePort !== undefined &&
+        !ranges.some(([lo, hi]) => nodePort! >= lo && nodePort! <= hi)
+      ) {
+        problems.push(
+          `service ${id} port ${sp.name ?? sp.port}: node port ${nodePort} is outside kubeNodePortRanges ${ranges.map(([lo, hi]) => (lo === hi ? lo : `${lo}:${hi}`)).join(',')}; not programmed`,
+        );
+        nodePort = undefined;
+      }
       const protocol = sp.protocol ?? 'TCP';
       const endpoints = endpointsFor(slicesBySvc.get(id) ?? [], sp, ctx.nodeName);
       ports.push({
@@ -138,7 +154,7 @@ export function planServices(
         protocol,
         port: sp.port,
         clusterIPs: clusterIPs.map(canonical),
-        nodePort: nodePorts && sp.nodePort ? sp.nodePort : undefined,
+        nodePort,
         externalIPs: [...new Set(externalIPs)],
         endpoints,
         affinitySeconds:

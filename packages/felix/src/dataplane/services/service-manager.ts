@@ -62,10 +62,11 @@ export class ServiceManager {
         this.poolsChanged();
         break;
       case 'config-update': {
+        this.proxy.setNodePortRanges(nodePortRanges(u.config.kubeNodePortRanges, this.o.logger));
         // absent from FelixConfiguration: the agent's own setting (environment or default)
         const v = u.config.serviceProxyEnabled;
         const on = v === undefined ? (this.o.enabled ?? false) : isTrue(v);
-        if (on === this.enabled) return;
+        if (on === this.enabled) break; // the ranges may have changed
         this.enabled = on;
         break;
       }
@@ -132,4 +133,23 @@ export class ServiceManager {
       },
     });
   }
+}
+
+/**
+ * FelixConfiguration kubeNodePortRanges (ports or "from:to", the API checked them) as
+ * ranges; absent or unreadable: Kubernetes' default 30000-32767.
+ */
+export function nodePortRanges(v: unknown, logger?: Logger): Array<[number, number]> {
+  if (v === undefined || v === null || v === '') return [[30000, 32767]];
+  const items = Array.isArray(v) ? v : String(v).split(',');
+  const out: Array<[number, number]> = [];
+  for (const item of items) {
+    const m = /^\s*(\d+)(?::(\d+))?\s*$/.exec(String(item));
+    if (!m) {
+      logger?.warn('kubeNodePortRanges: not a port or range, default used', { value: item });
+      return [[30000, 32767]];
+    }
+    out.push([Number(m[1]), Number(m[2] ?? m[1])]);
+  }
+  return out;
 }

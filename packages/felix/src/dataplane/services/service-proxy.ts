@@ -5,7 +5,13 @@
 // A service whose Service and EndpointSlice objects are the same objects as last time is
 // not planned or rendered again, so one change costs one service's work.
 import { runTool, type ToolInput, type ToolResult } from '@tortie/exec';
-import { planServices, type EndpointSlice, type IpFamily, type Service } from './model';
+import {
+  planServices,
+  type EndpointSlice,
+  type IpFamily,
+  type Service,
+  type ServicePortPlan,
+} from './model';
 import { diffScript, fullScript, sameItems } from './nft-diff';
 import { assemble, renderPort, tableRef, type Fragment, type NftState } from './nft-render';
 
@@ -20,6 +26,8 @@ export interface ServiceProxyOptions {
   exec?: NftExec;
   netns?: string;
   onProblem?: (problem: string) => void;
+  /** Node ports outside these are not programmed (default 30000-32767). */
+  nodePortRanges?: Array<[number, number]>;
 }
 
 export interface ApplyStats {
@@ -32,7 +40,15 @@ export interface ApplyStats {
 interface Rendered {
   service: Service;
   slices: EndpointSlice[];
+  plans: ServicePortPlan[];
   ports: [string, Fragment][];
+}
+
+/** A UDP service port as last programmed: where clients send, and its endpoints. */
+interface UdpTarget {
+  ips: string[];
+  nodePort?: number;
+  endpoints: Set<string>;
 }
 
 export class ServiceProxy {
@@ -43,6 +59,8 @@ export class ServiceProxy {
   /** per family, per service: what it rendered to, from which objects */
   private rendered = new Map<IpFamily, Map<string, Rendered>>();
   private readonly reported = new Set<string>();
+  /** per family, the UDP service ports as last programmed (stale conntrack entries) */
+  private udpApplied = new Map<IpFamily, Map<string, UdpTarget>>();
   private readonly exec: NftExec;
 
   constructor(private readonly o: ServiceProxyOptions) {
@@ -66,6 +84,13 @@ export class ServiceProxy {
     this.rendered.delete(family);
   }
 
+  /** The node port ranges changed: every service renders again. */
+  setNodePortRanges(ranges: Array<[number, number]>): void {
+    if (JSON.stringify(ranges) === JSON.stringify(this.o.nodePortRanges)) return;
+    this.o.nodePortRanges = ranges;
+    this.rendered.clear();
+  }
+
   /** Forget what was applied: the next apply rewrites every table. */
   resync(): void {
     this.applied.clear();
@@ -86,6 +111,7 @@ export class ServiceProxy {
         }
       }
       this.applied.set(family, next);
+      await this.flushStaleUdp(family);
       stats.push({ family, lines: script === '' ? 0 : script.split('\n').length - 1, full: !prev });
     }
     return stats;
@@ -125,10 +151,16 @@ export class ServiceProxy {
         const { ports, problems } = planServices([service], slices, {
           nodeName: this.o.nodeName,
           family,
+          nodePortRanges: this.o.nodePortRanges,
         });
         this.report(problems);
         const opts = { family, clusterCidrs: cidrs };
-        r = { service, slices, ports: ports.map((p) => [p.key, renderPort(p, opts)]) };
+        r = {
+          service,
+          slices,
+          plans: ports,
+          ports: ports.map((p) => [p.key, renderPort(p, opts)]),
+        };
       }
       next.set(id, r);
       for (const [k, frag] of r.ports) fragments.set(k, frag);
@@ -137,6 +169,55 @@ export class ServiceProxy {
     const state = assemble(family, cidrs, fragments);
     this.report(state.conflicts.map((c) => `two services claim ${c}`));
     return state;
+  }
+
+  /**
+   * As kube-proxy: UDP has no connection to end, so a conntrack entry keeps sending a
+   * client's datagrams to an endpoint that is gone (until it times out, or for ever while
+   * the client keeps sending). Entries towards removed endpoints are deleted, and when a
+   * service port gets its first endpoint, the entries of its addresses (datagrams that
+   * were refused) are.
+   */
+  private async flushStaleUdp(family: IpFamily): Promise<void> {
+    const now = new Map<string, UdpTarget>();
+    for (const r of this.rendered.get(family)?.values() ?? [])
+      for (const p of r.plans)
+        if (p.protocol === 'UDP')
+          now.set(p.key, {
+            ips: [...p.clusterIPs, ...p.externalIPs],
+            nodePort: p.nodePort,
+            endpoints: new Set(p.endpoints.map((e) => e.ip)),
+          });
+    const before = this.udpApplied.get(family);
+    this.udpApplied.set(family, now);
+    if (!before) return; // nothing known to be stale on the first apply
+    const flushes: string[][] = [];
+    const f = ['-f', family === 6 ? 'ipv6' : 'ipv4', '-p', 'udp'];
+    for (const [key, old] of before) {
+      const cur = now.get(key);
+      for (const ep of old.endpoints) {
+        if (cur?.endpoints.has(ep)) continue;
+        for (const ip of old.ips) flushes.push([...f, '--orig-dst', ip, '--dst-nat', ep]);
+        if (old.nodePort)
+          flushes.push([...f, '--orig-port-dst', String(old.nodePort), '--dst-nat', ep]);
+      }
+    }
+    for (const [key, cur] of now) {
+      if (cur.endpoints.size === 0 || (before.get(key)?.endpoints.size ?? 0) > 0) continue;
+      for (const ip of cur.ips) flushes.push([...f, '--orig-dst', ip]);
+      if (cur.nodePort) flushes.push([...f, '--orig-port-dst', String(cur.nodePort)]);
+    }
+    for (const args of flushes) {
+      // a flush that fails leaves entries to time out: reported, never failing the apply
+      const r = await this.exec(['conntrack', '-D', ...args]).catch((e: Error) => ({
+        code: -1,
+        stdout: '',
+        stderr: e.message,
+      }));
+      // exit 1 with "0 flow entries have been deleted": there was nothing to flush
+      if (r.code !== 0 && !/0 flow entries/.test(r.stderr))
+        this.report([`conntrack -D ${args.join(' ')} failed: ${r.stderr.trim()}`]);
+    }
   }
 
   private report(problems: string[]): void {
