@@ -579,15 +579,10 @@ const bgpPeerSpec = z
     ttlSecurity: z.number().int().min(0).max(254).optional(),
     /** Calico's static route to the peer through this gateway; stored, not acted on */
     reachableBy: ip.optional(),
-    /** "Auto" is what tortie does; Self and Keep would change the next hop we send */
-    nextHopMode: z
-      .enum(['Auto', 'Self', 'Keep'])
-      .refine((m) => m === 'Auto', 'tortie does not support nextHopMode Self or Keep')
-      .optional(),
-    reversePeering: z
-      .enum(['Auto', 'Manual'])
-      .refine((m) => m === 'Auto', 'tortie does not support reversePeering Manual')
-      .optional(),
+    /** the next hop we send this peer: BGP's default (Auto), always ours, or the original */
+    nextHopMode: z.enum(['Auto', 'Self', 'Keep']).optional(),
+    /** Manual: a peerSelector's nodes do not peer back unless a BGPPeer of theirs says so */
+    reversePeering: z.enum(['Auto', 'Manual']).optional(),
     // each would change who we peer with, as whom, or which routes pass
     localASNumber: unsupported('a per-peer local AS number (localASNumber)'),
     numAllowedLocalASNumbers: unsupported('numAllowedLocalASNumbers'),

@@ -15,7 +15,7 @@
 // (Calico accepts it; tortie refuses it with "tortie does not support ...", because
 // ignoring it would be unsafe: Service matches in rules, IPPool namespaceSelector and
 // assignmentMode Manual, BGPPeer localWorkloadSelector / filters / localASNumber /
-// numAllowedLocalASNumbers / nextHopMode other than Auto / reversePeering Manual).
+// numAllowedLocalASNumbers).
 //
 // Left out, with the reason:
 // - BGPFilter rows (2053-2452), StagedGlobalNetworkPolicy / StagedNetworkPolicy rows

@@ -57,8 +57,7 @@ function shared(c: PeerContext, p: Peer, asNumber: number) {
     ...(bfd ? { bfd } : {}),
     ...(s.ttlSecurity ? { ttlSecurity: s.ttlSecurity } : {}),
     ...(s.password ? { password: s.password.secretKeyRef } : {}),
-    // keepOriginalNextHop only means something towards eBGP peers (buildPeerFromData)
-    ...(s.keepOriginalNextHop && asNumber !== c.myAsn ? { keepOriginalNextHop: true } : {}),
+    ...nextHopOf(s, asNumber !== c.myAsn),
     restartTimeS:
       s.maxRestartTime !== undefined ? restartSeconds(s.maxRestartTime) : DEFAULT_RESTART_S,
   };
@@ -125,6 +124,8 @@ function nodesAt(c: PeerContext, address: string, asNumber: number, port: number
 /** Whether this node is the far end of a BGPPeer, and so peers back (reversePeering Auto). */
 function reversedTo(c: PeerContext, p: Peer): boolean {
   const s = p.spec;
+  // Manual: the selected nodes peer back only through a BGPPeer of their own
+  if (s.reversePeering === 'Manual') return false;
   if (s.peerSelector !== undefined) return matches(parseSelector(s.peerSelector), c.me.labels);
   if (s.peerIP === undefined) return false;
   // by peerIP: only in the peerIP's family
@@ -133,4 +134,16 @@ function reversedTo(c: PeerContext, p: Peer): boolean {
   if (!address || familyOf(address) !== c.family) return false;
   const asNumber = s.asNumber ?? c.settings.asNumber;
   return nodesAt(c, address, asNumber, port).some((n) => n.name === c.me.name);
+}
+
+/**
+ * confd's next hop rule (bgp_processor.go): nextHopMode Self or Keep for any peer; else
+ * the legacy keepOriginalNextHop, which only means something towards eBGP peers.
+ */
+function nextHopOf(s: Peer['spec'], ebgp: boolean): Partial<BgpPeer> {
+  if (s.nextHopMode === 'Self') return { nextHopSelf: true };
+  if (s.nextHopMode === 'Keep') return { keepOriginalNextHop: true };
+  if (s.nextHopMode === undefined && s.keepOriginalNextHop && ebgp)
+    return { keepOriginalNextHop: true };
+  return {};
 }

@@ -34,7 +34,7 @@ export function peerConfig(p: BgpPeer, me: BgpConfig): PeerConfigInput {
     routeReflectorClient: p.rrClient ?? false,
     // eBGP peers (ToR) get our address as next hop, or another node's when it shares
     // the ToR's subnet (third party); iBGP mesh keeps the node's own
-    nextHopSelf: p.asNumber !== me.asNumber && !p.keepOriginalNextHop,
+    nextHopSelf: p.nextHopSelf || (p.asNumber !== me.asNumber && !p.keepOriginalNextHop),
     ...(p.asNumber !== me.asNumber && me.localSubnet ? { sharedSubnet: me.localSubnet } : {}),
     ttlSecurity: p.ttlSecurity,
     ...(p.md5Key !== undefined ? { password: p.md5Key } : {}),

@@ -29,8 +29,10 @@ export interface BgpPeer {
   /** Wait for the peer to connect (the lexically lower address waits: context.ts). */
   passive?: boolean;
   ttlSecurity?: number;
-  /** Towards an eBGP peer: pass on the original next hop, not ours. */
+  /** Pass on the original next hop, not ours (nextHopMode Keep; keepOriginalNextHop to eBGP). */
   keepOriginalNextHop?: boolean;
+  /** Always send our own address as next hop, iBGP too (nextHopMode Self). */
+  nextHopSelf?: boolean;
   /** Graceful restart time we announce (maxRestartTime, nodeMeshMaxRestartTime, else 120 s). */
   restartTimeS: number;
   /** BFD under the session (BGPConfiguration default's bfd, a BGPPeer's over it). */

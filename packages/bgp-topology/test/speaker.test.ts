@@ -184,3 +184,16 @@ describe('passwords', () => {
     }
   });
 });
+
+test("nextHopMode reaches the speaker's nextHopSelf: Self on iBGP, Keep on eBGP, else BGP's default", () => {
+  const me = { ...base, peers: [] };
+  const p = (asNumber: number, extra: object = {}) =>
+    peerConfig(
+      { name: 'x', address: '192.0.2.1', port: 179, asNumber, restartTimeS: 120, ...extra },
+      me,
+    ).nextHopSelf;
+  expect(p(64512)).toBe(false); // iBGP keeps the next hop
+  expect(p(64512, { nextHopSelf: true })).toBe(true);
+  expect(p(65100)).toBe(true); // eBGP: ours
+  expect(p(65100, { keepOriginalNextHop: true })).toBe(false);
+});

@@ -35,6 +35,45 @@ interface Case {
 const meshKey = { secretKeyRef: { name: 'bgp-secrets', key: 'mesh' } };
 
 const cases: Case[] = [
+  // ---- nextHopMode and reversePeering (confd: bgp_processor.go, client.go) -------------
+  {
+    what: 'nextHopMode Self: our address as next hop, iBGP too; Keep: the original, eBGP too',
+    me: 'n5',
+    rs: [
+      meshOff,
+      n5,
+      peer('rs', { peerIP: '10.0.0.50', asNumber: 64512, nextHopMode: 'Self' }),
+      peer('tor', { peerIP: '192.0.2.1', asNumber: 65100, nextHopMode: 'Keep' }),
+      peer('auto', { peerIP: '192.0.2.2', asNumber: 65100, nextHopMode: 'Auto' }),
+    ],
+    v4: ['10.0.0.50:179 as 64512 self', '192.0.2.1:179 as 65100 keep', '192.0.2.2:179 as 65100'],
+  },
+  {
+    what: 'reversePeering Manual: the nodes a peerSelector picks do not peer back by themselves',
+    me: 'n8',
+    rs: [
+      meshOff,
+      node('n5', '10.0.0.5/24', {}, { edge: 'yes' }),
+      node('n8', '10.0.0.8/24', {}, { spine: 'yes' }),
+      peer('edge-to-spine', {
+        nodeSelector: "edge == 'yes'",
+        peerSelector: "spine == 'yes'",
+        reversePeering: 'Manual',
+      }),
+    ],
+    v4: [],
+  },
+  {
+    what: 'reversePeering Auto (the default): they do',
+    me: 'n8',
+    rs: [
+      meshOff,
+      node('n5', '10.0.0.5/24', {}, { edge: 'yes' }),
+      node('n8', '10.0.0.8/24', {}, { spine: 'yes' }),
+      peer('edge-to-spine', { nodeSelector: "edge == 'yes'", peerSelector: "spine == 'yes'" }),
+    ],
+    v4: ['10.0.0.5:179 as 64512'],
+  },
   // ---- passwords: nodeMeshPassword keys the mesh, a BGPPeer's password its sessions --------
   {
     what: 'nodeMeshPassword: every mesh session has the key; a BGPPeer without one has none',
