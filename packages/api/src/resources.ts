@@ -585,7 +585,8 @@ const bgpPeerSpec = z
     reversePeering: z.enum(['Auto', 'Manual']).optional(),
     // each would change who we peer with, as whom, or which routes pass
     localASNumber: unsupported('a per-peer local AS number (localASNumber)'),
-    numAllowedLocalASNumbers: unsupported('numAllowedLocalASNumbers'),
+    /** routes whose path holds our AS up to this many times pass (loop check relaxed) */
+    numAllowedLocalASNumbers: z.number().int().min(0).max(255).optional(),
     filters: unsupported('BGP filters (filters)'),
     localWorkloadSelector: unsupported('BGP peering with workloads (localWorkloadSelector)'),
     /** BFD for this peer's sessions, field by field over BGPConfiguration default's. */

@@ -110,6 +110,11 @@ export const peerConfigSchema = z
      * (RFC 4271 §6.3, RFC 7606 §7.2), as FRR's enforce-first-as; off for route servers.
      */
     enforceFirstAs: z.boolean().default(true),
+    /**
+     * eBGP: routes whose AS_PATH holds our AS up to this many times are accepted (BIRD's
+     * "allow local as", Calico's numAllowedLocalASNumbers); default 0, RFC 4271's loop check.
+     */
+    allowOwnAs: z.number().int().min(0).max(255).optional(),
     /** Absent: no BFD for this peer. */
     bfd: peerBfdSchema.optional(),
   })

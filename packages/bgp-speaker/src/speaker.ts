@@ -301,6 +301,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       rrClient: cfg.routeReflectorClient,
       nextHopSelf: cfg.nextHopSelf,
       sharedSubnet: cfg.sharedSubnet,
+      allowOwnAs: cfg.allowOwnAs,
     };
     const entry: PeerEntry = {
       peer,

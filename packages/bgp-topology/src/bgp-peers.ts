@@ -58,6 +58,7 @@ function shared(c: PeerContext, p: Peer, asNumber: number) {
     ...(s.ttlSecurity ? { ttlSecurity: s.ttlSecurity } : {}),
     ...(s.password ? { password: s.password.secretKeyRef } : {}),
     ...nextHopOf(s, asNumber !== c.myAsn),
+    ...(s.numAllowedLocalASNumbers ? { allowOwnAs: s.numAllowedLocalASNumbers } : {}),
     restartTimeS:
       s.maxRestartTime !== undefined ? restartSeconds(s.maxRestartTime) : DEFAULT_RESTART_S,
   };

@@ -37,6 +37,7 @@ export function peerConfig(p: BgpPeer, me: BgpConfig): PeerConfigInput {
     nextHopSelf: p.nextHopSelf || (p.asNumber !== me.asNumber && !p.keepOriginalNextHop),
     ...(p.asNumber !== me.asNumber && me.localSubnet ? { sharedSubnet: me.localSubnet } : {}),
     ttlSecurity: p.ttlSecurity,
+    ...(p.allowOwnAs ? { allowOwnAs: p.allowOwnAs } : {}),
     ...(p.md5Key !== undefined ? { password: p.md5Key } : {}),
     // bird.cfg's per-peer `graceful restart time` (maxRestartTime, nodeMeshMaxRestartTime)
     gracefulRestart: { restartTimeS: p.restartTimeS },

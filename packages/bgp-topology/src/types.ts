@@ -33,6 +33,8 @@ export interface BgpPeer {
   keepOriginalNextHop?: boolean;
   /** Always send our own address as next hop, iBGP too (nextHopMode Self). */
   nextHopSelf?: boolean;
+  /** Our AS may appear this many times in the peer's paths (numAllowedLocalASNumbers). */
+  allowOwnAs?: number;
   /** Graceful restart time we announce (maxRestartTime, nodeMeshMaxRestartTime, else 120 s). */
   restartTimeS: number;
   /** BFD under the session (BGPConfiguration default's bfd, a BGPPeer's over it). */

@@ -53,6 +53,7 @@ export function peerLines(c: BgpConfig, family: 4 | 6): string[] {
         p.ttlSecurity ? `ttl=${p.ttlSecurity}` : '',
         p.keepOriginalNextHop ? 'keep' : '',
         p.nextHopSelf ? 'self' : '',
+        p.allowOwnAs ? `allowas=${p.allowOwnAs}` : '',
         p.restartTimeS !== 120 ? `gr=${p.restartTimeS}` : '',
         p.bfd ? `bfd=${p.bfd.minTxMs}/${p.bfd.minRxMs}x${p.bfd.multiplier}` : '',
         p.password ? `md5=${p.password.name}/${p.password.key}` : '',

@@ -49,6 +49,16 @@ const cases: Case[] = [
     v4: ['10.0.0.50:179 as 64512 self', '192.0.2.1:179 as 65100 keep', '192.0.2.2:179 as 65100'],
   },
   {
+    what: "numAllowedLocalASNumbers: our AS may appear that many times in the peer's paths",
+    me: 'n5',
+    rs: [
+      meshOff,
+      n5,
+      peer('tor', { peerIP: '192.0.2.1', asNumber: 65100, numAllowedLocalASNumbers: 2 }),
+    ],
+    v4: ['192.0.2.1:179 as 65100 allowas=2'],
+  },
+  {
     what: 'reversePeering Manual: the nodes a peerSelector picks do not peer back by themselves',
     me: 'n8',
     rs: [

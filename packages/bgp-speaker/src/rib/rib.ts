@@ -108,7 +108,10 @@ export class Rib {
     this.peers.set(peer.id, {
       in:
         kept ??
-        new AdjRibIn(peer, this.store, this.local, { allowOwnAs: this.opts.allowOwnAs, onReject }),
+        new AdjRibIn(peer, this.store, this.local, {
+          allowOwnAs: peer.allowOwnAs ?? this.opts.allowOwnAs,
+          onReject,
+        }),
       group,
       groupKey,
     });

@@ -25,6 +25,8 @@ export interface PeerInfo {
    * sends traffic straight to the router that has the route instead of through us.
    */
   sharedSubnet?: string;
+  /** How many times our AS may appear in a path from this peer (BIRD's "allow local as"). */
+  allowOwnAs?: number;
 }
 
 /**
