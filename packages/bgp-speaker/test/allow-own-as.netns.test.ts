@@ -2,9 +2,8 @@
 // peer allows it (BIRD's "allow local as", Calico's numAllowedLocalASNumbers). GoBGP in a
 // namespace sends three routes whose paths hold our AS zero, one and two times; the real
 // tortie-bgp daemon keeps what its setting allows.
-import { Fabric, GoBgp, Testbed, describeIf, waitUntil } from '@tortie/testbed';
-import type { SpeakerConfigInput } from '../src/config';
-import { SpeakerProcess } from '../src/speaker-process';
+import { GoBgp, Testbed, describeIf, waitUntil } from '@tortie/testbed';
+import { speakerAndRouter } from './netns-pair';
 
 const US = '10.0.0.1';
 const THEM = '10.0.0.2';
@@ -19,31 +18,13 @@ const ROUTES = {
 async function learned(allowOwnAs: number | undefined): Promise<string[]> {
   const tb = new Testbed();
   try {
-    const fabric = await Fabric.create(tb, 'switch');
-    const us = await tb.netns('us');
-    const them = await tb.netns('gobgp');
-    await fabric.attach(us, { v4: `${US}/24` });
-    await fabric.attach(them, { v4: `${THEM}/24` });
-    const config: SpeakerConfigInput = {
+    const { them, speaker } = await speakerAndRouter(tb, {
+      us: US,
+      them: THEM,
       asn: OUR_AS,
-      routerId: US,
-      listen: { address: '0.0.0.0', port: 179 },
-      nextHop: { ipv4: US },
-      peers: [
-        {
-          address: THEM,
-          asn: THEIR_AS,
-          families: ['ipv4'],
-          connectRetryTime: 1,
-          ...(allowOwnAs !== undefined ? { allowOwnAs } : {}),
-        },
-      ],
-    };
-    const speaker = await SpeakerProcess.start(
-      (argv, opts) => us.spawn(argv, opts),
-      tb.tempDir('us'),
-      config,
-    );
+      peer: { asn: THEIR_AS, ...(allowOwnAs !== undefined ? { allowOwnAs } : {}) },
+      routerName: 'gobgp',
+    });
     const g = await GoBgp.start(tb, them, {
       asn: THEIR_AS,
       routerId: THEM,

@@ -5,9 +5,8 @@
 // withdraw each other's routes long before the 90 s hold time. Forged BFD packets (TTL
 // below 255, a bad length, unknown or spoofed discriminators) are dropped and counted.
 import path from 'node:path';
-import { Bird, Fabric, Frr, Testbed, describeIf, waitUntil, type Netns } from '@tortie/testbed';
-import type { SpeakerConfigInput } from '../src/config';
-import { SpeakerProcess } from '../src/speaker-process';
+import { Bird, Frr, Testbed, describeIf, waitUntil } from '@tortie/testbed';
+import { speakerAndRouter, type Pair } from './netns-pair';
 
 const US = '10.0.0.1';
 const THEM = '10.0.0.2';
@@ -27,45 +26,23 @@ interface Router {
   established(): Promise<boolean>;
 }
 
-interface Setup {
-  tb: Testbed;
-  fabric: Fabric;
-  us: Netns;
-  them: Netns;
-  speaker: SpeakerProcess;
-}
+type Setup = Pair & { tb: Testbed };
 
 async function setup(tb: Testbed, bfd: object | undefined = FAST): Promise<Setup> {
-  const fabric = await Fabric.create(tb, 'switch');
-  const us = await tb.netns('us');
-  const them = await tb.netns('router');
-  await fabric.attach(us, { v4: `${US}/24` });
-  await fabric.attach(them, { v4: `${THEM}/24` });
-  const config: SpeakerConfigInput = {
+  const pair = await speakerAndRouter(tb, {
+    us: US,
+    them: THEM,
     asn: OUR_AS,
-    routerId: US,
-    listen: { address: '0.0.0.0', port: 179 },
-    nextHop: { ipv4: US },
-    peers: [
-      {
-        address: THEM,
-        asn: THEIR_AS,
-        families: ['ipv4'],
-        holdTime: HOLD_S,
-        connectRetryTime: 1,
-        errorWaitTime: [0.5, 2],
-        ...(bfd ? { bfd } : {}),
-      },
-    ],
-    originate: [{ prefix: OURS }],
-  };
-  const speaker = await SpeakerProcess.start(
-    (argv, opts) => us.spawn(argv, opts),
-    tb.tempDir('us'),
-    config,
-    { logLevel: 'debug' },
-  );
-  return { tb, fabric, us, them, speaker };
+    peer: {
+      asn: THEIR_AS,
+      holdTime: HOLD_S,
+      errorWaitTime: [0.5, 2],
+      ...(bfd ? { bfd } : {}),
+    },
+    originate: [OURS],
+    logLevel: 'debug',
+  });
+  return { tb, ...pair };
 }
 
 async function ourBfd(s: Setup) {

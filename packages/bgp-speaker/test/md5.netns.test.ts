@@ -3,9 +3,8 @@
 // routes flow, whichever end dials; with another key, or a key on one end only, the
 // kernel drops the segments and the session never comes up. That both "one end only"
 // cases fail is what shows that we sign our segments and that we check theirs.
-import { Bird, Fabric, Frr, Testbed, describeIf, waitUntil, type Netns } from '@tortie/testbed';
-import type { SpeakerConfigInput } from '../src/config';
-import { SpeakerProcess } from '../src/speaker-process';
+import { Bird, Frr, Testbed, describeIf, waitUntil } from '@tortie/testbed';
+import { speakerAndRouter, type Pair } from './netns-pair';
 
 const US = '10.0.0.1';
 const THEM = '10.0.0.2';
@@ -17,43 +16,17 @@ const KEY = 'tortie-md5-key';
 /** Long enough for several connection attempts each way (both retry every second). */
 const NEVER_MS = 8000;
 
-interface Setup {
-  tb: Testbed;
-  us: Netns;
-  them: Netns;
-  speaker: SpeakerProcess;
-}
+type Setup = Pair & { tb: Testbed };
 
 async function setup(tb: Testbed, peer: { password?: string; passive?: boolean }): Promise<Setup> {
-  const fabric = await Fabric.create(tb, 'switch');
-  const us = await tb.netns('us');
-  const them = await tb.netns('router');
-  await fabric.attach(us, { v4: `${US}/24` });
-  await fabric.attach(them, { v4: `${THEM}/24` });
-  const config: SpeakerConfigInput = {
+  const pair = await speakerAndRouter(tb, {
+    us: US,
+    them: THEM,
     asn: OUR_AS,
-    routerId: US,
-    listen: { address: '0.0.0.0', port: 179 },
-    nextHop: { ipv4: US },
-    peers: [
-      {
-        address: THEM,
-        asn: THEIR_AS,
-        families: ['ipv4'],
-        holdTime: 9,
-        connectRetryTime: 1,
-        errorWaitTime: [0.5, 1],
-        ...peer,
-      },
-    ],
-    originate: [{ prefix: OURS }],
-  };
-  const speaker = await SpeakerProcess.start(
-    (argv, opts) => us.spawn(argv, opts),
-    tb.tempDir('us'),
-    config,
-  );
-  return { tb, us, them, speaker };
+    peer: { asn: THEIR_AS, holdTime: 9, errorWaitTime: [0.5, 1], ...peer },
+    originate: [OURS],
+  });
+  return { tb, ...pair };
 }
 
 /** A testbed for one setup, cleaned up (namespaces, daemons) also when the setup fails. */

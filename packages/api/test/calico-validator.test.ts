@@ -1,11 +1,20 @@
-// libcalico-go's validator table (see the cases file) run through parseResource: what
-// Calico accepts is accepted, what it refuses is refused with a message naming the field.
+// libcalico-go's validator table (see the two cases files: policy and BGP kinds; metadata,
+// endpoints and configuration kinds) run through parseResource: what Calico accepts is
+// accepted, what it refuses is refused with a message naming the field, and what tortie
+// does not implement is refused saying so.
 import { parseResource, ValidationError } from '../src';
-import { ROWS } from './calico-validator-resources.cases';
+import { ROWS as POLICY_ROWS } from './calico-validator-policy.cases';
+import { ROWS as RESOURCE_ROWS } from './calico-validator-resources.cases';
+
+type Manifest = { name?: string; labels?: unknown; annotations?: unknown; spec: unknown };
+const ROWS: Array<[string, string, Manifest, boolean | 'unsupported']> = [
+  ...POLICY_ROWS,
+  ...RESOURCE_ROWS,
+];
 
 const NAMESPACED = new Set(['WorkloadEndpoint', 'NetworkSet', 'NetworkPolicy']);
 
-function doc(kind: string, m: (typeof ROWS)[number][2]) {
+function doc(kind: string, m: Manifest) {
   return {
     apiVersion: 'projectcalico.org/v3',
     kind,
@@ -19,7 +28,7 @@ function doc(kind: string, m: (typeof ROWS)[number][2]) {
   };
 }
 
-function problems(kind: string, m: (typeof ROWS)[number][2]): string[] {
+function problems(kind: string, m: Manifest): string[] {
   try {
     parseResource(doc(kind, m));
     return [];
