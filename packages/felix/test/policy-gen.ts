@@ -221,7 +221,8 @@ const portListArb = (emptyLists: boolean): fc.Arbitrary<Port[]> =>
 
 // ---- Calico rules --------------------------------------------------------------------------
 
-const PORT_PROTOCOLS: Protocol[] = ['TCP', 'UDP', 'SCTP', 'UDPLite', 6, 17, 132, 136];
+// Calico's validator: ports only with TCP, UDP or SCTP (UDPLite has none there)
+const PORT_PROTOCOLS: Protocol[] = ['TCP', 'UDP', 'SCTP', 6, 17, 132];
 const PROTOCOLS: Protocol[] = [
   'TCP',
   'UDP',
