@@ -3,8 +3,9 @@
 // line, which under a burst of pods on a small node is most of the ADD. So this binary
 // only sends the command to the node agent's socket (the config's "agent_socket"), where
 // the TypeScript plugin runs on the agent's datastore connection, and prints the answer.
-// When no agent answers it execs the full TypeScript plugin (cli.js beside it) with the
-// same stdin and environment.
+// When no agent answers it execs the full TypeScript plugin with the same stdin and
+// environment: tortie-cni.d/cli.js with tortie-cni.d/node beside it where install-cni put
+// them on a host (fallback-tree.ts), else cli.js beside it with NODE_BINARY.
 //
 // Wire format (agent-server.ts): request {"env":{CNI_*...},"input":"<stdin>"} then EOF;
 // answer "<exit code>\n" followed by the bytes for stdout.
@@ -166,13 +167,24 @@ static int via_agent(const char *path, const buf_t *input) {
 
 // No agent: the TypeScript plugin runs here, reading the same stdin from a pipe.
 static int run_plugin_here(const buf_t *input) {
-  char self[PATH_MAX], cli[PATH_MAX + 16];
+  char self[PATH_MAX], cli[PATH_MAX + 32];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
   if (n < 0) return perror("tortie-cni: /proc/self/exe"), 1;
   self[n] = 0;
   char *slash = strrchr(self, '/');
   *slash = 0;
-  snprintf(cli, sizeof cli, "%s/cli.js", self);
+  // installed on a host: the fallback install-cni copied beside this binary, with its
+  // own Node; in a checkout or the image: cli.js beside it
+  char node_here[PATH_MAX + 32];
+  snprintf(cli, sizeof cli, "%s/tortie-cni.d/cli.js", self);
+  snprintf(node_here, sizeof node_here, "%s/tortie-cni.d/node", self);
+  const char *node = getenv("TORTIE_NODE_BINARY");
+  if (access(cli, R_OK) == 0) {
+    if ((!node || !*node) && access(node_here, X_OK) == 0) node = node_here;
+  } else {
+    snprintf(cli, sizeof cli, "%s/cli.js", self);
+  }
+  if (!node || !*node) node = NODE_BINARY;
   int p[2];
   if (pipe(p) < 0) return perror("tortie-cni: pipe"), 1;
   // the config is small; grow the pipe so it is written whole before the exec
@@ -182,8 +194,6 @@ static int run_plugin_here(const buf_t *input) {
   close(p[1]);
   dup2(p[0], 0);
   close(p[0]);
-  const char *node = getenv("TORTIE_NODE_BINARY");
-  if (!node || !*node) node = NODE_BINARY;
   execl(node, node, cli, (char *)NULL);
   fprintf(stderr, "tortie-cni: cannot run %s %s: %s\n", node, cli, strerror(errno));
   return 1;

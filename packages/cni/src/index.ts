@@ -41,6 +41,13 @@ export { runCommand, type SharedDeps, type CommandOutput } from './run-command';
 export { serveCni } from './agent-server';
 export { installFileAtomically, writeFileAtomically, InstallError } from './install-file';
 export {
+  FALLBACK_DIR,
+  copies,
+  findAppRoot,
+  installFallback,
+  packageClosure,
+} from './fallback-tree';
+export {
   installCni,
   installCniSettings,
   renderConflist,

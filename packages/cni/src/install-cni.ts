@@ -1,5 +1,6 @@
 // install-cni: what the DaemonSet's init container does on every node, as Calico's
-// install-cni: copies tortie-cni into the host's CNI bin directory (atomically), writes a
+// install-cni: copies tortie-cni into the host's CNI bin directory (atomically) with the
+// node fallback it runs when no agent answers (fallback-tree.ts), writes a
 // kubeconfig for the plugin from the pod's service-account token (Kubernetes datastore),
 // and writes the network config list rendered from a template (the ConfigMap's
 // cni_network_config) with this node's name and the datastore settings filled in.
@@ -13,6 +14,7 @@
 // CNI_NET_DIR, which the plugin running on the host reads the kubeconfig from).
 import fs from 'node:fs';
 import path from 'node:path';
+import { findAppRoot, installFallback } from './fallback-tree';
 import { InstallError, installFileAtomically, writeFileAtomically } from './install-file';
 
 export interface InstallCniSettings {
@@ -26,6 +28,12 @@ export interface InstallCniSettings {
   mtu: number;
   /** The plugin binary to install (dist/tortie-cni beside this file). */
   plugin: string;
+  /**
+   * The forwarder's node fallback (fallback-tree.ts): the app root holding the plugin's
+   * packages, the plugin's cli.js in it and the Node binary to copy. Absent: only the
+   * binary is installed (a plugin that is not the built one, as in unit tests).
+   */
+  fallback?: { root: string; cli: string; node: string };
   /** Kubernetes datastore: the API server and the token to reach it. */
   kubernetes?: { host: string; port: string; serviceAccountDir: string };
   /** Where the plugin on the host finds the kubeconfig. */
@@ -57,8 +65,11 @@ export const DEFAULT_CNI_TEMPLATE = `{
 export function installCniSettings(
   env: NodeJS.ProcessEnv,
   pluginDir = __dirname,
+  fallbackRoot: string | undefined = pluginDir === __dirname ? findAppRoot(__dirname) : undefined,
 ): InstallCniSettings {
   const problems: string[] = [];
+  if (pluginDir === __dirname && !fallbackRoot)
+    problems.push(`no node_modules with @tortie/cni above ${__dirname} (the fallback's packages)`);
   const datastoreType = (env.DATASTORE_TYPE ?? 'kubernetes').toLowerCase();
   if (datastoreType !== 'kubernetes' && datastoreType !== 'etcdv3')
     problems.push(`DATASTORE_TYPE=${env.DATASTORE_TYPE}: not one of kubernetes, etcdv3`);
@@ -100,6 +111,9 @@ export function installCniSettings(
     etcdEndpoints,
     mtu,
     plugin: path.join(pluginDir, 'tortie-cni'),
+    fallback: fallbackRoot
+      ? { root: fallbackRoot, cli: path.join(__dirname, 'cli.js'), node: process.execPath }
+      : undefined,
     kubernetes,
     hostNetDir: env.HOST_CNI_NET_DIR ?? '/etc/cni/net.d',
     kubeconfigName: env.KUBECONFIG_NAME ?? 'tortie-kubeconfig',
@@ -199,7 +213,10 @@ export async function writeKubeconfig(s: InstallCniSettings): Promise<string> {
 export async function installCni(s: InstallCniSettings): Promise<string[]> {
   // render first: a bad template changes nothing on the host
   const conflist = renderConflist(s.template, templateValues(s));
-  const written = [await installFileAtomically(s.plugin, s.binDir, { name: 'tortie-cni' })];
+  const written: string[] = [];
+  // the fallback first: a new forwarder always finds its fallback in place
+  if (s.fallback) written.push(installFallback({ ...s.fallback, binDir: s.binDir }));
+  written.push(await installFileAtomically(s.plugin, s.binDir, { name: 'tortie-cni' }));
   if (s.kubernetes) {
     await writeKubeconfig(s);
     written.push(path.join(s.netDir, s.kubeconfigName));

@@ -143,7 +143,7 @@ describe('install-cni', () => {
     fs.writeFileSync(path.join(dir, 'bin'), 'not a directory');
     const r = await runCli(env);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`cannot install ${path.join(dir, 'bin', 'tortie-cni')}: ENOTDIR`);
+    expect(r.stderr).toContain(`cannot install ${path.join(dir, 'bin', 'tortie-cni.d')}: ENOTDIR`);
   });
 
   test('the binary installs the built tortie-cni', async () => {
