@@ -1,7 +1,7 @@
 // The tortie/node image as a node runs it: built by `npm run image` (deploy/image/build.js:
 // no engine, no registry), unpacked by umoci, every command run by real `runc run` as root.
 // The image is built once for this file, into a temp dir.
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -135,6 +135,17 @@ describeIf(['root', 'runc'], 'the tortie/node image under runc', () => {
     );
     expect(kc.clusters[0].cluster.server).toBe('https://[fd00::1]:6443');
     expect(kc.users[0].user.token).toBe('sa-token');
+    // the forwarder's node fallback, taken from the image: the host has no Node, so the
+    // installed forwarder with no agent answers from tortie-cni.d alone
+    const fallback = path.join(host, 'opt/cni/bin/tortie-cni.d');
+    expect(fs.statSync(path.join(fallback, 'node')).mode & 0o111).not.toBe(0);
+    const version = spawnSync(plugin, [], {
+      input: JSON.stringify({ cniVersion: '1.0.0', name: 'k8s-pod-network', type: 'tortie-cni' }),
+      env: { PATH: '/usr/bin:/bin', CNI_COMMAND: 'VERSION' },
+      encoding: 'utf8',
+    });
+    expect(version.stderr).toBe('');
+    expect(JSON.parse(version.stdout).supportedVersions).toContain('1.0.0');
 
     // without the token: the path named, non-zero, so the init container restarts
     fs.rmSync(path.join(host, 'sa', 'token'));

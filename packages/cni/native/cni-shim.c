@@ -175,12 +175,19 @@ static int run_plugin_here(const buf_t *input) {
   *slash = 0;
   // installed on a host: the fallback install-cni copied beside this binary, with its
   // own Node; in a checkout or the image: cli.js beside it
-  char node_here[PATH_MAX + 32];
+  char node_here[PATH_MAX + 32], loader[PATH_MAX + 32], libs[PATH_MAX + 32];
   snprintf(cli, sizeof cli, "%s/tortie-cni.d/cli.js", self);
   snprintf(node_here, sizeof node_here, "%s/tortie-cni.d/node", self);
+  snprintf(loader, sizeof loader, "%s/tortie-cni.d/ld.so", self);
+  snprintf(libs, sizeof libs, "%s/tortie-cni.d/lib", self);
   const char *node = getenv("TORTIE_NODE_BINARY");
+  int own_libs = 0;
   if (access(cli, R_OK) == 0) {
-    if ((!node || !*node) && access(node_here, X_OK) == 0) node = node_here;
+    if ((!node || !*node) && access(node_here, X_OK) == 0) {
+      node = node_here;
+      // Node's libraries from the image, through their own loader: the host's may differ
+      own_libs = access(loader, X_OK) == 0;
+    }
   } else {
     snprintf(cli, sizeof cli, "%s/cli.js", self);
   }
@@ -194,8 +201,10 @@ static int run_plugin_here(const buf_t *input) {
   close(p[1]);
   dup2(p[0], 0);
   close(p[0]);
-  execl(node, node, cli, (char *)NULL);
-  fprintf(stderr, "tortie-cni: cannot run %s %s: %s\n", node, cli, strerror(errno));
+  if (own_libs) execl(loader, loader, "--library-path", libs, node, cli, (char *)NULL);
+  else execl(node, node, cli, (char *)NULL);
+  fprintf(stderr, "tortie-cni: cannot run %s %s: %s\n", own_libs ? loader : node, cli,
+          strerror(errno));
   return 1;
 }
 

@@ -4,6 +4,9 @@
 // that needs Node and the plugin with the packages it loads, none of which the host has, so
 // install-cni copies them beside the forwarder:
 //   tortie-cni.d/node      the Node binary install-cni itself runs on
+//   tortie-cni.d/lib/      the shared libraries that Node loads, with the dynamic loader
+//                          as tortie-cni.d/ld.so: the forwarder runs Node through it, so
+//                          the host's own libc and libstdc++ (or their absence) do not matter
 //   tortie-cni.d/cli.js    loads app/<the plugin's cli.js>
 //   tortie-cni.d/app/      the plugin's package and its production dependencies, closed
 //                          under package.json "dependencies"/"optionalDependencies", laid
@@ -90,12 +93,29 @@ export function copies(rel: string, keep: string[]): 'dir-only' | 'all' | false 
   return keep.some((k) => k.startsWith(rel + path.sep)) ? 'dir-only' : false;
 }
 
+/**
+ * The shared objects a Node binary loads, as this process loaded them (process.report; no
+ * ldd in the image): the dynamic loader and the libraries. Pure over its input.
+ */
+export function sharedObjects(loaded: string[]): { loader?: string; libs: string[] } {
+  const files = loaded.filter((f) => path.isAbsolute(f));
+  const loader = files.find((f) => /^ld-(linux|musl)/.test(path.basename(f)));
+  return { loader, libs: files.filter((f) => f !== loader) };
+}
+
+function loadedObjects(): string[] {
+  const report = process.report?.getReport() as { sharedObjects?: string[] } | undefined;
+  return report?.sharedObjects ?? [];
+}
+
 /** Copies the fallback into binDir/tortie-cni.d, replacing the old one whole; its path. */
 export function installFallback(o: {
   root: string;
   binDir: string;
   node: string;
   cli: string;
+  /** The shared objects o.node loads (default: this process's, which runs o.node). */
+  loaded?: string[];
 }): string {
   const keep = packageClosure(o.root, path.resolve(o.cli, '../..'));
   const target = path.join(o.binDir, FALLBACK_DIR);
@@ -111,6 +131,13 @@ export function installFallback(o: {
     });
     fs.copyFileSync(o.node, path.join(fresh, 'node'));
     fs.chmodSync(path.join(fresh, 'node'), 0o755);
+    const { loader, libs } = sharedObjects(o.loaded ?? loadedObjects());
+    if (loader) {
+      fs.mkdirSync(path.join(fresh, 'lib'));
+      for (const lib of libs) fs.copyFileSync(lib, path.join(fresh, 'lib', path.basename(lib)));
+      fs.copyFileSync(loader, path.join(fresh, 'ld.so'));
+      fs.chmodSync(path.join(fresh, 'ld.so'), 0o755);
+    }
     const rel = path.relative(o.root, o.cli).split(path.sep).join('/');
     fs.writeFileSync(path.join(fresh, 'cli.js'), `require('./app/${rel}');\n`);
     // a directory cannot be renamed over a full one: move the old aside first

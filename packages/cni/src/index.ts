@@ -46,6 +46,7 @@ export {
   findAppRoot,
   installFallback,
   packageClosure,
+  sharedObjects,
 } from './fallback-tree';
 export {
   installCni,

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Etcd, Testbed, describeIf } from '@tortie/testbed';
-import { FALLBACK_DIR, copies } from '../src';
+import { FALLBACK_DIR, copies, sharedObjects } from '../src';
 
 const CLI = path.resolve(__dirname, '../dist/install-cni-cli.js');
 
@@ -31,6 +31,23 @@ describe('which paths the fallback copies', () => {
     ['packages/felix', false],
     ['packages/cnix', false],
   ])('%s: %s', (rel, want) => expect(copies(rel, keep)).toBe(want));
+});
+
+test('the shared objects to copy: the dynamic loader apart, the vdso left out', () => {
+  expect(
+    sharedObjects([
+      'linux-vdso.so.1',
+      '/lib/x86_64-linux-gnu/libstdc++.so.6',
+      '/lib/x86_64-linux-gnu/libc.so.6',
+      '/lib64/ld-linux-x86-64.so.2',
+    ]),
+  ).toEqual({
+    loader: '/lib64/ld-linux-x86-64.so.2',
+    libs: ['/lib/x86_64-linux-gnu/libstdc++.so.6', '/lib/x86_64-linux-gnu/libc.so.6'],
+  });
+  expect(sharedObjects(['/lib/ld-musl-x86_64.so.1']).loader).toBe('/lib/ld-musl-x86_64.so.1');
+  // a static Node: nothing to carry
+  expect(sharedObjects([])).toEqual({ loader: undefined, libs: [] });
 });
 
 function run(
@@ -121,6 +138,9 @@ describeIf(['etcd'], 'install-cni installs the node fallback of tortie-cni', () 
     // a second install replaces it whole and leaves nothing beside it
     expect((await install()).code).toBe(0);
     expect(fs.readdirSync(bin).sort()).toEqual(['tortie-cni', FALLBACK_DIR]);
+    // Node's shared libraries and their loader travel with it
+    expect(fs.statSync(path.join(fb, 'ld.so')).mode & 0o111).toBeTruthy();
+    expect(fs.existsSync(path.join(fb, 'lib', 'libc.so.6'))).toBe(true);
   });
 
   test('with no agent, the installed forwarder runs the plugin from the copy', async () => {
@@ -142,6 +162,15 @@ describeIf(['etcd'], 'install-cni installs the node fallback of tortie-cni', () 
     });
     expect(version.stderr).toBe('');
     expect(JSON.parse(version.stdout).supportedVersions).toContain('1.0.0');
+    // Node runs on the libraries install-cni copied, not the host's: the loader says so
+    const fb = path.join(bin, FALLBACK_DIR);
+    const traced = await run(forwarder, [], {
+      env: { ...cniEnv('VERSION'), LD_DEBUG: 'libs' },
+      input: JSON.stringify(conf),
+      cwd: dir,
+    });
+    expect(traced.stderr).toMatch(new RegExp(`calling init: ${fb}/lib/libc\\.so\\.6`));
+    expect(traced.stderr).not.toMatch(/calling init: \/(usr\/)?lib.*libc\.so/);
     // DEL of a container it never saw: the datastore is read (etcd3 from the copy), success
     const del = await run(forwarder, [], {
       env: cniEnv('DEL'),
