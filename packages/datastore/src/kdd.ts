@@ -227,3 +227,101 @@ export function k8sNodeToNode(node: K8sNode): Resource<'Node'> {
     },
   };
 }
+
+type ServiceSpec = Resource<'KubernetesService'>['spec'];
+type SliceSpec = Resource<'KubernetesEndpointSlice'>['spec'];
+
+/** core/v1 Service, the fields the service dataplane reads. */
+export interface K8sService {
+  metadata: K8sObjectMeta;
+  spec?: Partial<Record<keyof ServiceSpec, unknown>>;
+  status?: { loadBalancer?: { ingress?: Array<{ ip?: string }> } };
+}
+
+/** discovery.k8s.io/v1 EndpointSlice. */
+export interface K8sEndpointSlice {
+  metadata: K8sObjectMeta;
+  addressType: string;
+  ports?: Array<{ name?: string; protocol?: string; port?: number }>;
+  endpoints?: Array<{
+    addresses: string[];
+    nodeName?: string;
+    conditions?: { ready?: boolean; serving?: boolean; terminating?: boolean };
+  }>;
+}
+
+const SERVICE_FIELDS = [
+  'type',
+  'clusterIP',
+  'clusterIPs',
+  'externalIPs',
+  'loadBalancerIP',
+  'loadBalancerClass',
+  'selector',
+  'ports',
+  'sessionAffinity',
+  'sessionAffinityConfig',
+  'externalTrafficPolicy',
+  'internalTrafficPolicy',
+  'healthCheckNodePort',
+] as const;
+
+/** Drops null/undefined fields (the API and typed client send both). */
+function defined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v != null)) as T;
+}
+
+/** Service -> KubernetesService of the same name (status.loadBalancer.ingress beside the spec). */
+export function k8sServiceToResource(svc: K8sService): Resource<'KubernetesService'> {
+  const spec: Record<string, unknown> = {};
+  for (const f of SERVICE_FIELDS) if (svc.spec?.[f] != null) spec[f] = svc.spec[f];
+  if (Array.isArray(spec.ports)) {
+    spec.ports = (spec.ports as Array<Record<string, unknown>>).map((p) =>
+      defined({
+        name: p.name,
+        protocol: p.protocol ?? 'TCP',
+        port: p.port,
+        targetPort: p.targetPort,
+        nodePort: p.nodePort,
+      }),
+    );
+  }
+  const ingress = (svc.status?.loadBalancer?.ingress ?? []).filter((i) => i.ip);
+  if (ingress.length) spec.loadBalancerIngress = ingress.map((i) => ({ ip: i.ip! }));
+  return {
+    apiVersion: API_VERSION,
+    kind: 'KubernetesService',
+    metadata: { ...meta(svc.metadata), namespace: svc.metadata.namespace ?? 'default' },
+    spec: spec as ServiceSpec,
+  };
+}
+
+/** EndpointSlice -> KubernetesEndpointSlice; undefined without its service-name label. */
+export function k8sEndpointSliceToResource(
+  s: K8sEndpointSlice,
+): Resource<'KubernetesEndpointSlice'> | undefined {
+  const serviceName = s.metadata.labels?.['kubernetes.io/service-name'];
+  if (!serviceName) return undefined;
+  return {
+    apiVersion: API_VERSION,
+    kind: 'KubernetesEndpointSlice',
+    metadata: { ...meta(s.metadata), namespace: s.metadata.namespace ?? 'default' },
+    spec: {
+      serviceName,
+      addressType: s.addressType as SliceSpec['addressType'],
+      // a port without a number means "all ports" (headless); the proxy has no use for it
+      ports: (s.ports ?? [])
+        .filter((p) => p.port != null)
+        .map((p) =>
+          defined({ name: p.name, protocol: (p.protocol ?? 'TCP') as 'TCP', port: p.port! }),
+        ),
+      endpoints: (s.endpoints ?? []).map((e) =>
+        defined({
+          addresses: e.addresses,
+          nodeName: e.nodeName,
+          conditions: e.conditions ? defined(e.conditions) : undefined,
+        }),
+      ),
+    },
+  };
+}

@@ -16,7 +16,9 @@ import {
   type WatchEvent,
 } from './datastore';
 import {
+  k8sEndpointSliceToResource,
   k8sNodeToNode,
+  k8sServiceToResource,
   nodeAnnotationPatch,
   k8sNetworkPolicyToResource,
   namespaceToProfile,
@@ -94,6 +96,8 @@ const CORE_PATHS = {
   namespaces: '/api/v1/namespaces',
   serviceaccounts: '/api/v1/serviceaccounts',
   networkpolicies: '/apis/networking.k8s.io/v1/networkpolicies',
+  services: '/api/v1/services',
+  endpointslices: '/apis/discovery.k8s.io/v1/endpointslices',
 } as const;
 
 /** One API resource the backend calls, and the verbs it uses on it (for RBAC). */
@@ -136,11 +140,12 @@ export class KubernetesDatastore implements Datastore {
   private readonly core: CoreV1Api;
 
   constructor(private readonly kc: KubeConfig) {
-    const { CustomObjectsApi, CoreV1Api, NetworkingV1Api } = kube();
+    const { CustomObjectsApi, CoreV1Api, NetworkingV1Api, DiscoveryV1Api } = kube();
     this.api = kc.makeApiClient(CustomObjectsApi);
     this.server = kc.getCurrentCluster()?.server ?? '(no server)';
     const core = (this.core = kc.makeApiClient(CoreV1Api));
     const net = kc.makeApiClient(NetworkingV1Api);
+    const discovery = kc.makeApiClient(DiscoveryV1Api);
     type Meta = { metadata?: { name?: string; namespace?: string } };
     const podName = (o: unknown) => {
       const p = o as K8sPod;
@@ -185,6 +190,23 @@ export class KubernetesDatastore implements Datastore {
           list: () => net.listNetworkPolicyForAllNamespaces(),
           map: (o) => k8sNetworkPolicyToResource(o as never),
           nameOf: (o) => `knp.default.${(o as Meta).metadata?.name}`,
+        },
+      ],
+      // the service dataplane's input: the real Services and EndpointSlices
+      KubernetesService: [
+        {
+          path: CORE_PATHS.services,
+          list: () => core.listServiceForAllNamespaces(),
+          map: (o) => k8sServiceToResource(o as never),
+          nameOf: (o) => (o as Meta).metadata?.name,
+        },
+      ],
+      KubernetesEndpointSlice: [
+        {
+          path: CORE_PATHS.endpointslices,
+          list: () => discovery.listEndpointSliceForAllNamespaces(),
+          map: (o) => k8sEndpointSliceToResource(o as never),
+          nameOf: (o) => (o as Meta).metadata?.name,
         },
       ],
     };

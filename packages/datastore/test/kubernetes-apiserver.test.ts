@@ -254,6 +254,77 @@ describeIf(['etcd'], 'Kubernetes backend against tortie-apiserver (real etcd)', 
     }
   }, 30000);
 
+  test('core/v1 Services and discovery.k8s.io/v1 EndpointSlices are mirrored for the service dataplane', async () => {
+    await call(url, 'POST', '/api/v1/namespaces', { metadata: { name: 'svc' } });
+    await call(url, 'POST', '/api/v1/namespaces/svc/services', {
+      metadata: { name: 'web' },
+      spec: {
+        type: 'NodePort',
+        clusterIP: '10.96.0.10',
+        selector: { app: 'web' },
+        ports: [{ name: 'dns', protocol: 'UDP', port: 53, targetPort: 5353, nodePort: 30053 }],
+        externalTrafficPolicy: 'Local',
+      },
+    });
+    const slice = (ready: boolean) => ({
+      metadata: { name: 'web-abc', labels: { 'kubernetes.io/service-name': 'web' } },
+      addressType: 'IPv4',
+      ports: [{ name: 'dns', protocol: 'UDP', port: 5353 }],
+      endpoints: [
+        { addresses: ['10.244.0.5'], nodeName: 'node1', conditions: { ready: true } },
+        { addresses: ['10.244.1.6'], nodeName: 'node2', conditions: { ready } },
+      ],
+    });
+    await call(url, 'POST', '/apis/discovery.k8s.io/v1/namespaces/svc/endpointslices', slice(true));
+    const ds = new KubernetesDatastore(kubeconfig(url));
+    const s = new Syncer(ds, ['KubernetesService', 'KubernetesEndpointSlice'], () => {});
+    s.start();
+    try {
+      await until('both', () => s.snapshot('KubernetesEndpointSlice').length === 1);
+      expect(s.snapshot('KubernetesService')).toEqual([
+        expect.objectContaining({
+          metadata: expect.objectContaining({ name: 'web', namespace: 'svc' }),
+          spec: expect.objectContaining({
+            type: 'NodePort',
+            clusterIP: '10.96.0.10',
+            externalTrafficPolicy: 'Local',
+            ports: [{ name: 'dns', protocol: 'UDP', port: 53, targetPort: 5353, nodePort: 30053 }],
+          }),
+        }),
+      ]);
+      expect(s.snapshot('KubernetesEndpointSlice')[0].spec).toEqual({
+        serviceName: 'web',
+        addressType: 'IPv4',
+        ports: [{ name: 'dns', protocol: 'UDP', port: 5353 }],
+        endpoints: [
+          { addresses: ['10.244.0.5'], nodeName: 'node1', conditions: { ready: true } },
+          { addresses: ['10.244.1.6'], nodeName: 'node2', conditions: { ready: true } },
+        ],
+      });
+      // an endpoint turning unready reaches the syncer
+      await call(
+        url,
+        'PUT',
+        '/apis/discovery.k8s.io/v1/namespaces/svc/endpointslices/web-abc',
+        slice(false),
+      );
+      await until(
+        'unready',
+        () =>
+          (
+            s.snapshot('KubernetesEndpointSlice')[0]?.spec as {
+              endpoints: Array<{ conditions?: { ready?: boolean } }>;
+            }
+          )?.endpoints[1]?.conditions?.ready === false,
+      );
+      await call(url, 'DELETE', '/api/v1/namespaces/svc/services/web', {});
+      await until('deleted', () => s.snapshot('KubernetesService').length === 0);
+    } finally {
+      s.stop();
+      await ds.close();
+    }
+  }, 30000);
+
   test('getPod reads one pod with its labels, annotations and service account (for the CNI plugin)', async () => {
     await call(url, 'POST', '/api/v1/namespaces', { metadata: { name: 'prod' } });
     await call(url, 'POST', '/api/v1/namespaces/prod/pods', {
