@@ -68,6 +68,8 @@ const join = (path: string, k: string): string => (path ? `${path}.${k}` : k);
  * replaced root) and collects what is wrong with it.
  */
 export function checkValue(s: Schema, value: unknown, path: string, out: Checked): unknown {
+  // a nullable list item or field keeps its null (IPAMBlock allocations: free ordinals)
+  if (value === null && s.nullable) return null;
   if (!typeMatches(s, value)) {
     const want = s['x-kubernetes-int-or-string'] ? 'integer or string' : s.type;
     out.causes.push({

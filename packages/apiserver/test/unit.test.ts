@@ -164,6 +164,31 @@ test('a CRD serves its kind; its schema defaults, prunes and names bad fields', 
   ]);
 });
 
+test('nullable list items keep their null; others are refused (IPAMBlock allocations)', () => {
+  const schema = {
+    type: 'object' as const,
+    properties: {
+      spec: {
+        type: 'object' as const,
+        properties: {
+          allocations: {
+            type: 'array' as const,
+            items: { type: 'integer' as const, nullable: true },
+          },
+          ordinals: { type: 'array' as const, items: { type: 'integer' as const } },
+        },
+      },
+    },
+  };
+  const ok: KubeObject = { metadata: { name: 'b' }, spec: { allocations: [0, null, 2] } };
+  expect(checkObjectSchema(schema, ok).causes).toEqual([]);
+  expect(ok.spec).toEqual({ allocations: [0, null, 2] });
+  const bad: KubeObject = { metadata: { name: 'b' }, spec: { ordinals: [0, null] } };
+  expect(checkObjectSchema(schema, bad).causes).toEqual([
+    expect.objectContaining({ field: 'spec.ordinals[1]' }),
+  ]);
+});
+
 test('a CRD whose schema is not structural is refused, naming the node', () => {
   const c = crd();
   (

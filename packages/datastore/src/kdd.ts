@@ -235,7 +235,20 @@ type SliceSpec = Resource<'KubernetesEndpointSlice'>['spec'];
 export interface K8sService {
   metadata: K8sObjectMeta;
   spec?: Partial<Record<keyof ServiceSpec, unknown>>;
-  status?: { loadBalancer?: { ingress?: Array<{ ip?: string }> } };
+  status?: {
+    loadBalancer?: { ingress?: Array<{ ip?: string }> };
+    conditions?: K8sCondition[];
+  };
+}
+
+/** metav1.Condition, as Service status keeps them. */
+export interface K8sCondition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+  lastTransitionTime?: string;
+  observedGeneration?: number;
 }
 
 /** discovery.k8s.io/v1 EndpointSlice. */
@@ -288,11 +301,53 @@ export function k8sServiceToResource(svc: K8sService): Resource<'KubernetesServi
   }
   const ingress = (svc.status?.loadBalancer?.ingress ?? []).filter((i) => i.ip);
   if (ingress.length) spec.loadBalancerIngress = ingress.map((i) => ({ ip: i.ip! }));
+  // the conditions without their times: a write of the same condition is no change
+  const conditions = (svc.status?.conditions ?? []).map((c) =>
+    defined({ type: c.type, status: c.status, reason: c.reason, message: c.message || undefined }),
+  );
+  if (conditions.length) spec.conditions = conditions as ServiceSpec['conditions'];
   return {
     apiVersion: API_VERSION,
     kind: 'KubernetesService',
-    metadata: { ...meta(svc.metadata), namespace: svc.metadata.namespace ?? 'default' },
+    metadata: {
+      ...meta(svc.metadata),
+      namespace: svc.metadata.namespace ?? 'default',
+      // projectcalico.org/loadBalancerIPs asks load-balancer IPAM for addresses
+      ...(svc.metadata.annotations ? { annotations: svc.metadata.annotations } : {}),
+      ...(svc.metadata.labels ? { labels: svc.metadata.labels } : {}),
+    },
     spec: spec as ServiceSpec,
+  };
+}
+
+/** The fields of a KubernetesService that are the Service's status (the rest is its spec). */
+export const SERVICE_STATUS_FIELDS = ['loadBalancerIngress', 'conditions'] as const;
+
+/**
+ * The merge patch of a Service's status for a KubernetesService write: the load-balancer
+ * ingress and the conditions. A condition keeps its lastTransitionTime while its status
+ * stays (as meta.SetStatusCondition); the API server requires reason and the time.
+ */
+export function serviceStatusPatch(
+  spec: ServiceSpec,
+  current: K8sService['status'],
+  now: string,
+): Record<string, unknown> {
+  const before = new Map((current?.conditions ?? []).map((c) => [c.type, c]));
+  return {
+    loadBalancer: { ingress: spec.loadBalancerIngress?.map((i) => ({ ip: i.ip })) ?? null },
+    conditions:
+      spec.conditions?.map((c) => {
+        const old = before.get(c.type);
+        return {
+          type: c.type,
+          status: c.status,
+          reason: c.reason ?? c.type,
+          message: c.message ?? '',
+          lastTransitionTime:
+            old?.status === c.status && old.lastTransitionTime ? old.lastTransitionTime : now,
+        };
+      }) ?? null,
   };
 }
 

@@ -20,6 +20,9 @@ import {
   k8sNodeToNode,
   k8sServiceToResource,
   nodeAnnotationPatch,
+  SERVICE_STATUS_FIELDS,
+  serviceStatusPatch,
+  type K8sService,
   k8sNetworkPolicyToResource,
   namespaceToProfile,
   podToWorkloadEndpoint,
@@ -98,6 +101,8 @@ const CORE_PATHS = {
   networkpolicies: '/apis/networking.k8s.io/v1/networkpolicies',
   services: '/api/v1/services',
   endpointslices: '/apis/discovery.k8s.io/v1/endpointslices',
+  // load-balancer IPAM writes the ingress addresses (KubernetesService updates)
+  'services/status': '/api/v1/services',
 } as const;
 
 /** One API resource the backend calls, and the verbs it uses on it (for RBAC). */
@@ -124,11 +129,13 @@ export function kubernetesAccess(): KubernetesAccess[] {
     // pods: the CNI plugin reads its pod; nodes: IP autodetection (kubernetes-internal-ip)
     // reads the agent's node, and registration patches the annotations Calico keeps there
     verbs:
-      resource === 'pods'
+      resource === 'pods' || resource === 'services'
         ? ['get', 'list', 'watch']
         : resource === 'nodes'
           ? ['get', 'list', 'watch', 'patch']
-          : ['list', 'watch'],
+          : resource === 'services/status'
+            ? ['patch']
+            : ['list', 'watch'],
   }));
   return [...custom, ...core];
 }
@@ -430,6 +437,57 @@ export class KubernetesDatastore implements Datastore {
     }
   }
 
+  /**
+   * A KubernetesService is the Service: tortie writes only its status (load-balancer
+   * IPAM's ingress addresses and condition), with a merge patch of services/status,
+   * compare-and-swap on the Service's resourceVersion when the caller read one. A change to
+   * any other field is refused: it is the Service's spec, which Kubernetes users own.
+   */
+  private async writeServiceStatus(r: Resource<'KubernetesService'>): Promise<Resource> {
+    const name = r.metadata.name;
+    const namespace = r.metadata.namespace ?? 'default';
+    const what = `Service ${namespace}/${name}`;
+    let cur: K8sService;
+    try {
+      cur = (await this.core.readNamespacedService({ name, namespace })) as unknown as K8sService;
+    } catch (err) {
+      this.fail(`get ${what}`, err, `${what} not found`);
+    }
+    const rv = r.metadata.resourceVersion;
+    if (rv !== undefined && rv !== cur.metadata.resourceVersion)
+      throw new DatastoreError('Conflict', `${what} changed since it was read`);
+    const specOnly = (spec: Record<string, unknown>) =>
+      JSON.stringify(
+        Object.fromEntries(
+          Object.entries(spec)
+            .filter(([f]) => !(SERVICE_STATUS_FIELDS as readonly string[]).includes(f))
+            .sort(([a], [b]) => a.localeCompare(b)),
+        ),
+      );
+    if (specOnly(r.spec) !== specOnly(k8sServiceToResource(cur).spec))
+      throw new DatastoreError(
+        'Invalid',
+        `${what}: only its status (${SERVICE_STATUS_FIELDS.join(', ')}) is written here; change the Service itself for the rest`,
+      );
+    const k = kube();
+    try {
+      const o = await this.core.patchNamespacedServiceStatus(
+        {
+          name,
+          namespace,
+          body: {
+            metadata: { resourceVersion: cur.metadata.resourceVersion },
+            status: serviceStatusPatch(r.spec, cur.status, new Date().toISOString()),
+          },
+        },
+        k.setHeaderOptions('Content-Type', k.PatchStrategy.MergePatch),
+      );
+      return k8sServiceToResource(o as unknown as K8sService);
+    } catch (err) {
+      this.fail(`update ${what} status`, err, `${what} not found`);
+    }
+  }
+
   async create(r: Resource): Promise<Resource> {
     if (r.kind === 'Node') return this.writeNode(r as Resource<'Node'>);
     await this.refuseMirrored(keyOf(r));
@@ -449,6 +507,8 @@ export class KubernetesDatastore implements Datastore {
 
   async update(r: Resource): Promise<Resource> {
     if (r.kind === 'Node') return this.writeNode(r as Resource<'Node'>);
+    if (r.kind === 'KubernetesService')
+      return this.writeServiceStatus(r as Resource<'KubernetesService'>);
     const k = keyOf(r);
     await this.refuseMirrored(k);
     const t = this.target(r.kind, r.metadata.namespace);

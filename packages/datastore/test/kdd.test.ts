@@ -6,6 +6,8 @@ import {
   k8sNetworkPolicyToResource,
   namespaceToProfile,
   nodeAnnotationPatch,
+  k8sServiceToResource,
+  serviceStatusPatch,
   podToWorkloadEndpoint,
   serviceAccountToProfile,
   workloadEndpointName,
@@ -171,4 +173,42 @@ test("a Node written in KDD mode goes to the Kubernetes node's annotations, and 
   );
   const back = k8sNodeToNode({ metadata: { name: 'node-1', annotations } });
   expect(back.spec).toEqual({ ...spec, orchRefs: [{ orchestrator: 'k8s', nodeName: 'node-1' }] });
+});
+
+test('a Service status write keeps a condition time while its status stays (no write loop)', () => {
+  const svc = {
+    metadata: { name: 'web', namespace: 'shop', annotations: { a: 'b' } },
+    spec: { type: 'LoadBalancer' },
+    status: {
+      loadBalancer: { ingress: [{ ip: '198.51.100.1' }] },
+      conditions: [
+        {
+          type: 'Assigned',
+          status: 'True',
+          reason: 'Assigned',
+          message: '',
+          lastTransitionTime: '2026-01-01T00:00:00Z',
+        },
+      ],
+    },
+  };
+  const r = k8sServiceToResource(svc);
+  // read back without times, so the same condition compares equal
+  expect(r.spec.conditions).toEqual([{ type: 'Assigned', status: 'True', reason: 'Assigned' }]);
+  expect(r.metadata.annotations).toEqual({ a: 'b' });
+  const now = '2026-12-05T00:00:00Z';
+  expect(serviceStatusPatch(r.spec, svc.status, now)).toEqual({
+    loadBalancer: { ingress: [{ ip: '198.51.100.1' }] },
+    conditions: [{ ...svc.status.conditions[0] }],
+  });
+  const flipped = { ...r.spec, conditions: [{ type: 'Assigned', status: 'False' as const }] };
+  expect(serviceStatusPatch(flipped, svc.status, now)).toMatchObject({
+    conditions: [{ status: 'False', reason: 'Assigned', lastTransitionTime: now }],
+  });
+  // nothing to say: both are removed
+  const none = { ...r.spec, loadBalancerIngress: undefined, conditions: undefined };
+  expect(serviceStatusPatch(none, svc.status, now)).toEqual({
+    loadBalancer: { ingress: null },
+    conditions: null,
+  });
 });
