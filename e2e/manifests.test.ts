@@ -1,4 +1,4 @@
-// deploy/tortie.yaml holds together: every document parsed by real kubectl (--local,
+// deploy/tortie.yaml (Kubernetes datastore) and deploy/tortie-etcd.yaml (etcd) hold together: every document parsed by real kubectl (--local,
 // no server) as the type it claims, the DaemonSet's commands are entry points of the
 // image `npm run image` builds, under its tag, its mounts have volumes, its probes hit the
 // agent's health server, and the ClusterRole allows every call of the Kubernetes backend.
@@ -30,112 +30,146 @@ interface Container {
   readinessProbe?: { httpGet: { host: string; path: string; port: number } };
 }
 
-describeIf(['kubectl'], 'deploy/tortie.yaml', () => {
-  let objects: Obj[];
+const MANIFESTS = [
+  { file: 'deploy/tortie.yaml', datastore: 'kubernetes' },
+  { file: 'deploy/tortie-etcd.yaml', datastore: 'etcdv3' },
+];
 
-  beforeAll(async () => {
-    const out = await new Promise<string>((resolve, reject) =>
-      execFile(
-        'kubectl',
-        ...[
-          [
-            // --local: decoded and printed by kubectl itself, no server asked
-            ...['annotate', '--local', '-o', 'json', '-f', path.join(REPO, 'deploy/tortie.yaml')],
-            'tortie.io/checked=true',
+describeIf(['kubectl'], 'the manifests', () => {
+  describe.each(MANIFESTS)('$file', ({ file, datastore }) => {
+    let objects: Obj[];
+
+    beforeAll(async () => {
+      const out = await new Promise<string>((resolve, reject) =>
+        execFile(
+          'kubectl',
+          ...[
+            [
+              // --local: decoded and printed by kubectl itself, no server asked
+              ...['annotate', '--local', '-o', 'json', '-f', path.join(REPO, file)],
+              'tortie.io/checked=true',
+            ],
+            // an empty kubeconfig keeps ~/.kube out of it
+            { env: { ...process.env, KUBECONFIG: '/dev/null' }, timeout: 60_000 },
           ],
-          // an empty kubeconfig keeps ~/.kube out of it
-          { env: { ...process.env, KUBECONFIG: '/dev/null' }, timeout: 60_000 },
-        ],
-        (err, stdout, stderr) =>
-          err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
-      ),
-    );
-    // one JSON object per document, one after the other
-    objects = out
-      .trim()
-      .split(/\n(?=\{)/)
-      .map((text) => JSON.parse(text) as Obj);
-  }, 60_000);
+          (err, stdout, stderr) =>
+            err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+        ),
+      );
+      // one JSON object per document, one after the other
+      objects = out
+        .trim()
+        .split(/\n(?=\{)/)
+        .map((text) => JSON.parse(text) as Obj);
+    }, 60_000);
 
-  const one = (kind: string) => {
-    const found = objects.filter((o) => o.kind === kind);
-    expect(found).toHaveLength(1);
-    return found[0] as Obj & { spec: Record<string, never>; rules: never; data: never };
-  };
-
-  test('kubectl parses every object as its type', () => {
-    expect(objects.map((o) => `${o.apiVersion} ${o.kind}`)).toEqual([
-      'v1 Namespace',
-      'v1 ServiceAccount',
-      'rbac.authorization.k8s.io/v1 ClusterRole',
-      'rbac.authorization.k8s.io/v1 ClusterRoleBinding',
-      'v1 ConfigMap',
-      'apps/v1 DaemonSet',
-    ]);
-  });
-
-  test('the DaemonSet runs entry points of the image npm run image builds, with its mounts', () => {
-    const ds = one('DaemonSet');
-    const pod = ds.spec.template['spec'] as {
-      hostNetwork: boolean;
-      initContainers: Container[];
-      containers: Container[];
-      volumes: { name: string }[];
-      serviceAccountName: string;
-      tolerations: unknown[];
-      priorityClassName: string;
+    const one = (kind: string) => {
+      const found = objects.filter((o) => o.kind === kind);
+      expect(found).toHaveLength(1);
+      return found[0] as Obj & { spec: Record<string, never>; rules: never; data: never };
     };
-    expect(pod.hostNetwork).toBe(true);
-    expect(pod.priorityClassName).toBe('system-node-critical');
-    expect(pod.tolerations).toEqual([{ operator: 'Exists' }]);
-    expect(pod.serviceAccountName).toBe(one('ServiceAccount').metadata.name);
-    const all = [...pod.initContainers, ...pod.containers];
-    expect(pod.initContainers.map((c) => c.command[0])).toEqual(['install-cni']);
-    const volumes = new Set(pod.volumes.map((v) => v.name));
-    for (const c of all) {
-      expect(c.image).toBe(IMAGE.TAG);
-      expect(Object.keys(IMAGE.ENTRY_POINTS)).toContain(c.command[0]);
-      for (const m of c.volumeMounts ?? []) expect(volumes).toContain(m.name);
-    }
-    const agent = pod.containers.find((c) => c.name === 'tortie-node')!;
-    expect(agent.volumeMounts!.map((m) => m.mountPath).sort()).toEqual(
-      ['/lib/modules', '/run/xtables.lock', '/var/lib/tortie', '/var/run/tortie'].sort(),
-    );
-    const health = resolveConfig({});
-    for (const [probe, p] of [
-      [agent.livenessProbe, '/liveness'],
-      [agent.readinessProbe, '/readiness'],
-    ] as const)
-      expect(probe?.httpGet).toEqual({ host: health.healthHost, path: p, port: health.healthPort });
-  });
 
-  test('the ClusterRole allows every call of the Kubernetes datastore backend', () => {
-    const rules = one('ClusterRole').rules as {
-      apiGroups: string[];
-      resources: string[];
-      verbs: string[];
-    }[];
-    const missing = kubernetesAccess().flatMap((a) =>
-      a.verbs
-        .filter(
-          (v) =>
-            !rules.some(
-              (r) =>
-                r.apiGroups.includes(a.group) &&
-                r.resources.includes(a.resource) &&
-                r.verbs.includes(v),
-            ),
-        )
-        .map((v) => `${v} ${a.resource}.${a.group || 'core'}`),
-    );
-    expect(missing).toEqual([]);
-    const binding = one('ClusterRoleBinding') as unknown as {
-      roleRef: { name: string };
-      subjects: { name: string; namespace: string }[];
-    };
-    expect(binding.roleRef.name).toBe(one('ClusterRole').metadata.name);
-    expect(binding.subjects).toEqual([
-      expect.objectContaining({ name: 'tortie-node', namespace: 'tortie-system' }),
-    ]);
+    test('kubectl parses every object as its type', () => {
+      expect(objects.map((o) => `${o.apiVersion} ${o.kind}`)).toEqual([
+        'v1 Namespace',
+        'v1 ServiceAccount',
+        // etcd mode calls no Kubernetes API
+        ...(datastore === 'kubernetes'
+          ? [
+              'rbac.authorization.k8s.io/v1 ClusterRole',
+              'rbac.authorization.k8s.io/v1 ClusterRoleBinding',
+            ]
+          : []),
+        'v1 ConfigMap',
+        'apps/v1 DaemonSet',
+      ]);
+      expect(one('ConfigMap').data['datastore_type']).toBe(datastore);
+    });
+
+    test('the DaemonSet runs entry points of the image npm run image builds, with its mounts', () => {
+      const ds = one('DaemonSet');
+      const pod = ds.spec.template['spec'] as {
+        hostNetwork: boolean;
+        initContainers: Container[];
+        containers: Container[];
+        volumes: { name: string }[];
+        serviceAccountName: string;
+        tolerations: unknown[];
+        priorityClassName: string;
+      };
+      expect(pod.hostNetwork).toBe(true);
+      expect(pod.priorityClassName).toBe('system-node-critical');
+      expect(pod.tolerations).toEqual([{ operator: 'Exists' }]);
+      expect(pod.serviceAccountName).toBe(one('ServiceAccount').metadata.name);
+      const all = [...pod.initContainers, ...pod.containers];
+      expect(pod.initContainers.map((c) => c.command[0])).toEqual(['install-cni']);
+      const volumes = new Set(pod.volumes.map((v) => v.name));
+      for (const c of all) {
+        expect(c.image).toBe(IMAGE.TAG);
+        expect(Object.keys(IMAGE.ENTRY_POINTS)).toContain(c.command[0]);
+        for (const m of c.volumeMounts ?? []) expect(volumes).toContain(m.name);
+      }
+      const agent = pod.containers.find((c) => c.name === 'tortie-node')!;
+      expect(agent.volumeMounts!.map((m) => m.mountPath).sort()).toEqual(
+        ['/lib/modules', '/run/xtables.lock', '/var/lib/tortie', '/var/run/tortie'].sort(),
+      );
+      const health = resolveConfig({});
+      for (const [probe, p] of [
+        [agent.livenessProbe, '/liveness'],
+        [agent.readinessProbe, '/readiness'],
+      ] as const)
+        expect(probe?.httpGet).toEqual({
+          host: health.healthHost,
+          path: p,
+          port: health.healthPort,
+        });
+    });
+
+    const etcdOnly = () =>
+      test('install-cni and the agent take ETCD_ENDPOINTS from the ConfigMap', () => {
+        const ds = one('DaemonSet');
+        const pod = ds.spec.template['spec'] as {
+          initContainers: Array<{ env: Array<{ name: string; valueFrom?: unknown }> }>;
+          containers: Array<{ name: string; env: Array<{ name: string; valueFrom?: unknown }> }>;
+        };
+        const data = one('ConfigMap').data as Record<string, string>;
+        expect(data['etcd_endpoints']).toMatch(/^https?:\/\//);
+        expect(data['cni_network_config']).toContain('"etcd_endpoints": "__ETCD_ENDPOINTS__"');
+        for (const c of [pod.initContainers[0], pod.containers[0]])
+          expect(c.env.find((e) => e.name === 'ETCD_ENDPOINTS')?.valueFrom).toEqual({
+            configMapKeyRef: { name: 'tortie-config', key: 'etcd_endpoints' },
+          });
+      });
+    if (datastore !== 'kubernetes') etcdOnly();
+    if (datastore === 'kubernetes')
+      test('the ClusterRole allows every call of the Kubernetes datastore backend', () => {
+        const rules = one('ClusterRole').rules as {
+          apiGroups: string[];
+          resources: string[];
+          verbs: string[];
+        }[];
+        const missing = kubernetesAccess().flatMap((a) =>
+          a.verbs
+            .filter(
+              (v) =>
+                !rules.some(
+                  (r) =>
+                    r.apiGroups.includes(a.group) &&
+                    r.resources.includes(a.resource) &&
+                    r.verbs.includes(v),
+                ),
+            )
+            .map((v) => `${v} ${a.resource}.${a.group || 'core'}`),
+        );
+        expect(missing).toEqual([]);
+        const binding = one('ClusterRoleBinding') as unknown as {
+          roleRef: { name: string };
+          subjects: { name: string; namespace: string }[];
+        };
+        expect(binding.roleRef.name).toBe(one('ClusterRole').metadata.name);
+        expect(binding.subjects).toEqual([
+          expect.objectContaining({ name: 'tortie-node', namespace: 'tortie-system' }),
+        ]);
+      });
   });
 });
