@@ -45,6 +45,7 @@ import { linuxAclManager } from './dataplane/acl';
 import { ServiceManager } from './dataplane/services';
 import { NetManager } from './linux/net-manager';
 import { ProcessRunner } from './linux/runner';
+import { openNetlink } from './linux/netlink';
 import { LinuxHostProbe } from './host-addresses';
 import { resolveNodeAddresses } from './node-addresses';
 import { envProblems, helpText, parseLabels } from './node-env';
@@ -145,7 +146,7 @@ async function main(): Promise<void> {
   logger.info('node registered', { node: nodeName, spec: node.spec });
 
   const runner = new ProcessRunner();
-  const net = new NetManager(runner);
+  const net = new NetManager(runner, openNetlink(logger));
   const backendOf = { Legacy: 'legacy', NFT: 'nft', Auto: undefined } as const;
   const metrics = agentMetrics({ failClosed: () => acl.status().rejected });
   const acl = linuxAclManager({

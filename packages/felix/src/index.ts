@@ -33,6 +33,7 @@ export {
 } from './linux/net-manager';
 export { RouteTable, PROTO_TORTIE, PROTO_TORTIE_BGP, type KernelRoute } from './linux/route-table';
 export { ProcessRunner, RecordingRunner, type CommandRunner } from './linux/runner';
+export { openNetlink } from './linux/netlink';
 export { resolveConfig, type AgentConfig } from './config';
 export { registerNode, vtepMac } from './node-registration';
 export { agentMetrics, serveOps } from './ops/server';

@@ -1,7 +1,8 @@
 // The dataplane against the real kernel: a node namespace with three pod namespaces
 // wired as the CNI plugin wires them, resources through the calculation graph into the
 // ACL and route managers (iptables, ipset, ip in the node namespace), and real traffic
-// (TCP, UDP, ping) compared with the policy reference evaluator. Both iptables backends.
+// (TCP, UDP, ping) compared with the policy reference evaluator. Both iptables backends;
+// routes over netlink, as the agent programs them when its addon loads.
 import { parseResource, type Resource } from '@tortie/api';
 import { hostBatch, podBatch } from '@tortie/cni';
 import { Evaluator, type Flow } from '@tortie/policy';
@@ -11,6 +12,7 @@ import { policyWorld } from '../src/policy-world';
 import { linuxAclManager, type AclManager } from '../src/dataplane/acl';
 import { NetManager } from '../src/linux/net-manager';
 import { ProcessRunner } from '../src/linux/runner';
+import { Rtnl } from '@tortie/netlink';
 import type { DataplaneUpdate } from '../src/types';
 
 const R = (kind: string, name: string, spec: object, meta: object = {}): Resource =>
@@ -112,6 +114,7 @@ for (const backend of ['legacy', 'nft'] as const) {
       let acl: AclManager;
       let net: NetManager;
       let runner: ProcessRunner;
+      let nl: Rtnl | undefined;
 
       const feed = (managers: Array<{ send(u: DataplaneUpdate): void }>) => {
         const g = new CalcGraph({
@@ -148,12 +151,16 @@ for (const backend of ['legacy', 'nft'] as const) {
           await new Promise((r) => l.stdout!.once('data', r));
         }
         acl = linuxAclManager({ netns: node.name, backend });
-        net = new NetManager(runner);
+        nl = Rtnl.open(node.name);
+        net = new NetManager(runner, nl);
         feed([acl, net]);
         await net.apply();
         await acl.apply();
       });
-      afterAll(() => tb.cleanup());
+      afterAll(async () => {
+        nl?.close();
+        await tb.cleanup();
+      });
 
       const probe = (from: string, proto: 'TCP' | 'UDP', ip: string, port: number) =>
         pods.get(from)!.exec([process.execPath, '-e', PROBE, proto, ip, String(port)]);
@@ -231,7 +238,7 @@ for (const backend of ['legacy', 'nft'] as const) {
         client.stdin!.write('one\n');
         await waitUntil('echo before restart', () => out.includes('one'));
         const acl2 = linuxAclManager({ netns: node.name, backend });
-        const net2 = new NetManager(runner);
+        const net2 = new NetManager(runner, nl);
         feed([acl2, net2]);
         await net2.apply();
         await acl2.apply();
@@ -316,6 +323,7 @@ describeIf(['root', 'netns', 'iptables', 'ipset'], 'natOutgoing in a network nam
   let outside: Netns;
   let acl: AclManager;
   let g: CalcGraph;
+  let nl: Rtnl | undefined;
   const pool = (natOutgoing: boolean) => R('IPPool', 'p', { cidr: '10.66.0.0/24', natOutgoing });
   beforeAll(async () => {
     node = await tb.netns('natnode');
@@ -334,7 +342,8 @@ describeIf(['root', 'netns', 'iptables', 'ipset'], 'natOutgoing in a network nam
     await node.exec(['ip', '-batch', '-'], { input: hostBatch(a, 1500).join('\n') + '\n' });
     await pod.exec(['ip', '-batch', '-'], { input: podBatch(a).join('\n') + '\n' });
     acl = linuxAclManager({ netns: node.name, backend: 'legacy' });
-    const net = new NetManager(new ProcessRunner(node.name));
+    nl = Rtnl.open(node.name);
+    const net = new NetManager(new ProcessRunner(node.name), nl);
     g = new CalcGraph({ nodeName: 'n1', sink: { send: (u) => (acl.send(u), net.send(u)) } });
     g.onUpdates(
       [
@@ -359,7 +368,10 @@ describeIf(['root', 'netns', 'iptables', 'ipset'], 'natOutgoing in a network nam
     await net.apply();
     await acl.apply();
   });
-  afterAll(() => tb.cleanup());
+  afterAll(async () => {
+    nl?.close();
+    await tb.cleanup();
+  });
 
   const ping = () =>
     pod.exec(['ping', '-c', '1', '-W', '1', '192.168.93.2']).then(

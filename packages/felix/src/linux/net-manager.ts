@@ -6,6 +6,7 @@ import type { DataplaneManager } from '../agent';
 import { allSettled } from '../settle';
 import type { LearnedRouteSink } from '../bgp/glue';
 import type { DataplaneUpdate, HostInfo, IpPoolInfo, RouteSpec } from '../types';
+import type { Rtnl } from '@tortie/netlink';
 import { RouteTable, PROTO_TORTIE, PROTO_TORTIE_BGP, type KernelRoute } from './route-table';
 import { mustRun, type CommandRunner } from './runner';
 
@@ -136,9 +137,13 @@ export class NetManager implements DataplaneManager {
   /** Why a tunnel device could not be set up (shown by health/logs). */
   readonly problems = new Map<string, string>();
 
-  constructor(private readonly runner: CommandRunner) {
-    this.routes = new RouteTable(runner, PROTO_TORTIE);
-    this.learnedTable = new RouteTable(runner, PROTO_TORTIE_BGP);
+  /** `netlink`: routes over this socket (in the runner's namespace); without it, `ip -batch`. */
+  constructor(
+    private readonly runner: CommandRunner,
+    netlink?: Rtnl,
+  ) {
+    this.routes = new RouteTable(runner, PROTO_TORTIE, netlink);
+    this.learnedTable = new RouteTable(runner, PROTO_TORTIE_BGP, netlink);
   }
 
   private readonly learnedRoutes = new Map<string, string>();

@@ -1,7 +1,9 @@
-// Kernel routes under one route protocol number, kept equal to a desired set with
-// `ip -batch`: only what differs is written, and routes of other protocols (the
-// system's, another tool's) are never touched. Startup reads what is there (a restart
-// does not flush), and resync repairs routes someone deleted or changed.
+// Kernel routes under one route protocol number, kept equal to a desired set through
+// netlink (one batch per apply) or, where the netlink addon cannot load, `ip -batch`:
+// only what differs is written, and routes of other protocols (the system's, another
+// tool's) are never touched. Startup reads what is there (a restart does not flush),
+// and resync repairs routes someone deleted or changed.
+import type { Rtnl, RouteOp } from '@tortie/netlink';
 import { mustRun, type CommandRunner } from './runner';
 
 /** Calico's felix routes use protocol 80; BIRD's are "bird" (12). */
@@ -54,13 +56,17 @@ export function fromJson(j: IpRouteJson, v6: boolean): KernelRoute {
   return r;
 }
 
-/** Routes equal for our purposes (scope is implied by the kernel; compare the rest). */
-export function sameRoute(a: KernelRoute, b: KernelRoute): boolean {
+/**
+ * The kernel's route `have` is the desired `want` for our purposes: scope is implied,
+ * and a gateway route without a device is the kernel's to resolve (it shows the one it
+ * chose, which must not make every such route differ after a reload).
+ */
+export function sameRoute(have: KernelRoute, want: KernelRoute): boolean {
   return (
-    a.type === b.type &&
-    a.via === b.via &&
-    (a.dev ?? '') === (b.dev ?? '') &&
-    !!a.onlink === !!b.onlink
+    have.type === want.type &&
+    have.via === want.via &&
+    ((want.via !== undefined && want.dev === undefined) || (have.dev ?? '') === (want.dev ?? '')) &&
+    !!have.onlink === !!want.onlink
   );
 }
 
@@ -74,6 +80,8 @@ export class RouteTable {
   constructor(
     private readonly runner: CommandRunner,
     readonly proto: number,
+    /** When given, routes are read and written over this socket instead of with `ip`. */
+    private readonly netlink?: Rtnl,
   ) {}
 
   set(r: KernelRoute): void {
@@ -99,6 +107,21 @@ export class RouteTable {
   }
 
   async load(): Promise<void> {
+    if (this.netlink) {
+      const routes = await this.netlink.listRoutes({ protocol: this.proto });
+      this.actual = new Map(
+        routes.map((r) => {
+          const k: KernelRoute = { dst: r.dst };
+          if (r.type) k.type = r.type;
+          if (r.via) k.via = r.via;
+          if (r.dev) k.dev = r.dev;
+          if (r.onlink) k.onlink = true;
+          return [r.dst, k];
+        }),
+      );
+      this.loaded = true;
+      return;
+    }
     const [v4, v6] = await Promise.all([
       mustRun(this.runner, [
         'ip',
@@ -135,24 +158,32 @@ export class RouteTable {
     this.loaded = true;
   }
 
-  /** `ip -batch` lines to go from the kernel's routes to the desired ones. */
-  plan(): string[] {
-    const lines: string[] = [];
+  /** The changes that take the kernel's routes to the desired ones: deletions first. */
+  planOps(): RouteOp[] {
+    const ops: RouteOp[] = [];
     for (const [dst, r] of this.actual) {
-      if (!this.desired.has(dst))
-        lines.push(
-          `route del ${r.type === 'blackhole' ? 'blackhole ' : ''}${dst} proto ${this.proto}`,
-        );
+      if (!this.desired.has(dst)) ops.push({ op: 'del', dst, protocol: this.proto, type: r.type });
     }
     for (const [dst, r] of this.desired) {
       const have = this.actual.get(dst);
-      if (!have || !sameRoute(have, r)) lines.push(`route replace ${routeArgs(r, this.proto)}`);
+      if (!have || !sameRoute(have, r))
+        ops.push({ op: 'replace', route: { ...r, protocol: this.proto } });
     }
-    return lines;
+    return ops;
+  }
+
+  /** `ip -batch` lines to go from the kernel's routes to the desired ones. */
+  plan(): string[] {
+    return this.planOps().map((o) =>
+      o.op === 'del'
+        ? `route del ${o.type === 'blackhole' ? 'blackhole ' : ''}${o.dst} proto ${this.proto}`
+        : `route replace ${routeArgs(o.route, this.proto)}`,
+    );
   }
 
   async apply(): Promise<number> {
     if (!this.loaded) await this.load();
+    if (this.netlink) return this.applyNetlink();
     const lines = this.plan();
     if (lines.length === 0) return 0;
     // -force: one refused route (its device is not there yet) must not stop the others
@@ -170,6 +201,27 @@ export class RouteTable {
       else this.actual.set(dst, this.desired.get(dst)!);
     });
     return lines.length - bad.size;
+  }
+
+  private async applyNetlink(): Promise<number> {
+    const ops = this.planOps();
+    if (ops.length === 0) return 0;
+    const errors = await this.netlink!.applyRoutes(ops);
+    this.failed.clear();
+    let done = 0;
+    ops.forEach((o, i) => {
+      const dst = o.op === 'del' ? o.dst : o.route.dst;
+      const e = errors[i];
+      // a delete of a route that is gone already (ESRCH) has its effect
+      if (e && !(o.op === 'del' && e.code === 'ESRCH')) {
+        this.failed.set(dst, e.message);
+        return;
+      }
+      done++;
+      if (o.op === 'del') this.actual.delete(dst);
+      else this.actual.set(dst, this.desired.get(dst)!);
+    });
+    return done;
   }
 
   async resync(): Promise<number> {

@@ -1,0 +1,331 @@
+/*
+ * An rtnetlink socket for Node: open(nsFd) creates a NETLINK_ROUTE socket inside a
+ * network namespace (setns on this thread and straight back; the socket stays bound to
+ * the namespace it was made in), exchange(fd, buf) sends a batch of requests built by
+ * the TypeScript side and collects the kernel's answers off the main thread.
+ *
+ * Messages carry consecutive sequence numbers. They are sent in chunks of up to 256
+ * messages in one sendmsg (the kernel processes a chunk in order); only the last of a
+ * chunk is sent with NLM_F_ACK forced, so successes cost no ack and the chunk is known
+ * done when that ack (or its dump's NLMSG_DONE) arrives. Errors always come back, in
+ * order, with the failing message's sequence number and the kernel's extended-ack text.
+ */
+#define _GNU_SOURCE
+#include <node_api.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <linux/netlink.h>
+
+#ifndef NETLINK_EXT_ACK
+#define NETLINK_EXT_ACK 11
+#endif
+#ifndef NETLINK_CAP_ACK
+#define NETLINK_CAP_ACK 10
+#endif
+#ifndef NLM_F_ACK_TLVS
+#define NLM_F_ACK_TLVS 0x200
+#endif
+#ifndef NLMSGERR_ATTR_MSG
+#define NLMSGERR_ATTR_MSG 1
+#endif
+
+#define CHUNK_MSGS 256
+#define CHUNK_BYTES (64 * 1024)
+#define RECV_BYTES (1 << 20)
+
+static napi_value throw_errno(napi_env env, const char *what, int err) {
+  char msg[200];
+  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
+  napi_value code, text, e;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text);
+  napi_create_error(env, NULL, text, &e);
+  napi_create_int32(env, err, &code);
+  napi_set_named_property(env, e, "errno", code);
+  napi_throw(env, e);
+  return NULL;
+}
+
+/* open(nsFd: number): fd of a NETLINK_ROUTE socket in that namespace (nsFd < 0: this one) */
+static napi_value nl_open(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t nsfd = -1;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_int32(env, argv[0], &nsfd) != napi_ok)
+    return napi_throw_type_error(env, NULL, "open(nsFd)"), NULL;
+  int self = -1;
+  if (nsfd >= 0) {
+    self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (self < 0) return throw_errno(env, "open /proc/thread-self/ns/net", errno);
+    if (setns(nsfd, CLONE_NEWNET) < 0) {
+      int e = errno;
+      close(self);
+      return throw_errno(env, "setns into the network namespace", e);
+    }
+  }
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  int sockerr = errno;
+  if (self >= 0) {
+    if (setns(self, CLONE_NEWNET) < 0) {
+      /* this thread would stay in the wrong namespace: nothing sane can follow */
+      fprintf(stderr, "tortie-netlink: cannot return to the original network namespace: %s\n",
+              strerror(errno));
+      abort();
+    }
+    close(self);
+  }
+  if (fd < 0) return throw_errno(env, "socket(AF_NETLINK)", sockerr);
+  int one = 1, big = 4 << 20;
+  setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
+  setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big) < 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+  struct timeval tv = {.tv_sec = 10};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    int e = errno;
+    close(fd);
+    return throw_errno(env, "bind(AF_NETLINK)", e);
+  }
+  napi_value r;
+  napi_create_int32(env, fd, &r);
+  return r;
+}
+
+static napi_value nl_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok)
+    return napi_throw_type_error(env, NULL, "close(fd)"), NULL;
+  close(fd);
+  return NULL;
+}
+
+struct exchange {
+  napi_async_work work;
+  napi_deferred deferred;
+  int fd;
+  unsigned char *req;
+  size_t reqlen;
+  uint32_t first_seq;
+  uint32_t count;
+  int32_t *errors;   /* per message: 0 or a positive errno */
+  char **messages;   /* per message: the kernel's extended-ack text, or NULL */
+  unsigned char *replies;
+  size_t replen, repcap;
+  int fail_errno;    /* the exchange itself failed (send/recv) */
+  const char *fail_what;
+};
+
+static int append(struct exchange *x, const void *p, size_t n) {
+  if (x->replen + n > x->repcap) {
+    size_t cap = x->repcap ? x->repcap * 2 : 65536;
+    while (cap < x->replen + n) cap *= 2;
+    unsigned char *r = realloc(x->replies, cap);
+    if (!r) return -1;
+    x->replies = r;
+    x->repcap = cap;
+  }
+  memcpy(x->replies + x->replen, p, n);
+  x->replen += n;
+  return 0;
+}
+
+/* Reads answers until message `last` (an index) is complete. */
+static int await_chunk(struct exchange *x, unsigned char *buf, uint32_t last) {
+  for (;;) {
+    ssize_t n = recv(x->fd, buf, RECV_BYTES, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      x->fail_errno = errno;
+      x->fail_what = errno == EAGAIN || errno == EWOULDBLOCK ? "no answer from the kernel within 10 s"
+                     : errno == ENOBUFS ? "answers lost (receive buffer full)"
+                                        : "recv";
+      return -1;
+    }
+    int done = 0;
+    size_t len = (size_t)n;
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+      uint32_t i = h->nlmsg_seq - x->first_seq;
+      if (h->nlmsg_seq < x->first_seq || i >= x->count) continue; /* not ours (stale) */
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        struct nlmsgerr *e = NLMSG_DATA(h);
+        if (e->error) {
+          x->errors[i] = -e->error;
+          if (h->nlmsg_flags & NLM_F_ACK_TLVS) {
+            /* CAP_ACK: the request's header only, then attributes */
+            unsigned char *a = (unsigned char *)e + sizeof *e;
+            unsigned char *end = (unsigned char *)h + h->nlmsg_len;
+            while (a + sizeof(struct nlattr) <= end) {
+              struct nlattr *at = (struct nlattr *)a;
+              if (at->nla_len < sizeof *at || a + at->nla_len > end) break;
+              if ((at->nla_type & NLA_TYPE_MASK) == NLMSGERR_ATTR_MSG && !x->messages[i])
+                x->messages[i] = strndup((char *)a + NLA_HDRLEN, at->nla_len - NLA_HDRLEN);
+              a += NLA_ALIGN(at->nla_len);
+            }
+          }
+        }
+        if (i == last) done = 1;
+      } else if (h->nlmsg_type == NLMSG_DONE) {
+        if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(int))) {
+          int err = *(int *)NLMSG_DATA(h);
+          if (err < 0) x->errors[i] = -err;
+        }
+        if (i == last) done = 1;
+      } else if (h->nlmsg_type >= NLMSG_MIN_TYPE) {
+        if (append(x, h, h->nlmsg_len) < 0) {
+          x->fail_errno = ENOMEM;
+          x->fail_what = "collecting answers";
+          return -1;
+        }
+      }
+    }
+    if (done) return 0;
+  }
+}
+
+static void execute(napi_env env, void *data) {
+  (void)env;
+  struct exchange *x = data;
+  unsigned char *buf = malloc(RECV_BYTES);
+  if (!buf) {
+    x->fail_errno = ENOMEM;
+    x->fail_what = "receive buffer";
+    return;
+  }
+  size_t off = 0;
+  uint32_t idx = 0;
+  while (off < x->reqlen) {
+    size_t start = off;
+    uint32_t n = 0;
+    struct nlmsghdr *lasth = NULL;
+    while (off < x->reqlen && n < CHUNK_MSGS) {
+      struct nlmsghdr *h = (struct nlmsghdr *)(x->req + off);
+      size_t ml = NLMSG_ALIGN(h->nlmsg_len);
+      if (n > 0 && off - start + ml > CHUNK_BYTES) break;
+      lasth = h;
+      off += ml;
+      n++;
+    }
+    /* a dump ends with NLMSG_DONE; anything else gets an ack (the same flag bits mean
+       REPLACE/EXCL on NEW requests: only a GET, type % 4 == 2, can be a dump) */
+    if (!((lasth->nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP && (lasth->nlmsg_type & 3) == 2))
+      lasth->nlmsg_flags |= NLM_F_ACK;
+    struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+    ssize_t s;
+    do s = sendto(x->fd, x->req + start, off - start, 0, (struct sockaddr *)&kernel, sizeof kernel);
+    while (s < 0 && errno == EINTR);
+    if (s < 0) {
+      x->fail_errno = errno;
+      x->fail_what = "send";
+      break;
+    }
+    idx += n;
+    if (await_chunk(x, buf, idx - 1) < 0) break;
+  }
+  free(buf);
+}
+
+static void complete(napi_env env, napi_status status, void *data) {
+  struct exchange *x = data;
+  napi_value result;
+  if (status != napi_ok || x->fail_errno) {
+    char msg[200];
+    snprintf(msg, sizeof msg, "netlink %s: %s", x->fail_what ? x->fail_what : "exchange",
+             strerror(x->fail_errno ? x->fail_errno : EIO));
+    napi_value text, code;
+    napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text);
+    napi_create_error(env, NULL, text, &result);
+    napi_create_int32(env, x->fail_errno ? x->fail_errno : EIO, &code);
+    napi_set_named_property(env, result, "errno", code);
+    napi_reject_deferred(env, x->deferred, result);
+  } else {
+    napi_value errors, messages, replies, ab;
+    void *p;
+    napi_create_arraybuffer(env, x->count * sizeof(int32_t), &p, &ab);
+    memcpy(p, x->errors, x->count * sizeof(int32_t));
+    napi_create_typedarray(env, napi_int32_array, x->count, ab, 0, &errors);
+    napi_create_array(env, &messages);
+    for (uint32_t i = 0; i < x->count; i++) {
+      if (!x->messages[i]) continue;
+      napi_value s;
+      napi_create_string_utf8(env, x->messages[i], NAPI_AUTO_LENGTH, &s);
+      napi_set_element(env, messages, i, s);
+    }
+    napi_create_buffer_copy(env, x->replen, x->replies ? (void *)x->replies : (void *)"", &p, &replies);
+    napi_create_object(env, &result);
+    napi_set_named_property(env, result, "errors", errors);
+    napi_set_named_property(env, result, "messages", messages);
+    napi_set_named_property(env, result, "replies", replies);
+    napi_resolve_deferred(env, x->deferred, result);
+  }
+  for (uint32_t i = 0; i < x->count; i++) free(x->messages[i]);
+  free(x->messages);
+  free(x->errors);
+  free(x->replies);
+  free(x->req);
+  napi_delete_async_work(env, x->work);
+  free(x);
+}
+
+/* exchange(fd, requests: Buffer): Promise<{ errors: Int32Array, messages: string[], replies: Buffer }> */
+static napi_value nl_exchange(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t fd;
+  void *data;
+  size_t len;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok)
+    return napi_throw_type_error(env, NULL, "exchange(fd, requests)"), NULL;
+  /* validate the framing and count the messages before anything is sent */
+  uint32_t count = 0, first = 0;
+  for (size_t off = 0; off < len;) {
+    struct nlmsghdr *h = (struct nlmsghdr *)((unsigned char *)data + off);
+    if (len - off < sizeof *h || h->nlmsg_len < sizeof *h || h->nlmsg_len > len - off)
+      return napi_throw_range_error(env, NULL, "exchange: malformed netlink message framing"), NULL;
+    if (count == 0) first = h->nlmsg_seq;
+    else if (h->nlmsg_seq != first + count)
+      return napi_throw_range_error(env, NULL, "exchange: sequence numbers must be consecutive"), NULL;
+    count++;
+    off += NLMSG_ALIGN(h->nlmsg_len);
+  }
+  struct exchange *x = calloc(1, sizeof *x);
+  x->fd = fd;
+  x->reqlen = len;
+  x->req = malloc(len ? len : 1);
+  memcpy(x->req, data, len);
+  x->first_seq = first;
+  x->count = count;
+  x->errors = calloc(count ? count : 1, sizeof(int32_t));
+  x->messages = calloc(count ? count : 1, sizeof(char *));
+  napi_value promise, name;
+  napi_create_promise(env, &x->deferred, &promise);
+  napi_create_string_utf8(env, "tortie-netlink", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, execute, complete, x, &x->work);
+  napi_queue_async_work(env, x->work);
+  return promise;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor d[] = {
+      {"open", NULL, nl_open, NULL, NULL, NULL, napi_default, NULL},
+      {"close", NULL, nl_close, NULL, NULL, NULL, napi_default, NULL},
+      {"exchange", NULL, nl_exchange, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,11 @@
+export {
+  Rtnl,
+  netlinkAvailability,
+  netnsPath,
+  routeText,
+  type RouteSpec,
+  type RouteOp,
+  type Answer,
+} from './rtnl';
+export { NetlinkError, errnoText } from './errors';
+export * as codec from './codec';

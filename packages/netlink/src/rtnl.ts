@@ -1,0 +1,375 @@
+// rtnetlink for tortie's dataplane: one socket per network namespace, requests sent in
+// batches (one sendmsg per up to 256 requests, answers read off the main thread), and
+// a narrow interface: routes, veth links, link settings, addresses, neighbours. Every
+// refusal is a NetlinkError naming the request as `ip` would write it and the errno.
+import fs from 'node:fs';
+import { loadAddon, type RtnlAddon } from './addon';
+import * as c from './codec';
+import { NetlinkError } from './errors';
+
+export interface RouteSpec {
+  dst: string;
+  type?: 'blackhole';
+  via?: string;
+  dev?: string;
+  onlink?: boolean;
+  scopeLink?: boolean;
+  protocol: number;
+  /** Default: main (254). */
+  table?: number;
+}
+
+export type RouteOp =
+  | { op: 'replace' | 'add'; route: RouteSpec }
+  | { op: 'del'; dst: string; protocol: number; table?: number; type?: 'blackhole' };
+
+/** `ip route` words for a route (for errors and logs). */
+export function routeText(r: RouteSpec): string {
+  const p = [r.type === 'blackhole' ? `blackhole ${r.dst}` : r.dst];
+  if (r.via) p.push(`via ${r.via}`);
+  if (r.dev) p.push(`dev ${r.dev}`);
+  if (r.onlink) p.push('onlink');
+  if (r.scopeLink) p.push('scope link');
+  p.push(`proto ${r.protocol}`);
+  if (r.table !== undefined && r.table !== c.RT_TABLE_MAIN) p.push(`table ${r.table}`);
+  return p.join(' ');
+}
+
+const opText = (o: RouteOp): string =>
+  o.op === 'del'
+    ? `route del ${o.type === 'blackhole' ? 'blackhole ' : ''}${o.dst} proto ${o.protocol}`
+    : `route ${o.op} ${routeText(o.route)}`;
+
+export interface Answer {
+  /** Per request: undefined (done) or why the kernel refused it. */
+  errors: Array<NetlinkError | undefined>;
+  /** Data messages the kernel answered with, by request index. */
+  replies: Map<number, c.Message[]>;
+}
+
+/** Whether netlink can be used here, and if not why (for the startup log line). */
+export function netlinkAvailability(): { available: true } | { available: false; reason: string } {
+  const a = loadAddon();
+  return a.addon ? { available: true } : { available: false, reason: a.reason! };
+}
+
+/** A network namespace by name (/var/run/netns/<name>) or path (/proc/<pid>/ns/net). */
+export const netnsPath = (netns: string): string =>
+  netns.includes('/') ? netns : `/var/run/netns/${netns}`;
+
+export class Rtnl {
+  private seq = 1;
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  private constructor(
+    private readonly addon: RtnlAddon,
+    private readonly fd: number,
+    /** Where this socket lives (for error messages). */
+    readonly where: string,
+  ) {}
+
+  /** A socket in this namespace, or in `netns` (name or path). Throws when netlink is unavailable. */
+  static open(netns?: string): Rtnl {
+    const a = loadAddon();
+    if (!a.addon) throw new Error(`netlink unavailable: ${a.reason}`);
+    if (netns === undefined) return new Rtnl(a.addon, a.addon.open(-1), 'this namespace');
+    const p = netnsPath(netns);
+    let nsFd: number;
+    try {
+      nsFd = fs.openSync(p, 'r');
+    } catch (e) {
+      throw new Error(`netlink: cannot open network namespace ${p}: ${(e as Error).message}`);
+    }
+    try {
+      return new Rtnl(a.addon, a.addon.open(nsFd), p);
+    } catch (e) {
+      throw new Error(`netlink socket in ${p}: ${(e as Error).message}`);
+    } finally {
+      fs.closeSync(nsFd);
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    // after the requests in flight
+    void this.queue.finally(() => this.addon.close(this.fd));
+  }
+
+  /** Sends requests in order, one batch; `ops` names each for errors. */
+  request(reqs: c.Request[], ops: string[]): Promise<Answer> {
+    return this.send(
+      (first) => ({ buf: c.frame(reqs, first), count: reqs.length }),
+      (i) => ops[i],
+    );
+  }
+
+  /** One batch framed by `build` from the first sequence number; `name(i)` for errors. */
+  private send(
+    build: (firstSeq: number) => { buf: Buffer; count: number },
+    name: (i: number) => string,
+  ): Promise<Answer> {
+    if (this.closed) return Promise.reject(new Error(`netlink socket in ${this.where} is closed`));
+    const run = async (): Promise<Answer> => {
+      // sequence numbers never wrap inside a batch
+      if (this.seq > 0x7fff0000) this.seq = 1;
+      const first = this.seq;
+      const { buf, count } = build(first);
+      if (count === 0) return { errors: [], replies: new Map() };
+      this.seq += count;
+      const r = await this.addon.exchange(this.fd, buf);
+      const errors: Array<NetlinkError | undefined> = new Array(count);
+      for (let i = 0; i < count; i++)
+        if (r.errors[i]) errors[i] = new NetlinkError(name(i), r.errors[i], r.messages[i]);
+      const replies = new Map<number, c.Message[]>();
+      if (r.replies.length) {
+        for (const m of c.messages(r.replies)) {
+          const i = m.seq - first;
+          if (i < 0 || i >= count) continue;
+          if (!replies.has(i)) replies.set(i, []);
+          replies.get(i)!.push(m);
+        }
+      }
+      return { errors, replies };
+    };
+    const p = this.queue.then(run, run);
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
+  /** Like request, but the first refusal is thrown. */
+  async must(reqs: c.Request[], ops: string[]): Promise<Answer> {
+    const a = await this.request(reqs, ops);
+    const bad = a.errors.find((e) => e);
+    if (bad) throw bad;
+    return a;
+  }
+
+  // ---- links ----
+
+  /** Interface indexes by name; names that do not exist are absent. */
+  async linkIndexes(names: Iterable<string>): Promise<Map<string, number>> {
+    const list = [...new Set(names)];
+    const a = await this.request(
+      list.map((n) => c.getLink(n)),
+      list.map((n) => `link show ${n}`),
+    );
+    const out = new Map<string, number>();
+    list.forEach((n, i) => {
+      const m = a.replies.get(i)?.[0];
+      if (m) out.set(n, c.parseLink(m).index);
+    });
+    return out;
+  }
+
+  async linkNames(indexes: Iterable<number>): Promise<Map<number, string>> {
+    const list = [...new Set(indexes)];
+    const a = await this.request(
+      list.map((n) => c.getLink(n)),
+      list.map((n) => `link show index ${n}`),
+    );
+    const out = new Map<number, string>();
+    list.forEach((n, i) => {
+      const m = a.replies.get(i)?.[0];
+      if (m) out.set(n, c.parseLink(m).name);
+    });
+    return out;
+  }
+
+  /** One link, or undefined when there is none by that name. */
+  async link(name: string): Promise<c.ParsedLink | undefined> {
+    const a = await this.request([c.getLink(name)], [`link show ${name}`]);
+    const m = a.replies.get(0)?.[0];
+    if (m) return c.parseLink(m);
+    if (a.errors[0] && a.errors[0].code !== 'ENODEV') throw a.errors[0];
+    return undefined;
+  }
+
+  /** A veth pair, the peer created directly in its namespace (`netns`: name or path). */
+  async addVeth(
+    v: Omit<c.VethSpec, 'peer'> & {
+      peer: Omit<c.VethSpec['peer'], 'netnsFd'> & { netns?: string };
+    },
+  ): Promise<void> {
+    const fd = v.peer.netns !== undefined ? fs.openSync(netnsPath(v.peer.netns), 'r') : undefined;
+    try {
+      await this.must(
+        [c.newVeth({ ...v, peer: { ...v.peer, netnsFd: fd } })],
+        [
+          `link add ${v.name} type veth peer name ${v.peer.name}${v.peer.netns ? ` netns ${v.peer.netns}` : ''}`,
+        ],
+      );
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd);
+    }
+  }
+
+  setLinkUp(name: string, up = true): Promise<Answer> {
+    return this.must([c.setLinkUp(name, up)], [`link set ${name} ${up ? 'up' : 'down'}`]);
+  }
+
+  setLink(name: string, s: { mac?: string; mtu?: number }): Promise<Answer> {
+    const words = [s.mac ? `address ${s.mac}` : '', s.mtu ? `mtu ${s.mtu}` : ''].filter(Boolean);
+    return this.must([c.setLink(name, s)], [`link set ${name} ${words.join(' ')}`]);
+  }
+
+  async moveLink(name: string, netns: string): Promise<void> {
+    const fd = fs.openSync(netnsPath(netns), 'r');
+    try {
+      await this.must([c.setLinkNetns(name, fd)], [`link set ${name} netns ${netns}`]);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** Removes a link; false when there was none by that name. */
+  async delLink(name: string): Promise<boolean> {
+    const a = await this.request([c.delLink(name)], [`link del ${name}`]);
+    const e = a.errors[0];
+    if (e?.code === 'ENODEV') return false;
+    if (e) throw e;
+    return true;
+  }
+
+  // ---- addresses and neighbours ----
+
+  async addAddr(
+    cidr: string,
+    dev: string | number,
+    o: { nodad?: boolean; replace?: boolean } = {},
+  ): Promise<void> {
+    const index = await this.indexOf(dev);
+    await this.must(
+      [c.newAddr(cidr, index, o)],
+      [`addr ${o.replace ? 'replace' : 'add'} ${cidr} dev ${dev}${o.nodad ? ' nodad' : ''}`],
+    );
+  }
+
+  async replaceNeigh(ip: string, mac: string, dev: string | number): Promise<void> {
+    const index = await this.indexOf(dev);
+    await this.must(
+      [c.replaceNeigh(ip, mac, index)],
+      [`neigh replace ${ip} lladdr ${mac} dev ${dev} nud permanent`],
+    );
+  }
+
+  async indexOf(dev: string | number): Promise<number> {
+    if (typeof dev === 'number') return dev;
+    const i = (await this.linkIndexes([dev])).get(dev);
+    if (i === undefined)
+      throw new NetlinkError(`link show ${dev}`, 19 /* ENODEV */, 'no such interface');
+    return i;
+  }
+
+  // ---- routes ----
+
+  /** Routes of a table (main by default), optionally of one protocol and family, as `ip route show`. */
+  async listRoutes(
+    f: { protocol?: number; table?: number; family?: 4 | 6 } = {},
+  ): Promise<RouteSpec[]> {
+    const table = f.table ?? c.RT_TABLE_MAIN;
+    const families = f.family ? [f.family] : ([4, 6] as const);
+    const parsed: c.ParsedRoute[] = [];
+    for (const fam of families) {
+      const a = await this.must(
+        [c.dumpRoutes(fam === 4 ? c.AF_INET : c.AF_INET6)],
+        [`route show${fam === 6 ? ' -6' : ''}`],
+      );
+      for (const m of a.replies.get(0) ?? []) {
+        if (m.type !== c.RTM_NEWROUTE) continue;
+        const r = c.parseRoute(m);
+        if (r.table !== table || (f.protocol !== undefined && r.protocol !== f.protocol)) continue;
+        parsed.push(r);
+      }
+    }
+    const oifs = parsed.flatMap((r) => (r.oif !== undefined ? [r.oif] : []));
+    const names = oifs.length ? await this.linkNames(oifs) : new Map<number, string>();
+    return parsed.map((r) => {
+      const out: RouteSpec = { dst: r.dst, protocol: r.protocol };
+      if (r.type === c.RTN_BLACKHOLE) out.type = 'blackhole';
+      if (r.via) out.via = r.via;
+      if (r.oif !== undefined && r.type !== c.RTN_BLACKHOLE)
+        out.dev = names.get(r.oif) ?? `if${r.oif}`;
+      if (r.onlink) out.onlink = true;
+      if (r.scope === c.RT_SCOPE_LINK) out.scopeLink = true;
+      if (table !== c.RT_TABLE_MAIN) out.table = table;
+      return out;
+    });
+  }
+
+  /**
+   * Route changes in one batch, in order; a refused one does not stop the others (as
+   * `ip -force -batch`). Returns per change undefined or why it was refused (a device
+   * that does not exist is ENODEV, named).
+   */
+  async applyRoutes(ops: RouteOp[]): Promise<Array<NetlinkError | undefined>> {
+    const devs = new Set<string>();
+    for (const o of ops) if (o.op !== 'del' && o.route.dev) devs.add(o.route.dev);
+    const index = devs.size ? await this.linkIndexes(devs) : new Map<string, number>();
+    const out: Array<NetlinkError | undefined> = new Array(ops.length).fill(undefined);
+    const changes: c.RouteChange[] = [];
+    const at: number[] = [];
+    ops.forEach((o, i) => {
+      if (o.op === 'del') {
+        changes.push({ del: true, dst: o.dst, protocol: o.protocol, table: o.table });
+        at.push(i);
+        return;
+      }
+      const r = o.route;
+      const oif = r.dev !== undefined ? index.get(r.dev) : undefined;
+      if (r.dev !== undefined && oif === undefined) {
+        out[i] = new NetlinkError(opText(o), 19 /* ENODEV */, `no interface ${r.dev}`);
+        return;
+      }
+      changes.push({
+        del: false,
+        exclusive: o.op === 'add',
+        route: {
+          dst: r.dst,
+          type: r.type,
+          via: r.via,
+          oif,
+          onlink: r.onlink,
+          scope: r.scopeLink ? 'link' : undefined,
+          protocol: r.protocol,
+          table: r.table,
+        },
+      });
+      at.push(i);
+    });
+    let sent: number[] = [];
+    const a = await this.send(
+      (first) => {
+        const f = c.frameRouteChanges(changes, first);
+        for (const [k, why] of f.bad)
+          out[at[k]] = new NetlinkError(opText(ops[at[k]]), 22 /* EINVAL */, why);
+        sent = f.index.map((k) => at[k]);
+        return { buf: f.buf, count: f.index.length };
+      },
+      (j) => opText(ops[sent[j]]),
+    );
+    a.errors.forEach((e, j) => {
+      if (e) out[sent[j]] = e;
+    });
+    return out;
+  }
+
+  async replaceRoute(r: RouteSpec): Promise<void> {
+    const [e] = await this.applyRoutes([{ op: 'replace', route: r }]);
+    if (e) throw e;
+  }
+
+  async addRoute(r: RouteSpec): Promise<void> {
+    const [e] = await this.applyRoutes([{ op: 'add', route: r }]);
+    if (e) throw e;
+  }
+
+  /** Removes a route of that destination and protocol; false when there was none. */
+  async delRoute(dst: string, protocol: number, table?: number): Promise<boolean> {
+    const [e] = await this.applyRoutes([{ op: 'del', dst, protocol, table }]);
+    if (e?.code === 'ESRCH') return false;
+    if (e) throw e;
+    return true;
+  }
+}
