@@ -6,6 +6,9 @@
 import { parseArgs } from 'node:util';
 import { runInVm, skipReason, teardownOnSignals, vmMissing, waitUntil } from '@tortie/testbed';
 import { Cluster, LB_POOL, type Pod } from './cluster';
+import { attachScript, type AttachInput } from './attach';
+import { CLUSTER_AS } from './bgp-lab';
+import { TOR_KINDS, type TorKind } from './tor';
 
 function say(line = ''): void {
   process.stdout.write(line + '\n');
@@ -37,10 +40,10 @@ async function allReachable(c: Cluster, pods: Pod[]): Promise<boolean> {
   return (await Promise.all(checks)).every(Boolean);
 }
 
-async function demo(c: Cluster, startedAt: number, keep: boolean): Promise<void> {
+async function demo(c: Cluster, startedAt: number, keep: boolean, attach?: TorKind): Promise<void> {
   heading('agents');
-  // as kubelet schedules pods only on a Ready node
-  await Promise.all(c.nodes.map((_, i) => c.ready(i)));
+  // as kubelet schedules pods only on a Ready node (a minute: the machine may be busy)
+  await Promise.all(c.nodes.map((_, i) => c.ready(i, 60_000)));
   say(
     `all ${c.nodes.length} agents ready (in sync with etcd, dataplane programmed) ${Date.now() - startedAt} ms after they were started`,
   );
@@ -95,10 +98,16 @@ async function demo(c: Cluster, startedAt: number, keep: boolean): Promise<void>
         .join('\n'),
     );
   }
-  if (c.tor) {
-    heading('ToR (BIRD): birdc show protocols / show route');
-    say(await c.tor.birdc('show protocols'));
-    say(await c.tor.birdc('show route'));
+  const tor = c.torRouter;
+  if (tor) {
+    heading(`ToR (${tor.kind}): its sessions and routes`);
+    await waitUntil(
+      'the ToR has learnt every node',
+      async () => (await tor.sessions()).every((s) => s.established),
+      30_000,
+      200,
+    );
+    say(await tor.show());
   }
 
   heading('NetworkPolicy: db pods accept traffic only from web pods');
@@ -135,6 +144,10 @@ async function demo(c: Cluster, startedAt: number, keep: boolean): Promise<void>
   if (keep) {
     heading('lab is up; Ctrl-C to tear it down. Try (as root, from this checkout):');
     for (const l of nextSteps(c, pods)) say(`  ${l}`);
+    if (attach) {
+      heading(`attaching another router (${attach}): as root, from this checkout`);
+      say(attachScript(attachInput(c, attach)));
+    } else say('  npm run lab -- --keep --attach bird|frr|gobgp   # to peer another router too');
     // until the signal handler (teardownOnSignals) tears the lab down and exits
     await new Promise<void>(() => setInterval(() => undefined, 60_000));
   }
@@ -215,23 +228,25 @@ async function services(c: Cluster, pods: Pod[]): Promise<void> {
   say(
     `from pod ${db1.name} to ${CLUSTER_IP}:80, 12 connections: ${answered(await c.ask(db1, CLUSTER_IP, 80, 12))}`,
   );
-  if (c.tor) {
-    const tor = c.tor.ns;
+  const router = c.torRouter;
+  if (router) {
+    const tor = router.ns;
     const n2 = c.nodes[Math.min(1, c.nodes.length - 1)];
     say(
       `from the ToR (outside the cluster) to ${n2.name}'s node port ${n2.ip}:${NODE_PORT}: ${answered(await c.ask(tor, n2.ip, NODE_PORT, 12))}`,
     );
     await waitUntil(
-      'the ToR routes the load-balancer range',
-      async () => (await c.tor!.birdc('show route')).includes(LB_POOL),
+      'the ToR learns the load-balancer range',
+      async () => (await router.prefixes()).includes(LB_POOL),
       15_000,
       100,
     );
     say(
-      `the ToR learns the load-balancer range from every node (BGPConfiguration serviceLoadBalancerIPs):`,
+      `the ToR learns the load-balancer range ${LB_POOL} from every node (BGPConfiguration serviceLoadBalancerIPs)`,
     );
-    say(await c.tor.birdc(`show route ${LB_POOL}`));
-    say(`from the ToR to ${LB_IP}:80: ${answered(await c.ask(tor, LB_IP, 80, 12))}`);
+    if (router.forwards)
+      say(`from the ToR to ${LB_IP}:80: ${answered(await c.ask(tor, LB_IP, 80, 12))}`);
+    else say(`(GoBGP keeps it in its RIB: without zebra the ToR does not forward to ${LB_IP})`);
   }
 }
 
@@ -251,8 +266,7 @@ export function nextSteps(c: Cluster, pods: Pod[]): string[] {
     out.push(`${ctl} policy status --status-socket ${n.statusSocket}   # ${n.name}`);
     out.push(`ip netns exec ${n.ns.name} iptables-save   # ${n.name}'s rules`);
   }
-  if (c.tor)
-    out.push(`ip netns exec ${c.tor.ns.name} birdc -s ${c.tor.socket} show protocols   # the ToR`);
+  if (c.torRouter) out.push(...c.torRouter.queryCommands());
   pods.forEach((p, i) => {
     const to = pods[(i + 1) % pods.length];
     out.push(`ip netns exec ${p.ns.name} ping ${to.ip}   # pod ${p.name} (${p.ip}) -> ${to.name}`);
@@ -260,15 +274,33 @@ export function nextSteps(c: Cluster, pods: Pod[]): string[] {
   return out;
 }
 
-const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--ipv6] [--bfd] [--bgp-password KEY] [--etcd-members N] [--vm] [--keep] [--verbose]
+/** The router --attach describes: one more namespace on the fabric, AS 65002. */
+function attachInput(c: Cluster, router: TorKind): AttachInput {
+  return {
+    router,
+    fabricNs: c.fabric.ns.name,
+    bridge: c.fabric.bridge,
+    nodes: c.nodes.map((n) => ({ name: n.name, ip: n.ip })),
+    clusterAs: CLUSTER_AS,
+    etcd: c.etcdCluster?.endpoints.join(',') ?? c.etcd.endpoint,
+    ns: 'tt-extra',
+    address: '10.99.0.100',
+    asn: 65002,
+    dir: '/tmp/tt-extra',
+  };
+}
+
+const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--tor bird|frr|gobgp] [--ipv6] [--bfd] [--bgp-password KEY] [--etcd-members N] [--vm] [--keep] [--verbose]
   A tortie cluster in network namespaces on this machine (needs root): etcd, N nodes each
-  running tortie-node, pods wired by tortie-cni, and (bgp) a BIRD top-of-rack router.
+  running tortie-node, pods wired by tortie-cni, and (bgp) a top-of-rack router.
   Shows pods reaching each other across nodes, the BGP sessions and routes, and a
   NetworkPolicy taking effect, then tears everything down.
   --nodes N          nodes (1-20, default 3)
   --backend bgp      BGP full mesh plus the ToR (default); vxlan: VXLAN overlay, no BGP;
                      ipip: BGP mesh, the last node on another subnet behind a router, and
                      the pool in ipipMode CrossSubnet (IP-in-IP only across subnets)
+  --tor ROUTER       the ToR router (bgp backend): bird (default), frr (bgpd + zebra) or
+                     gobgp (gobgpd, routes stay in its RIB; no --bfd or --bgp-password)
   --ipv6             dual stack: an IPv6 pool beside the IPv4 one, pods with both addresses,
                      the mesh and the ToR sessions over IPv6 too (bgp backend)
   --bfd              BFD at 100 ms x 3 under every BGP session (mesh, ToR); the demo ends
@@ -280,6 +312,9 @@ const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--i
   --vm               run the lab inside Debian's kernel under QEMU, for kernel features
                      this machine lacks (ipip here); software emulation: a few minutes
   --keep             leave the lab up until Ctrl-C, and print what to try on it
+  --attach ROUTER    with --keep: also print how to put another router (bird, frr or
+                     gobgp) on the fabric at 10.99.0.100 and peer the cluster with it
+                     (namespace, its config, the command to start it, the BGPPeer)
   --verbose          stream every agent's log as it comes ([node] line)
   -h, --help         this text
 `;
@@ -327,6 +362,8 @@ async function main(): Promise<number> {
       options: {
         nodes: { type: 'string', default: '3' },
         backend: { type: 'string', default: 'bgp' },
+        tor: { type: 'string', default: 'bird' },
+        attach: { type: 'string' },
         keep: { type: 'boolean', default: false },
         verbose: { type: 'boolean', default: false },
         vm: { type: 'boolean', default: false },
@@ -347,13 +384,6 @@ async function main(): Promise<number> {
     return 0;
   }
   if (values.vm) return inVm(values.keep ?? false);
-  const why = skipReason(['netns', 'bird', 'etcd', 'iptables', 'ipset', 'nft']);
-  if (why) {
-    process.stderr.write(
-      `tortie lab needs root, network namespaces, BIRD, etcd, iptables, ipset and nftables: ${why}\n`,
-    );
-    return 1;
-  }
   const etcdMembers = Number(values['etcd-members']);
   if (![1, 3, 5].includes(etcdMembers)) {
     process.stderr.write(`--etcd-members must be 1, 3 or 5, got "${values['etcd-members']}"\n`);
@@ -377,12 +407,41 @@ async function main(): Promise<number> {
     process.stderr.write('--ipv6 needs the bgp backend (IPv6 blocks are routed over BGP)\n');
     return 2;
   }
+  const torKind = values.tor as TorKind;
+  if (!TOR_KINDS.includes(torKind)) {
+    process.stderr.write(`--tor must be bird, frr or gobgp, got "${values.tor}"\n`);
+    return 2;
+  }
+  if (torKind !== 'bird' && backend !== 'bgp') {
+    process.stderr.write('--tor needs the bgp backend (the only one with a ToR)\n');
+    return 2;
+  }
+  if (torKind === 'gobgp' && (values.bfd || values['bgp-password'] !== undefined)) {
+    process.stderr.write(
+      '--tor gobgp runs without BFD and TCP-MD5 here: use --tor bird or frr with --bfd or --bgp-password\n',
+    );
+    return 2;
+  }
+  const attach = values.attach as TorKind | undefined;
+  if (attach !== undefined && (!TOR_KINDS.includes(attach) || !values.keep || backend !== 'bgp')) {
+    process.stderr.write(
+      `--attach takes bird, frr or gobgp, with --keep and the bgp backend (got "${values.attach}"${values.keep ? '' : ', no --keep'})\n`,
+    );
+    return 2;
+  }
   const bgpPassword = values['bgp-password'];
   if (bgpPassword !== undefined && (backend === 'vxlan' || !bgpPassword)) {
     process.stderr.write(
       '--bgp-password needs BGP and a key: --backend bgp or ipip, --bgp-password KEY\n',
     );
     return 2;
+  }
+  const why = skipReason(['netns', torKind, 'etcd', 'iptables', 'ipset', 'nft']);
+  if (why) {
+    process.stderr.write(
+      `tortie lab needs root, network namespaces, ${torKind}, etcd, iptables, ipset and nftables: ${why}\n`,
+    );
+    return 1;
   }
   const noIpip = backend === 'ipip' && skipReason(['ipip']);
   if (noIpip) {
@@ -392,7 +451,7 @@ async function main(): Promise<number> {
     return 1;
   }
   const what = {
-    bgp: ' and a BIRD top-of-rack router',
+    bgp: ` and a ${torKind} top-of-rack router`,
     vxlan: ', VXLAN',
     ipip: ', IPIP CrossSubnet across two subnets',
   }[backend];
@@ -405,7 +464,7 @@ async function main(): Promise<number> {
   const c = await Cluster.start({
     nodes: count,
     backend: backend === 'vxlan' ? 'vxlan' : 'bgp',
-    tor: backend === 'bgp',
+    tor: backend === 'bgp' ? torKind : false,
     pool: POOLS[backend],
     routedNodes: backend === 'ipip' && count > 1 ? [count - 1] : undefined,
     ...(values.bfd ? { bfd: { minTxMs: 100, minRxMs: 100, multiplier: 3 } } : {}),
@@ -417,7 +476,7 @@ async function main(): Promise<number> {
   });
   const t0 = Date.now(); // the agents were just started
   try {
-    await demo(c, t0, values.keep ?? false);
+    await demo(c, t0, values.keep ?? false, attach);
   } finally {
     // interrupted: the signal handler tears down and exits
     if (!interrupted) {

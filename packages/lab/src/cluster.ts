@@ -9,7 +9,7 @@ import path from 'node:path';
 import { type Resource } from '@tortie/api';
 import { EtcdDatastore } from '@tortie/datastore';
 import {
-  Bird,
+  type Bird,
   Etcd,
   EtcdCluster,
   Fabric,
@@ -23,7 +23,10 @@ import {
 
 import { CLUSTER_AS, TOR_ADDRESS, TOR_AS, nodeAddress } from './bgp-lab';
 import { endpointSliceFor } from './endpoints';
+import { startTor, type TorKind, type TorRouter } from './tor';
 import { addLabels, applyResource } from './writes';
+
+const TOR_NAMES = { bird: 'BIRD', frr: 'FRR', gobgp: 'GoBGP' } as const;
 
 // answers each TCP connection with "<pod name> <client address>"
 const ECHO_SERVER = `
@@ -66,8 +69,11 @@ export interface ClusterOptions {
   nodes: number;
   backend?: 'bgp' | 'vxlan' | 'none';
   pool?: { cidr: string; ipipMode?: string; vxlanMode?: string; natOutgoing?: boolean };
-  /** A BIRD ToR on the fabric, eBGP with every node, originating a default route. */
-  tor?: boolean;
+  /**
+   * A ToR router on the fabric, eBGP with every node, originating a default route:
+   * BIRD (true or 'bird'), FRR or GoBGP.
+   */
+  tor?: boolean | TorKind;
   /** Extra resources applied before the agents start (BGPConfiguration, BGPPeers...). */
   resources?: object[];
   /** Node labels / route reflector cluster ids, by node index. */
@@ -155,7 +161,10 @@ export const SUBNET_ROUTER = { fabric: '10.99.0.254', routed: '10.98.0.254' } as
 export class Cluster {
   readonly nodes: ClusterNode[] = [];
   readonly pods: Pod[] = [];
+  /** The ToR when it is BIRD (its own API, for tests). */
   tor?: Bird;
+  /** The ToR, whichever router it is. */
+  torRouter?: TorRouter;
   private constructor(
     readonly tb: Testbed,
     readonly ds: EtcdDatastore,
@@ -166,6 +175,12 @@ export class Cluster {
     readonly fabric: Fabric,
     readonly opts: ClusterOptions,
   ) {}
+
+  /** Which router the ToR is, if there is one. */
+  get torKind(): TorKind | undefined {
+    const t = this.opts.tor;
+    return t === true ? 'bird' : t || undefined;
+  }
 
   /** Node i's IPv6 address on the fabric (dual stack). */
   nodeIp6(i: number): string {
@@ -219,36 +234,27 @@ export class Cluster {
           v4: `${TOR_IP}/24`,
           ...(opts.ipv6 ? { v6: `${TOR_IP6}/64` } : {}),
         });
-        c.tor = await Bird.start(tb, torNs, {
-          routerId: TOR_IP,
-          kernel: true,
-          routes: [{ prefix: '0.0.0.0/0' }],
-          peers: Array.from({ length: opts.nodes }, (_, i) => ({
-            name: `node${i + 1}`,
-            localAs: TOR_AS,
-            neighbor: c.nodeIp(i),
-            neighborAs: CLUSTER_AS,
-            families: ['ipv4'] as Array<'ipv4' | 'ipv6'>,
-            holdTime: 9,
-            bfd: opts.bfd !== undefined,
-            ...(opts.bgpPassword ? { password: opts.bgpPassword } : {}),
-          })).concat(
-            // dual stack: a session over IPv6 with each node, as calico-node's bird6
-            opts.ipv6
-              ? Array.from({ length: opts.nodes }, (_, i) => ({
-                  name: `node${i + 1}v6`,
-                  localAs: TOR_AS,
-                  neighbor: c.nodeIp6(i),
-                  neighborAs: CLUSTER_AS,
-                  families: ['ipv6' as const],
-                  holdTime: 9,
-                  bfd: false,
-                  ...(opts.bgpPassword ? { password: opts.bgpPassword } : {}),
-                }))
-              : [],
-          ),
+        const peers = (family: 'ipv4' | 'ipv6', address: (i: number) => string) =>
+          Array.from({ length: opts.nodes }, (_, i) => ({
+            name: `node${i + 1}${family === 'ipv6' ? 'v6' : ''}`,
+            address: address(i),
+            asn: CLUSTER_AS,
+            family,
+          }));
+        const tor = await startTor(tb, torNs, {
+          kind: c.torKind!,
+          address: TOR_IP,
+          asn: TOR_AS,
+          // dual stack: a session over IPv6 with each node too, as calico-node's bird6
+          peers: [
+            ...peers('ipv4', (i) => c.nodeIp(i)),
+            ...(opts.ipv6 ? peers('ipv6', (i) => c.nodeIp6(i)) : []),
+          ],
           ...(opts.bfd ? { bfd: opts.bfd } : {}),
+          ...(opts.bgpPassword ? { password: opts.bgpPassword } : {}),
         });
+        c.torRouter = tor.router;
+        c.tor = tor.bird;
         await c.apply({
           kind: 'BGPPeer',
           metadata: { name: 'tor' },
@@ -272,7 +278,7 @@ export class Cluster {
                 : {}),
             },
           });
-        say(`ToR: BIRD AS ${TOR_AS} at ${TOR_IP} in ${torNs.name}`);
+        say(`ToR: ${TOR_NAMES[c.torKind!]} AS ${TOR_AS} at ${TOR_IP} in ${torNs.name}`);
       }
       const bgpDefault = {
         // every node advertises the load-balancer range, as Calico does
@@ -604,11 +610,11 @@ export class Cluster {
       `routes via ${this.nodes[i].name} withdrawn`,
       async () => {
         const now = Date.now() - t0;
-        if (this.tor && torMs === undefined && gone(await this.tor.ns.exec(['ip', 'route'])))
-          torMs = now;
+        const tor = this.torRouter?.forwards ? this.torRouter : undefined;
+        if (tor && torMs === undefined && gone(await tor.ns.exec(['ip', 'route']))) torMs = now;
         const mine = this.nodes[observer].ns.exec(['ip', 'route', 'show', 'proto', '81']);
         if (nodeMs === undefined && gone(await mine)) nodeMs = now;
-        return nodeMs !== undefined && (!this.tor || torMs !== undefined);
+        return nodeMs !== undefined && (!tor || torMs !== undefined);
       },
       120_000,
       20,

@@ -1,3 +1,5 @@
 export * from './bgp-lab';
 export * from './cluster';
 export * from './writes';
+export * from './tor';
+export * from './attach';

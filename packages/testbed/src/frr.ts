@@ -54,6 +54,8 @@ export interface FrrConfig {
   clusterId?: string;
   /** Run zebra and bfdd beside bgpd (BFD reaches bgpd through zebra). */
   bfd?: FrrBfd;
+  /** Run zebra beside bgpd, installing the best BGP routes into the namespace's kernel (a ToR that forwards). */
+  kernel?: boolean;
   /** BGP keepalive and hold time (s); default 1 and 3. */
   timers?: { keepalive: number; hold: number };
 }
@@ -175,6 +177,8 @@ class FrrHelper extends Daemon {
   }
 }
 
+const zebraRuns = (c: FrrConfig): boolean => c.bfd !== undefined || c.kernel === true;
+
 interface FrrJsonPath {
   bestpath?: boolean;
   nexthops?: Array<{ ip: string }>;
@@ -197,14 +201,15 @@ export class Frr extends Daemon {
   static async start(tb: Testbed, ns: Netns, config: FrrConfig): Promise<Frr> {
     const dir = tb.tempDir('frr');
     fs.writeFileSync(path.join(dir, 'bgpd.conf'), frrConfig(config));
-    if (config.bfd) {
+    if (zebraRuns(config)) {
       fs.writeFileSync(path.join(dir, 'zebra.conf'), 'hostname tortie-frr\n');
-      fs.writeFileSync(path.join(dir, 'bfdd.conf'), frrBfdConfig(config.bfd) + '\n');
+      if (config.bfd)
+        fs.writeFileSync(path.join(dir, 'bfdd.conf'), frrBfdConfig(config.bfd) + '\n');
       const frrUser = await ns.exec(['id', '-u', 'frr']);
       const frrGroup = await ns.exec(['id', '-g', 'frr']);
-      for (const f of ['', 'zebra.conf', 'bfdd.conf'])
+      for (const f of ['', 'zebra.conf', ...(config.bfd ? ['bfdd.conf'] : [])])
         fs.chownSync(path.join(dir, f), Number(frrUser), Number(frrGroup));
-      for (const d of ['zebra', 'bfdd'] as const) {
+      for (const d of config.bfd ? (['zebra', 'bfdd'] as const) : (['zebra'] as const)) {
         const h = new FrrHelper(ns, dir, d);
         tb.onCleanup(() => h.stop());
         await h.start();
@@ -224,9 +229,9 @@ export class Frr extends Daemon {
       '-i',
       path.join(this.dir, 'bgpd.pid'),
     ];
-    // without BFD no zebra: routes stay in bgpd's RIB (-Z); with it, bgpd reaches bfdd
-    // through zebra
-    if (this.config.bfd) argv.push('-z', path.join(this.dir, 'zserv.api'));
+    // without BFD or kernel no zebra: routes stay in bgpd's RIB (-Z); with it, bgpd
+    // reaches bfdd and the kernel through zebra
+    if (zebraRuns(this.config)) argv.push('-z', path.join(this.dir, 'zserv.api'));
     else argv.push('-Z');
     argv.push('-S', '-u', 'root', '-g', 'root', '--vty_socket', this.dir, '--log', 'stdout');
     if (this.config.listenPort) argv.push('-p', String(this.config.listenPort));
