@@ -111,7 +111,13 @@ describeIf(['kubectl'], 'the manifests', () => {
       }
       const agent = pod.containers.find((c) => c.name === 'tortie-node')!;
       expect(agent.volumeMounts!.map((m) => m.mountPath).sort()).toEqual(
-        ['/lib/modules', '/run/xtables.lock', '/var/lib/tortie', '/var/run/tortie'].sort(),
+        [
+          '/lib/modules',
+          '/run/xtables.lock',
+          '/var/lib/tortie',
+          '/var/run/netns',
+          '/var/run/tortie',
+        ].sort(),
       );
       const health = resolveConfig({});
       for (const [probe, p] of [

@@ -81,8 +81,25 @@ async function detectOnly(env: NodeJS.ProcessEnv, logger: Logger): Promise<void>
   process.stdout.write(JSON.stringify(found) + '\n');
 }
 
+/**
+ * Until the agent is up, a signal ends it at once. Needed in a container, where it is
+ * PID 1: the kernel ignores a signal that PID 1 has no handler for, so a pod being
+ * deleted while the agent waits for its datastore would wait out its grace period.
+ */
+function exitOnSignalsUntilStarted(): () => void {
+  const early = (signal: NodeJS.Signals) => {
+    process.stderr.write(`tortie-node: ${signal} before the agent started; exiting\n`);
+    process.exit(0);
+  };
+  for (const s of ['SIGTERM', 'SIGINT'] as const) process.on(s, early);
+  return () => {
+    for (const s of ['SIGTERM', 'SIGINT'] as const) process.off(s, early);
+  };
+}
+
 async function main(): Promise<void> {
   const env = process.env;
+  const started = exitOnSignalsUntilStarted();
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
     process.stdout.write(helpText());
     process.exit(0);
@@ -279,6 +296,7 @@ async function main(): Promise<void> {
     await ds.close();
     process.exit(0);
   };
+  started();
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
 }

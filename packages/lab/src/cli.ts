@@ -290,7 +290,7 @@ function attachInput(c: Cluster, router: TorKind): AttachInput {
   };
 }
 
-const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--tor bird|frr|gobgp] [--ipv6] [--bfd] [--bgp-password KEY] [--etcd-members N] [--vm] [--keep] [--verbose]
+const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--tor bird|frr|gobgp] [--ipv6] [--bfd] [--bgp-password KEY] [--etcd-members N] [--containers] [--vm] [--keep] [--verbose]
   A tortie cluster in network namespaces on this machine (needs root): etcd, N nodes each
   running tortie-node, pods wired by tortie-cni, and (bgp) a top-of-rack router.
   Shows pods reaching each other across nodes, the BGP sessions and routes, and a
@@ -309,6 +309,11 @@ const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--t
                      the ToR (its BGPPeer's password), from a Secret each agent reads
   --etcd-members N   etcd as N members (1, 3 or 5; default 1); several run each in its
                      own namespace on the fabric, and the agents and the CNI get them all
+  --containers       each node runs deploy/tortie-etcd.yaml's DaemonSet from the tortie/node
+                     image (npm run image; built when stale) under runc: install-cni into
+                     the node's own /opt/cni/bin and /etc/cni/net.d, then tortie-node with
+                     the manifest's mounts and environment (IP=autodetect); pods through
+                     the installed plugin and conflist, as a kubelet runs them
   --vm               run the lab inside Debian's kernel under QEMU, for kernel features
                      this machine lacks (ipip here); software emulation: a few minutes
   --keep             leave the lab up until Ctrl-C, and print what to try on it
@@ -369,6 +374,7 @@ async function main(): Promise<number> {
         vm: { type: 'boolean', default: false },
         bfd: { type: 'boolean', default: false },
         ipv6: { type: 'boolean', default: false },
+        containers: { type: 'boolean', default: false },
         'bgp-password': { type: 'string' },
         'etcd-members': { type: 'string', default: '1' },
         help: { type: 'boolean', short: 'h', default: false },
@@ -429,6 +435,17 @@ async function main(): Promise<number> {
     );
     return 2;
   }
+  if (values.containers && values.ipv6) {
+    process.stderr.write(
+      "--containers runs the manifest's CNI configuration, which assigns IPv4 only: not with --ipv6\n",
+    );
+    return 2;
+  }
+  const noRunc = values.containers && skipReason(['runc']);
+  if (noRunc) {
+    process.stderr.write(`--containers: ${noRunc}\n`);
+    return 1;
+  }
   const bgpPassword = values['bgp-password'];
   if (bgpPassword !== undefined && (backend === 'vxlan' || !bgpPassword)) {
     process.stderr.write(
@@ -460,7 +477,10 @@ async function main(): Promise<number> {
     interrupted = true;
     say(line);
   });
-  heading(`tortie lab: ${count} nodes (tortie-node), etcd${what} in network namespaces`);
+  const agents = values.containers
+    ? 'tortie-node from the tortie/node image under runc'
+    : 'tortie-node';
+  heading(`tortie lab: ${count} nodes (${agents}), etcd${what} in network namespaces`);
   const c = await Cluster.start({
     nodes: count,
     backend: backend === 'vxlan' ? 'vxlan' : 'bgp',
@@ -470,6 +490,7 @@ async function main(): Promise<number> {
     ...(values.bfd ? { bfd: { minTxMs: 100, minRxMs: 100, multiplier: 3 } } : {}),
     ...(bgpPassword ? { bgpPassword } : {}),
     ...(values.ipv6 ? { ipv6: true } : {}),
+    ...(values.containers ? { containers: true } : {}),
     etcdMembers,
     say,
     onAgentLog: values.verbose ? (node, line) => say(`[${node}] ${line}`) : undefined,

@@ -3,7 +3,7 @@
 // fabric each running the real agent (tortie-node), pods wired by the real CNI plugin,
 // optionally a BIRD top-of-rack router peering eBGP with every node. Used by
 // `npm run lab` and by the e2e tests.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Resource } from '@tortie/api';
@@ -13,6 +13,7 @@ import {
   Etcd,
   EtcdCluster,
   Fabric,
+  OciBundle,
   PortForward,
   SLOW,
   Testbed,
@@ -22,7 +23,9 @@ import {
 } from '@tortie/testbed';
 
 import { CLUSTER_AS, TOR_ADDRESS, TOR_AS, nodeAddress } from './bgp-lab';
+import { daemonSetPlan } from './daemonset';
 import { endpointSliceFor } from './endpoints';
+import { labImage, NodeHost } from './node-host';
 import { startTor, type TorKind, type TorRouter } from './tor';
 import { addLabels, applyResource } from './writes';
 
@@ -56,6 +59,8 @@ const CNI = fs.existsSync(CNI_SHIM)
   ? [CNI_SHIM]
   : [process.execPath, path.join(ROOT, 'packages/cni/dist/cli.js')];
 const ETCD_PORT = 2379;
+/** The manifest whose DaemonSet containers mode runs (the etcd variant: the lab's datastore). */
+const ETCD_MANIFEST = path.join(ROOT, 'deploy/tortie-etcd.yaml');
 /** The lab's FelixConfiguration "default". */
 export const LAB_FELIX_CONFIG = {
   defaultEndpointToHostAction: 'Accept',
@@ -104,6 +109,13 @@ export interface ClusterOptions {
    * fabric (IP6), pods with both addresses, and the ToR peering over IPv6 too.
    */
   ipv6?: boolean;
+  /**
+   * Each node runs what deploy/tortie-etcd.yaml's DaemonSet says (its init containers,
+   * then the agent) from the tortie/node image under runc, in the node's namespace with
+   * its hostPath volumes under a directory of its own; pods through the installed plugin
+   * and conflist. Otherwise the agent is a process of this checkout's build.
+   */
+  containers?: boolean;
   say?: (line: string) => void;
   /** Each line an agent logs, as it comes (the lab's --verbose). */
   onAgentLog?: (node: string, line: string) => void;
@@ -122,6 +134,8 @@ export interface ClusterNode {
   statusSocket: string;
   /** Its Secrets, mounted as Kubernetes mounts them (TORTIE_SECRETS_DIR). */
   secretsDir: string;
+  /** In containers mode: the node as a kubelet host (its root directory, the image). */
+  host?: NodeHost;
   log: string[];
 }
 
@@ -196,6 +210,10 @@ export class Cluster {
     const say = opts.say ?? (() => undefined);
     if (opts.tor && opts.routedNodes?.length)
       throw new Error('a cluster with a ToR has one subnet: tor and routedNodes do not combine');
+    if (opts.containers && opts.ipv6)
+      throw new Error(
+        "containers mode runs the manifest's CNI configuration, which assigns IPv4 only: ipv6 does not combine with containers yet",
+      );
     const tb = new Testbed();
     try {
       const members = opts.etcdMembers ?? 1;
@@ -316,6 +334,7 @@ export class Cluster {
       ctl.stdout!.on('data', keep);
       ctl.stderr!.on('data', keep);
       for (const r of opts.resources ?? []) await c.apply(r);
+      const image = opts.containers ? imageBundle(tb, say) : undefined;
       const routed = opts.routedNodes?.length ? await routedSubnet(tb, fabric) : undefined;
       if (routed) say(`second subnet 10.98.0.0/24 behind a router in ${routed.router.name}`);
       for (let i = 0; i < opts.nodes; i++) {
@@ -339,7 +358,21 @@ export class Cluster {
             port: Number(new URL(etcd.endpoint).port),
           });
         }
-        const run = tb.tempDir(`${name}-run`);
+        let host: NodeHost | undefined;
+        if (image) {
+          const plan = daemonSetPlan(fs.readFileSync(ETCD_MANIFEST, 'utf8'), {
+            nodeName: name,
+            // what an operator sets in the ConfigMap before applying it
+            configMaps: {
+              'tortie-config/etcd_endpoints': c.nodeEtcdEndpoints(),
+              'tortie-config/veth_mtu': String(opts.podMtu ?? 1400),
+            },
+          });
+          host = new NodeHost(tb.tempDir(`${name}-host`), plan, image, `/var/run/netns/${ns.name}`);
+          await host.init();
+        }
+        // the agent's sockets: in containers mode where its hostPath volume puts them
+        const run = host ? host.path('/var/run/tortie') : tb.tempDir(`${name}-run`);
         const secretsDir = tb.tempDir(`${name}-secrets`);
         if (opts.bgpPassword) {
           fs.mkdirSync(path.join(secretsDir, 'bgp'));
@@ -354,6 +387,7 @@ export class Cluster {
           bgpSocket: path.join(run, 'bgp.sock'),
           statusSocket: path.join(run, 'status.sock'),
           secretsDir,
+          ...(host ? { host } : {}),
           log: [],
         };
         c.nodes.push(node);
@@ -383,25 +417,7 @@ export class Cluster {
   /** Starts (or restarts) the agent of node i. */
   startAgent(i: number): ClusterNode {
     const n = this.nodes[i];
-    const env: Record<string, string> = {
-      PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
-      NODENAME: n.name,
-      IP: `${n.ip}/24`,
-      ETCD_ENDPOINTS: this.nodeEtcdEndpoints(),
-      TORTIE_NETWORKING_BACKEND: this.opts.backend ?? 'bgp',
-      FELIX_HEALTHPORT: '9099',
-      FELIX_IPTABLESREFRESHINTERVAL: '10s',
-      FELIX_ROUTEREFRESHINTERVAL: '10s',
-      TORTIE_LOG_LEVEL: 'info',
-      TORTIE_CNI_SOCKET: n.cniSocket,
-      TORTIE_BGP_SOCKET: n.bgpSocket,
-      TORTIE_STATUS_SOCKET: n.statusSocket,
-      TORTIE_SECRETS_DIR: n.secretsDir,
-      ...(this.opts.ipv6 ? { IP6: `${this.nodeIp6(i)}/64` } : {}),
-    };
-    if (this.opts.nodeLabels?.[i]) env.NODE_LABELS = this.opts.nodeLabels[i];
-    if (this.opts.clusterIds?.[i]) env.CLUSTER_ID = this.opts.clusterIds[i];
-    const p = n.ns.spawn([process.execPath, AGENT], { env });
+    const p = n.host ? this.agentContainer(i, n.host) : this.agentProcess(i);
     n.agent = p;
     const keep = (d: Buffer) => {
       const lines = d.toString().split('\n').filter(Boolean);
@@ -412,6 +428,55 @@ export class Cluster {
     p.stdout!.on('data', keep);
     p.stderr!.on('data', keep);
     return n;
+  }
+
+  /** What the lab sets beyond the manifest: its backend, faster resyncs, its labels. */
+  private labAgentEnv(i: number): Record<string, string> {
+    const n = this.nodes[i];
+    const env: Record<string, string> = {
+      TORTIE_NETWORKING_BACKEND: this.opts.backend ?? 'bgp',
+      FELIX_IPTABLESREFRESHINTERVAL: '10s',
+      FELIX_ROUTEREFRESHINTERVAL: '10s',
+      TORTIE_LOG_LEVEL: 'info',
+      TORTIE_SECRETS_DIR: n.secretsDir,
+    };
+    if (this.opts.nodeLabels?.[i]) env.NODE_LABELS = this.opts.nodeLabels[i];
+    if (this.opts.clusterIds?.[i]) env.CLUSTER_ID = this.opts.clusterIds[i];
+    return env;
+  }
+
+  /**
+   * The DaemonSet's tortie-node container: the manifest's environment (node name, etcd
+   * from the ConfigMap, IP=autodetect) and mounts, plus the lab's settings and Secrets.
+   */
+  private agentContainer(i: number, host: NodeHost): ChildProcess {
+    const n = this.nodes[i];
+    const { id, child } = host.start('tortie-node', {
+      env: this.labAgentEnv(i),
+      mounts: [{ source: n.secretsDir, destination: n.secretsDir, readOnly: true }],
+    });
+    this.tb.onCleanup(async () => {
+      spawnSync('runc', ['delete', '-f', id]);
+    });
+    return child;
+  }
+
+  /** The agent as a process of this checkout's build, set up by environment. */
+  private agentProcess(i: number): ChildProcess {
+    const n = this.nodes[i];
+    const env: Record<string, string> = {
+      ...this.labAgentEnv(i),
+      PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+      NODENAME: n.name,
+      IP: `${n.ip}/24`,
+      ETCD_ENDPOINTS: this.nodeEtcdEndpoints(),
+      FELIX_HEALTHPORT: '9099',
+      TORTIE_CNI_SOCKET: n.cniSocket,
+      TORTIE_BGP_SOCKET: n.bgpSocket,
+      TORTIE_STATUS_SOCKET: n.statusSocket,
+      ...(this.opts.ipv6 ? { IP6: `${this.nodeIp6(i)}/64` } : {}),
+    };
+    return n.ns.spawn([process.execPath, AGENT], { env });
   }
 
   async stopAgent(i: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
@@ -473,8 +538,7 @@ export class Cluster {
       await this.ensureNamespace(namespace);
     const ns = await this.tb.netns(`pod${name}`);
     const containerId = `${name}${Date.now().toString(16)}`;
-    const conf = this.cniConf(node);
-    const out = await runCni(node.ns, conf, {
+    const out = await this.cni(node, {
       CNI_COMMAND: 'ADD',
       CNI_CONTAINERID: containerId,
       CNI_NETNS: `/var/run/netns/${ns.name}`,
@@ -564,6 +628,11 @@ export class Cluster {
   }
 
   /** The network config a runtime on this node hands tortie-cni. */
+  /** A CNI command for a pod on `node`, as that node's runtime runs the plugin. */
+  private cni(node: ClusterNode, env: Record<string, string>): Promise<Record<string, unknown>> {
+    return node.host ? node.host.cni(env, node.ns.name) : runCni(node.ns, this.cniConf(node), env);
+  }
+
   private cniConf(node: ClusterNode): string {
     return JSON.stringify({
       cniVersion: '1.0.0',
@@ -584,7 +653,7 @@ export class Cluster {
 
   /** Deletes a pod as the runtime does: CNI DEL, then its namespace goes. */
   async deletePod(pod: Pod): Promise<void> {
-    await runCni(pod.node.ns, this.cniConf(pod.node), {
+    await this.cni(pod.node, {
       CNI_COMMAND: 'DEL',
       CNI_CONTAINERID: pod.containerId,
       CNI_NETNS: `/var/run/netns/${pod.ns.name}`,
@@ -730,6 +799,14 @@ function runCni(
     });
     p.stdin.end(conf);
   });
+}
+
+/** The tortie/node image (built when stale), unpacked once for every node's containers. */
+function imageBundle(tb: Testbed, say: (line: string) => void): OciBundle {
+  const image = labImage(say);
+  const bundle = OciBundle.unpack(image, path.join(tb.tempDir('image'), 'bundle'));
+  say(`image unpacked for runc in ${bundle.dir}`);
+  return bundle;
 }
 
 /**

@@ -38,4 +38,10 @@ export {
   type VmResult,
   type JestInVmOptions,
 } from './vm';
-export { OciBundle, type OciMount, type OciRunOptions, type OciRunResult } from './oci';
+export {
+  OciBundle,
+  type OciContainer,
+  type OciMount,
+  type OciRunOptions,
+  type OciRunResult,
+} from './oci';

@@ -1,0 +1,139 @@
+// What a kubelet would run on one node for a manifest's DaemonSet: its init containers and
+// containers, each with its command, its environment resolved (values, the node name,
+// ConfigMap keys) and its hostPath mounts. The lab's --containers mode runs exactly this
+// under runc, so the manifest, not the lab, says what the agent gets. Pure.
+import YAML from 'yaml';
+
+export interface HostMount {
+  /** The volume's hostPath on the node. */
+  hostPath: string;
+  /** Where the container sees it. */
+  mountPath: string;
+  readOnly: boolean;
+  /** hostPath type: DirectoryOrCreate, FileOrCreate, or '' (must exist). */
+  type: string;
+  /** mountPropagation HostToContainer: mounts made on the host later appear inside. */
+  fromHost: boolean;
+}
+
+export interface ContainerRun {
+  name: string;
+  command: string[];
+  env: Record<string, string>;
+  mounts: HostMount[];
+  privileged: boolean;
+}
+
+export interface NodePodPlan {
+  image: string;
+  initContainers: ContainerRun[];
+  containers: ContainerRun[];
+}
+
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: {
+    fieldRef?: { fieldPath: string };
+    configMapKeyRef?: { name: string; key: string };
+  };
+}
+interface Container {
+  name: string;
+  image: string;
+  command?: string[];
+  args?: string[];
+  env?: EnvVar[];
+  volumeMounts?: Array<{
+    name: string;
+    mountPath: string;
+    readOnly?: boolean;
+    mountPropagation?: string;
+  }>;
+  securityContext?: { privileged?: boolean };
+}
+interface Volume {
+  name: string;
+  hostPath?: { path: string; type?: string };
+}
+interface Doc {
+  kind?: string;
+  metadata?: { name?: string };
+  data?: Record<string, string>;
+  spec?: {
+    template?: {
+      spec?: { initContainers?: Container[]; containers?: Container[]; volumes?: Volume[] };
+    };
+  };
+}
+
+/**
+ * The pod plan of the manifest's DaemonSet on node `nodeName`. `configMaps` overrides
+ * ConfigMap keys by "<configmap>/<key>" (what an operator edits before applying, such as
+ * the etcd endpoints). Anything a kubelet would refuse to start is an error naming it.
+ */
+export function daemonSetPlan(
+  manifest: string,
+  o: { nodeName: string; configMaps?: Record<string, string> },
+): NodePodPlan {
+  const docs = YAML.parseAllDocuments(manifest).map((d) => d.toJS() as Doc | null);
+  const sets = docs.filter((d): d is Doc => d?.kind === 'DaemonSet');
+  if (sets.length !== 1) throw new Error(`expected one DaemonSet, found ${sets.length}`);
+  const pod = sets[0].spec?.template?.spec;
+  if (!pod?.containers?.length) throw new Error('the DaemonSet has no containers');
+  const configMaps = new Map(
+    docs
+      .filter((d): d is Doc => d?.kind === 'ConfigMap')
+      .map((d) => [d.metadata?.name ?? '', d.data ?? {}]),
+  );
+  const volumes = new Map((pod.volumes ?? []).map((v) => [v.name, v]));
+
+  const envOf = (c: Container): Record<string, string> => {
+    const env: Record<string, string> = {};
+    for (const e of c.env ?? []) {
+      const where = `container ${c.name} env ${e.name}`;
+      if (e.value !== undefined) env[e.name] = e.value;
+      else if (e.valueFrom?.fieldRef) {
+        if (e.valueFrom.fieldRef.fieldPath !== 'spec.nodeName')
+          throw new Error(`${where}: fieldRef ${e.valueFrom.fieldRef.fieldPath} is not supported`);
+        env[e.name] = o.nodeName;
+      } else if (e.valueFrom?.configMapKeyRef) {
+        const { name, key } = e.valueFrom.configMapKeyRef;
+        const value = o.configMaps?.[`${name}/${key}`] ?? configMaps.get(name)?.[key];
+        if (value === undefined) throw new Error(`${where}: ConfigMap ${name} has no key ${key}`);
+        env[e.name] = value;
+      } else throw new Error(`${where}: no value`);
+    }
+    return env;
+  };
+  const mountsOf = (c: Container): HostMount[] =>
+    (c.volumeMounts ?? []).map((m) => {
+      const v = volumes.get(m.name);
+      if (!v) throw new Error(`container ${c.name} mounts volume ${m.name}, which is not defined`);
+      if (!v.hostPath) throw new Error(`volume ${m.name}: only hostPath volumes are supported`);
+      return {
+        hostPath: v.hostPath.path,
+        mountPath: m.mountPath,
+        readOnly: m.readOnly ?? false,
+        type: v.hostPath.type ?? '',
+        fromHost: m.mountPropagation === 'HostToContainer',
+      };
+    });
+  const run = (c: Container): ContainerRun => {
+    if (!c.command?.length) throw new Error(`container ${c.name} has no command`);
+    return {
+      name: c.name,
+      command: [...c.command, ...(c.args ?? [])],
+      env: envOf(c),
+      mounts: mountsOf(c),
+      privileged: c.securityContext?.privileged ?? false,
+    };
+  };
+  const images = new Set([...(pod.initContainers ?? []), ...pod.containers].map((c) => c.image));
+  if (images.size !== 1) throw new Error(`expected one image, found ${[...images].join(', ')}`);
+  return {
+    image: [...images][0],
+    initContainers: (pod.initContainers ?? []).map(run),
+    containers: pod.containers.map(run),
+  };
+}

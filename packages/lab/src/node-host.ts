@@ -1,0 +1,163 @@
+// A lab node run as a Kubernetes node runs tortie: the DaemonSet's containers from the
+// tortie/node image under runc, in the node's network namespace, with each hostPath
+// volume under a directory that stands for the node's root filesystem. The kernel's own
+// paths (modules, the xtables lock) are the real host's, shared by every lab node as the
+// kernel is. A kubelet's part is played here: init containers to completion first, then
+// the agent; pods are added by executing the installed plugin with the installed conflist.
+// (The lab's pods are the host's network namespaces, so /var/run/netns is the host's too.)
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { OciBundle, OciContainer, OciMount } from '@tortie/testbed';
+import type { ContainerRun, NodePodPlan } from './daemonset';
+
+/** hostPaths that are the kernel's, not the node's: the same on every lab node. */
+export const KERNEL_PATHS = ['/lib/modules', '/run/xtables.lock', '/var/run/netns'];
+const REPO = path.resolve(__dirname, '../../..');
+
+/** Where a hostPath volume is for the node whose root directory is `root`. Pure. */
+export function hostPathOn(root: string, hostPath: string): string {
+  return KERNEL_PATHS.includes(hostPath) ? hostPath : path.join(root, hostPath);
+}
+
+/**
+ * The tortie/node image for the lab: `npm run image`'s output in .image/, built again
+ * when a built package or the build script is newer. Returns `<layout>:<tag>`.
+ */
+export function labImage(say: (line: string) => void): string {
+  const out = path.join(REPO, '.image');
+  const index = path.join(out, 'oci', 'index.json');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { TAG } = require(path.join(REPO, 'deploy/image/build.js')) as { TAG: string };
+  if (fs.existsSync(index) && fs.statSync(index).mtimeMs > newestInput()) {
+    say(`image ${TAG} from ${path.join(out, 'oci')} (up to date)`);
+    return `${path.join(out, 'oci')}:${TAG}`;
+  }
+  const r = spawnSync(process.execPath, [path.join(REPO, 'deploy/image/build.js'), '--out', out], {
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) throw new Error(`npm run image failed: ${r.stderr || r.stdout}`);
+  const built = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as {
+    image: string;
+    layout: string;
+    compressed: string;
+    seconds: number;
+  };
+  say(`image ${built.image} built in ${built.seconds} s (${built.compressed} compressed)`);
+  return `${built.layout}:${built.image}`;
+}
+
+/** The newest modification time among what the image is built from. */
+function newestInput(): number {
+  let newest = fs.statSync(path.join(REPO, 'deploy/image/build.js')).mtimeMs;
+  const walk = (dir: string) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else newest = Math.max(newest, fs.statSync(p).mtimeMs);
+    }
+  };
+  for (const p of fs.readdirSync(path.join(REPO, 'packages'))) {
+    const dist = path.join(REPO, 'packages', p, 'dist');
+    if (fs.existsSync(dist)) walk(dist);
+  }
+  return newest;
+}
+
+export class NodeHost {
+  constructor(
+    /** The directory standing for the node's root filesystem. */
+    readonly root: string,
+    readonly plan: NodePodPlan,
+    private readonly bundle: OciBundle,
+    /** The node's network namespace (a path such as /run/netns/tt-node1). */
+    private readonly netns: string,
+  ) {
+    for (const c of [...plan.initContainers, ...plan.containers])
+      for (const m of c.mounts) {
+        const p = this.path(m.hostPath);
+        if (m.type === 'FileOrCreate') {
+          fs.mkdirSync(path.dirname(p), { recursive: true });
+          if (!fs.existsSync(p)) fs.writeFileSync(p, '');
+        } else if (m.type === 'DirectoryOrCreate') fs.mkdirSync(p, { recursive: true });
+        else if (!fs.existsSync(p)) throw new Error(`hostPath ${m.hostPath} (${p}) does not exist`);
+      }
+  }
+
+  /** A path on this node (the host's for the kernel's paths). */
+  path(hostPath: string): string {
+    return hostPathOn(this.root, hostPath);
+  }
+
+  private mounts(c: ContainerRun): OciMount[] {
+    return c.mounts.map((m) => ({
+      source: this.path(m.hostPath),
+      destination: m.mountPath,
+      readOnly: m.readOnly,
+      ...(m.fromHost ? { propagation: 'rslave' as const } : {}),
+    }));
+  }
+
+  /** Runs the init containers to completion, in order; one failing is an error with its output. */
+  async init(): Promise<void> {
+    for (const c of this.plan.initContainers) {
+      const r = await this.bundle.run(c.command, {
+        env: c.env,
+        mounts: this.mounts(c),
+        netns: this.netns,
+        privileged: c.privileged,
+        timeoutMs: 120_000,
+      });
+      if (r.code !== 0)
+        throw new Error(`init container ${c.name} exited ${r.code}: ${r.stderr || r.stdout}`);
+    }
+  }
+
+  /** Starts the named container, with the lab's extra environment and mounts. */
+  start(name: string, extra: { env?: Record<string, string>; mounts?: OciMount[] }): OciContainer {
+    const c = this.plan.containers.find((x) => x.name === name);
+    if (!c) throw new Error(`the DaemonSet has no container ${name}`);
+    return this.bundle.start(c.command, {
+      env: { ...c.env, ...extra.env },
+      mounts: [...this.mounts(c), ...(extra.mounts ?? [])],
+      netns: this.netns,
+      privileged: c.privileged,
+    });
+  }
+
+  /**
+   * A CNI command as a runtime runs it: the installed plugin from the node's CNI bin
+   * directory, with the first plugin of the installed conflist (the list's name and
+   * cniVersion added, as libcni does), in a mount namespace where the node's
+   * /var/run/tortie is at its real path (the conflist's agent_socket names it).
+   */
+  cni(env: Record<string, string>, netnsName: string): Promise<Record<string, unknown>> {
+    const binDir = this.path('/opt/cni/bin');
+    const list = JSON.parse(
+      fs.readFileSync(path.join(this.path('/etc/cni/net.d'), '10-tortie.conflist'), 'utf8'),
+    ) as { name: string; cniVersion: string; plugins: Array<Record<string, unknown>> };
+    const conf = { ...list.plugins[0], name: list.name, cniVersion: list.cniVersion };
+    fs.mkdirSync('/run/tortie', { recursive: true });
+    const script = 'mount --bind "$1" /run/tortie && exec ip netns exec "$2" "$3"';
+    return new Promise((resolve, reject) => {
+      const p = spawn(
+        'unshare',
+        [
+          ...['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh'],
+          ...[this.path('/var/run/tortie'), netnsName, path.join(binDir, 'tortie-cni')],
+        ],
+        { env: { PATH: process.env.PATH, CNI_PATH: binDir, ...env } },
+      );
+      let out = '';
+      let err = '';
+      p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      p.on('error', reject);
+      p.on('close', (code) => {
+        if (code === 0) resolve(out.trim() ? (JSON.parse(out) as Record<string, unknown>) : {});
+        else reject(new Error(`tortie-cni ${env.CNI_COMMAND} failed: ${(out || err).trim()}`));
+      });
+      p.stdin.end(JSON.stringify(conf));
+    });
+  }
+}
