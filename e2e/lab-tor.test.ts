@@ -1,6 +1,6 @@
-// `npm run lab -- --tor frr --keep --attach gobgp` as an operator runs it: the lab's ToR is
+// `npm run lab -- --tor frr --keep --attach gobgp --ui` as an operator runs it: the lab's ToR is
 // FRR (bgpd with zebra) and learns every node's block, with routes in its kernel; the
-// printed vtysh command is the one that answers; then the printed attach steps, typed as
+// printed vtysh command is the one that answers; the web page's state shows its sessions; then the printed attach steps, typed as
 // they are, put a GoBGP router on the fabric that every node peers with through the
 // BGPPeer, and Ctrl-C (SIGTERM) tears the whole lab down.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -19,7 +19,7 @@ const sh = (script: string) => {
   return r.stdout;
 };
 
-describeIf([...NEEDS], 'npm run lab -- --tor frr --keep --attach gobgp', () => {
+describeIf([...NEEDS], 'npm run lab -- --tor frr --keep --attach gobgp --ui', () => {
   let lab: ChildProcess | undefined;
   let router: ChildProcess | undefined;
   let out = '';
@@ -38,7 +38,19 @@ describeIf([...NEEDS], 'npm run lab -- --tor frr --keep --attach gobgp', () => {
     async () => {
       lab = spawn(
         process.execPath,
-        [CLI, '--nodes', '2', '--tor', 'frr', '--keep', '--attach', 'gobgp'],
+        [
+          CLI,
+          '--nodes',
+          '2',
+          '--tor',
+          'frr',
+          '--keep',
+          '--attach',
+          'gobgp',
+          '--ui',
+          '--ui-port',
+          '0',
+        ],
         { detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
       );
       lab.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -87,6 +99,19 @@ describeIf([...NEEDS], 'npm run lab -- --tor frr --keep --attach gobgp', () => {
           new RegExp(`${prefix!.replace(/\./g, '\\.')} .*via ${nodeIp(node)} `),
         );
       }
+
+      // --ui: the page's state, from the URL the lab printed, shows the FRR ToR's sessions
+      const url = /^web page \(read-only\): (\S+)$/m.exec(out)![1];
+      const { state } = (await (await fetch(`${url}api/state`)).json()) as {
+        state: { tor: { kind: string; sessions: Array<{ peer: string; up: boolean }> } };
+      };
+      expect(state.tor.kind).toBe('frr');
+      expect(
+        state.tor.sessions
+          .filter((s) => s.up)
+          .map((s) => s.peer)
+          .sort(),
+      ).toEqual(['10.99.0.11', '10.99.0.12']);
 
       // the attach steps, as printed: namespace, config, BGPPeer (steps 1-3), then the
       // router in the foreground (step 4) and its sessions (step 5)

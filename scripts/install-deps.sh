@@ -15,9 +15,10 @@ cd "$(dirname "$0")/.."
 # firmware), python3 (the SCTP socket probe). iperf3: bench/throughput.js.
 # umoci packs `npm run image`'s rootfs into an OCI layout (no engine, no registry);
 # runc runs that image in the tests and the lab's --containers mode; util-linux gives
-# the image its nsenter.
+# the image its nsenter. chromium (with chromium-driver): the browser playwright-core drives
+# in the lab web page's test (e2e/lab-ui.test.ts); Playwright never downloads one.
 apt_packages=(bird2 frr gobgpd etcd-server iptables ipset nftables conntrack iproute2 iputils-ping procps tcpdump gcc libc6-dev
-  qemu-system-x86 linux-image-amd64 busybox-static kmod xz-utils python3 iperf3 umoci runc util-linux)
+  qemu-system-x86 linux-image-amd64 busybox-static kmod xz-utils python3 iperf3 umoci runc util-linux chromium chromium-driver)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -9,6 +9,7 @@ import { Cluster, LB_POOL, type Pod } from './cluster';
 import { attachScript, type AttachInput } from './attach';
 import { CLUSTER_AS } from './bgp-lab';
 import { TOR_KINDS, type TorKind } from './tor';
+import { startUi } from './ui-server';
 
 function say(line = ''): void {
   process.stdout.write(line + '\n');
@@ -290,7 +291,7 @@ function attachInput(c: Cluster, router: TorKind): AttachInput {
   };
 }
 
-const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--tor bird|frr|gobgp] [--ipv6] [--bfd] [--bgp-password KEY] [--etcd-members N] [--containers] [--vm] [--keep] [--verbose]
+const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--tor bird|frr|gobgp] [--ipv6] [--bfd] [--bgp-password KEY] [--etcd-members N] [--containers] [--vm] [--keep [--ui] [--attach ROUTER]] [--verbose]
   A tortie cluster in network namespaces on this machine (needs root): etcd, N nodes each
   running tortie-node, pods wired by tortie-cni, and (bgp) a top-of-rack router.
   Shows pods reaching each other across nodes, the BGP sessions and routes, and a
@@ -317,6 +318,10 @@ const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--t
   --vm               run the lab inside Debian's kernel under QEMU, for kernel features
                      this machine lacks (ipip here); software emulation: a few minutes
   --keep             leave the lab up until Ctrl-C, and print what to try on it
+  --ui               with --keep: serve a read-only web page on 127.0.0.1 (--ui-port,
+                     default 7080; 0: any free): the topology with each BGP session's
+                     state, pods per node, a live ping matrix, policy explain for a
+                     clicked cell, and events as they happen
   --attach ROUTER    with --keep: also print how to put another router (bird, frr or
                      gobgp) on the fabric at 10.99.0.100 and peer the cluster with it
                      (namespace, its config, the command to start it, the BGPPeer)
@@ -369,6 +374,8 @@ async function main(): Promise<number> {
         backend: { type: 'string', default: 'bgp' },
         tor: { type: 'string', default: 'bird' },
         attach: { type: 'string' },
+        ui: { type: 'boolean', default: false },
+        'ui-port': { type: 'string', default: '7080' },
         keep: { type: 'boolean', default: false },
         verbose: { type: 'boolean', default: false },
         vm: { type: 'boolean', default: false },
@@ -446,6 +453,13 @@ async function main(): Promise<number> {
     process.stderr.write(`--containers: ${noRunc}\n`);
     return 1;
   }
+  const uiPort = Number(values['ui-port']);
+  if (values.ui && (!values.keep || !Number.isInteger(uiPort) || uiPort < 0 || uiPort > 65535)) {
+    process.stderr.write(
+      `--ui needs --keep and --ui-port a port number (0-65535; 0: any free), got "${values['ui-port']}"${values.keep ? '' : ', no --keep'}\n`,
+    );
+    return 2;
+  }
   const bgpPassword = values['bgp-password'];
   if (bgpPassword !== undefined && (backend === 'vxlan' || !bgpPassword)) {
     process.stderr.write(
@@ -497,6 +511,12 @@ async function main(): Promise<number> {
   });
   const t0 = Date.now(); // the agents were just started
   try {
+    // from the start, so the page's events show the demo's sessions and policy too
+    if (values.ui) {
+      const ui = await startUi(c, uiPort);
+      say(`web page (read-only): ${ui.url}`);
+      c.tb.onCleanup(() => ui.close());
+    }
     await demo(c, t0, values.keep ?? false, attach);
   } finally {
     // interrupted: the signal handler tears down and exits

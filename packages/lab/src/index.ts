@@ -3,3 +3,5 @@ export * from './cluster';
 export * from './writes';
 export * from './tor';
 export * from './attach';
+export * from './ui-server';
+export * from './ui-view';

@@ -29,7 +29,9 @@ export type Need =
   /** runc and umoci (Debian), to build and run the tortie/node image */
   | 'runc'
   /** kubectl, to parse the manifests as the Kubernetes types they claim to be */
-  | 'kubectl';
+  | 'kubectl'
+  /** Debian's chromium, which playwright-core drives for the lab's web page */
+  | 'chromium';
 
 const BINARIES: Record<Exclude<Need, 'root' | 'netns' | 'ipip' | 'sctp' | 'vm'>, string[]> = {
   bird: ['bird', 'birdc'],
@@ -43,12 +45,13 @@ const BINARIES: Record<Exclude<Need, 'root' | 'netns' | 'ipip' | 'sctp' | 'vm'>,
   conntrack: ['conntrack'],
   runc: ['runc', 'umoci'],
   kubectl: ['kubectl'],
+  chromium: ['/usr/bin/chromium'],
 };
 
 const KNOWN: Record<Need, true> = {
   ...{ root: true, netns: true, bird: true, frr: true, gobgp: true, etcd: true },
   ...{ iptables: true, ipset: true, ipip: true, sctp: true, vm: true, tcpdump: true, nft: true },
-  ...{ runc: true, kubectl: true, conntrack: true },
+  ...{ runc: true, kubectl: true, conntrack: true, chromium: true },
 };
 /** Every need there is. */
 export const KNOWN_NEEDS = Object.keys(KNOWN) as Need[];
