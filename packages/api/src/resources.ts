@@ -27,6 +27,7 @@ import {
   ipOf,
   mac,
 } from './fields';
+import { bgpFilterSpec } from './bgp-filter';
 import { felixConfigurationSpec } from './felix-configuration';
 import { cidrProblem, ipInNet, ipVersionOf, overlaps, parseCidr } from '@tortie/netaddr';
 
@@ -587,7 +588,8 @@ const bgpPeerSpec = z
     localASNumber: unsupported('a per-peer local AS number (localASNumber)'),
     /** routes whose path holds our AS up to this many times pass (loop check relaxed) */
     numAllowedLocalASNumbers: z.number().int().min(0).max(255).optional(),
-    filters: unsupported('BGP filters (filters)'),
+    /** BGPFilters applied to this peer's sessions, in order (the first matching rule decides) */
+    filters: z.array(z.string().max(253).regex(DNS_NAME, 'is not a BGPFilter name')).optional(),
     localWorkloadSelector: unsupported('BGP peering with workloads (localWorkloadSelector)'),
     /** BFD for this peer's sessions, field by field over BGPConfiguration default's. */
     bfd: bfdSettings.optional(),
@@ -866,6 +868,7 @@ export const KINDS = {
   IPReservation: { spec: ipReservationSpec, namespaced: false, plural: 'ipreservations' },
   BGPConfiguration: { spec: bgpConfigurationSpec, namespaced: false, plural: 'bgpconfigurations' },
   BGPPeer: { spec: bgpPeerSpec, namespaced: false, plural: 'bgppeers' },
+  BGPFilter: { spec: bgpFilterSpec, namespaced: false, plural: 'bgpfilters' },
   Node: { spec: nodeSpec, namespaced: false, plural: 'nodes' },
   WorkloadEndpoint: { spec: workloadEndpointSpec, namespaced: true, plural: 'workloadendpoints' },
   HostEndpoint: { spec: hostEndpointSpec, namespaced: false, plural: 'hostendpoints' },

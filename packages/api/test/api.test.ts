@@ -73,6 +73,27 @@ describe('accepted where calicoctl accepts it', () => {
   const bgp = (kind: string, rest: string) =>
     `apiVersion: projectcalico.org/v3\nkind: ${kind}\nmetadata: {name: x}\n${rest}`;
 
+  test('a BGPPeer naming BGPFilters, and a BGPFilter (Calico v3.26+)', () => {
+    const [p, f] = parseManifests(
+      `${bgp('BGPPeer', 'spec: {peerIP: 192.0.2.1, filters: [no-ten, rest]}')}\n---\n${bgp(
+        'BGPFilter',
+        'spec: {importV4: [{cidr: 10.0.0.0/8, matchOperator: In, prefixLength: {min: 16}, action: Reject}], exportV6: [{source: RemotePeers, interface: "eth*", peerType: eBGP, action: Accept}]}',
+      )}`,
+    );
+    expect(p.spec).toMatchObject({ filters: ['no-ten', 'rest'] });
+    expect(f.spec).toMatchObject({ importV4: [{ cidr: '10.0.0.0/8', prefixLength: { min: 16 } }] });
+    expect(problems(bgp('BGPPeer', 'spec: {peerIP: 192.0.2.1, filters: [Bad_Name]}'))).toEqual([
+      'BGPPeer x: spec.filters[0]: is not a BGPFilter name',
+    ]);
+    expect(
+      problems(
+        bgp('BGPFilter', 'spec: {importV4: [{communities: {values: ["1:2"]}, action: Accept}]}'),
+      ),
+    ).toEqual([
+      'BGPFilter x: spec.importV4[0].communities: tortie does not support matching BGP communities in filters (communities)',
+    ]);
+  });
+
   test('a BGPPeer with peerIP and no asNumber (the cluster AS is used)', () => {
     const [p] = parseManifests(bgp('BGPPeer', 'spec: {peerIP: 192.0.2.1}'));
     expect(p.spec).toEqual({ peerIP: '192.0.2.1' });
@@ -337,7 +358,7 @@ metadata: {name: x}
 describe('CRDs', () => {
   test('one structural CRD per kind, generated from the schemas', () => {
     const crds = allCrds();
-    expect(crds).toHaveLength(21);
+    expect(crds).toHaveLength(22);
     const gnp = crds.find(
       (c) => (c.metadata as { name: string }).name === 'globalnetworkpolicies.tortie.io',
     )!;

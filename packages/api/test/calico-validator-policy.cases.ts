@@ -14,10 +14,11 @@
 // expect: true (Calico accepts it, so do we), false (both refuse), or 'unsupported'
 // (Calico accepts it; tortie refuses it with "tortie does not support ...", because
 // ignoring it would be unsafe: Service matches in rules, IPPool namespaceSelector and
-// assignmentMode Manual, BGPPeer localWorkloadSelector / filters / localASNumber).
+// assignmentMode Manual, BGPPeer localWorkloadSelector / localASNumber).
 //
 // Left out, with the reason:
-// - BGPFilter rows (2053-2452), StagedGlobalNetworkPolicy / StagedNetworkPolicy rows
+// - BGPFilter rows (2053-2452): not left out, they are in calico-validator-bgpfilter.cases.ts;
+// - StagedGlobalNetworkPolicy / StagedNetworkPolicy rows
 //   (2968-3102, 3274-3370), KubeControllersConfiguration rows: kinds tortie does not have;
 // - "should reject Rule with invalid port (name + number)" (1655): a Port with both a
 //   name and numbers exists only in Go (its JSON is the name alone);

@@ -3,6 +3,7 @@
 // accepted, what it refuses is refused with a message naming the field, and what tortie
 // does not implement is refused saying so.
 import { parseResource, ValidationError } from '../src';
+import { ROWS as BGP_FILTER_ROWS } from './calico-validator-bgpfilter.cases';
 import { ROWS as POLICY_ROWS } from './calico-validator-policy.cases';
 import { ROWS as RESOURCE_ROWS } from './calico-validator-resources.cases';
 
@@ -10,6 +11,7 @@ type Manifest = { name?: string; labels?: unknown; annotations?: unknown; spec: 
 const ROWS: Array<[string, string, Manifest, boolean | 'unsupported']> = [
   ...POLICY_ROWS,
   ...RESOURCE_ROWS,
+  ...BGP_FILTER_ROWS,
 ];
 
 const NAMESPACED = new Set(['WorkloadEndpoint', 'NetworkSet', 'NetworkPolicy']);

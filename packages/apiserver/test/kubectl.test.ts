@@ -50,10 +50,10 @@ describeIf(['etcd'], 'tortie-apiserver with real kubectl', () => {
 
   test('kubectl apply -f deploy/crds serves every tortie kind, validated by schema and @tortie/api', async () => {
     const applied = ok(await kubectl(['apply', '-f', path.join(REPO, 'deploy/crds')]));
-    expect(applied.stdout.match(/created/g)).toHaveLength(21);
+    expect(applied.stdout.match(/created/g)).toHaveLength(22);
     expect(
       ok(await kubectl(['apply', '-f', path.join(REPO, 'deploy/crds')])).stdout.match(/unchanged/g),
-    ).toHaveLength(21);
+    ).toHaveLength(22);
     expect(ok(await kubectl(['get', 'crds'])).stdout).toMatch(
       /\nglobalnetworkpolicies\.tortie\.io\s+\d{4}-/,
     );

@@ -70,6 +70,35 @@ export const peerBfdSchema = z.object({
   multiplier: z.number().int().min(1).max(255).default(3),
 });
 
+/** One rule of a peer's import or export filter (rib/route-filter.ts, Calico's BGPFilter). */
+export const filterRuleSchema = z
+  .strictObject({
+    cidr: prefix.optional(),
+    matchOperator: z.enum(['Equal', 'NotEqual', 'In', 'NotIn']).optional(),
+    prefixLength: z
+      .strictObject({
+        min: z.number().int().min(0).max(128).optional(),
+        max: z.number().int().min(0).max(128).optional(),
+      })
+      .optional(),
+    source: z.literal('RemotePeers').optional(),
+    interface: z.string().min(1).max(15).optional(),
+    peerType: z.enum(['iBGP', 'eBGP']).optional(),
+    action: z.enum(['Accept', 'Reject']),
+  })
+  .refine((r) => (r.cidr === undefined) === (r.matchOperator === undefined), {
+    message: 'cidr and matchOperator must both be set or both be empty',
+  })
+  .refine((r) => r.prefixLength === undefined || r.cidr !== undefined, {
+    message: 'cidr is required when prefixLength is set',
+  });
+
+/** A peer's filter: the rules IPv4 routes meet, and those IPv6 routes meet. */
+export const routeFilterSchema = z.strictObject({
+  ipv4: z.array(filterRuleSchema).optional(),
+  ipv6: z.array(filterRuleSchema).optional(),
+});
+
 export const peerConfigSchema = z
   .object({
     address: ip,
@@ -117,6 +146,10 @@ export const peerConfigSchema = z
     allowOwnAs: z.number().int().min(0).max(255).optional(),
     /** Absent: no BFD for this peer. */
     bfd: peerBfdSchema.optional(),
+    /** Rules routes from this peer meet; no matching rule: accepted. */
+    importFilter: routeFilterSchema.optional(),
+    /** Rules routes to this peer meet; no matching rule: the normal export. */
+    exportFilter: routeFilterSchema.optional(),
   })
   .refine((p) => p.ttl === undefined || p.ttlSecurity === undefined, {
     message: 'ttl and ttlSecurity cannot both be set (ttlSecurity always sends TTL 255)',

@@ -2,6 +2,7 @@
 // is the public API the node agent uses (configure peers, originate/withdraw prefixes,
 // subscribe to best-path changes, read session state and counters).
 import net from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { EventEmitter } from 'node:events';
 import { BfdEndpoint, type BfdPeerStatus, type BfdStatus } from '@tortie/bfd';
 import { encodeEndOfRib, encodeUpdates, isEndOfRib } from './codec';
@@ -302,6 +303,8 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       nextHopSelf: cfg.nextHopSelf,
       sharedSubnet: cfg.sharedSubnet,
       allowOwnAs: cfg.allowOwnAs,
+      importFilter: cfg.importFilter,
+      exportFilter: cfg.exportFilter,
     };
     const entry: PeerEntry = {
       peer,
@@ -490,6 +493,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     // next-hop-self needs an address of ours per family: configured, else this session's
     const local = entry.peer.localEndpoint;
     entry.info.localEndpoint = local;
+    entry.info.iface = local ? interfaceWith(local) : undefined;
     entry.info.localAddress = {
       ipv4: this.config.nextHop.ipv4 ?? (local && net.isIPv4(local) ? local : undefined),
       ipv6: this.config.nextHop.ipv6 ?? (local && net.isIPv6(local) ? local : undefined),
@@ -685,4 +689,12 @@ function parseCommunity(s: string): number {
   if (!m || Number(m[1]) > 0xffff || Number(m[2]) > 0xffff)
     throw new Error(`"${s}" is not a community ASN:VALUE`);
   return Number(m[1]) * 0x10000 + Number(m[2]);
+}
+
+/** The interface that has `address` (a session's local end): filters' `interface` match. */
+function interfaceWith(address: string): string | undefined {
+  const bare = address.startsWith('::ffff:') ? address.slice(7) : address;
+  for (const [name, addrs] of Object.entries(networkInterfaces()))
+    if (addrs?.some((a) => a.address === bare || a.address === address)) return name;
+  return undefined;
 }

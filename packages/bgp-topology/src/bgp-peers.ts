@@ -9,6 +9,7 @@ import type { Resource } from '@tortie/api';
 import { matches, parseSelector } from '@tortie/policy';
 import { canonicalIp, familyOf, splitPeerIp } from './address';
 import { asnOf, ipOf, waitsFor, type PeerContext } from './context';
+import { filterRules } from './filters';
 import { DEFAULT_RESTART_S, bfdTiming, restartSeconds } from './settings';
 import type { BgpNode, BgpPeer } from './types';
 
@@ -59,6 +60,7 @@ function shared(c: PeerContext, p: Peer, asNumber: number) {
     ...(s.password ? { password: s.password.secretKeyRef } : {}),
     ...nextHopOf(s, asNumber !== c.myAsn),
     ...(s.numAllowedLocalASNumbers ? { allowOwnAs: s.numAllowedLocalASNumbers } : {}),
+    ...filterRules(c, s.filters),
     restartTimeS:
       s.maxRestartTime !== undefined ? restartSeconds(s.maxRestartTime) : DEFAULT_RESTART_S,
   };

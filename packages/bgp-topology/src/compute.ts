@@ -18,6 +18,8 @@ export interface BgpWorld {
   /** The BGPConfigurations: "default" and any "node.<name>". */
   configs?: Iterable<Resource<'BGPConfiguration'>>;
   peers: Iterable<Resource<'BGPPeer'>>;
+  /** The BGPFilters BGPPeers name in `filters`. */
+  filters?: Iterable<Resource<'BGPFilter'>>;
   /** Blocks and borrowed /32s (service IPs are added here). */
   originate: Iterable<string>;
   /** False when the cluster runs without BGP (Calico's backend "vxlan" or "none"). */
@@ -39,10 +41,11 @@ export function computeBgp(w: BgpWorld): BgpConfig {
   if (enabled) {
     const nodes = [...w.nodes.values()].sort((a, b) => a.name.localeCompare(b.name));
     const bgpPeers = [...w.peers];
+    const filters = new Map([...(w.filters ?? [])].map((f) => [f.metadata.name, f]));
     for (const family of [4, 6] as Family[]) {
       const myIp = ipOf(me, family);
       if (!myIp) continue;
-      const c: PeerContext = { me, myAsn, myCluster, nodes, settings, family, myIp };
+      const c: PeerContext = { me, myAsn, myCluster, nodes, settings, family, myIp, filters };
       // explicit BGPPeers win over the mesh for the same address and port (confd would
       // run both as separate BIRD protocols to one neighbour)
       const seen = new Set<string>();

@@ -1,5 +1,6 @@
 // What the peer rules of one node read: the node, its AS and cluster, every node, the
 // merged settings. One family at a time, as confd renders bird.cfg and bird6.cfg apart.
+import type { Resource } from '@tortie/api';
 import type { Family } from './address';
 import type { BgpSettings } from './settings';
 import type { BgpNode } from './types';
@@ -14,6 +15,8 @@ export interface PeerContext {
   family: Family;
   /** My address in this family. */
   myIp: string;
+  /** The BGPFilters, by name. */
+  filters: ReadonlyMap<string, Resource<'BGPFilter'>>;
 }
 
 export const ipOf = (n: BgpNode, family: Family): string | undefined =>

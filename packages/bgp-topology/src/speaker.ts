@@ -23,6 +23,8 @@ export const GRACEFUL_RESTART = {
   forwardingPreserved: true,
 } as const;
 
+const familyKey = (address: string) => (address.includes(':') ? 'ipv6' : 'ipv4');
+
 /** The speaker's per-peer configuration for one computed peer. */
 export function peerConfig(p: BgpPeer, me: BgpConfig): PeerConfigInput {
   return {
@@ -38,6 +40,9 @@ export function peerConfig(p: BgpPeer, me: BgpConfig): PeerConfigInput {
     ...(p.asNumber !== me.asNumber && me.localSubnet ? { sharedSubnet: me.localSubnet } : {}),
     ttlSecurity: p.ttlSecurity,
     ...(p.allowOwnAs ? { allowOwnAs: p.allowOwnAs } : {}),
+    // the session carries the family of its address: its rules meet that family's routes
+    ...(p.importFilter ? { importFilter: { [familyKey(p.address)]: p.importFilter } } : {}),
+    ...(p.exportFilter ? { exportFilter: { [familyKey(p.address)]: p.exportFilter } } : {}),
     ...(p.md5Key !== undefined ? { password: p.md5Key } : {}),
     // bird.cfg's per-peer `graceful restart time` (maxRestartTime, nodeMeshMaxRestartTime)
     gracefulRestart: { restartTimeS: p.restartTimeS },

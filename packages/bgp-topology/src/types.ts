@@ -1,5 +1,6 @@
 // What the topology computes for one node: its BGP settings and peers, plain data. The
 // node agent's BGP glue and tortie-rr turn it into a speaker configuration.
+import type { FilterRule } from '@tortie/bgp-speaker';
 import type { BgpLogLevel } from './settings';
 /** The facts of a Node that BGP needs (the agent's NodeFacts carry these and more). */
 export interface BgpNode {
@@ -35,6 +36,10 @@ export interface BgpPeer {
   nextHopSelf?: boolean;
   /** Our AS may appear this many times in the peer's paths (numAllowedLocalASNumbers). */
   allowOwnAs?: number;
+  /** BGPFilter rules for routes from this peer, of the session's family, in order. */
+  importFilter?: FilterRule[];
+  /** BGPFilter rules for routes to this peer, of the session's family, in order. */
+  exportFilter?: FilterRule[];
   /** Graceful restart time we announce (maxRestartTime, nodeMeshMaxRestartTime, else 120 s). */
   restartTimeS: number;
   /** BFD under the session (BGPConfiguration default's bfd, a BGPPeer's over it). */

@@ -1,5 +1,6 @@
 // Resources in, this node's peers out: the helpers of the table-driven tests.
 import { parseResource, type Resource } from '@tortie/api';
+import type { FilterRule } from '@tortie/bgp-speaker';
 import { bgpNodeFacts, computeBgp, type BgpConfig, type BgpNode, type BgpWorld } from '../src';
 
 export const R = (kind: string, name: string, spec: object, labels: Record<string, string> = {}) =>
@@ -21,6 +22,7 @@ export const node = (
   );
 };
 export const peer = (name: string, spec: object) => R('BGPPeer', name, spec);
+export const filter = (name: string, spec: object) => R('BGPFilter', name, spec);
 export const config = (name: string, spec: object) => R('BGPConfiguration', name, spec);
 
 /** computeBgp for node `me` of these resources. */
@@ -32,10 +34,29 @@ export function topo(me: string, rs: Resource[], extra: Partial<BgpWorld> = {}):
     nodes,
     configs: rs.filter((r) => r.kind === 'BGPConfiguration') as never,
     peers: rs.filter((r) => r.kind === 'BGPPeer') as never,
+    filters: rs.filter((r) => r.kind === 'BGPFilter') as never,
     originate: [],
     ...extra,
   });
 }
+
+/** Filter rules as "Reject:In 10.0.0.0/8{16,24},Accept:RemotePeers,Accept:if=eth*". */
+const rules = (rs: FilterRule[]) =>
+  rs
+    .map((r) =>
+      [
+        r.cidr ? `${r.matchOperator} ${r.cidr}` : '',
+        r.prefixLength ? `{${r.prefixLength.min ?? ''},${r.prefixLength.max ?? ''}}` : '',
+        r.source ?? '',
+        r.interface ? `if=${r.interface}` : '',
+        r.peerType ?? '',
+      ]
+        .filter(Boolean)
+        .join(' ')
+        .replace(/ \{/, '{'),
+    )
+    .map((m, i) => `${rs[i].action}${m ? `:${m}` : ''}`)
+    .join(',');
 
 /**
  * One family's peers, one line each: "10.0.0.8:179 as 64512 passive rr ttl=1 keep gr=90
@@ -57,6 +78,8 @@ export function peerLines(c: BgpConfig, family: 4 | 6): string[] {
         p.restartTimeS !== 120 ? `gr=${p.restartTimeS}` : '',
         p.bfd ? `bfd=${p.bfd.minTxMs}/${p.bfd.minRxMs}x${p.bfd.multiplier}` : '',
         p.password ? `md5=${p.password.name}/${p.password.key}` : '',
+        p.importFilter ? `import=${rules(p.importFilter)}` : '',
+        p.exportFilter ? `export=${rules(p.exportFilter)}` : '',
       ]
         .filter(Boolean)
         .join(' '),

@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import type { Resource } from '@tortie/api';
 import { hashRouterId, speakerConfig } from '../src';
-import { config, node, peer, peerLines, topo } from './fixtures';
+import { config, filter, node, peer, peerLines, topo } from './fixtures';
 
 const n5 = node('n5', '10.0.0.5/24');
 const n8 = node('n8', '10.0.0.8/24');
@@ -57,6 +57,42 @@ const cases: Case[] = [
       peer('tor', { peerIP: '192.0.2.1', asNumber: 65100, numAllowedLocalASNumbers: 2 }),
     ],
     v4: ['192.0.2.1:179 as 65100 allowas=2'],
+  },
+  {
+    what: 'filters: the named BGPFilters in order, each family its own rules; the mesh has none',
+    me: 'n5',
+    rs: [
+      node('n5', ['10.0.0.5/24', 'fd00::5/64']),
+      node('n8', ['10.0.0.8/24', 'fd00::8/64']),
+      filter('no-ten', {
+        importV4: [
+          {
+            cidr: '10.0.0.0/8',
+            matchOperator: 'In',
+            prefixLength: { min: 16, max: 24 },
+            action: 'Reject',
+          },
+        ],
+        exportV4: [{ source: 'RemotePeers', action: 'Reject' }],
+        importV6: [{ cidr: 'fd00:1::/48', matchOperator: 'NotIn', action: 'Reject' }],
+      }),
+      filter('rest', {
+        importV4: [{ interface: 'eth*', peerType: 'eBGP', action: 'Accept' }],
+        exportV4: [{ cidr: '10.1.2.3/16', matchOperator: 'Equal', action: 'Accept' }],
+      }),
+      peer('tor', { peerIP: '192.0.2.1', asNumber: 65100, filters: ['no-ten', 'missing', 'rest'] }),
+      peer('tor6', { peerIP: 'fd00::1', asNumber: 65100, filters: ['rest', 'no-ten'] }),
+      peer('nothing', { peerIP: '192.0.2.2', asNumber: 65100, filters: ['missing'] }),
+    ],
+    v4: [
+      '10.0.0.8:179 as 64512 passive',
+      '192.0.2.1:179 as 65100 import=Reject:In 10.0.0.0/8{16,24},Accept:if=eth* eBGP export=Reject:RemotePeers,Accept:Equal 10.1.0.0/16',
+      '192.0.2.2:179 as 65100',
+    ],
+    v6: [
+      '[fd00::1]:179 as 65100 import=Reject:NotIn fd00:1::/48',
+      '[fd00::8]:179 as 64512 passive',
+    ],
   },
   {
     what: 'reversePeering Manual: the nodes a peerSelector picks do not peer back by themselves',

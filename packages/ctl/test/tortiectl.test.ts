@@ -86,6 +86,37 @@ function suite(make: () => { ctl: ReturnType<typeof runner>; done?: () => void }
     }
   });
 
+  test('BGPFilter: apply, get, and a BGPPeer naming it', () => {
+    const filter = `apiVersion: projectcalico.org/v3
+kind: BGPFilter
+metadata: {name: no-ten}
+spec:
+  importV4:
+    - {cidr: 10.0.0.0/8, matchOperator: In, prefixLength: {min: 16, max: 24}, action: Reject}
+  exportV4:
+    - {source: RemotePeers, action: Reject}
+---
+apiVersion: projectcalico.org/v3
+kind: BGPPeer
+metadata: {name: tor}
+spec: {peerIP: 192.0.2.1, asNumber: 65001, filters: [no-ten]}
+`;
+    expect(ctl(['apply', '-f', '-'], filter).out.split('\n')).toEqual([
+      'bgpfilter.tortie.io/no-ten created',
+      'bgppeer.tortie.io/tor created',
+    ]);
+    expect(ctl(['get', 'bgpfilters']).out.split('\n')).toEqual(['NAME', 'no-ten']);
+    const got = YAML.parse(ctl(['get', 'bgpfilter', 'no-ten', '-o', 'yaml']).out);
+    expect(got).toMatchObject({
+      kind: 'BGPFilter',
+      spec: { importV4: [{ cidr: '10.0.0.0/8', prefixLength: { min: 16, max: 24 } }] },
+    });
+    expect(ctl(['apply', '-f', '-'], YAML.stringify(got)).out).toMatch(/unchanged$/);
+    const bad = ctl(['apply', '-f', '-'], filter.replace('action: Reject}', 'action: Drop}'));
+    expect(bad.code).not.toBe(0);
+    expect(bad.err).toMatch(/BGPFilter no-ten\): spec.importV4\[0\].action/);
+  });
+
   test('get tables, -o json and -o name; re-apply with a change says configured', () => {
     ctl(['apply', '-f', '-'], CALICO_SET);
     expect(ctl(['get', 'ippools']).out.split('\n')).toEqual([

@@ -295,6 +295,7 @@ export const AGENT_KINDS = [
   'IPAMBlock',
   'BGPConfiguration',
   'BGPPeer',
+  'BGPFilter',
   'FelixConfiguration',
 ] as const satisfies ReadonlyArray<Resource['kind']>;
 

@@ -5,13 +5,14 @@ import { parseResource, ValidationError, type Resource } from '@tortie/api';
 import type { SyncUpdate } from '@tortie/datastore';
 import type { ReflectorWorld } from './topology';
 
-export const REFLECTOR_KINDS = ['Node', 'BGPPeer', 'BGPConfiguration'] as const;
+export const REFLECTOR_KINDS = ['Node', 'BGPPeer', 'BGPFilter', 'BGPConfiguration'] as const;
 type ReflectorKind = (typeof REFLECTOR_KINDS)[number];
 
 export class ReflectorResources {
   private readonly byKind: { [K in ReflectorKind]: Map<string, Resource<K>> } = {
     Node: new Map(),
     BGPPeer: new Map(),
+    BGPFilter: new Map(),
     BGPConfiguration: new Map(),
   };
 
@@ -44,6 +45,7 @@ export class ReflectorResources {
       me,
       nodes: this.byKind.Node.values(),
       peers: this.byKind.BGPPeer.values(),
+      filters: this.byKind.BGPFilter.values(),
       bgpConfigurations: this.byKind.BGPConfiguration.values(),
     };
   }

@@ -12,6 +12,7 @@ export interface ReflectorWorld {
   me: string;
   nodes: Iterable<Resource<'Node'>>;
   peers: Iterable<Resource<'BGPPeer'>>;
+  filters?: Iterable<Resource<'BGPFilter'>>;
   /** BGPConfigurations: "default" and "node.<name>" (the reflector's, and its peers' ports). */
   bgpConfigurations?: Iterable<Resource<'BGPConfiguration'>>;
   /** CALICO_ROUTER_ID: an IPv4 address, "hash", or unset (the Node's IPv4 address). */
@@ -43,6 +44,7 @@ export function reflectorTopology(w: ReflectorWorld): BgpConfig {
     configs: w.bgpConfigurations,
     routerId: w.routerId,
     peers: w.peers,
+    filters: w.filters,
     originate: [],
   });
   return { ...bgp, originate: [] };

@@ -5,6 +5,7 @@
 import { inIpv4Subnet, ipv4ToNumber, isHostAddress, isLoopback } from '../prefix';
 import type { Afi, PathAttributes, Prefix } from '../types';
 import type { AttributeStore } from './attribute-store';
+import { filterPasses } from './route-filter';
 import type { LocalIdentity, Path, PeerInfo } from './types';
 
 export interface ImportOptions {
@@ -101,12 +102,23 @@ export class AdjRibIn {
       for (const p of nlri) if (this.routes.delete(p)) changed.push(p);
       return changed;
     }
+    const filter = this.peer.importFilter;
     for (const p of nlri) {
+      // a route the import filter rejects is as if withdrawn (BIRD keeps no filtered route)
+      if (filter && !this.imports(p)) {
+        if (this.routes.delete(p)) changed.push(p);
+        continue;
+      }
       if (this.routes.get(p) === path) continue; // same attributes again: no change
       this.routes.set(p, path);
       changed.push(p);
     }
     return changed;
+  }
+
+  private imports(prefix: Prefix): boolean {
+    const { importFilter, iface, ibgp } = this.peer;
+    return filterPasses(importFilter, { prefix, learned: true, iface, ibgp });
   }
 
   get(prefix: Prefix): Path | undefined {

@@ -71,6 +71,7 @@ export function exportPolicyKey(to: PeerInfo): string {
     to.localAddress.ipv4,
     to.localAddress.ipv6,
     to.sharedSubnet,
+    to.exportFilter ?? null,
   ]);
 }
 

@@ -26,6 +26,15 @@ export {
   NO_ADVERTISE,
   NO_EXPORT_SUBCONFED,
 } from './export-policy';
+export {
+  filterVerdict,
+  filterPasses,
+  prefixWithin,
+  interfaceMatches,
+  type FilterRule,
+  type FilterRoute,
+  type RouteFilter,
+} from './route-filter';
 export type {
   PeerInfo,
   Path,

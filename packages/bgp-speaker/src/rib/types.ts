@@ -1,4 +1,5 @@
 import type { PathAttributes, Prefix } from '../types';
+import type { RouteFilter } from './route-filter';
 
 /** What the RIBs know of a peer. */
 export interface PeerInfo {
@@ -27,6 +28,12 @@ export interface PeerInfo {
   sharedSubnet?: string;
   /** How many times our AS may appear in a path from this peer (BIRD's "allow local as"). */
   allowOwnAs?: number;
+  /** Routes from this peer pass these rules first (Calico's BGPFilter import rules). */
+  importFilter?: RouteFilter;
+  /** Routes to this peer pass these rules first (Calico's BGPFilter export rules). */
+  exportFilter?: RouteFilter;
+  /** Our interface towards this peer: the outgoing interface of the routes it sends. */
+  iface?: string;
 }
 
 /**

@@ -11,6 +11,7 @@
 import type { Afi, PathAttributes, Prefix } from '../types';
 import type { AttributeStore } from './attribute-store';
 import { defaultReflectRule, policyExport } from './export-policy';
+import { filterPasses } from './route-filter';
 import type {
   BestPathChange,
   ExportBatch,
@@ -163,7 +164,7 @@ export class UpdateGroup {
         this.partial = true;
         continue;
       }
-      const want = c.best ? this.exported(c.best, isV6(c.prefix)) : undefined;
+      const want = c.best ? this.exported(c.prefix, c.best) : undefined;
       // nothing to send and nothing sent before: skip without touching the maps
       if (want === undefined && !this.advertised.has(c.prefix) && !this.pending.has(c.prefix))
         continue;
@@ -194,7 +195,7 @@ export class UpdateGroup {
     const now = new Map<Prefix, Exported>();
     for (const [prefix, path] of routes) {
       if (!inFamily(prefix)) continue;
-      const want = this.exported(path, isV6(prefix));
+      const want = this.exported(prefix, path);
       if (want) now.set(prefix, want);
     }
     const parts = new Parts();
@@ -217,7 +218,7 @@ export class UpdateGroup {
     if (!this.partial) return;
     for (const [prefix, path] of routes) {
       if (this.advertised.has(prefix) || this.pending.has(prefix)) continue;
-      const want = this.exported(path, isV6(prefix));
+      const want = this.exported(prefix, path);
       if (want) this.advertised.set(prefix, want);
     }
     this.partial = false;
@@ -271,8 +272,19 @@ export class UpdateGroup {
       parts.add(action(had?.attrs, undefined, resend), prefix, NONE, ws);
   }
 
-  /** Export of a best path to the group, interned and cached per path. */
-  private exported(path: Path, v6: boolean): Exported | undefined {
+  /** Export of a best path to the group: the export filter, then attributes cached per path. */
+  private exported(prefix: Prefix, path: Path): Exported | undefined {
+    const filter = this.policy.exportFilter;
+    if (filter) {
+      const route = {
+        prefix,
+        learned: !!path.peer,
+        iface: path.peer?.iface,
+        ibgp: this.policy.ibgp,
+      };
+      if (!filterPasses(filter, route)) return undefined;
+    }
+    const v6 = isV6(prefix);
     const cache = this.cache[v6 ? 1 : 0];
     const hit = cache.get(path);
     if (hit !== undefined) return hit ?? undefined;

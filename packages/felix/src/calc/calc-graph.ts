@@ -150,6 +150,7 @@ export class CalcGraph {
   /** BGPConfigurations by name ("default", "node.<name>"). */
   private readonly bgpConfigs = new Map<string, Resource<'BGPConfiguration'>>();
   private readonly bgpPeers = new Map<string, Resource<'BGPPeer'>>();
+  private readonly bgpFilters = new Map<string, Resource<'BGPFilter'>>();
   private readonly felixConfigs = new Map<string, Record<string, unknown>>();
   /** service changes since the last flush, by kind and key (the last one wins) */
   private readonly servicesOut = new Map<string, DataplaneUpdate>();
@@ -269,6 +270,11 @@ export class CalcGraph {
       case 'BGPPeer':
         if (present) this.bgpPeers.set(key, r as Resource<'BGPPeer'>);
         else this.bgpPeers.delete(key);
+        this.dirtyBgp = true;
+        return;
+      case 'BGPFilter':
+        if (present) this.bgpFilters.set(key, r as Resource<'BGPFilter'>);
+        else this.bgpFilters.delete(key);
         this.dirtyBgp = true;
         return;
       case 'KubernetesService': {
@@ -758,6 +764,7 @@ export class CalcGraph {
           nodes: this.nodes,
           configs: this.bgpConfigs.values(),
           peers: this.bgpPeers.values(),
+          filters: this.bgpFilters.values(),
           originate: [
             ...[...this.originated.values()].flat(),
             ...localServiceRoutes(
