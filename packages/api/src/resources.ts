@@ -585,7 +585,8 @@ const bgpPeerSpec = z
     /** Manual: a peerSelector's nodes do not peer back unless a BGPPeer of theirs says so */
     reversePeering: z.enum(['Auto', 'Manual']).optional(),
     // each would change who we peer with, as whom, or which routes pass
-    localASNumber: unsupported('a per-peer local AS number (localASNumber)'),
+    /** the AS this node presents to a peerIP peer instead of its own (BIRD's `local as`) */
+    localASNumber: asNumber.optional(),
     /** routes whose path holds our AS up to this many times pass (loop check relaxed) */
     numAllowedLocalASNumbers: z.number().int().min(0).max(255).optional(),
     /** BGPFilters applied to this peer's sessions, in order (the first matching rule decides) */

@@ -81,6 +81,10 @@ describe('accepted where calicoctl accepts it', () => {
       )}`,
     );
     expect(p.spec).toMatchObject({ filters: ['no-ten', 'rest'] });
+    const [local] = parseManifests(
+      bgp('BGPPeer', 'spec: {peerIP: 192.0.2.1, localASNumber: "1.10"}'),
+    );
+    expect(local.spec).toMatchObject({ localASNumber: 65546 });
     expect(f.spec).toMatchObject({ importV4: [{ cidr: '10.0.0.0/8', prefixLength: { min: 16 } }] });
     expect(problems(bgp('BGPPeer', 'spec: {peerIP: 192.0.2.1, filters: [Bad_Name]}'))).toEqual([
       'BGPPeer x: spec.filters[0]: is not a BGPFilter name',

@@ -14,7 +14,7 @@
 // expect: true (Calico accepts it, so do we), false (both refuse), or 'unsupported'
 // (Calico accepts it; tortie refuses it with "tortie does not support ...", because
 // ignoring it would be unsafe: Service matches in rules, IPPool namespaceSelector and
-// assignmentMode Manual, BGPPeer localWorkloadSelector / localASNumber).
+// assignmentMode Manual, BGPPeer localWorkloadSelector).
 //
 // Left out, with the reason:
 // - BGPFilter rows (2053-2452): not left out, they are in calico-validator-bgpfilter.cases.ts;

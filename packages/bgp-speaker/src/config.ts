@@ -144,6 +144,11 @@ export const peerConfigSchema = z
      * "allow local as", Calico's numAllowedLocalASNumbers); default 0, RFC 4271's loop check.
      */
     allowOwnAs: z.number().int().min(0).max(255).optional(),
+    /**
+     * The AS we are towards this peer instead of the speaker's (BIRD's `local as`,
+     * Calico's localASNumber): in our OPEN, prepended to paths sent, in its loop check.
+     */
+    localAsn: asn.optional(),
     /** Absent: no BFD for this peer. */
     bfd: peerBfdSchema.optional(),
     /** Rules routes from this peer meet; no matching rule: accepted. */

@@ -269,6 +269,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       (f) => (f === 'ipv4' ? AFI_IPV4 : AFI_IPV6),
     );
     const gr = resolveGracefulRestart(this.config.gracefulRestart, cfg.gracefulRestart);
+    const localAsn = cfg.localAsn ?? this.config.asn;
     const peer = new Peer(
       {
         address: cfg.address,
@@ -288,7 +289,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
         gracefulRestart: gr,
         enforceFirstAs: cfg.enforceFirstAs,
       },
-      { asn: this.config.asn, routerId: this.config.routerId },
+      { asn: localAsn, routerId: this.config.routerId },
       this.log,
     );
     const info: PeerInfo = {
@@ -296,9 +297,9 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       address: cfg.address,
       asn: cfg.asn,
       routerId: '0.0.0.0',
-      localAsn: this.config.asn,
+      localAsn,
       localAddress: { ipv4: this.config.nextHop.ipv4, ipv6: this.config.nextHop.ipv6 },
-      ibgp: cfg.asn === this.config.asn,
+      ibgp: cfg.asn === localAsn,
       rrClient: cfg.routeReflectorClient,
       nextHopSelf: cfg.nextHopSelf,
       sharedSubnet: cfg.sharedSubnet,

@@ -9,6 +9,7 @@ import {
   AdjRibOut,
   AttributeStore,
   exportAttributes,
+  importRejection,
   LocRib,
   Rib,
   type BestPathChange,
@@ -654,5 +655,19 @@ describe('third-party next hop to an eBGP peer on a shared subnet (RFC 4271 §5.
     // an eBGP-learned route is not third-partied to another AS
     const ebgp = { peer: peer('10.99.0.2', 65002), attrs: attrs({ nextHop: '10.99.0.2' }) };
     expect(exportAttributes(ebgp, tor, local, false)?.nextHop).toBe('192.0.2.254');
+  });
+});
+
+describe("a peer's own local AS (BIRD's local as, Calico's localASNumber)", () => {
+  const tor = peer('10.99.0.1', 65001, { localAsn: 64999 });
+  test('paths sent to it start with that AS, not the speaker AS', () => {
+    const own = { attrs: attrs({ asPath: [], nextHop: '192.0.2.254' }) };
+    expect(exportAttributes(own, tor, local, false)?.asPath).toEqual(seq(64999));
+    const learned = { peer: peer('10.99.0.2', 65002), attrs: attrs({ asPath: seq(65002) }) };
+    expect(exportAttributes(learned, tor, local, false)?.asPath).toEqual(seq(64999, 65002));
+  });
+  test('its loop check is against that AS', () => {
+    expect(importRejection(tor, attrs({ asPath: seq(65001, 64999) }), local)).toMatch(/64999/);
+    expect(importRejection(tor, attrs({ asPath: seq(65001, LOCAL_AS) }), local)).toBeUndefined();
   });
 });

@@ -50,15 +50,18 @@ function push(out: BgpPeer[], p: BgpPeer | undefined): void {
   if (p) out.push(p);
 }
 
-/** What every session of a BGPPeer shares (setPeerConfigFieldsFromV3Resource and co). */
-function shared(c: PeerContext, p: Peer, asNumber: number) {
+/**
+ * What every session of a BGPPeer shares (setPeerConfigFieldsFromV3Resource and co);
+ * `localAsn` is the AS we are on it (a peerIP BGPPeer's localASNumber, else the node's).
+ */
+function shared(c: PeerContext, p: Peer, asNumber: number, localAsn = c.myAsn) {
   const s = p.spec;
   const bfd = bfdTiming(c.settings.bfd, s.bfd);
   return {
     ...(bfd ? { bfd } : {}),
     ...(s.ttlSecurity ? { ttlSecurity: s.ttlSecurity } : {}),
     ...(s.password ? { password: s.password.secretKeyRef } : {}),
-    ...nextHopOf(s, asNumber !== c.myAsn),
+    ...nextHopOf(s, asNumber !== localAsn),
     ...(s.numAllowedLocalASNumbers ? { allowOwnAs: s.numAllowedLocalASNumbers } : {}),
     ...filterRules(c, s.filters),
     restartTimeS:
@@ -96,6 +99,7 @@ function ipPeer(c: PeerContext, p: Peer, scope: string): BgpPeer | undefined {
   // no port: the listen port of the node at that address (the first by name), if any
   const node = port === undefined ? nodesAt(c, address, asNumber, undefined)[0] : undefined;
   const calicoNode = c.nodes.some((n) => n.ip === address || n.ipv6 === address);
+  const localAsn = p.spec.localASNumber;
   return {
     name: `${scope}-${p.metadata.name}`,
     address,
@@ -106,7 +110,9 @@ function ipPeer(c: PeerContext, p: Peer, scope: string): BgpPeer | undefined {
     // confd makes every iBGP peer of a reflector that is not a node of its cluster a
     // client; a peerIP carries no cluster, so it is a client
     ...(c.myCluster !== undefined && asNumber === c.myAsn ? { rrClient: true } : {}),
-    ...shared(c, p, asNumber),
+    // confd takes localASNumber from peerIP BGPPeers only (client.go updatePeersV1)
+    ...(localAsn !== undefined ? { localAsNumber: localAsn } : {}),
+    ...shared(c, p, asNumber, localAsn),
   };
 }
 

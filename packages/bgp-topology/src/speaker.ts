@@ -27,6 +27,8 @@ const familyKey = (address: string) => (address.includes(':') ? 'ipv6' : 'ipv4')
 
 /** The speaker's per-peer configuration for one computed peer. */
 export function peerConfig(p: BgpPeer, me: BgpConfig): PeerConfigInput {
+  // eBGP or iBGP as the AS we are on this session says
+  const ebgp = p.asNumber !== (p.localAsNumber ?? me.asNumber);
   return {
     address: p.address,
     asn: p.asNumber,
@@ -36,8 +38,9 @@ export function peerConfig(p: BgpPeer, me: BgpConfig): PeerConfigInput {
     routeReflectorClient: p.rrClient ?? false,
     // eBGP peers (ToR) get our address as next hop, or another node's when it shares
     // the ToR's subnet (third party); iBGP mesh keeps the node's own
-    nextHopSelf: p.nextHopSelf || (p.asNumber !== me.asNumber && !p.keepOriginalNextHop),
-    ...(p.asNumber !== me.asNumber && me.localSubnet ? { sharedSubnet: me.localSubnet } : {}),
+    nextHopSelf: p.nextHopSelf || (ebgp && !p.keepOriginalNextHop),
+    ...(ebgp && me.localSubnet ? { sharedSubnet: me.localSubnet } : {}),
+    ...(p.localAsNumber !== undefined ? { localAsn: p.localAsNumber } : {}),
     ttlSecurity: p.ttlSecurity,
     ...(p.allowOwnAs ? { allowOwnAs: p.allowOwnAs } : {}),
     // the session carries the family of its address: its rules meet that family's routes

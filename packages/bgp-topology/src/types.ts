@@ -25,6 +25,8 @@ export interface BgpPeer {
   /** The peer's listen port: a node's from its BGPConfiguration, else the peerIP's. */
   port: number;
   asNumber: number;
+  /** The AS we are towards this peer, when not the node's (a peerIP BGPPeer's localASNumber). */
+  localAsNumber?: number;
   /** We reflect to this peer (we are an RR and it is a client). */
   rrClient?: boolean;
   /** Wait for the peer to connect (the lexically lower address waits: context.ts). */

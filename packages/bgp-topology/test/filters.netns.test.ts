@@ -3,10 +3,9 @@
 // with BIRD in another. BIRD announces six routes; tortie keeps exactly those the
 // import rules let through (BIRD exported all six). tortie originates four; BIRD learns
 // exactly those the export rules let through.
-import { SpeakerProcess } from '@tortie/bgp-speaker';
-import { Bird, Fabric, Testbed, describeIf, waitUntil } from '@tortie/testbed';
-import { computeBgp, bgpNodeFacts, peerConfig, speakerConfig, type BgpNode } from '../src';
+import { Bird, Testbed, describeIf, waitUntil } from '@tortie/testbed';
 import { config, filter, node, peer } from './fixtures';
+import { nodeAndRouter } from './netns-speaker';
 
 const US = '10.0.0.1';
 const BIRD = '10.0.0.2';
@@ -58,22 +57,14 @@ describeIf(['netns', 'bird', 'root'], 'BGPFilter import and export with BIRD', (
   test('tortie keeps the routes its import rules accept, and BIRD gets those its export rules accept', async () => {
     const tb = new Testbed();
     try {
-      const nodes = new Map<string, BgpNode>([['n1', bgpNodeFacts(resources[0] as never)]]);
-      const bgp = computeBgp({
+      const { them, bgp, speaker } = await nodeAndRouter(tb, {
         me: 'n1',
-        nodes,
-        configs: resources.filter((r) => r.kind === 'BGPConfiguration') as never,
-        peers: resources.filter((r) => r.kind === 'BGPPeer') as never,
-        filters: resources.filter((r) => r.kind === 'BGPFilter') as never,
+        usAddr: US,
+        themAddr: BIRD,
+        resources,
         originate: ORIGINATED,
       });
       expect(bgp.peers).toHaveLength(1);
-
-      const fabric = await Fabric.create(tb, 'switch');
-      const us = await tb.netns('us');
-      const them = await tb.netns('bird');
-      await fabric.attach(us, { v4: `${US}/24` });
-      await fabric.attach(them, { v4: `${BIRD}/24` });
       const bird = await Bird.start(tb, them, {
         routerId: BIRD,
         peers: [
@@ -87,15 +78,6 @@ describeIf(['netns', 'bird', 'root'], 'BGPFilter import and export with BIRD', (
         ],
         routes: FROM_BIRD.map((prefix) => ({ prefix })),
       });
-      const speaker = await SpeakerProcess.start(
-        (argv, opts) => us.spawn(argv, opts),
-        tb.tempDir('us'),
-        {
-          ...speakerConfig(bgp),
-          peers: bgp.peers.map((p) => ({ ...peerConfig(p, bgp), connectRetryTime: 1 })),
-          originate: bgp.originate.map((prefix) => ({ prefix })),
-        },
-      );
       await bird.waitEstablished('tortie');
 
       // BIRD's side of import: it exported all six to us

@@ -69,6 +69,7 @@ export function peerLines(c: BgpConfig, family: 4 | 6): string[] {
     .map((p) =>
       [
         `${family === 6 ? `[${p.address}]` : p.address}:${p.port} as ${p.asNumber}`,
+        p.localAsNumber ? `local=${p.localAsNumber}` : '',
         p.passive ? 'passive' : '',
         p.rrClient ? 'rr' : '',
         p.ttlSecurity ? `ttl=${p.ttlSecurity}` : '',

@@ -197,3 +197,55 @@ test("nextHopMode reaches the speaker's nextHopSelf: Self on iBGP, Keep on eBGP,
   expect(p(65100)).toBe(true); // eBGP: ours
   expect(p(65100, { keepOriginalNextHop: true })).toBe(false);
 });
+
+test('localAsNumber reaches the speaker as localAsn and decides eBGP or iBGP', () => {
+  const me = { ...base, peers: [] };
+  const cfg = (asNumber: number, localAsNumber?: number) =>
+    peerConfig(
+      {
+        name: 'x',
+        address: '192.0.2.1',
+        port: 179,
+        asNumber,
+        restartTimeS: 120,
+        ...(localAsNumber ? { localAsNumber } : {}),
+      },
+      me,
+    );
+  expect(cfg(65100, 64999)).toMatchObject({ localAsn: 64999, nextHopSelf: true });
+  // the peer is in the AS we present: iBGP, its next hop kept
+  expect(cfg(64999, 64999)).toMatchObject({ localAsn: 64999, nextHopSelf: false });
+  // the node's own AS towards a peer that presents another local AS is eBGP
+  expect(cfg(64512, 64999).nextHopSelf).toBe(true);
+  expect(cfg(65100)).not.toHaveProperty('localAsn');
+});
+
+test("filters reach the speaker under the session's family", () => {
+  const me = { ...base, peers: [] };
+  const rule = { action: 'Reject' as const };
+  const v4 = peerConfig(
+    {
+      name: 'x',
+      address: '192.0.2.1',
+      port: 179,
+      asNumber: 1,
+      restartTimeS: 120,
+      importFilter: [rule],
+    },
+    me,
+  );
+  const v6 = peerConfig(
+    {
+      name: 'x',
+      address: 'fd00::1',
+      port: 179,
+      asNumber: 1,
+      restartTimeS: 120,
+      exportFilter: [rule],
+    },
+    me,
+  );
+  expect(v4).toMatchObject({ importFilter: { ipv4: [rule] } });
+  expect(v4).not.toHaveProperty('exportFilter');
+  expect(v6).toMatchObject({ exportFilter: { ipv6: [rule] } });
+});

@@ -59,6 +59,24 @@ const cases: Case[] = [
     v4: ['192.0.2.1:179 as 65100 allowas=2'],
   },
   {
+    what: 'localASNumber: the AS we present to a peerIP peer; peerSelector peers ignore it (confd)',
+    me: 'n5',
+    rs: [
+      meshOff,
+      n5,
+      n8,
+      peer('tor', { peerIP: '192.0.2.1', asNumber: 65100, localASNumber: 64999 }),
+      // iBGP in the local AS: BGP's default next hop, not ours
+      peer('same', { peerIP: '192.0.2.2', asNumber: 64999, localASNumber: '64999' }),
+      peer('nodes', { nodeSelector: 'all()', peerSelector: 'all()', localASNumber: 64999 }),
+    ],
+    v4: [
+      '10.0.0.8:179 as 64512',
+      '192.0.2.1:179 as 65100 local=64999',
+      '192.0.2.2:179 as 64999 local=64999',
+    ],
+  },
+  {
     what: 'filters: the named BGPFilters in order, each family its own rules; the mesh has none',
     me: 'n5',
     rs: [

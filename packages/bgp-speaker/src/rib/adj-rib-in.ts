@@ -53,8 +53,9 @@ export function importRejection(
   if (nh) return nh;
   if (!peer.ibgp) {
     let own = 0;
-    for (const s of a.asPath) for (const asn of s.asns) if (asn === local.asn) own++;
-    if (own > allowOwnAs) return `AS_PATH contains our AS ${local.asn}`;
+    // the AS we are towards this peer (its localAsn, BIRD's `local as`)
+    for (const s of a.asPath) for (const asn of s.asns) if (asn === peer.localAsn) own++;
+    if (own > allowOwnAs) return `AS_PATH contains our AS ${peer.localAsn}`;
   }
   if (a.originatorId === local.routerId) return 'ORIGINATOR_ID is our router id';
   const cluster = local.clusterId ?? local.routerId;

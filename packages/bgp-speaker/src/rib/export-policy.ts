@@ -66,6 +66,7 @@ export function exportAttributes(
 export function exportPolicyKey(to: PeerInfo): string {
   return JSON.stringify([
     to.ibgp,
+    to.localAsn,
     !!to.rrClient,
     !!to.nextHopSelf,
     to.localAddress.ipv4,
@@ -100,7 +101,7 @@ export function policyExport(
       !v6 && from?.ibgp && a.nextHop && to.sharedSubnet && inIpv4Subnet(a.nextHop, to.sharedSubnet);
     return {
       origin: a.origin,
-      asPath: prepend(local.asn, a.asPath),
+      asPath: prepend(to.localAsn, a.asPath),
       nextHop: thirdParty ? a.nextHop : ourNextHop,
       // MED is not passed between ASes, except the one we set on our own routes
       med: from ? undefined : a.med,
