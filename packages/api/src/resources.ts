@@ -574,7 +574,7 @@ const bgpPeerSpec = z
     keepOriginalNextHop: z.boolean().optional(),
     sourceAddress: z.enum(['UseNodeIP', 'None']).optional(),
     maxRestartTime: duration.optional(),
-    /** Calico's BIRD keepalive time; stored, tortie's speaker keeps its own timers */
+    /** seconds between the KEEPALIVEs we send this peer (BIRD's `keepalive time`) */
     keepaliveTime: duration.optional(),
     // 0 is off, as in Calico's confd; 255 stays refused (the speaker's GTSM takes 1-254)
     ttlSecurity: z.number().int().min(0).max(254).optional(),

@@ -112,6 +112,8 @@ export const peerConfigSchema = z
       .refine((h) => h === 0 || h >= 3, { message: 'hold time must be 0 or at least 3 seconds' })
       .default(90),
     connectRetryTime: seconds.default(5),
+    /** Seconds between KEEPALIVEs (BIRD's `keepalive time`); default a third of the hold time. */
+    keepaliveTime: z.number().int().min(1).max(65535).optional(),
     errorWaitTime: z.tuple([seconds, seconds]).default([5, 30]),
     /** Unicast families to negotiate; default: the family of the peer address. */
     families: z.array(familySchema).min(1).optional(),

@@ -288,6 +288,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
         password: cfg.password,
         gracefulRestart: gr,
         enforceFirstAs: cfg.enforceFirstAs,
+        keepaliveTime: cfg.keepaliveTime,
       },
       { asn: localAsn, routerId: this.config.routerId },
       this.log,

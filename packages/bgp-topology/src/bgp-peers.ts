@@ -10,7 +10,7 @@ import { matches, parseSelector } from '@tortie/policy';
 import { canonicalIp, familyOf, splitPeerIp } from './address';
 import { asnOf, ipOf, waitsFor, type PeerContext } from './context';
 import { filterRules } from './filters';
-import { DEFAULT_RESTART_S, bfdTiming, restartSeconds } from './settings';
+import { DEFAULT_RESTART_S, bfdTiming, keepaliveSeconds, restartSeconds } from './settings';
 import type { BgpNode, BgpPeer } from './types';
 
 type Peer = Resource<'BGPPeer'>;
@@ -64,6 +64,7 @@ function shared(c: PeerContext, p: Peer, asNumber: number, localAsn = c.myAsn) {
     ...nextHopOf(s, asNumber !== localAsn),
     ...(s.numAllowedLocalASNumbers ? { allowOwnAs: s.numAllowedLocalASNumbers } : {}),
     ...filterRules(c, s.filters),
+    ...(s.keepaliveTime ? { keepaliveS: keepaliveSeconds(s.keepaliveTime) } : {}),
     restartTimeS:
       s.maxRestartTime !== undefined ? restartSeconds(s.maxRestartTime) : DEFAULT_RESTART_S,
   };

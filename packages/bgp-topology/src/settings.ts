@@ -100,6 +100,12 @@ export function restartSeconds(duration: string): number {
   return Math.min(Math.max(s, 1), 4095);
 }
 
+/** A BGPPeer's keepaliveTime in whole seconds, as confd rounds it (1..65535). */
+export function keepaliveSeconds(duration: string): number {
+  const s = Math.round(goDurationSeconds(duration) ?? 0);
+  return Math.min(Math.max(s, 1), 65535);
+}
+
 /**
  * The router id as calico-node picks it (bgp_processor.go populateNodeConfig):
  * CALICO_ROUTER_ID when set, "hash" for one derived from the node name (for nodes

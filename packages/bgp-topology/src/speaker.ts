@@ -51,6 +51,7 @@ export function peerConfig(p: BgpPeer, me: BgpConfig): PeerConfigInput {
     gracefulRestart: { restartTimeS: p.restartTimeS },
     ...(p.bfd ? { bfd: p.bfd } : {}),
     holdTime: 90,
+    ...(p.keepaliveS ? { keepaliveTime: p.keepaliveS } : {}),
     connectRetryTime: 2,
     // nodes of a cluster start together: a connect refused because the other agent is
     // not listening yet is retried after 0.5 s (doubling to 30 s), not after 5 s

@@ -42,6 +42,8 @@ export interface BgpPeer {
   importFilter?: FilterRule[];
   /** BGPFilter rules for routes to this peer, of the session's family, in order. */
   exportFilter?: FilterRule[];
+  /** Seconds between our KEEPALIVEs (a BGPPeer's keepaliveTime, BIRD's `keepalive time`). */
+  keepaliveS?: number;
   /** Graceful restart time we announce (maxRestartTime, nodeMeshMaxRestartTime, else 120 s). */
   restartTimeS: number;
   /** BFD under the session (BGPConfiguration default's bfd, a BGPPeer's over it). */

@@ -77,6 +77,7 @@ export function peerLines(c: BgpConfig, family: 4 | 6): string[] {
         p.nextHopSelf ? 'self' : '',
         p.allowOwnAs ? `allowas=${p.allowOwnAs}` : '',
         p.restartTimeS !== 120 ? `gr=${p.restartTimeS}` : '',
+        p.keepaliveS ? `keepalive=${p.keepaliveS}` : '',
         p.bfd ? `bfd=${p.bfd.minTxMs}/${p.bfd.minRxMs}x${p.bfd.multiplier}` : '',
         p.password ? `md5=${p.password.name}/${p.password.key}` : '',
         p.importFilter ? `import=${rules(p.importFilter)}` : '',

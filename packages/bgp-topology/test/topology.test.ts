@@ -59,6 +59,17 @@ const cases: Case[] = [
     v4: ['192.0.2.1:179 as 65100 allowas=2'],
   },
   {
+    what: 'keepaliveTime: whole seconds (confd rounds), peerIP and peerSelector sessions; not the mesh',
+    me: 'n5',
+    rs: [
+      n5,
+      n8,
+      peer('tor', { peerIP: '192.0.2.1', asNumber: 65100, keepaliveTime: '10.4s' }),
+      peer('nodes', { nodeSelector: 'all()', peerSelector: 'all()', keepaliveTime: '1m' }),
+    ],
+    v4: ['10.0.0.8:179 as 64512 keepalive=60', '192.0.2.1:179 as 65100 keepalive=10'],
+  },
+  {
     what: 'localASNumber: the AS we present to a peerIP peer; peerSelector peers ignore it (confd)',
     me: 'n5',
     rs: [

@@ -41,6 +41,8 @@ export interface PeerSettings {
   gracefulRestart?: GracefulRestartSettings;
   /** eBGP: the AS_PATH must start with the peer's AS (RFC 4271 §6.3); default on. */
   enforceFirstAs?: boolean;
+  /** Seconds between KEEPALIVEs, at most a third of the negotiated hold time (BIRD's `keepalive time`). */
+  keepaliveTime?: number;
 }
 
 export interface LocalSettings {
@@ -358,9 +360,13 @@ export class Peer extends EventEmitter<PeerEvents> {
       case 'startHoldTimer':
         this.setTimer(c, 'hold', a.seconds, { type: 'HoldTimerExpires' });
         break;
-      case 'startKeepaliveTimer':
-        this.setTimer(c, 'keepalive', a.seconds, { type: 'KeepaliveTimerExpires' });
+      case 'startKeepaliveTimer': {
+        // a configured interval is used while it keeps within the hold time's third
+        const k = this.settings.keepaliveTime;
+        const seconds = a.seconds > 0 && k ? Math.min(a.seconds, k) : a.seconds;
+        this.setTimer(c, 'keepalive', seconds, { type: 'KeepaliveTimerExpires' });
         break;
+      }
       case 'established':
         c.wasEstablished = true;
         this.restarting = false;
