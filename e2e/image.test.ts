@@ -1,10 +1,12 @@
 // The tortie/node image as a node runs it: built by `npm run image` (deploy/image/build.js:
 // no engine, no registry), unpacked by umoci, every command run by real `runc run` as root.
-// The image is built once for this file, into a temp dir.
-import { execFile, spawnSync } from 'node:child_process';
+// The image is .image/ as npm run image leaves it, built when stale (labImage: once per
+// run for this file and the lab's containers mode).
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { labImage, type BuiltImage } from '@tortie/lab';
 import { OciBundle, SLOW, describeIf } from '@tortie/testbed';
 
 const REPO = path.resolve(__dirname, '..');
@@ -13,21 +15,12 @@ const VERSION = JSON.parse(fs.readFileSync(path.join(REPO, 'lerna.json'), 'utf8'
 describeIf(['root', 'runc'], 'the tortie/node image under runc', () => {
   let dir: string;
   let image: OciBundle;
-  let build: { image: string; layout: string; compressed: string; seconds: number };
+  let build: BuiltImage;
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tortie-image-test-'));
-    const out = await new Promise<string>((resolve, reject) =>
-      execFile(
-        process.execPath,
-        [path.join(REPO, 'deploy/image/build.js'), '--out', path.join(dir, 'image')],
-        { timeout: 600_000 },
-        (err, stdout, stderr) =>
-          err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
-      ),
-    );
-    build = JSON.parse(out.trim().split('\n').pop()!);
-    process.stdout.write(`npm run image: ${JSON.stringify(build)}\n`);
+    // npm run image's output, built once per run for this test and the lab's containers
+    build = labImage((line) => process.stdout.write(`npm run image: ${line}\n`));
     image = OciBundle.unpack(`${build.layout}:${build.image}`, path.join(dir, 'bundle'));
   }, 600_000 * SLOW);
   afterAll(() => {

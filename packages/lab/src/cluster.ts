@@ -136,6 +136,8 @@ export interface ClusterNode {
   secretsDir: string;
   /** In containers mode: the node as a kubelet host (its root directory, the image). */
   host?: NodeHost;
+  /** In containers mode: the runc id of the agent's container. */
+  containerId?: string;
   log: string[];
 }
 
@@ -455,6 +457,7 @@ export class Cluster {
       env: this.labAgentEnv(i),
       mounts: [{ source: n.secretsDir, destination: n.secretsDir, readOnly: true }],
     });
+    n.containerId = id;
     this.tb.onCleanup(async () => {
       spawnSync('runc', ['delete', '-f', id]);
     });
@@ -803,8 +806,8 @@ function runCni(
 
 /** The tortie/node image (built when stale), unpacked once for every node's containers. */
 function imageBundle(tb: Testbed, say: (line: string) => void): OciBundle {
-  const image = labImage(say);
-  const bundle = OciBundle.unpack(image, path.join(tb.tempDir('image'), 'bundle'));
+  const { layout, image } = labImage(say);
+  const bundle = OciBundle.unpack(`${layout}:${image}`, path.join(tb.tempDir('image'), 'bundle'));
   say(`image unpacked for runc in ${bundle.dir}`);
   return bundle;
 }

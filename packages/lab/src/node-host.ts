@@ -20,31 +20,53 @@ export function hostPathOn(root: string, hostPath: string): string {
   return KERNEL_PATHS.includes(hostPath) ? hostPath : path.join(root, hostPath);
 }
 
+/** An image in an OCI layout, as `npm run image` reports it. */
+export interface BuiltImage {
+  layout: string;
+  /** Its tag, tortie/node:<version>. */
+  image: string;
+}
+
 /**
- * The tortie/node image for the lab: `npm run image`'s output in .image/, built again
- * when a built package or the build script is newer. Returns `<layout>:<tag>`.
+ * The tortie/node image: `npm run image`'s output in .image/, built again when a built
+ * package or the build script is newer. Several callers at once (the lab and the image
+ * tests in one CI run) build it once: the first holds .image.lock, the others wait for
+ * it and then find the image up to date.
  */
-export function labImage(say: (line: string) => void): string {
+export function labImage(say: (line: string) => void): BuiltImage {
   const out = path.join(REPO, '.image');
-  const index = path.join(out, 'oci', 'index.json');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { TAG } = require(path.join(REPO, 'deploy/image/build.js')) as { TAG: string };
-  if (fs.existsSync(index) && fs.statSync(index).mtimeMs > newestInput()) {
-    say(`image ${TAG} from ${path.join(out, 'oci')} (up to date)`);
-    return `${path.join(out, 'oci')}:${TAG}`;
+  const lock = `${out}.lock`;
+  const deadline = Date.now() + 15 * 60_000;
+  for (;;) {
+    try {
+      fs.mkdirSync(lock);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (Date.now() > deadline) throw new Error(`${lock} held for 15 minutes: remove it`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+    }
   }
-  const r = spawnSync(process.execPath, [path.join(REPO, 'deploy/image/build.js'), '--out', out], {
-    encoding: 'utf8',
-  });
-  if (r.status !== 0) throw new Error(`npm run image failed: ${r.stderr || r.stdout}`);
-  const built = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as {
-    image: string;
-    layout: string;
-    compressed: string;
-    seconds: number;
-  };
-  say(`image ${built.image} built in ${built.seconds} s (${built.compressed} compressed)`);
-  return `${built.layout}:${built.image}`;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { TAG } = require(path.join(REPO, 'deploy/image/build.js')) as { TAG: string };
+    const index = path.join(out, 'oci', 'index.json');
+    if (fs.existsSync(index) && fs.statSync(index).mtimeMs > newestInput()) {
+      say(`image ${TAG} from ${path.join(out, 'oci')} (up to date)`);
+      return { layout: path.join(out, 'oci'), image: TAG };
+    }
+    const build = path.join(REPO, 'deploy/image/build.js');
+    const r = spawnSync(process.execPath, [build, '--out', out], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`npm run image failed: ${r.stderr || r.stdout}`);
+    const built = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as BuiltImage & {
+      compressed: string;
+      seconds: number;
+    };
+    say(`image ${built.image} built in ${built.seconds} s (${built.compressed} compressed)`);
+    return { layout: built.layout, image: built.image };
+  } finally {
+    fs.rmdirSync(lock);
+  }
 }
 
 /** The newest modification time among what the image is built from. */

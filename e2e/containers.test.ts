@@ -1,0 +1,98 @@
+// The lab in containers mode: every node runs deploy/tortie-etcd.yaml's DaemonSet from the
+// tortie/node image under real runc (install-cni into the node's own /opt/cni/bin and
+// /etc/cni/net.d, then tortie-node in the node's network namespace with the manifest's
+// environment and mounts), and pods are added by executing the installed plugin with the
+// installed conflist. Pods reach each other across nodes over BGP, and a NetworkPolicy
+// holds and lifts, as in process mode.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Cluster, type Pod } from '@tortie/lab';
+import { SLOW, describeIf, waitUntil } from '@tortie/testbed';
+
+const NEEDS = ['root', 'netns', 'etcd', 'bird', 'iptables', 'ipset', 'nft', 'runc'] as const;
+
+describeIf(
+  [...NEEDS],
+  'cluster: agents from the tortie/node image under runc (--containers)',
+  () => {
+    let c: Cluster;
+    let a: Pod;
+    let b: Pod;
+    beforeAll(async () => {
+      const lines: string[] = [];
+      c = await Cluster.start({ nodes: 2, tor: true, containers: true, say: (l) => lines.push(l) });
+      const started = Date.now();
+      await Promise.all([c.ready(0, 60_000 * SLOW), c.ready(1, 60_000 * SLOW)]);
+      process.stdout.write(`${lines.join('\n')}\nagents ready ${Date.now() - started} ms\n`);
+      a = await c.addPod(0, 'a', { app: 'a' });
+      b = await c.addPod(1, 'b', { app: 'b' });
+    }, 600_000 * SLOW);
+    afterAll(() => c?.stop());
+
+    test('each agent is the image’s tortie-node in a runc container, in its node’s namespace', async () => {
+      for (const n of c.nodes) {
+        const state = spawnSync('runc', ['state', n.containerId!], { encoding: 'utf8' });
+        expect(state.status).toBe(0);
+        const { pid, status } = JSON.parse(state.stdout) as { pid: number; status: string };
+        expect(status).toBe('running');
+        // its root is the unpacked image (the app is at /opt/tortie), not this machine's
+        expect(fs.existsSync(`/proc/${pid}/root/opt/tortie/packages/felix/dist/cli.js`)).toBe(true);
+        const root = fs.statSync(`/proc/${pid}/root/`);
+        const ours = fs.statSync('/');
+        expect(`${root.dev}:${root.ino}`).not.toBe(`${ours.dev}:${ours.ino}`);
+        // the node's network namespace
+        const nodeNet = (await n.ns.exec(['readlink', '/proc/self/ns/net'])).trim();
+        expect(fs.readlinkSync(`/proc/${pid}/ns/net`)).toBe(nodeNet);
+      }
+    });
+
+    test('install-cni wrote the plugin and the conflist into the node’s own directories', () => {
+      for (const n of c.nodes) {
+        const bin = n.host!.path('/opt/cni/bin');
+        expect(fs.statSync(path.join(bin, 'tortie-cni')).mode & 0o111).not.toBe(0);
+        expect(fs.existsSync(path.join(bin, 'tortie-cni.d', 'cli.js'))).toBe(true);
+        const list = JSON.parse(
+          fs.readFileSync(path.join(n.host!.path('/etc/cni/net.d'), '10-tortie.conflist'), 'utf8'),
+        );
+        expect(list.plugins[0]).toMatchObject({
+          type: 'tortie-cni',
+          nodename: n.name,
+          datastore_type: 'etcdv3',
+          etcd_endpoints: c.nodeEtcdEndpoints(),
+          agent_socket: '/var/run/tortie/cni.sock',
+        });
+      }
+    });
+
+    test('the agent found its address itself (IP=autodetect from the manifest)', async () => {
+      for (const n of c.nodes) {
+        const node = await c.ds.get({ kind: 'Node', name: n.name });
+        expect(node?.spec).toMatchObject({ bgp: { ipv4Address: `${n.ip}/24` } });
+      }
+    });
+
+    test('pods reach each other across nodes, and a NetworkPolicy holds and lifts', async () => {
+      await waitUntil('a reaches b', () => c.ping(a, b.ip), 30_000, 200);
+      await waitUntil('b reaches a', () => c.ping(b, a.ip), 30_000, 200);
+      await c.apply({
+        kind: 'NetworkPolicy',
+        metadata: { name: 'b-from-nobody', namespace: 'default' },
+        spec: { selector: "app == 'b'", types: ['Ingress'], ingress: [] },
+      });
+      await waitUntil('blocked', async () => !(await c.ping(a, b.ip, 0.3)), 15_000, 100);
+      expect(await c.ping(b, a.ip)).toBe(true);
+      await c.remove('NetworkPolicy', 'b-from-nobody', 'default');
+      await waitUntil('allowed again', () => c.ping(a, b.ip), 15_000, 100);
+    });
+
+    test('a pod deleted through the installed plugin releases its address', async () => {
+      const gone = await c.addPod(0, 'gone');
+      const handles = async () =>
+        (await c.ds.list({ kind: 'IPAMHandle' })).items.map((h) => h.metadata.name);
+      expect(await handles()).toContain(`k8s-pod-network.${gone.containerId}`);
+      await c.deletePod(gone);
+      expect(await handles()).not.toContain(`k8s-pod-network.${gone.containerId}`);
+    });
+  },
+);

@@ -1,0 +1,97 @@
+// The pod plan a kubelet would run for a manifest's DaemonSet (containers mode of the lab).
+import fs from 'node:fs';
+import path from 'node:path';
+import { daemonSetPlan } from '../src/daemonset';
+
+const ETCD = fs.readFileSync(path.resolve(__dirname, '../../../deploy/tortie-etcd.yaml'), 'utf8');
+
+test('deploy/tortie-etcd.yaml: install-cni first, then tortie-node, env and mounts resolved', () => {
+  const plan = daemonSetPlan(ETCD, {
+    nodeName: 'node1',
+    configMaps: { 'tortie-config/etcd_endpoints': 'http://10.0.0.1:2379' },
+  });
+  expect(plan.image).toMatch(/^tortie\/node:/);
+  expect(plan.initContainers.map((c) => c.command)).toEqual([['install-cni']]);
+  const [install] = plan.initContainers;
+  expect(install.env).toMatchObject({
+    KUBERNETES_NODE_NAME: 'node1',
+    DATASTORE_TYPE: 'etcdv3',
+    ETCD_ENDPOINTS: 'http://10.0.0.1:2379',
+    CNI_MTU: '1440',
+  });
+  expect(install.env.CNI_NETWORK_CONFIG).toContain('__ETCD_ENDPOINTS__');
+  expect(install.mounts.map((m) => [m.hostPath, m.mountPath])).toEqual([
+    ['/opt/cni/bin', '/host/opt/cni/bin'],
+    ['/etc/cni/net.d', '/host/etc/cni/net.d'],
+  ]);
+  const agent = plan.containers.find((c) => c.name === 'tortie-node')!;
+  expect(agent.command).toEqual(['tortie-node']);
+  expect(agent.privileged).toBe(true);
+  expect(agent.env).toMatchObject({ NODENAME: 'node1', IP: 'autodetect' });
+  expect(agent.mounts).toContainEqual({
+    hostPath: '/var/run/netns',
+    mountPath: '/var/run/netns',
+    readOnly: false,
+    type: 'DirectoryOrCreate',
+    fromHost: true,
+  });
+  expect(agent.mounts).toContainEqual(
+    expect.objectContaining({ hostPath: '/lib/modules', readOnly: true, fromHost: false }),
+  );
+});
+
+const manifest = (container: object, extra = '') => `
+apiVersion: v1
+kind: ConfigMap
+metadata: { name: cfg }
+data: { a: "1" }
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: { name: ds }
+spec:
+  template:
+    spec:
+      containers: [${JSON.stringify({ name: 'c', image: 'i', command: ['x'], ...container })}]
+      volumes: [{ name: v, hostPath: { path: /v } }${extra}]
+`;
+
+test.each([
+  [
+    { env: [{ name: 'E', valueFrom: { configMapKeyRef: { name: 'cfg', key: 'b' } } }] },
+    'container c env E: ConfigMap cfg has no key b',
+  ],
+  [
+    { env: [{ name: 'E', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }] },
+    'container c env E: fieldRef status.podIP is not supported',
+  ],
+  [
+    { volumeMounts: [{ name: 'w', mountPath: '/w' }] },
+    'container c mounts volume w, which is not defined',
+  ],
+  [{ command: undefined }, 'container c has no command'],
+])('a manifest a kubelet could not run is refused, naming what: %j', (container, message) => {
+  expect(() => daemonSetPlan(manifest(container), { nodeName: 'n' })).toThrow(message);
+});
+
+test('a ConfigMap key resolves, from the manifest or an override', () => {
+  const env = [{ name: 'E', valueFrom: { configMapKeyRef: { name: 'cfg', key: 'a' } } }];
+  expect(daemonSetPlan(manifest({ env }), { nodeName: 'n' }).containers[0].env).toEqual({ E: '1' });
+  expect(
+    daemonSetPlan(manifest({ env }), { nodeName: 'n', configMaps: { 'cfg/a': '2' } }).containers[0]
+      .env,
+  ).toEqual({ E: '2' });
+});
+
+test('no DaemonSet, or a volume that is not a hostPath, is refused', () => {
+  expect(() => daemonSetPlan('kind: ConfigMap\n', { nodeName: 'n' })).toThrow(
+    'expected one DaemonSet, found 0',
+  );
+  const emptyDir = manifest(
+    { volumeMounts: [{ name: 'e', mountPath: '/e' }] },
+    ', { name: e, emptyDir: {} }',
+  );
+  expect(() => daemonSetPlan(emptyDir, { nodeName: 'n' })).toThrow(
+    'volume e: only hostPath volumes are supported',
+  );
+});
