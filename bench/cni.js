@@ -12,6 +12,8 @@
 //   - IPAM allocations per second on etcd
 //   - pod ADD until its policy is programmed on a node that already has [busy] pods
 // Prints one JSON line per figure. Usage: node bench/cni.js [pods] [parallel] [busy]
+// (TORTIE_BENCH_ONLY=setup: only the in-process ADD/DEL and network setup figures, over
+// netlink and over the ip -batch fallback)
 'use strict';
 const { timedPool: pool, printPercentiles: stats } = require('./lib/latency');
 const { spawn } = require('node:child_process');
@@ -64,10 +66,18 @@ function runIn(ns, argv, env, input) {
   return new Promise((resolve, reject) => {
     const p = spawn('ip', ['netns', 'exec', ns, ...argv], { env });
     let out = '';
+    let err = '';
     p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
     p.on('error', reject);
     p.on('close', (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`${argv.join(' ')}: ${out}`)),
+      code === 0
+        ? resolve(out)
+        : reject(
+            new Error(
+              `${argv.slice(0, 3).join(' ')}: ${out}${err.trim().split('\n').slice(-5).join('\n')}`,
+            ),
+          ),
     );
     if (input !== undefined) p.stdin.end(input);
     else p.stdin.end();
@@ -103,6 +113,8 @@ async function main() {
     const pods = [];
     for (let i = 0; i < PODS; i++) pods.push(await tb.netns(`bp${i}`));
 
+    // TORTIE_BENCH_ONLY=setup: only the in-process figures (network setup per path)
+    const onlySetup = process.env.TORTIE_BENCH_ONLY === 'setup';
     // the binary, end to end
     const conf = JSON.stringify({
       cniVersion: '1.0.0',
@@ -120,109 +132,114 @@ async function main() {
       CNI_IFNAME: 'eth0',
       CNI_ARGS: `K8S_POD_NAMESPACE=bench;K8S_POD_NAME=pod-${i}`,
     });
-    const addBin = await pool(PODS, PARALLEL, (i) =>
-      runIn(node.name, [process.execPath, CLI], env('ADD', i), conf),
-    );
-    stats('tortie-cni binary ADD, end to end', addBin);
-    const delBin = await pool(PODS, PARALLEL, (i) =>
-      runIn(node.name, [process.execPath, CLI], env('DEL', i), conf),
-    );
-    stats('tortie-cni binary DEL, end to end', delBin);
-    // through the node agent
-    const socket = path.join(tb.tempDir('agent'), 'cni.sock');
-    await node.exec(['ip', 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p']);
-    await node.exec(['ip', 'addr', 'add', '192.168.77.1/24', 'dev', 'eth0']);
-    await node.exec(['ip', 'link', 'set', 'eth0', 'up']);
-    const agent = node.spawn([process.execPath, AGENT], {
-      env: {
-        PATH: process.env.PATH,
-        NODENAME: 'bench-node',
-        IP: '192.168.77.1/24',
-        ETCD_ENDPOINTS: `http://127.0.0.1:${PORT}`,
-        TORTIE_NETWORKING_BACKEND: 'none',
-        TORTIE_CNI_SOCKET: socket,
-        FELIX_HEALTHPORT: '9099',
-        FELIX_LOGSEVERITYSCREEN: 'Warning',
-      },
-    });
-    let agentLog = '';
-    agent.stderr.on('data', (d) => (agentLog += d));
-    await waitUntil('the agent serves CNI', () => require('node:fs').existsSync(socket), 20000);
-    const viaAgent = JSON.stringify({
-      ...JSON.parse(conf),
-      agent_socket: socket,
-      policy_setup_timeout_seconds: 10,
-    });
-    for (const [binary, argv] of [
-      ['tortie-cni (C forwarder)', [SHIM]],
-      ['cli.js', [process.execPath, CLI]],
-    ]) {
-      const addAgent = await pool(PODS, PARALLEL, (i) =>
-        runIn(node.name, argv, env('ADD', i), viaAgent),
+    if (!onlySetup) {
+      const addBin = await pool(PODS, PARALLEL, (i) =>
+        runIn(node.name, [process.execPath, CLI], env('ADD', i), conf),
       );
-      stats(`${binary} ADD through the agent, until the pod's policy is programmed`, addAgent);
-      const delAgent = await pool(PODS, PARALLEL, (i) =>
-        runIn(node.name, argv, env('DEL', i), viaAgent),
+      stats('tortie-cni binary ADD, end to end', addBin);
+      const delBin = await pool(PODS, PARALLEL, (i) =>
+        runIn(node.name, [process.execPath, CLI], env('DEL', i), conf),
       );
-      stats(`${binary} DEL through the agent`, delAgent);
+      stats('tortie-cni binary DEL, end to end', delBin);
+      // through the node agent
+      const socket = path.join(tb.tempDir('agent'), 'cni.sock');
+      await node.exec(['ip', 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p']);
+      await node.exec(['ip', 'addr', 'add', '192.168.77.1/24', 'dev', 'eth0']);
+      await node.exec(['ip', 'link', 'set', 'eth0', 'up']);
+      const agent = node.spawn([process.execPath, AGENT], {
+        env: {
+          PATH: process.env.PATH,
+          NODENAME: 'bench-node',
+          IP: '192.168.77.1/24',
+          ETCD_ENDPOINTS: `http://127.0.0.1:${PORT}`,
+          TORTIE_NETWORKING_BACKEND: 'none',
+          TORTIE_CNI_SOCKET: socket,
+          FELIX_HEALTHPORT: '9099',
+          FELIX_LOGSEVERITYSCREEN: 'Warning',
+        },
+      });
+      let agentLog = '';
+      agent.stderr.on('data', (d) => (agentLog += d));
+      await waitUntil('the agent serves CNI', () => require('node:fs').existsSync(socket), 20000);
+      const viaAgent = JSON.stringify({
+        ...JSON.parse(conf),
+        agent_socket: socket,
+        policy_setup_timeout_seconds: 10,
+      });
+      for (const [binary, argv] of [
+        ['tortie-cni (C forwarder)', [SHIM]],
+        ['cli.js', [process.execPath, CLI]],
+      ]) {
+        const addAgent = await pool(PODS, PARALLEL, (i) =>
+          runIn(node.name, argv, env('ADD', i), viaAgent),
+        );
+        stats(`${binary} ADD through the agent, until the pod's policy is programmed`, addAgent);
+        const delAgent = await pool(PODS, PARALLEL, (i) =>
+          runIn(node.name, argv, env('DEL', i), viaAgent),
+        );
+        stats(`${binary} DEL through the agent`, delAgent);
+      }
+      // the same on a node that already has BUSY pods (their endpoints in etcd, their
+      // interfaces as bridges in the node namespace): pod created -> policy enforced
+      await node.exec(['ip', '-batch', '-'], {
+        input:
+          Array.from({ length: BUSY }, (_, i) => `link add ${busyIface(i)} type bridge`).join(
+            '\n',
+          ) + '\n',
+      });
+      const written = process.hrtime.bigint();
+      await pool(BUSY, 16, (i) => ds.create(busyEndpoint(i)));
+      const chains = async () => {
+        let n = 0;
+        for (const save of ['iptables-legacy-save', 'iptables-nft-save'])
+          n += (await node.exec([save, '-t', 'filter']))
+            .split('\n')
+            .filter((l) => l.startsWith(':tortie-tw-calib')).length;
+        return n;
+      };
+      await waitUntil(
+        `the agent programs ${BUSY} endpoints`,
+        async () => (await chains()) >= BUSY,
+        120000,
+        500,
+      );
+      line({
+        figure: `${BUSY} endpoints written to etcd -> all programmed by the agent`,
+        ms: +(Number(process.hrtime.bigint() - written) / 1e6).toFixed(0),
+      });
+      const one = await pool(Math.min(50, PODS), 1, (i) =>
+        runIn(node.name, [SHIM], env('ADD', i), viaAgent),
+      );
+      stats(
+        `pod ADD until its policy is programmed, one at a time, on a node with ${BUSY} pods`,
+        one,
+        {
+          target_ms: '< 200',
+        },
+      );
+      await pool(Math.min(50, PODS), 1, (i) => runIn(node.name, [SHIM], env('DEL', i), viaAgent));
+      const burst = await pool(Math.min(48, PODS), 16, (i) =>
+        runIn(node.name, [SHIM], env('ADD', i), viaAgent),
+      );
+      stats(
+        `pod ADD until its policy is programmed, 16 at once, on a node with ${BUSY} pods`,
+        burst,
+      );
+      await pool(Math.min(48, PODS), 16, (i) => runIn(node.name, [SHIM], env('DEL', i), viaAgent));
+      agent.kill('SIGTERM');
+      await new Promise((r) => agent.once('exit', r));
+      if (agentLog.trim()) console.error(agentLog.trim().split('\n').slice(-5).join('\n'));
+
+      const start = await pool(20, 1, () =>
+        runIn(
+          node.name,
+          [process.execPath, CLI],
+          { PATH: process.env.PATH, CNI_COMMAND: 'VERSION' },
+          '{"cniVersion":"1.0.0"}',
+        ),
+      );
+      stats('tortie-cni process start + VERSION (no datastore)', start);
     }
-    // the same on a node that already has BUSY pods (their endpoints in etcd, their
-    // interfaces as bridges in the node namespace): pod created -> policy enforced
-    await node.exec(['ip', '-batch', '-'], {
-      input:
-        Array.from({ length: BUSY }, (_, i) => `link add ${busyIface(i)} type bridge`).join('\n') +
-        '\n',
-    });
-    const written = process.hrtime.bigint();
-    await pool(BUSY, 16, (i) => ds.create(busyEndpoint(i)));
-    const chains = async () => {
-      let n = 0;
-      for (const save of ['iptables-legacy-save', 'iptables-nft-save'])
-        n += (await node.exec([save, '-t', 'filter']))
-          .split('\n')
-          .filter((l) => l.startsWith(':tortie-tw-calib')).length;
-      return n;
-    };
-    await waitUntil(
-      `the agent programs ${BUSY} endpoints`,
-      async () => (await chains()) >= BUSY,
-      120000,
-      500,
-    );
-    line({
-      figure: `${BUSY} endpoints written to etcd -> all programmed by the agent`,
-      ms: +(Number(process.hrtime.bigint() - written) / 1e6).toFixed(0),
-    });
-    const one = await pool(Math.min(50, PODS), 1, (i) =>
-      runIn(node.name, [SHIM], env('ADD', i), viaAgent),
-    );
-    stats(
-      `pod ADD until its policy is programmed, one at a time, on a node with ${BUSY} pods`,
-      one,
-      {
-        target_ms: '< 200',
-      },
-    );
-    await pool(Math.min(50, PODS), 1, (i) => runIn(node.name, [SHIM], env('DEL', i), viaAgent));
-    const burst = await pool(Math.min(48, PODS), 16, (i) =>
-      runIn(node.name, [SHIM], env('ADD', i), viaAgent),
-    );
-    stats(`pod ADD until its policy is programmed, 16 at once, on a node with ${BUSY} pods`, burst);
-    await pool(Math.min(48, PODS), 16, (i) => runIn(node.name, [SHIM], env('DEL', i), viaAgent));
-    agent.kill('SIGTERM');
-    await new Promise((r) => agent.once('exit', r));
-    if (agentLog.trim()) console.error(agentLog.trim().split('\n').slice(-5).join('\n'));
-
-    const start = await pool(20, 1, () =>
-      runIn(
-        node.name,
-        [process.execPath, CLI],
-        { PATH: process.env.PATH, CNI_COMMAND: 'VERSION' },
-        '{"cniVersion":"1.0.0"}',
-      ),
-    );
-    stats('tortie-cni process start + VERSION (no datastore)', start);
-
     // the plugin in one process (inside the node netns: a child that runs the same code)
     const inproc = await runIn(
       node.name,
@@ -238,15 +255,17 @@ async function main() {
     );
     process.stdout.write(inproc);
 
-    // IPAM alone
-    const ipam = new IpamClient(ds);
-    const t0 = process.hrtime.bigint();
-    const lat = await pool(PODS, PARALLEL, (i) =>
-      ipam.autoAssign({ handleId: `ipam-${i}`, node: 'bench-node', num4: 1 }),
-    );
-    const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-    stats('ipam autoAssign on etcd', lat, { allocations_per_s: +(PODS / secs).toFixed(0) });
-    await pool(PODS, PARALLEL, (i) => ipam.releaseByHandle(`ipam-${i}`));
+    if (!onlySetup) {
+      // IPAM alone
+      const ipam = new IpamClient(ds);
+      const t0 = process.hrtime.bigint();
+      const lat = await pool(PODS, PARALLEL, (i) =>
+        ipam.autoAssign({ handleId: `ipam-${i}`, node: 'bench-node', num4: 1 }),
+      );
+      const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+      stats('ipam autoAssign on etcd', lat, { allocations_per_s: +(PODS / secs).toFixed(0) });
+      await pool(PODS, PARALLEL, (i) => ipam.releaseByHandle(`ipam-${i}`));
+    }
     await ds.close();
   } finally {
     await tb.cleanup();

@@ -27,6 +27,14 @@ export {
   type ObservedAttachment,
 } from './netsetup';
 export {
+  NetlinkPodNetwork,
+  podNetwork,
+  hostLinkSteps,
+  hostRouteSteps,
+  podLinkSteps,
+  podAddressSteps,
+} from './netlink-setup';
+export {
   add,
   del,
   check,

@@ -12,7 +12,7 @@ import {
 import { IpamClient } from '@tortie/ipam';
 import { parseEnv, parseNetConf, type NetConf } from './config';
 import { CNI_ERRORS, CniError } from './errors';
-import { LinuxPodNetwork } from './netsetup';
+import { podNetwork } from './netlink-setup';
 import * as plugin from './plugin';
 
 function openDatastore(conf: NetConf): { ds: Datastore; pods?: plugin.PodSource } {
@@ -94,7 +94,7 @@ export async function runCommand(
         ...shared,
         // etcd mode with a Kubernetes API: pod labels and annotations come from there
         pods: shared.pods ?? podsOf(conf.kubernetes?.kubeconfig),
-        net: new LinuxPodNetwork(),
+        net: podNetwork().net,
         writeEndpoints: conf.datastore_type !== 'kubernetes',
       };
     } else {
@@ -103,7 +103,7 @@ export async function runCommand(
       deps = {
         datastore: ds,
         ipam: new IpamClient(ds),
-        net: new LinuxPodNetwork(),
+        net: podNetwork().net,
         node: conf.nodename ?? vars.NODENAME ?? hostname(),
         pods: opened.pods,
         writeEndpoints: conf.datastore_type !== 'kubernetes',

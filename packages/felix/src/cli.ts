@@ -26,7 +26,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'winston';
 import { createLogger } from '@tortie/bgp-speaker';
 import { secretFiles } from '@tortie/bgp-topology';
-import { serveCni } from '@tortie/cni';
+import { podNetwork, serveCni } from '@tortie/cni';
 import {
   KubernetesDatastore,
   Syncer,
@@ -261,6 +261,12 @@ async function main(): Promise<void> {
   // CNI commands run here, on the agent's datastore connection, and an ADD can wait for
   // the pod's policy (the binary falls back to running them itself without the socket)
   const cniSocket = env.TORTIE_CNI_SOCKET ?? '/var/run/tortie/cni.sock';
+  const pods = podNetwork();
+  if (pods.via === 'netlink') logger.info('pod interfaces (CNI ADD) are set up over netlink');
+  else
+    logger.warn('pod interfaces (CNI ADD) are set up with ip processes: netlink is unavailable', {
+      reason: pods.reason,
+    });
   const cni = cniSocket
     ? await serveCni(cniSocket, {
         datastore: ds,

@@ -236,50 +236,61 @@ static void execute(napi_env env, void *data) {
   free(buf);
 }
 
-static void complete(napi_env env, napi_status status, void *data) {
-  struct exchange *x = data;
-  napi_value result;
-  if (status != napi_ok || x->fail_errno) {
+/* The answer object, or an error (returned in *err) when the exchange itself failed. */
+static napi_value make_result(napi_env env, struct exchange *x, int failed, napi_value *err) {
+  napi_value result = NULL;
+  *err = NULL;
+  if (failed || x->fail_errno) {
     char msg[200];
     snprintf(msg, sizeof msg, "netlink %s: %s", x->fail_what ? x->fail_what : "exchange",
              strerror(x->fail_errno ? x->fail_errno : EIO));
     napi_value text, code;
     napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text);
-    napi_create_error(env, NULL, text, &result);
+    napi_create_error(env, NULL, text, err);
     napi_create_int32(env, x->fail_errno ? x->fail_errno : EIO, &code);
-    napi_set_named_property(env, result, "errno", code);
-    napi_reject_deferred(env, x->deferred, result);
-  } else {
-    napi_value errors, messages, replies, ab;
-    void *p;
-    napi_create_arraybuffer(env, x->count * sizeof(int32_t), &p, &ab);
-    memcpy(p, x->errors, x->count * sizeof(int32_t));
-    napi_create_typedarray(env, napi_int32_array, x->count, ab, 0, &errors);
-    napi_create_array(env, &messages);
-    for (uint32_t i = 0; i < x->count; i++) {
-      if (!x->messages[i]) continue;
-      napi_value s;
-      napi_create_string_utf8(env, x->messages[i], NAPI_AUTO_LENGTH, &s);
-      napi_set_element(env, messages, i, s);
-    }
-    napi_create_buffer_copy(env, x->replen, x->replies ? (void *)x->replies : (void *)"", &p, &replies);
-    napi_create_object(env, &result);
-    napi_set_named_property(env, result, "errors", errors);
-    napi_set_named_property(env, result, "messages", messages);
-    napi_set_named_property(env, result, "replies", replies);
-    napi_resolve_deferred(env, x->deferred, result);
+    napi_set_named_property(env, *err, "errno", code);
+    return NULL;
   }
+  napi_value errors, messages, replies, ab;
+  void *p;
+  napi_create_arraybuffer(env, x->count * sizeof(int32_t), &p, &ab);
+  memcpy(p, x->errors, x->count * sizeof(int32_t));
+  napi_create_typedarray(env, napi_int32_array, x->count, ab, 0, &errors);
+  napi_create_array(env, &messages);
+  for (uint32_t i = 0; i < x->count; i++) {
+    if (!x->messages[i]) continue;
+    napi_value s;
+    napi_create_string_utf8(env, x->messages[i], NAPI_AUTO_LENGTH, &s);
+    napi_set_element(env, messages, i, s);
+  }
+  napi_create_buffer_copy(env, x->replen, x->replies ? (void *)x->replies : (void *)"", &p, &replies);
+  napi_create_object(env, &result);
+  napi_set_named_property(env, result, "errors", errors);
+  napi_set_named_property(env, result, "messages", messages);
+  napi_set_named_property(env, result, "replies", replies);
+  return result;
+}
+
+static void free_exchange(struct exchange *x) {
   for (uint32_t i = 0; i < x->count; i++) free(x->messages[i]);
   free(x->messages);
   free(x->errors);
   free(x->replies);
   free(x->req);
-  napi_delete_async_work(env, x->work);
   free(x);
 }
 
-/* exchange(fd, requests: Buffer): Promise<{ errors: Int32Array, messages: string[], replies: Buffer }> */
-static napi_value nl_exchange(napi_env env, napi_callback_info info) {
+static void complete(napi_env env, napi_status status, void *data) {
+  struct exchange *x = data;
+  napi_value err, result = make_result(env, x, status != napi_ok, &err);
+  if (err) napi_reject_deferred(env, x->deferred, err);
+  else napi_resolve_deferred(env, x->deferred, result);
+  napi_delete_async_work(env, x->work);
+  free_exchange(x);
+}
+
+/* Checks the framing and copies the requests; NULL (with a JS exception) when malformed. */
+static struct exchange *prepare(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   int32_t fd;
@@ -289,7 +300,6 @@ static napi_value nl_exchange(napi_env env, napi_callback_info info) {
       napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
       napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok)
     return napi_throw_type_error(env, NULL, "exchange(fd, requests)"), NULL;
-  /* validate the framing and count the messages before anything is sent */
   uint32_t count = 0, first = 0;
   for (size_t off = 0; off < len;) {
     struct nlmsghdr *h = (struct nlmsghdr *)((unsigned char *)data + off);
@@ -310,6 +320,13 @@ static napi_value nl_exchange(napi_env env, napi_callback_info info) {
   x->count = count;
   x->errors = calloc(count ? count : 1, sizeof(int32_t));
   x->messages = calloc(count ? count : 1, sizeof(char *));
+  return x;
+}
+
+/* exchange(fd, requests: Buffer): Promise<{ errors: Int32Array, messages: string[], replies: Buffer }> */
+static napi_value nl_exchange(napi_env env, napi_callback_info info) {
+  struct exchange *x = prepare(env, info);
+  if (!x) return NULL;
   napi_value promise, name;
   napi_create_promise(env, &x->deferred, &promise);
   napi_create_string_utf8(env, "tortie-netlink", NAPI_AUTO_LENGTH, &name);
@@ -318,11 +335,27 @@ static napi_value nl_exchange(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+/* exchangeSync(fd, requests): the same answer, on this thread (a few requests: the kernel
+   answers within the send, so a thread-pool hop would cost more than the work) */
+static napi_value nl_exchange_sync(napi_env env, napi_callback_info info) {
+  struct exchange *x = prepare(env, info);
+  if (!x) return NULL;
+  execute(env, x);
+  napi_value err, result = make_result(env, x, 0, &err);
+  free_exchange(x);
+  if (err) {
+    napi_throw(env, err);
+    return NULL;
+  }
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor d[] = {
       {"open", NULL, nl_open, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, nl_close, NULL, NULL, NULL, napi_default, NULL},
       {"exchange", NULL, nl_exchange, NULL, NULL, NULL, napi_default, NULL},
+      {"exchangeSync", NULL, nl_exchange_sync, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
   return exports;

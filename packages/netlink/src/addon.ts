@@ -16,6 +16,8 @@ export interface RtnlAddon {
   open(nsFd: number): number;
   close(fd: number): void;
   exchange(fd: number, requests: Buffer): Promise<ExchangeResult>;
+  /** The same on the calling thread: for a few requests the kernel answers within the send. */
+  exchangeSync(fd: number, requests: Buffer): ExchangeResult;
 }
 
 // Same path from src (jest) and dist (built).

@@ -3,7 +3,7 @@
 // a narrow interface: routes, veth links, link settings, addresses, neighbours. Every
 // refusal is a NetlinkError naming the request as `ip` would write it and the errno.
 import fs from 'node:fs';
-import { loadAddon, type RtnlAddon } from './addon';
+import { loadAddon, type ExchangeResult, type RtnlAddon } from './addon';
 import * as c from './codec';
 import { NetlinkError } from './errors';
 
@@ -40,6 +40,30 @@ const opText = (o: RouteOp): string =>
     ? `route del ${o.type === 'blackhole' ? 'blackhole ' : ''}${o.dst} proto ${o.protocol}`
     : `route ${o.op} ${routeText(o.route)}`;
 
+/** Batches up to this size (without a dump) may run on the calling thread. */
+const SYNC_MAX = 64;
+
+function answer(
+  r: ExchangeResult,
+  first: number,
+  count: number,
+  name: (i: number) => string,
+): Answer {
+  const errors: Array<NetlinkError | undefined> = new Array(count);
+  for (let i = 0; i < count; i++)
+    if (r.errors[i]) errors[i] = new NetlinkError(name(i), r.errors[i], r.messages[i]);
+  const replies = new Map<number, c.Message[]>();
+  if (r.replies.length) {
+    for (const m of c.messages(r.replies)) {
+      const i = m.seq - first;
+      if (i < 0 || i >= count) continue;
+      if (!replies.has(i)) replies.set(i, []);
+      replies.get(i)!.push(m);
+    }
+  }
+  return { errors, replies };
+}
+
 export interface Answer {
   /** Per request: undefined (done) or why the kernel refused it. */
   errors: Array<NetlinkError | undefined>;
@@ -60,6 +84,8 @@ export const netnsPath = (netns: string): string =>
 export class Rtnl {
   private seq = 1;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Exchanges queued or in flight off the main thread. */
+  private busy = 0;
   private closed = false;
 
   private constructor(
@@ -99,41 +125,49 @@ export class Rtnl {
 
   /** Sends requests in order, one batch; `ops` names each for errors. */
   request(reqs: c.Request[], ops: string[]): Promise<Answer> {
+    const dump = reqs.some((r) => (r.flags & c.NLM_F_DUMP) === c.NLM_F_DUMP && (r.type & 3) === 2);
     return this.send(
       (first) => ({ buf: c.frame(reqs, first), count: reqs.length }),
       (i) => ops[i],
+      !dump && reqs.length <= SYNC_MAX,
     );
   }
 
-  /** One batch framed by `build` from the first sequence number; `name(i)` for errors. */
+  /**
+   * One batch framed by `build` from the first sequence number; `name(i)` for errors.
+   * A small batch on an idle socket is exchanged on this thread (the kernel answers
+   * within the send: microseconds, less than a thread-pool hop); others off it, in order.
+   */
   private send(
     build: (firstSeq: number) => { buf: Buffer; count: number },
     name: (i: number) => string,
+    small = false,
   ): Promise<Answer> {
     if (this.closed) return Promise.reject(new Error(`netlink socket in ${this.where} is closed`));
-    const run = async (): Promise<Answer> => {
+    const frame = () => {
       // sequence numbers never wrap inside a batch
       if (this.seq > 0x7fff0000) this.seq = 1;
       const first = this.seq;
-      const { buf, count } = build(first);
-      if (count === 0) return { errors: [], replies: new Map() };
-      this.seq += count;
-      const r = await this.addon.exchange(this.fd, buf);
-      const errors: Array<NetlinkError | undefined> = new Array(count);
-      for (let i = 0; i < count; i++)
-        if (r.errors[i]) errors[i] = new NetlinkError(name(i), r.errors[i], r.messages[i]);
-      const replies = new Map<number, c.Message[]>();
-      if (r.replies.length) {
-        for (const m of c.messages(r.replies)) {
-          const i = m.seq - first;
-          if (i < 0 || i >= count) continue;
-          if (!replies.has(i)) replies.set(i, []);
-          replies.get(i)!.push(m);
-        }
-      }
-      return { errors, replies };
+      const f = build(first);
+      this.seq += f.count;
+      return { first, ...f };
     };
-    const p = this.queue.then(run, run);
+    if (small && this.busy === 0) {
+      try {
+        const { first, buf, count } = frame();
+        if (count === 0) return Promise.resolve({ errors: [], replies: new Map() });
+        return Promise.resolve(answer(this.addon.exchangeSync(this.fd, buf), first, count, name));
+      } catch (e) {
+        return Promise.reject(e as Error);
+      }
+    }
+    const run = async (): Promise<Answer> => {
+      const { first, buf, count } = frame();
+      if (count === 0) return { errors: [], replies: new Map() };
+      return answer(await this.addon.exchange(this.fd, buf), first, count, name);
+    };
+    this.busy++;
+    const p = this.queue.then(run, run).finally(() => this.busy--);
     this.queue = p.catch(() => undefined);
     return p;
   }
@@ -225,7 +259,11 @@ export class Rtnl {
 
   /** Removes a link; false when there was none by that name. */
   async delLink(name: string): Promise<boolean> {
-    const a = await this.request([c.delLink(name)], [`link del ${name}`]);
+    // removing a link waits in the kernel for its users to go (milliseconds): off this thread
+    const a = await this.send(
+      (first) => ({ buf: c.frame([c.delLink(name)], first), count: 1 }),
+      () => `link del ${name}`,
+    );
     const e = a.errors[0];
     if (e?.code === 'ENODEV') return false;
     if (e) throw e;
@@ -348,6 +386,7 @@ export class Rtnl {
         return { buf: f.buf, count: f.index.length };
       },
       (j) => opText(ops[sent[j]]),
+      changes.length <= SYNC_MAX,
     );
     a.errors.forEach((e, j) => {
       if (e) out[sent[j]] = e;
