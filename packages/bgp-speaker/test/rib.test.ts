@@ -91,6 +91,37 @@ describe('AdjRibIn', () => {
     expect(r.get('10.1.0.0/16')!.peer).toBe(e);
   });
 
+  test('applyEach tells each change with the route the UPDATE leaves', () => {
+    const r = adjIn(e);
+    const told: Array<[string, number | undefined]> = [];
+    const each = (w: string[], a: PathAttributes | null, n: string[]) =>
+      r.applyEach(w, a, n, (p, path) => told.push([p, path?.attrs.med]));
+    each([], attrs({ med: 1 }), ['10.1.0.0/16', '10.2.0.0/16', 'fd00::/64']);
+    expect(told.splice(0)).toEqual([
+      ['10.1.0.0/16', 1],
+      ['10.2.0.0/16', 1],
+      ['fd00::/64', 1],
+    ]);
+    // implicit withdraw: new attributes replace the route; the same ones change nothing
+    each([], attrs({ med: 2 }), ['10.1.0.0/16', 'fd00::/64']);
+    each([], attrs({ med: 2 }), ['10.1.0.0/16']);
+    expect(told.splice(0)).toEqual([
+      ['10.1.0.0/16', 2],
+      ['fd00::/64', 2],
+    ]);
+    // withdrawn and announced again in one UPDATE: told its new route, withdrawals first
+    each(['10.2.0.0/16', '10.1.0.0/16', '10.9.0.0/16'], attrs({ med: 3 }), ['10.2.0.0/16']);
+    expect(told.splice(0)).toEqual([
+      ['10.2.0.0/16', 3],
+      ['10.1.0.0/16', undefined],
+      ['10.2.0.0/16', 3],
+    ]);
+    // a looped announcement withdraws what it replaces
+    each([], attrs({ asPath: seq(65001, LOCAL_AS) }), ['10.2.0.0/16', '10.8.0.0/16']);
+    expect(told.splice(0)).toEqual([['10.2.0.0/16', undefined]]);
+    expect([...r.entries()].map(([p]) => p)).toEqual(['fd00::/64']);
+  });
+
   test('prefixes sent with one attribute set share one Path', () => {
     const r = adjIn(e);
     r.apply([], attrs(), ['10.1.0.0/16']);

@@ -5,6 +5,7 @@
 import { inIpv4Subnet, ipv4ToNumber, isHostAddress, isLoopback } from '../prefix';
 import type { Afi, PathAttributes, Prefix } from '../types';
 import type { AttributeStore } from './attribute-store';
+import { PrefixMap } from './prefix-map';
 import { filterPasses } from './route-filter';
 import type { LocalIdentity, Path, PeerInfo } from './types';
 
@@ -64,7 +65,7 @@ export function importRejection(
 }
 
 export class AdjRibIn {
-  private readonly routes = new Map<Prefix, Path>();
+  private readonly routes = new PrefixMap<Path>();
   /** This peer's Path per interned attribute set; weak, so a set nobody uses is freed. */
   private readonly paths = new WeakMap<PathAttributes, Path>();
   /**
@@ -90,31 +91,53 @@ export class AdjRibIn {
     nlri: readonly Prefix[],
   ): Prefix[] {
     const changed: Prefix[] = [];
+    this.applyEach(withdrawn, attrs, nlri, (p) => changed.push(p));
+    return changed;
+  }
+
+  /**
+   * apply(), telling `onChange` each changed prefix with its route from this peer now
+   * (undefined: none), so the caller needs no second lookup. Withdrawals are told
+   * first, with the route the UPDATE leaves: a prefix withdrawn and announced again in
+   * one UPDATE is told its new route (and then again, which changes nothing).
+   */
+  applyEach(
+    withdrawn: readonly Prefix[],
+    attrs: PathAttributes | null,
+    nlri: readonly Prefix[],
+    onChange: (prefix: Prefix, path: Path | undefined) => void,
+  ): void {
     const stale = this.stale.size > 0;
+    let gone: Prefix[] | undefined;
     for (const p of withdrawn) {
       if (stale) this.stale.delete(p);
-      if (this.routes.delete(p)) changed.push(p);
+      if (this.routes.delete(p)) (gone ??= []).push(p);
     }
-    if (!attrs || nlri.length === 0) return changed;
-    // announced again in the new session: no longer stale, whatever happens below
-    if (stale) for (const p of nlri) this.stale.delete(p);
-    const path = this.pathFor(attrs, nlri.length);
-    if (!path) {
-      for (const p of nlri) if (this.routes.delete(p)) changed.push(p);
-      return changed;
-    }
-    const filter = this.peer.importFilter;
-    for (const p of nlri) {
-      // a route the import filter rejects is as if withdrawn (BIRD keeps no filtered route)
-      if (filter && !this.imports(p)) {
-        if (this.routes.delete(p)) changed.push(p);
-        continue;
+    if (attrs && nlri.length > 0) {
+      // announced again in the new session: no longer stale, whatever happens below
+      if (stale) for (const p of nlri) this.stale.delete(p);
+      const path = this.pathFor(attrs, nlri.length);
+      if (!path) {
+        for (const p of nlri) if (this.routes.delete(p)) (gone ??= []).push(p);
+      } else {
+        const filter = this.peer.importFilter;
+        if (gone) {
+          const again = new Set(filter ? nlri.filter((p) => this.imports(p)) : nlri);
+          for (const p of gone) onChange(p, again.has(p) ? path : undefined);
+          gone = undefined;
+        }
+        for (const p of nlri) {
+          // a route the import filter rejects is as if withdrawn (BIRD keeps no filtered route)
+          if (filter && !this.imports(p)) {
+            if (this.routes.delete(p)) onChange(p, undefined);
+            continue;
+          }
+          // same attributes again: no change
+          if (this.routes.swap(p, path) !== path) onChange(p, path);
+        }
       }
-      if (this.routes.get(p) === path) continue; // same attributes again: no change
-      this.routes.set(p, path);
-      changed.push(p);
     }
-    return changed;
+    if (gone) for (const p of gone) onChange(p, undefined);
   }
 
   private imports(prefix: Prefix): boolean {

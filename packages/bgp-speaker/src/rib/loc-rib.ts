@@ -5,6 +5,7 @@
 import type { PathAttributes, Prefix } from '../types';
 import type { AttributeStore } from './attribute-store';
 import { selectBest } from './decision';
+import { PrefixMap, sortByPrefix } from './prefix-map';
 import type { BestPathChange, IgpCost, Path, PeerInfo, Route } from './types';
 
 /** The only candidate, or all candidates (at least two) with the best first. */
@@ -18,7 +19,7 @@ export interface LocRibOptions {
 const bestOf = (c: Candidates): Path => (Array.isArray(c) ? c[0] : c);
 
 export class LocRib {
-  private readonly table = new Map<Prefix, Candidates>();
+  private readonly table = new PrefixMap<Candidates>();
   /** Originated routes share a Path per attribute set, like a peer's. */
   private readonly localPaths = new WeakMap<PathAttributes, Path>();
   private readonly originated = new Set<Prefix>();
@@ -131,13 +132,14 @@ export class LocRib {
     for (const [prefix, c] of this.table) yield [prefix, bestOf(c)];
   }
 
+  /** Every best route, sorted by prefix. */
   bestRoutes(): Route[] {
     const out: Route[] = [];
     for (const [prefix, c] of this.table) {
       const b = bestOf(c);
       out.push({ prefix, peer: b.peer, attrs: b.attrs });
     }
-    return out;
+    return sortByPrefix(out, (r) => r.prefix);
   }
 
   /** Stores `list` (best first) or collapses it to a single Path; returns the best. */

@@ -12,6 +12,7 @@ import { AdjRibIn } from './adj-rib-in';
 import { AttributeStore } from './attribute-store';
 import { exportPolicyKey } from './export-policy';
 import { LocRib } from './loc-rib';
+import { sortByPrefix } from './prefix-map';
 import { batchFor, UpdateGroup, type GroupPart } from './update-group';
 import type {
   BestPathChange,
@@ -196,8 +197,9 @@ export class Rib {
     if (!ribs?.group) throw new Error(`UPDATE from peer ${id}, which has no session in the RIB`);
     const changes: BestPathChange[] = [];
     const adjIn = ribs.in;
-    for (const prefix of adjIn.apply(withdrawn, attrs, nlri))
-      this.loc.set(prefix, adjIn.peer, adjIn.get(prefix), changes);
+    const { loc } = this;
+    const peer = adjIn.peer;
+    adjIn.applyEach(withdrawn, attrs, nlri, (prefix, path) => loc.set(prefix, peer, path, changes));
     return this.publish(changes);
   }
 
@@ -246,7 +248,7 @@ export class Rib {
     if (!ribs) return [];
     const out: Route[] = [];
     for (const [prefix, p] of ribs.in.entries()) out.push({ prefix, peer: p.peer, attrs: p.attrs });
-    return out;
+    return sortByPrefix(out, (r) => r.prefix);
   }
 
   /** Distinct attribute sets in use (received and exported). */
