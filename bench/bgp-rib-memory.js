@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Loc-RIB memory and insert rate (TARGETS.md: <= 200 B of RSS per route in Loc-RIB).
+// Loc-RIB memory and insert rate (TARGETS.md: <= 120 B of RSS per route in Loc-RIB).
 // One eBGP peer sends 1M IPv4 /24s, ~1,000 NLRI per UPDATE, ~1,000 distinct attribute
 // sets. Every UPDATE goes the way the session sends it: decodeMessage() of the wire
 // bytes, then Rib.applyUpdate(), then takePending() for the peer as a flush would.
@@ -26,7 +26,7 @@ const { values } = parseArgs({
 const COUNT = Number(values.count);
 const PER_UPDATE = Number(values['per-update']);
 const RECEIVERS = Number(values.receivers);
-const TARGET_BYTES = 200;
+const TARGET_BYTES = 120;
 const LOCAL_AS = 65000;
 const PEER_AS = 65100;
 const ctx = { as4: true };

@@ -261,6 +261,23 @@ export function readNlriList(
 ): Prefix[] {
   const out: Prefix[] = [];
   let off = start;
+  if (afi === AFI_IPV4) {
+    // readNlri inlined for IPv4, the bulk of a table: no result object per prefix
+    while (off < end) {
+      const len = buf[off];
+      const nbytes = (len + 7) >> 3;
+      const s = off + 1;
+      if (len > 32 || s + nbytes > end) throw malformed(off - start);
+      const mask = len & 7 ? (0xff << (8 - (len & 7))) & 0xff : 0xff;
+      const o0 = nbytes > 0 ? buf[s] & (nbytes === 1 ? mask : 0xff) : 0;
+      const o1 = nbytes > 1 ? buf[s + 1] & (nbytes === 2 ? mask : 0xff) : 0;
+      const o2 = nbytes > 2 ? buf[s + 2] & (nbytes === 3 ? mask : 0xff) : 0;
+      const o3 = nbytes > 3 ? buf[s + 3] & mask : 0;
+      out.push(`${o0}.${o1}.${o2}.${o3}/${len}`);
+      off = s + nbytes;
+    }
+    return out;
+  }
   while (off < end) {
     const r = readNlri(buf, off, end, afi);
     if (!r) throw malformed(off - start);

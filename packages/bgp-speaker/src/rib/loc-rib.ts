@@ -40,12 +40,19 @@ export class LocRib {
     path: Path | undefined,
     changes: BestPathChange[],
   ): void {
-    const cur = this.table.get(prefix);
-    if (cur === undefined) {
-      if (!path) return;
-      this.table.set(prefix, path);
-      changes.push({ prefix, best: path, previous: undefined });
-      return;
+    let cur: Candidates | undefined;
+    if (path) {
+      // the common cases in one lookup: a prefix new to the table, or a new path from
+      // its only source
+      cur = this.table.swap(prefix, path);
+      if (cur === undefined || (!Array.isArray(cur) && cur.peer === source)) {
+        if (cur !== path) changes.push({ prefix, best: path, previous: cur });
+        return;
+      }
+      this.table.set(prefix, cur); // other sources: put it back and decide below
+    } else {
+      cur = this.table.get(prefix);
+      if (cur === undefined) return;
     }
     if (!Array.isArray(cur)) {
       if (cur.peer === source) {

@@ -158,8 +158,8 @@ export class UpdateGroup {
       if (
         sole !== undefined &&
         c.best?.peer?.id === sole &&
-        !this.advertised.has(c.prefix) &&
-        !this.pending.has(c.prefix)
+        (this.advertised.size === 0 || !this.advertised.has(c.prefix)) &&
+        (this.pending.size === 0 || !this.pending.has(c.prefix))
       ) {
         this.partial = true;
         continue;
