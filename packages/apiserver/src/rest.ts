@@ -25,6 +25,7 @@ export interface RestOptions {
 
 const CRD_TYPE = BUILTIN.find((t) => t.kind === 'CustomResourceDefinition')!;
 const NAMESPACE_TYPE = BUILTIN.find((t) => t.kind === 'Namespace')!;
+const NAME_LABEL = 'kubernetes.io/metadata.name';
 
 const JSON_TYPES = ['application/json'];
 const PATCH_TYPES = [
@@ -141,7 +142,7 @@ export class Rest {
         .create(NAMESPACE_TYPE, {
           apiVersion: 'v1',
           kind: 'Namespace',
-          metadata: { name },
+          metadata: { name, labels: { [NAME_LABEL]: name } },
           status: { phase: 'Active' },
         })
         .catch((err: unknown) => {
@@ -383,6 +384,10 @@ export class Rest {
   }
 
   private admitOrThrow(t: ResourceType, o: KubeObject, url: URL, warnings: string[]): void {
+    // as kube-apiserver's namespace strategy (1.21+): every namespace carries its name as
+    // a label, so NetworkPolicy namespaceSelectors can pick namespaces by name
+    if (t === NAMESPACE_TYPE && o.metadata.name)
+      o.metadata.labels = { ...o.metadata.labels, [NAME_LABEL]: o.metadata.name };
     const mode = fieldValidation(url);
     const { causes, unknown } = admit(t, o);
     if (causes.length) throw invalid(t, o.metadata.name ?? '', causes);

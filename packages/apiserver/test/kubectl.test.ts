@@ -30,9 +30,13 @@ describeIf(['etcd'], 'tortie-apiserver with real kubectl', () => {
     expect(got).toMatchObject({
       kind: 'Namespace',
       apiVersion: 'v1',
-      metadata: { name: 'demo' },
+      // as kube-apiserver, the namespace carries its name as a label
+      metadata: { name: 'demo', labels: { 'kubernetes.io/metadata.name': 'demo' } },
       status: { phase: 'Active' },
     });
+    expect(
+      ok(await kubectl(['get', 'ns', '-l', 'kubernetes.io/metadata.name=default'])).stdout,
+    ).toMatch(/\ndefault\s+Active/);
     expect(Number(got.metadata.resourceVersion)).toBeGreaterThan(0);
     const table = ok(await kubectl(['get', 'ns']));
     expect(table.stdout).toMatch(/^NAME\s+STATUS\s+AGE\n/);

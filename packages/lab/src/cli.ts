@@ -3,6 +3,8 @@
 // each running the real agent (tortie-node: BGP speaker, routes, iptables), pods wired by
 // the real CNI plugin, and a BIRD top-of-rack router. Shows pods reaching each other
 // across nodes, what BGP and the kernel hold, and a NetworkPolicy taking effect.
+import fs from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { runInVm, skipReason, teardownOnSignals, vmMissing, waitUntil } from '@tortie/testbed';
 import { Cluster, LB_POOL, type Pod } from './cluster';
@@ -46,7 +48,7 @@ async function demo(c: Cluster, startedAt: number, keep: boolean, attach?: TorKi
   // as kubelet schedules pods only on a Ready node (a minute: the machine may be busy)
   await Promise.all(c.nodes.map((_, i) => c.ready(i, 60_000)));
   say(
-    `all ${c.nodes.length} agents ready (in sync with etcd, dataplane programmed) ${Date.now() - startedAt} ms after they were started`,
+    `all ${c.nodes.length} agents ready (in sync with ${c.kube ? 'the Kubernetes API' : 'etcd'}, dataplane programmed) ${Date.now() - startedAt} ms after they were started`,
   );
 
   heading('pods (created with tortie-cni as a container runtime would)');
@@ -112,15 +114,7 @@ async function demo(c: Cluster, startedAt: number, keep: boolean, attach?: TorKi
   }
 
   heading('NetworkPolicy: db pods accept traffic only from web pods');
-  await c.apply({
-    kind: 'NetworkPolicy',
-    metadata: { name: 'db-from-web', namespace: 'default' },
-    spec: {
-      selector: "app == 'db'",
-      types: ['Ingress'],
-      ingress: [{ action: 'Allow', source: { selector: "app == 'web'" } }],
-    },
-  });
+  const removePolicy = await applyPolicy(c);
   const t0 = Date.now();
   const [db1, db2] = pods.filter((p) => p.name.startsWith('db'));
   // short ping timeouts: the figure is when the policy took effect, not a ping's wait
@@ -130,16 +124,28 @@ async function demo(c: Cluster, startedAt: number, keep: boolean, attach?: TorKi
     10_000,
     20,
   );
-  say(`enforced on every node ${Date.now() - t0} ms after it was written to etcd`);
+  say(
+    `enforced on every node ${Date.now() - t0} ms after it was written to ${c.kube ? 'the API server' : 'etcd'}`,
+  );
   say(await matrix(c, pods));
+  if (c.kube) {
+    say();
+    say('$ kubectl get networkpolicies,pods -o wide');
+    say((await c.kube.must(['get', 'networkpolicies,pods', '-o', 'wide'])).trimEnd());
+  }
   heading(`${n1.name}: tortiectl policy status (policies the node could not program fail closed)`);
   say((await c.policyStatus(0)).out.trimEnd());
-  await c.remove('NetworkPolicy', 'db-from-web', 'default');
+  await removePolicy();
   heading('policy removed');
   await waitUntil('db2 reachable again', () => c.ping(db1, db2.ip), 10_000, 50);
   say('every pod reaches every other pod again');
 
-  await services(c, pods);
+  if (c.kube) {
+    heading('Services');
+    say(
+      'not shown with --datastore kubernetes yet (Services from the Kubernetes API are not in the lab)',
+    );
+  } else await services(c, pods);
   if (c.opts.bfd && c.nodes.length > 1) await linkFailure(c, pods);
 
   if (keep) {
@@ -148,10 +154,58 @@ async function demo(c: Cluster, startedAt: number, keep: boolean, attach?: TorKi
     if (attach) {
       heading(`attaching another router (${attach}): as root, from this checkout`);
       say(attachScript(attachInput(c, attach)));
-    } else say('  npm run lab -- --keep --attach bird|frr|gobgp   # to peer another router too');
+    } else if (!c.kube)
+      say('  npm run lab -- --keep --attach bird|frr|gobgp   # to peer another router too');
     // until the signal handler (teardownOnSignals) tears the lab down and exits
     await new Promise<void>(() => setInterval(() => undefined, 60_000));
   }
+}
+
+const DB_FROM_WEB = `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: db-from-web
+  namespace: default
+spec:
+  podSelector:
+    matchLabels:
+      app: db
+  policyTypes: [Ingress]
+  ingress:
+    - from:
+        - podSelector:
+            matchLabels:
+              app: web
+`;
+
+/**
+ * The demo's policy: with the kubernetes datastore a Kubernetes NetworkPolicy applied with
+ * real kubectl, as a user does; with etcd, tortie's own. Returns how to remove it.
+ */
+async function applyPolicy(c: Cluster): Promise<() => Promise<void>> {
+  const kube = c.kube;
+  if (!kube) {
+    await c.apply({
+      kind: 'NetworkPolicy',
+      metadata: { name: 'db-from-web', namespace: 'default' },
+      spec: {
+        selector: "app == 'db'",
+        types: ['Ingress'],
+        ingress: [{ action: 'Allow', source: { selector: "app == 'web'" } }],
+      },
+    });
+    return () => c.remove('NetworkPolicy', 'db-from-web', 'default');
+  }
+  const file = path.join(c.tb.tempDir('policy'), 'db-from-web.yaml');
+  fs.writeFileSync(file, DB_FROM_WEB);
+  say(`$ cat ${file}`);
+  say(DB_FROM_WEB.trimEnd());
+  say(`$ kubectl apply -f ${file}`);
+  say((await kube.must(['apply', '-f', file])).trimEnd());
+  return async () => {
+    say(`$ kubectl delete -f ${file}`);
+    say((await kube.must(['delete', '-f', file])).trimEnd());
+  };
 }
 
 /** --bfd: the last node's switch port stops forwarding; BFD tells its peers at once. */
@@ -255,12 +309,21 @@ async function services(c: Cluster, pods: Pod[]): Promise<void> {
 export function nextSteps(c: Cluster, pods: Pod[]): string[] {
   const ctl = 'npm exec tortiectl --';
   const etcd = c.etcdCluster?.endpoints.join(',') ?? c.etcd.endpoint;
-  const out = [
-    `${ctl} --etcd-endpoints ${etcd} get nodes -o wide`,
-    `${ctl} --etcd-endpoints ${etcd} get workloadendpoints -A -o wide`,
-    `${ctl} --etcd-endpoints ${etcd} apply -f my-policy.yaml`,
-    `${ctl} --etcd-endpoints ${etcd} policy explain default/${pods[0]?.name ?? 'web1'} default/${pods[1]?.name ?? 'db1'} 80`,
-  ];
+  const out = c.kube
+    ? [
+        `export KUBECONFIG=${c.kube.kubeconfig}`,
+        'kubectl get nodes,pods -A -o wide',
+        'kubectl get networkpolicies -A',
+        'kubectl get ippools,felixconfigurations -o yaml   # tortie kinds, from deploy/crds',
+        'kubectl apply -f my-policy.yaml',
+        `${ctl} --kubeconfig ${c.kube.kubeconfig} get workloadendpoints -A -o wide`,
+      ]
+    : [
+        `${ctl} --etcd-endpoints ${etcd} get nodes -o wide`,
+        `${ctl} --etcd-endpoints ${etcd} get workloadendpoints -A -o wide`,
+        `${ctl} --etcd-endpoints ${etcd} apply -f my-policy.yaml`,
+        `${ctl} --etcd-endpoints ${etcd} policy explain default/${pods[0]?.name ?? 'web1'} default/${pods[1]?.name ?? 'db1'} 80`,
+      ];
   for (const n of c.nodes) {
     if (c.opts.backend !== 'vxlan')
       out.push(`${ctl} node status --bgp-socket ${n.bgpSocket}   # ${n.name}'s BGP sessions`);
@@ -291,7 +354,7 @@ function attachInput(c: Cluster, router: TorKind): AttachInput {
   };
 }
 
-const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--tor bird|frr|gobgp] [--ipv6] [--bfd] [--bgp-password KEY] [--etcd-members N] [--containers] [--vm] [--keep [--ui] [--attach ROUTER]] [--verbose]
+const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--tor bird|frr|gobgp] [--datastore etcd|kubernetes] [--ipv6] [--bfd] [--bgp-password KEY] [--etcd-members N] [--containers] [--vm] [--keep [--ui] [--attach ROUTER]] [--verbose]
   A tortie cluster in network namespaces on this machine (needs root): etcd, N nodes each
   running tortie-node, pods wired by tortie-cni, and (bgp) a top-of-rack router.
   Shows pods reaching each other across nodes, the BGP sessions and routes, and a
@@ -302,6 +365,13 @@ const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--t
                      the pool in ipipMode CrossSubnet (IP-in-IP only across subnets)
   --tor ROUTER       the ToR router (bgp backend): bird (default), frr (bgpd + zebra) or
                      gobgp (gobgpd, routes stay in its RIB; no --bfd or --bgp-password)
+  --datastore kubernetes
+                     the cluster's state in the Kubernetes API: tortie-apiserver over the
+                     lab's etcd (HTTPS, a token), the CRDs applied with kubectl; the agents
+                     and the CNI use the kubernetes datastore (Pods are the workload
+                     endpoints), the demo's NetworkPolicy goes in with kubectl apply, and
+                     --keep prints the KUBECONFIG to drive the lab with kubectl
+                     (default etcd: everything in etcd directly)
   --ipv6             dual stack: an IPv6 pool beside the IPv4 one, pods with both addresses,
                      the mesh and the ToR sessions over IPv6 too (bgp backend)
   --bfd              BFD at 100 ms x 3 under every BGP session (mesh, ToR); the demo ends
@@ -376,6 +446,7 @@ async function main(): Promise<number> {
         attach: { type: 'string' },
         ui: { type: 'boolean', default: false },
         'ui-port': { type: 'string', default: '7080' },
+        datastore: { type: 'string', default: 'etcd' },
         keep: { type: 'boolean', default: false },
         verbose: { type: 'boolean', default: false },
         vm: { type: 'boolean', default: false },
@@ -460,6 +531,28 @@ async function main(): Promise<number> {
     );
     return 2;
   }
+  const datastore = values.datastore;
+  if (datastore !== 'etcd' && datastore !== 'kubernetes') {
+    process.stderr.write(`--datastore must be etcd or kubernetes, got "${datastore}"\n`);
+    return 2;
+  }
+  if (datastore === 'kubernetes' && etcdMembers > 1) {
+    process.stderr.write('--datastore kubernetes runs one etcd member (--etcd-members 1)\n');
+    return 2;
+  }
+  if (datastore === 'kubernetes' && values.containers) {
+    process.stderr.write(
+      '--containers runs the etcd manifest (deploy/tortie-etcd.yaml): not with --datastore kubernetes yet\n',
+    );
+    return 2;
+  }
+  if (datastore === 'kubernetes' && attach !== undefined) {
+    // its printed steps write the BGPPeer into etcd with tortiectl
+    process.stderr.write(
+      '--attach prints steps for the etcd datastore: leave out --datastore kubernetes\n',
+    );
+    return 2;
+  }
   const bgpPassword = values['bgp-password'];
   if (bgpPassword !== undefined && (backend === 'vxlan' || !bgpPassword)) {
     process.stderr.write(
@@ -467,10 +560,11 @@ async function main(): Promise<number> {
     );
     return 2;
   }
-  const why = skipReason(['netns', torKind, 'etcd', 'iptables', 'ipset', 'nft']);
+  const kubectl = datastore === 'kubernetes' ? (['kubectl'] as const) : [];
+  const why = skipReason(['netns', torKind, 'etcd', 'iptables', 'ipset', 'nft', ...kubectl]);
   if (why) {
     process.stderr.write(
-      `tortie lab needs root, network namespaces, ${torKind}, etcd, iptables, ipset and nftables: ${why}\n`,
+      `tortie lab needs root, network namespaces, ${torKind}, etcd, iptables, ipset, nftables${kubectl.length ? ' and kubectl' : ''}: ${why}\n`,
     );
     return 1;
   }
@@ -494,7 +588,9 @@ async function main(): Promise<number> {
   const agents = values.containers
     ? 'tortie-node from the tortie/node image under runc'
     : 'tortie-node';
-  heading(`tortie lab: ${count} nodes (${agents}), etcd${what} in network namespaces`);
+  const store =
+    datastore === 'kubernetes' ? 'etcd and tortie-apiserver (kubernetes datastore)' : 'etcd';
+  heading(`tortie lab: ${count} nodes (${agents}), ${store}${what} in network namespaces`);
   const c = await Cluster.start({
     nodes: count,
     backend: backend === 'vxlan' ? 'vxlan' : 'bgp',
@@ -506,6 +602,7 @@ async function main(): Promise<number> {
     ...(values.ipv6 ? { ipv6: true } : {}),
     ...(values.containers ? { containers: true } : {}),
     etcdMembers,
+    ...(datastore === 'kubernetes' ? { datastore: 'kubernetes' as const } : {}),
     say,
     onAgentLog: values.verbose ? (node, line) => say(`[${node}] ${line}`) : undefined,
   });

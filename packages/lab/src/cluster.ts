@@ -4,10 +4,11 @@
 // optionally a BIRD top-of-rack router peering eBGP with every node. Used by
 // `npm run lab` and by the e2e tests.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Resource } from '@tortie/api';
-import { EtcdDatastore } from '@tortie/datastore';
+import { EtcdDatastore, KubernetesDatastore, type Datastore } from '@tortie/datastore';
 import {
   type Bird,
   Etcd,
@@ -27,6 +28,7 @@ import { daemonSetPlan } from './daemonset';
 import { endpointSliceFor } from './endpoints';
 import { labImage, NodeHost } from './node-host';
 import { startTor, type TorKind, type TorRouter } from './tor';
+import { KubeApi, NODE_API_PORT } from './kube';
 import { addLabels, applyResource } from './writes';
 
 const TOR_NAMES = { bird: 'BIRD', frr: 'FRR', gobgp: 'GoBGP' } as const;
@@ -72,6 +74,13 @@ export const LB_POOL = '198.51.100.0/24';
 
 export interface ClusterOptions {
   nodes: number;
+  /**
+   * Where the cluster's state lives: etcd (default), or the Kubernetes API
+   * (tortie-apiserver over the lab's etcd, driven with real kubectl): the agents and the
+   * CNI use the kubernetes datastore, Pods are the workload endpoints and Namespaces the
+   * profiles, as in Calico's KDD mode.
+   */
+  datastore?: 'etcdv3' | 'kubernetes';
   backend?: 'bgp' | 'vxlan' | 'none';
   pool?: { cidr: string; ipipMode?: string; vxlanMode?: string; natOutgoing?: boolean };
   /**
@@ -183,13 +192,15 @@ export class Cluster {
   torRouter?: TorRouter;
   private constructor(
     readonly tb: Testbed,
-    readonly ds: EtcdDatastore,
+    readonly ds: Datastore,
     /** The first (or only) etcd member. */
     readonly etcd: Etcd,
     /** With etcdMembers > 1: the whole etcd cluster. */
     readonly etcdCluster: EtcdCluster | undefined,
     readonly fabric: Fabric,
     readonly opts: ClusterOptions,
+    /** The Kubernetes API and kubectl, with the kubernetes datastore. */
+    readonly kube?: KubeApi,
   ) {}
 
   /** Which router the ToR is, if there is one. */
@@ -212,6 +223,10 @@ export class Cluster {
     const say = opts.say ?? (() => undefined);
     if (opts.tor && opts.routedNodes?.length)
       throw new Error('a cluster with a ToR has one subnet: tor and routedNodes do not combine');
+    if (opts.containers && opts.datastore === 'kubernetes')
+      throw new Error(
+        'containers mode runs the etcd manifest (deploy/tortie-etcd.yaml): it does not combine with the kubernetes datastore yet',
+      );
     if (opts.containers && opts.ipv6)
       throw new Error(
         "containers mode runs the manifest's CNI configuration, which assigns IPv4 only: ipv6 does not combine with containers yet",
@@ -231,9 +246,13 @@ export class Cluster {
           : undefined;
       const etcd = etcdCluster?.members[0] ?? (await Etcd.start(tb));
       const endpoints = etcdCluster?.endpoints ?? [etcd.endpoint];
-      const ds = new EtcdDatastore(endpoints);
+      const kube =
+        opts.datastore === 'kubernetes' ? await startKubernetes(tb, endpoints, say) : undefined;
+      const ds = kube
+        ? KubernetesDatastore.fromFile(kube.kubeconfig)
+        : new EtcdDatastore(endpoints);
       tb.onCleanup(() => ds.close());
-      const c = new Cluster(tb, ds, etcd, etcdCluster, fabric, opts);
+      const c = new Cluster(tb, ds, etcd, etcdCluster, fabric, opts, kube);
       say(`etcd ${endpoints.join(',')}; fabric bridge in ${fabric.ns.name}`);
       const pool = opts.pool ?? { cidr: '10.244.0.0/16' };
       await c.apply({ kind: 'IPPool', metadata: { name: 'default-ipv4-ippool' }, spec: pool });
@@ -314,27 +333,9 @@ export class Cluster {
           metadata: { name: 'default' },
           spec: bgpDefault,
         });
-      // load-balancer addresses, given out by tortie-controllers (as kube-controllers)
-      await c.apply({
-        kind: 'IPPool',
-        metadata: { name: 'loadbalancer' },
-        spec: { cidr: LB_POOL, allowedUses: ['LoadBalancer'] },
-      });
-      const ctl = spawn(process.execPath, [CONTROLLERS], {
-        env: {
-          PATH: process.env.PATH,
-          ETCD_ENDPOINTS: endpoints.join(','),
-          TORTIE_LOG_LEVEL: 'info',
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      tb.onCleanup(() => stopProcess(ctl));
-      const keep = (d: Buffer) => {
-        for (const l of d.toString().split('\n').filter(Boolean))
-          opts.onAgentLog?.('controllers', l);
-      };
-      ctl.stdout!.on('data', keep);
-      ctl.stderr!.on('data', keep);
+      // load-balancer addresses, given out by tortie-controllers (as kube-controllers);
+      // Services in the kubernetes datastore are not in the lab yet
+      if (!kube) await c.startControllers(endpoints);
       for (const r of opts.resources ?? []) await c.apply(r);
       const image = opts.containers ? imageBundle(tb, say) : undefined;
       const routed = opts.routedNodes?.length ? await routedSubnet(tb, fabric) : undefined;
@@ -353,8 +354,11 @@ export class Cluster {
             : ['10.98.0.0/24', SUBNET_ROUTER.fabric];
           await ns.exec(['ip', 'route', 'add', other, 'via', via]);
         }
-        // a single etcd runs on the test's loopback: a relay on the node's loopback
-        if (!etcdCluster) {
+        // the API server (kubernetes datastore), or a single etcd, runs on the test's
+        // loopback: a relay on the node's loopback
+        if (kube) {
+          await PortForward.start(tb, ns, NODE_API_PORT, { host: '127.0.0.1', port: kube.port });
+        } else if (!etcdCluster) {
           await PortForward.start(tb, ns, ETCD_PORT, {
             host: '127.0.0.1',
             port: Number(new URL(etcd.endpoint).port),
@@ -394,12 +398,38 @@ export class Cluster {
         };
         c.nodes.push(node);
       }
+      // as each kubelet registers its node, before the agent patches it
+      if (kube) await kube.apply(c.nodes.map((n) => k8sNode(n.name, n.ip)));
       for (let i = 0; i < opts.nodes; i++) c.startAgent(i);
       return c;
     } catch (e) {
       await tb.cleanup();
       throw e;
     }
+  }
+
+  /** tortie-controllers on the cluster's etcd (LoadBalancer IPAM), with its pool. */
+  private async startControllers(endpoints: string[]): Promise<void> {
+    await this.apply({
+      kind: 'IPPool',
+      metadata: { name: 'loadbalancer' },
+      spec: { cidr: LB_POOL, allowedUses: ['LoadBalancer'] },
+    });
+    const ctl = spawn(process.execPath, [CONTROLLERS], {
+      env: {
+        PATH: process.env.PATH,
+        ETCD_ENDPOINTS: endpoints.join(','),
+        TORTIE_LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.tb.onCleanup(() => stopProcess(ctl));
+    const keep = (d: Buffer) => {
+      for (const l of d.toString().split('\n').filter(Boolean))
+        this.opts.onAgentLog?.('controllers', l);
+    };
+    ctl.stdout!.on('data', keep);
+    ctl.stderr!.on('data', keep);
   }
 
   /** Creates or replaces a resource; a concurrent write is re-read and applied again. */
@@ -472,7 +502,9 @@ export class Cluster {
       PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
       NODENAME: n.name,
       IP: `${n.ip}/24`,
-      ETCD_ENDPOINTS: this.nodeEtcdEndpoints(),
+      ...(this.kube
+        ? { DATASTORE_TYPE: 'kubernetes', KUBECONFIG: this.kube.nodeKubeconfig }
+        : { ETCD_ENDPOINTS: this.nodeEtcdEndpoints() }),
       FELIX_HEALTHPORT: '9099',
       TORTIE_CNI_SOCKET: n.cniSocket,
       TORTIE_BGP_SOCKET: n.bgpSocket,
@@ -517,6 +549,13 @@ export class Cluster {
    * profile that allows by default and carries the namespace labels.
    */
   async ensureNamespace(namespace: string, labels: Record<string, string> = {}): Promise<void> {
+    // the kubernetes datastore: the Namespace itself (its profile is a view of it)
+    if (this.kube) {
+      await this.kube.apply([
+        { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels } },
+      ]);
+      return;
+    }
     const labelsToApply = Object.fromEntries([
       ['pcns.projectcalico.org/name', namespace],
       ...Object.entries(labels).map(([k, v]) => [`pcns.${k}`, v]),
@@ -528,29 +567,25 @@ export class Cluster {
     });
   }
 
-  /** A pod on node i through the real CNI plugin; the lab plays kube-controllers and writes its labels. */
+  /**
+   * A pod on node i through the real CNI plugin; the lab plays kube-controllers and writes
+   * its labels. With the kubernetes datastore the lab plays the scheduler and kubelet
+   * instead: the Pod (its labels and container ports) is created on node i, wired by the
+   * CNI plugin, and its status gets the address.
+   */
   async addPod(
     i: number,
     name: string,
     labels: Record<string, string> = {},
     namespace = 'default',
+    ports: K8sContainerPort[] = [],
   ): Promise<Pod> {
     const node = this.nodes[i];
+    if (this.kube) return this.addKubePod(node, name, labels, namespace, ports);
     // pods added at once each write it: the same content, so whichever lands last is right
     if (!(await this.ds.get({ kind: 'Profile', name: `kns.${namespace}` })))
       await this.ensureNamespace(namespace);
-    const ns = await this.tb.netns(`pod${name}`);
-    const containerId = `${name}${Date.now().toString(16)}`;
-    const out = await this.cni(node, {
-      CNI_COMMAND: 'ADD',
-      CNI_CONTAINERID: containerId,
-      CNI_NETNS: `/var/run/netns/${ns.name}`,
-      CNI_IFNAME: 'eth0',
-      CNI_ARGS: `K8S_POD_NAMESPACE=${namespace};K8S_POD_NAME=${name}`,
-    });
-    const ips = (out.ips as Array<{ address: string }>).map((x) => x.address.split('/')[0]);
-    const ip = ips.find((x) => !x.includes(':'))!;
-    const ip6 = ips.find((x) => x.includes(':'));
+    const { ns, containerId, ip, ip6 } = await this.wire(node, name, namespace);
     if (Object.keys(labels).length) {
       const weps = (await this.ds.list({ kind: 'WorkloadEndpoint', namespace }))
         .items as Resource<'WorkloadEndpoint'>[];
@@ -564,6 +599,67 @@ export class Cluster {
     const pod = { name, namespace, node, ns, ip, ...(ip6 ? { ip6 } : {}), containerId };
     this.pods.push(pod);
     return pod;
+  }
+
+  private async addKubePod(
+    node: ClusterNode,
+    name: string,
+    labels: Record<string, string>,
+    namespace: string,
+    ports: K8sContainerPort[],
+  ): Promise<Pod> {
+    const kube = this.kube!;
+    if (!(await this.ds.get({ kind: 'Profile', name: `kns.${namespace}` })))
+      await this.ensureNamespace(namespace);
+    await kube.apply([
+      {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name, namespace, labels },
+        spec: {
+          nodeName: node.name,
+          containers: [{ name: 'main', image: 'tortie-lab/pod', ports }],
+        },
+      },
+    ]);
+    const { ns, containerId, ip, ip6 } = await this.wire(node, name, namespace);
+    // what kubelet reports once the sandbox has its network: the pod is then an endpoint
+    const podIPs = [ip, ...(ip6 ? [ip6] : [])].map((x) => ({ ip: x }));
+    await kube.must([
+      'patch',
+      'pod',
+      name,
+      '-n',
+      namespace,
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ status: runningStatus(node.ip, ip, podIPs) }),
+    ]);
+    const pod = { name, namespace, node, ns, ip, ...(ip6 ? { ip6 } : {}), containerId };
+    this.pods.push(pod);
+    return pod;
+  }
+
+  /** The pod's namespace and CNI ADD through node's agent: its addresses. */
+  private async wire(
+    node: ClusterNode,
+    name: string,
+    namespace: string,
+  ): Promise<{ ns: Netns; containerId: string; ip: string; ip6?: string }> {
+    const ns = await this.tb.netns(`pod${name}`);
+    // unique also for pods of one name in several namespaces added at once
+    const containerId = `${name}${Date.now().toString(16)}${randomBytes(3).toString('hex')}`;
+    const out = await this.cni(node, {
+      CNI_COMMAND: 'ADD',
+      CNI_CONTAINERID: containerId,
+      CNI_NETNS: `/var/run/netns/${ns.name}`,
+      CNI_IFNAME: 'eth0',
+      CNI_ARGS: `K8S_POD_NAMESPACE=${namespace};K8S_POD_NAME=${name}`,
+    });
+    const ips = (out.ips as Array<{ address: string }>).map((x) => x.address.split('/')[0]);
+    const ip6 = ips.find((x) => x.includes(':'));
+    return { ns, containerId, ip: ips.find((x) => !x.includes(':'))!, ...(ip6 ? { ip6 } : {}) };
   }
 
   /**
@@ -642,8 +738,9 @@ export class Cluster {
       name: 'k8s-pod-network',
       type: 'tortie-cni',
       nodename: node.name,
-      datastore_type: 'etcdv3',
-      etcd_endpoints: this.nodeEtcdEndpoints(),
+      ...(this.kube
+        ? { datastore_type: 'kubernetes', kubernetes: { kubeconfig: this.kube.nodeKubeconfig } }
+        : { datastore_type: 'etcdv3', etcd_endpoints: this.nodeEtcdEndpoints() }),
       mtu: this.opts.podMtu ?? 1400,
       ...(this.opts.ipv6
         ? { ipam: { type: 'tortie-ipam', assign_ipv4: true, assign_ipv6: true } }
@@ -665,6 +762,8 @@ export class Cluster {
     });
     this.pods.splice(this.pods.indexOf(pod), 1);
     await pod.ns.destroy();
+    if (this.kube)
+      await this.kube.must(['delete', 'pod', pod.name, '-n', pod.namespace, '--wait=false']);
   }
 
   /**
@@ -826,4 +925,63 @@ async function routedSubnet(
   await second.attach(router, { v4: `${SUBNET_ROUTER.routed}/24`, ifName: 'eth1' });
   await router.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
   return { fabric: second, router };
+}
+
+/** A container port as a Pod spec declares it (named ports for NetworkPolicy). */
+export interface K8sContainerPort {
+  name?: string;
+  containerPort: number;
+  protocol?: 'TCP' | 'UDP' | 'SCTP';
+}
+
+/** tortie-apiserver, with the CRDs applied by real kubectl as a user installs them. */
+async function startKubernetes(
+  tb: Testbed,
+  etcd: string[],
+  say: (line: string) => void,
+): Promise<KubeApi> {
+  const kube = await KubeApi.start(tb, etcd);
+  say(`tortie-apiserver at ${kube.url} (kubeconfig ${kube.kubeconfig})`);
+  const out = await kube.must(['apply', '-f', path.join(ROOT, 'deploy/crds')]);
+  say(`kubectl apply -f deploy/crds: ${out.trim().split('\n').length} CRDs`);
+  return kube;
+}
+
+/** A pod's status as kubelet reports it once its one container runs. */
+function runningStatus(hostIP: string, podIP: string, podIPs: Array<{ ip: string }>): object {
+  const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  return {
+    phase: 'Running',
+    hostIP,
+    podIP,
+    podIPs,
+    conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: now }],
+    containerStatuses: [
+      {
+        name: 'main',
+        image: 'tortie-lab/pod',
+        imageID: '',
+        ready: true,
+        started: true,
+        restartCount: 0,
+        state: { running: { startedAt: now } },
+      },
+    ],
+  };
+}
+
+/** A Kubernetes node as its kubelet registers it: its address as InternalIP. */
+function k8sNode(name: string, ip: string): object {
+  return {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux' } },
+    status: {
+      addresses: [
+        { type: 'InternalIP', address: ip },
+        { type: 'Hostname', address: name },
+      ],
+      conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady' }],
+    },
+  };
 }

@@ -7,3 +7,4 @@ export * from './ui-server';
 export * from './ui-view';
 export { daemonSetPlan, type ContainerRun, type HostMount, type NodePodPlan } from './daemonset';
 export { labImage, hostPathOn, NodeHost, type BuiltImage } from './node-host';
+export * from './kube';
