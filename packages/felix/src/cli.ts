@@ -41,7 +41,9 @@ import { AGENT_KINDS, Agent, SERVICE_KINDS, type DataplaneManager } from './agen
 import { BgpGlue } from './bgp/glue';
 import { envOverrides, resolveConfig, unknownFelixVars } from './config';
 import { CalcGraph } from './calc';
-import { linuxAclManager } from './dataplane/acl';
+import { linuxAclManager, type PolicyFailure } from './dataplane/acl';
+import { AclBackend } from './dataplane/acl-backend';
+import { linuxNftAclManager, nftProblem } from './dataplane/nft-acl';
 import { ServiceManager } from './dataplane/services';
 import { NetManager } from './linux/net-manager';
 import { ProcessRunner } from './linux/runner';
@@ -166,11 +168,15 @@ async function main(): Promise<void> {
   const net = new NetManager(runner, openNetlink(logger));
   const backendOf = { Legacy: 'legacy', NFT: 'nft', Auto: undefined } as const;
   const metrics = agentMetrics({ failClosed: () => acl.status().rejected });
-  const acl = linuxAclManager({
-    backend: backendOf[config.iptablesBackend],
+  const onPolicyFailure = (f: PolicyFailure) =>
+    metrics.policyFailures.inc({ kind: f.kind, policy: f.id, direction: f.direction });
+  // iptables or nftables, as FelixConfiguration nftablesMode says once in sync
+  const acl = new AclBackend({
+    iptables: () =>
+      linuxAclManager({ backend: backendOf[config.iptablesBackend], logger, onPolicyFailure }),
+    nftables: () => linuxNftAclManager({ logger, onPolicyFailure }),
+    nftProblem: () => nftProblem(),
     logger,
-    onPolicyFailure: (f) =>
-      metrics.policyFailures.inc({ kind: f.kind, policy: f.id, direction: f.direction }),
   });
   const services = new ServiceManager({
     nodeName,

@@ -18,6 +18,8 @@ export interface AgentConfig {
   iptablesRefreshInterval: number;
   routeRefreshInterval: number;
   iptablesBackend: 'Legacy' | 'NFT' | 'Auto';
+  /** Enabled: the native nftables ACL dataplane (workload endpoints); else iptables */
+  nftablesMode: 'Enabled' | 'Disabled' | 'Auto';
   failsafeInboundHostPorts: HostPort[];
   failsafeOutboundHostPorts: HostPort[];
   defaultEndpointToHostAction: 'Drop' | 'Accept' | 'Return';
@@ -38,6 +40,7 @@ const DEFAULTS: AgentConfig = {
   iptablesRefreshInterval: 90_000,
   routeRefreshInterval: 90_000,
   iptablesBackend: 'Auto',
+  nftablesMode: 'Disabled',
   // Calico's defaults: SSH, DHCP, BGP, etcd, Typha, kube API
   failsafeInboundHostPorts: [
     { protocol: 'TCP', port: 22 },
@@ -123,6 +126,7 @@ export function parseHostPorts(name: string, v: unknown): HostPort[] {
 export const CHOICES = {
   logSeverityScreen: ['Trace', 'Debug', 'Info', 'Warning', 'Error', 'Fatal'],
   iptablesBackend: ['Legacy', 'NFT', 'Auto'],
+  nftablesMode: ['Enabled', 'Disabled', 'Auto'],
   defaultEndpointToHostAction: ['Drop', 'Accept', 'Return'],
 } as const satisfies Partial<Record<keyof AgentConfig, readonly string[]>>;
 

@@ -22,6 +22,7 @@ export {
   type BgpPlan,
 } from '@tortie/bgp-topology';
 export * from './dataplane/acl';
+export * from './dataplane/nft-acl';
 export * from './dataplane/services';
 export {
   NetManager,

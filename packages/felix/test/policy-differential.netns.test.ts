@@ -29,6 +29,7 @@ import { Testbed, describeIf, type Netns } from '@tortie/testbed';
 import { CalcGraph } from '../src/calc/calc-graph';
 import { DataplaneState } from '../src/dataplane-state';
 import { chainName, linuxAclManager } from '../src/dataplane/acl';
+import { linuxNftAclManager } from '../src/dataplane/nft-acl';
 import type { DataplaneUpdate } from '../src/types';
 import {
   buildCluster,
@@ -185,10 +186,13 @@ function calculate(resources: Resource[]) {
 /** A policy-free copy of a cluster: namespace profiles allow everything. */
 const withoutPolicy = (c: GenCluster): GenCluster => ({ ...c, calico: [], k8s: [] });
 
-for (const backend of ['legacy', 'nft'] as const) {
+// iptables (both backends) and the native nftables dataplane ('nftables')
+for (const backend of ['legacy', 'nft', 'nftables'] as const) {
+  const iptables = backend !== 'nftables';
+  const label = iptables ? `iptables-${backend}` : 'nftables';
   describeIf(
-    ['root', 'netns', 'iptables', 'ipset'],
-    `policy differential: real probes vs the reference evaluator (iptables-${backend})`,
+    iptables ? ['root', 'netns', 'iptables', 'ipset'] : ['root', 'netns', 'nft'],
+    `policy differential: real probes vs the reference evaluator (${label})`,
     () => {
       const tb = new Testbed();
       let node: Netns;
@@ -232,6 +236,7 @@ for (const backend of ['legacy', 'nft'] as const) {
 
       /** The filter chains a probe went through (dispatch -> endpoint -> policy), for a report. */
       const chainsFor = async (x: Cell): Promise<string> => {
+        if (!iptables) return node.exec(['nft', 'list', 'table', 'inet', 'tortie']);
         const save = await node.exec([
           `${x.family === 4 ? 'iptables' : 'ip6tables'}-${backend}-save`,
           '-t',
@@ -268,7 +273,9 @@ for (const backend of ['legacy', 'nft'] as const) {
         await resetKernel(node, backend);
         const built = buildCluster(c, GEN);
         const dp = calculate(built.resources);
-        const acl = linuxAclManager({ netns: node.name, backend, ipv6: true });
+        const acl = iptables
+          ? linuxAclManager({ netns: node.name, backend, ipv6: true })
+          : linuxNftAclManager({ netns: node.name });
         for (const u of dp.log) acl.send(alter(u));
         const failed = await acl.apply().then(
           () => undefined,
@@ -289,7 +296,7 @@ for (const backend of ['legacy', 'nft'] as const) {
         const summary = `${label}: ${all.length} probes, evaluator allows ${allowed}, ${bad.length} mismatches`;
         if (!bad.length && !failed) return { summary, mismatches: bad, report: undefined };
         const report = [
-          `${label} (seed ${SEED}), iptables-${backend}: ${bad.length} of ${all.length} probes disagree with the evaluator`,
+          `${label} (seed ${SEED}), ${label}: ${bad.length} of ${all.length} probes disagree with the evaluator`,
           ...(failed ? [`AclManager.apply() failed: ${failed}`] : []),
           ...(dp.errors.length
             ? [`calculation graph protocol errors: ${dp.errors.join('; ')}`]
@@ -372,7 +379,7 @@ for (const backend of ['legacy', 'nft'] as const) {
           const covered = Object.entries(coverage(clusters))
             .sort(([a], [b]) => a.localeCompare(b))
             .map(([k, n]) => `${k}: ${n}`);
-          console.log(`iptables-${backend}, generated rules by feature: ${covered.join(', ')}`);
+          console.log(`${label}, generated rules by feature: ${covered.join(', ')}`);
           expect(reports).toEqual([]);
         },
         60000 + SEEDS * 30000,
@@ -383,6 +390,10 @@ for (const backend of ['legacy', 'nft'] as const) {
 
 /** Flushes every table of both families and destroys every IP set: a clean slate per cluster. */
 async function resetKernel(ns: Netns, backend: string): Promise<void> {
+  if (backend === 'nftables') {
+    await ns.exec(['nft', 'flush', 'ruleset']);
+    return;
+  }
   const empty = ['filter', 'nat', 'raw', 'mangle'].map((t) => `*${t}\nCOMMIT\n`).join('');
   for (const bin of ['iptables', 'ip6tables'])
     await ns.exec([`${bin}-${backend}-restore`], { input: empty });

@@ -1,0 +1,734 @@
+// The ACL dataplane on nftables: the same DataplaneUpdates as AclManager (iptables), kept
+// in one `inet tortie` table. Each apply is one `nft -f` transaction of what changed: IP
+// set members, the chains of changed policies, the verdict-map elements of changed
+// endpoints. A pod add writes its own map elements and set members (and an endpoint chain
+// only when its combination of policies is new). The first apply and resync() rewrite the
+// table whole, atomically (established flows keep going through conntrack).
+//
+// Workload endpoints only: host endpoint policy (normal, applyOnForward, untracked,
+// pre-DNAT) is not programmed here; such an endpoint is logged as not enforced and listed
+// in status().unsupported (the agent falls back to iptables when one exists at startup).
+import winston, { type Logger } from 'winston';
+import type { DataplaneManager } from '../../agent';
+import type {
+  DataplaneRule,
+  DataplaneUpdate,
+  IpPoolInfo,
+  IpSetType,
+  WorkloadEndpoint,
+} from '../../types';
+import { aclConfig, DEFAULT_ACL_CONFIG, type AclConfig } from '../acl/acl-config';
+import type { AclStats, PolicyFailure } from '../acl/acl-manager';
+import type { Direction } from '../acl/endpoint-chains';
+import { memberFamily, normalizeMember } from '../acl/ipsets';
+import { allocateMarks, type MarkBits } from '../acl/marks';
+import type { Family } from '../acl/names';
+import {
+  nftEndpointChain,
+  nftFailClosed,
+  nftRulesChain,
+  nftStaticChains,
+  policyChain,
+  profileChain,
+  referenced,
+  type EndpointSig,
+  type NftChain,
+} from './chains';
+import { internalSetName, MAPS, nftSetName, TABLE_REF } from './names';
+import { ProcessNftRunner, type NftRunner } from './runner';
+import { isEmpty, nftScript, type MapChange, type NftChanges } from './script';
+
+interface Rules {
+  inbound: DataplaneRule[];
+  outbound: DataplaneRule[];
+}
+
+interface SetState {
+  decl: string;
+  interval: boolean;
+  members: Set<string>;
+}
+
+const INTERNAL = '\u0000';
+
+/** nft's declaration of a calculation-graph set type in one family. */
+function setDecl(type: IpSetType, f: Family): { decl: string; interval: boolean } {
+  const addr = f === 4 ? 'ipv4_addr' : 'ipv6_addr';
+  if (type === 'hash:ip,port')
+    return { decl: `type ${addr} . inet_proto . inet_service;`, interval: false };
+  return { decl: `type ${addr}; flags interval; auto-merge;`, interval: true };
+}
+
+/** "10.0.0.1,tcp:80" -> "10.0.0.1 . tcp . 80"; nets as they are. */
+function element(m: string, type: IpSetType): string {
+  if (type !== 'hash:ip,port') return m;
+  const [ip, pp] = m.split(',');
+  const [proto, port] = pp.split(':');
+  return `${ip} . ${proto} . ${port}`;
+}
+
+export interface NftAclStats extends Omit<AclStats, 'backend'> {
+  backend: 'nftables';
+  /** Host endpoints this dataplane does not enforce. */
+  unsupported: string[];
+  transactions: number;
+}
+
+export interface NftAclManagerOptions {
+  runner: NftRunner;
+  logger?: Logger;
+  onPolicyFailure?: (f: PolicyFailure) => void;
+}
+
+export class NftAclManager implements DataplaneManager {
+  readonly name = 'acl';
+  private inSync = false;
+  private config: AclConfig = DEFAULT_ACL_CONFIG;
+  private marks: MarkBits = allocateMarks(DEFAULT_ACL_CONFIG.iptablesMarkMask);
+  private readonly log: Logger;
+
+  private readonly policies = new Map<string, Rules>();
+  private readonly profiles = new Map<string, Rules>();
+  private readonly workloads = new Map<string, WorkloadEndpoint>();
+  private readonly heps = new Set<string>();
+  private readonly pools = new Map<string, IpPoolInfo>();
+  private hostAddresses: string[] = [];
+
+  /** calculation-graph set id -> type; sets by nft name (desired) */
+  private readonly setTypes = new Map<string, IpSetType>();
+  private readonly sets = new Map<string, SetState>();
+  /** sets the calculation graph removed (gone once no chain refers to them) */
+  private readonly unwantedSets = new Set<string>();
+  private readonly dirtySets = new Set<string>();
+  /** what the kernel holds: set name -> members; undefined: unknown (full write next) */
+  private applied?: {
+    sets: Map<string, { decl: string; members: Set<string> }>;
+    chains: Map<string, NftChain>;
+    maps: Record<string, Map<string, string>>;
+  };
+
+  /** policy/profile chains some endpoint chain jumps to: name -> who, how many */
+  private readonly refs = new Map<
+    string,
+    { kind: 'policy' | 'profile'; id: string; direction: Direction; count: number }
+  >();
+  /** rendered policy/profile chains (cleared when the policy changes) */
+  private readonly rulesChains = new Map<string, NftChain>();
+  private readonly renderProblems = new Map<string, { reason: string; since: Date }>();
+  /** chains the kernel refused: name -> why (failed closed until they change) */
+  private readonly refused = new Map<string, { reason: string; since: Date }>();
+  private reported = new Map<string, PolicyFailure>();
+  /** shared endpoint chains: name -> chain and how many endpoint sides use it */
+  private readonly endpointChains = new Map<
+    string,
+    { chain: NftChain; sig: EndpointSig; count: number }
+  >();
+  /** per workload id: its interface and its [ingress, egress] endpoint chain names */
+  private readonly wlChains = new Map<string, { iface: string; to: string; from: string }>();
+  /** interface -> the workload that has it (the newest claim) */
+  private readonly ifaceOwner = new Map<string, string>();
+  private readonly dirtyWorkloads = new Set<string>();
+  private dirtyStatic = true;
+  private staticChains: NftChain[] = [];
+
+  private readonly stats: NftAclStats = {
+    backend: 'nftables',
+    families: [4, 6],
+    rules: {},
+    chainsWritten: 0,
+    chainsDeleted: 0,
+    ipsetLines: 0,
+    rejected: [],
+    unsupported: [],
+    transactions: 0,
+  };
+
+  constructor(private readonly opts: NftAclManagerOptions) {
+    this.log = opts.logger ?? winston.createLogger({ silent: true });
+  }
+
+  send(u: DataplaneUpdate): void {
+    switch (u.type) {
+      case 'ipset-update':
+        this.replaceSet(u.id, u.setType, u.members);
+        break;
+      case 'ipset-delta': {
+        const type = this.setTypes.get(u.id);
+        if (!type) {
+          this.log.error('IP set delta before the set itself, ignored', {
+            component: 'acl-nft',
+            ipset: u.id,
+          });
+          break;
+        }
+        for (const [list, add] of [
+          [u.removed, false],
+          [u.added, true],
+        ] as const)
+          for (const m of list)
+            for (const n of normalizeMember(m, type)) {
+              const name = nftSetName(u.id, memberFamily(n));
+              const s = this.sets.get(name)!;
+              if (add) s.members.add(element(n, type));
+              else s.members.delete(element(n, type));
+              this.dirtySets.add(name);
+            }
+        break;
+      }
+      case 'ipset-remove':
+        for (const f of [4, 6] as Family[]) this.unwantedSets.add(nftSetName(u.id, f));
+        this.setTypes.delete(u.id);
+        break;
+      case 'policy-update':
+        this.policies.set(u.id, { inbound: u.inbound, outbound: u.outbound });
+        this.rulesChanged('policy', u.id);
+        break;
+      case 'policy-remove':
+        this.policies.delete(u.id);
+        this.rulesChanged('policy', u.id);
+        break;
+      case 'profile-update':
+        this.profiles.set(u.id, { inbound: u.inbound, outbound: u.outbound });
+        this.rulesChanged('profile', u.id);
+        break;
+      case 'profile-remove':
+        this.profiles.delete(u.id);
+        this.rulesChanged('profile', u.id);
+        break;
+      case 'workload-update':
+        this.workloads.set(u.endpoint.id, u.endpoint);
+        this.dirtyWorkloads.add(u.endpoint.id);
+        break;
+      case 'workload-remove':
+        this.workloads.delete(u.id);
+        this.dirtyWorkloads.add(u.id);
+        break;
+      case 'host-endpoint-update':
+        if (!this.heps.has(u.endpoint.id))
+          this.log.error(
+            'host endpoint NOT enforced: the nftables dataplane does not program host endpoints yet (set FelixConfiguration nftablesMode: Disabled to use iptables)',
+            { component: 'acl-nft', hostEndpoint: u.endpoint.id },
+          );
+        this.heps.add(u.endpoint.id);
+        break;
+      case 'host-endpoint-remove':
+        this.heps.delete(u.id);
+        break;
+      case 'pool-update':
+        this.pools.set(u.pool.cidr, u.pool);
+        this.dirtyStatic = true;
+        break;
+      case 'pool-remove':
+        this.pools.delete(u.cidr);
+        this.dirtyStatic = true;
+        break;
+      case 'host-addresses':
+        this.hostAddresses = u.addresses;
+        this.dirtyStatic = true;
+        break;
+      case 'config-update': {
+        try {
+          const next = aclConfig(u.config);
+          if (next.iptablesMarkMask !== this.config.iptablesMarkMask) {
+            this.marks = allocateMarks(next.iptablesMarkMask);
+            this.applied = undefined; // every chain changes: rewrite all
+            this.rulesChains.clear();
+            for (const e of this.endpointChains.values())
+              e.chain = nftEndpointChain(e.sig, this.marks);
+          }
+          this.config = next;
+          this.stats.lastConfigError = undefined;
+          this.dirtyStatic = true;
+        } catch (e) {
+          this.stats.lastConfigError = (e as Error).message;
+          this.log.error('bad configuration ignored', {
+            component: 'acl-nft',
+            error: (e as Error).message,
+          });
+        }
+        break;
+      }
+      case 'in-sync':
+        this.inSync = true;
+        break;
+      default:
+        break;
+    }
+  }
+
+  private replaceSet(id: string, type: IpSetType, members: string[]): void {
+    this.setTypes.set(id, type);
+    const per: Record<Family, Set<string>> = { 4: new Set(), 6: new Set() };
+    for (const m of members)
+      for (const n of normalizeMember(m, type)) per[memberFamily(n)].add(element(n, type));
+    for (const f of [4, 6] as Family[]) {
+      const name = nftSetName(id, f);
+      this.sets.set(name, { ...setDecl(type, f), members: per[f] });
+      this.unwantedSets.delete(name);
+      this.dirtySets.add(name);
+    }
+  }
+
+  private rulesChanged(kind: 'policy' | 'profile', id: string): void {
+    for (const d of ['ingress', 'egress'] as Direction[]) {
+      const name = kind === 'policy' ? policyChain(id, d) : profileChain(id, d);
+      this.rulesChains.delete(name);
+      this.refused.delete(name); // a changed policy is tried again
+    }
+  }
+
+  private internalSet(id: string, f: Family, members: string[]): string {
+    const name = internalSetName(id, f);
+    const key = `${INTERNAL}${name}`;
+    this.setTypes.set(key, 'hash:net');
+    const want = new Set(
+      members.filter((m) => memberFamily(m) === f).flatMap((m) => normalizeMember(m, 'hash:net')),
+    );
+    const cur = this.sets.get(name);
+    if (!cur || cur.members.size !== want.size || [...want].some((m) => !cur.members.has(m))) {
+      this.sets.set(name, { ...setDecl('hash:net', f), members: want });
+      this.dirtySets.add(name);
+    }
+    this.unwantedSets.delete(name);
+    return name;
+  }
+
+  private renderStatic(): void {
+    if (!this.dirtyStatic) return;
+    this.dirtyStatic = false;
+    const pools = [...this.pools.values()];
+    const masquerade: Array<{ family: 4 | 6; masq: string; all: string }> = [];
+    for (const f of [4, 6] as Family[]) {
+      const mine = pools.filter((p) => p.cidr.includes(':') === (f === 6));
+      const all = this.internalSet(
+        'all-ipam-pools',
+        f,
+        mine.map((p) => p.cidr),
+      );
+      const masq = this.internalSet(
+        'masq-ipam-pools',
+        f,
+        mine.filter((p) => p.natOutgoing).map((p) => p.cidr),
+      );
+      if (mine.some((p) => p.natOutgoing)) masquerade.push({ family: f, masq, all });
+    }
+    const v4 = pools.filter((p) => !p.cidr.includes(':'));
+    const ipip = v4.some((p) => p.ipip !== 'Never');
+    const vxlan = v4.some((p) => p.vxlan !== 'Never');
+    let tunnels;
+    if (ipip || vxlan) {
+      const allHostsSet = this.internalSet('all-hosts-net', 4, [
+        ...this.hostAddresses,
+        ...this.config.externalNodesCIDRList,
+      ]);
+      tunnels = { ipip, vxlanPort: vxlan ? this.config.vxlanPort : undefined, allHostsSet };
+    } else this.unwantedSets.add(internalSetName('all-hosts-net', 4));
+    this.staticChains = nftStaticChains({
+      marks: this.marks,
+      defaultEndpointToHostAction: this.config.defaultEndpointToHostAction,
+      tunnels,
+      dropWorkloadEncap: {
+        ipip: !this.config.allowIPIPPacketsFromWorkloads,
+        ...(this.config.allowVXLANPacketsFromWorkloads ? {} : { vxlanPort: this.config.vxlanPort }),
+      },
+      masquerade,
+    });
+  }
+
+  private ref(sig: EndpointSig, delta: 1 | -1): void {
+    for (const [kind, id] of referenced(sig)) {
+      const name =
+        kind === 'policy' ? policyChain(id, sig.direction) : profileChain(id, sig.direction);
+      const r = this.refs.get(name) ?? { kind, id, direction: sig.direction, count: 0 };
+      r.count += delta;
+      if (r.count <= 0) this.refs.delete(name);
+      else this.refs.set(name, r);
+    }
+  }
+
+  private useEndpointChain(sig: EndpointSig): string {
+    const chain = nftEndpointChain(sig, this.marks);
+    const e = this.endpointChains.get(chain.name);
+    if (e) e.count++;
+    else {
+      this.endpointChains.set(chain.name, { chain, sig, count: 1 });
+      this.ref(sig, 1);
+    }
+    return chain.name;
+  }
+
+  private releaseEndpointChain(name: string): void {
+    const e = this.endpointChains.get(name);
+    if (!e) return;
+    if (--e.count > 0) return;
+    this.endpointChains.delete(name);
+    this.ref(e.sig, -1);
+  }
+
+  /** Endpoint chains and interface ownership of the workloads that changed. */
+  private renderWorkloads(): Set<string> {
+    const ifaces = new Set<string>();
+    for (const id of this.dirtyWorkloads) {
+      const old = this.wlChains.get(id);
+      const w = this.workloads.get(id);
+      if (old) {
+        this.releaseEndpointChain(old.to);
+        this.releaseEndpointChain(old.from);
+        if (this.ifaceOwner.get(old.iface) === id) this.ifaceOwner.delete(old.iface);
+        ifaces.add(old.iface);
+        this.wlChains.delete(id);
+      }
+      if (!w) continue;
+      const base = { tiers: w.tiers, profileIds: w.profileIds };
+      const to = this.useEndpointChain({ ...base, direction: 'ingress' });
+      const from = this.useEndpointChain({ ...base, direction: 'egress' });
+      this.wlChains.set(id, { iface: w.ifaceName, to, from });
+      this.ifaceOwner.set(w.ifaceName, id);
+      ifaces.add(w.ifaceName);
+    }
+    this.dirtyWorkloads.clear();
+    // an interface whose owner went may still belong to an older endpoint (pod replaced)
+    for (const i of ifaces)
+      if (!this.ifaceOwner.has(i))
+        for (const [id, c] of this.wlChains) if (c.iface === i) this.ifaceOwner.set(i, id);
+    return ifaces;
+  }
+
+  private rulesChain(name: string): NftChain {
+    const refused = this.refused.get(name);
+    if (refused) return nftFailClosed(name);
+    let c = this.rulesChains.get(name);
+    if (c) return c;
+    const r = this.refs.get(name)!;
+    const src = (r.kind === 'policy' ? this.policies : this.profiles).get(r.id);
+    if (!src)
+      this.log.warn('endpoint refers to an unknown policy or profile', {
+        component: 'acl-nft',
+        kind: r.kind,
+        id: r.id,
+      });
+    const rules = src ? (r.direction === 'ingress' ? src.inbound : src.outbound) : [];
+    const problems: string[] = [];
+    c = nftRulesChain(name, rules, this.marks, (why) => problems.push(why));
+    if (problems.length) {
+      const since = this.renderProblems.get(name)?.since ?? new Date();
+      this.renderProblems.set(name, { reason: problems.join('; '), since });
+      c = nftFailClosed(name);
+    } else this.renderProblems.delete(name);
+    this.rulesChains.set(name, c);
+    return c;
+  }
+
+  /** Every chain wanted now. */
+  private desiredChains(): Map<string, NftChain> {
+    const out = new Map<string, NftChain>();
+    for (const c of this.staticChains) out.set(c.name, c);
+    for (const [name, e] of this.endpointChains) out.set(name, e.chain);
+    for (const name of this.refs.keys()) out.set(name, this.rulesChain(name));
+    for (const name of [...this.rulesChains.keys()])
+      if (!this.refs.has(name)) this.rulesChains.delete(name);
+    for (const name of [...this.renderProblems.keys()])
+      if (!this.refs.has(name)) this.renderProblems.delete(name);
+    for (const name of [...this.refused.keys()])
+      if (!this.refs.has(name)) this.refused.delete(name);
+    return out;
+  }
+
+  private desiredMaps(): Record<string, Map<string, string>> {
+    const to = new Map<string, string>();
+    const from = new Map<string, string>();
+    for (const [iface, id] of this.ifaceOwner) {
+      const c = this.wlChains.get(id)!;
+      to.set(iface, c.to);
+      from.set(iface, c.from);
+    }
+    return { [MAPS.toWorkload]: to, [MAPS.fromWorkload]: from };
+  }
+
+  /** Sets some chain refers to that nobody sent: empty (logged), so the transaction works. */
+  private ensureSets(chains: Map<string, NftChain>): Set<string> {
+    const used = new Set<string>();
+    for (const c of chains.values()) for (const s of c.sets) used.add(s);
+    for (const s of used)
+      if (!this.sets.has(s)) {
+        this.log.error(
+          'a rule refers to an IP set the calculation graph never sent; created empty',
+          {
+            component: 'acl-nft',
+            set: s,
+          },
+        );
+        const f = s.startsWith('s6-') || s.startsWith('t6-') ? 6 : 4;
+        // named-port sets are only referred to as such; an unknown one is taken as a net set
+        this.sets.set(s, { ...setDecl('hash:net', f), members: new Set() });
+        this.dirtySets.add(s);
+      }
+    for (const s of this.unwantedSets)
+      if (!used.has(s)) {
+        this.sets.delete(s);
+        this.unwantedSets.delete(s);
+        this.dirtySets.delete(s);
+      }
+    return used;
+  }
+
+  /** The transaction from the kernel's state (applied) to the desired one. */
+  private changes(
+    chains: Map<string, NftChain>,
+    maps: Record<string, Map<string, string>>,
+    dirtyIfaces: Set<string>,
+  ): NftChanges {
+    // a set whose type changed cannot be altered in place: everything is written whole
+    const retyped = [...this.dirtySets].some((n) => {
+      const old = this.applied?.sets.get(n);
+      return old && this.sets.has(n) && old.decl !== this.sets.get(n)!.decl;
+    });
+    const a = retyped ? undefined : this.applied;
+    const c: NftChanges = {
+      full: !a,
+      maps: Object.keys(maps),
+      addSets: [],
+      elements: [],
+      addChains: [],
+      replaceChains: [],
+      mapChanges: [],
+      delChains: [],
+      delSets: [],
+    };
+    if (!a) {
+      for (const [name, s] of this.sets) {
+        c.addSets.push({ name, decl: s.decl });
+        if (s.members.size) c.elements.push({ set: name, add: [...s.members], del: [] });
+      }
+      c.addChains.push(...chains.values());
+      for (const [map, els] of Object.entries(maps))
+        c.mapChanges.push({ map, add: [...els], del: [] });
+      return c;
+    }
+    for (const name of this.dirtySets) {
+      const s = this.sets.get(name);
+      if (!s) continue;
+      const old = a.sets.get(name);
+      if (!old) {
+        c.addSets.push({ name, decl: s.decl });
+        if (s.members.size) c.elements.push({ set: name, add: [...s.members], del: [] });
+        continue;
+      }
+      const add = [...s.members].filter((m) => !old.members.has(m));
+      const del = [...old.members].filter((m) => !s.members.has(m));
+      if (!add.length && !del.length) continue;
+      // interval sets merge what overlaps: a delete could miss; they are written whole
+      if (del.length && s.interval)
+        c.elements.push({ set: name, add: [], del: [], refill: [...s.members] });
+      else c.elements.push({ set: name, add, del });
+    }
+    for (const name of a.sets.keys()) if (!this.sets.has(name)) c.delSets.push(name);
+    for (const [name, ch] of chains) {
+      const old = a.chains.get(name);
+      if (!old) c.addChains.push(ch);
+      else if (
+        old !== ch &&
+        (old.rules.length !== ch.rules.length || old.rules.some((r, i) => r !== ch.rules[i]))
+      )
+        c.replaceChains.push(ch);
+    }
+    for (const name of a.chains.keys()) if (!chains.has(name)) c.delChains.push(name);
+    for (const [map, els] of Object.entries(maps)) {
+      const old = a.maps[map];
+      const m: MapChange = { map, add: [], del: [] };
+      for (const i of dirtyIfaces) {
+        const want = els.get(i);
+        const have = old.get(i);
+        if (want === have) continue;
+        if (have !== undefined) m.del.push(i);
+        if (want !== undefined) m.add.push([i, want]);
+      }
+      if (m.add.length || m.del.length) c.mapChanges.push(m);
+    }
+    return c;
+  }
+
+  async apply(): Promise<void> {
+    if (!this.inSync) return;
+    this.renderStatic();
+    const dirtyIfaces = this.renderWorkloads();
+    let chains = this.desiredChains();
+    this.ensureSets(chains);
+    let maps = this.desiredMaps();
+    let c = this.changes(chains, maps, dirtyIfaces);
+    if (!isEmpty(c)) {
+      try {
+        await this.write(c);
+      } catch (e) {
+        // find the policy chains the kernel refuses, close them, write everything whole
+        const found = await this.isolate(
+          [...c.addChains, ...c.replaceChains],
+          (e as Error).message,
+        );
+        if (!found) {
+          this.applied = undefined; // unknown state: the next apply writes everything
+          throw e;
+        }
+        chains = this.desiredChains();
+        maps = this.desiredMaps();
+        this.applied = undefined;
+        c = this.changes(chains, maps, dirtyIfaces);
+        try {
+          await this.write(c);
+        } catch (e2) {
+          this.applied = undefined;
+          throw e2;
+        }
+      }
+      this.commit(c, chains, maps, dirtyIfaces);
+    }
+    this.dirtySets.clear();
+    this.reportFailures();
+  }
+
+  private async write(c: NftChanges): Promise<void> {
+    this.stats.transactions++;
+    await this.opts.runner.run(nftScript(c));
+  }
+
+  /** After a successful transaction: the kernel now holds the desired state. */
+  private commit(
+    c: NftChanges,
+    chains: Map<string, NftChain>,
+    maps: Record<string, Map<string, string>>,
+    dirtyIfaces: Set<string>,
+  ): void {
+    this.stats.chainsWritten += c.addChains.length + c.replaceChains.length;
+    this.stats.chainsDeleted += c.delChains.length;
+    const copy = (s: SetState) => ({ decl: s.decl, members: new Set(s.members) });
+    if (c.full || !this.applied) {
+      this.applied = {
+        sets: new Map([...this.sets].map(([n, s]) => [n, copy(s)])),
+        chains: new Map(chains),
+        maps: Object.fromEntries(Object.entries(maps).map(([k, v]) => [k, new Map(v)])),
+      };
+      return;
+    }
+    const a = this.applied;
+    for (const n of c.delSets) a.sets.delete(n);
+    for (const n of this.dirtySets) {
+      const s = this.sets.get(n);
+      if (s) a.sets.set(n, copy(s));
+    }
+    a.chains = new Map(chains);
+    for (const [map, els] of Object.entries(maps))
+      for (const i of dirtyIfaces) {
+        const v = els.get(i);
+        if (v === undefined) a.maps[map].delete(i);
+        else a.maps[map].set(i, v);
+      }
+  }
+
+  /**
+   * Which of these policy/profile chains the kernel refuses (each checked alone with
+   * `nft -c`, nothing committed): those fail closed. True when one was found.
+   */
+  private async isolate(candidates: NftChain[], error: string): Promise<boolean> {
+    const rulesChains = candidates.filter((ch) => this.refs.has(ch.name));
+    let found = false;
+    for (const ch of rulesChains) {
+      const sets = ch.sets
+        .map((s) => this.sets.get(s) && `add set ${TABLE_REF} ${s} { ${this.sets.get(s)!.decl} }\n`)
+        .join('');
+      const script =
+        `add table ${TABLE_REF}\n${sets}add chain ${TABLE_REF} ${ch.name}\n` +
+        ch.rules.map((r) => `add rule ${TABLE_REF} ${ch.name} ${r}\n`).join('');
+      const why = await this.opts.runner.check(script);
+      if (why === undefined) continue;
+      found = true;
+      this.refused.set(ch.name, { reason: why, since: new Date() });
+      this.rulesChains.delete(ch.name);
+    }
+    if (!found)
+      this.log.error('nft refused a transaction and no policy chain alone explains it', {
+        component: 'acl-nft',
+        error,
+      });
+    return found;
+  }
+
+  private failures(): Map<string, PolicyFailure> {
+    const out = new Map<string, PolicyFailure>();
+    const add = (chain: string, reason: string, since: Date) => {
+      const r = this.refs.get(chain);
+      if (!r) return;
+      for (const family of [4, 6] as Family[])
+        out.set(`${family} ${chain}`, {
+          kind: r.kind,
+          id: r.id,
+          direction: r.direction,
+          family,
+          table: 'filter',
+          chain,
+          reason,
+          since: since.toISOString(),
+        });
+    };
+    for (const [chain, p] of this.renderProblems) add(chain, p.reason, p.since);
+    for (const [chain, p] of this.refused)
+      add(chain, `the kernel refused it: ${p.reason}`, p.since);
+    return out;
+  }
+
+  private reportFailures(): void {
+    const now = this.failures();
+    for (const [k, f] of now) {
+      if (this.reported.has(k)) continue;
+      if (f.family === 4) {
+        this.log.error(`${f.kind} cannot be programmed; what it decides is denied (fail closed)`, {
+          component: 'acl-nft',
+          [f.kind]: f.id,
+          direction: f.direction,
+          chain: f.chain,
+          reason: f.reason,
+        });
+      }
+      this.opts.onPolicyFailure?.(f);
+    }
+    this.reported = now;
+  }
+
+  /** Rewrites the table whole (atomically), repairing any drift. */
+  async resync(): Promise<void> {
+    if (!this.inSync) return;
+    this.applied = undefined;
+    await this.apply();
+  }
+
+  status(): NftAclStats {
+    let rules = 0;
+    for (const c of this.applied?.chains.values() ?? []) rules += c.rules.length;
+    return {
+      ...this.stats,
+      rules: { [TABLE_REF]: rules },
+      rejected: [...this.reported.values()],
+      unsupported: [...this.heps],
+    };
+  }
+
+  /** The desired chains (tests and the benchmark). */
+  desiredChainList(): NftChain[] {
+    return [...(this.applied?.chains.values() ?? [])];
+  }
+}
+
+/** The manager wired to the real nft, optionally inside a network namespace. */
+export function linuxNftAclManager(
+  o: {
+    netns?: string;
+    prefix?: string[];
+    logger?: Logger;
+    onPolicyFailure?: (f: PolicyFailure) => void;
+  } = {},
+): NftAclManager {
+  return new NftAclManager({
+    runner: new ProcessNftRunner({ netns: o.netns, prefix: o.prefix }),
+    logger: o.logger,
+    onPolicyFailure: o.onPolicyFailure,
+  });
+}
