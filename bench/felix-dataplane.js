@@ -5,6 +5,9 @@
 //   - 10,000 routes through the route table, over netlink and over its `ip -batch`
 //     fallback, vs one raw `ip -batch` of the same routes, in the same run
 //     (TORTIE_BENCH_ONLY=routes runs only these rows)
+//   - the native nftables dataplane: one pod added at 1,500 and 10,000 pods, and 1,000
+//     endpoints x 100 policies programmed, each vs a raw `nft -f` of the same script
+//     (TORTIE_BENCH_ONLY=nftables runs only these rows)
 // (1,000 endpoints x 100 policies vs raw iptables-restore: bench/felix-iptables.js)
 // Prints one JSON line per figure. Usage: node bench/felix-dataplane.js [policies]
 'use strict';
@@ -166,13 +169,142 @@ async function podAdd(tb, backend) {
   });
 }
 
+/** The native nftables dataplane with a runner that records each transaction's script. */
+function nftAgentIn(ns) {
+  const runner = new felix.NftSession({ netns: ns.name });
+  const scripts = [];
+  let nftMs = 0;
+  const acl = new felix.NftAclManager({
+    runner: {
+      run: async (script) => {
+        const text = typeof script === 'string' ? script : [...script].join('');
+        scripts.push(text);
+        const t0 = process.hrtime.bigint();
+        await runner.run(text);
+        nftMs += ms(t0);
+      },
+      check: (s) => runner.check(s),
+    },
+  });
+  const net = new felix.NetManager(new felix.ProcessRunner(ns.name));
+  const graph = new felix.CalcGraph({
+    nodeName: 'n1',
+    sink: { send: (u) => (acl.send(u), net.send(u)) },
+  });
+  return { acl, net, graph, scripts, nftMs: () => nftMs, close: () => runner.close() };
+}
+
+const nftRaw = (ns, text) => ns.exec(['nft', '-f', '-'], { input: text });
+
+/** One pod added on a node with N pods, native nftables: total and the nft transaction alone. */
+async function podAddNft(tb, N) {
+  const big = await tb.netns(`fnft${N}`);
+  const b = nftAgentIn(big);
+  // 10,000 bridges take minutes to create on a loaded machine
+  await big.exec(['ip', '-batch', '-'], {
+    input:
+      Array.from(
+        { length: N + 1 },
+        (_, i) => `link add ${iface(i)} type bridge\nlink set ${iface(i)} up`,
+      ).join('\n') + '\n',
+    timeoutMs: 900_000,
+  });
+  b.graph.onUpdates(world(N, POLICIES).map((resource) => ({ type: 'set', resource })));
+  b.graph.onStatus('in-sync');
+  await Promise.all([b.net.apply(), b.acl.apply()]);
+  const samples = [];
+  const nftOnly = [];
+  const r = wep(N);
+  const del = {
+    type: 'deleted',
+    resource: r,
+    key: { kind: r.kind, name: r.metadata.name, namespace: r.metadata.namespace },
+  };
+  for (let k = 0; k < 7; k++) {
+    const t0 = process.hrtime.bigint();
+    const n0 = b.nftMs();
+    b.graph.onUpdates([{ type: 'set', resource: wep(N) }]);
+    await Promise.all([b.net.apply(), b.acl.apply()]);
+    samples.push(ms(t0));
+    nftOnly.push(b.nftMs() - n0);
+    b.graph.onUpdates([del]);
+    await Promise.all([b.net.apply(), b.acl.apply()]);
+  }
+  // the reference: the same add and removal scripts replayed raw with nft -f
+  const addition = b.scripts.at(-2);
+  const removal = b.scripts.at(-1);
+  const floor = [];
+  for (let k = 0; k < 7; k++) {
+    const t0 = process.hrtime.bigint();
+    await nftRaw(big, addition);
+    floor.push(ms(t0));
+    await nftRaw(big, removal);
+  }
+  for (const xs of [samples, nftOnly, floor]) xs.sort((x, y) => x - y);
+  line({
+    figure: `one pod added on a node with ${N} pods (routes + rules ready), nftables`,
+    p50_ms: +samples[3].toFixed(1),
+    max_ms: +samples[6].toFixed(1),
+    nft_transaction_p50_ms: +nftOnly[3].toFixed(1),
+    script_lines: addition.trim().split('\n').length,
+    reference_raw_nft_f_of_the_same_script_ms: +floor[3].toFixed(1),
+    ratio: +(nftOnly[3] / floor[3]).toFixed(2),
+    target_ms: '< 10 (dataplane)',
+  });
+  b.close();
+}
+
+/** 1,000 endpoints x 100 policies programmed from nothing vs a raw nft -f of the same ruleset. */
+async function policyNft(tb, endpoints = 1000, policies = 100) {
+  const ns = await tb.netns('fnftpol');
+  const ref = await tb.netns('fnftref');
+  const resources = world(endpoints, policies);
+  const ours = [];
+  const nftPart = [];
+  const raw = [];
+  let script = '';
+  // three rounds, each from an empty ruleset, ours and the reference alternating
+  for (let k = 0; k < 3; k++) {
+    await ns.exec(['nft', 'flush', 'ruleset']);
+    await ref.exec(['nft', 'flush', 'ruleset']);
+    const b = nftAgentIn(ns);
+    b.graph.onUpdates(resources.map((resource) => ({ type: 'set', resource })));
+    b.graph.onStatus('in-sync');
+    const t0 = process.hrtime.bigint();
+    await b.acl.apply();
+    ours.push(ms(t0));
+    nftPart.push(b.nftMs());
+    b.close();
+    script = b.scripts.at(-1);
+    const t1 = process.hrtime.bigint();
+    await nftRaw(ref, script);
+    raw.push(ms(t1));
+  }
+  for (const xs of [ours, nftPart, raw]) xs.sort((x, y) => x - y);
+  line({
+    figure: `policy programming, ${endpoints} endpoints x ${policies} policies, nftables`,
+    tortie_ms: +ours[1].toFixed(1),
+    of_which_nft_ms: +nftPart[1].toFixed(1),
+    reference_raw_nft_f_ms: +raw[1].toFixed(1),
+    ratio: +(ours[1] / raw[1]).toFixed(2),
+    script_lines: script.trim().split('\n').length,
+    target: '<= 1.0',
+  });
+}
+
 async function main() {
   const tb = new Testbed();
+  const only = process.env.TORTIE_BENCH_ONLY;
   try {
+    // the native nftables dataplane (TORTIE_BENCH_ONLY=nftables: only these rows)
+    if (only === undefined || only === 'nftables') {
+      await policyNft(tb);
+      for (const n of [1500, 10000]) await podAddNft(tb, n);
+    }
+    if (only === 'nftables') return;
     // one more pod on a node with 1,500: calc + routes + rules ready
     // TORTIE_BENCH_ONLY=routes: only the routes rows
-    if (process.env.TORTIE_BENCH_ONLY !== 'routes')
-      for (const backend of ['legacy', 'nft']) await podAdd(tb, backend);
+    if (only !== 'routes') for (const backend of ['legacy', 'nft']) await podAdd(tb, backend);
 
     // 10,000 routes: the route table over netlink (the agent's path when the addon
     // loads), over `ip -batch` (its fallback), and one raw `ip -batch` of the same

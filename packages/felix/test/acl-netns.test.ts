@@ -311,7 +311,10 @@ for (const backend of ['legacy', 'nft', 'nftables'] as const) {
         updates().forEach((u) => acl.send(u));
         await acl.apply();
       }, 60000);
-      afterAll(() => tb.cleanup(), 30000);
+      afterAll(async () => {
+        if ('close' in acl) acl.close();
+        await tb.cleanup();
+      }, 30000);
 
       test('TCP, UDP and ping between the pods match the policy matrix', async () => {
         expect(await run(MATRIX)).toEqual([]);
@@ -618,12 +621,14 @@ for (const backend of ['legacy', 'nft', 'nftables'] as const) {
         };
         expect(await roundTrip()).toBe('ok');
         // a new agent instance on the same namespace: reads the tables, writes only what differs
+        if ('close' in acl) acl.close();
         acl = aclManager(backend, node.name);
         updates().forEach((u) => acl.send(u));
         await acl.apply();
         if (iptables) expect(acl.status().chainsWritten).toBe(0);
         expect(await roundTrip()).toBe('ok');
         // and another that no longer admits a: new connections are refused, the old one lives on
+        if ('close' in acl) acl.close();
         acl = aclManager(backend, node.name);
         updates(false).forEach((u) => acl.send(u));
         await acl.apply();

@@ -10,6 +10,7 @@ export { renderNftRule, type RenderedNftRule } from './rule-render';
 export { nftScript, type NftChanges } from './script';
 export {
   ProcessNftRunner,
+  NftSession,
   nftProblem,
   parseNftVersion,
   MIN_NFT_VERSION,

@@ -24,6 +24,7 @@ import { memberFamily, normalizeMember } from '../acl/ipsets';
 import { allocateMarks, type MarkBits } from '../acl/marks';
 import type { Family } from '../acl/names';
 import {
+  endpointChainName,
   nftEndpointChain,
   nftFailClosed,
   nftRulesChain,
@@ -35,7 +36,7 @@ import {
   type NftChain,
 } from './chains';
 import { internalSetName, MAPS, nftSetName, TABLE_REF } from './names';
-import { ProcessNftRunner, type NftRunner } from './runner';
+import { NftSession, type NftRunner } from './runner';
 import { isEmpty, nftScript, type MapChange, type NftChanges } from './script';
 
 interface Rules {
@@ -51,17 +52,33 @@ interface SetState {
 
 const INTERNAL = '\u0000';
 
-/** nft's declaration of a calculation-graph set type in one family. */
-function setDecl(type: IpSetType, f: Family): { decl: string; interval: boolean } {
+/**
+ * nft's declaration of a set in one family. Address sets of host addresses only (pods:
+ * /32, /128) are plain hash sets, where a member is added and deleted on its own; sets
+ * with networks need `flags interval` (which merges overlaps, so a delete rewrites them).
+ */
+function setDecl(
+  type: IpSetType,
+  f: Family,
+  interval: boolean,
+): { decl: string; interval: boolean } {
   const addr = f === 4 ? 'ipv4_addr' : 'ipv6_addr';
   if (type === 'hash:ip,port')
     return { decl: `type ${addr} . inet_proto . inet_service;`, interval: false };
+  if (!interval) return { decl: `type ${addr};`, interval: false };
   return { decl: `type ${addr}; flags interval; auto-merge;`, interval: true };
 }
 
-/** "10.0.0.1,tcp:80" -> "10.0.0.1 . tcp . 80"; nets as they are. */
+/** A host address (no prefix, /32, /128) as a plain element; undefined for a network. */
+function hostAddress(m: string): string | undefined {
+  const [a, len] = m.split('/');
+  if (len === undefined || len === (a.includes(':') ? '128' : '32')) return a;
+  return undefined;
+}
+
+/** "10.0.0.1,tcp:80" -> "10.0.0.1 . tcp . 80"; nets as they are, host addresses bare. */
 function element(m: string, type: IpSetType): string {
-  if (type !== 'hash:ip,port') return m;
+  if (type !== 'hash:ip,port') return hostAddress(m) ?? m;
   const [ip, pp] = m.split(',');
   const [proto, port] = pp.split(':');
   return `${ip} . ${proto} . ${port}`;
@@ -168,8 +185,14 @@ export class NftAclManager implements DataplaneManager {
           for (const m of list)
             for (const n of normalizeMember(m, type)) {
               const name = nftSetName(u.id, memberFamily(n));
-              const s = this.sets.get(name)!;
-              if (add) s.members.add(element(n, type));
+              let s = this.sets.get(name)!;
+              const el = element(n, type);
+              if (add && el.includes('/') && !s.interval && type === 'hash:net') {
+                // a network in a set of addresses: the set becomes an interval set
+                s = { ...setDecl(type, memberFamily(n), true), members: s.members };
+                this.sets.set(name, s);
+              }
+              if (add) s.members.add(el);
               else s.members.delete(element(n, type));
               this.dirtySets.add(name);
             }
@@ -263,7 +286,8 @@ export class NftAclManager implements DataplaneManager {
       for (const n of normalizeMember(m, type)) per[memberFamily(n)].add(element(n, type));
     for (const f of [4, 6] as Family[]) {
       const name = nftSetName(id, f);
-      this.sets.set(name, { ...setDecl(type, f), members: per[f] });
+      const nets = [...per[f]].some((m) => m.includes('/'));
+      this.sets.set(name, { ...setDecl(type, f, nets), members: per[f] });
       this.unwantedSets.delete(name);
       this.dirtySets.add(name);
     }
@@ -282,11 +306,15 @@ export class NftAclManager implements DataplaneManager {
     const key = `${INTERNAL}${name}`;
     this.setTypes.set(key, 'hash:net');
     const want = new Set(
-      members.filter((m) => memberFamily(m) === f).flatMap((m) => normalizeMember(m, 'hash:net')),
+      members
+        .filter((m) => memberFamily(m) === f)
+        .flatMap((m) => normalizeMember(m, 'hash:net'))
+        .map((m) => element(m, 'hash:net')),
     );
     const cur = this.sets.get(name);
     if (!cur || cur.members.size !== want.size || [...want].some((m) => !cur.members.has(m))) {
-      this.sets.set(name, { ...setDecl('hash:net', f), members: want });
+      // pools and externalNodesCIDRList are networks: always an interval set
+      this.sets.set(name, { ...setDecl('hash:net', f, true), members: want });
       this.dirtySets.add(name);
     }
     this.unwantedSets.delete(name);
@@ -347,14 +375,14 @@ export class NftAclManager implements DataplaneManager {
   }
 
   private useEndpointChain(sig: EndpointSig): string {
-    const chain = nftEndpointChain(sig, this.marks);
-    const e = this.endpointChains.get(chain.name);
+    const name = endpointChainName(sig, this.marks);
+    const e = this.endpointChains.get(name);
     if (e) e.count++;
     else {
-      this.endpointChains.set(chain.name, { chain, sig, count: 1 });
+      this.endpointChains.set(name, { chain: nftEndpointChain(sig, this.marks), sig, count: 1 });
       this.ref(sig, 1);
     }
-    return chain.name;
+    return name;
   }
 
   private releaseEndpointChain(name: string): void {
@@ -460,7 +488,7 @@ export class NftAclManager implements DataplaneManager {
         );
         const f = s.startsWith('s6-') || s.startsWith('t6-') ? 6 : 4;
         // named-port sets are only referred to as such; an unknown one is taken as a net set
-        this.sets.set(s, { ...setDecl('hash:net', f), members: new Set() });
+        this.sets.set(s, { ...setDecl('hash:net', f, true), members: new Set() });
         this.dirtySets.add(s);
       }
     for (const s of this.unwantedSets)
@@ -711,6 +739,11 @@ export class NftAclManager implements DataplaneManager {
     };
   }
 
+  /** Ends the long-lived nft process, if the runner has one. */
+  close(): void {
+    (this.opts.runner as { close?: () => void }).close?.();
+  }
+
   /** The desired chains (tests and the benchmark). */
   desiredChainList(): NftChain[] {
     return [...(this.applied?.chains.values() ?? [])];
@@ -727,7 +760,7 @@ export function linuxNftAclManager(
   } = {},
 ): NftAclManager {
   return new NftAclManager({
-    runner: new ProcessNftRunner({ netns: o.netns, prefix: o.prefix }),
+    runner: new NftSession({ netns: o.netns, prefix: o.prefix }),
     logger: o.logger,
     onPolicyFailure: o.onPolicyFailure,
   });
