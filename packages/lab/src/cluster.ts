@@ -24,6 +24,7 @@ import {
 } from '@tortie/testbed';
 
 import { CLUSTER_AS, TOR_ADDRESS, TOR_AS, nodeAddress } from './bgp-lab';
+import { execPlugin } from './cni-exec';
 import { daemonSetPlan } from './daemonset';
 import { endpointSliceFor } from './endpoints';
 import { labImage, NodeHost } from './node-host';
@@ -726,12 +727,14 @@ export class Cluster {
     return JSON.parse(out) as string[];
   }
 
-  /** The network config a runtime on this node hands tortie-cni. */
   /** A CNI command for a pod on `node`, as that node's runtime runs the plugin. */
   private cni(node: ClusterNode, env: Record<string, string>): Promise<Record<string, unknown>> {
-    return node.host ? node.host.cni(env, node.ns.name) : runCni(node.ns, this.cniConf(node), env);
+    return node.host
+      ? node.host.cni(env, node.ns.name)
+      : execPlugin(['ip', 'netns', 'exec', node.ns.name, ...CNI], this.cniConf(node), env);
   }
 
+  /** The network config a runtime on this node hands tortie-cni. */
   private cniConf(node: ClusterNode): string {
     return JSON.stringify({
       cniVersion: '1.0.0',
@@ -880,27 +883,6 @@ export class Cluster {
     for (let i = 0; i < this.nodes.length; i++) await this.stopAgent(i);
     await this.tb.cleanup();
   }
-}
-
-function runCni(
-  ns: Netns,
-  conf: string,
-  env: Record<string, string>,
-): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('ip', ['netns', 'exec', ns.name, ...CNI], {
-      env: { PATH: process.env.PATH, ...env },
-    });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.on('error', reject);
-    p.on('close', (code) => {
-      const parsed = out.trim() ? (JSON.parse(out) as Record<string, unknown>) : {};
-      if (code === 0) resolve(parsed);
-      else reject(new Error(`tortie-cni ${env.CNI_COMMAND} failed: ${out.trim()}`));
-    });
-    p.stdin.end(conf);
-  });
 }
 
 /** The tortie/node image (built when stale), unpacked once for every node's containers. */

@@ -5,10 +5,11 @@
 // kernel is. A kubelet's part is played here: init containers to completion first, then
 // the agent; pods are added by executing the installed plugin with the installed conflist.
 // (The lab's pods are the host's network namespaces, so /var/run/netns is the host's too.)
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { OciBundle, OciContainer, OciMount } from '@tortie/testbed';
+import { execPlugin } from './cni-exec';
 import type { ContainerRun, NodePodPlan } from './daemonset';
 
 /** hostPaths that are the kernel's, not the node's: the same on every lab node. */
@@ -161,25 +162,13 @@ export class NodeHost {
     const conf = { ...list.plugins[0], name: list.name, cniVersion: list.cniVersion };
     fs.mkdirSync('/run/tortie', { recursive: true });
     const script = 'mount --bind "$1" /run/tortie && exec ip netns exec "$2" "$3"';
-    return new Promise((resolve, reject) => {
-      const p = spawn(
-        'unshare',
-        [
-          ...['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh'],
-          ...[this.path('/var/run/tortie'), netnsName, path.join(binDir, 'tortie-cni')],
-        ],
-        { env: { PATH: process.env.PATH, CNI_PATH: binDir, ...env } },
-      );
-      let out = '';
-      let err = '';
-      p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-      p.on('error', reject);
-      p.on('close', (code) => {
-        if (code === 0) resolve(out.trim() ? (JSON.parse(out) as Record<string, unknown>) : {});
-        else reject(new Error(`tortie-cni ${env.CNI_COMMAND} failed: ${(out || err).trim()}`));
-      });
-      p.stdin.end(JSON.stringify(conf));
-    });
+    return execPlugin(
+      [
+        ...['unshare', '--mount', '--propagation', 'private', 'sh', '-c', script, 'sh'],
+        ...[this.path('/var/run/tortie'), netnsName, path.join(binDir, 'tortie-cni')],
+      ],
+      JSON.stringify(conf),
+      { CNI_PATH: binDir, ...env },
+    );
   }
 }
