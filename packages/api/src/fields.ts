@@ -29,24 +29,29 @@ export const ipWithOptionalPrefix = z.string().superRefine((s, ctx) => {
   }
 });
 
-/** An AS number: 1..4294967295, as a number or in asdot notation ("1.10" = 65546). */
-export const asNumber = z.union([z.number(), z.string()]).transform((v, ctx) => {
-  let n: number;
-  if (typeof v === 'number') n = v;
-  else if (/^\d+\.\d+$/.test(v)) {
-    const [hi, lo] = v.split('.').map(Number);
-    n = hi > 0xffff || lo > 0xffff ? NaN : hi * 65536 + lo;
-  } else if (/^\d+$/.test(v)) n = Number(v);
-  else n = NaN;
-  if (!Number.isInteger(n) || n < 1 || n > 0xffffffff) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `${JSON.stringify(v)} is not a valid AS number (1-4294967295 or asdot "X.Y")`,
-    });
-    return z.NEVER;
-  }
-  return n;
-});
+/** An AS number from `min` to 4294967295, as a number or in asdot notation ("1.10" = 65546). */
+const asNumberFrom = (min: 0 | 1) =>
+  z.union([z.number(), z.string()]).transform((v, ctx) => {
+    let n: number;
+    if (typeof v === 'number') n = v;
+    else if (/^\d+\.\d+$/.test(v)) {
+      const [hi, lo] = v.split('.').map(Number);
+      n = hi > 0xffff || lo > 0xffff ? NaN : hi * 65536 + lo;
+    } else if (/^\d+$/.test(v)) n = Number(v);
+    else n = NaN;
+    if (!Number.isInteger(n) || n < min || n > 0xffffffff) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `${JSON.stringify(v)} is not a valid AS number (1-4294967295 or asdot "X.Y"${min === 0 ? ', or 0 for unset' : ''})`,
+      });
+      return z.NEVER;
+    }
+    return n;
+  });
+
+export const asNumber = asNumberFrom(1);
+/** A BGPPeer's asNumber, where 0 is Calico's "unset" (the field is omitempty). */
+export const peerAsNumber = asNumberFrom(0);
 
 export const selector = z.string().superRefine((s, ctx) => {
   try {

@@ -6,6 +6,7 @@ import {
   annotations,
   anyCase,
   asNumber,
+  peerAsNumber,
   community,
   communityProblem,
   DNS_NAME,
@@ -570,14 +571,15 @@ const bgpPeerSpec = z
     nodeSelector: selector.max(1024).optional(),
     peerIP: z.string().max(64).optional(),
     peerSelector: selector.max(1024).optional(),
-    asNumber: asNumber.optional(),
+    // 0 is Calico's "unset" (omitempty): the cluster's AS, or the selected nodes'
+    asNumber: peerAsNumber.optional(),
     keepOriginalNextHop: z.boolean().optional(),
     sourceAddress: z.enum(['UseNodeIP', 'None']).optional(),
     maxRestartTime: duration.optional(),
     /** seconds between the KEEPALIVEs we send this peer (BIRD's `keepalive time`) */
     keepaliveTime: duration.optional(),
-    // 0 is off, as in Calico's confd; 255 stays refused (the speaker's GTSM takes 1-254)
-    ttlSecurity: z.number().int().min(0).max(254).optional(),
+    // hops, as BIRD's `multihop` under `ttl security on`; 0 is off, as in Calico's confd
+    ttlSecurity: z.number().int().min(0).max(255).optional(),
     /** Calico's static route to the peer through this gateway; stored, not acted on */
     reachableBy: ip.optional(),
     /** the next hop we send this peer: BGP's default (Auto), always ours, or the original */
@@ -601,7 +603,7 @@ const bgpPeerSpec = z
       ctx.addIssue({ code: 'custom', path: [path], message });
     // Calico's CEL rules on BGPPeerSpec (a BGPPeer with neither configures no session)
     if (s.peerIP && s.peerSelector) issue('peerIP', 'peerIP and peerSelector cannot both be set');
-    if (s.peerSelector && s.asNumber !== undefined)
+    if (s.peerSelector && s.asNumber)
       issue('asNumber', "must be empty when peerSelector is set (the selected nodes' AS is used)");
     if (s.node && s.nodeSelector) issue('nodeSelector', 'node and nodeSelector cannot both be set');
     if (s.keepOriginalNextHop && s.nextHopMode !== undefined)

@@ -243,7 +243,7 @@ metadata: {name: x}
     ).toEqual([
       'document 1 (IPPool Bad_Name): metadata.name: must be lowercase alphanumerics, "-" or ".", each "."-separated part starting and ending alphanumeric',
       'document 1 (IPPool Bad_Name): spec.cidr: "10.0.0.0/33" is not a valid CIDR',
-      'document 2 (BGPPeer p): spec.asNumber: 4294967296 is not a valid AS number (1-4294967295 or asdot "X.Y")',
+      'document 2 (BGPPeer p): spec.asNumber: 4294967296 is not a valid AS number (1-4294967295 or asdot "X.Y", or 0 for unset)',
       'document 3 (GlobalNetworkPolicy x/g): spec.selector: selector "app == " at column 8: expected a quoted value, found the end',
       'document 3 (GlobalNetworkPolicy x/g): spec.ingress[0].destination.ports: rules with numeric port or port range must set protocol to TCP or UDP or SCTP',
       'document 3 (GlobalNetworkPolicy x/g): spec.ingress[1].action: Invalid option: expected one of "Allow"|"Deny"|"Pass"|"Log"',

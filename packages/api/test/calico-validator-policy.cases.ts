@@ -1373,6 +1373,39 @@ export const ROWS: Row[] = [
     peer({ peerIP: '10.0.0.1', ttlSecurity: 0 }),
     true,
   ],
+  // TTLSecurity is a *uint8: every hop count up to 255 (BIRD's multihop 255: any TTL)
+  [
+    'derived: BGPPeer ttlSecurity 255',
+    'BGPPeer',
+    peer({ peerIP: '10.0.0.1', ttlSecurity: 255 }),
+    true,
+  ],
+  [
+    'derived: BGPPeer ttlSecurity 256',
+    'BGPPeer',
+    peer({ peerIP: '10.0.0.1', ttlSecurity: 256 }),
+    false,
+  ],
+  // ASNumber is omitempty: 0 is unset, so the CEL rule "asNumber must be empty when
+  // peerSelector is set" (self.asNumber == 0) lets it pass
+  [
+    'derived: BGPPeer peerSelector with asNumber 0',
+    'BGPPeer',
+    peer({ peerSelector: 'has(rr)', asNumber: 0 }),
+    true,
+  ],
+  [
+    'derived: BGPPeer peerSelector with asNumber 1',
+    'BGPPeer',
+    peer({ peerSelector: 'has(rr)', asNumber: 1 }),
+    false,
+  ],
+  [
+    'derived: BGPPeer peerIP with asNumber 0',
+    'BGPPeer',
+    peer({ peerIP: '10.0.0.1', asNumber: 0 }),
+    true,
+  ],
   ['derived: BGPPeer peerIP [IPv4]:port', 'BGPPeer', peer({ peerIP: '[192.168.0.1]:179' }), true],
   ['derived: BGPPeer peerIP port 0179', 'BGPPeer', peer({ peerIP: '192.168.0.1:0179' }), true],
   // the CRDs' MaxLength=1024 on selectors

@@ -127,8 +127,8 @@ export const peerConfigSchema = z
       .optional(),
     /** TTL of the packets we send (eBGP multihop), 1..255; default: the system's. */
     ttl: z.number().int().min(1).max(255).optional(),
-    /** GTSM (RFC 5082): send with TTL 255 and accept only TTL >= 256 - hops. */
-    ttlSecurity: z.number().int().min(1).max(254).optional(),
+    /** GTSM (RFC 5082): send with TTL 255 and accept only TTL >= 256 - hops (255: any). */
+    ttlSecurity: z.number().int().min(1).max(255).optional(),
     /** TCP-MD5 signature key (RFC 2385), as BIRD's and FRR's "password"; Linux takes 80 bytes. */
     password: z
       .string()

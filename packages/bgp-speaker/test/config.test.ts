@@ -53,3 +53,16 @@ test('every problem is reported with its field path', () => {
     'peers.0.ttlSecurity: ttl and ttlSecurity cannot both be set (ttlSecurity always sends TTL 255)',
   ]);
 });
+
+test("ttlSecurity takes 1-255 hops, as BIRD's multihop under ttl security (255: any TTL)", () => {
+  const at = (ttlSecurity: number) =>
+    problems({
+      asn: 1,
+      routerId: '1.1.1.1',
+      peers: [{ address: '10.0.0.2', asn: 2, ttlSecurity }],
+    });
+  expect(at(1)).toEqual([]);
+  expect(at(255)).toEqual([]);
+  expect(at(0)).toEqual(['peers.0.ttlSecurity: Too small: expected number to be >=1']);
+  expect(at(256)).toEqual(['peers.0.ttlSecurity: Too big: expected number to be <=255']);
+});

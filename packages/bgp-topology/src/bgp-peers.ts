@@ -95,8 +95,8 @@ function ipPeer(c: PeerContext, p: Peer, scope: string): BgpPeer | undefined {
   const { address: text, port } = splitPeerIp(p.spec.peerIP!);
   const address = canonicalIp(text);
   if (!address || familyOf(address) !== c.family || address === c.myIp) return undefined;
-  // no asNumber: the cluster's (as confd matches such a peer to nodes)
-  const asNumber = p.spec.asNumber ?? c.settings.asNumber;
+  // no asNumber (or 0, Calico's unset): the cluster's, as confd matches such a peer to nodes
+  const asNumber = p.spec.asNumber || c.settings.asNumber;
   // no port: the listen port of the node at that address (the first by name), if any
   const node = port === undefined ? nodesAt(c, address, asNumber, undefined)[0] : undefined;
   const calicoNode = c.nodes.some((n) => n.ip === address || n.ipv6 === address);
@@ -142,7 +142,7 @@ function reversedTo(c: PeerContext, p: Peer): boolean {
   const { address: text, port } = splitPeerIp(s.peerIP);
   const address = canonicalIp(text);
   if (!address || familyOf(address) !== c.family) return false;
-  const asNumber = s.asNumber ?? c.settings.asNumber;
+  const asNumber = s.asNumber || c.settings.asNumber;
   return nodesAt(c, address, asNumber, port).some((n) => n.name === c.me.name);
 }
 

@@ -333,6 +333,18 @@ const cases: Case[] = [
     v4: ['10.0.0.8:179 as 64512 ttl=2'],
   },
   {
+    what: "asNumber 0 is Calico's unset: a peerIP in the cluster's AS, and the node's reverse",
+    me: 'n5',
+    rs: [
+      meshOff,
+      n5,
+      n8,
+      peer('ext', { peerIP: '192.0.2.1', asNumber: 0, ttlSecurity: 255 }),
+      peer('n8-to-n5', { node: 'n8', peerIP: '10.0.0.5', asNumber: 0 }),
+    ],
+    v4: ['10.0.0.8:179 as 64512', '192.0.2.1:179 as 64512 ttl=255'],
+  },
+  {
     what: 'a BGPPeer with neither peerIP nor peerSelector configures nothing',
     me: 'n5',
     rs: [meshOff, n5, n8, peer('empty', {})],
