@@ -41,9 +41,8 @@ import { AGENT_KINDS, Agent, SERVICE_KINDS, type DataplaneManager } from './agen
 import { BgpGlue } from './bgp/glue';
 import { envOverrides, resolveConfig, unknownFelixVars } from './config';
 import { CalcGraph } from './calc';
-import { linuxAclManager, type PolicyFailure } from './dataplane/acl';
-import { AclBackend } from './dataplane/acl-backend';
-import { linuxNftAclManager, nftProblem } from './dataplane/nft-acl';
+import { type PolicyFailure } from './dataplane/acl';
+import { linuxAclBackend } from './dataplane/acl-backend';
 import { ServiceManager } from './dataplane/services';
 import { NetManager } from './linux/net-manager';
 import { ProcessRunner } from './linux/runner';
@@ -170,13 +169,12 @@ async function main(): Promise<void> {
   const metrics = agentMetrics({ failClosed: () => acl.status().rejected });
   const onPolicyFailure = (f: PolicyFailure) =>
     metrics.policyFailures.inc({ kind: f.kind, policy: f.id, direction: f.direction });
-  // iptables or nftables, as FelixConfiguration nftablesMode says once in sync
-  const acl = new AclBackend({
-    iptables: () =>
-      linuxAclManager({ backend: backendOf[config.iptablesBackend], logger, onPolicyFailure }),
-    nftables: () => linuxNftAclManager({ logger, onPolicyFailure }),
-    nftProblem: () => nftProblem(),
+  // iptables or nftables, as FelixConfiguration nftablesMode says once in sync (Auto:
+  // as kube-proxy); what the other one left is removed
+  const acl = linuxAclBackend({
+    iptablesBackend: backendOf[config.iptablesBackend],
     logger,
+    onPolicyFailure,
   });
   const services = new ServiceManager({
     nodeName,

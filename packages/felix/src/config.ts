@@ -18,7 +18,7 @@ export interface AgentConfig {
   iptablesRefreshInterval: number;
   routeRefreshInterval: number;
   iptablesBackend: 'Legacy' | 'NFT' | 'Auto';
-  /** Enabled: the native nftables ACL dataplane (workload endpoints); else iptables */
+  /** Enabled: the native nftables ACL dataplane (workload endpoints); Auto: as kube-proxy (Calico's default) */
   nftablesMode: 'Enabled' | 'Disabled' | 'Auto';
   failsafeInboundHostPorts: HostPort[];
   failsafeOutboundHostPorts: HostPort[];
@@ -40,7 +40,7 @@ const DEFAULTS: AgentConfig = {
   iptablesRefreshInterval: 90_000,
   routeRefreshInterval: 90_000,
   iptablesBackend: 'Auto',
-  nftablesMode: 'Disabled',
+  nftablesMode: 'Auto',
   // Calico's defaults: SSH, DHCP, BGP, etcd, Typha, kube API
   failsafeInboundHostPorts: [
     { protocol: 'TCP', port: 22 },

@@ -1,27 +1,44 @@
 // Picks the ACL dataplane once the datastore is in sync, as FelixConfiguration's
-// nftablesMode says (Calico's field): Enabled -> the native nftables dataplane
-// (nft-acl), Disabled or Auto -> iptables (acl). Updates before in-sync are held (nothing
-// is written before it anyway) and replayed into the chosen one. Falls back to iptables,
-// logging why, when nft is missing or too old, or when a host endpoint exists (the
-// nftables dataplane programs workload endpoints only). A later change of nftablesMode
-// takes effect when the agent restarts (as Felix, which restarts itself for it).
+// nftablesMode says (Calico's field, default Auto; see nft-mode.ts): Enabled -> the native
+// nftables dataplane (nft-acl), Disabled -> iptables (acl), Auto -> whichever kube-proxy
+// uses. Updates before in-sync are held (nothing is written before it anyway) and replayed
+// into the chosen one. Falls back to iptables, logging why, when nft is missing or too old,
+// or when a host endpoint exists (the nftables dataplane programs workload endpoints only).
+// After the chosen dataplane's first write, and at each resync, what the other one left is
+// removed (mode-cleanup.ts), as Felix does. A later change of nftablesMode (or, in Auto, of
+// kube-proxy's mode) takes effect when the agent restarts (Felix restarts itself for it).
 import winston, { type Logger } from 'winston';
 import type { DataplaneManager } from '../agent';
 import type { DataplaneUpdate } from '../types';
 import type { AclStats } from './acl/acl-manager';
 import type { NftAclStats } from './nft-acl';
+import { linuxAclManager, type PolicyFailure } from './acl/acl-manager';
+import { linuxNftAclManager, nftProblem } from './nft-acl';
+import { removeIptablesState, removeNftAclState, type Removed } from './mode-cleanup';
+import {
+  decideNftables,
+  detectKubeProxyNftables,
+  needsKubeProxy,
+  type KubeProxyMode,
+  type NftablesMode,
+} from './nft-mode';
+
+export type { NftablesMode } from './nft-mode';
 
 export interface AclLike extends DataplaneManager {
   status(): AclStats | NftAclStats;
 }
-
-export type NftablesMode = 'Enabled' | 'Disabled' | 'Auto';
 
 export interface AclBackendOptions {
   iptables: () => AclLike;
   nftables: () => AclLike;
   /** why nft cannot be used here, or undefined */
   nftProblem: () => Promise<string | undefined>;
+  /** Auto: kube-proxy's mode (nftables when its table has chains) */
+  kubeProxyNftables?: () => Promise<KubeProxyMode>;
+  /** removes what the dataplane not chosen left behind (Felix's cleanup on a switch) */
+  removeIptables?: () => Promise<Removed>;
+  removeNftables?: () => Promise<Removed>;
   /** overrides FelixConfiguration (FELIX_NFTABLESMODE) */
   mode?: NftablesMode;
   logger?: Logger;
@@ -36,6 +53,11 @@ export class AclBackend implements DataplaneManager {
   private readonly log: Logger;
   /** Why nftables was asked for but not used. */
   fallbackReason?: string;
+  /** Why the chosen dataplane was chosen (also logged). */
+  reason?: string;
+  /** The other dataplane's leftovers are gone (false: try again at the next apply). */
+  private cleaned = false;
+  private kubeProxy?: KubeProxyMode;
 
   constructor(private readonly opts: AclBackendOptions) {
     this.log = opts.logger ?? winston.createLogger({ silent: true });
@@ -65,41 +87,99 @@ export class AclBackend implements DataplaneManager {
   }
 
   private async choose(): Promise<AclLike> {
-    const mode = this.opts.mode ?? this.mode ?? 'Disabled';
-    let nft = mode === 'Enabled';
-    if (nft) {
-      const hep = this.held.find((u) => u.type === 'host-endpoint-update');
-      const problem =
-        hep?.type === 'host-endpoint-update'
-          ? `host endpoint ${hep.endpoint.id} exists and the nftables dataplane does not program host endpoints yet`
-          : await this.opts.nftProblem();
-      if (problem) {
-        this.fallbackReason = problem;
-        this.log.error('nftablesMode Enabled, but using iptables', {
-          component: 'acl',
-          reason: problem,
-        });
-        nft = false;
-      }
+    const mode = this.opts.mode ?? this.mode ?? 'Auto';
+    const hep = this.held.find((u) => u.type === 'host-endpoint-update');
+    let kubeProxy: KubeProxyMode | Error | undefined;
+    if (needsKubeProxy(mode))
+      kubeProxy = await (this.opts.kubeProxyNftables ?? notChecked)().then(
+        (k) => (this.kubeProxy = k),
+        (e: Error) => e,
+      );
+    const wantsNft =
+      mode === 'Enabled' ||
+      (mode === 'Auto' && !(kubeProxy instanceof Error) && kubeProxy?.nftables === true);
+    const d = decideNftables(mode, {
+      kubeProxy,
+      hostEndpoint: hep?.type === 'host-endpoint-update' ? hep.endpoint.id : undefined,
+      nftProblem: wantsNft && !hep ? await this.opts.nftProblem() : undefined,
+    });
+    this.reason = d.reason;
+    if (d.fallback) {
+      this.fallbackReason = d.fallback;
+      this.log.error('nftables wanted, but using iptables', {
+        component: 'acl',
+        nftablesMode: mode,
+        reason: d.reason,
+      });
     }
     this.log.info('ACL dataplane chosen', {
       component: 'acl',
-      dataplane: nft ? 'nftables' : 'iptables',
+      dataplane: d.nftables ? 'nftables' : 'iptables',
+      nftablesMode: mode,
+      reason: d.reason,
     });
-    const m = nft ? this.opts.nftables() : this.opts.iptables();
+    this.nft = d.nftables;
+    const m = d.nftables ? this.opts.nftables() : this.opts.iptables();
     for (const u of this.held) m.send(u);
     this.held = [];
     return m;
+  }
+
+  /** The chosen dataplane is nftables (undefined: not chosen yet). */
+  nft?: boolean;
+
+  /** Removes the other dataplane's leftovers; a failure is logged and retried later. */
+  private async removeOther(): Promise<void> {
+    const remove = this.nft ? this.opts.removeIptables : this.opts.removeNftables;
+    if (!remove) return;
+    const other = this.nft ? 'iptables' : 'nftables';
+    try {
+      const removed = await remove();
+      this.cleaned = true;
+      if (removed.length)
+        this.log.info(`removed what the ${other} ACL dataplane left`, {
+          component: 'acl',
+          removed,
+        });
+    } catch (e) {
+      this.log.error(`cannot remove what the ${other} ACL dataplane left; retrying`, {
+        component: 'acl',
+        error: (e as Error).message,
+      });
+    }
   }
 
   async apply(): Promise<void> {
     if (!this.inSync) return;
     this.chosen ??= await this.choose();
     await this.chosen.apply();
+    // after the first write: no moment without the new dataplane's policy
+    if (!this.cleaned) await this.removeOther();
   }
 
   async resync(): Promise<void> {
-    if (this.chosen) await this.chosen.resync();
+    if (!this.chosen) return;
+    await this.chosen.resync();
+    await this.removeOther();
+    await this.checkKubeProxy();
+  }
+
+  /** Auto: kube-proxy changing mode means the other dataplane, from the next start. */
+  private async checkKubeProxy(): Promise<void> {
+    const mode = this.opts.mode ?? this.mode;
+    if (!this.kubeProxy || mode !== 'Auto' || !this.opts.kubeProxyNftables) return;
+    const now = await this.opts.kubeProxyNftables().catch(() => undefined);
+    if (now && now.nftables !== this.kubeProxy.nftables)
+      this.log.warn(
+        'kube-proxy changed its mode: restart the agent to follow it (nftablesMode Auto)',
+        { component: 'acl', was: this.kubeProxy.detail, now: now.detail },
+      );
+  }
+
+  /** Ends the chosen dataplane's long-lived helper process (nft -i), if it has one. */
+  close(): void {
+    const c = this.chosen as (AclLike & { close?: () => void }) | undefined;
+    c?.close?.();
   }
 
   status(): AclStats | NftAclStats {
@@ -114,4 +194,41 @@ export class AclBackend implements DataplaneManager {
       }
     );
   }
+}
+
+const notChecked = () => Promise.reject(new Error('no kube-proxy check configured'));
+
+/**
+ * The node agent's ACL dataplane on this host (or in a namespace): iptables or nftables by
+ * nftablesMode, nft's version checked, kube-proxy's mode read for Auto, and the other
+ * dataplane's leftovers removed.
+ */
+export function linuxAclBackend(
+  o: {
+    netns?: string;
+    prefix?: string[];
+    iptablesBackend?: 'legacy' | 'nft';
+    mode?: NftablesMode;
+    logger?: Logger;
+    onPolicyFailure?: (f: PolicyFailure) => void;
+  } = {},
+): AclBackend {
+  const where = { netns: o.netns, prefix: o.prefix };
+  return new AclBackend({
+    iptables: () =>
+      linuxAclManager({
+        ...where,
+        backend: o.iptablesBackend,
+        logger: o.logger,
+        onPolicyFailure: o.onPolicyFailure,
+      }),
+    nftables: () =>
+      linuxNftAclManager({ ...where, logger: o.logger, onPolicyFailure: o.onPolicyFailure }),
+    nftProblem: () => nftProblem(where),
+    kubeProxyNftables: () => detectKubeProxyNftables(where),
+    removeIptables: () => removeIptablesState(where),
+    removeNftables: () => removeNftAclState(where),
+    mode: o.mode,
+    logger: o.logger,
+  });
 }
