@@ -78,31 +78,43 @@ test('kube-proxy chains: counted; no table is not an error; other failures are',
   ).toThrow('nft list table ip6 kube-proxy failed: Operation not permitted');
 });
 
-test('detection: ip first, then ip6; a table without chains is not nftables mode', async () => {
+test('detection: one nft list tables; then ip first, then ip6; a table without chains is not nftables mode', async () => {
   const calls: string[] = [];
   const exec =
     (answers: Record<string, ReturnType<typeof ok> | typeof NO_TABLE>) =>
     async (argv: string[]) => {
       calls.push(argv.join(' '));
-      return answers[argv[argv.length - 2]];
+      return answers[argv[argv.length - 1] === 'tables' ? 'tables' : argv[argv.length - 2]];
     };
+  const tables = (...t: string[]) => ok(t.map((x) => `table ${x}\n`).join(''));
   expect(
-    await detectKubeProxyNftables({ netns: 'n1' }, exec({ ip: NO_TABLE, ip6: NO_TABLE })),
+    await detectKubeProxyNftables({ netns: 'n1' }, exec({ tables: tables('inet tortie') })),
   ).toEqual({ nftables: false, detail: 'no ip or ip6 kube-proxy table' });
-  expect(calls).toEqual([
-    'ip netns exec n1 nft list table ip kube-proxy',
-    'ip netns exec n1 nft list table ip6 kube-proxy',
-  ]);
+  expect(calls).toEqual(['ip netns exec n1 nft list tables']);
   expect(
     await detectKubeProxyNftables(
       {},
-      exec({ ip: ok('table ip kube-proxy {\n}\n'), ip6: ok('\tchain services {\n\t}\n') }),
+      exec({
+        tables: tables('ip kube-proxy', 'ip6 kube-proxy'),
+        ip: ok('table ip kube-proxy {\n}\n'),
+        ip6: ok('\tchain services {\n\t}\n'),
+      }),
     ),
   ).toEqual({ nftables: true, detail: 'table ip6 kube-proxy has 1 chains' });
   expect(
     await detectKubeProxyNftables(
       {},
-      exec({ ip: ok('table ip kube-proxy {\n}\n'), ip6: NO_TABLE }),
+      exec({ tables: tables('ip kube-proxy'), ip: ok('table ip kube-proxy {\n}\n') }),
     ),
   ).toEqual({ nftables: false, detail: 'table ip kube-proxy has no chains' });
+  // gone between the two commands: as no table
+  expect(
+    await detectKubeProxyNftables({}, exec({ tables: tables('ip kube-proxy'), ip: NO_TABLE })),
+  ).toEqual({ nftables: false, detail: 'no ip or ip6 kube-proxy table' });
+  await expect(
+    detectKubeProxyNftables(
+      {},
+      exec({ tables: { code: 1, stdout: '', stderr: 'Error: Operation not permitted' } }),
+    ),
+  ).rejects.toThrow('nft list tables failed (exit 1): Error: Operation not permitted');
 });

@@ -74,16 +74,22 @@ export function kubeProxyChains(r: ToolResult, family: 'ip' | 'ip6'): number | u
 
 /**
  * Felix's KubeProxyNftablesEnabledFn: kube-proxy is in nftables mode when its
- * `ip kube-proxy` (else `ip6 kube-proxy`) table has chains. Rejects when nft fails
- * otherwise than with "no such table".
+ * `ip kube-proxy` (else `ip6 kube-proxy`) table has chains. One `nft list tables` first,
+ * so a host without the tables costs one process. Rejects when nft fails otherwise than
+ * with "no such table".
  */
 export async function detectKubeProxyNftables(
   opts: { netns?: string; prefix?: string[] } = {},
   exec: Exec = runCommand,
 ): Promise<KubeProxyMode> {
   const prefix = argvPrefix(opts);
+  const tables = await exec([...prefix, 'nft', 'list', 'tables']);
+  if (tables.code !== 0)
+    throw new Error(`nft list tables failed (exit ${tables.code}): ${lastLines(tables.stderr)}`);
+  const present = new Set(tables.stdout.split('\n').map((l) => l.trim()));
   const seen: string[] = [];
   for (const family of ['ip', 'ip6'] as const) {
+    if (!present.has(`table ${family} kube-proxy`)) continue;
     const r = await exec([...prefix, 'nft', 'list', 'table', family, 'kube-proxy']);
     const n = kubeProxyChains(r, family);
     if (n === undefined) continue;
