@@ -135,7 +135,9 @@ function qemuArgs(o: {
   ];
   return [
     ...['-nodefaults', '-no-user-config', '-no-reboot', '-nic', 'none', '-display', 'none'],
-    ...['-machine', 'q35', '-accel', 'tcg', '-cpu', 'max'],
+    // thread=multi: one host thread per vCPU (QEMU 7.2's default for x86 on x86, said
+    // so that a QEMU defaulting to one thread for all vCPUs cannot undo -smp silently)
+    ...['-machine', 'q35', '-accel', 'tcg,thread=multi', '-cpu', 'max'],
     ...['-smp', String(o.cpus), '-m', String(o.memoryMb)],
     ...['-kernel', o.image, '-initrd', o.initrd],
     // quiet: only errors on the console; panic=-1: a dying init resets, and QEMU exits;
