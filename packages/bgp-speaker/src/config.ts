@@ -120,6 +120,8 @@ export const peerConfigSchema = z
     maxPrefixes: z.number().int().min(1).optional(),
     routeReflectorClient: z.boolean().default(false),
     nextHopSelf: z.boolean().default(false),
+    /** Pass on the next hop a route came with, eBGP too (BIRD's `next hop keep`). */
+    nextHopKeep: z.boolean().default(false),
     /** IPv4 subnet shared with an eBGP peer: next hops inside it are passed on (third party). */
     sharedSubnet: z
       .string()

@@ -303,6 +303,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       ibgp: cfg.asn === localAsn,
       rrClient: cfg.routeReflectorClient,
       nextHopSelf: cfg.nextHopSelf,
+      nextHopKeep: cfg.nextHopKeep,
       sharedSubnet: cfg.sharedSubnet,
       allowOwnAs: cfg.allowOwnAs,
       importFilter: cfg.importFilter,

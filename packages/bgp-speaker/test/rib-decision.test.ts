@@ -247,6 +247,18 @@ describe('export policy', () => {
     expect(exportAttributes(path(e1, { localPref: 250 }), i2, local, false)!.localPref).toBe(250);
   });
 
+  test('eBGP with next hop keep: the original next hop, ours only for what we originate', () => {
+    const p = path(e1, { nextHop: '198.51.100.1' });
+    expect(exportAttributes(p, e3, local, false)!.nextHop).toBe('192.0.2.254');
+    expect(exportAttributes(p, { ...e3, nextHopKeep: true }, local, false)!.nextHop).toBe(
+      '198.51.100.1',
+    );
+    const own = path(undefined, { asPath: [], nextHop: undefined });
+    expect(exportAttributes(own, { ...e3, nextHopKeep: true }, local, false)!.nextHop).toBe(
+      '192.0.2.254',
+    );
+  });
+
   test('an IPv6 route to an eBGP peer uses our IPv6 next hop; none in that family: not sent', () => {
     const p = path(undefined, { asPath: [], nextHop: '2001:db8::1' });
     expect(exportAttributes(p, e3, local, true)!.nextHop).toBe('2001:db8::fe');

@@ -39,6 +39,8 @@ export function peerConfig(p: BgpPeer, me: BgpConfig): PeerConfigInput {
     // eBGP peers (ToR) get our address as next hop, or another node's when it shares
     // the ToR's subnet (third party); iBGP mesh keeps the node's own
     nextHopSelf: p.nextHopSelf || (ebgp && !p.keepOriginalNextHop),
+    // BIRD's `next hop keep`: the original next hop, to eBGP peers too
+    ...(p.keepOriginalNextHop ? { nextHopKeep: true } : {}),
     ...(ebgp && me.localSubnet ? { sharedSubnet: me.localSubnet } : {}),
     ...(p.localAsNumber !== undefined ? { localAsn: p.localAsNumber } : {}),
     ttlSecurity: p.ttlSecurity,

@@ -196,6 +196,13 @@ test("nextHopMode reaches the speaker's nextHopSelf: Self on iBGP, Keep on eBGP,
   expect(p(64512, { nextHopSelf: true })).toBe(true);
   expect(p(65100)).toBe(true); // eBGP: ours
   expect(p(65100, { keepOriginalNextHop: true })).toBe(false);
+  const keep = (asNumber: number, extra: object = {}) =>
+    peerConfig(
+      { name: 'x', address: '192.0.2.1', port: 179, asNumber, restartTimeS: 120, ...extra },
+      me,
+    ).nextHopKeep;
+  expect(keep(65100, { keepOriginalNextHop: true })).toBe(true);
+  expect(keep(65100)).toBeUndefined();
 });
 
 test('localAsNumber reaches the speaker as localAsn and decides eBGP or iBGP', () => {

@@ -69,6 +69,7 @@ export function exportPolicyKey(to: PeerInfo): string {
     to.localAsn,
     !!to.rrClient,
     !!to.nextHopSelf,
+    !!to.nextHopKeep,
     to.localAddress.ipv4,
     to.localAddress.ipv6,
     to.sharedSubnet,
@@ -99,10 +100,13 @@ export function policyExport(
     if (!ourNextHop) return undefined; // no address of ours in this family to put as next hop
     const thirdParty =
       !v6 && from?.ibgp && a.nextHop && to.sharedSubnet && inIpv4Subnet(a.nextHop, to.sharedSubnet);
+    // `next hop keep`: the original next hop, wherever it is (locally originated: ours)
+    const keep = !!to.nextHopKeep && !!from && !!a.nextHop;
     return {
       origin: a.origin,
       asPath: prepend(to.localAsn, a.asPath),
-      nextHop: thirdParty ? a.nextHop : ourNextHop,
+      nextHop: keep || thirdParty ? a.nextHop : ourNextHop,
+      ...(keep && a.nextHopLinkLocal ? { nextHopLinkLocal: a.nextHopLinkLocal } : {}),
       // MED is not passed between ASes, except the one we set on our own routes
       med: from ? undefined : a.med,
       atomicAggregate: a.atomicAggregate,

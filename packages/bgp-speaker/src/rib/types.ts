@@ -20,6 +20,8 @@ export interface PeerInfo {
   rrClient?: boolean;
   /** Rewrite the next hop to ours also on iBGP. */
   nextHopSelf?: boolean;
+  /** Pass on the next hop a route came with, to eBGP peers too (BIRD's `next hop keep`). */
+  nextHopKeep?: boolean;
   /**
    * The IPv4 subnet we share with this (eBGP) peer: a next hop inside it is passed on
    * unchanged, RFC 4271 §5.1.3's "third party" next hop (BIRD does the same), so the peer
