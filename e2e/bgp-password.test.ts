@@ -5,7 +5,7 @@
 // session, and gets it back with the right one.
 import fs from 'node:fs';
 import path from 'node:path';
-import { Cluster } from '@tortie/lab';
+import { Cluster, LAB_BGP_SECRET } from '@tortie/lab';
 import { SLOW, describeIf, waitUntil } from '@tortie/testbed';
 
 const NEEDS = ['root', 'netns', 'etcd', 'bird', 'iptables', 'ipset', 'nft', 'tcpdump'] as const;
@@ -15,7 +15,7 @@ describeIf([...NEEDS], 'cluster: TCP-MD5 on the mesh and the ToR sessions', () =
   let c: Cluster;
   beforeAll(async () => {
     c = await Cluster.start({ nodes: 2, tor: true, bgpPassword: KEY });
-    await Promise.all([c.ready(0), c.ready(1)]);
+    await Promise.all([c.ready(0, 60_000 * SLOW), c.ready(1, 60_000 * SLOW)]);
   }, 90_000 * SLOW);
   afterAll(() => c?.stop());
 
@@ -49,7 +49,7 @@ describeIf([...NEEDS], 'cluster: TCP-MD5 on the mesh and the ToR sessions', () =
   test(
     'node2 given another key: its mesh session goes and stays down; back with the right key',
     async () => {
-      const meshKey = path.join(c.nodes[1].secretsDir, 'bgp', 'mesh');
+      const meshKey = path.join(c.nodes[1].secretsDir, LAB_BGP_SECRET, 'mesh');
       fs.writeFileSync(meshKey, 'not-the-key');
       // the agent reads its Secrets again every 10 s and re-creates the keyed sessions
       await waitUntil(

@@ -3,14 +3,16 @@
 // /etc/cni/net.d, then tortie-node in the node's network namespace with the manifest's
 // environment and mounts), and pods are added by executing the installed plugin with the
 // installed conflist. Pods reach each other across nodes over BGP, and a NetworkPolicy
-// holds and lifts, as in process mode.
+// holds and lifts, as in process mode. Every BGP session is keyed (--bgp-password): the
+// agents read the keys from the DaemonSet's secret volume, which the lab writes as a kubelet.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Cluster, type Pod } from '@tortie/lab';
+import { Cluster, LAB_BGP_SECRET, type Pod } from '@tortie/lab';
 import { SLOW, describeIf, waitUntil } from '@tortie/testbed';
 
 const NEEDS = ['root', 'netns', 'etcd', 'bird', 'iptables', 'ipset', 'nft', 'runc'] as const;
+const KEY = 'containers-md5-key';
 
 describeIf(
   [...NEEDS],
@@ -21,7 +23,13 @@ describeIf(
     let b: Pod;
     beforeAll(async () => {
       const lines: string[] = [];
-      c = await Cluster.start({ nodes: 2, tor: true, containers: true, say: (l) => lines.push(l) });
+      c = await Cluster.start({
+        nodes: 2,
+        tor: true,
+        containers: true,
+        bgpPassword: KEY,
+        say: (l) => lines.push(l),
+      });
       const started = Date.now();
       await Promise.all([c.ready(0, 60_000 * SLOW), c.ready(1, 60_000 * SLOW)]);
       process.stdout.write(`${lines.join('\n')}\nagents ready ${Date.now() - started} ms\n`);
@@ -46,6 +54,40 @@ describeIf(
         expect(fs.readlinkSync(`/proc/${pid}/ns/net`)).toBe(nodeNet);
       }
     });
+
+    test(
+      'BGP passwords from the DaemonSet’s secret volume: mesh and ToR sessions come up keyed',
+      async () => {
+        for (const n of c.nodes) {
+          const { pid } = JSON.parse(
+            spawnSync('runc', ['state', n.containerId!], { encoding: 'utf8' }).stdout,
+          ) as { pid: number };
+          // the Secret where the manifest mounts it, read at the agent's default path
+          const secret = `/proc/${pid}/root/etc/tortie/secrets/${LAB_BGP_SECRET}`;
+          expect(fs.readFileSync(`${secret}/mesh`, 'utf8')).toBe(KEY);
+          expect(fs.readFileSync(`/proc/${pid}/environ`, 'utf8')).not.toContain(
+            'TORTIE_SECRETS_DIR',
+          );
+        }
+        // BIRD has the key for each node: without it on our side its TCP drops our segments
+        await waitUntil(
+          'both nodes mesh and are Established with the ToR',
+          async () =>
+            (await c.sessionsSince(0)).has(c.nodes[1].ip) &&
+            (
+              await Promise.all(
+                c.nodes.map(
+                  async (n) =>
+                    (await c.tor!.protocol(n.name))?.info.startsWith('Established') ?? false,
+                ),
+              )
+            ).every(Boolean),
+          60_000 * SLOW,
+          500,
+        );
+      },
+      90_000 * SLOW,
+    );
 
     test('install-cni wrote the plugin and the conflist into the node’s own directories', () => {
       for (const n of c.nodes) {

@@ -25,7 +25,7 @@ interface Container {
   name: string;
   image: string;
   command: string[];
-  volumeMounts?: { name: string; mountPath: string }[];
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
   livenessProbe?: { httpGet: { host: string; path: string; port: number } };
   readinessProbe?: { httpGet: { host: string; path: string; port: number } };
 }
@@ -112,6 +112,7 @@ describeIf(['kubectl'], 'the manifests', () => {
       const agent = pod.containers.find((c) => c.name === 'tortie-node')!;
       expect(agent.volumeMounts!.map((m) => m.mountPath).sort()).toEqual(
         [
+          '/etc/tortie/secrets/bgp-passwords',
           '/lib/modules',
           '/run/xtables.lock',
           '/var/lib/tortie',
@@ -119,6 +120,18 @@ describeIf(['kubectl'], 'the manifests', () => {
           '/var/run/tortie',
         ].sort(),
       );
+      // BGP passwords: an optional Secret (the DaemonSet starts without it), read-only,
+      // where the agent reads <secret>/<key> unless TORTIE_SECRETS_DIR says otherwise
+      const secrets = agent.volumeMounts!.filter((m) =>
+        m.mountPath.startsWith('/etc/tortie/secrets/'),
+      );
+      expect(secrets).toEqual([
+        expect.objectContaining({ mountPath: '/etc/tortie/secrets/bgp-passwords', readOnly: true }),
+      ]);
+      expect(pod.volumes.find((v) => v.name === secrets[0].name)).toEqual({
+        name: secrets[0].name,
+        secret: { secretName: 'bgp-passwords', optional: true, defaultMode: 0o400 },
+      });
       const health = resolveConfig({});
       for (const [probe, p] of [
         [agent.livenessProbe, '/liveness'],

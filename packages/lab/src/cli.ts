@@ -378,6 +378,7 @@ const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--t
                      by cutting the last node off the switch and timing its withdrawal
   --bgp-password KEY TCP-MD5 with KEY on every BGP session: the mesh (nodeMeshPassword) and
                      the ToR (its BGPPeer's password), from a Secret each agent reads
+                     (with --containers: the DaemonSet's secret volume bgp-passwords)
   --etcd-members N   etcd as N members (1, 3 or 5; default 1); several run each in its
                      own namespace on the fabric, and the agents and the CNI get them all
   --containers       each node runs deploy/tortie-etcd.yaml's DaemonSet from the tortie/node

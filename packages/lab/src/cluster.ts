@@ -28,7 +28,7 @@ import { CLUSTER_AS, TOR_ADDRESS, TOR_AS, nodeAddress } from './bgp-lab';
 import { execPlugin } from './cni-exec';
 import { daemonSetPlan } from './daemonset';
 import { endpointSliceFor } from './endpoints';
-import { labImage, NodeHost } from './node-host';
+import { labImage, NodeHost, type Secrets } from './node-host';
 import { startTor, type TorKind, type TorRouter } from './tor';
 import { KubeApi, NODE_API_PORT } from './kube';
 import { addLabels, applyResource } from './writes';
@@ -65,6 +65,11 @@ const CNI = fs.existsSync(CNI_SHIM)
 const ETCD_PORT = 2379;
 /** The manifest whose DaemonSet containers mode runs (the etcd variant: the lab's datastore). */
 const ETCD_MANIFEST = path.join(ROOT, 'deploy/tortie-etcd.yaml');
+/**
+ * The Secret holding the lab's BGP passwords (keys mesh and tor): the one the manifests'
+ * optional secret volume mounts at /etc/tortie/secrets/bgp-passwords.
+ */
+export const LAB_BGP_SECRET = 'bgp-passwords';
 /** The lab's FelixConfiguration "default". */
 export const LAB_FELIX_CONFIG = {
   defaultEndpointToHostAction: 'Accept',
@@ -111,8 +116,9 @@ export interface ClusterOptions {
   bfd?: { minTxMs: number; minRxMs: number; multiplier: number };
   /**
    * TCP-MD5 on every BGP session: the mesh (BGPConfiguration nodeMeshPassword) and the
-   * ToR (its BGPPeer's password, BIRD's `password`). The keys are in a Secret "bgp"
-   * (keys mesh, tor) that each agent reads from its own mount (secretsDir).
+   * ToR (its BGPPeer's password, BIRD's `password`). The keys are in the Secret
+   * LAB_BGP_SECRET (keys mesh, tor) that each agent reads from its own mount (secretsDir);
+   * in containers mode, the DaemonSet's secret volume.
    */
   bgpPassword?: string;
   /**
@@ -143,7 +149,11 @@ export interface ClusterNode {
   bgpSocket: string;
   /** The agent's status socket (tortiectl policy status --status-socket). */
   statusSocket: string;
-  /** Its Secrets, mounted as Kubernetes mounts them (TORTIE_SECRETS_DIR). */
+  /**
+   * Its Secrets as files <secretsDir>/<secret>/<key>: TORTIE_SECRETS_DIR of the agent
+   * process, or in containers mode the kubelet's copies of the DaemonSet's secret volumes
+   * (one directory per volume; the volume bgp-passwords holds that Secret).
+   */
   secretsDir: string;
   /** In containers mode: the node as a kubelet host (its root directory, the image). */
   host?: NodeHost;
@@ -303,7 +313,7 @@ export class Cluster {
             peerIP: TOR_IP,
             asNumber: TOR_AS,
             ...(opts.bgpPassword
-              ? { password: { secretKeyRef: { name: 'bgp', key: 'tor' } } }
+              ? { password: { secretKeyRef: { name: LAB_BGP_SECRET, key: 'tor' } } }
               : {}),
           },
         });
@@ -315,7 +325,7 @@ export class Cluster {
               peerIP: TOR_IP6,
               asNumber: TOR_AS,
               ...(opts.bgpPassword
-                ? { password: { secretKeyRef: { name: 'bgp', key: 'tor' } } }
+                ? { password: { secretKeyRef: { name: LAB_BGP_SECRET, key: 'tor' } } }
                 : {}),
             },
           });
@@ -326,7 +336,7 @@ export class Cluster {
         ...(opts.tor ? { serviceLoadBalancerIPs: [{ cidr: LB_POOL }] } : {}),
         ...bfdSpec(opts.bfd),
         ...(opts.bgpPassword
-          ? { nodeMeshPassword: { secretKeyRef: { name: 'bgp', key: 'mesh' } } }
+          ? { nodeMeshPassword: { secretKeyRef: { name: LAB_BGP_SECRET, key: 'mesh' } } }
           : {}),
       };
       if (Object.keys(bgpDefault).length)
@@ -340,6 +350,9 @@ export class Cluster {
       if (!kube) await c.startControllers(endpoints);
       for (const r of opts.resources ?? []) await c.apply(r);
       const image = opts.containers ? imageBundle(tb, say) : undefined;
+      const secrets: Secrets = opts.bgpPassword
+        ? { [LAB_BGP_SECRET]: { mesh: opts.bgpPassword, tor: opts.bgpPassword } }
+        : {};
       const routed = opts.routedNodes?.length ? await routedSubnet(tb, fabric) : undefined;
       if (routed) say(`second subnet 10.98.0.0/24 behind a router in ${routed.router.name}`);
       for (let i = 0; i < opts.nodes; i++) {
@@ -376,17 +389,25 @@ export class Cluster {
               'tortie-config/veth_mtu': String(opts.podMtu ?? 1400),
             },
           });
-          host = new NodeHost(tb.tempDir(`${name}-host`), plan, image, `/var/run/netns/${ns.name}`);
+          host = new NodeHost(
+            tb.tempDir(`${name}-host`),
+            plan,
+            image,
+            `/var/run/netns/${ns.name}`,
+            secrets,
+          );
           await host.init();
         }
         // the agent's sockets: in containers mode where its hostPath volume puts them
         const run = host ? host.path('/var/run/tortie') : tb.tempDir(`${name}-run`);
-        const secretsDir = tb.tempDir(`${name}-secrets`);
-        if (opts.bgpPassword) {
-          fs.mkdirSync(path.join(secretsDir, 'bgp'));
-          for (const key of ['mesh', 'tor'])
-            fs.writeFileSync(path.join(secretsDir, 'bgp', key), opts.bgpPassword, { mode: 0o600 });
-        }
+        // in containers mode the Secrets are the DaemonSet's secret volumes, written by NodeHost
+        const secretsDir = host ? host.secretDir('') : tb.tempDir(`${name}-secrets`);
+        if (!host)
+          for (const [secret, data] of Object.entries(secrets)) {
+            fs.mkdirSync(path.join(secretsDir, secret));
+            for (const [key, value] of Object.entries(data))
+              fs.writeFileSync(path.join(secretsDir, secret, key), value, { mode: 0o600 });
+          }
         const node: ClusterNode = {
           name,
           ip: c.nodeIp(i),
@@ -466,13 +487,11 @@ export class Cluster {
 
   /** What the lab sets beyond the manifest: its backend, faster resyncs, its labels. */
   private labAgentEnv(i: number): Record<string, string> {
-    const n = this.nodes[i];
     const env: Record<string, string> = {
       TORTIE_NETWORKING_BACKEND: this.opts.backend ?? 'bgp',
       FELIX_IPTABLESREFRESHINTERVAL: '10s',
       FELIX_ROUTEREFRESHINTERVAL: '10s',
       TORTIE_LOG_LEVEL: 'info',
-      TORTIE_SECRETS_DIR: n.secretsDir,
     };
     if (this.opts.nodeLabels?.[i]) env.NODE_LABELS = this.opts.nodeLabels[i];
     if (this.opts.clusterIds?.[i]) env.CLUSTER_ID = this.opts.clusterIds[i];
@@ -481,14 +500,12 @@ export class Cluster {
 
   /**
    * The DaemonSet's tortie-node container: the manifest's environment (node name, etcd
-   * from the ConfigMap, IP=autodetect) and mounts, plus the lab's settings and Secrets.
+   * from the ConfigMap, IP=autodetect) and mounts (its Secrets from its secret volume),
+   * plus the lab's settings.
    */
   private agentContainer(i: number, host: NodeHost): ChildProcess {
     const n = this.nodes[i];
-    const { id, child } = host.start('tortie-node', {
-      env: this.labAgentEnv(i),
-      mounts: [{ source: n.secretsDir, destination: n.secretsDir, readOnly: true }],
-    });
+    const { id, child } = host.start('tortie-node', { env: this.labAgentEnv(i) });
     n.containerId = id;
     this.tb.onCleanup(async () => {
       spawnSync('runc', ['delete', '-f', id]);
@@ -501,6 +518,7 @@ export class Cluster {
     const n = this.nodes[i];
     const env: Record<string, string> = {
       ...this.labAgentEnv(i),
+      TORTIE_SECRETS_DIR: n.secretsDir,
       PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
       NODENAME: n.name,
       IP: `${n.ip}/24`,

@@ -1,6 +1,6 @@
 // What a kubelet would run on one node for a manifest's DaemonSet: its init containers and
 // containers, each with its command, its environment resolved (values, the node name,
-// ConfigMap keys) and its hostPath mounts. The lab's --containers mode runs exactly this
+// ConfigMap keys), its hostPath mounts and its Secret volumes. The lab's --containers mode runs exactly this
 // under runc, so the manifest, not the lab, says what the agent gets. Pure.
 import YAML from 'yaml';
 
@@ -16,11 +16,26 @@ export interface HostMount {
   fromHost: boolean;
 }
 
+/** A Secret volume: the kubelet writes the Secret's keys as files and mounts them read-only. */
+export interface SecretMount {
+  /** The volume's name. */
+  volume: string;
+  secretName: string;
+  mountPath: string;
+  /** optional: a missing Secret mounts as an empty directory instead of stopping the pod. */
+  optional: boolean;
+  /** The files' mode (defaultMode; Kubernetes' default 0644). */
+  mode: number;
+  /** items: only these keys, each at its own path; otherwise every key at its own name. */
+  items?: Array<{ key: string; path: string }>;
+}
+
 export interface ContainerRun {
   name: string;
   command: string[];
   env: Record<string, string>;
   mounts: HostMount[];
+  secrets: SecretMount[];
   privileged: boolean;
 }
 
@@ -55,6 +70,12 @@ interface Container {
 interface Volume {
   name: string;
   hostPath?: { path: string; type?: string };
+  secret?: {
+    secretName?: string;
+    optional?: boolean;
+    defaultMode?: number;
+    items?: Array<{ key: string; path: string }>;
+  };
 }
 interface Doc {
   kind?: string;
@@ -106,18 +127,42 @@ export function daemonSetPlan(
     }
     return env;
   };
+  const volumeOf = (c: Container, name: string): Volume => {
+    const v = volumes.get(name);
+    if (!v) throw new Error(`container ${c.name} mounts volume ${name}, which is not defined`);
+    if (!v.hostPath && !v.secret)
+      throw new Error(`volume ${name}: only hostPath and secret volumes are supported`);
+    return v;
+  };
   const mountsOf = (c: Container): HostMount[] =>
-    (c.volumeMounts ?? []).map((m) => {
-      const v = volumes.get(m.name);
-      if (!v) throw new Error(`container ${c.name} mounts volume ${m.name}, which is not defined`);
-      if (!v.hostPath) throw new Error(`volume ${m.name}: only hostPath volumes are supported`);
-      return {
-        hostPath: v.hostPath.path,
-        mountPath: m.mountPath,
-        readOnly: m.readOnly ?? false,
-        type: v.hostPath.type ?? '',
-        fromHost: m.mountPropagation === 'HostToContainer',
-      };
+    (c.volumeMounts ?? []).flatMap((m) => {
+      const v = volumeOf(c, m.name);
+      if (!v.hostPath) return [];
+      return [
+        {
+          hostPath: v.hostPath.path,
+          mountPath: m.mountPath,
+          readOnly: m.readOnly ?? false,
+          type: v.hostPath.type ?? '',
+          fromHost: m.mountPropagation === 'HostToContainer',
+        },
+      ];
+    });
+  const secretsOf = (c: Container): SecretMount[] =>
+    (c.volumeMounts ?? []).flatMap((m) => {
+      const s = volumeOf(c, m.name).secret;
+      if (!s) return [];
+      if (!s.secretName) throw new Error(`volume ${m.name}: secret has no secretName`);
+      return [
+        {
+          volume: m.name,
+          secretName: s.secretName,
+          mountPath: m.mountPath,
+          optional: s.optional ?? false,
+          mode: s.defaultMode ?? 0o644,
+          ...(s.items ? { items: s.items } : {}),
+        },
+      ];
     });
   const run = (c: Container): ContainerRun => {
     if (!c.command?.length) throw new Error(`container ${c.name} has no command`);
@@ -126,6 +171,7 @@ export function daemonSetPlan(
       command: [...c.command, ...(c.args ?? [])],
       env: envOf(c),
       mounts: mountsOf(c),
+      secrets: secretsOf(c),
       privileged: c.securityContext?.privileged ?? false,
     };
   };

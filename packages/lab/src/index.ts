@@ -5,6 +5,12 @@ export * from './tor';
 export * from './attach';
 export * from './ui-server';
 export * from './ui-view';
-export { daemonSetPlan, type ContainerRun, type HostMount, type NodePodPlan } from './daemonset';
-export { labImage, hostPathOn, NodeHost, type BuiltImage } from './node-host';
+export {
+  daemonSetPlan,
+  type ContainerRun,
+  type HostMount,
+  type NodePodPlan,
+  type SecretMount,
+} from './daemonset';
+export { labImage, hostPathOn, NodeHost, type BuiltImage, type Secrets } from './node-host';
 export * from './kube';

@@ -3,14 +3,18 @@
 // volume under a directory that stands for the node's root filesystem. The kernel's own
 // paths (modules, the xtables lock) are the real host's, shared by every lab node as the
 // kernel is. A kubelet's part is played here: init containers to completion first, then
-// the agent; pods are added by executing the installed plugin with the installed conflist.
+// the agent; pods are added by executing the installed plugin with the installed conflist;
+// Secret volumes are written out as files from the Secrets the lab holds, as a kubelet does.
 // (The lab's pods are the host's network namespaces, so /var/run/netns is the host's too.)
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { OciBundle, OciContainer, OciMount } from '@tortie/testbed';
 import { execPlugin } from './cni-exec';
-import type { ContainerRun, NodePodPlan } from './daemonset';
+import type { ContainerRun, NodePodPlan, SecretMount } from './daemonset';
+
+/** Secrets by name (of the DaemonSet's namespace), each its keys and values. */
+export type Secrets = Record<string, Record<string, string>>;
 
 /** hostPaths that are the kernel's, not the node's: the same on every lab node. */
 export const KERNEL_PATHS = ['/lib/modules', '/run/xtables.lock', '/var/run/netns'];
@@ -95,6 +99,8 @@ export class NodeHost {
     private readonly bundle: OciBundle,
     /** The node's network namespace (a path such as /run/netns/tt-node1). */
     private readonly netns: string,
+    /** The Secrets the pod's secret volumes name. */
+    secrets: Secrets = {},
   ) {
     for (const c of [...plan.initContainers, ...plan.containers])
       for (const m of c.mounts) {
@@ -105,6 +111,39 @@ export class NodeHost {
         } else if (m.type === 'DirectoryOrCreate') fs.mkdirSync(p, { recursive: true });
         else if (!fs.existsSync(p)) throw new Error(`hostPath ${m.hostPath} (${p}) does not exist`);
       }
+    for (const c of [...plan.initContainers, ...plan.containers])
+      for (const m of c.secrets) this.writeSecret(c.name, m, secrets[m.secretName]);
+  }
+
+  /** Where the kubelet keeps the files of secret volume `volume` on this node. */
+  secretDir(volume: string): string {
+    return path.join(this.root, 'var/lib/kubelet/secrets', volume);
+  }
+
+  /**
+   * A secret volume's files: each key (or each of `items`) a file of the volume's mode;
+   * a missing Secret is an empty directory when the volume is optional, else an error
+   * naming it, as a kubelet would not start the pod.
+   */
+  private writeSecret(container: string, m: SecretMount, data: Record<string, string> | undefined) {
+    if (!data && !m.optional)
+      throw new Error(
+        `container ${container}: Secret ${m.secretName} (volume ${m.volume}) does not exist and the volume is not optional`,
+      );
+    const dir = this.secretDir(m.volume);
+    fs.mkdirSync(dir, { recursive: true });
+    const files = m.items ?? Object.keys(data ?? {}).map((key) => ({ key, path: key }));
+    for (const { key, path: p } of files) {
+      const value = data?.[key];
+      if (value === undefined) {
+        if (m.optional) continue;
+        throw new Error(`container ${container}: Secret ${m.secretName} has no key ${key}`);
+      }
+      const file = path.join(dir, p);
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, value, { mode: m.mode });
+      fs.chmodSync(file, m.mode);
+    }
   }
 
   /** A path on this node (the host's for the kernel's paths). */
@@ -113,12 +152,20 @@ export class NodeHost {
   }
 
   private mounts(c: ContainerRun): OciMount[] {
-    return c.mounts.map((m) => ({
-      source: this.path(m.hostPath),
-      destination: m.mountPath,
-      readOnly: m.readOnly,
-      ...(m.fromHost ? { propagation: 'rslave' as const } : {}),
-    }));
+    return [
+      ...c.mounts.map((m) => ({
+        source: this.path(m.hostPath),
+        destination: m.mountPath,
+        readOnly: m.readOnly,
+        ...(m.fromHost ? { propagation: 'rslave' as const } : {}),
+      })),
+      // always read-only, as the kubelet mounts them
+      ...c.secrets.map((m) => ({
+        source: this.secretDir(m.volume),
+        destination: m.mountPath,
+        readOnly: true,
+      })),
+    ];
   }
 
   /** Runs the init containers to completion, in order; one failing is an error with its output. */

@@ -1,7 +1,10 @@
 // The pod plan a kubelet would run for a manifest's DaemonSet (containers mode of the lab).
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import type { OciBundle } from '@tortie/testbed';
 import { daemonSetPlan } from '../src/daemonset';
+import { NodeHost } from '../src/node-host';
 
 const ETCD = fs.readFileSync(path.resolve(__dirname, '../../../deploy/tortie-etcd.yaml'), 'utf8');
 
@@ -38,6 +41,17 @@ test('deploy/tortie-etcd.yaml: install-cni first, then tortie-node, env and moun
   expect(agent.mounts).toContainEqual(
     expect.objectContaining({ hostPath: '/lib/modules', readOnly: true, fromHost: false }),
   );
+  // BGP passwords: the optional Secret where the agent reads <secret>/<key>
+  expect(agent.secrets).toEqual([
+    {
+      volume: 'bgp-passwords',
+      secretName: 'bgp-passwords', // the lab's LAB_BGP_SECRET
+      mountPath: '/etc/tortie/secrets/bgp-passwords',
+      optional: true,
+      mode: 0o400,
+    },
+  ]);
+  expect(install.secrets).toEqual([]);
 });
 
 const manifest = (container: object, extra = '') => `
@@ -92,6 +106,47 @@ test('no DaemonSet, or a volume that is not a hostPath, is refused', () => {
     ', { name: e, emptyDir: {} }',
   );
   expect(() => daemonSetPlan(emptyDir, { nodeName: 'n' })).toThrow(
-    'volume e: only hostPath volumes are supported',
+    'volume e: only hostPath and secret volumes are supported',
   );
+});
+
+const withSecret = (secret: object) =>
+  manifest(
+    { volumeMounts: [{ name: 's', mountPath: '/etc/s' }] },
+    `, ${JSON.stringify({ name: 's', secret })}`,
+  );
+
+describe('secret volumes, as a kubelet writes them', () => {
+  let root: string;
+  beforeEach(() => (root = fs.mkdtempSync(path.join(os.tmpdir(), 'tt-nodehost-'))));
+  afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+  const host = (m: string, secrets = {}) =>
+    new NodeHost(root, daemonSetPlan(m, { nodeName: 'n' }), {} as OciBundle, '/x', secrets);
+
+  test('every key a file of the volume mode, mounted read-only where the container says', () => {
+    const h = host(withSecret({ secretName: 'pw', defaultMode: 0o400 }), {
+      pw: { mesh: 'k1', tor: 'k2' },
+    });
+    const dir = h.secretDir('s');
+    expect(fs.readdirSync(dir).sort()).toEqual(['mesh', 'tor']);
+    expect(fs.readFileSync(path.join(dir, 'tor'), 'utf8')).toBe('k2');
+    expect(fs.statSync(path.join(dir, 'mesh')).mode & 0o777).toBe(0o400);
+  });
+
+  test('items: only those keys, at their paths', () => {
+    const h = host(withSecret({ secretName: 'pw', items: [{ key: 'tor', path: 'a/b' }] }), {
+      pw: { mesh: 'k1', tor: 'k2' },
+    });
+    expect(fs.readFileSync(path.join(h.secretDir('s'), 'a/b'), 'utf8')).toBe('k2');
+    expect(fs.existsSync(path.join(h.secretDir('s'), 'mesh'))).toBe(false);
+  });
+
+  test('a missing Secret: an empty directory when optional, else refused naming it', () => {
+    const h = host(withSecret({ secretName: 'pw', optional: true }));
+    expect(fs.readdirSync(h.secretDir('s'))).toEqual([]);
+    expect(() => host(withSecret({ secretName: 'pw' }))).toThrow(
+      'container c: Secret pw (volume s) does not exist and the volume is not optional',
+    );
+    expect(() => host(withSecret({}))).toThrow('volume s: secret has no secretName');
+  });
 });
