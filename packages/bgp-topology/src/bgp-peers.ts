@@ -59,6 +59,8 @@ function shared(c: PeerContext, p: Peer, asNumber: number, localAsn = c.myAsn) {
   const bfd = bfdTiming(c.settings.bfd, s.bfd);
   return {
     ...(bfd ? { bfd } : {}),
+    // confd renders `source address <node IP>` for UseNodeIP, the default, and nothing for None
+    ...(s.sourceAddress !== 'None' ? { sourceAddress: c.myIp } : {}),
     ...(s.ttlSecurity ? { ttlSecurity: s.ttlSecurity } : {}),
     ...(s.password ? { password: s.password.secretKeyRef } : {}),
     ...nextHopOf(s, asNumber !== localAsn),

@@ -21,6 +21,8 @@ export function meshPeers(c: PeerContext): BgpPeer[] {
       // AS, which differs only when this node has its own AS and the peer has none:
       // then the peer speaks the cluster's AS, and that is what it must be called)
       asNumber: asnOf(c, n),
+      // confd's mesh peers always have `source address <node IP>`
+      sourceAddress: c.myIp,
       ...(waitsFor(c.myIp, address) ? { passive: true } : {}),
       restartTimeS: c.settings.meshRestartS ?? DEFAULT_RESTART_S,
       ...(bfd ? { bfd } : {}),

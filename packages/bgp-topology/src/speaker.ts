@@ -34,6 +34,7 @@ export function peerConfig(p: BgpPeer, me: BgpConfig): PeerConfigInput {
     asn: p.asNumber,
     port: p.port,
     description: p.name,
+    ...(p.sourceAddress ? { localAddress: p.sourceAddress } : {}),
     passive: p.passive ?? false,
     routeReflectorClient: p.rrClient ?? false,
     // eBGP peers (ToR) get our address as next hop, or another node's when it shares

@@ -29,6 +29,11 @@ export interface BgpPeer {
   localAsNumber?: number;
   /** We reflect to this peer (we are an RR and it is a client). */
   rrClient?: boolean;
+  /**
+   * Our address the session's TCP connection is bound to (confd's `source address`): the
+   * node's address in the session's family, unless a BGPPeer says sourceAddress None.
+   */
+  sourceAddress?: string;
   /** Wait for the peer to connect (the lexically lower address waits: context.ts). */
   passive?: boolean;
   ttlSecurity?: number;

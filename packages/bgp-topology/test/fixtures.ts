@@ -61,7 +61,8 @@ const rules = (rs: FilterRule[]) =>
 /**
  * One family's peers, one line each: "10.0.0.8:179 as 64512 passive rr ttl=1 keep gr=90
  * bfd=300/300x3 md5=secret/key" (flags when set; gr, the graceful restart time, when not 120 s; bfd, its
- * TX/RX intervals in ms and multiplier).
+ * TX/RX intervals in ms and multiplier). The source address is the node's own unless the
+ * line says `nosrc` (none) or `src=<address>` (another).
  */
 export function peerLines(c: BgpConfig, family: 4 | 6): string[] {
   return c.peers
@@ -70,6 +71,11 @@ export function peerLines(c: BgpConfig, family: 4 | 6): string[] {
       [
         `${family === 6 ? `[${p.address}]` : p.address}:${p.port} as ${p.asNumber}`,
         p.localAsNumber ? `local=${p.localAsNumber}` : '',
+        !p.sourceAddress
+          ? 'nosrc'
+          : p.sourceAddress !== (family === 6 ? c.ipv6Address : c.ipv4Address)
+            ? `src=${p.sourceAddress}`
+            : '',
         p.passive ? 'passive' : '',
         p.rrClient ? 'rr' : '',
         p.ttlSecurity ? `ttl=${p.ttlSecurity}` : '',

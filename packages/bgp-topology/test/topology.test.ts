@@ -49,6 +49,28 @@ const cases: Case[] = [
     v4: ['10.0.0.50:179 as 64512 self', '192.0.2.1:179 as 65100 keep', '192.0.2.2:179 as 65100'],
   },
   {
+    what: 'sourceAddress: the node IP (UseNodeIP, the default, and the mesh) unless None',
+    me: 'd9',
+    rs: [
+      d9,
+      d10,
+      peer('tor', { peerIP: '192.0.2.1', asNumber: 65100 }),
+      peer('tor-none', { peerIP: '192.0.2.2', asNumber: 65100, sourceAddress: 'None' }),
+      peer('tor-node', { peerIP: '192.0.2.3', asNumber: 65100, sourceAddress: 'UseNodeIP' }),
+      peer('tor6', { peerIP: 'fd00::99', asNumber: 65100, sourceAddress: 'UseNodeIP' }),
+      peer('nodes', { peerSelector: 'all()', sourceAddress: 'None' }),
+    ],
+    // the peerSelector's session to d10 replaces the mesh's (a BGPPeer wins); the mesh
+    // sessions of the other cases show the mesh's source address
+    v4: [
+      '10.0.0.10:179 as 64512 nosrc',
+      '192.0.2.1:179 as 65100',
+      '192.0.2.2:179 as 65100 nosrc',
+      '192.0.2.3:179 as 65100',
+    ],
+    v6: ['[fd00::10]:179 as 64512 nosrc', '[fd00::99]:179 as 65100'],
+  },
+  {
     what: "numAllowedLocalASNumbers: our AS may appear that many times in the peer's paths",
     me: 'n5',
     rs: [
