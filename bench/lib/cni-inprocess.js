@@ -51,7 +51,6 @@ async function main() {
       observe: (a) => net.observe(a),
     },
     node: 'bench-node',
-    writeEndpoints: true,
   });
   const env = (cmd, i) => ({
     command: cmd,

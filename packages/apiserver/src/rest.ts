@@ -475,6 +475,16 @@ export class Rest {
           resourceVersion: o.metadata.resourceVersion || current.metadata.resourceVersion,
         },
       };
+      if (!t.crd) {
+        // kube-apiserver's built-in status strategies (pods/status, nodes/status...) reset
+        // only the spec: labels and annotations change there too (Calico's CNI plugin
+        // writes its pod's addresses so); a custom resource's status keeps its metadata
+        for (const f of ['labels', 'annotations'] as const) {
+          if (o.metadata[f] === undefined) delete next.metadata[f];
+          else next.metadata[f] = o.metadata[f];
+        }
+        if (o.metadata.uid) next.metadata.uid = o.metadata.uid;
+      }
     } else if (hasStatus && t !== CRD_TYPE) {
       if (current.status === undefined) delete next.status;
       else next.status = current.status;

@@ -181,6 +181,48 @@ describeIf(['etcd'], 'tortie-apiserver over HTTP', () => {
     expect((list.body.items as unknown[]).length).toBe(n);
   }, 60000);
 
+  test("pods/status takes annotation changes as kube-apiserver's pod status strategy, not spec changes", async () => {
+    await request(h.url, 'POST', '/api/v1/namespaces', ns('podstatus'));
+    const created = await request(
+      h.url,
+      'POST',
+      '/api/v1/namespaces/podstatus/pods',
+      JSON.stringify({
+        metadata: { name: 'p', annotations: { keep: 'me' } },
+        spec: { nodeName: 'n1', containers: [{ name: 'c' }] },
+      }),
+    );
+    expect(created.code).toBe(201);
+    const uid = (created.body.metadata as { uid: string }).uid;
+    // Calico's CNI plugin: a strategic merge patch of pods/status with the pod's addresses
+    const patched = await request(
+      h.url,
+      'PATCH',
+      '/api/v1/namespaces/podstatus/pods/p/status',
+      JSON.stringify({
+        metadata: { uid, annotations: { 'cni.projectcalico.org/podIP': '10.244.0.5/32' } },
+        spec: { nodeName: 'elsewhere' },
+      }),
+      { 'content-type': 'application/strategic-merge-patch+json' },
+    );
+    expect(patched).toMatchObject({
+      code: 200,
+      body: {
+        metadata: { annotations: { keep: 'me', 'cni.projectcalico.org/podIP': '10.244.0.5/32' } },
+        spec: { nodeName: 'n1' },
+      },
+    });
+    // a uid of another pod of that name is a failed precondition
+    const stale = await request(
+      h.url,
+      'PATCH',
+      '/api/v1/namespaces/podstatus/pods/p/status',
+      JSON.stringify({ metadata: { uid: 'another', annotations: { x: 'y' } } }),
+      { 'content-type': 'application/strategic-merge-patch+json' },
+    );
+    expect(stale).toMatchObject({ code: 409, body: { reason: 'Conflict' } });
+  });
+
   test('dryRun=All answers as a write would and stores nothing', async () => {
     const dry = await request(h.url, 'POST', '/api/v1/namespaces?dryRun=All', ns('dry'));
     expect(dry).toMatchObject({ code: 201, body: { metadata: { name: 'dry' } } });

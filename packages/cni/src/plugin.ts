@@ -35,8 +35,6 @@ export interface PluginDeps {
   node: string;
   /** Reads the pod's labels and annotations (Kubernetes API); absent without one. */
   pods?: PodSource;
-  /** False with the Kubernetes datastore: endpoints mirror pods there. */
-  writeEndpoints: boolean;
   /**
    * The node agent's word that the endpoint on this interface with these addresses is
    * programmed (true) or not within the time (false); absent outside the agent.
@@ -156,7 +154,9 @@ export async function add(conf: NetConf, env: CniEnv, deps: PluginDeps): Promise
   };
   try {
     await deps.net.setup(a, conf.mtu);
-    if (deps.writeEndpoints) await writeEndpoint(deps, id, env, a, pod);
+    // with the Kubernetes datastore this records the addresses in the pod's annotations,
+    // so the agent sees the endpoint now, not once the kubelet reports the pod's IPs
+    await writeEndpoint(deps, id, env, a, pod);
   } catch (e) {
     // roll back: no veth, no address, no endpoint left behind
     await deps.net.teardown(a.hostIface).catch(() => undefined);
@@ -233,23 +233,28 @@ async function writeEndpoint(
 /**
  * DEL: idempotent, and fine when the netns or the container is already gone. When the
  * pod's endpoint belongs to a newer container (the sandbox was re-created), only this
- * container's addresses are released: the interface is the new sandbox's now.
+ * container's addresses are released: the interface is the new sandbox's now. (With the
+ * Kubernetes datastore the endpoint's container is the pod's containerID annotation, and
+ * deleting it empties the pod's address annotations.)
  */
 export async function del(conf: NetConf, env: CniEnv, deps: PluginDeps): Promise<void> {
   const id = identity(conf, env, deps.node);
   const key = { kind: 'WorkloadEndpoint' as const, name: id.wepName, namespace: id.namespace };
-  const wep = deps.writeEndpoints
-    ? ((await deps.datastore.get(key)) as Resource<'WorkloadEndpoint'> | undefined)
-    : undefined;
-  const newer = wep?.spec.containerID !== undefined && wep.spec.containerID !== env.containerId;
-  if (!newer) await deps.net.teardown(id.hostIface);
-  await deps.ipam.releaseByHandle(id.handleId);
-  if (wep && !newer) {
+  // a Conflict: the endpoint (with Kubernetes, its pod) changed between read and delete
+  for (let attempt = 0; ; attempt++) {
+    const wep = (await deps.datastore.get(key)) as Resource<'WorkloadEndpoint'> | undefined;
+    const newer = wep?.spec.containerID !== undefined && wep.spec.containerID !== env.containerId;
+    if (attempt === 0) {
+      if (!newer) await deps.net.teardown(id.hostIface);
+      await deps.ipam.releaseByHandle(id.handleId);
+    }
+    if (!wep || newer) return;
     try {
       await deps.datastore.delete(key, { resourceVersion: wep.metadata.resourceVersion });
+      return;
     } catch (e) {
-      if (!(e instanceof DatastoreError && (e.code === 'NotFound' || e.code === 'Conflict')))
-        throw e;
+      if (e instanceof DatastoreError && e.code === 'NotFound') return;
+      if (!(e instanceof DatastoreError && e.code === 'Conflict') || attempt >= 5) throw e;
     }
   }
 }

@@ -95,7 +95,6 @@ export async function runCommand(
         // etcd mode with a Kubernetes API: pod labels and annotations come from there
         pods: shared.pods ?? podsOf(conf.kubernetes?.kubeconfig),
         net: podNetwork().net,
-        writeEndpoints: conf.datastore_type !== 'kubernetes',
       };
     } else {
       const opened = openDatastore(conf);
@@ -106,7 +105,6 @@ export async function runCommand(
         net: podNetwork().net,
         node: conf.nodename ?? vars.NODENAME ?? hostname(),
         pods: opened.pods,
-        writeEndpoints: conf.datastore_type !== 'kubernetes',
       };
     }
     switch (env.command) {

@@ -165,7 +165,6 @@ describe('ADD / DEL / CHECK logic', () => {
       ipam: new IpamClient(ds),
       net,
       node: 'n1',
-      writeEndpoints: true,
       pods: { getPod: async (ns, name) => pods.get(`${ns}/${name}`) },
     };
     await ds.create(

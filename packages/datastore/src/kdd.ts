@@ -3,6 +3,7 @@
 // labels endpoints inherit, networking.k8s.io NetworkPolicies -> NetworkPolicies.
 // Pure functions over plain objects, so they are tested without an API server.
 import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
 import { API_VERSION, type Resource } from '@tortie/api';
 import { convertK8sNetworkPolicy, type K8sNetworkPolicy } from '@tortie/policy';
 
@@ -15,6 +16,7 @@ export interface K8sObjectMeta {
   uid?: string;
   /** A string on the wire; the typed client turns it into a Date. */
   creationTimestamp?: string | Date;
+  deletionTimestamp?: string | Date;
 }
 
 export interface K8sPod {
@@ -49,13 +51,107 @@ function meta(m: K8sObjectMeta) {
   return out;
 }
 
+/**
+ * The annotations Calico's CNI plugin writes on the Pod in the Kubernetes datastore
+ * (libcalico-go conversion.AnnotationPodIP/PodIPs/ContainerID): the pod's addresses as
+ * CIDRs, at ADD, before the kubelet reports them in its status; "" after DEL.
+ */
+export const POD_IP_ANNOTATION = 'cni.projectcalico.org/podIP';
+export const POD_IPS_ANNOTATION = 'cni.projectcalico.org/podIPs';
+export const CONTAINER_ID_ANNOTATION = 'cni.projectcalico.org/containerID';
+
+/**
+ * The pod's addresses as Calico's getPodIPs takes them: status.podIPs, status.podIP, then
+ * the CNI plugin's podIPs and podIP annotations (written at ADD, sooner than the kubelet).
+ */
+export function podAddresses(pod: K8sPod): string[] {
+  const a = pod.metadata.annotations ?? {};
+  if (pod.status?.podIPs?.length) return pod.status.podIPs.map((p) => p.ip);
+  if (pod.status?.podIP) return [pod.status.podIP];
+  if (a[POD_IPS_ANNOTATION]) return a[POD_IPS_ANNOTATION].split(',').map((x) => x.trim());
+  if (a[POD_IP_ANNOTATION]) return [a[POD_IP_ANNOTATION].trim()];
+  return [];
+}
+
+/**
+ * A pod that no longer owns its addresses (Calico's IsFinished): Succeeded or Failed, or
+ * being deleted after the CNI plugin's DEL emptied its podIP annotation.
+ */
+export function podFinished(pod: K8sPod): boolean {
+  if (pod.metadata.deletionTimestamp && pod.metadata.annotations?.[POD_IP_ANNOTATION] === '')
+    return true;
+  return pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
+}
+
+/** An address or CIDR as an ipNetworks entry: a bare address becomes /32 or /128. */
+function ipNetwork(ip: string): string {
+  return ip.includes('/') ? ip : `${ip}/${ip.includes(':') ? 128 : 32}`;
+}
+
+/**
+ * The name of the endpoint a pod maps to whether or not it has addresses (for deletes);
+ * undefined for an unscheduled or host-network pod.
+ */
+export function podEndpointName(pod: K8sPod): string | undefined {
+  if (!pod.spec?.nodeName || pod.spec.hostNetwork) return undefined;
+  return workloadEndpointName(pod.spec.nodeName, pod.metadata.name);
+}
+
+/**
+ * The parts of a Calico workload endpoint name (node-orchestrator-workload-endpoint,
+ * each part's dashes doubled), or undefined when it is not one.
+ */
+export function parseWorkloadEndpointName(
+  name: string,
+): { node: string; orchestrator: string; workload: string; endpoint: string } | undefined {
+  // single dashes separate; a run of 2n dashes is n escaped dashes
+  const parts: string[] = [''];
+  for (const m of name.match(/-+|[^-]+/g) ?? []) {
+    if (m[0] !== '-') parts[parts.length - 1] += m;
+    else if (m.length % 2 === 0) parts[parts.length - 1] += '-'.repeat(m.length / 2);
+    else {
+      parts[parts.length - 1] += '-'.repeat((m.length - 1) / 2);
+      parts.push('');
+    }
+  }
+  if (parts.length !== 4 || parts.some((p) => p === '')) return undefined;
+  const [node, orchestrator, workload, endpoint] = parts;
+  return { node, orchestrator, workload, endpoint };
+}
+
+/**
+ * The annotations the CNI plugin's endpoint write puts on its pod (Calico's
+ * calcCNIAnnotations): the first address, all of them comma-separated, the container.
+ */
+export function podAnnotationsOf(wep: Resource<'WorkloadEndpoint'>): Record<string, string> {
+  const ips = wep.spec.ipNetworks ?? [];
+  if (ips.length === 0) return {};
+  return {
+    [POD_IP_ANNOTATION]: ips[0],
+    [POD_IPS_ANNOTATION]: ips.join(','),
+    ...(wep.spec.containerID ? { [CONTAINER_ID_ANNOTATION]: wep.spec.containerID } : {}),
+  };
+}
+
+/**
+ * The annotations of the CNI plugin's DEL (Calico's patchOutAnnotations): the addresses
+ * emptied, the container ID kept so a repeated DEL still sees whose they were.
+ */
+export const POD_ANNOTATIONS_CLEARED: Record<string, string> = {
+  [POD_IP_ANNOTATION]: '',
+  [POD_IPS_ANNOTATION]: '',
+};
+
 /** A scheduled, addressed, non-host-network pod as its WorkloadEndpoint; otherwise undefined. */
 export function podToWorkloadEndpoint(pod: K8sPod): Resource<'WorkloadEndpoint'> | undefined {
   const ns = pod.metadata.namespace ?? 'default';
   const node = pod.spec.nodeName;
-  const ips = pod.status?.podIPs?.map((p) => p.ip) ?? (pod.status?.podIP ? [pod.status.podIP] : []);
+  const ips = podAddresses(pod);
   if (!node || pod.spec.hostNetwork || ips.length === 0) return undefined;
-  if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return undefined;
+  if (podFinished(pod)) return undefined;
+  // a malformed address (a hand-edited annotation) makes no endpoint, as in Calico
+  if (!ips.every((ip) => isIP(ip.split('/')[0]) !== 0)) return undefined;
+  const containerID = pod.metadata.annotations?.[CONTAINER_ID_ANNOTATION];
   const sa = pod.spec.serviceAccountName ?? 'default';
   const ports = pod.spec.containers.flatMap((c) =>
     (c.ports ?? [])
@@ -81,7 +177,8 @@ export function podToWorkloadEndpoint(pod: K8sPod): Resource<'WorkloadEndpoint'>
       pod: pod.metadata.name,
       endpoint: 'eth0',
       serviceAccountName: sa,
-      ipNetworks: ips.map((ip) => `${ip}/${ip.includes(':') ? 128 : 32}`),
+      ipNetworks: ips.map(ipNetwork),
+      ...(containerID ? { containerID } : {}),
       profiles: [`kns.${ns}`, `ksa.${ns}.${sa}`],
       interfaceName: interfaceName(ns, pod.metadata.name),
       ...(ports.length ? { ports } : {}),

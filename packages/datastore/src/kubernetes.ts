@@ -25,6 +25,10 @@ import {
   type K8sService,
   k8sNetworkPolicyToResource,
   namespaceToProfile,
+  parseWorkloadEndpointName,
+  POD_ANNOTATIONS_CLEARED,
+  podAnnotationsOf,
+  podEndpointName,
   podToWorkloadEndpoint,
   serviceAccountToProfile,
   type K8sNode,
@@ -103,6 +107,8 @@ const CORE_PATHS = {
   endpointslices: '/apis/discovery.k8s.io/v1/endpointslices',
   // load-balancer IPAM writes the ingress addresses (KubernetesService updates)
   'services/status': '/api/v1/services',
+  // the CNI plugin writes its pod's addresses into annotations (WorkloadEndpoint writes)
+  'pods/status': '/api/v1/pods',
 } as const;
 
 /** One API resource the backend calls, and the verbs it uses on it (for RBAC). */
@@ -133,7 +139,7 @@ export function kubernetesAccess(): KubernetesAccess[] {
         ? ['get', 'list', 'watch']
         : resource === 'nodes'
           ? ['get', 'list', 'watch', 'patch']
-          : resource === 'services/status'
+          : resource === 'services/status' || resource === 'pods/status'
             ? ['patch']
             : ['list', 'watch'],
   }));
@@ -154,12 +160,7 @@ export class KubernetesDatastore implements Datastore {
     const net = kc.makeApiClient(NetworkingV1Api);
     const discovery = kc.makeApiClient(DiscoveryV1Api);
     type Meta = { metadata?: { name?: string; namespace?: string } };
-    const podName = (o: unknown) => {
-      const p = o as K8sPod;
-      return p.spec?.nodeName
-        ? podToWorkloadEndpoint({ ...p, status: { podIP: '0.0.0.0' } })?.metadata.name
-        : undefined;
-    };
+    const podName = (o: unknown) => podEndpointName(o as K8sPod);
     this.views = {
       Node: [
         {
@@ -343,7 +344,85 @@ export class KubernetesDatastore implements Datastore {
     );
   }
 
+  /** The pod a Kubernetes workload endpoint's name stands for; undefined for another key. */
+  private podOfEndpoint(
+    key: ResourceKey,
+  ): { namespace: string; pod: string; node: string } | undefined {
+    if (key.kind !== 'WorkloadEndpoint') return undefined;
+    const p = parseWorkloadEndpointName(key.name);
+    if (!p || p.orchestrator !== 'k8s') return undefined;
+    return { namespace: key.namespace ?? 'default', pod: p.workload, node: p.node };
+  }
+
+  /** The endpoint of one pod, read as that pod alone (not a list of every pod). */
+  private async podEndpoint(key: ResourceKey, pod: string): Promise<Resource | undefined> {
+    const p = await this.getPod(key.namespace ?? 'default', pod);
+    const wep = p && podToWorkloadEndpoint(p);
+    return wep?.metadata.name === key.name ? wep : undefined;
+  }
+
+  /**
+   * A Kubernetes workload endpoint written (the CNI plugin's ADD): as Calico's KDD does,
+   * its addresses and container go into its Pod's annotations (podIP, podIPs,
+   * containerID) with a strategic merge patch of pods/status, so the endpoint exists as
+   * soon as the pod is wired instead of once the kubelet reports the pod's IPs. No
+   * resourceVersion check, as Calico's CNI patch mode: the kubelet changes the pod
+   * meanwhile, and only one ADD per pod runs at a time.
+   */
+  private async writePodEndpoint(
+    r: Resource<'WorkloadEndpoint'>,
+    at: { namespace: string; pod: string; node: string },
+  ): Promise<Resource> {
+    const what = `${keyText(keyOf(r))}: Pod ${at.namespace}/${at.pod}`;
+    const cur = await this.getPod(at.namespace, at.pod);
+    if (!cur)
+      throw new DatastoreError(
+        'NotFound',
+        `${what} not found: with the Kubernetes datastore an endpoint is its pod's`,
+      );
+    if (cur.spec.nodeName !== at.node)
+      throw new DatastoreError(
+        'Invalid',
+        `${what} is on node "${cur.spec.nodeName ?? '(unscheduled)'}", not "${at.node}"`,
+      );
+    const annotations = podAnnotationsOf(r);
+    if (!Object.keys(annotations).length)
+      throw new DatastoreError('Invalid', `${what}: the endpoint has no ipNetworks to record`);
+    const wep = podToWorkloadEndpoint(
+      await this.patchPodStatus(
+        at,
+        { annotations, ...(r.metadata.uid ? { uid: r.metadata.uid } : {}) },
+        what,
+      ),
+    );
+    if (!wep)
+      throw new DatastoreError(
+        'Invalid',
+        `${what} makes no endpoint (host network, or finished) though its addresses were recorded`,
+      );
+    return wep;
+  }
+
+  /** A strategic merge patch of a pod's metadata through pods/status (Calico's patchPodAnnotations). */
+  private async patchPodStatus(
+    at: { namespace: string; pod: string },
+    metadata: Record<string, unknown>,
+    what: string,
+  ): Promise<K8sPod> {
+    const k = kube();
+    try {
+      return (await this.core.patchNamespacedPodStatus(
+        { name: at.pod, namespace: at.namespace, body: { metadata } },
+        k.setHeaderOptions('Content-Type', k.PatchStrategy.StrategicMergePatch),
+      )) as unknown as K8sPod;
+    } catch (err) {
+      this.fail(`patch ${what}`, err, `${what} not found`);
+    }
+  }
+
   async get(key: ResourceKey): Promise<Resource | undefined> {
+    const at = this.podOfEndpoint(key);
+    if (at) return this.podEndpoint(key, at.pod);
     const t = this.target(key.kind, key.namespace);
     try {
       const o = (
@@ -490,6 +569,8 @@ export class KubernetesDatastore implements Datastore {
 
   async create(r: Resource): Promise<Resource> {
     if (r.kind === 'Node') return this.writeNode(r as Resource<'Node'>);
+    const at = this.podOfEndpoint(keyOf(r));
+    if (at) return this.writePodEndpoint(r as Resource<'WorkloadEndpoint'>, at);
     await this.refuseMirrored(keyOf(r));
     const t = this.target(r.kind, r.metadata.namespace);
     const body = toKube(r);
@@ -509,6 +590,8 @@ export class KubernetesDatastore implements Datastore {
     if (r.kind === 'Node') return this.writeNode(r as Resource<'Node'>);
     if (r.kind === 'KubernetesService')
       return this.writeServiceStatus(r as Resource<'KubernetesService'>);
+    const at = this.podOfEndpoint(keyOf(r));
+    if (at) return this.writePodEndpoint(r as Resource<'WorkloadEndpoint'>, at);
     const k = keyOf(r);
     await this.refuseMirrored(k);
     const t = this.target(r.kind, r.metadata.namespace);
@@ -540,6 +623,25 @@ export class KubernetesDatastore implements Datastore {
   }
 
   async delete(key: ResourceKey, opts: { resourceVersion?: string } = {}): Promise<Resource> {
+    const at = this.podOfEndpoint(key);
+    if (at) {
+      // the CNI plugin's DEL (Calico's patchOutAnnotations): the pod's address annotations
+      // emptied, compare-and-swap on the pod's resourceVersion when the caller read one;
+      // the containerID stays, so a repeated DEL still sees whose addresses they were
+      const cur = await this.podEndpoint(key, at.pod);
+      const what = `${keyText(key)}: Pod ${at.namespace}/${at.pod}`;
+      if (!cur) throw new DatastoreError('NotFound', `${keyText(key)} not found`);
+      await this.patchPodStatus(
+        at,
+        {
+          annotations: POD_ANNOTATIONS_CLEARED,
+          ...(opts.resourceVersion ? { resourceVersion: opts.resourceVersion } : {}),
+          ...(cur.metadata.uid ? { uid: cur.metadata.uid } : {}),
+        },
+        what,
+      );
+      return cur;
+    }
     await this.refuseMirrored(key);
     const cur = await this.get(key);
     if (!cur) throw new DatastoreError('NotFound', `${keyText(key)} not found`);

@@ -6,6 +6,9 @@ import {
   k8sNetworkPolicyToResource,
   namespaceToProfile,
   nodeAnnotationPatch,
+  parseWorkloadEndpointName,
+  podAnnotationsOf,
+  podEndpointName,
   k8sServiceToResource,
   serviceStatusPatch,
   podToWorkloadEndpoint,
@@ -79,6 +82,78 @@ test('pods without a node, without an address, on the host network, or finished 
   expect(
     podToWorkloadEndpoint({ ...pod, status: { ...pod.status, phase: 'Succeeded' } }),
   ).toBeUndefined();
+});
+
+test("before the kubelet reports the pod's IPs, the CNI plugin's annotations give them (Calico's getPodIPs order)", () => {
+  const annotated = (annotations: Record<string, string>, status?: K8sPod['status']): K8sPod => ({
+    ...pod,
+    metadata: { ...pod.metadata, annotations },
+    status: status ?? { phase: 'Pending' },
+  });
+  const a = {
+    'cni.projectcalico.org/podIP': '10.244.1.9/32',
+    'cni.projectcalico.org/podIPs': '10.244.1.9/32,fd00::9/128',
+    'cni.projectcalico.org/containerID': 'abc123',
+  };
+  const wep = podToWorkloadEndpoint(annotated(a))!;
+  expect(parseResource(wep)).toMatchObject({ kind: 'WorkloadEndpoint' });
+  expect(wep.spec).toMatchObject({
+    ipNetworks: ['10.244.1.9/32', 'fd00::9/128'],
+    containerID: 'abc123',
+  });
+  // the singular annotation alone; bare addresses get their host prefix
+  expect(
+    podToWorkloadEndpoint(annotated({ 'cni.projectcalico.org/podIP': '10.244.1.9' }))!.spec
+      .ipNetworks,
+  ).toEqual(['10.244.1.9/32']);
+  // the status wins once the kubelet wrote it
+  expect(
+    podToWorkloadEndpoint(annotated(a, { phase: 'Running', podIP: '10.244.1.10' }))!.spec
+      .ipNetworks,
+  ).toEqual(['10.244.1.10/32']);
+  // emptied by DEL: no endpoint; emptied while deleted with the status still there: finished
+  expect(
+    podToWorkloadEndpoint(
+      annotated({ ...a, 'cni.projectcalico.org/podIP': '', 'cni.projectcalico.org/podIPs': '' }),
+    ),
+  ).toBeUndefined();
+  const deleting = annotated(
+    { ...a, 'cni.projectcalico.org/podIP': '', 'cni.projectcalico.org/podIPs': '' },
+    pod.status,
+  );
+  expect(podToWorkloadEndpoint(deleting)).toBeDefined();
+  deleting.metadata.deletionTimestamp = '2026-12-05T21:00:00Z';
+  expect(podToWorkloadEndpoint(deleting)).toBeUndefined();
+  expect(podEndpointName(deleting)).toBe('node--1-k8s-web--7d9f--x2x-eth0');
+  // a malformed address makes no endpoint rather than an invalid one
+  expect(
+    podToWorkloadEndpoint(annotated({ 'cni.projectcalico.org/podIP': 'not-an-ip' })),
+  ).toBeUndefined();
+});
+
+test('the annotations an endpoint write puts on its pod, and endpoint names parsed back', () => {
+  const wep = podToWorkloadEndpoint(pod)!;
+  expect(podAnnotationsOf({ ...wep, spec: { ...wep.spec, containerID: 'c1' } })).toEqual({
+    'cni.projectcalico.org/podIP': '10.244.1.5/32',
+    'cni.projectcalico.org/podIPs': '10.244.1.5/32,fd00::5/128',
+    'cni.projectcalico.org/containerID': 'c1',
+  });
+  expect(podAnnotationsOf({ ...wep, spec: { ...wep.spec, ipNetworks: [] } })).toEqual({});
+  expect(parseWorkloadEndpointName('node--1-k8s-web--7d9f--x2x-eth0')).toEqual({
+    node: 'node-1',
+    orchestrator: 'k8s',
+    workload: 'web-7d9f-x2x',
+    endpoint: 'eth0',
+  });
+  // Kubernetes names neither start nor end with a dash, so a separator is one dash
+  expect(parseWorkloadEndpointName(workloadEndpointName('n--1.example', 'a-b--c'))).toEqual({
+    node: 'n--1.example',
+    orchestrator: 'k8s',
+    workload: 'a-b--c',
+    endpoint: 'eth0',
+  });
+  expect(parseWorkloadEndpointName('node1-k8s-web')).toBeUndefined();
+  expect(parseWorkloadEndpointName('a-b-c-d-e')).toBeUndefined();
 });
 
 test('namespaces and service accounts become profiles whose labels endpoints inherit', () => {

@@ -65,6 +65,10 @@ async function demo(c: Cluster, startedAt: number, keep: boolean, attach?: TorKi
   say(
     `${pods.length} pods added at once in ${Date.now() - added} ms (each ADD runs in its node's agent and returns once the pod's routes and policy are programmed)`,
   );
+  const addMs = pods.map((p) => p.addMs ?? 0).sort((a, b) => a - b);
+  say(
+    `CNI ADD took ${addMs[Math.floor((addMs.length - 1) / 2)]} ms (median), ${addMs.at(-1)} ms (slowest) of ${addMs.length}; the policy_setup_timeout is 2 s`,
+  );
 
   heading('waiting until every pod reaches every other pod');
   await waitUntil('every pod pair reachable', () => allReachable(c, pods), 30_000, 100);

@@ -171,6 +171,8 @@ export interface Pod {
   /** Its IPv6 address, in a dual-stack lab. */
   ip6?: string;
   containerId: string;
+  /** How long its CNI ADD took (ms), as the runtime saw it. */
+  addMs?: number;
 }
 
 const TOR_IP = TOR_ADDRESS;
@@ -605,7 +607,7 @@ export class Cluster {
     // pods added at once each write it: the same content, so whichever lands last is right
     if (!(await this.ds.get({ kind: 'Profile', name: `kns.${namespace}` })))
       await this.ensureNamespace(namespace);
-    const { ns, containerId, ip, ip6 } = await this.wire(node, name, namespace);
+    const { ns, containerId, addMs, ip, ip6 } = await this.wire(node, name, namespace);
     if (Object.keys(labels).length) {
       const weps = (await this.ds.list({ kind: 'WorkloadEndpoint', namespace }))
         .items as Resource<'WorkloadEndpoint'>[];
@@ -616,7 +618,7 @@ export class Cluster {
         labels,
       );
     }
-    const pod = { name, namespace, node, ns, ip, ...(ip6 ? { ip6 } : {}), containerId };
+    const pod = { name, namespace, node, ns, ip, ...(ip6 ? { ip6 } : {}), containerId, addMs };
     this.pods.push(pod);
     return pod;
   }
@@ -642,7 +644,7 @@ export class Cluster {
         },
       },
     ]);
-    const { ns, containerId, ip, ip6 } = await this.wire(node, name, namespace);
+    const { ns, containerId, addMs, ip, ip6 } = await this.wire(node, name, namespace);
     // what kubelet reports once the sandbox has its network: the pod is then an endpoint
     const podIPs = [ip, ...(ip6 ? [ip6] : [])].map((x) => ({ ip: x }));
     await kube.must([
@@ -656,7 +658,7 @@ export class Cluster {
       '-p',
       JSON.stringify({ status: runningStatus(node.ip, ip, podIPs) }),
     ]);
-    const pod = { name, namespace, node, ns, ip, ...(ip6 ? { ip6 } : {}), containerId };
+    const pod = { name, namespace, node, ns, ip, ...(ip6 ? { ip6 } : {}), containerId, addMs };
     this.pods.push(pod);
     return pod;
   }
@@ -666,10 +668,11 @@ export class Cluster {
     node: ClusterNode,
     name: string,
     namespace: string,
-  ): Promise<{ ns: Netns; containerId: string; ip: string; ip6?: string }> {
+  ): Promise<{ ns: Netns; containerId: string; addMs: number; ip: string; ip6?: string }> {
     const ns = await this.tb.netns(`pod${name}`);
     // unique also for pods of one name in several namespaces added at once
     const containerId = `${name}${Date.now().toString(16)}${randomBytes(3).toString('hex')}`;
+    const t0 = performance.now();
     const out = await this.cni(node, {
       CNI_COMMAND: 'ADD',
       CNI_CONTAINERID: containerId,
@@ -677,9 +680,16 @@ export class Cluster {
       CNI_IFNAME: 'eth0',
       CNI_ARGS: `K8S_POD_NAMESPACE=${namespace};K8S_POD_NAME=${name}`,
     });
+    const addMs = Math.round(performance.now() - t0);
     const ips = (out.ips as Array<{ address: string }>).map((x) => x.address.split('/')[0]);
     const ip6 = ips.find((x) => x.includes(':'));
-    return { ns, containerId, ip: ips.find((x) => !x.includes(':'))!, ...(ip6 ? { ip6 } : {}) };
+    return {
+      ns,
+      containerId,
+      addMs,
+      ip: ips.find((x) => !x.includes(':'))!,
+      ...(ip6 ? { ip6 } : {}),
+    };
   }
 
   /**
