@@ -7,6 +7,7 @@ import { admit, type FieldValidation } from './admission';
 import { crdStatus, typesOfCrd } from './crd';
 import { parseFieldSelector } from './fieldselector';
 import { applyPatch } from './patch';
+import { decodeContinue, limitOf } from './paging';
 import { apiVersionOf, BUILTIN, type Registry, type ResourceType } from './resources';
 import { type Route } from './router';
 import { parseLabelSelector } from './selector';
@@ -323,20 +324,55 @@ export class Rest {
         { bookmarkMs: this.opts.bookmarkMs, maxBufferBytes: this.opts.maxBufferBytes },
       );
     }
-    const exact = url.searchParams.get('resourceVersionMatch') === 'Exact';
-    const listed = await this.storage.list(
-      t,
-      r.namespace,
-      exact && rv ? revisionOf(rv) : undefined,
-    );
+    const match = url.searchParams.get('resourceVersionMatch') ?? '';
+    const limit = limitOf(url.searchParams.get('limit'));
+    const cont = url.searchParams.get('continue') ?? '';
+    if (cont && match)
+      throw invalidList('Forbidden', 'resourceVersionMatch is forbidden when continue is provided');
+    if (cont && rv && rv !== '0')
+      throw badRequest('specifying resource version is not allowed when using continue');
+    if (match && !['Exact', 'NotOlderThan'].includes(match))
+      throw invalidList(
+        'NotSupported',
+        `Unsupported value: "${match}": supported values: "Exact", "NotOlderThan"`,
+      );
+    if (match === 'Exact' && (!rv || rv === '0'))
+      throw invalidList(
+        'Forbidden',
+        'resourceVersionMatch "exact" is forbidden for resourceVersion "0"',
+      );
+    // at an exact revision: resourceVersionMatch=Exact, or (as kube-apiserver, for the
+    // first page of a paged list) a resourceVersion with a limit and no match
+    const at =
+      rv && rv !== '0' && (match === 'Exact' || (!match && limit !== undefined))
+        ? revisionOf(rv)
+        : undefined;
+    const filtered = url.searchParams.has('labelSelector') || url.searchParams.has('fieldSelector');
+    const listed =
+      limit !== undefined || cont
+        ? await this.storage.listPage(
+            t,
+            r.namespace,
+            // a continue without a limit reads the rest
+            limit ?? Number.MAX_SAFE_INTEGER,
+            filtered ? matches : undefined,
+            cont ? decodeContinue(cont) : { rv: at },
+          )
+        : {
+            ...(await this.storage.list(t, r.namespace, at)),
+            next: undefined,
+            remaining: undefined,
+          };
     const items = listed.items.filter(matches).map((o) => this.typed(t, o));
-    if (table) return send(200, toTable(t, items, { resourceVersion: listed.revision }));
-    return send(200, {
-      kind: `${t.kind}List`,
-      apiVersion: apiVersionOf(t),
-      metadata: { resourceVersion: listed.revision },
-      items,
-    });
+    const metadata = {
+      resourceVersion: listed.revision,
+      ...(listed.next ? { continue: listed.next } : {}),
+      ...(listed.next && listed.remaining !== undefined
+        ? { remainingItemCount: listed.remaining }
+        : {}),
+    };
+    if (table) return send(200, toTable(t, items, metadata));
+    return send(200, { kind: `${t.kind}List`, apiVersion: apiVersionOf(t), metadata, items });
   }
 
   /** Checks kind/apiVersion/namespace of a request body against the URL. */
@@ -552,4 +588,15 @@ export class Rest {
     }
     send(200, { kind: `${t.kind}List`, apiVersion: apiVersionOf(t), metadata: {}, items });
   }
+}
+
+/** 422 for bad list options, as kube-apiserver's ValidateListOptions words it. */
+function invalidList(type: 'Forbidden' | 'NotSupported', message: string): ApiError {
+  return invalid({ kind: 'ListOptions', group: 'meta.k8s.io', plural: 'listoptions' }, '', [
+    {
+      reason: type === 'Forbidden' ? 'FieldValueForbidden' : 'FieldValueNotSupported',
+      field: 'resourceVersionMatch',
+      message: type === 'Forbidden' ? `Forbidden: ${message}` : message,
+    },
+  ]);
 }

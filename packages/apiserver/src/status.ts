@@ -7,6 +7,8 @@ export class ApiError extends Error {
     readonly reason: string,
     message: string,
     readonly details?: Record<string, unknown>,
+    /** The Status's ListMeta (a 410 for a compacted continue token carries a new token). */
+    readonly listMeta: Record<string, unknown> = {},
   ) {
     super(message);
   }
@@ -16,7 +18,7 @@ export function statusBody(e: ApiError): Record<string, unknown> {
   return {
     kind: 'Status',
     apiVersion: 'v1',
-    metadata: {},
+    metadata: e.listMeta,
     status: 'Failure',
     message: e.message,
     reason: e.reason,

@@ -2,7 +2,8 @@
 // resourceVersion is its etcd mod revision; a list's is the revision it was read at. A
 // read at a compacted revision is 410 Expired, as in Kubernetes.
 import { randomUUID } from 'node:crypto';
-import { Etcd3, type IKeyValue } from 'etcd3';
+import { Etcd3, Range, type IKeyValue } from 'etcd3';
+import { CONTINUE_EXPIRED, encodeContinue, type ContinueToken } from './paging';
 import { type ResourceType } from './resources';
 import { alreadyExists, ApiError, badRequest, conflict, gone, notFound } from './status';
 
@@ -48,7 +49,7 @@ export class Storage {
     endpoints: string[],
     readonly prefix = '/registry',
   ) {
-    // a list can be larger than gRPC's default 4 MiB answer (no paging here yet)
+    // an unpaged list can be larger than gRPC's default 4 MiB answer
     this.client = new Etcd3({
       hosts: endpoints,
       dialTimeout: 3000,
@@ -97,6 +98,74 @@ export class Storage {
         throw new ApiError(504, 'Timeout', `Too large resource version: ${revision}`);
       throw err;
     }
+  }
+
+  /**
+   * One page of a list (kube-apiserver's etcd3 GetList with a limit): up to `limit`
+   * objects that `matches` keeps, from `from.start` on (relative to the list's prefix), at
+   * `from.rv` (absent or -1: now; the first read fixes the revision for every page). Pages
+   * are read from etcd until `limit` objects matched or the range ends; `next` is the
+   * token for the rest, and `remaining` the keys after this page when nothing is filtered.
+   * A compacted revision is 410 Expired, with a token that continues at the latest one.
+   */
+  async listPage(
+    t: ResourceType,
+    namespace: string | undefined,
+    limit: number,
+    matches: ((o: KubeObject) => boolean) | undefined,
+    from: Partial<ContinueToken> = {},
+  ): Promise<{ items: KubeObject[]; revision: string; next?: string; remaining?: number }> {
+    const prefix = this.prefixOf(t, namespace);
+    const end = Range.prefix(prefix).end;
+    let start = Buffer.from(prefix + (from.start ?? ''));
+    let revision = from.rv !== undefined && from.rv > 0 ? from.rv : undefined;
+    const items: KubeObject[] = [];
+    let lastKey: string | undefined;
+    let hasMore = false;
+    let remaining: number | undefined;
+    let batch = limit;
+    for (let first = true; ; first = false) {
+      let q = this.client.getAll().inRange(new Range(start, end)).limit(batch);
+      if (revision) q = q.revision(revision);
+      let res;
+      try {
+        res = await q.exec();
+      } catch (err) {
+        if (/compacted/i.test((err as Error).message)) {
+          if (from.start === undefined)
+            throw gone('The resourceVersion for the provided list is too old.');
+          throw new ApiError(410, 'Expired', CONTINUE_EXPIRED, undefined, {
+            continue: encodeContinue({ rv: -1, start: from.start }),
+          });
+        }
+        if (/future revision/i.test((err as Error).message))
+          throw new ApiError(504, 'Timeout', `Too large resource version: ${revision}`);
+        throw err;
+      }
+      revision ??= Number(res.header.revision);
+      hasMore = res.more;
+      if (first && !matches) remaining = Number(res.count) - limit;
+      for (const kv of res.kvs) {
+        if (items.length >= limit) {
+          hasMore = true;
+          break;
+        }
+        lastKey = kv.key.toString();
+        const o = decode(kv);
+        if (!matches || matches(o)) items.push(o);
+      }
+      if (!hasMore || items.length >= limit) break;
+      // the filter kept too few: read on after the last key, in growing batches
+      start = Buffer.from(`${lastKey}\0`);
+      batch = Math.min(batch * 2, 10000);
+    }
+    if (!hasMore || lastKey === undefined) return { items, revision: String(revision) };
+    return {
+      items,
+      revision: String(revision),
+      next: encodeContinue({ rv: revision, start: `${lastKey.slice(prefix.length)}\0` }),
+      ...(remaining !== undefined ? { remaining } : {}),
+    };
   }
 
   /** True when etcd has compacted away the history after `revision`. */

@@ -223,6 +223,103 @@ describeIf(['etcd'], 'tortie-apiserver over HTTP', () => {
     expect(stale).toMatchObject({ code: 409, body: { reason: 'Conflict' } });
   });
 
+  test("list paging: limit and continue at the first page's revision, remainingItemCount, 410 with a new token once compacted", async () => {
+    await request(h.url, 'POST', '/api/v1/namespaces', ns('paging'));
+    const sa = (name: string, labels: Record<string, string> = {}) =>
+      request(
+        h.url,
+        'POST',
+        '/api/v1/namespaces/paging/serviceaccounts',
+        JSON.stringify({ metadata: { name, labels } }),
+      );
+    for (let i = 0; i < 7; i++) await sa(`sa${i}`, { odd: String(i % 2 === 1) });
+    type List = {
+      metadata: { resourceVersion: string; continue?: string; remainingItemCount?: number };
+      items: Array<{ metadata: { name: string } }>;
+    };
+    const names = (l: List) => l.items.map((o) => o.metadata.name);
+    const page = async (q: string) => {
+      const r = await request(h.url, 'GET', `/api/v1/namespaces/paging/serviceaccounts?${q}`);
+      expect(r.code).toBe(200);
+      return r.body as unknown as List;
+    };
+    const p1 = await page('limit=3');
+    expect(names(p1)).toEqual(['sa0', 'sa1', 'sa2']);
+    expect(p1.metadata.remainingItemCount).toBe(4);
+    // the token is kube-apiserver's: base64url JSON of version, revision and the next key
+    expect(JSON.parse(Buffer.from(p1.metadata.continue!, 'base64url').toString())).toEqual({
+      v: 'meta.k8s.io/v1',
+      rv: Number(p1.metadata.resourceVersion),
+      start: 'sa2\u0000',
+    });
+    // written after the first page: not in this list's later pages (one consistent list)
+    await sa('sa3a');
+    const p2 = await page(`limit=3&continue=${encodeURIComponent(p1.metadata.continue!)}`);
+    expect(names(p2)).toEqual(['sa3', 'sa4', 'sa5']);
+    expect(p2.metadata).toMatchObject({
+      resourceVersion: p1.metadata.resourceVersion,
+      remainingItemCount: 1,
+    });
+    const p3 = await page(`limit=3&continue=${encodeURIComponent(p2.metadata.continue!)}`);
+    expect(names(p3)).toEqual(['sa6']);
+    expect(p3.metadata.continue).toBeUndefined();
+    expect(p3.metadata.remainingItemCount).toBeUndefined();
+    // with a selector: pages of matching objects, and no count (it would count the others)
+    const odd1 = await page('limit=2&labelSelector=odd%3Dtrue');
+    expect(names(odd1)).toEqual(['sa1', 'sa3']);
+    expect(odd1.metadata.remainingItemCount).toBeUndefined();
+    const odd2 = await page(
+      `limit=2&labelSelector=odd%3Dtrue&continue=${encodeURIComponent(odd1.metadata.continue!)}`,
+    );
+    expect(names(odd2)).toEqual(['sa5']);
+    // without a limit: everything, as before
+    expect(names(await page(''))).toHaveLength(8);
+    // bad tokens and options get 400/422 naming what is wrong
+    expect(
+      await request(h.url, 'GET', '/api/v1/namespaces/paging/serviceaccounts?limit=2&continue=xyz'),
+    ).toMatchObject({
+      code: 400,
+      body: { reason: 'BadRequest', message: expect.stringContaining('continue key is not valid') },
+    });
+    expect(
+      await request(
+        h.url,
+        'GET',
+        `/api/v1/namespaces/paging/serviceaccounts?limit=2&resourceVersion=5&continue=${encodeURIComponent(p1.metadata.continue!)}`,
+      ),
+    ).toMatchObject({
+      code: 400,
+      body: { message: 'specifying resource version is not allowed when using continue' },
+    });
+    expect(
+      await request(h.url, 'GET', '/api/v1/namespaces/paging/serviceaccounts?limit=x'),
+    ).toMatchObject({ code: 400 });
+    // the first page's revision compacted away: 410 Expired with a token for the rest now
+    const q1 = await page('limit=4');
+    await sa('sa9');
+    await h.server.storage.compact((await page('')).metadata.resourceVersion);
+    const expired = await request(
+      h.url,
+      'GET',
+      `/api/v1/namespaces/paging/serviceaccounts?limit=4&continue=${encodeURIComponent(q1.metadata.continue!)}`,
+    );
+    expect(expired).toMatchObject({
+      code: 410,
+      body: {
+        kind: 'Status',
+        reason: 'Expired',
+        message: expect.stringContaining(
+          'The provided continue parameter is too old to display a consistent list result.',
+        ),
+        metadata: { continue: expect.any(String) },
+      },
+    });
+    const token = (expired.body.metadata as { continue: string }).continue;
+    expect(JSON.parse(Buffer.from(token, 'base64url').toString())).toMatchObject({ rv: -1 });
+    const rest = await page(`limit=10&continue=${encodeURIComponent(token)}`);
+    expect(names(rest)).toEqual(['sa3a', 'sa4', 'sa5', 'sa6', 'sa9']);
+  }, 60000);
+
   test('dryRun=All answers as a write would and stores nothing', async () => {
     const dry = await request(h.url, 'POST', '/api/v1/namespaces?dryRun=All', ns('dry'));
     expect(dry).toMatchObject({ code: 201, body: { metadata: { name: 'dry' } } });

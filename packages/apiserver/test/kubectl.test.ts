@@ -373,6 +373,38 @@ describeIf(['etcd'], 'tortie-apiserver with real kubectl', () => {
     expect(ok(await kubectl(['get', 'pods', '-A', '-o', 'name'])).stdout.trim()).toBe('');
   }, 180000);
 
+  test('kubectl get --chunk-size pages through the list with limit and continue', async () => {
+    ok(
+      await kubectl(
+        ['apply', '-f', '-'],
+        yaml({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'chunks' } }),
+      ),
+    );
+    const pods = Array.from({ length: 5 }, (_, i) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: `p${i}`, namespace: 'chunks' },
+      spec: { containers: [{ name: 'c', image: 'x' }] },
+    }));
+    ok(await kubectl(['apply', '-f', '-'], pods.map(yaml).join('\n')));
+    // -v=6 logs each request: three pages of at most 2, each after the first with continue
+    const run = ok(await kubectl(['get', 'pods', '-n', 'chunks', '--chunk-size=2', '-v=6']));
+    const rows = run.stdout.split('\n').filter((l) => /^p\d/.test(l));
+    expect(rows.map((l) => l.split(/\s+/)[0])).toEqual(['p0', 'p1', 'p2', 'p3', 'p4']);
+    const gets = run.stderr
+      .split('\n')
+      .filter((l) => l.includes('/api/v1/namespaces/chunks/pods?') && /\b200\b/.test(l));
+    expect(gets).toHaveLength(3);
+    expect(gets.every((l) => l.includes('limit=2'))).toBe(true);
+    expect(gets.filter((l) => l.includes('continue=')).length).toBe(2);
+    // -o name and json through the same pages
+    expect(
+      ok(await kubectl(['get', 'pods', '-n', 'chunks', '--chunk-size=3', '-o', 'name']))
+        .stdout.trim()
+        .split('\n'),
+    ).toEqual(['pod/p0', 'pod/p1', 'pod/p2', 'pod/p3', 'pod/p4']);
+  });
+
   test('kubectl get -w --watch-only streams an added object', async () => {
     const w = h.kubectlBackground(['get', 'serviceaccounts', '-w', '-o', 'name', '--watch-only']);
     await new Promise((r) => setTimeout(r, 1500));
