@@ -15,6 +15,7 @@ import { aggregated, resourceList, wantsAggregated } from '../src/discovery';
 import { parseFieldSelector } from '../src/fieldselector';
 import { openApiV3Group, openApiV3Index } from '../src/openapi';
 import { applyPatch, mergePatch } from '../src/patch';
+import { decodeContinue, encodeContinue, limitOf } from '../src/paging';
 import { route } from '../src/router';
 import { parseLabelSelector } from '../src/selector';
 import { fromFieldsV1, serverSideApply, trackUpdate } from '../src/ssa';
@@ -465,4 +466,33 @@ test('server-side apply owns list items by their key and merges them; update own
     ['bob', ['f:spec/f:containers/k:{"name":"b"}/.', 'f:spec/f:containers/k:{"name":"b"}/f:name']],
     ['kubectl-edit', ['f:spec/f:containers/k:{"name":"b"}/f:image']],
   ]);
+});
+
+test("continue tokens: kube-apiserver's encoding, and bad ones refused naming why", () => {
+  const t = encodeContinue({ rv: 42, start: 'web-1\u0000' });
+  // URL-safe base64 without padding, of the JSON kube-apiserver's etcd3 store writes
+  expect(t).toMatch(/^[A-Za-z0-9_-]+$/);
+  expect(Buffer.from(t, 'base64url').toString()).toBe(
+    '{"v":"meta.k8s.io/v1","rv":42,"start":"web-1\\u0000"}',
+  );
+  expect(decodeContinue(t)).toEqual({ rv: 42, start: 'web-1\u0000' });
+  expect(decodeContinue(encodeContinue({ rv: -1, start: 'a' }))).toEqual({ rv: -1, start: 'a' });
+  const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  expect(() => decodeContinue('%%%')).toThrow('continue key is not valid');
+  expect(() => decodeContinue(enc({ v: 'v2', rv: 1, start: 'a' }))).toThrow(
+    'server does not recognize this encoded version',
+  );
+  expect(() => decodeContinue(enc({ v: 'meta.k8s.io/v1', rv: 0, start: 'a' }))).toThrow(
+    'incorrect encoded start resourceVersion',
+  );
+  expect(() => decodeContinue(enc({ v: 'meta.k8s.io/v1', rv: 3, start: '' }))).toThrow(
+    'encoded start key empty',
+  );
+  expect(() => decodeContinue(enc({ v: 'meta.k8s.io/v1', rv: 3, start: '../secrets/x' }))).toThrow(
+    'path traversal',
+  );
+  expect(limitOf(null)).toBeUndefined();
+  expect(limitOf('0')).toBeUndefined();
+  expect(limitOf('500')).toBe(500);
+  expect(() => limitOf('ten')).toThrow('invalid limit "ten"');
 });
