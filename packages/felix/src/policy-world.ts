@@ -1,7 +1,13 @@
 // Datastore resources as the policy model sees them (the shapes the reference evaluator
 // takes): tests compare the dataplane's behaviour with the evaluator's verdicts on the
 // same resources. Pure.
-import type { Resource } from '@tortie/api';
+import {
+  namespaceLabels as labelsOfNamespace,
+  namespaceProfileName,
+  serviceAccountLabels,
+  serviceAccountProfileName,
+  type Resource,
+} from '@tortie/api';
 import {
   type Endpoint,
   type Labels,
@@ -13,19 +19,9 @@ import {
   type Tier,
 } from '@tortie/policy';
 
-const strip = (labels: Labels | undefined, prefix: string): Record<string, string> =>
-  Object.fromEntries(
-    Object.entries(labels ?? {})
-      .filter(([k]) => k.startsWith(prefix))
-      .map(([k, v]) => [k.slice(prefix.length), v]),
-  );
-
 /** A namespace's labels, from its "kns.<ns>" profile (Kubernetes datastore) if any. */
 export function namespaceLabels(ns: string, profiles: ReadonlyMap<string, Profile>): Labels {
-  return {
-    'kubernetes.io/metadata.name': ns,
-    ...strip(profiles.get(`kns.${ns}`)?.labelsToApply, 'pcns.'),
-  };
+  return labelsOfNamespace(ns, profiles.get(namespaceProfileName(ns))?.labelsToApply);
 }
 
 export function toProfile(r: Resource<'Profile'>): Profile {
@@ -88,7 +84,7 @@ export function workloadToEndpoint(
       })),
     serviceAccount: sa,
     serviceAccountLabels: sa
-      ? strip(profiles.get(`ksa.${ns}.${sa}`)?.labelsToApply, 'pcsa.')
+      ? serviceAccountLabels(profiles.get(serviceAccountProfileName(ns, sa))?.labelsToApply)
       : undefined,
     profiles: r.spec.profiles,
   };

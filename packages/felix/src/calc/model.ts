@@ -4,7 +4,13 @@
 // reserved keys for what Calico scopes selectors by: its kind, namespace and namespace
 // labels, service account and its labels. Reserved keys start with "//", which no
 // Kubernetes label key can. Pure.
-import type { Resource } from '@tortie/api';
+import {
+  namespaceLabels as labelsOfNamespace,
+  namespaceProfileName,
+  serviceAccountLabels as labelsOfServiceAccount,
+  serviceAccountProfileName,
+  type Resource,
+} from '@tortie/api';
 import { protocolNumber, type Labels, type Protocol } from '@tortie/policy';
 import { resourceKey, workloadId } from './ids';
 
@@ -105,24 +111,14 @@ export function netSetInfo(r: Resource<'NetworkSet'> | Resource<'GlobalNetworkSe
 /** The profiles the graph knows, for label inheritance (a missing profile adds nothing). */
 export type ProfileLookup = (name: string) => ProfileInfo | undefined;
 
-const strip = (labels: Labels | undefined, prefix: string): Record<string, string> => {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(labels ?? {}))
-    if (k.startsWith(prefix)) out[k.slice(prefix.length)] = v;
-  return out;
-};
-
 /** A namespace's labels: Kubernetes' name label plus its "kns.<ns>" profile's "pcns.*". */
 export function namespaceLabels(ns: string, profiles: ProfileLookup): Labels {
-  return {
-    'kubernetes.io/metadata.name': ns,
-    ...strip(profiles(`kns.${ns}`)?.labelsToApply, 'pcns.'),
-  };
+  return labelsOfNamespace(ns, profiles(namespaceProfileName(ns))?.labelsToApply);
 }
 
 /** A service account's labels, from its "ksa.<ns>.<sa>" profile's "pcsa.*". */
 export function serviceAccountLabels(ns: string, sa: string, profiles: ProfileLookup): Labels {
-  return strip(profiles(`ksa.${ns}.${sa}`)?.labelsToApply, 'pcsa.');
+  return labelsOfServiceAccount(profiles(serviceAccountProfileName(ns, sa))?.labelsToApply);
 }
 
 function addPrefixed(out: Record<string, string>, prefix: string, labels: Labels): void {
