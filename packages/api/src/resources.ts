@@ -371,22 +371,16 @@ const ipPoolSpec = z
     disabled: z.boolean().default(false),
     disableBGPExport: z.boolean().default(false),
     nodeSelector: selector.max(1024).default('all()'),
-    // IPAM would hand the pool's addresses to pods of every namespace
-    namespaceSelector: z
-      .string()
-      .optional()
-      .refine((v) => !v, 'tortie does not support IP pools per namespace (namespaceSelector)'),
+    /** the namespaces whose pods IPAM assigns from the pool automatically (none: all) */
+    namespaceSelector: selector.max(1024).optional(),
+    // absent or empty: Workload and Tunnel (defaulted below, after the CEL rules that
+    // read whether it was given)
     allowedUses: z
       .array(z.enum(['Workload', 'Tunnel', 'LoadBalancer']))
       .max(10)
-      .default(['Workload', 'Tunnel']),
-    assignmentMode: z
-      .enum(['Automatic', 'Manual'])
-      .refine(
-        (m) => m !== 'Manual',
-        'tortie does not support assignmentMode Manual (IPAM would assign from the pool automatically)',
-      )
       .optional(),
+    /** Manual: addresses only for allocations that name the pool (CNI config, annotations) */
+    assignmentMode: z.enum(['Automatic', 'Manual']).optional(),
   })
   .transform((s, ctx) => {
     const issue = (path: string, message: string) =>
@@ -411,7 +405,14 @@ const ipPoolSpec = z
     if (v6 && s.ipipMode !== 'Never') issue('ipipMode', 'IPIP is IPv4 only');
     if (s.nodeSelector.includes('global('))
       issue('nodeSelector', 'global() selector is not valid for IPPool nodeSelector');
-    const uses = new Set(s.allowedUses);
+    if (s.namespaceSelector?.includes('global('))
+      issue('namespaceSelector', 'global() selector is not valid for IPPool namespaceSelector');
+    if (s.allowedUses?.includes('Tunnel') && s.namespaceSelector)
+      issue('namespaceSelector', 'IP Pool with AllowedUse Tunnel cannot have namespaceSelector');
+    const allowedUses = s.allowedUses?.length
+      ? s.allowedUses
+      : (['Workload', 'Tunnel'] as Array<'Workload' | 'Tunnel' | 'LoadBalancer'>);
+    const uses = new Set(allowedUses);
     if (uses.has('LoadBalancer')) {
       if (uses.has('Workload') || uses.has('Tunnel'))
         issue(
@@ -428,7 +429,7 @@ const ipPoolSpec = z
           'IP Pool with AllowedUse LoadBalancer must have nodeSelector set to all()',
         );
     }
-    return { ...s, blockSize };
+    return { ...s, blockSize, allowedUses };
   });
 
 // Calico's ServiceXXXIPBlock: `cidr` is omitempty, and confd skips empty entries

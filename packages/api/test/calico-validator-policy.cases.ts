@@ -13,8 +13,7 @@
 //
 // expect: true (Calico accepts it, so do we), false (both refuse), or 'unsupported'
 // (Calico accepts it; tortie refuses it with "tortie does not support ...", because
-// ignoring it would be unsafe: Service matches in rules, IPPool namespaceSelector and
-// assignmentMode Manual, BGPPeer localWorkloadSelector).
+// ignoring it would be unsafe: Service matches in rules, BGPPeer localWorkloadSelector).
 //
 // Left out, with the reason:
 // - BGPFilter rows (2053-2452): not left out, they are in calico-validator-bgpfilter.cases.ts;
@@ -1268,11 +1267,37 @@ export const ROWS: Row[] = [
     'team == "backend" || team == "frontend"',
     'environment contains "prod"',
   ].map((s): Row => [
-    `IP pool with namespaceSelector ${s} (pools per namespace: not supported)`,
+    `should accept IP pool with namespaceSelector ${s}`,
     'IPPool',
     pool({ cidr: '1.0.0.0/10', namespaceSelector: s }),
-    'unsupported',
+    true,
   ]),
+  // ippool.go's CEL rule: a pool for tunnels picks no namespaces (absent allowedUses is
+  // not a Tunnel use for the rule: the CRD has no default)
+  [
+    'derived: IP pool for tunnels with a namespaceSelector',
+    'IPPool',
+    pool({ cidr: '1.0.0.0/10', namespaceSelector: 'a == "b"', allowedUses: ['Tunnel'] }),
+    false,
+  ],
+  [
+    'derived: IP pool for workloads with a namespaceSelector',
+    'IPPool',
+    pool({ cidr: '1.0.0.0/10', namespaceSelector: 'a == "b"', allowedUses: ['Workload'] }),
+    true,
+  ],
+  [
+    'derived: IP pool with assignmentMode Manual',
+    'IPPool',
+    pool({ cidr: '1.0.0.0/10', assignmentMode: 'Manual' }),
+    true,
+  ],
+  [
+    'derived: IP pool with assignmentMode manual',
+    'IPPool',
+    pool({ cidr: '1.0.0.0/10', assignmentMode: 'manual' }),
+    false,
+  ],
   // 1448: (API) IPReservation
   ...(
     [

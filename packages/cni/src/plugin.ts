@@ -135,6 +135,8 @@ export async function add(conf: NetConf, env: CniEnv, deps: PluginDeps): Promise
         num6: conf.ipam.assign_ipv6 ? 1 : 0,
         pools4: jsonList(pod, 'ipv4pools') ?? conf.ipam.ipv4_pools,
         pools6: jsonList(pod, 'ipv6pools') ?? conf.ipam.ipv6_pools,
+        // a pod's namespace, for the pools' namespaceSelectors
+        ...(id.pod ? { namespace: id.namespace } : {}),
         attrs,
       });
       ({ ipv4, ipv6 } = r);

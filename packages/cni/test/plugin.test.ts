@@ -226,6 +226,22 @@ describe('ADD / DEL / CHECK logic', () => {
     });
   });
 
+  test("a pool's namespaceSelector picks the pod's namespace", async () => {
+    const res = (kind: string, name: string, spec: object) =>
+      parseResource({ apiVersion: 'tortie.io/v1', kind, metadata: { name }, spec });
+    // the other pools keep to namespace "elsewhere", so only "ns-pool" serves "ns"
+    for (const name of ['default', 'special']) {
+      const p = (await ds.get({ kind: 'IPPool', name }))!;
+      await ds.update({ ...p, spec: { ...p.spec, namespaceSelector: 'team == "x"' } });
+    }
+    await ds.create(res('Profile', 'kns.ns', { labelsToApply: { 'pcns.team': 'y' } }));
+    await ds.create(
+      res('IPPool', 'ns-pool', { cidr: '10.3.0.0/24', namespaceSelector: 'team == "y"' }),
+    );
+    pods.set('ns/a', pod('a'));
+    expect((await add(conf, env('ADD', 'a', 'ca'), deps)).ips[0].address).toMatch(/^10\.3\.0\./);
+  });
+
   test('a failing interface setup rolls back the address and the veth', async () => {
     pods.set('ns/web', pod('web'));
     net.failSetup = true;

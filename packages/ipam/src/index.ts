@@ -8,7 +8,7 @@ export {
 } from './ipam';
 export { checkIpam, isClean, type IpamReport, type IpamWorld, type LeakedHandle } from './check';
 export { IpamError } from './errors';
-export { poolsFor, poolOf, reservedBy, type Pool } from './pools';
+export { poolsFor, poolOf, reservedBy, type Pool, type PoolChoice } from './pools';
 export * as blocks from './block';
 export * from '@tortie/netaddr';
 export { blockName, affinityName, handleName } from './names';

@@ -6,7 +6,14 @@
 // Order of writes (crash safety): the block first (it records the handle id next to
 // each address), then the handle. A crash in between leaves an allocation whose handle
 // record is missing; `check` reports it and `gc` releases it.
-import { API_VERSION, type Kind, type Resource, type Spec } from '@tortie/api';
+import {
+  API_VERSION,
+  namespaceLabels,
+  namespaceProfileName,
+  type Kind,
+  type Resource,
+  type Spec,
+} from '@tortie/api';
 import { DatastoreError, type Datastore } from '@tortie/datastore';
 import type { Labels } from '@tortie/policy';
 import * as block from './block';
@@ -42,6 +49,8 @@ export interface AutoAssignRequest {
   /** Pool names or CIDRs to restrict to (CNI config ipv4_pools / annotations). */
   pools4?: string[];
   pools6?: string[];
+  /** The pod's namespace, for the pools' namespaceSelectors (none: tunnels, services). */
+  namespace?: string;
   /** Recorded with the allocation: namespace, pod, node, containerID... */
   attrs?: Record<string, string>;
 }
@@ -176,7 +185,7 @@ export class IpamClient {
           const want = version === 4 ? a.req.num4 : a.req.num6;
           if (!want || a.error) continue;
           const pools = version === 4 ? a.req.pools4 : a.req.pools6;
-          const key = JSON.stringify(pools ?? null);
+          const key = JSON.stringify([pools ?? null, a.req.namespace ?? null]);
           const got = version === 4 ? a.result.ipv4 : a.result.ipv6;
           const ask: Ask = {
             req: a.req,
@@ -188,11 +197,12 @@ export class IpamClient {
           groups.set(key, [...(groups.get(key) ?? []), ask]);
         }
         for (const group of groups.values()) {
-          const pools = version === 4 ? group[0].req.pools4 : group[0].req.pools6;
+          const { pools4, pools6, namespace } = group[0].req;
           // a group's error (its pools do not exist) is its own, not the batch's
-          await this.assignVersion(ctx, version, group, pools).catch((e: Error) =>
-            group.forEach((a) => a.fail(e)),
-          );
+          await this.assignVersion(ctx, version, group, {
+            requested: version === 4 ? pools4 : pools6,
+            namespace,
+          }).catch((e: Error) => group.forEach((a) => a.fail(e)));
         }
       }
     } catch (e) {
@@ -225,12 +235,22 @@ export class IpamClient {
     ctx: AssignContext,
     version: IpVersion,
     asks: Ask[],
-    requested?: string[],
+    { requested, namespace }: { requested?: string[]; namespace?: string },
   ): Promise<void> {
     const { node, config, reserved } = ctx;
-    const usable = poolsFor(ctx.pools, version, ctx.nodeLabels, requested);
+    // a namespace's labels are read only when a pool asks for them
+    const namespaceLabels =
+      namespace !== undefined && ctx.pools.some((p) => p.spec.namespaceSelector)
+        ? await this.namespaceLabels(namespace)
+        : undefined;
+    const usable = poolsFor(ctx.pools, version, {
+      nodeLabels: ctx.nodeLabels,
+      namespaceLabels,
+      requested,
+    });
     if (usable.length === 0) {
-      throw new IpamError('NoPool', `no enabled IPv${version} pool selects node "${node}"`);
+      const which = namespace === undefined ? '' : ` and namespace "${namespace}"`;
+      throw new IpamError('NoPool', `no enabled IPv${version} pool selects node "${node}"${which}`);
     }
     const open = () => asks.filter((a) => a.got.length < a.want);
     const take = (cidr: string, mustBeAffine: boolean) =>
@@ -671,6 +691,13 @@ export class IpamClient {
   private async nodeLabels(node: string): Promise<Labels> {
     const n = await this.ds.get({ kind: 'Node', name: node });
     return n?.metadata.labels ?? {};
+  }
+
+  /** Its "kns.<ns>" profile's labels (the Kubernetes datastore's view of a Namespace). */
+  private async namespaceLabels(ns: string): Promise<Labels> {
+    const p = (await this.ds.get({ kind: 'Profile', name: namespaceProfileName(ns) })) as
+      Res<'Profile'> | undefined;
+    return namespaceLabels(ns, p?.spec.labelsToApply);
   }
 
   private async config(): Promise<Spec<'IPAMConfiguration'>> {

@@ -20,16 +20,26 @@ function toPool(r: Resource<'IPPool'>): Pool {
   };
 }
 
+/** Who an allocation is for, as pool selection sees it. */
+export interface PoolChoice {
+  nodeLabels: Labels;
+  /** The pod's namespace's labels; none (tunnel addresses, services) reads as {}, as Calico. */
+  namespaceLabels?: Labels;
+  /** Pool names or CIDRs asked for (CNI config ipv4_pools, pod annotations). */
+  requested?: string[];
+}
+
 /**
- * Pools for a workload allocation of one IP version on a node: enabled, allowed for
- * workloads, selecting the node; restricted to `requested` (pool names or CIDRs) when
- * given, in which case naming a pool that does not exist is an error (as Calico's CNI).
+ * Pools for a workload allocation of one IP version on a node, as libcalico-go's
+ * determinePools: the `requested` ones (pool names or CIDRs), used whatever their
+ * selectors and assignment mode, naming one that does not exist being an error; else
+ * the enabled pools allowed for workloads, in automatic assignment mode, whose
+ * nodeSelector picks the node and whose namespaceSelector picks the namespace.
  */
 export function poolsFor(
   all: Resource<'IPPool'>[],
   version: IpVersion,
-  nodeLabels: Labels,
-  requested?: string[],
+  { nodeLabels, namespaceLabels = {}, requested }: PoolChoice,
 ): Pool[] {
   const ofVersion = all.filter((p) => parseCidr(p.spec.cidr).version === version);
   let chosen = ofVersion;
@@ -43,7 +53,13 @@ export function poolsFor(
   } else {
     chosen = ofVersion
       .filter((p) => !p.spec.disabled && p.spec.allowedUses.includes('Workload'))
+      .filter((p) => (p.spec.assignmentMode ?? 'Automatic') === 'Automatic')
       .filter((p) => matches(parseSelector(p.spec.nodeSelector), nodeLabels))
+      .filter(
+        (p) =>
+          !p.spec.namespaceSelector ||
+          matches(parseSelector(p.spec.namespaceSelector), namespaceLabels),
+      )
       .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
   }
   return chosen.map(toPool);

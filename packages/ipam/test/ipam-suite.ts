@@ -21,6 +21,7 @@ export const IPAM_KINDS = [
   'IPAMConfiguration',
   'Node',
   'WorkloadEndpoint',
+  'Profile',
 ] as const;
 
 function inCidr(ip: string, cidr: string) {
@@ -127,6 +128,57 @@ export function ipamSuite(make: () => Promise<Datastore>, extra: () => Promise<D
     await expect(ipam.autoAssign({ handleId: 'd', node: 'n1', num6: 1 })).rejects.toThrow(
       new IpamError('NoPool', 'no enabled IPv6 pool selects node "n1"'),
     );
+  });
+
+  test('pools: namespaceSelector and assignmentMode Manual, as libcalico-go determinePools', async () => {
+    // the namespace "prod" as the Kubernetes datastore shows it: profile kns.prod
+    await ds.create(res('Profile', 'kns.prod', { labelsToApply: { 'pcns.tier': 'prod' } }));
+    await ds.create(
+      res('IPPool', 'a-prod', { cidr: '10.9.0.0/24', namespaceSelector: 'tier == "prod"' }),
+    );
+    await ds.create(
+      res('IPPool', 'b-dev', {
+        cidr: '10.9.1.0/24',
+        namespaceSelector: "kubernetes.io/metadata.name == 'dev'",
+      }),
+    );
+    await ds.create(res('IPPool', 'c-manual', { cidr: '10.9.2.0/24', assignmentMode: 'Manual' }));
+    const prod = await ipam.autoAssign({ handleId: 'p', node: 'n1', num4: 1, namespace: 'prod' });
+    expect(inCidr(prod.ipv4[0], '10.9.0.0/24')).toBe(true);
+    // no labels beyond the name label Kubernetes gives every namespace
+    const dev = await ipam.autoAssign({ handleId: 'd', node: 'n1', num4: 1, namespace: 'dev' });
+    expect(inCidr(dev.ipv4[0], '10.9.1.0/24')).toBe(true);
+    // a Manual pool only when asked for, and then whatever its selectors say
+    await expect(
+      ipam.autoAssign({ handleId: 'o', node: 'n1', num4: 1, namespace: 'other' }),
+    ).rejects.toThrow('no enabled IPv4 pool selects node "n1" and namespace "other"');
+    const manual = await ipam.autoAssign({
+      handleId: 'm',
+      node: 'n1',
+      num4: 1,
+      namespace: 'other',
+      pools4: ['c-manual'],
+    });
+    expect(inCidr(manual.ipv4[0], '10.9.2.0/24')).toBe(true);
+    const asked = await ipam.autoAssign({
+      handleId: 'x',
+      node: 'n1',
+      num4: 1,
+      namespace: 'dev',
+      pools4: ['a-prod'],
+    });
+    expect(inCidr(asked.ipv4[0], '10.9.0.0/24')).toBe(true);
+    // no namespace (a tunnel address): selectors read empty labels, as Calico's nil namespace
+    await expect(ipam.autoAssign({ handleId: 't', node: 'n1', num4: 1 })).rejects.toThrow(
+      'no enabled IPv4 pool selects node "n1"',
+    );
+    // one batch, two namespaces: each gets its own pool
+    const [p2, d2] = await Promise.all([
+      ipam.autoAssign({ handleId: 'p2', node: 'n1', num4: 1, namespace: 'prod' }),
+      ipam.autoAssign({ handleId: 'd2', node: 'n1', num4: 1, namespace: 'dev' }),
+    ]);
+    expect(inCidr(p2.ipv4[0], '10.9.0.0/24')).toBe(true);
+    expect(inCidr(d2.ipv4[0], '10.9.1.0/24')).toBe(true);
   });
 
   test('release by handle or by address; twice is harmless; affine blocks stay', async () => {
