@@ -8,3 +8,4 @@ export {
   namespaceLabels,
   serviceAccountLabels,
 } from './profile-labels';
+export { namedPorts } from './endpoint-ports';

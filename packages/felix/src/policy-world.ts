@@ -3,6 +3,7 @@
 // same resources. Pure.
 import {
   namespaceLabels as labelsOfNamespace,
+  namedPorts,
   namespaceProfileName,
   serviceAccountLabels,
   serviceAccountProfileName,
@@ -75,13 +76,7 @@ export function workloadToEndpoint(
     namespace: ns,
     labels: effectiveLabels(r.metadata.labels, r.spec.profiles, profiles),
     ips: r.spec.ipNetworks.map((n) => n.split('/')[0]),
-    ports: r.spec.ports
-      ?.filter((p): p is typeof p & { name: string } => !!p.name)
-      .map((p) => ({
-        name: p.name,
-        port: p.port,
-        protocol: p.protocol as never,
-      })),
+    ports: policyPorts(r.spec.ports),
     serviceAccount: sa,
     serviceAccountLabels: sa
       ? serviceAccountLabels(profiles.get(serviceAccountProfileName(ns, sa))?.labelsToApply)
@@ -98,15 +93,17 @@ export function hostToEndpoint(
     name: r.metadata.name,
     labels: effectiveLabels(r.metadata.labels, r.spec.profiles ?? [], profiles),
     ips: r.spec.expectedIPs ?? [],
-    ports: r.spec.ports
-      ?.filter((p): p is typeof p & { name: string } => !!p.name)
-      .map((p) => ({
-        name: p.name,
-        port: p.port,
-        protocol: p.protocol as never,
-      })),
+    ports: policyPorts(r.spec.ports),
     profiles: r.spec.profiles ?? [],
   };
+}
+
+function policyPorts(ports: Array<{ name?: string; port: number; protocol?: string }> | undefined) {
+  return namedPorts(ports).map((p) => ({
+    name: p.name,
+    port: p.port,
+    protocol: p.protocol as never,
+  }));
 }
 
 /** The reference evaluator's world for a set of resources. */

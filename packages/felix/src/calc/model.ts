@@ -6,6 +6,7 @@
 // Kubernetes label key can. Pure.
 import {
   namespaceLabels as labelsOfNamespace,
+  namedPorts,
   namespaceProfileName,
   serviceAccountLabels as labelsOfServiceAccount,
   serviceAccountProfileName,
@@ -57,8 +58,8 @@ export interface ProfileInfo {
 
 const hostNet = (ip: string) => (ip.includes(':') ? `${ip}/128` : `${ip}/32`);
 
-function ports(list: Array<{ name: string; port: number; protocol: unknown }> | undefined) {
-  return (list ?? []).map((p) => ({
+function ports(list: Array<{ name?: string; port: number; protocol?: unknown }> | undefined) {
+  return namedPorts(list).map((p) => ({
     name: p.name,
     port: p.port,
     protocol: protocolNumber((p.protocol ?? 'TCP') as Protocol),
@@ -80,8 +81,7 @@ export function endpointInfo(
       profiles: w.spec.profiles,
       serviceAccount: w.spec.serviceAccountName,
       nets: w.spec.ipNetworks.map((n) => hostNet(n.split('/')[0])),
-      // an unnamed port (a bare host port mapping) is no named port
-      ports: ports(w.spec.ports?.filter((p): p is typeof p & { name: string } => !!p.name)),
+      ports: ports(w.spec.ports),
       resource: w,
     };
   }
