@@ -1,4 +1,4 @@
-// The native part (native/rtnl.c, built to dist/rtnl.node by scripts/build-native.js),
+// The native part (native/rtnl.c, built to dist/rtnl.node by the root's scripts/build-addon.js),
 // loaded once. TORTIE_NETLINK=off leaves it unloaded, so callers take their `ip` path.
 import fs from 'node:fs';
 import path from 'node:path';

@@ -1,5 +1,5 @@
 // The native socket options (native/sockopt.c, built to dist/sockopt.node by
-// scripts/build-native.js). Loaded lazily: only peers with TTL settings or a password need it.
+// the root's scripts/build-addon.js). Loaded lazily: only peers with TTL settings or a password need it.
 import fs from 'node:fs';
 import path from 'node:path';
 
