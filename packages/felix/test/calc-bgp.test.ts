@@ -35,6 +35,7 @@ describe('calc graph: BGP', () => {
           port: 179,
           asNumber: 64512,
           restartTimeS: 120,
+          sourceAddress: '10.0.0.10',
         },
         {
           name: 'mesh-10.0.0.9',
@@ -43,6 +44,7 @@ describe('calc graph: BGP', () => {
           asNumber: 65003,
           passive: true,
           restartTimeS: 120,
+          sourceAddress: '10.0.0.10',
         },
         {
           name: 'mesh-10.0.0.100',
@@ -51,6 +53,7 @@ describe('calc graph: BGP', () => {
           asNumber: 64512,
           passive: true,
           restartTimeS: 120,
+          sourceAddress: '10.0.0.10',
         },
       ],
       originate: [],
@@ -129,7 +132,14 @@ describe('calc graph: BGP', () => {
     h.sync();
     expect(h.dp.bgp).toMatchObject({ asNumber: 65000, listenPort: 1790 });
     expect(h.dp.bgp!.peers).toEqual([
-      { name: 'global-tor', address: '10.0.0.254', port: 179, asNumber: 65100, restartTimeS: 120 },
+      {
+        name: 'global-tor',
+        address: '10.0.0.254',
+        port: 179,
+        asNumber: 65100,
+        restartTimeS: 120,
+        sourceAddress: '10.0.0.1',
+      },
       {
         name: 'node-mine',
         address: '192.0.2.1',
@@ -137,6 +147,7 @@ describe('calc graph: BGP', () => {
         asNumber: 65200,
         ttlSecurity: 1,
         restartTimeS: 120,
+        sourceAddress: '10.0.0.1',
       },
       {
         name: 'node-rack-a',
@@ -145,6 +156,7 @@ describe('calc graph: BGP', () => {
         asNumber: 65300,
         keepOriginalNextHop: true,
         restartTimeS: 120,
+        sourceAddress: '10.0.0.1',
       },
     ]);
   });
@@ -171,6 +183,7 @@ describe('calc graph: BGP', () => {
         port: 179,
         asNumber: 64512,
         restartTimeS: 120,
+        sourceAddress: '10.0.0.1',
       },
       {
         name: 'node-edge-to-spine-n3',
@@ -178,6 +191,7 @@ describe('calc graph: BGP', () => {
         port: 179,
         asNumber: 64512,
         restartTimeS: 120,
+        sourceAddress: '10.0.0.1',
       },
     ]);
     const spine = harness('n2');
@@ -190,6 +204,7 @@ describe('calc graph: BGP', () => {
         port: 179,
         asNumber: 64512,
         restartTimeS: 120,
+        sourceAddress: '10.0.0.2',
       },
     ]);
     const other = harness('n4');
@@ -228,7 +243,14 @@ describe('calc graph: BGP', () => {
     rr.sync();
     expect(rr.dp.bgp).toMatchObject({ routeReflectorClusterId: '224.0.0.1' });
     expect(rr.dp.bgp!.peers).toEqual([
-      { name: 'rr-10.0.0.2', address: '10.0.0.2', port: 179, asNumber: 64512, restartTimeS: 120 },
+      {
+        name: 'rr-10.0.0.2',
+        address: '10.0.0.2',
+        port: 179,
+        asNumber: 64512,
+        restartTimeS: 120,
+        sourceAddress: '10.0.0.1',
+      },
       {
         name: 'rr-10.0.0.11',
         address: '10.0.0.11',
@@ -236,6 +258,7 @@ describe('calc graph: BGP', () => {
         asNumber: 64512,
         rrClient: true,
         restartTimeS: 120,
+        sourceAddress: '10.0.0.1',
       },
       {
         name: 'rr-10.0.0.12',
@@ -244,14 +267,29 @@ describe('calc graph: BGP', () => {
         asNumber: 64512,
         rrClient: true,
         restartTimeS: 120,
+        sourceAddress: '10.0.0.1',
       },
     ]);
     const client = harness('c1');
     client.set(...res);
     client.sync();
     expect(client.dp.bgp!.peers).toEqual([
-      { name: 'rr-10.0.0.1', address: '10.0.0.1', port: 179, asNumber: 64512, restartTimeS: 120 },
-      { name: 'rr-10.0.0.2', address: '10.0.0.2', port: 179, asNumber: 64512, restartTimeS: 120 },
+      {
+        name: 'rr-10.0.0.1',
+        address: '10.0.0.1',
+        port: 179,
+        asNumber: 64512,
+        restartTimeS: 120,
+        sourceAddress: '10.0.0.11',
+      },
+      {
+        name: 'rr-10.0.0.2',
+        address: '10.0.0.2',
+        port: 179,
+        asNumber: 64512,
+        restartTimeS: 120,
+        sourceAddress: '10.0.0.11',
+      },
     ]);
     // with the mesh on, a reflector still does not mesh, nor do the others with it
     // (confd: "Node ... is a route reflector ..., skipping mesh")
@@ -303,4 +341,5 @@ describe('calc graph: BGP', () => {
     h.set(node('n3', '10.0.0.3/24'));
     expect(ofType(h.fresh(), 'bgp-update').map((u) => u.bgp.peers.length)).toEqual([2]);
   });
+
 });
