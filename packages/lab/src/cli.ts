@@ -50,6 +50,13 @@ async function demo(c: Cluster, startedAt: number, keep: boolean, attach?: TorKi
   say(
     `all ${c.nodes.length} agents ready (in sync with ${c.kube ? 'the Kubernetes API' : 'etcd'}, dataplane programmed) ${Date.now() - startedAt} ms after they were started`,
   );
+  // which ACL dataplane each agent runs, as its log says
+  c.nodes.forEach((n, i) => {
+    const d = c.aclDataplane(i);
+    say(
+      `  ${n.name}: policy on ${d ? `${d.dataplane} (${d.reason})` : 'an ACL dataplane its log does not name'}`,
+    );
+  });
 
   heading('pods (created with tortie-cni as a container runtime would)');
   const specs = c.nodes.flatMap((_, i) => [
@@ -328,11 +335,15 @@ export function nextSteps(c: Cluster, pods: Pod[]): string[] {
         `${ctl} --etcd-endpoints ${etcd} apply -f my-policy.yaml`,
         `${ctl} --etcd-endpoints ${etcd} policy explain default/${pods[0]?.name ?? 'web1'} default/${pods[1]?.name ?? 'db1'} 80`,
       ];
-  for (const n of c.nodes) {
+  for (const [i, n] of c.nodes.entries()) {
     if (c.opts.backend !== 'vxlan')
       out.push(`${ctl} node status --bgp-socket ${n.bgpSocket}   # ${n.name}'s BGP sessions`);
     out.push(`${ctl} policy status --status-socket ${n.statusSocket}   # ${n.name}`);
-    out.push(`ip netns exec ${n.ns.name} iptables-save   # ${n.name}'s rules`);
+    out.push(
+      c.aclDataplane(i)?.dataplane === 'nftables'
+        ? `ip netns exec ${n.ns.name} nft list table inet tortie   # ${n.name}'s rules`
+        : `ip netns exec ${n.ns.name} iptables-save   # ${n.name}'s rules`,
+    );
   }
   if (c.torRouter) out.push(...c.torRouter.queryCommands());
   pods.forEach((p, i) => {
@@ -358,7 +369,7 @@ function attachInput(c: Cluster, router: TorKind): AttachInput {
   };
 }
 
-const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--tor bird|frr|gobgp] [--datastore etcd|kubernetes] [--ipv6] [--bfd] [--bgp-password KEY] [--etcd-members N] [--containers] [--vm] [--keep [--ui] [--attach ROUTER]] [--verbose]
+const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--tor bird|frr|gobgp] [--datastore etcd|kubernetes] [--ipv6] [--bfd] [--bgp-password KEY] [--etcd-members N] [--containers] [--nftables] [--vm] [--keep [--ui] [--attach ROUTER]] [--verbose]
   A tortie cluster in network namespaces on this machine (needs root): etcd, N nodes each
   running tortie-node, pods wired by tortie-cni, and (bgp) a top-of-rack router.
   Shows pods reaching each other across nodes, the BGP sessions and routes, and a
@@ -390,6 +401,9 @@ const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--t
                      the node's own /opt/cni/bin and /etc/cni/net.d, then tortie-node with
                      the manifest's mounts and environment (IP=autodetect); pods through
                      the installed plugin and conflist, as a kubelet runs them
+  --nftables         the agents run FelixConfiguration nftablesMode Enabled: policy in the
+                     native nftables dataplane (table inet tortie) instead of iptables;
+                     the demo says which dataplane each agent chose, from its log
   --vm               run the lab inside Debian's kernel under QEMU, for kernel features
                      this machine lacks (ipip here); software emulation: a few minutes
   --keep             leave the lab up until Ctrl-C, and print what to try on it
@@ -458,6 +472,7 @@ async function main(): Promise<number> {
         bfd: { type: 'boolean', default: false },
         ipv6: { type: 'boolean', default: false },
         containers: { type: 'boolean', default: false },
+        nftables: { type: 'boolean', default: false },
         'bgp-password': { type: 'string' },
         'etcd-members': { type: 'string', default: '1' },
         help: { type: 'boolean', short: 'h', default: false },
@@ -595,7 +610,8 @@ async function main(): Promise<number> {
     : 'tortie-node';
   const store =
     datastore === 'kubernetes' ? 'etcd and tortie-apiserver (kubernetes datastore)' : 'etcd';
-  heading(`tortie lab: ${count} nodes (${agents}), ${store}${what} in network namespaces`);
+  const acl = values.nftables ? ', policy on nftables' : '';
+  heading(`tortie lab: ${count} nodes (${agents}${acl}), ${store}${what} in network namespaces`);
   const c = await Cluster.start({
     nodes: count,
     backend: backend === 'vxlan' ? 'vxlan' : 'bgp',
@@ -606,6 +622,7 @@ async function main(): Promise<number> {
     ...(bgpPassword ? { bgpPassword } : {}),
     ...(values.ipv6 ? { ipv6: true } : {}),
     ...(values.containers ? { containers: true } : {}),
+    ...(values.nftables ? { nftablesMode: 'Enabled' as const } : {}),
     etcdMembers,
     ...(datastore === 'kubernetes' ? { datastore: 'kubernetes' as const } : {}),
     say,

@@ -133,6 +133,11 @@ export interface ClusterOptions {
    * and conflist. Otherwise the agent is a process of this checkout's build.
    */
   containers?: boolean;
+  /**
+   * FelixConfiguration nftablesMode for every agent: Enabled runs the native nftables ACL
+   * dataplane (`inet tortie`) instead of iptables; unset leaves the agents' default (Auto).
+   */
+  nftablesMode?: 'Enabled' | 'Disabled' | 'Auto';
   say?: (line: string) => void;
   /** Each line an agent logs, as it comes (the lab's --verbose). */
   onAgentLog?: (node: string, line: string) => void;
@@ -279,7 +284,10 @@ export class Cluster {
       await c.apply({
         kind: 'FelixConfiguration',
         metadata: { name: 'default' },
-        spec: LAB_FELIX_CONFIG,
+        spec: {
+          ...LAB_FELIX_CONFIG,
+          ...(opts.nftablesMode ? { nftablesMode: opts.nftablesMode } : {}),
+        },
       });
       if (opts.tor) {
         const torNs = await tb.netns('tor');
@@ -542,6 +550,27 @@ export class Cluster {
     if (signal === 'SIGKILL') p.kill('SIGKILL');
     await stopProcess(p);
     this.nodes[i].agent = undefined;
+  }
+
+  /**
+   * The ACL dataplane node i's agent chose and why, from its log line "ACL dataplane
+   * chosen" (undefined until it has chosen, once in sync).
+   */
+  aclDataplane(i: number): { dataplane: 'iptables' | 'nftables'; reason: string } | undefined {
+    for (const l of this.nodes[i].log) {
+      if (!l.includes('ACL dataplane chosen')) continue;
+      try {
+        const j = JSON.parse(l) as { message?: string; dataplane?: string; reason?: string };
+        if (j.message === 'ACL dataplane chosen' && j.dataplane)
+          return {
+            dataplane: j.dataplane as 'iptables' | 'nftables',
+            reason: j.reason ?? '',
+          };
+      } catch {
+        // not a JSON line
+      }
+    }
+    return undefined;
   }
 
   /**
