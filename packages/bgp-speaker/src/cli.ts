@@ -17,7 +17,7 @@ const USAGE = `usage:
   tortie-bgp check -c CONFIG                  validate a config and exit
   tortie-bgp peers [-s SOCKET] [-o json]      session states, like "birdc show protocols"
   tortie-bgp routes [-s SOCKET] [-o json]     best routes in the Loc-RIB
-  tortie-bgp originate PREFIX [--community ASN:V]... [--med N] [-s SOCKET]
+  tortie-bgp originate PREFIX [--community ASN:V | ASN:V:V]... [--med N] [-s SOCKET]
   tortie-bgp withdraw PREFIX [-s SOCKET]
 `;
 
@@ -143,7 +143,9 @@ async function main(argv: string[]): Promise<number> {
       await controlRequest(socket, {
         cmd,
         prefix: arg,
-        communities: values.community,
+        // aa:nn is a community (RFC 1997), aa:nn:mm a large one (RFC 8092)
+        communities: values.community?.filter((c) => c.split(':').length !== 3),
+        largeCommunities: values.community?.filter((c) => c.split(':').length === 3),
         med: values.med === undefined ? undefined : Number(values.med),
       });
       return 0;

@@ -31,6 +31,22 @@ const community = z
     return hi * 0x10000 + lo;
   });
 
+/** "65000:1:2" -> RFC 8092 large community (three 32-bit numbers). */
+const largeCommunity = z
+  .string()
+  .regex(/^\d+:\d+:\d+$/, 'is not a large community "ASN:VALUE:VALUE"')
+  .transform((s, ctx) => {
+    const parts = s.split(':').map(Number);
+    if (parts.some((n) => n > 0xffffffff)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `large community "${s}": each part must be <= 4294967295`,
+      });
+      return z.NEVER;
+    }
+    return parts as [number, number, number];
+  });
+
 export const familySchema = z.enum(['ipv4', 'ipv6']);
 
 /**
@@ -168,6 +184,7 @@ export const peerConfigSchema = z
 export const originateSchema = z.object({
   prefix,
   communities: z.array(community).optional(),
+  largeCommunities: z.array(largeCommunity).optional(),
   med: z.number().int().min(0).max(0xffffffff).optional(),
   localPref: z.number().int().min(0).max(0xffffffff).optional(),
 });

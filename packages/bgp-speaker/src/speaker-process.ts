@@ -34,6 +34,7 @@ export interface RouteRow {
   med?: number;
   localPref?: number;
   communities?: string[];
+  largeCommunities?: string[];
   originatorId?: string;
   clusterList?: string[];
   from: string;
@@ -106,8 +107,10 @@ export class SpeakerProcess {
   routes = () => this.request('routes') as Promise<RouteRow[]>;
   bfd = () => this.request('bfd') as Promise<BfdStatus>;
   routeCount = async () => ((await this.request('count')) as { routes: number }).routes;
-  originate = (prefix: string, extra: { communities?: string[]; med?: number } = {}) =>
-    this.request('originate', { prefix, ...extra });
+  originate = (
+    prefix: string,
+    extra: { communities?: string[]; largeCommunities?: string[]; med?: number } = {},
+  ) => this.request('originate', { prefix, ...extra });
   withdraw = (prefix: string) => this.request('withdraw', { prefix });
 
   log(): string {

@@ -73,6 +73,8 @@ export interface RouteView {
   localPref?: number;
   med?: number;
   communities?: string[];
+  /** RFC 8092 large communities, "a:b:c". */
+  largeCommunities?: string[];
   /** RFC 4456 reflection stamps, when the route was reflected. */
   originatorId?: string;
   clusterList?: string[];
@@ -132,6 +134,7 @@ export function routeView(r: Route): RouteView {
     localPref: a.localPref,
     med: a.med,
     communities: a.communities?.map((c) => `${c >>> 16}:${c & 0xffff}`),
+    largeCommunities: a.largeCommunities?.map((l) => l.join(':')),
     originatorId: a.originatorId,
     clusterList: a.clusterList ? [...a.clusterList] : undefined,
     from: r.peer ? r.peer.address : 'local',
@@ -415,6 +418,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       asPath: [],
       nextHop: prefixAfi(p) === AFI_IPV4 ? this.config.nextHop.ipv4 : this.config.nextHop.ipv6,
       communities: opts.communities?.length ? opts.communities : undefined,
+      largeCommunities: opts.largeCommunities?.length ? opts.largeCommunities : undefined,
       med: opts.med,
       localPref: opts.localPref,
     };
@@ -474,6 +478,9 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
         case 'originate':
           this.originate(String(req.prefix), {
             communities: ((req.communities as string[] | undefined) ?? []).map(parseCommunity),
+            largeCommunities: ((req.largeCommunities as string[] | undefined) ?? []).map(
+              parseLargeCommunity,
+            ),
             med: req.med as number | undefined,
           });
           return null;
@@ -692,6 +699,14 @@ function parseCommunity(s: string): number {
   if (!m || Number(m[1]) > 0xffff || Number(m[2]) > 0xffff)
     throw new Error(`"${s}" is not a community ASN:VALUE`);
   return Number(m[1]) * 0x10000 + Number(m[2]);
+}
+
+function parseLargeCommunity(s: string): [number, number, number] {
+  const m = /^(\d+):(\d+):(\d+)$/.exec(s);
+  const parts = m ? [Number(m[1]), Number(m[2]), Number(m[3])] : [];
+  if (!m || parts.some((n) => n > 0xffffffff))
+    throw new Error(`"${s}" is not a large community ASN:VALUE:VALUE`);
+  return parts as [number, number, number];
 }
 
 /** The interface that has `address` (a session's local end): filters' `interface` match. */

@@ -6,6 +6,7 @@
 import type { Resource } from '@tortie/api';
 import { peerKey } from '@tortie/bgp-speaker';
 import { compareIps, type Family } from './address';
+import { communitiesOf, communityRules } from './communities';
 import { bgpPeerSessions } from './bgp-peers';
 import { ipOf, type PeerContext } from './context';
 import { meshPeers } from './mesh';
@@ -29,7 +30,9 @@ export interface BgpWorld {
 }
 
 export function computeBgp(w: BgpWorld): BgpConfig {
-  const settings = bgpSettings(w.configs ?? []);
+  // read twice (settings, communities): an iterator would be spent by the first
+  const configs = [...(w.configs ?? [])];
+  const settings = bgpSettings(configs);
   const me = w.nodes.get(w.me);
   const myAsn = me?.asNumber ?? settings.asNumber;
   const myCluster = me?.rrClusterId;
@@ -57,6 +60,8 @@ export function computeBgp(w: BgpWorld): BgpConfig {
     }
   }
 
+  const originate = [...new Set([...w.originate, ...settings.services])].sort();
+  const originCommunities = communitiesOf(originate, communityRules(configs, w.me));
   return {
     enabled,
     asNumber: myAsn,
@@ -68,6 +73,7 @@ export function computeBgp(w: BgpWorld): BgpConfig {
     ...(myCluster !== undefined ? { routeReflectorClusterId: myCluster } : {}),
     ...(me?.subnet ? { localSubnet: me.subnet } : {}),
     peers: peers.sort((a, b) => compareIps(a.address, b.address) || a.port - b.port),
-    originate: [...new Set([...w.originate, ...settings.services])].sort(),
+    originate,
+    ...(Object.keys(originCommunities).length ? { originCommunities } : {}),
   };
 }

@@ -15,4 +15,5 @@ export {
   type BgpSettings,
 } from './settings';
 export { GRACEFUL_RESTART, peerConfig, planBgp, speakerConfig, type BgpPlan } from './speaker';
+export { communitiesOf, communityRules, splitCommunities, type CommunityRule } from './communities';
 export { resolvePasswords, secretFiles, type SecretReader } from './passwords';

@@ -98,6 +98,7 @@ export interface BgpPlan {
   /** Peers whose only change is BFD: re-timed (or BFD added/removed) under a live session. */
   setBfd: Array<{ key: string; bfd?: PeerConfigInput['bfd'] }>;
   withdraw: string[];
+  /** New prefixes and those whose communities changed (next.originCommunities has them). */
   originate: string[];
 }
 
@@ -131,6 +132,9 @@ export function planBgp(prev: BgpConfig | undefined, next: BgpConfig): BgpPlan {
     .map((key) => ({ key, ...(after.get(key)!.bfd ? { bfd: after.get(key)!.bfd } : {}) }));
   const had = new Set(restart ? [] : prev!.originate);
   const want = new Set(next.originate);
+  // a prefix whose communities changed is originated again (it replaces the old route)
+  const communitiesChanged = (p: string) =>
+    had.has(p) && !sameJson(prev!.originCommunities?.[p], next.originCommunities?.[p]);
   return {
     restart,
     ...(!restart && level(prev!) !== level(next) ? { logLevel: level(next) } : {}),
@@ -138,6 +142,6 @@ export function planBgp(prev: BgpConfig | undefined, next: BgpConfig): BgpPlan {
     addPeers,
     setBfd,
     withdraw: [...had].filter((p) => !want.has(p)),
-    originate: [...want].filter((p) => !had.has(p)),
+    originate: [...want].filter((p) => !had.has(p) || communitiesChanged(p)),
   };
 }

@@ -90,4 +90,9 @@ export interface BgpConfig {
   peers: BgpPeer[];
   /** Prefixes this node originates: its affine blocks, borrowed /32s, service IPs. */
   originate: string[];
+  /**
+   * Communities ("aa:nn", "aa:nn:mm") of the originated prefixes that BGPConfiguration
+   * prefixAdvertisements cover; absent when none does.
+   */
+  originCommunities?: Record<string, string[]>;
 }

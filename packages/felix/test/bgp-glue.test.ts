@@ -46,8 +46,15 @@ class FakeSpeaker implements SpeakerLike {
   removePeer(a: string) {
     this.log.push(`remove ${a}`);
   }
-  originate(p: string) {
-    this.log.push(`originate ${p}`);
+  originate(
+    p: string,
+    o: { communities?: number[]; largeCommunities?: Array<[number, number, number]> } = {},
+  ) {
+    const c = [
+      ...(o.communities ?? []).map((n) => `${n >>> 16}:${n & 0xffff}`),
+      ...(o.largeCommunities ?? []).map((l) => l.join(':')),
+    ];
+    this.log.push(`originate ${p}${c.length ? ` ${c.join(' ')}` : ''}`);
   }
   withdraw(p: string) {
     this.log.push(`withdraw ${p}`);
@@ -118,6 +125,28 @@ describe('BgpGlue with a recording speaker', () => {
     expect(speakers[0].log.at(-1)).toBe('stop');
     expect(kernel.at(-1)).toBe('remove 0.0.0.0/0');
     expect(glue.learnedRoutes().size).toBe(0);
+  });
+});
+
+describe('BGPConfiguration prefixAdvertisements reach the speaker', () => {
+  test('an originated prefix carries its communities; a change re-originates only what it touches', async () => {
+    const { glue, speakers } = recordingGlue();
+    const withCommunities = (c: Record<string, string[]>) => ({
+      ...base,
+      originate: ['10.244.1.0/26', '198.51.100.0/24'],
+      originCommunities: c,
+    });
+    await glue.apply(withCommunities({ '10.244.1.0/26': ['65000:100', '65000:1:4294967295'] }));
+    expect(speakers[0].log.filter((l) => l.startsWith('originate'))).toEqual([
+      'originate 10.244.1.0/26 65000:100 65000:1:4294967295',
+      'originate 198.51.100.0/24',
+    ]);
+    speakers[0].log.length = 0;
+    await glue.apply(withCommunities({ '198.51.100.0/24': ['65535:65535'] }));
+    expect(speakers[0].log).toEqual([
+      'originate 10.244.1.0/26',
+      'originate 198.51.100.0/24 65535:65535',
+    ]);
   });
 });
 

@@ -23,6 +23,7 @@ import {
 import {
   planBgp,
   resolvePasswords,
+  splitCommunities,
   speakerConfig,
   type BgpConfig,
   type SecretReader,
@@ -37,7 +38,11 @@ export interface SpeakerLike {
   setPeerBfd(key: string, bfd: PeerConfigInput['bfd']): void;
   /** `key`: peerKey(address, port) of @tortie/bgp-speaker. */
   removePeer(key: string): void;
-  originate(prefix: string): void;
+  /** Originates (or re-originates, replacing) `prefix` with these communities. */
+  originate(
+    prefix: string,
+    opts?: { communities?: number[]; largeCommunities?: Array<[number, number, number]> },
+  ): void;
   withdraw(prefix: string): void;
   /** Serves the speaker's control socket (peers, routes: `tortiectl node status`). */
   serveControl?(path: string): Promise<void>;
@@ -176,10 +181,12 @@ export class BgpGlue {
     for (const p of plan.addPeers) s.addPeer(p);
     for (const b of plan.setBfd) s.setPeerBfd(b.key, b.bfd);
     for (const p of plan.withdraw) s.withdraw(p);
-    for (const p of plan.originate) s.originate(p);
+    for (const p of plan.originate) s.originate(p, originAttributes(next, p));
     if (plan.originate.length || plan.withdraw.length) {
       this.opts.logger.info('BGP originated prefixes changed', {
-        originate: plan.originate,
+        originate: plan.originate.map((p) =>
+          next.originCommunities?.[p] ? `${p} ${next.originCommunities[p].join(' ')}` : p,
+        ),
         withdraw: plan.withdraw,
       });
     }
@@ -258,4 +265,22 @@ export class BgpGlue {
       }
     }
   }
+}
+
+/** The speaker's attributes for an originated prefix: BGPConfiguration prefixAdvertisements. */
+function originAttributes(
+  c: BgpConfig,
+  prefix: string,
+): { communities?: number[]; largeCommunities?: Array<[number, number, number]> } {
+  const values = c.originCommunities?.[prefix];
+  if (!values) return {};
+  const { communities, largeCommunities } = splitCommunities(values);
+  const nums = (v: string) => v.split(':').map(Number);
+  return {
+    communities: communities.map((v) => {
+      const [hi, lo] = nums(v);
+      return hi * 0x10000 + lo;
+    }),
+    largeCommunities: largeCommunities.map((v) => nums(v) as [number, number, number]),
+  };
 }
