@@ -30,7 +30,7 @@ describeIf([...NEEDS], 'services and BGP communities at the ToR', () => {
       await c.addPod(1, 'w2', { app: 'w' }),
     ];
     await Promise.all(pods.map((p) => c.serve(p, 8080)));
-  }, 60_000 * SLOW);
+  }, 150_000 * SLOW);
   afterAll(() => c?.stop());
 
   const blockOf = (p: Pod) => {
