@@ -2,13 +2,18 @@
 // no server) as the type it claims, the DaemonSet's commands are entry points of the
 // image `npm run image` builds, under its tag, its mounts have volumes, its probes hit the
 // agent's health server, and the ClusterRole allows every call of the Kubernetes backend.
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { kubernetesAccess } from '@tortie/datastore';
 import { resolveConfig } from '@tortie/felix';
-import { describeIf } from '@tortie/testbed';
+import { KubeApi } from '@tortie/lab';
+import { Etcd, Testbed, describeIf } from '@tortie/testbed';
+import YAML from 'yaml';
 
 const REPO = path.resolve(__dirname, '..');
+const CRD_FILES = fs.readdirSync(path.join(REPO, 'deploy/crds')).filter((f) => f.endsWith('.yaml'));
+
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const IMAGE = require(path.join(REPO, 'deploy/image/build.js')) as {
   ENTRY_POINTS: Record<string, string>;
@@ -82,6 +87,10 @@ describeIf(['kubectl'], 'the manifests', () => {
           : []),
         'v1 ConfigMap',
         'apps/v1 DaemonSet',
+        // the Kubernetes manifest carries the CRDs, as calico.yaml does
+        ...(datastore === 'kubernetes'
+          ? CRD_FILES.map(() => 'apiextensions.k8s.io/v1 CustomResourceDefinition')
+          : []),
       ]);
       expect(one('ConfigMap').data['datastore_type']).toBe(datastore);
     });
@@ -191,4 +200,52 @@ describeIf(['kubectl'], 'the manifests', () => {
         ]);
       });
   });
+});
+
+test('deploy/tortie.yaml carries deploy/crds as deploy/bundle-crds.js writes them', () => {
+  // in a process of its own: prettier, which formats the bundle, does not load under jest
+  const r = spawnSync(process.execPath, [path.join(REPO, 'deploy/bundle-crds.js'), '--check'], {
+    encoding: 'utf8',
+  });
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+});
+
+describeIf(['kubectl', 'etcd'], 'kubectl apply -f deploy/tortie.yaml (tortie-apiserver)', () => {
+  const tb = new Testbed();
+  let kube: KubeApi;
+  beforeAll(async () => {
+    const etcd = await Etcd.start(tb);
+    kube = await KubeApi.start(tb, [etcd.endpoint]);
+  }, 60_000);
+  afterAll(() => tb.cleanup());
+
+  test('one apply creates every object; the CRDs are served; again, nothing changes', async () => {
+    const file = path.join(REPO, 'deploy/tortie.yaml');
+    const created = (await kube.must(['apply', '-f', file])).trim().split('\n');
+    expect(created).toEqual(expect.arrayContaining(['configmap/tortie-config created']));
+    expect(created).toHaveLength(YAML.parseAllDocuments(fs.readFileSync(file, 'utf8')).length);
+    expect(created.filter((l) => !l.endsWith(' created'))).toEqual([]);
+    const crds = await kube.must(['get', 'crds', '-o', 'name']);
+    expect(crds.trim().split('\n').sort()).toEqual(
+      CRD_FILES.map(
+        (f) => `customresourcedefinition.apiextensions.k8s.io/${f.replace(/\.yaml$/, '')}`,
+      ),
+    );
+    // a resource of the bundled types is accepted at once
+    await kube.apply([
+      {
+        apiVersion: 'tortie.io/v1',
+        kind: 'IPPool',
+        metadata: { name: 'default-ipv4' },
+        spec: { cidr: '10.244.0.0/16', natOutgoing: true },
+      },
+    ]);
+    expect(await kube.must(['get', 'ippools.tortie.io', '-o', 'name'])).toContain('default-ipv4');
+    expect(await kube.must(['get', 'daemonset', '-n', 'tortie-system', '-o', 'name'])).toBe(
+      'daemonset.apps/tortie-node\n',
+    );
+    const again = (await kube.must(['apply', '-f', file])).trim().split('\n');
+    expect(again.every((l) => l.endsWith(' unchanged'))).toBe(true);
+  }, 180_000);
 });

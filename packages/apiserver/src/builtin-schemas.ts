@@ -218,6 +218,12 @@ export const BUILTIN_SCHEMAS: Record<string, Schema> = {
     imagePullSecrets: list(open()),
     automountServiceAccountToken: bool(),
   }),
+  // what a manifest such as deploy/tortie.yaml carries for its pods (no other behaviour)
+  ConfigMap: top('ConfigMap', 'ConfigMap holds configuration data for pods to consume.', {
+    data: strMap('Configuration data: each key a file name or an environment value.'),
+    binaryData: strMap('Binary configuration data, base64-encoded.'),
+    immutable: bool('If true, only metadata can be modified.'),
+  }),
   Service: top('Service', 'Service is a named abstraction of a software service.', {
     spec: {
       ...obj({

@@ -72,6 +72,7 @@ export const BUILTIN: ResourceType[] = [
   core('Pod', 'pods', true, ['po'], { subresources: ['status'], categories: ['all'] }),
   core('Node', 'nodes', false, ['no'], { subresources: ['status'] }),
   core('ServiceAccount', 'serviceaccounts', true, ['sa']),
+  core('ConfigMap', 'configmaps', true, ['cm']),
   core('Service', 'services', true, ['svc'], { subresources: ['status'], categories: ['all'] }),
   core('Endpoints', 'endpoints', true, ['ep'], { singular: 'endpoints' }),
   {
