@@ -9,14 +9,9 @@
 // in the table of the stage that refers to them.
 import winston, { type Logger } from 'winston';
 import type { DataplaneManager } from '../../agent';
-import type {
-  DataplaneRule,
-  DataplaneUpdate,
-  HostEndpoint,
-  IpPoolInfo,
-  WorkloadEndpoint,
-} from '../../types';
-import { aclConfig, DEFAULT_ACL_CONFIG, type AclConfig } from './acl-config';
+import type { DataplaneUpdate, HostEndpoint, IpPoolInfo, WorkloadEndpoint } from '../../types';
+import type { AclConfig } from './acl-config';
+import { AclDesiredState, type Rules } from './desired-state';
 import type { Chain } from './chain';
 import {
   endpointChain,
@@ -34,7 +29,7 @@ import {
 } from './iptables-runner';
 import { IptablesTable, type Isolation } from './iptables-table';
 import { Ipsets, ProcessIpsetRunner, type IpsetRunner } from './ipsets';
-import { allocateMarks, type MarkBits } from './marks';
+import type { MarkBits } from './marks';
 import {
   ALL_HOSTS_SET,
   ALL_POOLS_SET,
@@ -100,11 +95,6 @@ export interface PolicyFailure {
 
 const ISOLATION: Isolation = { isolable: isRulesChain, failClosed: failClosedChain };
 
-interface Rules {
-  inbound: DataplaneRule[];
-  outbound: DataplaneRule[];
-}
-
 /** Who a policy/profile chain belongs to, and how many endpoint chains jump to it. */
 interface ChainRef {
   table: AclTable;
@@ -132,18 +122,29 @@ export interface AclStats {
 
 export class AclManager implements DataplaneManager {
   readonly name = 'acl';
-  private inSync = false;
-  private config: AclConfig = DEFAULT_ACL_CONFIG;
-  private marks: MarkBits = allocateMarks(DEFAULT_ACL_CONFIG.iptablesMarkMask);
   private readonly log: Logger;
-
-  private readonly policies = new Map<string, Rules>();
-  private readonly profiles = new Map<string, Rules>();
-  private readonly workloads = new Map<string, WorkloadEndpoint>();
-  private readonly heps = new Map<string, HostEndpoint>();
-  private readonly pools = new Map<string, IpPoolInfo>();
-  /** Every node's address (host-addresses), for the all-hosts set. */
-  private hostAddresses: string[] = [];
+  private readonly desired: AclDesiredState;
+  private get config(): AclConfig {
+    return this.desired.config;
+  }
+  private get marks(): MarkBits {
+    return this.desired.marks;
+  }
+  private get policies(): Map<string, Rules> {
+    return this.desired.policies;
+  }
+  private get profiles(): Map<string, Rules> {
+    return this.desired.profiles;
+  }
+  private get workloads(): Map<string, WorkloadEndpoint> {
+    return this.desired.workloads;
+  }
+  private get heps(): Map<string, HostEndpoint> {
+    return this.desired.heps;
+  }
+  private get pools(): Map<string, IpPoolInfo> {
+    return this.desired.pools;
+  }
 
   // what changed since the last apply
   private readonly dirtyRules = new Set<string>(); // tableKeys of policy/profile chains
@@ -188,98 +189,25 @@ export class AclManager implements DataplaneManager {
     this.ipsets = new Ipsets(opts.ipsets, (id, f) =>
       id.startsWith(INTERNAL) ? internalIpsetName(id.slice(1), f) : ipsetName(id, f),
     );
+    this.desired = new AclDesiredState(this.ipsets, this.log, 'acl');
   }
 
   send(u: DataplaneUpdate): void {
-    switch (u.type) {
-      case 'ipset-update':
-        this.ipsets.replace(u.id, u.setType, u.members);
-        break;
-      case 'ipset-delta':
-        if (this.ipsets.has(u.id)) this.ipsets.delta(u.id, u.added, u.removed);
-        // out of order (a calculation graph bug): say so, never break the update stream
-        else
-          this.log.error('IP set delta before the set itself, ignored', {
-            component: 'acl',
-            ipset: u.id,
-          });
-        break;
-      case 'ipset-remove':
-        this.ipsets.remove(u.id);
-        break;
-      case 'policy-update':
-        this.policies.set(u.id, { inbound: u.inbound, outbound: u.outbound });
-        this.policyChanged(u.id);
-        break;
-      case 'policy-remove':
-        this.policies.delete(u.id);
-        this.policyChanged(u.id);
-        break;
-      case 'profile-update':
-        this.profiles.set(u.id, { inbound: u.inbound, outbound: u.outbound });
-        this.profileChanged(u.id);
-        break;
-      case 'profile-remove':
-        this.profiles.delete(u.id);
-        this.profileChanged(u.id);
-        break;
-      case 'workload-update':
-        this.workloads.set(u.endpoint.id, u.endpoint);
-        this.dirtyWorkloads.add(u.endpoint.id);
-        break;
-      case 'workload-remove':
-        this.workloads.delete(u.id);
-        this.dirtyWorkloads.add(u.id);
-        break;
-      case 'host-endpoint-update':
-        this.heps.set(u.endpoint.id, u.endpoint);
-        this.dirtyHeps = true;
-        break;
-      case 'host-endpoint-remove':
-        this.heps.delete(u.id);
-        this.dirtyHeps = true;
-        break;
-      case 'pool-update':
-        this.pools.set(u.pool.cidr, u.pool);
-        // a pool may turn a tunnel on or off
-        this.dirtyPools = this.dirtyStatic = this.dirtyHostSet = true;
-        break;
-      case 'pool-remove':
-        this.pools.delete(u.cidr);
-        this.dirtyPools = this.dirtyStatic = this.dirtyHostSet = true;
-        break;
-      case 'host-addresses':
-        this.hostAddresses = u.addresses;
-        this.dirtyHostSet = true;
-        break;
-      case 'config-update': {
-        let next: AclConfig;
-        try {
-          next = aclConfig(u.config);
-        } catch (e) {
-          // a bad FelixConfiguration must not take the dataplane down: keep the last good one
-          this.stats.lastConfigError = (e as Error).message;
-          this.log.error('bad configuration ignored', {
-            component: 'acl',
-            error: (e as Error).message,
-          });
-          break;
-        }
-        this.stats.lastConfigError = undefined;
-        if (next.iptablesMarkMask !== this.config.iptablesMarkMask) {
-          this.marks = allocateMarks(next.iptablesMarkMask);
-          this.everything = true;
-        }
-        this.config = next;
-        this.dirtyStatic = this.dirtyHostSet = true;
-        break;
-      }
-      case 'in-sync':
-        this.inSync = true;
-        break;
-      default:
-        break; // routes, host and BGP updates belong to other managers
-    }
+    this.desired.send(u);
+  }
+
+  /** What the calculation graph changed since the last apply, as this backend's dirty marks. */
+  private takeChanges(): void {
+    const c = this.desired.takeChanges();
+    for (const id of c.policies) this.policyChanged(id);
+    for (const id of c.profiles) this.profileChanged(id);
+    for (const id of c.workloads) this.dirtyWorkloads.add(id);
+    if (c.heps) this.dirtyHeps = true;
+    // a pool may turn a tunnel on or off
+    if (c.pools) this.dirtyPools = this.dirtyStatic = this.dirtyHostSet = true;
+    if (c.hostAddresses) this.dirtyHostSet = true;
+    if (c.config) this.dirtyStatic = this.dirtyHostSet = true;
+    if (c.marks) this.everything = true;
   }
 
   /** A policy's chains may be in any stage's table; only referenced ones are rendered. */
@@ -550,7 +478,7 @@ export class AclManager implements DataplaneManager {
     const id = `${INTERNAL}${ALL_HOSTS_SET}`;
     if (this.tunnelSources())
       this.ipsets.replace(id, 'hash:net', [
-        ...this.hostAddresses,
+        ...this.desired.hostAddresses,
         ...this.config.externalNodesCIDRList,
       ]);
     else this.ipsets.remove(id);
@@ -686,7 +614,8 @@ export class AclManager implements DataplaneManager {
   }
 
   async apply(): Promise<void> {
-    if (!this.inSync) return; // nothing before the datastore is in sync
+    if (!this.desired.inSync) return; // nothing before the datastore is in sync
+    this.takeChanges();
     const tables = await this.ensureTables();
     this.renderPoolSets();
     this.renderHostSet();
@@ -776,7 +705,7 @@ export class AclManager implements DataplaneManager {
 
   /** Reads back every table (and rewrites the IP sets whole), repairing drift. */
   async resync(): Promise<void> {
-    if (!this.inSync) return;
+    if (!this.desired.inSync) return;
     const tables = await this.ensureTables();
     this.ipsets.markAllDirty();
     await Promise.all(tables.map((t) => t.load())); // one iptables-save serves them all
@@ -790,6 +719,7 @@ export class AclManager implements DataplaneManager {
       for (const t of TABLES) rules[`${t}${f === 6 ? '6' : ''}`] = ts[t].ruleCount();
     return {
       ...this.stats,
+      lastConfigError: this.desired.lastConfigError,
       backend: this.backend,
       families: [...this.tables.keys()],
       rules,

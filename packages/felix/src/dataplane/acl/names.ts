@@ -32,7 +32,7 @@ export function lengthLimited(
 }
 
 /** Names are asked for per endpoint and policy: remember them (hashing is not free). */
-function memo(f: (id: string) => string): (id: string) => string {
+export function memo(f: (id: string) => string): (id: string) => string {
   const cache = new Map<string, string>();
   return (id) => {
     let n = cache.get(id);

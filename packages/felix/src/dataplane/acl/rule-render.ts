@@ -111,20 +111,19 @@ function blockRules(blocks: Block[], marks: MarkBits): string[] {
   return out;
 }
 
-export function renderRule(r: DataplaneRule, family: Family, marks: MarkBits): RenderedRule {
-  const none: RenderedRule = { rules: [], ipsets: [] };
-  const bad = (why: string): RenderedRule => ({ ...none, problem: `rule ${r.ruleId}: ${why}` });
-  if (r.invalid) return bad(r.invalid);
-  if (r.ipVersion !== undefined && r.ipVersion !== family) return none;
+/** A rule's nets (src, dst, notSrc, notDst) of one family. */
+export type FamilyNets = Record<'src' | 'dst' | 'notSrc' | 'notDst', string[]>;
 
-  // nets of this family; a rule whose positive nets are all of the other family cannot
-  // match here, and "not in everything" never matches (Felix drops it too)
-  const nets: Record<'src' | 'dst' | 'notSrc' | 'notDst', string[]> = {
-    src: [],
-    dst: [],
-    notSrc: [],
-    notDst: [],
-  };
+/**
+ * The nets of one family, as every backend reads them: `none` when the rule cannot match in
+ * this family (its positive nets are all of the other family, or "not in everything",
+ * which never matches; Felix drops it too), `bad` when a net is not a CIDR.
+ */
+export function netsForFamily(
+  r: DataplaneRule,
+  family: Family,
+): { kind: 'nets'; nets: FamilyNets } | { kind: 'none' } | { kind: 'bad'; why: string } {
+  const nets: FamilyNets = { src: [], dst: [], notSrc: [], notDst: [] };
   for (const [key, list] of [
     ['src', r.srcNets],
     ['dst', r.dstNets],
@@ -134,14 +133,27 @@ export function renderRule(r: DataplaneRule, family: Family, marks: MarkBits): R
     if (list === undefined) continue;
     for (const n of list) {
       const why = cidrProblem(n);
-      if (why) return bad(why);
+      if (why) return { kind: 'bad', why };
     }
     const mine = list.filter((n) => isV6Net(n) === (family === 6));
     if (key.startsWith('not')) {
-      if (mine.some(isCatchAll)) return none;
-    } else if (mine.length === 0) return none;
+      if (mine.some(isCatchAll)) return { kind: 'none' };
+    } else if (mine.length === 0) return { kind: 'none' };
     nets[key] = mine;
   }
+  return { kind: 'nets', nets };
+}
+
+export function renderRule(r: DataplaneRule, family: Family, marks: MarkBits): RenderedRule {
+  const none: RenderedRule = { rules: [], ipsets: [] };
+  const bad = (why: string): RenderedRule => ({ ...none, problem: `rule ${r.ruleId}: ${why}` });
+  if (r.invalid) return bad(r.invalid);
+  if (r.ipVersion !== undefined && r.ipVersion !== family) return none;
+
+  const n = netsForFamily(r, family);
+  if (n.kind === 'bad') return bad(n.why);
+  if (n.kind === 'none') return none;
+  const { nets } = n;
 
   // protocol: ICMP fields imply this family's ICMP; a protocol and a notProtocol in one
   // rule cannot both be iptables matches (-p twice), and only one of them says anything

@@ -1,7 +1,7 @@
 // Names of the objects in tortie's nftables table (`inet tortie`). nft identifiers take
 // letters, digits, "_", "-" and "."; an id with other characters (the calculation graph's
 // "s:app", policy ids with "/") keeps a readable form plus a hash, so two ids never meet.
-import { shortHash, type Family } from '../acl/names';
+import { memo, shortHash, type Family } from '../acl/names';
 
 export const TABLE = 'tortie';
 export const TABLE_REF = `inet ${TABLE}`;
@@ -14,18 +14,6 @@ function named(prefix: string, id: string): string {
   if (SAFE.test(id) && prefix.length + id.length <= MAX_NAME) return prefix + id;
   const readable = id.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, MAX_NAME - prefix.length - 12);
   return `${prefix}${readable}-${shortHash(id, 10)}`;
-}
-
-function memo(f: (id: string) => string): (id: string) => string {
-  const cache = new Map<string, string>();
-  return (id) => {
-    let n = cache.get(id);
-    if (n === undefined) {
-      if (cache.size > 100_000) cache.clear();
-      cache.set(id, (n = f(id)));
-    }
-    return n;
-  };
 }
 
 export const nftChain = {

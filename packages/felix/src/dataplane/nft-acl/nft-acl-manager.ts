@@ -10,18 +10,13 @@
 // in status().unsupported (the agent falls back to iptables when one exists at startup).
 import winston, { type Logger } from 'winston';
 import type { DataplaneManager } from '../../agent';
-import type {
-  DataplaneRule,
-  DataplaneUpdate,
-  IpPoolInfo,
-  IpSetType,
-  WorkloadEndpoint,
-} from '../../types';
-import { aclConfig, DEFAULT_ACL_CONFIG, type AclConfig } from '../acl/acl-config';
+import type { DataplaneUpdate, IpPoolInfo, IpSetType, WorkloadEndpoint } from '../../types';
+import type { AclConfig } from '../acl/acl-config';
+import { AclDesiredState, type IpSetSink, type Rules } from '../acl/desired-state';
 import type { AclStats, PolicyFailure } from '../acl/acl-manager';
 import type { Direction } from '../acl/endpoint-chains';
 import { memberFamily, normalizeMember } from '../acl/ipsets';
-import { allocateMarks, type MarkBits } from '../acl/marks';
+import type { MarkBits } from '../acl/marks';
 import type { Family } from '../acl/names';
 import {
   endpointChainName,
@@ -38,11 +33,6 @@ import {
 import { internalSetName, MAPS, nftSetName, TABLE_REF } from './names';
 import { NftSession, type NftRunner } from './runner';
 import { isEmpty, nftScript, type MapChange, type NftChanges } from './script';
-
-interface Rules {
-  inbound: DataplaneRule[];
-  outbound: DataplaneRule[];
-}
 
 interface SetState {
   decl: string;
@@ -99,17 +89,28 @@ export interface NftAclManagerOptions {
 
 export class NftAclManager implements DataplaneManager {
   readonly name = 'acl';
-  private inSync = false;
-  private config: AclConfig = DEFAULT_ACL_CONFIG;
-  private marks: MarkBits = allocateMarks(DEFAULT_ACL_CONFIG.iptablesMarkMask);
   private readonly log: Logger;
-
-  private readonly policies = new Map<string, Rules>();
-  private readonly profiles = new Map<string, Rules>();
-  private readonly workloads = new Map<string, WorkloadEndpoint>();
-  private readonly heps = new Set<string>();
-  private readonly pools = new Map<string, IpPoolInfo>();
-  private hostAddresses: string[] = [];
+  private readonly desired: AclDesiredState;
+  private get config(): AclConfig {
+    return this.desired.config;
+  }
+  private get marks(): MarkBits {
+    return this.desired.marks;
+  }
+  private get policies(): Map<string, Rules> {
+    return this.desired.policies;
+  }
+  private get profiles(): Map<string, Rules> {
+    return this.desired.profiles;
+  }
+  private get workloads(): Map<string, WorkloadEndpoint> {
+    return this.desired.workloads;
+  }
+  private get pools(): Map<string, IpPoolInfo> {
+    return this.desired.pools;
+  }
+  /** host endpoints already logged as not enforced */
+  private heps = new Set<string>();
 
   /** calculation-graph set id -> type; sets by nft name (desired) */
   private readonly setTypes = new Map<string, IpSetType>();
@@ -162,121 +163,67 @@ export class NftAclManager implements DataplaneManager {
 
   constructor(private readonly opts: NftAclManagerOptions) {
     this.log = opts.logger ?? winston.createLogger({ silent: true });
+    this.desired = new AclDesiredState(this.setSink, this.log, 'acl-nft');
   }
 
   send(u: DataplaneUpdate): void {
-    switch (u.type) {
-      case 'ipset-update':
-        this.replaceSet(u.id, u.setType, u.members);
-        break;
-      case 'ipset-delta': {
-        const type = this.setTypes.get(u.id);
-        if (!type) {
-          this.log.error('IP set delta before the set itself, ignored', {
-            component: 'acl-nft',
-            ipset: u.id,
-          });
-          break;
-        }
-        for (const [list, add] of [
-          [u.removed, false],
-          [u.added, true],
-        ] as const)
-          for (const m of list)
-            for (const n of normalizeMember(m, type)) {
-              const name = nftSetName(u.id, memberFamily(n));
-              let s = this.sets.get(name)!;
-              const el = element(n, type);
-              if (add && el.includes('/') && !s.interval && type === 'hash:net') {
-                // a network in a set of addresses: the set becomes an interval set
-                s = { ...setDecl(type, memberFamily(n), true), members: s.members };
-                this.sets.set(name, s);
-              }
-              if (add) s.members.add(el);
-              else s.members.delete(element(n, type));
-              this.dirtySets.add(name);
-            }
-        break;
-      }
-      case 'ipset-remove':
-        for (const f of [4, 6] as Family[]) this.unwantedSets.add(nftSetName(u.id, f));
-        this.setTypes.delete(u.id);
-        break;
-      case 'policy-update':
-        this.policies.set(u.id, { inbound: u.inbound, outbound: u.outbound });
-        this.rulesChanged('policy', u.id);
-        break;
-      case 'policy-remove':
-        this.policies.delete(u.id);
-        this.rulesChanged('policy', u.id);
-        break;
-      case 'profile-update':
-        this.profiles.set(u.id, { inbound: u.inbound, outbound: u.outbound });
-        this.rulesChanged('profile', u.id);
-        break;
-      case 'profile-remove':
-        this.profiles.delete(u.id);
-        this.rulesChanged('profile', u.id);
-        break;
-      case 'workload-update':
-        this.workloads.set(u.endpoint.id, u.endpoint);
-        this.dirtyWorkloads.add(u.endpoint.id);
-        break;
-      case 'workload-remove':
-        this.workloads.delete(u.id);
-        this.dirtyWorkloads.add(u.id);
-        break;
-      case 'host-endpoint-update':
-        if (!this.heps.has(u.endpoint.id))
+    this.desired.send(u);
+  }
+
+  /** The IP set side of the desired state: nft sets, one per family. */
+  private readonly setSink: IpSetSink = {
+    has: (id) => this.setTypes.has(id),
+    replace: (id, type, members) => this.replaceSet(id, type, members),
+    delta: (id, added, removed) => this.deltaSet(id, added, removed),
+    remove: (id) => {
+      for (const f of [4, 6] as Family[]) this.unwantedSets.add(nftSetName(id, f));
+      this.setTypes.delete(id);
+    },
+  };
+
+  /** What the calculation graph changed since the last apply, as this backend's dirty marks. */
+  private takeChanges(): void {
+    const c = this.desired.takeChanges();
+    for (const id of c.policies) this.rulesChanged('policy', id);
+    for (const id of c.profiles) this.rulesChanged('profile', id);
+    for (const id of c.workloads) this.dirtyWorkloads.add(id);
+    if (c.heps) {
+      for (const id of this.desired.heps.keys())
+        if (!this.heps.has(id))
           this.log.error(
             'host endpoint NOT enforced: the nftables dataplane does not program host endpoints yet (set FelixConfiguration nftablesMode: Disabled to use iptables)',
-            { component: 'acl-nft', hostEndpoint: u.endpoint.id },
+            { component: 'acl-nft', hostEndpoint: id },
           );
-        this.heps.add(u.endpoint.id);
-        break;
-      case 'host-endpoint-remove':
-        this.heps.delete(u.id);
-        break;
-      case 'pool-update':
-        this.pools.set(u.pool.cidr, u.pool);
-        this.dirtyStatic = true;
-        break;
-      case 'pool-remove':
-        this.pools.delete(u.cidr);
-        this.dirtyStatic = true;
-        break;
-      case 'host-addresses':
-        this.hostAddresses = u.addresses;
-        this.dirtyStatic = true;
-        break;
-      case 'config-update': {
-        try {
-          const next = aclConfig(u.config);
-          if (next.iptablesMarkMask !== this.config.iptablesMarkMask) {
-            this.marks = allocateMarks(next.iptablesMarkMask);
-            this.applied = undefined; // every chain changes: rewrite all
-            this.rulesChains.clear();
-            for (const e of this.endpointChains.values())
-              e.chain = nftEndpointChain(e.sig, this.marks);
-          }
-          this.config = next;
-          this.stats.lastConfigError = undefined;
-          this.dirtyStatic = true;
-        } catch (e) {
-          this.stats.lastConfigError = (e as Error).message;
-          this.log.error('bad configuration ignored', {
-            component: 'acl-nft',
-            error: (e as Error).message,
-          });
-        }
-        break;
-      }
-      case 'in-sync':
-        this.inSync = true;
-        break;
-      default:
-        break;
+      this.heps = new Set(this.desired.heps.keys());
     }
+    if (c.marks) {
+      this.applied = undefined; // every chain changes: rewrite all
+      this.rulesChains.clear();
+      for (const e of this.endpointChains.values()) e.chain = nftEndpointChain(e.sig, this.marks);
+    }
+    if (c.pools || c.hostAddresses || c.config) this.dirtyStatic = true;
+  }
+
+  private deltaSet(id: string, added: string[], removed: string[]): void {
+    const type = this.setTypes.get(id)!;
+    for (const [list, add] of [
+      [removed, false],
+      [added, true],
+    ] as const)
+      for (const m of list)
+        for (const n of normalizeMember(m, type)) {
+          const name = nftSetName(id, memberFamily(n));
+          let s = this.sets.get(name)!;
+          const el = element(n, type);
+          if (add && el.includes('/') && !s.interval && type === 'hash:net') {
+            // a network in a set of addresses: the set becomes an interval set
+            s = { ...setDecl(type, memberFamily(n), true), members: s.members };
+            this.sets.set(name, s);
+          }
+          if (add) s.members.add(el);
+          else s.members.delete(el);
+          this.dirtySets.add(name);
+        }
   }
 
   private replaceSet(id: string, type: IpSetType, members: string[]): void {
@@ -346,7 +293,7 @@ export class NftAclManager implements DataplaneManager {
     let tunnels;
     if (ipip || vxlan) {
       const allHostsSet = this.internalSet('all-hosts-net', 4, [
-        ...this.hostAddresses,
+        ...this.desired.hostAddresses,
         ...this.config.externalNodesCIDRList,
       ]);
       tunnels = { ipip, vxlanPort: vxlan ? this.config.vxlanPort : undefined, allHostsSet };
@@ -577,7 +524,8 @@ export class NftAclManager implements DataplaneManager {
   }
 
   async apply(): Promise<void> {
-    if (!this.inSync) return;
+    if (!this.desired.inSync) return;
+    this.takeChanges();
     this.renderStatic();
     const dirtyIfaces = this.renderWorkloads();
     let chains = this.desiredChains();
@@ -723,7 +671,7 @@ export class NftAclManager implements DataplaneManager {
 
   /** Rewrites the table whole (atomically), repairing any drift. */
   async resync(): Promise<void> {
-    if (!this.inSync) return;
+    if (!this.desired.inSync) return;
     this.applied = undefined;
     await this.apply();
   }
@@ -733,6 +681,7 @@ export class NftAclManager implements DataplaneManager {
     for (const c of this.applied?.chains.values() ?? []) rules += c.rules.length;
     return {
       ...this.stats,
+      lastConfigError: this.desired.lastConfigError,
       rules: { [TABLE_REF]: rules },
       rejected: [...this.reported.values()],
       unsupported: [...this.heps],

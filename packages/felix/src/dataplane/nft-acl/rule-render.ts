@@ -12,10 +12,10 @@
 // Allow sets the accept bit and returns; Pass sets the pass bit and returns; Deny drops;
 // Log logs. A rule that cannot match in this family renders nothing; one that cannot be
 // rendered faithfully is a `problem` (the caller fails its policy closed).
-import { cidrProblem } from '@tortie/policy';
 import type { DataplaneRule, PortRange } from '../../types';
 import type { Family } from '../acl/names';
 import type { MarkBits } from '../acl/marks';
+import { netsForFamily } from '../acl/rule-render';
 import { nftSetName } from './names';
 
 export interface RenderedNftRule {
@@ -30,8 +30,6 @@ const ICMP_ANY = 255;
 /** Protocols whose ports `th sport/dport` reads (TCP, UDP, SCTP, UDPLite, DCCP). */
 const PORT_PROTOCOLS = new Set([6, 17, 132, 136, 33]);
 
-const isV6 = (net: string) => net.includes(':');
-const isCatchAll = (net: string) => net.split('/')[1] === '0';
 export const hex = (n: number) => `0x${(n >>> 0).toString(16)}`;
 /** `meta mark & bit == bit` */
 export const markSet = (bit: number) => `meta mark & ${hex(bit)} == ${hex(bit)}`;
@@ -57,29 +55,10 @@ export function renderNftRule(r: DataplaneRule, family: Family, marks: MarkBits)
   if (r.ipVersion !== undefined && r.ipVersion !== family) return none;
   const ip = family === 4 ? 'ip' : 'ip6';
 
-  const nets = {
-    src: [] as string[],
-    dst: [] as string[],
-    notSrc: [] as string[],
-    notDst: [] as string[],
-  };
-  for (const [key, list] of [
-    ['src', r.srcNets],
-    ['dst', r.dstNets],
-    ['notSrc', r.notSrcNets],
-    ['notDst', r.notDstNets],
-  ] as const) {
-    if (list === undefined) continue;
-    for (const n of list) {
-      const why = cidrProblem(n);
-      if (why) return bad(why);
-    }
-    const mine = list.filter((n) => isV6(n) === (family === 6));
-    if (key.startsWith('not')) {
-      if (mine.some(isCatchAll)) return none;
-    } else if (mine.length === 0) return none;
-    nets[key] = mine;
-  }
+  const n = netsForFamily(r, family);
+  if (n.kind === 'bad') return bad(n.why);
+  if (n.kind === 'none') return none;
+  const { nets } = n;
 
   let protocol = r.protocol;
   let notProtocol = r.notProtocol;
