@@ -310,9 +310,11 @@ for (const backend of ['legacy', 'nft', 'nftables'] as const) {
         acl = aclManager(backend, node.name);
         updates().forEach((u) => acl.send(u));
         await acl.apply();
-      }, 60000);
+        // namespaces, veths and servers for every pod: minutes when the machine is loaded
+      }, 180000);
       afterAll(async () => {
-        if ('close' in acl) acl.close();
+        // acl is unset when the setup failed
+        if (acl && 'close' in acl) acl.close();
         await tb.cleanup();
       }, 30000);
 
