@@ -123,4 +123,44 @@ describeIf([...NEEDS], 'services and BGP communities at the ToR', () => {
       throw new Error(`${e.message}\nexpected:\n${second.join('\n')}\nseen:\n${seen.join('\n')}`);
     });
   }, 90_000);
+
+  test('ExternalIPs: inside serviceExternalIPs the range is advertised by every node and answers from the ToR; an address outside it is not advertised', async () => {
+    const bird = c.tor!;
+    await c.apply({
+      kind: 'BGPConfiguration',
+      metadata: { name: 'default' },
+      spec: {
+        serviceLoadBalancerIPs: [{ cidr: LB_POOL }],
+        serviceExternalIPs: [{ cidr: EXTERNAL }],
+      },
+    });
+    await c.addService('ext', {
+      type: 'ClusterIP',
+      clusterIP: '10.96.0.20',
+      selector: { app: 'w' },
+      externalIPs: ['203.0.113.10', '192.0.2.10'],
+      ports: [{ name: 'http', port: 80, targetPort: 8080 }],
+    });
+    // the range, from both nodes (ECMP at the ToR); nothing for the address outside it
+    await waitUntil(
+      'the ToR has the external range from both nodes',
+      async () => {
+        const paths = (await bird.routes()).filter(
+          (r) => r.prefix === EXTERNAL && r.protocol.startsWith('node'),
+        );
+        return paths.length === 2;
+      },
+      20_000,
+      250,
+    );
+    const all = (await bird.routes()).map((r) => r.prefix);
+    expect(all.some((p) => p.startsWith('192.0.2.'))).toBe(false);
+    const names = (answers: string[]) => [...new Set(answers.map((x) => x.split(' ')[0]))].sort();
+    await waitUntil(
+      'the external IP answers from both backends',
+      async () => names(await c.ask(bird.ns, '203.0.113.10', 80, 20)).join() === 'w1,w2',
+      20_000,
+      250,
+    );
+  }, 90_000);
 });
