@@ -96,9 +96,12 @@ function suite() {
         pool: { cidr: POOL, ipipMode: 'Always' },
       });
       await Promise.all([0, 1, 2].map((i) => c.ready(i, 120_000)));
-      a = await c.addPod(0, 'ia', { app: 'a' });
-      b = await c.addPod(1, 'ib', { app: 'b' });
-      r = await c.addPod(2, 'ir', { app: 'r' });
+      // one pod per node, added at once (each ADD waits for its own agent)
+      [a, b, r] = await Promise.all([
+        c.addPod(0, 'ia', { app: 'a' }),
+        c.addPod(1, 'ib', { app: 'b' }),
+        c.addPod(2, 'ir', { app: 'r' }),
+      ]);
     }, 300_000 * SLOW);
     afterAll(() => c?.stop(), 60_000);
 
