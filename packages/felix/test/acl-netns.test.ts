@@ -27,12 +27,23 @@ for (const p of [8080, 9090]) {
 setTimeout(() => process.stdout.write('ready\\n'), 100);
 `;
 // Runs every probe of argv[1] (JSON [[proto, ip, port]]) at once, prints JSON results.
+// As in policy-differential's PROBE: the pings are spawned first (each spawn blocks the
+// event loop), the 800 ms deadlines start once everything is sent, and an expired deadline
+// decides only after the sockets' pending events, so a loaded machine cannot turn a reply
+// that arrived into "denied".
 const PROBES = `
-const { execFile } = require('node:child_process');
+const { spawn } = require('node:child_process');
+const specs = JSON.parse(process.argv[1]);
+const arms = [];
 const one = ([proto, ip, port]) => new Promise((done) => {
-  const t = setTimeout(() => done(false), 800);
-  const end = (ok) => { clearTimeout(t); done(ok); };
-  if (proto === 'ping') return execFile('ping', ['-c', '1', '-W', '1', ip], (e) => end(!e));
+  let settled = false, t;
+  const end = (ok) => { if (!settled) { settled = true; clearTimeout(t); done(ok); } };
+  arms.push(() => { t = setTimeout(() => setImmediate(() => end(false)), proto === 'ping' ? 1800 : 800); });
+  if (proto === 'ping') {
+    const p = spawn('ping', ['-c', '1', '-W', '1', ip], { stdio: 'ignore' });
+    p.on('error', () => end(false));
+    return p.on('exit', (code) => end(code === 0));
+  }
   if (proto === 'tcp') {
     const s = require('node:net').connect(port, ip, () => s.write('x'));
     s.on('data', () => { s.destroy(); end(true); }); s.on('error', () => end(false));
@@ -42,7 +53,11 @@ const one = ([proto, ip, port]) => new Promise((done) => {
   u.on('message', () => { u.close(); end(true); });
   u.send('x', port, ip);
 });
-Promise.all(JSON.parse(process.argv[1]).map(one)).then((r) => process.stdout.write(JSON.stringify(r), () => process.exit(0)));
+const results = [];
+const pingFirst = specs.map((s, i) => i).sort((a, b) => (specs[b][0] === 'ping') - (specs[a][0] === 'ping'));
+for (const i of pingFirst) results[i] = one(specs[i]);
+setImmediate(() => arms.forEach((arm) => arm()));
+Promise.all(results).then((r) => process.stdout.write(JSON.stringify(r), () => process.exit(0)));
 `;
 // Holds one TCP connection open; each stdin line sends a byte and prints ok/fail.
 const HOLDER = `
