@@ -14,7 +14,6 @@ import YAML from 'yaml';
 const REPO = path.resolve(__dirname, '..');
 const CRD_FILES = fs.readdirSync(path.join(REPO, 'deploy/crds')).filter((f) => f.endsWith('.yaml'));
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const IMAGE = require(path.join(REPO, 'deploy/image/build.js')) as {
   ENTRY_POINTS: Record<string, string>;
   TAG: string;
