@@ -341,5 +341,4 @@ describe('calc graph: BGP', () => {
     h.set(node('n3', '10.0.0.3/24'));
     expect(ofType(h.fresh(), 'bgp-update').map((u) => u.bgp.peers.length)).toEqual([2]);
   });
-
 });
