@@ -409,9 +409,7 @@ const ipPoolSpec = z
       issue('namespaceSelector', 'global() selector is not valid for IPPool namespaceSelector');
     if (s.allowedUses?.includes('Tunnel') && s.namespaceSelector)
       issue('namespaceSelector', 'IP Pool with AllowedUse Tunnel cannot have namespaceSelector');
-    const allowedUses = s.allowedUses?.length
-      ? s.allowedUses
-      : (['Workload', 'Tunnel'] as Array<'Workload' | 'Tunnel' | 'LoadBalancer'>);
+    const allowedUses = poolAllowedUses(s);
     const uses = new Set(allowedUses);
     if (uses.has('LoadBalancer')) {
       if (uses.has('Workload') || uses.has('Tunnel'))
@@ -431,6 +429,17 @@ const ipPoolSpec = z
     }
     return { ...s, blockSize, allowedUses };
   });
+
+export type PoolUse = 'Workload' | 'Tunnel' | 'LoadBalancer';
+
+/**
+ * What an IP pool is for: its allowedUses, or Calico's default (Workload and Tunnel) when
+ * absent or empty. Read it through this: a pool stored by a Kubernetes API server holds
+ * the list as written (the CRD has no default, as Calico's), not the parsed default.
+ */
+export function poolAllowedUses(spec: { allowedUses?: readonly PoolUse[] }): PoolUse[] {
+  return spec.allowedUses?.length ? [...spec.allowedUses] : ['Workload', 'Tunnel'];
+}
 
 // Calico's ServiceXXXIPBlock: `cidr` is omitempty, and confd skips empty entries
 const serviceIpBlock = z.strictObject({ cidr: netOrEmpty.optional() });
