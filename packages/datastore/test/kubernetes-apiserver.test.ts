@@ -280,7 +280,13 @@ describeIf(['etcd'], 'Kubernetes backend against tortie-apiserver (real etcd)', 
     const s = new Syncer(ds, ['KubernetesService', 'KubernetesEndpointSlice'], () => {});
     s.start();
     try {
-      await until('both', () => s.snapshot('KubernetesEndpointSlice').length === 1);
+      // each kind is listed on its own: wait for both, not for the slice alone
+      await until(
+        'both',
+        () =>
+          s.snapshot('KubernetesEndpointSlice').length === 1 &&
+          s.snapshot('KubernetesService').length === 1,
+      );
       expect(s.snapshot('KubernetesService')).toEqual([
         expect.objectContaining({
           metadata: expect.objectContaining({ name: 'web', namespace: 'svc' }),
