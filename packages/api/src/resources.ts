@@ -432,12 +432,8 @@ const ipPoolSpec = z
 
 export type PoolUse = 'Workload' | 'Tunnel' | 'LoadBalancer';
 
-/**
- * What an IP pool is for: its allowedUses, or Calico's default (Workload and Tunnel) when
- * absent or empty. Read it through this: a pool stored by a Kubernetes API server holds
- * the list as written (the CRD has no default, as Calico's), not the parsed default.
- */
-export function poolAllowedUses(spec: { allowedUses?: readonly PoolUse[] }): PoolUse[] {
+/** Calico's default uses of a pool (Workload and Tunnel) where allowedUses is absent or empty. */
+function poolAllowedUses(spec: { allowedUses?: readonly PoolUse[] }): PoolUse[] {
   return spec.allowedUses?.length ? [...spec.allowedUses] : ['Workload', 'Tunnel'];
 }
 

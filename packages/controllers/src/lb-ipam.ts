@@ -7,7 +7,7 @@
 // free. The address goes back when the Service goes or stops being a LoadBalancer.
 // What cannot be done is written as a condition on the Service and logged, naming it;
 // other Services are not affected.
-import { poolAllowedUses, type Resource } from '@tortie/api';
+import type { Resource } from '@tortie/api';
 import { DatastoreError, type Datastore } from '@tortie/datastore';
 import { IpamClient, IpamError, ipVersionOf, parseCidr, containsIp, parseIp } from '@tortie/ipam';
 import type { Logger } from 'winston';
@@ -48,7 +48,7 @@ export function requested(svc: Service): string[] {
 }
 
 const lbPools = (pools: Pool[]) =>
-  pools.filter((p) => !p.spec.disabled && poolAllowedUses(p.spec).includes('LoadBalancer'));
+  pools.filter((p) => !p.spec.disabled && p.spec.allowedUses.includes('LoadBalancer'));
 
 const inPool = (ip: string, p: Pool) => {
   const { version, value } = parseIp(ip);

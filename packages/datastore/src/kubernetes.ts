@@ -3,7 +3,15 @@
 // server provides resourceVersion compare-and-swap and watches; a watch that starts
 // from a revision the server no longer has ends with 410 Gone, reported as 'Compacted'.
 import type { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
-import { API_GROUP, API_VERSION, KINDS, type Kind, type Resource } from '@tortie/api';
+import {
+  API_GROUP,
+  API_VERSION,
+  KINDS,
+  parseResource,
+  ValidationError,
+  type Kind,
+  type Resource,
+} from '@tortie/api';
 import {
   DatastoreError,
   keyOf,
@@ -73,8 +81,35 @@ function fromKube(kind: Kind, o: KubeObject): Resource {
   ] as const) {
     if (m[k] !== undefined) (metadata as Record<string, unknown>)[k] = m[k];
   }
-  return { apiVersion: API_VERSION, kind, metadata, spec: o.spec } as Resource;
+  return withDefaults({ apiVersion: API_VERSION, kind, metadata, spec: o.spec } as Resource);
 }
+
+/**
+ * The resource as @tortie/api parses it, so a reader gets the schema's defaults as the
+ * etcd backend's readers do (tortiectl stores parsed resources there). A CRD object was
+ * checked only against its CRD's OpenAPI schema, which lacks some of those defaults (an
+ * IPPool's allowedUses has none, as in Calico's CRD). An object the schema refuses is
+ * still returned as stored, and named once per resourceVersion: dropping it would read as
+ * a delete.
+ */
+function withDefaults(r: Resource): Resource {
+  try {
+    const parsed = parseResource(r);
+    return { ...r, spec: parsed.spec };
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    const id = `${keyText(keyOf(r))}@${r.metadata.resourceVersion ?? ''}`;
+    if (!refused.has(id)) {
+      refused.add(id);
+      process.emitWarning(
+        `${err.message} (read as stored, without defaults)`,
+        'TortieInvalidResource',
+      );
+    }
+    return r;
+  }
+}
+const refused = new Set<string>();
 
 function toKube(r: Resource): KubeObject {
   return { apiVersion: API_VERSION, kind: r.kind, metadata: { ...r.metadata }, spec: r.spec };

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import https from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
+import { Etcd3 } from 'etcd3';
 import { allCrds } from '@tortie/api';
 import { ApiServer, makeLabCertificates } from '@tortie/apiserver';
 import { Etcd, Testbed, describeIf } from '@tortie/testbed';
@@ -350,6 +351,54 @@ describeIf(['etcd'], 'Kubernetes backend against tortie-apiserver (real etcd)', 
     expect(pod?.spec.serviceAccountName).toBe('db');
     expect(await ds.getPod('prod', 'absent')).toBeUndefined();
     await ds.close();
+  });
+
+  test('CRD objects are read with @tortie/api defaults; one the schema refuses is read as stored and named', async () => {
+    // stored as written: the IPPool CRD, like Calico's, has no default for allowedUses
+    await call(url, 'POST', '/apis/tortie.io/v1/ippools', {
+      apiVersion: 'tortie.io/v1',
+      kind: 'IPPool',
+      metadata: { name: 'plain' },
+      spec: { cidr: '10.9.0.0/16' },
+    });
+    const ds = new KubernetesDatastore(kubeconfig(url));
+    const defaults = {
+      cidr: '10.9.0.0/16',
+      blockSize: 26,
+      allowedUses: ['Workload', 'Tunnel'],
+      ipipMode: 'Never',
+      vxlanMode: 'Never',
+      nodeSelector: 'all()',
+    };
+    expect((await ds.get({ kind: 'IPPool', name: 'plain' }))?.spec).toMatchObject(defaults);
+    const listed = await ds.list({ kind: 'IPPool' });
+    expect(listed.items.find((r) => r.metadata.name === 'plain')?.spec).toMatchObject(defaults);
+
+    // written into etcd behind the server's admission, as an older or foreign writer might
+    const warnings: string[] = [];
+    const warn = jest
+      .spyOn(process, 'emitWarning')
+      .mockImplementation((w: string | Error) => void warnings.push(String(w)));
+    const etcdClient = new Etcd3({ hosts: etcd.endpoint });
+    try {
+      await etcdClient.put(`/t${n}/tortie.io/ippools/odd`).value(
+        JSON.stringify({
+          apiVersion: 'tortie.io/v1',
+          kind: 'IPPool',
+          metadata: { name: 'odd', uid: 'u-odd', creationTimestamp: new Date().toISOString() },
+          spec: { cidr: '10.8.0.0/16', blockSize: 99 },
+        }),
+      );
+      const odd = await ds.get({ kind: 'IPPool', name: 'odd' });
+      expect(odd?.spec).toEqual({ cidr: '10.8.0.0/16', blockSize: 99 });
+      await ds.get({ kind: 'IPPool', name: 'odd' });
+      expect(warnings).toHaveLength(1); // once per resourceVersion
+      expect(warnings[0]).toMatch(/IPPool odd.*blockSize.*read as stored/s);
+    } finally {
+      warn.mockRestore();
+      etcdClient.close();
+      await ds.close();
+    }
   });
 
   test('mirrored objects are read-only, with a message saying so; CRD objects of the same kind sit beside them', async () => {

@@ -1,5 +1,5 @@
 // Which pools an allocation may use, and which addresses are reserved. Pure.
-import { poolAllowedUses, type Resource } from '@tortie/api';
+import type { Resource } from '@tortie/api';
 import { matches, parseSelector, type Labels } from '@tortie/policy';
 import { IpamError } from './errors';
 import { containsIp, parseCidr, parseIp, type Cidr, type IpVersion } from '@tortie/netaddr';
@@ -52,7 +52,7 @@ export function poolsFor(
     });
   } else {
     chosen = ofVersion
-      .filter((p) => !p.spec.disabled && poolAllowedUses(p.spec).includes('Workload'))
+      .filter((p) => !p.spec.disabled && p.spec.allowedUses.includes('Workload'))
       .filter((p) => (p.spec.assignmentMode ?? 'Automatic') === 'Automatic')
       .filter((p) => matches(parseSelector(p.spec.nodeSelector), nodeLabels))
       .filter(
