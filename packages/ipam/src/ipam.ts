@@ -99,6 +99,8 @@ interface AssignContext {
   nodeLabels: Labels;
   config: Spec<'IPAMConfiguration'>;
   reserved: (ip: string) => boolean;
+  /** namespace -> its labels, read once per batch (both IP families ask) */
+  namespaces: Map<string, Promise<Labels>>;
 }
 
 /** Requests per batch: bounds one block write's size and the wait of the last one. */
@@ -228,7 +230,7 @@ export class IpamClient {
       this.config(),
       this.reserved(),
     ]);
-    return { node, pools, nodeLabels, config, reserved };
+    return { node, pools, nodeLabels, config, reserved, namespaces: new Map() };
   }
 
   private async assignVersion(
@@ -239,13 +241,14 @@ export class IpamClient {
   ): Promise<void> {
     const { node, config, reserved } = ctx;
     // a namespace's labels are read only when a pool asks for them
-    const namespaceLabels =
-      namespace !== undefined && ctx.pools.some((p) => p.spec.namespaceSelector)
-        ? await this.namespaceLabels(namespace)
-        : undefined;
+    let namespaceLabels: Promise<Labels> | undefined;
+    if (namespace !== undefined && ctx.pools.some((p) => p.spec.namespaceSelector)) {
+      namespaceLabels = ctx.namespaces.get(namespace) ?? this.namespaceLabels(namespace);
+      ctx.namespaces.set(namespace, namespaceLabels);
+    }
     const usable = poolsFor(ctx.pools, version, {
       nodeLabels: ctx.nodeLabels,
-      namespaceLabels,
+      namespaceLabels: await namespaceLabels,
       requested,
     });
     if (usable.length === 0) {
