@@ -586,7 +586,7 @@ const bgpPeerSpec = z
     keepaliveTime: duration.optional(),
     // hops, as BIRD's `multihop` under `ttl security on`; 0 is off, as in Calico's confd
     ttlSecurity: z.number().int().min(0).max(255).optional(),
-    /** Calico's static route to the peer through this gateway; stored, not acted on */
+    /** the gateway through which peerIP is reached: the agent routes peerIP/32 via it */
     reachableBy: ip.optional(),
     /** the next hop we send this peer: BGP's default (Auto), always ours, or the original */
     nextHopMode: z.enum(['Auto', 'Self', 'Keep']).optional(),

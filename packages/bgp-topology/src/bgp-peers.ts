@@ -103,6 +103,10 @@ function ipPeer(c: PeerContext, p: Peer, scope: string): BgpPeer | undefined {
   const node = port === undefined ? nodesAt(c, address, asNumber, undefined)[0] : undefined;
   const calicoNode = c.nodes.some((n) => n.ip === address || n.ipv6 === address);
   const localAsn = p.spec.localASNumber;
+  // confd drops a peer whose reachableBy is not an address of the peerIP's family
+  const rb = p.spec.reachableBy || undefined;
+  const via = rb !== undefined ? canonicalIp(rb) : undefined;
+  if (rb !== undefined && (!via || familyOf(via) !== c.family)) return undefined;
   return {
     name: `${scope}-${p.metadata.name}`,
     address,
@@ -115,6 +119,7 @@ function ipPeer(c: PeerContext, p: Peer, scope: string): BgpPeer | undefined {
     ...(c.myCluster !== undefined && asNumber === c.myAsn ? { rrClient: true } : {}),
     // confd takes localASNumber from peerIP BGPPeers only (client.go updatePeersV1)
     ...(localAsn !== undefined ? { localAsNumber: localAsn } : {}),
+    ...(via ? { reachableBy: via } : {}),
     ...shared(c, p, asNumber, localAsn),
   };
 }

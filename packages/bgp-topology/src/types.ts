@@ -34,6 +34,11 @@ export interface BgpPeer {
    * node's address in the session's family, unless a BGPPeer says sourceAddress None.
    */
   sourceAddress?: string;
+  /**
+   * A peerIP BGPPeer's reachableBy: the gateway through which the peer's address is
+   * reached (confd renders `route <peerIP>/32 via <reachableBy>`; the agent programs it).
+   */
+  reachableBy?: string;
   /** Wait for the peer to connect (the lexically lower address waits: context.ts). */
   passive?: boolean;
   ttlSecurity?: number;

@@ -60,7 +60,7 @@ const rules = (rs: FilterRule[]) =>
 
 /**
  * One family's peers, one line each: "10.0.0.8:179 as 64512 passive rr ttl=1 keep gr=90
- * bfd=300/300x3 md5=secret/key" (flags when set; gr, the graceful restart time, when not 120 s; bfd, its
+ * bfd=300/300x3 md5=secret/key via=10.0.0.254" (flags when set; via, reachableBy's gateway; gr, the graceful restart time, when not 120 s; bfd, its
  * TX/RX intervals in ms and multiplier). The source address is the node's own unless the
  * line says `nosrc` (none) or `src=<address>` (another).
  */
@@ -88,6 +88,7 @@ export function peerLines(c: BgpConfig, family: 4 | 6): string[] {
         p.password ? `md5=${p.password.name}/${p.password.key}` : '',
         p.importFilter ? `import=${rules(p.importFilter)}` : '',
         p.exportFilter ? `export=${rules(p.exportFilter)}` : '',
+        p.reachableBy ? `via=${p.reachableBy}` : '',
       ]
         .filter(Boolean)
         .join(' '),

@@ -35,6 +35,40 @@ interface Case {
 const meshKey = { secretKeyRef: { name: 'bgp-secrets', key: 'mesh' } };
 
 const cases: Case[] = [
+  // ---- reachableBy (confd client.go updatePeersV1; bird_aggr.cfg's static routes) -------
+  {
+    what: 'reachableBy: a peerIP session carries its gateway, canonical, in its own family',
+    me: 'd9',
+    rs: [
+      meshOff,
+      d9,
+      d10,
+      peer('tor', { peerIP: '192.0.2.1', asNumber: 65100, reachableBy: '10.0.0.254' }),
+      peer('tor-port', { peerIP: '192.0.2.2:1790', asNumber: 65100, reachableBy: '10.0.0.253' }),
+      peer('tor6', { peerIP: 'fd00:0::99', asNumber: 65100, node: 'd9', reachableBy: 'FD00::FE' }),
+      peer('plain', { peerIP: '192.0.2.3', asNumber: 65100 }),
+    ],
+    v4: [
+      '192.0.2.1:179 as 65100 via=10.0.0.254',
+      '192.0.2.2:1790 as 65100 via=10.0.0.253',
+      '192.0.2.3:179 as 65100',
+    ],
+    v6: ['[fd00::99]:179 as 65100 via=fd00::fe'],
+  },
+  {
+    // confd copies reachableBy onto the reverse sessions too, where BIRD's static route
+    // is installed only when that gateway happens to be on the reverse node's own link;
+    // tortie keeps the gateway on the side that names it
+    what: 'reachableBy: the node at the peerIP peers back without a gateway route',
+    me: 'd10',
+    rs: [
+      meshOff,
+      d9,
+      d10,
+      peer('to-d10', { node: 'd9', peerIP: '10.0.0.10', asNumber: 64512, reachableBy: '10.0.0.1' }),
+    ],
+    v4: ['10.0.0.9:179 as 64512'],
+  },
   // ---- nextHopMode and reversePeering (confd: bgp_processor.go, client.go) -------------
   {
     what: 'nextHopMode Self: our address as next hop, iBGP too; Keep: the original, eBGP too',

@@ -125,10 +125,18 @@ export type EndpointUpdate =
  * - remote-block: a block affine to another node, reached directly, via tunl0 (IPIP) or via the VXLAN device
  * - remote-workload: a borrowed address (/32) on another node
  * - remote-tunnel: another node's tunnel address (VXLAN: needs ARP/FDB entries)
+ * - bgp-peer: a BGPPeer's peerIP (/32, /128) via its reachableBy gateway, so a peer that is
+ *   not directly connected can be reached (confd's static route); the lowest priority
  */
 export interface RouteSpec {
   dst: string;
-  kind: 'local-workload' | 'local-block' | 'remote-block' | 'remote-workload' | 'remote-tunnel';
+  kind:
+    | 'local-workload'
+    | 'local-block'
+    | 'remote-block'
+    | 'remote-workload'
+    | 'remote-tunnel'
+    | 'bgp-peer';
   /** For local-workload: the veth. */
   ifaceName?: string;
   /** Node the destination lives on. */

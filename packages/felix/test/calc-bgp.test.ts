@@ -3,7 +3,7 @@
 // per-node peers, peerSelector both ways, route-reflector clusters, originated prefixes
 // (blocks, borrowed /32s, service IPs), sent only when changed.
 import { blocks } from '@tortie/ipam';
-import { block, harness, node, ofType, pool, R } from './calc-fixtures';
+import { block, harness, node, ofType, pool, R, wep } from './calc-fixtures';
 
 const peer = (name: string, spec: object) => R('BGPPeer', name, spec);
 const bgpConfig = (spec: object) => R('BGPConfiguration', 'default', spec);
@@ -340,5 +340,36 @@ describe('calc graph: BGP', () => {
     ]);
     h.set(node('n3', '10.0.0.3/24'));
     expect(ofType(h.fresh(), 'bgp-update').map((u) => u.bgp.peers.length)).toEqual([2]);
+  });
+
+  test('reachableBy: a lowest-priority route to the peer via the gateway, while the BGPPeer and BGP are there', () => {
+    const h = harness('n1', { directRoutes: false });
+    const tor = peer('tor', { peerIP: '192.0.2.1', asNumber: 65100, reachableBy: '10.0.0.254' });
+    const tor6 = peer('tor6', { peerIP: 'fd00::99', asNumber: 65100, reachableBy: 'FD00::FE' });
+    h.set(
+      bgpConfig({ nodeToNodeMeshEnabled: false }),
+      node('n1', '10.0.0.1/24', { ipv6Address: 'fd00::1/64' }),
+      tor,
+      tor6,
+      peer('plain', { peerIP: '192.0.2.2', asNumber: 65100 }),
+    );
+    h.sync();
+    expect([...h.dp.routes.values()]).toEqual([
+      { dst: '192.0.2.1/32', kind: 'bgp-peer', nextHop: '10.0.0.254', encap: 'none' },
+      { dst: 'fd00::99/128', kind: 'bgp-peer', nextHop: 'fd00::fe', encap: 'none' },
+    ]);
+    // a workload with the peer's address wins (the lowest priority), and gives it back
+    const pod = wep('default', 'p', 'n1', '192.0.2.1');
+    h.set(pod);
+    expect(h.dp.routes.get('192.0.2.1/32')).toMatchObject({ kind: 'local-workload' });
+    h.del(pod);
+    expect(h.dp.routes.get('192.0.2.1/32')).toMatchObject({ kind: 'bgp-peer' });
+    h.del(tor6);
+    expect(ofType(h.fresh(), 'route-remove').map((u) => u.dst)).toEqual(['fd00::99/128']);
+    // BGP off: no sessions, no static routes for them
+    const off = harness('n1', { bgp: false });
+    off.set(node('n1', '10.0.0.1/24'), tor);
+    off.sync();
+    expect([...off.dp.routes.values()]).toEqual([]);
   });
 });

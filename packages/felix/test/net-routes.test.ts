@@ -64,6 +64,18 @@ describe('routes and tunnels', () => {
         80,
       ),
     ).toBe('10.0.2.0/26 via 10.0.2.0 dev vxlan.tortie onlink proto 80');
+    // BGPPeer reachableBy: the peer's address via the gateway, as BIRD's static route
+    expect(
+      routeArgs(
+        kernelRoute({
+          dst: '192.0.2.1/32',
+          kind: 'bgp-peer',
+          nextHop: '10.0.0.254',
+          encap: 'none',
+        })!,
+        80,
+      ),
+    ).toBe('192.0.2.1/32 via 10.0.0.254 proto 80');
   });
 
   test('IPIP desired state: tunl0 with its address and MTU (exact commands)', () => {

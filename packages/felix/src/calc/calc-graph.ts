@@ -47,6 +47,7 @@ import {
 import { RouteTable } from './route-table';
 import {
   blockFacts,
+  bgpPeerRoutes,
   blockNodes,
   blockOriginates,
   blockRoutes,
@@ -747,15 +748,6 @@ export class CalcGraph {
       });
       this.dirtyHost = false;
     }
-    const misc = this.miscOut.flush();
-    for (const u of misc.updates) this.send(u);
-    const pools = this.poolsOut.flush();
-    for (const pool of pools.updates) this.send({ type: 'pool-update', pool });
-    const routes = this.routeTable.flush();
-    for (const route of routes.updates) this.send({ type: 'route-update', route });
-    for (const dst of routes.removes) this.send({ type: 'route-remove', dst });
-    for (const cidr of pools.removes) this.send({ type: 'pool-remove', cidr });
-
     if (this.dirtyBgp) {
       this.bgpOut.set(
         'bgp',
@@ -778,8 +770,19 @@ export class CalcGraph {
           routerId: this.routerIdSetting,
         }),
       );
+      // the static routes BGPPeers' reachableBy asks for, before the routes go out
+      this.routeTable.setOwner('bgp-peers', bgpPeerRoutes(this.bgpOut.get('bgp')!));
       this.dirtyBgp = false;
     }
+    const misc = this.miscOut.flush();
+    for (const u of misc.updates) this.send(u);
+    const pools = this.poolsOut.flush();
+    for (const pool of pools.updates) this.send({ type: 'pool-update', pool });
+    const routes = this.routeTable.flush();
+    for (const route of routes.updates) this.send({ type: 'route-update', route });
+    for (const dst of routes.removes) this.send({ type: 'route-remove', dst });
+    for (const cidr of pools.removes) this.send({ type: 'pool-remove', cidr });
+
     for (const bgp of this.bgpOut.flush().updates) this.send({ type: 'bgp-update', bgp });
   }
 

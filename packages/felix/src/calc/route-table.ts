@@ -11,6 +11,8 @@ const PRIORITY: Record<RouteSpec['kind'], number> = {
   'remote-tunnel': 2,
   'local-block': 3,
   'remote-block': 4,
+  // a static route to a BGP peer never displaces a route to a workload, block or tunnel
+  'bgp-peer': 5,
 };
 
 export class RouteTable {

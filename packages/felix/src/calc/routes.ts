@@ -5,7 +5,7 @@
 // a block its routes, a node the blocks it owns or borrows from and its tunnel route;
 // this node's own address or a pool (rare) everything.
 import type { Resource } from '@tortie/api';
-import { bgpNodeFacts, type BgpNode } from '@tortie/bgp-topology';
+import { bgpNodeFacts, type BgpConfig, type BgpNode } from '@tortie/bgp-topology';
 import { blocks as ipamBlocks, containsIp, parseCidr, parseIp } from '@tortie/ipam';
 import type { HostInfo, IpPoolInfo, RouteSpec } from '../types';
 
@@ -196,4 +196,22 @@ export function poolContaining(pools: Iterable<IpPoolInfo>, cidr: string): IpPoo
     if (c.prefix >= pc.prefix && containsIp(pc, c.version, c.base)) return p;
   }
   return undefined;
+}
+
+/**
+ * BGPPeer reachableBy: a route to the peer's address through the gateway, as confd
+ * renders `route <peerIP>/32 via <reachableBy>` into BIRD's static protocol
+ * (bird_aggr.cfg.template), so that a peer that is not directly connected is reached.
+ * Only while BGP runs (computeBgp gives no peers otherwise).
+ */
+export function bgpPeerRoutes(bgp: BgpConfig): RouteSpec[] {
+  const out = new Map<string, RouteSpec>();
+  for (const p of bgp.peers) {
+    if (!p.reachableBy) continue;
+    const dst = hostRoute(p.address);
+    // two sessions to one address (different ports): the first gateway, as BIRD keeps one
+    if (!out.has(dst))
+      out.set(dst, { dst, kind: 'bgp-peer', nextHop: p.reachableBy, encap: 'none' });
+  }
+  return [...out.values()];
 }
