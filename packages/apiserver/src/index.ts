@@ -7,3 +7,4 @@ export { toTable, age, wantsTable } from './table';
 export { checkObjectSchema, type Schema, type Cause } from './schema';
 export { applyPatch, mergePatch, jsonPatch, strategicMerge } from './patch';
 export { makeLabCertificates, type LabCertificates } from './certs';
+export { apiCall, type CallOptions } from './call';

@@ -6,11 +6,10 @@
 // container of the same pod) leaves them. The kernel side is a recording fake: the
 // pod's interface is cni.netns's subject, the datastore here is.
 import fs from 'node:fs';
-import https from 'node:https';
 import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { allCrds, API_VERSION, type Resource } from '@tortie/api';
-import { ApiServer, makeLabCertificates } from '@tortie/apiserver';
+import { ApiServer, apiCall, makeLabCertificates } from '@tortie/apiserver';
 import {
   CONTAINER_ID_ANNOTATION,
   KubernetesDatastore,
@@ -55,35 +54,10 @@ describeIf(['etcd'], 'CNI with the Kubernetes datastore (tortie-apiserver, real 
   let url: string;
   let kubeconfigFile: string;
 
-  const call = (method: string, p: string, body: unknown, ctype = 'application/json') =>
-    new Promise<unknown>((resolve, reject) => {
-      const text = JSON.stringify(body);
-      const req = https.request(
-        `${url}${p}`,
-        {
-          method,
-          ca,
-          headers: {
-            'content-type': ctype,
-            'content-length': Buffer.byteLength(text),
-            authorization: `Bearer ${TOKEN}`,
-          },
-        },
-        (res) => {
-          let out = '';
-          res.on('data', (d) => (out += String(d)));
-          res.on('end', () =>
-            (res.statusCode ?? 500) < 300
-              ? resolve(JSON.parse(out))
-              : reject(new Error(`${method} ${p}: ${res.statusCode} ${out}`)),
-          );
-        },
-      );
-      req.on('error', reject);
-      req.end(text);
-    });
+  const call = (method: string, p: string, body?: unknown) =>
+    apiCall(url, method, p, body, { ca, token: TOKEN });
   const readPod = async (name: string) =>
-    (await call('GET', `/api/v1/namespaces/prod/pods/${name}`, {})) as K8sPod;
+    (await call('GET', `/api/v1/namespaces/prod/pods/${name}`)) as K8sPod;
 
   beforeAll(async () => {
     tb = new Testbed();

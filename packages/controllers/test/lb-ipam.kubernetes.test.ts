@@ -2,10 +2,9 @@
 // over a real etcd. A core/v1 LoadBalancer Service gets its address in
 // status.loadBalancer.ingress (services/status, as a cloud controller writes it), with a
 // condition, and the controller settles: no write loop on its own status updates.
-import http from 'node:http';
 import { KubeConfig } from '@kubernetes/client-node';
 import { allCrds, parseResource } from '@tortie/api';
-import { ApiServer } from '@tortie/apiserver';
+import { ApiServer, apiCall } from '@tortie/apiserver';
 import { KubernetesDatastore } from '@tortie/datastore';
 import { Etcd, Testbed, describeIf } from '@tortie/testbed';
 import winston from 'winston';
@@ -13,29 +12,8 @@ import { CONDITION, Controllers } from '../src';
 
 const log = winston.createLogger({ silent: true });
 
-function call(url: string, method: string, path: string, body?: unknown): Promise<unknown> {
-  const text = body === undefined ? '' : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      `${url}${path}`,
-      {
-        method,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) },
-      },
-      (res) => {
-        let out = '';
-        res.on('data', (d) => (out += String(d)));
-        res.on('end', () =>
-          (res.statusCode ?? 500) < 300
-            ? resolve(JSON.parse(out || '{}'))
-            : reject(new Error(`${method} ${path}: ${res.statusCode} ${out}`)),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(text);
-  });
-}
+const call = (url: string, method: string, path: string, body?: unknown) =>
+  apiCall(url, method, path, body);
 
 async function until(what: string, ok: () => Promise<boolean>, ms = 20_000): Promise<void> {
   const end = Date.now() + ms;

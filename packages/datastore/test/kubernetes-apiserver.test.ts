@@ -4,11 +4,10 @@
 // server restart plus a compaction with no spurious deletes. Core objects (pods,
 // namespaces, ...) are written through the API as Kubernetes would, and mirrored.
 import fs from 'node:fs';
-import https from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Etcd3 } from 'etcd3';
 import { allCrds } from '@tortie/api';
-import { ApiServer, makeLabCertificates } from '@tortie/apiserver';
+import { ApiServer, apiCall, makeLabCertificates } from '@tortie/apiserver';
 import { Etcd, Testbed, describeIf } from '@tortie/testbed';
 import { KubernetesDatastore, Syncer, type SyncUpdate } from '../src';
 import { backendSuite, collect, pool, recordingSyncer, until } from './backend-suite';
@@ -34,35 +33,9 @@ function call(
   method: string,
   path: string,
   body: unknown,
-  ctype = 'application/json',
-): Promise<number> {
-  const text = JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = https.request(
-      `${url}${path}`,
-      {
-        method,
-        ca,
-        // a length: node sends a DELETE body neither chunked nor sized otherwise
-        headers: {
-          'content-type': ctype,
-          'content-length': Buffer.byteLength(text),
-          authorization: `Bearer ${TOKEN}`,
-        },
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (d) => (text += String(d)));
-        res.on('end', () =>
-          (res.statusCode ?? 500) < 300
-            ? resolve(res.statusCode!)
-            : reject(new Error(`${method} ${path}: ${res.statusCode} ${text}`)),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(text);
-  });
+  contentType?: string,
+): Promise<unknown> {
+  return apiCall(url, method, path, body, { ca, token: TOKEN, contentType });
 }
 
 describeIf(['etcd'], 'Kubernetes backend against tortie-apiserver (real etcd)', () => {
