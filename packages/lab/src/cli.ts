@@ -6,8 +6,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import YAML from 'yaml';
 import { runInVm, skipReason, teardownOnSignals, vmMissing, waitUntil } from '@tortie/testbed';
-import { Cluster, LB_POOL, type Pod } from './cluster';
+import { Cluster, EXTERNAL_IPS, LB_POOL, type Pod } from './cluster';
 import { attachScript, type AttachInput } from './attach';
 import { CLUSTER_AS } from './bgp-lab';
 import { TOR_KINDS, type TorKind } from './tor';
@@ -254,10 +255,39 @@ async function linkFailure(c: Cluster, pods: Pod[]): Promise<void> {
   say(`its pods are reachable again ${Date.now() - t0} ms later (BFD Up, BGP re-established)`);
 }
 
-const CLUSTER_IP = '10.96.0.10';
+/** The demo's four Services over the web pods (port 80 -> 8080), one of each type. */
+const EXTERNAL_IP = '203.0.113.10'; // inside EXTERNAL_IPS, which the nodes advertise
 const NODE_PORT = 30080;
+const SERVICES = [
+  { name: 'web', spec: { type: 'ClusterIP', clusterIP: '10.96.0.10' } },
+  {
+    name: 'web-nodeport',
+    spec: { type: 'NodePort', clusterIP: '10.96.0.11' },
+    nodePort: NODE_PORT,
+  },
+  { name: 'web-lb', spec: { type: 'LoadBalancer', clusterIP: '10.96.0.12' }, nodePort: 30081 },
+  {
+    name: 'web-external',
+    spec: { type: 'ClusterIP', clusterIP: '10.96.0.13', externalIPs: [EXTERNAL_IP] },
+  },
+].map((s) => ({
+  name: s.name,
+  spec: {
+    ...s.spec,
+    selector: { app: 'web' },
+    ports: [
+      {
+        name: 'http',
+        protocol: 'TCP',
+        port: 80,
+        targetPort: 8080,
+        ...(s.nodePort ? { nodePort: s.nodePort } : {}),
+      },
+    ],
+  },
+}));
 
-/** "web1 10.244.1.5" answers -> "web1 x6, web2 x4 (seen from 10.244.1.5)" */
+/** "web1 10.244.1.5" answers -> "web1 x6, web2 x4 (client seen as 10.244.1.5)" */
 function answered(answers: string[]): string {
   const count = new Map<string, number>();
   for (const a of answers) count.set(a.split(' ')[0], (count.get(a.split(' ')[0]) ?? 0) + 1);
@@ -265,55 +295,119 @@ function answered(answers: string[]): string {
   return `${[...count].map(([w, n]) => `${w} x${n}`).join(', ')}${from.length ? ` (client seen as ${from.join(', ')})` : ''}`;
 }
 
+/** Every answer came from a web pod. */
+const fromWebs = (a: string[]) => a.length > 0 && a.every((x) => x.startsWith('web'));
+
+/**
+ * One Service of each type over the web pods: the ClusterIP from a pod; the NodePort, the
+ * LoadBalancer IP and the ExternalIP from the ToR (outside the cluster); and the ToR's
+ * route for the LoadBalancer IP, one next hop per node.
+ */
 async function services(c: Cluster, pods: Pod[]): Promise<void> {
   heading('Services: tortie-node programs them with nftables (a kube-proxy replacement)');
   const webs = pods.filter((p) => p.name.startsWith('web'));
   await Promise.all(webs.map((p) => c.serve(p, 8080)));
   const t0 = Date.now();
-  await c.addService('web', {
-    type: 'LoadBalancer',
-    clusterIP: CLUSTER_IP,
-    selector: { app: 'web' },
-    ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: NODE_PORT }],
-  });
-  const [LB_IP] = await c.loadBalancerIps('web');
+  if (c.kube) {
+    const file = path.join(c.tb.tempDir('services'), 'services.yaml');
+    fs.writeFileSync(
+      file,
+      SERVICES.map((s) =>
+        YAML.stringify({
+          apiVersion: 'v1',
+          kind: 'Service',
+          metadata: { name: s.name, namespace: 'default' },
+          spec: s.spec,
+        }),
+      ).join('---\n'),
+    );
+    say(
+      `$ kubectl apply -f ${file}   # ${SERVICES.map((s) => `${s.name} (${s.spec.type})`).join(', ')}`,
+    );
+    say((await c.kube.must(['apply', '-f', file])).trimEnd());
+    // the lab has no controller manager: it writes each Service's EndpointSlice itself
+    await c.refreshEndpoints();
+    say(
+      `EndpointSlices written with kubectl apply as Kubernetes' EndpointSlice controller would: ${webs.map((w) => w.name).join(', ')} (port 8080)`,
+    );
+  } else {
+    for (const s of SERVICES) await c.addService(s.name, s.spec);
+    say(
+      `${SERVICES.map((s) => `${s.name} (${s.spec.type})`).join(', ')} written to etcd, each with an EndpointSlice listing ${webs.map((w) => w.name).join(', ')} (port 8080)`,
+    );
+  }
+  const [lbIp] = await c.loadBalancerIps('web-lb', 'default', 30_000);
   say(
-    `Service web: LoadBalancer, cluster IP ${CLUSTER_IP}:80, node port ${NODE_PORT}; tortie-controllers gave it ${LB_IP} from the pool ${LB_POOL} (allowedUses: LoadBalancer); its EndpointSlice lists ${webs.map((w) => w.name).join(', ')} (port 8080)`,
+    `tortie-controllers gave web-lb ${lbIp} from the pool ${LB_POOL} (allowedUses: LoadBalancer)`,
   );
+  if (c.kube) {
+    say('$ kubectl get services -o wide');
+    say((await c.kube.must(['get', 'services', '-o', 'wide'])).trimEnd());
+  }
   const [db1] = pods.filter((p) => p.name.startsWith('db'));
-  const web = (a: string[]) => a.length > 0 && a.every((x) => x.startsWith('web'));
+  const clusterIp = SERVICES[0].spec.clusterIP;
   await waitUntil(
     'the cluster IP answers',
-    async () => web(await c.ask(db1, CLUSTER_IP, 80)),
-    10_000,
+    async () => fromWebs(await c.ask(db1, clusterIp, 80)),
+    20_000,
     50,
   );
   say(
-    `answering from ${db1.name} on ${db1.node.name} ${Date.now() - t0} ms after it was written to etcd`,
+    `answering from ${db1.name} on ${db1.node.name} ${Date.now() - t0} ms after they were written to ${c.kube ? 'the API server' : 'etcd'}`,
   );
   say(
-    `from pod ${db1.name} to ${CLUSTER_IP}:80, 12 connections: ${answered(await c.ask(db1, CLUSTER_IP, 80, 12))}`,
+    `ClusterIP web ${clusterIp}:80, from pod ${db1.name}, 12 connections: ${answered(await c.ask(db1, clusterIp, 80, 12))}`,
   );
   const router = c.torRouter;
-  if (router) {
-    const tor = router.ns;
-    const n2 = c.nodes[Math.min(1, c.nodes.length - 1)];
-    say(
-      `from the ToR (outside the cluster) to ${n2.name}'s node port ${n2.ip}:${NODE_PORT}: ${answered(await c.ask(tor, n2.ip, NODE_PORT, 12))}`,
-    );
+  if (!router) return;
+  const tor = router.ns;
+  const n2 = c.nodes[Math.min(1, c.nodes.length - 1)];
+  say(
+    `NodePort web-nodeport ${n2.name} ${n2.ip}:${NODE_PORT}, from the ToR: ${answered(await c.ask(tor, n2.ip, NODE_PORT, 12))}`,
+  );
+  await waitUntil(
+    'the ToR learns the load-balancer and external ranges',
+    async () => {
+      const learnt = await router.prefixes();
+      return learnt.includes(LB_POOL) && learnt.includes(EXTERNAL_IPS);
+    },
+    30_000,
+    100,
+  );
+  say(
+    `the ToR learns ${LB_POOL} (serviceLoadBalancerIPs) and ${EXTERNAL_IPS} (serviceExternalIPs) from every node`,
+  );
+  if (!router.forwards) {
+    say(`(GoBGP keeps them in its RIB: without zebra the ToR does not forward to ${lbIp})`);
+    return;
+  }
+  for (const [what, ip] of [
+    ['LoadBalancer web-lb', lbIp],
+    ['ExternalIP web-external', EXTERNAL_IP],
+  ]) {
     await waitUntil(
-      'the ToR learns the load-balancer range',
-      async () => (await router.prefixes()).includes(LB_POOL),
-      15_000,
+      `${ip} answers the ToR`,
+      async () => fromWebs(await c.ask(tor, ip, 80)),
+      20_000,
       100,
     );
-    say(
-      `the ToR learns the load-balancer range ${LB_POOL} from every node (BGPConfiguration serviceLoadBalancerIPs)`,
-    );
-    if (router.forwards)
-      say(`from the ToR to ${LB_IP}:80: ${answered(await c.ask(tor, LB_IP, 80, 12))}`);
-    else say(`(GoBGP keeps it in its RIB: without zebra the ToR does not forward to ${LB_IP})`);
+    say(`${what} ${ip}:80, from the ToR: ${answered(await c.ask(tor, ip, 80, 12))}`);
   }
+  heading(
+    `ToR (${router.kind}): its route for the LoadBalancer IP ${lbIp}, over every node (ECMP)`,
+  );
+  // the kernel's multipath route gets a next hop per node as their paths arrive
+  let route = '';
+  await waitUntil(
+    'a next hop per node',
+    async () => {
+      route = await router.routeFor(lbIp);
+      return c.nodes.every((n) => route.includes(`via ${n.ip} `));
+    },
+    30_000,
+    200,
+  );
+  say(route);
 }
 
 /** What an operator types next, with this lab's own endpoints and sockets. */

@@ -78,6 +78,8 @@ export const LAB_FELIX_CONFIG = {
 } as const;
 /** The pool tortie-controllers gives LoadBalancer Services their addresses from. */
 export const LB_POOL = '198.51.100.0/24';
+/** The range the lab's Services take ExternalIPs from (BGPConfiguration serviceExternalIPs). */
+export const EXTERNAL_IPS = '203.0.113.0/24';
 
 export interface ClusterOptions {
   nodes: number;
@@ -342,8 +344,13 @@ export class Cluster {
         say(`ToR: ${TOR_NAMES[c.torKind!]} AS ${TOR_AS} at ${TOR_IP} in ${torNs.name}`);
       }
       const bgpDefault = {
-        // every node advertises the load-balancer range, as Calico does
-        ...(opts.tor ? { serviceLoadBalancerIPs: [{ cidr: LB_POOL }] } : {}),
+        // every node advertises the load-balancer and external ranges, as Calico does
+        ...(opts.tor
+          ? {
+              serviceLoadBalancerIPs: [{ cidr: LB_POOL }],
+              serviceExternalIPs: [{ cidr: EXTERNAL_IPS }],
+            }
+          : {}),
         ...bfdSpec(opts.bfd),
         ...(opts.bgpPassword
           ? { nodeMeshPassword: { secretKeyRef: { name: LAB_BGP_SECRET, key: 'mesh' } } }

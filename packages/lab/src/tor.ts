@@ -36,7 +36,16 @@ export interface TorRouter {
   show(): Promise<string>;
   /** The commands an operator types to query it (as root, from the host). */
   queryCommands(): string[];
+  /**
+   * Its routes for one address, each command (as an operator types it, "$ ...") followed by
+   * what it answered: the BGP paths and, where it forwards, the route in its kernel (one
+   * next hop per node when it load-balances over them).
+   */
+  routeFor(ip: string): Promise<string>;
 }
+
+/** "$ <command>" and its output, trimmed. */
+const shown = (command: string, out: string) => `$ ${command}\n${out.trimEnd()}`;
 
 export interface TorPeer {
   name: string;
@@ -67,6 +76,9 @@ export async function startTor(
     const bird = await Bird.start(tb, ns, {
       routerId: o.address,
       kernel: true,
+      // one kernel route over every node advertising an address, as a ToR spreads an
+      // anycast service address over the nodes
+      ecmp: true,
       routes: [{ prefix: '0.0.0.0/0' }],
       peers: o.peers.map((p) => ({
         name: p.name,
@@ -99,6 +111,14 @@ export async function startTor(
         `${socket} show protocols   # the ToR's sessions (BIRD)`,
         `${socket} show route   # what it learnt`,
       ],
+      routeFor: async (ip) =>
+        [
+          shown(`${socket} show route for ${ip} all`, await bird.birdc(`show route for ${ip} all`)),
+          shown(
+            `ip netns exec ${ns.name} ip route show match ${ip} proto bird`,
+            await ns.exec(['ip', 'route', 'show', 'match', ip, 'proto', 'bird']),
+          ),
+        ].join('\n'),
     };
     return { router, bird };
   }
@@ -149,6 +169,14 @@ export async function startTor(
         `${vtysh} 'show bgp ipv4 unicast'   # what it learnt`,
         `${vtysh} 'show ip route bgp'   # what zebra installed in its kernel`,
       ],
+      routeFor: async (ip) =>
+        [
+          shown(`${vtysh} 'show ip route ${ip}'`, await frr.vtysh(`show ip route ${ip}`)),
+          shown(
+            `ip netns exec ${ns.name} ip route show match ${ip} proto bgp`,
+            await ns.exec(['ip', 'route', 'show', 'match', ip, 'proto', 'bgp']),
+          ),
+        ].join('\n'),
     };
     return { router };
   }
@@ -177,6 +205,7 @@ export async function startTor(
       `${cli} neighbor   # the ToR's sessions (GoBGP)`,
       `${cli} global rib   # what it learnt`,
     ],
+    routeFor: async (ip) => shown(`${cli} global rib ${ip}`, await gobgp.cli('global', 'rib', ip)),
   };
   return { router };
 }

@@ -56,6 +56,11 @@ export interface BirdConfig {
   listenPort?: number;
   /** Install learned IPv4 routes into this namespace's kernel (a ToR that forwards). */
   kernel?: boolean;
+  /**
+   * With kernel: install one multipath route over every equal best path (BIRD's `merge
+   * paths`), as a ToR load-balances an anycast service address over the nodes (ECMP).
+   */
+  ecmp?: boolean;
   /** Run BIRD's BFD protocol (single hop) with these timers. */
   bfd?: BirdBfd;
 }
@@ -107,7 +112,8 @@ export function birdConfig(cfg: BirdConfig): string {
   const v6 = routes.filter((r) => r.prefix.includes(':'));
   let out = `log stderr all;\nrouter id ${cfg.routerId};\nprotocol device {}\n`;
   out += staticBlock('ipv4', v4) + staticBlock('ipv6', v6);
-  if (cfg.kernel) out += 'protocol kernel {\n  ipv4 { export where source = RTS_BGP; };\n}\n';
+  if (cfg.kernel)
+    out += `protocol kernel {\n  ipv4 { export where source = RTS_BGP; };\n${cfg.ecmp ? '  merge paths on;\n' : ''}}\n`;
   if (cfg.bfd) {
     const b = cfg.bfd;
     out += `protocol bfd {\n  interface "*" {\n    min rx interval ${b.minRxMs} ms;\n`;
