@@ -5,7 +5,8 @@
 // Nothing of the first may remain (tortie's iptables chains, hooks and IP sets, or the
 // `inet tortie` table), and the new policy must hold: a stale dataplane would still drop
 // what the new policy allows (a packet has to pass both), so the probes fail without the
-// cleanup. Also Auto, following a kube-proxy nftables table.
+// cleanup. Also Auto, following a kube-proxy nftables table, and a restart onto the other
+// iptables backend (legacy <-> iptables-nft).
 import { Testbed, describeIf, type Netns } from '@tortie/testbed';
 import { linuxAclBackend, type AclBackend } from '../src/dataplane/acl-backend';
 import type { DataplaneUpdate, WorkloadEndpoint } from '../src/types';
@@ -142,8 +143,8 @@ for (const iptablesBackend of ['legacy', 'nft'] as const)
       };
       const nftTables = async () => (await node.exec(['nft', 'list', 'tables'])).trim().split('\n');
       /** A new agent's ACL dataplane (as a restart with other settings makes it). */
-      const start = async (updates: DataplaneUpdate[]) => {
-        const acl = linuxAclBackend({ netns: node.name, iptablesBackend });
+      const start = async (updates: DataplaneUpdate[], backend = iptablesBackend) => {
+        const acl = linuxAclBackend({ netns: node.name, iptablesBackend: backend });
         agents.push(acl);
         for (const u of updates) acl.send(u);
         await acl.apply();
@@ -195,6 +196,22 @@ for (const iptablesBackend of ['legacy', 'nft'] as const)
         expect(await probe()).toEqual(only(8080));
         expect(await nftTables()).not.toContain('table inet tortie');
         expect((await iptablesLeft()).length).toBeGreaterThan(0);
+      }, 30000);
+
+      test(`an agent on the other iptables backend, then one on iptables-${iptablesBackend}: the other backend's tortie chains and hooks go, the IP sets stay, and 8080 passes`, async () => {
+        const otherBackend = iptablesBackend === 'nft' ? 'legacy' : 'nft';
+        await start(cluster('Disabled', 9090), otherBackend);
+        expect(await probe()).toEqual(only(9090));
+        const acl = await start(cluster('Disabled', 8080));
+        expect(acl.nft).toBe(false);
+        // a stale 9090-only policy in the other backend would drop 8080
+        expect(await probe()).toEqual(only(8080));
+        const left = await iptablesLeft();
+        expect(left.filter((l) => l.includes(`-${otherBackend}: `))).toEqual([]);
+        expect(left.some((l) => l.startsWith(`iptables-${iptablesBackend}: -A FORWARD`))).toBe(
+          true,
+        );
+        expect(left).toContain('ipset tortie40s:s:app-a');
       }, 30000);
 
       test('Auto follows kube-proxy: nftables once its ip kube-proxy table has chains (and the iptables rules go), iptables after it is gone', async () => {

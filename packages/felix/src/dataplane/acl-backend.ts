@@ -5,7 +5,8 @@
 // into the chosen one. Falls back to iptables, logging why, when nft is missing or too old,
 // or when a host endpoint exists (the nftables dataplane programs workload endpoints only).
 // After the chosen dataplane's first write, and at each resync, what the other one left is
-// removed (mode-cleanup.ts), as Felix does. A later change of nftablesMode (or, in Auto, of
+// removed (mode-cleanup.ts), as Felix does; on iptables, also what the other iptables
+// backend holds of tortie's. A later change of nftablesMode (or, in Auto, of
 // kube-proxy's mode) takes effect when the agent restarts (Felix restarts itself for it).
 import winston, { type Logger } from 'winston';
 import type { DataplaneManager } from '../agent';
@@ -14,7 +15,13 @@ import type { AclStats } from './acl/acl-manager';
 import type { NftAclStats } from './nft-acl';
 import { linuxAclManager, type PolicyFailure } from './acl/acl-manager';
 import { linuxNftAclManager, nftProblem } from './nft-acl';
-import { removeIptablesState, removeNftAclState, type Removed } from './mode-cleanup';
+import type { Backend } from './acl/iptables-runner';
+import {
+  removeIptablesState,
+  removeNftAclState,
+  removeOtherIptablesBackend,
+  type Removed,
+} from './mode-cleanup';
 import {
   decideNftables,
   detectKubeProxyNftables,
@@ -39,6 +46,8 @@ export interface AclBackendOptions {
   /** removes what the dataplane not chosen left behind (Felix's cleanup on a switch) */
   removeIptables?: () => Promise<Removed>;
   removeNftables?: () => Promise<Removed>;
+  /** on iptables: removes tortie's chains from the iptables backend not in use */
+  removeOtherIptables?: (inUse: Backend) => Promise<Removed>;
   /** overrides FelixConfiguration (FELIX_NFTABLESMODE) */
   mode?: NftablesMode;
   logger?: Logger;
@@ -130,11 +139,9 @@ export class AclBackend implements DataplaneManager {
 
   /** Removes the other dataplane's leftovers; a failure is logged and retried later. */
   private async removeOther(): Promise<void> {
-    const remove = this.nft ? this.opts.removeIptables : this.opts.removeNftables;
-    if (!remove) return;
     const other = this.nft ? 'iptables' : 'nftables';
     try {
-      const removed = await remove();
+      const removed = await this.leftovers();
       this.cleaned = true;
       if (removed.length)
         this.log.info(`removed what the ${other} ACL dataplane left`, {
@@ -147,6 +154,16 @@ export class AclBackend implements DataplaneManager {
         error: (e as Error).message,
       });
     }
+  }
+
+  /** On nftables: iptables (both backends). On iptables: nftables, and the other backend. */
+  private async leftovers(): Promise<Removed> {
+    const o = this.opts;
+    if (this.nft) return (await o.removeIptables?.()) ?? [];
+    const removed = [...((await o.removeNftables?.()) ?? [])];
+    const inUse = (this.chosen?.status() as AclStats | undefined)?.backend;
+    if (inUse && o.removeOtherIptables) removed.push(...(await o.removeOtherIptables(inUse)));
+    return removed;
   }
 
   async apply(): Promise<void> {
@@ -228,6 +245,7 @@ export function linuxAclBackend(
     kubeProxyNftables: () => detectKubeProxyNftables(where),
     removeIptables: () => removeIptablesState(where),
     removeNftables: () => removeNftAclState(where),
+    removeOtherIptables: (inUse) => removeOtherIptablesBackend(inUse, where),
     mode: o.mode,
     logger: o.logger,
   });

@@ -4,7 +4,10 @@
 //     backends (iptables-nft's tables in nftables, and iptables-legacy's when this
 //     namespace has any: reading them would otherwise load the legacy modules), then
 //     tortie's IP sets (once no rule uses them);
-//   - on iptables: the `inet tortie` table (everything the nftables dataplane made).
+//   - on iptables: the `inet tortie` table (everything the nftables dataplane made), and
+//     tortie's chains and hooks in the other iptables backend (legacy when iptables-nft is
+//     in use and the reverse, as Felix's legacy and iptables-nft cleanup tables); the IP
+//     sets stay, as both backends use the same ones.
 // Stale rules of the other dataplane would keep enforcing an old policy beside the new
 // one (a packet must pass both), so this runs after the chosen dataplane's first write
 // and again at each resync. Foreign chains, rules and sets are never touched.
@@ -43,13 +46,20 @@ async function tryExec(exec: Exec, argv: string[], input?: string) {
   }
 }
 
+export interface IptablesCleanup extends CleanupOptions {
+  /** the backends swept (default both) */
+  backends?: Backend[];
+  /** also destroy tortie's IP sets (default true: not while an iptables backend uses them) */
+  ipsets?: boolean;
+}
+
 /** tortie's chains, hooks and IP sets in iptables and ipset, removed. */
-export async function removeIptablesState(o: CleanupOptions = {}): Promise<Removed> {
+export async function removeIptablesState(o: IptablesCleanup = {}): Promise<Removed> {
   const exec = o.exec ?? runCommand;
   const prefix = argvPrefix(o);
   const removed: Removed = [];
   const errors: string[] = [];
-  for (const backend of ['nft', 'legacy'] as Backend[])
+  for (const backend of o.backends ?? (['nft', 'legacy'] as Backend[]))
     for (const family of [4, 6] as Family[]) {
       if (backend === 'legacy') {
         // no legacy table in this namespace: nothing of ours, and iptables-legacy-save
@@ -83,8 +93,9 @@ export async function removeIptablesState(o: CleanupOptions = {}): Promise<Remov
         }
       }
     }
-  const list = await tryExec(exec, [...prefix, 'ipset', 'list', '-n']);
-  const sets = list.code === 0 ? list.stdout.split('\n').filter(isTortieIpset) : [];
+  const list =
+    o.ipsets === false ? undefined : await tryExec(exec, [...prefix, 'ipset', 'list', '-n']);
+  const sets = list?.code === 0 ? list.stdout.split('\n').filter(isTortieIpset) : [];
   if (sets.length) {
     const r = await tryExec(
       exec,
@@ -96,6 +107,18 @@ export async function removeIptablesState(o: CleanupOptions = {}): Promise<Remov
   }
   if (errors.length) throw new Error(errors.join('; '));
   return removed;
+}
+
+/** What the iptables backend not in use holds of tortie's (chains and hooks; not the IP sets). */
+export function removeOtherIptablesBackend(
+  inUse: Backend,
+  o: CleanupOptions = {},
+): Promise<Removed> {
+  return removeIptablesState({
+    ...o,
+    backends: [inUse === 'nft' ? 'legacy' : 'nft'],
+    ipsets: false,
+  });
 }
 
 /** The nftables ACL dataplane's table (`inet tortie`), deleted if it exists. */
