@@ -1,13 +1,50 @@
 // BGPFilter as projectcalico.org/v3 defines it (api/pkg/apis/projectcalico/v3/bgpfilter.go):
-// ordered import and export rules per family, named by BGPPeers' `filters`. The match
-// fields tortie's speaker evaluates (cidr with matchOperator and prefixLength, source,
-// interface, peerType) and the action are accepted with Calico's rules (CRD and CEL
-// rules, libcalico-go's bgpFilterInterface/prefix length validators); the newer match
-// fields and operations (communities, asPathPrefix, priority, operations) would change
-// which routes pass or how, so they are refused rather than ignored.
+// ordered import and export rules per family, named by BGPPeers' `filters`. Every field
+// Calico has is accepted with Calico's rules (CRD schema and CEL rules, libcalico-go's
+// bgpFilterInterface/prefix length validators): the matches (cidr with matchOperator and
+// prefixLength, source, interface, peerType, communities, asPathPrefix, priority), the
+// action, and the operations an Accept rule applies (addCommunity, prependASPath,
+// setPriority). tortie's speaker evaluates them as confd's BIRD filter functions do.
 import { z } from 'zod';
 import { cidrProblem, ipVersionOf } from '@tortie/netaddr';
-import { unsupported } from './fields';
+import { pathAsNumber } from './fields';
+
+/** Decimal without leading zeros, at most `max` (Calico's BGPCommunityValue pattern). */
+function decimalUpTo(s: string, max: number): boolean {
+  return /^(0|[1-9][0-9]*)$/.test(s) && s.length <= 10 && Number(s) <= max;
+}
+
+/** `aa:nn` (each 0-65535) or `aa:nn:mm` (each 0-4294967295), as Calico's CRD pattern. */
+export function communityValueProblem(s: string): string | undefined {
+  const parts = s.split(':');
+  const ok =
+    s.length <= 32 &&
+    ((parts.length === 2 && parts.every((p) => decimalUpTo(p, 0xffff))) ||
+      (parts.length === 3 && parts.every((p) => decimalUpTo(p, 0xffffffff))));
+  return ok
+    ? undefined
+    : `${JSON.stringify(s)} is not a BGP community (aa:nn with 16-bit parts, or aa:nn:mm with 32-bit parts)`;
+}
+
+const communityValue = z.string().superRefine((s, ctx) => {
+  const problem = communityValueProblem(s);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+// FelixConfiguration's ...RoutePriority range: 1 to 2^31-2 (confd maps it to
+// bgp_local_pref = 2^31-1 - priority, which must stay positive)
+const priority = z.number().int().min(1).max(2147483646);
+
+/** One route modification: exactly one field (CRD minProperties/maxProperties 1). */
+const operation = z
+  .strictObject({
+    addCommunity: z.strictObject({ value: communityValue }).optional(),
+    prependASPath: z.strictObject({ prefix: z.array(pathAsNumber).min(1).max(10) }).optional(),
+    setPriority: z.strictObject({ value: priority }).optional(),
+  })
+  .refine((o) => Object.values(o).filter((v) => v !== undefined).length === 1, {
+    message: 'set exactly one of addCommunity, prependASPath, setPriority',
+  });
 
 function ruleSchema(version: 4 | 6) {
   const bits = version === 4 ? 32 : 128;
@@ -35,11 +72,12 @@ function ruleSchema(version: 4 | 6) {
         .optional(),
       matchOperator: z.enum(['Equal', 'NotEqual', 'In', 'NotIn']).optional(),
       peerType: z.enum(['eBGP', 'iBGP']).optional(),
-      communities: unsupported('matching BGP communities in filters (communities)'),
-      asPathPrefix: unsupported('matching AS paths in filters (asPathPrefix)'),
-      priority: unsupported('matching route priorities in filters (priority)'),
+      // exactly one value today (CRD minItems/maxItems 1)
+      communities: z.strictObject({ values: z.array(communityValue).min(1).max(1) }).optional(),
+      asPathPrefix: z.array(pathAsNumber).optional(),
+      priority: priority.optional(),
       action: z.enum(['Accept', 'Reject']),
-      operations: unsupported('route operations in filters (operations)'),
+      operations: z.array(operation).min(1).max(10).optional(),
     })
     .superRefine((r, ctx) => {
       const issue = (path: string, message: string) =>
@@ -49,6 +87,8 @@ function ruleSchema(version: 4 | 6) {
         issue('matchOperator', 'cidr and matchOperator must both be set or both be empty');
       if (r.prefixLength && !r.cidr)
         issue('prefixLength', 'cidr is required when prefixLength is set');
+      if (r.operations?.length && r.action !== 'Accept')
+        issue('operations', 'operations may only be used with action Accept');
     });
 }
 

@@ -30,7 +30,7 @@ export const ipWithOptionalPrefix = z.string().superRefine((s, ctx) => {
 });
 
 /** An AS number from `min` to 4294967295, as a number or in asdot notation ("1.10" = 65546). */
-const asNumberFrom = (min: 0 | 1) =>
+const asNumberFrom = (min: 0 | 1, zero = ', or 0 for unset') =>
   z.union([z.number(), z.string()]).transform((v, ctx) => {
     let n: number;
     if (typeof v === 'number') n = v;
@@ -42,7 +42,7 @@ const asNumberFrom = (min: 0 | 1) =>
     if (!Number.isInteger(n) || n < min || n > 0xffffffff) {
       ctx.addIssue({
         code: 'custom',
-        message: `${JSON.stringify(v)} is not a valid AS number (1-4294967295 or asdot "X.Y"${min === 0 ? ', or 0 for unset' : ''})`,
+        message: `${JSON.stringify(v)} is not a valid AS number (1-4294967295 or asdot "X.Y"${min === 0 ? zero : ''})`,
       });
       return z.NEVER;
     }
@@ -52,6 +52,8 @@ const asNumberFrom = (min: 0 | 1) =>
 export const asNumber = asNumberFrom(1);
 /** A BGPPeer's asNumber, where 0 is Calico's "unset" (the field is omitempty). */
 export const peerAsNumber = asNumberFrom(0);
+/** An AS number in a path (BGPFilter asPathPrefix, prependASPath): Calico's unvalidated uint32. */
+export const pathAsNumber = asNumberFrom(0, ', or 0');
 
 export const selector = z.string().superRefine((s, ctx) => {
   try {

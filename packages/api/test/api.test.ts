@@ -89,12 +89,37 @@ describe('accepted where calicoctl accepts it', () => {
     expect(problems(bgp('BGPPeer', 'spec: {peerIP: 192.0.2.1, filters: [Bad_Name]}'))).toEqual([
       'BGPPeer x: spec.filters[0]: is not a BGPFilter name',
     ]);
+    const [full] = parseManifests(
+      bgp(
+        'BGPFilter',
+        'spec: {importV4: [{communities: {values: ["65000:100"]}, asPathPrefix: [65000, "1.10"], priority: 512, action: Accept, operations: [{setPriority: {value: 256}}, {addCommunity: {value: "65000:200:1"}}, {prependASPath: {prefix: [65001, 65002]}}]}]}',
+      ),
+    );
+    expect(full.spec).toEqual({
+      importV4: [
+        {
+          communities: { values: ['65000:100'] },
+          asPathPrefix: [65000, 65546],
+          priority: 512,
+          action: 'Accept',
+          operations: [
+            { setPriority: { value: 256 } },
+            { addCommunity: { value: '65000:200:1' } },
+            { prependASPath: { prefix: [65001, 65002] } },
+          ],
+        },
+      ],
+    });
     expect(
       problems(
-        bgp('BGPFilter', 'spec: {importV4: [{communities: {values: ["1:2"]}, action: Accept}]}'),
+        bgp(
+          'BGPFilter',
+          'spec: {exportV4: [{communities: {values: ["65536:2"]}, action: Reject, operations: [{setPriority: {value: 1}}]}]}',
+        ),
       ),
     ).toEqual([
-      'BGPFilter x: spec.importV4[0].communities: tortie does not support matching BGP communities in filters (communities)',
+      'BGPFilter x: spec.exportV4[0].communities.values[0]: "65536:2" is not a BGP community (aa:nn with 16-bit parts, or aa:nn:mm with 32-bit parts)',
+      'BGPFilter x: spec.exportV4[0].operations: operations may only be used with action Accept',
     ]);
   });
 

@@ -1,8 +1,10 @@
 // The BGPFilter rows of libcalico-go's validator table (lib/validator/v3/validator_test.go
 // at projectcalico/calico 87c1590, lines 2053-2452), transcribed as data. A bare
 // BGPFilterRuleV4/V6 is put as the one exportV4/exportV6 rule of a BGPFilter; a bare
-// BGPFilterOperation as the one operation of an Accept rule. The operations rows Calico
-// accepts are 'unsupported' here: tortie's speaker does not modify routes in filters.
+// BGPFilterOperation as the one operation of an Accept rule. After them: the rows of
+// crd_validation_test.go's TestCRDValidation_BGPFilter, and rows for the CRD schema's
+// own bounds (community pattern, priority range, item counts), which Calico enforces in
+// the CRD rather than in Go.
 import type { Row } from './calico-validator-policy.cases';
 
 type Obj = Record<string, unknown>;
@@ -335,19 +337,19 @@ export const ROWS: Row[] = [
     'should accept BGPFilterOperation with AddCommunity set',
     F,
     op({ addCommunity: { value: '65000:100' } }),
-    'unsupported',
+    true,
   ],
   [
     'should accept BGPFilterOperation with PrependASPath set',
     F,
     op({ prependASPath: { prefix: [65000] } }),
-    'unsupported',
+    true,
   ],
   [
     'should accept BGPFilterOperation with SetPriority set',
     F,
     op({ setPriority: { value: 256 } }),
-    'unsupported',
+    true,
   ],
   ['should reject BGPFilterOperation with no fields set', F, op({}), false],
   [
@@ -371,7 +373,7 @@ export const ROWS: Row[] = [
     'should accept BGPFilterRuleV4 with single operation',
     F,
     v4({ action: 'Accept', operations: [{ setPriority: { value: 256 } }] }),
-    'unsupported',
+    true,
   ],
   [
     'should accept BGPFilterRuleV4 with multiple operations',
@@ -383,7 +385,7 @@ export const ROWS: Row[] = [
         { prependASPath: { prefix: [65000] } },
       ],
     }),
-    'unsupported',
+    true,
   ],
   [
     'should reject BGPFilterRuleV4 with empty operation',
@@ -391,4 +393,127 @@ export const ROWS: Row[] = [
     v4({ action: 'Accept', operations: [{}] }),
     false,
   ],
+  // crd_validation_test.go TestCRDValidation_BGPFilter
+  ['V4 CIDR without matchOperator fails', F, v4({ cidr: '10.0.0.0/8', action: 'Accept' }), false],
+  ['V4 matchOperator without CIDR fails', F, v4({ matchOperator: 'In', action: 'Accept' }), false],
+  [
+    'V4 prefixLength without CIDR fails',
+    F,
+    v4({ prefixLength: { min: 16 }, action: 'Accept' }),
+    false,
+  ],
+  [
+    'V4 both CIDR and matchOperator passes',
+    F,
+    v4({ cidr: '10.0.0.0/8', matchOperator: 'In', action: 'Accept' }),
+    true,
+  ],
+  [
+    'operation with no fields set fails minProperties',
+    F,
+    v4({ action: 'Accept', operations: [{}] }),
+    false,
+  ],
+  [
+    'operation with two fields set fails maxProperties',
+    F,
+    op({ addCommunity: { value: '65000:1' }, setPriority: { value: 100 } }),
+    false,
+  ],
+  ['operation with single field passes', F, op({ setPriority: { value: 100 } }), true],
+  // the CRD schema's bounds (bgpfilter.go kubebuilder markers and CEL rules)
+  [
+    'operations may only be used with action Accept',
+    F,
+    v4({ action: 'Reject', operations: [{ setPriority: { value: 100 } }] }),
+    false,
+  ],
+  ['operations: minItems 1', F, v4({ action: 'Accept', operations: [] }), false],
+  [
+    'operations: maxItems 10',
+    F,
+    v4({ action: 'Accept', operations: Array(11).fill({ setPriority: { value: 5 } }) }),
+    false,
+  ],
+  [
+    'operations: 10 items',
+    F,
+    v4({ action: 'Accept', operations: Array(10).fill({ setPriority: { value: 5 } }) }),
+    true,
+  ],
+  [
+    'communities: a standard community',
+    F,
+    v4({ communities: { values: ['65535:0'] }, action: 'Reject' }),
+    true,
+  ],
+  [
+    'communities: a large community',
+    F,
+    v6({ communities: { values: ['4294967295:0:1'] }, action: 'Accept' }),
+    true,
+  ],
+  [
+    'communities: a standard part over 16 bits',
+    F,
+    v4({ communities: { values: ['65536:1'] }, action: 'Reject' }),
+    false,
+  ],
+  [
+    'communities: a large part over 32 bits',
+    F,
+    v4({ communities: { values: ['1:4294967296:1'] }, action: 'Reject' }),
+    false,
+  ],
+  [
+    'communities: a leading zero',
+    F,
+    v4({ communities: { values: ['065000:1'] }, action: 'Reject' }),
+    false,
+  ],
+  ['communities: one part', F, v4({ communities: { values: ['65000'] }, action: 'Reject' }), false],
+  [
+    'communities: four parts',
+    F,
+    v4({ communities: { values: ['1:2:3:4'] }, action: 'Reject' }),
+    false,
+  ],
+  [
+    'communities: no value (minItems 1)',
+    F,
+    v4({ communities: { values: [] }, action: 'Reject' }),
+    false,
+  ],
+  [
+    'communities: two values (maxItems 1)',
+    F,
+    v4({ communities: { values: ['1:1', '2:2'] }, action: 'Reject' }),
+    false,
+  ],
+  ['communities: values required', F, v4({ communities: {}, action: 'Reject' }), false],
+  ['addCommunity: a large community', F, op({ addCommunity: { value: '65000:300:400' } }), true],
+  ['addCommunity: not a community', F, op({ addCommunity: { value: 'no-export' } }), false],
+  ['addCommunity: value required', F, op({ addCommunity: {} }), false],
+  [
+    'asPathPrefix: numbers and asdot strings',
+    F,
+    v4({ asPathPrefix: [65000, '65001', '1.10'], action: 'Accept' }),
+    true,
+  ],
+  ['asPathPrefix: over 32 bits', F, v4({ asPathPrefix: [4294967296], action: 'Accept' }), false],
+  ['asPathPrefix: not a number', F, v4({ asPathPrefix: ['AS65000'], action: 'Accept' }), false],
+  ['priority: 1', F, v4({ priority: 1, action: 'Accept' }), true],
+  ['priority: 2147483646', F, v6({ priority: 2147483646, action: 'Accept' }), true],
+  ['priority: 0', F, v4({ priority: 0, action: 'Accept' }), false],
+  ['priority: 2147483647', F, v4({ priority: 2147483647, action: 'Accept' }), false],
+  ['setPriority: 0', F, op({ setPriority: { value: 0 } }), false],
+  ['setPriority: value required', F, op({ setPriority: {} }), false],
+  ['prependASPath: empty (minItems 1)', F, op({ prependASPath: { prefix: [] } }), false],
+  [
+    'prependASPath: 11 AS numbers (maxItems 10)',
+    F,
+    op({ prependASPath: { prefix: Array(11).fill(65000) } }),
+    false,
+  ],
+  ['prependASPath: prefix required', F, op({ prependASPath: {} }), false],
 ];

@@ -86,6 +86,22 @@ export const peerBfdSchema = z.object({
   multiplier: z.number().int().min(1).max(255).default(3),
 });
 
+const asn32 = z.number().int().min(0).max(0xffffffff);
+/** A route priority (kernel metric units): LOCAL_PREF = 2^31-1 - priority stays positive. */
+const routePriority = z.number().int().min(1).max(2147483646);
+/** `aa:nn` (16-bit parts) or `aa:nn:mm` (32-bit parts). */
+const filterCommunity = z.string().refine(
+  (s) => {
+    const parts = s.split(':');
+    const max = parts.length === 2 ? 0xffff : 0xffffffff;
+    return (
+      (parts.length === 2 || parts.length === 3) &&
+      parts.every((p) => /^\d{1,10}$/.test(p) && Number(p) <= max)
+    );
+  },
+  { error: (i) => `${JSON.stringify(i.input)} is not a community (aa:nn or aa:nn:mm)` },
+);
+
 /** One rule of a peer's import or export filter (rib/route-filter.ts, Calico's BGPFilter). */
 export const filterRuleSchema = z
   .strictObject({
@@ -100,13 +116,28 @@ export const filterRuleSchema = z
     source: z.literal('RemotePeers').optional(),
     interface: z.string().min(1).max(15).optional(),
     peerType: z.enum(['iBGP', 'eBGP']).optional(),
+    community: filterCommunity.optional(),
+    asPathPrefix: z.array(asn32).min(1).optional(),
+    priority: routePriority.optional(),
     action: z.enum(['Accept', 'Reject']),
+    operations: z
+      .array(
+        z.union([
+          z.strictObject({ addCommunity: filterCommunity }),
+          z.strictObject({ prependASPath: z.array(asn32).min(1).max(10) }),
+          z.strictObject({ setPriority: routePriority }),
+        ]),
+      )
+      .optional(),
   })
   .refine((r) => (r.cidr === undefined) === (r.matchOperator === undefined), {
     message: 'cidr and matchOperator must both be set or both be empty',
   })
   .refine((r) => r.prefixLength === undefined || r.cidr !== undefined, {
     message: 'cidr is required when prefixLength is set',
+  })
+  .refine((r) => !r.operations?.length || r.action === 'Accept', {
+    message: 'operations may only be used with action Accept',
   });
 
 /** A peer's filter: the rules IPv4 routes meet, and those IPv6 routes meet. */

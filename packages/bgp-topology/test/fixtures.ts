@@ -40,7 +40,10 @@ export function topo(me: string, rs: Resource[], extra: Partial<BgpWorld> = {}):
   });
 }
 
-/** Filter rules as "Reject:In 10.0.0.0/8{16,24},Accept:RemotePeers,Accept:if=eth*". */
+/**
+ * Filter rules as "Reject:In 10.0.0.0/8{16,24},Accept:RemotePeers,Accept:if=eth*"; matches
+ * c=<community> path=<a.b> prio=<n>, operations +c= +path= +prio=.
+ */
 const rules = (rs: FilterRule[]) =>
   rs
     .map((r) =>
@@ -50,6 +53,16 @@ const rules = (rs: FilterRule[]) =>
         r.source ?? '',
         r.interface ? `if=${r.interface}` : '',
         r.peerType ?? '',
+        r.community ? `c=${r.community}` : '',
+        r.asPathPrefix ? `path=${r.asPathPrefix.join('.')}` : '',
+        r.priority !== undefined ? `prio=${r.priority}` : '',
+        ...(r.operations ?? []).map((o) =>
+          'addCommunity' in o
+            ? `+c=${o.addCommunity}`
+            : 'prependASPath' in o
+              ? `+path=${o.prependASPath.join('.')}`
+              : `+prio=${o.setPriority}`,
+        ),
       ]
         .filter(Boolean)
         .join(' ')

@@ -180,6 +180,34 @@ const cases: Case[] = [
     ],
   },
   {
+    what: 'filters: communities (its one value), asPathPrefix, priority and operations reach the speaker',
+    me: 'n5',
+    rs: [
+      meshOff,
+      node('n5', '10.0.0.5/24'),
+      filter('tag', {
+        importV4: [
+          {
+            communities: { values: ['65000:100'] },
+            asPathPrefix: [65100, '1.10'],
+            priority: 512,
+            action: 'Accept',
+            operations: [
+              { setPriority: { value: 256 } },
+              { addCommunity: { value: '65000:200:1' } },
+              { prependASPath: { prefix: [65001, 65002] } },
+            ],
+          },
+          { communities: { values: ['65000:666'] }, action: 'Reject' },
+        ],
+      }),
+      peer('tor', { peerIP: '192.0.2.1', asNumber: 65100, filters: ['tag'] }),
+    ],
+    v4: [
+      '192.0.2.1:179 as 65100 import=Accept:c=65000:100 path=65100.65546 prio=512 +prio=256 +c=65000:200:1 +path=65001.65002,Reject:c=65000:666',
+    ],
+  },
+  {
     what: 'reversePeering Manual: the nodes a peerSelector picks do not peer back by themselves',
     me: 'n8',
     rs: [

@@ -44,6 +44,12 @@ export interface StaticRoute {
   prefix: string;
   /** Standard communities as [asn, value]. */
   communities?: Array<[number, number]>;
+  /** Large communities as [asn, value, value]. */
+  largeCommunities?: Array<[number, number, number]>;
+  /** AS numbers the path starts with (BIRD puts its own AS before them on eBGP). */
+  asPath?: number[];
+  /** LOCAL_PREF (sent on iBGP sessions). */
+  localPref?: number;
   med?: number;
 }
 
@@ -100,7 +106,12 @@ function staticBlock(family: Family, routes: StaticRoute[]): string {
   const lines = routes.map((r) => {
     const attrs: string[] = [];
     for (const [a, v] of r.communities ?? []) attrs.push(`bgp_community.add((${a},${v}));`);
+    for (const [a, b, c] of r.largeCommunities ?? [])
+      attrs.push(`bgp_large_community.add((${a},${b},${c}));`);
+    // prepend one by one from the end, so the path reads as listed
+    for (const asn of [...(r.asPath ?? [])].reverse()) attrs.push(`bgp_path.prepend(${asn});`);
     if (r.med !== undefined) attrs.push(`bgp_med = ${r.med};`);
+    if (r.localPref !== undefined) attrs.push(`bgp_local_pref = ${r.localPref};`);
     return `  route ${r.prefix} blackhole${attrs.length ? ` { ${attrs.join(' ')} }` : ''};`;
   });
   return `protocol static static_${family} {\n  ${family};\n${lines.join('\n')}\n}\n`;

@@ -6,7 +6,7 @@ import { inIpv4Subnet, ipv4ToNumber, isHostAddress, isLoopback } from '../prefix
 import type { Afi, PathAttributes, Prefix } from '../types';
 import type { AttributeStore } from './attribute-store';
 import { PrefixMap } from './prefix-map';
-import { filterPasses } from './route-filter';
+import { filterRoute } from './route-filter';
 import type { LocalIdentity, Path, PeerInfo } from './types';
 
 export interface ImportOptions {
@@ -121,28 +121,50 @@ export class AdjRibIn {
         for (const p of nlri) if (this.routes.delete(p)) (gone ??= []).push(p);
       } else {
         const filter = this.peer.importFilter;
+        // the route each prefix is kept as: the UPDATE's path, one the import filter's
+        // operations changed (shared per deciding rule), or none (rejected)
+        const byRule = new Map<number, Path | undefined>();
+        const kept = (p: Prefix): Path | undefined =>
+          filter ? this.imported(p, path, byRule) : path;
         if (gone) {
-          const again = new Set(filter ? nlri.filter((p) => this.imports(p)) : nlri);
-          for (const p of gone) onChange(p, again.has(p) ? path : undefined);
+          const again = new Map<Prefix, Path | undefined>();
+          for (const p of nlri) again.set(p, kept(p));
+          for (const p of gone) onChange(p, again.get(p));
           gone = undefined;
         }
         for (const p of nlri) {
+          const route = kept(p);
           // a route the import filter rejects is as if withdrawn (BIRD keeps no filtered route)
-          if (filter && !this.imports(p)) {
+          if (!route) {
             if (this.routes.delete(p)) onChange(p, undefined);
             continue;
           }
           // same attributes again: no change
-          if (this.routes.swap(p, path) !== path) onChange(p, path);
+          if (this.routes.swap(p, route) !== route) onChange(p, route);
         }
       }
     }
     if (gone) for (const p of gone) onChange(p, undefined);
   }
 
-  private imports(prefix: Prefix): boolean {
+  /** `path` as the import filter leaves it for `prefix`: unchanged, changed, or rejected. */
+  private imported(
+    prefix: Prefix,
+    path: Path,
+    byRule: Map<number, Path | undefined>,
+  ): Path | undefined {
     const { importFilter, iface, ibgp } = this.peer;
-    return filterPasses(importFilter, { prefix, learned: true, iface, ibgp });
+    const out = filterRoute(importFilter, {
+      prefix,
+      learned: true,
+      iface,
+      ibgp,
+      attrs: path.attrs,
+    });
+    if (out.action === 'Reject') return undefined;
+    if (!out.attrs || out.rule === undefined) return path;
+    if (!byRule.has(out.rule)) byRule.set(out.rule, this.shared(out.attrs));
+    return byRule.get(out.rule);
   }
 
   get(prefix: Prefix): Path | undefined {
@@ -211,6 +233,11 @@ export class AdjRibIn {
       this.opts.onReject?.(reason, prefixes);
       return undefined;
     }
+    return this.shared(a);
+  }
+
+  /** This peer's one Path for attributes equal to `a`. */
+  private shared(a: PathAttributes): Path {
     const interned = this.store.intern(a);
     let path = this.paths.get(interned);
     if (!path) {

@@ -29,10 +29,18 @@ export {
 export {
   filterVerdict,
   filterPasses,
+  filterRoute,
+  applyOperations,
+  asPathStartsWith,
+  routePriority,
   prefixWithin,
   interfaceMatches,
+  PRIORITY_BASE,
+  NORMAL_ROUTE_PRIORITY,
   type FilterRule,
   type FilterRoute,
+  type FilterOperation,
+  type FilterOutcome,
   type RouteFilter,
 } from './route-filter';
 export type {

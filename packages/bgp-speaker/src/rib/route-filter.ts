@@ -4,11 +4,33 @@
 // and a route no rule matches gets the default (import: accepted; export: the normal
 // export policy). Calico chains one function per BGPFilter; each falls through when
 // none of its rules match, so one list of all their rules in order is the same thing.
-// Pure.
+// An Accept rule's operations (addCommunity, prependASPath, setPriority) change the
+// route before it is accepted: on import, the route as stored and compared; on export,
+// the route before the session's own rewriting (our AS prepended, next hop), as BIRD
+// runs an export filter before its BGP code. Pure.
 import { ipv4ToNumber, parseIpv6 } from '../prefix';
-import type { Prefix } from '../types';
+import {
+  AsPathSegmentType,
+  Origin,
+  type AsPathSegment,
+  type PathAttributes,
+  type Prefix,
+} from '../types';
+import { DEFAULT_LOCAL_PREF } from './decision';
 
 export type MatchOperator = 'Equal' | 'NotEqual' | 'In' | 'NotIn';
+
+/**
+ * Calico's route priority (FelixConfiguration's ...RoutePriority units, a kernel metric:
+ * lower wins) travels as LOCAL_PREF = 2^31-1 - priority (confd's BirdIntMaxValue).
+ */
+export const PRIORITY_BASE = 2147483647;
+/** The priority of a route originated here (Calico's default NormalRoutePriority). */
+export const NORMAL_ROUTE_PRIORITY = 1024;
+
+/** One route modification of an Accept rule: exactly one field. */
+export type FilterOperation =
+  { addCommunity: string } | { prependASPath: readonly number[] } | { setPriority: number };
 
 export interface FilterRule {
   /** A canonical prefix; with matchOperator, the route's prefix is compared to it. */
@@ -22,7 +44,15 @@ export interface FilterRule {
   interface?: string;
   /** Only towards / from peers of this type (BIRD's is_same_as guard). */
   peerType?: 'iBGP' | 'eBGP';
+  /** Only routes carrying this community: `aa:nn` (standard) or `aa:nn:mm` (large). */
+  community?: string;
+  /** Only routes whose AS path begins with these AS numbers (BIRD's `[= a b * =]`). */
+  asPathPrefix?: readonly number[];
+  /** Only routes of this priority (LOCAL_PREF = PRIORITY_BASE - priority). */
+  priority?: number;
   action: 'Accept' | 'Reject';
+  /** Applied in order to a route this (Accept) rule matches. */
+  operations?: readonly FilterOperation[];
 }
 
 /** A peer's rules per family: IPv4 routes meet `ipv4`, IPv6 routes `ipv6`. */
@@ -40,6 +70,18 @@ export interface FilterRoute {
   iface?: string;
   /** The peer the route is imported from or exported to is in our AS. */
   ibgp: boolean;
+  /** The route's attributes (communities, AS path, LOCAL_PREF); none when omitted. */
+  attrs?: PathAttributes;
+}
+
+/** What a filter made of a route: the deciding rule's action, and the changed attributes. */
+export interface FilterOutcome {
+  /** undefined: no rule matched (the default applies). */
+  action?: 'Accept' | 'Reject';
+  /** The route's attributes after the rule's operations (only when it had some). */
+  attrs?: PathAttributes;
+  /** Index of the deciding rule in the family's list (a cache key for `attrs`). */
+  rule?: number;
 }
 
 /** The prefix as bytes and a length. */
@@ -99,13 +141,124 @@ export function interfaceMatches(pattern: string, name: string): boolean {
   return new RegExp(`^${re}$`).test(name);
 }
 
+/** A community as `aa:nn` or `aa:nn:mm`, in the attribute's terms. */
+export function parseCommunity(
+  value: string,
+): { standard: number } | { large: [number, number, number] } {
+  const parts = value.split(':').map(Number);
+  if (parts.length === 2) return { standard: parts[0] * 0x10000 + parts[1] };
+  return { large: [parts[0], parts[1], parts[2]] };
+}
+
+function hasCommunity(a: PathAttributes | undefined, value: string): boolean {
+  const c = parseCommunity(value);
+  if ('standard' in c) return !!a?.communities?.includes(c.standard);
+  const [x, y, z] = c.large;
+  return !!a?.largeCommunities?.some(([p, q, r]) => p === x && q === y && r === z);
+}
+
+/**
+ * BIRD's `bgp_path ~ [= a b * =]`: the path's first positions are a, b... A sequence
+ * gives one position per AS number; a set is one position that matches any of its
+ * members (BIRD's as_path_match).
+ */
+export function asPathStartsWith(path: readonly AsPathSegment[], prefix: readonly number[]) {
+  let i = 0;
+  for (const seg of path) {
+    if (i === prefix.length) return true;
+    const set =
+      seg.type === AsPathSegmentType.AS_SET || seg.type === AsPathSegmentType.AS_CONFED_SET;
+    if (set) {
+      if (!seg.asns.includes(prefix[i++])) return false;
+      continue;
+    }
+    for (const asn of seg.asns) {
+      if (i === prefix.length) return true;
+      if (asn !== prefix[i++]) return false;
+    }
+  }
+  return i === prefix.length;
+}
+
+/**
+ * A route's priority as confd's filters see it: PRIORITY_BASE - LOCAL_PREF. A learned
+ * route without LOCAL_PREF (from eBGP) has BIRD's default 100; one originated here has
+ * the normal route priority (confd's export prologue: bgp_local_pref from krt_metric).
+ */
+export function routePriority(route: FilterRoute): number {
+  const lp = route.attrs?.localPref;
+  if (lp !== undefined) return PRIORITY_BASE - lp;
+  return route.learned ? PRIORITY_BASE - DEFAULT_LOCAL_PREF : NORMAL_ROUTE_PRIORITY;
+}
+
 function ruleMatches(r: FilterRule, route: FilterRoute): boolean {
   if (r.peerType && (r.peerType === 'iBGP') !== route.ibgp) return false;
   if (r.cidr !== undefined && r.matchOperator && !cidrMatches(r, route.prefix)) return false;
   if (r.source === 'RemotePeers' && !route.learned) return false;
   if (r.interface !== undefined)
     if (route.iface === undefined || !interfaceMatches(r.interface, route.iface)) return false;
+  if (r.community !== undefined && !hasCommunity(route.attrs, r.community)) return false;
+  if (r.asPathPrefix?.length && !asPathStartsWith(route.attrs?.asPath ?? [], r.asPathPrefix))
+    return false;
+  if (r.priority !== undefined && routePriority(route) !== r.priority) return false;
   return true;
+}
+
+/** Prepends one AS number, into the first AS_SEQUENCE while it has room (BIRD's prepend). */
+function prependOne(asn: number, path: readonly AsPathSegment[]): AsPathSegment[] {
+  const [first, ...rest] = path;
+  if (first && first.type === AsPathSegmentType.AS_SEQUENCE && first.asns.length < 255)
+    return [{ type: AsPathSegmentType.AS_SEQUENCE, asns: [asn, ...first.asns] }, ...rest];
+  return [{ type: AsPathSegmentType.AS_SEQUENCE, asns: [asn] }, ...path];
+}
+
+/** The attributes after `ops`, in order (confd's filterOperationStatements). */
+export function applyOperations(
+  attrs: PathAttributes,
+  ops: readonly FilterOperation[],
+): PathAttributes {
+  const out: PathAttributes = { ...attrs };
+  for (const op of ops) {
+    if ('addCommunity' in op) {
+      const c = parseCommunity(op.addCommunity);
+      if ('standard' in c) {
+        const list = out.communities ?? [];
+        if (!list.includes(c.standard)) out.communities = [...list, c.standard];
+      } else {
+        const list = out.largeCommunities ?? [];
+        const [x, y, z] = c.large;
+        if (!list.some(([p, q, r]) => p === x && q === y && r === z))
+          out.largeCommunities = [...list, c.large];
+      }
+    } else if ('prependASPath' in op) {
+      // the path then starts with the list as written: [a, b] gives "a b <path>"
+      let path = out.asPath;
+      for (let i = op.prependASPath.length - 1; i >= 0; i--)
+        path = prependOne(op.prependASPath[i], path);
+      out.asPath = path;
+    } else {
+      out.localPref = PRIORITY_BASE - op.setPriority;
+    }
+  }
+  return out;
+}
+
+const EMPTY: PathAttributes = { origin: Origin.IGP, asPath: [] };
+
+/** The first matching rule's action for `route`, with its operations applied. */
+export function filterRoute(filter: RouteFilter | undefined, route: FilterRoute): FilterOutcome {
+  const rules = route.prefix.includes(':') ? filter?.ipv6 : filter?.ipv4;
+  if (!rules) return {};
+  for (let i = 0; i < rules.length; i++) {
+    const r = rules[i];
+    if (!ruleMatches(r, route)) continue;
+    if (r.action === 'Accept' && r.operations?.length) {
+      const attrs = applyOperations(route.attrs ?? EMPTY, r.operations);
+      return { action: r.action, attrs, rule: i };
+    }
+    return { action: r.action, rule: i };
+  }
+  return {};
 }
 
 /** The first matching rule's action for `route`, or undefined when no rule matches. */
@@ -113,10 +266,7 @@ export function filterVerdict(
   filter: RouteFilter | undefined,
   route: FilterRoute,
 ): 'Accept' | 'Reject' | undefined {
-  const rules = route.prefix.includes(':') ? filter?.ipv6 : filter?.ipv4;
-  if (!rules) return undefined;
-  for (const r of rules) if (ruleMatches(r, route)) return r.action;
-  return undefined;
+  return filterRoute(filter, route).action;
 }
 
 /** Whether the filter lets `route` pass (no matching rule: it does). */

@@ -11,7 +11,7 @@
 import type { Afi, PathAttributes, Prefix } from '../types';
 import type { AttributeStore } from './attribute-store';
 import { defaultReflectRule, policyExport } from './export-policy';
-import { filterPasses } from './route-filter';
+import { filterRoute } from './route-filter';
 import type {
   BestPathChange,
   ExportBatch,
@@ -132,6 +132,8 @@ export class UpdateGroup {
     new WeakMap<Path, Exported | null>(),
     new WeakMap<Path, Exported | null>(),
   ];
+  /** A best path as an export rule's operations changed it, per rule: stable cache keys. */
+  private readonly changed = new WeakMap<Path, Map<number, Path>>();
   /** A copy of the first member's policy fields: members come and go, the policy stays. */
   private readonly policy: PeerInfo;
   private readonly reflect: ReflectRule;
@@ -272,17 +274,30 @@ export class UpdateGroup {
       parts.add(action(had?.attrs, undefined, resend), prefix, NONE, ws);
   }
 
-  /** Export of a best path to the group: the export filter, then attributes cached per path. */
-  private exported(prefix: Prefix, path: Path): Exported | undefined {
+  /**
+   * Export of a best path to the group: the export filter (its operations change the
+   * path before our own rewriting, as in BIRD), then attributes cached per path.
+   */
+  private exported(prefix: Prefix, best: Path): Exported | undefined {
+    let path = best;
     const filter = this.policy.exportFilter;
     if (filter) {
       const route = {
         prefix,
-        learned: !!path.peer,
-        iface: path.peer?.iface,
+        learned: !!best.peer,
+        iface: best.peer?.iface,
         ibgp: this.policy.ibgp,
+        attrs: best.attrs,
       };
-      if (!filterPasses(filter, route)) return undefined;
+      const out = filterRoute(filter, route);
+      if (out.action === 'Reject') return undefined;
+      if (out.attrs && out.rule !== undefined) {
+        let byRule = this.changed.get(best);
+        if (!byRule) this.changed.set(best, (byRule = new Map()));
+        let p = byRule.get(out.rule);
+        if (!p) byRule.set(out.rule, (p = Object.freeze({ peer: best.peer, attrs: out.attrs })));
+        path = p;
+      }
     }
     const v6 = isV6(prefix);
     const cache = this.cache[v6 ? 1 : 0];
