@@ -15,6 +15,7 @@
 // the kernel still refuses, and each group shows its smallest example with the Calico or
 // Kubernetes rule it came from. (Against the tree before the renderer rewrite, 61df6b9,
 // it reports "multiple -d / -s / -p flags not allowed" with their minimal rules.)
+// The same clusters also go through the native nftables dataplane (last suite).
 //
 // TORTIE_PROPERTY_RUNS=N runs more clusters (default 25 per backend), TORTIE_PROPERTY_SEED
 // another seed; a reported "run i" is reproduced by the same seed. TORTIE_PROPERTY_VERBOSE=1
@@ -41,6 +42,7 @@ import {
   type Family,
   type TableName,
 } from '../src/dataplane/acl';
+import { linuxNftAclManager, NFT_ACL_TABLE, renderNftRule } from '../src/dataplane/nft-acl';
 import type { DataplaneRule } from '../src/types';
 import {
   buildCluster,
@@ -436,6 +438,115 @@ for (const backend of ['legacy', 'nft'] as const) {
     },
   );
 }
+
+// The same clusters on the native nftables dataplane (nft-acl): every rule renders, the
+// manager's one transaction loads and fails nothing closed, and every chain it wants is
+// in `inet tortie` with as many rules. The host endpoint is left out of the generated
+// clusters while the nftables dataplane reports host endpoints as unsupported.
+describeIf(['root', 'netns', 'nft'], 'every generated rule loads (native nftables)', () => {
+  const tb = new Testbed();
+  let node: Netns;
+  const gen: GenOptions = { ...GEN, hostEndpoint: undefined };
+
+  beforeAll(async () => {
+    node = await tb.netns('aclloadnft');
+  });
+  afterAll(() => tb.cleanup(), 30000);
+
+  /** Rule counts per chain of `inet tortie`, as the kernel lists them. */
+  const kernelChains = async (): Promise<Map<string, number>> => {
+    const out = new Map<string, number>();
+    const listing = JSON.parse(
+      await node.exec(['nft', '-j', 'list', 'table', ...NFT_ACL_TABLE.split(' ')]),
+    ) as { nftables: Array<{ chain?: { name: string }; rule?: { chain: string } }> };
+    for (const o of listing.nftables) {
+      if (o.chain) out.set(o.chain.name, out.get(o.chain.name) ?? 0);
+      if (o.rule) out.set(o.rule.chain, (out.get(o.rule.chain) ?? 0) + 1);
+    }
+    return out;
+  };
+
+  test(`${RUNS} random clusters: every rule renders and loads, the manager fails nothing closed, every chain is in the kernel`, async () => {
+    const failures = new Failures();
+    const clusters = fc.sample(clusterArb(gen), { seed: SEED, numRuns: RUNS });
+    let rulesTried = 0;
+    for (const [run, cluster] of clusters.entries()) {
+      await node.exec(['nft', 'delete', 'table', ...NFT_ACL_TABLE.split(' ')]).catch(() => '');
+      const built = buildCluster(cluster, gen);
+      const { dp } = calculate(built.resources);
+      for (const e of dp.errors)
+        failures.note(run, `calculation graph protocol error: ${normalise(e)}`, e);
+      const { sites } = rulesOf(dp);
+      rulesTried += sites.length;
+      const where = (site: RuleSite, f: Family) =>
+        `IPv${f}, run ${run} (seed ${SEED}), ${site.owner.kind} ${site.owner.id}`;
+      const unrenderable = new Set<string>();
+      for (const site of sites)
+        for (const f of FAMILIES) {
+          const { problem } = renderNftRule(site.rule, f, MARKS);
+          if (!problem) continue;
+          unrenderable.add(site.owner.id);
+          failures.note(
+            run,
+            `cannot be rendered for nftables (the policy fails closed): ${normalise(problem)}`,
+            [
+              where(site, f),
+              `DataplaneRule: ${ruleText(site.rule)}`,
+              `generated from ${origin(built, site)}`,
+            ].join('\n'),
+          );
+        }
+
+      const aclLog: string[] = [];
+      const acl = linuxNftAclManager({ netns: node.name, logger: recorder(aclLog) });
+      try {
+        for (const u of dp.log) acl.send(u);
+        const applyError = await acl.apply().then(
+          () => undefined,
+          (e: Error) => e.message,
+        );
+        if (applyError) failures.note(run, `apply() failed: ${normalise(applyError)}`, applyError);
+        // a policy failed closed for a reason other than the rendering above: nft refused it
+        for (const r of acl.status().rejected.filter((x) => !unrenderable.has(x.id))) {
+          const rules = sites.filter((x) => x.owner.id === r.id);
+          failures.note(
+            run,
+            // nft's "Error: ..." groups; its line/column and the rule text do not
+            `nft refused a policy chain (failed closed): ${/Error: [^;\n]*/.exec(r.reason)?.[0] ?? normalise(r.reason).slice(0, 300)}`,
+            [
+              `run ${run} (seed ${SEED}), ${r.id}: ${r.reason}`,
+              ...rules.map((x) => `generated from ${origin(built, x)}`),
+            ].join('\n'),
+          );
+        }
+        for (const l of aclLog)
+          if (l.startsWith('error') && !/cannot be programmed/.test(l))
+            failures.note(run, `NftAclManager ${normalise(l)}`, `run ${run}: ${l}`);
+        if (applyError) continue;
+        const kernel = await kernelChains();
+        for (const c of acl.desiredChainList()) {
+          const have = kernel.get(c.name);
+          const p =
+            have === undefined
+              ? `chain ${c.name} is missing`
+              : have !== c.rules.length
+                ? `chain ${c.name} has ${have} rules, wants ${c.rules.length}`
+                : undefined;
+          if (p) failures.note(run, p.replace(/tortie-[\w.:-]+/g, '<chain>'), `run ${run}: ${p}`);
+        }
+      } finally {
+        acl.close();
+      }
+    }
+    const covered = Object.entries(coverage(clusters))
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([k, n]) => `${k}: ${n}`);
+    console.log(
+      `nftables: ${RUNS} clusters, ${rulesTried} policy/profile rules rendered, ${failures.size} kinds of failure\ngenerated rules by feature: ${covered.join(', ')}`,
+    );
+    expect(failures.report()).toEqual([]);
+  }, 600000);
+});
 
 /** Flushes every table of both families and destroys every IP set: a clean slate per run. */
 async function resetKernel(ns: Netns, backend: string): Promise<void> {
