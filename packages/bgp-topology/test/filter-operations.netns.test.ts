@@ -169,6 +169,9 @@ describeIf(
           communities: [],
           largeCommunities: [],
         });
+        // what tortie's priority of an eBGP-learned route rests on: BIRD gives a route from
+        // eBGP (no LOCAL_PREF on the wire) its default LOCAL_PREF 100, priority 2^31-1-100
+        expect(atTor.get('10.90.0.0/24')?.localPref).toBe(100);
 
         // the iBGP BIRD sees the priority as LOCAL_PREF on the route the rule accepted
         await waitUntil('the iBGP BIRD learning our routes', async () => {
