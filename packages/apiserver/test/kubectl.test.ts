@@ -526,4 +526,62 @@ describeIf(['etcd'], 'tortie-apiserver with real kubectl', () => {
       'conflict with "kubectl" using tortie.io/v1: .spec.order',
     );
   }, 180000);
+
+  test('BGPFilter with communities, asPathPrefix, priority and operations: applied, read back, refused where Calico refuses', async () => {
+    ok(await kubectl(['apply', '-f', path.join(REPO, 'deploy/crds/bgpfilters.tortie.io.yaml')]));
+    ok(
+      await kubectl([
+        'wait',
+        '--for',
+        'condition=established',
+        'crd/bgpfilters.tortie.io',
+        '--timeout=30s',
+      ]),
+    );
+    const f = {
+      apiVersion: 'tortie.io/v1',
+      kind: 'BGPFilter',
+      metadata: { name: 'from-tor' },
+      spec: {
+        importV4: [
+          { communities: { values: ['65001:666'] }, action: 'Reject' },
+          {
+            asPathPrefix: [65001, '1.10'],
+            priority: 512,
+            action: 'Accept',
+            operations: [
+              { addCommunity: { value: '65000:7:1' } },
+              { prependASPath: { prefix: [64512] } },
+              { setPriority: { value: 256 } },
+            ],
+          },
+        ],
+      },
+    };
+    expect(ok(await kubectl(['apply', '-f', '-'], yaml(f))).stdout).toContain(
+      'bgpfilter.tortie.io/from-tor created',
+    );
+    const got = JSON.parse(
+      ok(await kubectl(['get', 'bgpfilter', 'from-tor', '-o', 'json'])).stdout,
+    );
+    expect(got.spec.importV4[1].operations).toEqual(f.spec.importV4[1].operations);
+    expect(got.spec.importV4[1].asPathPrefix).toEqual([65001, '1.10']);
+    // operations on a Reject rule: Calico's CEL rule
+    const reject = await kubectl(
+      ['apply', '-f', '-'],
+      yaml({
+        ...f,
+        spec: { importV4: [{ action: 'Reject', operations: [{ setPriority: { value: 1 } }] }] },
+      }),
+    );
+    expect(reject.code).not.toBe(0);
+    expect(reject.stderr).toContain('operations may only be used with action Accept');
+    // priority out of range: the CRD schema's maximum
+    const big = await kubectl(
+      ['apply', '-f', '-'],
+      yaml({ ...f, spec: { importV4: [{ priority: 2147483647, action: 'Accept' }] } }),
+    );
+    expect(big.code).not.toBe(0);
+    expect(big.stderr).toContain('spec.importV4[0].priority');
+  }, 120000);
 });
