@@ -8,3 +8,19 @@ export { checkObjectSchema, type Schema, type Cause } from './schema';
 export { applyPatch, mergePatch, jsonPatch, strategicMerge } from './patch';
 export { makeLabCertificates, type LabCertificates } from './certs';
 export { apiCall, type CallOptions } from './call';
+export {
+  parseTokenFile,
+  authenticate,
+  serviceAccountUser,
+  type TokenUser,
+  type UserInfo,
+} from './auth';
+export {
+  Authorizer,
+  allows,
+  ruleAllows,
+  requestAttributes,
+  forbidden,
+  type RbacPolicy,
+  type RequestAttributes,
+} from './rbac';

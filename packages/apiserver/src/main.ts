@@ -3,6 +3,7 @@
 // kube-apiserver's names where there is one.
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
+import { parseTokenFile, type TokenUser } from './auth';
 import { ApiServer } from './server';
 
 const USAGE = `usage: tortie-apiserver --etcd-servers URL[,URL] [options]
@@ -11,8 +12,10 @@ const USAGE = `usage: tortie-apiserver --etcd-servers URL[,URL] [options]
   --etcd-prefix PREFIX        key prefix in etcd (default /registry)
   --tls-cert-file FILE        serve HTTPS with this certificate (PEM)...
   --tls-private-key-file FILE ...and this key
-  --token-auth-file FILE      bearer tokens accepted (CSV: token,user,uid as kube-apiserver);
-                              with it, requests without a valid token get 401
+  --token-auth-file FILE      bearer tokens accepted (CSV: token,user,uid[,"group,..."] as
+                              kube-apiserver); with it, requests without a valid token get 401
+  --authorization-mode MODE   AlwaysAllow (default) or RBAC: the stored ClusterRoles, Roles
+                              and bindings decide, 403 otherwise; system:masters may do anything
   --max-request-bytes N       request body limit (default 3145728)
 Prints the URL it serves on, then serves until SIGINT/SIGTERM.`;
 
@@ -33,6 +36,7 @@ async function main(): Promise<void> {
         'tls-cert-file': { type: 'string' },
         'tls-private-key-file': { type: 'string' },
         'token-auth-file': { type: 'string' },
+        'authorization-mode': { type: 'string', default: 'AlwaysAllow' },
         'max-request-bytes': { type: 'string' },
         help: { type: 'boolean' },
       },
@@ -57,12 +61,16 @@ async function main(): Promise<void> {
       return fail(`cannot read ${f}: ${(err as Error).message}`);
     }
   };
-  const tokens = values['token-auth-file']
-    ? read(values['token-auth-file'])
-        .split('\n')
-        .map((l) => l.split(',')[0].trim())
-        .filter(Boolean)
-    : undefined;
+  let tokens: TokenUser[] | undefined;
+  if (values['token-auth-file'])
+    try {
+      tokens = parseTokenFile(read(values['token-auth-file']));
+    } catch (err) {
+      fail(`${values['token-auth-file']}: ${(err as Error).message}`);
+    }
+  const mode = values['authorization-mode'];
+  if (mode !== 'AlwaysAllow' && mode !== 'RBAC')
+    fail(`--authorization-mode must be AlwaysAllow or RBAC, got "${mode}"`);
   if (tokens && !tokens.length) fail(`${values['token-auth-file']} holds no token`);
   const maxBody = values['max-request-bytes'] ? Number(values['max-request-bytes']) : undefined;
   if (maxBody !== undefined && !(maxBody > 0)) fail('--max-request-bytes: not a positive number');
@@ -73,6 +81,7 @@ async function main(): Promise<void> {
       ? { tls: { cert: read(values['tls-cert-file']), key: read(values['tls-private-key-file']!) } }
       : {}),
     ...(tokens ? { tokens } : {}),
+    authorization: mode,
     ...(maxBody ? { maxBodyBytes: maxBody } : {}),
   });
   const url = await server.listen(port, values['bind-address']);

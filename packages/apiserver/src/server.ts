@@ -16,10 +16,12 @@ import {
 } from './discovery';
 import { openApiV2, openApiV3Index, openApiV3Group } from './openapi';
 import { Rest } from './rest';
-import { Registry } from './resources';
+import { BUILTIN, Registry, type ResourceType } from './resources';
 import { parsePath, route } from './router';
 import { Storage } from './storage';
 import { ApiError, statusBody } from './status';
+import { authenticate, MASTERS, type TokenUser, type UserInfo } from './auth';
+import { Authorizer, BOOTSTRAP_POLICY, requestAttributes, type RbacPolicy } from './rbac';
 
 export interface ApiServerOptions {
   /** etcd client URLs */
@@ -28,8 +30,18 @@ export interface ApiServerOptions {
   prefix?: string;
   /** PEM certificate and key: serve HTTPS */
   tls?: { cert: string | Buffer; key: string | Buffer };
-  /** bearer tokens accepted; when given, a request without one is refused (401) */
-  tokens?: string[];
+  /**
+   * bearer tokens accepted, each a user (kube-apiserver's --token-auth-file); a bare
+   * string is an administrator (group system:masters). When given, a request without a
+   * valid token is refused (401).
+   */
+  tokens?: Array<string | TokenUser>;
+  /**
+   * AlwaysAllow (kube-apiserver's default): any authenticated request is allowed. RBAC:
+   * the ClusterRoles, Roles and their bindings stored here decide, and a request they do
+   * not allow gets 403 Forbidden; system:masters may do anything.
+   */
+  authorization?: 'AlwaysAllow' | 'RBAC';
   /** request body limit in bytes (default 3 MiB, as kube-apiserver) */
   maxBodyBytes?: number;
   /** interval of watch BOOKMARK events (default 15 s) */
@@ -38,6 +50,9 @@ export interface ApiServerOptions {
   maxWatchBufferBytes?: number;
   logger?: winston.Logger;
 }
+
+const rbacType = (kind: string): ResourceType =>
+  BUILTIN.find((t) => t.kind === kind && t.group === 'rbac.authorization.k8s.io')!;
 
 const notFoundPath = (path: string): ApiError =>
   new ApiError(404, 'NotFound', `the server could not find the requested resource (${path})`, {});
@@ -49,9 +64,15 @@ export class ApiServer {
   readonly registry = new Registry();
   private readonly rest: Rest;
   private readonly log: winston.Logger;
+  private readonly users?: TokenUser[];
+  private readonly authorizer?: Authorizer;
 
   constructor(private readonly opts: ApiServerOptions) {
     this.storage = new Storage(opts.etcd, opts.prefix);
+    this.users = opts.tokens?.map((t) =>
+      typeof t === 'string' ? { token: t, name: 'admin', groups: [MASTERS] } : t,
+    );
+    if (opts.authorization === 'RBAC') this.authorizer = new Authorizer(() => this.rbacPolicy());
     this.log =
       opts.logger ??
       winston.createLogger({
@@ -73,6 +94,7 @@ export class ApiServer {
   async listen(port = 0, host = '127.0.0.1'): Promise<string> {
     await this.rest.loadCrds();
     await this.rest.bootstrap();
+    if (this.authorizer) await this.bootstrapRbac();
     const handler = (req: http.IncomingMessage, res: http.ServerResponse): void =>
       void this.handle(req, res);
     this.server = this.opts.tls
@@ -103,10 +125,31 @@ export class ApiServer {
     this.storage.close();
   }
 
-  private authenticated(req: http.IncomingMessage): boolean {
-    if (!this.opts.tokens) return true;
-    const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
-    return !!m && this.opts.tokens.includes(m[1].trim());
+  /** The request's user; undefined when a token is required and none is valid. */
+  private user(req: http.IncomingMessage): UserInfo | undefined {
+    if (!this.users) return { name: 'system:anonymous', groups: ['system:unauthenticated'] };
+    return authenticate(req.headers.authorization, this.users);
+  }
+
+  /** The RBAC objects now (read for each decision, so every server on the etcd agrees). */
+  private async rbacPolicy(): Promise<RbacPolicy> {
+    const [clusterRoles, clusterRoleBindings, roles, roleBindings] = await Promise.all(
+      ['ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'].map(
+        async (k) => (await this.storage.list(rbacType(k))).items as never[],
+      ),
+    );
+    return { clusterRoles, clusterRoleBindings, roles, roleBindings };
+  }
+
+  /** The bootstrap roles and bindings kube-apiserver creates when they are missing. */
+  private async bootstrapRbac(): Promise<void> {
+    for (const o of [...BOOTSTRAP_POLICY.clusterRoles, ...BOOTSTRAP_POLICY.clusterRoleBindings]) {
+      const type = rbacType(o.kind);
+      if (await this.storage.tryGet(type, o.metadata.name)) continue;
+      await this.storage.create(type, structuredClone(o) as never).catch((err: unknown) => {
+        if (!(err instanceof ApiError && err.reason === 'AlreadyExists')) throw err;
+      });
+    }
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -121,7 +164,9 @@ export class ApiServer {
         res.writeHead(200, { 'Content-Type': 'text/plain' });
         return void res.end('ok');
       }
-      if (!this.authenticated(req)) throw new ApiError(401, 'Unauthorized', 'Unauthorized');
+      const user = this.user(req);
+      if (!user) throw new ApiError(401, 'Unauthorized', 'Unauthorized');
+      await this.authorizer?.authorize(user, requestAttributes(req.method ?? 'GET', url));
       const types = this.registry.all();
       if (req.method === 'GET') {
         if (path === '/version')
