@@ -991,6 +991,10 @@ async function startKubernetes(
   say(`tortie-apiserver at ${kube.url} (kubeconfig ${kube.kubeconfig})`);
   const out = await kube.must(['apply', '-f', path.join(ROOT, 'deploy/crds')]);
   say(`kubectl apply -f deploy/crds: ${out.trim().split('\n').length} CRDs`);
+  await kube.applyNodeRbac();
+  say(
+    'RBAC: the agents and the CNI plugin are the tortie-node service account (deploy/tortie.yaml)',
+  );
   return kube;
 }
 

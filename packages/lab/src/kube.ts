@@ -8,6 +8,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { makeLabCertificates } from '@tortie/apiserver';
+import YAML from 'yaml';
 import { stopProcess, type Testbed } from '@tortie/testbed';
 
 const ROOT = path.resolve(__dirname, '../../..');
@@ -52,9 +53,18 @@ export class KubeApi {
   static async start(tb: Testbed, etcd: string[]): Promise<KubeApi> {
     const dir = tb.tempDir('kube');
     const certs = await makeLabCertificates(path.join(dir, 'pki'));
+    // RBAC as in a cluster: kubectl is an administrator (system:masters, as kubeadm's
+    // admin.conf), the agents and the CNI plugin are the tortie-node service account, bound
+    // by deploy/tortie.yaml's ClusterRole (applied by applyNodeRbac)
     const token = crypto.randomBytes(16).toString('hex');
+    const nodeToken = crypto.randomBytes(16).toString('hex');
     const tokens = path.join(dir, 'tokens.csv');
-    fs.writeFileSync(tokens, `${token},tortie-lab,1\n`, { mode: 0o600 });
+    fs.writeFileSync(
+      tokens,
+      `${token},tortie-lab,1,"system:masters"\n` +
+        `${nodeToken},system:serviceaccount:tortie-system:tortie-node,2,"system:serviceaccounts,system:serviceaccounts:tortie-system"\n`,
+      { mode: 0o600 },
+    );
     const p = spawn(
       process.execPath,
       [
@@ -69,6 +79,8 @@ export class KubeApi {
         certs.keyFile,
         '--token-auth-file',
         tokens,
+        '--authorization-mode',
+        'RBAC',
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -91,7 +103,7 @@ export class KubeApi {
     const nodeKubeconfig = path.join(dir, 'node-kubeconfig');
     fs.writeFileSync(
       nodeKubeconfig,
-      kubeconfigText(`https://127.0.0.1:${NODE_API_PORT}`, certs.caFile, token),
+      kubeconfigText(`https://127.0.0.1:${NODE_API_PORT}`, certs.caFile, nodeToken),
       { mode: 0o600 },
     );
     // kubectl's discovery cache in the lab's dir, not in the user's home
@@ -127,6 +139,24 @@ export class KubeApi {
     if (r.code !== 0)
       throw new Error(`kubectl ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()}`);
     return r.stdout;
+  }
+
+  /**
+   * deploy/tortie.yaml's Namespace, ServiceAccount, ClusterRole and ClusterRoleBinding: the
+   * agents and the CNI plugin run with the tortie-node service account's token, so the
+   * lab works only if that ClusterRole allows every call they make.
+   */
+  async applyNodeRbac(): Promise<string> {
+    const docs = YAML.parseAllDocuments(
+      fs.readFileSync(path.join(ROOT, 'deploy/tortie.yaml'), 'utf8'),
+    )
+      .map((d) => d.toJSON() as { kind?: string } | null)
+      .filter((o): o is object =>
+        ['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding'].includes(
+          o?.kind ?? '',
+        ),
+      );
+    return this.apply(docs);
   }
 
   /** `kubectl apply -f -` of these objects (a stream of JSON objects). */
