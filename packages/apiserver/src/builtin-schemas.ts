@@ -188,6 +188,45 @@ function top(kind: string, description: string, props: Record<string, Schema>): 
   );
 }
 
+// rbac.authorization.k8s.io/v1 as kube-apiserver validates it (pkg/apis/rbac/validation):
+// stored here, and what the RBAC authorizer (rbac.ts) reads, so a malformed one is refused
+const POLICY_RULE: Schema = obj(
+  {
+    verbs: { ...list(str(), 'Verbs this rule allows; * is all.'), minItems: 1 },
+    apiGroups: list(str(), 'API groups of the resources; "" is core, * is all.'),
+    resources: list(str(), 'Resources (plural, or plural/subresource); * is all.'),
+    resourceNames: list(str(), 'Names the rule is restricted to.'),
+    nonResourceURLs: list(str(), 'Paths outside the resources (/version, /api/*).'),
+  },
+  'A PolicyRule holds information that describes a policy rule.',
+  { required: ['verbs'] },
+);
+const RULES = { rules: list(POLICY_RULE, 'Rules of this role.') };
+const SUBJECTS = (kinds: string[]) => ({
+  subjects: list(
+    obj(
+      {
+        kind: str('User, Group or ServiceAccount.', { enum: ['User', 'Group', 'ServiceAccount'] }),
+        apiGroup: str(),
+        name: str(),
+        namespace: str(),
+      },
+      'A user, group or service account the binding applies to.',
+      { required: ['kind', 'name'] },
+    ),
+  ),
+  roleRef: obj(
+    {
+      apiGroup: str(undefined, { enum: ['rbac.authorization.k8s.io'] }),
+      kind: str(undefined, { enum: kinds }),
+      name: str(),
+    },
+    'The role the subjects get.',
+    { required: ['apiGroup', 'kind', 'name'] },
+  ),
+});
+const requiredRoleRef = (o: Schema): Schema => ({ ...o, required: ['roleRef'] });
+
 export const BUILTIN_SCHEMAS: Record<string, Schema> = {
   Namespace: top('Namespace', 'Namespace provides a scope for Names.', {
     spec: obj({ finalizers: list(str()) }),
@@ -338,4 +377,19 @@ export const BUILTIN_SCHEMAS: Record<string, Schema> = {
     }),
     required: ['spec'],
   },
+  ClusterRole: top('ClusterRole', 'A cluster-level set of PolicyRules.', {
+    ...RULES,
+    aggregationRule: obj({ clusterRoleSelectors: list(open()) }),
+  }),
+  Role: top('Role', 'A namespaced set of PolicyRules.', RULES),
+  ClusterRoleBinding: requiredRoleRef(
+    top('ClusterRoleBinding', 'Binds a ClusterRole to subjects.', SUBJECTS(['ClusterRole'])),
+  ),
+  RoleBinding: requiredRoleRef(
+    top(
+      'RoleBinding',
+      'Binds a Role or ClusterRole to subjects in a namespace.',
+      SUBJECTS(['Role', 'ClusterRole']),
+    ),
+  ),
 };

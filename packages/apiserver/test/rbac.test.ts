@@ -304,4 +304,34 @@ describeIf(['etcd'], 'tortie-apiserver --authorization-mode RBAC with real kubec
     );
     expect((await as('sa', ['delete', 'namespace', 'team'])).stderr).toContain('forbidden');
   }, 180000);
+
+  test('a malformed Role or binding gets 422 naming the field, as kube-apiserver refuses it', async () => {
+    const bad = await as(
+      'admin',
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'ClusterRoleBinding',
+        metadata: { name: 'bad' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'x' },
+        subjects: [{ kind: 'Robot', name: 'r2' }],
+      }),
+    );
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('is invalid');
+    expect(bad.stderr).toContain('roleRef.kind: Unsupported value: "Role"');
+    expect(bad.stderr).toContain('subjects[0].kind: Unsupported value: "Robot"');
+    const noVerbs = await as(
+      'admin',
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'Role',
+        metadata: { name: 'r', namespace: 'default' },
+        rules: [{ apiGroups: [''], resources: ['pods'] }],
+      }),
+    );
+    expect(noVerbs.stderr).toContain('rules[0].verbs: Required value');
+    expect((await as('admin', ['get', 'clusterrolebinding', 'bad'])).stderr).toContain('not found');
+  }, 120000);
 });
