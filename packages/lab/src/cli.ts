@@ -489,7 +489,8 @@ const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--t
                      the ToR (its BGPPeer's password), from a Secret each agent reads
                      (with --containers: the DaemonSet's secret volume bgp-passwords)
   --etcd-members N   etcd as N members (1, 3 or 5; default 1); several run each in its
-                     own namespace on the fabric, and the agents and the CNI get them all
+                     own namespace on the fabric, and the agents and the CNI (or, with
+                     --datastore kubernetes, tortie-apiserver) get them all
   --containers       each node runs deploy/tortie-etcd.yaml's DaemonSet from the tortie/node
                      image (npm run image; built when stale) under runc: install-cni into
                      the node's own /opt/cni/bin and /etc/cni/net.d, then tortie-node with
@@ -648,10 +649,6 @@ async function main(): Promise<number> {
   const datastore = values.datastore;
   if (datastore !== 'etcd' && datastore !== 'kubernetes') {
     process.stderr.write(`--datastore must be etcd or kubernetes, got "${datastore}"\n`);
-    return 2;
-  }
-  if (datastore === 'kubernetes' && etcdMembers > 1) {
-    process.stderr.write('--datastore kubernetes runs one etcd member (--etcd-members 1)\n');
     return 2;
   }
   if (datastore === 'kubernetes' && values.containers) {
