@@ -3,13 +3,15 @@
 // LoadBalancer, ExternalIPs) and shows each answered by the backends from where issue 15
 // says: the ClusterIP from a pod; the NodePort, the LoadBalancer IP and the ExternalIP from
 // the BIRD ToR, outside the cluster; then BIRD's route for the LoadBalancer IP with a next
-// hop per node (ECMP).
+// hop per node (ECMP). With --datastore kubernetes the Services go in with kubectl apply,
+// and tortie-controllers (in KDD mode) puts the address in status.loadBalancer.ingress,
+// which kubectl get services shows.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { SLOW, describeIf } from '@tortie/testbed';
 
 const CLI = path.resolve(__dirname, '../packages/lab/dist/cli.js');
-const NEEDS = ['root', 'netns', 'etcd', 'bird', 'iptables', 'ipset', 'nft'] as const;
+const NEEDS = ['root', 'netns', 'etcd', 'bird', 'iptables', 'ipset', 'nft', 'kubectl'] as const;
 const NODES = ['10.99.0.11', '10.99.0.12'];
 
 /** Runs the demo to its end: its output; fails with the output when it exits non-zero. */
@@ -75,6 +77,23 @@ describeIf([...NEEDS], 'npm run lab: one Service of each type', () => {
     'etcd datastore: every type answered from where issue 15 says; BIRD load-balances the LoadBalancer IP over both nodes',
     async () => {
       expectServices(await runLab([]));
+    },
+    400_000 * SLOW,
+  );
+
+  test(
+    'kubernetes datastore: Services by kubectl apply, the LoadBalancer IP in their status, the same reachability',
+    async () => {
+      const out = await runLab(['--datastore', 'kubernetes']);
+      expect(out).toMatch(/^service\/web-lb created$/m);
+      const lbIp = expectServices(out);
+      // kubectl get services -o wide: web-lb's EXTERNAL-IP is status.loadBalancer.ingress
+      expect(out).toMatch(
+        new RegExp(
+          `^web-lb\\s+LoadBalancer\\s+10\\.96\\.0\\.12\\s+${lbIp.replace(/\./g, '\\.')}\\s`,
+          'm',
+        ),
+      );
     },
     400_000 * SLOW,
   );

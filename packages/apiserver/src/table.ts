@@ -109,17 +109,17 @@ const BUILTIN_COLUMNS: Record<string, Col[]> = {
     NAME,
     { name: 'Type', type: 'string', cell: (o) => at(o, 'spec.type') ?? 'ClusterIP' },
     { name: 'Cluster-IP', type: 'string', cell: (o) => at(o, 'spec.clusterIP') ?? '<none>' },
-    {
-      name: 'External-IP',
-      type: 'string',
-      cell: (o) => ((at(o, 'spec.externalIPs') as string[]) ?? []).join(',') || '<none>',
-    },
+    { name: 'External-IP', type: 'string', cell: serviceExternalIp },
     {
       name: 'Port(s)',
       type: 'string',
+      // kube-apiserver's makePortString: port[:nodePort]/protocol
       cell: (o) =>
         ((at(o, 'spec.ports') as Rec[]) ?? [])
-          .map((p) => `${String(p.port)}/${String(p.protocol ?? 'TCP')}`)
+          .map(
+            (p) =>
+              `${String(p.port)}${p.nodePort ? `:${String(p.nodePort)}` : ''}/${String(p.protocol ?? 'TCP')}`,
+          )
           .join(',') || '<none>',
     },
     AGE,
@@ -199,4 +199,25 @@ export function toTable(
       },
     })),
   };
+}
+
+/**
+ * A Service's EXTERNAL-IP as kube-apiserver prints it (getServiceExternalIP): its
+ * externalIPs; for a LoadBalancer first the addresses in status.loadBalancer.ingress, and
+ * <pending> while it has none.
+ */
+function serviceExternalIp(o: Rec): string {
+  const external = (at(o, 'spec.externalIPs') as string[] | undefined) ?? [];
+  switch (at(o, 'spec.type')) {
+    case 'LoadBalancer': {
+      const ingress = ((at(o, 'status.loadBalancer.ingress') as Rec[] | undefined) ?? [])
+        .map((i) => (i.ip ?? i.hostname) as string | undefined)
+        .filter((x): x is string => !!x);
+      return [...ingress, ...external].join(',') || '<pending>';
+    }
+    case 'ExternalName':
+      return (at(o, 'spec.externalName') as string | undefined) ?? '<none>';
+    default:
+      return external.join(',') || '<none>';
+  }
 }

@@ -101,6 +101,44 @@ test('Table columns: pods wide, NetworkPolicy pod selector, CRD printer columns'
   expect((ct.rows as { cells: unknown[] }[])[0].cells).toEqual(['g', 'all()']);
 });
 
+test("Table columns: a Service's EXTERNAL-IP and PORT(S) as kube-apiserver prints them", () => {
+  const svc = (name: string, spec: object, status: object = {}) => ({
+    metadata: { name },
+    spec: { clusterIP: '10.96.0.1', ports: [{ port: 80, protocol: 'TCP' }], ...spec },
+    status,
+  });
+  const t = toTable(
+    type('Service'),
+    [
+      svc(
+        'lb',
+        { type: 'LoadBalancer', ports: [{ port: 80, nodePort: 30081, protocol: 'TCP' }] },
+        {
+          loadBalancer: { ingress: [{ ip: '198.51.100.1' }] },
+        },
+      ),
+      svc('lb-pending', { type: 'LoadBalancer', externalIPs: [] }),
+      svc(
+        'lb-both',
+        { type: 'LoadBalancer', externalIPs: ['203.0.113.9'] },
+        {
+          loadBalancer: { ingress: [{ ip: '198.51.100.2' }] },
+        },
+      ),
+      svc('ext', { type: 'ClusterIP', externalIPs: ['203.0.113.10'] }),
+      svc('plain', { ports: [{ port: 53, protocol: 'UDP' }] }),
+    ],
+    {},
+  );
+  expect((t.rows as { cells: unknown[] }[]).map((r) => r.cells.slice(0, 5))).toEqual([
+    ['lb', 'LoadBalancer', '10.96.0.1', '198.51.100.1', '80:30081/TCP'],
+    ['lb-pending', 'LoadBalancer', '10.96.0.1', '<pending>', '80/TCP'],
+    ['lb-both', 'LoadBalancer', '10.96.0.1', '198.51.100.2,203.0.113.9', '80/TCP'],
+    ['ext', 'ClusterIP', '10.96.0.1', '203.0.113.10', '80/TCP'],
+    ['plain', 'ClusterIP', '10.96.0.1', '<none>', '53/UDP'],
+  ]);
+});
+
 function crd(version: Record<string, unknown> = {}): KubeObject {
   return {
     metadata: { name: 'widgets.example.com' },

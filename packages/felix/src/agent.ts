@@ -300,8 +300,8 @@ export const AGENT_KINDS = [
 ] as const satisfies ReadonlyArray<Resource['kind']>;
 
 /**
- * Services in tortie's shape, for the service dataplane. Not yet read from a Kubernetes
- * datastore (there they are core objects, not tortie's CRDs).
+ * Services in tortie's shape, for the service dataplane and the BGP glue: tortie's own
+ * resources in etcd, the core Services and EndpointSlices in a Kubernetes datastore.
  */
 export const SERVICE_KINDS = [
   'KubernetesService',

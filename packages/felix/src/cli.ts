@@ -230,10 +230,10 @@ async function main(): Promise<void> {
     resyncIntervalMs: Math.min(config.iptablesRefreshInterval, config.routeRefreshInterval),
   });
   agentRef.current = agent;
-  // services come from tortie's own resources in etcd/file mode (Kubernetes mode: not yet)
-  const kinds =
-    ds instanceof KubernetesDatastore ? AGENT_KINDS : [...AGENT_KINDS, ...SERVICE_KINDS];
-  const syncer = new Syncer(ds, [...kinds], agent.onUpdates, agent.onStatus, { logger });
+  // services: tortie's own resources in etcd/file mode, the core Services and
+  // EndpointSlices (seen through the same kinds) with the Kubernetes datastore
+  const kinds = [...AGENT_KINDS, ...SERVICE_KINDS];
+  const syncer = new Syncer(ds, kinds, agent.onUpdates, agent.onStatus, { logger });
   const statusSocket = env.TORTIE_STATUS_SOCKET ?? '/var/run/tortie/status.sock';
   const ops = await serveOps(
     { live: () => true, ready: () => agent.ready() },

@@ -152,12 +152,7 @@ async function demo(c: Cluster, startedAt: number, keep: boolean, attach?: TorKi
   await waitUntil('db2 reachable again', () => c.ping(db1, db2.ip), 10_000, 50);
   say('every pod reaches every other pod again');
 
-  if (c.kube) {
-    heading('Services');
-    say(
-      'not shown with --datastore kubernetes yet (Services from the Kubernetes API are not in the lab)',
-    );
-  } else await services(c, pods);
+  await services(c, pods);
   if (c.opts.bfd && c.nodes.length > 1) await linkFailure(c, pods);
 
   if (keep) {

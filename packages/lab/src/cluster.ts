@@ -27,7 +27,7 @@ import {
 import { CLUSTER_AS, TOR_ADDRESS, TOR_AS, nodeAddress } from './bgp-lab';
 import { execPlugin } from './cni-exec';
 import { daemonSetPlan } from './daemonset';
-import { endpointSliceFor } from './endpoints';
+import { endpointSliceFor, k8sEndpointSlice } from './endpoints';
 import { labImage, NodeHost, type Secrets } from './node-host';
 import { startTor, type TorKind, type TorRouter } from './tor';
 import { KubeApi, NODE_API_PORT } from './kube';
@@ -362,9 +362,8 @@ export class Cluster {
           metadata: { name: 'default' },
           spec: bgpDefault,
         });
-      // load-balancer addresses, given out by tortie-controllers (as kube-controllers);
-      // Services in the kubernetes datastore are not in the lab yet
-      if (!kube) await c.startControllers(endpoints);
+      // load-balancer addresses, given out by tortie-controllers (as kube-controllers)
+      await c.startControllers(endpoints);
       for (const r of opts.resources ?? []) await c.apply(r);
       const image = opts.containers ? imageBundle(tb, say) : undefined;
       const secrets: Secrets = opts.bgpPassword
@@ -448,7 +447,10 @@ export class Cluster {
     }
   }
 
-  /** tortie-controllers on the cluster's etcd (LoadBalancer IPAM), with its pool. */
+  /**
+   * tortie-controllers (LoadBalancer IPAM) on the cluster's datastore, with its pool: etcd,
+   * or the Kubernetes API (it writes Services' status.loadBalancer.ingress there).
+   */
   private async startControllers(endpoints: string[]): Promise<void> {
     await this.apply({
       kind: 'IPPool',
@@ -458,7 +460,9 @@ export class Cluster {
     const ctl = spawn(process.execPath, [CONTROLLERS], {
       env: {
         PATH: process.env.PATH,
-        ETCD_ENDPOINTS: endpoints.join(','),
+        ...(this.kube
+          ? { DATASTORE_TYPE: 'kubernetes', KUBECONFIG: this.kube.kubeconfig }
+          : { ETCD_ENDPOINTS: endpoints.join(',') }),
         TORTIE_LOG_LEVEL: 'info',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -730,10 +734,15 @@ export class Cluster {
 
   /**
    * A Service (KubernetesService spec, Kubernetes' fields) and, as Kubernetes'
-   * EndpointSlice controller would, its slice from the pods its selector picks.
+   * EndpointSlice controller would, its slice from the pods its selector picks. With the
+   * kubernetes datastore, the core/v1 Service through kubectl apply.
    */
   async addService(name: string, spec: object, namespace = 'default'): Promise<void> {
-    await this.apply({ kind: 'KubernetesService', metadata: { name, namespace }, spec });
+    if (this.kube)
+      await this.kube.apply([
+        { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace }, spec },
+      ]);
+    else await this.apply({ kind: 'KubernetesService', metadata: { name, namespace }, spec });
     await this.refreshEndpoints();
   }
 
@@ -758,14 +767,20 @@ export class Cluster {
     return ips;
   }
 
-  /** Rewrites every Service's EndpointSlice from the pods as they are now. */
+  /**
+   * Rewrites every Service's EndpointSlice from the pods as they are now (the lab plays
+   * Kubernetes' EndpointSlice controller): with the kubernetes datastore, the
+   * discovery.k8s.io/v1 objects in one kubectl apply.
+   */
   async refreshEndpoints(): Promise<void> {
     const services = (await this.ds.list({ kind: 'KubernetesService' })).items;
     const endpoints = (await this.ds.list({ kind: 'WorkloadEndpoint' })).items;
-    for (const svc of services as Resource<'KubernetesService'>[]) {
-      const slice = endpointSliceFor(svc, endpoints as Resource<'WorkloadEndpoint'>[]);
-      if (slice) await this.apply(slice);
-    }
+    const slices = (services as Resource<'KubernetesService'>[]).flatMap(
+      (svc) => endpointSliceFor(svc, endpoints as Resource<'WorkloadEndpoint'>[]) ?? [],
+    );
+    if (this.kube) {
+      if (slices.length) await this.kube.apply(slices.map(k8sEndpointSlice));
+    } else for (const slice of slices) await this.apply(slice);
   }
 
   /** A TCP server in the pod answering "<pod name> <client address>"; stopped with the lab. */

@@ -49,3 +49,25 @@ export function endpointSliceFor(
     },
   };
 }
+
+/**
+ * The discovery.k8s.io/v1 EndpointSlice for the Kubernetes API, as the EndpointSlice
+ * controller writes it: named after its Service and labelled with it. Pure.
+ */
+export function k8sEndpointSlice(slice: Resource<'KubernetesEndpointSlice'>): object {
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: {
+      name: slice.metadata.name,
+      namespace: slice.metadata.namespace ?? 'default',
+      labels: {
+        'kubernetes.io/service-name': slice.spec.serviceName,
+        'endpointslice.kubernetes.io/managed-by': 'tortie-lab',
+      },
+    },
+    addressType: slice.spec.addressType,
+    ports: slice.spec.ports,
+    endpoints: slice.spec.endpoints,
+  };
+}

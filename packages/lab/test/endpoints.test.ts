@@ -1,6 +1,7 @@
 // The lab's stand-in for Kubernetes' EndpointSlice controller.
 import { parseResource, type Resource } from '@tortie/api';
-import { endpointSliceFor } from '../src/endpoints';
+import { endpointSliceFor, k8sEndpointSlice } from '../src/endpoints';
+import { k8sEndpointSliceToResource } from '@tortie/datastore';
 
 const R = <K extends Resource['kind']>(
   kind: K,
@@ -64,4 +65,20 @@ test('a named target port no pod has is named; no selector, no slice', () => {
   expect(
     endpointSliceFor(R('KubernetesService', 'x', 'shop', { ports: [{ port: 80 }] }), []),
   ).toBeUndefined();
+});
+
+test('the discovery.k8s.io/v1 object the kubernetes datastore reads back as the same slice', () => {
+  const svc = R('KubernetesService', 'web', 'shop', {
+    selector: { app: 'web' },
+    ports: [{ name: 'http', port: 80, targetPort: 8080 }],
+  });
+  const slice = endpointSliceFor(svc, [pod('a', 'shop', '10.0.0.1', { app: 'web' })])!;
+  const k8s = k8sEndpointSlice(slice) as Parameters<typeof k8sEndpointSliceToResource>[0];
+  expect(k8s).toMatchObject({
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: 'web', namespace: 'shop', labels: { 'kubernetes.io/service-name': 'web' } },
+    addressType: 'IPv4',
+  });
+  expect(k8sEndpointSliceToResource(k8s)?.spec).toEqual(slice.spec);
 });
