@@ -14,6 +14,8 @@ export interface AttachInput {
   clusterAs: number;
   /** tortiectl's etcd endpoints. */
   etcd: string;
+  /** With the kubernetes datastore: kubectl's kubeconfig (the BGPPeer goes in with kubectl). */
+  kubeconfig?: string;
   /** The new router's namespace, address (prefix /24 on the fabric) and AS. */
   ns: string;
   address: string;
@@ -99,7 +101,8 @@ export function attachQuery(a: AttachInput): string {
 /** The BGPPeer that makes every node peer with it. */
 export function attachPeer(a: AttachInput): string {
   return [
-    'apiVersion: projectcalico.org/v3',
+    // tortie-apiserver serves tortie's own group; tortiectl also takes Calico's
+    a.kubeconfig ? 'apiVersion: tortie.io/v1' : 'apiVersion: projectcalico.org/v3',
     'kind: BGPPeer',
     'metadata:',
     `  name: ${a.ns}`,
@@ -113,7 +116,10 @@ export function attachPeer(a: AttachInput): string {
 export function attachScript(a: AttachInput): string {
   const { file, text } = attachConfig(a);
   const port = `x${a.ns}`.slice(0, 15);
-  const ctl = `npm exec tortiectl -- --etcd-endpoints ${a.etcd}`;
+  const ctl = a.kubeconfig
+    ? `kubectl --kubeconfig ${a.kubeconfig}`
+    : `npm exec tortiectl -- --etcd-endpoints ${a.etcd}`;
+  const peers = a.kubeconfig ? 'bgppeers.tortie.io' : 'bgppeers';
   return [
     `# ${a.router} at ${a.address} (AS ${a.asn}) on the lab's fabric, peering eBGP with ${a.nodes.map((n) => `${n.name} ${n.ip}`).join(', ')} (AS ${a.clusterAs})`,
     '# 1. its namespace, plugged into the fabric bridge',
@@ -136,8 +142,8 @@ export function attachScript(a: AttachInput): string {
     attachCommand(a).join(' '),
     "# 5. its sessions, and the nodes' side",
     attachQuery(a),
-    `${ctl} get bgppeers -o wide`,
+    `${ctl} get ${peers} -o wide`,
     '# 6. remove it: stop the router (Ctrl-C), then',
-    `${ctl} delete bgppeer ${a.ns}; ip netns del ${a.ns}; rm -r ${a.dir}`,
+    `${ctl} delete ${peers} ${a.ns}; ip netns del ${a.ns}; rm -r ${a.dir}`,
   ].join('\n');
 }

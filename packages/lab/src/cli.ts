@@ -451,6 +451,7 @@ function attachInput(c: Cluster, router: TorKind): AttachInput {
     nodes: c.nodes.map((n) => ({ name: n.name, ip: n.ip })),
     clusterAs: CLUSTER_AS,
     etcd: c.etcdCluster?.endpoints.join(',') ?? c.etcd.endpoint,
+    ...(c.kube ? { kubeconfig: c.kube.kubeconfig } : {}),
     ns: 'tt-extra',
     address: '10.99.0.100',
     asn: 65002,
@@ -649,13 +650,6 @@ async function main(): Promise<number> {
   if (datastore === 'kubernetes' && values.containers) {
     process.stderr.write(
       '--containers runs the etcd manifest (deploy/tortie-etcd.yaml): not with --datastore kubernetes yet\n',
-    );
-    return 2;
-  }
-  if (datastore === 'kubernetes' && attach !== undefined) {
-    // its printed steps write the BGPPeer into etcd with tortiectl
-    process.stderr.write(
-      '--attach prints steps for the etcd datastore: leave out --datastore kubernetes\n',
     );
     return 2;
   }
