@@ -72,6 +72,13 @@ const ruleNet = z.string().superRefine((s, ctx) => {
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 
+/** Calico's "omitempty,name": empty, or a DNS subdomain of at most 253 characters. */
+const dnsNameOrEmpty = (message: string) =>
+  z
+    .string()
+    .max(253)
+    .refine((s) => s === '' || DNS_NAME.test(s), { message });
+
 const entityRule = z
   .strictObject({
     nets: z.array(ruleNet).max(256).optional(),
@@ -84,13 +91,34 @@ const entityRule = z
     serviceAccounts: z
       .strictObject({ names: z.array(z.string()).optional(), selector: selector.optional() })
       .optional(),
-    // matching a Service's endpoints needs them resolved into IP sets, which tortie does
-    // not do: ignored, the rule would match every address
-    services: unsupported('Service matches in rules (services)'),
+    // Calico's ServiceMatch: both "omitempty,name" (a CEL rule below wants the name)
+    services: z
+      .strictObject({
+        name: dnsNameOrEmpty('is not a Service name').optional(),
+        namespace: dnsNameOrEmpty('is not a namespace name').optional(),
+      })
+      .optional(),
   })
   .superRefine((e, ctx) => {
     const issue = (path: string, message: string) =>
       ctx.addIssue({ code: 'custom', path: [path], message });
+    // Calico's CEL rules on EntityRule for services
+    if (e.services) {
+      if (!e.services.name)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['services', 'name'],
+          message: 'services must specify a service name',
+        });
+      if (e.namespaceSelector)
+        issue('services', 'cannot specify NamespaceSelector and Services on the same rule');
+      if (e.serviceAccounts)
+        issue('services', 'cannot specify ServiceAccounts and Services on the same rule');
+      if (e.selector || e.notSelector)
+        issue('services', 'cannot specify Selector/NotSelector and Services on the same rule');
+      if (e.nets?.length || e.notNets?.length)
+        issue('services', 'cannot specify Nets/NotNets and Services on the same rule');
+    }
     if (e.selector?.includes('global('))
       issue('selector', 'global() can only be used in an EntityRule namespaceSelector');
     // validateEntityRule: global() in a namespaceSelector only alone
@@ -206,6 +234,12 @@ export const ruleSchema = z
               );
       }
     // Calico's CEL rules on Rule
+    const dst = r.destination;
+    if (dst?.services && (dst.ports?.length || dst.notPorts?.length))
+      issue(
+        ['destination', dst.ports?.length ? 'ports' : 'notPorts'],
+        'ports and notPorts cannot be specified with services',
+      );
     if (r.http && r.protocol !== undefined && !protocolIs(r.protocol, 'TCP', 6))
       issue(['http'], 'rules with HTTP match must have protocol TCP or unset');
     if (r.http && r.action !== 'Allow') issue(['http'], 'HTTP match is only valid on Allow rules');
@@ -262,7 +296,7 @@ type PolicyFields = {
 };
 
 /** Calico's rules on a (Global)NetworkPolicySpec (validateNetworkPolicySpec and CEL). */
-function checkPolicy(s: PolicyFields, ctx: z.RefinementCtx): void {
+function checkPolicy(s: PolicyFields, ctx: z.RefinementCtx, global: boolean): void {
   for (const field of ['selector', 'serviceAccountSelector', 'namespaceSelector'] as const)
     if (s[field]?.includes('global('))
       ctx.addIssue({
@@ -270,6 +304,22 @@ function checkPolicy(s: PolicyFields, ctx: z.RefinementCtx): void {
         path: [field],
         message: 'global() can only be used in an EntityRule namespaceSelector',
       });
+  // validate(Global)NetworkPolicySpec: services only in egress destinations and ingress
+  // sources; a global policy has no namespace of its own, so it must name one
+  const at = (path: Array<string | number>, message: string) =>
+    ctx.addIssue({ code: 'custom', path, message });
+  s.egress?.forEach((r, i) => {
+    if (r.source?.services)
+      at(['egress', i, 'source', 'services'], 'not allowed in egress rule source');
+    if (global && r.destination?.services && !r.destination.services.namespace)
+      at(['egress', i, 'destination', 'services', 'namespace'], 'must specify a namespace');
+  });
+  s.ingress?.forEach((r, i) => {
+    if (r.destination?.services)
+      at(['ingress', i, 'destination', 'services'], 'not allowed in ingress rule destination');
+    if (global && r.source?.services && !r.source.services.namespace)
+      at(['ingress', i, 'source', 'services', 'namespace'], 'must specify a namespace');
+  });
   // application layer policy (HTTP) only on ingress
   s.egress?.forEach((r, i) => {
     if (r.http)
@@ -281,7 +331,9 @@ function checkPolicy(s: PolicyFields, ctx: z.RefinementCtx): void {
   });
 }
 
-const networkPolicySpec = z.strictObject(policyFields).superRefine(checkPolicy);
+const networkPolicySpec = z
+  .strictObject(policyFields)
+  .superRefine((s, ctx) => checkPolicy(s, ctx, false));
 
 const globalNetworkPolicySpec = z
   .strictObject({
@@ -292,7 +344,7 @@ const globalNetworkPolicySpec = z
     doNotTrack: z.boolean().default(false),
   })
   .superRefine((s, ctx) => {
-    checkPolicy(s, ctx);
+    checkPolicy(s, ctx, true);
     const issue = (path: string, message: string) =>
       ctx.addIssue({ code: 'custom', path: [path], message });
     // Calico's CEL rules on GlobalNetworkPolicySpec

@@ -13,7 +13,7 @@
 //
 // expect: true (Calico accepts it, so do we), false (both refuse), or 'unsupported'
 // (Calico accepts it; tortie refuses it with "tortie does not support ...", because
-// ignoring it would be unsafe: Service matches in rules, BGPPeer localWorkloadSelector).
+// ignoring it would be unsafe: BGPPeer localWorkloadSelector).
 //
 // Left out, with the reason:
 // - BGPFilter rows (2053-2452): not left out, they are in calico-validator-bgpfilter.cases.ts;
@@ -933,12 +933,12 @@ export const ROWS: Row[] = [
   // 3362: NetworkPolicy object metadata
   ['NP: allow name with single dot - tier', NP, np({}, 'th.ing'), true],
   ['NP: disallow name with multiple dot', NP, np({}, 't.h.i.ng'), false],
-  // 3532: Service matches (tortie does not match on Services: refused where Calico accepts)
+  // 3532: Service matches
   [
     'allow a Service match in an egress rule destination',
     NP,
     np({ egress: [{ action: 'Allow', destination: { services: svc } }] }),
-    'unsupported',
+    true,
   ],
   [
     'disallow a Service match in an egress rule source',
@@ -950,13 +950,13 @@ export const ROWS: Row[] = [
     'allow a Service match in an ingress rule source',
     NP,
     np({ ingress: [{ action: 'Allow', source: { services: svc } }] }),
-    'unsupported',
+    true,
   ],
   [
     '"disallow a Service match in an ingress rule destination" (an egress rule: allowed)',
     NP,
     np({ egress: [{ action: 'Allow', destination: { services: svc } }] }),
-    'unsupported',
+    true,
   ],
   [
     'disallow a Service match AND a ServiceAccount match',
@@ -987,7 +987,7 @@ export const ROWS: Row[] = [
     'allow a Service match AND a Ports match on an ingress source rule',
     NP,
     np({ ingress: [{ action: 'Allow', protocol: 'TCP', source: { ports: [80], services: svc } }] }),
-    'unsupported',
+    true,
   ],
   [
     'allow a Service match AND a NotPorts match on an ingress source rule',
@@ -995,7 +995,7 @@ export const ROWS: Row[] = [
     np({
       ingress: [{ action: 'Allow', protocol: 'TCP', source: { notPorts: [80], services: svc } }],
     }),
-    'unsupported',
+    true,
   ],
   ...(
     [

@@ -20,7 +20,7 @@ const NS_LABEL = /^pcns\./;
 export async function loadPolicyWorld(ds: Datastore): Promise<PolicyWorld> {
   const list = async <K extends Resource['kind']>(kind: K) =>
     (await ds.list({ kind })).items as Array<Resource<K>>;
-  const [weps, heps, nps, gnps, tiers, profiles, sets, gsets] = await Promise.all([
+  const [weps, heps, nps, gnps, tiers, profiles, sets, gsets, slices] = await Promise.all([
     list('WorkloadEndpoint'),
     list('HostEndpoint'),
     list('NetworkPolicy'),
@@ -29,6 +29,7 @@ export async function loadPolicyWorld(ds: Datastore): Promise<PolicyWorld> {
     list('Profile'),
     list('NetworkSet'),
     list('GlobalNetworkSet'),
+    list('KubernetesEndpointSlice'),
   ]);
   const endpoints: Endpoint[] = [
     ...weps.map((w) => ({
@@ -100,6 +101,13 @@ export async function loadPolicyWorld(ds: Datastore): Promise<PolicyWorld> {
         nets: s.spec.nets,
       })),
     ],
+    // what rules' `services` matches resolve to
+    endpointSlices: slices.map((s) => ({
+      namespace: s.metadata.namespace ?? 'default',
+      serviceName: s.spec.serviceName,
+      ports: s.spec.ports,
+      endpoints: s.spec.endpoints,
+    })),
   };
 }
 
@@ -130,7 +138,13 @@ export function candidatePorts(world: PolicyWorld, dstIp: string): number[] {
     ...world.policies.flatMap((p) => [...(p.spec.ingress ?? []), ...(p.spec.egress ?? [])]),
     ...(world.profiles ?? []).flatMap((p) => [...(p.ingress ?? []), ...(p.egress ?? [])]),
   ];
-  for (const r of rules)
+  for (const r of rules) {
+    // a destination `services` match: the ports of the Service's slices
+    const svc = r.destination?.services;
+    if (svc)
+      for (const sl of world.endpointSlices ?? [])
+        if (sl.serviceName === svc.name && (!svc.namespace || sl.namespace === svc.namespace))
+          for (const p of sl.ports) if (p.port !== undefined) add(p.port);
     for (const port of [...(r.destination?.ports ?? []), ...(r.destination?.notPorts ?? [])]) {
       const range = /^(\d+):(\d+)$/.exec(String(port));
       if (typeof port === 'number' || /^\d+$/.test(port)) add(Number(port));
@@ -138,6 +152,7 @@ export function candidatePorts(world: PolicyWorld, dstIp: string): number[] {
         for (const p of [Number(range[1]), Number(range[2])]) [p - 1, p, p + 1].forEach(add);
       else for (const np of dst?.ports ?? []) if (np.name === port) add(np.port);
     }
+  }
   let unnamed = 1;
   while (out.has(unnamed)) unnamed++;
   return [...out.add(unnamed)].sort((a, b) => a - b);

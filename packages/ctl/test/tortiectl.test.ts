@@ -317,6 +317,35 @@ spec:
     // ICMP has no ports: one verdict
     expect(ctl(['policy', 'explain', 'prod/web', 'prod/db', '--protocol', 'ICMP']).code).toBe(3);
   });
+
+  test("a services match: the Service's EndpointSlices decide, on their ports", () => {
+    const svc = `apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: db-out, namespace: prod}
+spec:
+  selector: app == 'db'
+  types: [Egress]
+  egress: [{action: Allow, destination: {services: {name: web}}}]
+---
+apiVersion: tortie.io/v1
+kind: KubernetesEndpointSlice
+metadata: {name: web-x1, namespace: prod}
+spec:
+  serviceName: web
+  addressType: IPv4
+  ports: [{port: 8080}]
+  endpoints: [{addresses: [10.1.0.1]}]
+`;
+    expect(ctl(['apply', '-f', '-'], svc).code).toBe(0);
+    const ok = ctl(['policy', 'explain', 'prod/db', 'prod/web', '8080']);
+    expect(ok.code).toBe(0);
+    expect(ok.out).toContain('tier default / policy prod/db-out rule 0: Allow');
+    expect(ctl(['policy', 'explain', 'prod/db', 'prod/web', '9090']).code).toBe(3);
+    // without a port, the slice's port is among those tried
+    expect(ctl(['policy', 'explain', 'prod/db', 'prod/web']).out).toContain(
+      'DEPENDS ON THE PORT (allowed on 8080; denied on 1, 5432)',
+    );
+  });
 });
 
 describeIf(['etcd'], 'tortiectl with --kubeconfig (tortie-apiserver over real etcd)', () => {

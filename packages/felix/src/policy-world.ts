@@ -17,6 +17,7 @@ import {
   type PolicyWorld,
   type Profile,
   type Rule,
+  type ServiceSlice,
   type Tier,
 } from '@tortie/policy';
 
@@ -52,6 +53,16 @@ export function toNetworkSet(r: Resource<'NetworkSet'> | Resource<'GlobalNetwork
     namespace: r.kind === 'NetworkSet' ? r.metadata.namespace : undefined,
     labels: r.metadata.labels ?? {},
     nets: r.spec.nets,
+  };
+}
+
+/** An EndpointSlice as rules' `services` matches read it. */
+export function toServiceSlice(r: Resource<'KubernetesEndpointSlice'>): ServiceSlice {
+  return {
+    namespace: r.metadata.namespace ?? 'default',
+    serviceName: r.spec.serviceName,
+    ports: r.spec.ports,
+    endpoints: r.spec.endpoints,
   };
 }
 
@@ -120,5 +131,6 @@ export function policyWorld(resources: Resource[]): PolicyWorld {
     tiers: of('Tier').map(toTier),
     profiles: [...profiles.values()],
     networkSets: [...of('NetworkSet'), ...of('GlobalNetworkSet')].map((r) => toNetworkSet(r)),
+    endpointSlices: of('KubernetesEndpointSlice').map(toServiceSlice),
   };
 }

@@ -39,7 +39,11 @@ export interface DataplaneRule {
   notSrcPorts?: PortRange[];
   dstPorts?: PortRange[];
   notDstPorts?: PortRange[];
-  /** Named-port sets: the source (ip, proto, port) must be in one of them. */
+  /**
+   * (ip, proto, port) sets: the source's must be in one of them. Named ports, and a
+   * destination `services` match's endpoints on their slice ports (Calico's
+   * DstIPPortSetIDs; Calico forbids ports beside it, so "one of" is that one set).
+   */
   srcNamedPortIpSetIds?: string[];
   dstNamedPortIpSetIds?: string[];
   /** Named-port sets of notPorts: the (ip, proto, port) must be in none of them. */

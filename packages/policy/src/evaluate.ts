@@ -26,6 +26,7 @@ import {
   type Rule,
 } from './model';
 import { matches, parseSelector, replaceAll, type Labels, type Selector } from './selector';
+import { serviceMatchKey, sliceAddresses, sliceIpPorts, sliceServiceKey } from './services';
 
 export interface Step {
   tier?: string;
@@ -303,8 +304,8 @@ export class Evaluator {
     if (r.notICMP && icmpMatches(r.notICMP, flow)) return false;
     const ns = policy?.kind === 'NetworkPolicy' ? policy.metadata.namespace : undefined;
     return (
-      this.entityMatches(r.source, flow.srcIp, flow.srcPort, src, proto, ns) &&
-      this.entityMatches(r.destination, flow.dstIp, flow.dstPort, dst, proto, ns)
+      this.entityMatches(r.source, flow.srcIp, flow.srcPort, src, proto, ns, 'source') &&
+      this.entityMatches(r.destination, flow.dstIp, flow.dstPort, dst, proto, ns, 'destination')
     );
   }
 
@@ -319,14 +320,39 @@ export class Evaluator {
     ep: Endpoint | undefined,
     proto: number,
     policyNs: string | undefined,
+    side: 'source' | 'destination',
   ): boolean {
     if (!e) return true;
+    if (e.services && !this.serviceMatches(e, ip, port, proto, policyNs, side)) return false;
     // an empty list is no constraint, as in Calico (not "matches nothing")
     if (e.nets?.length && !e.nets.some((n) => ipInNet(ip, n))) return false;
     if (e.notNets && e.notNets.some((n) => ipInNet(ip, n))) return false;
     if (e.ports?.length && !e.ports.some((p) => portMatches(p, port, ep, proto))) return false;
     if (e.notPorts && e.notPorts.some((p) => portMatches(p, port, ep, proto))) return false;
     return this.selectionMatches(e, ip, ep, policyNs);
+  }
+
+  /**
+   * A side's `services`: the flow's address is an endpoint of the Service's EndpointSlices
+   * and, in a destination, on one of the slice ports with its protocol (Felix's
+   * hash:ip,port set); in a source, the address alone. A Service without slices (or one
+   * named without a namespace in a global policy or profile) matches nothing.
+   */
+  private serviceMatches(
+    e: EntityRule,
+    ip: string,
+    port: number | undefined,
+    proto: number,
+    policyNs: string | undefined,
+    side: 'source' | 'destination',
+  ): boolean {
+    const key = serviceMatchKey(e.services, policyNs);
+    const slices = (this.world.endpointSlices ?? []).filter((s) => sliceServiceKey(s) === key);
+    const same = (a: string) => ipInNet(ip, `${a}/${a.includes(':') ? 128 : 32}`);
+    if (side === 'source') return slices.some((s) => sliceAddresses(s).some(same));
+    return slices.some((s) =>
+      sliceIpPorts(s).some((m) => m.protocol === proto && m.port === port && same(m.ip)),
+    );
   }
 
   /**

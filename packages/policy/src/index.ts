@@ -14,6 +14,15 @@ export {
 export * from './model';
 export { ipInNet, cidrProblem } from './cidr';
 export {
+  serviceMatchKey,
+  sliceAddresses,
+  sliceIpPorts,
+  sliceServiceKey,
+  type ServiceIpPort,
+  type ServiceMatch,
+  type ServiceSlice,
+} from './services';
+export {
   Evaluator,
   explain,
   policySelects,

@@ -1,6 +1,7 @@
 // The policy model, shaped like Calico's projectcalico.org/v3 resources so manifests
 // map onto it field for field. Plain data; the evaluator and the dataplane read it.
 import type { Labels } from './selector';
+import type { ServiceMatch, ServiceSlice } from './services';
 
 export type Action = 'Allow' | 'Deny' | 'Pass' | 'Log';
 export type Direction = 'Ingress' | 'Egress';
@@ -18,6 +19,12 @@ export interface EntityRule {
   ports?: Port[];
   notPorts?: Port[];
   serviceAccounts?: { names?: string[]; selector?: string };
+  /**
+   * A Kubernetes Service's endpoints (services.ts): in a destination their addresses on the
+   * slice ports, in a source their addresses. Calico allows it only there (egress
+   * destination, ingress source) and not beside selectors, nets or service accounts.
+   */
+  services?: ServiceMatch;
 }
 
 export interface IcmpMatch {
@@ -113,6 +120,8 @@ export interface PolicyWorld {
   tiers?: Tier[];
   profiles?: Profile[];
   networkSets?: NetworkSet[];
+  /** Kubernetes EndpointSlices: what rules' `services` matches resolve to. */
+  endpointSlices?: ServiceSlice[];
 }
 
 export interface Flow {

@@ -5,6 +5,7 @@
 //   policies ─► policy selectors ─► index over LOCAL endpoints ──┴─► per-endpoint tiers (tiers.ts)
 //   local endpoints' tiers ─► active policies/profiles (refcounted) ─► rendered rules (rules.ts)
 //        └─ their rules' selections ─► active IP sets (refcounted)
+//   EndpointSlices ─► the IP sets of rules' `services` matches (ipsets.ts)
 //   blocks, affinities, nodes, pools ─► routes (routes.ts, route-table.ts), BGP (@tortie/bgp-topology)
 //
 // Nothing is sent before the syncer is in sync: updates only mark what they touch
@@ -299,6 +300,8 @@ export class CalcGraph {
         }
         if (slice) this.sliceModels.set(key, slice);
         else this.sliceModels.delete(key);
+        // rules' `services` sets resolve to the slices' endpoints
+        this.ipsets.setSlice(key, slice);
         this.servicesOut.set(
           `eps:${key}`,
           slice

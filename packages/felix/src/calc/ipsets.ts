@@ -4,7 +4,15 @@
 // its selector picks, or "ip,proto:port" entries for named ports. Members are reference
 // counted (two items may contribute the same address) and changes are reported as
 // deltas at flush: a new set as one ipset-update, later changes as ipset-delta.
-import type { Labels } from '@tortie/policy';
+// A rule's `services` set has no selector: its members are the endpoints of the
+// Service's EndpointSlices (Felix's serviceindex), each slice one contributor.
+import {
+  sliceAddresses,
+  sliceIpPorts,
+  sliceServiceKey,
+  type Labels,
+  type ServiceSlice,
+} from '@tortie/policy';
 import type { IpSetUpdate } from '../types';
 import type { NamedPortInfo } from './model';
 import { ANY_PROTOCOL, type SetDef } from './selections';
@@ -45,6 +53,26 @@ export function contribution(def: SetDef, item: SetItem): string[] {
   return out;
 }
 
+/** The members one EndpointSlice gives a `services` set. Pure. */
+export function sliceContribution(def: SetDef, slice: ServiceSlice): string[] {
+  if (!def.service?.ports)
+    return sliceAddresses(slice).map((a) => `${a}/${a.includes(':') ? 128 : 32}`);
+  return sliceIpPorts(slice).map((m) => `${m.ip},${PROTO_NAMES[m.protocol]}:${m.port}`);
+}
+
+const sliceItem = (key: string) => `slice:${key}`;
+
+const addTo = (m: Map<string, Set<string>>, k: string, v: string) => {
+  const s = m.get(k);
+  if (s) s.add(v);
+  else m.set(k, new Set([v]));
+};
+const removeFrom = (m: Map<string, Set<string>>, k: string, v: string) => {
+  const s = m.get(k);
+  s?.delete(v);
+  if (s?.size === 0) m.delete(k);
+};
+
 const sameItem = (a: SetItem, b: SetItem) =>
   a.nets.length === b.nets.length &&
   a.nets.every((n, i) => n === b.nets[i]) &&
@@ -55,6 +83,10 @@ export class IpSetCalculator {
   private readonly sets = new Map<string, SetState>();
   private readonly items = new Map<string, SetItem>();
   private readonly dirtySets = new Set<string>();
+  private readonly slices = new Map<string, ServiceSlice>();
+  /** service key -> its slices' keys; service key -> the active sets of that service */
+  private readonly slicesByService = new Map<string, Set<string>>();
+  private readonly setsByService = new Map<string, Set<string>>();
 
   constructor() {
     this.index = new SelectorIndex({
@@ -75,7 +107,11 @@ export class IpSetCalculator {
       s = { def, refs: 0, members: new Map(), sent: false, dirty: new Map(), contrib: new Map() };
       this.sets.set(def.id, s);
       this.dirtySets.add(def.id);
-      this.index.setSelector(def.id, def.selector);
+      if (def.service) {
+        addTo(this.setsByService, def.service.key, def.id);
+        for (const k of this.slicesByService.get(def.service.key) ?? [])
+          this.add(s, sliceItem(k), sliceContribution(def, this.slices.get(k)!));
+      } else if (def.selector) this.index.setSelector(def.id, def.selector);
     }
     s.refs++;
   }
@@ -102,6 +138,28 @@ export class IpSetCalculator {
     this.index.setItem(key, labels, global);
   }
 
+  /** An EndpointSlice was set (or deleted: undefined); the sets of its Service follow. */
+  setSlice(key: string, slice: ServiceSlice | undefined): void {
+    const old = this.slices.get(key);
+    if (old) {
+      const svc = sliceServiceKey(old);
+      removeFrom(this.slicesByService, svc, key);
+      for (const id of this.setsByService.get(svc) ?? [])
+        this.withdraw(this.sets.get(id)!, sliceItem(key));
+    }
+    if (!slice) {
+      this.slices.delete(key);
+      return;
+    }
+    this.slices.set(key, slice);
+    const svc = sliceServiceKey(slice);
+    addTo(this.slicesByService, svc, key);
+    for (const id of this.setsByService.get(svc) ?? []) {
+      const s = this.sets.get(id)!;
+      this.add(s, sliceItem(key), sliceContribution(s.def, slice));
+    }
+  }
+
   deleteItem(key: string): void {
     this.index.deleteItem(key);
     this.items.delete(key);
@@ -120,7 +178,8 @@ export class IpSetCalculator {
       const s = this.sets.get(id);
       if (!s) continue;
       if (s.refs <= 0) {
-        this.index.deleteSelector(id);
+        if (s.def.service) removeFrom(this.setsByService, s.def.service.key, id);
+        else this.index.deleteSelector(id);
         this.sets.delete(id);
         if (s.sent) removes.push({ type: 'ipset-remove', id });
         continue;
@@ -153,7 +212,11 @@ export class IpSetCalculator {
   }
 
   private contribute(s: SetState, key: string): void {
-    const ms = contribution(s.def, this.items.get(key)!);
+    this.add(s, key, contribution(s.def, this.items.get(key)!));
+  }
+
+  /** `key` (an item or a slice) gives set `s` these members. */
+  private add(s: SetState, key: string, ms: string[]): void {
     s.contrib.set(key, ms);
     for (const m of ms) {
       const n = s.members.get(m) ?? 0;

@@ -1,10 +1,16 @@
 // Policy-model rules -> dataplane rules: selectors become IP set ids (selections.ts),
 // ports split into numeric ranges and named-port sets, protocols into numbers. Pure:
 // the caller takes references on the returned sets.
-import { protocolNumber, type EntityRule, type Port, type Rule } from '@tortie/policy';
+import {
+  protocolNumber,
+  serviceMatchKey,
+  type EntityRule,
+  type Port,
+  type Rule,
+} from '@tortie/policy';
 import type { DataplaneRule, PortRange } from '../types';
 import { ruleId } from './ids';
-import { sideSets, type SetDef } from './selections';
+import { serviceSet, sideSets, type SetDef } from './selections';
 
 export interface RenderedRules {
   rules: DataplaneRule[];
@@ -61,6 +67,16 @@ export function renderRules(
       };
       const src = side(r.source);
       const dst = side(r.destination);
+      // `services`: the Service's endpoints, with their ports in a destination
+      const svc = (e: EntityRule | undefined, ports: boolean) => {
+        const key = serviceMatchKey(e?.services, policyNs);
+        if (key === undefined) return [];
+        const d = serviceSet(key, ports);
+        sets.push(d);
+        return [d];
+      };
+      const srcSvc = svc(r.source, false);
+      const dstSvc = svc(r.destination, true);
       body = clean({
         action: r.action.toLowerCase() as DataplaneRule['action'],
         ipVersion: r.ipVersion,
@@ -70,7 +86,7 @@ export function renderRules(
         notSrcNets: nonEmpty(r.source?.notNets),
         dstNets: nonEmpty(r.destination?.nets),
         notDstNets: nonEmpty(r.destination?.notNets),
-        srcIpSetIds: src.sel ? [src.sel.id] : undefined,
+        srcIpSetIds: ids([...(src.sel ? [src.sel] : []), ...srcSvc]),
         notSrcIpSetIds: src.not ? [src.not.id] : undefined,
         dstIpSetIds: dst.sel ? [dst.sel.id] : undefined,
         notDstIpSetIds: dst.not ? [dst.not.id] : undefined,
@@ -79,7 +95,7 @@ export function renderRules(
         dstPorts: numericPorts(r.destination?.ports),
         notDstPorts: numericPorts(r.destination?.notPorts),
         srcNamedPortIpSetIds: ids(src.named),
-        dstNamedPortIpSetIds: ids(dst.named),
+        dstNamedPortIpSetIds: ids([...dst.named, ...dstSvc]),
         notSrcNamedPortIpSetIds: ids(src.notNamed),
         notDstNamedPortIpSetIds: ids(dst.notNamed),
         icmp: r.icmp,

@@ -21,9 +21,25 @@ export const ANY_PROTOCOL = 0;
 export interface SetDef {
   id: string;
   type: IpSetType;
-  selector: Selector;
+  /** Which endpoints and network sets contribute (absent for a Service's set). */
+  selector?: Selector;
   /** hash:ip,port sets: endpoints contribute "ip,proto:port" for this named port. */
   namedPort?: { name: string; protocol: number };
+  /**
+   * A rule's `services` match: the members come from the EndpointSlices of the Service
+   * "<namespace>/<name>", as "ip,proto:port" (destination) or "ip/32" (source).
+   */
+  service?: { key: string; ports: boolean };
+}
+
+/**
+ * The set of a rule side's `services` match, as Felix's rule scanner makes it: with the
+ * slice ports in a destination (hash:ip,port), the addresses alone in a source (hash:net).
+ * Felix names them "svc" / "svcnoport" + the service; so does this id.
+ */
+export function serviceSet(key: string, ports: boolean): SetDef {
+  const type: IpSetType = ports ? 'hash:ip,port' : 'hash:net';
+  return { id: ipSetId(`${ports ? 'svc' : 'svcnoport'}|${key}`), type, service: { key, ports } };
 }
 
 const eq = (key: string, value: string): Selector => ({ op: '==', key, value });
