@@ -122,10 +122,12 @@ const NDP_TYPES = [130, 131, 132, 133, 135, 136];
 const HOOK = (hook: string, prio: string, type = 'filter') =>
   `type ${type} hook ${hook} priority ${prio}; policy accept;`;
 
+// The security drops count (`counter`), as iptables counts every rule: an operator (and a
+// test) can see that forged tunnel packets and spoofed sources were dropped.
 function encapDrops(d: StaticInput['dropWorkloadEncap'], iface: string): string[] {
   return [
-    ...(d.ipip ? [`${iface}meta nfproto ipv4 meta l4proto 4 drop`] : []),
-    ...(d.vxlanPort !== undefined ? [`${iface}udp dport ${d.vxlanPort} drop`] : []),
+    ...(d.ipip ? [`${iface}meta nfproto ipv4 meta l4proto 4 counter drop`] : []),
+    ...(d.vxlanPort !== undefined ? [`${iface}udp dport ${d.vxlanPort} counter drop`] : []),
   ];
 }
 
@@ -154,13 +156,13 @@ export function nftStaticChains(i: StaticInput): NftChain[] {
     ...(t?.ipip
       ? [
           `meta nfproto ipv4 meta l4proto 4 ${fromHosts} accept`,
-          'meta nfproto ipv4 meta l4proto 4 drop',
+          'meta nfproto ipv4 meta l4proto 4 counter drop',
         ]
       : []),
     ...(t?.vxlanPort !== undefined
       ? [
           `meta nfproto ipv4 udp dport ${t.vxlanPort} ${fromHosts} accept`,
-          `meta nfproto ipv4 udp dport ${t.vxlanPort} fib daddr type local drop`,
+          `meta nfproto ipv4 udp dport ${t.vxlanPort} fib daddr type local counter drop`,
         ]
       : []),
     ESTABLISHED,
@@ -191,7 +193,7 @@ export function nftStaticChains(i: StaticInput): NftChain[] {
       hook: HOOK('prerouting', 'raw'),
       // as Felix's rpfilter: a workload's packet from an address not routed back through
       // its interface is dropped before conntrack (IPv4 and IPv6)
-      rules: [...notrack, `iifname ${WL} fib saddr . mark . iif oif missing drop`],
+      rules: [...notrack, `iifname ${WL} fib saddr . mark . iif oif missing counter drop`],
       sets: [],
     },
   ];
