@@ -6,6 +6,15 @@ import type { BgpConfig, DataplaneSink, DataplaneUpdate } from '../src/types';
 
 const logger = createLogger('test', 'error');
 
+/** Polls until `done` (the retries back off 5 ms, then 10 ms: a loaded machine needs longer). */
+async function retried(done: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > end) throw new Error('the failed apply was not retried');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 class RecordingManager implements DataplaneManager {
   received: DataplaneUpdate[] = [];
   applies: string[][] = [];
@@ -93,8 +102,9 @@ describe('agent loop', () => {
     agent.onStatus('in-sync');
     await agent.settled();
     m.failNext = 2;
+    const applied = m.applies.length;
     set('x');
-    await new Promise((r) => setTimeout(r, 100));
+    await retried(() => m.applies.length > applied);
     await agent.settled();
     expect(m.applies.at(-1)).toEqual(['route-update']);
     await agent.resync();
@@ -108,8 +118,9 @@ describe('agent loop', () => {
     agent.onStatus('in-sync');
     await agent.settled();
     m.failNext = 2;
+    const applied = m.applies.length;
     set('x');
-    await new Promise((r) => setTimeout(r, 100));
+    await retried(() => m.applies.length > applied);
     await agent.settled();
     const value = async (name: string) =>
       (await metrics.registry.getSingleMetric(name)!.get()).values;
