@@ -103,6 +103,8 @@ class PodAgent {
   }
 }
 
+const KDD_MANIFEST = path.resolve(__dirname, '../deploy/tortie.yaml');
+
 describeIf([...NEEDS], 'cluster: kubernetes datastore, NetworkPolicy through kubectl', () => {
   let c: Cluster;
   let dir: string;
@@ -114,6 +116,29 @@ describeIf([...NEEDS], 'cluster: kubernetes datastore, NetworkPolicy through kub
   afterAll(() => c?.stop(), 60_000);
 
   const kubectl = (args: string[]) => c.kube!.kubectl(args);
+
+  test('the lab installed tortie as an operator does: every object of deploy/tortie.yaml is served', async () => {
+    // kubectl get -f fails naming any object of the file the server does not have
+    const got = await kubectl(['get', '-f', KDD_MANIFEST, '-o', 'name']);
+    expect(got.stderr).toBe('');
+    const names = got.stdout.trim().split('\n');
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'namespace/tortie-system',
+        'serviceaccount/tortie-node',
+        'clusterrole.rbac.authorization.k8s.io/tortie-node',
+        'configmap/tortie-config',
+        'daemonset.apps/tortie-node',
+        'customresourcedefinition.apiextensions.k8s.io/ippools.tortie.io',
+      ]),
+    );
+    expect(names).toHaveLength(
+      fs
+        .readFileSync(KDD_MANIFEST, 'utf8')
+        .split(/^---$/m)
+        .filter((d) => /^kind:/m.test(d)).length,
+    );
+  });
 
   /** The policies as files, one per policy, in a fresh directory for `kubectl apply -f`. */
   function writePolicies(name: string, policies: K8sNetworkPolicy[]): string {

@@ -414,7 +414,7 @@ export function nextSteps(c: Cluster, pods: Pod[]): string[] {
         `export KUBECONFIG=${c.kube.kubeconfig}`,
         'kubectl get nodes,pods -A -o wide',
         'kubectl get networkpolicies -A',
-        'kubectl get ippools,felixconfigurations -o yaml   # tortie kinds, from deploy/crds',
+        'kubectl get ippools,felixconfigurations -o yaml   # tortie kinds, from deploy/tortie.yaml',
         'kubectl apply -f my-policy.yaml',
         `${ctl} --kubeconfig ${c.kube.kubeconfig} get workloadendpoints -A -o wide`,
       ]
@@ -472,7 +472,7 @@ const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--t
                      gobgp (gobgpd, routes stay in its RIB; no --bfd or --bgp-password)
   --datastore kubernetes
                      the cluster's state in the Kubernetes API: tortie-apiserver over the
-                     lab's etcd (HTTPS, a token), the CRDs applied with kubectl; the agents
+                     lab's etcd (HTTPS, a token), deploy/tortie.yaml applied with kubectl; the agents
                      and the CNI use the kubernetes datastore (Pods are the workload
                      endpoints), the demo's NetworkPolicy goes in with kubectl apply, and
                      --keep prints the KUBECONFIG to drive the lab with kubectl

@@ -996,7 +996,14 @@ export interface K8sContainerPort {
   protocol?: 'TCP' | 'UDP' | 'SCTP';
 }
 
-/** tortie-apiserver, with the CRDs applied by real kubectl as a user installs them. */
+/** The manifest an operator applies for the Kubernetes datastore (with its CRDs). */
+export const KDD_MANIFEST = path.join(ROOT, 'deploy/tortie.yaml');
+
+/**
+ * tortie-apiserver, with deploy/tortie.yaml applied by real kubectl as a user installs
+ * tortie (its namespace, RBAC, ConfigMap, DaemonSet and CRDs): the lab exercises the
+ * shipped bundle, not deploy/crds beside it.
+ */
 async function startKubernetes(
   tb: Testbed,
   etcd: string[],
@@ -1004,9 +1011,9 @@ async function startKubernetes(
 ): Promise<KubeApi> {
   const kube = await KubeApi.start(tb, etcd);
   say(`tortie-apiserver at ${kube.url} (kubeconfig ${kube.kubeconfig})`);
-  const out = await kube.must(['apply', '-f', path.join(ROOT, 'deploy/crds')]);
-  say(`kubectl apply -f deploy/crds: ${out.trim().split('\n').length} CRDs`);
-  await kube.applyNodeRbac();
+  const out = (await kube.must(['apply', '-f', KDD_MANIFEST])).trim().split('\n');
+  const crds = out.filter((l) => l.startsWith('customresourcedefinition.')).length;
+  say(`kubectl apply -f deploy/tortie.yaml: ${out.length} objects (${crds} CRDs)`);
   say(
     'RBAC: the agents and the CNI plugin are the tortie-node service account (deploy/tortie.yaml)',
   );
