@@ -10,7 +10,6 @@ import {
   community,
   communityProblem,
   DNS_NAME,
-  unsupported,
   cidr,
   duration,
   encapMode,
@@ -568,8 +567,9 @@ const bgpConfigurationSpec = z
           ),
       )
       .optional(),
-    localWorkloadPeeringIPV4: unsupported('BGP peering with workloads'),
-    localWorkloadPeeringIPV6: unsupported('BGP peering with workloads'),
+    /** the node's address local workloads peer with (the agent puts it on their interfaces) */
+    localWorkloadPeeringIPV4: ipOf(4).optional(),
+    localWorkloadPeeringIPV6: ipOf(6).optional(),
     programClusterRoutes: z
       .enum(['Enabled', 'Disabled', 'EnabledIPIPOnly', 'EnabledNoEncapOnly'])
       .optional(),
@@ -651,7 +651,8 @@ const bgpPeerSpec = z
     numAllowedLocalASNumbers: z.number().int().min(0).max(255).optional(),
     /** BGPFilters applied to this peer's sessions, in order (the first matching rule decides) */
     filters: z.array(z.string().max(253).regex(DNS_NAME, 'is not a BGPFilter name')).optional(),
-    localWorkloadSelector: unsupported('BGP peering with workloads (localWorkloadSelector)'),
+    /** the node peers with its local workloads this selects (their pod IPs), in asNumber */
+    localWorkloadSelector: selector.max(1024).optional(),
     /** BFD for this peer's sessions, field by field over BGPConfiguration default's. */
     bfd: bfdSettings.optional(),
     password: bgpPassword.optional(),
@@ -664,6 +665,12 @@ const bgpPeerSpec = z
     if (s.peerSelector && s.asNumber)
       issue('asNumber', "must be empty when peerSelector is set (the selected nodes' AS is used)");
     if (s.node && s.nodeSelector) issue('nodeSelector', 'node and nodeSelector cannot both be set');
+    if (s.localWorkloadSelector) {
+      if (s.peerIP) issue('peerIP', 'peerIP must be empty when localWorkloadSelector is set');
+      if (s.peerSelector)
+        issue('peerSelector', 'peerSelector must be empty when localWorkloadSelector is set');
+      if (!s.asNumber) issue('asNumber', 'asNumber is required when localWorkloadSelector is set');
+    }
     if (s.keepOriginalNextHop && s.nextHopMode !== undefined)
       issue('nextHopMode', 'keepOriginalNextHop and nextHopMode cannot both be set');
     if (s.reachableBy && !s.peerIP)

@@ -13,7 +13,7 @@
 //
 // expect: true (Calico accepts it, so do we), false (both refuse), or 'unsupported'
 // (Calico accepts it; tortie refuses it with "tortie does not support ...", because
-// ignoring it would be unsafe: BGPPeer localWorkloadSelector).
+// ignoring it would be unsafe; no row is today).
 //
 // Left out, with the reason:
 // - BGPFilter rows (2053-2452): not left out, they are in calico-validator-bgpfilter.cases.ts;
@@ -453,6 +453,19 @@ export const ROWS: Row[] = [
     'should accept BGPPeerSpec with NodeSelector and PeerSelector',
     'BGPPeer',
     peer({ nodeSelector: 'has(mylabel)', peerSelector: 'has(mylabel)' }),
+    true,
+  ],
+  // crd_validation_test.go 192: the CEL rules' accepting case
+  [
+    'localWorkloadSelector with asNumber passes',
+    'BGPPeer',
+    peer({ localWorkloadSelector: "color == 'red'", asNumber: 65401 }),
+    true,
+  ],
+  [
+    'localWorkloadSelector with node and asNumber passes',
+    'BGPPeer',
+    peer({ localWorkloadSelector: "app == 'bird'", node: 'n1', asNumber: 65401 }),
     true,
   ],
   [

@@ -6,7 +6,7 @@
 //
 // expect: true (Calico accepts it, so do we), false (both refuse), or 'unsupported'
 // (Calico accepts it; tortie refuses it, saying it does not support the feature, because
-// ignoring it would be unsafe: BGP peering with workloads).
+// ignoring it would be unsafe).
 //
 // Left out, with the reason:
 // - KubeControllersConfiguration, BGPFilter, Staged* policies: kinds tortie does not have;
@@ -932,7 +932,32 @@ export const ROWS: Row[] = [
     'LocalWorkloadPeeringIPV4 and IPV6',
     'BGPConfiguration',
     bgp({ localWorkloadPeeringIPV4: '1.2.3.4', localWorkloadPeeringIPV6: 'aabb:aabb::ffff' }),
-    'unsupported',
+    true,
+  ],
+  [
+    'an invalid IPv4 in LocalWorkloadPeeringIPV4',
+    'BGPConfiguration',
+    bgp({ localWorkloadPeeringIPV4: '999.999.999.999' }),
+    false,
+  ],
+  [
+    'an invalid IPv6 in LocalWorkloadPeeringIPV6',
+    'BGPConfiguration',
+    bgp({ localWorkloadPeeringIPV6: 'xyz:::' }),
+    false,
+  ],
+  // derived: the fields' `ipv4` / `ipv6` tags refuse the other family
+  [
+    'an IPv6 address in LocalWorkloadPeeringIPV4',
+    'BGPConfiguration',
+    bgp({ localWorkloadPeeringIPV4: 'aabb:aabb::ffff' }),
+    false,
+  ],
+  [
+    'an IPv4 address in LocalWorkloadPeeringIPV6',
+    'BGPConfiguration',
+    bgp({ localWorkloadPeeringIPV6: '1.2.3.4' }),
+    false,
   ],
   // 4302: block affinities
   [

@@ -52,3 +52,31 @@ test.each(ROWS)('%s (%s)', (_d, kind, manifest, expected) => {
     for (const p of found) expect(p).toMatch(/: tortie does not support /);
   }
 });
+
+// libcalico-go crd_validation_test.go (BGPPeerSpec's CEL rules): the message each names
+const peerSpec = (spec: object) => ({ spec });
+test.each([
+  [
+    'localWorkloadSelector without asNumber',
+    { localWorkloadSelector: "color == 'red'" },
+    'asNumber is required when localWorkloadSelector is set',
+  ],
+  [
+    'localWorkloadSelector with peerIP',
+    { localWorkloadSelector: "color == 'red'", asNumber: 65401, peerIP: '10.0.0.1' },
+    'peerIP must be empty when localWorkloadSelector is set',
+  ],
+  [
+    'localWorkloadSelector with peerSelector',
+    { localWorkloadSelector: "color == 'red'", asNumber: 65401, peerSelector: 'has(label)' },
+    'peerSelector must be empty when localWorkloadSelector is set',
+  ],
+  [
+    'a localWorkloadSelector that does not parse',
+    { localWorkloadSelector: "color == 'red", asNumber: 65401 },
+    'spec.localWorkloadSelector',
+  ],
+])('BGPPeer %s: refused, saying so', (_d, spec, message) => {
+  const found = problems('BGPPeer', peerSpec(spec));
+  expect(found.join('\n')).toContain(message);
+});

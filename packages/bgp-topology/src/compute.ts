@@ -9,6 +9,7 @@ import { compareIps, type Family } from './address';
 import { communitiesOf, communityRules } from './communities';
 import { bgpPeerSessions } from './bgp-peers';
 import { ipOf, type PeerContext } from './context';
+import { activeLocalPeers, localWorkloadSessions, type LocalWorkload } from './local-workloads';
 import { meshPeers } from './mesh';
 import { bgpSettings, routerIdFor } from './settings';
 import type { BgpConfig, BgpNode, BgpPeer } from './types';
@@ -27,6 +28,8 @@ export interface BgpWorld {
   bgpEnabled?: boolean;
   /** CALICO_ROUTER_ID of this node: an IPv4 address, "hash", or unset. */
   routerId?: string;
+  /** The workload endpoints on this node (for BGPPeer localWorkloadSelector). */
+  localWorkloads?: Iterable<LocalWorkload>;
 }
 
 export function computeBgp(w: BgpWorld): BgpConfig {
@@ -40,10 +43,13 @@ export function computeBgp(w: BgpWorld): BgpConfig {
   const enabled =
     me !== undefined && (me.ip ?? me.ipv6) !== undefined && !!routerId && w.bgpEnabled !== false;
 
+  // read twice (sessions, local workloads): an iterator would be spent by the first
+  const bgpPeers = [...w.peers];
+  const workloads = new Map([...(w.localWorkloads ?? [])].map((l) => [l.id, l]));
+  const active = me ? activeLocalPeers(me, bgpPeers, workloads.values()) : new Map();
   const peers: BgpPeer[] = [];
   if (enabled) {
     const nodes = [...w.nodes.values()].sort((a, b) => a.name.localeCompare(b.name));
-    const bgpPeers = [...w.peers];
     const filters = new Map([...(w.filters ?? [])].map((f) => [f.metadata.name, f]));
     for (const family of [4, 6] as Family[]) {
       const myIp = ipOf(me, family);
@@ -52,7 +58,12 @@ export function computeBgp(w: BgpWorld): BgpConfig {
       // explicit BGPPeers win over the mesh for the same address and port (confd would
       // run both as separate BIRD protocols to one neighbour)
       const seen = new Set<string>();
-      for (const p of [...bgpPeerSessions(c, bgpPeers), ...meshPeers(c)]) {
+      const sessions = [
+        ...bgpPeerSessions(c, bgpPeers),
+        ...localWorkloadSessions(c, active, workloads),
+        ...meshPeers(c),
+      ];
+      for (const p of sessions) {
         const key = peerKey(p.address, p.port);
         if (!seen.has(key)) peers.push(p);
         seen.add(key);
@@ -75,5 +86,18 @@ export function computeBgp(w: BgpWorld): BgpConfig {
     peers: peers.sort((a, b) => compareIps(a.address, b.address) || a.port - b.port),
     originate,
     ...(Object.keys(originCommunities).length ? { originCommunities } : {}),
+    ...(active.size
+      ? {
+          localWorkloadPeering: {
+            ...(settings.localWorkloadPeeringIPv4
+              ? { ipv4: settings.localWorkloadPeeringIPv4 }
+              : {}),
+            ...(settings.localWorkloadPeeringIPv6
+              ? { ipv6: settings.localWorkloadPeeringIPv6 }
+              : {}),
+            endpoints: [...active.keys()].sort(),
+          },
+        }
+      : {}),
   };
 }

@@ -17,3 +17,4 @@ export {
 export { GRACEFUL_RESTART, peerConfig, planBgp, speakerConfig, type BgpPlan } from './speaker';
 export { communitiesOf, communityRules, splitCommunities, type CommunityRule } from './communities';
 export { resolvePasswords, secretFiles, type SecretReader } from './passwords';
+export { activeLocalPeers, type LocalWorkload } from './local-workloads';

@@ -6,6 +6,7 @@
 // get confd's defaults (AS 64512, mesh on, log level info, port 179).
 import { createHash } from 'node:crypto';
 import { goDurationSeconds, type Resource } from '@tortie/api';
+import { canonicalIp } from './address';
 import type { BfdTiming, SecretRef } from './types';
 
 export const DEFAULT_ASN = 64512;
@@ -55,6 +56,9 @@ export interface BgpSettings {
   bfd?: BfdSpec;
   /** nodeMeshPassword: the mesh sessions' TCP-MD5 key. */
   meshPassword?: SecretRef;
+  /** The node's address local workloads peer with (BGPConfiguration default). */
+  localWorkloadPeeringIPv4?: string;
+  localWorkloadPeeringIPv6?: string;
 }
 
 type Config = Resource<'BGPConfiguration'>;
@@ -81,6 +85,13 @@ export function bgpSettings(configs: Iterable<Config>): BgpSettings {
     logLevel: (node) => logLevelOf(severity(node)),
     ...(global?.bfd ? { bfd: global.bfd } : {}),
     ...(global?.nodeMeshPassword ? { meshPassword: global.nodeMeshPassword.secretKeyRef } : {}),
+    // felix reads these from the default configuration only (event_sequencer.go)
+    ...(global?.localWorkloadPeeringIPV4
+      ? { localWorkloadPeeringIPv4: canonicalIp(global.localWorkloadPeeringIPV4) }
+      : {}),
+    ...(global?.localWorkloadPeeringIPV6
+      ? { localWorkloadPeeringIPv6: canonicalIp(global.localWorkloadPeeringIPV6) }
+      : {}),
   };
 }
 

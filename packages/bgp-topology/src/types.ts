@@ -100,4 +100,10 @@ export interface BgpConfig {
    * prefixAdvertisements cover; absent when none does.
    */
   originCommunities?: Record<string, string[]>;
+  /**
+   * Local workloads that peer with this node (BGPPeer localWorkloadSelector): the ids of
+   * their endpoints and BGPConfiguration default's localWorkloadPeeringIPV4/IPV6, the
+   * address the agent puts on their host-side interfaces for them to dial. Absent when none.
+   */
+  localWorkloadPeering?: { ipv4?: string; ipv6?: string; endpoints: string[] };
 }

@@ -372,4 +372,42 @@ describe('calc graph: BGP', () => {
     off.sync();
     expect([...off.dp.routes.values()]).toEqual([]);
   });
+
+  test('localWorkloadSelector: sessions to the selected local pods, and the endpoints that get the peering address', () => {
+    const h = harness('n1');
+    const pods = peer('pods', { localWorkloadSelector: "app == 'bird'", asNumber: 65100 });
+    h.set(
+      bgpConfig({ nodeToNodeMeshEnabled: false, localWorkloadPeeringIPV4: '169.254.0.179' }),
+      node('n1', '10.0.0.1/24'),
+      wep('default', 'p1', 'n1', '10.244.0.5', { app: 'bird' }),
+      wep('default', 'p2', 'n1', '10.244.0.6', { app: 'web' }),
+      wep('default', 'p3', 'n2', '10.244.1.5', { app: 'bird' }),
+    );
+    h.sync();
+    expect(h.dp.bgp?.peers).toEqual([]);
+    h.set(pods);
+    h.fresh();
+    expect(h.dp.bgp?.peers).toEqual([
+      {
+        name: 'local-workload-pods-default.p1.eth0',
+        address: '10.244.0.5',
+        port: 179,
+        asNumber: 65100,
+        passive: true,
+        restartTimeS: 120,
+      },
+    ]);
+    expect(h.dp.bgp?.localWorkloadPeering).toEqual({
+      ipv4: '169.254.0.179',
+      endpoints: ['default/p1/eth0'],
+    });
+    // a label change moves the session
+    h.set(wep('default', 'p1', 'n1', '10.244.0.5', { app: 'web' }));
+    h.set(wep('default', 'p2', 'n1', '10.244.0.6', { app: 'bird' }));
+    expect(h.dp.bgp?.peers.map((p) => p.address)).toEqual(['10.244.0.6']);
+    expect(h.dp.bgp?.localWorkloadPeering?.endpoints).toEqual(['default/p2/eth0']);
+    h.del(pods);
+    expect(h.dp.bgp?.peers).toEqual([]);
+    expect(h.dp.bgp?.localWorkloadPeering).toBeUndefined();
+  });
 });

@@ -14,7 +14,7 @@
 // touches: a pod's label change re-checks the selectors reading those labels and
 // recomputes that one pod's policy lists.
 import type { Resource } from '@tortie/api';
-import { bgpSettings, computeBgp } from '@tortie/bgp-topology';
+import { bgpSettings, computeBgp, type LocalWorkload } from '@tortie/bgp-topology';
 import type { SyncStatus, SyncUpdate } from '@tortie/datastore';
 import { policyTypes, type PolicySpec, type Rule } from '@tortie/policy';
 import winston from 'winston';
@@ -153,6 +153,8 @@ export class CalcGraph {
   private readonly bgpConfigs = new Map<string, Resource<'BGPConfiguration'>>();
   private readonly bgpPeers = new Map<string, Resource<'BGPPeer'>>();
   private readonly bgpFilters = new Map<string, Resource<'BGPFilter'>>();
+  /** This node's workload endpoints as BGPPeer localWorkloadSelector reads them, by key. */
+  private readonly bgpWorkloads = new Map<string, LocalWorkload>();
   private readonly felixConfigs = new Map<string, Record<string, unknown>>();
   /** service changes since the last flush, by kind and key (the last one wins) */
   private readonly servicesOut = new Map<string, DataplaneUpdate>();
@@ -329,6 +331,7 @@ export class CalcGraph {
       this.endpoints.delete(key);
       this.ipsets.deleteItem(key);
       this.policyIndex.deleteItem(key);
+      this.setBgpWorkload(key, undefined);
       if (this.local.has(key)) this.dirtyEndpoints.add(key);
       return;
     }
@@ -359,6 +362,24 @@ export class CalcGraph {
     this.ipsets.setItem(ep.key, labels, global, { nets: ep.nets, ports: ep.ports });
     if (ep.node === this.me) this.policyIndex.setItem(ep.key, labels, global);
     else this.policyIndex.deleteItem(ep.key);
+    const first = (v6: boolean) => ep.nets.find((n) => n.includes(':') === v6)?.split('/')[0];
+    const [ipv4, ipv6] = [first(false), first(true)];
+    this.setBgpWorkload(
+      ep.key,
+      ep.kind === 'wep' && ep.node === this.me
+        ? { id: ep.id, labels, ...(ipv4 ? { ipv4 } : {}), ...(ipv6 ? { ipv6 } : {}) }
+        : undefined,
+    );
+  }
+
+  /** A local workload for BGP; BGP is recomputed only when a BGPPeer selects workloads. */
+  private setBgpWorkload(key: string, w: LocalWorkload | undefined): void {
+    const before = this.bgpWorkloads.get(key);
+    if (w) this.bgpWorkloads.set(key, w);
+    else this.bgpWorkloads.delete(key);
+    if (JSON.stringify(before) === JSON.stringify(w)) return;
+    for (const p of this.bgpPeers.values())
+      if (p.spec.localWorkloadSelector) return void (this.dirtyBgp = true);
   }
 
   private netSetChanged(key: string, s: NetSetInfo | undefined): void {
@@ -771,6 +792,7 @@ export class CalcGraph {
           ],
           bgpEnabled: this.bgpEnabled,
           routerId: this.routerIdSetting,
+          localWorkloads: this.bgpWorkloads.values(),
         }),
       );
       // the static routes BGPPeers' reachableBy asks for, before the routes go out

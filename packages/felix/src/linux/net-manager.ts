@@ -5,7 +5,7 @@
 import type { DataplaneManager } from '../agent';
 import { allSettled } from '../settle';
 import type { LearnedRouteSink } from '../bgp/glue';
-import type { DataplaneUpdate, HostInfo, IpPoolInfo, RouteSpec } from '../types';
+import type { BgpConfig, DataplaneUpdate, HostInfo, IpPoolInfo, RouteSpec } from '../types';
 import type { Rtnl } from '@tortie/netlink';
 import { RouteTable, PROTO_TORTIE, PROTO_TORTIE_BGP, type KernelRoute } from './route-table';
 import { mustRun, type CommandRunner } from './runner';
@@ -32,6 +32,11 @@ export function kernelRoute(r: RouteSpec): KernelRoute | undefined {
           : undefined;
       return { dst: r.dst, via: r.nextHop };
   }
+}
+
+/** The host-side addresses for local workload peering: /32 and /128 (pure). */
+export function peeringAddrs(lp: NonNullable<BgpConfig['localWorkloadPeering']>): string[] {
+  return [...(lp.ipv4 ? [`${lp.ipv4}/32`] : []), ...(lp.ipv6 ? [`${lp.ipv6}/128`] : [])];
 }
 
 export interface VxlanSettings {
@@ -134,6 +139,10 @@ export class NetManager implements DataplaneManager {
   private readonly configuredIfaces = new Set<string>();
   private readonly pendingIfaces = new Set<string>();
   private readonly ifaceOf = new Map<string, string>();
+  /** BGPConfiguration localWorkloadPeeringIPV4/IPV6 and the endpoints that peer with us. */
+  private localPeering?: BgpConfig['localWorkloadPeering'];
+  /** The peering addresses on workload interfaces: what we added, by interface. */
+  private readonly peeringAddrs = new Map<string, string[]>();
   /** Why a tunnel device could not be set up (shown by health/logs). */
   readonly problems = new Map<string, string>();
 
@@ -190,6 +199,9 @@ export class NetManager implements DataplaneManager {
         this.ifaceOf.delete(u.id);
         break;
       }
+      case 'bgp-update':
+        this.localPeering = u.bgp.localWorkloadPeering;
+        break;
       case 'in-sync':
         this.inSync = true;
         break;
@@ -215,7 +227,42 @@ export class NetManager implements DataplaneManager {
       this.forwarding.add(family);
     }
     // interface sysctls do not order with routes: they run alongside
-    await allSettled([this.applyInterfaceSysctls(), this.applyRoutes()]);
+    await allSettled([
+      this.applyInterfaceSysctls().then(() => this.applyPeeringAddrs()),
+      this.applyRoutes(),
+    ]);
+  }
+
+  /**
+   * BGP peering with local workloads: as Felix's endpoint manager
+   * (ensureLocalBGPPeerIPOnInterface), the host side of a workload that peers with this
+   * node gets localWorkloadPeeringIPV4/32 (IPV6/128), so the workload reaches the node's
+   * speaker at that address through its own interface; other interfaces lose it. An
+   * interface not there yet is tried again at the next apply.
+   */
+  private async applyPeeringAddrs(): Promise<void> {
+    const want = new Map<string, string[]>();
+    const lp = this.localPeering;
+    const addrs = lp ? peeringAddrs(lp) : [];
+    for (const id of addrs.length ? (lp?.endpoints ?? []) : []) {
+      const iface = this.ifaceOf.get(id);
+      if (iface) want.set(iface, addrs);
+    }
+    for (const [iface, had] of this.peeringAddrs) {
+      const now = want.get(iface) ?? [];
+      for (const a of had.filter((x) => !now.includes(x)))
+        await this.runner.run(['ip', 'addr', 'del', a, 'dev', iface]);
+      if (!now.length) this.peeringAddrs.delete(iface);
+    }
+    for (const [iface, now] of want) {
+      const had = this.peeringAddrs.get(iface) ?? [];
+      const added: string[] = had.filter((a) => now.includes(a));
+      for (const a of now.filter((x) => !had.includes(x))) {
+        const r = await this.runner.run(['ip', 'addr', 'replace', a, 'dev', iface]);
+        if (r.code === 0) added.push(a);
+      }
+      this.peeringAddrs.set(iface, added);
+    }
   }
 
   private async applyRoutes(): Promise<void> {
