@@ -165,10 +165,10 @@ test('Enabled without a usable nft: iptables, and the reason says why', async ()
   expect(r.reason).toBe('nft 0.9.1 is too old');
 });
 
-test('Enabled with a host endpoint: iptables (host endpoints are not programmed on nftables)', async () => {
+test('Enabled with a host endpoint: nftables, which programs host endpoints too (no fallback)', async () => {
   const r = await run([config('Enabled'), hep, { type: 'in-sync' }]);
-  expect(r.log[0]).toMatch(/^iptables/);
-  expect(r.reason).toContain('host endpoint node/eth0');
+  expect(r.log[0]).toMatch(/^nftables/);
+  expect(r.reason).toBeUndefined();
 });
 
 test('nft versions: missing, too old, unreadable, fine', async () => {

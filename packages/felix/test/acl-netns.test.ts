@@ -465,40 +465,61 @@ for (const backend of ['legacy', 'nft', 'nftables'] as const) {
         expect(await pods.a.exec([process.execPath, '-e', ASK, OUTSIDE.peer])).toBe(OUTSIDE.node);
       }, 30000);
 
-      iptablesTest(
-        'a host endpoint without policy denies all but the failsafe ports; forwarding is not policed without applyOnForward policy',
-        async () => {
-          const svc = node.spawn([process.execPath, '-e', HOST_LISTEN]);
-          await new Promise((r) => svc.stdout!.once('data', r));
-          const connect = (from: Netns, ip: string, port: number) =>
-            from.exec([process.execPath, '-e', CONNECT, ip, String(port)]);
-          expect(await connect(outside, OUTSIDE.node, 7071)).toBe('ok');
-          const hep: DataplaneUpdate = {
-            type: 'host-endpoint-update',
-            endpoint: {
-              id: 'node/uplink',
-              ifaceName: uplink,
-              expectedIps: [OUTSIDE.node],
-              tiers: [],
-              untrackedTiers: [],
-              preDnatTiers: [],
-              forwardTiers: [],
-              profileIds: [],
-            },
-          };
-          acl.send(hep);
-          await acl.apply();
-          expect(await connect(outside, OUTSIDE.node, 22)).toBe('ok'); // failsafe in
-          expect(await connect(outside, OUTSIDE.node, 7071)).toBe('fail'); // default deny
-          expect(await connect(node, OUTSIDE.peer, 7070)).toBe('fail'); // out: default deny too
-          expect(await pods.a.exec([process.execPath, '-e', ASK, OUTSIDE.peer])).toBe(OUTSIDE.node);
-          acl.send({ type: 'host-endpoint-remove', id: 'node/uplink' });
-          await acl.apply();
-          expect(await connect(outside, OUTSIDE.node, 7071)).toBe('ok');
-          svc.kill();
-        },
-        30000,
-      );
+      // on nftables too: a host endpoint created while the dataplane runs is enforced
+      test('a host endpoint without policy denies all but the failsafe ports; forwarding is policed only by applyOnForward policy', async () => {
+        const svc = node.spawn([process.execPath, '-e', HOST_LISTEN]);
+        await new Promise((r) => svc.stdout!.once('data', r));
+        const connect = (from: Netns, ip: string, port: number) =>
+          from.exec([process.execPath, '-e', CONNECT, ip, String(port)]);
+        expect(await connect(outside, OUTSIDE.node, 7071)).toBe('ok');
+        const hep: DataplaneUpdate = {
+          type: 'host-endpoint-update',
+          endpoint: {
+            id: 'node/uplink',
+            ifaceName: uplink,
+            expectedIps: [OUTSIDE.node],
+            tiers: [],
+            untrackedTiers: [],
+            preDnatTiers: [],
+            forwardTiers: [],
+            profileIds: [],
+          },
+        };
+        acl.send(hep);
+        await acl.apply();
+        expect(await connect(outside, OUTSIDE.node, 22)).toBe('ok'); // failsafe in
+        expect(await connect(outside, OUTSIDE.node, 7071)).toBe('fail'); // default deny
+        expect(await connect(node, OUTSIDE.peer, 7070)).toBe('fail'); // out: default deny too
+        expect(await pods.a.exec([process.execPath, '-e', ASK, OUTSIDE.peer])).toBe(OUTSIDE.node);
+        // applyOnForward policy that allows nothing out of the uplink: forwarding denied
+        const fwdTier = (egress: string[]) => ({
+          name: 'default',
+          defaultAction: 'deny' as const,
+          ingressPolicies: [],
+          egressPolicies: egress,
+        });
+        acl.send({ type: 'policy-update', id: 'hep-fwd', inbound: [], outbound: [] });
+        acl.send({
+          ...hep,
+          endpoint: { ...hep.endpoint, forwardTiers: [fwdTier(['hep-fwd'])] },
+        } as DataplaneUpdate);
+        await acl.apply();
+        expect(await pods.a.exec([process.execPath, '-e', ASK, OUTSIDE.peer])).toBe('timeout');
+        expect(await connect(outside, OUTSIDE.node, 22)).toBe('ok'); // failsafe still
+        acl.send({
+          type: 'policy-update',
+          id: 'hep-fwd',
+          inbound: [],
+          outbound: [{ action: 'allow', ruleId: 'f0' }],
+        });
+        await acl.apply();
+        expect(await pods.a.exec([process.execPath, '-e', ASK, OUTSIDE.peer])).toBe(OUTSIDE.node);
+        expect(await connect(outside, OUTSIDE.node, 7071)).toBe('fail'); // normal policy unchanged
+        acl.send({ type: 'host-endpoint-remove', id: 'node/uplink' });
+        await acl.apply();
+        expect(await connect(outside, OUTSIDE.node, 7071)).toBe('ok');
+        svc.kill();
+      }, 30000);
 
       iptablesTest('the tables hold our hooks first and only referenced chains', async () => {
         const save = await node.exec([`iptables-${backend}-save`, '-t', 'filter']);

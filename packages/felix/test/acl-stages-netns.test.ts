@@ -1,5 +1,6 @@
 // Untracked (doNotTrack, raw) and pre-DNAT (mangle) host endpoint policy against the
-// real kernel, both iptables backends, IPv4 and IPv6: a "node" namespace whose uplink to
+// real kernel, both iptables backends and the native nftables dataplane, IPv4 and IPv6:
+// a "node" namespace whose uplink to
 // an "outside" namespace is a host endpoint with policy in all three stages. Each flow's
 // verdict must agree with the policy reference evaluator; the failsafe port stays open
 // (the evaluator does not model failsafe ports); untracked traffic leaves no conntrack entry.
@@ -7,6 +8,7 @@ import { Evaluator, type Policy } from '@tortie/policy';
 import { Testbed, describeIf, link, type Netns } from '@tortie/testbed';
 import { linuxAclManager, type AclManager } from '../src/dataplane/acl/acl-manager';
 import { chainName } from '../src/dataplane/acl/names';
+import { linuxNftAclManager, type NftAclManager } from '../src/dataplane/nft-acl';
 import type { DataplaneUpdate, HostEndpoint, TierInfo } from '../src/types';
 
 const NODE = { 4: '192.168.78.1', 6: 'fd00:78::1' } as const;
@@ -139,16 +141,20 @@ const show = (x: Tcp, ok: boolean) => `${x.src} -> ${x.dst}:${x.port} ${ok ? 'ok
 const verdict = (src: string, dst: string, dstPort: number) =>
   evaluator.evaluate({ srcIp: src, dstIp: dst, protocol: 'TCP', srcPort: 40000, dstPort }).allowed;
 
-for (const backend of ['legacy', 'nft'] as const) {
+for (const backend of ['legacy', 'nft', 'nftables'] as const) {
+  const iptables = backend !== 'nftables';
   describeIf(
-    ['root', 'netns', 'iptables', 'ipset'],
-    `untracked and pre-DNAT host endpoint policy (iptables-${backend})`,
+    iptables ? ['root', 'netns', 'iptables', 'ipset'] : ['root', 'netns', 'nft'],
+    iptables
+      ? `untracked and pre-DNAT host endpoint policy (iptables-${backend})`
+      : 'untracked and pre-DNAT host endpoint policy (native nftables)',
     () => {
       const tb = new Testbed();
       let node: Netns;
       let outside: Netns;
       let uplink: string;
-      let acl: AclManager;
+      let acl: AclManager | NftAclManager;
+      const nftTable = () => node.exec(['nft', 'list', 'table', 'inet', 'tortie']);
 
       const connect = async (from: Netns, targets: Array<[string, number]>) =>
         JSON.parse(
@@ -186,7 +192,10 @@ for (const backend of ['legacy', 'nft'] as const) {
           const srv = ns.spawn([process.execPath, '-e', LISTEN, JSON.stringify(ps)]);
           await new Promise((r) => srv.stdout!.once('data', r));
         }
-        acl = linuxAclManager({ netns: node.name, backend, ipv6: true });
+        acl =
+          backend === 'nftables'
+            ? linuxNftAclManager({ netns: node.name })
+            : linuxAclManager({ netns: node.name, backend, ipv6: true });
         const start: DataplaneUpdate[] = [
           ...UPDATES,
           { type: 'host-endpoint-update', endpoint: hep(uplink) },
@@ -195,7 +204,10 @@ for (const backend of ['legacy', 'nft'] as const) {
         start.forEach((u) => acl.send(u));
         await acl.apply();
       }, 60000);
-      afterAll(() => tb.cleanup(), 30000);
+      afterAll(async () => {
+        if (acl && 'close' in acl) acl.close();
+        await tb.cleanup();
+      }, 30000);
 
       test('the evaluator says what the flows must do (an untracked or pre-DNAT Allow skips normal policy)', () => {
         expect(FLOWS.map((x) => show(x, verdict(x.src, x.dst, x.port)))).toEqual([
@@ -248,8 +260,17 @@ for (const backend of ['legacy', 'nft'] as const) {
       }, 30000);
 
       test('a raw chain flushed by hand is repaired by resync', async () => {
-        const fh = chainName.fromHost(uplink);
-        await node.exec([`iptables-${backend}`, '-t', 'raw', '-F', fh]);
+        if (backend === 'nftables') {
+          // the untracked (raw) chain of the host endpoint's ingress
+          const fh = (acl as NftAclManager)
+            .desiredChainList()
+            .filter((c) => c.name.startsWith('fhu-'));
+          expect(fh).toHaveLength(1);
+          await node.exec(['nft', 'flush', 'chain', 'inet', 'tortie', fh[0].name]);
+        } else {
+          const fh = chainName.fromHost(uplink);
+          await node.exec([`iptables-${backend}`, '-t', 'raw', '-F', fh]);
+        }
         // the untracked stage is gone: 7071 is tracked now (normal policy denies it), 7072 reaches normal policy
         expect(
           await connect(outside, [
@@ -266,31 +287,66 @@ for (const backend of ['legacy', 'nft'] as const) {
         ).toEqual([true, false]);
       }, 30000);
 
-      test('without such policy, mangle holds nothing of ours and raw only the workload RPF check', async () => {
-        const save = async (t: string) =>
-          (await node.exec([`iptables-${backend}-save`, '-t', t])) +
-          (await node.exec([`ip6tables-${backend}-save`, '-t', t]));
-        expect(await save('raw')).toMatch(/-A PREROUTING .*-j tortie-PREROUTING/);
-        expect(await save('mangle')).toMatch(/-A PREROUTING .*-j tortie-PREROUTING/);
-        acl.send({
-          type: 'host-endpoint-update',
-          endpoint: { ...hep(uplink), untrackedTiers: [], preDnatTiers: [] },
-        });
-        await acl.apply();
-        const raw = (await save('raw')).split('\n').filter((l) => l.includes('tortie'));
-        expect(raw.filter((l) => l.startsWith('-A tortie-') && !/rpfilter|MARK/.test(l))).toEqual(
-          [],
-        );
-        expect(raw.filter((l) => /rpfilter/.test(l))).toHaveLength(2); // IPv4 and IPv6
-        expect(await save('mangle')).not.toContain('tortie');
-        // only normal policy now: 7071 is denied, 7073 allowed
-        expect(
-          await connect(outside, [
-            [NODE[4], 7071],
-            [NODE[4], 7073],
-          ]),
-        ).toEqual([false, true]);
-      }, 30000);
+      const stagesGone = iptables ? test : () => undefined;
+      const nftStagesGone = iptables ? () => undefined : test;
+      nftStagesGone(
+        'without such policy, no pre-DNAT chain and raw only the workload RPF check',
+        async () => {
+          const before = await nftTable();
+          expect(before).toMatch(
+            /chain predn-prerouting \{\s*type filter hook prerouting priority dstnat - 10;/,
+          );
+          expect(before).toMatch(/chain raw-prerouting \{[^}]*jump raw-from-hep-dispatch/);
+          acl.send({
+            type: 'host-endpoint-update',
+            endpoint: { ...hep(uplink), untrackedTiers: [], preDnatTiers: [] },
+          });
+          await acl.apply();
+          const after = await nftTable();
+          expect(after).not.toMatch(/chain (predn-|raw-from-hep|raw-to-hep|raw-failsafe)/);
+          expect(after).not.toContain(' notrack');
+          expect(after).toMatch(
+            /chain raw-prerouting \{[^}]*fib saddr . mark . iif oif missing counter[^}]*drop/,
+          );
+          expect(
+            await connect(outside, [
+              [NODE[4], 7071],
+              [NODE[4], 7073],
+            ]),
+          ).toEqual([false, true]);
+        },
+        30000,
+      );
+
+      stagesGone(
+        'without such policy, mangle holds nothing of ours and raw only the workload RPF check',
+        async () => {
+          const save = async (t: string) =>
+            (await node.exec([`iptables-${backend}-save`, '-t', t])) +
+            (await node.exec([`ip6tables-${backend}-save`, '-t', t]));
+          expect(await save('raw')).toMatch(/-A PREROUTING .*-j tortie-PREROUTING/);
+          expect(await save('mangle')).toMatch(/-A PREROUTING .*-j tortie-PREROUTING/);
+          acl.send({
+            type: 'host-endpoint-update',
+            endpoint: { ...hep(uplink), untrackedTiers: [], preDnatTiers: [] },
+          });
+          await acl.apply();
+          const raw = (await save('raw')).split('\n').filter((l) => l.includes('tortie'));
+          expect(raw.filter((l) => l.startsWith('-A tortie-') && !/rpfilter|MARK/.test(l))).toEqual(
+            [],
+          );
+          expect(raw.filter((l) => /rpfilter/.test(l))).toHaveLength(2); // IPv4 and IPv6
+          expect(await save('mangle')).not.toContain('tortie');
+          // only normal policy now: 7071 is denied, 7073 allowed
+          expect(
+            await connect(outside, [
+              [NODE[4], 7071],
+              [NODE[4], 7073],
+            ]),
+          ).toEqual([false, true]);
+        },
+        30000,
+      );
     },
   );
 }

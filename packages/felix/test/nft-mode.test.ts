@@ -21,7 +21,7 @@ test('Disabled: iptables, whatever kube-proxy does', () => {
   });
 });
 
-test('Enabled: nftables, unless nft is unusable or a host endpoint exists', () => {
+test('Enabled: nftables, unless nft is unusable', () => {
   expect(decideNftables('Enabled', {})).toEqual({
     nftables: true,
     reason: 'nftablesMode is Enabled',
@@ -31,9 +31,6 @@ test('Enabled: nftables, unless nft is unusable or a host endpoint exists', () =
     reason: 'nftablesMode is Enabled, but nft 0.9.1 is too old',
     fallback: 'nft 0.9.1 is too old',
   });
-  const d = decideNftables('Enabled', { hostEndpoint: 'node1/eth0' });
-  expect(d.nftables).toBe(false);
-  expect(d.reason).toMatch(/^nftablesMode is Enabled, but host endpoint node1\/eth0 exists/);
 });
 
 test('Auto: nftables exactly when kube-proxy runs in nftables mode', () => {

@@ -2,8 +2,8 @@
 // nftablesMode says (Calico's field, default Auto; see nft-mode.ts): Enabled -> the native
 // nftables dataplane (nft-acl), Disabled -> iptables (acl), Auto -> whichever kube-proxy
 // uses. Updates before in-sync are held (nothing is written before it anyway) and replayed
-// into the chosen one. Falls back to iptables, logging why, when nft is missing or too old,
-// or when a host endpoint exists (the nftables dataplane programs workload endpoints only).
+// into the chosen one. Falls back to iptables, logging why, when nft is missing or too old.
+// Both dataplanes program workload and host endpoints alike.
 // After the chosen dataplane's first write, and at each resync, what the other one left is
 // removed (mode-cleanup.ts), as Felix does; on iptables, also what the other iptables
 // backend holds of tortie's. A later change of nftablesMode (or, in Auto, of
@@ -97,7 +97,6 @@ export class AclBackend implements DataplaneManager {
 
   private async choose(): Promise<AclLike> {
     const mode = this.opts.mode ?? this.mode ?? 'Auto';
-    const hep = this.held.find((u) => u.type === 'host-endpoint-update');
     let kubeProxy: KubeProxyMode | Error | undefined;
     if (needsKubeProxy(mode))
       kubeProxy = await (this.opts.kubeProxyNftables ?? notChecked)().then(
@@ -109,8 +108,7 @@ export class AclBackend implements DataplaneManager {
       (mode === 'Auto' && !(kubeProxy instanceof Error) && kubeProxy?.nftables === true);
     const d = decideNftables(mode, {
       kubeProxy,
-      hostEndpoint: hep?.type === 'host-endpoint-update' ? hep.endpoint.id : undefined,
-      nftProblem: wantsNft && !hep ? await this.opts.nftProblem() : undefined,
+      nftProblem: wantsNft ? await this.opts.nftProblem() : undefined,
     });
     this.reason = d.reason;
     if (d.fallback) {

@@ -2,8 +2,8 @@
 // nftables.Enabled(): Enabled -> nftables, Disabled -> iptables, Auto -> follow kube-proxy
 // (nftables when kube-proxy runs in nftables mode, i.e. its `ip kube-proxy` or
 // `ip6 kube-proxy` table has chains; iptables otherwise), so that the two use the same
-// netfilter generation. tortie adds its own limits on top: an nft that is missing or too
-// old, or a host endpoint (not programmed by the nftables dataplane yet), mean iptables.
+// netfilter generation. tortie adds one limit on top: an nft that is missing or too old
+// means iptables. Host endpoints are programmed by both dataplanes, so they do not decide.
 // The decision is pure; the detection reads the kernel through `nft`.
 import type { ToolResult } from '@tortie/exec';
 import { runCommand, type Exec } from './acl/exec';
@@ -23,8 +23,6 @@ export interface NftFacts {
   kubeProxy?: KubeProxyMode | Error;
   /** why nft cannot be used here (missing, too old), or undefined */
   nftProblem?: string;
-  /** a host endpoint's id, if one exists */
-  hostEndpoint?: string;
 }
 
 export interface NftDecision {
@@ -56,9 +54,7 @@ export function decideNftables(mode: NftablesMode, facts: NftFacts): NftDecision
       };
     wanted = `nftablesMode is Auto and kube-proxy runs in nftables mode (${kp.detail})`;
   }
-  const problem = facts.hostEndpoint
-    ? `host endpoint ${facts.hostEndpoint} exists and the nftables dataplane does not program host endpoints yet`
-    : facts.nftProblem;
+  const problem = facts.nftProblem;
   if (problem) return { nftables: false, reason: `${wanted}, but ${problem}`, fallback: problem };
   return { nftables: true, reason: wanted };
 }

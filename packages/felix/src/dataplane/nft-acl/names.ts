@@ -32,7 +32,38 @@ export const internalSetName = (name: string, family: Family) => `t${family}-${n
 /** Verdict maps: interface name -> jump to the endpoint chain. */
 export const MAPS = { toWorkload: 'to-wl', fromWorkload: 'from-wl' } as const;
 
+/**
+ * Host endpoint verdict maps: interface name -> jump (filter stages) or goto (raw and
+ * pre-DNAT stages) to the endpoint chain. A "*" host endpoint is not in them: its chain
+ * is tried after the map, as Felix tries it last.
+ */
+export const HEP_MAPS = {
+  from: 'from-hep',
+  to: 'to-hep',
+  fromFwd: 'from-hep-fwd',
+  toFwd: 'to-hep-fwd',
+  rawFrom: 'raw-from-hep',
+  rawTo: 'raw-to-hep',
+  preDnatFrom: 'predn-from-hep',
+} as const;
+
+/** The named interfaces of every host endpoint (so dispatch knows the map matched). */
+export const HEP_IFACES = 'hep-ifaces';
+
 export const BASE = {
+  output: 'output',
+  preDnat: 'predn-prerouting',
+  fromHep: 'from-hep-dispatch',
+  toHep: 'to-hep-dispatch',
+  fromHepFwd: 'from-hep-fwd-dispatch',
+  toHepFwd: 'to-hep-fwd-dispatch',
+  rawFromHep: 'raw-from-hep-dispatch',
+  rawToHep: 'raw-to-hep-dispatch',
+  preDnatFromHep: 'predn-from-hep-dispatch',
+  failsafeIn: 'failsafe-in',
+  failsafeOut: 'failsafe-out',
+  rawFailsafeIn: 'raw-failsafe-in',
+  rawFailsafeOut: 'raw-failsafe-out',
   forward: 'forward',
   input: 'input',
   wlToHost: 'wl-to-host',

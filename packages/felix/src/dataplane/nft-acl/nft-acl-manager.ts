@@ -5,12 +5,19 @@
 // only when its combination of policies is new). The first apply and resync() rewrite the
 // table whole, atomically (established flows keep going through conntrack).
 //
-// Workload endpoints only: host endpoint policy (normal, applyOnForward, untracked,
-// pre-DNAT) is not programmed here; such an endpoint is logged as not enforced and listed
-// in status().unsupported (the agent falls back to iptables when one exists at startup).
+// Host endpoints as the iptables dataplane (../acl) and Felix: normal policy and profiles
+// (input/output), applyOnForward (forward), pre-DNAT (prerouting at dstnat-10), untracked
+// (raw, notrack), failsafe ports; per-interface dispatch through verdict maps, the "*"
+// host endpoint tried last.
 import winston, { type Logger } from 'winston';
 import type { DataplaneManager } from '../../agent';
-import type { DataplaneUpdate, IpPoolInfo, IpSetType, WorkloadEndpoint } from '../../types';
+import type {
+  DataplaneUpdate,
+  HostEndpoint,
+  IpPoolInfo,
+  IpSetType,
+  WorkloadEndpoint,
+} from '../../types';
 import type { AclConfig } from '../acl/acl-config';
 import { AclDesiredState, type IpSetSink, type Rules } from '../acl/desired-state';
 import type { AclStats, PolicyFailure } from '../acl/acl-manager';
@@ -28,9 +35,10 @@ import {
   profileChain,
   referenced,
   type EndpointSig,
+  type HepStatic,
   type NftChain,
 } from './chains';
-import { internalSetName, MAPS, nftSetName, TABLE_REF } from './names';
+import { BASE, HEP_IFACES, HEP_MAPS, internalSetName, MAPS, nftSetName, TABLE_REF } from './names';
 import { NftSession, type NftRunner } from './runner';
 import { isEmpty, nftScript, type MapChange, type NftChanges } from './script';
 
@@ -76,9 +84,26 @@ function element(m: string, type: IpSetType): string {
 
 export interface NftAclStats extends Omit<AclStats, 'backend'> {
   backend: 'nftables';
-  /** Host endpoints this dataplane does not enforce. */
+  /** Host endpoints this dataplane does not enforce (another one has their interface). */
   unsupported: string[];
   transactions: number;
+}
+
+const named = (h: HostEndpoint) => !!h.ifaceName && h.ifaceName !== '*';
+/** Untracked policy: named interfaces only (Felix ignores it on "*" host endpoints). */
+const hasUntracked = (h: HostEndpoint) => h.untrackedTiers.length > 0 && named(h);
+const hasPreDnat = (h: HostEndpoint) => h.preDnatTiers.length > 0;
+
+/** One host endpoint's endpoint chains (names), by stage and direction. */
+interface HepChains {
+  iface?: string;
+  from: string;
+  to: string;
+  fromFwd: string;
+  toFwd: string;
+  rawFrom?: string;
+  rawTo?: string;
+  preDnat?: string;
 }
 
 export interface NftAclManagerOptions {
@@ -109,8 +134,17 @@ export class NftAclManager implements DataplaneManager {
   private get pools(): Map<string, IpPoolInfo> {
     return this.desired.pools;
   }
-  /** host endpoints already logged as not enforced */
-  private heps = new Set<string>();
+  private get heps(): Map<string, HostEndpoint> {
+    return this.desired.heps;
+  }
+  /** per host endpoint id: its endpoint chains (the ones in use) */
+  private readonly hepChains = new Map<string, HepChains>();
+  /** host endpoints not programmed: another one has the same interface */
+  private unenforced: string[] = [];
+  private hepStatic?: HepStatic;
+  /** host endpoint interfaces in the maps, before and after the last render */
+  private hepIfaces = new Set<string>();
+  private dirtyHeps = true;
 
   /** calculation-graph set id -> type; sets by nft name (desired) */
   private readonly setTypes = new Map<string, IpSetType>();
@@ -187,21 +221,14 @@ export class NftAclManager implements DataplaneManager {
     for (const id of c.policies) this.rulesChanged('policy', id);
     for (const id of c.profiles) this.rulesChanged('profile', id);
     for (const id of c.workloads) this.dirtyWorkloads.add(id);
-    if (c.heps) {
-      for (const id of this.desired.heps.keys())
-        if (!this.heps.has(id))
-          this.log.error(
-            'host endpoint NOT enforced: the nftables dataplane does not program host endpoints yet (set FelixConfiguration nftablesMode: Disabled to use iptables)',
-            { component: 'acl-nft', hostEndpoint: id },
-          );
-      this.heps = new Set(this.desired.heps.keys());
-    }
     if (c.marks) {
       this.applied = undefined; // every chain changes: rewrite all
       this.rulesChains.clear();
       for (const e of this.endpointChains.values()) e.chain = nftEndpointChain(e.sig, this.marks);
     }
-    if (c.pools || c.hostAddresses || c.config) this.dirtyStatic = true;
+    // failsafe ports are in the host endpoint chains' layout (config)
+    if (c.heps || c.config || c.marks) this.dirtyHeps = true;
+    if (c.pools || c.hostAddresses || c.config || c.heps) this.dirtyStatic = true;
   }
 
   private deltaSet(id: string, added: string[], removed: string[]): void {
@@ -307,6 +334,7 @@ export class NftAclManager implements DataplaneManager {
         ...(this.config.allowVXLANPacketsFromWorkloads ? {} : { vxlanPort: this.config.vxlanPort }),
       },
       masquerade,
+      heps: this.hepStatic,
     });
   }
 
@@ -338,6 +366,116 @@ export class NftAclManager implements DataplaneManager {
     if (--e.count > 0) return;
     this.endpointChains.delete(name);
     this.ref(e.sig, -1);
+  }
+
+  /**
+   * Host endpoint chains, maps and the static layout's view of them, rebuilt whole when a
+   * host endpoint (or the failsafe config) changed: there are few. Returns the interfaces
+   * whose map elements may have changed.
+   */
+  private renderHeps(): Set<string> {
+    const ifaces = new Set<string>();
+    if (!this.dirtyHeps) return ifaces;
+    this.dirtyHeps = false;
+    for (const i of this.hepIfaces) ifaces.add(i);
+    for (const c of this.hepChains.values())
+      for (const n of Object.values(c)) if (n !== c.iface && n) this.releaseEndpointChain(n);
+    this.hepChains.clear();
+    this.unenforced = [];
+    const fsIn = BASE.failsafeIn;
+    const fsOut = BASE.failsafeOut;
+    let all: HostEndpoint | undefined;
+    const byIface = new Map<string, HostEndpoint>();
+    // sorted by id: which one of two endpoints claiming an interface wins does not
+    // depend on the order they came in
+    for (const h of [...this.heps.values()].sort((a, b) => (a.id < b.id ? -1 : 1))) {
+      const claimed = named(h) ? byIface.get(h.ifaceName!) : all;
+      if (claimed) {
+        this.unenforced.push(h.id);
+        this.log.error(
+          'host endpoint NOT enforced: another host endpoint has the same interface (only one is programmed per interface)',
+          {
+            component: 'acl-nft',
+            hostEndpoint: h.id,
+            winner: claimed.id,
+            iface: h.ifaceName ?? '*',
+          },
+        );
+        continue;
+      }
+      if (named(h)) byIface.set(h.ifaceName!, h);
+      else all = h;
+      if (h.untrackedTiers.length && !hasUntracked(h))
+        this.log.warn('doNotTrack policy is not supported on an all-interfaces host endpoint', {
+          component: 'acl-nft',
+          hostEndpoint: h.id,
+        });
+      const normal = { tiers: h.tiers, profileIds: h.profileIds, hep: 'normal' as const };
+      const fwd = { tiers: h.forwardTiers, profileIds: [], hep: 'forward' as const };
+      const unt = { tiers: h.untrackedTiers, profileIds: [], hep: 'untracked' as const };
+      const c: HepChains = {
+        iface: named(h) ? h.ifaceName : undefined,
+        from: this.useEndpointChain({ ...normal, direction: 'ingress', failsafe: fsIn }),
+        to: this.useEndpointChain({ ...normal, direction: 'egress', failsafe: fsOut }),
+        fromFwd: this.useEndpointChain({ ...fwd, direction: 'ingress' }),
+        toFwd: this.useEndpointChain({ ...fwd, direction: 'egress' }),
+      };
+      if (hasUntracked(h)) {
+        c.rawFrom = this.useEndpointChain({
+          ...unt,
+          direction: 'ingress',
+          failsafe: BASE.rawFailsafeIn,
+        });
+        c.rawTo = this.useEndpointChain({
+          ...unt,
+          direction: 'egress',
+          failsafe: BASE.rawFailsafeOut,
+        });
+      }
+      // pre-DNAT policy is ingress only (Calico rejects egress rules in it)
+      if (hasPreDnat(h))
+        c.preDnat = this.useEndpointChain({
+          tiers: h.preDnatTiers,
+          profileIds: [],
+          hep: 'preDNAT',
+          direction: 'ingress',
+          failsafe: fsIn,
+        });
+      this.hepChains.set(h.id, c);
+    }
+    this.hepIfaces = new Set(byIface.keys());
+    for (const i of this.hepIfaces) ifaces.add(i);
+    const allChains = all && this.hepChains.get(all.id);
+    this.hepStatic = this.hepChains.size
+      ? {
+          untracked: [...this.hepChains.values()].some((c) => c.rawFrom),
+          preDnat: [...this.hepChains.values()].some((c) => c.preDnat),
+          all: allChains && {
+            from: allChains.from,
+            to: allChains.to,
+            fromFwd: allChains.fromFwd,
+            toFwd: allChains.toFwd,
+            preDnat: allChains.preDnat,
+          },
+          failsafeIn: this.config.failsafeInboundHostPorts,
+          failsafeOut: this.config.failsafeOutboundHostPorts,
+        }
+      : undefined;
+    // the named interfaces, so dispatch knows an interface's chain ran
+    if (this.hepStatic) {
+      const members = new Set([...this.hepIfaces].map((i) => `"${i}"`));
+      const cur = this.sets.get(HEP_IFACES);
+      if (
+        !cur ||
+        cur.members.size !== members.size ||
+        [...members].some((m) => !cur.members.has(m))
+      ) {
+        this.sets.set(HEP_IFACES, { decl: 'type ifname;', interval: false, members });
+        this.dirtySets.add(HEP_IFACES);
+      }
+      this.unwantedSets.delete(HEP_IFACES);
+    } else this.unwantedSets.add(HEP_IFACES);
+    return ifaces;
   }
 
   /** Endpoint chains and interface ownership of the workloads that changed. */
@@ -409,15 +547,33 @@ export class NftAclManager implements DataplaneManager {
     return out;
   }
 
+  /** Every verdict map: interface -> verdict. */
   private desiredMaps(): Record<string, Map<string, string>> {
     const to = new Map<string, string>();
     const from = new Map<string, string>();
     for (const [iface, id] of this.ifaceOwner) {
       const c = this.wlChains.get(id)!;
-      to.set(iface, c.to);
-      from.set(iface, c.from);
+      to.set(iface, `jump ${c.to}`);
+      from.set(iface, `jump ${c.from}`);
     }
-    return { [MAPS.toWorkload]: to, [MAPS.fromWorkload]: from };
+    const out: Record<string, Map<string, string>> = {
+      [MAPS.toWorkload]: to,
+      [MAPS.fromWorkload]: from,
+    };
+    for (const m of Object.values(HEP_MAPS)) out[m] = new Map();
+    for (const c of this.hepChains.values()) {
+      if (c.iface === undefined) continue; // "*": tried after the maps
+      const put = (map: string, verdict: string, chain?: string) =>
+        chain && out[map].set(c.iface!, `${verdict} ${chain}`);
+      put(HEP_MAPS.from, 'jump', c.from);
+      put(HEP_MAPS.to, 'jump', c.to);
+      put(HEP_MAPS.fromFwd, 'jump', c.fromFwd);
+      put(HEP_MAPS.toFwd, 'jump', c.toFwd);
+      put(HEP_MAPS.rawFrom, 'goto', c.rawFrom);
+      put(HEP_MAPS.rawTo, 'goto', c.rawTo);
+      put(HEP_MAPS.preDnatFrom, 'goto', c.preDnat);
+    }
+    return out;
   }
 
   /** Sets some chain refers to that nobody sent: empty (logged), so the transaction works. */
@@ -461,7 +617,7 @@ export class NftAclManager implements DataplaneManager {
     const a = retyped ? undefined : this.applied;
     const c: NftChanges = {
       full: !a,
-      maps: Object.keys(maps),
+      maps: Object.keys(maps).filter((m) => !a?.maps[m]),
       addSets: [],
       elements: [],
       addChains: [],
@@ -509,7 +665,7 @@ export class NftAclManager implements DataplaneManager {
     }
     for (const name of a.chains.keys()) if (!chains.has(name)) c.delChains.push(name);
     for (const [map, els] of Object.entries(maps)) {
-      const old = a.maps[map];
+      const old = a.maps[map] ?? new Map<string, string>();
       const m: MapChange = { map, add: [], del: [] };
       for (const i of dirtyIfaces) {
         const want = els.get(i);
@@ -526,8 +682,10 @@ export class NftAclManager implements DataplaneManager {
   async apply(): Promise<void> {
     if (!this.desired.inSync) return;
     this.takeChanges();
+    const hepIfaces = this.renderHeps();
     this.renderStatic();
     const dirtyIfaces = this.renderWorkloads();
+    for (const i of hepIfaces) dirtyIfaces.add(i);
     let chains = this.desiredChains();
     this.ensureSets(chains);
     let maps = this.desiredMaps();
@@ -592,12 +750,14 @@ export class NftAclManager implements DataplaneManager {
       if (s) a.sets.set(n, copy(s));
     }
     a.chains = new Map(chains);
-    for (const [map, els] of Object.entries(maps))
+    for (const [map, els] of Object.entries(maps)) {
+      const have = (a.maps[map] ??= new Map());
       for (const i of dirtyIfaces) {
         const v = els.get(i);
-        if (v === undefined) a.maps[map].delete(i);
-        else a.maps[map].set(i, v);
+        if (v === undefined) have.delete(i);
+        else have.set(i, v);
       }
+    }
   }
 
   /**
@@ -684,7 +844,7 @@ export class NftAclManager implements DataplaneManager {
       lastConfigError: this.desired.lastConfigError,
       rules: { [TABLE_REF]: rules },
       rejected: [...this.reported.values()],
-      unsupported: [...this.heps],
+      unsupported: [...this.unenforced],
     };
   }
 

@@ -19,7 +19,7 @@ export interface ElementChange {
 
 export interface MapChange {
   map: string;
-  /** [interface, chain to jump to] */
+  /** [interface, verdict: "jump <chain>" or "goto <chain>"] */
   add: Array<[string, string]>;
   del: string[];
 }
@@ -27,7 +27,7 @@ export interface MapChange {
 export interface NftChanges {
   /** rewrite the whole table (first apply, resync, after a failure) */
   full: boolean;
-  /** full: every map of the table */
+  /** maps to declare (full: every map of the table; else those new since the last write) */
   maps: string[];
   addSets: NftSetSpec[];
   elements: ElementChange[];
@@ -50,7 +50,7 @@ function* elementLines(verb: 'add' | 'delete', set: string, items: string[]): Ge
 export function* nftScript(c: NftChanges): Generator<string> {
   yield `add table ${T}\n`;
   if (c.full) yield `delete table ${T}\nadd table ${T}\n`;
-  for (const m of c.full ? c.maps : []) yield `add map ${T} ${m} { type ifname : verdict; }\n`;
+  for (const m of c.maps) yield `add map ${T} ${m} { type ifname : verdict; }\n`;
   for (const s of c.addSets) yield `add set ${T} ${s.name} { ${s.decl} }\n`;
   for (const ch of c.addChains)
     yield ch.hook ? `add chain ${T} ${ch.name} { ${ch.hook} }\n` : `add chain ${T} ${ch.name}\n`;
@@ -74,15 +74,18 @@ export function* nftScript(c: NftChanges): Generator<string> {
     yield* elementLines(
       'add',
       m.map,
-      m.add.map(([k, v]) => `${quote(k)} : jump ${v}`),
+      m.add.map(([k, v]) => `${quote(k)} : ${v}`),
     );
   }
+  // emptied first: a chain still jumped to by another one going away cannot be deleted
+  for (const n of c.delChains) yield `flush chain ${T} ${n}\n`;
   for (const n of c.delChains) yield `delete chain ${T} ${n}\n`;
   for (const n of c.delSets) yield `delete set ${T} ${n}\n`;
 }
 
 export const isEmpty = (c: NftChanges) =>
   !c.full &&
+  !c.maps.length &&
   !c.addSets.length &&
   !c.elements.length &&
   !c.addChains.length &&
