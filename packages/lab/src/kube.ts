@@ -8,7 +8,6 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { makeLabCertificates } from '@tortie/apiserver';
-import YAML from 'yaml';
 import { stopProcess, type Testbed } from '@tortie/testbed';
 
 const ROOT = path.resolve(__dirname, '../../..');
@@ -55,7 +54,7 @@ export class KubeApi {
     const certs = await makeLabCertificates(path.join(dir, 'pki'));
     // RBAC as in a cluster: kubectl is an administrator (system:masters, as kubeadm's
     // admin.conf), the agents and the CNI plugin are the tortie-node service account, bound
-    // by deploy/tortie.yaml's ClusterRole (applied by applyNodeRbac)
+    // by deploy/tortie.yaml's ClusterRole (the lab applies that whole file)
     const token = crypto.randomBytes(16).toString('hex');
     const nodeToken = crypto.randomBytes(16).toString('hex');
     const tokens = path.join(dir, 'tokens.csv');
@@ -139,24 +138,6 @@ export class KubeApi {
     if (r.code !== 0)
       throw new Error(`kubectl ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()}`);
     return r.stdout;
-  }
-
-  /**
-   * deploy/tortie.yaml's Namespace, ServiceAccount, ClusterRole and ClusterRoleBinding: the
-   * agents and the CNI plugin run with the tortie-node service account's token, so the
-   * lab works only if that ClusterRole allows every call they make.
-   */
-  async applyNodeRbac(): Promise<string> {
-    const docs = YAML.parseAllDocuments(
-      fs.readFileSync(path.join(ROOT, 'deploy/tortie.yaml'), 'utf8'),
-    )
-      .map((d) => d.toJSON() as { kind?: string } | null)
-      .filter((o): o is object =>
-        ['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding'].includes(
-          o?.kind ?? '',
-        ),
-      );
-    return this.apply(docs);
   }
 
   /** `kubectl apply -f -` of these objects (a stream of JSON objects). */
