@@ -14,7 +14,7 @@ import { parseLabelSelector } from './selector';
 import { now, revisionOf, type KubeObject, type Storage } from './storage';
 import { ApiError, badRequest, conflict, invalid, notFound } from './status';
 import { toTable, wantsTable } from './table';
-import { managerOf, serverSideApply, trackUpdate } from './ssa';
+import { managerOf, serverSideApply, trackUpdate, type View } from './ssa';
 import { serveWatch } from './watch';
 import YAML from 'yaml';
 
@@ -103,6 +103,12 @@ const suffix = (): string =>
 function specOf(o: KubeObject): string {
   const { metadata: _m, status: _s, apiVersion: _a, kind: _k, ...rest } = o;
   return JSON.stringify(rest);
+}
+
+/** Which fields a write through this endpoint owns (see View). */
+function viewOf(t: ResourceType, subresource?: string): View {
+  if (subresource === 'status') return t.crd ? 'status-only' : 'status';
+  return (t.subresources ?? []).includes('status') ? 'main' : 'object';
 }
 
 function fieldValidation(url: URL): FieldValidation {
@@ -204,7 +210,7 @@ export class Rest {
         await this.namespaceExists(t, o);
         this.prepareCreate(t, o);
         this.admitOrThrow(t, o, url, warnings);
-        trackUpdate(undefined, o, t.schema, this.manager(req, url), apiVersionOf(t));
+        trackUpdate(undefined, o, t.schema, this.manager(req, url), apiVersionOf(t), viewOf(t));
         if (dryRun(url)) return send(201, this.typed(t, o));
         const created = await this.storage.create(t, o);
         if (t === CRD_TYPE) await this.loadCrds();
@@ -458,6 +464,8 @@ export class Rest {
       );
     for (let attempt = 0; ; attempt++) {
       const current = await this.storage.tryGet(t, r.name!, r.namespace);
+      // an apply to a subresource needs the object (kube-apiserver: 404, no create)
+      if (!current && r.subresource) throw notFound(t, r.name!);
       const next = serverSideApply(
         current,
         structuredClone(applied),
@@ -465,6 +473,7 @@ export class Rest {
         manager,
         force,
         apiVersionOf(t),
+        viewOf(t, r.subresource),
       );
       try {
         if (!current) {
@@ -509,6 +518,8 @@ export class Rest {
         metadata: {
           ...current.metadata,
           resourceVersion: o.metadata.resourceVersion || current.metadata.resourceVersion,
+          // an apply (no manager here) brings the managedFields it computed
+          ...(manager ? {} : { managedFields: o.metadata.managedFields }),
         },
       };
       if (!t.crd) {
@@ -529,7 +540,7 @@ export class Rest {
     if (manager) {
       if (next.metadata.managedFields === undefined && current.metadata.managedFields !== undefined)
         next.metadata.managedFields = current.metadata.managedFields;
-      trackUpdate(current, next, t.schema, manager, apiVersionOf(t), r.subresource);
+      trackUpdate(current, next, t.schema, manager, apiVersionOf(t), viewOf(t, r.subresource));
     }
     next.metadata.generation =
       specOf(next) === specOf(current)

@@ -79,16 +79,54 @@ function fieldsOf(v: Json, s: Schema | undefined, prefix: Path, out: Path[]): vo
   out.push(prefix);
 }
 
-/** The fields of an object that ownership tracks (not identity, status or managedFields). */
-export function objectFields(o: KubeObject, s: Schema | undefined): Path[] {
-  const out: Path[] = [];
+/**
+ * Which fields a write owns, by the endpoint it came through, as kube-apiserver's
+ * strategies' reset fields decide: 'object' every field (a type without a status
+ * subresource); 'main' all but status; 'status' (a built-in's status subresource, whose
+ * strategy resets only the spec) status, labels and annotations; 'status-only' (a custom
+ * resource's status subresource, which keeps its metadata) status alone.
+ */
+export type View = 'object' | 'main' | 'status' | 'status-only';
+
+const META_OWNED = ['labels', 'annotations', 'finalizers', 'ownerReferences'] as const;
+
+const subresourceOf = (view: View): string | undefined =>
+  view === 'status' || view === 'status-only' ? 'status' : undefined;
+
+/** The part of a configuration a write through `view` may set. */
+function scoped(o: KubeObject, view: View): KubeObject {
+  if (view === 'object') return o;
+  if (view === 'main') {
+    const { status: _s, ...rest } = o;
+    return rest as KubeObject;
+  }
   const m = o.metadata ?? {};
-  for (const k of ['labels', 'annotations', 'finalizers', 'ownerReferences'] as const)
+  return {
+    apiVersion: o.apiVersion,
+    kind: o.kind,
+    metadata:
+      view === 'status'
+        ? Object.fromEntries(
+            (['labels', 'annotations'] as const)
+              .filter((k) => m[k] !== undefined)
+              .map((k) => [k, m[k]]),
+          )
+        : {},
+    ...(o.status !== undefined ? { status: o.status } : {}),
+  } as KubeObject;
+}
+
+/** The fields of an object that ownership tracks (not identity or managedFields). */
+export function objectFields(o: KubeObject, s: Schema | undefined, view: View = 'main'): Path[] {
+  const out: Path[] = [];
+  const v = scoped(o, view);
+  const m = v.metadata ?? {};
+  for (const k of META_OWNED)
     if (m[k] !== undefined)
       fieldsOf(m[k], sub(sub(s, 'metadata'), k), ['f:metadata', `f:${k}`], out);
-  for (const [k, v] of Object.entries(o)) {
-    if (['apiVersion', 'kind', 'metadata', 'status'].includes(k)) continue;
-    fieldsOf(v, sub(s, k), [`f:${k}`], out);
+  for (const [k, x] of Object.entries(v)) {
+    if (['apiVersion', 'kind', 'metadata'].includes(k)) continue;
+    fieldsOf(x, sub(s, k), [`f:${k}`], out);
   }
   return out;
 }
@@ -195,7 +233,14 @@ function setEntry(
   subresource?: string,
 ): ManagedFieldsEntry[] {
   const rest = list.filter(
-    (e) => !(e.manager === manager && e.operation === operation && e.subresource === subresource),
+    // an applier is one manager whatever its apiVersion; an updater one per apiVersion
+    (e) =>
+      !(
+        e.manager === manager &&
+        e.operation === operation &&
+        e.subresource === subresource &&
+        (operation === 'Apply' || e.apiVersion === apiVersion)
+      ),
   );
   if (!paths.length) return rest;
   return [
@@ -227,28 +272,83 @@ function disown(
     .filter((e) => Object.keys(e.fieldsV1).length);
 }
 
+/** A field path as structured-merge-diff prints it: .spec.containers[name="a"].image */
+export function pathText(p: Path): string {
+  const scalar = (v: Json): string => (typeof v === 'string' ? JSON.stringify(v) : String(v));
+  return p
+    .filter((e) => e !== '.')
+    .map((e) => {
+      if (e.startsWith('f:')) return `.${e.slice(2)}`;
+      if (e.startsWith('k:'))
+        return `[${Object.entries(JSON.parse(e.slice(2)) as Obj)
+          .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+          .map(([k, v]) => `${k}=${scalar(v)}`)
+          .join(',')}]`;
+      if (e.startsWith('v:')) return `[=${scalar(JSON.parse(e.slice(2)))}]`;
+      return `[${e}]`;
+    })
+    .join('');
+}
+
+/** A manager as kube-apiserver's conflict errors name it (managedfields/internal/conflict.go). */
+function managerText(e: ManagedFieldsEntry): string {
+  const name = `${JSON.stringify(e.manager)}${e.subresource ? ` with subresource ${JSON.stringify(e.subresource)}` : ''}`;
+  // an applier's identity has no apiVersion; an updater's has
+  return e.operation === 'Update' ? `${name} using ${e.apiVersion}` : name;
+}
+
+/** 409 for apply conflicts, worded as kube-apiserver's NewConflictError. */
+function conflictError(conflicts: { entry: ManagedFieldsEntry; path: Path }[]): ApiError {
+  const causes = conflicts.map((c) => ({
+    reason: 'FieldManagerConflict',
+    message: `conflict with ${managerText(c.entry)}`,
+    field: pathText(c.path),
+  }));
+  let message: string;
+  if (conflicts.length === 1)
+    message = `Apply failed with 1 conflict: ${causes[0].message}: ${causes[0].field}`;
+  else {
+    const byManager = new Map<string, string[]>();
+    for (const c of conflicts) {
+      const m = managerText(c.entry);
+      byManager.set(m, [...(byManager.get(m) ?? []), pathText(c.path)]);
+    }
+    const lines = [...byManager.keys()]
+      .sort()
+      .flatMap((m) => [`conflicts with ${m}:`, ...byManager.get(m)!.map((f) => `- ${f}`)]);
+    message = `Apply failed with ${conflicts.length} conflicts: ${lines.join('\n')}`;
+  }
+  return new ApiError(409, 'Conflict', message, { causes });
+}
+
 /**
- * Server-side apply of `applied` by `manager` onto `live` (undefined: a create). Returns
- * the new object, with managedFields updated; throws 409 on conflicts unless `force`.
+ * Server-side apply of `applied` by `manager` onto `live` (undefined: a create), through
+ * the main resource or the status subresource (`view`). Returns the new object, with
+ * managedFields updated; throws 409 on conflicts unless `force`. What the view may not
+ * set (status through the main resource, spec through status) is neither merged nor owned,
+ * so it cannot conflict, as kube-apiserver's reset fields.
  */
 export function serverSideApply(
   live: KubeObject | undefined,
-  applied: KubeObject,
+  appliedConfig: KubeObject,
   s: Schema | undefined,
   manager: string,
   force: boolean,
   groupVersion: string,
+  view: View = 'main',
 ): KubeObject {
+  const applied = scoped(appliedConfig, view);
+  const subresource = subresourceOf(view);
   const current = live
     ? structuredClone(live)
-    : ({ metadata: { ...applied.metadata } } as KubeObject);
+    : ({ metadata: { ...appliedConfig.metadata } } as KubeObject);
   const list = live ? entries(current) : [];
   const mine = (e: ManagedFieldsEntry) =>
-    e.manager === manager && e.operation === 'Apply' && !e.subresource;
-  const newPaths = objectFields(applied, s);
+    e.manager === manager && e.operation === 'Apply' && e.subresource === subresource;
+  const newPaths = objectFields(applied, s, view);
   const newSet = new Set(newPaths.map(keyOfPath));
   // conflicts: fields others own where the applied value differs from the live one
-  const conflicts: { manager: string; path: Path }[] = [];
+  const conflicts: { entry: ManagedFieldsEntry; path: Path }[] = [];
   if (live)
     for (const e of list.filter((x) => !mine(x)))
       for (const p of fromFieldsV1(e.fieldsV1))
@@ -257,63 +357,61 @@ export function serverSideApply(
           p[p.length - 1] !== '.' &&
           !same(valueAt(applied, p), valueAt(live, p))
         )
-          conflicts.push({ manager: e.manager, path: p });
-  if (conflicts.length && !force) {
-    const text = (p: Path): string =>
-      p
-        .map((e) =>
-          e.startsWith('f:') ? `.${e.slice(2)}` : e.startsWith('k:') ? `[${e.slice(2)}]` : `[${e}]`,
-        )
-        .join('');
-    const causes = conflicts.map((c) => ({
-      reason: 'FieldManagerConflict',
-      message: `conflict with "${c.manager}" using ${groupVersion}`,
-      field: text(c.path),
-    }));
-    throw new ApiError(
-      409,
-      'Conflict',
-      `Apply failed with ${conflicts.length} conflict${conflicts.length > 1 ? 's' : ''}: ${causes.map((c) => `${c.message}: ${c.field}`).join('\n')}`,
-      { causes },
-    );
-  }
+          conflicts.push({ entry: e, path: p });
+  if (conflicts.length && !force) throw conflictError(conflicts);
   // fields this manager applied before and no longer names, that nobody else owns, go
   const previous = list.find(mine);
   const othersOwn = new Set(
     list.filter((e) => !mine(e)).flatMap((e) => fromFieldsV1(e.fieldsV1).map(keyOfPath)),
   );
+  // a map or list left empty goes too unless someone owns something under it (as
+  // structured-merge-diff prunes the named fields of the last applied set)
+  const kept = [
+    ...newPaths,
+    ...list.filter((e) => !mine(e)).flatMap((e) => fromFieldsV1(e.fieldsV1)),
+  ];
+  const keptUnder = (prefix: Path): boolean => kept.some((p) => prefix.every((e, i) => p[i] === e));
+  const isEmpty = (v: Json): boolean =>
+    Array.isArray(v) ? !v.length : isObj(v) && !Object.keys(v).length;
   if (previous)
     for (const p of fromFieldsV1(previous.fieldsV1))
-      if (!newSet.has(keyOfPath(p)) && !othersOwn.has(keyOfPath(p))) removeAt(current, p);
-  const { metadata: am, apiVersion, kind, ...rest } = applied;
-  const merged = { ...(merge(current, rest, s) as KubeObject), apiVersion, kind };
-  for (const k of ['labels', 'annotations', 'finalizers', 'ownerReferences'] as const)
-    if (am[k] !== undefined)
+      if (!newSet.has(keyOfPath(p)) && !othersOwn.has(keyOfPath(p))) {
+        removeAt(current, p);
+        let up = p[p.length - 1] === '.' ? p.slice(0, -2) : p.slice(0, -1);
+        while (up.length && isEmpty(valueAt(current, up)) && !keptUnder(up)) {
+          removeAt(current, up);
+          up = up.slice(0, -1);
+        }
+      }
+  const { metadata: am, apiVersion: _a, kind: _k, ...rest } = applied;
+  const merged = {
+    ...(merge(current, rest, s) as KubeObject),
+    apiVersion: appliedConfig.apiVersion,
+    kind: appliedConfig.kind,
+  };
+  for (const k of META_OWNED)
+    if (am?.[k] !== undefined)
       merged.metadata[k] = merge(merged.metadata[k], am[k], sub(sub(s, 'metadata'), k)) as never;
   // forced: the conflicting fields move to this manager; fields applied with the value
   // they have stay shared with their other managers
   let managed = force ? disown(list, new Set(conflicts.map((c) => keyOfPath(c.path))), mine) : list;
-  managed = setEntry(managed, manager, 'Apply', groupVersion, newPaths);
+  managed = setEntry(managed, manager, 'Apply', groupVersion, newPaths, subresource);
   merged.metadata.managedFields = managed;
   return merged;
 }
 
-/** After a non-apply write: the manager owns the fields it set or changed. */
+/** After a non-apply write through `view`: the manager owns the fields it set or changed. */
 export function trackUpdate(
   before: KubeObject | undefined,
   after: KubeObject,
   s: Schema | undefined,
   manager: string,
   apiVersion: string,
-  subresource?: string,
+  view: View = 'main',
 ): void {
+  const subresource = subresourceOf(view);
   const list = before ? entries(before) : [];
-  const paths =
-    subresource === 'status'
-      ? after.status !== undefined
-        ? fieldsOfStatus(after, s)
-        : []
-      : objectFields(after, s);
+  const paths = objectFields(after, s, view);
   // a list item's own marker (".") changes hands only when the item is new
   const changed = paths.filter(
     (p) =>
@@ -323,27 +421,20 @@ export function trackUpdate(
         : !same(valueAt(before, p), valueAt(after, p))),
   );
   const changedSet = new Set(changed.map(keyOfPath));
-  const existing = list.find(
-    (e) => e.manager === manager && e.operation === 'Update' && e.subresource === subresource,
-  );
+  const isMine = (e: ManagedFieldsEntry) =>
+    e.manager === manager &&
+    e.operation === 'Update' &&
+    e.apiVersion === apiVersion &&
+    e.subresource === subresource;
+  const existing = list.find(isMine);
   const stillThere = existing
     ? fromFieldsV1(existing.fieldsV1).filter((p) => valueAt(after, p) !== undefined)
     : [];
   const owned = [...new Map([...stillThere, ...changed].map((p) => [keyOfPath(p), p])).values()];
-  let managed = disown(
-    list,
-    changedSet,
-    (e) => e.manager === manager && e.operation === 'Update' && e.subresource === subresource,
-  );
+  let managed = disown(list, changedSet, isMine);
   managed = setEntry(managed, manager, 'Update', apiVersion, owned, subresource);
   if (managed.length) after.metadata.managedFields = managed;
   else delete after.metadata.managedFields;
-}
-
-function fieldsOfStatus(o: KubeObject, s: Schema | undefined): Path[] {
-  const out: Path[] = [];
-  fieldsOf(o.status, sub(s, 'status'), ['f:status'], out);
-  return out;
 }
 
 /** The manager of a request: ?fieldManager=, else the client's name from its User-Agent. */

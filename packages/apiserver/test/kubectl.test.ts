@@ -461,7 +461,7 @@ describeIf(['etcd'], 'tortie-apiserver with real kubectl', () => {
     );
     expect(conflict.code).not.toBe(0);
     expect(conflict.stderr).toContain(
-      'Apply failed with 1 conflict: conflict with "kubectl" using networking.k8s.io/v1: .spec.podSelector',
+      'Apply failed with 1 conflict: conflict with "kubectl": .spec.podSelector',
     );
     ok(
       await kubectl(
@@ -523,8 +523,158 @@ describeIf(['etcd'], 'tortie-apiserver with real kubectl', () => {
       yaml({ ...tier, spec: { order: 200 } }),
     );
     expect(tierConflict.stderr).toContain(
-      'conflict with "kubectl" using tortie.io/v1: .spec.order',
+      'Apply failed with 1 conflict: conflict with "kubectl": .spec.order',
     );
+  }, 180000);
+
+  test('server-side apply of status: the status subresource owns status, the main resource spec; conflicts named as kube-apiserver', async () => {
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'ssa-status', namespace: 'default' },
+      spec: { nodeName: 'node1', containers: [{ name: 'c', image: 'c:1' }] },
+    };
+    ok(await kubectl(['apply', '--server-side', '-f', '-'], yaml(pod)));
+    type Entry = { manager: string; operation: string; subresource?: string; fieldsV1: unknown };
+    const get = async () =>
+      JSON.parse(
+        ok(await kubectl(['get', 'pod', 'ssa-status', '-o', 'json', '--show-managed-fields']))
+          .stdout,
+      ) as {
+        metadata: { managedFields: Entry[] };
+        spec: { nodeName: string };
+        status: Record<string, unknown>;
+      };
+    const entry = (all: Entry[], manager: string, operation: string) =>
+      all.find((e) => e.manager === manager && e.operation === operation);
+    // an imperative status write (as the kubelet, or client-node's status patch) is an
+    // Update through the status subresource
+    ok(
+      await kubectl([
+        'patch',
+        'pod',
+        'ssa-status',
+        '--subresource',
+        'status',
+        '--type',
+        'merge',
+        '--field-manager',
+        'kubelet',
+        '-p',
+        '{"status":{"phase":"Running","podIP":"10.244.0.9"}}',
+      ]),
+    );
+    let got = await get();
+    expect(entry(got.metadata.managedFields, 'kubelet', 'Update')).toMatchObject({
+      apiVersion: 'v1',
+      subresource: 'status',
+      fieldsV1: { 'f:status': { 'f:phase': {}, 'f:podIP': {} } },
+    });
+    // an apply to the status subresource: the field it shares with the same value is no
+    // conflict; what it adds it owns, with subresource status
+    const status = (s: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
+      yaml({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'ssa-status' },
+        ...extra,
+        status: s,
+      });
+    const ready = [{ type: 'Ready', status: 'True' }];
+    expect(
+      ok(
+        await kubectl(
+          ['apply', '--server-side', '--subresource=status', '--field-manager', 'agent', '-f', '-'],
+          status({ phase: 'Running', conditions: ready }),
+        ),
+      ).stdout,
+    ).toContain('pod/ssa-status serverside-applied');
+    got = await get();
+    expect(got.status).toEqual({ phase: 'Running', podIP: '10.244.0.9', conditions: ready });
+    expect(entry(got.metadata.managedFields, 'agent', 'Apply')).toMatchObject({
+      subresource: 'status',
+      fieldsV1: {
+        'f:status': {
+          'f:phase': {},
+          'f:conditions': { 'k:{"type":"Ready"}': { '.': {}, 'f:type': {}, 'f:status': {} } },
+        },
+      },
+    });
+    // changing a status field the kubelet owns conflicts, named with its subresource
+    const clash = await kubectl(
+      ['apply', '--server-side', '--subresource=status', '--field-manager', 'agent', '-f', '-'],
+      status({ phase: 'Failed', conditions: ready }),
+    );
+    expect(clash.code).not.toBe(0);
+    expect(clash.stderr).toContain(
+      'Apply failed with 1 conflict: conflict with "kubelet" with subresource "status" using v1: .status.phase',
+    );
+    // the main resource's apply neither sets nor owns status (so no conflict on it), and
+    // the status apply neither sets nor owns spec
+    ok(
+      await kubectl(
+        ['apply', '--server-side', '-f', '-'],
+        yaml({ ...pod, status: { phase: 'Succeeded' } }),
+      ),
+    );
+    ok(
+      await kubectl(
+        ['apply', '--server-side', '--subresource=status', '--field-manager', 'agent', '-f', '-'],
+        status({ phase: 'Running', conditions: ready }, { spec: { nodeName: 'node9' } }),
+      ),
+    );
+    got = await get();
+    expect(got.status.phase).toBe('Running');
+    expect(got.spec.nodeName).toBe('node1');
+    expect(entry(got.metadata.managedFields, 'kubectl', 'Apply')).not.toHaveProperty('subresource');
+    expect(
+      JSON.stringify(entry(got.metadata.managedFields, 'kubectl', 'Apply')!.fieldsV1),
+    ).not.toContain('f:status');
+    expect(
+      JSON.stringify(entry(got.metadata.managedFields, 'agent', 'Apply')!.fieldsV1),
+    ).not.toContain('f:spec');
+    // forced: phase moves to the agent; the kubelet keeps podIP
+    ok(
+      await kubectl(
+        [
+          'apply',
+          '--server-side',
+          '--subresource=status',
+          '--field-manager',
+          'agent',
+          '--force-conflicts',
+          '-f',
+          '-',
+        ],
+        status({ phase: 'Failed', conditions: ready }),
+      ),
+    );
+    got = await get();
+    expect(got.status.phase).toBe('Failed');
+    expect(entry(got.metadata.managedFields, 'kubelet', 'Update')!.fieldsV1).toEqual({
+      'f:status': { 'f:podIP': {} },
+    });
+    // the agent drops its condition: nobody else owns it, so it goes
+    ok(
+      await kubectl(
+        ['apply', '--server-side', '--subresource=status', '--field-manager', 'agent', '-f', '-'],
+        status({ phase: 'Failed' }),
+      ),
+    );
+    expect((await get()).status).toEqual({ phase: 'Failed', podIP: '10.244.0.9' });
+    // a status apply needs the object: 404, nothing created
+    const missing = await kubectl(
+      ['apply', '--server-side', '--subresource=status', '--field-manager', 'agent', '-f', '-'],
+      yaml({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'nope' },
+        status: { phase: 'Running' },
+      }),
+    );
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain('pods "nope" not found');
+    ok(await kubectl(['delete', 'pod', 'ssa-status']));
   }, 180000);
 
   test('BGPFilter with communities, asPathPrefix, priority and operations: applied, read back, refused where Calico refuses', async () => {

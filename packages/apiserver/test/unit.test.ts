@@ -20,6 +20,7 @@ import { route } from '../src/router';
 import { parseLabelSelector } from '../src/selector';
 import { fromFieldsV1, serverSideApply, trackUpdate } from '../src/ssa';
 import { type KubeObject } from '../src/storage';
+import { type ApiError } from '../src/status';
 
 const type = (kind: string) => BUILTIN.find((t) => t.kind === kind)!;
 
@@ -490,7 +491,9 @@ test('server-side apply owns list items by their key and merges them; update own
   // bob changing alice's image conflicts; alice dropping her container removes it
   expect(() =>
     serverSideApply(b, pod([{ name: 'a', image: 'a:2' }]), s, 'bob', false, 'v1'),
-  ).toThrow(/conflict with "alice" using v1: \.spec\.containers\[\{"name":"a"\}\]\.image/);
+  ).toThrow(
+    'Apply failed with 1 conflict: conflict with "alice": .spec.containers[name="a"].image',
+  );
   const c = serverSideApply(b, pod([]), s, 'alice', false, 'v1');
   expect((c.spec as { containers: unknown[] }).containers).toEqual([{ name: 'b', image: 'b:1' }]);
   // an update takes the fields it changed from their owner
@@ -503,6 +506,43 @@ test('server-side apply owns list items by their key and merges them; update own
   expect(owners).toEqual([
     ['bob', ['f:spec/f:containers/k:{"name":"b"}/.', 'f:spec/f:containers/k:{"name":"b"}/f:name']],
     ['kubectl-edit', ['f:spec/f:containers/k:{"name":"b"}/f:image']],
+  ]);
+});
+
+test("apply conflicts with several managers worded as kube-apiserver's conflict.go", () => {
+  const s = type('Pod').schema;
+  const pod = (image: string, node: string) =>
+    ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'p', namespace: 'd' },
+      spec: { nodeName: node, containers: [{ name: 'a', image }] },
+    }) as KubeObject;
+  const a = serverSideApply(undefined, pod('a:1', 'n1'), s, 'alice', false, 'v1');
+  const b = structuredClone(a);
+  (b.spec as { nodeName: string }).nodeName = 'n2';
+  trackUpdate(a, b, s, 'scheduler', 'v1');
+  let err: ApiError | undefined;
+  try {
+    serverSideApply(b, pod('a:2', 'n3'), s, 'bob', false, 'v1');
+  } catch (e) {
+    err = e as ApiError;
+  }
+  expect(err?.code).toBe(409);
+  expect(err?.message).toBe(
+    'Apply failed with 2 conflicts: conflicts with "alice":\n- .spec.containers[name="a"].image\nconflicts with "scheduler" using v1:\n- .spec.nodeName',
+  );
+  expect(err?.details?.causes).toEqual([
+    {
+      reason: 'FieldManagerConflict',
+      message: 'conflict with "alice"',
+      field: '.spec.containers[name="a"].image',
+    },
+    {
+      reason: 'FieldManagerConflict',
+      message: 'conflict with "scheduler" using v1',
+      field: '.spec.nodeName',
+    },
   ]);
 });
 
