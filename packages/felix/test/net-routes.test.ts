@@ -5,6 +5,7 @@ import {
   kernelRoute,
   NetManager,
   tunnelMtu,
+  vtepChanges,
   vtepEntries,
   vxlanDeviceCommands,
 } from '../src/linux/net-manager';
@@ -133,6 +134,23 @@ describe('routes and tunnels', () => {
       neigh: 'neigh replace 10.0.2.0 lladdr 66:00:00:00:00:02 dev vxlan.tortie nud permanent',
       fdb: 'fdb replace 66:00:00:00:00:02 dev vxlan.tortie dst 192.168.0.2 self permanent',
     });
+  });
+
+  test('VTEP changes: unchanged ones untouched, a moved MAC replaces both entries, a gone one deletes them', () => {
+    const v = (mac: string, remote: string) => ({ ip: '10.0.2.0', mac, remote });
+    const had = new Map([
+      ['10.0.2.0/32', v('66:00:00:00:00:02', '192.168.0.2')],
+      ['10.0.3.0/32', { ip: '10.0.3.0', mac: '66:00:00:00:00:03', remote: '192.168.0.3' }],
+    ]);
+    expect(vtepChanges(had, new Map(had))).toEqual([]);
+    const moved = new Map([['10.0.2.0/32', v('66:00:00:00:00:09', '192.168.0.9')]]);
+    expect(vtepChanges(had, moved)).toEqual([
+      { kind: 'fdb', op: 'del', mac: '66:00:00:00:00:02' },
+      { kind: 'neigh', op: 'del', ip: '10.0.3.0' },
+      { kind: 'fdb', op: 'del', mac: '66:00:00:00:00:03' },
+      { kind: 'neigh', op: 'replace', ip: '10.0.2.0', mac: '66:00:00:00:00:09' },
+      { kind: 'fdb', op: 'replace', mac: '66:00:00:00:00:09', dst: '192.168.0.9' },
+    ]);
   });
 
   test('route table: foreign routes are left alone, ours converge, refused ones retried', async () => {

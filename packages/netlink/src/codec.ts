@@ -19,13 +19,17 @@ export const RTM_NEWLINK = 16;
 export const RTM_DELLINK = 17;
 export const RTM_GETLINK = 18;
 export const RTM_NEWADDR = 20;
+export const RTM_DELADDR = 21;
+export const RTM_GETADDR = 22;
 export const RTM_NEWROUTE = 24;
 export const RTM_DELROUTE = 25;
 export const RTM_GETROUTE = 26;
 export const RTM_NEWNEIGH = 28;
+export const RTM_DELNEIGH = 29;
 
 export const AF_INET = 2;
 export const AF_INET6 = 10;
+export const AF_BRIDGE = 7;
 
 const IFLA_ADDRESS = 1;
 const IFLA_IFNAME = 3;
@@ -37,6 +41,10 @@ const IFLA_EXT_MASK = 29;
 const IFLA_INFO_KIND = 1;
 const IFLA_INFO_DATA = 2;
 const VETH_INFO_PEER = 1;
+const IFLA_VXLAN_ID = 1;
+const IFLA_VXLAN_LOCAL = 4;
+const IFLA_VXLAN_LEARNING = 7;
+const IFLA_VXLAN_PORT = 15;
 const IFLA_INET6_ADDR_GEN_MODE = 8;
 const IN6_ADDR_GEN_MODE_NONE = 1;
 const RTEXT_FILTER_SKIP_STATS = 1 << 3;
@@ -62,6 +70,7 @@ export const RTNH_F_ONLINK = 4;
 const NDA_DST = 1;
 const NDA_LLADDR = 2;
 export const NUD_PERMANENT = 0x80;
+const NTF_SELF = 0x02;
 
 /** One attribute: type and payload (nested attributes are payloads built with attrs()). */
 export type Attr = [type: number, payload: Buffer];
@@ -385,12 +394,75 @@ export function setLinkUp(name: string, up = true): Request {
   };
 }
 
-/** `ip link set <name> address <mac>` and/or `mtu <n>`. */
-export function setLink(name: string, s: { mac?: string; mtu?: number }): Request {
+/** `ip link set <name> address <mac>` and/or `mtu <n>` (and `up`/`down` when `up` is given). */
+export function setLink(name: string, s: { mac?: string; mtu?: number; up?: boolean }): Request {
+  const head = s.up === undefined ? ifinfomsg(0) : ifinfomsg(0, s.up ? IFF_UP : 0, IFF_UP);
   return {
     type: RTM_NEWLINK,
     flags: 0,
-    body: Buffer.concat([ifinfomsg(0), attrs(linkAttrs({ name, ...s }))]),
+    body: Buffer.concat([head, attrs(linkAttrs({ name, mac: s.mac, mtu: s.mtu }))]),
+  };
+}
+
+export interface VxlanSpec {
+  name: string;
+  vni: number;
+  /** UDP destination port. */
+  port: number;
+  /** The source address of the encapsulated packets (IPv4 or IPv6). */
+  local: string;
+  /** Learning of remote MACs from received packets (`ip`'s default: on; tortie: off). */
+  learning: boolean;
+  mac?: string;
+  mtu?: number;
+}
+
+/** `ip link add <name> type vxlan id <vni> dstport <port> local <ip> [no]learning`. */
+export function newVxlan(v: VxlanSpec): Request {
+  if (!Number.isInteger(v.vni) || v.vni < 0 || v.vni > 0xffffff)
+    throw new Error(`VXLAN ${v.name}: VNI ${v.vni} is not in 0..16777215`);
+  if (!Number.isInteger(v.port) || v.port < 1 || v.port > 65535)
+    throw new Error(`VXLAN ${v.name}: port ${v.port} is not in 1..65535`);
+  const local = ipBytes(v.local);
+  const port = Buffer.alloc(2);
+  port.writeUInt16BE(v.port); // network order, as the kernel keeps it
+  return {
+    type: RTM_NEWLINK,
+    flags: NLM_F_CREATE | NLM_F_EXCL,
+    body: Buffer.concat([
+      ifinfomsg(0),
+      attrs([
+        ...linkAttrs(v),
+        [
+          IFLA_LINKINFO,
+          attrs([
+            [IFLA_INFO_KIND, str('vxlan')],
+            [
+              IFLA_INFO_DATA,
+              attrs([
+                [IFLA_VXLAN_ID, u32(v.vni)],
+                // IFLA_VXLAN_LOCAL6 (17) for an IPv6 source
+                [local.family === AF_INET ? IFLA_VXLAN_LOCAL : 17, local.bytes],
+                [IFLA_VXLAN_LEARNING, u8(v.learning ? 1 : 0)],
+                [IFLA_VXLAN_PORT, port],
+              ]),
+            ],
+          ]),
+        ],
+      ]),
+    ]),
+  };
+}
+
+/** `ip link add name <name> type ipip` (tunl0: the ipip module's own device). */
+export function newIpip(name: string, mtu?: number): Request {
+  return {
+    type: RTM_NEWLINK,
+    flags: NLM_F_CREATE | NLM_F_EXCL,
+    body: Buffer.concat([
+      ifinfomsg(0),
+      attrs([...linkAttrs({ name, mtu }), [IFLA_LINKINFO, attrs([[IFLA_INFO_KIND, str('ipip')]])]]),
+    ]),
   };
 }
 
@@ -454,20 +526,47 @@ export interface ParsedLink {
   flags: number;
   mtu?: number;
   mac?: string;
+  /** IFLA_INFO_KIND: veth, vxlan, ipip...; absent for a plain device. */
+  kind?: string;
+  /** A VXLAN device's settings, as `ip -d link` shows them. */
+  vxlan?: { vni?: number; port?: number; local?: string; learning?: boolean };
 }
+
+const cstr = (b: Buffer) => b.toString('utf8').replace(/\0.*$/s, '');
 
 export function parseLink(m: Message): ParsedLink {
   const a = parseAttrs(m.data, 16);
   const name = a.get(IFLA_IFNAME);
   const mtu = a.get(IFLA_MTU);
   const mac = a.get(IFLA_ADDRESS);
-  return {
+  const info = a.get(IFLA_LINKINFO);
+  const out: ParsedLink = {
     index: m.data.readInt32LE(4),
-    name: name ? name.toString('utf8').replace(/\0.*$/s, '') : '',
+    name: name ? cstr(name) : '',
     flags: m.data.readUInt32LE(8),
     ...(mtu ? { mtu: mtu.readUInt32LE(0) } : {}),
     ...(mac && mac.length === 6 ? { mac: macText(mac) } : {}),
   };
+  if (info) {
+    const i = parseAttrs(info, 0);
+    const kind = i.get(IFLA_INFO_KIND);
+    if (kind) out.kind = cstr(kind);
+    const data = i.get(IFLA_INFO_DATA);
+    if (out.kind === 'vxlan' && data) {
+      const d = parseAttrs(data, 0);
+      const id = d.get(IFLA_VXLAN_ID);
+      const port = d.get(IFLA_VXLAN_PORT);
+      const local = d.get(IFLA_VXLAN_LOCAL) ?? d.get(17);
+      const learning = d.get(IFLA_VXLAN_LEARNING);
+      out.vxlan = {
+        ...(id ? { vni: id.readUInt32LE(0) } : {}),
+        ...(port ? { port: port.readUInt16BE(0) } : {}),
+        ...(local ? { local: ipText(local) } : {}),
+        ...(learning ? { learning: learning[0] !== 0 } : {}),
+      };
+    }
+  }
+  return out;
 }
 
 // ---- addresses and neighbours ----
@@ -491,6 +590,89 @@ export function newAddr(
     type: RTM_NEWADDR,
     flags: NLM_F_CREATE | (o.replace ? NLM_F_REPLACE : NLM_F_EXCL),
     body: Buffer.concat([b, attrs(list)]),
+  };
+}
+
+/** `ip addr del <cidr> dev <index>`. */
+export function delAddr(cidr: string, index: number): Request {
+  const c = cidrBytes(cidr);
+  const b = Buffer.alloc(8);
+  b.writeUInt8(c.family, 0);
+  b.writeUInt8(c.len, 1);
+  b.writeUInt32LE(index, 4);
+  return { type: RTM_DELADDR, flags: 0, body: Buffer.concat([b, attrs([[IFA_LOCAL, c.bytes]])]) };
+}
+
+/** Every address of a family (AF_INET, AF_INET6), as `ip addr show`. */
+export function dumpAddrs(family: number): Request {
+  const b = Buffer.alloc(8);
+  b.writeUInt8(family, 0);
+  return { type: RTM_GETADDR, flags: NLM_F_DUMP, body: b };
+}
+
+export interface ParsedAddr {
+  family: number;
+  prefixLen: number;
+  index: number;
+  /** The interface's own address (IFA_LOCAL, else IFA_ADDRESS). */
+  address: string;
+}
+
+export function parseAddr(m: Message): ParsedAddr {
+  const d = m.data;
+  const a = parseAttrs(d, 8);
+  const ip = a.get(IFA_LOCAL) ?? a.get(IFA_ADDRESS);
+  return {
+    family: d.readUInt8(0),
+    prefixLen: d.readUInt8(1),
+    index: d.readUInt32LE(4),
+    address: ip ? ipText(ip) : '',
+  };
+}
+
+function ndmsg(family: number, index: number, state: number, flags: number): Buffer {
+  const b = Buffer.alloc(12);
+  b.writeUInt8(family, 0);
+  b.writeInt32LE(index, 4);
+  b.writeUInt16LE(state, 8);
+  b.writeUInt8(flags, 10);
+  return b;
+}
+
+/** `ip neigh del <ip> dev <index>`. */
+export function delNeigh(ip: string, index: number): Request {
+  const a = ipBytes(ip);
+  return {
+    type: RTM_DELNEIGH,
+    flags: 0,
+    body: Buffer.concat([ndmsg(a.family, index, 0, 0), attrs([[NDA_DST, a.bytes]])]),
+  };
+}
+
+/** `bridge fdb replace <mac> dev <index> dst <ip> self permanent` (a VXLAN device's remote). */
+export function replaceFdb(mac: string, dst: string, index: number): Request {
+  return {
+    type: RTM_NEWNEIGH,
+    flags: NLM_F_CREATE | NLM_F_REPLACE,
+    body: Buffer.concat([
+      ndmsg(AF_BRIDGE, index, NUD_PERMANENT, NTF_SELF),
+      attrs([
+        [NDA_LLADDR, macBytes(mac)],
+        [NDA_DST, ipBytes(dst).bytes],
+      ]),
+    ]),
+  };
+}
+
+/** `bridge fdb del <mac> dev <index> self`: the entry with all its remotes. */
+export function delFdb(mac: string, index: number): Request {
+  return {
+    type: RTM_DELNEIGH,
+    flags: 0,
+    body: Buffer.concat([
+      ndmsg(AF_BRIDGE, index, 0, NTF_SELF),
+      attrs([[NDA_LLADDR, macBytes(mac)]]),
+    ]),
   };
 }
 

@@ -3,6 +3,8 @@ export {
   netlinkAvailability,
   netnsPath,
   routeText,
+  neighText,
+  type NeighOp,
   type RouteSpec,
   type RouteOp,
   type Answer,

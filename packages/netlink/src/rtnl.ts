@@ -19,6 +19,24 @@ export interface RouteSpec {
   table?: number;
 }
 
+/** A neighbour (ARP/NDP) entry or a VXLAN FDB entry (`bridge fdb ... self`) to write or remove. */
+export type NeighOp =
+  | { kind: 'neigh'; op: 'replace'; ip: string; mac: string }
+  | { kind: 'neigh'; op: 'del'; ip: string }
+  | { kind: 'fdb'; op: 'replace'; mac: string; dst: string }
+  | { kind: 'fdb'; op: 'del'; mac: string };
+
+/** `ip neigh`/`bridge fdb` words for a change (for errors). */
+export function neighText(o: NeighOp, dev: string): string {
+  if (o.kind === 'neigh')
+    return o.op === 'replace'
+      ? `neigh replace ${o.ip} lladdr ${o.mac} dev ${dev} nud permanent`
+      : `neigh del ${o.ip} dev ${dev}`;
+  return o.op === 'replace'
+    ? `fdb replace ${o.mac} dev ${dev} dst ${o.dst} self permanent`
+    : `fdb del ${o.mac} dev ${dev} self`;
+}
+
 export type RouteOp =
   | { op: 'replace' | 'add'; route: RouteSpec }
   | { op: 'del'; dst: string; protocol: number; table?: number; type?: 'blackhole' };
@@ -211,9 +229,12 @@ export class Rtnl {
     return out;
   }
 
-  /** One link, or undefined when there is none by that name. */
-  async link(name: string): Promise<c.ParsedLink | undefined> {
-    const a = await this.request([c.getLink(name)], [`link show ${name}`]);
+  /** One link (by name or index, with its kind and VXLAN settings), or undefined when there is none. */
+  async link(name: string | number): Promise<c.ParsedLink | undefined> {
+    const a = await this.request(
+      [c.getLink(name)],
+      [typeof name === 'number' ? `link show index ${name}` : `link show ${name}`],
+    );
     const m = a.replies.get(0)?.[0];
     if (m) return c.parseLink(m);
     if (a.errors[0] && a.errors[0].code !== 'ENODEV') throw a.errors[0];
@@ -243,9 +264,30 @@ export class Rtnl {
     return this.must([c.setLinkUp(name, up)], [`link set ${name} ${up ? 'up' : 'down'}`]);
   }
 
-  setLink(name: string, s: { mac?: string; mtu?: number }): Promise<Answer> {
-    const words = [s.mac ? `address ${s.mac}` : '', s.mtu ? `mtu ${s.mtu}` : ''].filter(Boolean);
+  setLink(name: string, s: { mac?: string; mtu?: number; up?: boolean }): Promise<Answer> {
+    const words = [
+      s.mac ? `address ${s.mac}` : '',
+      s.mtu ? `mtu ${s.mtu}` : '',
+      s.up === undefined ? '' : s.up ? 'up' : 'down',
+    ].filter(Boolean);
     return this.must([c.setLink(name, s)], [`link set ${name} ${words.join(' ')}`]);
+  }
+
+  /** A VXLAN device (`ip link add ... type vxlan id .. dstport .. local .. [no]learning`). */
+  async addVxlan(v: c.VxlanSpec): Promise<void> {
+    const words = `link add ${v.name} type vxlan id ${v.vni} dstport ${v.port} local ${v.local}${v.learning ? '' : ' nolearning'}`;
+    let req: c.Request;
+    try {
+      req = c.newVxlan(v);
+    } catch (e) {
+      throw new NetlinkError(words, 22 /* EINVAL */, (e as Error).message);
+    }
+    await this.must([req], [words]);
+  }
+
+  /** `ip link add name <name> type ipip` (EEXIST when it is there, e.g. made by the module). */
+  async addIpip(name: string, mtu?: number): Promise<void> {
+    await this.must([c.newIpip(name, mtu)], [`link add name ${name} type ipip`]);
   }
 
   async moveLink(name: string, netns: string): Promise<void> {
@@ -282,6 +324,66 @@ export class Rtnl {
       [c.newAddr(cidr, index, o)],
       [`addr ${o.replace ? 'replace' : 'add'} ${cidr} dev ${dev}${o.nodad ? ' nodad' : ''}`],
     );
+  }
+
+  /** Removes an address; false when the interface does not have it. */
+  async delAddr(cidr: string, dev: string | number): Promise<boolean> {
+    const index = await this.indexOf(dev);
+    const a = await this.request([c.delAddr(cidr, index)], [`addr del ${cidr} dev ${dev}`]);
+    const e = a.errors[0];
+    if (e?.code === 'EADDRNOTAVAIL') return false;
+    if (e) throw e;
+    return true;
+  }
+
+  /** Every address (v4 and v6) with its interface index, as `ip addr show`. */
+  async listAddrs(family?: 4 | 6): Promise<c.ParsedAddr[]> {
+    const out: c.ParsedAddr[] = [];
+    for (const fam of family ? [family] : ([4, 6] as const)) {
+      const a = await this.must(
+        [c.dumpAddrs(fam === 4 ? c.AF_INET : c.AF_INET6)],
+        [`addr show${fam === 6 ? ' -6' : ''}`],
+      );
+      for (const m of a.replies.get(0) ?? [])
+        if (m.type === c.RTM_NEWADDR) out.push(c.parseAddr(m));
+    }
+    return out;
+  }
+
+  /**
+   * Neighbour and VXLAN FDB changes on one device in one batch, in order; a refused one
+   * does not stop the others (as `ip -force -batch`). Per change: undefined or the refusal.
+   */
+  async applyNeighs(dev: string, ops: NeighOp[]): Promise<Array<NetlinkError | undefined>> {
+    if (!ops.length) return [];
+    const index = await this.indexOf(dev);
+    const out: Array<NetlinkError | undefined> = new Array(ops.length).fill(undefined);
+    const reqs: c.Request[] = [];
+    const names: string[] = [];
+    const at: number[] = [];
+    ops.forEach((o, i) => {
+      const name = neighText(o, dev);
+      try {
+        reqs.push(
+          o.kind === 'neigh'
+            ? o.op === 'replace'
+              ? c.replaceNeigh(o.ip, o.mac, index)
+              : c.delNeigh(o.ip, index)
+            : o.op === 'replace'
+              ? c.replaceFdb(o.mac, o.dst, index)
+              : c.delFdb(o.mac, index),
+        );
+        names.push(name);
+        at.push(i);
+      } catch (e) {
+        out[i] = new NetlinkError(name, 22 /* EINVAL */, (e as Error).message);
+      }
+    });
+    const a = await this.request(reqs, names);
+    a.errors.forEach((e, j) => {
+      if (e) out[at[j]] = e;
+    });
+    return out;
   }
 
   async replaceNeigh(ip: string, mac: string, dev: string | number): Promise<void> {

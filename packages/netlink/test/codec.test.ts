@@ -132,6 +132,59 @@ describe('rtnetlink codec', () => {
     expect(peerAttrs.get(28)!.readUInt32LE(0)).toBe(9); // IFLA_NET_NS_FD
   });
 
+  test('a VXLAN device: vni, local, learning off, port in network order; parsed back', () => {
+    const req = c.newVxlan({
+      name: 'vxlan.tortie',
+      vni: 4097,
+      port: 4789,
+      local: '192.168.0.1',
+      learning: false,
+      mtu: 1450,
+    });
+    const top = c.parseAttrs(req.body, 16);
+    const info = c.parseAttrs(top.get(18)!, 0);
+    expect(info.get(1)!.toString()).toBe('vxlan\0');
+    const data = c.parseAttrs(info.get(2)!, 0);
+    expect(data.get(1)!.readUInt32LE(0)).toBe(4097); // IFLA_VXLAN_ID
+    expect([...data.get(4)!]).toEqual([192, 168, 0, 1]); // IFLA_VXLAN_LOCAL
+    expect([...data.get(7)!]).toEqual([0]); // IFLA_VXLAN_LEARNING
+    expect([...data.get(15)!]).toEqual([0x12, 0xb5]); // IFLA_VXLAN_PORT, 4789 big-endian
+    // the kernel answers a GETLINK with the same linkinfo: parseLink reads it back
+    const link = c.parseLink({ type: c.RTM_NEWLINK, flags: 0, seq: 1, data: req.body });
+    expect(link).toMatchObject({
+      name: 'vxlan.tortie',
+      mtu: 1450,
+      kind: 'vxlan',
+      vxlan: { vni: 4097, port: 4789, local: '192.168.0.1', learning: false },
+    });
+    expect(() =>
+      c.newVxlan({ name: 'v', vni: 1 << 24, port: 4789, local: '10.0.0.1', learning: false }),
+    ).toThrow('VXLAN v: VNI 16777216 is not in 0..16777215');
+    expect(() =>
+      c.newVxlan({ name: 'v', vni: 1, port: 0, local: '10.0.0.1', learning: false }),
+    ).toThrow('VXLAN v: port 0 is not in 1..65535');
+    expect(() =>
+      c.newVxlan({ name: 'v', vni: 1, port: 4789, local: 'nope', learning: false }),
+    ).toThrow('"nope" is not an IP address');
+  });
+
+  test('VXLAN FDB entries: AF_BRIDGE, NTF_SELF, permanent, MAC and remote', () => {
+    const add = c.replaceFdb('66:00:00:00:00:02', '192.168.0.2', 7);
+    expect(add.type).toBe(c.RTM_NEWNEIGH);
+    expect(add.flags).toBe(c.NLM_F_CREATE | c.NLM_F_REPLACE);
+    expect(add.body.readUInt8(0)).toBe(c.AF_BRIDGE);
+    expect(add.body.readInt32LE(4)).toBe(7);
+    expect(add.body.readUInt16LE(8)).toBe(c.NUD_PERMANENT);
+    expect(add.body.readUInt8(10)).toBe(2); // NTF_SELF
+    const a = c.parseAttrs(add.body, 12);
+    expect(c.macText(a.get(2)!)).toBe('66:00:00:00:00:02');
+    expect(c.ipText(a.get(1)!)).toBe('192.168.0.2');
+    const del = c.delFdb('66:00:00:00:00:02', 7);
+    expect(del.type).toBe(c.RTM_DELNEIGH);
+    expect(c.parseAttrs(del.body, 12).has(1)).toBe(false); // every remote of that MAC
+    expect(() => c.replaceFdb('66:00', '192.168.0.2', 7)).toThrow('"66:00" is not a MAC address');
+  });
+
   test('errors name the request, the errno and the kernel text', () => {
     const e = new NetlinkError(
       'route replace 10.0.0.0/26 via 1.2.3.4 proto 80',

@@ -6,7 +6,7 @@ import type { DataplaneManager } from '../agent';
 import { allSettled } from '../settle';
 import type { LearnedRouteSink } from '../bgp/glue';
 import type { BgpConfig, DataplaneUpdate, HostInfo, IpPoolInfo, RouteSpec } from '../types';
-import type { Rtnl } from '@tortie/netlink';
+import { neighText, type NeighOp, type Rtnl } from '@tortie/netlink';
 import { RouteTable, PROTO_TORTIE, PROTO_TORTIE_BGP, type KernelRoute } from './route-table';
 import { mustRun, type CommandRunner } from './runner';
 
@@ -90,13 +90,47 @@ export function ipipDeviceCommands(h: HostInfo, mtu: number): string[][] {
   return cmds;
 }
 
-/** The ARP and FDB entries that let VXLAN reach another node's VTEP (pure). */
-export function vtepEntries(r: RouteSpec): { neigh: string; fdb: string } | undefined {
+/** Another node's VTEP: its tunnel address and MAC, reached at its node address. */
+export interface Vtep {
+  ip: string;
+  mac: string;
+  remote: string;
+}
+
+/** The VTEP a route spec names (pure; undefined: not a VXLAN tunnel endpoint). */
+export function vtepOf(r: RouteSpec): Vtep | undefined {
   if (r.kind !== 'remote-tunnel' || !r.tunnelAddr || !r.vtepMac || !r.nextHop) return undefined;
+  return { ip: r.tunnelAddr, mac: r.vtepMac, remote: r.nextHop };
+}
+
+/** The ARP and FDB entries that let VXLAN reach another node's VTEP, as `ip`/`bridge` batch lines (pure). */
+export function vtepEntries(r: RouteSpec): { neigh: string; fdb: string } | undefined {
+  const v = vtepOf(r);
+  if (!v) return undefined;
   return {
-    neigh: `neigh replace ${r.tunnelAddr} lladdr ${r.vtepMac} dev ${VXLAN_DEVICE} nud permanent`,
-    fdb: `fdb replace ${r.vtepMac} dev ${VXLAN_DEVICE} dst ${r.nextHop} self permanent`,
+    neigh: neighText({ kind: 'neigh', op: 'replace', ip: v.ip, mac: v.mac }, VXLAN_DEVICE),
+    fdb: neighText({ kind: 'fdb', op: 'replace', mac: v.mac, dst: v.remote }, VXLAN_DEVICE),
   };
+}
+
+/** The netlink changes from the VTEPs written to the wanted ones (pure): ARP and FDB per VTEP. */
+export function vtepChanges(had: Map<string, Vtep>, want: Map<string, Vtep>): NeighOp[] {
+  const ops: NeighOp[] = [];
+  const same = (a: Vtep, b: Vtep) => a.ip === b.ip && a.mac === b.mac && a.remote === b.remote;
+  for (const [dst, v] of had) {
+    const w = want.get(dst);
+    if (w && same(v, w)) continue;
+    // gone or changed: the old entries go first (a changed MAC would leave the old one)
+    if (!w || w.ip !== v.ip) ops.push({ kind: 'neigh', op: 'del', ip: v.ip });
+    if (!w || w.mac !== v.mac) ops.push({ kind: 'fdb', op: 'del', mac: v.mac });
+  }
+  for (const [dst, w] of want) {
+    const v = had.get(dst);
+    if (v && same(v, w)) continue;
+    ops.push({ kind: 'neigh', op: 'replace', ip: w.ip, mac: w.mac });
+    ops.push({ kind: 'fdb', op: 'replace', mac: w.mac, dst: w.remote });
+  }
+  return ops;
 }
 
 /**
@@ -120,7 +154,10 @@ interface LinkJson {
   ifname: string;
   mtu: number;
   address?: string;
-  linkinfo?: { info_kind?: string; info_data?: { id?: number; port?: number; local?: string } };
+  linkinfo?: {
+    info_kind?: string;
+    info_data?: { id?: number; port?: number; local?: string; learning?: boolean };
+  };
 }
 
 export class NetManager implements DataplaneManager {
@@ -132,7 +169,7 @@ export class NetManager implements DataplaneManager {
   private config: Record<string, unknown> = {};
   readonly routes: RouteTable;
   readonly learnedTable: RouteTable;
-  private vteps = new Map<string, { neigh: string; fdb: string }>();
+  private vteps = new Map<string, Vtep>();
   /** The families the kernel forwards for us already (the sysctl is written once). */
   private readonly forwarding = new Set<4 | 6>();
   /** Workload interfaces whose sysctls are (to be) set. */
@@ -146,11 +183,15 @@ export class NetManager implements DataplaneManager {
   /** Why a tunnel device could not be set up (shown by health/logs). */
   readonly problems = new Map<string, string>();
 
-  /** `netlink`: routes over this socket (in the runner's namespace); without it, `ip -batch`. */
+  /**
+   * `netlink`: routes, tunnel devices, VTEP entries and peering addresses over this socket
+   * (in the runner's namespace); without it, `ip`/`bridge` processes.
+   */
   constructor(
     private readonly runner: CommandRunner,
-    netlink?: Rtnl,
+    private readonly nl?: Rtnl,
   ) {
+    const netlink = nl;
     this.routes = new RouteTable(runner, PROTO_TORTIE, netlink);
     this.learnedTable = new RouteTable(runner, PROTO_TORTIE_BGP, netlink);
   }
@@ -250,19 +291,36 @@ export class NetManager implements DataplaneManager {
     }
     for (const [iface, had] of this.peeringAddrs) {
       const now = want.get(iface) ?? [];
-      for (const a of had.filter((x) => !now.includes(x)))
-        await this.runner.run(['ip', 'addr', 'del', a, 'dev', iface]);
+      for (const a of had.filter((x) => !now.includes(x))) await this.delAddr(a, iface);
       if (!now.length) this.peeringAddrs.delete(iface);
     }
     for (const [iface, now] of want) {
       const had = this.peeringAddrs.get(iface) ?? [];
       const added: string[] = had.filter((a) => now.includes(a));
-      for (const a of now.filter((x) => !had.includes(x))) {
-        const r = await this.runner.run(['ip', 'addr', 'replace', a, 'dev', iface]);
-        if (r.code === 0) added.push(a);
-      }
+      for (const a of now.filter((x) => !had.includes(x)))
+        if (await this.replaceAddr(a, iface)) added.push(a);
       this.peeringAddrs.set(iface, added);
     }
+  }
+
+  /** `ip addr replace`; false (and why, at debug level of the caller) when it failed. */
+  private async replaceAddr(cidr: string, dev: string): Promise<boolean> {
+    if (!this.nl)
+      return (await this.runner.run(['ip', 'addr', 'replace', cidr, 'dev', dev])).code === 0;
+    try {
+      await this.nl.addAddr(cidr, dev, { replace: true });
+      return true;
+    } catch {
+      return false; // e.g. the interface is not there yet: tried again at the next apply
+    }
+  }
+
+  private async delAddr(cidr: string, dev: string): Promise<void> {
+    if (!this.nl) {
+      await this.runner.run(['ip', 'addr', 'del', cidr, 'dev', dev]);
+      return;
+    }
+    await this.nl.delAddr(cidr, dev).catch(() => false); // gone with its interface: nothing to do
   }
 
   private async applyRoutes(): Promise<void> {
@@ -313,7 +371,12 @@ export class NetManager implements DataplaneManager {
     }
   }
 
+  /** The MTU of the interface that has the node's IPv4 address (1500 when none has). */
   private async hostMtu(h: HostInfo): Promise<number> {
+    if (this.nl) {
+      const a = (await this.nl.listAddrs(4)).find((x) => x.address === h.ipv4Address);
+      return (a && (await this.nl.link(a.index))?.mtu) ?? 1500;
+    }
     const r = await this.runner.run(['ip', '-j', 'addr']);
     const links =
       r.code === 0
@@ -322,30 +385,116 @@ export class NetManager implements DataplaneManager {
     return links.find((l) => l.addr_info?.some((a) => a.local === h.ipv4Address))?.mtu ?? 1500;
   }
 
+  /** The VXLAN device as it is now (undefined: none), in `ip -j -d link`'s terms. */
+  private async vxlanLink(): Promise<
+    | {
+        mtu?: number;
+        mac?: string;
+        vni?: number;
+        port?: number;
+        local?: string;
+        learning?: boolean;
+      }
+    | undefined
+  > {
+    if (this.nl) {
+      const l = await this.nl.link(VXLAN_DEVICE);
+      return l && { mtu: l.mtu, mac: l.mac, ...l.vxlan };
+    }
+    const cur = await this.runner.run(['ip', '-j', '-d', 'link', 'show', VXLAN_DEVICE]);
+    const link = cur.code === 0 ? (JSON.parse(cur.stdout) as LinkJson[])[0] : undefined;
+    if (!link) return undefined;
+    const d = link.linkinfo?.info_data;
+    return {
+      mtu: link.mtu,
+      mac: link.address,
+      vni: d?.id,
+      port: d?.port,
+      local: d?.local,
+      learning: d?.learning,
+    };
+  }
+
   private async ensureVxlan(h: HostInfo): Promise<void> {
     const s: VxlanSettings = {
       vni: Number(this.config.vxlanVNI ?? 4096),
       port: Number(this.config.vxlanPort ?? 4789),
       mtu: Number(this.config.vxlanMTU) || tunnelMtu(await this.hostMtu(h), 'vxlan'),
     };
-    const cur = await this.runner.run(['ip', '-j', '-d', 'link', 'show', VXLAN_DEVICE]);
-    const link = cur.code === 0 ? (JSON.parse(cur.stdout) as LinkJson[])[0] : undefined;
-    const d = link?.linkinfo?.info_data;
+    const link = await this.vxlanLink();
     const right =
       link &&
-      d?.id === s.vni &&
-      d.port === s.port &&
-      d.local === h.ipv4Address &&
+      link.vni === s.vni &&
+      link.port === s.port &&
+      link.local === h.ipv4Address &&
+      link.learning === false &&
       link.mtu === s.mtu &&
-      (!h.vxlanTunnelMACAddr || link.address === h.vxlanTunnelMACAddr);
+      (!h.vxlanTunnelMACAddr || link.mac === h.vxlanTunnelMACAddr);
     if (right) return;
-    if (link) await mustRun(this.runner, ['ip', 'link', 'del', VXLAN_DEVICE]);
-    for (const c of vxlanDeviceCommands(h, s)) await mustRun(this.runner, c);
     this.vteps = new Map();
+    if (!this.nl) {
+      if (link) await mustRun(this.runner, ['ip', 'link', 'del', VXLAN_DEVICE]);
+      for (const c of vxlanDeviceCommands(h, s)) await mustRun(this.runner, c);
+      return;
+    }
+    if (link) await this.nl.delLink(VXLAN_DEVICE);
+    await this.nl.addVxlan({
+      name: VXLAN_DEVICE,
+      vni: s.vni,
+      port: s.port,
+      local: h.ipv4Address!,
+      learning: false,
+      mac: h.vxlanTunnelMACAddr,
+      mtu: s.mtu,
+    });
+    await this.nl.setLinkUp(VXLAN_DEVICE);
+    if (h.ipv4VXLANTunnelAddr)
+      await this.nl.addAddr(`${h.ipv4VXLANTunnelAddr}/32`, VXLAN_DEVICE, { replace: true });
   }
 
   private async ensureIpip(h: HostInfo): Promise<void> {
     const mtu = Number(this.config.ipipMTU) || tunnelMtu(await this.hostMtu(h), 'ipip');
+    if (!this.nl) return this.ensureIpipWithIp(h, mtu);
+    const nl = this.nl;
+    const step = async (words: string, f: () => Promise<unknown>) => {
+      try {
+        await f();
+        return true;
+      } catch (e) {
+        // e.g. a kernel without the ipip module: IPIP routes stay unprogrammed, and say why
+        this.problems.set('ipip', `${words}: ${(e as Error).message}`);
+        return false;
+      }
+    };
+    // adding tunl0 loads the ipip module, which creates its own tunl0 in every namespace:
+    // then the add itself fails with EEXIST, and tunl0 is there
+    const added = async () => {
+      try {
+        await nl.addIpip(IPIP_DEVICE);
+      } catch (e) {
+        if (!(await nl.link(IPIP_DEVICE))) throw e;
+      }
+    };
+    if (!(await nl.link(IPIP_DEVICE)) && !(await step('ip link add name tunl0 type ipip', added)))
+      return;
+    if (
+      !(await step(`ip link set tunl0 mtu ${mtu} up`, () =>
+        nl.setLink(IPIP_DEVICE, { mtu, up: true }),
+      ))
+    )
+      return;
+    const addr = h.ipv4IPIPTunnelAddr;
+    if (
+      addr &&
+      !(await step(`ip addr replace ${addr}/32 dev tunl0`, () =>
+        nl.addAddr(`${addr}/32`, IPIP_DEVICE, { replace: true }),
+      ))
+    )
+      return;
+    this.problems.delete('ipip');
+  }
+
+  private async ensureIpipWithIp(h: HostInfo, mtu: number): Promise<void> {
     const exists = async () =>
       (await this.runner.run(['ip', 'link', 'show', IPIP_DEVICE])).code === 0;
     const [add, ...configure] = ipipDeviceCommands(h, mtu);
@@ -363,39 +512,26 @@ export class NetManager implements DataplaneManager {
     this.problems.delete('ipip');
   }
 
+  /** The static ARP and FDB entries for every other node's VTEP: the changed ones only. */
   private async applyVteps(): Promise<void> {
-    const want = new Map<string, { neigh: string; fdb: string }>();
+    const want = new Map<string, Vtep>();
     for (const s of this.specs.values()) {
-      const e = vtepEntries(s);
-      if (e) want.set(s.dst, e);
+      const v = vtepOf(s);
+      if (v) want.set(s.dst, v);
     }
-    const neigh: string[] = [];
-    const fdb: string[] = [];
-    for (const [dst, e] of want) {
-      const had = this.vteps.get(dst);
-      if (had?.neigh === e.neigh && had.fdb === e.fdb) continue;
-      neigh.push(e.neigh);
-      fdb.push(e.fdb);
+    const ops = vtepChanges(this.vteps, want);
+    if (!ops.length) return;
+    if (this.nl) {
+      // a refusal (e.g. the device is not there) is retried at the next resync, as with ip
+      await this.nl.applyNeighs(VXLAN_DEVICE, ops).catch(() => undefined);
+    } else {
+      const lines = (k: NeighOp['kind']) =>
+        ops.filter((o) => o.kind === k).map((o) => neighText(o, VXLAN_DEVICE) + '\n');
+      const neigh = lines('neigh');
+      const fdb = lines('fdb');
+      if (neigh.length) await this.runner.run(['ip', '-force', '-batch', '-'], neigh.join(''));
+      if (fdb.length) await this.runner.run(['bridge', '-force', '-batch', '-'], fdb.join(''));
     }
-    for (const [dst, e] of this.vteps) {
-      if (want.has(dst)) continue;
-      neigh.push(
-        e.neigh
-          .replace('neigh replace', 'neigh del')
-          .replace(/ lladdr \S+/, '')
-          .replace(' nud permanent', ''),
-      );
-      fdb.push(
-        e.fdb
-          .replace('fdb replace', 'fdb del')
-          .replace(/ dst \S+/, '')
-          .replace(' permanent', ''),
-      );
-    }
-    if (neigh.length)
-      await this.runner.run(['ip', '-force', '-batch', '-'], neigh.join('\n') + '\n');
-    if (fdb.length)
-      await this.runner.run(['bridge', '-force', '-batch', '-'], fdb.join('\n') + '\n');
     this.vteps = want;
   }
 }
