@@ -24,3 +24,13 @@ export {
   type RbacPolicy,
   type RequestAttributes,
 } from './rbac';
+export {
+  serviceAccountIssuer,
+  signToken,
+  tokenClaims,
+  verifyToken,
+  parseTokenRequest,
+  keyId,
+  type ServiceAccountIssuer,
+  type ServiceAccountClaims,
+} from './sa-token';

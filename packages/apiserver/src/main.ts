@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseTokenFile, type TokenUser } from './auth';
+import { serviceAccountIssuer, type ServiceAccountIssuer } from './sa-token';
 import { ApiServer } from './server';
 
 const USAGE = `usage: tortie-apiserver --etcd-servers URL[,URL] [options]
@@ -16,6 +17,15 @@ const USAGE = `usage: tortie-apiserver --etcd-servers URL[,URL] [options]
                               kube-apiserver); with it, requests without a valid token get 401
   --authorization-mode MODE   AlwaysAllow (default) or RBAC: the stored ClusterRoles, Roles
                               and bindings decide, 403 otherwise; system:masters may do anything
+  --service-account-signing-key-file FILE
+                              PEM private key (RSA or EC P-256) that signs service-account
+                              tokens: serves the TokenRequest API (kubectl create token) and
+                              accepts the tokens it issued; needs --service-account-issuer
+  --service-account-key-file FILE
+                              more PEM public keys tokens may be verified with (repeatable)
+  --service-account-issuer URL
+                              the tokens' iss claim
+  --api-audiences A[,A]       audiences of issued tokens and accepted ones (default: the issuer)
   --max-request-bytes N       request body limit (default 3145728)
 Prints the URL it serves on, then serves until SIGINT/SIGTERM.`;
 
@@ -38,6 +48,10 @@ async function main(): Promise<void> {
         'token-auth-file': { type: 'string' },
         'authorization-mode': { type: 'string', default: 'AlwaysAllow' },
         'max-request-bytes': { type: 'string' },
+        'service-account-signing-key-file': { type: 'string' },
+        'service-account-key-file': { type: 'string', multiple: true },
+        'service-account-issuer': { type: 'string' },
+        'api-audiences': { type: 'string' },
         help: { type: 'boolean' },
       },
     }));
@@ -74,6 +88,25 @@ async function main(): Promise<void> {
   if (tokens && !tokens.length) fail(`${values['token-auth-file']} holds no token`);
   const maxBody = values['max-request-bytes'] ? Number(values['max-request-bytes']) : undefined;
   if (maxBody !== undefined && !(maxBody > 0)) fail('--max-request-bytes: not a positive number');
+  let serviceAccounts: ServiceAccountIssuer | undefined;
+  const signing = values['service-account-signing-key-file'];
+  if (signing) {
+    if (!values['service-account-issuer'])
+      fail('--service-account-signing-key-file needs --service-account-issuer');
+    try {
+      serviceAccounts = serviceAccountIssuer({
+        signingKeyPem: read(signing),
+        publicKeyPems: (values['service-account-key-file'] ?? []).map(read),
+        issuer: values['service-account-issuer'],
+        audiences: (values['api-audiences'] ?? '').split(',').filter(Boolean),
+      });
+    } catch (err) {
+      fail(`service-account keys: ${(err as Error).message}`);
+    }
+  } else if (values['service-account-issuer'] || values['service-account-key-file'])
+    fail(
+      '--service-account-issuer and --service-account-key-file need --service-account-signing-key-file',
+    );
   const server = new ApiServer({
     etcd: values['etcd-servers'].split(','),
     prefix: values['etcd-prefix'],
@@ -81,6 +114,7 @@ async function main(): Promise<void> {
       ? { tls: { cert: read(values['tls-cert-file']), key: read(values['tls-private-key-file']!) } }
       : {}),
     ...(tokens ? { tokens } : {}),
+    ...(serviceAccounts ? { serviceAccounts } : {}),
     authorization: mode,
     ...(maxBody ? { maxBodyBytes: maxBody } : {}),
   });

@@ -22,6 +22,19 @@ import { Storage } from './storage';
 import { ApiError, statusBody } from './status';
 import { authenticate, MASTERS, type TokenUser, type UserInfo } from './auth';
 import { Authorizer, BOOTSTRAP_POLICY, requestAttributes, type RbacPolicy } from './rbac';
+import { type Route } from './router';
+import {
+  claimsUser,
+  looksLikeJwt,
+  parseTokenRequest,
+  signToken,
+  tokenClaims,
+  verifyToken,
+  type BoundObject,
+  type ServiceAccountIssuer,
+} from './sa-token';
+import { type Cause } from './schema';
+import { invalid } from './status';
 
 export interface ApiServerOptions {
   /** etcd client URLs */
@@ -42,6 +55,13 @@ export interface ApiServerOptions {
    * not allow gets 403 Forbidden; system:masters may do anything.
    */
   authorization?: 'AlwaysAllow' | 'RBAC';
+  /**
+   * Service-account tokens (--service-account-signing-key-file, --service-account-issuer,
+   * --api-audiences): the TokenRequest API is served, and a bearer JWT it issued
+   * authenticates as its service account while that account exists. When given, a
+   * request without a valid token is refused (401), as with `tokens`.
+   */
+  serviceAccounts?: ServiceAccountIssuer;
   /** request body limit in bytes (default 3 MiB, as kube-apiserver) */
   maxBodyBytes?: number;
   /** interval of watch BOOKMARK events (default 15 s) */
@@ -53,6 +73,14 @@ export interface ApiServerOptions {
 
 const rbacType = (kind: string): ResourceType =>
   BUILTIN.find((t) => t.kind === kind && t.group === 'rbac.authorization.k8s.io')!;
+const coreType = (kind: string): ResourceType =>
+  BUILTIN.find((t) => t.kind === kind && t.group === '')!;
+/** How 422s name a TokenRequest. */
+const TOKEN_REQUEST = {
+  kind: 'TokenRequest',
+  group: 'authentication.k8s.io',
+  plural: 'tokenrequests',
+};
 
 const notFoundPath = (path: string): ApiError =>
   new ApiError(404, 'NotFound', `the server could not find the requested resource (${path})`, {});
@@ -126,9 +154,155 @@ export class ApiServer {
   }
 
   /** The request's user; undefined when a token is required and none is valid. */
-  private user(req: http.IncomingMessage): UserInfo | undefined {
-    if (!this.users) return { name: 'system:anonymous', groups: ['system:unauthenticated'] };
-    return authenticate(req.headers.authorization, this.users);
+  private async user(req: http.IncomingMessage): Promise<UserInfo | undefined> {
+    const sa = this.opts.serviceAccounts;
+    if (!this.users && !sa) return { name: 'system:anonymous', groups: ['system:unauthenticated'] };
+    const fromFile = authenticate(req.headers.authorization, this.users ?? []);
+    if (fromFile || !sa) return fromFile;
+    const token = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1].trim() ?? '';
+    if (!looksLikeJwt(token)) return undefined;
+    const claims = verifyToken(sa, token, Math.floor(Date.now() / 1000));
+    if (!claims) return undefined;
+    // as kube's validator: the service account (and a bound object) must still exist, the
+    // same one (uid): deleting it revokes its tokens
+    const k = claims['kubernetes.io'];
+    const same = async (t: ResourceType, name: string, uid: string, ns?: string) =>
+      (await this.storage.tryGet(t, name, ns))?.metadata.uid === uid;
+    if (
+      !(await same(
+        coreType('ServiceAccount'),
+        k.serviceaccount.name,
+        k.serviceaccount.uid,
+        k.namespace,
+      ))
+    )
+      return undefined;
+    if (k.pod && !(await same(coreType('Pod'), k.pod.name, k.pod.uid, k.namespace)))
+      return undefined;
+    if (k.node && !(await same(coreType('Node'), k.node.name, k.node.uid))) return undefined;
+    return claimsUser(claims);
+  }
+
+  /**
+   * POST .../serviceaccounts/<name>/token: a token for the service account, as
+   * kube-apiserver's TokenRequest (default one hour, at least ten minutes, audiences the
+   * API's unless asked, optionally bound to a Pod or Node that must exist).
+   */
+  private async tokenRequest(
+    req: http.IncomingMessage,
+    r: Route,
+    send: (code: number, body: unknown) => void,
+  ): Promise<void> {
+    const iss = this.opts.serviceAccounts;
+    if (!iss || !r.name) throw notFoundPath(req.url ?? '');
+    if (req.method !== 'POST')
+      throw new ApiError(
+        405,
+        'MethodNotAllowed',
+        'the server does not allow this method on the requested resource',
+      );
+    const max = this.opts.maxBodyBytes ?? 3 * 1024 * 1024;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const c of req) {
+      size += (c as Buffer).length;
+      if (size > max)
+        throw new ApiError(
+          413,
+          'RequestEntityTooLarge',
+          `Request entity too large: limit is ${max}`,
+        );
+      chunks.push(c as Buffer);
+    }
+    const contentType = (req.headers['content-type'] ?? 'application/json').split(';')[0].trim();
+    let spec;
+    try {
+      spec = parseTokenRequest(Buffer.concat(chunks), contentType);
+    } catch (err) {
+      if (/unsupported content type/.test((err as Error).message))
+        throw new ApiError(
+          415,
+          'UnsupportedMediaType',
+          `the body of the request was in an unknown format (${contentType}) - accepted media types include: application/json, application/vnd.kubernetes.protobuf`,
+        );
+      throw new ApiError(
+        400,
+        'BadRequest',
+        `the request body is not a TokenRequest: ${(err as Error).message}`,
+      );
+    }
+    const sa = await this.storage.get(coreType('ServiceAccount'), r.name, r.namespace);
+    const namespace = sa.metadata.namespace ?? r.namespace ?? 'default';
+    const causes: Cause[] = [];
+    const exp = spec.expirationSeconds ?? 3600;
+    if (!Number.isInteger(exp) || exp < 600)
+      causes.push({
+        reason: 'FieldValueInvalid',
+        field: 'spec.expirationSeconds',
+        message: `Invalid value: ${exp}: may not specify a duration less than 10 minutes`,
+      });
+    else if (exp > 2 ** 32)
+      causes.push({
+        reason: 'FieldValueInvalid',
+        field: 'spec.expirationSeconds',
+        message: `Invalid value: ${exp}: may not specify a duration larger than 2^32 seconds`,
+      });
+    let bound: BoundObject | undefined;
+    const ref = spec.boundObjectRef;
+    if (ref && (ref.kind || ref.name)) {
+      if (ref.kind !== 'Pod' && ref.kind !== 'Node')
+        causes.push({
+          reason: 'FieldValueNotSupported',
+          field: 'spec.boundObjectRef.kind',
+          message: `Unsupported value: "${ref.kind ?? ''}": supported values: "Pod", "Node"`,
+        });
+      else if (!ref.name)
+        causes.push({
+          reason: 'FieldValueRequired',
+          field: 'spec.boundObjectRef.name',
+          message: 'Required value',
+        });
+      else {
+        const o = await this.storage.get(
+          coreType(ref.kind),
+          ref.name,
+          ref.kind === 'Pod' ? namespace : undefined,
+        );
+        if (ref.uid && ref.uid !== o.metadata.uid)
+          throw new ApiError(
+            409,
+            'Conflict',
+            `the UID in the bound object reference (${ref.uid}) does not match the UID in record. The object might have been deleted and then recreated`,
+          );
+        bound = { kind: ref.kind, name: ref.name, uid: o.metadata.uid! };
+      }
+    }
+    if (causes.length) throw invalid(TOKEN_REQUEST, r.name, causes);
+    const audiences = spec.audiences?.length ? spec.audiences : iss.audiences;
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    const claims = tokenClaims(iss, {
+      namespace,
+      name: r.name,
+      uid: sa.metadata.uid!,
+      audiences,
+      expirationSeconds: exp,
+      nowSeconds,
+      ...(bound ? { bound } : {}),
+    });
+    const stamp = (s: number) => new Date(s * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+    send(201, {
+      kind: 'TokenRequest',
+      apiVersion: 'authentication.k8s.io/v1',
+      metadata: { name: r.name, namespace, creationTimestamp: stamp(nowSeconds) },
+      spec: {
+        audiences,
+        expirationSeconds: exp,
+        boundObjectRef: bound
+          ? { kind: bound.kind, apiVersion: 'v1', name: bound.name, uid: bound.uid }
+          : null,
+      },
+      status: { token: signToken(iss.signingKey, claims), expirationTimestamp: stamp(claims.exp) },
+    });
   }
 
   /** The RBAC objects now (read for each decision, so every server on the etcd agrees). */
@@ -164,7 +338,7 @@ export class ApiServer {
         res.writeHead(200, { 'Content-Type': 'text/plain' });
         return void res.end('ok');
       }
-      const user = this.user(req);
+      const user = await this.user(req);
       if (!user) throw new ApiError(401, 'Unauthorized', 'Unauthorized');
       await this.authorizer?.authorize(user, requestAttributes(req.method ?? 'GET', url));
       const types = this.registry.all();
@@ -219,6 +393,8 @@ export class ApiServer {
       }
       const r = route(this.registry, p.group, p.version, p.rest);
       if (!r) throw notFoundPath(path);
+      if (r.type.kind === 'ServiceAccount' && !r.type.group && r.subresource === 'token')
+        return await this.tokenRequest(req, r, send);
       await this.rest.serve(req, res, url, r);
     } catch (err) {
       const e =

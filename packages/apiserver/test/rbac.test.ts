@@ -2,6 +2,7 @@
 // from paths as kube-apiserver reads them, and real kubectl (v1.32) over real etcd
 // allowed or refused (403 Forbidden, kube-apiserver's wording) by the Roles,
 // ClusterRoles and bindings stored in the server.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,10 +14,13 @@ import {
   makeLabCertificates,
   parseTokenFile,
   requestAttributes,
+  serviceAccountIssuer,
   serviceAccountUser,
+  signToken,
+  tokenClaims,
   type RbacPolicy,
 } from '../src';
-import { REPO, startHarness, writeKubeconfig, type Harness, type Run } from './harness';
+import { REPO, startHarness, until, writeKubeconfig, type Harness, type Run } from './harness';
 
 const attrs = (method: string, p: string) =>
   requestAttributes(method, new URL(p, 'https://127.0.0.1'));
@@ -163,11 +167,20 @@ describeIf(['etcd'], 'tortie-apiserver --authorization-mode RBAC with real kubec
   const as = (who: string, args: string[], stdin?: string) =>
     h.kubectl(['--kubeconfig', path.join(h.dir, who), ...args], stdin);
   let pki: string;
+  let ca: string;
+  const ISSUER = 'https://kubernetes.default.svc.cluster.local';
+  const pem = (k: crypto.KeyObject) => k.export({ type: 'pkcs8', format: 'pem' });
+  const issuer = serviceAccountIssuer({
+    signingKeyPem: pem(crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey),
+    issuer: ISSUER,
+  });
   beforeAll(async () => {
     // HTTPS: kubectl sends a token to an https server only
     pki = fs.mkdtempSync(path.join(os.tmpdir(), 'tortie-rbac-pki-'));
     const certs = await makeLabCertificates(pki);
+    ca = certs.caFile;
     h = await startHarness({
+      serviceAccounts: issuer,
       authorization: 'RBAC',
       tls: { cert: fs.readFileSync(certs.certFile), key: fs.readFileSync(certs.keyFile) },
       tokens: parseTokenFile(
@@ -334,4 +347,137 @@ describeIf(['etcd'], 'tortie-apiserver --authorization-mode RBAC with real kubec
     expect(noVerbs.stderr).toContain('rules[0].verbs: Required value');
     expect((await as('admin', ['get', 'clusterrolebinding', 'bad'])).stderr).toContain('not found');
   }, 120000);
+
+  test('TokenRequest (kubectl create token) issues a JWT that authenticates as the service account while it exists', async () => {
+    const withToken = (token: string, args: string[]) =>
+      h.kubectl([
+        '--kubeconfig',
+        '/dev/null',
+        '--server',
+        h.url,
+        '--certificate-authority',
+        ca,
+        '--token',
+        token,
+        ...args,
+      ]);
+    const sa = (name: string) =>
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'ServiceAccount',
+        metadata: { name, namespace: 'default' },
+      });
+    ok(await as('admin', ['apply', '-f', '-'], sa('robot')));
+    // kubectl's typed client sends the TokenRequest as protobuf
+    const token = ok(
+      await as('admin', ['create', 'token', 'robot', '--duration', '20m']),
+    ).stdout.trim();
+    const claims = JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString());
+    expect(claims).toMatchObject({
+      iss: ISSUER,
+      sub: 'system:serviceaccount:default:robot',
+      aud: [ISSUER],
+      'kubernetes.io': { namespace: 'default', serviceaccount: { name: 'robot' } },
+    });
+    expect(claims.exp - claims.iat).toBe(1200);
+    // authenticated as the service account, authorized by RBAC
+    expect((await withToken(token, ['get', 'pods'])).stderr).toContain(
+      'User "system:serviceaccount:default:robot" cannot list resource "pods"',
+    );
+    ok(
+      await as(
+        'admin',
+        ['apply', '-f', '-'],
+        [
+          {
+            apiVersion: 'rbac.authorization.k8s.io/v1',
+            kind: 'Role',
+            metadata: { name: 'pod-reader', namespace: 'default' },
+            rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['list'] }],
+          },
+          {
+            apiVersion: 'rbac.authorization.k8s.io/v1',
+            kind: 'RoleBinding',
+            metadata: { name: 'robot-view', namespace: 'default' },
+            roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'pod-reader' },
+            subjects: [{ kind: 'ServiceAccount', name: 'robot', namespace: 'default' }],
+          },
+        ]
+          .map((o) => JSON.stringify(o))
+          .join('\n'),
+      ),
+    );
+    await until(
+      'the binding lets robot list pods',
+      async () => (await withToken(token, ['get', 'pods'])).code === 0,
+    );
+    // what kube-apiserver refuses
+    expect((await as('admin', ['create', 'token', 'robot', '--duration', '5m'])).stderr).toContain(
+      'TokenRequest.authentication.k8s.io "robot" is invalid: spec.expirationSeconds: Invalid value: 300: may not specify a duration less than 10 minutes',
+    );
+    expect((await as('admin', ['create', 'token', 'nobody'])).stderr).toContain(
+      'serviceaccounts "nobody" not found',
+    );
+    const unauthorized = async (t: string) =>
+      expect((await withToken(t, ['get', 'pods'])).stderr).toContain('Unauthorized');
+    // a changed signature, another key, an expired token, another audience
+    await unauthorized(token.slice(0, -4) + (token.endsWith('AAAA') ? 'BBBB' : 'AAAA'));
+    const uid = claims['kubernetes.io'].serviceaccount.uid as string;
+    const forged = (o: { key?: crypto.KeyObject; now?: number; audiences?: string[] }) =>
+      signToken(
+        o.key ?? issuer.signingKey,
+        tokenClaims(issuer, {
+          namespace: 'default',
+          name: 'robot',
+          uid,
+          audiences: o.audiences ?? [ISSUER],
+          expirationSeconds: 600,
+          nowSeconds: o.now ?? Math.floor(Date.now() / 1000),
+        }),
+      );
+    expect((await withToken(forged({}), ['get', 'pods'])).code).toBe(0);
+    await unauthorized(
+      forged({ key: crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey }),
+    );
+    await unauthorized(forged({ now: Math.floor(Date.now() / 1000) - 3600 }));
+    await unauthorized(forged({ audiences: ['elsewhere'] }));
+    // bound to a pod: valid while that pod exists
+    ok(
+      await as(
+        'admin',
+        ['apply', '-f', '-'],
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: 'holder', namespace: 'default' },
+          spec: { containers: [{ name: 'c', image: 'x' }] },
+        }),
+      ),
+    );
+    const bound = ok(
+      await as('admin', [
+        'create',
+        'token',
+        'robot',
+        '--bound-object-kind',
+        'Pod',
+        '--bound-object-name',
+        'holder',
+      ]),
+    ).stdout.trim();
+    expect(
+      JSON.parse(Buffer.from(bound.split('.')[1], 'base64url').toString())['kubernetes.io'].pod
+        .name,
+    ).toBe('holder');
+    ok(await withToken(bound, ['get', 'pods']));
+    ok(await as('admin', ['delete', 'pod', 'holder', '--wait=false']));
+    await unauthorized(bound);
+    // the service account deleted and made again: the old one's tokens are revoked
+    ok(await as('admin', ['delete', 'serviceaccount', 'robot']));
+    await unauthorized(token);
+    ok(await as('admin', ['apply', '-f', '-'], sa('robot')));
+    await unauthorized(token);
+    const again = ok(await as('admin', ['create', 'token', 'robot'])).stdout.trim();
+    ok(await withToken(again, ['get', 'pods']));
+  }, 180000);
 });
