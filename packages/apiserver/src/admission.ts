@@ -137,6 +137,45 @@ function networkPolicyCauses(o: KubeObject): Cause[] {
   return out;
 }
 
+/** Whether a LabelSelector selects a set of labels (matchLabels and matchExpressions). */
+function selects(sel: Record<string, unknown>, labels: Record<string, string>): boolean {
+  const ml = (sel.matchLabels ?? {}) as Record<string, string>;
+  const me = (sel.matchExpressions ?? []) as { key: string; operator: string; values?: string[] }[];
+  return (
+    Object.entries(ml).every(([k, v]) => labels[k] === v) &&
+    me.every((e) => {
+      const has = Object.hasOwn(labels, e.key);
+      const inValues = has && (e.values ?? []).includes(labels[e.key]);
+      return e.operator === 'In'
+        ? inValues
+        : e.operator === 'NotIn'
+          ? !inValues
+          : e.operator === 'Exists'
+            ? has
+            : !has;
+    })
+  );
+}
+
+/** apps/v1 workloads (ValidateDeploymentSpec...): a non-empty selector matching the template. */
+function workloadCauses(o: KubeObject): Cause[] {
+  const spec = o.spec as {
+    selector: Record<string, unknown>;
+    template: { metadata?: { labels?: Record<string, string> } };
+  };
+  const sel = spec.selector;
+  if (!Object.keys(sel.matchLabels ?? {}).length && !((sel.matchExpressions ?? []) as []).length)
+    return [
+      bad('spec.selector', sel, `empty selector is invalid for ${String(o.kind).toLowerCase()}`),
+    ];
+  const labels = spec.template.metadata?.labels ?? {};
+  if (!selects(sel, labels))
+    return [
+      bad('spec.template.metadata.labels', labels, '`selector` does not match template `labels`'),
+    ];
+  return [];
+}
+
 /** tortie's own validation (zod schemas of @tortie/api), as tortiectl reports it. */
 function tortieCauses(o: KubeObject): Cause[] {
   const m = o.metadata;
@@ -180,6 +219,7 @@ export function admit(t: ResourceType, o: KubeObject): Admitted {
     if (t.kind === 'NetworkPolicy' && t.group === 'networking.k8s.io')
       causes.push(...networkPolicyCauses(o));
     if (t.group === API_GROUP && isKind(t.kind)) causes.push(...tortieCauses(o));
+    if (t.group === 'apps' && !t.crd) causes.push(...workloadCauses(o));
     if (t.kind === 'CustomResourceDefinition' && !t.crd)
       causes.push(...crdProblems(o).map((c) => ({ reason: 'FieldValueInvalid', ...c })));
   }

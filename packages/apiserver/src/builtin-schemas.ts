@@ -227,6 +227,55 @@ const SUBJECTS = (kinds: string[]) => ({
 });
 const requiredRoleRef = (o: Schema): Schema => ({ ...o, required: ['roleRef'] });
 
+// apps/v1 as kube-apiserver validates it (pkg/apis/apps/validation): a selector and a pod
+// template are required, replicas is not negative, the strategy types are enums, a
+// template's pods restart Always and their containers name an image. That the selector
+// matches the template's labels is checked in admission.ts. Parts the lab never reads
+// stay open.
+const TEMPLATE_CONTAINER: Schema = { ...CONTAINER, required: ['name', 'image'] };
+const POD_TEMPLATE: Schema = obj(
+  {
+    metadata: OBJECT_META,
+    spec: {
+      ...POD_SPEC,
+      properties: {
+        ...POD_SPEC.properties,
+        containers: keyed(TEMPLATE_CONTAINER, 'name', 'The containers of the pod.'),
+        initContainers: keyed(TEMPLATE_CONTAINER, 'name'),
+        restartPolicy: str('Pods of a workload always restart.', {
+          enum: ['Always'],
+          default: 'Always',
+        }),
+      },
+    },
+  },
+  'The pods this workload makes.',
+  { required: ['spec'] },
+);
+const strategy = (description: string, types: string[], rolling: string): Schema =>
+  obj({ type: str(undefined, { enum: types }), [rolling]: open() }, description);
+const workload = (kind: string, description: string, spec: Record<string, Schema>): Schema => ({
+  ...top(kind, description, {
+    spec: {
+      ...obj(
+        {
+          selector: { ...LABEL_SELECTOR, description: 'Which pods belong to this workload.' },
+          template: POD_TEMPLATE,
+          minReadySeconds: int(undefined, { minimum: 0 }),
+          revisionHistoryLimit: int(undefined, { minimum: 0 }),
+          ...spec,
+        },
+        undefined,
+        { required: ['selector', 'template'] },
+      ),
+      'x-kubernetes-preserve-unknown-fields': true,
+    },
+    status: open(),
+  }),
+  required: ['spec'],
+});
+const REPLICAS = { replicas: int('Desired number of pods.', { minimum: 0 }) };
+
 export const BUILTIN_SCHEMAS: Record<string, Schema> = {
   Namespace: top('Namespace', 'Namespace provides a scope for Names.', {
     spec: obj({ finalizers: list(str()) }),
@@ -377,6 +426,31 @@ export const BUILTIN_SCHEMAS: Record<string, Schema> = {
     }),
     required: ['spec'],
   },
+  Deployment: workload('Deployment', 'Declarative updates for Pods and ReplicaSets.', {
+    ...REPLICAS,
+    strategy: strategy('How pods are replaced.', ['Recreate', 'RollingUpdate'], 'rollingUpdate'),
+    progressDeadlineSeconds: int(undefined, { minimum: 0 }),
+    paused: bool(),
+  }),
+  DaemonSet: workload('DaemonSet', 'A pod on each node.', {
+    updateStrategy: strategy(
+      'How pods are replaced.',
+      ['RollingUpdate', 'OnDelete'],
+      'rollingUpdate',
+    ),
+  }),
+  StatefulSet: workload('StatefulSet', 'Pods with stable identities.', {
+    ...REPLICAS,
+    serviceName: str(),
+    podManagementPolicy: str(undefined, { enum: ['OrderedReady', 'Parallel'] }),
+    updateStrategy: strategy(
+      'How pods are replaced.',
+      ['RollingUpdate', 'OnDelete'],
+      'rollingUpdate',
+    ),
+    volumeClaimTemplates: list(open()),
+  }),
+  ReplicaSet: workload('ReplicaSet', 'A number of identical pods.', REPLICAS),
   ClusterRole: top('ClusterRole', 'A cluster-level set of PolicyRules.', {
     ...RULES,
     aggregationRule: obj({ clusterRoleSelectors: list(open()) }),

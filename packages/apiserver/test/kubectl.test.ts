@@ -677,6 +677,94 @@ describeIf(['etcd'], 'tortie-apiserver with real kubectl', () => {
     ok(await kubectl(['delete', 'pod', 'ssa-status']));
   }, 180000);
 
+  test('apps objects: a good Deployment and DaemonSet are stored; a malformed one gets 422 naming the field', async () => {
+    const template = {
+      metadata: { labels: { app: 'web' } },
+      spec: { containers: [{ name: 'c', image: 'c:1' }] },
+    };
+    const deploy = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'web', namespace: 'default' },
+      spec: { replicas: 2, selector: { matchLabels: { app: 'web' } }, template },
+    };
+    expect(ok(await kubectl(['apply', '-f', '-'], yaml(deploy))).stdout).toContain(
+      'deployment.apps/web created',
+    );
+    const refused = async (o: unknown, ...want: string[]) => {
+      const r = await kubectl(['apply', '-f', '-'], yaml(o));
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain('is invalid');
+      for (const w of want) expect(r.stderr).toContain(w);
+    };
+    await refused(
+      {
+        ...deploy,
+        metadata: { name: 'bad1', namespace: 'default' },
+        spec: {
+          replicas: -1,
+          strategy: { type: 'Sometimes' },
+          template: { ...template, spec: { containers: [{ name: 'c' }] } },
+        },
+      },
+      'spec.selector: Required value',
+      'spec.replicas: Invalid value: -1',
+      'spec.strategy.type: Unsupported value: "Sometimes"',
+      'spec.template.spec.containers[0].image: Required value',
+    );
+    await refused(
+      {
+        ...deploy,
+        metadata: { name: 'bad2', namespace: 'default' },
+        spec: { ...deploy.spec, selector: { matchLabels: { app: 'db' } } },
+      },
+      'spec.template.metadata.labels: Invalid value',
+      '`selector` does not match template `labels`',
+    );
+    const ds = {
+      apiVersion: 'apps/v1',
+      kind: 'DaemonSet',
+      metadata: { name: 'agent', namespace: 'default' },
+      spec: {
+        selector: { matchExpressions: [{ key: 'app', operator: 'In', values: ['web'] }] },
+        updateStrategy: { type: 'OnDelete' },
+        template,
+      },
+    };
+    expect(ok(await kubectl(['apply', '-f', '-'], yaml(ds))).stdout).toContain(
+      'daemonset.apps/agent created',
+    );
+    await refused(
+      {
+        ...ds,
+        metadata: { name: 'bad3', namespace: 'default' },
+        spec: {
+          ...ds.spec,
+          updateStrategy: { type: 'Rolling' },
+          template: { ...template, spec: { ...template.spec, restartPolicy: 'Never' } },
+        },
+      },
+      'spec.updateStrategy.type: Unsupported value: "Rolling"',
+      'spec.template.spec.restartPolicy: Unsupported value: "Never"',
+    );
+    await refused(
+      {
+        ...ds,
+        metadata: { name: 'bad4', namespace: 'default' },
+        spec: { ...ds.spec, selector: {} },
+      },
+      'spec.selector: Invalid value',
+      'empty selector is invalid for daemonset',
+    );
+    // nothing malformed was stored
+    expect(
+      ok(await kubectl(['get', 'deployments,daemonsets', '-o', 'name']))
+        .stdout.trim()
+        .split('\n'),
+    ).toEqual(['deployment.apps/web', 'daemonset.apps/agent']);
+    ok(await kubectl(['delete', 'deployment/web', 'daemonset/agent']));
+  }, 120000);
+
   test('BGPFilter with communities, asPathPrefix, priority and operations: applied, read back, refused where Calico refuses', async () => {
     ok(await kubectl(['apply', '-f', path.join(REPO, 'deploy/crds/bgpfilters.tortie.io.yaml')]));
     ok(
