@@ -1,6 +1,7 @@
 // Real kubectl (v1.32) against tortie-apiserver over real etcd (Debian's etcd-server),
 // with kubectl's own defaults: client validation on (it finds fieldValidation in our
 // OpenAPI v3 and leaves validation to the server), aggregated discovery, Table output.
+import fs from 'node:fs';
 import path from 'node:path';
 import { describeIf } from '@tortie/testbed';
 import { REPO, startHarness, until, type Harness, type Run } from './harness';
@@ -764,6 +765,115 @@ describeIf(['etcd'], 'tortie-apiserver with real kubectl', () => {
     ).toEqual(['deployment.apps/web', 'daemonset.apps/agent']);
     ok(await kubectl(['delete', 'deployment/web', 'daemonset/agent']));
   }, 120000);
+
+  test("delete preconditions: a stale uid or resourceVersion gets kube-apiserver's 409; current ones delete", async () => {
+    const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'pre' }, data: { a: '1' } };
+    const created = JSON.parse(
+      ok(await kubectl(['create', '-f', '-', '-o', 'json'], yaml(cm))).stdout,
+    ) as { metadata: { uid: string; resourceVersion: string } };
+    ok(await kubectl(['patch', 'configmap', 'pre', '-p', '{"data":{"a":"2"}}']));
+    const { uid, resourceVersion: rv } = (
+      JSON.parse(ok(await kubectl(['get', 'configmap', 'pre', '-o', 'json'])).stdout) as {
+        metadata: { uid: string; resourceVersion: string };
+      }
+    ).metadata;
+    expect(rv).not.toBe(created.metadata.resourceVersion);
+    // real kubectl sends DeleteOptions with preconditions: delete --raw <path> -f <body>
+    const body = path.join(h.dir, 'delete-options.json');
+    const del = async (preconditions: Record<string, string>) => {
+      fs.writeFileSync(
+        body,
+        JSON.stringify({ kind: 'DeleteOptions', apiVersion: 'v1', preconditions }),
+      );
+      return kubectl(['delete', '--raw', '/api/v1/namespaces/default/configmaps/pre', '-f', body]);
+    };
+    let r = await del({ uid: 'a7c1d2e4-0000-4000-8000-000000000000' });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(
+      `Operation cannot be fulfilled on configmaps "pre": Precondition failed: UID in precondition: a7c1d2e4-0000-4000-8000-000000000000, UID in object meta: ${uid}`,
+    );
+    r = await del({ resourceVersion: created.metadata.resourceVersion });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(
+      `Operation cannot be fulfilled on configmaps "pre": Precondition failed: ResourceVersion in precondition: ${created.metadata.resourceVersion}, ResourceVersion in object meta: ${rv}`,
+    );
+    expect(ok(await kubectl(['get', 'configmap', 'pre', '-o', 'name'])).stdout.trim()).toBe(
+      'configmap/pre',
+    );
+    ok(await del({ uid, resourceVersion: rv }));
+    r = await kubectl(['get', 'configmap', 'pre']);
+    expect(r.stderr).toContain('configmaps "pre" not found');
+  });
+
+  test('OpenAPI v2 (/openapi/v2) defines every served type, a CRD kind as soon as it is served', async () => {
+    const v2 = async () =>
+      JSON.parse(ok(await kubectl(['get', '--raw', '/openapi/v2'])).stdout) as {
+        swagger: string;
+        definitions: Record<
+          string,
+          {
+            properties?: Record<string, { properties?: Record<string, unknown> }>;
+            'x-kubernetes-group-version-kind'?: { group: string; version: string; kind: string }[];
+          }
+        >;
+      };
+    let doc = await v2();
+    expect(doc.swagger).toBe('2.0');
+    const kinds = (d: typeof doc) =>
+      Object.values(d.definitions).flatMap((x) =>
+        (x['x-kubernetes-group-version-kind'] ?? []).map(
+          (g) => `${g.group}/${g.version}/${g.kind}`,
+        ),
+      );
+    // every resource kubectl discovers has its definition
+    const served = ok(await kubectl(['api-resources', '--no-headers', '-o', 'wide']))
+      .stdout.trim()
+      .split('\n');
+    expect(served.length).toBeGreaterThan(15);
+    for (const line of served) {
+      const cols = line.trim().split(/\s+/);
+      // NAME [SHORTNAMES] APIVERSION NAMESPACED KIND VERBS...
+      const i = cols.findIndex((c) => c === 'true' || c === 'false');
+      const [group, version] = cols[i - 1].includes('/')
+        ? cols[i - 1].split('/')
+        : ['', cols[i - 1]];
+      expect(kinds(doc)).toContain(`${group}/${version}/${cols[i + 1]}`);
+    }
+    expect(
+      doc.definitions['io.k8s.api.networking.v1.NetworkPolicy'].properties!.spec.properties,
+    ).toHaveProperty('podSelector');
+    expect(kinds(doc)).not.toContain('example.com/v1/Gadget');
+    const crd = {
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name: 'gadgets.example.com' },
+      spec: {
+        group: 'example.com',
+        names: { kind: 'Gadget', plural: 'gadgets', singular: 'gadget', listKind: 'GadgetList' },
+        scope: 'Cluster',
+        versions: [
+          {
+            name: 'v1',
+            served: true,
+            storage: true,
+            schema: {
+              openAPIV3Schema: {
+                type: 'object',
+                properties: { spec: { type: 'object', properties: { size: { type: 'integer' } } } },
+              },
+            },
+          },
+        ],
+      },
+    };
+    ok(await kubectl(['apply', '-f', '-'], yaml(crd)));
+    doc = await v2();
+    expect(kinds(doc)).toContain('example.com/v1/Gadget');
+    expect(doc.definitions['com.example.v1.Gadget'].properties!.spec.properties).toHaveProperty(
+      'size',
+    );
+    ok(await kubectl(['delete', 'crd', 'gadgets.example.com']));
+  });
 
   test('BGPFilter with communities, asPathPrefix, priority and operations: applied, read back, refused where Calico refuses', async () => {
     ok(await kubectl(['apply', '-f', path.join(REPO, 'deploy/crds/bgpfilters.tortie.io.yaml')]));
