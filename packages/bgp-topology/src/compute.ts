@@ -86,6 +86,7 @@ export function computeBgp(w: BgpWorld): BgpConfig {
     peers: peers.sort((a, b) => compareIps(a.address, b.address) || a.port - b.port),
     originate,
     ...(Object.keys(originCommunities).length ? { originCommunities } : {}),
+    ...(settings.normalRoutePriority ? { normalRoutePriority: settings.normalRoutePriority } : {}),
     ...(active.size
       ? {
           localWorkloadPeering: {

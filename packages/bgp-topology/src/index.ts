@@ -11,10 +11,18 @@ export {
   BGP_PORT,
   DEFAULT_ASN,
   DEFAULT_RESTART_S,
+  DEFAULT_NORMAL_ROUTE_PRIORITY,
   type BgpLogLevel,
   type BgpSettings,
 } from './settings';
-export { GRACEFUL_RESTART, peerConfig, planBgp, speakerConfig, type BgpPlan } from './speaker';
+export {
+  GRACEFUL_RESTART,
+  normalRoutePriority,
+  peerConfig,
+  planBgp,
+  speakerConfig,
+  type BgpPlan,
+} from './speaker';
 export { communitiesOf, communityRules, splitCommunities, type CommunityRule } from './communities';
 export { resolvePasswords, secretFiles, type SecretReader } from './passwords';
 export { activeLocalPeers, type LocalWorkload } from './local-workloads';

@@ -59,7 +59,12 @@ export interface BgpSettings {
   /** The node's address local workloads peer with (BGPConfiguration default). */
   localWorkloadPeeringIPv4?: string;
   localWorkloadPeeringIPv6?: string;
+  /** ipv4NormalRoutePriority / ipv6NormalRoutePriority of the default configuration, when set. */
+  normalRoutePriority?: { ipv4?: number; ipv6?: number };
 }
+
+/** confd's route priority of a node's own routes when BGPConfiguration sets none. */
+export const DEFAULT_NORMAL_ROUTE_PRIORITY = 1024;
 
 type Config = Resource<'BGPConfiguration'>;
 
@@ -91,6 +96,20 @@ export function bgpSettings(configs: Iterable<Config>): BgpSettings {
       : {}),
     ...(global?.localWorkloadPeeringIPV6
       ? { localWorkloadPeeringIPv6: canonicalIp(global.localWorkloadPeeringIPV6) }
+      : {}),
+    // confd reads them from the default configuration only (getNormalRoutePriority)
+    ...(global?.ipv4NormalRoutePriority !== undefined ||
+    global?.ipv6NormalRoutePriority !== undefined
+      ? {
+          normalRoutePriority: {
+            ...(global.ipv4NormalRoutePriority !== undefined
+              ? { ipv4: global.ipv4NormalRoutePriority }
+              : {}),
+            ...(global.ipv6NormalRoutePriority !== undefined
+              ? { ipv6: global.ipv6NormalRoutePriority }
+              : {}),
+          },
+        }
       : {}),
   };
 }

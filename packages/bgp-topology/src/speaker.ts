@@ -7,6 +7,7 @@ import {
   type PeerConfigInput,
   type SpeakerConfig,
 } from '@tortie/bgp-speaker';
+import { DEFAULT_NORMAL_ROUTE_PRIORITY } from './settings';
 import type { BgpConfig, BgpPeer } from './types';
 
 /**
@@ -98,11 +99,20 @@ export interface BgpPlan {
   /** Peers whose only change is BFD: re-timed (or BFD added/removed) under a live session. */
   setBfd: Array<{ key: string; bfd?: PeerConfigInput['bfd'] }>;
   withdraw: string[];
-  /** New prefixes and those whose communities changed (next.originCommunities has them). */
+  /**
+   * New prefixes and those whose communities (next.originCommunities has them) or
+   * normal route priority changed.
+   */
   originate: string[];
 }
 
 const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+/** The priority of the node's own route to `prefix` (its family's normal route priority). */
+export function normalRoutePriority(c: BgpConfig, prefix: string): number {
+  const p = prefix.includes(':') ? c.normalRoutePriority?.ipv6 : c.normalRoutePriority?.ipv4;
+  return p ?? DEFAULT_NORMAL_ROUTE_PRIORITY;
+}
 
 /** What to change to go from `prev` to `next` (everything, when the speaker restarts). */
 export function planBgp(prev: BgpConfig | undefined, next: BgpConfig): BgpPlan {
@@ -134,7 +144,9 @@ export function planBgp(prev: BgpConfig | undefined, next: BgpConfig): BgpPlan {
   const want = new Set(next.originate);
   // a prefix whose communities changed is originated again (it replaces the old route)
   const communitiesChanged = (p: string) =>
-    had.has(p) && !sameJson(prev!.originCommunities?.[p], next.originCommunities?.[p]);
+    had.has(p) &&
+    (!sameJson(prev!.originCommunities?.[p], next.originCommunities?.[p]) ||
+      normalRoutePriority(prev!, p) !== normalRoutePriority(next, p));
   return {
     restart,
     ...(!restart && level(prev!) !== level(next) ? { logLevel: level(next) } : {}),

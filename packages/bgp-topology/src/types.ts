@@ -106,4 +106,10 @@ export interface BgpConfig {
    * address the agent puts on their host-side interfaces for them to dial. Absent when none.
    */
   localWorkloadPeering?: { ipv4?: string; ipv6?: string; endpoints: string[] };
+  /**
+   * BGPConfiguration default's ipv4NormalRoutePriority / ipv6NormalRoutePriority when
+   * set (see `normalRoutePriority()`: 1024 otherwise): the priority of the node's own
+   * routes, sent to iBGP peers as LOCAL_PREF 2^31-1 - priority, as confd's export does.
+   */
+  normalRoutePriority?: { ipv4?: number; ipv6?: number };
 }

@@ -4,7 +4,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { BgpConfig, BgpPeer } from '../src';
-import { peerConfig, planBgp, resolvePasswords, secretFiles, speakerConfig } from '../src';
+import {
+  bgpSettings,
+  normalRoutePriority,
+  peerConfig,
+  planBgp,
+  resolvePasswords,
+  secretFiles,
+  speakerConfig,
+} from '../src';
+import { parseResource, type Resource } from '@tortie/api';
 
 const base: BgpConfig = {
   enabled: true,
@@ -100,6 +109,37 @@ describe('planBgp', () => {
     const p = planBgp(base, { ...base, logLevel: 'debug' });
     expect(p).toMatchObject({ restart: false, logLevel: 'debug', addPeers: [], removePeers: [] });
     expect(planBgp(base, { ...base, logLevel: 'info' })).not.toHaveProperty('logLevel');
+  });
+
+  test("a changed normal route priority originates that family's prefixes again, nothing else", () => {
+    const two = { ...base, originate: ['10.244.1.0/26', 'fd10::/122'] };
+    expect(normalRoutePriority(two, '10.244.1.0/26')).toBe(1024);
+    const v4 = { ...two, normalRoutePriority: { ipv4: 700 } };
+    expect(normalRoutePriority(v4, '10.244.1.0/26')).toBe(700);
+    expect(normalRoutePriority(v4, 'fd10::/122')).toBe(1024);
+    expect(planBgp(two, v4)).toMatchObject({ restart: false, originate: ['10.244.1.0/26'] });
+    expect(
+      planBgp(v4, { ...two, normalRoutePriority: { ipv4: 700, ipv6: 900 } }).originate,
+    ).toEqual(['fd10::/122']);
+    // 1024 written out is the default: no change
+    expect(planBgp(two, { ...two, normalRoutePriority: { ipv4: 1024 } }).originate).toEqual([]);
+  });
+
+  test('normalRoutePriority comes from BGPConfiguration default only, as confd reads it', () => {
+    const cfg = (name: string, spec: object) =>
+      parseResource({
+        apiVersion: 'projectcalico.org/v3',
+        kind: 'BGPConfiguration',
+        metadata: { name },
+        spec,
+      }) as Resource<'BGPConfiguration'>;
+    expect(bgpSettings([cfg('default', {})]).normalRoutePriority).toBeUndefined();
+    expect(
+      bgpSettings([
+        cfg('default', { ipv4NormalRoutePriority: 700 }),
+        cfg('node.n1', { ipv6NormalRoutePriority: 5 }),
+      ]).normalRoutePriority,
+    ).toEqual({ ipv4: 700 });
   });
 
   test('a new AS number or cluster id restarts the speaker', () => {

@@ -199,8 +199,8 @@ async function main(): Promise<void> {
     // BGP passwords: Secrets mounted as Kubernetes mounts them, <dir>/<secret>/<key>
     readSecret: secretFiles(env.TORTIE_SECRETS_DIR ?? '/etc/tortie/secrets'),
     learned: {
-      set: (dst, nextHop) => {
-        net.learned.set(dst, nextHop);
+      set: (dst, nextHop, metric) => {
+        net.learned.set(dst, nextHop, metric);
         agentRef.current?.poke();
       },
       remove: (dst) => {

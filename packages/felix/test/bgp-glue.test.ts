@@ -48,11 +48,17 @@ class FakeSpeaker implements SpeakerLike {
   }
   originate(
     p: string,
-    o: { communities?: number[]; largeCommunities?: Array<[number, number, number]> } = {},
+    o: {
+      communities?: number[];
+      largeCommunities?: Array<[number, number, number]>;
+      localPref?: number;
+    } = {},
   ) {
     const c = [
       ...(o.communities ?? []).map((n) => `${n >>> 16}:${n & 0xffff}`),
       ...(o.largeCommunities ?? []).map((l) => l.join(':')),
+      // LOCAL_PREF 2^31-1 - 1024 (the default normal route priority) goes unsaid
+      ...(o.localPref === 2147482623 ? [] : [`lp ${o.localPref ?? 'none'}`]),
     ];
     this.log.push(`originate ${p}${c.length ? ` ${c.join(' ')}` : ''}`);
   }
@@ -73,7 +79,7 @@ function recordingGlue(endOfRibWaitMs?: number) {
     logger,
     endOfRibWaitMs,
     learned: {
-      set: (d, nh) => kernel.push(`set ${d} via ${nh}`),
+      set: (d, nh, m) => kernel.push(`set ${d} via ${nh}${m !== undefined ? ` metric ${m}` : ''}`),
       remove: (d) => kernel.push(`remove ${d}`),
       complete: () => kernel.push('complete'),
     },
@@ -147,6 +153,51 @@ describe('BGPConfiguration prefixAdvertisements reach the speaker', () => {
       'originate 10.244.1.0/26',
       'originate 198.51.100.0/24 65535:65535',
     ]);
+  });
+});
+
+describe('route priority, as confd: LOCAL_PREF = 2^31-1 - priority = kernel metric', () => {
+  test('learned routes get metric 2^31-1 - LOCAL_PREF (100 without one); a changed LOCAL_PREF re-installs', async () => {
+    const { glue, speakers, kernel } = recordingGlue();
+    await glue.apply(base);
+    const peer = learnedFrom('10.0.0.2');
+    const best = (localPref?: number) =>
+      ({
+        peer,
+        attrs: { nextHop: '10.0.0.2', ...(localPref !== undefined ? { localPref } : {}) },
+      }) as never;
+    speakers[0].listener!([
+      { prefix: '10.244.2.0/26', best: best(2147482623) }, // a node's normal route: 1024
+      { prefix: '10.99.0.0/24', best: best() }, // from eBGP: BIRD's LOCAL_PREF 100
+    ]);
+    speakers[0].listener!([{ prefix: '10.244.2.0/26', best: best(2147483647 - 512) }]);
+    speakers[0].listener!([{ prefix: '10.244.2.0/26', best: best(2147483647 - 512) }]); // same: nothing
+    expect(kernel.filter((k) => k.startsWith('set'))).toEqual([
+      'set 10.244.2.0/26 via 10.0.0.2 metric 1024',
+      'set 10.99.0.0/24 via 10.0.0.2 metric 2147483547',
+      'set 10.244.2.0/26 via 10.0.0.2 metric 512',
+    ]);
+    expect(glue.learnedRoutes().get('10.244.2.0/26')).toEqual({ nextHop: '10.0.0.2', metric: 512 });
+  });
+
+  test("own routes go out with LOCAL_PREF 2^31-1 - the family's normalRoutePriority; a change re-originates", async () => {
+    const { glue, speakers } = recordingGlue();
+    const cfg = (normalRoutePriority?: BgpConfig['normalRoutePriority']): BgpConfig => ({
+      ...base,
+      originate: ['10.244.1.0/26', 'fd10::/122'],
+      ...(normalRoutePriority ? { normalRoutePriority } : {}),
+    });
+    await glue.apply(cfg());
+    expect(speakers[0].log.filter((l) => l.startsWith('originate'))).toEqual([
+      'originate 10.244.1.0/26', // LOCAL_PREF 2147482623: priority 1024
+      'originate fd10::/122',
+    ]);
+    speakers[0].log.length = 0;
+    await glue.apply(cfg({ ipv4: 700 }));
+    expect(speakers[0].log).toEqual([`originate 10.244.1.0/26 lp ${2147483647 - 700}`]);
+    speakers[0].log.length = 0;
+    await glue.apply(cfg({ ipv4: 700, ipv6: 900 }));
+    expect(speakers[0].log).toEqual([`originate fd10::/122 lp ${2147483647 - 900}`]);
   });
 });
 

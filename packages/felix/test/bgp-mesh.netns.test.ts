@@ -6,6 +6,10 @@
 // 10.0.0.8 and 10.0.0.10 (tortie). BGPConfiguration listenPort 1790, and 1791 for node
 // n10 (node.n10). The two tortie nodes also mesh over IPv6 (fd00::8, fd00::10). Every
 // session must come up and every block reach the other nodes' kernels.
+// Route priority as Calico: BGPConfiguration ipv4NormalRoutePriority 700 and
+// ipv6NormalRoutePriority 900 travel as LOCAL_PREF 2^31-1 - priority on iBGP and become
+// kernel metrics (2^31-1 - LOCAL_PREF); n8 also peers with an eBGP ToR (BIRD, AS 65001)
+// through a BGPFilter whose import setPriority 512 reaches n8's kernel.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -37,8 +41,27 @@ const NODES = {
 const block = (cidr: string, node: string) =>
   R('IPAMBlock', blockName(cidr), blocks.newBlock(cidr, node));
 
+const MAX = 2147483647;
+const PRIO = { v4: 700, v6: 900, filtered: 512 };
+const TOR = { v4: '10.0.0.20', routes: ['10.99.0.0/24', '10.99.1.0/24'] };
+
 const RESOURCES: Resource[] = [
-  R('BGPConfiguration', 'default', { listenPort: 1790 }),
+  R('BGPConfiguration', 'default', {
+    listenPort: 1790,
+    ipv4NormalRoutePriority: PRIO.v4,
+    ipv6NormalRoutePriority: PRIO.v6,
+  }),
+  R('BGPPeer', 'n8-tor', { node: 'n8', peerIP: TOR.v4, asNumber: 65001, filters: ['prio'] }),
+  R('BGPFilter', 'prio', {
+    importV4: [
+      {
+        action: 'Accept',
+        cidr: TOR.routes[1],
+        matchOperator: 'Equal',
+        operations: [{ setPriority: { value: PRIO.filtered } }],
+      },
+    ],
+  }),
   R('BGPConfiguration', 'node.n10', { listenPort: 1791 }),
   R('Node', 'n5', { bgp: { ipv4Address: '10.0.0.5/24' } }),
   R('Node', 'n8', { bgp: { ipv4Address: '10.0.0.8/24', ipv6Address: 'fd00::8/64' } }),
@@ -58,6 +81,10 @@ const RESOURCES: Resource[] = [
  * the bgp_template, then one Mesh_ protocol per other node, dialling its listen port,
  * passive when the peer's address is greater as a string. Written out by hand from
  * confd's rule, not from our code, so that the two are checked against each other.
+ * Route priority as confd renders it for ipv4NormalRoutePriority 700: the kernel
+ * protocol's SetMetricForBGPRoutes (krt_metric = 2^31-1 - bgp_local_pref) and the
+ * export prologue of buildExportFilter (bgp_local_pref = 2^31-1 - krt_metric, 700 when
+ * the route has no krt_metric).
  */
 const CALICO_BIRD_CFG = `
 log stderr all;
@@ -66,8 +93,30 @@ protocol device { scan time 2; }
 protocol direct { ipv4; interface -"cali*", -"kube-ipvs*", "*"; }
 # the node's blocks (bird_aggr.cfg)
 protocol static static_blocks { ipv4; route ${NODES.n5.block} blackhole; }
+filter calico_kernel_programming {
+  if (defined(source) && (source = RTS_BGP) && !defined(krt_metric)) then {
+    krt_metric = ${PRIO.v4};
+    if (defined(bgp_local_pref)) then {
+      krt_metric = ${MAX} - bgp_local_pref;
+    }
+  }
+  if (source = RTS_BGP) then accept;
+  reject;
+}
+filter calico_export {
+  if (defined(source) && source = RTS_BGP && defined(bgp_local_pref)) then {
+    krt_metric = ${MAX} - bgp_local_pref;
+  } else {
+    if (!defined(krt_metric)) then { krt_metric = ${PRIO.v4}; }
+    bgp_local_pref = ${MAX} - krt_metric;
+  }
+  if (source = RTS_STATIC) then accept;
+  reject;
+}
+# BIRD 2 writes its own "metric 32" unless told 0 (BIRD 1, calico-node's, has no such default)
 protocol kernel {
-  ipv4 { import none; export where source = RTS_BGP; };
+  metric 0;
+  ipv4 { import none; export filter calico_kernel_programming; };
   graceful restart;
   merge paths on;
 }
@@ -84,7 +133,7 @@ protocol bgp Mesh_10_0_0_8 from bgp_template {
   neighbor 10.0.0.8 port 1790 as 64512;
   ttl security off;
   multihop;
-  ipv4 { gateway recursive; add paths on; import all; export where source = RTS_STATIC; };
+  ipv4 { gateway recursive; add paths on; import all; export filter calico_export; };
   passive on;
 }
 # "10.0.0.10" < "10.0.0.5": dial it, on its own listen port (node.n10)
@@ -92,7 +141,7 @@ protocol bgp Mesh_10_0_0_10 from bgp_template {
   neighbor 10.0.0.10 port 1791 as 64512;
   ttl security off;
   multihop;
-  ipv4 { gateway recursive; add paths on; import all; export where source = RTS_STATIC; };
+  ipv4 { gateway recursive; add paths on; import all; export filter calico_export; };
 }
 `;
 
@@ -110,6 +159,7 @@ describeIf(
   () => {
     const tb = new Testbed();
     let bird: Bird;
+    let tor: Bird;
     const agents: Agent[] = [];
     const lastLogs = () =>
       agents.map((a) => `--- ${a.name}\n${a.log.slice(-15).join('\n')}`).join('\n');
@@ -126,6 +176,23 @@ describeIf(
         const n5 = await tb.netns('n5');
         await fabric.attach(n5, { v4: '10.0.0.5/24' });
         bird = await Bird.start(tb, n5, { text: CALICO_BIRD_CFG });
+        const torNs = await tb.netns('tor');
+        await fabric.attach(torNs, { v4: `${TOR.v4}/24` });
+        tor = await Bird.start(tb, torNs, {
+          routerId: TOR.v4,
+          routes: TOR.routes.map((prefix) => ({ prefix })),
+          peers: [
+            {
+              name: 'n8',
+              localAs: 65001,
+              neighbor: NODES.n8.v4,
+              neighborAs: 64512,
+              port: 1790,
+              passive: true,
+              families: ['ipv4'],
+            },
+          ],
+        });
         for (const name of ['n8', 'n10'] as const) {
           const ns = await tb.netns(name);
           const n = NODES[name];
@@ -185,10 +252,11 @@ describeIf(
 
     test('every session comes up: BIRD passive towards 10.0.0.8, tortie passive towards 10.0.0.5 from 10.0.0.10', async () => {
       const [n8, n10] = agents;
-      await allUp(n8, ['10.0.0.5:1790', '10.0.0.10:1791', '[fd00::10]:1791']);
+      await allUp(n8, ['10.0.0.5:1790', '10.0.0.10:1791', '[fd00::10]:1791', `${TOR.v4}:179`]);
       await allUp(n10, ['10.0.0.5:1790', '10.0.0.8:1790', '[fd00::8]:1790']);
       await bird.waitEstablished('Mesh_10_0_0_8', 45_000);
       await bird.waitEstablished('Mesh_10_0_0_10', 45_000);
+      await tor.waitEstablished('n8', 45_000);
     }, 120_000);
 
     test('routes are exchanged: the blocks reach every kernel, over IPv4 and IPv6', async () => {
@@ -222,5 +290,54 @@ describeIf(
         new RegExp(`${NODES.n8.block.replace(/\./g, '\\.')} via 10\\.0\\.0\\.8`),
       );
     }, 60_000);
+
+    test('route priority: LOCAL_PREF 2^31-1 - normalRoutePriority on iBGP, kernel metric 2^31-1 - LOCAL_PREF, a BGPFilter setPriority reaches the kernel', async () => {
+      const [n8, n10] = agents;
+      const metrics = async (ns: Netns, v6 = false) => {
+        const text = await ns.exec(['ip', '-j', ...(v6 ? ['-6'] : []), 'route', 'show']);
+        const rows = JSON.parse(text || '[]') as Array<{ dst: string; metric?: number }>;
+        return new Map(rows.map((r) => [r.dst, r.metric ?? 0]));
+      };
+      // BIRD (calico-node) got our blocks with LOCAL_PREF 2^31-1 - 700 ...
+      await waitUntil(`BIRD sees LOCAL_PREF ${MAX - PRIO.v4} on the tortie blocks`, async () => {
+        const routes = await bird.routes('ipv4');
+        const lp = (p: string) => routes.find((r) => r.prefix === p && r.primary)?.localPref;
+        return lp(NODES.n8.block) === MAX - PRIO.v4 && lp(NODES.n10.block) === MAX - PRIO.v4;
+      });
+      // ... and its kernel protocol turned that into metric 700, as confd's does
+      let birdKernel = new Map<string, number>();
+      await waitUntil('BIRD installs the tortie blocks at metric 700', async () => {
+        birdKernel = await metrics(bird.ns);
+        return (
+          birdKernel.get(NODES.n8.block) === PRIO.v4 && birdKernel.get(NODES.n10.block) === PRIO.v4
+        );
+      }).catch((e: Error) => {
+        throw new Error(`${e.message}: ${JSON.stringify([...birdKernel])}`);
+      });
+      // our kernels: metric = 2^31-1 - LOCAL_PREF, from BIRD and from each other, v4 and v6
+      const want: Array<[Agent, string, number, boolean]> = [
+        [n8, NODES.n5.block, PRIO.v4, false],
+        [n8, NODES.n10.block, PRIO.v4, false],
+        [n8, NODES.n10.block6, PRIO.v6, true],
+        [n10, NODES.n5.block, PRIO.v4, false],
+        [n10, NODES.n8.block, PRIO.v4, false],
+        [n10, NODES.n8.block6, PRIO.v6, true],
+        // from the eBGP ToR (no LOCAL_PREF: BIRD's 100), and the one the filter raised
+        [n8, TOR.routes[0], MAX - 100, false],
+        [n8, TOR.routes[1], PRIO.filtered, false],
+      ];
+      for (const [a, dst, metric, v6] of want) {
+        let seen: number | undefined;
+        await waitUntil(`${a.name}: ${dst} at metric ${metric}`, async () => {
+          seen = (await metrics(a.ns, v6)).get(dst);
+          return seen === metric;
+        }).catch((e: Error) => {
+          throw new Error(`${e.message} (kernel has ${seen})\n${lastLogs()}`);
+        });
+      }
+      // one route per destination: the learned routes' metric was set when they were written
+      const lines = (await n8.ns.exec(['ip', 'route', 'show', TOR.routes[1]])).trim().split('\n');
+      expect(lines).toHaveLength(1);
+    }, 90_000);
   },
 );

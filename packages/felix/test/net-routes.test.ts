@@ -239,6 +239,46 @@ describe('routes and tunnels', () => {
     expect(cmds).toContain('ip addr replace 10.0.1.1/32 dev tunl0');
   });
 
+  test('a learned route at a new metric is written beside the old one, then the old one is deleted', async () => {
+    // the kernel: one learned route at metric 1024, one v6 at the default metric (1024,
+    // shown), and one destination twice (a metric change that was half done)
+    const v4 = JSON.stringify([
+      { dst: '10.0.1.0/26', gateway: '192.168.0.2', metric: 1024, flags: [] },
+      { dst: '10.0.3.0/26', gateway: '192.168.0.3', metric: 700, flags: [] },
+      { dst: '10.0.3.0/26', gateway: '192.168.0.3', metric: 1024, flags: [] },
+    ]);
+    const v6 = JSON.stringify([{ dst: 'fd10::/122', gateway: 'fd00::2', metric: 1024, flags: [] }]);
+    const runner = new RecordingRunner((argv) =>
+      argv.includes('-j') ? { stdout: argv.includes('-6') ? v6 : v4 } : {},
+    );
+    const m = new NetManager(runner);
+    m.send({ type: 'in-sync' });
+    m.learned.set('10.0.1.0/26', '192.168.0.2', 512);
+    m.learned.set('fd10::/122', 'fd00::2', 900);
+    m.learned.set('10.0.3.0/26', '192.168.0.3', 700);
+    m.learned.complete!();
+    await m.apply();
+    const batch = runner.calls.filter((c) => c.stdin?.includes('proto 81'));
+    expect(batch.map((c) => c.stdin)).toEqual([
+      [
+        'route replace 10.0.1.0/26 via 192.168.0.2 proto 81 metric 512',
+        'route del 10.0.1.0/26 proto 81 metric 1024',
+        'route replace fd10::/122 via fd00::2 proto 81 metric 900',
+        'route del fd10::/122 proto 81 metric 1024',
+        'route del 10.0.3.0/26 proto 81 metric 1024',
+        '',
+      ].join('\n'),
+    ]);
+    runner.calls.length = 0;
+    await m.apply(); // converged: nothing more
+    expect(runner.calls.filter((c) => c.argv.includes('-batch'))).toEqual([]);
+    expect((await m.learnedTable.current()).map((r) => `${r.dst} ${r.metric}`).sort()).toEqual([
+      '10.0.1.0/26 512',
+      '10.0.3.0/26 700',
+      'fd10::/122 900',
+    ]);
+  });
+
   test('after a restart, BGP-learned kernel routes stay until BGP has relearned everything', async () => {
     // the kernel has two proto 81 routes from the agent before this one
     const kept = JSON.stringify([

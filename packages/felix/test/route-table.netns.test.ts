@@ -86,6 +86,59 @@ for (const path of ['netlink', 'ip -batch'] as const) {
       expect(await ns.exec(['ip', 'route', 'show', 'proto', '12'])).toContain('10.71.0.0/24');
     });
 
+    test('metrics: a route at a new metric replaces the old one (the kernel keys by metric); resync repairs a metric', async () => {
+      const t = new RouteTable(new ProcessRunner(ns.name), 81, nl);
+      const show = async (dst: string, v6 = false) =>
+        (
+          JSON.parse(
+            (await ns.exec([
+              'ip',
+              '-j',
+              ...(v6 ? ['-6'] : []),
+              'route',
+              'show',
+              dst,
+              'proto',
+              '81',
+            ])) || '[]',
+          ) as Array<{ gateway: string; metric?: number }>
+        ).map((r) => `${r.gateway} ${r.metric ?? 0}`);
+      t.setAll([
+        { dst: '10.72.0.0/26', via: '192.168.70.2', metric: 2147483547 },
+        { dst: 'fd00:72::/122', via: 'fd00:70:f::2', metric: 900 },
+      ]);
+      expect(await t.apply()).toBe(2);
+      expect(await show('10.72.0.0/26')).toEqual(['192.168.70.2 2147483547']);
+      expect(await show('fd00:72::/122', true)).toEqual(['fd00:70:f::2 900']);
+      // a new metric: written, and the old route deleted
+      t.setAll([
+        { dst: '10.72.0.0/26', via: '192.168.70.2', metric: 512 },
+        { dst: 'fd00:72::/122', via: 'fd00:70:f::2' },
+      ]);
+      expect(await t.apply()).toBe(4);
+      expect(await show('10.72.0.0/26')).toEqual(['192.168.70.2 512']);
+      expect(await show('fd00:72::/122', true)).toEqual(['fd00:70:f::2 1024']);
+      expect(await t.apply()).toBe(0);
+      // someone adds our destination at another metric: resync deletes it
+      await ns.exec([
+        'ip',
+        'route',
+        'add',
+        '10.72.0.0/26',
+        'via',
+        '192.168.70.3',
+        'proto',
+        '81',
+        'metric',
+        '7',
+      ]);
+      expect(await t.resync()).toBe(1);
+      expect(await show('10.72.0.0/26')).toEqual(['192.168.70.2 512']);
+      t.setAll([]);
+      expect(await t.apply()).toBe(2);
+      expect(await show('10.72.0.0/26')).toEqual([]);
+    });
+
     test('resync repairs a deleted and a changed route', async () => {
       const t = new RouteTable(new ProcessRunner(ns.name), 80, nl);
       t.setAll(DESIRED);

@@ -58,6 +58,7 @@ export const IFA_F_NODAD = 0x02;
 const RTA_DST = 1;
 const RTA_OIF = 4;
 const RTA_GATEWAY = 5;
+const RTA_PRIORITY = 6;
 const RTA_TABLE = 15;
 export const RT_TABLE_MAIN = 254;
 export const RT_SCOPE_UNIVERSE = 0;
@@ -216,6 +217,18 @@ export interface Route {
   scope?: 'link' | 'universe';
   protocol: number;
   table?: number;
+  /**
+   * RTA_PRIORITY, `ip route ... metric N`. Part of a route's identity: a replace with
+   * another metric adds a second route. Unset: 0 for IPv4, the kernel's 1024 for IPv6.
+   */
+  metric?: number;
+}
+
+/** The metric as a u32 attribute value, or a clear error. */
+function metricValue(dst: string, metric: number): number {
+  if (!Number.isInteger(metric) || metric < 0 || metric > 0xffffffff)
+    throw new Error(`route ${dst}: metric ${metric} is not an integer in 0..4294967295`);
+  return metric;
 }
 
 function rtmsg(
@@ -258,6 +271,7 @@ export function newRoute(r: Route, exclusive = false): Request {
     list.push([RTA_GATEWAY, g.bytes]);
   }
   if (r.oif !== undefined) list.push([RTA_OIF, u32(r.oif)]);
+  if (r.metric !== undefined) list.push([RTA_PRIORITY, u32(metricValue(r.dst, r.metric))]);
   return {
     type: RTM_NEWROUTE,
     flags: NLM_F_CREATE | (exclusive ? NLM_F_EXCL : NLM_F_REPLACE),
@@ -276,18 +290,29 @@ export function newRoute(r: Route, exclusive = false): Request {
   };
 }
 
-/** `ip route del <dst> proto <p>`: any type, scope and next hop of that destination and protocol. */
-export function delRoute(dst: string, protocol: number, table = RT_TABLE_MAIN): Request {
+/**
+ * `ip route del <dst> proto <p> [metric m]`: any type, scope and next hop of that
+ * destination and protocol; with a metric only the route of that metric (without one,
+ * the kernel removes the first it finds, the lowest metric).
+ */
+export function delRoute(
+  dst: string,
+  protocol: number,
+  table = RT_TABLE_MAIN,
+  metric?: number,
+): Request {
   const d = cidrBytes(dst);
+  const list: Attr[] = [
+    [RTA_TABLE, u32(table)],
+    [RTA_DST, d.bytes],
+  ];
+  if (metric !== undefined) list.push([RTA_PRIORITY, u32(metricValue(dst, metric))]);
   return {
     type: RTM_DELROUTE,
     flags: 0,
     body: Buffer.concat([
       rtmsg(d.family, d.len, table, protocol, RT_SCOPE_NOWHERE, 0, 0),
-      attrs([
-        [RTA_TABLE, u32(table)],
-        [RTA_DST, d.bytes],
-      ]),
+      attrs(list),
     ]),
   };
 }
@@ -306,6 +331,8 @@ export interface ParsedRoute {
   via?: string;
   oif?: number;
   onlink: boolean;
+  /** RTA_PRIORITY (the kernel always reports it for IPv6, and for IPv4 when not 0). */
+  metric?: number;
 }
 
 export function parseRoute(m: Message): ParsedRoute {
@@ -318,6 +345,7 @@ export function parseRoute(m: Message): ParsedRoute {
   const gw = a.get(RTA_GATEWAY);
   const oif = a.get(RTA_OIF);
   const table = a.get(RTA_TABLE);
+  const priority = a.get(RTA_PRIORITY);
   return {
     dst: `${dstBytes ? ipText(dstBytes) : zero}/${dstLen}`,
     family,
@@ -328,6 +356,7 @@ export function parseRoute(m: Message): ParsedRoute {
     ...(gw ? { via: ipText(gw) } : {}),
     ...(oif ? { oif: oif.readUInt32LE(0) } : {}),
     onlink: (d.readUInt32LE(8) & RTNH_F_ONLINK) !== 0,
+    ...(priority ? { metric: priority.readUInt32LE(0) } : {}),
   };
 }
 
@@ -737,10 +766,10 @@ function writeAddrAttr(b: Buffer, off: number, type: number, ip: string): [numbe
 
 export type RouteChange =
   | { del: false; route: Route; exclusive?: boolean }
-  | { del: true; dst: string; protocol: number; table?: number };
+  | { del: true; dst: string; protocol: number; table?: number; metric?: number };
 
-/** Largest message a route change becomes: header, rtmsg, table, dst, gateway, oif. */
-const MAX_ROUTE_MSG = 16 + 12 + 8 + 20 + 20 + 8;
+/** Largest message a route change becomes: header, rtmsg, table, dst, gateway, oif, priority. */
+const MAX_ROUTE_MSG = 16 + 12 + 8 + 20 + 20 + 8 + 8;
 
 /**
  * Route changes framed with sequence numbers from `firstSeq`, written in place (no
@@ -811,6 +840,13 @@ export function frameRouteChanges(
           b.writeUInt32LE(r.oif, p + 4);
           p += 8;
         }
+      }
+      const metric = ch.del ? ch.metric : ch.route.metric;
+      if (metric !== undefined) {
+        b.writeUInt16LE(8, p);
+        b.writeUInt16LE(RTA_PRIORITY, p + 2);
+        b.writeUInt32LE(metricValue(dst, metric), p + 4);
+        p += 8;
       }
       // header
       b.writeUInt32LE(p - off, off);

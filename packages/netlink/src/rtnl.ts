@@ -17,6 +17,11 @@ export interface RouteSpec {
   protocol: number;
   /** Default: main (254). */
   table?: number;
+  /**
+   * `metric N` (RTA_PRIORITY). The kernel keys routes by it too: a replace with another
+   * metric adds a route beside the old one. Unset: 0 (IPv4), 1024 (IPv6).
+   */
+  metric?: number;
 }
 
 /** A neighbour (ARP/NDP) entry or a VXLAN FDB entry (`bridge fdb ... self`) to write or remove. */
@@ -39,7 +44,15 @@ export function neighText(o: NeighOp, dev: string): string {
 
 export type RouteOp =
   | { op: 'replace' | 'add'; route: RouteSpec }
-  | { op: 'del'; dst: string; protocol: number; table?: number; type?: 'blackhole' };
+  | {
+      op: 'del';
+      dst: string;
+      protocol: number;
+      table?: number;
+      type?: 'blackhole';
+      /** Only the route of this metric (without: the first the kernel finds). */
+      metric?: number;
+    };
 
 /** `ip route` words for a route (for errors and logs). */
 export function routeText(r: RouteSpec): string {
@@ -50,12 +63,13 @@ export function routeText(r: RouteSpec): string {
   if (r.scopeLink) p.push('scope link');
   p.push(`proto ${r.protocol}`);
   if (r.table !== undefined && r.table !== c.RT_TABLE_MAIN) p.push(`table ${r.table}`);
+  if (r.metric !== undefined) p.push(`metric ${r.metric}`);
   return p.join(' ');
 }
 
 const opText = (o: RouteOp): string =>
   o.op === 'del'
-    ? `route del ${o.type === 'blackhole' ? 'blackhole ' : ''}${o.dst} proto ${o.protocol}`
+    ? `route del ${o.type === 'blackhole' ? 'blackhole ' : ''}${o.dst} proto ${o.protocol}${o.metric !== undefined ? ` metric ${o.metric}` : ''}`
     : `route ${o.op} ${routeText(o.route)}`;
 
 /** Batches up to this size (without a dump) may run on the calling thread. */
@@ -434,6 +448,7 @@ export class Rtnl {
       if (r.onlink) out.onlink = true;
       if (r.scope === c.RT_SCOPE_LINK) out.scopeLink = true;
       if (table !== c.RT_TABLE_MAIN) out.table = table;
+      if (r.metric !== undefined) out.metric = r.metric;
       return out;
     });
   }
@@ -452,7 +467,13 @@ export class Rtnl {
     const at: number[] = [];
     ops.forEach((o, i) => {
       if (o.op === 'del') {
-        changes.push({ del: true, dst: o.dst, protocol: o.protocol, table: o.table });
+        changes.push({
+          del: true,
+          dst: o.dst,
+          protocol: o.protocol,
+          table: o.table,
+          metric: o.metric,
+        });
         at.push(i);
         return;
       }
@@ -474,6 +495,7 @@ export class Rtnl {
           scope: r.scopeLink ? 'link' : undefined,
           protocol: r.protocol,
           table: r.table,
+          metric: r.metric,
         },
       });
       at.push(i);
@@ -506,9 +528,9 @@ export class Rtnl {
     if (e) throw e;
   }
 
-  /** Removes a route of that destination and protocol; false when there was none. */
-  async delRoute(dst: string, protocol: number, table?: number): Promise<boolean> {
-    const [e] = await this.applyRoutes([{ op: 'del', dst, protocol, table }]);
+  /** Removes a route of that destination and protocol (and metric); false when there was none. */
+  async delRoute(dst: string, protocol: number, table?: number, metric?: number): Promise<boolean> {
+    const [e] = await this.applyRoutes([{ op: 'del', dst, protocol, table, metric }]);
     if (e?.code === 'ESRCH') return false;
     if (e) throw e;
     return true;

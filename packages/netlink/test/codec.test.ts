@@ -10,6 +10,7 @@ describe('rtnetlink codec', () => {
       oif: 7,
       onlink: true,
       protocol: 80,
+      metric: 700,
     });
     const b = c.frame([req], 41);
     expect(b.readUInt32LE(0)).toBe(b.length); // nlmsg_len
@@ -30,6 +31,7 @@ describe('rtnetlink codec', () => {
       via: '192.168.0.2',
       oif: 7,
       onlink: true,
+      metric: 700,
     });
   });
 
@@ -50,11 +52,14 @@ describe('rtnetlink codec', () => {
       { dst: '10.1.5.0/26', via: '172.16.0.1', oif: 3, onlink: true, protocol: 81 },
       { dst: 'fd00:1::/122', via: 'fd00::2', protocol: 80 },
       { dst: '::/0', via: 'fe80::1', oif: 2, protocol: 3, table: 1000 },
+      { dst: '10.1.6.0/26', via: '192.168.0.3', protocol: 81, metric: 2147482623 },
+      { dst: 'fd00:2::/122', via: 'fd00::3', oif: 4, protocol: 81, metric: 0xffffffff },
     ];
     const f = c.frameRouteChanges(
       [
         ...routes.map((route) => ({ del: false as const, route })),
         { del: true, dst: '10.9.0.0/24', protocol: 80 },
+        { del: true, dst: '10.9.2.0/24', protocol: 81, metric: 512 },
         {
           del: false,
           route: { dst: '10.9.1.0/24', via: '1.2.3.4', protocol: 80 },
@@ -70,6 +75,7 @@ describe('rtnetlink codec', () => {
           [
             ...routes.map((r) => c.newRoute(r)),
             c.delRoute('10.9.0.0/24', 80),
+            c.delRoute('10.9.2.0/24', 81, undefined, 512),
             c.newRoute({ dst: '10.9.1.0/24', via: '1.2.3.4', protocol: 80 }, true),
           ],
           100,
@@ -83,6 +89,8 @@ describe('rtnetlink codec', () => {
         { del: false, route: { dst: '10.0.1.0/24', via: '1.2.3', protocol: 80 } },
         { del: false, route: { dst: '10.0.2.0/24', via: 'fd00::1', protocol: 80 } },
         { del: false, route: { dst: '10.0.3.0/24', via: '1.2.3.4', protocol: 80 } },
+        { del: false, route: { dst: '10.0.4.0/24', via: '1.2.3.4', protocol: 80, metric: -1 } },
+        { del: true, dst: '10.0.5.0/24', protocol: 80, metric: 2 ** 32 },
       ],
       1,
     );
@@ -90,6 +98,8 @@ describe('rtnetlink codec', () => {
       [0, '"10.0.0.0/33" is not a CIDR'],
       [1, '"1.2.3" is not an IP address'],
       [2, 'route 10.0.2.0/24: gateway fd00::1 is of another address family'],
+      [4, 'route 10.0.4.0/24: metric -1 is not an integer in 0..4294967295'],
+      [5, 'route 10.0.5.0/24: metric 4294967296 is not an integer in 0..4294967295'],
     ]);
     expect(g.index).toEqual([3]);
     expect(

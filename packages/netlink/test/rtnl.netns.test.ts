@@ -12,6 +12,7 @@ interface IpRoute {
   scope?: string;
   flags?: string[];
   protocol?: string;
+  metric?: number;
 }
 
 describeIf(['root', 'netns'], 'rtnetlink in network namespaces', () => {
@@ -155,6 +156,44 @@ describeIf(['root', 'netns'], 'rtnetlink in network namespaces', () => {
     // del under another protocol leaves the route alone
     expect(await nl.delRoute('10.9.0.0/24', 80)).toBe(false);
     expect(await ns.exec(['ip', 'route', 'show', '10.9.0.0/24'])).toContain('via 192.168.9.3');
+  });
+
+  test('metric: ip route shows it, the kernel keys routes by it, a del with one removes only that route', async () => {
+    const errors = await nl.applyRoutes([
+      {
+        op: 'replace',
+        route: { dst: '10.3.0.0/26', via: '192.168.9.2', protocol: 81, metric: 2147482623 },
+      },
+      {
+        op: 'replace',
+        route: { dst: 'fd00:13::/122', via: 'fd00:9::2', protocol: 81, metric: 900 },
+      },
+    ]);
+    expect(errors.filter(Boolean)).toEqual([]);
+    const v4 = await json<IpRoute>(ns, ['ip', '-j', 'route', 'show', '10.3.0.0/26']);
+    expect(v4.map((r) => [r.gateway, r.metric])).toEqual([['192.168.9.2', 2147482623]]);
+    const v6 = await json<IpRoute>(ns, ['ip', '-j', '-6', 'route', 'show', 'fd00:13::/122']);
+    expect(v6.map((r) => r.metric)).toEqual([900]);
+    // a replace with another metric is another route: both are there
+    await nl.replaceRoute({ dst: '10.3.0.0/26', via: '192.168.9.3', protocol: 81, metric: 512 });
+    const both = await json<IpRoute>(ns, ['ip', '-j', 'route', 'show', '10.3.0.0/26']);
+    expect(both.map((r) => [r.gateway, r.metric])).toEqual([
+      ['192.168.9.3', 512],
+      ['192.168.9.2', 2147482623],
+    ]);
+    const listed = (await nl.listRoutes({ protocol: 81 })).map((r) => [r.dst, r.metric]);
+    expect(listed.sort()).toEqual(
+      [
+        ['10.3.0.0/26', 512],
+        ['10.3.0.0/26', 2147482623],
+        ['fd00:13::/122', 900],
+      ].sort(),
+    );
+    // deleting by metric leaves the other one
+    expect(await nl.delRoute('10.3.0.0/26', 81, undefined, 2147482623)).toBe(true);
+    const left = await json<IpRoute>(ns, ['ip', '-j', 'route', 'show', '10.3.0.0/26']);
+    expect(left.map((r) => r.metric)).toEqual([512]);
+    expect(await nl.delRoute('10.3.0.0/26', 81, undefined, 2147482623)).toBe(false);
   });
 
   test('refusals name the request and the errno; the rest of the batch is applied', async () => {

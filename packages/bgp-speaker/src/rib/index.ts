@@ -33,6 +33,7 @@ export {
   applyOperations,
   asPathStartsWith,
   routePriority,
+  kernelMetric,
   prefixWithin,
   interfaceMatches,
   PRIORITY_BASE,

@@ -191,6 +191,15 @@ export function routePriority(route: FilterRoute): number {
   return route.learned ? PRIORITY_BASE - DEFAULT_LOCAL_PREF : NORMAL_ROUTE_PRIORITY;
 }
 
+/**
+ * The kernel metric of a learned route, as confd's kernel protocol sets it
+ * (`krt_metric = 2^31-1 - bgp_local_pref`, BIRD's LOCAL_PREF 100 when the route came
+ * without one): the route's priority. A LOCAL_PREF above 2^31-1 gives 0.
+ */
+export function kernelMetric(attrs: PathAttributes): number {
+  return Math.max(0, PRIORITY_BASE - (attrs.localPref ?? DEFAULT_LOCAL_PREF));
+}
+
 function ruleMatches(r: FilterRule, route: FilterRoute): boolean {
   if (r.peerType && (r.peerType === 'iBGP') !== route.ibgp) return false;
   if (r.cidr !== undefined && r.matchOperator && !cidrMatches(r, route.prefix)) return false;

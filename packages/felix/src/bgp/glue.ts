@@ -14,13 +14,16 @@ import path from 'node:path';
 import {
   BgpSpeaker,
   createLogger,
+  kernelMetric,
   peerKey,
+  PRIORITY_BASE,
   type BestPathChange,
   type Logger,
   type PeerConfigInput,
   type SpeakerConfig,
 } from '@tortie/bgp-speaker';
 import {
+  normalRoutePriority,
   planBgp,
   resolvePasswords,
   splitCommunities,
@@ -38,10 +41,14 @@ export interface SpeakerLike {
   setPeerBfd(key: string, bfd: PeerConfigInput['bfd']): void;
   /** `key`: peerKey(address, port) of @tortie/bgp-speaker. */
   removePeer(key: string): void;
-  /** Originates (or re-originates, replacing) `prefix` with these communities. */
+  /** Originates (or re-originates, replacing) `prefix` with these attributes. */
   originate(
     prefix: string,
-    opts?: { communities?: number[]; largeCommunities?: Array<[number, number, number]> },
+    opts?: {
+      communities?: number[];
+      largeCommunities?: Array<[number, number, number]>;
+      localPref?: number;
+    },
   ): void;
   withdraw(prefix: string): void;
   /** Serves the speaker's control socket (peers, routes: `tortiectl node status`). */
@@ -52,7 +59,8 @@ export interface SpeakerLike {
 
 /** Where learned routes go: the kernel route table for BGP routes. */
 export interface LearnedRouteSink {
-  set(dst: string, nextHop: string): void;
+  /** `metric`: the kernel route's metric (the route's priority, from its LOCAL_PREF). */
+  set(dst: string, nextHop: string, metric?: number): void;
   remove(dst: string): void;
   /**
    * Called once after the speaker started, when every peer has sent End-of-RIB (or
@@ -66,8 +74,8 @@ export interface LearnedRouteSink {
 export class BgpGlue {
   private speaker?: SpeakerLike;
   private current?: BgpConfig;
-  /** Learned best routes we installed: prefix -> next hop. */
-  private readonly installed = new Map<string, string>();
+  /** Learned best routes we installed: prefix -> next hop and kernel metric. */
+  private readonly installed = new Map<string, { nextHop: string; metric: number }>();
 
   constructor(
     private readonly opts: {
@@ -212,8 +220,8 @@ export class BgpGlue {
     this.installed.clear();
   }
 
-  /** Learned routes currently handed to the kernel (prefix -> next hop). */
-  learnedRoutes(): ReadonlyMap<string, string> {
+  /** Learned routes currently handed to the kernel (prefix -> next hop and metric). */
+  learnedRoutes(): ReadonlyMap<string, { nextHop: string; metric: number }> {
     return this.installed;
   }
 
@@ -251,14 +259,20 @@ export class BgpGlue {
     this.installed.clear();
   }
 
-  /** Best paths from peers go to the kernel; our own originated ones do not. */
+  /**
+   * Best paths from peers go to the kernel, at the metric confd's kernel protocol gives
+   * them (2^31-1 - LOCAL_PREF: a BGPFilter's setPriority reaches the kernel); our own
+   * originated ones do not.
+   */
   private onBestPath(changes: BestPathChange[]): void {
     for (const c of changes) {
       const nextHop = c.best?.peer ? c.best.attrs.nextHop : undefined;
       if (nextHop) {
-        if (this.installed.get(c.prefix) !== nextHop) {
-          this.installed.set(c.prefix, nextHop);
-          this.opts.learned.set(c.prefix, nextHop);
+        const metric = kernelMetric(c.best!.attrs);
+        const had = this.installed.get(c.prefix);
+        if (had?.nextHop !== nextHop || had.metric !== metric) {
+          this.installed.set(c.prefix, { nextHop, metric });
+          this.opts.learned.set(c.prefix, nextHop, metric);
         }
       } else if (this.installed.delete(c.prefix)) {
         this.opts.learned.remove(c.prefix);
@@ -267,13 +281,22 @@ export class BgpGlue {
   }
 }
 
-/** The speaker's attributes for an originated prefix: BGPConfiguration prefixAdvertisements. */
+/**
+ * The speaker's attributes for an originated prefix: LOCAL_PREF 2^31-1 - the normal
+ * route priority (what iBGP peers get, as confd's export sets bgp_local_pref from
+ * krt_metric), and BGPConfiguration prefixAdvertisements' communities.
+ */
 function originAttributes(
   c: BgpConfig,
   prefix: string,
-): { communities?: number[]; largeCommunities?: Array<[number, number, number]> } {
+): {
+  communities?: number[];
+  largeCommunities?: Array<[number, number, number]>;
+  localPref: number;
+} {
+  const localPref = PRIORITY_BASE - normalRoutePriority(c, prefix);
   const values = c.originCommunities?.[prefix];
-  if (!values) return {};
+  if (!values) return { localPref };
   const { communities, largeCommunities } = splitCommunities(values);
   const nums = (v: string) => v.split(':').map(Number);
   return {
@@ -282,5 +305,6 @@ function originAttributes(
       return hi * 0x10000 + lo;
     }),
     largeCommunities: largeCommunities.map((v) => nums(v) as [number, number, number]),
+    localPref,
   };
 }

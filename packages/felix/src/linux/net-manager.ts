@@ -196,14 +196,19 @@ export class NetManager implements DataplaneManager {
     this.learnedTable = new RouteTable(runner, PROTO_TORTIE_BGP, netlink);
   }
 
-  private readonly learnedRoutes = new Map<string, string>();
+  /** Learned routes: destination -> next hop and metric. */
+  private readonly learnedRoutes = new Map<string, { via: string; metric?: number }>();
 
   /** False until BGP has relearned everything after this agent started. */
   private learnedComplete = false;
 
   /** Where the BGP glue puts learned routes (applied with the next apply). */
   readonly learned: LearnedRouteSink = {
-    set: (dst, nextHop) => void this.learnedRoutes.set(dst, nextHop),
+    set: (dst, nextHop, metric) =>
+      void this.learnedRoutes.set(dst, {
+        via: nextHop,
+        ...(metric !== undefined ? { metric } : {}),
+      }),
     remove: (dst) => void this.learnedRoutes.delete(dst),
     complete: () => void (this.learnedComplete = true),
   };
@@ -338,7 +343,7 @@ export class NetManager implements DataplaneManager {
     const ours = new Set(routes.map((r) => r.dst));
     const learned: KernelRoute[] = [...this.learnedRoutes]
       .filter(([dst]) => !ours.has(dst))
-      .map(([dst, via]) => ({ dst, via }));
+      .map(([dst, r]) => ({ dst, ...r }));
     if (!this.learnedComplete) {
       // graceful restart: the routes an earlier agent learned keep forwarding until BGP
       // has relearned everything (every peer's End-of-RIB), then the ones not relearned go

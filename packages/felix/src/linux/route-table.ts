@@ -17,7 +17,19 @@ export interface KernelRoute {
   dev?: string;
   onlink?: boolean;
   scopeLink?: boolean;
+  /**
+   * The route's metric (priority: lower wins). The kernel keys routes by destination
+   * and metric, so a changed metric is a new route and the old one is deleted. Unset:
+   * the kernel's default (0 for IPv4, 1024 for IPv6).
+   */
+  metric?: number;
 }
+
+/** The kernel's metric for a route without one. */
+const defaultMetric = (dst: string) => (dst.includes(':') ? 1024 : 0);
+
+/** The metric a route has in the kernel (pure). */
+export const metricOf = (r: KernelRoute): number => r.metric ?? defaultMetric(r.dst);
 
 /** `ip route replace` arguments of a route (pure). */
 export function routeArgs(r: KernelRoute, proto: number): string {
@@ -27,6 +39,7 @@ export function routeArgs(r: KernelRoute, proto: number): string {
   if (r.onlink) parts.push('onlink');
   if (r.scopeLink) parts.push('scope link');
   parts.push(`proto ${proto}`);
+  if (r.metric !== undefined) parts.push(`metric ${r.metric}`);
   return parts.join(' ');
 }
 
@@ -36,6 +49,7 @@ interface IpRouteJson {
   gateway?: string;
   dev?: string;
   flags?: string[];
+  metric?: number;
 }
 
 /** What the kernel shows, in the same shape (for comparison). */
@@ -53,6 +67,8 @@ export function fromJson(j: IpRouteJson, v6: boolean): KernelRoute {
   if (j.gateway) r.via = j.gateway;
   if (j.dev && j.type !== 'blackhole') r.dev = j.dev;
   if (j.flags?.includes('onlink')) r.onlink = true;
+  // the default metric is left unset, as a desired route without one has it
+  if (j.metric !== undefined && j.metric !== defaultMetric(dst)) r.metric = j.metric;
   return r;
 }
 
@@ -66,13 +82,19 @@ export function sameRoute(have: KernelRoute, want: KernelRoute): boolean {
     have.type === want.type &&
     have.via === want.via &&
     ((want.via !== undefined && want.dev === undefined) || (have.dev ?? '') === (want.dev ?? '')) &&
-    !!have.onlink === !!want.onlink
+    !!have.onlink === !!want.onlink &&
+    metricOf(have) === metricOf(want)
   );
 }
 
 export class RouteTable {
   private desired = new Map<string, KernelRoute>();
-  private actual = new Map<string, KernelRoute>();
+  /**
+   * The kernel's routes under our protocol by destination: usually one, more when the
+   * kernel holds the same destination at several metrics (a metric change that was
+   * half done, another agent's leftovers): the extra ones are deleted.
+   */
+  private actual = new Map<string, KernelRoute[]>();
   private loaded = false;
   /** Routes the kernel refused last time (e.g. the interface is not there yet): retried. */
   readonly failed = new Map<string, string>();
@@ -99,26 +121,37 @@ export class RouteTable {
   /** The kernel's routes under our protocol, as last read or written. */
   async current(): Promise<KernelRoute[]> {
     if (!this.loaded) await this.load();
-    return [...this.actual.values()];
+    return [...this.actual.values()].flat();
   }
 
   size(): number {
     return this.desired.size;
   }
 
+  private record(r: KernelRoute): void {
+    const list = (this.actual.get(r.dst) ?? []).filter((x) => metricOf(x) !== metricOf(r));
+    this.actual.set(r.dst, [...list, r]);
+  }
+
+  private forget(dst: string, metric: number): void {
+    const list = (this.actual.get(dst) ?? []).filter((x) => metricOf(x) !== metric);
+    if (list.length) this.actual.set(dst, list);
+    else this.actual.delete(dst);
+  }
+
   async load(): Promise<void> {
+    this.actual = new Map();
     if (this.netlink) {
       const routes = await this.netlink.listRoutes({ protocol: this.proto });
-      this.actual = new Map(
-        routes.map((r) => {
-          const k: KernelRoute = { dst: r.dst };
-          if (r.type) k.type = r.type;
-          if (r.via) k.via = r.via;
-          if (r.dev) k.dev = r.dev;
-          if (r.onlink) k.onlink = true;
-          return [r.dst, k];
-        }),
-      );
+      for (const r of routes) {
+        const k: KernelRoute = { dst: r.dst };
+        if (r.type) k.type = r.type;
+        if (r.via) k.via = r.via;
+        if (r.dev) k.dev = r.dev;
+        if (r.onlink) k.onlink = true;
+        if (r.metric !== undefined && r.metric !== defaultMetric(r.dst)) k.metric = r.metric;
+        this.record(k);
+      }
       this.loaded = true;
       return;
     }
@@ -145,68 +178,57 @@ export class RouteTable {
         String(this.proto),
       ]),
     ]);
-    this.actual = new Map();
     for (const [text, isV6] of [
       [v4, false],
       [v6, true],
     ] as const) {
       for (const j of text.trim() ? (JSON.parse(text) as IpRouteJson[]) : []) {
-        const r = fromJson(j, isV6);
-        this.actual.set(r.dst, r);
+        this.record(fromJson(j, isV6));
       }
     }
     this.loaded = true;
   }
 
-  /** The changes that take the kernel's routes to the desired ones: deletions first. */
+  /**
+   * The changes that take the kernel's routes to the desired ones: deletions of
+   * destinations no longer wanted first; a route whose metric changes is written at
+   * its new metric before the old one is deleted (no moment without a route).
+   */
   planOps(): RouteOp[] {
     const ops: RouteOp[] = [];
-    for (const [dst, r] of this.actual) {
-      if (!this.desired.has(dst)) ops.push({ op: 'del', dst, protocol: this.proto, type: r.type });
-    }
+    const del = (r: KernelRoute): RouteOp => ({
+      op: 'del',
+      dst: r.dst,
+      protocol: this.proto,
+      type: r.type,
+      // metric 0 is the kernel's "any" in a delete, and the first (lowest) it finds
+      // then is the metric-0 route
+      ...(metricOf(r) ? { metric: metricOf(r) } : {}),
+    });
+    for (const [dst, rs] of this.actual) if (!this.desired.has(dst)) ops.push(...rs.map(del));
     for (const [dst, r] of this.desired) {
-      const have = this.actual.get(dst);
-      if (!have || !sameRoute(have, r))
+      const have = this.actual.get(dst) ?? [];
+      if (!have.some((h) => sameRoute(h, r)))
         ops.push({ op: 'replace', route: { ...r, protocol: this.proto } });
+      ops.push(...have.filter((h) => metricOf(h) !== metricOf(r)).map(del));
     }
     return ops;
   }
 
-  /** `ip -batch` lines to go from the kernel's routes to the desired ones. */
+  /** `ip -batch` lines of planOps(). */
   plan(): string[] {
     return this.planOps().map((o) =>
       o.op === 'del'
-        ? `route del ${o.type === 'blackhole' ? 'blackhole ' : ''}${o.dst} proto ${this.proto}`
+        ? `route del ${o.type === 'blackhole' ? 'blackhole ' : ''}${o.dst} proto ${this.proto}${o.metric !== undefined ? ` metric ${o.metric}` : ''}`
         : `route replace ${routeArgs(o.route, this.proto)}`,
     );
   }
 
   async apply(): Promise<number> {
     if (!this.loaded) await this.load();
-    if (this.netlink) return this.applyNetlink();
-    const lines = this.plan();
-    if (lines.length === 0) return 0;
-    // -force: one refused route (its device is not there yet) must not stop the others
-    const res = await this.runner.run(['ip', '-force', '-batch', '-'], lines.join('\n') + '\n');
-    const bad = new Set<number>();
-    for (const m of res.stderr.matchAll(/Command failed -:(\d+)/g)) bad.add(Number(m[1]) - 1);
-    this.failed.clear();
-    lines.forEach((l, i) => {
-      const dst = l.split(' ')[2] === 'blackhole' ? l.split(' ')[3] : l.split(' ')[2];
-      if (bad.has(i)) {
-        this.failed.set(dst, l);
-        return;
-      }
-      if (l.startsWith('route del')) this.actual.delete(dst);
-      else this.actual.set(dst, this.desired.get(dst)!);
-    });
-    return lines.length - bad.size;
-  }
-
-  private async applyNetlink(): Promise<number> {
     const ops = this.planOps();
     if (ops.length === 0) return 0;
-    const errors = await this.netlink!.applyRoutes(ops);
+    const errors = this.netlink ? await this.netlink.applyRoutes(ops) : await this.applyIp(ops);
     this.failed.clear();
     let done = 0;
     ops.forEach((o, i) => {
@@ -218,10 +240,25 @@ export class RouteTable {
         return;
       }
       done++;
-      if (o.op === 'del') this.actual.delete(dst);
-      else this.actual.set(dst, this.desired.get(dst)!);
+      if (o.op === 'del') this.forget(dst, o.metric ?? defaultMetric(dst));
+      else this.record(this.desired.get(dst)!);
     });
     return done;
+  }
+
+  /** The `ip -force -batch` path: per op undefined or why it failed. */
+  private async applyIp(
+    ops: RouteOp[],
+  ): Promise<Array<{ code?: string; message: string } | undefined>> {
+    const lines = this.plan();
+    // -force: one refused route (its device is not there yet) must not stop the others
+    const res = await this.runner.run(['ip', '-force', '-batch', '-'], lines.join('\n') + '\n');
+    const out: Array<{ code?: string; message: string } | undefined> = new Array(ops.length).fill(
+      undefined,
+    );
+    for (const m of res.stderr.matchAll(/Command failed -:(\d+)/g))
+      out[Number(m[1]) - 1] = { message: lines[Number(m[1]) - 1] };
+    return out;
   }
 
   async resync(): Promise<number> {
