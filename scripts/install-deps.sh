@@ -30,6 +30,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# npm ci only when node_modules does not hold what package-lock.json locks (by content)
+if [ ! -d node_modules ] || ! node scripts/deps-current.js; then
   npm ci --no-audit --no-fund
 fi
