@@ -7,7 +7,8 @@
 //     (TORTIE_BENCH_ONLY=routes runs only these rows)
 //   - the native nftables dataplane: one pod added at 1,500 and 10,000 pods, and 1,000
 //     endpoints x 100 policies programmed, each vs a raw `nft -f` of the same script
-//     (TORTIE_BENCH_ONLY=nftables runs only these rows)
+//     (TORTIE_BENCH_ONLY=nftables runs only these rows; =nftables-pods or =nftables-policy
+//     one kind; TORTIE_BENCH_PODS=1500 only that pod count)
 // (1,000 endpoints x 100 policies vs raw iptables-restore: bench/felix-iptables.js)
 // Prints one JSON line per figure. Usage: node bench/felix-dataplane.js [policies]
 'use strict';
@@ -169,37 +170,54 @@ async function podAdd(tb, backend) {
   });
 }
 
-/** The native nftables dataplane with a runner that records each transaction's script. */
-function nftAgentIn(ns) {
-  const runner = new felix.NftSession({ netns: ns.name });
+/**
+ * The native nftables dataplane with a runner that records each transaction's script and
+ * times the runner (nft, or netlink for element-only transactions, as the agent runs it).
+ */
+function nftAgentIn(ns, { netlink } = {}) {
+  const runner = new felix.NftSession({ netns: ns.name, netlink });
   const scripts = [];
   let nftMs = 0;
   const acl = new felix.NftAclManager({
     runner: {
-      run: async (script) => {
+      run: async (script, elements) => {
         const text = typeof script === 'string' ? script : [...script].join('');
         scripts.push(text);
         const t0 = process.hrtime.bigint();
-        await runner.run(text);
+        const how = await runner.run(text, elements);
         nftMs += ms(t0);
+        return how;
       },
       check: (s) => runner.check(s),
     },
   });
-  const net = new felix.NetManager(new felix.ProcessRunner(ns.name));
+  // routes over netlink as the agent does when the addon loads (TORTIE_NETLINK=off: ip)
+  const net = new felix.NetManager(
+    new felix.ProcessRunner(ns.name),
+    netlinkAvailability().available ? Rtnl.open(ns.name) : undefined,
+  );
   const graph = new felix.CalcGraph({
     nodeName: 'n1',
     sink: { send: (u) => (acl.send(u), net.send(u)) },
   });
-  return { acl, net, graph, scripts, nftMs: () => nftMs, close: () => runner.close() };
+  return { acl, net, graph, scripts, runner, nftMs: () => nftMs, close: () => runner.close() };
 }
 
 const nftRaw = (ns, text) => ns.exec(['nft', '-f', '-'], { input: text });
+const p50 = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return +s[s.length >> 1].toFixed(2);
+};
+const max = (xs) => +Math.max(...xs).toFixed(1);
 
-/** One pod added on a node with N pods, native nftables: total and the nft transaction alone. */
+/**
+ * One pod added on a node with N pods, native nftables: the dataplane's transaction
+ * (netlink: the agent's path; and, in the same run, through nft as without the netlink
+ * fast path), the ACL manager's whole apply, calc, routes, and the same script replayed
+ * raw with nft -f.
+ */
 async function podAddNft(tb, N) {
   const big = await tb.netns(`fnft${N}`);
-  const b = nftAgentIn(big);
   // 10,000 bridges take minutes to create on a loaded machine
   await big.exec(['ip', '-batch', '-'], {
     input:
@@ -209,30 +227,53 @@ async function podAddNft(tb, N) {
       ).join('\n') + '\n',
     timeoutMs: 900_000,
   });
-  b.graph.onUpdates(world(N, POLICIES).map((resource) => ({ type: 'set', resource })));
-  b.graph.onStatus('in-sync');
-  await Promise.all([b.net.apply(), b.acl.apply()]);
-  const samples = [];
-  const nftOnly = [];
   const r = wep(N);
   const del = {
     type: 'deleted',
     resource: r,
     key: { kind: r.kind, name: r.metadata.name, namespace: r.metadata.namespace },
   };
-  for (let k = 0; k < 7; k++) {
-    const t0 = process.hrtime.bigint();
-    const n0 = b.nftMs();
-    b.graph.onUpdates([{ type: 'set', resource: wep(N) }]);
+  const ROUNDS = 15;
+  const out = {};
+  // the agent's path (netlink for element-only transactions), then nft only (the
+  // fallback on kernels before 6.10), each from a fresh table
+  for (const netlink of [true, false]) {
+    await big.exec(['nft', 'flush', 'ruleset']);
+    const b = nftAgentIn(big, { netlink });
+    b.graph.onUpdates(world(N, POLICIES).map((resource) => ({ type: 'set', resource })));
+    b.graph.onStatus('in-sync');
     await Promise.all([b.net.apply(), b.acl.apply()]);
-    samples.push(ms(t0));
-    nftOnly.push(b.nftMs() - n0);
-    b.graph.onUpdates([del]);
-    await Promise.all([b.net.apply(), b.acl.apply()]);
+    const t = { total: [], calc: [], acl: [], tx: [], routes: [] };
+    const commits0 = b.runner.netlinkCommits;
+    for (let k = 0; k < ROUNDS; k++) {
+      const t0 = process.hrtime.bigint();
+      const n0 = b.nftMs();
+      b.graph.onUpdates([{ type: 'set', resource: wep(N) }]);
+      t.calc.push(ms(t0));
+      // one after the other (the agent runs them concurrently), so neither's figure
+      // holds the other's process starts and event-loop time
+      const t1 = process.hrtime.bigint();
+      await b.acl.apply();
+      t.acl.push(ms(t1));
+      t.tx.push(b.nftMs() - n0);
+      const t2 = process.hrtime.bigint();
+      await b.net.apply();
+      t.routes.push(ms(t2));
+      t.total.push(ms(t0));
+      b.graph.onUpdates([del]);
+      await Promise.all([b.net.apply(), b.acl.apply()]);
+    }
+    out[netlink ? 'netlink' : 'nft'] = {
+      ...t,
+      viaNetlink: b.runner.netlinkCommits - commits0,
+      addition: b.scripts.at(-2),
+      removal: b.scripts.at(-1),
+      problem: b.runner.netlinkProblem(),
+    };
+    b.close();
   }
   // the reference: the same add and removal scripts replayed raw with nft -f
-  const addition = b.scripts.at(-2);
-  const removal = b.scripts.at(-1);
+  const { addition, removal } = out.netlink;
   const floor = [];
   for (let k = 0; k < 7; k++) {
     const t0 = process.hrtime.bigint();
@@ -240,18 +281,29 @@ async function podAddNft(tb, N) {
     floor.push(ms(t0));
     await nftRaw(big, removal);
   }
-  for (const xs of [samples, nftOnly, floor]) xs.sort((x, y) => x - y);
+  const a = out.netlink;
+  const n = out.nft;
   line({
-    figure: `one pod added on a node with ${N} pods (routes + rules ready), nftables`,
-    p50_ms: +samples[3].toFixed(1),
-    max_ms: +samples[6].toFixed(1),
-    nft_transaction_p50_ms: +nftOnly[3].toFixed(1),
+    figure: `one pod added on a node with ${N} pods, nftables`,
+    dataplane_transaction_p50_ms: p50(a.tx),
+    dataplane_transaction_max_ms: max(a.tx),
+    transactions_over_netlink: `${a.viaNetlink} of ${2 * ROUNDS}${a.problem ? ` (${a.problem})` : ''}`,
+    acl_apply_p50_ms: p50(a.acl),
+    calc_p50_ms: p50(a.calc),
+    routes_p50_ms: p50(a.routes),
+    total_p50_ms: p50(a.total),
+    total_max_ms: max(a.total),
+    nft_session_transaction_p50_ms: p50(n.tx),
+    nft_session_total_p50_ms: p50(n.total),
     script_lines: addition.trim().split('\n').length,
-    reference_raw_nft_f_of_the_same_script_ms: +floor[3].toFixed(1),
-    ratio: +(nftOnly[3] / floor[3]).toFixed(2),
+    reference_raw_nft_f_of_the_same_script_ms: p50(floor),
+    ratio: +(p50(a.tx) / p50(floor)).toFixed(3),
+    rounds: ROUNDS,
+    load_average: require('node:os')
+      .loadavg()
+      .map((x) => +x.toFixed(1)),
     target_ms: '< 10 (dataplane)',
   });
-  b.close();
 }
 
 /** 1,000 endpoints x 100 policies programmed from nothing vs a raw nft -f of the same ruleset. */
@@ -297,11 +349,12 @@ async function main() {
   const only = process.env.TORTIE_BENCH_ONLY;
   try {
     // the native nftables dataplane (TORTIE_BENCH_ONLY=nftables: only these rows)
-    if (only === undefined || only === 'nftables') {
+    const pods = (process.env.TORTIE_BENCH_PODS ?? '1500,10000').split(',').map(Number);
+    if (only === undefined || only === 'nftables' || only === 'nftables-policy')
       await policyNft(tb);
-      for (const n of [1500, 10000]) await podAddNft(tb, n);
-    }
-    if (only === 'nftables') return;
+    if (only === undefined || only === 'nftables' || only === 'nftables-pods')
+      for (const n of pods) await podAddNft(tb, n);
+    if (only?.startsWith('nftables')) return;
     // one more pod on a node with 1,500: calc + routes + rules ready
     // TORTIE_BENCH_ONLY=routes: only the routes rows
     if (only !== 'routes') for (const backend of ['legacy', 'nft']) await podAdd(tb, backend);

@@ -6,6 +6,7 @@
 // Both iptables backends and the native nftables dataplane, each in its own namespaces
 // (the tests that read iptables' own tables run on the iptables backends).
 import type { ChildProcess } from 'node:child_process';
+import { nftablesBatchAcked } from '@tortie/netlink';
 import { Testbed, describeIf, link, waitUntil, type Netns } from '@tortie/testbed';
 import { linuxAclManager } from '../src/dataplane/acl/acl-manager';
 import { linuxNftAclManager, NFT_ACL_TABLE } from '../src/dataplane/nft-acl';
@@ -348,6 +349,41 @@ for (const backend of ['legacy', 'nft', 'nftables'] as const) {
       test('TCP, UDP and ping between the pods match the policy matrix', async () => {
         expect(await run(MATRIX)).toEqual([]);
       }, 30000);
+
+      test('a pod removed and added back while the dataplane runs: dropped while gone, the matrix back after (nftables: element-only transactions, over netlink)', async () => {
+        const cAddrs = [`${POD.c}/32`, `${POD6.c}/128`];
+        const cWep = updates().find(
+          (u): u is Extract<DataplaneUpdate, { type: 'workload-update' }> =>
+            u.type === 'workload-update' && u.endpoint.ifaceName === iface('c'),
+        )!;
+        // a second endpoint with c's policies (its interface need not exist), so c's
+        // endpoint chains stay while c is gone: each step below changes elements only
+        const twin = { ...cWep.endpoint, id: 'ns/c-twin/eth0', ifaceName: 'calitwin0' };
+        const netlink = () =>
+          iptables ? 0 : (acl.status() as { netlinkTransactions: number }).netlinkTransactions;
+        const before = netlink();
+        acl.send({ type: 'workload-update', endpoint: twin });
+        await acl.apply();
+        acl.send({ type: 'workload-remove', id: cWep.endpoint.id });
+        acl.send({ type: 'ipset-delta', id: 's:app-c', added: [], removed: cAddrs });
+        await acl.apply();
+        // an interface with no endpoint is dropped both ways; c's address left b's rule b4
+        expect(
+          await run([
+            ['c', ['udp', POD.a, 8080], false],
+            ['c', ['tcp', POD6.a, 9090], false],
+            ['a', ['tcp', POD.b, 8080], true],
+          ]),
+        ).toEqual([]);
+        acl.send(cWep);
+        acl.send({ type: 'ipset-delta', id: 's:app-c', added: cAddrs, removed: [] });
+        await acl.apply();
+        acl.send({ type: 'workload-remove', id: twin.id });
+        await acl.apply();
+        expect(await run(MATRIX)).toEqual([]);
+        // kernels before 6.10 do not acknowledge an nftables batch: nft writes them there
+        if (!iptables) expect(netlink() - before).toBe(nftablesBatchAcked() ? 4 : 0);
+      }, 60000);
 
       test('a pod sending from an address that is not its own is dropped in raw (RPF), IPv4 and IPv6', async () => {
         const dropped = async (v6: boolean) => {

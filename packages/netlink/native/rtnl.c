@@ -1,5 +1,6 @@
 /*
- * An rtnetlink socket for Node: open(nsFd) creates a NETLINK_ROUTE socket inside a
+ * An rtnetlink socket for Node: open(nsFd) creates a NETLINK_ROUTE socket (or, asked for,
+ * a NETLINK_NETFILTER one: nftables batches) inside a
  * network namespace (setns on this thread and straight back; the socket stays bound to
  * the namespace it was made in), exchange(fd, buf) sends a batch of requests built by
  * the TypeScript side and collects the kernel's answers off the main thread.
@@ -36,6 +37,8 @@
 #define NLMSGERR_ATTR_MSG 1
 #endif
 
+#define NFNL_MSG_BATCH_BEGIN NLMSG_MIN_TYPE
+
 #define CHUNK_MSGS 256
 #define CHUNK_BYTES (64 * 1024)
 #define RECV_BYTES (1 << 20)
@@ -52,14 +55,19 @@ static napi_value throw_errno(napi_env env, const char *what, int err) {
   return NULL;
 }
 
-/* open(nsFd: number): fd of a NETLINK_ROUTE socket in that namespace (nsFd < 0: this one) */
+/* open(nsFd: number, protocol?: number): fd of a netlink socket (NETLINK_ROUTE unless
+   protocol says otherwise: NETLINK_NETFILTER for nftables) in that namespace (nsFd < 0:
+   this one) */
 static napi_value nl_open(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  int32_t nsfd = -1;
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t nsfd = -1, protocol = NETLINK_ROUTE;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
-      napi_get_value_int32(env, argv[0], &nsfd) != napi_ok)
-    return napi_throw_type_error(env, NULL, "open(nsFd)"), NULL;
+      napi_get_value_int32(env, argv[0], &nsfd) != napi_ok ||
+      (argc > 1 && napi_get_value_int32(env, argv[1], &protocol) != napi_ok))
+    return napi_throw_type_error(env, NULL, "open(nsFd, protocol?)"), NULL;
+  if (protocol != NETLINK_ROUTE && protocol != NETLINK_NETFILTER)
+    return napi_throw_range_error(env, NULL, "open: protocol must be NETLINK_ROUTE or NETLINK_NETFILTER"), NULL;
   int self = -1;
   if (nsfd >= 0) {
     self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
@@ -70,7 +78,7 @@ static napi_value nl_open(napi_env env, napi_callback_info info) {
       return throw_errno(env, "setns into the network namespace", e);
     }
   }
-  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
   int sockerr = errno;
   if (self >= 0) {
     if (setns(self, CLONE_NEWNET) < 0) {
@@ -125,6 +133,9 @@ struct exchange {
   size_t replen, repcap;
   int fail_errno;    /* the exchange itself failed (send/recv) */
   const char *fail_what;
+  int nfbatch;       /* an nftables batch on a NETLINK_NETFILTER socket (see execute) */
+  uint32_t data_answered; /* nfbatch: answers to messages between BEGIN and END */
+  int data_failed;   /* nfbatch: one of them was refused */
 };
 
 static int append(struct exchange *x, const void *p, size_t n) {
@@ -176,6 +187,16 @@ static int await_chunk(struct exchange *x, unsigned char *buf, uint32_t last) {
           }
         }
         if (i == last) done = 1;
+        if (x->nfbatch) {
+          /* the batch itself refused (or its commit failed): nothing else comes */
+          if (i == 0 && e->error) done = 1;
+          if (i > 0 && i < x->count - 1) {
+            x->data_answered++;
+            if (e->error) x->data_failed = 1;
+          }
+          /* an aborted batch's end is never acknowledged */
+          if (x->data_answered == x->count - 2 && x->data_failed) done = 1;
+        }
       } else if (h->nlmsg_type == NLMSG_DONE) {
         if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(int))) {
           int err = *(int *)NLMSG_DATA(h);
@@ -205,6 +226,29 @@ static void execute(napi_env env, void *data) {
   }
   size_t off = 0;
   uint32_t idx = 0;
+  if (x->nfbatch) {
+    /* One nftables batch (BEGIN, messages, END), sent whole: the kernel commits or aborts
+       it as one transaction. Every message asks for an answer; the END is acknowledged
+       only when the batch committed (kernels from 6.10 on), so the exchange is over at
+       that ack, at a refusal of the batch itself, or once every message is answered with
+       one of them refused. */
+    for (size_t o = 0; o < x->reqlen;) {
+      struct nlmsghdr *h = (struct nlmsghdr *)(x->req + o);
+      if (o > 0) h->nlmsg_flags |= NLM_F_ACK;
+      o += NLMSG_ALIGN(h->nlmsg_len);
+    }
+    struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+    ssize_t s;
+    do s = sendto(x->fd, x->req, x->reqlen, 0, (struct sockaddr *)&kernel, sizeof kernel);
+    while (s < 0 && errno == EINTR);
+    if (s < 0) {
+      x->fail_errno = errno;
+      x->fail_what = "send";
+    } else
+      await_chunk(x, buf, x->count - 1);
+    free(buf);
+    return;
+  }
   while (off < x->reqlen) {
     size_t start = off;
     uint32_t n = 0;
@@ -320,6 +364,11 @@ static struct exchange *prepare(napi_env env, napi_callback_info info) {
   x->count = count;
   x->errors = calloc(count ? count : 1, sizeof(int32_t));
   x->messages = calloc(count ? count : 1, sizeof(char *));
+  int proto = 0;
+  socklen_t pl = sizeof proto;
+  x->nfbatch = count >= 3 && getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &pl) == 0 &&
+               proto == NETLINK_NETFILTER &&
+               ((struct nlmsghdr *)data)->nlmsg_type == NFNL_MSG_BATCH_BEGIN;
   return x;
 }
 

@@ -13,7 +13,8 @@ export interface ExchangeResult {
 }
 
 export interface RtnlAddon {
-  open(nsFd: number): number;
+  /** protocol: NETLINK_ROUTE (0, the default) or NETLINK_NETFILTER (12). */
+  open(nsFd: number, protocol?: number): number;
   close(fd: number): void;
   exchange(fd: number, requests: Buffer): Promise<ExchangeResult>;
   /** The same on the calling thread: for a few requests the kernel answers within the send. */

@@ -11,3 +11,11 @@ export {
 } from './rtnl';
 export { NetlinkError, errnoText } from './errors';
 export * as codec from './codec';
+export {
+  NfTables,
+  nftKey,
+  elementBatch,
+  nftablesBatchAcked,
+  type NftElementOp,
+  type NftFamily,
+} from './nftables';

@@ -9,9 +9,8 @@
 // in the table of the stage that refers to them.
 import winston, { type Logger } from 'winston';
 import type { DataplaneManager } from '../../agent';
-import type { DataplaneUpdate, HostEndpoint, IpPoolInfo, WorkloadEndpoint } from '../../types';
-import type { AclConfig } from './acl-config';
-import { AclDesiredState, type Rules } from './desired-state';
+import type { DataplaneUpdate, HostEndpoint, WorkloadEndpoint } from '../../types';
+import { AclDesiredState } from './desired-state';
 import type { Chain } from './chain';
 import {
   endpointChain,
@@ -29,7 +28,6 @@ import {
 } from './iptables-runner';
 import { IptablesTable, type Isolation } from './iptables-table';
 import { Ipsets, ProcessIpsetRunner, type IpsetRunner } from './ipsets';
-import type { MarkBits } from './marks';
 import {
   ALL_HOSTS_SET,
   ALL_POOLS_SET,
@@ -124,27 +122,6 @@ export class AclManager implements DataplaneManager {
   readonly name = 'acl';
   private readonly log: Logger;
   private readonly desired: AclDesiredState;
-  private get config(): AclConfig {
-    return this.desired.config;
-  }
-  private get marks(): MarkBits {
-    return this.desired.marks;
-  }
-  private get policies(): Map<string, Rules> {
-    return this.desired.policies;
-  }
-  private get profiles(): Map<string, Rules> {
-    return this.desired.profiles;
-  }
-  private get workloads(): Map<string, WorkloadEndpoint> {
-    return this.desired.workloads;
-  }
-  private get heps(): Map<string, HostEndpoint> {
-    return this.desired.heps;
-  }
-  private get pools(): Map<string, IpPoolInfo> {
-    return this.desired.pools;
-  }
 
   // what changed since the last apply
   private readonly dirtyRules = new Set<string>(); // tableKeys of policy/profile chains
@@ -228,16 +205,16 @@ export class AclManager implements DataplaneManager {
   private families(): Family[] {
     const v6 =
       this.opts.ipv6 ??
-      this.config.ipv6Support ??
-      ([...this.pools.keys()].some((c) => c.includes(':')) ||
-        [...this.workloads.values()].some((w) => w.ipv6Nets.length > 0));
+      this.desired.config.ipv6Support ??
+      ([...this.desired.pools.keys()].some((c) => c.includes(':')) ||
+        [...this.desired.workloads.values()].some((w) => w.ipv6Nets.length > 0));
     return v6 ? [4, 6] : [4];
   }
 
   private async chooseBackend(): Promise<Backend> {
     if (this.opts.backend) return this.opts.backend;
-    if (this.config.iptablesBackend === 'Legacy') return 'legacy';
-    if (this.config.iptablesBackend === 'NFT') return 'nft';
+    if (this.desired.config.iptablesBackend === 'Legacy') return 'legacy';
+    if (this.desired.config.iptablesBackend === 'NFT') return 'nft';
     return (this.opts.detectBackend ?? (() => detectBackend()))();
   }
 
@@ -375,7 +352,7 @@ export class AclManager implements DataplaneManager {
     const old = this.endpointChains.get(key);
     const chains = (specs ?? []).map((s) => ({
       table: tableOf(s.kind),
-      chain: endpointChain(s, this.marks),
+      chain: endpointChain(s, this.desired.marks),
     }));
     for (const s of specs ?? []) this.addRefs(s, 1);
     if (old) for (const s of old.specs) this.addRefs(s, -1);
@@ -399,7 +376,7 @@ export class AclManager implements DataplaneManager {
   private renderRulesChain(key: string, f: Family): Chain | undefined {
     const r = this.refs.get(key);
     if (!r) return undefined; // only chains some endpoint jumps to are programmed
-    const src = (r.kind === 'policy' ? this.policies : this.profiles).get(r.id);
+    const src = (r.kind === 'policy' ? this.desired.policies : this.desired.profiles).get(r.id);
     if (!src) {
       // an endpoint refers to a policy we do not have (yet): an empty chain decides nothing
       this.log.warn('endpoint refers to an unknown policy or profile', {
@@ -410,7 +387,7 @@ export class AclManager implements DataplaneManager {
     }
     const rules = src ? (r.direction === 'ingress' ? src.inbound : src.outbound) : [];
     const problems: string[] = [];
-    const chain = rulesChain(r.name, rules, f, this.marks, (why) => problems.push(why));
+    const chain = rulesChain(r.name, rules, f, this.desired.marks, (why) => problems.push(why));
     const at = `${f} ${key}`;
     if (!problems.length) {
       this.renderProblems.delete(at);
@@ -427,13 +404,13 @@ export class AclManager implements DataplaneManager {
     DispatchEntry[]
   > {
     const byIface = new Map<string, WorkloadEndpoint>();
-    for (const w of this.workloads.values()) byIface.set(w.ifaceName, w);
+    for (const w of this.desired.workloads.values()) byIface.set(w.ifaceName, w);
     const ifaces = [...byIface.keys()];
     const entry = (h: HostEndpoint) => ({
       iface: h.ifaceName && h.ifaceName !== '*' ? h.ifaceName : undefined,
       key: hepIface(h),
     });
-    const all = [...this.heps.values()];
+    const all = [...this.desired.heps.values()];
     const heps = all.map(entry);
     const untracked = all.filter(hasUntracked).map(entry);
     const preDnat = all.filter(hasPreDnat).map(entry);
@@ -459,7 +436,7 @@ export class AclManager implements DataplaneManager {
   /** natOutgoing's sets: every pool, and the pools that masquerade. */
   private renderPoolSets(): void {
     if (!this.dirtyPools && !this.everything) return;
-    const all = [...this.pools.values()];
+    const all = [...this.desired.pools.values()];
     this.ipsets.replace(
       `${INTERNAL}${ALL_POOLS_SET}`,
       'hash:net',
@@ -479,7 +456,7 @@ export class AclManager implements DataplaneManager {
     if (this.tunnelSources())
       this.ipsets.replace(id, 'hash:net', [
         ...this.desired.hostAddresses,
-        ...this.config.externalNodesCIDRList,
+        ...this.desired.config.externalNodesCIDRList,
       ]);
     else this.ipsets.remove(id);
     this.dirtyHostSet = false;
@@ -487,13 +464,13 @@ export class AclManager implements DataplaneManager {
 
   /** The IPv4 tunnels some pool uses, and so the INPUT rules that guard them. */
   private tunnelSources(): TunnelSources | undefined {
-    const v4 = [...this.pools.values()].filter((p) => !p.cidr.includes(':'));
+    const v4 = [...this.desired.pools.values()].filter((p) => !p.cidr.includes(':'));
     const ipip = v4.some((p) => p.ipip !== 'Never');
     const vxlan = v4.some((p) => p.vxlan !== 'Never');
     if (!ipip && !vxlan) return undefined;
     return {
       ipip,
-      vxlanPort: vxlan ? this.config.vxlanPort : undefined,
+      vxlanPort: vxlan ? this.desired.config.vxlanPort : undefined,
       allHostsSet: internalIpsetName(ALL_HOSTS_SET, 4),
     };
   }
@@ -501,20 +478,21 @@ export class AclManager implements DataplaneManager {
   /** Brings the desired chains of every table up to date with what changed. */
   private render(): void {
     if (this.everything) {
-      for (const id of this.workloads.keys()) this.dirtyWorkloads.add(id);
+      for (const id of this.desired.workloads.keys()) this.dirtyWorkloads.add(id);
       for (const k of this.endpointChains.keys())
         if (!k.startsWith('hep:')) this.dirtyWorkloads.add(k);
       for (const k of this.refs.keys()) this.dirtyRules.add(k);
       this.dirtyHeps = this.dirtyStatic = this.dirtyPools = true;
     }
     for (const id of this.dirtyWorkloads) {
-      const w = this.workloads.get(id);
+      const w = this.desired.workloads.get(id);
       this.setEndpoint(id, w && this.workloadSpecs(w));
     }
     if (this.dirtyHeps) {
       for (const k of [...this.endpointChains.keys()])
-        if (k.startsWith('hep:') && !this.heps.has(k.slice(4))) this.setEndpoint(k, undefined);
-      for (const h of this.heps.values()) this.setEndpoint(`hep:${h.id}`, this.hepSpecs(h));
+        if (k.startsWith('hep:') && !this.desired.heps.has(k.slice(4)))
+          this.setEndpoint(k, undefined);
+      for (const h of this.desired.heps.values()) this.setEndpoint(`hep:${h.id}`, this.hepSpecs(h));
     }
     const families = [...this.tables.keys()];
     for (const key of this.dirtyRules) {
@@ -531,9 +509,9 @@ export class AclManager implements DataplaneManager {
     if (this.dirtyWorkloads.size || this.dirtyHeps || this.dirtyStatic) {
       const d = this.dispatch();
       const stage = {
-        marks: this.marks,
-        failsafeIn: this.config.failsafeInboundHostPorts,
-        failsafeOut: this.config.failsafeOutboundHostPorts,
+        marks: this.desired.marks,
+        failsafeIn: this.desired.config.failsafeInboundHostPorts,
+        failsafeOut: this.desired.config.failsafeOutboundHostPorts,
       };
       const untracked = d.rawFrom.length > 0;
       for (const f of families) {
@@ -550,31 +528,31 @@ export class AclManager implements DataplaneManager {
         );
         const chains = filterChains({
           family: f,
-          marks: this.marks,
+          marks: this.desired.marks,
           toWorkload: d.toWl,
           fromWorkload: d.fromWl,
           toHost: d.toH,
           fromHost: d.fromH,
           toHostForward: d.toHF,
           fromHostForward: d.fromHF,
-          defaultEndpointToHostAction: this.config.defaultEndpointToHostAction,
-          failsafeIn: this.config.failsafeInboundHostPorts,
-          failsafeOut: this.config.failsafeOutboundHostPorts,
+          defaultEndpointToHostAction: this.desired.config.defaultEndpointToHostAction,
+          failsafeIn: this.desired.config.failsafeInboundHostPorts,
+          failsafeOut: this.desired.config.failsafeOutboundHostPorts,
           untracked,
           preDnat: d.mangleFrom.length > 0,
           tunnels: f === 4 ? this.tunnelSources() : undefined,
           dropWorkloadEncap: {
-            ipip: !this.config.allowIPIPPacketsFromWorkloads,
-            ...(this.config.allowVXLANPacketsFromWorkloads
+            ipip: !this.desired.config.allowIPIPPacketsFromWorkloads,
+            ...(this.desired.config.allowVXLANPacketsFromWorkloads
               ? {}
-              : { vxlanPort: this.config.vxlanPort }),
+              : { vxlanPort: this.desired.config.vxlanPort }),
           },
         });
         this.setStatic(f, 'filter', chains);
       }
     }
     if (this.dirtyPools) {
-      const all = [...this.pools.values()];
+      const all = [...this.desired.pools.values()];
       for (const f of families) {
         const nat = this.table(f, 'nat');
         const masq = all.some((p) => p.natOutgoing && p.cidr.includes(':') === (f === 6));

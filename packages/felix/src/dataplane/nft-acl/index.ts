@@ -15,5 +15,6 @@ export {
   parseNftVersion,
   MIN_NFT_VERSION,
   type NftRunner,
+  type NftElementBatch,
 } from './runner';
-export { TABLE_REF as NFT_ACL_TABLE, nftSetName } from './names';
+export { TABLE_REF as NFT_ACL_TABLE, nftSetName, nftChain } from './names';

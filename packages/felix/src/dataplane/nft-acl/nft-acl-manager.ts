@@ -11,19 +11,11 @@
 // host endpoint tried last.
 import winston, { type Logger } from 'winston';
 import type { DataplaneManager } from '../../agent';
-import type {
-  DataplaneUpdate,
-  HostEndpoint,
-  IpPoolInfo,
-  IpSetType,
-  WorkloadEndpoint,
-} from '../../types';
-import type { AclConfig } from '../acl/acl-config';
-import { AclDesiredState, type IpSetSink, type Rules } from '../acl/desired-state';
+import type { DataplaneUpdate, HostEndpoint, IpSetType } from '../../types';
+import { AclDesiredState, type IpSetSink } from '../acl/desired-state';
 import type { AclStats, PolicyFailure } from '../acl/acl-manager';
 import type { Direction } from '../acl/endpoint-chains';
 import { memberFamily, normalizeMember } from '../acl/ipsets';
-import type { MarkBits } from '../acl/marks';
 import type { Family } from '../acl/names';
 import {
   endpointChainName,
@@ -38,9 +30,25 @@ import {
   type HepStatic,
   type NftChain,
 } from './chains';
-import { BASE, HEP_IFACES, HEP_MAPS, internalSetName, MAPS, nftSetName, TABLE_REF } from './names';
+import { elementOps } from './elements';
+import {
+  BASE,
+  HEP_IFACES,
+  HEP_MAPS,
+  internalSetName,
+  MAPS,
+  nftSetName,
+  TABLE,
+  TABLE_REF,
+} from './names';
 import { NftSession, type NftRunner } from './runner';
 import { isEmpty, nftScript, type MapChange, type NftChanges } from './script';
+
+/** A verdict map's desired elements: looked up per interface, listed only for a full write. */
+interface MapView {
+  get(iface: string): string | undefined;
+  entries(): Iterable<[string, string]>;
+}
 
 interface SetState {
   decl: string;
@@ -87,6 +95,8 @@ export interface NftAclStats extends Omit<AclStats, 'backend'> {
   /** Host endpoints this dataplane does not enforce (another one has their interface). */
   unsupported: string[];
   transactions: number;
+  /** of which committed over netlink (element-only: pod adds and removals) */
+  netlinkTransactions: number;
 }
 
 const named = (h: HostEndpoint) => !!h.ifaceName && h.ifaceName !== '*';
@@ -116,27 +126,6 @@ export class NftAclManager implements DataplaneManager {
   readonly name = 'acl';
   private readonly log: Logger;
   private readonly desired: AclDesiredState;
-  private get config(): AclConfig {
-    return this.desired.config;
-  }
-  private get marks(): MarkBits {
-    return this.desired.marks;
-  }
-  private get policies(): Map<string, Rules> {
-    return this.desired.policies;
-  }
-  private get profiles(): Map<string, Rules> {
-    return this.desired.profiles;
-  }
-  private get workloads(): Map<string, WorkloadEndpoint> {
-    return this.desired.workloads;
-  }
-  private get pools(): Map<string, IpPoolInfo> {
-    return this.desired.pools;
-  }
-  private get heps(): Map<string, HostEndpoint> {
-    return this.desired.heps;
-  }
   /** per host endpoint id: its endpoint chains (the ones in use) */
   private readonly hepChains = new Map<string, HepChains>();
   /** host endpoints not programmed: another one has the same interface */
@@ -179,6 +168,8 @@ export class NftAclManager implements DataplaneManager {
   private readonly wlChains = new Map<string, { iface: string; to: string; from: string }>();
   /** interface -> the workload that has it (the newest claim) */
   private readonly ifaceOwner = new Map<string, string>();
+  /** interface -> every workload that claims it, oldest claim first */
+  private readonly ifaceClaims = new Map<string, Set<string>>();
   private readonly dirtyWorkloads = new Set<string>();
   private dirtyStatic = true;
   private staticChains: NftChain[] = [];
@@ -193,6 +184,7 @@ export class NftAclManager implements DataplaneManager {
     rejected: [],
     unsupported: [],
     transactions: 0,
+    netlinkTransactions: 0,
   };
 
   constructor(private readonly opts: NftAclManagerOptions) {
@@ -224,7 +216,8 @@ export class NftAclManager implements DataplaneManager {
     if (c.marks) {
       this.applied = undefined; // every chain changes: rewrite all
       this.rulesChains.clear();
-      for (const e of this.endpointChains.values()) e.chain = nftEndpointChain(e.sig, this.marks);
+      for (const e of this.endpointChains.values())
+        e.chain = nftEndpointChain(e.sig, this.desired.marks);
     }
     // failsafe ports are in the host endpoint chains' layout (config)
     if (c.heps || c.config || c.marks) this.dirtyHeps = true;
@@ -298,7 +291,7 @@ export class NftAclManager implements DataplaneManager {
   private renderStatic(): void {
     if (!this.dirtyStatic) return;
     this.dirtyStatic = false;
-    const pools = [...this.pools.values()];
+    const pools = [...this.desired.pools.values()];
     const masquerade: Array<{ family: 4 | 6; masq: string; all: string }> = [];
     for (const f of [4, 6] as Family[]) {
       const mine = pools.filter((p) => p.cidr.includes(':') === (f === 6));
@@ -321,17 +314,19 @@ export class NftAclManager implements DataplaneManager {
     if (ipip || vxlan) {
       const allHostsSet = this.internalSet('all-hosts-net', 4, [
         ...this.desired.hostAddresses,
-        ...this.config.externalNodesCIDRList,
+        ...this.desired.config.externalNodesCIDRList,
       ]);
-      tunnels = { ipip, vxlanPort: vxlan ? this.config.vxlanPort : undefined, allHostsSet };
+      tunnels = { ipip, vxlanPort: vxlan ? this.desired.config.vxlanPort : undefined, allHostsSet };
     } else this.unwantedSets.add(internalSetName('all-hosts-net', 4));
     this.staticChains = nftStaticChains({
-      marks: this.marks,
-      defaultEndpointToHostAction: this.config.defaultEndpointToHostAction,
+      marks: this.desired.marks,
+      defaultEndpointToHostAction: this.desired.config.defaultEndpointToHostAction,
       tunnels,
       dropWorkloadEncap: {
-        ipip: !this.config.allowIPIPPacketsFromWorkloads,
-        ...(this.config.allowVXLANPacketsFromWorkloads ? {} : { vxlanPort: this.config.vxlanPort }),
+        ipip: !this.desired.config.allowIPIPPacketsFromWorkloads,
+        ...(this.desired.config.allowVXLANPacketsFromWorkloads
+          ? {}
+          : { vxlanPort: this.desired.config.vxlanPort }),
       },
       masquerade,
       heps: this.hepStatic,
@@ -350,11 +345,15 @@ export class NftAclManager implements DataplaneManager {
   }
 
   private useEndpointChain(sig: EndpointSig): string {
-    const name = endpointChainName(sig, this.marks);
+    const name = endpointChainName(sig, this.desired.marks);
     const e = this.endpointChains.get(name);
     if (e) e.count++;
     else {
-      this.endpointChains.set(name, { chain: nftEndpointChain(sig, this.marks), sig, count: 1 });
+      this.endpointChains.set(name, {
+        chain: nftEndpointChain(sig, this.desired.marks),
+        sig,
+        count: 1,
+      });
       this.ref(sig, 1);
     }
     return name;
@@ -388,7 +387,7 @@ export class NftAclManager implements DataplaneManager {
     const byIface = new Map<string, HostEndpoint>();
     // sorted by id: which one of two endpoints claiming an interface wins does not
     // depend on the order they came in
-    for (const h of [...this.heps.values()].sort((a, b) => (a.id < b.id ? -1 : 1))) {
+    for (const h of [...this.desired.heps.values()].sort((a, b) => (a.id < b.id ? -1 : 1))) {
       const claimed = named(h) ? byIface.get(h.ifaceName!) : all;
       if (claimed) {
         this.unenforced.push(h.id);
@@ -457,8 +456,8 @@ export class NftAclManager implements DataplaneManager {
             toFwd: allChains.toFwd,
             preDnat: allChains.preDnat,
           },
-          failsafeIn: this.config.failsafeInboundHostPorts,
-          failsafeOut: this.config.failsafeOutboundHostPorts,
+          failsafeIn: this.desired.config.failsafeInboundHostPorts,
+          failsafeOut: this.desired.config.failsafeOutboundHostPorts,
         }
       : undefined;
     // the named interfaces, so dispatch knows an interface's chain ran
@@ -483,11 +482,14 @@ export class NftAclManager implements DataplaneManager {
     const ifaces = new Set<string>();
     for (const id of this.dirtyWorkloads) {
       const old = this.wlChains.get(id);
-      const w = this.workloads.get(id);
+      const w = this.desired.workloads.get(id);
       if (old) {
         this.releaseEndpointChain(old.to);
         this.releaseEndpointChain(old.from);
         if (this.ifaceOwner.get(old.iface) === id) this.ifaceOwner.delete(old.iface);
+        const claims = this.ifaceClaims.get(old.iface);
+        claims?.delete(id);
+        if (claims?.size === 0) this.ifaceClaims.delete(old.iface);
         ifaces.add(old.iface);
         this.wlChains.delete(id);
       }
@@ -497,13 +499,19 @@ export class NftAclManager implements DataplaneManager {
       const from = this.useEndpointChain({ ...base, direction: 'egress' });
       this.wlChains.set(id, { iface: w.ifaceName, to, from });
       this.ifaceOwner.set(w.ifaceName, id);
+      let claims = this.ifaceClaims.get(w.ifaceName);
+      if (!claims) this.ifaceClaims.set(w.ifaceName, (claims = new Set()));
+      claims.add(id);
       ifaces.add(w.ifaceName);
     }
     this.dirtyWorkloads.clear();
-    // an interface whose owner went may still belong to an older endpoint (pod replaced)
+    // an interface whose owner went may still belong to another endpoint (pod replaced):
+    // the newest remaining claim
     for (const i of ifaces)
-      if (!this.ifaceOwner.has(i))
-        for (const [id, c] of this.wlChains) if (c.iface === i) this.ifaceOwner.set(i, id);
+      if (!this.ifaceOwner.has(i)) {
+        const claims = this.ifaceClaims.get(i);
+        if (claims?.size) this.ifaceOwner.set(i, [...claims].at(-1)!);
+      }
     return ifaces;
   }
 
@@ -513,7 +521,7 @@ export class NftAclManager implements DataplaneManager {
     let c = this.rulesChains.get(name);
     if (c) return c;
     const r = this.refs.get(name)!;
-    const src = (r.kind === 'policy' ? this.policies : this.profiles).get(r.id);
+    const src = (r.kind === 'policy' ? this.desired.policies : this.desired.profiles).get(r.id);
     if (!src)
       this.log.warn('endpoint refers to an unknown policy or profile', {
         component: 'acl-nft',
@@ -522,7 +530,7 @@ export class NftAclManager implements DataplaneManager {
       });
     const rules = src ? (r.direction === 'ingress' ? src.inbound : src.outbound) : [];
     const problems: string[] = [];
-    c = nftRulesChain(name, rules, this.marks, (why) => problems.push(why));
+    c = nftRulesChain(name, rules, this.desired.marks, (why) => problems.push(why));
     if (problems.length) {
       const since = this.renderProblems.get(name)?.since ?? new Date();
       this.renderProblems.set(name, { reason: problems.join('; '), since });
@@ -547,24 +555,29 @@ export class NftAclManager implements DataplaneManager {
     return out;
   }
 
-  /** Every verdict map: interface -> verdict. */
-  private desiredMaps(): Record<string, Map<string, string>> {
-    const to = new Map<string, string>();
-    const from = new Map<string, string>();
-    for (const [iface, id] of this.ifaceOwner) {
-      const c = this.wlChains.get(id)!;
-      to.set(iface, `jump ${c.to}`);
-      from.set(iface, `jump ${c.from}`);
-    }
-    const out: Record<string, Map<string, string>> = {
-      [MAPS.toWorkload]: to,
-      [MAPS.fromWorkload]: from,
+  /** The workload verdict map of one direction, as a view (a pod add looks up one interface). */
+  private workloadMap(side: 'to' | 'from'): MapView {
+    const verdict = (id: string) => `jump ${this.wlChains.get(id)![side]}`;
+    return {
+      get: (iface) => {
+        const id = this.ifaceOwner.get(iface);
+        return id === undefined ? undefined : verdict(id);
+      },
+      entries: () => [...this.ifaceOwner].map(([iface, id]) => [iface, verdict(id)]),
     };
-    for (const m of Object.values(HEP_MAPS)) out[m] = new Map();
+  }
+
+  /** Every verdict map: interface -> verdict. */
+  private desiredMaps(): Record<string, MapView> {
+    const out: Record<string, MapView> = {};
+    out[MAPS.toWorkload] = this.workloadMap('to');
+    out[MAPS.fromWorkload] = this.workloadMap('from');
+    const hep: Record<string, Map<string, string>> = {};
+    for (const m of Object.values(HEP_MAPS)) out[m] = hep[m] = new Map();
     for (const c of this.hepChains.values()) {
       if (c.iface === undefined) continue; // "*": tried after the maps
       const put = (map: string, verdict: string, chain?: string) =>
-        chain && out[map].set(c.iface!, `${verdict} ${chain}`);
+        chain && hep[map].set(c.iface!, `${verdict} ${chain}`);
       put(HEP_MAPS.from, 'jump', c.from);
       put(HEP_MAPS.to, 'jump', c.to);
       put(HEP_MAPS.fromFwd, 'jump', c.fromFwd);
@@ -606,7 +619,7 @@ export class NftAclManager implements DataplaneManager {
   /** The transaction from the kernel's state (applied) to the desired one. */
   private changes(
     chains: Map<string, NftChain>,
-    maps: Record<string, Map<string, string>>,
+    maps: Record<string, MapView>,
     dirtyIfaces: Set<string>,
   ): NftChanges {
     // a set whose type changed cannot be altered in place: everything is written whole
@@ -633,7 +646,7 @@ export class NftAclManager implements DataplaneManager {
       }
       c.addChains.push(...chains.values());
       for (const [map, els] of Object.entries(maps))
-        c.mapChanges.push({ map, add: [...els], del: [] });
+        c.mapChanges.push({ map, add: [...els.entries()], del: [] });
       return c;
     }
     for (const name of this.dirtySets) {
@@ -722,14 +735,23 @@ export class NftAclManager implements DataplaneManager {
 
   private async write(c: NftChanges): Promise<void> {
     this.stats.transactions++;
-    await this.opts.runner.run(nftScript(c));
+    // elements only (a pod add or removal): the same transaction as element operations too,
+    // which the runner may commit over netlink instead of through nft
+    const ops = elementOps(c, (set) =>
+      this.sets.get(set)?.interval === false ? this.sets.get(set)!.decl : undefined,
+    );
+    const how = await this.opts.runner.run(
+      nftScript(c),
+      ops && { family: 'inet', table: TABLE, ops },
+    );
+    if (how === 'netlink') this.stats.netlinkTransactions++;
   }
 
   /** After a successful transaction: the kernel now holds the desired state. */
   private commit(
     c: NftChanges,
     chains: Map<string, NftChain>,
-    maps: Record<string, Map<string, string>>,
+    maps: Record<string, MapView>,
     dirtyIfaces: Set<string>,
   ): void {
     this.stats.chainsWritten += c.addChains.length + c.replaceChains.length;
@@ -739,7 +761,7 @@ export class NftAclManager implements DataplaneManager {
       this.applied = {
         sets: new Map([...this.sets].map(([n, s]) => [n, copy(s)])),
         chains: new Map(chains),
-        maps: Object.fromEntries(Object.entries(maps).map(([k, v]) => [k, new Map(v)])),
+        maps: Object.fromEntries(Object.entries(maps).map(([k, v]) => [k, new Map(v.entries())])),
       };
       return;
     }

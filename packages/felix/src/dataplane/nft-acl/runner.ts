@@ -9,15 +9,34 @@
 // (`list table inet tortie-sentinel-<n>`): everything nft says before that message is the
 // transaction's own error output. Large writes (a whole table) go through `nft -f`
 // (@tortie/exec, input streamed as it is produced).
+//
+// A transaction of set elements only (a pod add or removal: its verdict-map entries and
+// its addresses in the selector sets) skips nft when the caller gives it as elements too:
+// NftSession commits those over netlink (@tortie/netlink NfTables), one batch, no nft
+// cache to refresh. nft itself dumps every chain and set and each touched set's elements
+// before each transaction (after a commit its cache is stale), which at 10,000 pods costs
+// more than the transaction.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { runTool, type ToolInput, type ToolResult } from '@tortie/exec';
+import { NfTables, type NftElementOp, type NftFamily } from '@tortie/netlink';
 import { argvPrefix, lastLines } from '../acl/iptables-runner';
 
 export type NftExec = (argv: string[], stdin?: ToolInput) => Promise<ToolResult>;
 
+/** The same transaction as set element changes only (the netlink fast path). */
+export interface NftElementBatch {
+  family: NftFamily;
+  table: string;
+  ops: NftElementOp[];
+}
+
 export interface NftRunner {
-  /** Runs a script as one transaction; rejects with nft's message when it is refused. */
-  run(script: ToolInput): Promise<void>;
+  /**
+   * Runs a script as one transaction; rejects with nft's message when it is refused.
+   * `elements`, when given, is the same transaction as set element changes: a runner
+   * may commit those instead of the script, and then says 'netlink'.
+   */
+  run(script: ToolInput, elements?: NftElementBatch): Promise<void | 'netlink'>;
   /** Checks a script against the kernel without committing it (`nft -c`). */
   check(script: string): Promise<string | undefined>;
 }
@@ -46,10 +65,21 @@ export class ProcessNftRunner implements NftRunner {
 const SESSION_MAX = 1 << 16;
 const IDLE_MS = 30_000;
 
-/** Transactions through one long-lived `nft -i` (see above); whole tables through `nft -f`. */
+/**
+ * Transactions through one long-lived `nft -i` (see above); whole tables through `nft -f`;
+ * element-only transactions over netlink when it can be had (a namespace by name, no
+ * command prefix, a kernel that acknowledges nftables batches, the addon built).
+ */
 export class NftSession implements NftRunner {
   private readonly prefix: string[];
   private readonly oneShot: ProcessNftRunner;
+  private nl?: NfTables;
+  /** why the netlink path is not used (undefined: not tried yet or in use) */
+  private nlProblem?: string;
+  private readonly netlinkWanted: boolean;
+  private readonly netns?: string;
+  /** transactions committed over netlink (tests, the benchmark) */
+  netlinkCommits = 0;
   private proc?: ChildProcess;
   private err = '';
   private seq = 0;
@@ -61,12 +91,45 @@ export class NftSession implements NftRunner {
   private queue: Promise<unknown> = Promise.resolve();
   private idle?: NodeJS.Timeout;
 
-  constructor(opts: { netns?: string; prefix?: string[] } = {}, exec: NftExec = runTool) {
+  constructor(
+    opts: { netns?: string; prefix?: string[]; netlink?: boolean } = {},
+    exec: NftExec = runTool,
+  ) {
     this.prefix = argvPrefix(opts);
     this.oneShot = new ProcessNftRunner(opts, exec);
+    this.netns = opts.netns;
+    this.netlinkWanted = opts.netlink ?? (exec === runTool && !opts.prefix?.length);
+    if (!this.netlinkWanted) this.nlProblem = 'not asked for';
   }
 
-  run(script: ToolInput): Promise<void> {
+  /** Why element transactions go through nft rather than netlink (undefined: netlink). */
+  netlinkProblem(): string | undefined {
+    this.netlink();
+    return this.nlProblem;
+  }
+
+  private netlink(): NfTables | undefined {
+    if (this.nl || this.nlProblem) return this.nl;
+    try {
+      this.nl = NfTables.open(this.netns);
+    } catch (e) {
+      this.nlProblem = (e as Error).message;
+    }
+    return this.nl;
+  }
+
+  run(script: ToolInput, elements?: NftElementBatch): Promise<void | 'netlink'> {
+    const nl =
+      elements && NfTables.fits(elements.family, elements.table, elements.ops) && this.netlink();
+    if (nl && elements) {
+      const next = this.queue.then(() => {
+        nl.commitElements(elements.family, elements.table, elements.ops);
+        this.netlinkCommits++;
+        return 'netlink' as const;
+      });
+      this.queue = next.catch(() => undefined);
+      return next;
+    }
     const text = typeof script === 'string' ? script : [...script].join('');
     if (text.length > SESSION_MAX) return this.oneShot.run(text);
     const line = text.trim().split('\n').join('; ');
@@ -81,6 +144,8 @@ export class NftSession implements NftRunner {
 
   /** Ends the nft process (it also ends by itself after 30 s without work). */
   close(): void {
+    this.nl?.close();
+    this.nl = undefined;
     clearTimeout(this.idle);
     this.proc?.stdin?.end();
     this.proc = undefined;
