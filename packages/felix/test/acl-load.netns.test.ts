@@ -441,12 +441,13 @@ for (const backend of ['legacy', 'nft'] as const) {
 
 // The same clusters on the native nftables dataplane (nft-acl): every rule renders, the
 // manager's one transaction loads and fails nothing closed, and every chain it wants is
-// in `inet tortie` with as many rules. The host endpoint is left out of the generated
-// clusters while the nftables dataplane reports host endpoints as unsupported.
+// in `inet tortie` with as many rules. The clusters have the host endpoint too (normal,
+// applyOnForward, preDNAT and doNotTrack policy on it, as the iptables suites): its chains
+// must load and it must not be reported unenforced.
 describeIf(['root', 'netns', 'nft'], 'every generated rule loads (native nftables)', () => {
   const tb = new Testbed();
   let node: Netns;
-  const gen: GenOptions = { ...GEN, hostEndpoint: undefined };
+  const gen: GenOptions = GEN;
 
   beforeAll(async () => {
     node = await tb.netns('aclloadnft');
@@ -522,6 +523,8 @@ describeIf(['root', 'netns', 'nft'], 'every generated rule loads (native nftable
         for (const l of aclLog)
           if (l.startsWith('error') && !/cannot be programmed/.test(l))
             failures.note(run, `NftAclManager ${normalise(l)}`, `run ${run}: ${l}`);
+        for (const h of acl.status().unsupported)
+          failures.note(run, 'a host endpoint is not enforced', `run ${run}: ${h}`);
         if (applyError) continue;
         const kernel = await kernelChains();
         for (const c of acl.desiredChainList()) {
