@@ -1,10 +1,16 @@
 // End to end in the Kubernetes-datastore lab: tortie-apiserver over real etcd, real
 // kubectl 1.32, real agents (tortie-node, kubernetes datastore) on two nodes, pods
-// wired by the real CNI plugin. Kubernetes NetworkPolicies go in and out with
+// wired by the real CNI plugin. The nodes run as on a real cluster (the lab's
+// --containers): deploy/tortie.yaml's DaemonSet from the tortie/node image under runc,
+// install-cni first, the agent with in-cluster config (the tortie-node service account's
+// token from the TokenRequest API, ca.crt and namespace mounted at
+// /var/run/secrets/kubernetes.io/serviceaccount, KUBERNETES_SERVICE_HOST/PORT), pods
+// added by executing the installed plugin with the installed conflist, whose kubeconfig
+// install-cni wrote from that token. Kubernetes NetworkPolicies go in and out with
 // `kubectl apply -f` / `kubectl delete -f`, as a user does; the upstream netpol
 // truth tables (packages/policy/test/netpol-scenarios.ts, the table the reference
 // evaluator is tested with) are then checked on real pods in namespaces x, y, z.
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Cluster, type Pod } from '@tortie/lab';
@@ -22,7 +28,17 @@ import {
   type Check,
 } from '../packages/policy/test/netpol-scenarios';
 
-const NEEDS = ['root', 'netns', 'etcd', 'iptables', 'ipset', 'nft', 'kubectl'] as const;
+const NEEDS = ['root', 'netns', 'etcd', 'iptables', 'ipset', 'nft', 'kubectl', 'runc'] as const;
+const SA_USER = 'system:serviceaccount:tortie-system:tortie-node';
+
+/** A JWT's claims (not verified: the API server does that). */
+const claimsOf = (jwt: string) =>
+  JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString()) as {
+    iss: string;
+    sub: string;
+    exp: number;
+    iat: number;
+  };
 
 // In each pod: servers on every probed port (TCP and UDP), and a prober that takes one
 // JSON line of targets on stdin and answers one line: whether each answered in time.
@@ -109,13 +125,99 @@ describeIf([...NEEDS], 'cluster: kubernetes datastore, NetworkPolicy through kub
   let c: Cluster;
   let dir: string;
   beforeAll(async () => {
-    c = await Cluster.start({ nodes: 2, datastore: 'kubernetes' });
-    await Promise.all([c.ready(0, 60_000 * SLOW), c.ready(1, 60_000 * SLOW)]);
+    c = await Cluster.start({ nodes: 2, datastore: 'kubernetes', containers: true });
+    await Promise.all([c.ready(0, 90_000 * SLOW), c.ready(1, 90_000 * SLOW)]);
     dir = c.tb.tempDir('e2e-policies');
-  }, 120_000 * SLOW);
+  }, 600_000 * SLOW);
   afterAll(() => c?.stop(), 60_000);
 
   const kubectl = (args: string[]) => c.kube!.kubectl(args);
+  /** kubectl as the holder of `token` (no kubeconfig user). */
+  const kubectlAs = (token: string, args: string[], stdin?: string) =>
+    c.kube!.kubectl(
+      [
+        '--server',
+        c.kube!.url,
+        '--certificate-authority',
+        c.kube!.caFile,
+        '--token',
+        token,
+        ...args,
+      ],
+      stdin,
+    );
+  /** The root of node i's agent container, as /proc sees it. */
+  const agentRoot = (i: number) => {
+    const st = spawnSync('runc', ['state', c.nodes[i].containerId!], { encoding: 'utf8' });
+    expect(st.status).toBe(0);
+    return `/proc/${(JSON.parse(st.stdout) as { pid: number }).pid}`;
+  };
+
+  test('each agent is the image’s tortie-node under runc, with in-cluster config: the service account’s token, no kubeconfig', async () => {
+    for (const [i, n] of c.nodes.entries()) {
+      const proc = agentRoot(i);
+      expect(fs.existsSync(`${proc}/root/opt/tortie/packages/felix/dist/cli.js`)).toBe(true);
+      const env = fs.readFileSync(`${proc}/environ`, 'utf8').split('\0');
+      expect(env).toContain('KUBERNETES_SERVICE_HOST=127.0.0.1');
+      expect(env).toContain('KUBERNETES_SERVICE_PORT=6443');
+      expect(env).toContain('DATASTORE_TYPE=kubernetes');
+      expect(env.filter((e) => e.startsWith('KUBECONFIG='))).toEqual([]);
+      const sa = `${proc}/root/var/run/secrets/kubernetes.io/serviceaccount`;
+      expect(fs.readFileSync(`${sa}/namespace`, 'utf8')).toBe('tortie-system');
+      expect(fs.readFileSync(`${sa}/ca.crt`, 'utf8')).toBe(fs.readFileSync(c.kube!.caFile, 'utf8'));
+      const token = fs.readFileSync(`${sa}/token`, 'utf8');
+      // issued by tortie-apiserver's TokenRequest API for tortie-node, for a kubelet's hour
+      expect(claimsOf(token)).toMatchObject({
+        iss: 'https://kubernetes.default.svc.cluster.local',
+        sub: SA_USER,
+      });
+      expect(claimsOf(token).exp - claimsOf(token).iat).toBe(3607);
+      // the API server takes it, and RBAC (deploy/tortie.yaml's ClusterRole) decides
+      expect(await kubectlAs(token, ['get', 'pods', '-A', '-o', 'name'])).toMatchObject({
+        code: 0,
+      });
+      const np = await kubectlAs(
+        token,
+        ['create', '-f', '-'],
+        JSON.stringify({
+          apiVersion: 'networking.k8s.io/v1',
+          kind: 'NetworkPolicy',
+          metadata: { name: 'x', namespace: 'default' },
+          spec: { podSelector: {} },
+        }),
+      );
+      expect(np.stderr).toContain(
+        `User "${SA_USER}" cannot create resource "networkpolicies" in API group "networking.k8s.io"`,
+      );
+      // and the agent, with it, registered its node and address (IP=autodetect)
+      const node = await c.ds.get({ kind: 'Node', name: n.name });
+      expect(node?.spec).toMatchObject({ bgp: { ipv4Address: `${n.ip}/24` } });
+    }
+  });
+
+  test('install-cni wrote the plugin, the conflist and the plugin’s kubeconfig from the token into each node', () => {
+    for (const [i, n] of c.nodes.entries()) {
+      const net = n.host!.path('/etc/cni/net.d');
+      const list = JSON.parse(fs.readFileSync(path.join(net, '10-tortie.conflist'), 'utf8'));
+      expect(list.plugins[0]).toMatchObject({
+        type: 'tortie-cni',
+        nodename: n.name,
+        datastore_type: 'kubernetes',
+        kubernetes: { kubeconfig: '/etc/cni/net.d/tortie-kubeconfig' },
+        agent_socket: '/var/run/tortie/cni.sock',
+      });
+      const kc = JSON.parse(fs.readFileSync(path.join(net, 'tortie-kubeconfig'), 'utf8'));
+      expect(kc.clusters[0].cluster.server).toBe('https://127.0.0.1:6443');
+      expect(
+        Buffer.from(kc.clusters[0].cluster['certificate-authority-data'], 'base64').toString(),
+      ).toBe(fs.readFileSync(c.kube!.caFile, 'utf8'));
+      const sa = `${agentRoot(i)}/root/var/run/secrets/kubernetes.io/serviceaccount`;
+      expect(kc.users[0].user.token).toBe(fs.readFileSync(`${sa}/token`, 'utf8'));
+      expect(
+        fs.statSync(path.join(n.host!.path('/opt/cni/bin'), 'tortie-cni')).mode & 0o111,
+      ).not.toBe(0);
+    }
+  });
 
   test('the lab installed tortie as an operator does: every object of deploy/tortie.yaml is served', async () => {
     // kubectl get -f fails naming any object of the file the server does not have
@@ -317,4 +419,29 @@ describeIf([...NEEDS], 'cluster: kubernetes datastore, NetworkPolicy through kub
       180_000 * SLOW,
     );
   });
+
+  // last: it stops node2's agent
+  test(
+    'with no agent on the node, the installed plugin itself reaches tortie-apiserver through install-cni’s kubeconfig',
+    async () => {
+      await c.stopAgent(1);
+      const kcFile = path.join(c.nodes[1].host!.path('/etc/cni/net.d'), 'tortie-kubeconfig');
+      const good = fs.readFileSync(kcFile, 'utf8');
+      // a token the API server refuses: the plugin's ADD fails with its 401
+      const bad = JSON.parse(good);
+      bad.users[0].user.token = 'not-a-token';
+      fs.writeFileSync(kcFile, JSON.stringify(bad));
+      try {
+        await expect(c.addPod(1, 'refused')).rejects.toThrow(/Unauthorized|401/);
+      } finally {
+        fs.writeFileSync(kcFile, good);
+      }
+      const p = await c.addPod(1, 'solo', { app: 'solo' });
+      expect(p.ip).toMatch(/^10\.244\./);
+      // its address is recorded in the Kubernetes API (IPAM handle of the pod's container)
+      const handles = await kubectl(['get', 'ipamhandles.tortie.io', '-o', 'name']);
+      expect(handles.stdout).toContain(`k8s-pod-network.${p.containerId}`.toLowerCase());
+    },
+    120_000 * SLOW,
+  );
 });

@@ -491,7 +491,12 @@ const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--t
                      image (npm run image; built when stale) under runc: install-cni into
                      the node's own /opt/cni/bin and /etc/cni/net.d, then tortie-node with
                      the manifest's mounts and environment (IP=autodetect); pods through
-                     the installed plugin and conflist, as a kubelet runs them
+                     the installed plugin and conflist, as a kubelet runs them. With
+                     --datastore kubernetes: deploy/tortie.yaml's DaemonSet, with the
+                     tortie-node service account's token (TokenRequest), ca.crt and
+                     namespace at /var/run/secrets/kubernetes.io/serviceaccount and
+                     KUBERNETES_SERVICE_HOST/PORT (in-cluster config, no kubeconfig);
+                     install-cni writes the plugin's kubeconfig from that token
   --nftables         the agents run FelixConfiguration nftablesMode Enabled: policy in the
                      native nftables dataplane (table inet tortie) instead of iptables;
                      the demo says which dataplane each agent chose, from its log
@@ -645,12 +650,6 @@ async function main(): Promise<number> {
   const datastore = values.datastore;
   if (datastore !== 'etcd' && datastore !== 'kubernetes') {
     process.stderr.write(`--datastore must be etcd or kubernetes, got "${datastore}"\n`);
-    return 2;
-  }
-  if (datastore === 'kubernetes' && values.containers) {
-    process.stderr.write(
-      '--containers runs the etcd manifest (deploy/tortie-etcd.yaml): not with --datastore kubernetes yet\n',
-    );
     return 2;
   }
   const bgpPassword = values['bgp-password'];

@@ -132,7 +132,10 @@ export interface ClusterOptions {
    * Each node runs what deploy/tortie-etcd.yaml's DaemonSet says (its init containers,
    * then the agent) from the tortie/node image under runc, in the node's namespace with
    * its hostPath volumes under a directory of its own; pods through the installed plugin
-   * and conflist. Otherwise the agent is a process of this checkout's build.
+   * and conflist. With the kubernetes datastore, deploy/tortie.yaml's DaemonSet, every
+   * container with its service account's token volume and KUBERNETES_SERVICE_HOST/PORT
+   * (in-cluster config), and its other containers (cni-token-watch) beside the agent.
+   * Otherwise the agent is a process of this checkout's build.
    */
   containers?: boolean;
   /**
@@ -244,10 +247,6 @@ export class Cluster {
     const say = opts.say ?? (() => undefined);
     if (opts.tor && opts.routedNodes?.length)
       throw new Error('a cluster with a ToR has one subnet: tor and routedNodes do not combine');
-    if (opts.containers && opts.datastore === 'kubernetes')
-      throw new Error(
-        'containers mode runs the etcd manifest (deploy/tortie-etcd.yaml): it does not combine with the kubernetes datastore yet',
-      );
     if (opts.containers && opts.ipv6)
       throw new Error(
         "containers mode runs the manifest's CNI configuration, which assigns IPv4 only: ipv6 does not combine with containers yet",
@@ -397,11 +396,12 @@ export class Cluster {
         }
         let host: NodeHost | undefined;
         if (image) {
-          const plan = daemonSetPlan(fs.readFileSync(ETCD_MANIFEST, 'utf8'), {
+          // the manifest of the lab's datastore: the one kubectl applied, or the etcd variant
+          const plan = daemonSetPlan(fs.readFileSync(kube ? KDD_MANIFEST : ETCD_MANIFEST, 'utf8'), {
             nodeName: name,
             // what an operator sets in the ConfigMap before applying it
             configMaps: {
-              'tortie-config/etcd_endpoints': c.nodeEtcdEndpoints(),
+              ...(kube ? {} : { 'tortie-config/etcd_endpoints': c.nodeEtcdEndpoints() }),
               'tortie-config/veth_mtu': String(opts.podMtu ?? 1400),
             },
           });
@@ -411,8 +411,11 @@ export class Cluster {
             image,
             `/var/run/netns/${ns.name}`,
             secrets,
+            kube ? { env: kube.serviceEnv() } : {},
           );
+          if (kube) await mountServiceAccount(tb, kube, host);
           await host.init();
+          if (kube) c.startSidecars(name, host);
         }
         // the agent's sockets: in containers mode where its hostPath volume puts them
         const run = host ? host.path('/var/run/tortie') : tb.tempDir(`${name}-run`);
@@ -504,6 +507,25 @@ export class Cluster {
     p.stdout!.on('data', keep);
     p.stderr!.on('data', keep);
     return n;
+  }
+
+  /**
+   * The DaemonSet's containers other than the agent (cni-token-watch: install-cni --watch),
+   * run for the lab's life as a kubelet runs them; their lines go to onAgentLog.
+   */
+  private startSidecars(node: string, host: NodeHost): void {
+    for (const ctr of host.plan.containers.filter((x) => x.name !== 'tortie-node')) {
+      const { id, child } = host.start(ctr.name, {});
+      this.tb.onCleanup(async () => {
+        spawnSync('runc', ['delete', '-f', id]);
+      });
+      const keep = (d: Buffer) => {
+        for (const l of d.toString().split('\n').filter(Boolean))
+          this.opts.onAgentLog?.(`${node}/${ctr.name}`, l);
+      };
+      child.stdout!.on('data', keep);
+      child.stderr!.on('data', keep);
+    }
   }
 
   /** What the lab sets beyond the manifest: its backend, faster resyncs, its labels. */
@@ -1014,10 +1036,36 @@ async function startKubernetes(
   const out = (await kube.must(['apply', '-f', KDD_MANIFEST])).trim().split('\n');
   const crds = out.filter((l) => l.startsWith('customresourcedefinition.')).length;
   say(`kubectl apply -f deploy/tortie.yaml: ${out.length} objects (${crds} CRDs)`);
+  // the DaemonSet's service account, whose tokens the API server issues
+  const plan = daemonSetPlan(fs.readFileSync(KDD_MANIFEST, 'utf8'), { nodeName: '' });
+  await kube.writeNodeKubeconfig(plan.namespace, plan.serviceAccount!);
   say(
-    'RBAC: the agents and the CNI plugin are the tortie-node service account (deploy/tortie.yaml)',
+    `RBAC: the agents and the CNI plugin are the ${plan.serviceAccount} service account (deploy/tortie.yaml), with tokens from the TokenRequest API`,
   );
   return kube;
+}
+
+/** kubelet's token lifetime for a projected service-account volume (it asks for 3607 s). */
+const TOKEN_SECONDS = 3607;
+
+/**
+ * As a kubelet mounts a pod's service account: a token from the TokenRequest API, the
+ * cluster CA and the namespace in the pod's kube-api-access volume, refreshed at 80% of
+ * the token's life, as the kubelet's token manager does.
+ */
+async function mountServiceAccount(tb: Testbed, kube: KubeApi, host: NodeHost): Promise<void> {
+  const { namespace, serviceAccount } = host.plan;
+  if (!serviceAccount) return;
+  const write = async () =>
+    host.writeServiceAccount({
+      token: await kube.createToken(namespace, serviceAccount, TOKEN_SECONDS),
+      'ca.crt': fs.readFileSync(kube.caFile, 'utf8'),
+      namespace,
+    });
+  await write();
+  const refresh = setInterval(() => void write().catch(() => undefined), TOKEN_SECONDS * 800);
+  refresh.unref();
+  tb.onCleanup(async () => clearInterval(refresh));
 }
 
 /** A pod's status as kubelet reports it once its one container runs. */

@@ -41,6 +41,14 @@ export interface ContainerRun {
 
 export interface NodePodPlan {
   image: string;
+  /** The DaemonSet's namespace (its pods'). */
+  namespace: string;
+  /**
+   * The service account whose token the kubelet mounts into every container at
+   * /var/run/secrets/kubernetes.io/serviceaccount (automountServiceAccountToken, true by
+   * default); undefined when the pod spec turns that off.
+   */
+  serviceAccount?: string;
   initContainers: ContainerRun[];
   containers: ContainerRun[];
 }
@@ -79,11 +87,17 @@ interface Volume {
 }
 interface Doc {
   kind?: string;
-  metadata?: { name?: string };
+  metadata?: { name?: string; namespace?: string };
   data?: Record<string, string>;
   spec?: {
     template?: {
-      spec?: { initContainers?: Container[]; containers?: Container[]; volumes?: Volume[] };
+      spec?: {
+        initContainers?: Container[];
+        containers?: Container[];
+        volumes?: Volume[];
+        serviceAccountName?: string;
+        automountServiceAccountToken?: boolean;
+      };
     };
   };
 }
@@ -179,6 +193,11 @@ export function daemonSetPlan(
   if (images.size !== 1) throw new Error(`expected one image, found ${[...images].join(', ')}`);
   return {
     image: [...images][0],
+    namespace: sets[0].metadata?.namespace ?? 'default',
+    // a pod without serviceAccountName runs as its namespace's "default" account
+    ...(pod.automountServiceAccountToken === false
+      ? {}
+      : { serviceAccount: pod.serviceAccountName ?? 'default' }),
     initContainers: (pod.initContainers ?? []).map(run),
     containers: pod.containers.map(run),
   };

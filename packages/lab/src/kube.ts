@@ -14,6 +14,8 @@ const ROOT = path.resolve(__dirname, '../../..');
 const APISERVER = path.join(ROOT, 'packages/apiserver/dist/main.js');
 /** Where the nodes reach the API server (a relay on each node's loopback). */
 export const NODE_API_PORT = 6443;
+/** The service-account token issuer (kubeadm's --service-account-issuer). */
+export const SA_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 
 export interface KubectlResult {
   code: number;
@@ -43,8 +45,14 @@ export class KubeApi {
     readonly url: string,
     /** kubectl's kubeconfig on this host. */
     readonly kubeconfig: string,
-    /** The agents' and the CNI plugin's kubeconfig (the relay at 127.0.0.1:6443 in each node). */
+    /**
+     * The agents' and the CNI plugin's kubeconfig (the relay at 127.0.0.1:6443 in each
+     * node) in process mode, with the tortie-node service account's token:
+     * writeNodeKubeconfig() writes it once that account exists.
+     */
     readonly nodeKubeconfig: string,
+    /** The lab CA, which the nodes trust (a pod's ca.crt). */
+    readonly caFile: string,
     private readonly env: NodeJS.ProcessEnv,
   ) {}
 
@@ -54,16 +62,14 @@ export class KubeApi {
     const certs = await makeLabCertificates(path.join(dir, 'pki'));
     // RBAC as in a cluster: kubectl is an administrator (system:masters, as kubeadm's
     // admin.conf), the agents and the CNI plugin are the tortie-node service account, bound
-    // by deploy/tortie.yaml's ClusterRole (the lab applies that whole file)
+    // by deploy/tortie.yaml's ClusterRole (the lab applies that whole file), with tokens
+    // the API server issues (TokenRequest) and signs with the service-account key
     const token = crypto.randomBytes(16).toString('hex');
-    const nodeToken = crypto.randomBytes(16).toString('hex');
     const tokens = path.join(dir, 'tokens.csv');
-    fs.writeFileSync(
-      tokens,
-      `${token},tortie-lab,1,"system:masters"\n` +
-        `${nodeToken},system:serviceaccount:tortie-system:tortie-node,2,"system:serviceaccounts,system:serviceaccounts:tortie-system"\n`,
-      { mode: 0o600 },
-    );
+    fs.writeFileSync(tokens, `${token},tortie-lab,1,"system:masters"\n`, { mode: 0o600 });
+    const saKey = path.join(dir, 'pki', 'sa.key');
+    const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+    fs.writeFileSync(saKey, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
     const p = spawn(
       process.execPath,
       [
@@ -80,6 +86,10 @@ export class KubeApi {
         tokens,
         '--authorization-mode',
         'RBAC',
+        '--service-account-signing-key-file',
+        saKey,
+        '--service-account-issuer',
+        SA_ISSUER,
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -100,14 +110,40 @@ export class KubeApi {
     const kubeconfig = path.join(dir, 'kubeconfig');
     fs.writeFileSync(kubeconfig, kubeconfigText(url, certs.caFile, token), { mode: 0o600 });
     const nodeKubeconfig = path.join(dir, 'node-kubeconfig');
-    fs.writeFileSync(
-      nodeKubeconfig,
-      kubeconfigText(`https://127.0.0.1:${NODE_API_PORT}`, certs.caFile, nodeToken),
-      { mode: 0o600 },
-    );
     // kubectl's discovery cache in the lab's dir, not in the user's home
     const env = { ...process.env, KUBECONFIG: kubeconfig, KUBECACHEDIR: path.join(dir, 'cache') };
-    return new KubeApi(url, kubeconfig, nodeKubeconfig, env);
+    return new KubeApi(url, kubeconfig, nodeKubeconfig, certs.caFile, env);
+  }
+
+  /** A token for a service account from the TokenRequest API (`kubectl create token`). */
+  async createToken(namespace: string, name: string, seconds: number): Promise<string> {
+    return (
+      await this.must(['create', 'token', name, '-n', namespace, '--duration', `${seconds}s`])
+    ).trim();
+  }
+
+  /** Writes nodeKubeconfig with a token of the service account (a year: the lab's life). */
+  async writeNodeKubeconfig(namespace: string, name: string): Promise<void> {
+    const token = await this.createToken(namespace, name, 365 * 24 * 3600);
+    fs.writeFileSync(
+      this.nodeKubeconfig,
+      kubeconfigText(`https://127.0.0.1:${NODE_API_PORT}`, this.caFile, token),
+      { mode: 0o600 },
+    );
+  }
+
+  /**
+   * What a kubelet puts in every container's environment for the API server: the
+   * address the nodes reach it at (their relay). A kubelet takes it from the kubernetes
+   * Service; a cluster without kube-proxy, as this lab, sets it as Calico's
+   * kubernetes-services-endpoint ConfigMap does.
+   */
+  serviceEnv(): Record<string, string> {
+    return {
+      KUBERNETES_SERVICE_HOST: '127.0.0.1',
+      KUBERNETES_SERVICE_PORT: String(NODE_API_PORT),
+      KUBERNETES_SERVICE_PORT_HTTPS: String(NODE_API_PORT),
+    };
   }
 
   get port(): number {

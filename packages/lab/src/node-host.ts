@@ -16,6 +16,16 @@ import type { ContainerRun, NodePodPlan, SecretMount } from './daemonset';
 /** Secrets by name (of the DaemonSet's namespace), each its keys and values. */
 export type Secrets = Record<string, Record<string, string>>;
 
+/** Where a kubelet mounts the pod's service-account token, CA and namespace. */
+export const SERVICE_ACCOUNT_PATH = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+/** The files of a service-account token volume (kubelet's projected kube-api-access). */
+export interface ServiceAccountFiles {
+  token: string;
+  'ca.crt': string;
+  namespace: string;
+}
+
 /** hostPaths that are the kernel's, not the node's: the same on every lab node. */
 export const KERNEL_PATHS = ['/lib/modules', '/run/xtables.lock', '/var/run/netns'];
 const REPO = path.resolve(__dirname, '../../..');
@@ -101,6 +111,12 @@ export class NodeHost {
     private readonly netns: string,
     /** The Secrets the pod's secret volumes name. */
     secrets: Secrets = {},
+    /**
+     * What the kubelet adds to every container: environment (KUBERNETES_SERVICE_HOST and
+     * _PORT), under the container's own. With the service account's token volume written
+     * (writeServiceAccount), it is mounted at SERVICE_ACCOUNT_PATH in every container.
+     */
+    private readonly kubelet: { env?: Record<string, string> } = {},
   ) {
     for (const c of [...plan.initContainers, ...plan.containers])
       for (const m of c.mounts) {
@@ -146,6 +162,30 @@ export class NodeHost {
     }
   }
 
+  /** The node's copy of the pod's service-account token volume. */
+  serviceAccountDir(): string {
+    return path.join(this.root, 'var/lib/kubelet/pods/tortie-node/volumes/kube-api-access');
+  }
+
+  /**
+   * Writes (or rewrites, when the kubelet refreshes the token) the token volume's files,
+   * each replaced by a rename so a reader never sees half a token.
+   */
+  writeServiceAccount(files: ServiceAccountFiles): void {
+    const dir = this.serviceAccountDir();
+    fs.mkdirSync(dir, { recursive: true });
+    for (const [name, text] of Object.entries(files)) {
+      const tmp = path.join(dir, `.${name}.tmp`);
+      fs.writeFileSync(tmp, text, { mode: 0o644 });
+      fs.renameSync(tmp, path.join(dir, name));
+    }
+  }
+
+  /** The environment of container c: the kubelet's, then the manifest's, then `extra`. */
+  private env(c: ContainerRun, extra: Record<string, string> = {}): Record<string, string> {
+    return { ...this.kubelet.env, ...c.env, ...extra };
+  }
+
   /** A path on this node (the host's for the kernel's paths). */
   path(hostPath: string): string {
     return hostPathOn(this.root, hostPath);
@@ -165,6 +205,10 @@ export class NodeHost {
         destination: m.mountPath,
         readOnly: true,
       })),
+      // automountServiceAccountToken: in every container of the pod
+      ...(this.plan.serviceAccount && fs.existsSync(path.join(this.serviceAccountDir(), 'token'))
+        ? [{ source: this.serviceAccountDir(), destination: SERVICE_ACCOUNT_PATH, readOnly: true }]
+        : []),
     ];
   }
 
@@ -172,7 +216,7 @@ export class NodeHost {
   async init(): Promise<void> {
     for (const c of this.plan.initContainers) {
       const r = await this.bundle.run(c.command, {
-        env: c.env,
+        env: this.env(c),
         mounts: this.mounts(c),
         netns: this.netns,
         privileged: c.privileged,
@@ -188,7 +232,7 @@ export class NodeHost {
     const c = this.plan.containers.find((x) => x.name === name);
     if (!c) throw new Error(`the DaemonSet has no container ${name}`);
     return this.bundle.start(c.command, {
-      env: { ...c.env, ...extra.env },
+      env: this.env(c, extra.env),
       mounts: [...this.mounts(c), ...(extra.mounts ?? [])],
       netns: this.netns,
       privileged: c.privileged,
@@ -199,7 +243,8 @@ export class NodeHost {
    * A CNI command as a runtime runs it: the installed plugin from the node's CNI bin
    * directory, with the first plugin of the installed conflist (the list's name and
    * cniVersion added, as libcni does), in a mount namespace where the node's
-   * /var/run/tortie is at its real path (the conflist's agent_socket names it).
+   * /var/run/tortie and /etc/cni/net.d are at their real paths (the conflist's
+   * agent_socket names the one, its kubeconfig is in the other).
    */
   cni(env: Record<string, string>, netnsName: string): Promise<Record<string, unknown>> {
     const binDir = this.path('/opt/cni/bin');
@@ -208,11 +253,14 @@ export class NodeHost {
     ) as { name: string; cniVersion: string; plugins: Array<Record<string, unknown>> };
     const conf = { ...list.plugins[0], name: list.name, cniVersion: list.cniVersion };
     fs.mkdirSync('/run/tortie', { recursive: true });
-    const script = 'mount --bind "$1" /run/tortie && exec ip netns exec "$2" "$3"';
+    fs.mkdirSync('/etc/cni/net.d', { recursive: true });
+    const script =
+      'mount --bind "$1" /run/tortie && mount --bind "$2" /etc/cni/net.d && exec ip netns exec "$3" "$4"';
     return execPlugin(
       [
         ...['unshare', '--mount', '--propagation', 'private', 'sh', '-c', script, 'sh'],
-        ...[this.path('/var/run/tortie'), netnsName, path.join(binDir, 'tortie-cni')],
+        ...[this.path('/var/run/tortie'), this.path('/etc/cni/net.d'), netnsName],
+        path.join(binDir, 'tortie-cni'),
       ],
       JSON.stringify(conf),
       { CNI_PATH: binDir, ...env },

@@ -150,3 +150,56 @@ describe('secret volumes, as a kubelet writes them', () => {
     expect(() => host(withSecret({}))).toThrow('volume s: secret has no secretName');
   });
 });
+
+test("deploy/tortie.yaml: the pod's namespace and service account, whose token the kubelet mounts", () => {
+  const kdd = fs.readFileSync(path.resolve(__dirname, '../../../deploy/tortie.yaml'), 'utf8');
+  const plan = daemonSetPlan(kdd, { nodeName: 'node1' });
+  expect(plan).toMatchObject({ namespace: 'tortie-system', serviceAccount: 'tortie-node' });
+  const [install] = plan.initContainers;
+  expect(install.env).toMatchObject({
+    DATASTORE_TYPE: 'kubernetes',
+    KUBERNETES_NODE_NAME: 'node1',
+  });
+  expect(plan.containers.map((c) => c.name)).toEqual(['tortie-node', 'cni-token-watch']);
+  // a pod without serviceAccountName runs as "default"; automount off: no token
+  expect(daemonSetPlan(manifest({}), { nodeName: 'n' }).serviceAccount).toBe('default');
+  const off = manifest({}).replace(
+    '    spec:\n',
+    '    spec:\n      automountServiceAccountToken: false\n',
+  );
+  expect(daemonSetPlan(off, { nodeName: 'n' }).serviceAccount).toBeUndefined();
+});
+
+test('the service-account token volume: files replaced whole, then mounted read-only in every container', () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tt-nodehost-'));
+  try {
+    const plan = daemonSetPlan(manifest({}), { nodeName: 'n' });
+    const runs: Array<{ env?: Record<string, string>; mounts?: unknown[] }> = [];
+    const bundle = {
+      start: (_args: string[], o: { env?: Record<string, string>; mounts?: unknown[] }) => {
+        runs.push(o);
+        return { id: 'x', child: {} };
+      },
+    } as unknown as OciBundle;
+    const h = new NodeHost(root, plan, bundle, '/x', {}, { env: { KUBERNETES_SERVICE_HOST: 'h' } });
+    h.start('c', {});
+    // no token yet: nothing mounted
+    expect(runs[0].mounts).not.toContainEqual(
+      expect.objectContaining({ destination: '/var/run/secrets/kubernetes.io/serviceaccount' }),
+    );
+    expect(runs[0].env).toMatchObject({ KUBERNETES_SERVICE_HOST: 'h' });
+    h.writeServiceAccount({ token: 't1', 'ca.crt': 'ca', namespace: 'ns' });
+    h.writeServiceAccount({ token: 't2', 'ca.crt': 'ca', namespace: 'ns' });
+    const dir = h.serviceAccountDir();
+    expect(fs.readdirSync(dir).sort()).toEqual(['ca.crt', 'namespace', 'token']);
+    expect(fs.readFileSync(path.join(dir, 'token'), 'utf8')).toBe('t2');
+    h.start('c', {});
+    expect(runs[1].mounts).toContainEqual({
+      source: dir,
+      destination: '/var/run/secrets/kubernetes.io/serviceaccount',
+      readOnly: true,
+    });
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
