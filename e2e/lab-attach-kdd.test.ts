@@ -1,8 +1,13 @@
 // `npm run lab -- --datastore kubernetes --keep --attach bird`: the printed attach steps,
 // typed as they are, put a BIRD router on the fabric; its BGPPeer goes in with kubectl
 // through tortie-apiserver (the kubernetes datastore), every node peers with it, and the
-// printed removal takes the peer out again. Then SIGTERM tears the lab down.
+// printed removal takes the peer out again. Then SIGTERM tears the lab down. On the way,
+// the demo's kubectl lines are checked, and the printed `export KUBECONFIG=...` is typed
+// with the printed kubectl line after it: it reaches the live lab (without it, kubectl
+// has no cluster).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { SLOW, describeIf, stopProcess, waitUntil } from '@tortie/testbed';
 
@@ -22,7 +27,9 @@ describeIf([...NEEDS], 'npm run lab -- --datastore kubernetes --keep --attach bi
   let lab: ChildProcess | undefined;
   let router: ChildProcess | undefined;
   let out = '';
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'tt-kdd-home-'));
   afterAll(async () => {
+    fs.rmSync(home, { recursive: true, force: true });
     if (router) await stopProcess(router);
     spawnSync('ip', ['netns', 'del', 'tt-extra']);
     spawnSync('rm', ['-rf', '/tmp/tt-extra']);
@@ -50,6 +57,27 @@ describeIf([...NEEDS], 'npm run lab -- --datastore kubernetes --keep --attach bi
         waitUntil('the attach steps', () => out.includes('# 6. remove it'), 300_000 * SLOW, 500),
         exited,
       ]);
+      // the demo applied its NetworkPolicy with kubectl apply -f, printed, then listed
+      expect(out).toMatch(
+        /^\$ kubectl apply -f \S+\.yaml\nnetworkpolicy\.networking\.k8s\.io\/\S+ created$/m,
+      );
+      expect(out).toMatch(
+        /^\$ kubectl get networkpolicies,pods -o wide\nNAME\s+POD-SELECTOR\s+AGE$/m,
+      );
+      // --keep: the printed export, typed with the printed kubectl line after it, drives
+      // the live lab; the same kubectl line without it has no cluster to talk to
+      const exp = /^ *(export KUBECONFIG=\S+)\n *(kubectl get nodes,pods -A -o wide)$/m.exec(out);
+      expect(exp).not.toBeNull();
+      const typed = (lines: string[]) =>
+        spawnSync('bash', ['-c', ['unset KUBECONFIG', ...lines].join('\n')], {
+          encoding: 'utf8',
+          env: { ...process.env, HOME: home },
+        });
+      const live = typed([exp![1], exp![2]]);
+      expect(live.status).toBe(0);
+      expect(live.stdout).toMatch(/^\s*default\s+pod\/db1\s/m);
+      expect(live.stdout).toMatch(/^\s*node\/\S+/m);
+      expect(typed([exp![2]]).status).not.toBe(0);
       const script = out.slice(out.indexOf('# bird at 10.99.0.100'));
       const lines = script.split('\n');
       const after = (heading: string) => lines[lines.indexOf(heading) + 1];
