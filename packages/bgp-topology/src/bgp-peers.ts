@@ -72,10 +72,25 @@ function shared(c: PeerContext, p: Peer, asNumber: number, localAsn = c.myAsn) {
   };
 }
 
+/**
+ * A BGPPeer's reachableBy for a session in the context's family: undefined when it has
+ * none, null when it is not an address of that family (confd drops such a peer).
+ */
+function gatewayOf(c: PeerContext, p: Peer): string | undefined | null {
+  const rb = p.spec.reachableBy || undefined;
+  if (rb === undefined) return undefined;
+  const via = canonicalIp(rb);
+  return via && familyOf(via) === c.family ? via : null;
+}
+
 /** A session to a node (peerSelector, and reverse peerings): its address, port and AS. */
 function nodePeer(c: PeerContext, p: Peer, n: BgpNode, scope: string): BgpPeer | undefined {
   const address = ipOf(n, c.family);
   if (!address || address === c.myIp) return undefined;
+  // confd's nodeAsBGPPeers copies reachableBy onto these sessions too: the reverse
+  // peerings of a peerIP BGPPeer (the API refuses it beside peerSelector); one of the
+  // other family would be no route at all, so it is left out
+  const via = gatewayOf(c, p);
   const asNumber = asnOf(c, n);
   // the reflector role shows in the name, so `tortiectl node status` can say so
   const rr = c.myCluster !== undefined || n.rrClusterId !== undefined;
@@ -88,6 +103,7 @@ function nodePeer(c: PeerContext, p: Peer, n: BgpNode, scope: string): BgpPeer |
     ...(c.myCluster !== undefined && asNumber === c.myAsn && n.rrClusterId !== c.myCluster
       ? { rrClient: true }
       : {}),
+    ...(via ? { reachableBy: via } : {}),
     ...shared(c, p, asNumber),
   };
 }
@@ -104,9 +120,8 @@ function ipPeer(c: PeerContext, p: Peer, scope: string): BgpPeer | undefined {
   const calicoNode = c.nodes.some((n) => n.ip === address || n.ipv6 === address);
   const localAsn = p.spec.localASNumber;
   // confd drops a peer whose reachableBy is not an address of the peerIP's family
-  const rb = p.spec.reachableBy || undefined;
-  const via = rb !== undefined ? canonicalIp(rb) : undefined;
-  if (rb !== undefined && (!via || familyOf(via) !== c.family)) return undefined;
+  const via = gatewayOf(c, p);
+  if (via === null) return undefined;
   return {
     name: `${scope}-${p.metadata.name}`,
     address,

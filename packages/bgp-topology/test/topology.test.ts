@@ -56,10 +56,9 @@ const cases: Case[] = [
     v6: ['[fd00::99]:179 as 65100 via=fd00::fe'],
   },
   {
-    // confd copies reachableBy onto the reverse sessions too, where BIRD's static route
-    // is installed only when that gateway happens to be on the reverse node's own link;
-    // tortie keeps the gateway on the side that names it
-    what: 'reachableBy: the node at the peerIP peers back without a gateway route',
+    // confd's nodeAsBGPPeers copies reachableBy onto the sessions the node at the peerIP
+    // makes back (reverse peering): bird_aggr.cfg renders `route 10.0.0.9/32 via 10.0.0.1`
+    what: 'reachableBy: the node at the peerIP peers back through the same gateway',
     me: 'd10',
     rs: [
       meshOff,
@@ -67,7 +66,7 @@ const cases: Case[] = [
       d10,
       peer('to-d10', { node: 'd9', peerIP: '10.0.0.10', asNumber: 64512, reachableBy: '10.0.0.1' }),
     ],
-    v4: ['10.0.0.9:179 as 64512'],
+    v4: ['10.0.0.9:179 as 64512 via=10.0.0.1'],
   },
   // ---- nextHopMode and reversePeering (confd: bgp_processor.go, client.go) -------------
   {
