@@ -40,6 +40,16 @@ export interface PluginDeps {
    * programmed (true) or not within the time (false); absent outside the agent.
    */
   policyReady?: (hostIface: string, ips: string[], timeoutMs: number) => Promise<boolean>;
+  /** Where a successful ADD's time went, in ms per phase (the agent's histogram). */
+  onAddPhases?: (ms: AddPhases) => void;
+}
+
+/** An ADD's phases: pod lookup and IPAM, interface setup, endpoint write, policy wait. */
+export interface AddPhases {
+  ipam: number;
+  setup: number;
+  endpoint: number;
+  policy: number;
 }
 
 /** Annotations that pick pools or fixed addresses, under Calico's and our own prefix. */
@@ -110,6 +120,13 @@ function ipamError(e: unknown): CniError {
 }
 
 export async function add(conf: NetConf, env: CniEnv, deps: PluginDeps): Promise<CniResult> {
+  let mark = performance.now();
+  const lap = () => {
+    const now = performance.now();
+    const ms = now - mark;
+    mark = now;
+    return ms;
+  };
   const id = identity(conf, env, deps.node);
   const pod = id.pod && deps.pods ? await deps.pods.getPod(id.namespace, id.pod) : undefined;
   if (id.pod && deps.pods && !pod) {
@@ -154,11 +171,14 @@ export async function add(conf: NetConf, env: CniEnv, deps: PluginDeps): Promise
     ipv4,
     ipv6,
   };
+  const t = { ipam: lap(), setup: 0, endpoint: 0, policy: 0 };
   try {
     await deps.net.setup(a, conf.mtu);
+    t.setup = lap();
     // with the Kubernetes datastore this records the addresses in the pod's annotations,
     // so the agent sees the endpoint now, not once the kubelet reports the pod's IPs
     await writeEndpoint(deps, id, env, a, pod);
+    t.endpoint = lap();
   } catch (e) {
     // roll back: no veth, no address, no endpoint left behind
     await deps.net.teardown(a.hostIface).catch(() => undefined);
@@ -184,7 +204,9 @@ export async function add(conf: NetConf, env: CniEnv, deps: PluginDeps): Promise
       [...ipv4, ...ipv6],
       conf.policy_setup_timeout_seconds * 1000,
     );
+    t.policy = lap();
   }
+  deps.onAddPhases?.(t);
   return buildResult(conf.cniVersion, a);
 }
 

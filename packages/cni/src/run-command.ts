@@ -55,6 +55,7 @@ export interface SharedDeps {
   node: string;
   pods?: plugin.PodSource;
   policyReady?: plugin.PluginDeps['policyReady'];
+  onAddPhases?: plugin.PluginDeps['onAddPhases'];
 }
 
 export interface CommandOutput {

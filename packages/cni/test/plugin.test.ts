@@ -208,6 +208,21 @@ describe('ADD / DEL / CHECK logic', () => {
     });
   });
 
+  test("a served ADD reports its phases' times: ipam, setup, endpoint write, policy wait", async () => {
+    pods.set('ns/web', pod('web'));
+    const seen: Array<Record<string, number>> = [];
+    const slow = (ms: number) => new Promise<boolean>((r) => setTimeout(() => r(true), ms));
+    await add({ ...conf, policy_setup_timeout_seconds: 5 }, env('ADD', 'web', 'c1'), {
+      ...deps,
+      policyReady: () => slow(60),
+      onAddPhases: (t) => seen.push({ ...t }),
+    });
+    expect(seen).toHaveLength(1);
+    expect(Object.keys(seen[0])).toEqual(['ipam', 'setup', 'endpoint', 'policy']);
+    expect(seen[0].policy).toBeGreaterThanOrEqual(50); // the agent's wait lands in its phase
+    expect(seen[0].ipam).toBeGreaterThan(0);
+  });
+
   test('pod annotations pick the pool or a fixed address (Calico names)', async () => {
     pods.set('ns/a', pod('a', { 'cni.projectcalico.org/ipv4pools': '["special"]' }));
     pods.set('ns/b', pod('b', { 'cni.projectcalico.org/ipAddrs': '["10.1.0.77"]' }));

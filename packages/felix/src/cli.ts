@@ -278,6 +278,10 @@ async function main(): Promise<void> {
         node: nodeName,
         pods: ds instanceof KubernetesDatastore ? ds : undefined,
         policyReady: (iface, ips, ms) => agent.endpointProgrammed(iface, ips, ms),
+        onAddPhases: (t) => {
+          for (const [phase, ms] of Object.entries(t))
+            metrics.cniAddPhases.observe({ phase }, ms / 1000);
+        },
       }).catch((e: Error) => {
         logger.error('cannot serve CNI; tortie-cni runs commands itself', {
           socket: cniSocket,

@@ -212,6 +212,68 @@ for (const via of ['netlink', 'ip'] as const) {
       );
     });
 
+    test('IPIP: tunl0 with the MTU, up and the tunnel address; without the ipip module, the reason named', async () => {
+      const ipns = await tb.netns(`ipip${via}`);
+      await ipns.exec([
+        'ip',
+        'link',
+        'add',
+        'eth0',
+        'mtu',
+        '1400',
+        'type',
+        'veth',
+        'peer',
+        'eth0p',
+      ]);
+      await ipns.exec(['ip', 'addr', 'add', '192.168.78.1/24', 'dev', 'eth0']);
+      const nl2 = via === 'netlink' ? Rtnl.open(ipns.name) : undefined;
+      try {
+        const m = new NetManager(new ProcessRunner(ipns.name), nl2);
+        for (const u of [
+          {
+            type: 'host-update',
+            host: { node: 'n1', ipv4Address: '192.168.78.1', ipv4IPIPTunnelAddr: '10.78.1.1' },
+          },
+          {
+            type: 'pool-update',
+            pool: {
+              cidr: '10.78.0.0/16',
+              ipip: 'Always',
+              vxlan: 'Never',
+              natOutgoing: false,
+              disableBGPExport: false,
+            },
+          },
+          { type: 'in-sync' },
+        ] as DataplaneUpdate[])
+          m.send(u);
+        await m.apply();
+        // the ipip module makes tunl0 in every namespace: this kernel has it or it does not
+        const hasIpip = (await ipns.exec(['ip', '-j', 'link', 'show'])).includes('"tunl0"');
+        if (hasIpip) {
+          const [t] = JSON.parse(await ipns.exec(['ip', '-j', 'addr', 'show', 'tunl0'])) as Array<
+            LinkJson & { addr_info: Array<{ local: string }> }
+          >;
+          expect([t.mtu, t.flags.includes('UP'), t.addr_info.map((a) => a.local)]).toEqual([
+            1380,
+            true,
+            ['10.78.1.1'],
+          ]);
+          expect(m.problems.get('ipip')).toBeUndefined();
+        } else {
+          // the ip path names the command and ip's words, the netlink one the request and errno
+          expect(m.problems.get('ipip')).toMatch(
+            via === 'netlink'
+              ? /^ip link add name tunl0 type ipip: netlink link add name tunl0 type ipip: E(OPNOTSUPP|NOTSUP) .*Unknown device type/
+              : /^ip link add name tunl0 type ipip: .*Unknown device type/,
+          );
+        }
+      } finally {
+        nl2?.close();
+      }
+    });
+
     if (via === 'netlink')
       test('no ip or bridge process ran (sysctl only)', () => {
         expect(ran.filter((a) => a[0] === 'ip' || a[0] === 'bridge')).toEqual([]);

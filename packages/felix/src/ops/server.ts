@@ -37,6 +37,13 @@ export function agentMetrics(sources: { failClosed?: () => PolicyFailure[] } = {
       help: 'Dataplane applies started again after a failed one',
       registers: [registry],
     }),
+    cniAddPhases: new Histogram({
+      name: 'tortie_cni_add_phase_seconds',
+      help: "Where a CNI ADD served by the agent spends its time: ipam (pod lookup and IPAM), setup (the pod's interface), endpoint (the WorkloadEndpoint write), policy (until the agent has programmed it)",
+      labelNames: ['phase'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
     programmedLatency: new Histogram({
       name: 'tortie_dataplane_programmed_seconds',
       help: 'Time from a datastore change reaching the agent to the dataplane programmed with it',
