@@ -171,19 +171,19 @@ async function main() {
         netns: a.name,
       });
       const w = world();
-      proxy.setServices(w.services);
-      proxy.setEndpointSlices(w.slices);
+      // fed as the agent feeds it: object by object, each slice under its id
       let t0 = process.hrtime.bigint();
+      for (const s of w.services) proxy.setService(s);
+      w.slices.forEach((s, i) => proxy.setEndpointSlice(`bench/s${i}`, s));
       await proxy.apply();
       ours.push(ms(t0));
       const b = await tb.netns('svc-bench-ipt');
       theirs.push(restore(b.name, kpFull(), false));
       // 2. one endpoint replaced
       // as the agent gets it: one EndpointSlice replaced, every other object the same
-      const slices = [...w.slices];
-      slices[changed] = world(changed, r + 1).slices[changed];
-      proxy.setEndpointSlices(slices);
+      const slice = world(changed, r + 1).slices[changed];
       t0 = process.hrtime.bigint();
+      proxy.setEndpointSlice(`bench/s${changed}`, slice);
       const [stats] = await proxy.apply();
       oursChange.push(ms(t0));
       if (stats.full || stats.lines > 20)

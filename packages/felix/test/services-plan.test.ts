@@ -5,6 +5,7 @@ import {
   fullScript,
   planServices,
   renderServices,
+  ServiceProxy,
   type EndpointSlice,
   type Service,
 } from '../src/dataplane/services';
@@ -175,5 +176,87 @@ describe('nft transactions', () => {
       'add table ip tortie-svc',
       'delete table ip tortie-svc',
     ]);
+  });
+});
+
+describe('ServiceProxy: one change, one service', () => {
+  // nft stubbed: the scripts are what the proxy would run
+  const proxyWith = () => {
+    const scripts: string[] = [];
+    const proxy = new ServiceProxy({
+      nodeName: 'n1',
+      families: [4],
+      clusterCidrs: { 4: ['10.65.0.0/16'] },
+      exec: async (argv, stdin) => {
+        if (argv[0] === 'nft') scripts.push(String(stdin));
+        return { code: 0, stdout: '', stderr: '' };
+      },
+    });
+    return { proxy, scripts };
+  };
+
+  test('an EndpointSlice change reads no other Service or slice', async () => {
+    const { proxy, scripts } = proxyWith();
+    const reads = new Set<string>();
+    // the services and slices whose fields are read (s7's own are: it is planned again)
+    const counted = <T extends object>(o: T, name: string): T =>
+      new Proxy(o, {
+        get: (t, k) => {
+          reads.add(name);
+          return Reflect.get(t, k);
+        },
+      });
+    for (let i = 0; i < 50; i++) {
+      const name = `s${i}`;
+      proxy.setService(counted({ ...web, name, clusterIPs: [`10.96.1.${i}`] }, name));
+      proxy.setEndpointSlice(
+        name,
+        counted({ ...slice([{ addresses: [`10.65.0.${i}`] }]), serviceName: name }, name),
+      );
+    }
+    await proxy.apply();
+    reads.clear();
+    proxy.setEndpointSlice('s7', { ...slice([{ addresses: ['10.65.9.9'] }]), serviceName: 's7' });
+    const [stats] = await proxy.apply();
+    expect(stats.full).toBe(false);
+    expect([...reads]).toEqual(['s7']);
+    const script = scripts[scripts.length - 1];
+    expect(script).toContain('10.65.9.9');
+    // the old endpoint's hairpin element goes, nothing of another service is written
+    expect(script).toContain('delete element ip tortie-svc hairpin { 10.65.0.7 . 10.65.0.7 }');
+    expect(script).not.toMatch(/10\.96\.1\.(?!7 )/);
+  });
+
+  test('the Service keeping a claimed address goes: the other one gets it', async () => {
+    const { proxy, scripts } = proxyWith();
+    const twin: Service = { ...web, name: 'twin' };
+    proxy.setService(web);
+    proxy.setService(twin);
+    proxy.setEndpointSlice('web', slice([{ addresses: ['10.65.0.2'] }]));
+    await proxy.apply();
+    // twin (no endpoints, first by name) holds 10.96.0.10:80: it is refused
+    expect(scripts[0]).toContain(
+      'add element ip tortie-svc no-endpoint-services { 10.96.0.10 . tcp . 80 : goto reject-chain }',
+    );
+    expect(scripts[0]).not.toContain(
+      'add element ip tortie-svc service-ips { 10.96.0.10 . tcp . 80',
+    );
+    proxy.deleteService('default', 'twin');
+    await proxy.apply();
+    expect(scripts[1]).toContain(
+      'delete element ip tortie-svc no-endpoint-services { 10.96.0.10 . tcp . 80 }',
+    );
+    expect(scripts[1]).toMatch(
+      /add element ip tortie-svc service-ips \{ 10\.96\.0\.10 \. tcp \. 80 : goto svc-\S+-default\/web\/tcp\/http \}/,
+    );
+    // and back: twin takes it again
+    proxy.setService(twin);
+    await proxy.apply();
+    expect(scripts[2]).toContain(
+      'add element ip tortie-svc no-endpoint-services { 10.96.0.10 . tcp . 80 : goto reject-chain }',
+    );
+    expect(scripts[2]).toContain(
+      'delete element ip tortie-svc service-ips { 10.96.0.10 . tcp . 80 }',
+    );
   });
 });

@@ -11,7 +11,8 @@ export {
   type ServicePortPlan,
   type SliceEndpoint,
 } from './model';
-export { MASQ_MARK, renderServices, type NftState, type RenderOptions } from './nft-render';
+export { MASQ_MARK, type NftState, type RenderOptions } from './nft-render';
+export { renderServices } from './nft-table';
 export { diffScript, fullScript } from './nft-diff';
 export {
   ServiceProxy,

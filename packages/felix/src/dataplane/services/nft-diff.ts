@@ -1,7 +1,9 @@
 // nft scripts from service states: the whole table (first apply, after a failure, or when
 // the pod networks change), or only what changed between two states. Each script is one
 // `nft -f` transaction, so the kernel sees all of it or none of it. Pure.
+import type { IpFamily } from './model';
 import { staticPart, tableRef, type Fragment, type NftSet, type NftState } from './nft-render';
+import type { Slot, TableChanges } from './nft-table';
 
 const element = (k: string, v: string | undefined) => (v === undefined ? k : `${k} : ${v}`);
 
@@ -35,14 +37,38 @@ export function sameItems<T>(a: readonly T[] | undefined, b: readonly T[]): bool
 const EMPTY: Fragment = { chains: new Map(), sets: new Map(), elements: [] };
 
 /**
- * Only what changed: the fragments that are not the same object are compared chain by
- * chain (a changed chain is flushed and refilled), map and set elements are deleted and
- * added one by one, and what is gone is removed once nothing refers to it. A change of the
- * pod networks (the fixed part) is a full rewrite. Returns '' when nothing changed.
+ * Only what changed between two whole states: the fragments that are not the same object,
+ * and every element. A change of the pod networks (the fixed part) is a full rewrite.
+ * Returns '' when nothing changed.
  */
 export function diffScript(prev: NftState, next: NftState): string {
   if (!sameItems(prev.clusterCidrs, next.clusterCidrs)) return fullScript(next);
-  const t = tableRef(next.family);
+  const fragments: TableChanges['fragments'] = [];
+  for (const [key, frag] of next.fragments) {
+    const old = prev.fragments.get(key);
+    if (old !== frag) fragments.push([old, frag]);
+  }
+  for (const [key, frag] of prev.fragments)
+    if (!next.fragments.has(key)) fragments.push([frag, undefined]);
+  const elements: TableChanges['elements'] = [];
+  const slot = (els: Map<string, string | undefined> | undefined, k: string): Slot =>
+    els?.has(k) ? { v: els.get(k) } : undefined;
+  for (const map of new Set([...prev.elements.keys(), ...next.elements.keys()])) {
+    const a = prev.elements.get(map);
+    const b = next.elements.get(map);
+    for (const k of new Set([...(a?.keys() ?? []), ...(b?.keys() ?? [])]))
+      elements.push([map, k, slot(a, k), slot(b, k)]);
+  }
+  return changeScript(next.family, { fragments, elements });
+}
+
+/**
+ * The transaction for a set of changes: replaced fragments are compared chain by chain (a
+ * changed chain is flushed and refilled), elements are deleted and added one by one, and
+ * what is gone is removed once nothing refers to it. Returns '' when nothing changed.
+ */
+export function changeScript(family: IpFamily, changes: TableChanges): string {
+  const t = tableRef(family);
   const addedChains: string[] = [];
   const changedChains: string[] = [];
   /** the rules of every added or changed chain */
@@ -72,27 +98,17 @@ export function diffScript(prev: NftState, next: NftState): string {
     }
     for (const name of a.chains.keys()) if (!b.chains.has(name)) removedChains.push(name);
   };
-  for (const [key, frag] of next.fragments) {
-    const old = prev.fragments.get(key);
-    if (old !== frag) compare(old ?? EMPTY, frag);
-  }
-  for (const [key, frag] of prev.fragments) if (!next.fragments.has(key)) compare(frag, EMPTY);
+  for (const [old, frag] of changes.fragments) compare(old ?? EMPTY, frag ?? EMPTY);
 
   const out: string[] = [];
   for (const n of addedChains) out.push(`add chain ${t} ${n}`);
   for (const [n, set] of addedSets) out.push(`add set ${t} ${n} { ${set.decl} }`);
   for (const n of [...changedChains, ...removedChains]) out.push(`flush chain ${t} ${n}`);
   const elementAdds: string[] = [];
-  for (const [map, els] of next.elements) {
-    const old = prev.elements.get(map) ?? new Map<string, string | undefined>();
-    for (const [k, v] of old) {
-      if (!els.has(k) || els.get(k) !== v) out.push(`delete element ${t} ${map} { ${k} }`);
-    }
-    for (const [k, v] of els) {
-      if (!old.has(k) || old.get(k) !== v) {
-        elementAdds.push(`add element ${t} ${map} { ${element(k, v)} }`);
-      }
-    }
+  for (const [map, k, was, now] of changes.elements) {
+    if (was?.v === now?.v && (was === undefined) === (now === undefined)) continue;
+    if (was) out.push(`delete element ${t} ${map} { ${k} }`);
+    if (now) elementAdds.push(`add element ${t} ${map} { ${element(k, now.v)} }`);
   }
   for (const n of [...removedSets, ...changedSets.map(([s]) => s)])
     out.push(`delete set ${t} ${n}`);

@@ -40,17 +40,28 @@ export class ServiceManager {
 
   send(u: DataplaneUpdate): void {
     switch (u.type) {
-      case 'service-update':
+      // the proxy gets each change as it comes: an apply renders only the services touched
+      case 'service-update': {
+        const old = this.services.get(u.id);
+        if (old && (old.namespace !== u.service.namespace || old.name !== u.service.name))
+          this.proxy.deleteService(old.namespace, old.name);
         this.services.set(u.id, u.service);
+        this.proxy.setService(u.service);
         break;
-      case 'service-remove':
+      }
+      case 'service-remove': {
+        const old = this.services.get(u.id);
+        if (old) this.proxy.deleteService(old.namespace, old.name);
         this.services.delete(u.id);
         break;
+      }
       case 'endpoint-slice-update':
         this.slices.set(u.id, u.slice);
+        this.proxy.setEndpointSlice(u.id, u.slice);
         break;
       case 'endpoint-slice-remove':
         this.slices.delete(u.id);
+        this.proxy.setEndpointSlice(u.id, undefined);
         break;
       case 'pool-update':
         if (this.pools.has(u.pool.cidr)) return;
@@ -87,8 +98,6 @@ export class ServiceManager {
         this.programmed = false;
         return;
       }
-      this.proxy.setServices([...this.services.values()]);
-      this.proxy.setEndpointSlices([...this.slices.values()]);
       await this.proxy.apply();
       this.programmed = true;
       await this.health.sync(
