@@ -4,6 +4,7 @@ import type { DataplaneRule } from '../src/types';
 import { allocateMarks } from '../src/dataplane/acl/marks';
 import { chainName, ipsetName, lengthLimited, tempIpsetName } from '../src/dataplane/acl/names';
 import { portChunks, renderRule } from '../src/dataplane/acl/rule-render';
+import { renderNftRule } from '../src/dataplane/nft-acl/rule-render';
 
 const marks = allocateMarks();
 const r = (x: Partial<DataplaneRule>): DataplaneRule => ({ action: 'deny', ruleId: 'r', ...x });
@@ -127,10 +128,31 @@ describe('rule fields -> iptables fragments', () => {
     expect(v4({ notSrcNamedPortIpSetIds: ['n:svc'] })).toEqual([
       '-m set ! --match-set tortie40s:n:svc src,src -j DROP',
     ]);
-    // with a protocol, it must be one that has ports
-    expect(renderRule(r({ protocol: 1, dstNamedPortIpSetIds: ['n:x'] }), 4, marks).problem).toMatch(
-      /ports need protocol/,
-    );
+    // a negated one with a protocol: it must be one that has ports
+    expect(
+      renderRule(r({ protocol: 1, notDstNamedPortIpSetIds: ['n:x'] }), 4, marks).problem,
+    ).toMatch(/ports need protocol/);
+  });
+
+  test('a `services` (or named-port) set on a protocol without ports: the rule matches nothing, as Felix', () => {
+    // ICMP to a Service: the set holds TCP/UDP/SCTP (address, port) only, so no packet
+    // matches; not invalid (an invalid rule would fail the whole policy closed)
+    for (const x of [
+      { protocol: 1, dstNamedPortIpSetIds: ['svc:shop/web'] },
+      { icmp: { type: 8 }, dstNamedPortIpSetIds: ['svc:shop/web'] },
+      { protocol: 47, srcNamedPortIpSetIds: ['n:x'] },
+    ])
+      expect(renderRule(r(x), 4, marks)).toEqual({ rules: [], ipsets: [] });
+    expect(
+      renderRule(r({ protocol: 58, dstNamedPortIpSetIds: ['svc:shop/web'] }), 6, marks),
+    ).toEqual({ rules: [], ipsets: [] });
+    // the native nftables renderer the same
+    expect(
+      renderNftRule(r({ protocol: 1, dstNamedPortIpSetIds: ['svc:shop/web'] }), 4, marks),
+    ).toEqual({ rules: [], sets: [] });
+    expect(
+      renderNftRule(r({ protocol: 1, notDstNamedPortIpSetIds: ['n:x'] }), 4, marks).problem,
+    ).toMatch(/ports need protocol/);
   });
 
   test('ports without a port protocol: left out with a reason', () => {

@@ -9,7 +9,10 @@
 // - egress `destination: {services: {name: web}}` from client: web's endpoints on the
 //   slice port (8080) only; not their other port, not a pod outside the slice;
 // - an endpoint added to the slice becomes reachable, one removed stops being reachable;
-// - ingress `source: {services: {name: web}}` at sink: only from the slice's endpoints.
+// - ingress `source: {services: {name: web}}` at sink: only from the slice's endpoints;
+// - a Deny of ICMP to the Service before the Allow matches nothing, as in Felix (the set
+//   holds TCP/UDP/SCTP address-port pairs): the policy is not failed closed, a ping from
+//   client to web1 is allowed by the ICMP Allow after it.
 import { parseResource, type Resource } from '@tortie/api';
 import { Evaluator } from '@tortie/policy';
 import { Testbed, describeIf, type Netns } from '@tortie/testbed';
@@ -116,7 +119,11 @@ const BASE: Resource[] = [
     {
       selector: "app == 'client'",
       types: ['Egress'],
-      egress: [{ action: 'Allow', destination: { services: { name: 'web' } } }],
+      egress: [
+        { action: 'Deny', protocol: 'ICMP', destination: { services: { name: 'web' } } },
+        { action: 'Allow', destination: { services: { name: 'web' } } },
+        { action: 'Allow', protocol: 'ICMP' },
+      ],
     },
     { namespace: 'shop' },
   ),
@@ -133,21 +140,23 @@ const BASE: Resource[] = [
 ];
 
 type Probe = [from: Pod, to: Pod, port: number];
+/** per backend, a tag for its namespaces' names */
+const TAG = { legacy: 'leg', nftables: 'nft' } as const;
 
 for (const backend of ['legacy', 'nftables'] as const) {
   const iptables = backend !== 'nftables';
   describeIf(
     iptables ? ['root', 'netns', 'iptables', 'ipset'] : ['root', 'netns', 'nft'],
-    `rules' services matches on the real kernel (${iptables ? 'iptables-legacy + ipset' : 'nftables'})`,
+    `rules' services matches on the real kernel (${iptables ? `iptables-${backend} + ipset` : 'nftables'})`,
     () => {
       const tb = new Testbed();
       let node: Netns;
       const ns = {} as Record<Pod, Netns>;
 
       beforeAll(async () => {
-        node = await nodeNetns(tb, `svcm${backend.slice(0, 3)}`);
+        node = await nodeNetns(tb, `svcm${TAG[backend]}`);
         for (const p of Object.keys(PODS) as Pod[]) {
-          ns[p] = await podNetns(tb, node, `svcm${backend.slice(0, 3)}${p}`, PODS[p]);
+          ns[p] = await podNetns(tb, node, `svcm${TAG[backend]}${p}`, PODS[p]);
           const srv = ns[p].spawn([process.execPath, '-e', SERVE]);
           await new Promise((r) => srv.stdout!.once('data', r));
         }
@@ -235,6 +244,16 @@ for (const backend of ['legacy', 'nftables'] as const) {
           ['client', 'sink', 9090],
         ];
         await check('web1 in the slice', egress, [true, false, false, false, false]);
+        // ICMP: the Deny to the Service matches nothing, the ICMP Allow after it admits the ping
+        const icmp = new Evaluator(policyWorld(resources)).evaluate({
+          srcIp: PODS.client.v4,
+          dstIp: PODS.web1.v4,
+          protocol: 'ICMP',
+          icmpType: 8,
+          icmpCode: 0,
+        }).allowed;
+        expect({ icmp }).toEqual({ icmp: true });
+        await ns.client.exec(['ping', '-c', '1', '-W', '10', PODS.web1.v4], { timeoutMs: 30000 });
 
         // an endpoint added to the EndpointSlice
         resources = [...BASE, slice(['web1', 'web2'])];

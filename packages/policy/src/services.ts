@@ -1,7 +1,8 @@
 // A rule's `services` match (Calico's ServiceMatch): the endpoints of a Kubernetes Service,
 // read from its EndpointSlices as Felix's serviceindex reads them. In a rule's destination
-// it matches each endpoint address on each of the slice's ports (ip, protocol, port); in a
-// source, the endpoint addresses alone. Every endpoint of a slice counts, ready or not, and
+// it matches each endpoint address on each of the slice's ports (ip, protocol, port), so a
+// packet of a protocol without ports (ICMP) never matches, as in Felix; in a source, the
+// endpoint addresses alone. Every endpoint of a slice counts, ready or not, and
 // non-IP (FQDN) addresses are skipped, as in Felix. Pure; shared by the reference evaluator
 // and the calculation graph so both read a Service the same way.
 import { formatIp, parseIp } from '@tortie/netaddr';

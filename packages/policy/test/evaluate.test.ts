@@ -622,6 +622,43 @@ describe("rules' services match (Calico's ServiceMatch, resolved through Endpoin
     ).toBe(true);
   });
 
+  test('ICMP to a Service matches nothing (as Felix): a Deny of it leaves the rules after it', () => {
+    // the Service's (ip, protocol, port) hold TCP/UDP/SCTP only: no ICMP packet is in them
+    const e = world(
+      [
+        np('db-out', 'prod', {
+          selector: "app == 'db'",
+          egress: [
+            { action: 'Deny', protocol: 'ICMP', destination: { services: { name: 'web' } } },
+            { action: 'Allow', destination: { services: { name: 'web' } } },
+            { action: 'Allow', protocol: 'ICMP' },
+          ],
+        }),
+      ],
+      { endpointSlices: slices },
+    );
+    expect(
+      e.evaluate({ srcIp: '10.1.0.2', dstIp: '10.1.0.1', protocol: 'ICMP', icmpType: 8 }).allowed,
+    ).toBe(true);
+    expect(fromDb(e, '10.1.0.1', 'TCP', 8080)).toBe(true);
+    // and an Allow of it admits no ICMP
+    const allowOnly = world(
+      [
+        np('db-out', 'prod', {
+          selector: "app == 'db'",
+          egress: [
+            { action: 'Allow', protocol: 'ICMP', destination: { services: { name: 'web' } } },
+          ],
+        }),
+      ],
+      { endpointSlices: slices },
+    );
+    expect(
+      allowOnly.evaluate({ srcIp: '10.1.0.2', dstIp: '10.1.0.1', protocol: 'ICMP', icmpType: 8 })
+        .allowed,
+    ).toBe(false);
+  });
+
   test('source: the endpoint addresses, any port', () => {
     const e = world(
       [

@@ -97,8 +97,13 @@ export function renderNftRule(r: DataplaneRule, family: Family, marks: MarkBits)
     r.notSrcNamedPortIpSetIds?.length ||
     r.notDstNamedPortIpSetIds?.length
   );
+  const portless = protocol !== undefined && !PORT_PROTOCOLS.has(protocol);
+  // named-port and destination `services` sets hold (address, TCP/UDP/SCTP, port): on a
+  // protocol without ports (ICMP to a Service) the set holds no packet, so the rule matches
+  // nothing, as Felix's `-m set dst,dst` and `daddr . l4proto . th dport @set` do
+  if (portless && (r.srcNamedPortIpSetIds?.length || r.dstNamedPortIpSetIds?.length)) return none;
   const portsNeedProtocol = numericPorts || (namedPorts && protocol !== undefined);
-  if (portsNeedProtocol && (protocol === undefined || !PORT_PROTOCOLS.has(protocol)))
+  if (portsNeedProtocol && (protocol === undefined || portless))
     return bad('ports need protocol TCP, UDP, SCTP or UDPLite');
 
   const sets = new Set<string>();
