@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Cluster, LAB_BGP_SECRET, type Pod } from '@tortie/lab';
+import { Cluster, LAB_BGP_SECRET, RR_ADDRESS, TOR_ADDRESS, type Pod } from '@tortie/lab';
 import { SLOW, describeIf, waitUntil } from '@tortie/testbed';
 
 const NEEDS = ['root', 'netns', 'etcd', 'bird', 'iptables', 'ipset', 'nft', 'runc'] as const;
@@ -136,5 +136,99 @@ describeIf(
       await c.deletePod(gone);
       expect(await handles()).not.toContain(`k8s-pod-network.${gone.containerId}`);
     });
+  },
+);
+
+// deploy/tortie-rr.yaml's Deployment run as a kubelet runs it: tortie-rr from the same
+// image under runc, on its own node (a namespace on the fabric, its hostNetwork), the
+// mesh off, and every node's agent (the DaemonSet's, also under runc) its client; the
+// ToR peers with the nodes, not with the reflector.
+describeIf(
+  [...NEEDS],
+  'cluster: the route-reflector Deployment (deploy/tortie-rr.yaml) under runc',
+  () => {
+    let c: Cluster;
+    beforeAll(async () => {
+      c = await Cluster.start({ nodes: 2, tor: true, containers: true, routeReflector: true });
+      await Promise.all([c.ready(0, 60_000 * SLOW), c.ready(1, 60_000 * SLOW)]);
+    }, 600_000 * SLOW);
+    afterAll(() => c?.stop());
+
+    test('tortie-rr is the image’s, in a runc container in its node’s namespace; its probes answer', async () => {
+      const rr = c.rr!;
+      const state = spawnSync('runc', ['state', rr.containerId!], { encoding: 'utf8' });
+      expect(state.status).toBe(0);
+      const { pid, status } = JSON.parse(state.stdout) as { pid: number; status: string };
+      expect(status).toBe('running');
+      // the Deployment's command, the image's entry point: /usr/local/bin/tortie-rr, a link
+      // into the app in the image's root (not this checkout)
+      const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      expect(argv.slice(1, 3)).toEqual(['/usr/local/bin/tortie-rr', 'run']);
+      expect(fs.readlinkSync(`/proc/${pid}/root/usr/local/bin/tortie-rr`)).toBe(
+        '/opt/tortie/packages/route-reflector/dist/cli.js',
+      );
+      expect(
+        fs.existsSync(`/proc/${pid}/root/opt/tortie/packages/route-reflector/dist/cli.js`),
+      ).toBe(true);
+      const rrNet = (await rr.ns.exec(['readlink', '/proc/self/ns/net'])).trim();
+      expect(fs.readlinkSync(`/proc/${pid}/ns/net`)).toBe(rrNet);
+      // the manifest's probes, on the port and paths it names
+      expect(await c.rrProbe('/liveness')).toBe(200);
+      await waitUntil(
+        'the reflector ready',
+        async () => (await c.rrProbe('/readiness')) === 200,
+        60_000 * SLOW,
+        500,
+      );
+    });
+
+    test(
+      'every node is Established with the reflector only, and it reflects their blocks',
+      async () => {
+        await waitUntil(
+          'both nodes Established with the reflector and the ToR',
+          async () =>
+            (await Promise.all(c.nodes.map((_, i) => c.sessionsSince(i)))).every(
+              (m) => m.has(RR_ADDRESS) && m.has(TOR_ADDRESS),
+            ),
+          90_000 * SLOW,
+          500,
+        );
+        // the mesh is off: no node-to-node session, only the reflector and the ToR
+        for (let i = 0; i < c.nodes.length; i++)
+          expect([...(await c.sessionsSince(i)).keys()].sort()).toEqual(
+            [RR_ADDRESS, TOR_ADDRESS].sort(),
+          );
+        // the reflector's own view, over the control socket its hostPath volume exposes:
+        // the nodes, and nothing else (not the ToR)
+        const peers = await waitUntil(
+          'the reflector Established with both nodes',
+          async () => {
+            const rows = await c.rrPeers();
+            return rows.every((p) => p.state === 'Established') ? rows : undefined;
+          },
+          30_000 * SLOW,
+          200,
+        );
+        expect(peers.map((p) => [p.address, p.state]).sort()).toEqual(
+          c.nodes.map((n) => [n.ip, 'Established']).sort(),
+        );
+        const a = await c.addPod(0, 'a');
+        const b = await c.addPod(1, 'b');
+        // node1 learnt node2's block from the reflector, next hop node2 itself
+        await waitUntil(
+          'node1 routes b via node2',
+          async () =>
+            (await c.nodes[0].ns.exec(['ip', 'route', 'show', 'proto', '81'])).includes(
+              `via ${c.nodes[1].ip}`,
+            ),
+          30_000 * SLOW,
+          200,
+        );
+        await waitUntil('a reaches b', () => c.ping(a, b.ip), 30_000, 200);
+        await waitUntil('b reaches a', () => c.ping(b, a.ip), 30_000, 200);
+      },
+      180_000 * SLOW,
+    );
   },
 );

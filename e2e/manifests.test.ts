@@ -1,13 +1,15 @@
-// deploy/tortie.yaml (Kubernetes datastore) and deploy/tortie-etcd.yaml (etcd) hold together: every document parsed by real kubectl (--local,
+// deploy/tortie.yaml (Kubernetes datastore), deploy/tortie-etcd.yaml (etcd) and deploy/tortie-rr.yaml (route reflector) hold together: every document parsed by real kubectl (--local,
 // no server) as the type it claims, the DaemonSet's commands are entry points of the
 // image `npm run image` builds, under its tag, its mounts have volumes, its probes hit the
 // agent's health server, and the ClusterRole allows every call of the Kubernetes backend.
 import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { KINDS } from '@tortie/api';
 import { kubernetesAccess } from '@tortie/datastore';
 import { resolveConfig } from '@tortie/felix';
 import { KubeApi } from '@tortie/lab';
+import { REFLECTOR_KINDS, RR_HEALTH, rrHealthAddress } from '@tortie/route-reflector';
 import { Etcd, Testbed, describeIf } from '@tortie/testbed';
 import YAML from 'yaml';
 
@@ -39,32 +41,34 @@ const MANIFESTS = [
   { file: 'deploy/tortie-etcd.yaml', datastore: 'etcdv3' },
 ];
 
+/** The manifest's objects as real kubectl decodes them (--local, no server asked). */
+async function parseLocal(file: string): Promise<Obj[]> {
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile(
+      'kubectl',
+      [
+        ...['annotate', '--local', '-o', 'json', '-f', path.join(REPO, file)],
+        'tortie.io/checked=true',
+      ],
+      // an empty kubeconfig keeps ~/.kube out of it
+      { env: { ...process.env, KUBECONFIG: '/dev/null' }, timeout: 60_000 },
+      (err, stdout, stderr) =>
+        err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+    ),
+  );
+  // one JSON object per document, one after the other
+  return out
+    .trim()
+    .split(/\n(?=\{)/)
+    .map((text) => JSON.parse(text) as Obj);
+}
+
 describeIf(['kubectl'], 'the manifests', () => {
   describe.each(MANIFESTS)('$file', ({ file, datastore }) => {
     let objects: Obj[];
 
     beforeAll(async () => {
-      const out = await new Promise<string>((resolve, reject) =>
-        execFile(
-          'kubectl',
-          ...[
-            [
-              // --local: decoded and printed by kubectl itself, no server asked
-              ...['annotate', '--local', '-o', 'json', '-f', path.join(REPO, file)],
-              'tortie.io/checked=true',
-            ],
-            // an empty kubeconfig keeps ~/.kube out of it
-            { env: { ...process.env, KUBECONFIG: '/dev/null' }, timeout: 60_000 },
-          ],
-          (err, stdout, stderr) =>
-            err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
-        ),
-      );
-      // one JSON object per document, one after the other
-      objects = out
-        .trim()
-        .split(/\n(?=\{)/)
-        .map((text) => JSON.parse(text) as Obj);
+      objects = await parseLocal(file);
     }, 60_000);
 
     const one = (kind: string) => {
@@ -198,6 +202,127 @@ describeIf(['kubectl'], 'the manifests', () => {
           expect.objectContaining({ name: 'tortie-node', namespace: 'tortie-system' }),
         ]);
       });
+  });
+});
+
+describeIf(['kubectl'], 'deploy/tortie-rr.yaml (the route-reflector Deployment)', () => {
+  let objects: Obj[];
+  beforeAll(async () => {
+    objects = await parseLocal('deploy/tortie-rr.yaml');
+  }, 60_000);
+  const one = (kind: string) => {
+    const found = objects.filter((o) => o.kind === kind);
+    expect(found).toHaveLength(1);
+    return found[0] as Obj & { spec: Record<string, never>; rules: never; data: never };
+  };
+  const pod = () =>
+    one('Deployment').spec.template['spec'] as {
+      hostNetwork: boolean;
+      serviceAccountName: string;
+      nodeSelector: Record<string, string>;
+      containers: (Container & {
+        env: Array<{
+          name: string;
+          valueFrom?: { configMapKeyRef?: { name: string; key: string } };
+        }>;
+      })[];
+      volumes: { name: string }[];
+    };
+
+  test('kubectl parses every object as its type', () => {
+    expect(objects.map((o) => `${o.apiVersion} ${o.kind}`)).toEqual([
+      'v1 ServiceAccount',
+      'rbac.authorization.k8s.io/v1 ClusterRole',
+      'rbac.authorization.k8s.io/v1 ClusterRoleBinding',
+      'v1 ConfigMap',
+      'apps/v1 Deployment',
+    ]);
+    // in the namespace deploy/tortie.yaml creates
+    for (const o of objects.filter((x) => !x.kind.startsWith('Cluster')))
+      expect(o.metadata.namespace).toBe('tortie-system');
+  });
+
+  test('tortie-rr from the image, on the host network, its mounts with volumes, its settings from the ConfigMap', () => {
+    const p = pod();
+    expect(p.hostNetwork).toBe(true);
+    expect(p.serviceAccountName).toBe(one('ServiceAccount').metadata.name);
+    expect(p.containers).toHaveLength(1);
+    const rr = p.containers[0];
+    expect(rr.image).toBe(IMAGE.TAG);
+    expect(rr.command[0]).toBe('tortie-rr');
+    expect(Object.keys(IMAGE.ENTRY_POINTS)).toContain(rr.command[0]);
+    const volumes = new Set(p.volumes.map((v) => v.name));
+    for (const m of rr.volumeMounts ?? []) expect(volumes).toContain(m.name);
+    const config = one('ConfigMap');
+    for (const e of rr.env.filter((x) => x.valueFrom?.configMapKeyRef)) {
+      const ref = e.valueFrom!.configMapKeyRef!;
+      expect(ref.name).toBe(config.metadata.name);
+      expect(Object.keys(config.data)).toContain(ref.key);
+    }
+    expect(rr.env.map((e) => e.name)).toEqual(
+      expect.arrayContaining(['NODENAME', 'DATASTORE_TYPE']),
+    );
+  });
+
+  test('its probes hit the port and paths tortie-rr serves', () => {
+    const rr = pod().containers[0];
+    expect(rrHealthAddress({})).toEqual({ host: RR_HEALTH.host, port: RR_HEALTH.port });
+    for (const [probe, p] of [
+      [rr.livenessProbe, '/liveness'],
+      [rr.readinessProbe, '/readiness'],
+    ] as const)
+      expect(probe?.httpGet).toEqual({ host: RR_HEALTH.host, path: p, port: RR_HEALTH.port });
+    // not the agent's: both run on the host network
+    expect(RR_HEALTH.port).not.toBe(resolveConfig({}).healthPort);
+  });
+
+  test('the ClusterRole lets it read what it watches, and nothing more', () => {
+    const rules = one('ClusterRole').rules as {
+      apiGroups: string[];
+      resources: string[];
+      verbs: string[];
+    }[];
+    // the tortie kinds it syncs, and Nodes (in the Kubernetes datastore a view of core Nodes)
+    const needed = [
+      ...REFLECTOR_KINDS.map((k) => ({ group: 'tortie.io', resource: KINDS[k].plural })),
+      { group: '', resource: 'nodes' },
+    ];
+    for (const n of needed)
+      for (const v of ['get', 'list', 'watch'])
+        expect(
+          rules.some(
+            (r) =>
+              r.apiGroups.includes(n.group) &&
+              r.resources.includes(n.resource) &&
+              r.verbs.includes(v),
+          )
+            ? 'allowed'
+            : `${v} ${n.resource}.${n.group || 'core'} not allowed`,
+        ).toBe('allowed');
+    expect([...new Set(rules.flatMap((r) => r.verbs))].sort()).toEqual(['get', 'list', 'watch']);
+  });
+
+  test('reflector nodes run no tortie-node (both bind the node’s BGP port)', async () => {
+    const selector = pod().nodeSelector;
+    expect(selector).toEqual({ 'tortie.io/route-reflector': 'true' });
+    for (const { file } of MANIFESTS) {
+      const ds = (await parseLocal(file)).find((o) => o.kind === 'DaemonSet') as unknown as {
+        spec: { template: { spec: { affinity: unknown } } };
+      };
+      expect(ds.spec.template.spec.affinity).toEqual({
+        nodeAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: {
+            nodeSelectorTerms: [
+              {
+                matchExpressions: [
+                  { key: 'tortie.io/route-reflector', operator: 'NotIn', values: ['true'] },
+                ],
+              },
+            ],
+          },
+        },
+      });
+    }
   });
 });
 

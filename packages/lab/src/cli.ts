@@ -8,6 +8,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import YAML from 'yaml';
 import { runInVm, skipReason, teardownOnSignals, vmMissing, waitUntil } from '@tortie/testbed';
+import { RR_HEALTH } from '@tortie/route-reflector';
 import { Cluster, EXTERNAL_IPS, LB_POOL, type Pod } from './cluster';
 import { attachScript, type AttachInput } from './attach';
 import { CLUSTER_AS } from './bgp-lab';
@@ -83,6 +84,8 @@ async function demo(c: Cluster, startedAt: number, keep: boolean, attach?: TorKi
   say(
     `all ${pods.length * (pods.length - 1)} pod pairs reachable${c.opts.ipv6 ? ' over IPv4 and IPv6' : ''} ${Date.now() - startedAt} ms after the agents were started`,
   );
+
+  if (c.rr) await reflector(c, startedAt);
 
   const n1 = c.nodes[0];
   heading(`${n1.name}: routes from the agent (proto 80) and learned over BGP (proto 81)`);
@@ -213,6 +216,45 @@ async function applyPolicy(c: Cluster): Promise<() => Promise<void>> {
     say(`$ kubectl delete -f ${file}`);
     say((await kube.must(['delete', '-f', file])).trimEnd());
   };
+}
+
+/**
+ * The standalone reflector: ready by its kubelet probe, Established with every node and
+ * carrying their blocks (the nodes have no session with each other).
+ */
+async function reflector(c: Cluster, startedAt: number): Promise<void> {
+  const rr = c.rr!;
+  heading(
+    `route reflector ${rr.name} at ${rr.ip} (tortie-rr${rr.containerId ? ', deploy/tortie-rr.yaml under runc' : ''}): every node its client, no node-to-node mesh`,
+  );
+  await waitUntil(
+    'the reflector ready (GET /readiness 200)',
+    async () => (await c.rrProbe('/readiness')) === 200,
+    60_000,
+    100,
+  );
+  const peers = await waitUntil(
+    'every node Established with the reflector',
+    async () => {
+      const rows = await c.rrPeers();
+      const up = c.nodes.every((n) =>
+        rows.some((p) => p.address === n.ip && p.state === 'Established'),
+      );
+      return up ? rows : undefined;
+    },
+    60_000,
+    100,
+  );
+  say(
+    `ready (its /readiness probe on 127.0.0.1:${RR_HEALTH.port} answers 200) and Established with all ${c.nodes.length} nodes ${Date.now() - startedAt} ms after the agents were started`,
+  );
+  for (const p of peers)
+    say(`  ${p.address.padEnd(14)} ${p.state.padEnd(12)} ${p.prefixesReceived} prefixes received`);
+  const up = [...(await c.sessionsSince(0)).keys()];
+  const meshed = up.filter((ip) => c.nodes.some((n) => n.ip === ip));
+  say(
+    `${c.nodes[0].name}'s sessions up: ${up.join(', ')}; with other nodes: ${meshed.length ? meshed.join(', ') : 'none'}`,
+  );
 }
 
 /** --bfd: the last node's switch port stops forwarding; BFD tells its peers at once. */
@@ -435,6 +477,12 @@ export function nextSteps(c: Cluster, pods: Pod[]): string[] {
     );
   }
   if (c.torRouter) out.push(...c.torRouter.queryCommands());
+  if (c.rr) {
+    out.push(`npm exec tortie-bgp -- peers -s ${c.rr.socket}   # the reflector's clients`);
+    out.push(
+      `ip netns exec ${c.rr.ns.name} curl -s 127.0.0.1:${RR_HEALTH.port}/readiness   # its probe`,
+    );
+  }
   pods.forEach((p, i) => {
     const to = pods[(i + 1) % pods.length];
     out.push(`ip netns exec ${p.ns.name} ping ${to.ip}   # pod ${p.name} (${p.ip}) -> ${to.name}`);
@@ -459,7 +507,7 @@ function attachInput(c: Cluster, router: TorKind): AttachInput {
   };
 }
 
-const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--tor bird|frr|gobgp] [--datastore etcd|kubernetes] [--ipv6] [--bfd] [--bgp-password KEY] [--etcd-members N] [--containers] [--nftables] [--vm] [--keep [--ui] [--attach ROUTER]] [--verbose]
+const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--tor bird|frr|gobgp] [--datastore etcd|kubernetes] [--ipv6] [--bfd] [--bgp-password KEY] [--etcd-members N] [--containers] [--route-reflector] [--nftables] [--vm] [--keep [--ui] [--attach ROUTER]] [--verbose]
   A tortie cluster in network namespaces on this machine (needs root): etcd, N nodes each
   running tortie-node, pods wired by tortie-cni, and (bgp) a top-of-rack router.
   Shows pods reaching each other across nodes, the BGP sessions and routes, and a
@@ -497,6 +545,11 @@ const USAGE = `usage: npm run lab -- [--nodes N] [--backend bgp|vxlan|ipip] [--t
                      namespace at /var/run/secrets/kubernetes.io/serviceaccount and
                      KUBERNETES_SERVICE_HOST/PORT (in-cluster config, no kubeconfig);
                      install-cni writes the plugin's kubeconfig from that token
+  --route-reflector  (or --rr) a standalone route reflector, tortie-rr, at 10.99.0.240 on
+                     the fabric, set up as deploy/tortie-rr.yaml says: its Node rr1 (cluster
+                     id, label route-reflector=true), the node mesh off, a BGPPeer making
+                     every node its client; with --containers it is that manifest's
+                     Deployment from the tortie/node image under runc (bgp backend, etcd)
   --nftables         the agents run FelixConfiguration nftablesMode Enabled: policy in the
                      native nftables dataplane (table inet tortie) instead of iptables;
                      the demo says which dataplane each agent chose, from its log
@@ -568,6 +621,8 @@ async function main(): Promise<number> {
         bfd: { type: 'boolean', default: false },
         ipv6: { type: 'boolean', default: false },
         containers: { type: 'boolean', default: false },
+        'route-reflector': { type: 'boolean', default: false },
+        rr: { type: 'boolean', default: false },
         nftables: { type: 'boolean', default: false },
         'bgp-password': { type: 'string' },
         'etcd-members': { type: 'string', default: '1' },
@@ -652,6 +707,13 @@ async function main(): Promise<number> {
     process.stderr.write(`--datastore must be etcd or kubernetes, got "${datastore}"\n`);
     return 2;
   }
+  const routeReflector = values['route-reflector'] || values.rr;
+  if (routeReflector && (backend !== 'bgp' || datastore !== 'etcd' || values.ipv6)) {
+    process.stderr.write(
+      `--route-reflector runs with the bgp backend and the etcd datastore, IPv4 only (the reflector's Node has an IPv4 address): not with ${backend !== 'bgp' ? `--backend ${backend}` : datastore !== 'etcd' ? `--datastore ${datastore}` : '--ipv6'}\n`,
+    );
+    return 2;
+  }
   const bgpPassword = values['bgp-password'];
   if (bgpPassword !== undefined && (backend === 'vxlan' || !bgpPassword)) {
     process.stderr.write(
@@ -690,7 +752,12 @@ async function main(): Promise<number> {
   const store =
     datastore === 'kubernetes' ? 'etcd and tortie-apiserver (kubernetes datastore)' : 'etcd';
   const acl = values.nftables ? ', policy on nftables' : '';
-  heading(`tortie lab: ${count} nodes (${agents}${acl}), ${store}${what} in network namespaces`);
+  const rrWhat = routeReflector
+    ? `, a route reflector (tortie-rr${values.containers ? ' from deploy/tortie-rr.yaml under runc' : ''})`
+    : '';
+  heading(
+    `tortie lab: ${count} nodes (${agents}${acl}), ${store}${what}${rrWhat} in network namespaces`,
+  );
   const c = await Cluster.start({
     nodes: count,
     backend: backend === 'vxlan' ? 'vxlan' : 'bgp',
@@ -701,6 +768,7 @@ async function main(): Promise<number> {
     ...(bgpPassword ? { bgpPassword } : {}),
     ...(values.ipv6 ? { ipv6: true } : {}),
     ...(values.containers ? { containers: true } : {}),
+    ...(routeReflector ? { routeReflector: true } : {}),
     ...(values.nftables ? { nftablesMode: 'Enabled' as const } : {}),
     etcdMembers,
     ...(datastore === 'kubernetes' ? { datastore: 'kubernetes' as const } : {}),

@@ -9,7 +9,9 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { type Resource } from '@tortie/api';
+import { controlRequest, type PeerRow } from '@tortie/bgp-speaker';
 import { EtcdDatastore, KubernetesDatastore, type Datastore } from '@tortie/datastore';
+import { RR_HEALTH } from '@tortie/route-reflector';
 import {
   type Bird,
   Etcd,
@@ -26,7 +28,7 @@ import {
 
 import { CLUSTER_AS, TOR_ADDRESS, TOR_AS, nodeAddress } from './bgp-lab';
 import { execPlugin } from './cni-exec';
-import { daemonSetPlan } from './daemonset';
+import { daemonSetPlan, deploymentPlan } from './daemonset';
 import { endpointSliceFor, k8sEndpointSlice } from './endpoints';
 import { labImage, NodeHost, type Secrets } from './node-host';
 import { startTor, type TorKind, type TorRouter } from './tor';
@@ -143,6 +145,14 @@ export interface ClusterOptions {
    * dataplane (`inet tortie`) instead of iptables; unset leaves the agents' default (Auto).
    */
   nftablesMode?: 'Enabled' | 'Disabled' | 'Auto';
+  /**
+   * A standalone route reflector, tortie-rr, on the fabric (RR_ADDRESS), set up as
+   * deploy/tortie-rr.yaml describes: its Node "rr1" with a cluster id and the label
+   * route-reflector=true, the node mesh off, and a BGPPeer making every node its client.
+   * In containers mode it is that manifest's Deployment container from the image under
+   * runc (its node's hostNetwork is the reflector's namespace); otherwise a process.
+   */
+  routeReflector?: boolean;
   say?: (line: string) => void;
   /** Each line an agent logs, as it comes (the lab's --verbose). */
   onAgentLog?: (node: string, line: string) => void;
@@ -172,6 +182,20 @@ export interface ClusterNode {
   log: string[];
 }
 
+/** The standalone route reflector of a lab. */
+export interface LabReflector {
+  name: string;
+  ip: string;
+  ns: Netns;
+  process: ChildProcess;
+  /** Its speaker's control socket (tortie-bgp peers -s). */
+  socket: string;
+  log: string[];
+  /** In containers mode: its node as a kubelet host, and its runc container. */
+  host?: NodeHost;
+  containerId?: string;
+}
+
 export interface Pod {
   name: string;
   namespace: string;
@@ -190,6 +214,13 @@ const TOR_IP = TOR_ADDRESS;
 export const FABRIC6 = 'fd00:99::';
 export const POOL6 = 'fd00:10:244::/64';
 const TOR_IP6 = `${FABRIC6}1`;
+/** The standalone route reflector's address on the fabric, its Node name and cluster id. */
+export const RR_ADDRESS = '10.99.0.240';
+export const RR_NODE = 'rr1';
+const RR_CLUSTER_ID = '244.0.0.1';
+/** The manifest whose Deployment runs the reflector in containers mode. */
+const RR_MANIFEST = path.join(ROOT, 'deploy/tortie-rr.yaml');
+const RR_CLI = path.join(ROOT, 'packages/route-reflector/dist/cli.js');
 /** etcd member k's address on the fabric (several members). */
 const etcdAddress = (k: number) => `10.99.0.${201 + k}`;
 
@@ -214,6 +245,8 @@ export class Cluster {
   tor?: Bird;
   /** The ToR, whichever router it is. */
   torRouter?: TorRouter;
+  /** The standalone route reflector (routeReflector). */
+  rr?: LabReflector;
   private constructor(
     readonly tb: Testbed,
     readonly ds: Datastore,
@@ -247,6 +280,10 @@ export class Cluster {
     const say = opts.say ?? (() => undefined);
     if (opts.tor && opts.routedNodes?.length)
       throw new Error('a cluster with a ToR has one subnet: tor and routedNodes do not combine');
+    if (opts.routeReflector && opts.datastore === 'kubernetes')
+      throw new Error(
+        'the lab writes the reflector its own Node, which the kubernetes datastore keeps as a Kubernetes Node: routeReflector needs the etcd datastore',
+      );
     if (opts.containers && opts.ipv6)
       throw new Error(
         "containers mode runs the manifest's CNI configuration, which assigns IPv4 only: ipv6 does not combine with containers yet",
@@ -323,6 +360,8 @@ export class Cluster {
           spec: {
             peerIP: TOR_IP,
             asNumber: TOR_AS,
+            // the nodes' peer: a global one would take in the reflector's Node too
+            ...(opts.routeReflector ? { nodeSelector: "route-reflector != 'true'" } : {}),
             ...(opts.bgpPassword
               ? { password: { secretKeyRef: { name: LAB_BGP_SECRET, key: 'tor' } } }
               : {}),
@@ -342,7 +381,30 @@ export class Cluster {
           });
         say(`ToR: ${TOR_NAMES[c.torKind!]} AS ${TOR_AS} at ${TOR_IP} in ${torNs.name}`);
       }
+      if (opts.routeReflector) {
+        // as an operator does for deploy/tortie-rr.yaml: the reflector's Node, and every
+        // node its client
+        await c.apply({
+          kind: 'Node',
+          metadata: { name: RR_NODE, labels: { 'route-reflector': 'true' } },
+          spec: {
+            bgp: { ipv4Address: `${RR_ADDRESS}/24`, routeReflectorClusterID: RR_CLUSTER_ID },
+          },
+        });
+        await c.apply({
+          kind: 'BGPPeer',
+          metadata: { name: 'peer-with-route-reflectors' },
+          spec: {
+            nodeSelector: 'all()',
+            peerSelector: "route-reflector == 'true'",
+            ...(opts.bgpPassword
+              ? { password: { secretKeyRef: { name: LAB_BGP_SECRET, key: 'mesh' } } }
+              : {}),
+          },
+        });
+      }
       const bgpDefault = {
+        ...(opts.routeReflector ? { nodeToNodeMeshEnabled: false } : {}),
         // every node advertises the load-balancer and external ranges, as Calico does
         ...(opts.tor
           ? {
@@ -440,6 +502,7 @@ export class Cluster {
         };
         c.nodes.push(node);
       }
+      if (opts.routeReflector) c.rr = await c.startReflector(image, secrets);
       // as each kubelet registers its node, before the agent patches it
       if (kube) await kube.apply(c.nodes.map((n) => k8sNode(n.name, n.ip)));
       for (let i = 0; i < opts.nodes; i++) c.startAgent(i);
@@ -448,6 +511,111 @@ export class Cluster {
       await tb.cleanup();
       throw e;
     }
+  }
+
+  /**
+   * tortie-rr in its own namespace on the fabric: deploy/tortie-rr.yaml's container from
+   * the image under runc, its node's ConfigMap settings the lab's etcd (containers mode),
+   * or a process of this checkout's build.
+   */
+  private async startReflector(image: OciBundle | undefined, secrets: Secrets) {
+    const ns = await this.tb.netns(RR_NODE);
+    await this.fabric.attach(ns, { v4: `${RR_ADDRESS}/24` });
+    if (!this.etcdCluster)
+      await PortForward.start(this.tb, ns, ETCD_PORT, {
+        host: '127.0.0.1',
+        port: Number(new URL(this.etcd.endpoint).port),
+      });
+    const log: string[] = [];
+    let p: ChildProcess;
+    let socket: string;
+    let host: NodeHost | undefined;
+    let containerId: string | undefined;
+    if (image) {
+      const plan = deploymentPlan(fs.readFileSync(RR_MANIFEST, 'utf8'), {
+        nodeName: RR_NODE,
+        configMaps: {
+          'tortie-rr-config/datastore_type': 'etcdv3',
+          'tortie-rr-config/etcd_endpoints': this.nodeEtcdEndpoints(),
+        },
+      });
+      host = new NodeHost(
+        this.tb.tempDir(`${RR_NODE}-host`),
+        plan,
+        image,
+        `/var/run/netns/${ns.name}`,
+        secrets,
+      );
+      const { id, child } = host.start('tortie-rr', {});
+      containerId = id;
+      this.tb.onCleanup(async () => {
+        spawnSync('runc', ['delete', '-f', id]);
+      });
+      p = child;
+      socket = path.join(host.path('/var/run/tortie-rr'), 'bgp.sock');
+    } else {
+      const dir = this.tb.tempDir(`${RR_NODE}-run`);
+      const secretsDir = this.tb.tempDir(`${RR_NODE}-secrets`);
+      for (const [secret, data] of Object.entries(secrets)) {
+        fs.mkdirSync(path.join(secretsDir, secret));
+        for (const [key, value] of Object.entries(data))
+          fs.writeFileSync(path.join(secretsDir, secret, key), value, { mode: 0o600 });
+      }
+      socket = path.join(dir, 'bgp.sock');
+      p = ns.spawn([process.execPath, RR_CLI, 'run', '--socket', socket], {
+        env: {
+          PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+          NODENAME: RR_NODE,
+          DATASTORE_TYPE: 'etcdv3',
+          ETCD_ENDPOINTS: this.nodeEtcdEndpoints(),
+          TORTIE_SECRETS_DIR: secretsDir,
+          TORTIE_LOG_LEVEL: 'info',
+        },
+      });
+      this.tb.onCleanup(() => stopProcess(p));
+    }
+    const keep = (d: Buffer) => {
+      const lines = d.toString().split('\n').filter(Boolean);
+      log.push(...lines);
+      if (log.length > 2000) log.splice(0, log.length - 2000);
+      for (const l of lines) this.opts.onAgentLog?.(RR_NODE, l);
+    };
+    p.stdout!.on('data', keep);
+    p.stderr!.on('data', keep);
+    this.opts.say?.(
+      `route reflector tortie-rr (${image ? 'deploy/tortie-rr.yaml under runc' : 'process'}) at ${RR_ADDRESS} in ${ns.name}, cluster id ${RR_CLUSTER_ID}`,
+    );
+    return { name: RR_NODE, ip: RR_ADDRESS, ns, process: p, socket, log, host, containerId };
+  }
+
+  /** The reflector's BGP sessions, from its speaker's control socket (tortie-bgp peers). */
+  async rrPeers(): Promise<PeerRow[]> {
+    if (!this.rr) throw new Error('no route reflector in this lab');
+    return (await controlRequest(this.rr.socket, { cmd: 'peers' })) as PeerRow[];
+  }
+
+  /**
+   * The reflector's probe (GET <path> on its health port, as a kubelet asks on its node):
+   * the HTTP status, or undefined when nothing answers.
+   */
+  async rrProbe(urlPath: '/liveness' | '/readiness'): Promise<number | undefined> {
+    const rr = this.rr;
+    if (!rr) throw new Error('no route reflector in this lab');
+    const out = await rr.ns
+      .exec([
+        'curl',
+        '-s',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        '-m',
+        '5',
+        `http://127.0.0.1:${RR_HEALTH.port}${urlPath}`,
+      ])
+      .catch(() => '');
+    const code = Number(out.trim());
+    return code > 0 ? code : undefined;
   }
 
   /**

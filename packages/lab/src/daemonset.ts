@@ -1,4 +1,4 @@
-// What a kubelet would run on one node for a manifest's DaemonSet: its init containers and
+// What a kubelet would run on one node for a manifest's DaemonSet (or Deployment): its init containers and
 // containers, each with its command, its environment resolved (values, the node name,
 // ConfigMap keys), its hostPath mounts and its Secret volumes. The lab's --containers mode runs exactly this
 // under runc, so the manifest, not the lab, says what the agent gets. Pure.
@@ -107,15 +107,29 @@ interface Doc {
  * ConfigMap keys by "<configmap>/<key>" (what an operator edits before applying, such as
  * the etcd endpoints). Anything a kubelet would refuse to start is an error naming it.
  */
-export function daemonSetPlan(
-  manifest: string,
-  o: { nodeName: string; configMaps?: Record<string, string> },
-): NodePodPlan {
+export function daemonSetPlan(manifest: string, o: PlanOptions): NodePodPlan {
+  return podPlan('DaemonSet', manifest, o);
+}
+
+/**
+ * The pod plan of the manifest's Deployment (such as deploy/tortie-rr.yaml's reflector)
+ * on node `nodeName`, as daemonSetPlan reads a DaemonSet's.
+ */
+export function deploymentPlan(manifest: string, o: PlanOptions): NodePodPlan {
+  return podPlan('Deployment', manifest, o);
+}
+
+export interface PlanOptions {
+  nodeName: string;
+  configMaps?: Record<string, string>;
+}
+
+function podPlan(kind: 'DaemonSet' | 'Deployment', manifest: string, o: PlanOptions): NodePodPlan {
   const docs = YAML.parseAllDocuments(manifest).map((d) => d.toJS() as Doc | null);
-  const sets = docs.filter((d): d is Doc => d?.kind === 'DaemonSet');
-  if (sets.length !== 1) throw new Error(`expected one DaemonSet, found ${sets.length}`);
+  const sets = docs.filter((d): d is Doc => d?.kind === kind);
+  if (sets.length !== 1) throw new Error(`expected one ${kind}, found ${sets.length}`);
   const pod = sets[0].spec?.template?.spec;
-  if (!pod?.containers?.length) throw new Error('the DaemonSet has no containers');
+  if (!pod?.containers?.length) throw new Error(`the ${kind} has no containers`);
   const configMaps = new Map(
     docs
       .filter((d): d is Doc => d?.kind === 'ConfigMap')

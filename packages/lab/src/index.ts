@@ -7,6 +7,7 @@ export * from './ui-server';
 export * from './ui-view';
 export {
   daemonSetPlan,
+  deploymentPlan,
   type ContainerRun,
   type HostMount,
   type NodePodPlan,

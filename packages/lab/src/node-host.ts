@@ -230,7 +230,7 @@ export class NodeHost {
   /** Starts the named container, with the lab's extra environment and mounts. */
   start(name: string, extra: { env?: Record<string, string>; mounts?: OciMount[] }): OciContainer {
     const c = this.plan.containers.find((x) => x.name === name);
-    if (!c) throw new Error(`the DaemonSet has no container ${name}`);
+    if (!c) throw new Error(`the pod has no container ${name}`);
     return this.bundle.start(c.command, {
       env: this.env(c, extra.env),
       mounts: [...this.mounts(c), ...(extra.mounts ?? [])],

@@ -12,6 +12,7 @@ import { secretFiles } from '@tortie/bgp-topology';
 import { datastoreSpec, describeDatastore, openDatastore } from '@tortie/datastore';
 import { reflectorSpeakerConfig } from './config';
 import { DatastoreReflector } from './daemon';
+import { rrHealthAddress, serveRrHealth, type RrHealth } from './health';
 import { Reflector } from './reflector';
 
 const USAGE = `usage: tortie-rr run -c CONFIG [-s SOCKET]
@@ -20,11 +21,18 @@ const USAGE = `usage: tortie-rr run -c CONFIG [-s SOCKET]
   from the datastore, NAME (default NODENAME, else the hostname) is the reflector's Node;
   DATASTORE_TYPE, ETCD_ENDPOINTS, KUBECONFIG, TORTIE_DATASTORE_FILE and CALICO_ROUTER_ID
   work as for tortie-node
+  probes: GET /liveness and /readiness on TORTIE_RR_HEALTH_HOST:TORTIE_RR_HEALTH_PORT
+  (default 127.0.0.1:9098; port 0: none)
 `;
 
 const DEFAULT_SOCKET = '/run/tortie-rr.sock';
 
-async function fromFile(file: string, socket: string | undefined): Promise<() => Promise<void>> {
+interface Running {
+  stop: () => Promise<void>;
+  health: RrHealth;
+}
+
+async function fromFile(file: string, socket: string | undefined): Promise<Running> {
   const text = fs.readFileSync(file, 'utf8');
   const config = reflectorSpeakerConfig(
     file.endsWith('.json') ? JSON.parse(text) : YAML.parse(text),
@@ -37,7 +45,8 @@ async function fromFile(file: string, socket: string | undefined): Promise<() =>
     clusterId: config.clusterId,
     clients: config.peers.filter((p) => p.routeReflectorClient).length,
   });
-  return () => speaker.stop();
+  // started with its whole configuration: ready
+  return { stop: () => speaker.stop(), health: { notReady: () => undefined } };
 }
 
 interface DatastoreFlags {
@@ -49,7 +58,7 @@ interface DatastoreFlags {
   'datastore-file'?: string;
 }
 
-function fromDatastore(values: DatastoreFlags): () => Promise<void> {
+function fromDatastore(values: DatastoreFlags): Running {
   const spec = datastoreSpec(
     {
       type: values['datastore-type'],
@@ -79,9 +88,19 @@ function fromDatastore(values: DatastoreFlags): () => Promise<void> {
   });
   daemon.start();
   logger.info('route reflector reading the datastore', { node, datastore: where });
-  return async () => {
-    await daemon.stop();
-    await ds.close();
+  return {
+    stop: async () => {
+      await daemon.stop();
+      await ds.close();
+    },
+    // ready once the speaker runs with a configuration from a full list of the datastore
+    health: {
+      notReady: () => {
+        const s = daemon.status();
+        if (s.config) return undefined;
+        return s.error ?? `no configuration yet (datastore ${s.syncStatus})`;
+      },
+    },
   };
 }
 
@@ -104,8 +123,15 @@ async function main(): Promise<void> {
     process.exitCode = values.help ? 0 : 2;
     return;
   }
-  const stop = values.config ? await fromFile(values.config, values.socket) : fromDatastore(values);
-  const exit = () => void stop().then(() => process.exit(0));
+  const healthAt = rrHealthAddress(process.env);
+  const { stop, health } = values.config
+    ? await fromFile(values.config, values.socket)
+    : fromDatastore(values);
+  const server = healthAt.port ? await serveRrHealth(healthAt, health) : undefined;
+  const exit = () => {
+    server?.close();
+    void stop().then(() => process.exit(0));
+  };
   process.on('SIGTERM', exit);
   process.on('SIGINT', exit);
 }

@@ -17,3 +17,4 @@ export {
   type ClientSimResult,
   type SampledRoute,
 } from './client-sim';
+export { RR_HEALTH, rrHealthAddress, serveRrHealth, type RrHealth } from './health';

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { parseResource, type Resource } from '@tortie/api';
 import { controlRequest, SpeakerProcess, type PeerRow } from '@tortie/bgp-speaker';
 import { EtcdDatastore } from '@tortie/datastore';
+import { RR_HEALTH } from '../src';
 import {
   Bird,
   Etcd,
@@ -85,12 +86,18 @@ describeIf(['netns', 'bird', 'etcd', 'iptables', 'root'], 'tortie-rr from etcd',
     expect(fs.readFileSync(logFile, 'utf8')).toContain(
       `cannot read the datastore (etcdv3 at http://127.0.0.1:${ETCD_PORT})`,
     );
+    // the kubelet's probes (deploy/tortie-rr.yaml): alive, but not ready, and why
+    expect(await probe(rrNs, '/liveness')).toEqual({ code: 200, body: 'live' });
+    const notReady = await probe(rrNs, '/readiness');
+    expect(notReady.code).toBe(503);
+    expect(notReady.body).toContain(`datastore etcdv3 at http://127.0.0.1:${ETCD_PORT}`);
     await PortForward.start(tb, rrNs, ETCD_PORT, { host: '127.0.0.1', port: etcdPort(etcd) });
     const rrPeers = () => controlRequest(socket, { cmd: 'peers' }) as Promise<PeerRow[]>;
     await waitUntil(
       'the reflector configured from etcd',
       async () => (await rrPeers()).length === 2,
     );
+    expect(await probe(rrNs, '/readiness')).toEqual({ code: 200, body: 'ready' });
 
     const birdPeer = {
       name: 'reflector',
@@ -202,6 +209,16 @@ describeIf(['netns', 'bird', 'etcd', 'iptables', 'root'], 'tortie-rr from etcd',
     return p;
   }
 });
+
+/** GET path on tortie-rr's health port (its default, 127.0.0.1:9098) in its namespace. */
+async function probe(ns: Netns, urlPath: string): Promise<{ code: number; body: string }> {
+  const out = await ns.exec([
+    ...['curl', '-s', '-m', '5', '-w', '\\n%{http_code}'],
+    `http://127.0.0.1:${RR_HEALTH.port}${urlPath}`,
+  ]);
+  const lines = out.trimEnd().split('\n');
+  return { code: Number(lines.pop()), body: lines.join('\n').trim() };
+}
 
 /** The etcd's client port on the test's loopback. */
 function etcdPort(e: Etcd): number {
