@@ -5,6 +5,8 @@
 // installed conflist. Pods reach each other across nodes over BGP, and a NetworkPolicy
 // holds and lifts, as in process mode. Every BGP session is keyed (--bgp-password): the
 // agents read the keys from the DaemonSet's secret volume, which the lab writes as a kubelet.
+// Dual stack (--containers --ipv6): the ConfigMap's assign_ipv6 and ip6 as an operator sets
+// them; pods get both families, reach each other over both, and the policy holds on both.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -27,6 +29,7 @@ describeIf(
         nodes: 2,
         tor: true,
         containers: true,
+        ipv6: true,
         bgpPassword: KEY,
         say: (l) => lines.push(l),
       });
@@ -103,29 +106,51 @@ describeIf(
           datastore_type: 'etcdv3',
           etcd_endpoints: c.nodeEtcdEndpoints(),
           agent_socket: '/var/run/tortie/cni.sock',
+          // the ConfigMap's assign_ipv6, through the template's __ASSIGN_IPV6__
+          ipam: { type: 'tortie-ipam', assign_ipv4: 'true', assign_ipv6: 'true' },
         });
       }
     });
 
-    test('the agent found its address itself (IP=autodetect from the manifest)', async () => {
-      for (const n of c.nodes) {
+    test('the agent found its addresses itself (IP=autodetect, IP6=autodetect from the ConfigMap)', async () => {
+      for (const [i, n] of c.nodes.entries()) {
         const node = await c.ds.get({ kind: 'Node', name: n.name });
-        expect(node?.spec).toMatchObject({ bgp: { ipv4Address: `${n.ip}/24` } });
+        expect(node?.spec).toMatchObject({
+          bgp: { ipv4Address: `${n.ip}/24`, ipv6Address: `${c.nodeIp6(i)}/64` },
+        });
       }
     });
 
-    test('pods reach each other across nodes, and a NetworkPolicy holds and lifts', async () => {
-      await waitUntil('a reaches b', () => c.ping(a, b.ip), 30_000, 200);
-      await waitUntil('b reaches a', () => c.ping(b, a.ip), 30_000, 200);
+    test('pods get both families, reach each other across nodes over both, and a NetworkPolicy holds and lifts on both', async () => {
+      for (const p of [a, b]) {
+        expect(p.ip6).toMatch(/^fd00:10:244:/); // the lab's IPv6 pool
+        const addrs = await p.ns.exec(['ip', '-o', 'addr', 'show', 'dev', 'eth0']);
+        expect(addrs).toContain(` ${p.ip}/32 `);
+        expect(addrs).toContain(` ${p.ip6}/128 `);
+      }
+      for (const [from, to] of [
+        [a, b.ip],
+        [b, a.ip],
+        [a, b.ip6!],
+        [b, a.ip6!],
+      ] as const)
+        await waitUntil(`${from.name} reaches ${to}`, () => c.ping(from, to), 30_000, 200);
+      // b's IPv6 block reached node1 over BGP (the IPv6 mesh), next hop node2's IPv6 address
+      expect(await c.nodes[0].ns.exec(['ip', '-6', 'route', 'show', 'proto', '81'])).toContain(
+        `via ${c.nodeIp6(1)}`,
+      );
       await c.apply({
         kind: 'NetworkPolicy',
         metadata: { name: 'b-from-nobody', namespace: 'default' },
         spec: { selector: "app == 'b'", types: ['Ingress'], ingress: [] },
       });
-      await waitUntil('blocked', async () => !(await c.ping(a, b.ip, 0.3)), 15_000, 100);
+      for (const to of [b.ip, b.ip6!])
+        await waitUntil(`${to} blocked`, async () => !(await c.ping(a, to, 0.3)), 15_000, 100);
       expect(await c.ping(b, a.ip)).toBe(true);
+      expect(await c.ping(b, a.ip6!)).toBe(true);
       await c.remove('NetworkPolicy', 'b-from-nobody', 'default');
-      await waitUntil('allowed again', () => c.ping(a, b.ip), 15_000, 100);
+      for (const to of [b.ip, b.ip6!])
+        await waitUntil(`${to} allowed again`, () => c.ping(a, to), 15_000, 100);
     });
 
     test('a pod deleted through the installed plugin releases its address', async () => {

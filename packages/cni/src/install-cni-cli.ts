@@ -16,10 +16,12 @@ environment:
   CNI_NETWORK_CONFIG       the config list template (or CNI_NETWORK_CONFIG_FILE); placeholders
                            __KUBERNETES_NODE_NAME__ __DATASTORE_TYPE__ __ETCD_ENDPOINTS__
                            __CNI_MTU__ __KUBECONFIG_FILEPATH__ __KUBERNETES_SERVICE_HOST__
-                           __KUBERNETES_SERVICE_PORT__
+                           __KUBERNETES_SERVICE_PORT__ __ASSIGN_IPV6__
   KUBERNETES_NODE_NAME     this node (or NODENAME)
   DATASTORE_TYPE           kubernetes (default) or etcdv3; ETCD_ENDPOINTS for etcdv3
   CNI_MTU                  default 1440
+  ASSIGN_IPV6              true: pods get an IPv6 address too (dual stack; needs an IPv6
+                           IPPool), as __ASSIGN_IPV6__ in the template; default false
   KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT   the API server (kubernetes datastore)
   SERVICEACCOUNT_DIR       default /var/run/secrets/kubernetes.io/serviceaccount
   HOST_CNI_NET_DIR         CNI_NET_DIR as the host sees it (default /etc/cni/net.d)

@@ -10,7 +10,7 @@
 // Environment (Calico's names): CNI_NET_DIR, CNI_BIN_DIR (where the host directories are
 // mounted), CNI_CONF_NAME, CNI_NETWORK_CONFIG or CNI_NETWORK_CONFIG_FILE (the template),
 // KUBERNETES_NODE_NAME (or NODENAME), DATASTORE_TYPE, ETCD_ENDPOINTS, CNI_MTU,
-// KUBERNETES_SERVICE_HOST/PORT, SERVICEACCOUNT_DIR, HOST_CNI_NET_DIR (the host's path of
+// ASSIGN_IPV6 (tortie's: the template's __ASSIGN_IPV6__, dual stack), KUBERNETES_SERVICE_HOST/PORT, SERVICEACCOUNT_DIR, HOST_CNI_NET_DIR (the host's path of
 // CNI_NET_DIR, which the plugin running on the host reads the kubeconfig from).
 import fs from 'node:fs';
 import path from 'node:path';
@@ -26,6 +26,8 @@ export interface InstallCniSettings {
   datastoreType: 'kubernetes' | 'etcdv3';
   etcdEndpoints: string;
   mtu: number;
+  /** Pods get an IPv6 address too (dual stack): the template's __ASSIGN_IPV6__. */
+  assignIpv6: boolean;
   /** The plugin binary to install (dist/tortie-cni beside this file). */
   plugin: string;
   /**
@@ -53,7 +55,7 @@ export const DEFAULT_CNI_TEMPLATE = `{
       "etcd_endpoints": "__ETCD_ENDPOINTS__",
       "nodename": "__KUBERNETES_NODE_NAME__",
       "mtu": __CNI_MTU__,
-      "ipam": { "type": "tortie-ipam" },
+      "ipam": { "type": "tortie-ipam", "assign_ipv4": "true", "assign_ipv6": "__ASSIGN_IPV6__" },
       "kubernetes": { "kubeconfig": "__KUBECONFIG_FILEPATH__" },
       "agent_socket": "/var/run/tortie/cni.sock"
     }
@@ -81,6 +83,9 @@ export function installCniSettings(
   const mtu = Number(env.CNI_MTU ?? '1440');
   if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535)
     problems.push(`CNI_MTU=${env.CNI_MTU}: not an MTU (576-65535)`);
+  const assignIpv6 = (env.ASSIGN_IPV6 || 'false').toLowerCase();
+  if (assignIpv6 !== 'true' && assignIpv6 !== 'false')
+    problems.push(`ASSIGN_IPV6=${env.ASSIGN_IPV6}: not true or false`);
   let template = env.CNI_NETWORK_CONFIG ?? DEFAULT_CNI_TEMPLATE;
   if (env.CNI_NETWORK_CONFIG_FILE) {
     try {
@@ -110,6 +115,7 @@ export function installCniSettings(
     datastoreType: datastoreType as InstallCniSettings['datastoreType'],
     etcdEndpoints,
     mtu,
+    assignIpv6: assignIpv6 === 'true',
     plugin: path.join(pluginDir, 'tortie-cni'),
     fallback: fallbackRoot
       ? { root: fallbackRoot, cli: path.join(__dirname, 'cli.js'), node: process.execPath }
@@ -148,6 +154,7 @@ export function templateValues(s: InstallCniSettings): Record<string, string> {
     DATASTORE_TYPE: s.datastoreType,
     ETCD_ENDPOINTS: s.etcdEndpoints,
     CNI_MTU: String(s.mtu),
+    ASSIGN_IPV6: String(s.assignIpv6),
     KUBECONFIG_FILEPATH: path.posix.join(s.hostNetDir, s.kubeconfigName),
     KUBERNETES_SERVICE_HOST: s.kubernetes?.host ?? '',
     KUBERNETES_SERVICE_PORT: s.kubernetes?.port ?? '',

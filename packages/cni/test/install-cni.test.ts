@@ -84,6 +84,27 @@ describe('install-cni', () => {
     expect(fs.existsSync(path.join(dir, 'net.d', 'tortie-kubeconfig'))).toBe(false);
   });
 
+  test('dual stack: ASSIGN_IPV6=true fills __ASSIGN_IPV6__, and the plugin then asks for both families', async () => {
+    const ipam = async (e: NodeJS.ProcessEnv) => {
+      await installCni(installCniSettings(e, plugins));
+      const list = JSON.parse(
+        fs.readFileSync(path.join(dir, 'net.d', '10-tortie.conflist'), 'utf8'),
+      );
+      const conf = list.plugins[0];
+      return parseNetConf(JSON.stringify({ ...conf, cniVersion: list.cniVersion, name: list.name }))
+        .ipam;
+    };
+    // unset: IPv4 only, as before
+    expect(await ipam(env)).toMatchObject({ assign_ipv4: true, assign_ipv6: false });
+    expect(await ipam({ ...env, ASSIGN_IPV6: 'true' })).toMatchObject({
+      assign_ipv4: true,
+      assign_ipv6: true,
+    });
+    expect(() => installCniSettings({ ...env, ASSIGN_IPV6: 'yes' }, plugins)).toThrow(
+      'install-cni: ASSIGN_IPV6=yes: not true or false',
+    );
+  });
+
   test('a rotated token rewrites the kubeconfig', async () => {
     const s = installCniSettings(env, plugins);
     const stop = new AbortController();

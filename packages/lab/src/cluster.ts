@@ -284,10 +284,6 @@ export class Cluster {
       throw new Error(
         'the lab writes the reflector its own Node, which the kubernetes datastore keeps as a Kubernetes Node: routeReflector needs the etcd datastore',
       );
-    if (opts.containers && opts.ipv6)
-      throw new Error(
-        "containers mode runs the manifest's CNI configuration, which assigns IPv4 only: ipv6 does not combine with containers yet",
-      );
     const tb = new Testbed();
     try {
       const members = opts.etcdMembers ?? 1;
@@ -465,6 +461,11 @@ export class Cluster {
             configMaps: {
               ...(kube ? {} : { 'tortie-config/etcd_endpoints': c.nodeEtcdEndpoints() }),
               'tortie-config/veth_mtu': String(opts.podMtu ?? 1400),
+              // dual stack as docs/deploying.md says: pods get both families, and each
+              // agent detects its node's IPv6 address too
+              ...(opts.ipv6
+                ? { 'tortie-config/assign_ipv6': 'true', 'tortie-config/ip6': 'autodetect' }
+                : {}),
             },
           });
           host = new NodeHost(

@@ -135,6 +135,14 @@ function podPlan(kind: 'DaemonSet' | 'Deployment', manifest: string, o: PlanOpti
       .filter((d): d is Doc => d?.kind === 'ConfigMap')
       .map((d) => [d.metadata?.name ?? '', d.data ?? {}]),
   );
+  // an operator edits keys the ConfigMap has: one it lacks would change nothing, silently
+  for (const ref of Object.keys(o.configMaps ?? {})) {
+    const [name, key] = ref.split('/');
+    if (!(key in (configMaps.get(name) ?? {})))
+      throw new Error(
+        `ConfigMap setting ${ref}: the manifest's ConfigMap ${name} has no key ${key}`,
+      );
+  }
   const volumes = new Map((pod.volumes ?? []).map((v) => [v.name, v]));
 
   const envOf = (c: Container): Record<string, string> => {

@@ -97,6 +97,26 @@ test('a ConfigMap key resolves, from the manifest or an override', () => {
   ).toEqual({ E: '2' });
 });
 
+test('an override of a key the ConfigMap lacks is refused (it would change nothing)', () => {
+  expect(() =>
+    daemonSetPlan(manifest({}), { nodeName: 'n', configMaps: { 'cfg/ip6': 'autodetect' } }),
+  ).toThrow("ConfigMap setting cfg/ip6: the manifest's ConfigMap cfg has no key ip6");
+});
+
+test('deploy/tortie-etcd.yaml dual stack: assign_ipv6 reaches install-cni, ip6 the agent', () => {
+  const plan = (configMaps: Record<string, string>) =>
+    daemonSetPlan(ETCD, { nodeName: 'node1', configMaps });
+  const ipv4 = plan({});
+  expect(ipv4.initContainers[0].env.ASSIGN_IPV6).toBe('false');
+  expect(ipv4.containers[0].env.IP6).toBe('none');
+  const dual = plan({ 'tortie-config/assign_ipv6': 'true', 'tortie-config/ip6': 'autodetect' });
+  expect(dual.initContainers[0].env).toMatchObject({ ASSIGN_IPV6: 'true' });
+  expect(dual.initContainers[0].env.CNI_NETWORK_CONFIG).toContain(
+    '"assign_ipv6": "__ASSIGN_IPV6__"',
+  );
+  expect(dual.containers[0].env).toMatchObject({ IP: 'autodetect', IP6: 'autodetect' });
+});
+
 test('no DaemonSet, or a volume that is not a hostPath, is refused', () => {
   expect(() => daemonSetPlan('kind: ConfigMap\n', { nodeName: 'n' })).toThrow(
     'expected one DaemonSet, found 0',
