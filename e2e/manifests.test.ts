@@ -335,41 +335,58 @@ test('deploy/tortie.yaml carries deploy/crds as deploy/bundle-crds.js writes the
   expect(r.status).toBe(0);
 });
 
-describeIf(['kubectl', 'etcd'], 'kubectl apply -f deploy/tortie.yaml (tortie-apiserver)', () => {
-  const tb = new Testbed();
-  let kube: KubeApi;
-  beforeAll(async () => {
-    const etcd = await Etcd.start(tb);
-    kube = await KubeApi.start(tb, [etcd.endpoint]);
-  }, 60_000);
-  afterAll(() => tb.cleanup());
+describeIf(
+  ['kubectl', 'etcd'],
+  'kubectl apply -f deploy/tortie.yaml, then deploy/tortie-rr.yaml (tortie-apiserver)',
+  () => {
+    const tb = new Testbed();
+    let kube: KubeApi;
+    beforeAll(async () => {
+      const etcd = await Etcd.start(tb);
+      kube = await KubeApi.start(tb, [etcd.endpoint]);
+    }, 60_000);
+    afterAll(() => tb.cleanup());
 
-  test('one apply creates every object; the CRDs are served; again, nothing changes', async () => {
-    const file = path.join(REPO, 'deploy/tortie.yaml');
-    const created = (await kube.must(['apply', '-f', file])).trim().split('\n');
-    expect(created).toEqual(expect.arrayContaining(['configmap/tortie-config created']));
-    expect(created).toHaveLength(YAML.parseAllDocuments(fs.readFileSync(file, 'utf8')).length);
-    expect(created.filter((l) => !l.endsWith(' created'))).toEqual([]);
-    const crds = await kube.must(['get', 'crds', '-o', 'name']);
-    expect(crds.trim().split('\n').sort()).toEqual(
-      CRD_FILES.map(
-        (f) => `customresourcedefinition.apiextensions.k8s.io/${f.replace(/\.yaml$/, '')}`,
-      ),
-    );
-    // a resource of the bundled types is accepted at once
-    await kube.apply([
-      {
-        apiVersion: 'tortie.io/v1',
-        kind: 'IPPool',
-        metadata: { name: 'default-ipv4' },
-        spec: { cidr: '10.244.0.0/16', natOutgoing: true },
-      },
-    ]);
-    expect(await kube.must(['get', 'ippools.tortie.io', '-o', 'name'])).toContain('default-ipv4');
-    expect(await kube.must(['get', 'daemonset', '-n', 'tortie-system', '-o', 'name'])).toBe(
-      'daemonset.apps/tortie-node\n',
-    );
-    const again = (await kube.must(['apply', '-f', file])).trim().split('\n');
-    expect(again.every((l) => l.endsWith(' unchanged'))).toBe(true);
-  }, 180_000);
-});
+    test('one apply creates every object; the CRDs are served; again, nothing changes', async () => {
+      const file = path.join(REPO, 'deploy/tortie.yaml');
+      const created = (await kube.must(['apply', '-f', file])).trim().split('\n');
+      expect(created).toEqual(expect.arrayContaining(['configmap/tortie-config created']));
+      expect(created).toHaveLength(YAML.parseAllDocuments(fs.readFileSync(file, 'utf8')).length);
+      expect(created.filter((l) => !l.endsWith(' created'))).toEqual([]);
+      const crds = await kube.must(['get', 'crds', '-o', 'name']);
+      expect(crds.trim().split('\n').sort()).toEqual(
+        CRD_FILES.map(
+          (f) => `customresourcedefinition.apiextensions.k8s.io/${f.replace(/\.yaml$/, '')}`,
+        ),
+      );
+      // a resource of the bundled types is accepted at once
+      await kube.apply([
+        {
+          apiVersion: 'tortie.io/v1',
+          kind: 'IPPool',
+          metadata: { name: 'default-ipv4' },
+          spec: { cidr: '10.244.0.0/16', natOutgoing: true },
+        },
+      ]);
+      expect(await kube.must(['get', 'ippools.tortie.io', '-o', 'name'])).toContain('default-ipv4');
+      expect(await kube.must(['get', 'daemonset', '-n', 'tortie-system', '-o', 'name'])).toBe(
+        'daemonset.apps/tortie-node\n',
+      );
+      const again = (await kube.must(['apply', '-f', file])).trim().split('\n');
+      expect(again.every((l) => l.endsWith(' unchanged'))).toBe(true);
+      // the route reflector after it, into the namespace it made (apps and RBAC validated)
+      const rr = (await kube.must(['apply', '-f', path.join(REPO, 'deploy/tortie-rr.yaml')]))
+        .trim()
+        .split('\n');
+      expect(rr.sort()).toEqual(
+        [
+          'serviceaccount/tortie-rr created',
+          'clusterrole.rbac.authorization.k8s.io/tortie-rr created',
+          'clusterrolebinding.rbac.authorization.k8s.io/tortie-rr created',
+          'configmap/tortie-rr-config created',
+          'deployment.apps/tortie-rr created',
+        ].sort(),
+      );
+    }, 180_000);
+  },
+);
