@@ -8,12 +8,11 @@
 // Only set elements (add/delete, with a verdict for maps); tables, chains, rules and
 // interval sets stay with nft. The end of the batch is acknowledged by kernels from 6.10
 // on (`nftablesBatchAcked`); callers use nft on older ones.
-import fs from 'node:fs';
 import { release } from 'node:os';
 import { loadAddon, type RtnlAddon } from './addon';
 import { attrs, frame, ipBytes, str, type Attr, type Request } from './codec';
 import { NetlinkError } from './errors';
-import { netnsPath } from './rtnl';
+import { openNetlinkSocket } from './rtnl';
 
 const NETLINK_NETFILTER = 12;
 const NFNL_SUBSYS_NFTABLES = 10;
@@ -181,22 +180,8 @@ export class NfTables {
       throw new Error(
         `kernel ${release()} does not acknowledge nftables batches (needs 6.10 or later)`,
       );
-    if (netns === undefined)
-      return new NfTables(a.addon, a.addon.open(-1, NETLINK_NETFILTER), 'this namespace');
-    const p = netnsPath(netns);
-    let nsFd: number;
-    try {
-      nsFd = fs.openSync(p, 'r');
-    } catch (e) {
-      throw new Error(`netlink: cannot open network namespace ${p}: ${(e as Error).message}`);
-    }
-    try {
-      return new NfTables(a.addon, a.addon.open(nsFd, NETLINK_NETFILTER), p);
-    } catch (e) {
-      throw new Error(`nftables netlink socket in ${p}: ${(e as Error).message}`);
-    } finally {
-      fs.closeSync(nsFd);
-    }
+    const s = openNetlinkSocket(netns, NETLINK_NETFILTER, 'nftables netlink socket');
+    return new NfTables(s.addon, s.fd, s.where);
   }
 
   /** Whether these ops fit in one batch (else the caller writes them with nft). */

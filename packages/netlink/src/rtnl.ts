@@ -113,6 +113,36 @@ export function netlinkAvailability(): { available: true } | { available: false;
 export const netnsPath = (netns: string): string =>
   netns.includes('/') ? netns : `/var/run/netns/${netns}`;
 
+/**
+ * A netlink socket of `protocol` (0: NETLINK_ROUTE) in this namespace or in `netns`
+ * (name or path), with where it lives for error messages. Throws, naming the namespace,
+ * when the addon, the namespace or the socket cannot be had.
+ */
+export function openNetlinkSocket(
+  netns: string | undefined,
+  protocol: number,
+  what: string,
+): { addon: RtnlAddon; fd: number; where: string } {
+  const a = loadAddon();
+  if (!a.addon) throw new Error(`netlink unavailable: ${a.reason}`);
+  const addon = a.addon;
+  if (netns === undefined) return { addon, fd: addon.open(-1, protocol), where: 'this namespace' };
+  const p = netnsPath(netns);
+  let nsFd: number;
+  try {
+    nsFd = fs.openSync(p, 'r');
+  } catch (e) {
+    throw new Error(`netlink: cannot open network namespace ${p}: ${(e as Error).message}`);
+  }
+  try {
+    return { addon, fd: addon.open(nsFd, protocol), where: p };
+  } catch (e) {
+    throw new Error(`${what} in ${p}: ${(e as Error).message}`);
+  } finally {
+    fs.closeSync(nsFd);
+  }
+}
+
 export class Rtnl {
   private seq = 1;
   private queue: Promise<unknown> = Promise.resolve();
@@ -129,23 +159,8 @@ export class Rtnl {
 
   /** A socket in this namespace, or in `netns` (name or path). Throws when netlink is unavailable. */
   static open(netns?: string): Rtnl {
-    const a = loadAddon();
-    if (!a.addon) throw new Error(`netlink unavailable: ${a.reason}`);
-    if (netns === undefined) return new Rtnl(a.addon, a.addon.open(-1), 'this namespace');
-    const p = netnsPath(netns);
-    let nsFd: number;
-    try {
-      nsFd = fs.openSync(p, 'r');
-    } catch (e) {
-      throw new Error(`netlink: cannot open network namespace ${p}: ${(e as Error).message}`);
-    }
-    try {
-      return new Rtnl(a.addon, a.addon.open(nsFd), p);
-    } catch (e) {
-      throw new Error(`netlink socket in ${p}: ${(e as Error).message}`);
-    } finally {
-      fs.closeSync(nsFd);
-    }
+    const { addon, fd, where } = openNetlinkSocket(netns, 0, 'netlink socket');
+    return new Rtnl(addon, fd, where);
   }
 
   close(): void {
