@@ -3,9 +3,10 @@
 // veth pair with its peer created directly in the pod namespace, up, then its routes; in
 // the pod, lo and eth0 up, then addresses, the gateway's permanent neighbour entry and
 // routes. The `ip` implementation stays the fallback when the addon cannot load.
-import { closeSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import {
   codec as c,
+  mustWriteSysctls,
   netlinkAvailability,
   Rtnl,
   type Answer,
@@ -166,9 +167,13 @@ export class NetlinkPodNetwork implements PodNetwork {
       }
       const hostIndex = indexFrom(made, steps.length - 1, where);
       await run(host, hostRouteSteps(a, hostIndex), where);
-      // a few bytes into /proc each: on this thread, cheaper than thread-pool hops
-      for (const [path, value] of hostSysctls(a.hostIface, a.ipv6.length > 0))
-        writeFileSync(path, value);
+      // a few bytes into /proc each, in this (the node's) namespace: no process, on this
+      // thread (cheaper than thread-pool hops); a failure names the sysctl
+      try {
+        mustWriteSysctls(undefined, hostSysctls(a.hostIface, a.ipv6.length > 0));
+      } catch (e) {
+        throw new Error(`${where}: ${(e as Error).message}`);
+      }
       const pod = Rtnl.open(a.netns);
       try {
         const podWhere = `pod side in ${a.netns}`;

@@ -275,9 +275,8 @@ for (const via of ['netlink', 'ip'] as const) {
     });
 
     if (via === 'netlink')
-      test('no ip or bridge process ran (sysctl only)', () => {
-        expect(ran.filter((a) => a[0] === 'ip' || a[0] === 'bridge')).toEqual([]);
-        expect(ran.length).toBeGreaterThan(0);
+      test('no process ran (no ip, bridge or sysctl)', () => {
+        expect(ran).toEqual([]);
       });
   });
 }

@@ -3,7 +3,8 @@
  * a NETLINK_NETFILTER one: nftables batches) inside a
  * network namespace (setns on this thread and straight back; the socket stays bound to
  * the namespace it was made in), exchange(fd, buf) sends a batch of requests built by
- * the TypeScript side and collects the kernel's answers off the main thread.
+ * the TypeScript side and collects the kernel's answers off the main thread. sysctl(nsFd,
+ * paths, values) writes /proc/sys files inside a namespace the same way (no process).
  *
  * Messages carry consecutive sequence numbers. They are sent in chunks of up to 256
  * messages in one sendmsg (the kernel processes a chunk in order); only the last of a
@@ -399,12 +400,109 @@ static napi_value nl_exchange_sync(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* sysctl(nsFd, paths: string[], values: string[]): Int32Array, per entry 0 or a positive
+   errno. Writes each value to its /proc/sys file inside the network namespace (nsFd < 0:
+   this one): /proc/sys/net resolves to the namespace of the thread that opens the file,
+   so this thread enters it (setns), opens and writes, and returns at once, as open()
+   does for sockets. No process per sysctl. */
+static napi_value nl_sysctl(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  int32_t nsfd = -1;
+  uint32_t n = 0, nv = 0;
+  bool isarr = false, isarr2 = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 ||
+      napi_get_value_int32(env, argv[0], &nsfd) != napi_ok ||
+      napi_is_array(env, argv[1], &isarr) != napi_ok || !isarr ||
+      napi_is_array(env, argv[2], &isarr2) != napi_ok || !isarr2 ||
+      napi_get_array_length(env, argv[1], &n) != napi_ok ||
+      napi_get_array_length(env, argv[2], &nv) != napi_ok || n != nv)
+    return napi_throw_type_error(env, NULL, "sysctl(nsFd, paths[], values[])"), NULL;
+  /* copy the strings first: nothing may throw while this thread is in another namespace */
+  char **paths = calloc(n ? n : 1, sizeof(char *));
+  char **values = calloc(n ? n : 1, sizeof(char *));
+  int32_t *errs = calloc(n ? n : 1, sizeof(int32_t));
+  napi_value ret = NULL;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value p, v;
+    size_t pl, vl;
+    if (napi_get_element(env, argv[1], i, &p) != napi_ok ||
+        napi_get_element(env, argv[2], i, &v) != napi_ok ||
+        napi_get_value_string_utf8(env, p, NULL, 0, &pl) != napi_ok ||
+        napi_get_value_string_utf8(env, v, NULL, 0, &vl) != napi_ok) {
+      napi_throw_type_error(env, NULL, "sysctl: paths and values must be strings");
+      goto out;
+    }
+    paths[i] = malloc(pl + 1);
+    values[i] = malloc(vl + 1);
+    napi_get_value_string_utf8(env, p, paths[i], pl + 1, &pl);
+    napi_get_value_string_utf8(env, v, values[i], vl + 1, &vl);
+    if (strncmp(paths[i], "/proc/sys/", 10) != 0 || strstr(paths[i], "..")) {
+      napi_throw_range_error(env, NULL, "sysctl: every path must be under /proc/sys/");
+      goto out;
+    }
+  }
+  int self = -1;
+  if (nsfd >= 0) {
+    self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (self < 0) {
+      throw_errno(env, "open /proc/thread-self/ns/net", errno);
+      goto out;
+    }
+    if (setns(nsfd, CLONE_NEWNET) < 0) {
+      int e = errno;
+      close(self);
+      throw_errno(env, "setns into the network namespace", e);
+      goto out;
+    }
+  }
+  for (uint32_t i = 0; i < n; i++) {
+    int fd = open(paths[i], O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+      errs[i] = errno;
+      continue;
+    }
+    size_t len = strlen(values[i]);
+    ssize_t w;
+    do w = write(fd, values[i], len);
+    while (w < 0 && errno == EINTR);
+    if (w < 0) errs[i] = errno;
+    else if ((size_t)w != len) errs[i] = EIO;
+    close(fd);
+  }
+  if (self >= 0) {
+    if (setns(self, CLONE_NEWNET) < 0) {
+      fprintf(stderr, "tortie-netlink: cannot return to the original network namespace: %s\n",
+              strerror(errno));
+      abort();
+    }
+    close(self);
+  }
+  {
+    void *data;
+    napi_value ab;
+    napi_create_arraybuffer(env, n * sizeof(int32_t), &data, &ab);
+    if (n) memcpy(data, errs, n * sizeof(int32_t));
+    napi_create_typedarray(env, napi_int32_array, n, ab, 0, &ret);
+  }
+out:
+  for (uint32_t i = 0; i < n; i++) {
+    free(paths[i]);
+    free(values[i]);
+  }
+  free(paths);
+  free(values);
+  free(errs);
+  return ret;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor d[] = {
       {"open", NULL, nl_open, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, nl_close, NULL, NULL, NULL, napi_default, NULL},
       {"exchange", NULL, nl_exchange, NULL, NULL, NULL, napi_default, NULL},
       {"exchangeSync", NULL, nl_exchange_sync, NULL, NULL, NULL, napi_default, NULL},
+      {"sysctl", NULL, nl_sysctl, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
   return exports;

@@ -19,6 +19,8 @@ export interface RtnlAddon {
   exchange(fd: number, requests: Buffer): Promise<ExchangeResult>;
   /** The same on the calling thread: for a few requests the kernel answers within the send. */
   exchangeSync(fd: number, requests: Buffer): ExchangeResult;
+  /** Writes /proc/sys files inside the namespace (nsFd < 0: this one); per entry 0 or an errno. */
+  sysctl(nsFd: number, paths: string[], values: string[]): Int32Array;
 }
 
 // Same path from src (jest) and dist (built).

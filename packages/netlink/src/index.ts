@@ -10,6 +10,13 @@ export {
   type Answer,
 } from './rtnl';
 export { NetlinkError, errnoText } from './errors';
+export {
+  writeSysctls,
+  mustWriteSysctls,
+  sysctlName,
+  SysctlError,
+  type SysctlEntry,
+} from './sysctl';
 export * as codec from './codec';
 export {
   NfTables,

@@ -155,12 +155,14 @@ export class Rtnl {
     private readonly fd: number,
     /** Where this socket lives (for error messages). */
     readonly where: string,
+    /** Its namespace as given to open (undefined: this one), e.g. for writeSysctls. */
+    readonly netns?: string,
   ) {}
 
   /** A socket in this namespace, or in `netns` (name or path). Throws when netlink is unavailable. */
   static open(netns?: string): Rtnl {
     const { addon, fd, where } = openNetlinkSocket(netns, 0, 'netlink socket');
-    return new Rtnl(addon, fd, where);
+    return new Rtnl(addon, fd, where, netns);
   }
 
   close(): void {

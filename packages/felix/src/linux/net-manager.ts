@@ -6,7 +6,14 @@ import type { DataplaneManager } from '../agent';
 import { allSettled } from '../settle';
 import type { LearnedRouteSink } from '../bgp/glue';
 import type { BgpConfig, DataplaneUpdate, HostInfo, IpPoolInfo, RouteSpec } from '../types';
-import { neighText, type NeighOp, type Rtnl } from '@tortie/netlink';
+import {
+  mustWriteSysctls,
+  neighText,
+  writeSysctls,
+  type NeighOp,
+  type Rtnl,
+  type SysctlEntry,
+} from '@tortie/netlink';
 import { RouteTable, PROTO_TORTIE, PROTO_TORTIE_BGP, type KernelRoute } from './route-table';
 import { mustRun, type CommandRunner } from './runner';
 
@@ -137,14 +144,27 @@ export function vtepChanges(had: Map<string, Vtep>, want: Map<string, Vtep>): Ne
  * Per workload interface, as Felix: answer ARP for the pod's gateway at once, forward,
  * and drop packets whose source does not route back through the interface (spoofing).
  */
-export function workloadSysctls(iface: string): string[] {
+export function workloadSysctlFiles(iface: string): SysctlEntry[] {
   return [
-    `net.ipv4.conf.${iface}.proxy_arp=1`,
-    `net.ipv4.neigh.${iface}.proxy_delay=0`,
-    `net.ipv4.conf.${iface}.forwarding=1`,
-    `net.ipv4.conf.${iface}.rp_filter=1`,
+    [`/proc/sys/net/ipv4/conf/${iface}/proxy_arp`, '1'],
+    [`/proc/sys/net/ipv4/neigh/${iface}/proxy_delay`, '0'],
+    [`/proc/sys/net/ipv4/conf/${iface}/forwarding`, '1'],
+    [`/proc/sys/net/ipv4/conf/${iface}/rp_filter`, '1'],
   ];
 }
+
+/** The same as `sysctl -w` arguments (the path without netlink). */
+export function workloadSysctls(iface: string): string[] {
+  return workloadSysctlFiles(iface).map(
+    ([p, v]) => `${p.slice('/proc/sys/'.length).replace(/\//g, '.')}=${v}`,
+  );
+}
+
+/** Forwarding, once per family. */
+const FORWARDING = [
+  [4, 'net.ipv4.ip_forward', '/proc/sys/net/ipv4/ip_forward'],
+  [6, 'net.ipv6.conf.all.forwarding', '/proc/sys/net/ipv6/conf/all/forwarding'],
+] as const;
 
 export function tunnelMtu(hostMtu: number, encap: 'vxlan' | 'ipip'): number {
   return hostMtu - ENCAP_OVERHEAD[encap];
@@ -180,7 +200,7 @@ export class NetManager implements DataplaneManager {
   private localPeering?: BgpConfig['localWorkloadPeering'];
   /** The peering addresses on workload interfaces: what we added, by interface. */
   private readonly peeringAddrs = new Map<string, string[]>();
-  /** Why a tunnel device could not be set up (shown by health/logs). */
+  /** Why a tunnel device (or an interface's sysctls: `sysctl <iface>`) could not be set up. */
   readonly problems = new Map<string, string>();
 
   /**
@@ -241,7 +261,11 @@ export class NetManager implements DataplaneManager {
       case 'workload-remove': {
         // a pod re-created with the same name gets a new interface: configure it again
         const iface = this.ifaceOf.get(u.id);
-        if (iface) this.configuredIfaces.delete(iface);
+        if (iface) {
+          this.configuredIfaces.delete(iface);
+          this.pendingIfaces.delete(iface);
+          this.problems.delete(`sysctl ${iface}`);
+        }
         this.ifaceOf.delete(u.id);
         break;
       }
@@ -264,12 +288,10 @@ export class NetManager implements DataplaneManager {
     const v6 =
       this.host?.ipv6Address !== undefined ||
       [...this.pools.values()].some((p) => p.cidr.includes(':'));
-    for (const [family, sysctl] of [
-      [4, 'net.ipv4.ip_forward=1'],
-      [6, 'net.ipv6.conf.all.forwarding=1'],
-    ] as const) {
+    for (const [family, sysctl, file] of FORWARDING) {
       if (this.forwarding.has(family) || (family === 6 && !v6)) continue;
-      await mustRun(this.runner, ['sysctl', '-qw', sysctl]);
+      if (this.nl) mustWriteSysctls(this.nl.netns, [[file, '1']]);
+      else await mustRun(this.runner, ['sysctl', '-qw', `${sysctl}=1`]);
       this.forwarding.add(family);
     }
     // interface sysctls do not order with routes: they run alongside
@@ -363,10 +385,30 @@ export class NetManager implements DataplaneManager {
     await this.apply();
   }
 
-  /** Felix's per-workload-interface settings, in one sysctl call; retried if the interface is not there yet. */
+  /**
+   * Felix's per-workload-interface settings, retried if the interface is not there yet:
+   * with the netlink socket written to /proc/sys in its namespace by this process (no
+   * process per pod), else in one `sysctl` call.
+   */
   private async applyInterfaceSysctls(): Promise<void> {
     if (this.pendingIfaces.size === 0) return;
     const ifaces = [...this.pendingIfaces];
+    if (this.nl) {
+      const errs = writeSysctls(this.nl.netns, ifaces.flatMap(workloadSysctlFiles));
+      const per = workloadSysctlFiles('x').length;
+      ifaces.forEach((iface, k) => {
+        const bad = errs.slice(k * per, (k + 1) * per).find((e) => e);
+        if (bad) {
+          // a missing interface (ENOENT) is one the pod has not got yet: no problem to show
+          if (bad.code !== 'ENOENT') this.problems.set(`sysctl ${iface}`, bad.message);
+          return;
+        }
+        this.problems.delete(`sysctl ${iface}`);
+        this.pendingIfaces.delete(iface);
+        this.configuredIfaces.add(iface);
+      });
+      return;
+    }
     const r = await this.runner.run(['sysctl', '-qw', ...ifaces.flatMap(workloadSysctls)]);
     // sysctl sets what it can and names what it could not: keep those for the next apply
     for (const i of ifaces) {
