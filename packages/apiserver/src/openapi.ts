@@ -16,12 +16,13 @@ const gvPath = (group: string, version: string): string =>
 
 /** The definition name kube-apiserver uses, e.g. io.k8s.api.core.v1.Pod. */
 export function definitionName(t: ResourceType): string {
-  if (t.crd || !t.group.endsWith('k8s.io'))
-    return `${t.group.split('.').reverse().join('.')}.${t.version}.${t.kind}`;
+  // a CRD's kind: its group reversed (tortie.io -> io.tortie.v1.IPPool)
+  if (t.crd) return `${t.group.split('.').reverse().join('.')}.${t.version}.${t.kind}`;
   if (t.group === 'apiextensions.k8s.io')
     return `io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.${t.version}.${t.kind}`;
-  const g = t.group === '' ? 'core' : t.group.replace(/\.k8s\.io$/, '').replace(/\./g, '');
-  return `io.k8s.api.${g}.${t.version}.${t.kind}`;
+  // built-ins: their Go package, k8s.io/api/<first label of the group, or core>/<version>
+  // (rbac.authorization.k8s.io -> io.k8s.api.rbac.v1.Role, apps -> io.k8s.api.apps.v1)
+  return `io.k8s.api.${(t.group || 'core').split('.')[0]}.${t.version}.${t.kind}`;
 }
 
 function gvk(t: ResourceType): Record<string, string>[] {
@@ -215,12 +216,158 @@ export function openApiV3Index(types: ResourceType[]): Doc {
   };
 }
 
-/** OpenAPI v2 (JSON): the definitions, for clients that read v2. */
+// Keys an OpenAPI v2 schema has, less allOf (kube drops every junctor); anything else
+// (nullable, oneOf/anyOf/not, propertyNames ...) is v3 only or not in a structural schema.
+const V2_SCHEMA_KEYS = new Set([
+  '$ref',
+  'format',
+  'title',
+  'description',
+  'default',
+  'multipleOf',
+  'maximum',
+  'exclusiveMaximum',
+  'minimum',
+  'exclusiveMinimum',
+  'maxLength',
+  'minLength',
+  'pattern',
+  'maxItems',
+  'minItems',
+  'uniqueItems',
+  'maxProperties',
+  'minProperties',
+  'required',
+  'enum',
+  'additionalProperties',
+  'type',
+  'items',
+  'properties',
+]);
+
+/**
+ * A v3 schema as kube-apiserver publishes it in v2 (apiextensions-apiserver's
+ * ToStructuralOpenAPIV2): no junctors; a nullable node untyped and without properties
+ * or items, and left out of its parent's required; a preserve-unknown-fields node
+ * without properties or items and not typed object (kubectl's v2 validation would refuse
+ * the unknown fields it keeps); an array without items untyped; only v2's keys.
+ */
+export function toV2Schema(s: Schema): Schema {
+  const out: Schema = {};
+  for (const [k, v] of Object.entries(s))
+    if (V2_SCHEMA_KEYS.has(k) || k.startsWith('x-')) out[k] = v;
+  if (s.nullable) {
+    delete out.type;
+    delete out.items;
+    delete out.properties;
+  }
+  if (s['x-kubernetes-preserve-unknown-fields']) {
+    delete out.items;
+    delete out.properties;
+    if (out.type === 'object') delete out.type;
+  }
+  if (out.type === 'array' && !out.items) delete out.type;
+  if (out.properties) {
+    out.properties = Object.fromEntries(
+      Object.entries(out.properties).map(([k, v]) => [k, toV2Schema(v)]),
+    );
+    const nullable = Object.keys(s.properties ?? {}).filter((k) => s.properties![k].nullable);
+    if (out.required) out.required = out.required.filter((k) => !nullable.includes(k));
+  }
+  if (out.items) out.items = toV2Schema(out.items);
+  if (typeof out.additionalProperties === 'object') {
+    if ((s.additionalProperties as Schema).nullable) delete out.required;
+    out.additionalProperties = toV2Schema(out.additionalProperties);
+  }
+  if (out.required && !out.required.length) delete out.required;
+  return out;
+}
+
+/** A type's v2 definition; a type that keeps unknown fields is an object, as kube's. */
+function v2Definition(t: ResourceType): Schema {
+  if (!t.schema || t.schema['x-kubernetes-preserve-unknown-fields'])
+    return {
+      type: 'object',
+      description: fullSchema(t).description,
+      'x-kubernetes-group-version-kind': gvk(t),
+    };
+  return toV2Schema(fullSchema(t));
+}
+
+/** A v3 parameter in v2's form: the schema's type inline. */
+function v2Parameter(p: Doc): Doc {
+  const { schema, ...rest } = p as Doc & { schema?: Doc };
+  return { ...rest, ...(schema ?? {}) };
+}
+
+/** A v3 operation in v2's form: consumes/produces, a body parameter, response schemas. */
+function v2Operation(op: Doc, ref: string): Doc {
+  const {
+    requestBody,
+    responses: _responses,
+    parameters,
+    ...rest
+  } = op as Doc & {
+    requestBody?: { content: Record<string, unknown> };
+    parameters?: Doc[];
+  };
+  const params = [
+    ...(requestBody ? [{ name: 'body', in: 'body', required: true, schema: { $ref: ref } }] : []),
+    ...(parameters ?? []).map(v2Parameter),
+  ];
+  return {
+    ...(requestBody ? { consumes: Object.keys(requestBody.content) } : {}),
+    produces: ['application/json', 'application/yaml'],
+    ...rest,
+    // an empty list is left out, as Go's omitempty does (protobuf cannot tell it from none)
+    ...(params.length ? { parameters: params } : {}),
+    responses: { '200': { description: 'OK', schema: { $ref: ref } } },
+  };
+}
+
+const byName = <T>(entries: [string, T][]): Record<string, T> =>
+  Object.fromEntries(entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+
+/**
+ * OpenAPI v2 (swagger 2.0) of every served type: definitions tagged with their
+ * group-version-kind (kubectl explain --output plaintext-openapiv2, kubectl's client-side
+ * validation of a List's items) and paths whose PATCH operations take fieldValidation
+ * (kubectl's v2 query-parameter check). Keys sorted, as Go marshals kube's maps.
+ */
 export function openApiV2(types: ResourceType[]): Doc {
+  const definitions: [string, Schema][] = [];
+  const paths: [string, Doc][] = [];
+  for (const t of types) {
+    const n = definitionName(t);
+    const ref = `#/definitions/${n}`;
+    definitions.push([n, v2Definition(t)]);
+    for (const [p, item] of Object.entries(operations(t, ref)))
+      paths.push([
+        p,
+        Object.fromEntries(
+          Object.entries(item)
+            .filter(([k, v]) => k !== 'parameters' || (v as Doc[]).length)
+            .map(([k, v]) =>
+              k === 'parameters'
+                ? [k, (v as Doc[]).map(v2Parameter)]
+                : [k, v2Operation(v as Doc, ref)],
+            ),
+        ),
+      ]);
+  }
   return {
     swagger: '2.0',
     info: { title: 'Kubernetes (tortie-apiserver)', version: 'v1.32.0' },
-    paths: {},
-    definitions: Object.fromEntries(types.map((t) => [definitionName(t), fullSchema(t)])),
+    paths: byName(paths),
+    definitions: byName(definitions),
+    securityDefinitions: {
+      BearerToken: {
+        description: 'Bearer Token authentication',
+        type: 'apiKey',
+        name: 'authorization',
+        in: 'header',
+      },
+    },
+    security: [{ BearerToken: [] }],
   };
 }

@@ -15,6 +15,7 @@ import {
   wantsAggregated,
 } from './discovery';
 import { openApiV2, openApiV3Index, openApiV3Group } from './openapi';
+import { OPENAPI_V2_LEGACY_PATH, OpenApiV2Cache } from './openapi-v2-serve';
 import { Rest } from './rest';
 import { BUILTIN, Registry, type ResourceType } from './resources';
 import { parsePath, route } from './router';
@@ -94,6 +95,7 @@ export class ApiServer {
   private readonly log: winston.Logger;
   private readonly users?: TokenUser[];
   private readonly authorizer?: Authorizer;
+  private readonly openApiV2 = new OpenApiV2Cache();
 
   constructor(private readonly opts: ApiServerOptions) {
     this.storage = new Storage(opts.etcd, opts.prefix);
@@ -360,16 +362,8 @@ export class ApiServer {
             return send(200, aggregated(types, path === '/api'), AGGREGATED);
           return send(200, path === '/api' ? apiVersions() : groupList(types));
         }
-        if (path === '/openapi/v2') {
-          // kubectl asks for protobuf only; it does without v2 when refused
-          if (!/json|\*\/\*/.test(req.headers.accept ?? '*/*'))
-            throw new ApiError(
-              406,
-              'NotAcceptable',
-              'only application/json is served for /openapi/v2',
-            );
-          return send(200, openApiV2(types));
-        }
+        if (path === '/openapi/v2' || path === OPENAPI_V2_LEGACY_PATH)
+          return this.openApiV2.serve(req, res, openApiV2(types), path !== '/openapi/v2');
         if (path === '/openapi/v3') return send(200, openApiV3Index(types));
         if (path.startsWith('/openapi/v3/')) {
           const doc = openApiV3Group(types, path.slice('/openapi/v3/'.length));

@@ -2,7 +2,9 @@
 // with kubectl's own defaults: client validation on (it finds fieldValidation in our
 // OpenAPI v3 and leaves validation to the server), aggregated discovery, Table output.
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { describeIf } from '@tortie/testbed';
 import { REPO, startHarness, until, type Harness, type Run } from './harness';
 
@@ -874,6 +876,129 @@ describeIf(['etcd'], 'tortie-apiserver with real kubectl', () => {
     );
     ok(await kubectl(['delete', 'crd', 'gadgets.example.com']));
   });
+
+  test('OpenAPI v2 as protobuf, as kubectl asks for it: Content-Type, ETag and 304, the legacy path, 406', async () => {
+    const get = (p: string, headers: Record<string, string>) =>
+      new Promise<{ code: number; headers: http.IncomingHttpHeaders; body: Buffer }>(
+        (resolve, reject) => {
+          http
+            .get(`${h.url}${p}`, { headers }, (res) => {
+              const chunks: Buffer[] = [];
+              res.on('data', (c: Buffer) => chunks.push(c));
+              res.on('end', () =>
+                resolve({
+                  code: res.statusCode!,
+                  headers: res.headers,
+                  body: Buffer.concat(chunks),
+                }),
+              );
+            })
+            .on('error', reject);
+        },
+      );
+    // client-go's discovery OpenAPISchema(): this Accept and nothing else
+    const PB = { Accept: 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf' };
+    const pb = await get('/openapi/v2', PB);
+    expect(pb.code).toBe(200);
+    expect(pb.headers['content-type']).toBe(
+      'application/com.github.proto-openapi.spec.v2.v1.0+protobuf',
+    );
+    expect(pb.headers.vary).toContain('Accept');
+    expect(pb.headers.etag).toMatch(/^"[0-9A-F]{128}"$/);
+    // openapi_v2.Document: field 1 (swagger) "2.0", then field 2 (info)
+    expect(pb.body.subarray(0, 6)).toEqual(Buffer.from([0x0a, 3, 0x32, 0x2e, 0x30, 0x12]));
+    const again = await get('/openapi/v2', { ...PB, 'If-None-Match': pb.headers.etag! });
+    expect([again.code, again.body.length]).toEqual([304, 0]);
+    expect(again.headers.etag).toBe(pb.headers.etag);
+    // JSON shares the ETag (kube-openapi: Vary: Accept)
+    const json = await get('/openapi/v2', { Accept: 'application/json' });
+    expect(json.headers['content-type']).toBe('application/json');
+    expect(json.headers.etag).toBe(pb.headers.etag);
+    expect(JSON.parse(json.body.toString()).swagger).toBe('2.0');
+    // gzip when the client takes it (Go's transport always asks)
+    const gz = await get('/openapi/v2', { ...PB, 'Accept-Encoding': 'gzip' });
+    expect(gz.headers['content-encoding']).toBe('gzip');
+    expect(zlib.gunzipSync(gz.body)).toEqual(pb.body);
+    // the pre-1.14 path old clients fall back to: protobuf whatever the Accept
+    const legacy = await get('/swagger-2.0.0.pb-v1', {});
+    expect(legacy.code).toBe(200);
+    expect(legacy.headers['content-type']).toBe(
+      'application/com.github.googleapis.gnostic.OpenAPIv2@68f4ded+protobuf',
+    );
+    expect(legacy.body).toEqual(pb.body);
+    expect((await get('/openapi/v2', { Accept: 'text/plain' })).code).toBe(406);
+  });
+
+  test('kubectl reads OpenAPI v2: explain --output plaintext-openapiv2, and client-side validation of a List', async () => {
+    ok(
+      await kubectl([
+        'apply',
+        '-f',
+        path.join(REPO, 'deploy/crds/ippools.tortie.io.yaml'),
+        '-f',
+        path.join(REPO, 'deploy/crds/globalnetworkpolicies.tortie.io.yaml'),
+      ]),
+    );
+    // a built-in kind and a tortie kind, from the v2 document (kubectl's default reads v3)
+    const np = ok(
+      await kubectl(['explain', 'networkpolicies.spec', '--output', 'plaintext-openapiv2']),
+    ).stdout;
+    expect(np).toMatch(/KIND:\s+NetworkPolicy\nVERSION:\s+networking.k8s.io\/v1/);
+    expect(np).toMatch(/podSelector\t<Object>/);
+    expect(np).toMatch(/policyTypes\t<\[\]string>/);
+    const gnp = ok(
+      await kubectl([
+        'explain',
+        'globalnetworkpolicies.spec.ingress',
+        '--output',
+        'plaintext-openapiv2',
+      ]),
+    ).stdout;
+    expect(gnp).toMatch(/KIND:\s+GlobalNetworkPolicy\nVERSION:\s+tortie.io\/v1/);
+    expect(gnp).toMatch(/RESOURCE: ingress <\[\]Object>/);
+    expect(gnp).toMatch(/action\t<string> -required-/);
+    // A List (what `kubectl get -o yaml` of several objects prints) has no OpenAPI v3 path,
+    // so kubectl validates its items itself, against the v2 definitions
+    const list = (items: unknown[]) => yaml({ apiVersion: 'v1', kind: 'List', items });
+    const cm = {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'listed', namespace: 'default' },
+      data: { a: 'b' },
+    };
+    const pool = {
+      apiVersion: 'tortie.io/v1',
+      kind: 'IPPool',
+      metadata: { name: 'listed' },
+      spec: { cidr: '10.77.0.0/16', blockSize: 28 },
+    };
+    const bad = await kubectl(
+      ['apply', '-f', '-'],
+      list([
+        { ...cm, colour: 'red' },
+        { ...pool, spec: { ...pool.spec, blockSize: 'big' } },
+      ]),
+    );
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain(
+      'ValidationError(ConfigMap): unknown field "colour" in io.k8s.api.core.v1.ConfigMap',
+    );
+    expect(bad.stderr).toContain(
+      'invalid type for io.tortie.v1.IPPool.spec.blockSize: got "string", expected "integer"',
+    );
+    // refused before anything was sent
+    expect((await kubectl(['get', 'configmap', 'listed'])).stderr).toContain('not found');
+    const good = ok(await kubectl(['apply', '-f', '-'], list([cm, pool]))).stdout;
+    expect(good).toContain('configmap/listed created');
+    expect(good).toContain('ippool.tortie.io/listed created');
+    // and what kubectl get prints of them applies back
+    const printed = ok(await kubectl(['get', 'configmap/listed', 'ippool/listed', '-o', 'yaml']));
+    expect(printed.stdout).toMatch(/^apiVersion: v1\nitems:/);
+    expect(ok(await kubectl(['apply', '-f', '-'], printed.stdout)).stdout).toMatch(
+      /configmap\/listed (configured|unchanged)\n.*ippool.tortie.io\/listed (configured|unchanged)/s,
+    );
+    ok(await kubectl(['delete', 'configmap/listed', 'ippool/listed']));
+  }, 120000);
 
   test('BGPFilter with communities, asPathPrefix, priority and operations: applied, read back, refused where Calico refuses', async () => {
     ok(await kubectl(['apply', '-f', path.join(REPO, 'deploy/crds/bgpfilters.tortie.io.yaml')]));
