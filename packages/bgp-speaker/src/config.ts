@@ -2,6 +2,7 @@
 // node agent builds it: one zod schema, so errors name the field that is wrong.
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { parseCommunity, parseLargeCommunity, parseStandardCommunity } from './community';
 import { parsePrefix } from './prefix';
 
 const ipv4 = z.string().refine((s) => isIP(s) === 4, { message: 'is not an IPv4 address' });
@@ -18,34 +19,22 @@ const prefix = z.string().transform((s, ctx) => {
   }
 });
 
-/** "65000:100" -> 32-bit community value (RFC 1997). */
-const community = z
-  .string()
-  .regex(/^\d+:\d+$/, 'is not a community "ASN:VALUE"')
-  .transform((s, ctx) => {
-    const [hi, lo] = s.split(':').map(Number);
-    if (hi > 0xffff || lo > 0xffff) {
-      ctx.addIssue({ code: 'custom', message: `community "${s}": both halves must be <= 65535` });
+/** A community value parsed by `parse` (community.ts), its error as the issue. */
+const communityText = <T>(parse: (s: string) => T) =>
+  z.string().transform((s, ctx) => {
+    try {
+      return parse(s);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
       return z.NEVER;
     }
-    return hi * 0x10000 + lo;
   });
 
+/** "65000:100" -> 32-bit community value (RFC 1997). */
+const community = communityText(parseStandardCommunity);
+
 /** "65000:1:2" -> RFC 8092 large community (three 32-bit numbers). */
-const largeCommunity = z
-  .string()
-  .regex(/^\d+:\d+:\d+$/, 'is not a large community "ASN:VALUE:VALUE"')
-  .transform((s, ctx) => {
-    const parts = s.split(':').map(Number);
-    if (parts.some((n) => n > 0xffffffff)) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `large community "${s}": each part must be <= 4294967295`,
-      });
-      return z.NEVER;
-    }
-    return parts as [number, number, number];
-  });
+const largeCommunity = communityText(parseLargeCommunity);
 
 export const familySchema = z.enum(['ipv4', 'ipv6']);
 
@@ -89,18 +78,8 @@ export const peerBfdSchema = z.object({
 const asn32 = z.number().int().min(0).max(0xffffffff);
 /** A route priority (kernel metric units): LOCAL_PREF = 2^31-1 - priority stays positive. */
 const routePriority = z.number().int().min(1).max(2147483646);
-/** `aa:nn` (16-bit parts) or `aa:nn:mm` (32-bit parts). */
-const filterCommunity = z.string().refine(
-  (s) => {
-    const parts = s.split(':');
-    const max = parts.length === 2 ? 0xffff : 0xffffffff;
-    return (
-      (parts.length === 2 || parts.length === 3) &&
-      parts.every((p) => /^\d{1,10}$/.test(p) && Number(p) <= max)
-    );
-  },
-  { error: (i) => `${JSON.stringify(i.input)} is not a community (aa:nn or aa:nn:mm)` },
-);
+/** `aa:nn` (16-bit parts) or `aa:nn:mm` (32-bit parts), kept as text. */
+const filterCommunity = communityText((s) => (parseCommunity(s), s));
 
 /** One rule of a peer's import or export filter (rib/route-filter.ts, Calico's BGPFilter). */
 export const filterRuleSchema = z
@@ -220,6 +199,11 @@ export const originateSchema = z.object({
   localPref: z.number().int().min(0).max(0xffffffff).optional(),
 });
 
+export const exportCommunitySchema = z.strictObject({
+  cidr: prefix,
+  communities: z.array(filterCommunity),
+});
+
 export const speakerConfigSchema = z.object({
   asn,
   routerId: ipv4,
@@ -238,6 +222,13 @@ export const speakerConfigSchema = z.object({
   nextHop: z.object({ ipv4: ipv4.optional(), ipv6: ip.optional() }).default({}),
   peers: z.array(peerConfigSchema).default([]),
   originate: z.array(originateSchema).default([]),
+  /**
+   * Communities added to every route exported to any peer whose prefix is inside `cidr`
+   * (equal or more specific), after the peer's export filter and only when none of its
+   * rules decided: Calico's BGPConfiguration prefixAdvertisements, as confd's BIRD runs
+   * apply_communities() in calico_export_to_bgp_peers after the BGPFilter functions.
+   */
+  exportCommunities: z.array(exportCommunitySchema).default([]),
   /** Off when absent (we still announce End-of-RIB support). */
   gracefulRestart: gracefulRestartSchema.optional(),
   controlSocket: z.string().optional(),
@@ -257,6 +248,17 @@ export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`invalid BGP speaker configuration:\n  ${problems.join('\n  ')}`);
   }
+}
+
+/** Validates export community rules (speaker config `exportCommunities`). */
+export function parseExportCommunities(doc: unknown): SpeakerConfig['exportCommunities'] {
+  const r = z.array(exportCommunitySchema).safeParse(doc);
+  if (!r.success) {
+    throw new ConfigError(
+      r.error.issues.map((i) => `exportCommunities.${i.path.join('.')}: ${i.message}`),
+    );
+  }
+  return r.data;
 }
 
 /** Validates a parsed config document; every problem is reported with its field path. */

@@ -3,6 +3,16 @@ export { createLogger, type Logger } from './log';
 export * from './constants';
 export { parsePrefix, prefixAfi, formatIpv6, parseIpv6 } from './prefix';
 export * from './codec';
+export {
+  parseCommunity,
+  parseStandardCommunity,
+  parseLargeCommunity,
+  isCommunity,
+  formatCommunity,
+  hasCommunity,
+  withCommunities,
+  type Community,
+} from './community';
 export * from './rib';
 export { fsmStep, initialFsm, type FsmState, type FsmEvent, type FsmAction } from './fsm';
 export {

@@ -8,6 +8,7 @@ import { BfdEndpoint, type BfdPeerStatus, type BfdStatus } from '@tortie/bfd';
 import { encodeEndOfRib, encodeUpdates, isEndOfRib } from './codec';
 import { CeaseSubcode } from './constants';
 import {
+  parseExportCommunities,
   peerBfdSchema,
   peerConfigSchema,
   type PeerBfdConfig,
@@ -16,6 +17,7 @@ import {
   type SpeakerConfig,
   type OriginateConfig,
 } from './config';
+import { parseLargeCommunity, parseStandardCommunity } from './community';
 import { serveControl } from './control';
 import { createLogger, type Logger } from './log';
 import { prefixAfi, parsePrefix } from './prefix';
@@ -24,6 +26,7 @@ import {
   Rib,
   type BestPathChange,
   type ExportBatch,
+  type ExportCommunityRule,
   type GroupUpdate,
   type PeerInfo,
   type Route,
@@ -165,7 +168,17 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       routerId: config.routerId,
       clusterId: config.clusterId,
       igpCost: opts.igpCost,
+      exportCommunities: config.exportCommunities,
     });
+  }
+
+  /**
+   * Replaces the communities every export adds after the peer's export filter (Calico's
+   * prefixAdvertisements): sessions stay up, changed routes are announced again. Throws
+   * a ConfigError naming a bad value.
+   */
+  setExportCommunities(rules: readonly ExportCommunityRule[]): void {
+    if (this.rib.setExportCommunities(parseExportCommunities(rules))) this.scheduleFlush();
   }
 
   async start(): Promise<void> {
@@ -477,9 +490,11 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
           return process.memoryUsage();
         case 'originate':
           this.originate(String(req.prefix), {
-            communities: ((req.communities as string[] | undefined) ?? []).map(parseCommunity),
-            largeCommunities: ((req.largeCommunities as string[] | undefined) ?? []).map(
-              parseLargeCommunity,
+            communities: ((req.communities as string[] | undefined) ?? []).map((c) =>
+              parseStandardCommunity(c),
+            ),
+            largeCommunities: ((req.largeCommunities as string[] | undefined) ?? []).map((c) =>
+              parseLargeCommunity(c),
             ),
             med: req.med as number | undefined,
           });
@@ -692,21 +707,6 @@ function encodeAnnouncement(
   return attrs
     ? encodeUpdates({ attributes: attrs, nlri }, ctx)
     : encodeUpdates({ withdrawn: nlri }, ctx);
-}
-
-function parseCommunity(s: string): number {
-  const m = /^(\d+):(\d+)$/.exec(s);
-  if (!m || Number(m[1]) > 0xffff || Number(m[2]) > 0xffff)
-    throw new Error(`"${s}" is not a community ASN:VALUE`);
-  return Number(m[1]) * 0x10000 + Number(m[2]);
-}
-
-function parseLargeCommunity(s: string): [number, number, number] {
-  const m = /^(\d+):(\d+):(\d+)$/.exec(s);
-  const parts = m ? [Number(m[1]), Number(m[2]), Number(m[3])] : [];
-  if (!m || parts.some((n) => n > 0xffffffff))
-    throw new Error(`"${s}" is not a large community ASN:VALUE:VALUE`);
-  return parts as [number, number, number];
 }
 
 /** The interface that has `address` (a session's local end): filters' `interface` match. */

@@ -41,7 +41,7 @@ test('every problem is reported with its field path', () => {
     'peers.0.holdTime: hold time must be 0 or at least 3 seconds',
     'peers.0.ttlSecurity: ttl and ttlSecurity cannot both be set (ttlSecurity always sends TTL 255)',
     'originate.0.prefix: "10.0.0.0/33" is not a valid prefix: IPv4 length 33 > 32',
-    'originate.0.communities.0: community "70000:1": both halves must be <= 65535',
+    'originate.0.communities.0: community "70000:1": both halves of aa:nn must be 0-65535',
   ]);
   expect(
     problems({

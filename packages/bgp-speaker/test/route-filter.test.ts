@@ -555,7 +555,9 @@ describe('speaker configuration', () => {
         ...base,
         peers: [{ address: '192.0.2.2', asn: 65001, importFilter: { ipv4: [rule] } }],
       });
-    expect(bad({ community: '65536:1', action: 'Accept' })).toThrow(/is not a community/);
+    expect(bad({ community: '65536:1', action: 'Accept' })).toThrow(
+      /community "65536:1": both halves of aa:nn must be 0-65535/,
+    );
     expect(bad({ action: 'Reject', operations: [{ setPriority: 5 }] })).toThrow(
       /operations may only be used with action Accept/,
     );

@@ -8,10 +8,10 @@
 // falls in. A name is looked up in `communities`, anything else is a literal value; each
 // rule's list is deduplicated and sorted as strings. The node's own "node.<name>"
 // configuration, when it has prefixAdvertisements, replaces the default's entirely.
-// We attach them where the route is made (the speaker's originated routes), which is
-// what BIRD's export filter gives for this node's own routes. Pure.
+// The rules go to the speaker as its exportCommunities: like BIRD, it adds them to what
+// each session is sent, after that session's BGPFilter export rules (which therefore
+// never see them), to learned routes too. Pure.
 import type { Resource } from '@tortie/api';
-import { containsCidr, parseCidr, type Cidr } from '@tortie/netaddr';
 
 type Config = Resource<'BGPConfiguration'>;
 
@@ -38,41 +38,4 @@ export function communityRules(configs: Iterable<Config>, node: string): Communi
     }
     return values.size ? [{ cidr, communities: [...values].sort() }] : [];
   });
-}
-
-/**
- * The communities of each prefix inside some rule's CIDR (BIRD's `net ~ CIDR`: the same
- * family, equal or more specific), in rule order without repeats. Prefixes no rule covers
- * are left out.
- */
-export function communitiesOf(
-  prefixes: Iterable<string>,
-  rules: CommunityRule[],
-): Record<string, string[]> {
-  if (!rules.length) return {};
-  const parsed: Array<{ net: Cidr; communities: string[] }> = rules.map((r) => ({
-    net: parseCidr(r.cidr),
-    communities: r.communities,
-  }));
-  const out: Record<string, string[]> = {};
-  for (const prefix of prefixes) {
-    const p = parseCidr(prefix);
-    const values = new Set<string>();
-    for (const r of parsed)
-      if (containsCidr(r.net, p)) for (const c of r.communities) values.add(c);
-    if (values.size) out[prefix] = [...values];
-  }
-  return out;
-}
-
-/** Splits community values into the speaker's two attributes. */
-export function splitCommunities(values: string[]): {
-  communities: string[];
-  largeCommunities: string[];
-} {
-  const large = (c: string) => c.split(':').length === 3;
-  return {
-    communities: values.filter((c) => !large(c)),
-    largeCommunities: values.filter(large),
-  };
 }

@@ -6,7 +6,7 @@
 import type { Resource } from '@tortie/api';
 import { peerKey } from '@tortie/bgp-speaker';
 import { compareIps, type Family } from './address';
-import { communitiesOf, communityRules } from './communities';
+import { communityRules } from './communities';
 import { bgpPeerSessions } from './bgp-peers';
 import { ipOf, type PeerContext } from './context';
 import { activeLocalPeers, localWorkloadSessions, type LocalWorkload } from './local-workloads';
@@ -72,7 +72,7 @@ export function computeBgp(w: BgpWorld): BgpConfig {
   }
 
   const originate = [...new Set([...w.originate, ...settings.services])].sort();
-  const originCommunities = communitiesOf(originate, communityRules(configs, w.me));
+  const communities = communityRules(configs, w.me);
   return {
     enabled,
     asNumber: myAsn,
@@ -85,7 +85,7 @@ export function computeBgp(w: BgpWorld): BgpConfig {
     ...(me?.subnet ? { localSubnet: me.subnet } : {}),
     peers: peers.sort((a, b) => compareIps(a.address, b.address) || a.port - b.port),
     originate,
-    ...(Object.keys(originCommunities).length ? { originCommunities } : {}),
+    ...(communities.length ? { communities } : {}),
     ...(settings.normalRoutePriority ? { normalRoutePriority: settings.normalRoutePriority } : {}),
     ...(active.size
       ? {

@@ -23,6 +23,6 @@ export {
   speakerConfig,
   type BgpPlan,
 } from './speaker';
-export { communitiesOf, communityRules, splitCommunities, type CommunityRule } from './communities';
+export { communityRules, type CommunityRule } from './communities';
 export { resolvePasswords, secretFiles, type SecretReader } from './passwords';
 export { activeLocalPeers, type LocalWorkload } from './local-workloads';

@@ -64,9 +64,9 @@ export function peerConfig(p: BgpPeer, me: BgpConfig): PeerConfigInput {
 }
 
 /**
- * The speaker-wide settings: a change to these needs a new speaker (but the log level:
- * planBgp reports it, to be set on the running speaker's logger). `logLevel` overrides
- * the configuration's.
+ * The speaker-wide settings: a change to these needs a new speaker (but the log level
+ * and the export communities: planBgp reports them, to be set on the running speaker).
+ * `logLevel` overrides the configuration's.
  */
 export function speakerConfig(c: BgpConfig, logLevel?: string): SpeakerConfig {
   return parseSpeakerConfig({
@@ -82,8 +82,14 @@ export function speakerConfig(c: BgpConfig, logLevel?: string): SpeakerConfig {
       ...(c.ipv6Address ? { ipv6: c.ipv6Address } : {}),
     },
     gracefulRestart: GRACEFUL_RESTART,
+    // prefixAdvertisements: added per session after its export filter, as BIRD does
+    exportCommunities: c.communities ?? [],
   });
 }
+
+/** The speaker's export communities of a configuration (its prefixAdvertisements). */
+export const exportCommunities = (c: BgpConfig): SpeakerConfig['exportCommunities'] =>
+  speakerConfig(c).exportCommunities;
 
 /** A speaker's peers by peerKey (address, and port unless 179). */
 const byKey = (c: BgpConfig) =>
@@ -99,11 +105,13 @@ export interface BgpPlan {
   /** Peers whose only change is BFD: re-timed (or BFD added/removed) under a live session. */
   setBfd: Array<{ key: string; bfd?: PeerConfigInput['bfd'] }>;
   withdraw: string[];
-  /**
-   * New prefixes and those whose communities (next.originCommunities has them) or
-   * normal route priority changed.
-   */
+  /** New prefixes and those whose normal route priority changed. */
   originate: string[];
+  /**
+   * The speaker's new export communities (prefixAdvertisements), when they changed and
+   * the speaker keeps running: set them on it (sessions stay, routes are re-sent).
+   */
+  exportCommunities?: SpeakerConfig['exportCommunities'];
 }
 
 const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
@@ -117,11 +125,10 @@ export function normalRoutePriority(c: BgpConfig, prefix: string): number {
 /** What to change to go from `prev` to `next` (everything, when the speaker restarts). */
 export function planBgp(prev: BgpConfig | undefined, next: BgpConfig): BgpPlan {
   const level = (c: BgpConfig) => speakerConfig(c).logLevel;
-  const restart =
-    !prev ||
-    !next.enabled ||
-    !prev.enabled ||
-    !sameJson(speakerConfig(prev, 'info'), speakerConfig(next, 'info'));
+  // what needs a new speaker: all but the log level and the export communities
+  const fixed = (c: BgpConfig) => ({ ...speakerConfig(c, 'info'), exportCommunities: [] });
+  const restart = !prev || !next.enabled || !prev.enabled || !sameJson(fixed(prev), fixed(next));
+  const communities = exportCommunities(next);
   const before = restart ? new Map<string, PeerConfigInput>() : byKey(prev!);
   const after = byKey(next);
   const same = (a: string) => sameJson(before.get(a), after.get(a));
@@ -142,11 +149,9 @@ export function planBgp(prev: BgpConfig | undefined, next: BgpConfig): BgpPlan {
     .map((key) => ({ key, ...(after.get(key)!.bfd ? { bfd: after.get(key)!.bfd } : {}) }));
   const had = new Set(restart ? [] : prev!.originate);
   const want = new Set(next.originate);
-  // a prefix whose communities changed is originated again (it replaces the old route)
-  const communitiesChanged = (p: string) =>
-    had.has(p) &&
-    (!sameJson(prev!.originCommunities?.[p], next.originCommunities?.[p]) ||
-      normalRoutePriority(prev!, p) !== normalRoutePriority(next, p));
+  // a prefix whose priority changed is originated again (it replaces the old route)
+  const priorityChanged = (p: string) =>
+    had.has(p) && normalRoutePriority(prev!, p) !== normalRoutePriority(next, p);
   return {
     restart,
     ...(!restart && level(prev!) !== level(next) ? { logLevel: level(next) } : {}),
@@ -154,6 +159,9 @@ export function planBgp(prev: BgpConfig | undefined, next: BgpConfig): BgpPlan {
     addPeers,
     setBfd,
     withdraw: [...had].filter((p) => !want.has(p)),
-    originate: [...want].filter((p) => !had.has(p) || communitiesChanged(p)),
+    originate: [...want].filter((p) => !had.has(p) || priorityChanged(p)),
+    ...(!restart && !sameJson(exportCommunities(prev!), communities)
+      ? { exportCommunities: communities }
+      : {}),
   };
 }

@@ -1,6 +1,7 @@
 // What the topology computes for one node: its BGP settings and peers, plain data. The
 // node agent's BGP glue and tortie-rr turn it into a speaker configuration.
 import type { FilterRule } from '@tortie/bgp-speaker';
+import type { CommunityRule } from './communities';
 import type { BgpLogLevel } from './settings';
 /** The facts of a Node that BGP needs (the agent's NodeFacts carry these and more). */
 export interface BgpNode {
@@ -96,10 +97,12 @@ export interface BgpConfig {
   /** Prefixes this node originates: its affine blocks, borrowed /32s, service IPs. */
   originate: string[];
   /**
-   * Communities ("aa:nn", "aa:nn:mm") of the originated prefixes that BGPConfiguration
-   * prefixAdvertisements cover; absent when none does.
+   * BGPConfiguration prefixAdvertisements of this node (its `node.<name>` configuration's,
+   * else the default's): every route exported on any session inside a rule's CIDR gets
+   * its communities ("aa:nn", "aa:nn:mm") after the session's export filter, as confd's
+   * apply_communities(). Absent when there are none.
    */
-  originCommunities?: Record<string, string[]>;
+  communities?: CommunityRule[];
   /**
    * Local workloads that peer with this node (BGPPeer localWorkloadSelector): the ids of
    * their endpoints and BGPConfiguration default's localWorkloadPeeringIPV4/IPV6, the

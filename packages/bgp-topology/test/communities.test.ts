@@ -1,15 +1,7 @@
-// BGPConfiguration communities and prefixAdvertisements: which originated prefixes get
-// which communities (confd's apply_communities: `if ( net ~ CIDR )` per rule), and the
-// plan that re-originates a prefix when its communities change.
-import {
-  bgpNodeFacts,
-  communitiesOf,
-  communityRules,
-  computeBgp,
-  planBgp,
-  splitCommunities,
-  type BgpConfig,
-} from '../src';
+// BGPConfiguration communities and prefixAdvertisements: the rules of a node (confd's
+// apply_communities: `if ( net ~ CIDR )` per rule), handed to the speaker as its export
+// communities, and the plan that changes them on the running speaker.
+import { bgpNodeFacts, communityRules, computeBgp, planBgp, speakerConfig } from '../src';
 import type { Resource } from '@tortie/api';
 import { config, node, topo } from './fixtures';
 
@@ -70,44 +62,6 @@ describe('communityRules', () => {
   });
 });
 
-describe('communitiesOf', () => {
-  const rules = [
-    { cidr: '10.244.0.0/16', communities: ['65000:100'] },
-    { cidr: '10.244.1.0/24', communities: ['65000:1:2', '65000:100'] },
-    { cidr: 'fd10::/48', communities: ['65000:6'] },
-  ];
-  test('the CIDR itself and anything more specific, every rule it falls in, in rule order', () => {
-    expect(
-      communitiesOf(
-        [
-          '10.244.0.0/16',
-          '10.244.1.0/26',
-          '10.244.1.7/32',
-          '10.244.2.0/26',
-          '10.0.0.0/8', // wider than every rule: none
-          '10.96.0.0/12',
-          'fd10:0:0:8::/122',
-          'fd11::/64',
-        ],
-        rules,
-      ),
-    ).toEqual({
-      '10.244.0.0/16': ['65000:100'],
-      '10.244.1.0/26': ['65000:100', '65000:1:2'],
-      '10.244.1.7/32': ['65000:100', '65000:1:2'],
-      '10.244.2.0/26': ['65000:100'],
-      'fd10:0:0:8::/122': ['65000:6'],
-    });
-  });
-
-  test('split into standard (RFC 1997) and large (RFC 8092) communities', () => {
-    expect(splitCommunities(['65000:100', '65000:1:2', '1:2'])).toEqual({
-      communities: ['65000:100', '1:2'],
-      largeCommunities: ['65000:1:2'],
-    });
-  });
-});
-
 describe('computeBgp and planBgp', () => {
   const ads = (communities: string[]) =>
     bgpConfig('default', {
@@ -121,14 +75,15 @@ describe('computeBgp and planBgp', () => {
     });
   const world = { originate: ['10.244.1.0/26', '10.245.0.0/26', '198.51.100.20/32'] };
 
-  test('blocks, service ranges and Local /32s inside a CIDR get its communities; others none', () => {
+  test("the node's rules become the speaker's export communities; no rules, none", () => {
     const c = topo('n1', [n1, ads(['svc', '65000:1:2'])], world);
-    expect(c.originCommunities).toEqual({
-      '10.244.1.0/26': ['65000:100'],
-      '198.51.100.0/24': ['65000:1:2', '65000:300'],
-      '198.51.100.20/32': ['65000:1:2', '65000:300'],
-    });
-    expect(topo('n1', [n1], world)).not.toHaveProperty('originCommunities');
+    expect(c.communities).toEqual([
+      { cidr: '10.244.0.0/16', communities: ['65000:100'] },
+      { cidr: '198.51.100.0/24', communities: ['65000:1:2', '65000:300'] },
+    ]);
+    expect(speakerConfig(c).exportCommunities).toEqual(c.communities);
+    expect(topo('n1', [n1], world)).not.toHaveProperty('communities');
+    expect(speakerConfig(topo('n1', [n1], world)).exportCommunities).toEqual([]);
   });
 
   test('configurations given as an iterator (the agent passes Map values) are read for both', () => {
@@ -141,25 +96,23 @@ describe('computeBgp and planBgp', () => {
       ...world,
     });
     expect(c.originate).toContain('10.96.0.0/12'); // settings: service ranges
-    expect(c.originCommunities?.['198.51.100.0/24']).toEqual(['65000:300']);
+    expect(c.communities?.[1]).toEqual({ cidr: '198.51.100.0/24', communities: ['65000:300'] });
   });
 
-  test('a change of communities re-originates exactly the prefixes it touches', () => {
+  test('a change of communities is set on the running speaker: no restart, nothing re-originated', () => {
     const before = topo('n1', [n1, ads(['svc'])], world);
     const after = topo('n1', [n1, ads(['65000:7'])], world);
     const p = planBgp(before, after);
-    expect(p).toMatchObject({
-      restart: false,
-      withdraw: [],
-      originate: ['198.51.100.0/24', '198.51.100.20/32'],
-    });
-    expect(planBgp(after, after).originate).toEqual([]);
-    // communities removed: re-originated without them
-    const none: BgpConfig = { ...after, originCommunities: undefined };
-    expect(planBgp(after, none).originate).toEqual([
-      '10.244.1.0/26',
-      '198.51.100.0/24',
-      '198.51.100.20/32',
+    expect(p).toMatchObject({ restart: false, withdraw: [], originate: [], addPeers: [] });
+    expect(p.exportCommunities).toEqual([
+      { cidr: '10.244.0.0/16', communities: ['65000:100'] },
+      { cidr: '198.51.100.0/24', communities: ['65000:7'] },
     ]);
+    expect(planBgp(after, after)).not.toHaveProperty('exportCommunities');
+    // communities removed: an empty list
+    const { communities: _c, ...none } = after;
+    expect(planBgp(after, none).exportCommunities).toEqual([]);
+    // a new speaker starts with them (speakerConfig), the plan does not repeat them
+    expect(planBgp(undefined, after)).not.toHaveProperty('exportCommunities');
   });
 });

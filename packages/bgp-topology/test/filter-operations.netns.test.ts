@@ -4,6 +4,8 @@
 // by the community, large community, AS path and LOCAL_PREF (priority) BIRD put on its
 // routes, and change the ones they accept; export rules add communities and prepend AS
 // numbers that BIRD then sees, and a priority BIRD sees as LOCAL_PREF on iBGP.
+// prefixAdvertisements reach learned routes too (apply_communities looks at the prefix
+// only): the iBGP BIRD gets the eBGP BIRD's 10.70/16 routes with 65000:44 added.
 import { Bird, Testbed, describeIf, waitUntil, type StaticRoute } from '@tortie/testbed';
 import { config, filter, node, peer } from './fixtures';
 import { nodeAndRouters } from './netns-speaker';
@@ -17,7 +19,11 @@ const BASE = 2147483647; // LOCAL_PREF = BASE - priority (confd's BirdIntMaxValu
 
 const resources = [
   node('n1', `${US}/24`),
-  config('default', { asNumber: OUR_AS, nodeToNodeMeshEnabled: false }),
+  config('default', {
+    asNumber: OUR_AS,
+    nodeToNodeMeshEnabled: false,
+    prefixAdvertisements: [{ cidr: '10.70.0.0/16', communities: ['65000:44'] }],
+  }),
   peer('tor', { peerIP: EBGP, asNumber: EBGP_AS, filters: ['from-tor', 'to-tor'] }),
   peer('rr', { peerIP: IBGP, asNumber: OUR_AS, filters: ['from-rr', 'to-rr'] }),
   filter('from-tor', {
@@ -183,6 +189,22 @@ describeIf(
         );
         expect(atRr.get('10.90.0.0/24')?.localPref).toBe(BASE - 256);
         expect(atRr.get('10.90.1.0/24')?.localPref).not.toBe(BASE - 256);
+
+        // learned routes passed on get this node's prefixAdvertisements after their own
+        await waitUntil('the iBGP BIRD learning the eBGP routes', async () => {
+          const rows = (await rr.routes()).filter((r) => r.protocol === 'tortie');
+          return KEPT.slice(0, 2).every((p) => rows.some((r) => r.prefix === p));
+        });
+        const passedOn = new Map(
+          (await rr.routes()).filter((r) => r.protocol === 'tortie').map((r) => [r.prefix, r]),
+        );
+        expect(passedOn.get('10.70.4.0/24')?.communities).toEqual(['65000:44']);
+        expect([...(passedOn.get('10.70.5.0/24')?.communities ?? [])].sort()).toEqual([
+          '65000:44',
+          '65000:7',
+          '65001:100',
+        ]);
+        expect(atRr.get('10.90.0.0/24')?.communities).toEqual([]);
       } finally {
         await tb.cleanup();
       }

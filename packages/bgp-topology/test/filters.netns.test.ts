@@ -14,7 +14,14 @@ const BIRD_AS = 65001;
 
 const resources = [
   node('n1', `${US}/24`),
-  config('default', { asNumber: OUR_AS, nodeToNodeMeshEnabled: false }),
+  config('default', {
+    asNumber: OUR_AS,
+    nodeToNodeMeshEnabled: false,
+    prefixAdvertisements: [
+      { cidr: '10.90.0.0/16', communities: ['65000:100', '65000:1:2'] },
+      { cidr: '10.91.0.0/24', communities: ['65000:200'] },
+    ],
+  }),
   peer('tor', { peerIP: BIRD, asNumber: BIRD_AS, filters: ['tor-in', 'tor-out'] }),
   filter('tor-in', {
     importV4: [
@@ -34,6 +41,10 @@ const resources = [
   }),
   filter('tor-out', {
     exportV4: [
+      // 10.90.0.0/24 gets 65000:100 only after the rules: this one does not match it
+      { communities: { values: ['65000:100'] }, action: 'Reject' },
+      // accepted here: calico_export_to_bgp_peers() is not reached, no 65000:200
+      { cidr: '10.91.0.0/24', matchOperator: 'Equal', action: 'Accept' },
       { cidr: '10.90.1.0/24', matchOperator: 'Equal', action: 'Reject' },
       { cidr: '10.80.0.0/12', matchOperator: 'NotIn', action: 'Reject' },
     ],
@@ -103,9 +114,18 @@ describeIf(['netns', 'bird', 'root'], 'BGPFilter import and export with BIRD', (
       await new Promise((r) => setTimeout(r, 1500));
       const fromUs = (await bird.routes()).filter((r) => r.protocol === 'tortie');
       expect(fromUs.map((r) => r.prefix).sort(byAddress)).toEqual(SENT);
+      // prefixAdvertisements: added after the rules, and only when no rule decided
+      const atBird = new Map(fromUs.map((r) => [r.prefix, r]));
+      expect(atBird.get('10.90.0.0/24')).toMatchObject({
+        communities: ['65000:100'],
+        largeCommunities: ['65000:1:2'],
+      });
+      expect(atBird.get('10.91.0.0/24')).toMatchObject({ communities: [], largeCommunities: [] });
       // while tortie has all four of its own
       const local = (await speaker.routes()).filter((r) => r.from === 'local');
       expect(local.map((r) => r.prefix).sort(byAddress)).toEqual([...ORIGINATED].sort(byAddress));
+      // the communities are the session's: the routes themselves carry none
+      expect(local.filter((r) => r.communities?.length || r.largeCommunities?.length)).toEqual([]);
     } finally {
       await tb.cleanup();
     }

@@ -46,11 +46,17 @@ export function computeFor(o: Setup): BgpConfig {
 
 /** Starts the tortie-bgp daemon in `us` with the speaker configuration of `bgp`. */
 export function startSpeaker(tb: Testbed, us: Netns, bgp: BgpConfig): Promise<SpeakerProcess> {
-  return SpeakerProcess.start((argv, opts) => us.spawn(argv, opts), tb.tempDir('us'), {
-    ...speakerConfig(bgp),
-    peers: bgp.peers.map((p) => ({ ...peerConfig(p, bgp), connectRetryTime: 1 })),
-    originate: bgp.originate.map((prefix) => ({ prefix })),
-  });
+  return SpeakerProcess.start(
+    (argv, opts) => us.spawn(argv, opts),
+    tb.tempDir('us'),
+    {
+      ...speakerConfig(bgp),
+      peers: bgp.peers.map((p) => ({ ...peerConfig(p, bgp), connectRetryTime: 1 })),
+      originate: bgp.originate.map((prefix) => ({ prefix })),
+    },
+    // node starting under a loaded machine (load 20) took more than the default 10 s
+    { timeoutMs: 60_000 },
+  );
 }
 
 /**

@@ -1,7 +1,7 @@
 // BGP glue against a recording speaker (its plan, planBgp, is tested in
 // @tortie/bgp-topology; with real speakers and BIRD the glue runs in the agent's netns
 // tests and e2e).
-import type { BestPathChange, PeerConfigInput } from '@tortie/bgp-speaker';
+import type { BestPathChange, PeerConfigInput, SpeakerConfig } from '@tortie/bgp-speaker';
 import { createLogger } from '@tortie/bgp-speaker';
 import { BgpGlue, type SpeakerLike } from '../src/bgp/glue';
 import type { BgpConfig } from '../src/types';
@@ -46,21 +46,13 @@ class FakeSpeaker implements SpeakerLike {
   removePeer(a: string) {
     this.log.push(`remove ${a}`);
   }
-  originate(
-    p: string,
-    o: {
-      communities?: number[];
-      largeCommunities?: Array<[number, number, number]>;
-      localPref?: number;
-    } = {},
-  ) {
-    const c = [
-      ...(o.communities ?? []).map((n) => `${n >>> 16}:${n & 0xffff}`),
-      ...(o.largeCommunities ?? []).map((l) => l.join(':')),
-      // LOCAL_PREF 2^31-1 - 1024 (the default normal route priority) goes unsaid
-      ...(o.localPref === 2147482623 ? [] : [`lp ${o.localPref ?? 'none'}`]),
-    ];
-    this.log.push(`originate ${p}${c.length ? ` ${c.join(' ')}` : ''}`);
+  originate(p: string, o: { localPref?: number } = {}) {
+    // LOCAL_PREF 2^31-1 - 1024 (the default normal route priority) goes unsaid
+    const lp = o.localPref === 2147482623 ? '' : ` lp ${o.localPref ?? 'none'}`;
+    this.log.push(`originate ${p}${lp}`);
+  }
+  setExportCommunities(rules: Array<{ cidr: string; communities: string[] }>) {
+    this.log.push(`communities ${rules.map((r) => `${r.cidr} ${r.communities}`).join('; ')}`);
   }
   withdraw(p: string) {
     this.log.push(`withdraw ${p}`);
@@ -75,6 +67,7 @@ class FakeSpeaker implements SpeakerLike {
 function recordingGlue(endOfRibWaitMs?: number) {
   const kernel: string[] = [];
   const speakers: FakeSpeaker[] = [];
+  const made: SpeakerConfig[] = [];
   const glue = new BgpGlue({
     logger,
     endOfRibWaitMs,
@@ -83,12 +76,13 @@ function recordingGlue(endOfRibWaitMs?: number) {
       remove: (d) => kernel.push(`remove ${d}`),
       complete: () => kernel.push('complete'),
     },
-    makeSpeaker: () => {
+    makeSpeaker: (cfg) => {
+      made.push(cfg);
       speakers.push(new FakeSpeaker());
       return speakers[speakers.length - 1];
     },
   });
-  return { glue, kernel, speakers };
+  return { glue, kernel, speakers, made };
 }
 
 const learnedFrom = (address: string) => ({ id: address, address }) as never;
@@ -135,24 +129,32 @@ describe('BgpGlue with a recording speaker', () => {
 });
 
 describe('BGPConfiguration prefixAdvertisements reach the speaker', () => {
-  test('an originated prefix carries its communities; a change re-originates only what it touches', async () => {
-    const { glue, speakers } = recordingGlue();
-    const withCommunities = (c: Record<string, string[]>) => ({
+  test('as export communities of the speaker: set at start, changed on the running speaker, routes not re-originated', async () => {
+    const { glue, speakers, made } = recordingGlue();
+    const withRules = (communities: Array<{ cidr: string; communities: string[] }>) => ({
       ...base,
       originate: ['10.244.1.0/26', '198.51.100.0/24'],
-      originCommunities: c,
+      communities,
     });
-    await glue.apply(withCommunities({ '10.244.1.0/26': ['65000:100', '65000:1:4294967295'] }));
+    await glue.apply(
+      withRules([{ cidr: '10.244.0.0/16', communities: ['65000:100', '65000:1:4294967295'] }]),
+    );
+    // the speaker starts with them; the prefixes are originated without communities
+    expect(made[0].exportCommunities).toEqual([
+      { cidr: '10.244.0.0/16', communities: ['65000:100', '65000:1:4294967295'] },
+    ]);
     expect(speakers[0].log.filter((l) => l.startsWith('originate'))).toEqual([
-      'originate 10.244.1.0/26 65000:100 65000:1:4294967295',
+      'originate 10.244.1.0/26',
       'originate 198.51.100.0/24',
     ]);
     speakers[0].log.length = 0;
-    await glue.apply(withCommunities({ '198.51.100.0/24': ['65535:65535'] }));
-    expect(speakers[0].log).toEqual([
-      'originate 10.244.1.0/26',
-      'originate 198.51.100.0/24 65535:65535',
-    ]);
+    await glue.apply(withRules([{ cidr: '198.51.100.0/24', communities: ['65535:65535'] }]));
+    expect(speakers[0].log).toEqual(['communities 198.51.100.0/24 65535:65535']);
+    expect(speakers).toHaveLength(1); // no restart
+    speakers[0].log.length = 0;
+    await glue.apply(withRules([{ cidr: '198.51.100.0/24', communities: ['65535:65535'] }]));
+    await glue.apply({ ...base, originate: ['10.244.1.0/26', '198.51.100.0/24'] });
+    expect(speakers[0].log).toEqual(['communities ']);
   });
 });
 

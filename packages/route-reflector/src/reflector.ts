@@ -25,6 +25,8 @@ export interface ReflectorSpeakerLike {
   setPeerBfd(key: string, bfd: PeerConfigInput['bfd']): void;
   /** `key`: peerKey(address, port) of @tortie/bgp-speaker. */
   removePeer(key: string): void;
+  /** BGPConfiguration prefixAdvertisements: communities added after each export filter. */
+  setExportCommunities(rules: SpeakerConfig['exportCommunities']): void;
   serveControl(path: string): Promise<void>;
 }
 
@@ -93,6 +95,8 @@ export class Reflector {
     for (const a of plan.removePeers) s.removePeer(a);
     for (const p of plan.addPeers) s.addPeer(p);
     for (const b of plan.setBfd) s.setPeerBfd(b.key, b.bfd);
+    // as a calico-node reflector's BIRD: reflected routes get its prefixAdvertisements
+    if (plan.exportCommunities) s.setExportCommunities(plan.exportCommunities);
     const change = {
       restarted: plan.restart,
       added: plan.addPeers.map((p) => p.address),

@@ -58,6 +58,9 @@ class FakeSpeaker implements ReflectorSpeakerLike {
     this.calls.push(`remove ${a}`);
     this.peers.delete(a);
   }
+  setExportCommunities(rules: Array<{ cidr: string; communities: string[] }>): void {
+    this.calls.push(`communities ${rules.map((r) => `${r.cidr} ${r.communities}`).join('; ')}`);
+  }
 }
 
 async function setup(resources: Resource[], ds: Datastore = new MemoryDatastore()) {

@@ -18,6 +18,11 @@ export {
   DEFAULT_LOCAL_PREF,
 } from './decision';
 export {
+  ExportCommunities,
+  type ExportCommunityRule,
+  type PrefixCommunities,
+} from './export-communities';
+export {
   exportAttributes,
   exportPolicyKey,
   policyExport,

@@ -10,6 +10,7 @@ import type { Logger } from '../log';
 import type { Afi, PathAttributes, Prefix } from '../types';
 import { AdjRibIn } from './adj-rib-in';
 import { AttributeStore } from './attribute-store';
+import { ExportCommunities, type ExportCommunityRule } from './export-communities';
 import { exportPolicyKey } from './export-policy';
 import { LocRib } from './loc-rib';
 import { sortByPrefix } from './prefix-map';
@@ -37,6 +38,8 @@ export interface RibOptions {
   reflect?: ReflectRule;
   /** Import rejections are logged at debug level. */
   logger?: Logger;
+  /** Communities every peer's export adds after its export filter (export-communities.ts). */
+  exportCommunities?: readonly ExportCommunityRule[];
 }
 
 export type BestPathListener = (changes: readonly BestPathChange[]) => void;
@@ -72,10 +75,25 @@ export class Rib {
   private readonly peers = new Map<string, PeerRibs>();
   private readonly groups = new Map<string, UpdateGroup>();
   private readonly listeners = new Set<BestPathListener>();
+  private communities: ExportCommunities;
 
   constructor(private readonly opts: RibOptions) {
     this.local = { asn: opts.localAsn, routerId: opts.routerId, clusterId: opts.clusterId };
     this.loc = new LocRib(this.store, { igpCost: opts.igpCost });
+    this.communities = new ExportCommunities(opts.exportCommunities);
+  }
+
+  /**
+   * Replaces the export communities (throws, naming the value, on a bad community). Every
+   * group's exports are recomputed; what changed goes out with the next takeUpdates().
+   * Returns whether anything changed.
+   */
+  setExportCommunities(rules: readonly ExportCommunityRule[]): boolean {
+    const next = new ExportCommunities(rules);
+    if (next.text === this.communities.text) return false;
+    this.communities = next;
+    for (const group of this.groups.values()) group.setCommunities(next, this.loc.bestPaths());
+    return true;
   }
 
   /**
@@ -101,7 +119,10 @@ export class Rib {
         : `${opts.updateGroup} ${exportPolicyKey(peer)}`;
     let group = this.groups.get(groupKey);
     if (!group) {
-      group = new UpdateGroup(peer, this.store, this.local, { reflect: this.opts.reflect });
+      group = new UpdateGroup(peer, this.store, this.local, {
+        reflect: this.opts.reflect,
+        communities: this.communities,
+      });
       this.groups.set(groupKey, group);
     }
     group.members.set(peer.id, peer);

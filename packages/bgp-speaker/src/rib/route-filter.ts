@@ -8,6 +8,7 @@
 // route before it is accepted: on import, the route as stored and compared; on export,
 // the route before the session's own rewriting (our AS prepended, next hop), as BIRD
 // runs an export filter before its BGP code. Pure.
+import { hasCommunity, parseCommunity, withCommunities, type Community } from '../community';
 import { ipv4ToNumber, parseIpv6 } from '../prefix';
 import {
   AsPathSegmentType,
@@ -141,20 +142,12 @@ export function interfaceMatches(pattern: string, name: string): boolean {
   return new RegExp(`^${re}$`).test(name);
 }
 
-/** A community as `aa:nn` or `aa:nn:mm`, in the attribute's terms. */
-export function parseCommunity(
-  value: string,
-): { standard: number } | { large: [number, number, number] } {
-  const parts = value.split(':').map(Number);
-  if (parts.length === 2) return { standard: parts[0] * 0x10000 + parts[1] };
-  return { large: [parts[0], parts[1], parts[2]] };
-}
-
-function hasCommunity(a: PathAttributes | undefined, value: string): boolean {
-  const c = parseCommunity(value);
-  if ('standard' in c) return !!a?.communities?.includes(c.standard);
-  const [x, y, z] = c.large;
-  return !!a?.largeCommunities?.some(([p, q, r]) => p === x && q === y && r === z);
+/** Rules' community values, parsed once (the values were validated with the config). */
+const parsed = new Map<string, Community>();
+function community(value: string): Community {
+  let c = parsed.get(value);
+  if (!c) parsed.set(value, (c = parseCommunity(value)));
+  return c;
 }
 
 /**
@@ -206,7 +199,7 @@ function ruleMatches(r: FilterRule, route: FilterRoute): boolean {
   if (r.source === 'RemotePeers' && !route.learned) return false;
   if (r.interface !== undefined)
     if (route.iface === undefined || !interfaceMatches(r.interface, route.iface)) return false;
-  if (r.community !== undefined && !hasCommunity(route.attrs, r.community)) return false;
+  if (r.community !== undefined && !hasCommunity(route.attrs, community(r.community))) return false;
   if (r.asPathPrefix?.length && !asPathStartsWith(route.attrs?.asPath ?? [], r.asPathPrefix))
     return false;
   if (r.priority !== undefined && routePriority(route) !== r.priority) return false;
@@ -229,16 +222,7 @@ export function applyOperations(
   const out: PathAttributes = { ...attrs };
   for (const op of ops) {
     if ('addCommunity' in op) {
-      const c = parseCommunity(op.addCommunity);
-      if ('standard' in c) {
-        const list = out.communities ?? [];
-        if (!list.includes(c.standard)) out.communities = [...list, c.standard];
-      } else {
-        const list = out.largeCommunities ?? [];
-        const [x, y, z] = c.large;
-        if (!list.some(([p, q, r]) => p === x && q === y && r === z))
-          out.largeCommunities = [...list, c.large];
-      }
+      Object.assign(out, withCommunities(out, [community(op.addCommunity)]));
     } else if ('prependASPath' in op) {
       // the path then starts with the list as written: [a, b] gives "a b <path>"
       let path = out.asPath;

@@ -10,6 +10,8 @@
 // member is sent current() and then shares every later delta.
 import type { Afi, PathAttributes, Prefix } from '../types';
 import type { AttributeStore } from './attribute-store';
+import { withCommunities } from '../community';
+import { ExportCommunities } from './export-communities';
 import { defaultReflectRule, policyExport } from './export-policy';
 import { filterRoute } from './route-filter';
 import type {
@@ -24,6 +26,8 @@ import type {
 export interface ExportOptions {
   /** Which iBGP-learned routes may go to which iBGP peer; default: RFC 4456 §6 when a cluster id is set. */
   reflect?: ReflectRule;
+  /** Communities added after the export filter (BGPConfiguration prefixAdvertisements). */
+  communities?: ExportCommunities;
 }
 
 /**
@@ -132,6 +136,15 @@ export class UpdateGroup {
     new WeakMap<Path, Exported | null>(),
     new WeakMap<Path, Exported | null>(),
   ];
+  /**
+   * Export results of paths given communities by `communities`, per family, by path and
+   * then by the key of the rules that gave them (paths are shared by many prefixes).
+   */
+  private withAdded = [
+    new WeakMap<Path, Map<string, Exported | null>>(),
+    new WeakMap<Path, Map<string, Exported | null>>(),
+  ];
+  private communities: ExportCommunities;
   /** A best path as an export rule's operations changed it, per rule: stable cache keys. */
   private readonly changed = new WeakMap<Path, Map<number, Path>>();
   /** A copy of the first member's policy fields: members come and go, the policy stays. */
@@ -148,6 +161,19 @@ export class UpdateGroup {
   ) {
     this.policy = { ...policy, localAddress: { ...policy.localAddress } };
     this.reflect = opts.reflect ?? defaultReflectRule(local);
+    this.communities = opts.communities ?? new ExportCommunities();
+  }
+
+  /**
+   * New export communities: every best path (`routes`, the Loc-RIB's) is exported again
+   * and the prefixes whose export changed are pending for the members.
+   */
+  setCommunities(communities: ExportCommunities, routes: Iterable<[Prefix, Path]>): void {
+    this.communities = communities;
+    this.withAdded = [new WeakMap(), new WeakMap()];
+    const changes: BestPathChange[] = [];
+    for (const [prefix, best] of routes) changes.push({ prefix, best });
+    this.apply(changes);
   }
 
   /** Takes in best-path changes of the Loc-RIB. */
@@ -276,10 +302,12 @@ export class UpdateGroup {
 
   /**
    * Export of a best path to the group: the export filter (its operations change the
-   * path before our own rewriting, as in BIRD), then attributes cached per path.
+   * path before our own rewriting, as in BIRD), our own rewriting, then, when no filter
+   * rule decided, the export communities of the prefix. Cached per path.
    */
   private exported(prefix: Prefix, best: Path): Exported | undefined {
     let path = best;
+    let decided = false;
     const filter = this.policy.exportFilter;
     if (filter) {
       const route = {
@@ -291,6 +319,8 @@ export class UpdateGroup {
       };
       const out = filterRoute(filter, route);
       if (out.action === 'Reject') return undefined;
+      // an Accept ends BIRD's export filter before calico_export_to_bgp_peers()
+      decided = out.action === 'Accept';
       if (out.attrs && out.rule !== undefined) {
         let byRule = this.changed.get(best);
         if (!byRule) this.changed.set(best, (byRule = new Map()));
@@ -300,6 +330,23 @@ export class UpdateGroup {
       }
     }
     const v6 = isV6(prefix);
+    const added =
+      decided || this.communities.empty ? undefined : this.communities.forPrefix(prefix);
+    if (added) {
+      let byKey = this.withAdded[v6 ? 1 : 0].get(path);
+      if (!byKey) this.withAdded[v6 ? 1 : 0].set(path, (byKey = new Map()));
+      const hit = byKey.get(added.key);
+      if (hit !== undefined) return hit ?? undefined;
+      const a = policyExport(path, this.policy, this.local, v6, this.reflect);
+      const e = a
+        ? Object.freeze({
+            attrs: this.store.intern(withCommunities(a, added.add)),
+            source: path.peer?.id,
+          })
+        : null;
+      byKey.set(added.key, e);
+      return e ?? undefined;
+    }
     const cache = this.cache[v6 ? 1 : 0];
     const hit = cache.get(path);
     if (hit !== undefined) return hit ?? undefined;

@@ -26,7 +26,6 @@ import {
   normalRoutePriority,
   planBgp,
   resolvePasswords,
-  splitCommunities,
   speakerConfig,
   type BgpConfig,
   type SecretReader,
@@ -42,14 +41,9 @@ export interface SpeakerLike {
   /** `key`: peerKey(address, port) of @tortie/bgp-speaker. */
   removePeer(key: string): void;
   /** Originates (or re-originates, replacing) `prefix` with these attributes. */
-  originate(
-    prefix: string,
-    opts?: {
-      communities?: number[];
-      largeCommunities?: Array<[number, number, number]>;
-      localPref?: number;
-    },
-  ): void;
+  originate(prefix: string, opts?: { localPref?: number }): void;
+  /** BGPConfiguration prefixAdvertisements: communities added after each export filter. */
+  setExportCommunities(rules: SpeakerConfig['exportCommunities']): void;
   withdraw(prefix: string): void;
   /** Serves the speaker's control socket (peers, routes: `tortiectl node status`). */
   serveControl?(path: string): Promise<void>;
@@ -189,13 +183,18 @@ export class BgpGlue {
     for (const p of plan.addPeers) s.addPeer(p);
     for (const b of plan.setBfd) s.setPeerBfd(b.key, b.bfd);
     for (const p of plan.withdraw) s.withdraw(p);
-    for (const p of plan.originate) s.originate(p, originAttributes(next, p));
+    for (const p of plan.originate)
+      s.originate(p, { localPref: PRIORITY_BASE - normalRoutePriority(next, p) });
     if (plan.originate.length || plan.withdraw.length) {
       this.opts.logger.info('BGP originated prefixes changed', {
-        originate: plan.originate.map((p) =>
-          next.originCommunities?.[p] ? `${p} ${next.originCommunities[p].join(' ')}` : p,
-        ),
+        originate: plan.originate,
         withdraw: plan.withdraw,
+      });
+    }
+    if (plan.exportCommunities) {
+      s.setExportCommunities(plan.exportCommunities);
+      this.opts.logger.info('BGP prefixAdvertisements communities changed', {
+        rules: plan.exportCommunities.map((r) => `${r.cidr} ${r.communities.join(' ')}`),
       });
     }
     if (plan.addPeers.length || plan.removePeers.length) {
@@ -279,32 +278,4 @@ export class BgpGlue {
       }
     }
   }
-}
-
-/**
- * The speaker's attributes for an originated prefix: LOCAL_PREF 2^31-1 - the normal
- * route priority (what iBGP peers get, as confd's export sets bgp_local_pref from
- * krt_metric), and BGPConfiguration prefixAdvertisements' communities.
- */
-function originAttributes(
-  c: BgpConfig,
-  prefix: string,
-): {
-  communities?: number[];
-  largeCommunities?: Array<[number, number, number]>;
-  localPref: number;
-} {
-  const localPref = PRIORITY_BASE - normalRoutePriority(c, prefix);
-  const values = c.originCommunities?.[prefix];
-  if (!values) return { localPref };
-  const { communities, largeCommunities } = splitCommunities(values);
-  const nums = (v: string) => v.split(':').map(Number);
-  return {
-    communities: communities.map((v) => {
-      const [hi, lo] = nums(v);
-      return hi * 0x10000 + lo;
-    }),
-    largeCommunities: largeCommunities.map((v) => nums(v) as [number, number, number]),
-    localPref,
-  };
 }
