@@ -42,7 +42,14 @@ class Recorder extends Transport {
 class FakeSpeaker implements ReflectorSpeakerLike {
   readonly peers = new Map<string, PeerConfigInput>();
   readonly calls: string[] = [];
-  constructor(readonly settings: { asn: number; routerId: string; clusterId?: string }) {}
+  constructor(
+    readonly settings: {
+      asn: number;
+      routerId: string;
+      clusterId?: string;
+      exportCommunities?: Array<{ cidr: string; communities: string[] }>;
+    },
+  ) {}
   start = async () => void this.calls.push('start');
   stop = async () => void this.calls.push('stop');
   serveControl = async () => undefined;
@@ -156,6 +163,34 @@ describe('tortie-rr from the datastore', () => {
     expect(speakers[1].settings.clusterId).toBe('224.0.0.2');
     expect([...speakers[1].peers.keys()]).toEqual(['10.0.0.11', '10.0.0.12']);
     expect(speakers).toHaveLength(2);
+    await daemon.stop();
+    await ds.close();
+  });
+
+  test("prefixAdvertisements: as a calico-node reflector's BIRD, added to what it passes on; a change is set on the running speaker", async () => {
+    const withAds = (communities: string[]) =>
+      R('BGPConfiguration', 'default', {
+        nodeToNodeMeshEnabled: false,
+        asNumber: 65000,
+        prefixAdvertisements: [{ cidr: '10.244.0.0/16', communities }],
+      });
+    const { ds, daemon, speakers, until } = await setup([
+      withAds(['65000:100']),
+      RR,
+      node('c1', '10.0.0.11/24', {}, { client: 'true' }),
+      CLIENTS_PICK_RR,
+    ]);
+    await until('c1', () => speakers[0]?.peers.has('10.0.0.11'));
+    const s = speakers[0];
+    expect(s.settings.exportCommunities).toEqual([
+      { cidr: '10.244.0.0/16', communities: ['65000:100'] },
+    ]);
+    s.calls.length = 0;
+    const cfg = (await ds.get({ kind: 'BGPConfiguration', name: 'default' }))!;
+    await ds.update({ ...withAds(['65000:1:2']), metadata: cfg.metadata } as Resource);
+    await until('the change', () => s.calls.length > 0);
+    expect(s.calls).toEqual(['communities 10.244.0.0/16 65000:1:2']);
+    expect(speakers).toHaveLength(1);
     await daemon.stop();
     await ds.close();
   });
