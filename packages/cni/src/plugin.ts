@@ -243,6 +243,14 @@ async function writeEndpoint(
     },
   };
   const key = { kind: 'WorkloadEndpoint' as const, name: id.wepName, namespace: id.namespace };
+  // a new pod's endpoint does not exist: create it outright (one round trip); one left by
+  // an earlier ADD of the same pod (a retried sandbox) is read and replaced
+  try {
+    await deps.datastore.create(wep);
+    return;
+  } catch (e) {
+    if (!(e instanceof DatastoreError && e.code === 'AlreadyExists')) throw e;
+  }
   const cur = await deps.datastore.get(key);
   if (cur) {
     await deps.datastore.update({

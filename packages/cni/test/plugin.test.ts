@@ -270,6 +270,21 @@ describe('ADD / DEL / CHECK logic', () => {
     expect((await ds.list({ kind: 'WorkloadEndpoint' })).items).toEqual([]);
   });
 
+  test("a new pod's endpoint is created without a read first; a re-created sandbox's replaces it", async () => {
+    pods.set('ns/web', pod('web'));
+    const reads: string[] = [];
+    const counting = Object.create(ds, {
+      get: { value: (k: { kind: string }) => (reads.push(k.kind), ds.get(k as never)) },
+    }) as MemoryDatastore;
+    const d = { ...deps, datastore: counting, ipam: new IpamClient(counting) };
+    await add(conf, env('ADD', 'web', 'c1'), d);
+    expect(reads.filter((k) => k === 'WorkloadEndpoint')).toEqual([]);
+    await add(conf, env('ADD', 'web', 'c2'), d); // the runtime re-created the sandbox
+    const weps = (await ds.list({ kind: 'WorkloadEndpoint' }))
+      .items as Resource<'WorkloadEndpoint'>[];
+    expect(weps.map((w) => w.spec.containerID)).toEqual(['c2']);
+  });
+
   test('DEL of an old sandbox keeps the new sandbox interface and endpoint', async () => {
     pods.set('ns/web', pod('web'));
     await add(conf, env('ADD', 'web', 'old'), deps);

@@ -41,6 +41,28 @@ describeIf(['etcd'], 'etcd backend (real etcd)', () => {
     }
   });
 
+  test('a compare-and-swap of a resource read before is one transaction: no read first', async () => {
+    const ds = new EtcdDatastore([etcd.endpoint]);
+    try {
+      const v1 = await ds.create(pool(`cas${n}`));
+      const reads = jest.spyOn(ds, 'get');
+      const v2 = await ds.update({ ...v1, spec: { ...v1.spec, natOutgoing: true } });
+      // the same answers as with a read first: Conflict on a stale version, NotFound when gone
+      expect(
+        await ds.update({ ...v1, spec: { ...v1.spec, disabled: true } }).catch((e) => e.code),
+      ).toBe('Conflict');
+      expect(reads).not.toHaveBeenCalled();
+      expect(v2.metadata).toMatchObject({ uid: v1.metadata.uid });
+      expect((await ds.get({ kind: 'IPPool', name: `cas${n}` }))?.spec).toMatchObject({
+        natOutgoing: true,
+      });
+      await ds.delete({ kind: 'IPPool', name: `cas${n}` });
+      expect(await ds.update(v2).catch((e) => e.code)).toBe('NotFound');
+    } finally {
+      await ds.close();
+    }
+  });
+
   test('an unreachable etcd is a clear Unavailable error naming the endpoint', async () => {
     const ds = new EtcdDatastore(['http://127.0.0.1:1'], { dialTimeout: 500 });
     try {

@@ -101,6 +101,8 @@ interface AssignContext {
   reserved: (ip: string) => boolean;
   /** namespace -> its labels, read once per batch (both IP families ask) */
   namespaces: Map<string, Promise<Labels>>;
+  /** The node's block affinities, read with the rest; dropped once this batch claims a block. */
+  affinities?: Promise<Res<'BlockAffinity'>[]>;
 }
 
 /** Requests per batch: bounds one block write's size and the wait of the last one. */
@@ -122,6 +124,8 @@ export class IpamClient {
   private readonly backoffMs: number;
   private readonly nodeQueues = new Map<string, Pending[]>();
   private readonly releaseQueues = new Map<string, PendingRelease[]>();
+  /** Blocks as this client last wrote them (cidr -> resource with its resourceVersion). */
+  private readonly written = new Map<string, Res<'IPAMBlock'>>();
 
   constructor(
     private readonly ds: Datastore,
@@ -224,13 +228,16 @@ export class IpamClient {
 
   /** What allocation decisions read: pools, the node's labels, IPAM config, reservations. */
   private async readContext(node: string): Promise<AssignContext> {
+    // the affinities too, in the same round of reads (they are needed next)
+    const affinities = this.affinitiesOf(node);
+    affinities.catch(() => undefined); // awaited (and its error thrown) where used
     const [pools, nodeLabels, config, reserved] = await Promise.all([
       this.listSpecs('IPPool'),
       this.nodeLabels(node),
       this.config(),
       this.reserved(),
     ]);
-    return { node, pools, nodeLabels, config, reserved, namespaces: new Map() };
+    return { node, pools, nodeLabels, config, reserved, namespaces: new Map(), affinities };
   }
 
   private async assignVersion(
@@ -260,7 +267,7 @@ export class IpamClient {
       this.allocateInBlock(cidr, open(), reserved, { affineTo: mustBeAffine ? node : undefined });
 
     // 1. blocks already affine to this node
-    const mine = await this.affineBlocks(node, usable);
+    const mine = await this.affineBlocks(node, usable, ctx.affinities);
     for (const cidr of mine) {
       if (open().length === 0) break;
       await take(cidr, true);
@@ -274,6 +281,7 @@ export class IpamClient {
     ) {
       const cidr = await this.claimFreeBlock(node, usable, reserved);
       if (!cidr) break;
+      ctx.affinities = undefined; // read again by the next group of this batch
       claimed++;
       await take(cidr, true);
     }
@@ -477,20 +485,38 @@ export class IpamClient {
     opts: { affineTo?: string },
   ): Promise<void> {
     if (asks.length === 0) return;
+    let cached = this.written.get(cidr);
     const taken = await this.retry(`allocate in ${cidr}`, async () => {
-      const cur = (await this.ds.get({ kind: 'IPAMBlock', name: blockName(cidr) })) as
-        Res<'IPAMBlock'> | undefined;
-      if (!cur) return [];
-      if (opts.affineTo !== undefined && block.affineNode(cur.spec) !== opts.affineTo) return [];
-      let spec = cur.spec;
-      const out: string[][] = [];
-      for (const a of asks) {
-        const r = block.allocate(spec, a.want - a.got.length, a.req.handleId, a.attrs, reserved);
-        spec = r.block;
-        out.push(r.ips);
+      // first from the block as this client last wrote it (a node's allocations mostly
+      // go through one client), saving a read: the compare-and-swap fails if anyone wrote
+      // since, and the retry reads. Only a write is trusted to it: when the copy has no
+      // room for anyone (or is not ours) the block is read before giving up on it
+      for (;;) {
+        const fromCache = cached !== undefined;
+        const cur =
+          cached ??
+          ((await this.ds.get({ kind: 'IPAMBlock', name: blockName(cidr) })) as
+            Res<'IPAMBlock'> | undefined);
+        cached = undefined;
+        if (!cur) return [];
+        if (opts.affineTo !== undefined && block.affineNode(cur.spec) !== opts.affineTo) {
+          if (fromCache) continue;
+          return [];
+        }
+        let spec = cur.spec;
+        const out: string[][] = [];
+        for (const a of asks) {
+          const r = block.allocate(spec, a.want - a.got.length, a.req.handleId, a.attrs, reserved);
+          spec = r.block;
+          out.push(r.ips);
+        }
+        if (!out.some((ips) => ips.length)) {
+          if (fromCache) continue;
+          return out;
+        }
+        this.remember(await this.write({ ...cur, spec }));
+        return out;
       }
-      if (out.some((ips) => ips.length)) await this.ds.update({ ...cur, spec });
-      return out;
     });
     await Promise.all(
       taken.map(async (ips, i) => {
@@ -544,12 +570,14 @@ export class IpamClient {
           });
           if (out.every((ips) => ips.length === 0)) return out;
           if (block.isEmpty(spec) && block.affineNode(spec) === undefined) {
+            this.written.delete(cidr);
             await this.ds.delete(
               { kind: 'IPAMBlock', name: cur.metadata.name },
               { resourceVersion: cur.metadata.resourceVersion },
             );
           } else {
-            await this.ds.update({ ...cur, spec });
+            // read, not cached: a release must see every allocation to free them all
+            this.remember(await this.write({ ...cur, spec }));
           }
           return out;
         });
@@ -565,18 +593,28 @@ export class IpamClient {
   /** Adds `delta` to a handle's count for a block; the handle goes when it counts nothing. */
   private async addToHandle(handleId: string, cidr: string, delta: number): Promise<void> {
     const name = handleName(handleId);
+    const fresh = () =>
+      resource('IPAMHandle', name, {
+        handleID: handleId,
+        block: { [cidr]: delta },
+        deleted: false,
+      });
+    if (delta > 0) {
+      // a pod's ADD makes a new handle: create it outright (one round trip, not a read
+      // first); one that exists already takes the read-and-update path below
+      try {
+        await this.ds.create(fresh());
+        return;
+      } catch (e) {
+        if (!isCode(e, 'AlreadyExists')) throw e;
+      }
+    }
     await this.retry(`handle ${handleId}`, async () => {
       const cur = (await this.ds.get({ kind: 'IPAMHandle', name })) as
         Res<'IPAMHandle'> | undefined;
       if (!cur) {
         if (delta <= 0) return;
-        await this.ds.create(
-          resource('IPAMHandle', name, {
-            handleID: handleId,
-            block: { [cidr]: delta },
-            deleted: false,
-          }),
-        );
+        await this.ds.create(fresh());
         return;
       }
       const counts = { ...cur.spec.block, [cidr]: (cur.spec.block[cidr] ?? 0) + delta };
@@ -592,12 +630,30 @@ export class IpamClient {
     });
   }
 
+  /** A block write; a Conflict or NotFound forgets the cached copy (the retry reads). */
+  private async write(b: Res<'IPAMBlock'>): Promise<Res<'IPAMBlock'>> {
+    try {
+      return (await this.ds.update(b)) as Res<'IPAMBlock'>;
+    } catch (e) {
+      this.written.delete(b.spec.cidr);
+      throw e;
+    }
+  }
+
+  private remember(b: Res<'IPAMBlock'>): void {
+    // bounded by the blocks this client writes (a node's few, or a controller's pool)
+    if (b.metadata.resourceVersion !== undefined) this.written.set(b.spec.cidr, b);
+  }
+
   /** Confirmed affinities of a node inside the given pools, in pool order. */
-  private async affineBlocks(node: string, pools: Pool[]): Promise<string[]> {
-    const affinities = (
-      (await this.ds.list({ kind: 'BlockAffinity', namePrefix: `${node}-` }))
-        .items as Res<'BlockAffinity'>[]
-    ).filter((a) => a.spec.node === node && a.spec.state === 'confirmed' && !a.spec.deleted);
+  private async affineBlocks(
+    node: string,
+    pools: Pool[],
+    read: Promise<Res<'BlockAffinity'>[]> = this.affinitiesOf(node),
+  ): Promise<string[]> {
+    const affinities = (await read).filter(
+      (a) => a.spec.node === node && a.spec.state === 'confirmed' && !a.spec.deleted,
+    );
     const out: string[] = [];
     for (const p of pools) {
       for (const a of affinities) {
@@ -605,6 +661,11 @@ export class IpamClient {
       }
     }
     return out;
+  }
+
+  private async affinitiesOf(node: string): Promise<Res<'BlockAffinity'>[]> {
+    return (await this.ds.list({ kind: 'BlockAffinity', namePrefix: `${node}-` }))
+      .items as Res<'BlockAffinity'>[];
   }
 
   private async blocksIn(pools: Pool[]): Promise<Res<'IPAMBlock'>[]> {

@@ -312,6 +312,38 @@ export function ipamSuite(make: () => Promise<Datastore>, extra: () => Promise<D
     expect((await ds.list({ kind: 'IPAMHandle' })).items).toEqual([]);
   }, 120_000);
 
+  test("a node's next allocation writes its block and handle without reading them first; another client's write in between is caught", async () => {
+    await ds.create(res('IPPool', 'p', { cidr: '10.14.0.0/24' }));
+    const reads: string[] = [];
+    const counting: Datastore = Object.create(ds, {
+      get: {
+        value: (k: { kind: string; name: string }) => (reads.push(k.kind), ds.get(k as never)),
+      },
+    }) as Datastore;
+    const client = new IpamClient(counting);
+    const first = await client.autoAssign({ handleId: 'r1', node: 'n1', num4: 1 });
+    reads.length = 0;
+    const second = await client.autoAssign({ handleId: 'r2', node: 'n1', num4: 1 });
+    // the compare-and-swap of the block as this client wrote it, and a handle created
+    // outright: no read of either (each was a round trip before the write)
+    expect(reads.filter((k) => k === 'IPAMBlock' || k === 'IPAMHandle')).toEqual([]);
+    // another client allocates in the same block: this client's copy is stale now
+    const third = await new IpamClient(await extra()).autoAssign({
+      handleId: 'r3',
+      node: 'n1',
+      num4: 1,
+    });
+    const fourth = await client.autoAssign({ handleId: 'r4', node: 'n1', num4: 1 });
+    const ips = [first, second, third, fourth].flatMap((r) => r.ipv4);
+    expect(new Set(ips).size).toBe(4);
+    expect(ips.every((ip) => inCidr(ip, '10.14.0.0/26') || inCidr(ip, '10.14.0.0/24'))).toBe(true);
+    expect((await ds.list({ kind: 'IPAMBlock' })).items).toHaveLength(1);
+    const r = await client.check();
+    expect(r.handleMismatches).toEqual([]);
+    expect(r.allocationsWithoutHandle).toEqual([]);
+    expect(r.summary.allocated).toBe(4);
+  });
+
   test('a burst on one node shares block writes; a request that cannot be served fails alone', async () => {
     await ds.create(res('IPPool', 'p', { cidr: '10.13.0.0/24' }));
     await ds.create(res('IPPool', 'v6', { cidr: 'fd00:13::/120' }));
