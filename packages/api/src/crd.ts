@@ -49,7 +49,11 @@ export function toStructural(s: Json): Json {
   }
   const out: Json = {};
   for (const [k, v] of Object.entries(s)) {
-    if (k === '$schema' || k === 'additionalProperties' || k === 'const') continue;
+    // propertyNames (zod's z.record keys) is JSON Schema, not apiextensions'
+    // JSONSchemaProps: kube-apiserver refuses it as an unknown field (a map's keys are
+    // strings anyway)
+    if (k === '$schema' || k === 'additionalProperties' || k === 'const' || k === 'propertyNames')
+      continue;
     if (k === 'properties') {
       out.properties = Object.fromEntries(
         Object.entries(v as Record<string, Json>).map(([p, ps]) => [p, toStructural(ps)]),

@@ -4,7 +4,7 @@
 // semantic rules, CRD naming. Causes name the field; the server answers 422 Invalid.
 import { API_GROUP, isKind, parseResource, ValidationError } from '@tortie/api';
 import { cidrProblem, containsCidr, parseCidr } from '@tortie/netaddr';
-import { crdProblems } from './crd';
+import { crdProblems, pruneUnknownSchemaFields } from './crd';
 import { type ResourceType } from './resources';
 import { checkObjectSchema, type Cause } from './schema';
 import { type KubeObject } from './storage';
@@ -215,6 +215,8 @@ export function admit(t: ResourceType, o: KubeObject): Admitted {
     causes.push(...checked.causes);
     unknown = checked.unknown;
   }
+  // a CRD's schema nodes are JSONSchemaProps: other keys are unknown fields too
+  if (t.kind === 'CustomResourceDefinition' && !t.crd) unknown.push(...pruneUnknownSchemaFields(o));
   if (!causes.length) {
     if (t.kind === 'NetworkPolicy' && t.group === 'networking.k8s.io')
       causes.push(...networkPolicyCauses(o));

@@ -129,3 +129,88 @@ export function crdStatus(crd: KubeObject, now: string): Record<string, unknown>
     storedVersions: spec.versions.filter((v) => v.storage).map((v) => v.name),
   };
 }
+
+// apiextensions.k8s.io/v1 JSONSchemaProps' fields: a CRD schema node is a Go struct, so
+// kube-apiserver's decoder drops any other key, or refuses it under fieldValidation=Strict
+// (JSON Schema keywords such as propertyNames, const or $defs are not among them).
+const JSON_SCHEMA_PROPS = new Set([
+  'id',
+  '$schema',
+  '$ref',
+  'description',
+  'type',
+  'format',
+  'title',
+  'default',
+  'maximum',
+  'exclusiveMaximum',
+  'minimum',
+  'exclusiveMinimum',
+  'maxLength',
+  'minLength',
+  'pattern',
+  'maxItems',
+  'minItems',
+  'uniqueItems',
+  'multipleOf',
+  'enum',
+  'maxProperties',
+  'minProperties',
+  'required',
+  'items',
+  'allOf',
+  'oneOf',
+  'anyOf',
+  'not',
+  'properties',
+  'additionalProperties',
+  'patternProperties',
+  'dependencies',
+  'additionalItems',
+  'definitions',
+  'externalDocs',
+  'example',
+  'nullable',
+  'x-kubernetes-preserve-unknown-fields',
+  'x-kubernetes-embedded-resource',
+  'x-kubernetes-int-or-string',
+  'x-kubernetes-list-map-keys',
+  'x-kubernetes-list-type',
+  'x-kubernetes-map-type',
+  'x-kubernetes-validations',
+]);
+
+/**
+ * Removes the keys of a CRD's schemas that JSONSchemaProps does not have, and returns
+ * their paths (spec.versions[0].schema.openAPIV3Schema.properties.x.propertyNames), for
+ * the caller to refuse (Strict), warn about or ignore as kube-apiserver's decoder does.
+ */
+export function pruneUnknownSchemaFields(crd: KubeObject): string[] {
+  const out: string[] = [];
+  const isObj = (v: unknown): v is Record<string, unknown> =>
+    typeof v === 'object' && v !== null && !Array.isArray(v);
+  const walk = (s: unknown, path: string): void => {
+    if (!isObj(s)) return;
+    for (const k of Object.keys(s)) {
+      const v = s[k];
+      const p = `${path}.${k}`;
+      if (!JSON_SCHEMA_PROPS.has(k)) {
+        out.push(p);
+        delete s[k];
+      } else if (['properties', 'patternProperties', 'definitions', 'dependencies'].includes(k)) {
+        if (isObj(v)) for (const [n, c] of Object.entries(v)) walk(c, `${p}.${n}`);
+      } else if (['items', 'additionalProperties', 'additionalItems', 'not'].includes(k)) {
+        if (Array.isArray(v)) v.forEach((c, i) => walk(c, `${p}[${i}]`));
+        else walk(v, p);
+      } else if (['allOf', 'oneOf', 'anyOf'].includes(k) && Array.isArray(v))
+        v.forEach((c, i) => walk(c, `${p}[${i}]`));
+    }
+  };
+  const versions = (crd.spec as { versions?: unknown } | undefined)?.versions;
+  if (Array.isArray(versions))
+    versions.forEach((v, i) => {
+      const schema = isObj(v) && isObj(v.schema) ? v.schema.openAPIV3Schema : undefined;
+      walk(schema, `spec.versions[${i}].schema.openAPIV3Schema`);
+    });
+  return out;
+}

@@ -877,6 +877,54 @@ describeIf(['etcd'], 'tortie-apiserver with real kubectl', () => {
     ok(await kubectl(['delete', 'crd', 'gadgets.example.com']));
   });
 
+  test("a CRD schema key JSONSchemaProps lacks is kube-apiserver's unknown field: refused under Strict, pruned otherwise", async () => {
+    const crd = {
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name: 'maps.example.com' },
+      spec: {
+        group: 'example.com',
+        names: { kind: 'Map', plural: 'maps' },
+        scope: 'Cluster',
+        versions: [
+          {
+            name: 'v1',
+            served: true,
+            storage: true,
+            schema: {
+              openAPIV3Schema: {
+                type: 'object',
+                properties: {
+                  spec: {
+                    type: 'object',
+                    // JSON Schema's, not apiextensions': what zod's z.record writes
+                    propertyNames: { type: 'string' },
+                    additionalProperties: { type: 'string' },
+                  },
+                },
+              },
+            },
+          },
+        ],
+      },
+    };
+    // kubectl's default is fieldValidation=Strict
+    const strict = await kubectl(['apply', '-f', '-'], yaml(crd));
+    expect(strict.code).not.toBe(0);
+    expect(strict.stderr).toContain(
+      'strict decoding error: unknown field "spec.versions[0].schema.openAPIV3Schema.properties.spec.propertyNames"',
+    );
+    ok(await kubectl(['apply', '--validate=false', '-f', '-'], yaml(crd)));
+    const stored = JSON.parse(
+      ok(await kubectl(['get', 'crd', 'maps.example.com', '-o', 'json'])).stdout,
+    );
+    expect(stored.spec.versions[0].schema.openAPIV3Schema.properties.spec).toEqual({
+      type: 'object',
+      additionalProperties: { type: 'string' },
+    });
+    ok(await kubectl(['delete', 'crd', 'maps.example.com']));
+  });
+
   test('OpenAPI v2 as protobuf, as kubectl asks for it: Content-Type, ETag and 304, the legacy path, 406', async () => {
     const get = (p: string, headers: Record<string, string>) =>
       new Promise<{ code: number; headers: http.IncomingHttpHeaders; body: Buffer }>(
