@@ -36,6 +36,10 @@ describeIf(
       const started = Date.now();
       await Promise.all([c.ready(0, 60_000 * SLOW), c.ready(1, 60_000 * SLOW)]);
       process.stdout.write(`${lines.join('\n')}\nagents ready ${Date.now() - started} ms\n`);
+      // the image is built and unpacked before anything starts (a failed build loses nothing)
+      const first = (prefix: string) => lines.findIndex((l) => l.startsWith(prefix));
+      expect(first('image unpacked')).toBeGreaterThanOrEqual(0);
+      expect(first('image unpacked')).toBeLessThan(first('etcd '));
       a = await c.addPod(0, 'a', { app: 'a' });
       b = await c.addPod(1, 'b', { app: 'b' });
     }, 600_000 * SLOW);

@@ -30,7 +30,7 @@ import { CLUSTER_AS, TOR_ADDRESS, TOR_AS, nodeAddress } from './bgp-lab';
 import { execPlugin } from './cni-exec';
 import { daemonSetPlan, deploymentPlan } from './daemonset';
 import { endpointSliceFor, k8sEndpointSlice } from './endpoints';
-import { labImage, NodeHost, type Secrets } from './node-host';
+import { labImage, NodeHost, type BuiltImage, type Secrets } from './node-host';
 import { startTor, type TorKind, type TorRouter } from './tor';
 import { KubeApi, NODE_API_PORT } from './kube';
 import { addLabels, applyResource } from './writes';
@@ -284,8 +284,11 @@ export class Cluster {
       throw new Error(
         'the lab writes the reflector its own Node, which the kubernetes datastore keeps as a Kubernetes Node: routeReflector needs the etcd datastore',
       );
+    // the image first: a build that fails has started nothing and lost nothing
+    const built = opts.containers ? labImage(say) : undefined;
     const tb = new Testbed();
     try {
+      const image = built ? unpackImage(tb, built, say) : undefined;
       const members = opts.etcdMembers ?? 1;
       const fabric = await Fabric.create(tb, 'fabric');
       // several members: each in its own namespace on the fabric, as etcd hosts on the
@@ -422,7 +425,6 @@ export class Cluster {
       // load-balancer addresses, given out by tortie-controllers (as kube-controllers)
       await c.startControllers(endpoints);
       for (const r of opts.resources ?? []) await c.apply(r);
-      const image = opts.containers ? imageBundle(tb, say) : undefined;
       const secrets: Secrets = opts.bgpPassword
         ? { [LAB_BGP_SECRET]: { mesh: opts.bgpPassword, tor: opts.bgpPassword } }
         : {};
@@ -1156,9 +1158,12 @@ export class Cluster {
   }
 }
 
-/** The tortie/node image (built when stale), unpacked once for every node's containers. */
-function imageBundle(tb: Testbed, say: (line: string) => void): OciBundle {
-  const { layout, image } = labImage(say);
+/** The tortie/node image, unpacked once for every node's containers. */
+function unpackImage(
+  tb: Testbed,
+  { layout, image }: BuiltImage,
+  say: (line: string) => void,
+): OciBundle {
   const bundle = OciBundle.unpack(`${layout}:${image}`, path.join(tb.tempDir('image'), 'bundle'));
   say(`image unpacked for runc in ${bundle.dir}`);
   return bundle;
