@@ -24,5 +24,5 @@ export {
   type BgpPlan,
 } from './speaker';
 export { communityRules, type CommunityRule } from './communities';
-export { resolvePasswords, secretFiles, type SecretReader } from './passwords';
+export { logMissingPasswords, resolvePasswords, secretFiles, type SecretReader } from './passwords';
 export { activeLocalPeers, type LocalWorkload } from './local-workloads';

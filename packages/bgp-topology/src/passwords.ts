@@ -33,6 +33,20 @@ export async function resolvePasswords(c: BgpConfig, read: SecretReader): Promis
   return { config: { ...c, peers }, missing };
 }
 
+/**
+ * Logs the peers left out for want of their password (nothing when none is): one line,
+ * the same in tortie-node and tortie-rr.
+ */
+export function logMissingPasswords(
+  logger: { error(message: string, meta: object): unknown },
+  missing: PasswordResult['missing'],
+): void {
+  if (missing.length === 0) return;
+  logger.error('BGP peers not configured: their password Secret cannot be read', {
+    missing: missing.map((m) => `${m.peer}: ${m.secret.name}/${m.secret.key}`),
+  });
+}
+
 // a Secret's name and key as Kubernetes allows them: no path can leave the directory
 const SECRET_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;

@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { BgpConfig, BgpPeer } from '../src';
 import {
   bgpSettings,
+  logMissingPasswords,
   normalRoutePriority,
   peerConfig,
   planBgp,
@@ -196,6 +197,23 @@ describe('passwords', () => {
     const lost = await resolvePasswords(cfg([keyed, plain]), async () => undefined);
     expect(lost.config.peers.map((p) => p.name)).toEqual(['mesh-10.0.0.2']);
     expect(lost.missing).toEqual([{ peer: 'global-tor', secret: { name: 'tor', key: 'k' } }]);
+  });
+
+  test('logMissingPasswords: one error line naming each left-out peer and its Secret key, none when nothing is missing', () => {
+    const lines: Array<[string, object]> = [];
+    const logger = { error: (message: string, meta: object) => lines.push([message, meta]) };
+    logMissingPasswords(logger, []);
+    expect(lines).toEqual([]);
+    logMissingPasswords(logger, [
+      { peer: 'global-tor', secret: { name: 'tor', key: 'k' } },
+      { peer: 'mesh-10.0.0.2', secret: { name: 'bgp', key: 'mesh' } },
+    ]);
+    expect(lines).toEqual([
+      [
+        'BGP peers not configured: their password Secret cannot be read',
+        { missing: ['global-tor: tor/k', 'mesh-10.0.0.2: bgp/mesh'] },
+      ],
+    ]);
   });
 
   test('a changed key re-creates the session', async () => {

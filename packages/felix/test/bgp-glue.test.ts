@@ -284,14 +284,20 @@ describe('BGP passwords (TCP-MD5 keys in Secrets)', () => {
       addPeer: (p: PeerConfigInput) => added.push(p),
       removePeer: (k: string) => removed.push(k),
     });
+    const errors: unknown[][] = [];
+    const glueLogger = createLogger('test', 'error');
+    jest.spyOn(glueLogger, 'error').mockImplementation(((...args: unknown[]) => {
+      errors.push(args);
+      return glueLogger;
+    }) as typeof glueLogger.error);
     const glue = new BgpGlue({
-      logger,
+      logger: glueLogger,
       learned: { set: () => undefined, remove: () => undefined },
       makeSpeaker: () => speaker,
       readSecret: async (ref) => secrets.get(`${ref.name}/${ref.key}`),
       secretRefreshMs: 20,
     });
-    return { glue, added, removed };
+    return { glue, added, removed, errors };
   }
 
   test('the key read from the Secret is the speaker peer password', async () => {
@@ -301,6 +307,28 @@ describe('BGP passwords (TCP-MD5 keys in Secrets)', () => {
       ['10.0.0.2', 'k1'],
       ['10.0.0.3', 'k1'],
     ]);
+    await glue.stop();
+  });
+
+  test('a missing Secret is logged once per change of what is missing, not at every re-read', async () => {
+    const secrets = new Map<string, string>();
+    const { glue, added, errors } = passwordGlue(secrets);
+    await glue.apply(withPassword);
+    // several refreshes (every 20 ms) read the same missing Secret: still one line
+    await new Promise((r) => setTimeout(r, 150));
+    expect(errors).toEqual([
+      [
+        'BGP peers not configured: their password Secret cannot be read',
+        { missing: ['mesh-10.0.0.2: bgp/mesh', 'mesh-10.0.0.3: bgp/mesh'] },
+      ],
+    ]);
+    // found, then lost again: a new line
+    secrets.set('bgp/mesh', 'k1');
+    await waitFor(() => added.length === 2);
+    secrets.delete('bgp/mesh');
+    await waitFor(() => errors.length === 2);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(errors).toHaveLength(2);
     await glue.stop();
   });
 

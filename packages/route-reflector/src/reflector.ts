@@ -11,6 +11,7 @@ import {
 } from '@tortie/bgp-speaker';
 import {
   planBgp,
+  logMissingPasswords,
   resolvePasswords,
   speakerConfig,
   type BgpConfig,
@@ -71,10 +72,7 @@ export class Reflector {
       wanted,
       this.opts.readSecret ?? (async () => undefined),
     );
-    if (missing.length)
-      this.opts.logger.error('BGP peers not configured: their password Secret cannot be read', {
-        missing: missing.map((m) => `${m.peer}: ${m.secret.name}/${m.secret.key}`),
-      });
+    logMissingPasswords(this.opts.logger, missing);
     const plan = planBgp(this.current, next);
     if (plan.restart) {
       await this.stop();

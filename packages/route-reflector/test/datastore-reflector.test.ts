@@ -134,6 +134,26 @@ describe('tortie-rr from the datastore', () => {
     await ds.close();
   });
 
+  test('a peer whose password Secret cannot be read gets no session, and the log says which', async () => {
+    const { ds, daemon, speakers, errors, until } = await setup([
+      MESH_OFF,
+      RR,
+      node('c1', '10.0.0.11/24', {}, { client: 'true' }),
+      CLIENTS_PICK_RR,
+      R('BGPPeer', 'tor', {
+        nodeSelector: "rr == 'true'",
+        peerIP: '10.0.0.254',
+        asNumber: 65100,
+        password: { secretKeyRef: { name: 'tor', key: 'md5' } },
+      }),
+    ]);
+    await until('c1', () => speakers[0]?.peers.has('10.0.0.11'));
+    expect([...speakers[0].peers.keys()]).toEqual(['10.0.0.11']);
+    expect(errors).toEqual(['BGP peers not configured: their password Secret cannot be read']);
+    await daemon.stop();
+    await ds.close();
+  });
+
   test('live changes: a new node gets a session, a deleted BGPPeer drops its session, others stay', async () => {
     const { ds, daemon, speakers, until } = await setup([
       MESH_OFF,

@@ -25,6 +25,7 @@ import {
 import {
   normalRoutePriority,
   planBgp,
+  logMissingPasswords,
   resolvePasswords,
   speakerConfig,
   type BgpConfig,
@@ -126,10 +127,7 @@ export class BgpGlue {
     const read = this.opts.readSecret ?? (async () => undefined);
     const { config, missing } = await resolvePasswords(next, read);
     const report = JSON.stringify(missing);
-    if (missing.length && report !== this.missingReported)
-      this.opts.logger.error('BGP peers not configured: their password Secret cannot be read', {
-        missing: missing.map((m) => `${m.peer}: ${m.secret.name}/${m.secret.key}`),
-      });
+    if (report !== this.missingReported) logMissingPasswords(this.opts.logger, missing);
     this.missingReported = report;
     this.scheduleRefresh(next);
     await this.applyResolved(config);
