@@ -12,9 +12,12 @@ import type { DataplaneManager } from '../../agent';
 import type { DataplaneUpdate, HostEndpoint, WorkloadEndpoint } from '../../types';
 import { AclDesiredState } from './desired-state';
 import type { Chain } from './chain';
+import { RefCounts, rulesReferenced, type RulesRef } from './chain-refs';
 import {
   endpointChain,
   failClosedChain,
+  policyChainName,
+  profileChainName,
   rulesChain,
   tableOf,
   type Direction,
@@ -93,14 +96,10 @@ export interface PolicyFailure {
 
 const ISOLATION: Isolation = { isolable: isRulesChain, failClosed: failClosedChain };
 
-/** Who a policy/profile chain belongs to, and how many endpoint chains jump to it. */
-interface ChainRef {
+/** A policy/profile chain some endpoint chain jumps to: where it lives and whose it is. */
+interface ChainRef extends RulesRef {
   table: AclTable;
   name: string;
-  kind: 'policy' | 'profile';
-  id: string;
-  direction: Direction;
-  count: number;
 }
 
 const INTERNAL = '\u0000';
@@ -137,7 +136,8 @@ export class AclManager implements DataplaneManager {
     string,
     { chains: Array<{ table: AclTable; chain: Chain }>; specs: EndpointChainSpec[] }
   >();
-  private readonly refs = new Map<string, ChainRef>();
+  /** Policy/profile chains endpoint chains jump to (tableKey), by how many endpoint chains. */
+  private readonly refs = new RefCounts<ChainRef>();
   /** How many desired chains hold each IP set (sets are destroyed only when 0). */
   private readonly setRefs = new Map<string, number>();
   /** Which endpoint an endpoint chain (tableKey) belongs to (the last one to claim it). */
@@ -255,37 +255,18 @@ export class AclManager implements DataplaneManager {
     return this.tables.get(f)![t];
   }
 
+  /** An endpoint chain comes (1) or goes (-1): the chains it jumps to that come or go are dirty. */
   private addRefs(spec: EndpointChainSpec, delta: 1 | -1): void {
     const table = tableOf(spec.kind);
-    for (const t of spec.tiers) {
-      const ids = spec.direction === 'ingress' ? t.ingressPolicies : t.egressPolicies;
-      for (const id of ids) this.ref(table, 'policy', id, spec.direction, delta);
+    for (const r of rulesReferenced(spec, spec.kind === 'normal')) {
+      const name = (r.kind === 'policy' ? policyChainName : profileChainName)(r.id, r.direction);
+      const key = tableKey(table, name);
+      const changed =
+        delta === 1
+          ? this.refs.use(key, () => ({ ...r, table, name }))
+          : this.refs.release(key) !== undefined;
+      if (changed) this.dirtyRules.add(key);
     }
-    if (spec.kind === 'normal')
-      for (const id of spec.profileIds) this.ref(table, 'profile', id, spec.direction, delta);
-  }
-
-  private ref(
-    table: AclTable,
-    kind: 'policy' | 'profile',
-    id: string,
-    direction: Direction,
-    delta: 1 | -1,
-  ): void {
-    const name =
-      kind === 'policy'
-        ? direction === 'ingress'
-          ? chainName.policyIn(id)
-          : chainName.policyOut(id)
-        : direction === 'ingress'
-          ? chainName.profileIn(id)
-          : chainName.profileOut(id);
-    const key = tableKey(table, name);
-    const r = this.refs.get(key) ?? { table, name, kind, id, direction, count: 0 };
-    r.count += delta;
-    if (r.count <= 0) this.refs.delete(key);
-    else this.refs.set(key, r);
-    if (r.count === 0 || (r.count === 1 && delta === 1)) this.dirtyRules.add(key);
   }
 
   /** Endpoint chain specs of one workload or host endpoint. */

@@ -127,13 +127,3 @@ function endpointRules(spec: EndpointChainSpec, marks: MarkBits): string[] {
   rules.push('-j DROP');
   return rules;
 }
-
-/** The policy and profile chains an endpoint chain jumps to. */
-export function referencedChains(spec: EndpointChainSpec): string[] {
-  const out: string[] = [];
-  for (const t of spec.tiers)
-    for (const p of tierPolicies(t, spec.direction)) out.push(policyChainName(p, spec.direction));
-  if (spec.kind === 'normal')
-    for (const p of spec.profileIds) out.push(profileChainName(p, spec.direction));
-  return out;
-}

@@ -137,16 +137,6 @@ export function nftEndpointChain(s: EndpointSig, marks: MarkBits): NftChain {
   return { name: endpointChainName(s, marks), rules, sets: [] };
 }
 
-/** The chains an endpoint chain jumps to, as [kind, id]. */
-export function referenced(s: EndpointSig): Array<['policy' | 'profile', string]> {
-  const out: Array<['policy' | 'profile', string]> = [];
-  for (const t of s.tiers)
-    for (const p of s.direction === 'ingress' ? t.ingressPolicies : t.egressPolicies)
-      out.push(['policy', p]);
-  if (!s.hep || s.hep === 'normal') for (const p of s.profileIds) out.push(['profile', p]);
-  return out;
-}
-
 export interface StaticInput {
   marks: MarkBits;
   defaultEndpointToHostAction: EndpointToHostAction;

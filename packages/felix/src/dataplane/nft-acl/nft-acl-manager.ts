@@ -14,6 +14,7 @@ import type { DataplaneManager } from '../../agent';
 import type { DataplaneUpdate, HostEndpoint, IpSetType } from '../../types';
 import { AclDesiredState, type IpSetSink } from '../acl/desired-state';
 import type { AclStats, PolicyFailure } from '../acl/acl-manager';
+import { RefCounts, rulesReferenced, type RulesRef } from '../acl/chain-refs';
 import type { Direction } from '../acl/endpoint-chains';
 import { memberFamily, normalizeMember } from '../acl/ipsets';
 import type { Family } from '../acl/names';
@@ -25,7 +26,6 @@ import {
   nftStaticChains,
   policyChain,
   profileChain,
-  referenced,
   type EndpointSig,
   type HepStatic,
   type NftChain,
@@ -148,22 +148,16 @@ export class NftAclManager implements DataplaneManager {
     maps: Record<string, Map<string, string>>;
   };
 
-  /** policy/profile chains some endpoint chain jumps to: name -> who, how many */
-  private readonly refs = new Map<
-    string,
-    { kind: 'policy' | 'profile'; id: string; direction: Direction; count: number }
-  >();
+  /** policy/profile chains some endpoint chain jumps to: name -> whose, by how many */
+  private readonly refs = new RefCounts<RulesRef>();
   /** rendered policy/profile chains (cleared when the policy changes) */
   private readonly rulesChains = new Map<string, NftChain>();
   private readonly renderProblems = new Map<string, { reason: string; since: Date }>();
   /** chains the kernel refused: name -> why (failed closed until they change) */
   private readonly refused = new Map<string, { reason: string; since: Date }>();
   private reported = new Map<string, PolicyFailure>();
-  /** shared endpoint chains: name -> chain and how many endpoint sides use it */
-  private readonly endpointChains = new Map<
-    string,
-    { chain: NftChain; sig: EndpointSig; count: number }
-  >();
+  /** shared endpoint chains: name -> chain, by how many endpoint sides use it */
+  private readonly endpointChains = new RefCounts<{ chain: NftChain; sig: EndpointSig }>();
   /** per workload id: its interface and its [ingress, egress] endpoint chain names */
   private readonly wlChains = new Map<string, { iface: string; to: string; from: string }>();
   /** interface -> the workload that has it (the newest claim) */
@@ -333,38 +327,25 @@ export class NftAclManager implements DataplaneManager {
     });
   }
 
+  /** An endpoint chain comes (1) or goes (-1): so do uses of the chains it jumps to. */
   private ref(sig: EndpointSig, delta: 1 | -1): void {
-    for (const [kind, id] of referenced(sig)) {
-      const name =
-        kind === 'policy' ? policyChain(id, sig.direction) : profileChain(id, sig.direction);
-      const r = this.refs.get(name) ?? { kind, id, direction: sig.direction, count: 0 };
-      r.count += delta;
-      if (r.count <= 0) this.refs.delete(name);
-      else this.refs.set(name, r);
+    for (const r of rulesReferenced(sig, !sig.hep || sig.hep === 'normal')) {
+      const name = (r.kind === 'policy' ? policyChain : profileChain)(r.id, r.direction);
+      if (delta === 1) this.refs.use(name, () => r);
+      else this.refs.release(name);
     }
   }
 
   private useEndpointChain(sig: EndpointSig): string {
     const name = endpointChainName(sig, this.desired.marks);
-    const e = this.endpointChains.get(name);
-    if (e) e.count++;
-    else {
-      this.endpointChains.set(name, {
-        chain: nftEndpointChain(sig, this.desired.marks),
-        sig,
-        count: 1,
-      });
-      this.ref(sig, 1);
-    }
+    const chain = () => ({ chain: nftEndpointChain(sig, this.desired.marks), sig });
+    if (this.endpointChains.use(name, chain)) this.ref(sig, 1);
     return name;
   }
 
   private releaseEndpointChain(name: string): void {
-    const e = this.endpointChains.get(name);
-    if (!e) return;
-    if (--e.count > 0) return;
-    this.endpointChains.delete(name);
-    this.ref(e.sig, -1);
+    const gone = this.endpointChains.release(name);
+    if (gone) this.ref(gone.sig, -1);
   }
 
   /**
@@ -544,7 +525,7 @@ export class NftAclManager implements DataplaneManager {
   private desiredChains(): Map<string, NftChain> {
     const out = new Map<string, NftChain>();
     for (const c of this.staticChains) out.set(c.name, c);
-    for (const [name, e] of this.endpointChains) out.set(name, e.chain);
+    for (const [name, e] of this.endpointChains.entries()) out.set(name, e.chain);
     for (const name of this.refs.keys()) out.set(name, this.rulesChain(name));
     for (const name of [...this.rulesChains.keys()])
       if (!this.refs.has(name)) this.rulesChains.delete(name);
