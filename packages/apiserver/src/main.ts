@@ -5,7 +5,6 @@ import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseTokenFile, type TokenUser } from './auth';
 import { serviceAccountIssuer, type ServiceAccountIssuer } from './sa-token';
-import { ApiServer } from './server';
 
 const USAGE = `usage: tortie-apiserver --etcd-servers URL[,URL] [options]
   --bind-address ADDR         address to listen on (default 127.0.0.1)
@@ -107,6 +106,10 @@ async function main(): Promise<void> {
     fail(
       '--service-account-issuer and --service-account-key-file need --service-account-signing-key-file',
     );
+  // the server (etcd3 with gRPC, the API schemas) loads once the flags are good: --help
+  // and a flag error answer without it
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { ApiServer } = require('./server') as typeof import('./server');
   const server = new ApiServer({
     etcd: values['etcd-servers'].split(','),
     prefix: values['etcd-prefix'],

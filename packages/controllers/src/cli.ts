@@ -2,9 +2,7 @@
 // tortie-controllers: the cluster-wide controllers (one replica per cluster, like Calico's
 // kube-controllers): LoadBalancer address management. Datastore from the same settings
 // as tortie-node (DATASTORE_TYPE, ETCD_ENDPOINTS, KUBECONFIG, TORTIE_DATASTORE_FILE).
-import winston from 'winston';
-import { datastoreSpec, describeDatastore, openDatastore } from '@tortie/datastore';
-import { Controllers } from './controller';
+import type { Logger } from 'winston';
 
 const USAGE = `usage: tortie-controllers
   Gives Services of type LoadBalancer their address from the IP pools whose allowedUses
@@ -18,7 +16,12 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const log = winston.createLogger({
+  // winston, the datastore clients and the controllers load only for a run, not for --help
+  const winston = require('winston') as typeof import('winston');
+  const { datastoreSpec, describeDatastore, openDatastore } =
+    require('@tortie/datastore') as typeof import('@tortie/datastore');
+  const { Controllers } = require('./controller') as typeof import('./controller');
+  const log: Logger = winston.createLogger({
     level: process.env.TORTIE_LOG_LEVEL ?? 'info',
     defaultMeta: { component: 'controllers' },
     format: winston.format.combine(winston.format.timestamp(), winston.format.json()),

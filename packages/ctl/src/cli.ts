@@ -2,22 +2,21 @@
 // tortiectl: kubectl-style management of tortie resources in etcd or a datastore file.
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { datastoreSpec, openDatastore, type Datastore } from '@tortie/datastore';
-import {
-  apply,
-  create,
-  deleteTargets,
-  get,
-  remove,
-  replace,
-  resolveKind,
-  UsageError,
-  type Io,
-} from './commands';
-import { ipamCommand } from './ipam';
-import { DEFAULT_BGP_SOCKET, nodeStatus } from './node-status';
-import { policyExplain } from './policy-explain';
-import { DEFAULT_STATUS_SOCKET, policyStatus } from './policy-status';
+import type { Datastore } from '@tortie/datastore';
+import type { Io } from './commands';
+import { DEFAULT_BGP_SOCKET, DEFAULT_STATUS_SOCKET, UsageError } from './usage';
+
+// Each command loads what it uses when it runs (the datastore with the API schemas, the
+// BGP speaker's client, the policy evaluator, IPAM): loading them all took ~1 s per
+// call before anything was parsed, --help included.
+const load = {
+  datastore: () => require('@tortie/datastore') as typeof import('@tortie/datastore'),
+  commands: () => require('./commands') as typeof import('./commands'),
+  ipam: () => require('./ipam') as typeof import('./ipam'),
+  nodeStatus: () => require('./node-status') as typeof import('./node-status'),
+  policyExplain: () => require('./policy-explain') as typeof import('./policy-explain'),
+  policyStatus: () => require('./policy-status') as typeof import('./policy-status'),
+};
 
 const USAGE = `usage: tortiectl COMMAND [options]
   apply   -f FILE|-          create or update the resources in FILE (YAML or JSON, multi-document)
@@ -61,6 +60,7 @@ function openFromFlags(v: {
   'datastore-file'?: string;
   kubeconfig?: string;
 }): Datastore {
+  const { datastoreSpec, openDatastore } = load.datastore();
   try {
     return openDatastore(
       datastoreSpec(
@@ -116,21 +116,26 @@ async function main(argv: string[]): Promise<number> {
     // the agent on this host, not the datastore
     if (args[0] !== 'status')
       throw new UsageError('usage: tortiectl node status [--bgp-socket PATH]');
-    return nodeStatus(
-      values['bgp-socket'] ?? process.env.TORTIE_BGP_SOCKET ?? DEFAULT_BGP_SOCKET,
-      io,
-    );
+    return load
+      .nodeStatus()
+      .nodeStatus(values['bgp-socket'] ?? process.env.TORTIE_BGP_SOCKET ?? DEFAULT_BGP_SOCKET, io);
   }
   if (cmd === 'policy' && args[0] === 'status') {
     if (output !== undefined && output !== 'json')
       throw new UsageError('policy status prints a table, or JSON with -o json');
-    return policyStatus(
-      values['status-socket'] ?? process.env.TORTIE_STATUS_SOCKET ?? DEFAULT_STATUS_SOCKET,
-      io,
-      output === 'json',
-    );
+    return load
+      .policyStatus()
+      .policyStatus(
+        values['status-socket'] ?? process.env.TORTIE_STATUS_SOCKET ?? DEFAULT_STATUS_SOCKET,
+        io,
+        output === 'json',
+      );
   }
+  // an unknown command is named before any datastore is looked for
+  if (!['apply', 'create', 'replace', 'get', 'delete', 'policy', 'ipam'].includes(cmd))
+    throw new UsageError(`unknown command "${cmd}"\n${USAGE}`);
   const ds = openFromFlags(values);
+  const { apply, create, deleteTargets, get, remove, replace, resolveKind } = load.commands();
   try {
     switch (cmd) {
       case 'apply':
@@ -172,17 +177,23 @@ async function main(argv: string[]): Promise<number> {
           throw new UsageError(
             'usage: tortiectl policy explain SRC DST [PORT] | tortiectl policy status',
           );
-        return await policyExplain(
-          ds,
-          { src: args[1], dst: args[2], port: args[3], protocol: values.protocol },
-          io,
-        );
+        return await load
+          .policyExplain()
+          .policyExplain(
+            ds,
+            { src: args[1], dst: args[2], port: args[3], protocol: values.protocol },
+            io,
+          );
       }
       case 'ipam':
-        return await ipamCommand(
+        return await load.ipam().ipamCommand(
           ds,
           args[0],
-          { showBlocks: values['show-blocks'], ip: values.ip, gracePeriod: values['grace-period'] },
+          {
+            showBlocks: values['show-blocks'],
+            ip: values.ip,
+            gracePeriod: values['grace-period'],
+          },
           io,
         );
       default:

@@ -11,6 +11,9 @@ import {
 } from '@tortie/api';
 import { DatastoreError, keyOf, type Datastore } from '@tortie/datastore';
 import YAML from 'yaml';
+import { UsageError } from './usage';
+
+export { UsageError };
 
 export interface Io {
   out(text: string): void;
@@ -39,8 +42,6 @@ export function resolveKind(word: string): Kind {
   if (SHORT[w]) return SHORT[w];
   throw new UsageError(`the server doesn't have a resource type "${word}"`);
 }
-
-export class UsageError extends Error {}
 
 function ref(r: Resource): string {
   return `${r.kind.toLowerCase()}.tortie.io/${r.metadata.name}`;

@@ -5,7 +5,7 @@ import { controlRequest, peerKey } from '@tortie/bgp-speaker';
 import type { Io } from './commands';
 import { table } from './table';
 
-export const DEFAULT_BGP_SOCKET = '/var/run/tortie/bgp.sock';
+export { DEFAULT_BGP_SOCKET } from './usage';
 
 /** What the speaker's "peers" command reports, as far as this view needs it. */
 export interface PeerStatus {

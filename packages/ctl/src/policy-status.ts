@@ -5,7 +5,7 @@ import http from 'node:http';
 import type { Io } from './commands';
 import { table } from './table';
 
-export const DEFAULT_STATUS_SOCKET = '/var/run/tortie/status.sock';
+export { DEFAULT_STATUS_SOCKET } from './usage';
 
 /** The agent's /status document, as far as this view needs it. */
 export interface AgentStatus {

@@ -2,7 +2,7 @@
 // values: the resource as JSON without its resourceVersion, which is the key's etcd mod
 // revision. Writes are transactions comparing that revision (CAS); watches start at a
 // revision and report etcd's compaction as 'Compacted'.
-import { Etcd3, type IKeyValue, type IOptions } from 'etcd3';
+import type { Etcd3, IKeyValue, IOptions } from 'etcd3';
 import { KINDS, type Kind, type Resource } from '@tortie/api';
 import {
   DatastoreError,
@@ -42,6 +42,16 @@ function encode(r: Resource, created?: Resource): string {
   return JSON.stringify({ ...r, metadata });
 }
 
+/**
+ * The etcd3 client (with gRPC and protobufjs) is loaded on first use: it takes ~0.25 s to
+ * load, and programs that import this package for another backend, or that only print
+ * their --help, must not pay for it.
+ */
+function etcd3(): typeof import('etcd3') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('etcd3') as typeof import('etcd3');
+}
+
 export class EtcdDatastore implements Datastore {
   private readonly client: Etcd3;
 
@@ -49,7 +59,7 @@ export class EtcdDatastore implements Datastore {
     private readonly endpoints: string[],
     options: Partial<IOptions> = {},
   ) {
-    this.client = new Etcd3({
+    this.client = new (etcd3().Etcd3)({
       hosts: endpoints,
       dialTimeout: 3000,
       defaultCallOptions: () => ({ deadline: Date.now() + 5000 }),

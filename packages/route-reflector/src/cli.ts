@@ -6,14 +6,19 @@
 import fs from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import YAML from 'yaml';
-import { BgpSpeaker, createLogger } from '@tortie/bgp-speaker';
-import { secretFiles } from '@tortie/bgp-topology';
-import { datastoreSpec, describeDatastore, openDatastore } from '@tortie/datastore';
-import { reflectorSpeakerConfig } from './config';
-import { DatastoreReflector } from './daemon';
 import { rrHealthAddress, serveRrHealth, type RrHealth } from './health';
-import { Reflector } from './reflector';
+
+// The speaker, the datastore clients and the API schemas load when the reflector starts,
+// each run mode with what it uses: --help and a usage error answer without them.
+const load = {
+  yaml: () => require('yaml') as typeof import('yaml'),
+  speaker: () => require('@tortie/bgp-speaker') as typeof import('@tortie/bgp-speaker'),
+  topology: () => require('@tortie/bgp-topology') as typeof import('@tortie/bgp-topology'),
+  datastore: () => require('@tortie/datastore') as typeof import('@tortie/datastore'),
+  config: () => require('./config') as typeof import('./config'),
+  daemon: () => require('./daemon') as typeof import('./daemon'),
+  reflector: () => require('./reflector') as typeof import('./reflector'),
+};
 
 const USAGE = `usage: tortie-rr run -c CONFIG [-s SOCKET]
        tortie-rr run [--node NAME] [--datastore-type etcdv3|kubernetes|file]
@@ -34,6 +39,9 @@ interface Running {
 
 async function fromFile(file: string, socket: string | undefined): Promise<Running> {
   const text = fs.readFileSync(file, 'utf8');
+  const { reflectorSpeakerConfig } = load.config();
+  const { BgpSpeaker, createLogger } = load.speaker();
+  const YAML = load.yaml();
   const config = reflectorSpeakerConfig(
     file.endsWith('.json') ? JSON.parse(text) : YAML.parse(text),
   );
@@ -59,6 +67,11 @@ interface DatastoreFlags {
 }
 
 function fromDatastore(values: DatastoreFlags): Running {
+  const { datastoreSpec, describeDatastore, openDatastore } = load.datastore();
+  const { createLogger } = load.speaker();
+  const { secretFiles } = load.topology();
+  const { Reflector } = load.reflector();
+  const { DatastoreReflector } = load.daemon();
   const spec = datastoreSpec(
     {
       type: values['datastore-type'],
