@@ -314,6 +314,66 @@ test('health check node port of a Local LoadBalancer Service: 200 with local end
   }
 });
 
+test('an EndpointSlice change reads no other Service or slice (health checks per dirty Service too)', async () => {
+  const port = 20000 + ((process.pid + 7) % 20000);
+  const m = new ServiceManager({
+    nodeName: 'n1',
+    logger: winston.createLogger({ silent: true }),
+    enabled: true,
+    healthCheckAddress: '127.0.0.1',
+    exec: async () => ({ code: 0, stdout: '', stderr: '' }),
+  });
+  const reads = new Set<string>();
+  const counted = <T extends object>(o: T, name: string): T =>
+    new Proxy(o, {
+      get: (t, k) => {
+        reads.add(name);
+        return Reflect.get(t, k);
+      },
+    });
+  const lb = (i: number) => ({
+    namespace: 'shop',
+    name: `s${i}`,
+    type: 'LoadBalancer' as const,
+    externalTrafficPolicy: 'Local' as const,
+    // one of them has a health check port: the change reaches it
+    ...(i === 7 ? { healthCheckNodePort: port } : {}),
+    clusterIPs: [`10.96.1.${i}`],
+    ports: [{ port: 80, nodePort: 30100 + i }],
+  });
+  const eps = (i: number, ready: boolean) => ({
+    namespace: 'shop',
+    serviceName: `s${i}`,
+    addressType: 'IPv4' as const,
+    ports: [{ port: 8080 }],
+    endpoints: [{ addresses: [`10.65.0.${i}`], nodeName: 'n1', ready }],
+  });
+  const ask = async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).status;
+  try {
+    for (let i = 0; i < 50; i++) {
+      m.send({ type: 'service-update', id: `s${i}`, service: counted(lb(i), `s${i}`) });
+      m.send({ type: 'endpoint-slice-update', id: `s${i}`, slice: counted(eps(i, true), `s${i}`) });
+    }
+    await m.apply();
+    expect(await ask()).toBe(200);
+    reads.clear();
+    m.send({ type: 'endpoint-slice-update', id: 's7', slice: eps(7, false) });
+    await m.apply();
+    expect([...reads]).toEqual(['s7']);
+    expect(await ask()).toBe(503);
+    // turned off, the port closes; turned on again, every Service's check is back
+    m.send({ type: 'config-update', config: { serviceProxyEnabled: 'false' } });
+    await m.apply();
+    await expect(ask()).rejects.toThrow();
+    m.send({ type: 'endpoint-slice-update', id: 's7', slice: eps(7, true) });
+    m.send({ type: 'config-update', config: { serviceProxyEnabled: 'true' } });
+    await m.apply();
+    expect(await ask()).toBe(200);
+  } finally {
+    await m.close();
+  }
+});
+
 test('kubeNodePortRanges as FelixConfiguration writes it: ports and from:to ranges; default 30000-32767', () => {
   expect(nodePortRanges(undefined)).toEqual([[30000, 32767]]);
   expect(nodePortRanges(['30000:32767', 8080, '9000'])).toEqual([

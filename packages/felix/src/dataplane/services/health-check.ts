@@ -16,23 +16,35 @@ export class HealthCheckServers {
   private readonly servers = new Map<number, http.Server>();
   /** what each port answers now: counts change without reopening the port */
   private readonly current = new Map<number, HealthCheck>();
+  /** wanted ports not listening yet (new, or their port could not be opened) */
+  private readonly unserved = new Set<number>();
 
   constructor(
     private readonly log: Logger,
     private readonly address = '0.0.0.0',
   ) {}
 
-  /** Serves exactly these ports; a port that cannot be opened is logged, not thrown. */
-  async sync(wanted: Map<number, HealthCheck>): Promise<void> {
-    for (const [port, server] of this.servers) {
-      if (wanted.has(port)) continue;
-      this.servers.delete(port);
+  /**
+   * Serves the ports given with a check, closes those given undefined; other ports stay
+   * as they are. A port that cannot be opened is logged, not thrown, and tried again at
+   * the next update.
+   */
+  async update(changes: Map<number, HealthCheck | undefined>): Promise<void> {
+    for (const [port, check] of changes) {
+      if (check) {
+        this.current.set(port, check);
+        if (!this.servers.has(port)) this.unserved.add(port);
+        continue;
+      }
       this.current.delete(port);
-      await new Promise<void>((r) => server.close(() => r()));
+      this.unserved.delete(port);
+      const server = this.servers.get(port);
+      this.servers.delete(port);
+      if (server) await new Promise<void>((r) => server.close(() => r()));
     }
-    for (const [port, check] of wanted) {
-      this.current.set(port, check);
-      if (this.servers.has(port)) continue;
+    for (const port of [...this.unserved]) {
+      const check = this.current.get(port)!;
+      this.unserved.delete(port);
       const server = http.createServer((_req, res) => this.answer(port, res));
       this.servers.set(port, server);
       await new Promise<void>((resolve) => {
@@ -44,6 +56,7 @@ export class HealthCheckServers {
             error: e.message,
           });
           this.servers.delete(port);
+          this.unserved.add(port);
           resolve();
         });
         server.listen(port, this.address, () => resolve());
@@ -52,7 +65,7 @@ export class HealthCheckServers {
   }
 
   async close(): Promise<void> {
-    await this.sync(new Map());
+    await this.update(new Map([...this.current.keys()].map((p) => [p, undefined])));
   }
 
   private answer(port: number, res: http.ServerResponse): void {
@@ -70,22 +83,24 @@ export class HealthCheckServers {
   }
 }
 
-/** Which ports to serve: Local LoadBalancer Services with a health check node port. */
-export function healthChecks(
-  services: Iterable<Service>,
+/**
+ * The health check one Service wants: a Local LoadBalancer Service with a health check
+ * node port, answering with its ready endpoints on this node (`slices`: its own).
+ */
+export function healthCheckOf(
+  svc: Service | undefined,
   slices: Iterable<EndpointSlice>,
   nodeName: string,
-): Map<number, HealthCheck> {
+): { port: number; check: HealthCheck } | undefined {
+  if (!svc || svc.type !== 'LoadBalancer' || svc.externalTrafficPolicy !== 'Local') return;
+  if (!svc.healthCheckNodePort) return;
   const local = localReadyEndpoints(slices, nodeName);
-  const out = new Map<number, HealthCheck>();
-  for (const svc of services) {
-    if (svc.type !== 'LoadBalancer' || svc.externalTrafficPolicy !== 'Local') continue;
-    if (!svc.healthCheckNodePort) continue;
-    out.set(svc.healthCheckNodePort, {
+  return {
+    port: svc.healthCheckNodePort,
+    check: {
       namespace: svc.namespace,
       name: svc.name,
       localEndpoints: local.get(`${svc.namespace}/${svc.name}`)?.size ?? 0,
-    });
-  }
-  return out;
+    },
+  };
 }

@@ -6,7 +6,7 @@ import type { Logger } from 'winston';
 import { isTrue } from '../../config';
 import type { DataplaneUpdate } from '../../types';
 import type { EndpointSlice, IpFamily, Service } from './model';
-import { HealthCheckServers, healthChecks } from './health-check';
+import { HealthCheckServers, healthCheckOf, type HealthCheck } from './health-check';
 import { ServiceProxy, type NftExec } from './service-proxy';
 
 export interface ServiceManagerOptions {
@@ -31,6 +31,11 @@ export class ServiceManager {
   private readonly proxy: ServiceProxy;
 
   private readonly health: HealthCheckServers;
+  /** Services (namespace/name) whose health check is to be worked out again */
+  private readonly healthDirty = new Set<string>();
+  /** the health check each Service wants, and which Services want each port */
+  private readonly healthOf = new Map<string, { port: number; check: HealthCheck }>();
+  private readonly portClaims = new Map<number, Set<string>>();
 
   constructor(private readonly o: ServiceManagerOptions) {
     this.enabled = o.enabled ?? false;
@@ -43,26 +48,36 @@ export class ServiceManager {
       // the proxy gets each change as it comes: an apply renders only the services touched
       case 'service-update': {
         const old = this.services.get(u.id);
-        if (old && (old.namespace !== u.service.namespace || old.name !== u.service.name))
+        if (old && (old.namespace !== u.service.namespace || old.name !== u.service.name)) {
           this.proxy.deleteService(old.namespace, old.name);
+          this.healthDirty.add(keyOf(old));
+        }
+        this.healthDirty.add(keyOf(u.service));
         this.services.set(u.id, u.service);
         this.proxy.setService(u.service);
         break;
       }
       case 'service-remove': {
         const old = this.services.get(u.id);
-        if (old) this.proxy.deleteService(old.namespace, old.name);
+        if (old) {
+          this.proxy.deleteService(old.namespace, old.name);
+          this.healthDirty.add(keyOf(old));
+        }
         this.services.delete(u.id);
         break;
       }
       case 'endpoint-slice-update':
-        this.slices.set(u.id, u.slice);
-        this.proxy.setEndpointSlice(u.id, u.slice);
+      case 'endpoint-slice-remove': {
+        const old = this.slices.get(u.id);
+        const slice = u.type === 'endpoint-slice-update' ? u.slice : undefined;
+        if (old) this.healthDirty.add(sliceKeyOf(old));
+        if (slice) {
+          this.healthDirty.add(sliceKeyOf(slice));
+          this.slices.set(u.id, slice);
+        } else this.slices.delete(u.id);
+        this.proxy.setEndpointSlice(u.id, slice);
         break;
-      case 'endpoint-slice-remove':
-        this.slices.delete(u.id);
-        this.proxy.setEndpointSlice(u.id, undefined);
-        break;
+      }
       case 'pool-update':
         if (this.pools.has(u.pool.cidr)) return;
         this.pools.add(u.pool.cidr);
@@ -79,6 +94,8 @@ export class ServiceManager {
         const on = v === undefined ? (this.o.enabled ?? false) : isTrue(v);
         if (on === this.enabled) break; // the ranges may have changed
         this.enabled = on;
+        // turned off, the ports were closed: turned on, every Service's check is wanted again
+        if (on) this.healthAll();
         break;
       }
       default:
@@ -100,9 +117,7 @@ export class ServiceManager {
       }
       await this.proxy.apply();
       this.programmed = true;
-      await this.health.sync(
-        healthChecks(this.services.values(), this.slices.values(), this.o.nodeName),
-      );
+      await this.health.update(this.healthChanges());
     } catch (e) {
       this.dirty = true;
       throw e;
@@ -119,6 +134,46 @@ export class ServiceManager {
     this.proxy.resync();
     this.dirty = true;
     await this.apply();
+  }
+
+  private healthAll(): void {
+    this.healthOf.clear();
+    this.portClaims.clear();
+    for (const s of this.services.values()) this.healthDirty.add(keyOf(s));
+  }
+
+  /**
+   * The health check ports whose answer changed, from the dirty Services only. Two
+   * Services with one port: the first by namespace/name has it.
+   */
+  private healthChanges(): Map<number, HealthCheck | undefined> {
+    const ports = new Set<number>();
+    for (const k of this.healthDirty) {
+      const old = this.healthOf.get(k);
+      const now = healthCheckOf(
+        this.proxy.service(k),
+        this.proxy.endpointSlicesOf(k),
+        this.o.nodeName,
+      );
+      if (old) {
+        this.portClaims.get(old.port)?.delete(k);
+        ports.add(old.port);
+      }
+      if (now) {
+        this.healthOf.set(k, now);
+        const claims = this.portClaims.get(now.port) ?? new Set<string>();
+        this.portClaims.set(now.port, claims.add(k));
+        ports.add(now.port);
+      } else this.healthOf.delete(k);
+    }
+    this.healthDirty.clear();
+    const changes = new Map<number, HealthCheck | undefined>();
+    for (const p of ports) {
+      const claims = [...(this.portClaims.get(p) ?? [])].sort();
+      if (claims.length === 0) this.portClaims.delete(p);
+      changes.set(p, claims.length ? this.healthOf.get(claims[0])!.check : undefined);
+    }
+    return changes;
   }
 
   private byFamily(f: IpFamily): string[] {
@@ -143,6 +198,9 @@ export class ServiceManager {
     });
   }
 }
+
+const keyOf = (s: Service) => `${s.namespace}/${s.name}`;
+const sliceKeyOf = (s: EndpointSlice) => `${s.namespace}/${s.serviceName}`;
 
 /**
  * FelixConfiguration kubeNodePortRanges (ports or "from:to", the API checked them) as

@@ -116,6 +116,16 @@ export class ServiceProxy {
     } else this.slices.delete(id);
   }
 
+  /** One Service as last set (namespace/name). */
+  service(key: string): Service | undefined {
+    return this.services.get(key);
+  }
+
+  /** The EndpointSlices of one Service (namespace/name). */
+  endpointSlicesOf(key: string): EndpointSlice[] {
+    return [...(this.slicesOf.get(key) ?? [])].map((id) => this.slices.get(id)!);
+  }
+
   /** Every Service at once: those not the same object as before are changed or removed. */
   setServices(services: Service[]): void {
     const next = new Map(services.map((s) => [svcKey(s.namespace, s.name), s]));
@@ -229,7 +239,7 @@ export class ServiceProxy {
       const old = st.rendered.get(k)?.plans ?? [];
       let plans: ServicePortPlan[] = [];
       if (service) {
-        const slices = [...(this.slicesOf.get(k) ?? [])].map((id) => this.slices.get(id)!);
+        const slices = this.endpointSlicesOf(k);
         const r = planServices([service], slices, {
           nodeName: this.o.nodeName,
           family,
