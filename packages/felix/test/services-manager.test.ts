@@ -4,6 +4,7 @@
 import winston from 'winston';
 import { ServiceManager, nodePortRanges } from '../src/dataplane/services';
 import { R, harness, ofType } from './calc-fixtures';
+import { readCounter } from './read-counter';
 
 const service = R(
   'KubernetesService',
@@ -248,15 +249,19 @@ describe('host routes for Local services (BGP)', () => {
   });
 });
 
-test('health check node port of a Local LoadBalancer Service: 200 with local endpoints, else 503', async () => {
-  const port = 20000 + (process.pid % 20000);
-  const m = new ServiceManager({
+/** An enabled ServiceManager (nft answering yes) serving health checks on loopback. */
+const healthManager = () =>
+  new ServiceManager({
     nodeName: 'n1',
     logger: winston.createLogger({ silent: true }),
     enabled: true,
     healthCheckAddress: '127.0.0.1',
     exec: async () => ({ code: 0, stdout: '', stderr: '' }),
   });
+
+test('health check node port of a Local LoadBalancer Service: 200 with local endpoints, else 503', async () => {
+  const port = 20000 + (process.pid % 20000);
+  const m = healthManager();
   const svc = R(
     'KubernetesService',
     'lb',
@@ -316,21 +321,8 @@ test('health check node port of a Local LoadBalancer Service: 200 with local end
 
 test('an EndpointSlice change reads no other Service or slice (health checks per dirty Service too)', async () => {
   const port = 20000 + ((process.pid + 7) % 20000);
-  const m = new ServiceManager({
-    nodeName: 'n1',
-    logger: winston.createLogger({ silent: true }),
-    enabled: true,
-    healthCheckAddress: '127.0.0.1',
-    exec: async () => ({ code: 0, stdout: '', stderr: '' }),
-  });
-  const reads = new Set<string>();
-  const counted = <T extends object>(o: T, name: string): T =>
-    new Proxy(o, {
-      get: (t, k) => {
-        reads.add(name);
-        return Reflect.get(t, k);
-      },
-    });
+  const m = healthManager();
+  const { reads, counted } = readCounter();
   const lb = (i: number) => ({
     namespace: 'shop',
     name: `s${i}`,

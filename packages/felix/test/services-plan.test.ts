@@ -9,6 +9,7 @@ import {
   type EndpointSlice,
   type Service,
 } from '../src/dataplane/services';
+import { readCounter } from './read-counter';
 
 const web: Service = {
   namespace: 'default',
@@ -197,15 +198,8 @@ describe('ServiceProxy: one change, one service', () => {
 
   test('an EndpointSlice change reads no other Service or slice', async () => {
     const { proxy, scripts } = proxyWith();
-    const reads = new Set<string>();
     // the services and slices whose fields are read (s7's own are: it is planned again)
-    const counted = <T extends object>(o: T, name: string): T =>
-      new Proxy(o, {
-        get: (t, k) => {
-          reads.add(name);
-          return Reflect.get(t, k);
-        },
-      });
+    const { reads, counted } = readCounter();
     for (let i = 0; i < 50; i++) {
       const name = `s${i}`;
       proxy.setService(counted({ ...web, name, clusterIPs: [`10.96.1.${i}`] }, name));
