@@ -6,7 +6,9 @@
 //   host  the files that import describeIf of @tortie/testbed: real components (root,
 //         network namespaces, BIRD/FRR/GoBGP/etcd), skipping where missing, never on CI
 //         (npm run test:host); e2e/ is here
-//   vm    *.vm.test.ts: boot Debian's kernel under QEMU, one at a time (npm run test:vm)
+//   vm    *.vm.test.ts: boot Debian's kernel under QEMU, one at a time (npm run test:vm);
+//         also *.vmtest.ts, which no testMatch picks up: e2e/kernel.vm.test.ts runs
+//         them in its VM boot, where they are in this project (not unit) by this pattern
 // The split is by content (a file that needs something says so by importing describeIf)
 // rather than by name, so a file cannot be called a unit test while it needs root. A
 // describeIf reached in the unit project throws (the `__TORTIE_UNIT__` global).
@@ -16,7 +18,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const ROOTS = ['packages', 'e2e'].filter((d) => fs.existsSync(path.join(__dirname, d)));
-const VM = '\\.vm\\.test\\.ts$';
+const VM = '(\\.vm\\.test|\\.vmtest)\\.ts$';
 
 /** Test files under `dir` (recursively): *.test.ts below a test/ directory, or in e2e/. */
 function testFiles(dir, inTest) {

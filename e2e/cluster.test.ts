@@ -5,7 +5,7 @@ import { SLOW, describeIf, waitUntil } from '@tortie/testbed';
 
 // the lab turns tortie-node's service proxy on (nftables)
 const NEEDS = ['root', 'netns', 'etcd', 'bird', 'iptables', 'ipset', 'nft'] as const;
-// the longer tests' budgets, stretched under emulation (e2e/cluster.vm.test.ts)
+// the longer tests' budgets, stretched under emulation (e2e/kernel.vm.test.ts)
 const SERVICES_MS = 90_000 * SLOW;
 const RESTART_MS = 150_000 * SLOW;
 
@@ -23,7 +23,7 @@ describeIf([...NEEDS], 'cluster: BGP full mesh with a BIRD top-of-rack router', 
   let c: Cluster;
   beforeAll(async () => {
     c = await Cluster.start({ nodes: 2, tor: true });
-    // generous: e2e/cluster.vm.test.ts runs this suite under emulation too, and a loaded
+    // generous: e2e/kernel.vm.test.ts runs this suite under emulation too, and a loaded
     // machine starves the agents (waitUntil stretches these by SLOW there)
     await Promise.all([c.ready(0, 120_000), c.ready(1, 120_000)]);
   }, 150_000 * SLOW);
@@ -330,7 +330,7 @@ describeIf([...NEEDS, 'tcpdump'], 'cluster: VXLAN overlay (no BGP)', () => {
       backend: 'vxlan',
       pool: { cidr: '10.245.0.0/16', vxlanMode: 'Always' },
     });
-    // generous: e2e/cluster.vm.test.ts runs this suite under emulation too
+    // generous: e2e/kernel.vm.test.ts runs this suite under emulation too
     await Promise.all([c.ready(0, 120_000), c.ready(1, 120_000)]);
   }, 150_000 * SLOW);
   afterAll(() => c?.stop());
@@ -438,7 +438,7 @@ describeIf([...NEEDS, 'tcpdump'], 'cluster: VXLAN overlay (no BGP)', () => {
   });
 });
 
-// IPIP: e2e/ipip.vm.test.ts (in Debian's kernel under QEMU where this kernel has no ipip)
+// IPIP: e2e/ipip.vmtest.ts (through e2e/kernel.vm.test.ts, in Debian's kernel under QEMU where this kernel has no ipip)
 
 describeIf([...NEEDS], 'cluster: route reflector role of the node agent (no mesh)', () => {
   let c: Cluster;

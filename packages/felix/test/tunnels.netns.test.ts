@@ -2,7 +2,7 @@
 // addresses against the real kernel, programmed by NetManager over netlink and over the
 // `ip`/`bridge` fallback: both must leave the same state, read back with `ip -d -j` and
 // `bridge -j`, and the netlink path must run no `ip`/`bridge` process at all (issue 18).
-// IPIP needs the ipip module, which this host's kernel lacks: e2e/ipip.vm.test.ts runs it.
+// IPIP needs the ipip module, which this host's kernel lacks: e2e/ipip.vmtest.ts runs it (through e2e/kernel.vm.test.ts).
 import { Testbed, describeIf, type Netns } from '@tortie/testbed';
 import { Rtnl } from '@tortie/netlink';
 import { NetManager } from '../src/linux/net-manager';

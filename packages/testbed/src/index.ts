@@ -37,6 +37,10 @@ export {
   type VmOptions,
   type VmResult,
   type JestInVmOptions,
+  type JestVmResult,
+  type JestReport,
+  type JestFileResult,
+  type JestAssertion,
 } from './vm';
 export {
   OciBundle,

@@ -4,12 +4,12 @@
 // exactly where the pool's ipipMode says (Always, CrossSubnet, Never, changed live),
 // tunl0 is set up as Calico's Felix sets it up, and policy holds over the tunnel.
 //
-// This machine's kernel has no ipip module. Where the kernel lacks it, the file runs
-// itself inside Debian's kernel under QEMU (the testbed's VM runner), so it never
-// skips where the VM runner works; inside the VM (TORTIE_IN_VM=1) the real suite runs.
+// This machine's kernel has no ipip module. e2e/kernel.vm.test.ts runs this file inside
+// Debian's kernel under QEMU (the testbed's VM runner) where the kernel lacks ipip, and
+// on the host where it has it; the name (*.vmtest.ts) keeps it out of jest's own runs.
 import type { ChildProcess } from 'node:child_process';
 import { Cluster, LAB_FELIX_CONFIG, type Pod } from '@tortie/lab';
-import { SLOW, describeIf, runJestInVm, skipReason, waitUntil, type Netns } from '@tortie/testbed';
+import { SLOW, describeIf, waitUntil, type Netns } from '@tortie/testbed';
 
 const NEEDS = ['root', 'netns', 'etcd', 'iptables', 'ipset', 'nft', 'tcpdump', 'ipip'] as const;
 const POOL = '10.246.0.0/16';
@@ -287,23 +287,4 @@ function inBlock(ip: string, cidr: string): boolean {
   return Math.floor(n(ip) / size) === Math.floor(n(net) / size);
 }
 
-if (process.env.TORTIE_IN_VM === '1' || !skipReason(['ipip'])) {
-  suite();
-} else {
-  describeIf(['root', 'vm'], 'IPIP end to end, in a VM (this kernel has no ipip)', () => {
-    test('the suite passes inside Debian kernel under QEMU', async () => {
-      const r = await runJestInVm(__filename, {
-        modules: ['ipip', 'veth', 'bridge'],
-        memoryMb: 3072,
-        cpus: 2,
-        timeoutMs: 1_500_000,
-        onStdout: (d) => process.stdout.write(d),
-        onStderr: process.env.TORTIE_VM_VERBOSE ? (d) => process.stderr.write(d) : undefined,
-      });
-      const summary = /Tests:.*$/m.exec(r.stderr)?.[0];
-      if (r.code !== 0) process.stderr.write(r.stderr.slice(-6000));
-      expect(summary).toMatch(/Tests:\s+6 passed, 6 total/); // nothing skipped inside
-      expect(r.code).toBe(0);
-    }, 1_520_000);
-  });
-}
+suite();

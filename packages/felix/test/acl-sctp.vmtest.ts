@@ -4,12 +4,12 @@
 // between pod namespaces must get the reference evaluator's verdicts, on iptables-legacy
 // and -nft.
 //
-// This machine's kernel has no SCTP. Where the kernel lacks it, the file runs itself
-// inside Debian's kernel under QEMU (the testbed's VM runner), so it never skips where
-// the VM runner works; inside the VM (TORTIE_IN_VM=1) the real suite runs.
+// This machine's kernel has no SCTP. e2e/kernel.vm.test.ts runs this file inside Debian's
+// kernel under QEMU (the testbed's VM runner) where the kernel lacks SCTP, and on the
+// host where it has it; the name (*.vmtest.ts) keeps it out of jest's own runs.
 import type { Resource } from '@tortie/api';
 import { convertK8sNetworkPolicy, Evaluator, type Flow } from '@tortie/policy';
-import { SLOW, Testbed, describeIf, runJestInVm, skipReason, type Netns } from '@tortie/testbed';
+import { SLOW, Testbed, describeIf, type Netns } from '@tortie/testbed';
 import { CalcGraph } from '../src/calc/calc-graph';
 import { linuxAclManager } from '../src/dataplane/acl';
 import { policyWorld } from '../src/policy-world';
@@ -171,22 +171,5 @@ function suite(backend: 'legacy' | 'nft') {
   );
 }
 
-if (process.env.TORTIE_IN_VM === '1' || !skipReason(['sctp'])) {
-  suite('legacy');
-  suite('nft');
-} else {
-  describeIf(['root', 'vm'], 'SCTP policy, in a VM (this kernel has no SCTP)', () => {
-    test('the suite passes inside Debian kernel under QEMU', async () => {
-      const r = await runJestInVm(__filename, {
-        modules: ['sctp', 'veth'],
-        // a bound, not the expected time: 154-248 s on a quiet machine, but `npm test` runs
-        // it beside the host tests, and at load 25 QEMU got 14% of a core (400 s was hit)
-        timeoutMs: 1_200_000,
-      });
-      const summary = /Tests:.*$/m.exec(r.stderr)?.[0];
-      if (r.code !== 0) process.stderr.write(r.stderr.slice(-4000));
-      expect(summary).toMatch(/Tests:\s+2 passed, 2 total/); // nothing skipped inside
-      expect(r.code).toBe(0);
-    }, 1_220_000);
-  });
-}
+suite('legacy');
+suite('nft');
