@@ -1,13 +1,16 @@
 #!/usr/bin/env node
-// `npm test` (and so CI): build, unit tests, lint, type check, the host project, then the
-// VM project, one after the other; stops at the first phase that fails and prints each
-// phase's time and load average at the end.
+// `npm test` (and so CI): build, lint and type check at once (each is one thread, and
+// none reads what another writes: lint and the type check read src, the build writes
+// dist), then the unit tests, the host project, then the VM project, one after the
+// other; stops at the first phase that fails and prints each phase's time and load
+// average at the end.
 //
-// Why one after the other: overlapping the VM phase (QEMU emulating a CPU) with the host
-// phase was tried on CI (2026-12-06, e21d9ee, a quiet 2-core machine): the host phase
-// took 1596 s instead of ~830 s, the VM phase did not finish in 1791 s (~820 s alone),
-// and a BFD test (100 ms x 3) saw a BGP session reset it never sees alone. Both phases
-// are CPU-bound enough on two cores that overlapping them only stretched each.
+// Why the host and VM phases run one after the other: overlapping the VM phase (QEMU
+// emulating a CPU) with the host phase was tried on CI (2026-12-06, e21d9ee, a quiet
+// 2-core machine): the host phase took 1596 s instead of ~830 s, the VM phase did not
+// finish in 1791 s (~820 s alone), and a BFD test (100 ms x 3) saw a BGP session reset
+// it never sees alone. Both phases are CPU-bound enough on two cores that overlapping
+// them only stretched each.
 // TORTIE_TEST_PARALLEL=1 still runs the VM phase alongside, from the start, its lines
 // prefixed "[vm] "; a failing foreground phase then stops it (QEMU included).
 'use strict';
@@ -98,20 +101,34 @@ async function phase(name, argv, prefix) {
   return code;
 }
 
+/**
+ * Runs phases at once, the first with our output and the others with their lines
+ * prefixed by their name; resolves with the first failing exit code, else 0.
+ */
+async function together(list) {
+  const codes = await Promise.all(
+    list.map(([name, argv], i) => phase(name, argv, i === 0 ? undefined : `[${name}] `)),
+  );
+  return codes.find((c) => c !== 0) ?? 0;
+}
+
 function summary() {
   process.stderr.write(`\nnpm test phases:\n${times.map((t) => `  ${t}\n`).join('')}`);
 }
 
 async function main() {
   const t0 = Date.now();
-  if ((await phase('build', [NPM, 'run', 'build', '--silent'])) !== 0) return 1;
+  const checks = [
+    ['build', [NPM, 'run', 'build', '--silent']],
+    ['lint', [NPM, 'run', 'lint', '--silent']],
+    ['typecheck', [NPM, 'run', 'typecheck', '--silent']],
+  ];
+  if ((await together(checks)) !== 0) return 1;
   const vmArgv = [process.execPath, JEST, '--runInBand', '--selectProjects', 'vm'];
   const vm = parallel ? run('vm', vmArgv, '[vm] ') : undefined;
   if (vm) children.add(vm.child);
   const foreground = [
     ['unit', [process.execPath, JEST, '--selectProjects', 'unit']],
-    ['lint', [NPM, 'run', 'lint', '--silent']],
-    ['typecheck', [NPM, 'run', 'typecheck', '--silent']],
     ['host', [process.execPath, JEST, '--selectProjects', 'host']],
   ];
   for (const [name, argv] of foreground) {
