@@ -11,7 +11,7 @@
 // finish in 1791 s (~820 s alone), and a BFD test (100 ms x 3) saw a BGP session reset
 // it never sees alone. Both phases are CPU-bound enough on two cores that overlapping
 // them only stretched each.
-// TORTIE_TEST_PARALLEL=1 still runs the VM phase alongside, from the start, its lines
+// TORTIE_TEST_PARALLEL=1 still runs the VM phase alongside the unit and host phases, its lines
 // prefixed "[vm] "; a failing foreground phase then stops it (QEMU included).
 'use strict';
 const { spawn } = require('node:child_process');
