@@ -94,6 +94,8 @@ module.exports = {
     },
   ],
   testTimeout: common.testTimeout,
+  // longest file first by a committed list, the same on a fresh clone (CI) as here
+  testSequencer: path.join(__dirname, 'scripts', 'test-sequencer.js'),
   // two cores: netns suites contend for CPU when run all at once
   maxWorkers: 2,
 };
