@@ -188,6 +188,18 @@ test('nft versions: missing, too old, unreadable, fine', async () => {
     'the nft binary is missing or failed',
   );
   expect(await nftProblem({}, exec({ code: 0, stdout: 'hello' }))).toContain('printed no version');
+  // a good version, but the kernel refuses nf_tables (no CAP_NET_ADMIN, no nf_tables)
+  const calls: string[][] = [];
+  const refused = async (argv: string[]) => {
+    calls.push(argv);
+    return argv.includes('--version')
+      ? { code: 0, stdout: 'nftables v1.0.6 (Lester Gooch #5)', stderr: '' }
+      : { code: 1, stdout: '', stderr: 'Error: Operation not permitted' };
+  };
+  expect(await nftProblem({ netns: 'n1' }, refused)).toBe(
+    "nft 1.0.6 cannot use the kernel's nf_tables (nft list tables: exit 1, Error: Operation not permitted)",
+  );
+  expect(calls.at(-1)).toEqual(['ip', 'netns', 'exec', 'n1', 'nft', 'list', 'tables']);
   expect(
     await nftProblem({}, async () => {
       throw new Error('spawn nft ENOENT');

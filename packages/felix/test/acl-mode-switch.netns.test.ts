@@ -7,8 +7,22 @@
 // what the new policy allows (a packet has to pass both), so the probes fail without the
 // cleanup. Also Auto, following a kube-proxy nftables table, and a restart onto the other
 // iptables backend (legacy <-> iptables-nft).
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Testbed, describeIf, type Netns } from '@tortie/testbed';
+import winston from 'winston';
+import Transport from 'winston-transport';
 import { linuxAclBackend, type AclBackend } from '../src/dataplane/acl-backend';
+import { nftProblem } from '../src/dataplane/nft-acl';
 import type { DataplaneUpdate, WorkloadEndpoint } from '../src/types';
 import { nodeNetns, podNetns } from './pod-netns';
 
@@ -143,8 +157,12 @@ for (const iptablesBackend of ['legacy', 'nft'] as const)
       };
       const nftTables = async () => (await node.exec(['nft', 'list', 'tables'])).trim().split('\n');
       /** A new agent's ACL dataplane (as a restart with other settings makes it). */
-      const start = async (updates: DataplaneUpdate[], backend = iptablesBackend) => {
-        const acl = linuxAclBackend({ netns: node.name, iptablesBackend: backend });
+      const start = async (
+        updates: DataplaneUpdate[],
+        backend = iptablesBackend,
+        more: { prefix?: string[]; logger?: winston.Logger } = {},
+      ) => {
+        const acl = linuxAclBackend({ netns: node.name, iptablesBackend: backend, ...more });
         agents.push(acl);
         for (const u of updates) acl.send(u);
         await acl.apply();
@@ -235,5 +253,74 @@ for (const iptablesBackend of ['legacy', 'nft'] as const)
         expect(await probe()).toEqual(only(8080));
         expect(await nftTables()).not.toContain('table inet tortie');
       }, 30000);
+
+      // The agent's own startup check, with the real binaries: a PATH without nft, an nft
+      // that reports an old version (a wrapper around the real one), and a kernel that
+      // refuses nf_tables to the caller (no CAP_NET_ADMIN in a user namespace).
+      if (iptablesBackend === 'legacy')
+        test('Enabled, but nft missing or too old: named at startup, iptables takes over (b admits a on 9090 only); nft refused by the kernel: named', async () => {
+          const dir = mkdtempSync(join(tmpdir(), 'tt-nftbin-'));
+          try {
+            // /usr/sbin without nft (nft is nowhere else on this PATH)
+            const bins = (name: string, nft?: string) => {
+              const d = join(dir, name);
+              mkdirSync(d);
+              for (const f of readdirSync('/usr/sbin'))
+                if (f !== 'nft') symlinkSync(join('/usr/sbin', f), join(d, f));
+              if (nft) {
+                writeFileSync(join(d, 'nft'), nft);
+                chmodSync(join(d, 'nft'), 0o755);
+              }
+              return ['ip', 'netns', 'exec', node.name, 'env', `PATH=${d}:/usr/bin`];
+            };
+            const cases = [
+              { prefix: bins('missing'), named: /the nft binary is missing or failed/ },
+              {
+                prefix: bins(
+                  'old',
+                  '#!/bin/sh\n[ "$1" = --version ] && { echo "nftables v0.9.8 (E.D.S.)"; exit 0; }\nexec /usr/sbin/nft "$@"\n',
+                ),
+                named: /nft 0\.9\.8 is too old: the nftables dataplane needs 1\.0\.0 or newer$/,
+              },
+            ];
+            for (const c of cases) {
+              const lines: Array<Record<string, unknown>> = [];
+              class Keep extends Transport {
+                override log(info: Record<string, unknown>, next: () => void) {
+                  lines.push(info);
+                  next();
+                }
+              }
+              const logger = winston.createLogger({ transports: [new Keep()] });
+              // a 9090-only policy: the iptables dataplane must be the one enforcing it
+              const acl = await start(cluster('Enabled', 9090), 'legacy', {
+                prefix: c.prefix,
+                logger,
+              });
+              expect(acl.nft).toBe(false);
+              expect(acl.fallbackReason).toMatch(c.named);
+              expect(lines).toContainEqual(
+                expect.objectContaining({
+                  level: 'error',
+                  message: 'nftables wanted, but using iptables',
+                  reason: expect.stringMatching(c.named),
+                }),
+              );
+              expect(await probe()).toEqual(only(9090));
+              expect(
+                (await iptablesLeft()).some((l) => l.startsWith('iptables-legacy: -A FORWARD')),
+              ).toBe(true);
+            }
+            // nft itself is fine, but this caller may not use nf_tables here
+            expect(
+              await nftProblem({ prefix: ['ip', 'netns', 'exec', node.name, 'unshare', '--user'] }),
+            ).toMatch(
+              /^nft 1\.\d+\.\d+ cannot use the kernel's nf_tables \(nft list tables: exit 1, .*Operation not permitted/,
+            );
+            expect(await nftProblem({ netns: node.name })).toBeUndefined();
+          } finally {
+            rmSync(dir, { recursive: true, force: true });
+          }
+        }, 60000);
     },
   );

@@ -224,7 +224,9 @@ const older = (a: number[], b: number[]) => {
 
 /**
  * Whether this host's nft can run the dataplane: undefined when it can, otherwise why
- * not, naming the binary and its version (missing, unreadable or too old).
+ * not, naming the binary and its version (missing, unreadable or too old), or what the
+ * kernel said when nft cannot use nf_tables there (no nf_tables, no CAP_NET_ADMIN in the
+ * namespace): without this check such an agent would pick nftables and fail every apply.
  */
 export async function nftProblem(
   opts: { netns?: string; prefix?: string[] } = {},
@@ -242,5 +244,13 @@ export async function nftProblem(
   if (!v) return `nft --version printed no version: "${r.stdout.trim()}"`;
   if (older(v, MIN_NFT_VERSION))
     return `nft ${v.join('.')} is too old: the nftables dataplane needs ${MIN_NFT_VERSION.join('.')} or newer`;
+  let l: ToolResult;
+  try {
+    l = await exec([...argvPrefix(opts), 'nft', 'list', 'tables']);
+  } catch (e) {
+    return `nft ${v.join('.')} cannot be run: ${(e as Error).message}`;
+  }
+  if (l.code !== 0)
+    return `nft ${v.join('.')} cannot use the kernel's nf_tables (nft list tables: exit ${l.code}${l.stderr ? `, ${lastLines(l.stderr)}` : ''})`;
   return undefined;
 }
