@@ -7,8 +7,10 @@
 //     (TORTIE_BENCH_ONLY=routes runs only these rows)
 //   - the native nftables dataplane: one pod added at 1,500 and 10,000 pods, and 1,000
 //     endpoints x 100 policies programmed, each vs a raw `nft -f` of the same script
-//     (TORTIE_BENCH_ONLY=nftables runs only these rows; =nftables-pods or =nftables-policy
-//     one kind; TORTIE_BENCH_PODS=1500 only that pod count)
+//     (TORTIE_BENCH_ONLY=nftables runs only these rows; =nftables-pods, =nftables-policy or
+//     =nftables-commit one kind; TORTIE_BENCH_PODS=1500 only that pod count); and the
+//     kernel's commit of one set member, verdict-map and data-map element at 1k-10k
+//     interfaces (what a pod add's transaction costs the kernel)
 // (1,000 endpoints x 100 policies vs raw iptables-restore: bench/felix-iptables.js)
 // Prints one JSON line per figure. Usage: node bench/felix-dataplane.js [policies]
 'use strict';
@@ -181,6 +183,10 @@ function nftAgentIn(ns, { netlink } = {}) {
   // CPU time of this process over the transaction: over netlink the commit is a system
   // call on this thread, so this is the kernel's work without the waits for a CPU
   let nftCpuMs = 0;
+  // the main thread's scheduler figures over the transaction (/proc/<pid>/task/<pid>/
+  // schedstat: time on a CPU, time runnable but waiting for one): wall minus both is time
+  // asleep (a lock, an RCU grace period in the kernel, another thread's work)
+  let nftWaitMs = 0;
   const acl = new felix.NftAclManager({
     runner: {
       run: async (script, elements) => {
@@ -188,8 +194,10 @@ function nftAgentIn(ns, { netlink } = {}) {
         scripts.push(text);
         const t0 = process.hrtime.bigint();
         const c0 = process.cpuUsage();
+        const s0 = schedstat();
         const how = await runner.run(text, elements);
         const c = process.cpuUsage(c0);
+        nftWaitMs += (schedstat().waitNs - s0.waitNs) / 1e6;
         nftMs += ms(t0);
         nftCpuMs += (c.user + c.system) / 1000;
         return how;
@@ -214,8 +222,27 @@ function nftAgentIn(ns, { netlink } = {}) {
     runner,
     nftMs: () => nftMs,
     nftCpuMs: () => nftCpuMs,
+    nftWaitMs: () => nftWaitMs,
     close: () => runner.close(),
   };
+}
+
+/** CPU time so far (ms): this process's (every thread), and its reaped children's. */
+function cpuNow() {
+  const c = process.cpuUsage();
+  // /proc/self/stat: cutime and cstime are fields 16 and 17, in clock ticks (1/100 s)
+  const stat = require('node:fs').readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { own: (c.user + c.system) / 1000, children: (Number(f[13]) + Number(f[14])) * 10 };
+}
+
+/** The main thread's run-queue wait so far (Linux schedstat, nanoseconds). */
+function schedstat() {
+  const [, waitNs] = require('node:fs')
+    .readFileSync(`/proc/${process.pid}/task/${process.pid}/schedstat`, 'utf8')
+    .split(' ')
+    .map(Number);
+  return { waitNs };
 }
 
 const nftRaw = (ns, text) => ns.exec(['nft', '-f', '-'], { input: text });
@@ -258,12 +285,13 @@ async function podAddNft(tb, N) {
     b.graph.onUpdates(world(N, POLICIES).map((resource) => ({ type: 'set', resource })));
     b.graph.onStatus('in-sync');
     await Promise.all([b.net.apply(), b.acl.apply()]);
-    const t = { total: [], calc: [], acl: [], tx: [], txCpu: [], routes: [] };
+    const t = { total: [], calc: [], acl: [], tx: [], txCpu: [], txWait: [], routes: [] };
     const commits0 = b.runner.netlinkCommits;
     for (let k = 0; k < ROUNDS; k++) {
       const t0 = process.hrtime.bigint();
       const n0 = b.nftMs();
       const cpu0 = b.nftCpuMs();
+      const wait0 = b.nftWaitMs();
       b.graph.onUpdates([{ type: 'set', resource: wep(N) }]);
       t.calc.push(ms(t0));
       // one after the other (the agent runs them concurrently), so neither's figure
@@ -273,6 +301,7 @@ async function podAddNft(tb, N) {
       t.acl.push(ms(t1));
       t.tx.push(b.nftMs() - n0);
       t.txCpu.push(b.nftCpuMs() - cpu0);
+      t.txWait.push(b.nftWaitMs() - wait0);
       const t2 = process.hrtime.bigint();
       await b.net.apply();
       t.routes.push(ms(t2));
@@ -305,6 +334,8 @@ async function podAddNft(tb, N) {
     dataplane_transaction_p50_ms: p50(a.tx),
     dataplane_transaction_max_ms: max(a.tx),
     dataplane_transaction_cpu_p50_ms: p50(a.txCpu),
+    dataplane_transaction_cpu_max_ms: max(a.txCpu),
+    dataplane_transaction_waiting_for_a_cpu_p50_ms: p50(a.txWait),
     transactions_over_netlink: `${a.viaNetlink} of ${2 * ROUNDS}${a.problem ? ` (${a.problem})` : ''}`,
     acl_apply_p50_ms: p50(a.acl),
     calc_p50_ms: p50(a.calc),
@@ -324,6 +355,83 @@ async function podAddNft(tb, N) {
   });
 }
 
+/**
+ * The kernel's commit of one element over netlink (no nft, no agent), at N interfaces in
+ * two verdict maps as the dataplane has them (endpoint chains jumping to policy chains):
+ * a plain set member, a verdict-map element (`jump`), and a data-map element (a mark).
+ * Adding a jump makes the kernel validate the table's jumps at the commit, which walks
+ * every element of every verdict map reachable from a base chain; the other two don't.
+ * CPU time of this process (the commit is a system call on its main thread), p50 of 200.
+ */
+async function commitCostNft(tb, counts) {
+  const { NfTables, nftKey } = require('../packages/netlink/dist');
+  const ns = await tb.netns('fnftcommit');
+  const ifn = (i) => `cali${i.toString(16).padStart(11, '0')}`;
+  const nl = NfTables.open(ns.name);
+  try {
+    for (const N of counts) {
+      let s = 'flush ruleset\ntable inet t {\n';
+      for (let p = 0; p < 100; p++)
+        s += ` chain pi-${p} {\n  ip saddr 10.0.${p}.0/24 tcp dport 80 accept\n  ip saddr 10.1.${p}.0/24 drop\n }\n`;
+      for (let c = 0; c < 50; c++) {
+        s += ` chain tw-${c} {\n`;
+        for (let p = 0; p < 20; p++) s += `  jump pi-${(c + p) % 100}\n`;
+        s += '  drop\n }\n';
+      }
+      s += ' set s4 { type ipv4_addr; }\n map from-wl { type ifname : verdict; }\n';
+      s += ' map to-wl { type ifname : verdict; }\n map d { type ifname : mark; }\n';
+      s += ' chain forward {\n  type filter hook forward priority filter;\n';
+      s +=
+        '  iifname vmap @from-wl\n  oifname vmap @to-wl\n  meta mark set iifname map @d\n }\n}\n';
+      const els = [];
+      for (let i = 0; i < N; i++)
+        els.push(
+          `add element inet t from-wl { "${ifn(i)}" : jump tw-${i % 50} }`,
+          `add element inet t to-wl { "${ifn(i)}" : jump tw-${(i + 1) % 50} }`,
+          `add element inet t d { "${ifn(i)}" : ${i % 50} }`,
+          `add element inet t s4 { 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255} }`,
+        );
+      await ns.exec(['nft', '-f', '-'], { input: `${s}${els.join('\n')}\n`, timeoutMs: 600_000 });
+      const key = nftKey.ifname(ifn(N + 1));
+      const time = (add, del) => {
+        const cpu = [];
+        const wall = [];
+        for (let k = 0; k < 200; k++) {
+          const c0 = process.cpuUsage();
+          const t0 = process.hrtime.bigint();
+          nl.commitElements('inet', 't', [add]);
+          wall.push(ms(t0));
+          const c = process.cpuUsage(c0);
+          cpu.push((c.user + c.system) / 1000);
+          nl.commitElements('inet', 't', [del]);
+        }
+        return { cpu_p50_ms: p50(cpu), wall_p50_ms: p50(wall) };
+      };
+      const addr = nftKey.addr('10.200.0.1');
+      line({
+        figure: `kernel commit of one element at ${N} interfaces (two verdict maps), nftables`,
+        set_member: time(
+          { op: 'add', set: 's4', key: addr, text: '10.200.0.1' },
+          { op: 'del', set: 's4', key: addr, text: '10.200.0.1' },
+        ),
+        verdict_map_jump: time(
+          { op: 'add', set: 'from-wl', key, verdict: { code: 'jump', chain: 'tw-3' }, text: 'x' },
+          { op: 'del', set: 'from-wl', key, text: 'x' },
+        ),
+        data_map_mark: time(
+          { op: 'add', set: 'd', key, data: Buffer.from(new Uint32Array([3]).buffer), text: 'x' },
+          { op: 'del', set: 'd', key, text: 'x' },
+        ),
+        load_average: require('node:os')
+          .loadavg()
+          .map((x) => +x.toFixed(1)),
+      });
+    }
+  } finally {
+    nl.close();
+  }
+}
+
 /** 1,000 endpoints x 100 policies programmed from nothing vs a raw nft -f of the same ruleset. */
 async function policyNft(tb, endpoints = 1000, policies = 100) {
   const ns = await tb.netns('fnftpol');
@@ -332,6 +440,9 @@ async function policyNft(tb, endpoints = 1000, policies = 100) {
   const ours = [];
   const nftPart = [];
   const raw = [];
+  // CPU time: this process (render, all threads) and its children (nft), reaped ones
+  const oursCpu = [];
+  const rawCpu = [];
   let script = '';
   // three rounds, each from an empty ruleset, ours and the reference alternating
   for (let k = 0; k < 3; k++) {
@@ -340,24 +451,35 @@ async function policyNft(tb, endpoints = 1000, policies = 100) {
     const b = nftAgentIn(ns);
     b.graph.onUpdates(resources.map((resource) => ({ type: 'set', resource })));
     b.graph.onStatus('in-sync');
+    const c0 = cpuNow();
     const t0 = process.hrtime.bigint();
     await b.acl.apply();
     ours.push(ms(t0));
+    const c1 = cpuNow();
+    oursCpu.push({ own: c1.own - c0.own, nft: c1.children - c0.children });
     nftPart.push(b.nftMs());
     b.close();
     script = b.scripts.at(-1);
     const t1 = process.hrtime.bigint();
     await nftRaw(ref, script);
     raw.push(ms(t1));
+    rawCpu.push(cpuNow().children - c1.children);
   }
   for (const xs of [ours, nftPart, raw]) xs.sort((x, y) => x - y);
+  const med = (xs) => +[...xs].sort((x, y) => x - y)[xs.length >> 1].toFixed(0);
   line({
     figure: `policy programming, ${endpoints} endpoints x ${policies} policies, nftables`,
     tortie_ms: +ours[1].toFixed(1),
     of_which_nft_ms: +nftPart[1].toFixed(1),
     reference_raw_nft_f_ms: +raw[1].toFixed(1),
     ratio: +(ours[1] / raw[1]).toFixed(2),
+    tortie_cpu_ms: `${med(oursCpu.map((c) => c.own + c.nft))} (render ${med(oursCpu.map((c) => c.own))}, nft ${med(oursCpu.map((c) => c.nft))})`,
+    reference_cpu_ms: med(rawCpu),
+    cpu_ratio: +(med(oursCpu.map((c) => c.own + c.nft)) / Math.max(1, med(rawCpu))).toFixed(2),
     script_lines: script.trim().split('\n').length,
+    load_average: require('node:os')
+      .loadavg()
+      .map((x) => +x.toFixed(1)),
     target: '<= 1.0',
   });
 }
@@ -368,6 +490,8 @@ async function main() {
   try {
     // the native nftables dataplane (TORTIE_BENCH_ONLY=nftables: only these rows)
     const pods = (process.env.TORTIE_BENCH_PODS ?? '1500,10000').split(',').map(Number);
+    if (only === undefined || only === 'nftables' || only === 'nftables-commit')
+      await commitCostNft(tb, [1000, 5000, 10000]);
     if (only === undefined || only === 'nftables' || only === 'nftables-policy')
       await policyNft(tb);
     if (only === undefined || only === 'nftables' || only === 'nftables-pods')

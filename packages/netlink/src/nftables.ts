@@ -47,6 +47,8 @@ export interface NftElementOp {
   key: Buffer;
   /** Maps: the element's verdict. */
   verdict?: { code: 'jump' | 'goto'; chain: string };
+  /** Data maps: the element's value as the kernel stores it (e.g. a mark: 4 bytes, host order). */
+  data?: Buffer;
   /** As nft would write the element (errors name it). */
   text: string;
 }
@@ -106,6 +108,8 @@ function elementAttr(e: NftElementOp): Attr {
         ]),
       ]),
     );
+  else if (e.data && e.op === 'add')
+    list.push(nested(NFTA_SET_ELEM_DATA, [[NFTA_DATA_VALUE, e.data]]));
   return nested(NFTA_LIST_ELEM, list);
 }
 

@@ -60,6 +60,7 @@ describeIf(['root', 'netns', 'nft'], 'nftables elements over netlink', () => {
         'add table inet t',
         'add chain inet t c',
         'add map inet t m { type ifname : verdict; }',
+        'add map inet t d { type ifname : mark; }',
         'add set inet t s4 { type ipv4_addr; }',
         'add set inet t s6 { type ipv6_addr; }',
         'add set inet t np { type ipv4_addr . inet_proto . inet_service; }',
@@ -74,7 +75,7 @@ describeIf(['root', 'netns', 'nft'], 'nftables elements over netlink', () => {
   });
 
   const elements = async (set: string) => {
-    const kind = set === 'm' ? 'map' : 'set';
+    const kind = set === 'm' || set === 'd' ? 'map' : 'set';
     const out = JSON.parse(await ns.exec(['nft', '-j', 'list', kind, 'inet', 't', set])) as {
       nftables: Array<{ set?: { elem?: unknown[] }; map?: { elem?: unknown[] } }>;
     };
@@ -108,6 +109,19 @@ describeIf(['root', 'netns', 'nft'], 'nftables elements over netlink', () => {
       { op: 'del', set: 'm', key: nftKey.ifname('cali0'), text: '"cali0"' },
     ]);
     expect(await elements('m')).toBe('[]');
+  });
+
+  it('commits data-map elements (a value, not a verdict: no jump for the kernel to validate)', async () => {
+    const mark = Buffer.alloc(4);
+    mark.writeUInt32LE(0x2a); // a mark, in the host's order (little-endian here)
+    nl.commitElements('inet', 't', [
+      { op: 'add', set: 'd', key: nftKey.ifname('cali7'), data: mark, text: '"cali7" : 0x2a' },
+    ]);
+    expect(await elements('d')).toBe('[["cali7",42]]');
+    nl.commitElements('inet', 't', [
+      { op: 'del', set: 'd', key: nftKey.ifname('cali7'), text: '"cali7"' },
+    ]);
+    expect(await elements('d')).toBe('[]');
   });
 
   it('a refused batch commits nothing and names the request', async () => {
