@@ -9,7 +9,7 @@
 // host where it has it; the name (*.vmtest.ts) keeps it out of jest's own runs.
 import type { Resource } from '@tortie/api';
 import { convertK8sNetworkPolicy, Evaluator, type Flow } from '@tortie/policy';
-import { SLOW, Testbed, describeIf, type Netns } from '@tortie/testbed';
+import { SLOW, Testbed, describeIf, python3, type Netns } from '@tortie/testbed';
 import { CalcGraph } from '../src/calc/calc-graph';
 import { linuxAclManager } from '../src/dataplane/acl';
 import { policyWorld } from '../src/policy-world';
@@ -112,7 +112,8 @@ function suite(backend: 'legacy' | 'nft') {
               iface: `calisctp0000${name}`,
               v4: p.ip,
             });
-            const server = pods[name].spawn(['python3', '-c', SERVE]);
+            // the interpreter itself, not a shim on PATH (pyenv's runs ~240 processes)
+            const server = pods[name].spawn([python3(), '-c', SERVE]);
             await new Promise((r) => server.stdout!.once('data', r));
           }),
         );
@@ -141,7 +142,7 @@ function suite(backend: 'legacy' | 'nft') {
               // (and stretched by SLOW in the VM, which may share the host with the host tests)
               const out = await pods[src].exec(
                 [
-                  ...['python3', '-c', PROBE],
+                  ...[python3(), '-c', PROBE],
                   JSON.stringify(cells.map((c) => [PODS[c.dst].ip, c.port])),
                 ],
                 { timeoutMs: 120_000 * SLOW },

@@ -80,13 +80,39 @@ function ipipMissing(): string | undefined {
   return `the kernel cannot make IPIP tunnels (ip link add type ipip: ${add.stderr?.toString().trim()})`;
 }
 
+let python: string | undefined;
+
+/**
+ * The python3 interpreter itself (its sys.executable), resolved once per process. The
+ * `python3` on PATH may be a version manager's shim: pyenv's runs ~240 processes per
+ * start (0.5 s of CPU here, 10+ s under emulation), where the interpreter runs none.
+ */
+export function python3(): string {
+  if (python) return python;
+  const r = spawnSync('python3', ['-c', 'import sys; print(sys.executable)'], {
+    encoding: 'utf8',
+  });
+  const exe = r.stdout?.trim();
+  if (r.error || r.status !== 0 || !exe)
+    throw new Error(
+      `python3 not usable (${r.error?.message ?? (r.stderr?.trim() || 'no sys.executable')}; run scripts/install-deps.sh)`,
+    );
+  python = exe;
+  return python;
+}
+
 /** Opens an SCTP socket with python3 (node has no SCTP API); the kernel autoloads sctp. */
 function sctpMissing(): string | undefined {
-  const probe = spawnSync('python3', [
+  let exe: string;
+  try {
+    exe = python3();
+  } catch (e) {
+    return (e as Error).message;
+  }
+  const probe = spawnSync(exe, [
     '-c',
     'import socket; socket.socket(socket.AF_INET, socket.SOCK_STREAM, 132).close()',
   ]);
-  if (probe.error) return 'python3 not installed (it probes SCTP; run scripts/install-deps.sh)';
   if (probe.status === 0) return undefined;
   const err = probe.stderr.toString().trim().split('\n').pop();
   return `the kernel cannot open SCTP sockets (${err})`;

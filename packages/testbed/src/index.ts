@@ -13,7 +13,7 @@ export {
 } from './netns';
 export { SLOW } from './slow';
 export { runInterrupted, sessionMembers, type InterruptedRun } from './interrupt';
-export { skipReason, missingNeeds, KNOWN_NEEDS, type Need } from './capabilities';
+export { skipReason, missingNeeds, python3, KNOWN_NEEDS, type Need } from './capabilities';
 export * from './bird';
 export * from './frr';
 export * from './gobgp';

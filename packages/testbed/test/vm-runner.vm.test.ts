@@ -3,7 +3,7 @@
 // is shown by e2e/kernel.vm.test.ts, whose one boot runs this package's jest fixture
 // (test/fixtures/in-vm.vmtest.ts) with the other kernel suites: a jest start costs ~35 s
 // under emulation, too much to pay twice.
-import { describeIf, runInVm, type VmResult } from '../src';
+import { describeIf, python3, runInVm, type VmResult } from '../src';
 import { cpioArchive } from '../src/cpio';
 
 const SCRIPT = `
@@ -13,7 +13,7 @@ printf '[%s]' "$@"; echo
 echo "cwd=$(pwd) foo=$FOO in_vm=$TORTIE_IN_VM"
 echo to-stderr >&2
 ip link add t0 type ipip local 10.0.0.1 remote 10.0.0.2 && echo ipip-ok
-python3 -c "import socket; socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_SCTP).close()" && echo sctp-ok
+"$PY" -c "import socket; socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_SCTP).close()" && echo sctp-ok
 ip netns add tt-vm && ip netns exec tt-vm ip link set lo up && ip netns del tt-vm && echo netns-ok
 exit 7
 `;
@@ -37,7 +37,8 @@ describeIf(['root', 'vm'], 'VM runner', () => {
     r = await runInVm(['sh', '-c', SCRIPT, 'sh', 'a b', "it's"], {
       modules: ['ipip', 'sctp'],
       cwd: '/usr/share',
-      env: { FOO: 'bar baz' },
+      // the interpreter itself: a shim on PATH (pyenv's) costs seconds under emulation
+      env: { FOO: 'bar baz', PY: python3() },
       timeoutMs: 120_000,
       onStdout: () => (firstChunkAt ||= Date.now()),
     });
