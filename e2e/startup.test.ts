@@ -28,6 +28,7 @@ const HEAVY = {
   '@tortie/datastore': '/packages/datastore/dist/',
   '@tortie/bgp-speaker': '/packages/bgp-speaker/dist/',
   '@tortie/felix agent': '/packages/felix/dist/agent',
+  yaml: '/node_modules/yaml/',
 };
 type Heavy = keyof typeof HEAVY;
 
@@ -89,7 +90,8 @@ test('tortiectl: an unknown command is named before any datastore is looked for'
 test('tortiectl on a datastore file loads neither etcd nor Kubernetes client, nor BGP', () => {
   const r = run(BIN.ctl, ['get', 'ippools', '--datastore-file', path.join(dir, 'store.json')]);
   expect(r).toMatchObject({ code: 0, stderr: 'No resources found\n' });
-  expect(r.loaded).toEqual(['zod', '@tortie/datastore']);
+  // yaml: the command prints or reads YAML, unlike the agent
+  expect(r.loaded).toEqual(['zod', '@tortie/datastore', 'yaml']);
 });
 
 test('tortiectl node status loads the BGP client, not the datastore', () => {
@@ -98,4 +100,17 @@ test('tortiectl node status loads the BGP client, not the datastore', () => {
   expect(r.stderr).toContain('none.sock');
   expect(r.loaded).not.toContain('@tortie/datastore');
   expect(r.loaded).not.toContain('etcd3');
+});
+
+test("the agent's modules (all of them load by --detect-addresses) do not include yaml: it parses no manifest", () => {
+  // ~70 modules: an agent start under emulation (e2e/kernel.vm.test.ts) paid seconds for it
+  const r = run(BIN.node, ['--detect-addresses'], {
+    IP: '10.0.0.1/24',
+    IP6: 'none',
+    NODENAME: 'n1',
+  });
+  expect(r.code).toBe(0);
+  expect(r.stdout).toContain('10.0.0.1');
+  expect(r.loaded).toContain('@tortie/bgp-speaker'); // node-main and what it imports did load
+  expect(r.loaded).not.toContain('yaml');
 });

@@ -1,6 +1,5 @@
 // Turning user documents into resources: every problem reported with its field path,
 // nothing half-accepted. Manifests may be YAML or JSON, several documents, or a List.
-import YAML from 'yaml';
 import { z } from 'zod';
 import {
   API_VERSION,
@@ -137,6 +136,10 @@ export function parseResource(doc: unknown, index?: number): Resource {
 
 /** Parses YAML (multi-document) or JSON text, unwrapping `kind: List` items. */
 export function parseManifestDocuments(text: string, source = 'input'): unknown[] {
+  // required here, not at the top: the agent, the CNI plugin and the controllers load
+  // this package and never parse YAML (yaml is ~70 modules, seconds under emulation)
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const YAML = require('yaml') as typeof import('yaml');
   let docs: unknown[];
   try {
     docs = YAML.parseAllDocuments(text).map((d) => {
