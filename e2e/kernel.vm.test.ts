@@ -1,6 +1,6 @@
 // Every test that needs Debian's kernel, in one VM boot (QEMU TCG: software emulation).
 // Under emulation a boot costs ~10 s and a jest start ~35 s on a quiet machine (loading
-// jest, ts-jest and typescript over 9p), so the suites below share one boot and one jest
+// jest and swc over 9p), so the suites below share one boot and one jest
 // start instead of paying both per file. Each listed suite still gets its own test here,
 // which passes only when every one of its tests passed inside, and names the failing
 // ones when not. Inside, timeouts and waits stretch by testbed's SLOW.

@@ -121,7 +121,7 @@ async function runFixtures(env: Record<string, string>) {
       roots: [FIXTURES],
       testMatch: ['**/*.fixture.ts'],
       testEnvironment: 'node',
-      transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.json' }] },
+      transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' } } }] },
       cacheDirectory: path.join(dir, 'cache'), // no timings: jest uses its workers
     };
     const jest = require.resolve('jest/bin/jest');
