@@ -1,62 +1,46 @@
-// `npm run lab -- --datastore kubernetes --keep --attach bird`: the printed attach steps,
+// `npm run lab -- --datastore kubernetes --keep --attach bird`: the demo's Services go in
+// with kubectl apply, each type answers as in lab-services.test.ts (etcd), and
+// tortie-controllers (in KDD mode) puts the LoadBalancer IP in status.loadBalancer.ingress,
+// which kubectl get services shows. Then the printed attach steps,
 // typed as they are, put a BIRD router on the fabric; its BGPPeer goes in with kubectl
 // through tortie-apiserver (the kubernetes datastore), every node peers with it, and the
 // printed removal takes the peer out again. Then SIGTERM tears the lab down. On the way,
 // the demo's kubectl lines are checked, and the printed `export KUBECONFIG=...` is typed
 // with the printed kubectl line after it: it reaches the live lab (without it, kubectl
 // has no cluster).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SLOW, describeIf, stopProcess, waitUntil } from '@tortie/testbed';
+import { LabRun, expectServices, lineAfter, sh } from './lab-run';
 
-const CLI = path.resolve(__dirname, '../packages/lab/dist/cli.js');
 const NEEDS = ['root', 'netns', 'etcd', 'bird', 'iptables', 'ipset', 'nft', 'kubectl'] as const;
 
-const sh = (script: string) => {
-  const r = spawnSync('bash', ['-euo', 'pipefail', '-c', script], {
-    encoding: 'utf8',
-    cwd: path.resolve(__dirname, '..'),
-  });
-  if (r.status !== 0) throw new Error(`${script}\nfailed: ${r.stdout}${r.stderr}`);
-  return r.stdout;
-};
-
 describeIf([...NEEDS], 'npm run lab -- --datastore kubernetes --keep --attach bird', () => {
-  let lab: ChildProcess | undefined;
-  let router: ChildProcess | undefined;
-  let out = '';
+  let lab: LabRun | undefined;
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'tt-kdd-home-'));
   afterAll(async () => {
     fs.rmSync(home, { recursive: true, force: true });
-    if (router) await stopProcess(router);
-    spawnSync('ip', ['netns', 'del', 'tt-extra']);
-    spawnSync('rm', ['-rf', '/tmp/tt-extra']);
-    if (lab && lab.exitCode === null) {
-      lab.kill('SIGTERM');
-      await new Promise((r) => lab!.once('exit', r));
-    }
+    await lab?.cleanup();
   });
 
   test(
-    'a BIRD router attaches as printed, its BGPPeer applied with kubectl',
+    'Services by kubectl apply with the LoadBalancer IP in their status; a BIRD router attaches as printed, its BGPPeer applied with kubectl',
     async () => {
-      lab = spawn(
-        process.execPath,
-        [CLI, '--nodes', '2', '--datastore', 'kubernetes', '--keep', '--attach', 'bird'],
-        { detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+      lab = new LabRun(['--nodes', '2', '--datastore', 'kubernetes', '--keep', '--attach', 'bird']);
+      await lab.waitFor('# 6. remove it', 300_000 * SLOW);
+      const out = lab.out;
+      // the demo's Services, applied with kubectl; every type answers as with etcd
+      expect(out).toMatch(/^service\/web-lb created$/m);
+      const lbIp = expectServices(out);
+      // kubectl get services -o wide: web-lb's EXTERNAL-IP is status.loadBalancer.ingress
+      expect(out).toMatch(
+        new RegExp(
+          `^web-lb\\s+LoadBalancer\\s+10\\.96\\.0\\.12\\s+${lbIp.replace(/\./g, '\\.')}\\s`,
+          'm',
+        ),
       );
-      lab.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-      lab.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-      const exited = new Promise<never>((_, fail) =>
-        lab!.once('exit', (code) => fail(new Error(`the lab exited (${code}):\n${out}`))),
-      );
-      exited.catch(() => undefined);
-      await Promise.race([
-        waitUntil('the attach steps', () => out.includes('# 6. remove it'), 300_000 * SLOW, 500),
-        exited,
-      ]);
       // the demo applied its NetworkPolicy with kubectl apply -f, printed, then listed
       expect(out).toMatch(
         /^\$ kubectl apply -f \S+\.yaml\nnetworkpolicy\.networking\.k8s\.io\/\S+ created$/m,
@@ -80,13 +64,13 @@ describeIf([...NEEDS], 'npm run lab -- --datastore kubernetes --keep --attach bi
       expect(typed([exp![2]]).status).not.toBe(0);
       const script = out.slice(out.indexOf('# bird at 10.99.0.100'));
       const lines = script.split('\n');
-      const after = (heading: string) => lines[lines.indexOf(heading) + 1];
+      const after = (heading: string) => lineAfter(script, heading);
       expect(after('# 3. the cluster peers with it: a BGPPeer (every node, eBGP)')).toMatch(
         /^kubectl --kubeconfig \S+ apply -f - <<'EOF'$/,
       );
       sh(script.slice(0, script.indexOf('# 4. start it')));
       const start = after('# 4. start it (foreground; another terminal for the next steps)');
-      router = spawn(start.split(' ')[0], start.split(' ').slice(1), { stdio: 'ignore' });
+      lab.router = spawn(start.split(' ')[0], start.split(' ').slice(1), { stdio: 'ignore' });
       const query = after("# 5. its sessions, and the nodes' side");
       await waitUntil(
         'the attached BIRD has both nodes Established',
@@ -100,11 +84,10 @@ describeIf([...NEEDS], 'npm run lab -- --datastore kubernetes --keep --attach bi
       // the nodes' side, as printed: kubectl lists the peer
       const get = lines[lines.indexOf("# 5. its sessions, and the nodes' side") + 2];
       expect(sh(get)).toMatch(/^tt-extra\s/m);
-      await stopProcess(router);
-      router = undefined;
+      await stopProcess(lab.router);
+      lab.router = undefined;
       sh(after('# 6. remove it: stop the router (Ctrl-C), then'));
-      lab.kill('SIGTERM');
-      expect(await new Promise((r) => lab!.once('exit', (c) => r(c)))).toBe(143);
+      expect(await lab.interrupt()).toBe(143);
     },
     400_000 * SLOW,
   );

@@ -3,71 +3,34 @@
 // printed vtysh command is the one that answers; the web page's state shows its sessions; then the printed attach steps, typed as
 // they are, put a GoBGP router on the fabric that every node peers with through the
 // BGPPeer, and Ctrl-C (SIGTERM) tears the whole lab down.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
+import { spawn } from 'node:child_process';
 import { SLOW, describeIf, sessionMembers, stopProcess, waitUntil } from '@tortie/testbed';
+import { LabRun, lineAfter, sh } from './lab-run';
 
-const CLI = path.resolve(__dirname, '../packages/lab/dist/cli.js');
 const NEEDS = ['root', 'netns', 'etcd', 'frr', 'gobgp', 'iptables', 'ipset', 'nft'] as const;
 
-const sh = (script: string) => {
-  const r = spawnSync('bash', ['-euo', 'pipefail', '-c', script], {
-    encoding: 'utf8',
-    cwd: path.resolve(__dirname, '..'),
-  });
-  if (r.status !== 0) throw new Error(`${script}\nfailed: ${r.stdout}${r.stderr}`);
-  return r.stdout;
-};
-
 describeIf([...NEEDS], 'npm run lab -- --tor frr --keep --attach gobgp --ui', () => {
-  let lab: ChildProcess | undefined;
-  let router: ChildProcess | undefined;
-  let out = '';
-  afterAll(async () => {
-    if (router) await stopProcess(router);
-    spawnSync('ip', ['netns', 'del', 'tt-extra']);
-    spawnSync('rm', ['-rf', '/tmp/tt-extra']);
-    if (lab && lab.exitCode === null) {
-      lab.kill('SIGTERM');
-      await new Promise((r) => lab!.once('exit', r));
-    }
-  });
+  let lab: LabRun | undefined;
+  afterAll(() => lab?.cleanup());
 
   test(
     'the FRR ToR learns every block, a GoBGP router attaches as printed, SIGTERM leaves nothing',
     async () => {
-      lab = spawn(
-        process.execPath,
-        [
-          CLI,
-          '--nodes',
-          '2',
-          '--tor',
-          'frr',
-          '--keep',
-          '--attach',
-          'gobgp',
-          '--ui',
-          '--ui-port',
-          '0',
-        ],
-        { detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      lab.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-      lab.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-      const exited = new Promise<never>((_, fail) =>
-        lab!.once('exit', (code) => fail(new Error(`the lab exited (${code}):\n${out}`))),
-      );
-      exited.catch(() => undefined); // awaited below only while the lab should be up
-      await Promise.race([
-        waitUntil(
-          'the lab up with its attach steps',
-          () => out.includes('# 6. remove it'),
-          300_000 * SLOW,
-          500,
-        ),
-        exited,
+      lab = new LabRun([
+        '--nodes',
+        '2',
+        '--tor',
+        'frr',
+        '--keep',
+        '--attach',
+        'gobgp',
+        '--ui',
+        '--ui-port',
+        '0',
       ]);
+      // the lab up with its attach steps
+      await lab.waitFor('# 6. remove it', 300_000 * SLOW);
+      const out = lab.out;
       expect(out).toContain('ToR: FRR AS 65001 at 10.99.0.1');
 
       // each node's pods, as the lab printed them: "web1  10.244.29.1  on node1"
@@ -118,18 +81,13 @@ describeIf([...NEEDS], 'npm run lab -- --tor frr --keep --attach gobgp --ui', ()
       const script = out.slice(out.indexOf('# gobgp at 10.99.0.100'));
       const steps = script.slice(0, script.indexOf('# 4. start it'));
       sh(steps);
-      const start =
-        script.split('\n')[
-          script
-            .split('\n')
-            .indexOf('# 4. start it (foreground; another terminal for the next steps)') + 1
-        ];
+      const start = lineAfter(
+        script,
+        '# 4. start it (foreground; another terminal for the next steps)',
+      );
       expect(start).toMatch(/^ip netns exec tt-extra gobgpd /);
-      router = spawn(start.split(' ')[0], start.split(' ').slice(1), { stdio: 'ignore' });
-      const query =
-        script.split('\n')[
-          script.split('\n').indexOf("# 5. its sessions, and the nodes' side") + 1
-        ];
+      lab.router = spawn(start.split(' ')[0], start.split(' ').slice(1), { stdio: 'ignore' });
+      const query = lineAfter(script, "# 5. its sessions, and the nodes' side");
       await waitUntil(
         'the attached GoBGP has every node established with its block',
         async () => {
@@ -147,15 +105,13 @@ describeIf([...NEEDS], 'npm run lab -- --tor frr --keep --attach gobgp --ui', ()
         60_000 * SLOW,
         500,
       );
-      await stopProcess(router);
-      router = undefined;
+      await stopProcess(lab.router);
+      lab.router = undefined;
       sh(script.slice(script.indexOf('# 6. remove it')).split('\n')[1]);
 
       // Ctrl-C: the lab tears down everything it created
-      const pid = lab.pid!;
-      lab.kill('SIGTERM');
-      const code = await new Promise((r) => lab!.once('exit', (c) => r(c)));
-      expect(code).toBe(143);
+      const pid = lab.proc.pid!;
+      expect(await lab.interrupt()).toBe(143);
       // a kernel tool it had just started may still be finishing
       await waitUntil(
         'no process of the lab left',
