@@ -297,19 +297,23 @@ for (const backend of ['legacy', 'nft', 'nftables'] as const) {
         return Number(packets);
       };
 
+      // every source pod's probes at once (each probe has its own socket, so one pod's
+      // timeouts run alongside another's instead of after them)
       const run = async (matrix: Array<[Pod, Probe, boolean]>) => {
         const got = new Map<[Pod, Probe, boolean], boolean>();
-        for (const src of Object.keys(POD) as Pod[]) {
-          const mine = matrix.filter((m) => m[0] === src);
-          if (!mine.length) continue;
-          const out = await pods[src].exec([
-            process.execPath,
-            '-e',
-            PROBES,
-            JSON.stringify(mine.map((m) => m[1])),
-          ]);
-          (JSON.parse(out) as boolean[]).forEach((ok, i) => got.set(mine[i], ok));
-        }
+        await Promise.all(
+          (Object.keys(POD) as Pod[]).map(async (src) => {
+            const mine = matrix.filter((m) => m[0] === src);
+            if (!mine.length) return;
+            const out = await pods[src].exec([
+              process.execPath,
+              '-e',
+              PROBES,
+              JSON.stringify(mine.map((m) => m[1])),
+            ]);
+            (JSON.parse(out) as boolean[]).forEach((ok, i) => got.set(mine[i], ok));
+          }),
+        );
         return matrix
           .filter((m) => got.get(m) !== m[2])
           .map(
@@ -320,15 +324,17 @@ for (const backend of ['legacy', 'nft', 'nftables'] as const) {
 
       beforeAll(async () => {
         node = await nodeNetns(tb, `aclnode${backend}`);
-        for (const p of Object.keys(POD) as Pod[]) {
-          const ns = (pods[p] = await podNetns(tb, node, `aclpod${p}`, {
-            iface: iface(p),
-            v4: POD[p],
-            v6: POD6[p],
-          }));
-          const echo = ns.spawn([process.execPath, '-e', ECHO]);
-          await new Promise((r) => echo.stdout!.once('data', r));
-        }
+        await Promise.all(
+          (Object.keys(POD) as Pod[]).map(async (p) => {
+            const ns = (pods[p] = await podNetns(tb, node, `aclpod${p}`, {
+              iface: iface(p),
+              v4: POD[p],
+              v6: POD6[p],
+            }));
+            const echo = ns.spawn([process.execPath, '-e', ECHO]);
+            await new Promise((r) => echo.stdout!.once('data', r));
+          }),
+        );
         // a network outside every pool, reached through the node
         outside = await tb.netns('acloutside');
         uplink = (await link(node, outside, { v4: [`${OUTSIDE.node}/24`, `${OUTSIDE.peer}/24`] }))
@@ -346,9 +352,10 @@ for (const backend of ['legacy', 'nft', 'nftables'] as const) {
         await tb.cleanup();
       }, 30000);
 
+      // test timeouts: each test starts a dozen processes, seconds apiece at load 30-40
       test('TCP, UDP and ping between the pods match the policy matrix', async () => {
         expect(await run(MATRIX)).toEqual([]);
-      }, 30000);
+      }, 60000);
 
       test('a pod removed and added back while the dataplane runs: dropped while gone, the matrix back after (nftables: element-only transactions, over netlink)', async () => {
         const cAddrs = [`${POD.c}/32`, `${POD6.c}/128`];
@@ -435,7 +442,7 @@ for (const backend of ['legacy', 'nft', 'nftables'] as const) {
           await pods.a.exec(['ip', 'addr', 'del', '10.65.0.99/32', 'dev', 'eth0']);
           await pods.a.exec(['ip', 'addr', 'del', 'fd00:65::99/128', 'dev', 'eth0']);
         }
-      }, 30000);
+      }, 60000);
 
       test('a pod may not send IP-in-IP or VXLAN of its own: dropped and counted, never delivered', async () => {
         // what the outside's kernel got: UDP to a closed port, and protocol 4 it has no
@@ -488,7 +495,7 @@ for (const backend of ['legacy', 'nft', 'nftables'] as const) {
         // the same UDP to another port does arrive: the counters do see what passes
         await send('udp', 4790);
         expect((await delivered()).udp - d1.udp).toBe(3);
-      }, 30000);
+      }, 60000);
 
       test('natOutgoing: traffic leaving the pools is masqueraded to the node address, and stops being so with the flag', async () => {
         expect(await pods.a.exec([process.execPath, '-e', ASK, OUTSIDE.peer])).toBe(OUTSIDE.node);
@@ -499,7 +506,7 @@ for (const backend of ['legacy', 'nft', 'nftables'] as const) {
         acl.send({ type: 'pool-update', pool: POOL });
         await acl.apply();
         expect(await pods.a.exec([process.execPath, '-e', ASK, OUTSIDE.peer])).toBe(OUTSIDE.node);
-      }, 30000);
+      }, 60000);
 
       // on nftables too: a host endpoint created while the dataplane runs is enforced
       test('a host endpoint without policy denies all but the failsafe ports; forwarding is policed only by applyOnForward policy', async () => {
@@ -555,7 +562,7 @@ for (const backend of ['legacy', 'nft', 'nftables'] as const) {
         await acl.apply();
         expect(await connect(outside, OUTSIDE.node, 7071)).toBe('ok');
         svc.kill();
-      }, 30000);
+      }, 60000);
 
       iptablesTest('the tables hold our hooks first and only referenced chains', async () => {
         const save = await node.exec([`iptables-${backend}-save`, '-t', 'filter']);
@@ -684,7 +691,7 @@ for (const backend of ['legacy', 'nft', 'nftables'] as const) {
             .filter((l) => l.startsWith(`-A ${tw} `));
           expect(rules.length).toBeGreaterThan(5);
         },
-        30000,
+        60000,
       );
 
       iptablesTest('a deleted hook is put back by resync', async () => {
@@ -735,7 +742,7 @@ for (const backend of ['legacy', 'nft', 'nftables'] as const) {
         expect(await run([['a', ['tcp', POD.b, 8080], false]])).toEqual([]);
         expect(await roundTrip()).toBe('ok');
         holder.kill();
-      }, 30000);
+      }, 60000);
     },
   );
 }
