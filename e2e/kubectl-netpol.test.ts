@@ -9,13 +9,16 @@
 // install-cni wrote from that token. Kubernetes NetworkPolicies go in and out with
 // `kubectl apply -f` / `kubectl delete -f`, as a user does; the upstream netpol
 // truth tables (packages/policy/test/netpol-scenarios.ts, the table the reference
-// evaluator is tested with) are then checked on real pods in namespaces x, y, z.
+// evaluator is tested with) are then checked on real pods in namespaces x, y, z: first on
+// the iptables dataplane, then, after `kubectl patch` sets FelixConfiguration nftablesMode
+// Enabled and the agents restart, on the native nftables one (issue 18), the same pods
+// and the same cases (each case's ports probed in one round).
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Cluster, type Pod } from '@tortie/lab';
 import { convertK8sNetworkPolicy, type K8sNetworkPolicy, type Protocol } from '@tortie/policy';
-import { chainName, policyId } from '@tortie/felix';
+import { NFT_ACL_TABLE, chainName, nftChain, policyId } from '@tortie/felix';
 import { SLOW, describeIf, waitUntil } from '@tortie/testbed';
 import {
   ALL,
@@ -30,6 +33,8 @@ import {
 
 const NEEDS = ['root', 'netns', 'etcd', 'iptables', 'ipset', 'nft', 'kubectl', 'runc'] as const;
 const SA_USER = 'system:serviceaccount:tortie-system:tortie-node';
+const BACKENDS = ['iptables', 'nftables'] as const;
+type Backend = (typeof BACKENDS)[number];
 
 /** A JWT's claims (not verified: the API server does that). */
 const claimsOf = (jwt: string) =>
@@ -254,19 +259,33 @@ describeIf([...NEEDS], 'cluster: kubernetes datastore, NetworkPolicy through kub
     return d;
   }
 
-  /** Every node's iptables chains (iptables-save's "-N"/":" lines name them). */
-  async function chains(): Promise<string> {
-    const all = await Promise.all(c.nodes.map((n) => n.ns.exec(['iptables-save', '-t', 'filter'])));
-    return all.join('\n');
+  /** The dataplane the agents program policy into (FelixConfiguration nftablesMode). */
+  let backend: Backend = 'iptables';
+
+  /**
+   * Every node's policy chain names: iptables-save's ":<chain> " lines, or the chains of
+   * nft's inet tortie table ("chain <name> {").
+   */
+  async function chains(): Promise<Set<string>> {
+    const all = await Promise.all(
+      c.nodes.map((n) =>
+        backend === 'iptables'
+          ? n.ns.exec(['iptables-save', '-t', 'filter'])
+          : n.ns.exec(['nft', '-t', 'list', 'table', ...NFT_ACL_TABLE.split(' ')]),
+      ),
+    );
+    const re = backend === 'iptables' ? /^:(\S+) /gm : /^\s*chain (\S+) \{/gm;
+    return new Set(all.flatMap((out) => [...out.matchAll(re)].map((m) => m[1])));
   }
 
   /** The policy chains each policy gets on the nodes of the endpoints it selects. */
   function policyChains(policies: K8sNetworkPolicy[]): string[] {
+    const names = backend === 'iptables' ? chainName : nftChain;
     return policies.flatMap((k) => {
       const p = convertK8sNetworkPolicy(k);
       const id = policyId({ ...p, apiVersion: 'tortie.io/v1' } as never);
       return (p.spec.types ?? []).map((t) =>
-        t === 'Ingress' ? chainName.policyIn(id) : chainName.policyOut(id),
+        t === 'Ingress' ? names.policyIn(id) : names.policyOut(id),
       );
     });
   }
@@ -317,6 +336,10 @@ describeIf([...NEEDS], 'cluster: kubernetes datastore, NetworkPolicy through kub
     await c.deletePod(b);
   });
 
+  // The table runs twice on the same pods: on iptables (the default), then with
+  // FelixConfiguration nftablesMode Enabled (issue 18: the matrices run unchanged on the
+  // native nftables dataplane). Every case on each backend, each judged only once the
+  // policy's chains are in that backend's tables.
   describe('upstream netpol truth tables through kubectl, on real pods in namespaces x, y, z', () => {
     const agents = new Map<string, PodAgent>();
     const ips = new Map<string, string>();
@@ -338,86 +361,141 @@ describeIf([...NEEDS], 'cluster: kubernetes datastore, NetworkPolicy through kub
         }),
       );
       const served = probedPorts().filter((p) => p.protocol !== 'SCTP');
-      for (const [k, pod] of pods.entries()) {
-        agents.set(ALL[k], await PodAgent.start(pod, served));
-        ips.set(ALL[k], pod.ip);
-      }
+      await Promise.all(
+        pods.map(async (pod, k) => {
+          agents.set(ALL[k], await PodAgent.start(pod, served));
+          ips.set(ALL[k], pod.ip);
+        }),
+      );
     }, 180_000 * SLOW);
 
-    /** Each pod probes each other pod at once: the observed matrix. */
-    async function observe(port: number, protocol: Protocol): Promise<Map<string, boolean>> {
-      const out = new Map<string, boolean>();
+    /**
+     * Each pod probes each other pod on every port of `checks` at once: the observed
+     * matrices, one per check (a denied probe costs its timeout once per round, not once
+     * per port).
+     */
+    async function observe(checks: Check[]): Promise<Array<Map<string, boolean>>> {
+      const out = checks.map(() => new Map<string, boolean>());
       await Promise.all(
         ALL.map(async (from) => {
           const others = ALL.filter((to) => to !== from);
-          const r = await agents
-            .get(from)!
-            .probe(others.map((to) => ({ ip: ips.get(to)!, port, protocol })));
-          others.forEach((to, i) => out.set(`${from}>${to}`, r[i]));
+          const targets = checks.flatMap((chk) =>
+            others.map((to) => ({ ip: ips.get(to)!, port: chk.port, protocol: chk.protocol })),
+          );
+          const r = await agents.get(from)!.probe(targets);
+          checks.forEach((_, k) =>
+            others.forEach((to, i) => out[k].set(`${from}>${to}`, r[k * others.length + i])),
+          );
         }),
       );
       return out;
     }
 
-    /** Waits (bounded) until the observed matrix is the expected one; throws with the diff. */
-    async function expectReachability(chk: Check): Promise<void> {
-      let diff: string | undefined;
+    /** Waits (bounded) until every observed matrix is the expected one; throws with the diffs. */
+    async function expectReachability(checks: Check[]): Promise<void> {
+      let diffs: string[];
       const end = Date.now() + 30_000 * SLOW;
       do {
-        const seen = await observe(chk.port, chk.protocol);
-        diff = reachabilityDiff(
-          chk.want,
-          (f, t) => seen.get(`${f}>${t}`)!,
-          `${chk.protocol}/${chk.port}`,
+        const seen = await observe(checks);
+        diffs = checks.flatMap(
+          (chk, k) =>
+            reachabilityDiff(
+              chk.want,
+              (f, t) => seen[k].get(`${f}>${t}`)!,
+              `${backend} ${chk.protocol}/${chk.port}`,
+            ) ?? [],
         );
-      } while (diff && Date.now() < end);
-      if (diff) throw new Error(diff);
+      } while (diffs.length && Date.now() < end);
+      if (diffs.length) throw new Error(diffs.join('\n'));
     }
 
-    // SCTP: this kernel has no sctp module, so those checks run in the evaluator only
-    test.each(SCENARIOS.map((s) => [s.name, s] as const))(
-      '%s',
-      async (name, s) => {
-        const policies = s.policies((pod) => ips.get(pod)!);
-        const d = writePolicies(name, policies);
-        if (policies.length) {
-          const r = await kubectl(['apply', '-f', d]);
-          expect(r).toMatchObject({ code: 0 });
-          // the agents have the policies in their dataplane before anything is judged
-          // (else an all-allowed expectation would hold with no policy at all)
-          const want = policyChains(policies);
-          await waitUntil(
-            `policy chains ${want.join(', ')} programmed`,
-            async () => {
-              const have = await chains();
-              return want.every((ch) => have.includes(`:${ch} `));
-            },
-            30_000 * SLOW,
-            200,
-          );
-        }
-        try {
-          for (const chk of s.checks.filter((x) => x.protocol !== 'SCTP'))
-            await expectReachability(chk);
-        } finally {
-          if (policies.length) {
-            const r = await kubectl(['delete', '-f', d]);
+    for (const b of BACKENDS)
+      describe(b, () => {
+        if (b === 'nftables')
+          beforeAll(async () => {
+            // as an operator switches it: kubectl patch, then the agents restart (the mode
+            // takes effect at start, as Felix's does)
+            const r = await kubectl([
+              'patch',
+              'felixconfigurations.tortie.io',
+              'default',
+              '--type',
+              'merge',
+              '-p',
+              JSON.stringify({ spec: { nftablesMode: 'Enabled' } }),
+            ]);
             expect(r).toMatchObject({ code: 0 });
-            const gone = policyChains(policies);
+            for (const i of [0, 1]) {
+              await c.stopAgent(i);
+              c.nodes[i].log.length = 0; // aclDataplane reads the first choice in the log
+              c.startAgent(i);
+            }
+            await Promise.all([c.ready(0, 90_000 * SLOW), c.ready(1, 90_000 * SLOW)]);
+            for (const i of [0, 1])
+              expect(c.aclDataplane(i)).toEqual({
+                dataplane: 'nftables',
+                reason: 'nftablesMode is Enabled',
+              });
+            // the iptables rules are gone: what the table sees below is nftables' alone
             await waitUntil(
-              'policy chains removed',
-              async () => {
-                const have = await chains();
-                return gone.every((ch) => !have.includes(`:${ch} `));
-              },
+              'no tortie chain left in iptables',
+              async () =>
+                (
+                  await Promise.all(
+                    c.nodes.map((n) => n.ns.exec(['iptables-save', '-t', 'filter'])),
+                  )
+                ).every((save) => !save.includes(':tortie-')),
               30_000 * SLOW,
-              200,
+              500,
             );
-          }
-        }
-      },
-      180_000 * SLOW,
-    );
+            backend = 'nftables';
+          }, 180_000 * SLOW);
+
+        // SCTP: this kernel has no sctp module, so those checks run in the evaluator only
+        test.each(SCENARIOS.map((s) => [s.name, s] as const))(
+          '%s',
+          async (name, s) => {
+            expect(backend).toBe(b);
+            const policies = s.policies((pod) => ips.get(pod)!);
+            const d = writePolicies(`${b}-${name}`, policies);
+            if (policies.length) {
+              const r = await kubectl(['apply', '-f', d]);
+              expect(r).toMatchObject({ code: 0 });
+              // the agents have the policies in their dataplane before anything is judged
+              // (else an all-allowed expectation would hold with no policy at all)
+              const want = policyChains(policies);
+              await waitUntil(
+                `policy chains ${want.join(', ')} programmed (${b})`,
+                async () => {
+                  const have = await chains();
+                  return want.every((ch) => have.has(ch));
+                },
+                30_000 * SLOW,
+                200,
+              );
+            }
+            try {
+              await expectReachability(s.checks.filter((x) => x.protocol !== 'SCTP'));
+            } finally {
+              if (policies.length) {
+                const r = await kubectl(['delete', '-f', d]);
+                expect(r).toMatchObject({ code: 0 });
+                const gone = policyChains(policies);
+                await waitUntil(
+                  `policy chains removed (${b})`,
+                  async () => {
+                    const have = await chains();
+                    return gone.every((ch) => !have.has(ch));
+                  },
+                  30_000 * SLOW,
+                  200,
+                );
+              }
+            }
+          },
+          180_000 * SLOW,
+        );
+      });
   });
 
   // last: it stops node2's agent
