@@ -6,7 +6,15 @@ import http from 'node:http';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { describeIf } from '@tortie/testbed';
+import { crdOf } from './crd-of';
 import { REPO, startHarness, until, type Harness, type Run } from './harness';
+
+/**
+ * Until a background `kubectl get -w -v=6` has its watch open: it logs the watch request
+ * once the server answered it (what used to be a fixed 1.5 s sleep, too short under load).
+ */
+const watchOpen = (w: { output: () => string }) =>
+  until('the watch request answered', () => /[?&]watch=true\S* 200 OK/.test(w.output()));
 
 const ok = (r: Run): Run => {
   if (r.code) throw new Error(`kubectl failed (${r.code}): ${r.stderr}`);
@@ -306,8 +314,8 @@ describeIf(['etcd'], 'tortie-apiserver with real kubectl', () => {
         ],
       },
     };
-    const w = h.kubectlBackground(['get', 'pods', '-n', 'pods', '-w']);
-    await new Promise((r) => setTimeout(r, 1500));
+    const w = h.kubectlBackground(['get', 'pods', '-n', 'pods', '-w', '-v=6']);
+    await watchOpen(w);
     expect(ok(await kubectl(['apply', '-f', '-'], yaml(pod))).stdout).toContain('pod/p1 created');
     const updated = structuredClone(pod);
     updated.spec.containers[1].image = 'b:2';
@@ -409,8 +417,16 @@ describeIf(['etcd'], 'tortie-apiserver with real kubectl', () => {
   });
 
   test('kubectl get -w --watch-only streams an added object', async () => {
-    const w = h.kubectlBackground(['get', 'serviceaccounts', '-w', '-o', 'name', '--watch-only']);
-    await new Promise((r) => setTimeout(r, 1500));
+    const w = h.kubectlBackground([
+      'get',
+      'serviceaccounts',
+      '-w',
+      '-o',
+      'name',
+      '--watch-only',
+      '-v=6',
+    ]);
+    await watchOpen(w);
     ok(
       await kubectl(
         ['create', '-f', '-'],
@@ -845,29 +861,16 @@ describeIf(['etcd'], 'tortie-apiserver with real kubectl', () => {
       doc.definitions['io.k8s.api.networking.v1.NetworkPolicy'].properties!.spec.properties,
     ).toHaveProperty('podSelector');
     expect(kinds(doc)).not.toContain('example.com/v1/Gadget');
-    const crd = {
-      apiVersion: 'apiextensions.k8s.io/v1',
-      kind: 'CustomResourceDefinition',
-      metadata: { name: 'gadgets.example.com' },
-      spec: {
-        group: 'example.com',
-        names: { kind: 'Gadget', plural: 'gadgets', singular: 'gadget', listKind: 'GadgetList' },
-        scope: 'Cluster',
-        versions: [
-          {
-            name: 'v1',
-            served: true,
-            storage: true,
-            schema: {
-              openAPIV3Schema: {
-                type: 'object',
-                properties: { spec: { type: 'object', properties: { size: { type: 'integer' } } } },
-              },
-            },
-          },
-        ],
+    const crd = crdOf(
+      'example.com',
+      'Gadget',
+      'gadgets',
+      {
+        type: 'object',
+        properties: { spec: { type: 'object', properties: { size: { type: 'integer' } } } },
       },
-    };
+      { names: { singular: 'gadget', listKind: 'GadgetList' } },
+    );
     ok(await kubectl(['apply', '-f', '-'], yaml(crd)));
     doc = await v2();
     expect(kinds(doc)).toContain('example.com/v1/Gadget');
@@ -878,36 +881,17 @@ describeIf(['etcd'], 'tortie-apiserver with real kubectl', () => {
   });
 
   test("a CRD schema key JSONSchemaProps lacks is kube-apiserver's unknown field: refused under Strict, pruned otherwise", async () => {
-    const crd = {
-      apiVersion: 'apiextensions.k8s.io/v1',
-      kind: 'CustomResourceDefinition',
-      metadata: { name: 'maps.example.com' },
-      spec: {
-        group: 'example.com',
-        names: { kind: 'Map', plural: 'maps' },
-        scope: 'Cluster',
-        versions: [
-          {
-            name: 'v1',
-            served: true,
-            storage: true,
-            schema: {
-              openAPIV3Schema: {
-                type: 'object',
-                properties: {
-                  spec: {
-                    type: 'object',
-                    // JSON Schema's, not apiextensions': what zod's z.record writes
-                    propertyNames: { type: 'string' },
-                    additionalProperties: { type: 'string' },
-                  },
-                },
-              },
-            },
-          },
-        ],
+    const crd = crdOf('example.com', 'Map', 'maps', {
+      type: 'object',
+      properties: {
+        spec: {
+          type: 'object',
+          // JSON Schema's, not apiextensions': what zod's z.record writes
+          propertyNames: { type: 'string' },
+          additionalProperties: { type: 'string' },
+        },
       },
-    };
+    });
     // kubectl's default is fieldValidation=Strict
     const strict = await kubectl(['apply', '-f', '-'], yaml(crd));
     expect(strict.code).not.toBe(0);
@@ -929,8 +913,10 @@ describeIf(['etcd'], 'tortie-apiserver with real kubectl', () => {
     const get = (p: string, headers: Record<string, string>) =>
       new Promise<{ code: number; headers: http.IncomingHttpHeaders; body: Buffer }>(
         (resolve, reject) => {
+          // a connection per request: node 20's global agent keeps sockets alive, and one
+          // reused just as the server's 5 s keep-alive timeout closes it reads ECONNRESET
           http
-            .get(`${h.url}${p}`, { headers }, (res) => {
+            .get(`${h.url}${p}`, { headers, agent: false }, (res) => {
               const chunks: Buffer[] = [];
               res.on('data', (c: Buffer) => chunks.push(c));
               res.on('end', () =>

@@ -9,6 +9,7 @@ import protobuf from 'protobufjs';
 import YAML from 'yaml';
 import { BUILTIN, type ResourceType } from '../src';
 import { typesOfCrd } from '../src/crd';
+import { crdOf } from './crd-of';
 import { openApiV2, toV2Schema } from '../src/openapi';
 import { encodeOpenApiV2 } from '../src/openapi-v2-proto';
 import { negotiateOpenApiV2, parseAccept } from '../src/openapi-v2-serve';
@@ -292,26 +293,12 @@ test("v3 schemas published as v2 the way kube publishes a CRD's (ToStructuralOpe
   // a kind whose schema keeps unknown fields is only an object, as kube's builder makes it
   const doc = openApiV2([
     ...BUILTIN,
-    ...typesOfCrd({
-      apiVersion: 'apiextensions.k8s.io/v1',
-      kind: 'CustomResourceDefinition',
-      metadata: { name: 'things.example.com' },
-      spec: {
-        group: 'example.com',
-        names: { kind: 'Thing', plural: 'things' },
-        scope: 'Cluster',
-        versions: [
-          {
-            name: 'v1',
-            served: true,
-            storage: true,
-            schema: {
-              openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true },
-            },
-          },
-        ],
-      },
-    }),
+    ...typesOfCrd(
+      crdOf('example.com', 'Thing', 'things', {
+        type: 'object',
+        'x-kubernetes-preserve-unknown-fields': true,
+      }),
+    ),
   ]) as { definitions: Record<string, J>; paths: Record<string, Record<string, J>> };
   expect(doc.definitions['com.example.v1.Thing']).toMatchObject({
     type: 'object',

@@ -11,6 +11,7 @@ import {
 } from '../src';
 import { admit } from '../src/admission';
 import { crdProblems, typesOfCrd } from '../src/crd';
+import { crdOf } from './crd-of';
 import { aggregated, resourceList, wantsAggregated } from '../src/discovery';
 import { parseFieldSelector } from '../src/fieldselector';
 import { openApiV3Group, openApiV3Index } from '../src/openapi';
@@ -141,38 +142,26 @@ test("Table columns: a Service's EXTERNAL-IP and PORT(S) as kube-apiserver print
 });
 
 function crd(version: Record<string, unknown> = {}): KubeObject {
-  return {
-    metadata: { name: 'widgets.example.com' },
-    spec: {
-      group: 'example.com',
-      scope: 'Namespaced',
-      names: { plural: 'widgets', kind: 'Widget' },
-      versions: [
-        {
-          name: 'v1',
-          served: true,
-          storage: true,
-          schema: {
-            openAPIV3Schema: {
-              type: 'object',
-              properties: {
-                spec: {
-                  type: 'object',
-                  required: ['size'],
-                  properties: {
-                    size: { type: 'integer', minimum: 1 },
-                    color: { type: 'string', enum: ['red', 'blue'], default: 'red' },
-                    selector: { type: 'string' },
-                  },
-                },
-              },
-            },
+  return crdOf(
+    'example.com',
+    'Widget',
+    'widgets',
+    {
+      type: 'object',
+      properties: {
+        spec: {
+          type: 'object',
+          required: ['size'],
+          properties: {
+            size: { type: 'integer', minimum: 1 },
+            color: { type: 'string', enum: ['red', 'blue'], default: 'red' },
+            selector: { type: 'string' },
           },
-          ...version,
         },
-      ],
+      },
     },
-  };
+    { scope: 'Namespaced', version },
+  );
 }
 
 test('a CRD serves its kind; its schema defaults, prunes and names bad fields', () => {
@@ -268,15 +257,7 @@ test('admission: metadata, NetworkPolicy semantics and tortie kinds through @tor
   expect(admit(type('Namespace'), { metadata: { name: 'Bad_Name' } }).causes[0].field).toBe(
     'metadata.name',
   );
-  const [gnp] = typesOfCrd({
-    metadata: { name: 'globalnetworkpolicies.tortie.io' },
-    spec: {
-      group: 'tortie.io',
-      scope: 'Cluster',
-      names: { plural: 'globalnetworkpolicies', kind: 'GlobalNetworkPolicy' },
-      versions: [{ name: 'v1', served: true, storage: true }],
-    },
-  });
+  const [gnp] = typesOfCrd(crdOf('tortie.io', 'GlobalNetworkPolicy', 'globalnetworkpolicies'));
   const bad = admit(gnp, {
     apiVersion: 'tortie.io/v1',
     kind: 'GlobalNetworkPolicy',

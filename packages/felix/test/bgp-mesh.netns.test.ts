@@ -12,22 +12,10 @@
 // through a BGPFilter whose import setPriority 512 reaches n8's kernel.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ChildProcess } from 'node:child_process';
 import { parseResource, type Resource } from '@tortie/api';
-import { controlRequest, type PeerRow } from '@tortie/bgp-speaker';
-import { FileDatastore } from '@tortie/datastore';
 import { blockName, blocks } from '@tortie/ipam';
-import {
-  Bird,
-  Fabric,
-  Testbed,
-  describeIf,
-  stopProcess,
-  waitUntil,
-  type Netns,
-} from '@tortie/testbed';
-
-const AGENT = path.resolve(__dirname, '../dist/cli.js');
+import { Bird, Fabric, Testbed, describeIf, waitUntil, type Netns } from '@tortie/testbed';
+import { startFileAgent, writeDatastore, type FileAgent } from './file-agent';
 
 const R = (kind: string, name: string, spec: object): Resource =>
   parseResource({ apiVersion: 'projectcalico.org/v3', kind, metadata: { name }, spec });
@@ -145,14 +133,6 @@ protocol bgp Mesh_10_0_0_10 from bgp_template {
 }
 `;
 
-interface Agent {
-  name: 'n8' | 'n10';
-  ns: Netns;
-  proc: ChildProcess;
-  socket: string;
-  log: string[];
-}
-
 describeIf(
   ['root', 'netns', 'bird', 'iptables', 'ipset'],
   'tortie-node meshes with a calico-node (BIRD) and with itself over IPv4 and IPv6',
@@ -160,17 +140,14 @@ describeIf(
     const tb = new Testbed();
     let bird: Bird;
     let tor: Bird;
-    const agents: Agent[] = [];
-    const lastLogs = () =>
-      agents.map((a) => `--- ${a.name}\n${a.log.slice(-15).join('\n')}`).join('\n');
+    const agents: FileAgent<'n8' | 'n10'>[] = [];
+    const lastLogs = () => agents.map((a) => a.lastLog(15)).join('\n');
 
     beforeAll(async () => {
       try {
         const dir = tb.tempDir('mesh');
         const base = path.join(dir, 'base.json');
-        const ds = FileDatastore.open(base);
-        for (const r of RESOURCES) await ds.create(r);
-        await ds.close();
+        await writeDatastore(base, RESOURCES);
 
         const fabric = await Fabric.create(tb);
         const n5 = await tb.netns('n5');
@@ -199,27 +176,9 @@ describeIf(
           await fabric.attach(ns, { v4: `${n.v4}/24`, v6: `${n.v6}/64` });
           const file = path.join(dir, `${name}.json`);
           fs.copyFileSync(base, file);
-          const socket = path.join(dir, `${name}-bgp.sock`);
-          const proc = ns.spawn([process.execPath, AGENT], {
-            env: {
-              PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
-              NODENAME: name,
-              IP: `${n.v4}/24`,
-              IP6: `${n.v6}/64`,
-              DATASTORE_TYPE: 'file',
-              TORTIE_DATASTORE_FILE: file,
-              TORTIE_BGP_SOCKET: socket,
-              TORTIE_CNI_SOCKET: '',
-              TORTIE_STATUS_SOCKET: '',
-              TORTIE_LOG_LEVEL: 'info',
-            },
-          });
-          const agent: Agent = { name, ns, proc, socket, log: [] };
-          const keep = (d: Buffer) => agent.log.push(...d.toString().split('\n').filter(Boolean));
-          proc.stdout!.on('data', keep);
-          proc.stderr!.on('data', keep);
-          tb.onCleanup(() => stopProcess(proc));
-          agents.push(agent);
+          agents.push(
+            startFileAgent(tb, ns, { name, ip: `${n.v4}/24`, ip6: `${n.v6}/64`, file, dir }),
+          );
         }
       } catch (e) {
         await tb.cleanup();
@@ -229,14 +188,12 @@ describeIf(
 
     afterAll(() => tb.cleanup());
 
-    const peersOf = (a: Agent) => controlRequest(a.socket, { cmd: 'peers' }) as Promise<PeerRow[]>;
-
-    async function allUp(a: Agent, expected: string[]): Promise<void> {
+    async function allUp(a: FileAgent, expected: string[]): Promise<void> {
       await waitUntil(
         `${a.name}: sessions ${expected.join(', ')} Established`,
         async () => {
           if (a.proc.exitCode !== null) throw new Error(`${a.name} exited:\n${lastLogs()}`);
-          const rows = await peersOf(a).catch(() => []);
+          const rows = await a.peers();
           const up = rows.filter((r) => r.state === 'Established');
           const keys = up.map(
             (r) => `${r.address.includes(':') ? `[${r.address}]` : r.address}:${r.port}`,
@@ -267,7 +224,7 @@ describeIf(
         const via = (p: string) => routes.find((r) => r.prefix === p && r.primary)?.nextHop;
         return via(NODES.n8.block) === '10.0.0.8' && via(NODES.n10.block) === '10.0.0.10';
       });
-      const kernel = (a: Agent, v6: boolean) =>
+      const kernel = (a: FileAgent, v6: boolean) =>
         a.ns.exec(['ip', ...(v6 ? ['-6'] : []), 'route', 'show', 'proto', '81']);
       for (const [a, other] of [
         [n8, n10],
@@ -315,7 +272,7 @@ describeIf(
         throw new Error(`${e.message}: ${JSON.stringify([...birdKernel])}`);
       });
       // our kernels: metric = 2^31-1 - LOCAL_PREF, from BIRD and from each other, v4 and v6
-      const want: Array<[Agent, string, number, boolean]> = [
+      const want: Array<[FileAgent, string, number, boolean]> = [
         [n8, NODES.n5.block, PRIO.v4, false],
         [n8, NODES.n10.block, PRIO.v4, false],
         [n8, NODES.n10.block6, PRIO.v6, true],

@@ -8,14 +8,10 @@
 // learned. Workload-to-host traffic is accepted (FelixConfiguration
 // defaultEndpointToHostAction: Accept), as a Calico cluster peering with workloads needs.
 import path from 'node:path';
-import type { ChildProcess } from 'node:child_process';
 import { parseResource, type Resource } from '@tortie/api';
-import { controlRequest, type PeerRow } from '@tortie/bgp-speaker';
-import { FileDatastore } from '@tortie/datastore';
-import { Bird, Testbed, describeIf, stopProcess, waitUntil, type Netns } from '@tortie/testbed';
+import { Bird, Testbed, describeIf, waitUntil, type Netns } from '@tortie/testbed';
+import { startFileAgent, writeDatastore, type FileAgent } from './file-agent';
 import { nodeNetns, podNetns } from './pod-netns';
-
-const AGENT = path.resolve(__dirname, '../dist/cli.js');
 const PEERING = '169.254.0.179';
 const PODS = {
   p1: { iface: 'calip1', v4: '10.244.0.5', app: 'bird', prefix: '10.123.1.0/24' },
@@ -68,18 +64,14 @@ describeIf(
   () => {
     const tb = new Testbed();
     let n1: Netns;
-    let proc: ChildProcess;
-    let socket: string;
-    const log: string[] = [];
+    let agent: FileAgent;
     const birds = {} as Record<keyof typeof PODS, Bird>;
 
     beforeAll(async () => {
       try {
         const dir = tb.tempDir('local-peering');
         const file = path.join(dir, 'ds.json');
-        const ds = FileDatastore.open(file);
-        for (const r of RESOURCES) await ds.create(r);
-        await ds.close();
+        await writeDatastore(file, RESOURCES);
         n1 = await nodeNetns(tb, 'lw-n1');
         // the node's own link (this kernel has no dummy module): a veth whose peer stays here
         await n1.exec(['ip', 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p']);
@@ -105,24 +97,7 @@ describeIf(
             routes: [{ prefix: p.prefix }],
           });
         }
-        socket = path.join(dir, 'bgp.sock');
-        proc = n1.spawn([process.execPath, AGENT], {
-          env: {
-            PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
-            NODENAME: 'n1',
-            IP: '10.0.0.1/24',
-            DATASTORE_TYPE: 'file',
-            TORTIE_DATASTORE_FILE: file,
-            TORTIE_BGP_SOCKET: socket,
-            TORTIE_CNI_SOCKET: '',
-            TORTIE_STATUS_SOCKET: '',
-            TORTIE_LOG_LEVEL: 'info',
-          },
-        });
-        const keep = (d: Buffer) => log.push(...d.toString().split('\n').filter(Boolean));
-        proc.stdout!.on('data', keep);
-        proc.stderr!.on('data', keep);
-        tb.onCleanup(() => stopProcess(proc));
+        agent = startFileAgent(tb, n1, { name: 'n1', ip: '10.0.0.1/24', file, dir });
       } catch (e) {
         await tb.cleanup();
         throw e;
@@ -130,10 +105,6 @@ describeIf(
     }, 90_000);
 
     afterAll(() => tb.cleanup());
-
-    const peerRows = () =>
-      (controlRequest(socket, { cmd: 'peers' }) as Promise<PeerRow[]>).catch(() => []);
-    const agentLog = () => `--- agent\n${log.slice(-20).join('\n')}`;
 
     test('the selected pod peers at the peering address; the node learns its prefix via the pod', async () => {
       await waitUntil(
@@ -143,10 +114,10 @@ describeIf(
         60_000,
         250,
       ).catch((e: Error) => {
-        throw new Error(`${e.message}\n${agentLog()}`);
+        throw new Error(`${e.message}\n${agent.lastLog()}`);
       });
       await birds.p1.waitEstablished('node', 60_000);
-      const rows = await peerRows();
+      const rows = await agent.peers();
       expect(rows.map((r) => [r.address, r.state])).toEqual([[PODS.p1.v4, 'Established']]);
       await waitUntil(
         "p1's prefix in the node's kernel via p1",
@@ -169,7 +140,7 @@ describeIf(
         expect(p.info).not.toMatch(/Established/);
         await new Promise((r) => setTimeout(r, 500));
       }
-      expect((await peerRows()).map((r) => r.address)).not.toContain(PODS.p2.v4);
+      expect((await agent.peers()).map((r) => r.address)).not.toContain(PODS.p2.v4);
       expect(await n1.exec(['ip', '-4', 'route', 'show', PODS.p2.prefix])).toBe('');
     }, 60_000);
   },

@@ -5,23 +5,10 @@
 // program `10.1.0.2/32 via 10.0.0.254` (confd's static route, bird_aggr.cfg.template), and
 // only then can the session come up. The agent runs twice from a file datastore: first
 // without reachableBy (no route, no session), then with it.
-import fs from 'node:fs';
 import path from 'node:path';
-import type { ChildProcess } from 'node:child_process';
 import { parseResource, type Resource } from '@tortie/api';
-import { controlRequest, type PeerRow } from '@tortie/bgp-speaker';
-import { FileDatastore } from '@tortie/datastore';
-import {
-  Bird,
-  Fabric,
-  Testbed,
-  describeIf,
-  stopProcess,
-  waitUntil,
-  type Netns,
-} from '@tortie/testbed';
-
-const AGENT = path.resolve(__dirname, '../dist/cli.js');
+import { Bird, Fabric, Testbed, describeIf, waitUntil, type Netns } from '@tortie/testbed';
+import { startFileAgent, writeDatastore, type FileAgent } from './file-agent';
 const FAR = '10.1.0.2';
 const GW = '10.0.0.254';
 
@@ -80,59 +67,33 @@ describeIf(
     afterAll(() => tb.cleanup());
 
     /** Runs the agent on n1 over these resources until `check` is done, then stops it. */
-    async function withAgent(
-      tag: string,
-      rs: Resource[],
-      check: (socket: string) => Promise<void>,
-    ) {
+    async function withAgent(tag: string, rs: Resource[], check: (a: FileAgent) => Promise<void>) {
       const file = path.join(dir, `${tag}.json`);
-      const ds = FileDatastore.open(file);
-      for (const r of rs) await ds.create(r);
-      await ds.close();
-      const socket = path.join(dir, `${tag}-bgp.sock`);
-      const log: string[] = [];
-      const proc: ChildProcess = n1.spawn([process.execPath, AGENT], {
-        env: {
-          PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
-          NODENAME: 'n1',
-          IP: '10.0.0.1/24',
-          DATASTORE_TYPE: 'file',
-          TORTIE_DATASTORE_FILE: file,
-          TORTIE_BGP_SOCKET: socket,
-          TORTIE_CNI_SOCKET: '',
-          TORTIE_STATUS_SOCKET: '',
-          TORTIE_LOG_LEVEL: 'info',
-        },
-      });
-      const keep = (d: Buffer) => log.push(...d.toString().split('\n').filter(Boolean));
-      proc.stdout!.on('data', keep);
-      proc.stderr!.on('data', keep);
+      await writeDatastore(file, rs);
+      const agent = startFileAgent(tb, n1, { name: 'n1', ip: '10.0.0.1/24', file, dir });
       try {
-        await check(socket);
+        await check(agent);
       } catch (e) {
-        throw new Error(`${(e as Error).message}\n--- agent\n${log.slice(-20).join('\n')}`);
+        throw new Error(`${(e as Error).message}\n${agent.lastLog()}`);
       } finally {
-        await stopProcess(proc);
-        fs.rmSync(socket, { force: true });
+        await agent.stop();
       }
     }
 
-    const peerRows = (socket: string) =>
-      (controlRequest(socket, { cmd: 'peers' }) as Promise<PeerRow[]>).catch(() => []);
     const routeToFar = () => n1.exec(['ip', '-4', 'route', 'show', `${FAR}/32`]);
 
     test('without reachableBy: no route to the peer, the session never comes up', async () => {
-      await withAgent('without', resources(), async (socket) => {
+      await withAgent('without', resources(), async (agent) => {
         await waitUntil(
           'the agent configured the peer',
-          async () => (await peerRows(socket)).some((r) => r.address === FAR),
+          async () => (await agent.peers()).some((r) => r.address === FAR),
           60_000,
           250,
         );
         // 15 s: BIRD retries every second and the agent every 2 s; neither can connect
         const until = Date.now() + 15_000;
         while (Date.now() < until) {
-          const rows = await peerRows(socket);
+          const rows = await agent.peers();
           expect(rows.find((r) => r.address === FAR)?.state).not.toBe('Established');
           expect(await routeToFar()).toBe('');
           await new Promise((r) => setTimeout(r, 500));
@@ -143,7 +104,7 @@ describeIf(
     }, 120_000);
 
     test('with reachableBy: the agent routes the peer via the gateway and the session is Established', async () => {
-      await withAgent('with', resources(GW), async (socket) => {
+      await withAgent('with', resources(GW), async (agent) => {
         await waitUntil(
           'the route to the peer via the gateway',
           async () => /via 10\.0\.0\.254/.test(await routeToFar()),
@@ -152,8 +113,7 @@ describeIf(
         );
         await waitUntil(
           'the session Established at the agent',
-          async () =>
-            (await peerRows(socket)).find((r) => r.address === FAR)?.state === 'Established',
+          async () => (await agent.peers()).find((r) => r.address === FAR)?.state === 'Established',
           60_000,
           250,
         );
