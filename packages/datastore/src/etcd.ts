@@ -164,23 +164,38 @@ export class EtcdDatastore implements Datastore {
     return stored;
   }
 
+  /**
+   * One round trip (a DEL's endpoint and handle deletes are on the CNI path): a delete
+   * that returns what it removed (prev_kv), or with a resourceVersion, a transaction that
+   * deletes on the key's mod revision and otherwise reads the key to tell NotFound from
+   * Conflict.
+   */
   async delete(k: ResourceKey, opts: { resourceVersion?: string } = {}): Promise<Resource> {
     const key = etcdKey(k);
-    const current = await this.get(k);
-    if (!current) throw new DatastoreError('NotFound', `${keyText(k)} not found`);
-    const expected = opts.resourceVersion ?? current.metadata.resourceVersion!;
+    const deleteOp = { request_delete_range: { key: Buffer.from(key), prev_kv: true } };
+    if (opts.resourceVersion === undefined) {
+      const prev = await this.call(`delete ${keyText(k)}`, () =>
+        this.client.delete().key(key).getPrevious(),
+      );
+      if (!prev.length) throw new DatastoreError('NotFound', `${keyText(k)} not found`);
+      return decode(prev[0]);
+    }
+    const expected = opts.resourceVersion;
     const res = await this.call(`delete ${keyText(k)}`, () =>
-      this.client.if(key, 'Mod', '==', expected).then(this.client.delete().key(key)).commit(),
+      this.client.if(key, 'Mod', '==', expected).then(deleteOp).else(this.client.get(key)).commit(),
     );
     if (!res.succeeded) {
-      const still = await this.get(k);
-      if (!still) throw new DatastoreError('NotFound', `${keyText(k)} not found`);
+      if (!res.responses[0]?.response_range?.kvs.length)
+        throw new DatastoreError('NotFound', `${keyText(k)} not found`);
       throw new DatastoreError(
         'Conflict',
         `${keyText(k)} was modified (expected resourceVersion ${expected})`,
       );
     }
-    return current;
+    const prev = res.responses[0]?.response_delete_range?.prev_kvs[0];
+    // the compare held, so the key existed at that revision and the delete removed it
+    if (!prev) throw new DatastoreError('NotFound', `${keyText(k)} not found`);
+    return decode(prev);
   }
 
   watch(kind: Kind, revision: string, onEvent: (e: WatchEvent) => void): Watch {

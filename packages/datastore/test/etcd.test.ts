@@ -63,6 +63,56 @@ describeIf(['etcd'], 'etcd backend (real etcd)', () => {
     }
   });
 
+  test('a delete is one round trip to etcd, with the same answers as a read first', async () => {
+    // etcd's own count of the KV requests it started (Range, Txn, DeleteRange, Put)
+    const kvRequests = async (): Promise<number> => {
+      const text = await (await fetch(`${etcd.endpoint}/metrics`)).text();
+      return [
+        ...text.matchAll(
+          /^grpc_server_started_total\{[^}]*grpc_service="etcdserverpb\.KV"[^}]*\} (\d+)/gm,
+        ),
+      ].reduce((sum, m) => sum + Number(m[1]), 0);
+    };
+    const ds = new EtcdDatastore([etcd.endpoint]);
+    try {
+      const v1 = await ds.create(pool(`del${n}`));
+      const v2 = await ds.update({ ...v1, spec: { ...v1.spec, natOutgoing: true } });
+      const key = { kind: 'IPPool' as const, name: `del${n}` };
+      const roundTrips = async <T>(op: () => Promise<T>): Promise<[number, T | string]> => {
+        const before = await kvRequests();
+        const out = await op().catch((e: { code: string }) => e.code);
+        return [(await kvRequests()) - before, out];
+      };
+      // a stale version: Conflict, nothing deleted; then the current one deletes it
+      expect(
+        await roundTrips(() => ds.delete(key, { resourceVersion: v1.metadata.resourceVersion })),
+      ).toEqual([1, 'Conflict']);
+      const [trips, deleted] = await roundTrips(() =>
+        ds.delete(key, { resourceVersion: v2.metadata.resourceVersion }),
+      );
+      expect(trips).toBe(1);
+      expect(deleted).toMatchObject({
+        metadata: { uid: v1.metadata.uid, resourceVersion: v2.metadata.resourceVersion },
+        spec: { natOutgoing: true },
+      });
+      expect(await ds.get(key)).toBeUndefined();
+      // gone: NotFound with and without a version, one round trip each
+      expect(
+        await roundTrips(() => ds.delete(key, { resourceVersion: v2.metadata.resourceVersion })),
+      ).toEqual([1, 'NotFound']);
+      expect(await roundTrips(() => ds.delete(key))).toEqual([1, 'NotFound']);
+      // unconditional: returns what it removed
+      const v3 = await ds.create(pool(`del${n}`));
+      const [t2, d2] = await roundTrips(() => ds.delete(key));
+      expect(t2).toBe(1);
+      expect(d2).toMatchObject({
+        metadata: { uid: v3.metadata.uid, resourceVersion: v3.metadata.resourceVersion },
+      });
+    } finally {
+      await ds.close();
+    }
+  });
+
   test('an unreachable etcd is a clear Unavailable error naming the endpoint', async () => {
     const ds = new EtcdDatastore(['http://127.0.0.1:1'], { dialTimeout: 500 });
     try {
