@@ -22,6 +22,7 @@ export {
   hostBatch,
   podBatch,
   hostSysctls,
+  podSysctls,
   randomPodMac,
   type PodNetwork,
   type ObservedAttachment,

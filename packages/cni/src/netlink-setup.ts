@@ -13,7 +13,13 @@ import {
   type NetlinkError,
 } from '@tortie/netlink';
 import { HOST_SIDE_MAC, POD_GATEWAY_V4, POD_GATEWAY_V6, type Attachment } from './result';
-import { hostSysctls, LinuxPodNetwork, type ObservedAttachment, type PodNetwork } from './netsetup';
+import {
+  hostSysctls,
+  LinuxPodNetwork,
+  podSysctls,
+  type ObservedAttachment,
+  type PodNetwork,
+} from './netsetup';
 
 /** `ip route replace` without `proto` writes "boot": the same here. */
 const RTPROT_BOOT = 3;
@@ -174,9 +180,15 @@ export class NetlinkPodNetwork implements PodNetwork {
       } catch (e) {
         throw new Error(`${where}: ${(e as Error).message}`);
       }
+      const podWhere = `pod side in ${a.netns}`;
+      // before the pod's interface is up (accept_dad), in its namespace, by the addon
+      try {
+        mustWriteSysctls(a.netns, podSysctls(a.podIface, a.ipv4.length > 0, a.ipv6.length > 0));
+      } catch (e) {
+        throw new Error(`${podWhere}: ${(e as Error).message}`);
+      }
       const pod = Rtnl.open(a.netns);
       try {
-        const podWhere = `pod side in ${a.netns}`;
         const linkSteps = podLinkSteps(a);
         const up = await run(pod, linkSteps, podWhere);
         await run(pod, podAddressSteps(a, indexFrom(up, linkSteps.length - 1, podWhere)), podWhere);

@@ -71,6 +71,50 @@ export function hostSysctls(iface: string, v6: boolean): Array<[string, string]>
   return s;
 }
 
+/**
+ * Pod-side sysctls, as Calico's CNI plugin writes them inside the pod's namespace, before
+ * the pod's interface is up. IPv6: enabled (a runtime may start the namespace with it
+ * disabled, as Docker does: then the addresses cannot be added), no duplicate address
+ * detection on the pod's interface (a point-to-point link: DAD would hold the address
+ * back ~1 s); for each family the pod has, forwarding off (Calico's default, without
+ * allow_ip_forwarding).
+ */
+export function podSysctls(podIface: string, v4: boolean, v6: boolean): Array<[string, string]> {
+  const s: Array<[string, string]> = [];
+  if (v6)
+    s.push(
+      ['/proc/sys/net/ipv6/conf/all/disable_ipv6', '0'],
+      ['/proc/sys/net/ipv6/conf/default/disable_ipv6', '0'],
+      ['/proc/sys/net/ipv6/conf/lo/disable_ipv6', '0'],
+      [`/proc/sys/net/ipv6/conf/${podIface}/accept_dad`, '0'],
+    );
+  if (v4) s.push(['/proc/sys/net/ipv4/ip_forward', '0']);
+  if (v6) s.push(['/proc/sys/net/ipv6/conf/all/forwarding', '0']);
+  return s;
+}
+
+/**
+ * argv that writes `sysctls` inside the pod namespace and then runs `then` there: one
+ * process as before (the fallback path has no addon to enter the namespace); paths and
+ * values go in as arguments, never into the script text.
+ */
+export function inPodWithSysctls(
+  netns: string,
+  sysctls: Array<[string, string]>,
+  then: string[],
+): string[] {
+  if (!sysctls.length) return inNetns(netns, then);
+  return inNetns(netns, [
+    'sh',
+    '-c',
+    'while [ "$1" != -- ]; do printf %s "$2" > "$1" || exit 1; shift 2; done; shift; exec "$@"',
+    'sh',
+    ...sysctls.flat(),
+    '--',
+    ...then,
+  ]);
+}
+
 export type RunResult = ToolResult;
 
 /** Runs a tool (off the main thread: see @tortie/exec). */
@@ -121,7 +165,14 @@ export class LinuxPodNetwork implements PodNetwork {
     await Promise.all(
       hostSysctls(a.hostIface, a.ipv6.length > 0).map(([path, value]) => writeFile(path, value)),
     );
-    const pod = await run(inNetns(a.netns, ['ip', '-batch', '-']), podBatch(a).join('\n') + '\n');
+    const pod = await run(
+      inPodWithSysctls(a.netns, podSysctls(a.podIface, a.ipv4.length > 0, a.ipv6.length > 0), [
+        'ip',
+        '-batch',
+        '-',
+      ]),
+      podBatch(a).join('\n') + '\n',
+    );
     if (pod.code !== 0) throw new Error(`pod side in ${a.netns}: ${pod.stderr.trim()}`);
   }
 

@@ -81,6 +81,16 @@ describeIf(['root', 'netns'], 'pod network setup over netlink vs ip -batch', () 
           `ipv6/conf/${h}/forwarding`,
         ].map(sysctl),
       ),
+      podSysctls: await Promise.all(
+        [
+          'ipv6/conf/all/disable_ipv6',
+          'ipv6/conf/default/disable_ipv6',
+          'ipv6/conf/lo/disable_ipv6',
+          `ipv6/conf/${a.podIface}/accept_dad`,
+          'ipv6/conf/all/forwarding',
+          'ipv4/ip_forward',
+        ].map((k) => pod.exec(['cat', `/proc/sys/net/${k}`]).then((v) => v.trim())),
+      ),
       podLinks: (await j(pod, ['link', 'show'])).map((l) => ({
         ...link(l),
         address: l.ifname === 'eth0' ? 'mac' : l.address,
@@ -116,6 +126,36 @@ describeIf(['root', 'netns'], 'pod network setup over netlink vs ip -batch', () 
       expect(views[1].podMac).toBe('02:aa:bb:cc:dd:01');
       expect(views[1].hostLink[0]).toMatchObject({ address: 'ee:ee:ee:ee:ee:ee', mtu: 1440 });
       expect(views[1].hostSysctls.slice(0, 3)).toEqual(['1', '0', '1']);
+    });
+  }
+
+  // a runtime that starts the pod namespace with IPv6 off (as Docker does by default):
+  // Calico's plugin turns it on in the pod, DAD off on the pod's interface, forwarding
+  // off, before the interface is up; without that the kernel refuses the pod's address
+  for (const via of ['netlink', 'ip']) {
+    test(`dual stack into a pod namespace with IPv6 disabled (${via}): Calico's pod sysctls`, async () => {
+      const node = await tb.netns(`nd6${via}`);
+      const pod = await tb.netns(`pd6${via}`);
+      for (const k of ['all', 'default'])
+        await pod.exec(['sysctl', '-qw', `net.ipv6.conf.${k}.disable_ipv6=1`]);
+      await pod.exec(['sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+      const a: Attachment = {
+        hostIface: 'cali0000000006d',
+        podIface: 'eth0',
+        podMac: '02:aa:bb:cc:dd:06',
+        netns: `/var/run/netns/${pod.name}`,
+        ipv4: ['10.65.0.6'],
+        ipv6: ['fd00:65::6'],
+      };
+      expect(await worker(node, via, 'setup', a)).toEqual({ ok: null });
+      expect((await snapshot(node, pod, a)).podSysctls).toEqual(['0', '0', '0', '0', '0', '0']);
+      // the pod's v6 address is in place and not tentative (no DAD), and it answers
+      const v6 = (await j(pod, ['-6', 'addr', 'show', 'dev', 'eth0']))
+        .flatMap((l) => l.addr_info as Array<Record<string, unknown>>)
+        .find((x) => x.local === 'fd00:65::6');
+      expect(v6).toMatchObject({ prefixlen: 128 });
+      expect(v6).not.toHaveProperty('tentative');
+      await node.exec(['ping', '-c1', '-W2', 'fd00:65::6']);
     });
   }
 
