@@ -51,8 +51,10 @@ describeIf(['root', 'netns'], 'pod network setup over netlink vs ip -batch', () 
       ((l.addr_info as Array<Record<string, unknown>>) ?? []).map((i) =>
         pick(
           i,
-          // the kernel's own link-local address is tentative for a while (DAD): by time, not path
-          i.scope === 'link' && i.local !== 'fe80::ecee:eeff:feee:eeee'
+          // the kernel's own link-local address is tentative for a while (DAD): by time, not
+          // path; without IPv6 the host side's own is the gateway's address too (EUI-64 of
+          // ee:ee:ee:ee:ee:ee), with DAD (only the dual-stack gateway is set without)
+          i.scope === 'link' && (i.local !== 'fe80::ecee:eeff:feee:eeee' || a.ipv6.length === 0)
             ? ['family', 'local', 'prefixlen', 'scope']
             : ['family', 'local', 'prefixlen', 'scope', 'nodad', 'tentative', 'noprefixroute'],
         ),
