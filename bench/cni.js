@@ -14,7 +14,10 @@
 // Prints one JSON line per figure. Usage: node bench/cni.js [pods] [parallel] [busy]
 // (TORTIE_BENCH_ONLY=setup: only the in-process ADD/DEL and network setup figures, over
 // netlink and over the ip -batch fallback; TORTIE_BENCH_ONLY=agent: only the figures
-// through the node agent)
+// through the node agent). TORTIE_BENCH_BACKEND=legacy|nft|nftables: the agent's policy
+// dataplane (iptables-legacy, iptables-nft, native nftables: nftablesMode Enabled); unset,
+// the agent's own choice. Every figure through the agent names the backend that
+// programmed the busy node's endpoints. The agent's and etcd's CPU time is printed too.
 'use strict';
 const { timedPool: pool, printPercentiles: stats } = require('./lib/latency');
 const { spawn } = require('node:child_process');
@@ -38,6 +41,27 @@ const PARALLEL = Number(process.argv[3] ?? 16);
 /** Pods already on the node for the "policy enforced on a busy node" figures. */
 const BUSY = Number(process.argv[4] ?? 1500);
 const line = (o) => console.log(JSON.stringify(o));
+const BACKEND = process.env.TORTIE_BENCH_BACKEND;
+/** The agent's settings for each backend (FELIX_* env overrides FelixConfiguration). */
+const BACKEND_ENV = {
+  legacy: { FELIX_IPTABLESBACKEND: 'Legacy', FELIX_NFTABLESMODE: 'Disabled' },
+  nft: { FELIX_IPTABLESBACKEND: 'NFT', FELIX_NFTABLESMODE: 'Disabled' },
+  nftables: { FELIX_NFTABLESMODE: 'Enabled' },
+};
+if (BACKEND !== undefined && !BACKEND_ENV[BACKEND]) {
+  console.error(`TORTIE_BENCH_BACKEND must be legacy, nft or nftables, not "${BACKEND}"`);
+  process.exit(2);
+}
+/** user + system CPU seconds of a process so far (/proc/<pid>/stat, clock ticks of 1/100 s). */
+const cpuSeconds = (pid) => {
+  try {
+    const f = require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+};
 const busyIface = (i) => `calib${i.toString(16).padStart(10, '0')}`;
 const busyEndpoint = (i) =>
   parseResource({
@@ -164,8 +188,16 @@ async function main() {
           TORTIE_CNI_SOCKET: socket,
           FELIX_HEALTHPORT: '9099',
           FELIX_LOGSEVERITYSCREEN: 'Warning',
+          ...(BACKEND ? BACKEND_ENV[BACKEND] : {}),
         },
       });
+      // which dataplane programmed the busy endpoints (set once they are programmed)
+      let backend = BACKEND ?? 'auto';
+      const cpu0 = {
+        agent: cpuSeconds(agent.pid),
+        etcd: cpuSeconds(etcd.pid),
+        self: process.cpuUsage(),
+      };
       let agentLog = '';
       agent.stderr.on('data', (d) => (agentLog += d));
       await waitUntil('the agent serves CNI', () => require('node:fs').existsSync(socket), 20000);
@@ -198,6 +230,7 @@ async function main() {
           +((1000 * (b[k][0] - a[k][0])) / Math.max(1, b[k][1] - a[k][1])).toFixed(1);
         line({
           figure: `  where ${name} goes (agent histograms, means)`,
+          backend,
           add_p50_ms: addMs,
           dataplane_apply_ms: mean('apply'),
           applies: b.apply[1] - a.apply[1],
@@ -224,6 +257,7 @@ async function main() {
         stats(`${binary} ADD through the agent, until the pod's policy is programmed`, addAgent, {
           parallel: PARALLEL,
           target_p99_ms: '< 100 (16 at once)',
+          backend,
         });
         if (b0)
           split(
@@ -247,12 +281,24 @@ async function main() {
       });
       const written = process.hrtime.bigint();
       await pool(BUSY, 16, (i) => ds.create(busyEndpoint(i)));
+      // busy endpoints the agent has programmed, per dataplane: their interfaces named in
+      // iptables-legacy's or iptables-nft's chains, or in the nftables table's maps
+      const programmed = async () => {
+        const seen = {};
+        for (const [name, argv] of [
+          ['legacy', ['iptables-legacy-save', '-t', 'filter']],
+          ['nft', ['iptables-nft-save', '-t', 'filter']],
+          ['nftables', ['nft', 'list', 'table', 'inet', 'tortie']],
+        ]) {
+          const text = await node.exec(argv).catch(() => '');
+          seen[name] = new Set(text.match(/calib[0-9a-f]{10}/g) ?? []).size;
+        }
+        return seen;
+      };
       const chains = async () => {
-        let n = 0;
-        for (const save of ['iptables-legacy-save', 'iptables-nft-save'])
-          n += (await node.exec([save, '-t', 'filter']))
-            .split('\n')
-            .filter((l) => l.startsWith(':tortie-tw-calib')).length;
+        const seen = await programmed();
+        const [best, n] = Object.entries(seen).sort((x, y) => y[1] - x[1])[0];
+        if (n >= BUSY) backend = BACKEND === undefined ? `auto: ${best}` : best;
         return n;
       };
       await waitUntil(
@@ -262,8 +308,11 @@ async function main() {
         Math.max(120000, BUSY * 300),
         500,
       );
+      if (BACKEND !== undefined && !backend.endsWith(BACKEND))
+        throw new Error(`asked for ${BACKEND}, the agent programmed ${backend}`);
       line({
         figure: `${BUSY} endpoints written to etcd -> all programmed by the agent`,
+        backend,
         ms: +(Number(process.hrtime.bigint() - written) / 1e6).toFixed(0),
       });
       const m0 = await metrics();
@@ -273,7 +322,7 @@ async function main() {
       stats(
         `pod ADD until its policy is programmed, one at a time, on a node with ${BUSY} pods`,
         one,
-        { target_p99_ms: '< 100' },
+        { target_p99_ms: '< 100', backend },
       );
       split(
         'one pod ADD at a time',
@@ -288,8 +337,20 @@ async function main() {
       stats(
         `pod ADD until its policy is programmed, 16 at once, on a node with ${BUSY} pods`,
         burst,
+        { backend },
       );
       await pool(Math.min(48, PODS), 16, (i) => runIn(node.name, [SHIM], env('DEL', i), viaAgent));
+      const self = process.cpuUsage(cpu0.self);
+      line({
+        figure: 'CPU seconds over the runs through the agent',
+        backend,
+        agent_s: +(cpuSeconds(agent.pid) - cpu0.agent).toFixed(2),
+        etcd_s: +(cpuSeconds(etcd.pid) - cpu0.etcd).toFixed(2),
+        bench_s: +((self.user + self.system) / 1e6).toFixed(2),
+        loadavg: require('node:os')
+          .loadavg()
+          .map((x) => +x.toFixed(1)),
+      });
       agent.kill('SIGTERM');
       await new Promise((r) => agent.once('exit', r));
       if (agentLog.trim()) console.error(agentLog.trim().split('\n').slice(-5).join('\n'));
