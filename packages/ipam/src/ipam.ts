@@ -83,23 +83,12 @@ interface PendingRelease {
   reject(e: Error): void;
 }
 
-/** A node's allocation queue, and where its batches stand. */
-interface NodeQueue {
-  pending: Pending[];
-  /** A drain loop is forming batches. */
-  running: boolean;
-  /** Settles once the last batch started has written its blocks (the next one's CAS base). */
-  blocksWritten: Promise<void>;
-}
-
 /** One request's share of a batch, for one IP version. */
 interface Ask {
   req: AutoAssignRequest;
   want: number;
   /** Filled in place: the request's result list for this version. */
   got: string[];
-  /** Filled in place: the request's addresses per block, for its handle (written last). */
-  held: Map<string, string[]>;
   attrs: Record<string, string>;
   fail(e: Error): void;
 }
@@ -133,9 +122,7 @@ const isCode = (e: unknown, code: DatastoreError['code']) =>
 export class IpamClient {
   private readonly maxAttempts: number;
   private readonly backoffMs: number;
-  private readonly nodeQueues = new Map<string, NodeQueue>();
-  /** Blocks this client claimed: a batch's affinities read before one was claimed are stale. */
-  private claims = 0;
+  private readonly nodeQueues = new Map<string, Pending[]>();
   private readonly releaseQueues = new Map<string, PendingRelease[]>();
   /** Blocks as this client last wrote them (cidr -> resource with its resourceVersion). */
   private readonly written = new Map<string, Res<'IPAMBlock'>>();
@@ -157,85 +144,46 @@ export class IpamClient {
    */
   autoAssign(req: AutoAssignRequest): Promise<AssignResult> {
     return new Promise((resolve, reject) => {
-      let q = this.nodeQueues.get(req.node);
-      if (!q) {
-        q = { pending: [], running: false, blocksWritten: Promise.resolve() };
-        this.nodeQueues.set(req.node, q);
-      }
-      q.pending.push({ req, resolve, reject });
-      if (!q.running) {
-        q.running = true;
-        void this.drain(req.node, q);
+      const queue = this.nodeQueues.get(req.node) ?? [];
+      queue.push({ req, resolve, reject });
+      if (queue.length === 1) {
+        this.nodeQueues.set(req.node, queue);
+        void this.drain(req.node, queue);
       }
     });
   }
 
   /**
-   * Allocations for one node through this client are taken in batches (as Calico's CNI
-   * holds a host-wide IPAM lock, one batch allocates at a time): they all want the same
-   * affine block, so a burst of pods shares one read of the pools and one
-   * compare-and-swap of the block instead of queueing for one each, or racing into
-   * conflicts and retries. Batches overlap where that is safe: the next batch forms (with
-   * everything waiting) once this one has read its context, reads its own while this one
-   * writes, and allocates once this one's blocks are written (it writes them from the
-   * copies this one wrote; the compare-and-swap catches anyone else), while this one
-   * writes its handles.
+   * Allocations for one node through this client are taken in batches, one batch at a
+   * time (as Calico's CNI holds a host-wide IPAM lock): they all want the same affine
+   * block, so a burst of pods shares one read of the pools and one compare-and-swap of
+   * the block instead of queueing for one each, or racing into conflicts and retries.
    */
-  private async drain(node: string, q: NodeQueue): Promise<void> {
+  private async drain(node: string, queue: Pending[]): Promise<void> {
     await Promise.resolve(); // let the requests of this tick join the first batch
-    while (q.pending.length) {
-      const batch = q.pending.splice(0, MAX_BATCH);
-      const after = q.blocksWritten;
-      let contextRead!: () => void;
-      let blocksWritten!: () => void;
-      const read = new Promise<void>((r) => (contextRead = r));
-      q.blocksWritten = new Promise<void>((r) => (blocksWritten = r));
-      void this.assignBatch(
-        batch.map((p) => p.req),
-        { after, contextRead, blocksWritten },
-      ).then((results) =>
-        batch.forEach((p, i) => {
-          const r = results[i];
-          if (r instanceof Error) p.reject(r);
-          else p.resolve(r);
-        }),
-      );
-      await read; // requests arriving meanwhile join the next batch
+    while (queue.length) {
+      const batch = queue.slice(0, MAX_BATCH);
+      const results = await this.assignBatch(batch.map((p) => p.req));
+      // taken off only now: requests arriving meanwhile wait for the next batch
+      queue.splice(0, batch.length);
+      batch.forEach((p, i) => {
+        const r = results[i];
+        if (r instanceof Error) p.reject(r);
+        else p.resolve(r);
+      });
     }
-    q.running = false;
-    const last = q.blocksWritten;
-    void last.then(() => {
-      // nothing left in flight: the entry goes (a new one starts from nothing to wait for)
-      if (!q.running && !q.pending.length && q.blocksWritten === last) this.nodeQueues.delete(node);
-    });
+    this.nodeQueues.delete(node);
   }
 
-  /**
-   * Each request's result or error; one failing request does not fail the others.
-   * `contextRead` once the pools etc. are read, `blocksWritten` once every block write
-   * of this batch is done (both also on failure); allocation waits for `after`.
-   */
-  private async assignBatch(
-    reqs: AutoAssignRequest[],
-    phase: { after: Promise<void>; contextRead(): void; blocksWritten(): void },
-  ): Promise<Array<AssignResult | Error>> {
+  /** Each request's result or error; one failing request does not fail the others. */
+  private async assignBatch(reqs: AutoAssignRequest[]): Promise<Array<AssignResult | Error>> {
     const asks = reqs.map((req) => ({
       req,
       result: { ipv4: [], ipv6: [] } as AssignResult,
-      held: new Map<string, string[]>(),
       error: undefined as Error | undefined,
     }));
     try {
-      const claimsBefore = this.claims;
-      let ctx: AssignContext;
-      try {
-        ctx = await this.readContext(reqs[0].node);
-      } finally {
-        phase.contextRead();
-      }
-      await phase.after;
-      // a block claimed since the affinities were read (by the batch before): read again
-      if (this.claims !== claimsBefore) ctx.affinities = undefined;
+      const ctx = await this.readContext(reqs[0].node);
       for (const version of [4, 6] as const) {
         // requests that name the same pools are served together
         const groups = new Map<string, Ask[]>();
@@ -249,7 +197,6 @@ export class IpamClient {
             req: a.req,
             want,
             got,
-            held: a.held,
             attrs: attrsOf(a.req),
             fail: (e) => (a.error = e),
           };
@@ -266,28 +213,14 @@ export class IpamClient {
       }
     } catch (e) {
       for (const a of asks) a.error ??= e as Error;
-    } finally {
-      phase.blocksWritten();
     }
     return Promise.all(
       asks.map(async (a) => {
-        if (!a.error) {
-          // the handle after the blocks (crash safety, see the top): one write per
-          // request, both IP families and every block in it
-          try {
-            await this.createHandle(a.req.handleId, a.held);
-            return a.result;
-          } catch (e) {
-            a.error = e as Error;
-          }
+        if (!a.error) return a.result;
+        // all or nothing: what this request got before it failed goes back
+        if (a.result.ipv4.length || a.result.ipv6.length) {
+          await this.releaseByHandle(a.req.handleId).catch(() => undefined);
         }
-        // all or nothing: what this request got before it failed goes back (its handle
-        // was not written: straight from the blocks)
-        await Promise.all(
-          [...a.held].map(([cidr, ips]) =>
-            this.releaseInBlock(cidr, (b) => block.releaseIps(b, ips)).catch(() => undefined),
-          ),
-        );
         return a.error;
       }),
     );
@@ -542,8 +475,8 @@ export class IpamClient {
   // ---- internals ---------------------------------------------------------------------
 
   /**
-   * Serves as many asks as the block can in one compare-and-swap of the block; each
-   * ask's handle is written by its batch once all its blocks are (assignBatch).
+   * Serves as many asks as the block can in one compare-and-swap of the block, then
+   * records each handle; an ask whose handle write fails gives its addresses back.
    */
   private async allocateInBlock(
     cidr: string,
@@ -585,33 +518,20 @@ export class IpamClient {
         return out;
       }
     });
-    taken.forEach((ips, i) => {
-      if (!ips.length) return;
-      const a = asks[i];
-      a.got.push(...ips);
-      a.held.set(cidr, [...(a.held.get(cidr) ?? []), ...ips]);
-    });
-  }
-
-  /**
-   * A new pod's handle with its counts per block: created outright (one round trip, no
-   * read first); one that exists already (a fixed address, a retried ADD) is added to.
-   */
-  private async createHandle(handleId: string, held: Map<string, string[]>): Promise<void> {
-    if (held.size === 0) return;
-    const counts = Object.fromEntries([...held].map(([cidr, ips]) => [cidr, ips.length]));
-    try {
-      await this.ds.create(
-        resource('IPAMHandle', handleName(handleId), {
-          handleID: handleId,
-          block: counts,
-          deleted: false,
-        }),
-      );
-    } catch (e) {
-      if (!isCode(e, 'AlreadyExists')) throw e;
-      for (const [cidr, n] of Object.entries(counts)) await this.addToHandle(handleId, cidr, n);
-    }
+    await Promise.all(
+      taken.map(async (ips, i) => {
+        if (!ips.length) return;
+        const a = asks[i];
+        try {
+          await this.addToHandle(a.req.handleId, cidr, ips.length);
+          a.got.push(...ips);
+        } catch (e) {
+          await this.releaseInBlock(cidr, (b) => block.releaseIps(b, ips)).catch(() => undefined);
+          a.fail(e as Error);
+          a.want = 0; // failed: no more addresses for it
+        }
+      }),
+    );
   }
 
   /**
@@ -766,10 +686,7 @@ export class IpamClient {
       const existing = (await this.listSpecs('IPAMBlock')).map((b) => parseCidr(b.spec.cidr));
       const cidr = firstFreeBlock(pools, existing, node, reserved);
       if (!cidr) return undefined;
-      if (await this.claim(node, cidr)) {
-        this.claims++;
-        return cidr;
-      }
+      if (await this.claim(node, cidr)) return cidr;
       await this.sleep(attempt);
     }
     throw new IpamError(
