@@ -94,7 +94,6 @@ function suite() {
         nodes: 3,
         routedNodes: [2],
         pool: { cidr: POOL, ipipMode: 'Always' },
-        controllers: false, // no LoadBalancer Service here
       });
       await Promise.all([0, 1, 2].map((i) => c.ready(i, 120_000)));
       // one pod per node, added at once (each ADD waits for its own agent)

@@ -43,28 +43,16 @@ const [name, port] = process.argv.slice(1);
 require('node:net').createServer((c) => { c.on('error', () => {}); c.end(name + ' ' + c.remoteAddress.replace('::ffff:', '')); })
   .listen(+port, '0.0.0.0', () => process.stdout.write('ready\\n'));
 `;
-// connects to ip:port `count` times, one after the other; prints one answer a line: what
-// the server sent, or ECONNREFUSED (EHOSTUNREACH, ENETUNREACH, ECONNRESET), or timeout
-// after 2 s. bash and /dev/tcp, not node: a node start costs seconds of CPU under
-// emulation, and this runs in polling loops. One fork per connection (the process
-// substitution, killed on timeout); the timed read on its pipe waits for its answer.
+// connects to ip:port `count` times, one after the other; prints the answers as JSON
 const ECHO_CLIENT = `
-ip=$1 port=$2 n=$3
-for ((i = 0; i < n; i++)); do
-  exec 8< <(exec 2>&1; exec 3<>"/dev/tcp/$ip/$port" && IFS= read -r -d '' -u 3 r; printf '\\n%s' "$r")
-  c=$!
-  IFS= read -r -d '' -t 2 -u 8 out
-  s=$?
-  exec 8<&-
-  if [ $s -gt 128 ]; then kill $c 2>/dev/null; echo timeout; continue; fi
-  case "$out" in
-  *'Connection refused'*) echo ECONNREFUSED ;;
-  *'No route to host'*) echo EHOSTUNREACH ;;
-  *'Network is unreachable'*) echo ENETUNREACH ;;
-  *'Connection reset'*) echo ECONNRESET ;;
-  *) printf '%s\\n' "\${out#*$'\\n'}" ;;
-  esac
-done
+const [ip, port, count] = process.argv.slice(1);
+const once = () => new Promise((done) => {
+  let data = ''; const s = require('node:net').connect(+port, ip);
+  const t = setTimeout(() => { s.destroy(); done('timeout'); }, 2000);
+  s.on('data', (d) => (data += d)); s.on('end', () => { clearTimeout(t); done(data); });
+  s.on('error', (e) => { clearTimeout(t); done(e.code); });
+});
+(async () => { const out = []; for (let i = 0; i < +count; i++) out.push(await once()); process.stdout.write(JSON.stringify(out)); })();
 `;
 
 const ROOT = path.resolve(__dirname, '../../..');
@@ -165,12 +153,6 @@ export interface ClusterOptions {
    * runc (its node's hostNetwork is the reflector's namespace); otherwise a process.
    */
   routeReflector?: boolean;
-  /**
-   * tortie-controllers, which gives LoadBalancer Services their addresses (default true).
-   * false for a cluster that has none: one node process less, whose start and datastore
-   * watch cost tens of seconds of CPU under emulation while the agents start.
-   */
-  controllers?: boolean;
   say?: (line: string) => void;
   /** Each line an agent logs, as it comes (the lab's --verbose). */
   onAgentLog?: (node: string, line: string) => void;
@@ -441,7 +423,7 @@ export class Cluster {
           spec: bgpDefault,
         });
       // load-balancer addresses, given out by tortie-controllers (as kube-controllers)
-      if (opts.controllers !== false) await c.startControllers(endpoints);
+      await c.startControllers(endpoints);
       for (const r of opts.resources ?? []) await c.apply(r);
       const secrets: Secrets = opts.bgpPassword
         ? { [LAB_BGP_SECRET]: { mesh: opts.bgpPassword, tor: opts.bgpPassword } }
@@ -963,10 +945,6 @@ export class Cluster {
     namespace = 'default',
     timeoutMs = 10_000,
   ): Promise<string[]> {
-    if (this.opts.controllers === false)
-      throw new Error(
-        'this lab runs no tortie-controllers (controllers: false): no load-balancer address comes',
-      );
     let ips: string[] = [];
     await waitUntil(
       `a load-balancer address for ${namespace}/${name}`,
@@ -1011,8 +989,15 @@ export class Cluster {
   /** `count` connections from `from` to ip:port: each answer ("<pod> <client>") or error. */
   async ask(from: Pod | Netns, ip: string, port: number, count = 1): Promise<string[]> {
     const ns = 'ns' in from ? from.ns : from;
-    const out = await ns.exec(['bash', '-c', ECHO_CLIENT, 'ask', ip, String(port), String(count)]);
-    return out.split('\n').slice(0, count);
+    const out = await ns.exec([
+      process.execPath,
+      '-e',
+      ECHO_CLIENT,
+      ip,
+      String(port),
+      String(count),
+    ]);
+    return JSON.parse(out) as string[];
   }
 
   /** A CNI command for a pod on `node`, as that node's runtime runs the plugin. */
